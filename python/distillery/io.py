@@ -1,0 +1,89 @@
+"""Atomic file writes and well-known folders.
+
+Every artefact (checkpoint, .onnx, cache, dataset) is written to a
+temporary file in the destination folder and renamed into place, so a crash
+never leaves a half-written file under its final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from typing import Any, Callable, Iterator, Optional
+
+import numpy as np
+
+from .errors import OutputError
+
+
+@contextlib.contextmanager
+def atomic_path(final_path: str) -> Iterator[str]:
+    """Yields a temporary path next to ``final_path``; renames it there on success, deletes it on failure."""
+    folder = os.path.dirname(os.path.abspath(final_path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(final_path), dir=folder)
+        os.close(handle)
+    except OSError as error:
+        raise _output_error(error, final_path) from error
+    try:
+        yield temporary
+        os.replace(temporary, final_path)
+    except OSError as error:
+        _remove_quietly(temporary)
+        raise _output_error(error, final_path) from error
+    except BaseException:
+        _remove_quietly(temporary)
+        raise
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
+
+
+def _output_error(error: OSError, path: str) -> OutputError:
+    reason = {
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.ENOSPC: "no space left on the device",
+        errno.EROFS: "read-only file system",
+    }.get(error.errno or 0, error.strerror or str(error))
+    return OutputError(f"cannot write {path}: {reason}", file=path)
+
+
+def atomic_write(final_path: str, write: Callable[[str], Any]) -> None:
+    with atomic_path(final_path) as temporary:
+        write(temporary)
+
+
+def atomic_save_npz(final_path: str, **arrays: np.ndarray) -> None:
+    def write(temporary: str) -> None:
+        with open(temporary, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+
+    atomic_write(final_path, write)
+
+
+def find_upwards(start: str, relative: str) -> Optional[str]:
+    folder = os.path.abspath(start)
+    while True:
+        candidate = os.path.join(folder, relative)
+        if os.path.exists(candidate):
+            return candidate
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def cache_dir() -> str:
+    """DISTILLERY_CACHE_DIR, else node_modules/.cache/distillery of the checkout, else ~/.cache/distillery."""
+    explicit = os.environ.get("DISTILLERY_CACHE_DIR")
+    if explicit:
+        return explicit
+    modules = find_upwards(os.path.dirname(__file__), "node_modules")
+    base = os.path.join(modules, ".cache") if modules else os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "distillery")

@@ -1,0 +1,219 @@
+"""Model builders: ``mlp`` (with Ba & Caruana's linear bottleneck), ``lenet``, ``resnet`` and user modules.
+
+A model config is a dict with a ``type``; ``build_model(config, input_shape,
+num_outputs)`` returns an ``nn.Module`` whose input is one batch of samples
+of ``input_shape`` and whose output is [batch, num_outputs] (logits for
+classification, values for regression).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "gelu": nn.GELU,
+}
+
+
+def _activation(name: str, where: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"{where}.activation: expected one of {', '.join(ACTIVATIONS)}, got '{name}'", field=f"{where}.activation")
+    return ACTIVATIONS[name]()
+
+
+class MLP(nn.Module):
+    """Fully connected net. With ``bottleneck=k`` the first (widest) weight matrix W (D×H) is factored as
+    U (D×k) · V (k×H) through k linear units — no non-linearity between them — so it costs k(D+H)
+    weights instead of D·H (Ba & Caruana 2014)."""
+
+    def __init__(self, input_shape: list[int], num_outputs: int, hidden: list[int], activation: str = "relu",
+                 dropout: float = 0.0, input_dropout: float = 0.0, bottleneck: int | None = None, where: str = "model"):
+        super().__init__()
+        features = math.prod(input_shape)
+        layers: list[nn.Module] = [nn.Flatten()]
+        if input_dropout > 0:
+            layers.append(nn.Dropout(input_dropout))
+        width = features
+        for index, units in enumerate(hidden):
+            if index == 0 and bottleneck:
+                layers.append(nn.Linear(width, bottleneck, bias=False))  # U: linear, no bias, no activation
+                width = bottleneck
+            layers += [nn.Linear(width, units), _activation(activation, where)]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = units
+        if bottleneck and not hidden:
+            raise ConfigError(f"{where}.bottleneck: needs at least one hidden layer to factor", field=f"{where}.bottleneck")
+        layers.append(nn.Linear(width, num_outputs))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class _ChannelFirst(nn.Module):
+    """Lets image models take [N,H,W] (one channel) as well as [N,C,H,W] batches."""
+
+    def __init__(self, input_shape: list[int]):
+        super().__init__()
+        self.add_channel = len(input_shape) == 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(1) if self.add_channel else x
+
+
+def _image_shape(input_shape: list[int], where: str) -> tuple[int, int, int]:
+    if len(input_shape) == 2:
+        return 1, input_shape[0], input_shape[1]
+    if len(input_shape) == 3:
+        return input_shape[0], input_shape[1], input_shape[2]
+    raise ConfigError(f"{where}.type: image models need [C,H,W] or [H,W] samples, got {input_shape}", field=f"{where}.type")
+
+
+class LeNet(nn.Module):
+    """LeNet-5 style: conv5 → pool → conv5 → pool → fully connected layers."""
+
+    def __init__(self, input_shape: list[int], num_outputs: int, channels: list[int], hidden: list[int],
+                 activation: str = "relu", dropout: float = 0.0, where: str = "model"):
+        super().__init__()
+        in_channels, height, width = _image_shape(input_shape, where)
+        features: list[nn.Module] = [_ChannelFirst(input_shape)]
+        for out_channels in channels:
+            features += [nn.Conv2d(in_channels, out_channels, 5, padding=2), _activation(activation, where), nn.MaxPool2d(2)]
+            in_channels, height, width = out_channels, height // 2, width // 2
+        if height < 1 or width < 1:
+            raise ConfigError(f"{where}.channels: too many pooling stages for {input_shape} inputs", field=f"{where}.channels")
+        self.features = nn.Sequential(*features)
+        head: list[nn.Module] = [nn.Flatten()]
+        width_in = in_channels * height * width
+        for units in hidden:
+            head += [nn.Linear(width_in, units), _activation(activation, where)]
+            if dropout > 0:
+                head.append(nn.Dropout(dropout))
+            width_in = units
+        head.append(nn.Linear(width_in, num_outputs))
+        self.head = nn.Sequential(*head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class _ResidualBlock(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.shortcut(x))
+
+
+class SmallResNet(nn.Module):
+    """A small ResNet: a 3×3 stem, then one residual block per stage (stride 2 after the first), global pooling."""
+
+    def __init__(self, input_shape: list[int], num_outputs: int, channels: list[int], where: str = "model"):
+        super().__init__()
+        in_channels, _, _ = _image_shape(input_shape, where)
+        layers: list[nn.Module] = [
+            _ChannelFirst(input_shape),
+            nn.Conv2d(in_channels, channels[0], 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels[0]),
+            nn.ReLU(),
+        ]
+        previous = channels[0]
+        for index, width in enumerate(channels):
+            layers.append(_ResidualBlock(previous, width, 1 if index == 0 else 2))
+            previous = width
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(previous, num_outputs)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def _custom(config: dict[str, Any], input_shape: list[int], num_outputs: int, where: str) -> nn.Module:
+    """Imports ``package.module:ClassName`` and calls it with ``kwargs``. This executes the user's code, by design."""
+    target = config["module"]
+    module_name, _, class_name = target.partition(":")
+    if not class_name:
+        raise ConfigError(f"{where}.module: expected 'package.module:ClassName', got '{target}'", field=f"{where}.module")
+    try:
+        factory = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as error:
+        raise ConfigError(f"{where}.module: cannot import '{target}': {error}", field=f"{where}.module") from error
+    kwargs = dict(config.get("kwargs") or {})
+    model = factory(**kwargs)
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"{where}.module: '{target}' did not return a torch.nn.Module", field=f"{where}.module")
+    return model
+
+
+def build_model(config: dict[str, Any], input_shape: list[int], num_outputs: int, where: str = "model") -> nn.Module:
+    kind = config["type"]
+    if kind == "mlp":
+        return MLP(input_shape, num_outputs, list(config.get("hidden", [])), config.get("activation", "relu"),
+                   config.get("dropout", 0.0), config.get("inputDropout", 0.0), config.get("bottleneck"), where)
+    if kind == "lenet":
+        return LeNet(input_shape, num_outputs, list(config.get("channels", [6, 16])), list(config.get("hidden", [120, 84])),
+                     config.get("activation", "relu"), config.get("dropout", 0.0), where)
+    if kind == "resnet":
+        return SmallResNet(input_shape, num_outputs, list(config.get("channels", [16, 32, 64])), where)
+    if kind == "custom":
+        return _custom(config, input_shape, num_outputs, where)
+    raise ConfigError(f"{where}.type: unknown model type '{kind}'", field=f"{where}.type")
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+def flops_per_sample(model: nn.Module, input_shape: list[int]) -> int:
+    """Forward FLOPs for one sample (a multiply-add counts 2), from Linear and Conv2d layers — the rest is
+    negligible for these models. Measured with forward hooks on one dummy sample."""
+    total = 0
+
+    def linear_hook(module: nn.Linear, _inputs: Any, output: torch.Tensor) -> None:
+        nonlocal total
+        rows = output.numel() // output.shape[-1]
+        total += 2 * rows * module.in_features * module.out_features
+
+    def conv_hook(module: nn.Conv2d, _inputs: Any, output: torch.Tensor) -> None:
+        nonlocal total
+        kernel = module.kernel_size[0] * module.kernel_size[1] * (module.in_channels // module.groups)
+        total += 2 * output.numel() * kernel
+
+    hooks = []
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            hooks.append(module.register_forward_hook(linear_hook))
+        elif isinstance(module, nn.Conv2d):
+            hooks.append(module.register_forward_hook(conv_hook))
+    was_training = model.training
+    model.eval()
+    try:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        with torch.no_grad():
+            model(torch.zeros([1, *input_shape], device=device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    return total

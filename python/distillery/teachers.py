@@ -1,0 +1,92 @@
+"""Teachers: trained here, loaded from a checkpoint, or an ensemble of several — and their cached outputs."""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from .checkpoints import Ensemble, LoadedModel, load_checkpoint
+from .data import DataBundle, Split
+from .errors import ConfigError
+from .models import build_model
+from .progress import Progress
+from .train import FitResult, Objective, fit, predict, seed_everything, split_metrics
+
+
+@dataclass
+class Teacher:
+    module: nn.Module
+    model_config: dict[str, Any]
+    fit: Optional[FitResult] = None
+    members: list["Teacher"] = field(default_factory=list)
+
+
+def supervised_method(task: str) -> dict[str, Any]:
+    return {"type": "targets"} if task == "regression" else {"type": "hard-labels"}
+
+
+def check_compatible(loaded: LoadedModel, data: DataBundle, where: str) -> None:
+    if loaded.input_shape != data.sample_shape:
+        raise ConfigError(f"{where}: the checkpoint takes inputs of shape {loaded.input_shape}, the data has {data.sample_shape}",
+                          field=where, file=loaded.path)
+    if loaded.num_outputs != data.num_outputs:
+        raise ConfigError(f"{where}: the checkpoint has {loaded.num_outputs} outputs, the data has {data.num_outputs} classes",
+                          field=where, file=loaded.path)
+    if loaded.task != data.task:
+        raise ConfigError(f"{where}: the checkpoint is a {loaded.task} model, the data is {data.task}", field=where, file=loaded.path)
+
+
+def build_teacher(spec: dict[str, Any], data: DataBundle, device: torch.device, progress: Progress, *, seed: int,
+                  state_dir: Optional[str], resume: bool, where: str = "teacher") -> Teacher:
+    kind = spec["type"]
+    if kind == "train":
+        seed_everything(seed)
+        module = build_model(spec["model"], data.sample_shape, data.num_outputs, f"{where}.model").to(device)
+        state_path = os.path.join(state_dir, f"{spec['name']}.state.pt") if state_dir else None
+        result = fit(module, data, spec["training"], Objective(supervised_method(data.task), data.task), device, progress,
+                     phase="teacher", name=spec["name"], seed=seed, state_path=state_path, resume=resume)
+        module.eval()
+        return Teacher(module, spec["model"], result)
+    if kind == "checkpoint":
+        loaded = load_checkpoint(spec["path"], device)
+        check_compatible(loaded, data, f"{where}.path")
+        return Teacher(loaded.module, loaded.model_config)
+    if kind == "ensemble":
+        members = []
+        for index, member_spec in enumerate(spec["members"]):
+            member_where = f"{where}.members[{index}]"
+            if member_spec["type"] == "ensemble":
+                raise ConfigError(f"{member_where}.type: ensembles cannot be nested", field=f"{member_where}.type")
+            member = build_teacher(member_spec, data, device, progress, seed=seed + index, state_dir=state_dir,
+                                   resume=resume, where=member_where)
+            if isinstance(member.module, Ensemble):
+                raise ConfigError(f"{member_where}: an ensemble checkpoint cannot be an ensemble member", field=member_where)
+            members.append(member)
+        module = Ensemble([m.module for m in members], spec["combine"], data.task).to(device).eval()
+        config = {"type": "ensemble", "combine": spec["combine"], "members": [m.model_config for m in members]}
+        return Teacher(module, config, None, members)
+    raise ConfigError(f"{where}.type: unknown teacher type '{kind}'", field=f"{where}.type")
+
+
+def teacher_summary(teacher: Teacher, data: DataBundle) -> dict[str, Any]:
+    """Test metrics for a teacher, whatever its origin."""
+    return split_metrics(predict(teacher.module, data.test.x), data.test, data.task, "test")
+
+
+# The teacher's outputs over a transfer set, computed once per (checkpoint, data) in this process, so
+# a student epoch costs only the student. Keyed by the checkpoint's path and mtime.
+_OUTPUTS: "OrderedDict[tuple[Any, ...], torch.Tensor]" = OrderedDict()
+
+
+def cached_outputs(teacher_path: str, module: nn.Module, data: DataBundle, split_name: str, split: Split) -> torch.Tensor:
+    key = (os.path.abspath(teacher_path), os.path.getmtime(teacher_path), data.key, split_name)
+    if key not in _OUTPUTS:
+        _OUTPUTS[key] = predict(module, split.x)
+        while len(_OUTPUTS) > 4:
+            _OUTPUTS.popitem(last=False)
+    return _OUTPUTS[key]

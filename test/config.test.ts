@@ -1,0 +1,104 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ConfigError, experimentJsonSchema, loadExperimentFile, parseExperiment } from '../src/config';
+
+const minimal = {
+  teacher: { type: 'train', model: { type: 'mlp', hidden: [16] } },
+  students: [{ name: 'student', model: { type: 'mlp', hidden: [8] }, method: { type: 'soft-targets' } }],
+};
+
+function issuesFor(value: unknown): string[] {
+  try {
+    parseExperiment(value);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).issues.map((issue) => `${issue.path}: ${issue.message}`);
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('experiment schema', () => {
+  test('fills every default, so the engine never guesses one', () => {
+    const experiment = parseExperiment(minimal);
+    expect(experiment.name).toBe('experiment');
+    expect(experiment.device).toBe('auto');
+    expect(experiment.data.train).toEqual({ type: 'mnist', split: 'train', offset: 0, labelled: true });
+    expect(experiment.data.normalize).toBe('standard');
+    expect(experiment.students[0]!.method).toEqual({ type: 'soft-targets', temperature: 20, alpha: 0.9 });
+    expect(experiment.students[0]!.training.optimizer).toEqual({ type: 'adam', lr: 1e-3 });
+    expect(experiment.export).toEqual({ opset: 18, parityTolerance: 1e-4 });
+  });
+
+  test('errors name the path and what was expected', () => {
+    const bad = {
+      ...minimal,
+      students: [minimal.students[0], { name: 'hot', model: { type: 'mlp' }, method: { type: 'soft-targets', temperature: -1 } }],
+    };
+    expect(issuesFor(bad)).toEqual(['students[1].method.temperature: expected a number > 0']);
+  });
+
+  test('unknown keys are errors, at every depth', () => {
+    expect(issuesFor({ ...minimal, colour: 'blue' })).toEqual(['colour: unknown key']);
+    expect(issuesFor({ ...minimal, teacher: { type: 'train', model: { type: 'mlp', widths: [3] } } })).toEqual([
+      'teacher.model.widths: unknown key',
+    ]);
+  });
+
+  test('an unknown discriminator names the field and the choices', () => {
+    const [issue] = issuesFor({ ...minimal, students: [{ ...minimal.students[0], method: { type: 'magic' } }] });
+    expect(issue).toMatch(/^students\[0\]\.method\.type: /);
+    expect(issue).toContain('soft-targets');
+  });
+
+  test.each([
+    [{ epochs: 0 }, 'students[0].training.epochs: expected a number of epochs > 0'],
+    [{ epochs: 1.5 }, 'students[0].training.epochs: expected a number of epochs > 0'],
+    [{ batchSize: -4 }, 'students[0].training.batchSize: expected a batch size > 0'],
+    [{ optimizer: { type: 'sgd', lr: Number.NaN } }, 'students[0].training.optimizer.lr: expected a learning rate > 0'],
+    [{ weightDecay: -1 }, 'students[0].training.weightDecay: expected a weight decay >= 0'],
+  ])('training %j is rejected', (training, message) => {
+    expect(issuesFor({ ...minimal, students: [{ ...minimal.students[0], training }] })).toEqual([message]);
+  });
+
+  test('names must be unique and safe as file names', () => {
+    expect(issuesFor({ ...minimal, students: [{ ...minimal.students[0], name: 'teacher' }] })).toEqual([
+      'students[0].name: "teacher" is already used by teacher.name',
+    ]);
+    expect(issuesFor({ ...minimal, students: [{ ...minimal.students[0], name: '../escape' }] })[0]).toMatch(/^students\[0\]\.name: expected 1-64 letters/);
+  });
+
+  test('relative paths resolve against the experiment file, YAML included', () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-config-'));
+    const file = path.join(folder, 'exp.yaml');
+    fs.writeFileSync(
+      file,
+      [
+        'data:',
+        '  train: { type: file, path: data/train.npz }',
+        'teacher: { type: checkpoint, path: ../teachers/t.pt }',
+        'students:',
+        '  - { name: s, model: { type: mlp }, method: { type: logit-regression } }',
+      ].join('\n'),
+    );
+    const experiment = loadExperimentFile(file);
+    expect(experiment.data.train).toMatchObject({ type: 'file', path: path.join(folder, 'data', 'train.npz') });
+    expect(experiment.teacher).toMatchObject({ type: 'checkpoint', path: path.join(path.dirname(folder), 'teachers', 't.pt') });
+  });
+
+  test('a malformed file names the file', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-config-')), 'broken.json');
+    fs.writeFileSync(file, '{ "teacher": ');
+    expect(() => loadExperimentFile(file)).toThrow(/broken\.json[\s\S]*not valid JSON/);
+  });
+
+  test('the JSON Schema is generated from zod and describes the same fields', () => {
+    const schema = experimentJsonSchema() as { $schema: string; properties: Record<string, unknown>; required: string[] };
+    expect(schema.$schema).toContain('json-schema.org');
+    expect(Object.keys(schema.properties)).toEqual(
+      expect.arrayContaining(['name', 'seed', 'device', 'data', 'teacher', 'students', 'export', 'evaluate']),
+    );
+    expect(schema.required).toEqual(expect.arrayContaining(['teacher', 'students']));
+    expect(JSON.stringify(schema)).toContain('soft-targets');
+  });
+});
