@@ -30,6 +30,8 @@ def atomic_path(final_path: str) -> Iterator[str]:
         raise _output_error(error, final_path) from error
     try:
         yield temporary
+        # mkstemp creates the file 0600; give the artefact the mode any newly created file gets (0666 & ~umask)
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, final_path)
     except OSError as error:
         _remove_quietly(temporary)
@@ -37,6 +39,18 @@ def atomic_path(final_path: str) -> Iterator[str]:
     except BaseException:
         _remove_quietly(temporary)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _remove_quietly(path: str) -> None:

@@ -274,3 +274,27 @@ export type StudentConfig = z.infer<typeof Student>;
 export type ExperimentConfig = z.infer<typeof Experiment>;
 /** What a user writes: every field with a default may be left out. */
 export type ExperimentInput = z.input<typeof Experiment>;
+
+// ------------------------------------------------------------ the facade's options
+
+const facadeCommon = {
+  data: Data.prefault({}),
+  outDir: z.string().min(1, { error: 'expected a folder path' }).describe('where checkpoints and .onnx files go'),
+  device: Device.default('auto'),
+  seed: nonNegativeInt('a seed').default(0),
+  resume: z.boolean().default(false).describe('continue from the last epoch checkpoint in outDir'),
+  export: z.union([ExportOptions, z.literal(false)]).prefault({}).describe('export to ONNX (false: checkpoint only)'),
+};
+
+/** Options of `trainTeacher()`. */
+export const TrainTeacherOptions = z.strictObject({ ...facadeCommon, teacher: Teacher });
+
+/** Options of `distill()`: `teacher` is the checkpoint that `trainTeacher()` returned. */
+export const DistillOptions = z.strictObject({
+  ...facadeCommon,
+  teacher: z.string().min(1, { error: 'expected a teacher checkpoint path' }).optional().describe('teacher checkpoint (.pt); not needed by hard-labels'),
+  student: Student,
+});
+
+export type TrainTeacherOptionsInput = z.input<typeof TrainTeacherOptions>;
+export type DistillOptionsInput = z.input<typeof DistillOptions>;

@@ -1,0 +1,304 @@
+/**
+ * The `distillery` command line: run, eval, bench, predict, doctor, schema.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { ConfigError, experimentJsonSchema, loadExperimentFile } from '../config';
+import { Engine, EngineAbortError, EngineError, PACKAGE_ROOT, PythonError, type DoctorResult } from '../engine';
+import { plainTable, run, tableRows } from '../experiment';
+import { StudentModel, benchmark, evaluate, loadDataset, agreement, type Dataset } from '../runtime';
+import { progressReporter } from './progress';
+
+interface Bootstrap {
+  ensurePython(quiet: boolean, withDev: boolean): string;
+}
+
+/** Exit codes: 0 done, 1 failed, 2 bad usage or config, 130 interrupted (Ctrl-C). */
+const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+
+const out = (text: string): void => {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+};
+const err = (text: string): void => {
+  process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+};
+
+function integer(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return parsed;
+}
+
+function device(value: string): string {
+  if (!/^(auto|cpu|cuda(:\d+)?)$/.test(value)) throw new InvalidArgumentError('expected auto, cpu, cuda or cuda:N');
+  return value;
+}
+
+/** The engine's venv is made on first use, so `npx distillery run` works on a fresh clone. */
+function ensurePython(): void {
+  if (process.env.DISTILLERY_PYTHON) return;
+  const bootstrap = require(path.join(PACKAGE_ROOT, 'scripts', 'bootstrap.js')) as Bootstrap;
+  bootstrap.ensurePython(false, false);
+}
+
+/** Ctrl-C: the first aborts cleanly (Python stops between batches); a second one forces the exit. */
+function interruptible(): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  let presses = 0;
+  const onSigint = (): void => {
+    presses += 1;
+    if (presses === 1) {
+      err('\nstopping after the current batch… (Ctrl-C again to force)');
+      controller.abort();
+    } else {
+      process.exit(EXIT.interrupted);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  return { signal: controller.signal, dispose: () => process.removeListener('SIGINT', onSigint) };
+}
+
+async function runCommand(file: string, options: { out?: string; device?: string; seed?: number; json?: boolean; resume?: boolean }): Promise<number> {
+  const experiment = loadExperimentFile(file);
+  ensurePython();
+  const outDir = path.resolve(options.out ?? path.join('runs', experiment.name));
+  const reporter = progressReporter();
+  const interrupt = interruptible();
+  const command = ['distillery', 'run', ...process.argv.slice(3)].join(' ');
+  try {
+    reporter.note(`distillery run ${path.relative(process.cwd(), path.resolve(file)) || file} → ${outDir}`);
+    const report = await run(experiment, {
+      outDir,
+      baseDir: path.dirname(path.resolve(file)),
+      device: options.device,
+      seed: options.seed,
+      resume: options.resume,
+      signal: interrupt.signal,
+      command,
+      onEvent: (event) => reporter.onEvent(event),
+      onStage: (stage) => reporter.note(stage === 'evaluating' ? 'evaluating the ONNX models with onnxruntime-node…' : 'writing the report…'),
+    });
+    reporter.stop();
+    if (options.json) {
+      out(JSON.stringify(report, null, 2));
+    } else {
+      err('');
+      out(plainTable(tableRows(report)));
+      out(`\nreport: ${path.join(outDir, 'report.md')}`);
+    }
+    return EXIT.ok;
+  } catch (error) {
+    reporter.stop();
+    if (error instanceof EngineAbortError) {
+      err(`interrupted: finished models are kept in ${outDir}; continue with \`distillery run ${file} --out ${outDir} --resume\``);
+      return EXIT.interrupted;
+    }
+    throw error;
+  } finally {
+    interrupt.dispose();
+  }
+}
+
+async function withModel<T>(file: string, work: (model: StudentModel) => Promise<T>): Promise<T> {
+  const model = await StudentModel.load(file);
+  try {
+    return await work(model);
+  } finally {
+    await model.close();
+  }
+}
+
+async function evalCommand(file: string, options: { data: string; teacher?: string; json?: boolean; topK?: number }): Promise<number> {
+  const dataset = await loadDataset(options.data);
+  const result = await withModel(file, async (model) => {
+    const report = await evaluate(model, dataset, { topK: options.topK });
+    const fidelity = options.teacher ? await withModel(options.teacher, (teacher) => agreement(model, teacher, dataset)) : undefined;
+    return { ...report, ...(fidelity ? { agreementWithTeacher: fidelity.agreement } : {}) };
+  });
+  if (options.json) {
+    out(JSON.stringify(result, null, 2));
+  } else if (result.task === 'classification') {
+    out(`${result.model}: accuracy ${(100 * result.accuracy).toFixed(2)}% (${result.errors} errors of ${result.samples}), top-${result.topK.k} ${(100 * result.topK.accuracy).toFixed(2)}%, NLL ${result.nll.toFixed(4)}, ECE ${result.ece.toFixed(4)}`);
+    if ('agreementWithTeacher' in result) out(`agreement with the teacher: ${(100 * Number(result.agreementWithTeacher)).toFixed(2)}%`);
+  } else {
+    out(`${result.model}: RMSE ${result.rmse.toFixed(4)}, MAE ${result.mae.toFixed(4)}, R² ${result.r2.toFixed(4)} on ${result.samples} samples`);
+  }
+  return EXIT.ok;
+}
+
+async function benchCommand(file: string, options: { json?: boolean; batch?: number[] }): Promise<number> {
+  const report = await withModel(file, (model) => benchmark(model, options.batch ? { batchSizes: options.batch } : {}));
+  if (options.json) {
+    out(JSON.stringify(report, null, 2));
+    return EXIT.ok;
+  }
+  out(`${report.model}: batch-1 latency p50 ${report.latency.p50Ms.toFixed(3)} ms, p99 ${report.latency.p99Ms.toFixed(3)} ms`);
+  out(plainTable([['batch', 'ms/batch', 'rows/s'], ...report.throughput.map((t) => [String(t.batchSize), t.msPerBatch.toFixed(3), Math.round(t.rowsPerSecond).toString()])]));
+  return EXIT.ok;
+}
+
+async function readInputs(file: string): Promise<{ rows: Float32Array[]; sampleShape: readonly number[] | null }> {
+  if (/\.json$/i.test(file)) {
+    const value = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+    const rows = Array.isArray(value) && value.length > 0 && Array.isArray(value[0]) ? (value as number[][]) : [value as number[]];
+    return { rows: rows.map((row) => Float32Array.from(row.flat(Infinity as 1) as number[])), sampleShape: null };
+  }
+  const dataset: Dataset = await loadDataset(file);
+  const width = dataset.sampleShape.reduce((a, b) => a * b, 1);
+  const rows: Float32Array[] = [];
+  for (let i = 0; i < dataset.size; i++) rows.push(Float32Array.from(dataset.x.subarray(i * width, (i + 1) * width)));
+  return { rows, sampleShape: dataset.sampleShape };
+}
+
+async function predictCommand(file: string, input: string, options: { json?: boolean }): Promise<number> {
+  const { rows } = await readInputs(input);
+  const predictions = await withModel(file, (model) => model.predictBatch(rows));
+  if (options.json) {
+    out(JSON.stringify(predictions, null, 2));
+    return EXIT.ok;
+  }
+  predictions.forEach((prediction, index) => {
+    if ('label' in prediction) {
+      const confidence = prediction.probabilities[prediction.index] ?? 0;
+      out(`${index}: ${prediction.label} (${(100 * confidence).toFixed(1)}%)`);
+    } else {
+      out(`${index}: ${Array.from(prediction.values, (v) => v.toPrecision(6)).join(', ')}`);
+    }
+  });
+  return EXIT.ok;
+}
+
+async function doctorCommand(options: { json?: boolean }): Promise<number> {
+  const report: Record<string, unknown> = { node: process.versions.node, onnxruntimeNode: onnxruntimeNodeVersion() };
+  const problems: string[] = [];
+  let python: DoctorResult | undefined;
+  try {
+    ensurePython();
+    const engine = await Engine.start();
+    try {
+      python = await engine.call('doctor', {});
+    } finally {
+      await engine.close();
+    }
+    Object.assign(report, python);
+  } catch (error) {
+    problems.push(error instanceof Error ? error.message : String(error));
+  }
+  if (Number(process.versions.node.split('.')[0]) < 20) problems.push('Node 20 or newer is required: install it from nodejs.org');
+  for (const pkg of ['onnx', 'onnxscript', 'onnxruntime', 'numpy'] as const) {
+    if (python && !python[pkg]) problems.push(`the Python package ${pkg} is missing: \`${python.executable} -m pip install -r requirements.txt\``);
+  }
+  if (!report['onnxruntimeNode']) problems.push('onnxruntime-node is missing: run `npm ci` (with ONNXRUNTIME_NODE_INSTALL=skip offline)');
+  report['problems'] = problems;
+  if (options.json) {
+    out(JSON.stringify(report, null, 2));
+  } else {
+    const cuda = python ? (python.cuda ? `yes — ${python.cudaDevices.join(', ')}` : 'no (training runs on the CPU)') : '?';
+    const rows = [
+      ['Node', process.versions.node],
+      ['onnxruntime-node', String(report['onnxruntimeNode'] ?? 'missing')],
+      ['Python', python ? `${python.python} (${python.executable})` : 'not working'],
+      ['torch', python?.torch ?? '—'],
+      ['CUDA', cuda],
+      ['torch threads', python ? String(python.threads) : '—'],
+      ['numpy / onnx / onnxscript / onnxruntime', python ? [python.numpy, python.onnx, python.onnxscript, python.onnxruntime].map((v) => v ?? 'missing').join(' / ') : '—'],
+    ];
+    out(plainTable(rows));
+    for (const problem of problems) out(`✗ ${problem}`);
+    if (!problems.length) out('✓ everything Distillery needs is here');
+  }
+  return problems.length ? EXIT.failed : EXIT.ok;
+}
+
+function onnxruntimeNodeVersion(): string | null {
+  try {
+    return (require('onnxruntime-node/package.json') as { version: string }).version;
+  } catch {
+    return null;
+  }
+}
+
+export function buildProgram(exit: { code: number }): Command {
+  const program = new Command('distillery')
+    .description('Train a teacher, distil small students, ship them as ONNX.')
+    .version(String((require(path.join(PACKAGE_ROOT, 'package.json')) as { version: string }).version))
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => process.stdout.write(text), writeErr: (text) => process.stderr.write(text) });
+  const set = (promise: Promise<number>): Promise<void> => promise.then((code) => void (exit.code = code));
+
+  program
+    .command('run')
+    .description('run an experiment file (JSON or YAML): train the teacher, distil every student, export and evaluate them')
+    .argument('<file>', 'experiment file; `distillery schema` prints its JSON Schema')
+    .option('-o, --out <dir>', 'output folder (default: runs/<name>)')
+    .option('-d, --device <device>', 'auto | cpu | cuda | cuda:N (overrides the file)', device)
+    .option('-s, --seed <n>', 'random seed (overrides the file)', integer)
+    .option('--resume', 'keep finished models in the output folder and continue an unfinished one from its last epoch')
+    .option('--json', 'print report.json to stdout and nothing else')
+    .action((file: string, options) => set(runCommand(file, options)));
+
+  program
+    .command('eval')
+    .description('evaluate an ONNX model on a dataset (.npz with x, y)')
+    .argument('<model>', '.onnx file')
+    .requiredOption('--data <file>', '.npz dataset with arrays x and y')
+    .option('--teacher <model>', 'also report agreement with this teacher .onnx')
+    .option('--top-k <k>', 'k for top-k accuracy (default 5)', integer)
+    .option('--json', 'print JSON')
+    .action((model: string, options) => set(evalCommand(model, options)));
+
+  program
+    .command('bench')
+    .description('measure latency (batch 1 p50/p99) and throughput of an ONNX model')
+    .argument('<model>', '.onnx file')
+    .option('--batch <sizes>', 'comma-separated batch sizes (default 1,32,256)', (value) => value.split(',').map(integer))
+    .option('--json', 'print JSON')
+    .action((model: string, options) => set(benchCommand(model, options)));
+
+  program
+    .command('predict')
+    .description('predict with an ONNX model: inputs from .json (one sample or an array of samples), .npy or .npz (x)')
+    .argument('<model>', '.onnx file')
+    .argument('<input>', 'input file (raw values; the model\'s recorded normalisation is applied)')
+    .option('--json', 'print JSON')
+    .action((model: string, input: string, options) => set(predictCommand(model, input, options)));
+
+  program
+    .command('doctor')
+    .description('check Node, Python, torch, CUDA, onnx and onnxruntime; exits non-zero with a fix for anything missing')
+    .option('--json', 'print JSON')
+    .action((options) => set(doctorCommand(options)));
+
+  program
+    .command('schema')
+    .description('print the experiment file\'s JSON Schema (generated from the zod schemas)')
+    .action(() => {
+      out(JSON.stringify(experimentJsonSchema(), null, 2));
+    });
+  return program;
+}
+
+function explain(error: unknown): string {
+  if (error instanceof ConfigError) return error.message;
+  if (error instanceof PythonError) {
+    const where = error.field ? ` [${error.field}]` : error.file ? ` [${error.file}]` : '';
+    return `error${where}: ${error.message}${process.env.DISTILLERY_DEBUG ? `\n${error.pythonTraceback}` : ''}`;
+  }
+  if (error instanceof EngineError) return `error: ${error.message}`;
+  if (error instanceof Error) return `error: ${error.message}${process.env.DISTILLERY_DEBUG ? `\n${error.stack}` : ''}`;
+  return `error: ${String(error)}`;
+}
+
+/** Runs the CLI; resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const exit = { code: EXIT.ok as number };
+  try {
+    await buildProgram(exit).parseAsync(argv);
+    return exit.code;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    err(explain(error));
+    return error instanceof ConfigError ? EXIT.usage : EXIT.failed;
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Progress a person can follow: one bar per training phase on a terminal
+ * (cli-progress), plain lines otherwise. Everything goes to stderr, so stdout
+ * stays free for `--json`.
+ */
+import cliProgress from 'cli-progress';
+import type { EngineEvent } from '../engine';
+
+export interface ProgressReporter {
+  onEvent(event: EngineEvent): void;
+  note(message: string): void;
+  stop(): void;
+}
+
+const pct = (value: number | undefined): string => (value === undefined ? '  —   ' : `${(100 * value).toFixed(2)}%`);
+
+function epochSummary(event: Extract<EngineEvent, { event: 'epoch' }>): string {
+  const m = event.metrics;
+  const quality =
+    m.testAccuracy !== undefined
+      ? `test ${pct(m.testAccuracy)}${m.testAgreement !== undefined ? ` agree ${pct(m.testAgreement)}` : ''}`
+      : m.testRmse !== undefined
+        ? `test rmse ${m.testRmse.toFixed(4)}`
+        : '';
+  return `loss ${m.loss.toFixed(4)} ${m.trainAccuracy !== undefined ? `train ${pct(m.trainAccuracy)} ` : ''}${quality} (${m.seconds.toFixed(1)} s)`;
+}
+
+/** Plain lines: one per phase start, one per epoch, one per phase end. */
+export class LineReporter implements ProgressReporter {
+  constructor(private readonly write: (line: string) => void = (line) => process.stderr.write(`${line}\n`)) {}
+
+  onEvent(event: EngineEvent): void {
+    switch (event.event) {
+      case 'phase-start':
+        this.write(`[${event.phase} ${event.name}] ${event.epochs} epochs × ${event.stepsPerEpoch} steps on ${event.samples} samples${event.startEpoch ? ` (resuming after epoch ${event.startEpoch})` : ''}`);
+        break;
+      case 'epoch':
+        this.write(`[${event.phase} ${event.name}] epoch ${event.epoch}/${event.epochs}: ${epochSummary(event)}`);
+        break;
+      case 'phase-end':
+        this.write(`[${event.phase} ${event.name}] done in ${event.seconds.toFixed(1)} s`);
+        break;
+      case 'log':
+        this.write(`  ${event.message}`);
+        break;
+      default:
+        break;
+    }
+  }
+
+  note(message: string): void {
+    this.write(message);
+  }
+
+  stop(): void {}
+}
+
+/** A bar per phase: steps done over all epochs, with epoch, loss, accuracy and ETA. */
+export class BarReporter implements ProgressReporter {
+  private bar: cliProgress.SingleBar | null = null;
+  private stepsPerEpoch = 1;
+  private lastSummary = '';
+
+  onEvent(event: EngineEvent): void {
+    switch (event.event) {
+      case 'phase-start':
+        this.finish();
+        this.stepsPerEpoch = event.stepsPerEpoch;
+        this.bar = new cliProgress.SingleBar(
+          {
+            format: `{phase} {name} |{bar}| epoch {epoch}/{epochs} · loss {loss} · {summary} · ETA {eta_formatted}`,
+            stream: process.stderr,
+            hideCursor: true,
+            clearOnComplete: false,
+            etaBuffer: 50,
+          },
+          cliProgress.Presets.shades_classic,
+        );
+        this.bar.start(event.epochs * event.stepsPerEpoch, event.startEpoch * event.stepsPerEpoch, {
+          phase: event.phase,
+          name: event.name,
+          epoch: event.startEpoch,
+          epochs: event.epochs,
+          loss: '—',
+          summary: '',
+        });
+        break;
+      case 'step':
+        this.bar?.update((event.epoch - 1) * this.stepsPerEpoch + event.step, { epoch: event.epoch, loss: event.loss.toFixed(4) });
+        break;
+      case 'epoch':
+        this.lastSummary = epochSummary(event);
+        this.bar?.update(event.epoch * this.stepsPerEpoch, { epoch: event.epoch, loss: event.metrics.loss.toFixed(4), summary: this.lastSummary });
+        break;
+      case 'phase-end':
+        this.finish();
+        break;
+      case 'log':
+        this.note(`  ${event.message}`);
+        break;
+      default:
+        break;
+    }
+  }
+
+  note(message: string): void {
+    if (this.bar) this.finish();
+    process.stderr.write(`${message}\n`);
+  }
+
+  stop(): void {
+    this.finish();
+  }
+
+  private finish(): void {
+    this.bar?.stop();
+    this.bar = null;
+  }
+}
+
+export function progressReporter(): ProgressReporter {
+  return process.stderr.isTTY ? new BarReporter() : new LineReporter();
+}

@@ -1,0 +1,193 @@
+/**
+ * Running a model over a dataset and reporting metrics.
+ */
+import { describeValue, InputValidationError } from '../runtime/errors';
+import type { ClassPrediction, Prediction, Predictor, RegressionPrediction } from '../runtime/types';
+import { datasetFromArrays, loadDataset, type Dataset, type DatasetArrays } from './dataset';
+import {
+  confusionMatrix,
+  errorCount,
+  expectedCalibrationError,
+  mae,
+  negativeLogLikelihood,
+  perClassFromConfusion,
+  predictionAgreement,
+  r2,
+  rmse,
+  topKAccuracy,
+  type ClassMetrics,
+} from './metrics';
+
+export type DatasetSource = string | Dataset | DatasetArrays;
+
+export interface EvaluateOptions {
+  /** Samples per predictBatch call (default 1024). */
+  readonly batchSize?: number;
+  /** Equal-width confidence bins for the ECE (default 15). */
+  readonly eceBins?: number;
+  /** k of the top-k accuracy (default 5, capped at the number of classes). */
+  readonly topK?: number;
+}
+
+export interface LabelledClassMetrics extends ClassMetrics {
+  readonly label: string;
+}
+
+export interface ClassificationReport {
+  readonly task: 'classification';
+  readonly model: string;
+  readonly samples: number;
+  readonly accuracy: number;
+  readonly errors: number;
+  readonly topK: { readonly k: number; readonly accuracy: number };
+  /** Mean negative log-likelihood of the true class. */
+  readonly nll: number;
+  readonly ece: number;
+  readonly eceBins: number;
+  /** `confusion[actual][predicted]`. */
+  readonly confusion: number[][];
+  readonly perClass: LabelledClassMetrics[];
+}
+
+export interface RegressionReport {
+  readonly task: 'regression';
+  readonly model: string;
+  readonly samples: number;
+  /** Values per sample. */
+  readonly outputs: number;
+  readonly rmse: number;
+  readonly mae: number;
+  readonly r2: number;
+}
+
+export type EvaluationReport = ClassificationReport | RegressionReport;
+
+export interface AgreementReport {
+  readonly student: string;
+  readonly teacher: string;
+  readonly samples: number;
+  /** Share of samples on which both predict the same class (fidelity). */
+  readonly agreement: number;
+  readonly disagreements: number;
+}
+
+const DEFAULT_BATCH_SIZE = 1024;
+const DEFAULT_ECE_BINS = 15;
+const DEFAULT_TOP_K = 5;
+
+export async function evaluate(model: Predictor, dataset: DatasetSource, options: EvaluateOptions = {}): Promise<EvaluationReport> {
+  const data = await resolveDataset(dataset);
+  const batchSize = positiveInteger(options.batchSize ?? DEFAULT_BATCH_SIZE, 'options.batchSize');
+  const eceBins = positiveInteger(options.eceBins ?? DEFAULT_ECE_BINS, 'options.eceBins');
+  const topK = positiveInteger(options.topK ?? DEFAULT_TOP_K, 'options.topK');
+  // Targets are checked before the model runs: a bad dataset should fail fast.
+  const y = requireTargets(data);
+  const name = model.info.name;
+  if (model.info.task === 'regression') {
+    return regressionReport(name, (await predictAll(model, data, batchSize)) as RegressionPrediction[], y, data.targetWidth);
+  }
+  const actual = classLabels(y, data.targetWidth);
+  const predictions = (await predictAll(model, data, batchSize)) as ClassPrediction[];
+  return classificationReport(name, predictions, actual, model.info.labels, { eceBins, topK });
+}
+
+/** How often the student predicts the teacher's class, on the dataset's inputs (its labels are not needed). */
+export async function agreement(student: Predictor, teacher: Predictor, dataset: DatasetSource, options: Pick<EvaluateOptions, 'batchSize'> = {}): Promise<AgreementReport> {
+  for (const [role, model] of [['student', student], ['teacher', teacher]] as const) {
+    if (model.info.task !== 'classification') throw new InputValidationError(role, 'a classification model', `${model.info.name} (regression)`);
+  }
+  const data = await resolveDataset(dataset);
+  const batchSize = positiveInteger(options.batchSize ?? DEFAULT_BATCH_SIZE, 'options.batchSize');
+  const [studentPredictions, teacherPredictions] = await Promise.all([predictAll(student, data, batchSize), predictAll(teacher, data, batchSize)]);
+  const studentClasses = classIndices(studentPredictions as ClassPrediction[]);
+  const teacherClasses = classIndices(teacherPredictions as ClassPrediction[]);
+  const rate = predictionAgreement(studentClasses, teacherClasses);
+  return {
+    student: student.info.name,
+    teacher: teacher.info.name,
+    samples: data.size,
+    agreement: rate,
+    disagreements: Math.round((1 - rate) * data.size),
+  };
+}
+
+export async function resolveDataset(source: DatasetSource): Promise<Dataset> {
+  return typeof source === 'string' ? loadDataset(source) : datasetFromArrays(source);
+}
+
+/** predictBatch over consecutive slices of the flat x array. */
+export async function predictAll(model: Predictor, data: Dataset, batchSize: number): Promise<Prediction[]> {
+  const features = data.sampleShape.reduce((total, size) => total * size, 1);
+  const expected = model.info.input.shape.reduce((total, size) => total * size, 1);
+  if (features !== expected) {
+    throw new InputValidationError('dataset.x', `samples of ${expected} values for model ${model.info.name} (shape [${model.info.input.shape.join(', ')}])`,
+      `samples of shape [${data.sampleShape.join(', ')}]`);
+  }
+  const predictions: Prediction[] = [];
+  for (let start = 0; start < data.size; start += batchSize) {
+    const end = Math.min(data.size, start + batchSize);
+    for (const prediction of await model.predictBatch(data.x.subarray(start * features, end * features))) predictions.push(prediction);
+  }
+  return predictions;
+}
+
+function classificationReport(
+  model: string,
+  predictions: ClassPrediction[],
+  actual: Int32Array,
+  labels: readonly string[] | null,
+  settings: { eceBins: number; topK: number },
+): ClassificationReport {
+  const probabilities = predictions.map((prediction) => prediction.probabilities);
+  const classes = probabilities[0]?.length ?? 0;
+  const predicted = classIndices(predictions);
+  const { eceBins } = settings;
+  const k = Math.min(settings.topK, classes);
+  const confusion = confusionMatrix(predicted, actual, classes);
+  const errors = errorCount(predicted, actual);
+  return {
+    task: 'classification',
+    model,
+    samples: predictions.length,
+    accuracy: 1 - errors / predictions.length,
+    errors,
+    topK: { k, accuracy: topKAccuracy(probabilities, actual, k) },
+    nll: negativeLogLikelihood(probabilities, actual),
+    ece: expectedCalibrationError(probabilities, actual, eceBins),
+    eceBins,
+    confusion,
+    perClass: perClassFromConfusion(confusion).map((metrics) => ({ ...metrics, label: labels?.[metrics.index] ?? String(metrics.index) })),
+  };
+}
+
+function regressionReport(model: string, predictions: RegressionPrediction[], actual: ArrayLike<number>, targetWidth: number): RegressionReport {
+  const outputs = predictions[0]?.values.length ?? 0;
+  if (outputs !== targetWidth) {
+    throw new InputValidationError('dataset.y', `${outputs} target(s) per sample, like model ${model}'s outputs`, `${targetWidth}`);
+  }
+  const predicted = Float64Array.from(predictions.flatMap((prediction) => prediction.values));
+  return { task: 'regression', model, samples: predictions.length, outputs, rmse: rmse(predicted, actual), mae: mae(predicted, actual), r2: r2(predicted, actual, outputs) };
+}
+
+function classIndices(predictions: readonly ClassPrediction[]): Int32Array {
+  return Int32Array.from(predictions, (prediction) => prediction.index);
+}
+
+function requireTargets(data: Dataset): NonNullable<Dataset['y']> {
+  if (data.y === null) throw new InputValidationError('dataset.y', 'targets to evaluate against', 'a dataset without y');
+  return data.y;
+}
+
+/** Class labels as Int32Array; float labels are accepted when they are whole numbers. */
+function classLabels(y: NonNullable<Dataset['y']>, targetWidth: number): Int32Array {
+  if (targetWidth !== 1) throw new InputValidationError('dataset.y', 'one class label per sample', `${targetWidth} values per sample`);
+  if (y instanceof Int32Array) return y;
+  const bad = y.findIndex((value) => !Number.isInteger(value));
+  if (bad >= 0) throw new InputValidationError(`dataset.y[${bad}]`, 'an integer class label', describeValue(y[bad]));
+  return Int32Array.from(y);
+}
+
+function positiveInteger(value: number, field: string): number {
+  if (!Number.isInteger(value) || value < 1) throw new InputValidationError(field, 'a positive integer', describeValue(value));
+  return value;
+}

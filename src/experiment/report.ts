@@ -1,0 +1,137 @@
+/** report.json's shape, and the results table as Markdown and as plain text. */
+import type { MethodConfig, ModelConfig } from '../config/schema';
+import type { EpochRecord } from '../engine/types';
+
+export interface ClassificationTest {
+  n: number;
+  accuracy: number;
+  errors: number;
+  nll: number;
+  ece: number;
+  topK: { k: number; accuracy: number };
+}
+export interface RegressionTest {
+  n: number;
+  rmse: number;
+  mae: number;
+  r2: number;
+}
+
+export interface ModelReport {
+  name: string;
+  role: 'teacher' | 'student';
+  method: MethodConfig | null;
+  model: ModelConfig | Record<string, unknown>;
+  params: number;
+  flopsPerSample: number;
+  /** The .onnx file, relative to the report's folder. */
+  onnx: string;
+  sizeBytes: number;
+  parityMaxAbsDiff: number;
+  test: ClassificationTest | RegressionTest;
+  /** Share of test samples where the student's top class is the teacher's (students of classifiers). */
+  agreementWithTeacher?: number;
+  latency: { batch1P50Ms: number; batch1P99Ms: number; batch256RowsPerS: number } | null;
+  /** Teacher's batch-1 p50 latency over this model's. */
+  speedupOverTeacher?: number;
+  trainSeconds: number;
+  history: EpochRecord[];
+  confusion?: number[][];
+}
+
+export interface RunReport {
+  name: string;
+  createdAt: string;
+  distillery: string;
+  device: string;
+  torch: string;
+  seed: number;
+  durationSeconds: number;
+  /** CPU and memory of the machine that measured the latencies. */
+  machine: string;
+  command: string;
+  task: 'classification' | 'regression';
+  testData: string;
+  teacher: ModelReport;
+  students: ModelReport[];
+}
+
+const percent = (value: number): string => `${(100 * value).toFixed(2)}%`;
+const compact = (value: number): string =>
+  value >= 1e9 ? `${(value / 1e9).toFixed(2)}G` : value >= 1e6 ? `${(value / 1e6).toFixed(2)}M` : value >= 1e3 ? `${(value / 1e3).toFixed(1)}k` : String(value);
+const bytes = (value: number): string => (value >= 1 << 20 ? `${(value / (1 << 20)).toFixed(2)} MB` : `${(value / 1024).toFixed(1)} kB`);
+
+export function methodLabel(method: MethodConfig | null): string {
+  if (!method) return 'teacher';
+  switch (method.type) {
+    case 'soft-targets':
+      return `soft-targets T=${method.temperature} α=${method.alpha}`;
+    case 'regression-distillation':
+      return `regression-distillation w=${method.targetWeight}`;
+    default:
+      return method.type;
+  }
+}
+
+/** The results table's rows: teacher first, then the students in config order. */
+export function tableRows(report: RunReport): string[][] {
+  const header =
+    report.task === 'classification'
+      ? ['model', 'method', 'test acc', 'errors', 'agreement', 'params', 'FLOPs', 'ONNX', 'p50 (b=1)', 'rows/s (b=256)', 'speed-up', 'train s']
+      : ['model', 'method', 'RMSE', 'MAE', 'R²', 'params', 'FLOPs', 'ONNX', 'p50 (b=1)', 'rows/s (b=256)', 'speed-up', 'train s'];
+  const rows = [report.teacher, ...report.students].map((model) => {
+    const quality =
+      'accuracy' in model.test
+        ? [percent(model.test.accuracy), String(model.test.errors), model.agreementWithTeacher === undefined ? '—' : percent(model.agreementWithTeacher)]
+        : [model.test.rmse.toFixed(4), model.test.mae.toFixed(4), model.test.r2.toFixed(4)];
+    return [
+      model.name,
+      methodLabel(model.method),
+      ...quality,
+      compact(model.params),
+      compact(model.flopsPerSample),
+      bytes(model.sizeBytes),
+      model.latency ? `${model.latency.batch1P50Ms.toFixed(3)} ms` : '—',
+      model.latency ? compact(Math.round(model.latency.batch256RowsPerS)) : '—',
+      model.speedupOverTeacher === undefined ? '—' : `${model.speedupOverTeacher.toFixed(2)}×`,
+      model.trainSeconds.toFixed(1),
+    ];
+  });
+  return [header, ...rows];
+}
+
+export function markdownTable(rows: string[][]): string {
+  const [header, ...body] = rows;
+  if (!header) return '';
+  const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...body.map(line)].join('\n');
+}
+
+export function plainTable(rows: string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+}
+
+export function bestStudent(report: RunReport): ModelReport | undefined {
+  const score = (model: ModelReport): number => ('accuracy' in model.test ? model.test.accuracy : -model.test.rmse);
+  return [...report.students].sort((a, b) => score(b) - score(a))[0];
+}
+
+export function reportMarkdown(report: RunReport, config: unknown, charts: { curves?: string; confusion?: string; error?: string }): string {
+  const best = bestStudent(report);
+  const lines = [
+    `# ${report.name}`,
+    '',
+    `Distillery ${report.distillery} · torch ${report.torch} on ${report.device} · seed ${report.seed} · ${report.durationSeconds.toFixed(1)} s · ${report.machine} · ${report.createdAt}`,
+    '',
+    `Test set: ${report.teacher.test.n} samples (${report.testData}). Latency: onnxruntime-node on this machine, batch 1 median; speed-up is the teacher's latency over the model's.`,
+    '',
+    markdownTable(tableRows(report)),
+    '',
+  ];
+  if (charts.curves) lines.push('## Learning curves', '', `![test accuracy per epoch](${charts.curves})`, '');
+  if (charts.confusion && best) lines.push(`## Confusion matrix of the best student (${best.name})`, '', `![confusion matrix](${charts.confusion})`, '');
+  if (charts.error) lines.push(`_Charts could not be drawn: ${charts.error}_`, '');
+  lines.push('## How this was made', '', '```sh', report.command, '```', '', '<details><summary>Resolved config</summary>', '', '```json', JSON.stringify(config, null, 2), '```', '', '</details>', '');
+  return lines.join('\n');
+}

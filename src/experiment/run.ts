@@ -1,0 +1,174 @@
+/**
+ * `run(experiment)`: the whole job — teacher, students, ONNX export (one
+ * coarse engine call), then evaluation of every .onnx with onnxruntime-node
+ * on the test split, and report.json / report.md / charts in the output folder.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseExperiment } from '../config';
+import type { ExperimentConfig, ExperimentInput } from '../config/schema';
+import type { Engine, EngineEvent, ExperimentTrainResult, TrainResult } from '../engine';
+import { withEngine } from '../facade';
+import { StudentModel, agreement, benchmark, evaluate, loadDataset, type Dataset, type EvaluationReport } from '../runtime';
+import { renderCharts } from './charts';
+import { writeFileAtomic } from './files';
+import { bestStudent, reportMarkdown, type ModelReport, type RunReport } from './report';
+
+export interface RunOptions {
+  /** Output folder (default `runs/<name>`). Everything the run writes goes under it. */
+  outDir?: string;
+  /** Folder that relative paths in the experiment resolve against (default: the current directory). */
+  baseDir?: string;
+  device?: string;
+  seed?: number;
+  /** Keep finished models and continue an unfinished one from its last epoch. */
+  resume?: boolean;
+  engine?: Engine;
+  signal?: AbortSignal;
+  onEvent?: (event: EngineEvent) => void;
+  /** Called once training is done, while the ONNX models are evaluated. */
+  onStage?: (stage: 'evaluating' | 'reporting') => void;
+  /** The command line that started the run, recorded in the report. */
+  command?: string;
+}
+
+type Exported = TrainResult & { onnx: string; export: { sizeBytes: number; parityMaxAbsDiff: number } };
+
+/** Runs an experiment end to end and returns its report (also written to `<outDir>/report.json`). */
+export async function run(experiment: ExperimentInput | ExperimentConfig, options: RunOptions = {}): Promise<RunReport> {
+  const started = Date.now();
+  const parsed = parseExperiment(experiment, { baseDir: options.baseDir });
+  const config: ExperimentConfig = {
+    ...parsed,
+    ...(options.device ? { device: options.device } : {}),
+    ...(options.seed !== undefined ? { seed: options.seed } : {}),
+  };
+  const outDir = path.resolve(options.outDir ?? path.join('runs', config.name));
+  fs.mkdirSync(outDir, { recursive: true });
+  writeFileAtomic(path.join(outDir, 'resolved-config.json'), JSON.stringify({ ...config, outDir }, null, 2));
+
+  const trained = await withEngine(options.engine, (engine) =>
+    engine.call('run_experiment', { ...config, outDir, resume: options.resume ?? false }, { signal: options.signal, onEvent: options.onEvent }),
+  );
+  options.onStage?.('evaluating');
+  const report = await evaluateRun(config, trained, outDir, options.command ?? 'run()', started);
+  options.onStage?.('reporting');
+  await writeReport(report, config, outDir);
+  return report;
+}
+
+async function evaluateRun(config: ExperimentConfig, trained: ExperimentTrainResult, outDir: string, command: string, started: number): Promise<RunReport> {
+  const dataset = await loadDataset(trained.testData);
+  const teacherModel = await StudentModel.load(trained.teacher.onnx);
+  try {
+    const teacher = await evaluateModel(teacherModel, trained.teacher, dataset, config, outDir, null);
+    const students: ModelReport[] = [];
+    for (const result of trained.students) {
+      students.push(await evaluateModel(null, result, dataset, config, outDir, teacherModel));
+    }
+    for (const student of students) {
+      if (student.latency && teacher.latency) student.speedupOverTeacher = teacher.latency.batch1P50Ms / student.latency.batch1P50Ms;
+    }
+    return {
+      name: config.name,
+      createdAt: new Date().toISOString(),
+      distillery: packageVersion(),
+      device: trained.device,
+      torch: trained.torch,
+      seed: config.seed,
+      durationSeconds: (Date.now() - started) / 1000,
+      machine: machine(),
+      command,
+      task: config.data.task,
+      testData: path.relative(outDir, trained.testData),
+      teacher,
+      students,
+    };
+  } finally {
+    await teacherModel.close();
+  }
+}
+
+async function evaluateModel(
+  loaded: StudentModel | null,
+  result: Exported,
+  dataset: Dataset,
+  config: ExperimentConfig,
+  outDir: string,
+  teacher: StudentModel | null,
+): Promise<ModelReport> {
+  const model = loaded ?? (await StudentModel.load(result.onnx));
+  try {
+    const evaluation = await evaluate(model, dataset, { topK: config.evaluate.topK, eceBins: config.evaluate.calibrationBins });
+    const fidelity = teacher && evaluation.task === 'classification' ? await agreement(model, teacher, dataset) : undefined;
+    const timing = config.evaluate.benchmark ? await benchmark(model, { batchSizes: [256], iterations: 200, minTimeMs: 200 }) : undefined;
+    const batch256 = timing?.throughput.find((entry) => entry.batchSize === 256);
+    const report: ModelReport = {
+      name: result.name,
+      role: result.role,
+      method: (result.method as ModelReport['method']) ?? null,
+      model: (model.info.model as ModelReport['model']) ?? {},
+      params: result.params,
+      flopsPerSample: result.flopsPerSample,
+      onnx: path.relative(outDir, result.onnx),
+      sizeBytes: result.export.sizeBytes,
+      parityMaxAbsDiff: result.export.parityMaxAbsDiff,
+      test: testSummary(evaluation),
+      latency: timing && batch256 ? { batch1P50Ms: timing.latency.p50Ms, batch1P99Ms: timing.latency.p99Ms, batch256RowsPerS: batch256.rowsPerSecond } : null,
+      trainSeconds: result.trainSeconds,
+      history: result.history,
+    };
+    if (fidelity) report.agreementWithTeacher = fidelity.agreement;
+    if (evaluation.task === 'classification') report.confusion = evaluation.confusion;
+    return report;
+  } finally {
+    if (!loaded) await model.close();
+  }
+}
+
+function testSummary(evaluation: EvaluationReport): ModelReport['test'] {
+  if (evaluation.task === 'regression') return { n: evaluation.samples, rmse: evaluation.rmse, mae: evaluation.mae, r2: evaluation.r2 };
+  return { n: evaluation.samples, accuracy: evaluation.accuracy, errors: evaluation.errors, nll: evaluation.nll, ece: evaluation.ece, topK: evaluation.topK };
+}
+
+async function writeReport(report: RunReport, config: ExperimentConfig, outDir: string): Promise<void> {
+  const charts: { curves?: string; confusion?: string; error?: string } = {};
+  try {
+    const labels = config.data.labels ?? (await labelsOf(report, outDir));
+    const svgs = await renderCharts(report, labels);
+    writeFileAtomic(path.join(outDir, 'learning-curves.svg'), svgs.curves);
+    charts.curves = 'learning-curves.svg';
+    if (svgs.confusion) {
+      writeFileAtomic(path.join(outDir, 'confusion-matrix.svg'), svgs.confusion);
+      charts.confusion = 'confusion-matrix.svg';
+    }
+  } catch (error) {
+    charts.error = (error as Error).message;
+  }
+  writeFileAtomic(path.join(outDir, 'report.json'), JSON.stringify(report, null, 2));
+  writeFileAtomic(path.join(outDir, 'report.md'), reportMarkdown(report, config, charts));
+}
+
+async function labelsOf(report: RunReport, outDir: string): Promise<string[]> {
+  const best = bestStudent(report);
+  if (!best) return [];
+  const model = await StudentModel.load(path.join(outDir, best.onnx));
+  try {
+    return [...(model.info.labels ?? [])];
+  } finally {
+    await model.close();
+  }
+}
+
+function packageVersion(): string {
+  const file = path.join(__dirname, '..', '..', 'package.json');
+  try {
+    return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The machine the latencies were measured on. */
+export const machine = (): string => `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`;

@@ -1,0 +1,88 @@
+/**
+ * The training facade: `trainTeacher()` and `distill()` — one call each does
+ * the obvious thing (train, save the checkpoint, export to ONNX) and returns
+ * the metrics and artefact paths. `run()` (src/experiment) runs a whole
+ * experiment file.
+ */
+import * as path from 'node:path';
+import { z } from 'zod';
+import { parseWith, resolveDataPaths, resolveTeacherPaths } from '../config';
+import { ConfigError } from '../config/errors';
+import { DistillOptions, TrainTeacherOptions, type DataConfig } from '../config/schema';
+import { Engine, type CallOptions, type EngineEvent, type ExportResult, type TrainResult } from '../engine';
+import { materializeArrays } from './arrays';
+
+export { ArraySource, npyBytes, type ArraySourceInput } from './arrays';
+
+export interface FacadeCallOptions {
+  /** An engine to reuse; without one, a fresh engine is started and closed around the call. */
+  engine?: Engine;
+  signal?: AbortSignal;
+  onEvent?: (event: EngineEvent) => void;
+}
+
+export type ModelResult = TrainResult & { onnx?: string; export?: ExportResult };
+
+/** Runs `work` with the caller's engine, or with a fresh one that is closed afterwards — whatever happens. */
+export async function withEngine<T>(engine: Engine | undefined, work: (engine: Engine) => Promise<T>): Promise<T> {
+  if (engine) return work(engine);
+  const fresh = await Engine.start();
+  try {
+    return await work(fresh);
+  } finally {
+    await fresh.close();
+  }
+}
+
+const SPLITS = ['train', 'test', 'transfer', 'validation'] as const;
+
+/** Replaces in-memory array sources by .npz files under `<outDir>/data`, so only paths cross the bridge. */
+function withArraysOnDisk(options: Record<string, unknown>, outDir: string): Record<string, unknown> {
+  const data = options['data'];
+  if (!data || typeof data !== 'object') return options;
+  const copy: Record<string, unknown> = { ...(data as Record<string, unknown>) };
+  for (const split of SPLITS) {
+    const source = copy[split] as { type?: unknown } | undefined;
+    if (source && source.type === 'arrays') copy[split] = materializeArrays(source, path.join(outDir, 'data'), split, `data.${split}`);
+  }
+  return { ...options, data: copy };
+}
+
+function prepare<S extends z.ZodType>(schema: S, options: unknown): z.output<S> & { outDir: string; data: DataConfig } {
+  if (!options || typeof options !== 'object') throw new ConfigError([{ path: '', message: 'expected an options object' }]);
+  const raw = options as Record<string, unknown>;
+  const outDir = typeof raw['outDir'] === 'string' ? path.resolve(raw['outDir']) : '';
+  const parsed = parseWith(schema, withArraysOnDisk(raw, outDir)) as z.output<S> & { outDir: string; data: DataConfig };
+  return { ...parsed, outDir, data: resolveDataPaths(parsed.data, process.cwd()) };
+}
+
+async function exportIfAsked(engine: Engine, result: TrainResult, data: DataConfig, outDir: string, exportOptions: unknown, call: FacadeCallOptions): Promise<ModelResult> {
+  if (exportOptions === false) return result;
+  const onnx = path.join(outDir, `${result.name}.onnx`);
+  const exported = await engine.call('export', { checkpoint: result.checkpoint, path: onnx, data, export: exportOptions }, { signal: call.signal });
+  return { ...result, onnx, export: exported };
+}
+
+/** Trains (or loads, or assembles) a teacher; saves `<outDir>/checkpoints/<name>.pt` and `<outDir>/<name>.onnx`. */
+export async function trainTeacher(options: z.input<typeof TrainTeacherOptions>, call: FacadeCallOptions = {}): Promise<ModelResult> {
+  const parsed = prepare(TrainTeacherOptions, options);
+  const teacher = resolveTeacherPaths(parsed.teacher, process.cwd());
+  return withEngine(call.engine, async (engine) => {
+    const callOptions: CallOptions = { signal: call.signal, onEvent: call.onEvent };
+    const result = await engine.call('train_teacher', { ...parsed, teacher }, callOptions);
+    return exportIfAsked(engine, result, parsed.data, parsed.outDir, parsed.export, call);
+  });
+}
+
+/** Distils one student from a teacher checkpoint with the student's method; saves and exports it like trainTeacher. */
+export async function distill(options: z.input<typeof DistillOptions>, call: FacadeCallOptions = {}): Promise<ModelResult> {
+  const parsed = prepare(DistillOptions, options);
+  const teacherCheckpoint = parsed.teacher ? path.resolve(parsed.teacher) : undefined;
+  if (!teacherCheckpoint && parsed.student.method.type !== 'hard-labels' && parsed.student.method.type !== 'targets') {
+    throw new ConfigError([{ path: 'teacher', message: `the '${parsed.student.method.type}' method needs a teacher checkpoint` }]);
+  }
+  return withEngine(call.engine, async (engine) => {
+    const result = await engine.call('distill', { ...parsed, teacherCheckpoint }, { signal: call.signal, onEvent: call.onEvent });
+    return exportIfAsked(engine, result, parsed.data, parsed.outDir, parsed.export, call);
+  });
+}

@@ -1,0 +1,128 @@
+import { availableParallelism } from 'node:os';
+import { extname, join } from 'node:path';
+import { Piscina } from 'piscina';
+import { InferenceError, ModelLoadError } from './errors';
+import type { PreparedRows } from './input';
+import { predictionsFrom, readModel, type LoadedModel } from './model';
+import type { PoolTask } from './pool-worker';
+import type { RawOutput } from './session';
+import type { Batch, LoadOptions, ModelInfo, Prediction, Predictor, Sample } from './types';
+
+export interface PoolOptions extends LoadOptions {
+  /** Worker threads, each with its own session (default: up to 4, one per core). */
+  readonly workers?: number;
+  /** onnxruntime intra-op threads per worker (default 1: the workers are the parallelism). */
+  readonly threads?: number;
+}
+
+/**
+ * Where the worker module is, and the execArgv that lets a worker thread load it.
+ *
+ * From compiled output (dist/runtime/pool.js) the worker is pool-worker.js next
+ * to this file and needs nothing special.
+ *
+ * From TypeScript source (ts-jest, or any TS runner) it is pool-worker.ts, but a
+ * worker thread is a fresh Node instance that knows nothing of jest's
+ * transform. So the worker preloads, through a `--import data:` URL, a small
+ * hook that compiles `.ts` files with the `typescript` package (a
+ * devDependency, present whenever the sources are run). No file is written and
+ * nothing depends on dist/ having been built; the hook costs nothing in dist.
+ */
+function workerEntry(): { filename: string; execArgv: string[] | undefined } {
+  const extension = extname(__filename);
+  const filename = join(__dirname, `pool-worker${extension}`);
+  if (extension !== '.ts') return { filename, execArgv: undefined };
+  const hook = `
+    import { createRequire } from 'node:module';
+    import { readFileSync } from 'node:fs';
+    const require = createRequire(${JSON.stringify(__filename)});
+    const ts = require('typescript');
+    require.extensions['.ts'] ??= (module, file) => {
+      const { outputText } = ts.transpileModule(readFileSync(file, 'utf8'), {
+        fileName: file,
+        compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+      });
+      module._compile(outputText, file);
+    };`;
+  return { filename, execArgv: ['--import', `data:text/javascript,${encodeURIComponent(hook)}`] };
+}
+
+function defaultWorkers(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+/**
+ * Predictions on a pool of worker threads (piscina), each with its own session
+ * of the same file. Validation, normalisation and post-processing happen here,
+ * in the main thread, with the same code as StudentModel; only the onnxruntime
+ * run moves to a worker. Results are identical to StudentModel's.
+ */
+export class PredictionPool implements Predictor {
+  private closed = false;
+
+  private constructor(
+    private readonly model: LoadedModel,
+    private readonly piscina: Piscina,
+    private readonly threads: number,
+  ) {}
+
+  get info(): ModelInfo {
+    return this.model.info;
+  }
+
+  static async create(file: string, options: PoolOptions = {}): Promise<PredictionPool> {
+    const model = await readModel(file, options);
+    const workers = options.workers ?? defaultWorkers();
+    if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`options.workers must be a positive integer, got ${workers}`);
+    const { filename, execArgv } = workerEntry();
+    const piscina = new Piscina({ filename, execArgv, minThreads: workers, maxThreads: workers, idleTimeout: Infinity });
+    const pool = new PredictionPool(model, piscina, options.threads ?? 1);
+    await pool.loadSessions(file, workers);
+    return pool;
+  }
+
+  async predict(sample: Sample): Promise<Prediction> {
+    const [prediction] = await this.run({ data: this.model.preparer.sample(sample), rows: 1 });
+    return prediction as Prediction;
+  }
+
+  async predictBatch(samples: Batch): Promise<Prediction[]> {
+    return this.run(this.model.preparer.batch(samples));
+  }
+
+  /** Stops the workers; pending predictions reject. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.piscina.destroy();
+  }
+
+  /** One start-up task per worker, so that a bad file fails here, as a ModelLoadError. */
+  private async loadSessions(file: string, workers: number): Promise<void> {
+    const task: PoolTask = { file: this.info.file, threads: this.threads, run: null };
+    try {
+      await Promise.all(Array.from({ length: workers }, () => this.piscina.run(task)));
+    } catch (error) {
+      await this.close();
+      const detail = error instanceof Error ? error.message : String(error);
+      throw new ModelLoadError(file, 'session-failed', `a pool worker could not load the model: ${detail}`, { cause: error });
+    }
+  }
+
+  private async run(prepared: PreparedRows): Promise<Prediction[]> {
+    if (this.closed) throw new InferenceError(this.info.name, 'the pool is closed');
+    const task: PoolTask = {
+      file: this.info.file,
+      threads: this.threads,
+      run: { plan: this.model.plan, data: prepared.data, rows: prepared.rows },
+    };
+    let output: RawOutput;
+    try {
+      // The prepared rows are ours alone: move them instead of copying.
+      output = (await this.piscina.run(task, { transferList: [prepared.data.buffer] })) as RawOutput;
+    } catch (error) {
+      throw new InferenceError(this.info.name, error instanceof Error ? error.message : String(error), { cause: error });
+    }
+    return predictionsFrom(this.info, output, this.model.meaning);
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The public types of `distillery/runtime`. Kept small and precise, in the
+ * spirit of onnxruntime-common: plain data, discriminated unions, no classes.
+ */
+
+export type Task = 'classification' | 'regression';
+export type Role = 'teacher' | 'student';
+/** What the model's output holds: raw class scores, class probabilities, or regression values. */
+export type OutputKind = 'logits' | 'probabilities' | 'values';
+
+export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+export type JsonRecord = { readonly [key: string]: JsonValue };
+
+/** `(x - mean) / std`; arrays of length 1, C (channels of a [C, ...] input) or the number of features. */
+export interface Normalization {
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+}
+
+export interface InputInfo {
+  readonly name: string;
+  /** One sample's shape, without the batch axis. */
+  readonly shape: readonly number[];
+  readonly dtype: 'float32';
+}
+
+export interface OutputInfo {
+  readonly name: string;
+  readonly kind: OutputKind;
+  /** Values per sample (classes, or regression outputs); null when the graph does not say. */
+  readonly size: number | null;
+}
+
+/** The fields of {@link ModelInfo} that `unknown` may list. */
+export type InfoField =
+  | 'name'
+  | 'role'
+  | 'task'
+  | 'input.name'
+  | 'input.shape'
+  | 'output.name'
+  | 'output.kind'
+  | 'normalization'
+  | 'labels'
+  | 'model'
+  | 'method'
+  | 'teacher'
+  | 'training'
+  | 'metrics'
+  | 'params'
+  | 'flopsPerSample'
+  | 'version';
+
+export interface ModelInfo {
+  /** The file the model was loaded from (absolute path). */
+  readonly file: string;
+  /** The model's name in its experiment; the file's base name when the model has no metadata. */
+  readonly name: string;
+  readonly role: Role | null;
+  readonly task: Task;
+  readonly input: InputInfo;
+  readonly output: OutputInfo;
+  /** Applied by the runtime before every run; null when inputs are used as they are. */
+  readonly normalization: Normalization | null;
+  /** Class names (classification) or output names (regression). */
+  readonly labels: readonly string[] | null;
+  readonly model: JsonRecord | null;
+  readonly method: JsonRecord | null;
+  readonly teacher: JsonRecord | null;
+  readonly training: JsonRecord | null;
+  readonly metrics: JsonRecord | null;
+  /** Parameter count: from the metadata, else counted from the graph's floating-point initializers. */
+  readonly params: number | null;
+  readonly flopsPerSample: number | null;
+  /** Version of the Distillery that exported the model. */
+  readonly version: string | null;
+  /** null: the batch axis is dynamic. A number: every run takes exactly this many rows (1 for most foreign models). */
+  readonly fixedBatchSize: number | null;
+  /**
+   * Fields that neither the metadata, the graph nor the load options determined;
+   * their values above are defaults (the file name, `classification`, `logits`, no normalisation…).
+   */
+  readonly unknown: readonly InfoField[];
+}
+
+/** Options to {@link StudentModel.load}; they override the model's metadata. */
+export interface LoadOptions {
+  readonly inputName?: string;
+  readonly outputName?: string;
+  /** One sample's shape, without the batch axis. */
+  readonly sampleShape?: readonly number[];
+  /** `values` makes the model a regression model. */
+  readonly outputKind?: OutputKind;
+  readonly labels?: readonly string[];
+  /** null: use inputs as they are, even if the metadata records a normalisation. */
+  readonly normalization?: Normalization | null;
+  /** onnxruntime intra-op threads (default: up to 4). */
+  readonly threads?: number;
+}
+
+export interface ClassPrediction {
+  readonly task: 'classification';
+  readonly label: string;
+  /** Index of the most probable class (the first one on a tie). */
+  readonly index: number;
+  readonly probabilities: number[];
+  /** null when the model outputs probabilities. */
+  readonly logits: number[] | null;
+}
+
+export interface RegressionPrediction {
+  readonly task: 'regression';
+  readonly values: number[];
+}
+
+export type Prediction = ClassPrediction | RegressionPrediction;
+
+export type NumericTypedArray = Float32Array | Float64Array | Uint8Array;
+/** Nested arrays of numbers (one level per axis of the sample shape). */
+export type NestedNumbers = readonly (number | NestedNumbers)[];
+/** One sample: flat (`features` numbers) or nested to match the sample shape. */
+export type Sample = NestedNumbers | NumericTypedArray;
+/** Several samples, or one flat typed array of `N * features` numbers. */
+export type Batch = readonly Sample[] | NumericTypedArray;
+
+/** What {@link StudentModel} and {@link PredictionPool} have in common; what eval needs. */
+export interface Predictor {
+  readonly info: ModelInfo;
+  predict(sample: Sample): Promise<Prediction>;
+  predictBatch(samples: Batch): Promise<Prediction[]>;
+}
