@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError, experimentJsonSchema, loadExperimentFile, parseExperiment } from '../src/config';
+import { configReferenceMarkdown } from '../src/config/reference';
 
 const minimal = {
   teacher: { type: 'train', model: { type: 'mlp', hidden: [16] } },
@@ -100,5 +101,11 @@ describe('experiment schema', () => {
     );
     expect(schema.required).toEqual(expect.arrayContaining(['teacher', 'students']));
     expect(JSON.stringify(schema)).toContain('soft-targets');
+  });
+
+  test('docs/CONFIG.md and docs/experiment.schema.json are current (regenerate with `npm run docs`)', () => {
+    const docs = path.join(__dirname, '..', 'docs');
+    expect(fs.readFileSync(path.join(docs, 'CONFIG.md'), 'utf8').trim()).toBe(configReferenceMarkdown().trim());
+    expect(JSON.parse(fs.readFileSync(path.join(docs, 'experiment.schema.json'), 'utf8'))).toEqual(experimentJsonSchema());
   });
 });

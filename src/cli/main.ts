@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError, experimentJsonSchema, loadExperimentFile } from '../config';
+import { configReferenceMarkdown } from '../config/reference';
 import { Engine, EngineAbortError, EngineError, PACKAGE_ROOT, PythonError, type DoctorResult } from '../engine';
 import { plainTable, run, tableRows } from '../experiment';
 import { StudentModel, benchmark, evaluate, loadDataset, agreement, type Dataset } from '../runtime';
@@ -273,8 +274,9 @@ export function buildProgram(exit: { code: number }): Command {
   program
     .command('schema')
     .description('print the experiment file\'s JSON Schema (generated from the zod schemas)')
-    .action(() => {
-      out(JSON.stringify(experimentJsonSchema(), null, 2));
+    .option('--markdown', 'print the config reference (docs/CONFIG.md) instead')
+    .action((options: { markdown?: boolean }) => {
+      out(options.markdown ? configReferenceMarkdown() : JSON.stringify(experimentJsonSchema(), null, 2));
     });
   return program;
 }

@@ -133,7 +133,8 @@ export class Engine {
       this.rejectors.add(rejectCrash);
     });
     try {
-      const raw = await Promise.race([this.bridge.invoke$(command, JSON.stringify(request), onEvent, { $timeout: 0 }), crash]);
+      // pythonia's default per-call timeout (100 s) would kill long trainings; a crash is caught by the exit watch.
+      const raw = await Promise.race([this.bridge.invoke$(command, JSON.stringify(request), onEvent, { $timeout: Infinity }), crash]);
       const envelope = JSON.parse(raw) as Envelope<Commands[C]['result']>;
       if (!envelope.ok) throw errorFromPython(envelope.error!);
       return envelope.result as Commands[C]['result'];
@@ -236,7 +237,7 @@ async function waitForStart(pythonia: Pythonia, child: ChildProcess, python: str
   try {
     // Imported by absolute path: pythonia then puts python/ on sys.path itself.
     const bridge = await Promise.race([pythonia.python(path.join(PYTHON_PACKAGE_DIR, 'distillery_bridge.py')), died]);
-    const raw = await Promise.race([bridge.invoke$('hello', '{}', () => false, { $timeout: 0 }), died]);
+    const raw = await Promise.race([bridge.invoke$('hello', '{}', () => false, { $timeout: Infinity }), died]);
     const envelope = JSON.parse(raw) as Envelope<HelloResult>;
     if (!envelope.ok) {
       const error = envelope.error!;
