@@ -126,7 +126,11 @@ def train_teacher(request: dict[str, Any], progress: Progress) -> dict[str, Any]
 
 
 def distill(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
-    """Trains one student from the teacher checkpoint with the student's method, and saves its checkpoint."""
+    """Trains one student from the teacher checkpoint with the student's method, and saves its checkpoint.
+
+    Distilled students learn on the transfer set (default: the training data, possibly unlabelled);
+    students without a teacher (hard-labels, targets) are baselines and learn on the labelled training data.
+    """
     device = resolve_device(request.get("device", "auto"))
     data = load_data(request["data"], device)
     student, out_dir, seed = request["student"], request["outDir"], int(request.get("seed", 0))
@@ -147,15 +151,13 @@ def distill(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
         if not online:
             objective.teacher_outputs = cached_outputs(teacher_path, teacher.module, data, "transfer", data.transfer)
         teacher_info = {"name": teacher.meta.get("name", "teacher"), "sha256": _sha256(teacher_path), "outputs": "online" if online else "cached"}
-    elif data.transfer.y is None:
-        raise ConfigError(f"{where}.method.type: '{method['type']}' needs labels, but data.transfer has none", field=f"{where}.method.type")
 
     seed_everything(seed)
     module = build_model(student["model"], data.sample_shape, data.num_outputs, f"{where}.model").to(device)
     name = student["name"]
     paths = _paths(out_dir, name)
     result = fit(module, data, student["training"], objective, device, progress, phase="student", name=name, seed=seed,
-                 transfer=data.transfer, state_path=os.path.join(paths["state"], f"{name}.state.pt"), resume=bool(request.get("resume")))
+                 transfer=data.transfer if objective.needs_teacher else data.train, state_path=os.path.join(paths["state"], f"{name}.state.pt"), resume=bool(request.get("resume")))
     meta = {"name": name, "role": "student", "method": method, "teacher": teacher_info, "training": student["training"],
             "metrics": result.metrics, "seed": seed}
     save_checkpoint(paths["checkpoint"], module=module, model_config=student["model"], task=data.task, input_shape=data.sample_shape,

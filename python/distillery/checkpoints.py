@@ -8,9 +8,8 @@ JSON strings inside the file. An ensemble checkpoint holds all its members.
 from __future__ import annotations
 
 import json
+import math
 import os
-import pickle
-import zipfile
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -41,7 +40,9 @@ class Ensemble(nn.Module):
         outputs = torch.stack([member(x).float() for member in self.members])
         if self.task == "regression" or self.combine == "mean-logits":
             return outputs.mean(dim=0)
-        return torch.log(torch.softmax(outputs, dim=-1).mean(dim=0))
+        # log(mean p) computed as logsumexp(log p) - log(M): the same value, but a class that every member
+        # gives a probability below float32's range stays finite instead of becoming -inf (NaN losses, failed parity).
+        return torch.logsumexp(torch.log_softmax(outputs, dim=-1), dim=0) - math.log(len(self.members))
 
 
 @dataclass
@@ -86,7 +87,7 @@ def load_torch_file(path: str, map_location: Any = "cpu") -> dict[str, Any]:
         raise CheckpointError(f"checkpoint not found: {path}", file=path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as error:
+    except Exception as error:  # noqa: BLE001 — a damaged pickle surfaces as KeyError, IndexError, … as well
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated, or not weights-only): {error}",
                               file=path) from error
 
@@ -96,12 +97,16 @@ def load_checkpoint(path: str, device: torch.device) -> LoadedModel:
     payload = load_torch_file(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a Distillery checkpoint (format {FORMAT})", file=path)
-    model_config = json.loads(payload["model"])
-    input_shape, num_outputs, task = list(payload["inputShape"]), int(payload["numOutputs"]), payload["task"]
+    try:
+        model_config = json.loads(payload["model"])
+        input_shape, num_outputs, task = list(payload["inputShape"]), int(payload["numOutputs"]), payload["task"]
+        labels, normalization, meta = json.loads(payload["labels"]), json.loads(payload["normalization"]), json.loads(payload["meta"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: a damaged Distillery checkpoint ({type(error).__name__}: {error})", file=path) from error
     try:
         if "members" in payload:
             members = []
-            for member_config, state in zip(model_config["members"], payload["members"]):
+            for member_config, state in zip(model_config["members"], payload["members"], strict=True):
                 member = build_model(member_config, input_shape, num_outputs)
                 member.load_state_dict(state)
                 members.append(member)
@@ -109,8 +114,7 @@ def load_checkpoint(path: str, device: torch.device) -> LoadedModel:
         else:
             module = build_model(model_config, input_shape, num_outputs)
             module.load_state_dict(payload["state"])
-    except (RuntimeError, KeyError) as error:
+    except (RuntimeError, KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: the weights do not fit the recorded model config: {error}", file=path) from error
     module.to(device).eval()
-    return LoadedModel(module, task, input_shape, num_outputs, json.loads(payload["labels"]),
-                       json.loads(payload["normalization"]), model_config, json.loads(payload["meta"]), path)
+    return LoadedModel(module, task, input_shape, num_outputs, labels, normalization, model_config, meta, path)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tokenize
 import zipfile
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -79,9 +81,9 @@ def _read_file_source(source: dict[str, Any], where: str) -> tuple[np.ndarray, O
         raise DataError(f"{where}.path: file not found: {path}", field=f"{where}.path", file=path)
     want_labels = source.get("labelled", True)
     if path.endswith(".npy"):
-        x = _load_npy(path, where)
+        x = _load_npy(path, f"{where}.path")
         labels_path = source.get("labelsPath")
-        y = _load_npy(labels_path, where) if (labels_path and want_labels) else None
+        y = _load_npy(labels_path, f"{where}.labelsPath") if (labels_path and want_labels) else None
         return x, y
     try:
         with np.load(path, allow_pickle=False) as arrays:
@@ -99,17 +101,23 @@ def _read_file_source(source: dict[str, Any], where: str) -> tuple[np.ndarray, O
             return x, y
     except DataError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+    except _UNREADABLE as error:
         raise DataError(f"{where}: {path} is not a readable .npz (corrupt or truncated?): {error}", field=f"{where}.path", file=path) from error
 
 
-def _load_npy(path: str, where: str) -> np.ndarray:
+# What numpy raises on a damaged file: a corrupt deflate stream inside an .npz is a zlib.error, a damaged
+# .npy header a tokenize.TokenError or SyntaxError — none of them a ValueError.
+_UNREADABLE = (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError)
+
+
+def _load_npy(path: str, field: str) -> np.ndarray:
+    """One .npy array; ``field`` is the config path that named the file (``data.train.path``, ``….labelsPath``)."""
     if not os.path.exists(path):
-        raise DataError(f"{where}: file not found: {path}", field=where, file=path)
+        raise DataError(f"{field}: file not found: {path}", field=field, file=path)
     try:
         return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
-        raise DataError(f"{where}: {path} is not a readable .npy (corrupt or truncated?): {error}", field=where, file=path) from error
+    except _UNREADABLE as error:
+        raise DataError(f"{field}: {path} is not a readable .npy (corrupt or truncated?): {error}", field=field, file=path) from error
 
 
 def read_source(source: dict[str, Any], where: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
@@ -229,7 +237,7 @@ _CACHE: "OrderedDict[str, DataBundle]" = OrderedDict()
 
 def load_data(config: dict[str, Any], device: torch.device) -> DataBundle:
     """Builds (or reuses) the tensors for a data config on ``device``."""
-    key = hashlib.sha256(json.dumps([config, str(device)], sort_keys=True).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([config, str(device), _file_stamps(config)], sort_keys=True).encode()).hexdigest()
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
@@ -239,6 +247,23 @@ def load_data(config: dict[str, Any], device: torch.device) -> DataBundle:
     while len(_CACHE) > 2:
         _CACHE.popitem(last=False)
     return bundle
+
+
+def _file_stamps(config: dict[str, Any]) -> list[Any]:
+    """Size and mtime of every file a data config reads, so a file rewritten between two calls in the same
+    (long-lived bridge) process is read again instead of served stale from the cache."""
+    stamps: list[Any] = []
+    for role in ("train", "test", "transfer", "validation"):
+        source = config.get(role) or {}
+        for key in ("path", "labelsPath"):
+            path = source.get(key) if source.get("type") == "file" else None
+            if path:
+                try:
+                    info = os.stat(path)
+                    stamps.append([path, info.st_size, info.st_mtime_ns])
+                except OSError:
+                    stamps.append([path, None, None])
+    return stamps
 
 
 def _build(config: dict[str, Any], device: torch.device) -> DataBundle:

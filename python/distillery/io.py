@@ -42,12 +42,6 @@ def atomic_path(final_path: str) -> Iterator[str]:
 
 
 def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -67,7 +67,9 @@ def regression_targets(student_outputs: torch.Tensor, teacher_outputs: Optional[
 
     terms: Terms = {}
     total = student_outputs.new_zeros((), dtype=torch.float32)
-    if teacher_outputs is not None and weight_on_targets < 1.0:
+    # Without targets the teacher term takes full weight whatever weight_on_targets says (as the soft term does
+    # for an unlabelled transfer set); otherwise weight 1 with no targets would leave a constant, gradient-less 0.
+    if teacher_outputs is not None and (weight_on_targets < 1.0 or targets is None):
         mimic = distance(student_outputs, teacher_outputs)
         terms["mimic"] = mimic.detach()
         total = total + (1.0 - weight_on_targets if targets is not None else 1.0) * mimic

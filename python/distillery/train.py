@@ -234,7 +234,7 @@ def fit(model: nn.Module, data: DataBundle, training: dict[str, Any], objective:
             loss, terms = objective(outputs.float(), teacher_batch, labels)
             if not torch.isfinite(loss):
                 raise TrainingDivergedError(
-                    f"{name}: the loss became {float(loss)} at epoch {epoch + 1}, step {step + 1}; "
+                    f"{name}: the loss became {float(loss.detach())} at epoch {epoch + 1}, step {step + 1}; "
                     "lower the learning rate or check the data",
                     details={"epoch": epoch + 1, "step": step + 1, "name": name},
                 )

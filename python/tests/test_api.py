@@ -1,0 +1,181 @@
+"""api.py: a tiny end-to-end experiment on the embedded MNIST, resume, and unlabelled transfer sets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+
+from distillery import api
+from distillery.data import read_source
+from distillery.errors import ConfigError
+from distillery.progress import Progress
+from helpers import mnist_data, training_options
+
+TRAINING = training_options(epochs=1, batchSize=64, optimizer={"type": "adam", "lr": 1e-3})
+TEACHER = {"type": "train", "name": "teacher", "model": {"type": "mlp", "hidden": [32]}, "training": TRAINING}
+STUDENTS = [
+    {"name": "hard", "model": {"type": "mlp", "hidden": [16]}, "method": {"type": "hard-labels"}, "training": TRAINING},
+    {"name": "soft-t4", "model": {"type": "mlp", "hidden": [16]},
+     "method": {"type": "soft-targets", "temperature": 4, "alpha": 0.9}, "training": TRAINING},
+    {"name": "mimic", "model": {"type": "mlp", "hidden": [24], "bottleneck": 6}, "method": {"type": "logit-regression"},
+     "training": TRAINING},
+]
+NAMES = ["teacher", "hard", "soft-t4", "mimic"]
+
+
+class Recorder(Progress):
+    def __init__(self):
+        self.events = []
+        super().__init__(self.events.append, min_interval_s=0.0)
+
+    def of(self, kind):
+        return [event for event in self.events if event.get("event") == kind]
+
+
+def experiment(out_dir, *, resume=False, data=None, students=STUDENTS):
+    return {"data": data or mnist_data(512, 128), "outDir": str(out_dir), "device": "cpu", "seed": 0, "resume": resume,
+            "teacher": TEACHER, "students": students, "export": {"opset": 18, "parityTolerance": 1e-4}}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("experiment")
+    progress = Recorder()
+    result = api.run_experiment(experiment(out_dir), progress)
+    return out_dir, result, progress
+
+
+def test_run_experiment_writes_models_results_and_test_data(run):
+    out_dir, result, progress = run
+    for name in NAMES:
+        assert (out_dir / f"{name}.onnx").is_file()
+        assert (out_dir / "results" / f"{name}.json").is_file()
+        assert (out_dir / "checkpoints" / f"{name}.pt").is_file()
+    assert result["testData"] == str(out_dir / "data" / "test.npz")
+    with np.load(out_dir / "data" / "test.npz") as arrays:
+        raw_x, raw_y = read_source(mnist_data(512, 128)["test"], "data.test")
+        assert arrays["x"].dtype == np.uint8 and arrays["x"].shape == (128, 28, 28)  # raw pixels, not normalised
+        assert np.array_equal(arrays["x"], raw_x) and np.array_equal(arrays["y"], raw_y)
+    assert [s["name"] for s in result["students"]] == ["hard", "soft-t4", "mimic"]
+    assert [e["name"] for e in progress.of("phase-start")] == NAMES
+    assert all(e["samples"] == 512 for e in progress.of("phase-start"))
+
+
+def test_results_on_disk_match_the_returned_results(run):
+    out_dir, result, _ = run
+    for entry in [result["teacher"], *result["students"]]:
+        with open(out_dir / "results" / f"{entry['name']}.json", encoding="utf8") as handle:
+            assert json.load(handle) == json.loads(json.dumps(entry))
+        assert entry["onnx"] == str(out_dir / f"{entry['name']}.onnx")
+        assert entry["export"]["parityMaxAbsDiff"] <= 1e-4
+        assert len(entry["history"]) == 1 and 0.0 <= entry["metrics"]["testAccuracy"] <= 1.0
+
+
+def test_students_record_their_method_and_teacher(run):
+    out_dir, result, _ = run
+    teacher_sha = hashlib.sha256((out_dir / "checkpoints" / "teacher.pt").read_bytes()).hexdigest()
+    hard, soft, mimic = result["students"]
+    assert hard["teacher"] is None
+    for student in (soft, mimic):
+        assert student["teacher"]["name"] == "teacher" and student["teacher"]["sha256"] == teacher_sha
+        assert student["teacher"]["outputs"] == "cached"  # no augmentation: outputs computed once
+    assert set(soft["history"][0]) >= {"soft", "hard", "loss"}
+    assert "mimic" in mimic["history"][0] and "hard" not in mimic["history"][0]
+    assert mimic["params"] == 784 * 6 + (6 * 24 + 24) + (24 * 10 + 10)
+    assert mimic["flopsPerSample"] == 2 * (784 * 6 + 6 * 24 + 24 * 10)
+
+
+def test_exported_models_carry_their_metadata_and_run(run):
+    out_dir, _, _ = run
+    with np.load(out_dir / "data" / "test.npz") as arrays:
+        raw = arrays["x"][:7].astype(np.float32)
+    for name in NAMES:
+        model = onnx.load(str(out_dir / f"{name}.onnx"))
+        props = {p.key: p.value for p in model.metadata_props}
+        assert props["distillery.name"] == name
+        assert props["distillery.role"] == ("teacher" if name == "teacher" else "student")
+        norm = json.loads(props["distillery.normalization"])
+        assert len(norm["mean"]) == 1 and 20 < norm["mean"][0] < 50  # raw MNIST pixels 0-255, scalar
+        session = onnxruntime.InferenceSession(str(out_dir / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+        logits = session.run(None, {"input": (raw - norm["mean"][0]) / norm["std"][0]})[0]
+        assert logits.shape == (7, 10) and np.isfinite(logits).all()
+    assert json.loads({p.key: p.value for p in onnx.load(str(out_dir / "soft-t4.onnx")).metadata_props}["distillery.method"]) == \
+        {"type": "soft-targets", "temperature": 4, "alpha": 0.9}
+
+
+def test_resume_after_a_finished_run_trains_nothing(run):
+    out_dir, first, _ = run
+    stamps = {name: os.stat(out_dir / f"{name}.onnx").st_mtime_ns for name in NAMES}
+    checkpoints = {name: os.stat(out_dir / "checkpoints" / f"{name}.pt").st_mtime_ns for name in NAMES}
+    progress = Recorder()
+    second = api.run_experiment(experiment(out_dir, resume=True), progress)
+    assert progress.of("phase-start") == [] and progress.of("epoch") == [] and progress.of("step") == []
+    kept = [e["message"] for e in progress.of("log") if "already finished, kept" in e["message"]]
+    assert len(kept) == 4
+    assert {name: os.stat(out_dir / f"{name}.onnx").st_mtime_ns for name in NAMES} == stamps
+    assert {name: os.stat(out_dir / "checkpoints" / f"{name}.pt").st_mtime_ns for name in NAMES} == checkpoints
+    assert second["students"] == json.loads(json.dumps(first["students"]))
+
+
+def test_resume_trains_only_the_unfinished_model(run, tmp_path):
+    out_dir = tmp_path / "copy"
+    shutil.copytree(run[0], out_dir)
+    for name in NAMES:  # the results name their files by absolute path: point them at the copy
+        result_path = out_dir / "results" / f"{name}.json"
+        result_path.write_text(result_path.read_text().replace(str(run[0]), str(out_dir)))
+    os.remove(out_dir / "results" / "mimic.json")
+    teacher_stamp = os.stat(out_dir / "teacher.onnx").st_mtime_ns
+    progress = Recorder()
+    api.run_experiment(experiment(out_dir, resume=True), progress)
+    assert [e["name"] for e in progress.of("phase-start")] == ["mimic"]
+    assert (out_dir / "results" / "mimic.json").is_file()
+    assert os.stat(out_dir / "teacher.onnx").st_mtime_ns == teacher_stamp
+
+
+UNLABELLED = mnist_data(512, 128, transfer={"type": "mnist", "split": "train", "offset": 512, "limit": 256, "labelled": False})
+
+
+def test_soft_targets_on_an_unlabelled_transfer_set_uses_only_the_soft_term(run, tmp_path):
+    out_dir, result, _ = run
+    student = {"name": "soft-unlabelled", "model": {"type": "mlp", "hidden": [16]},
+               "method": {"type": "soft-targets", "temperature": 4, "alpha": 0.5}, "training": TRAINING}
+    progress = Recorder()
+    distilled = api.distill({"data": UNLABELLED, "outDir": str(tmp_path), "device": "cpu", "seed": 1, "student": student,
+                             "teacherCheckpoint": result["teacher"]["checkpoint"], "where": "students[0]"}, progress)
+    assert progress.of("phase-start")[0]["samples"] == 256  # trained on the transfer set, not the training split
+    epoch = distilled["history"][0]
+    assert "soft" in epoch and "hard" not in epoch and "trainAccuracy" not in epoch
+    assert epoch["loss"] == pytest.approx(epoch["soft"], rel=1e-6)  # weight 1, not alpha = 0.5
+    assert (tmp_path / "checkpoints" / "soft-unlabelled.pt").is_file()
+
+
+def test_a_baseline_student_learns_from_the_labelled_training_data_not_the_unlabelled_transfer_set(run, tmp_path):
+    _, result, _ = run
+    student = {**STUDENTS[0], "name": "hard-baseline"}
+    progress = Recorder()
+    trained = api.distill({"data": UNLABELLED, "outDir": str(tmp_path), "device": "cpu", "seed": 1, "student": student,
+                           "teacherCheckpoint": result["teacher"]["checkpoint"], "where": "students[0]"}, progress)
+    assert progress.of("phase-start")[0]["samples"] == 512  # the labelled training split, not the 256 unlabelled rows
+    assert "hard" in trained["history"][0] and "trainAccuracy" in trained["history"][0]
+    assert trained["teacher"] is None
+
+
+def test_distillation_without_a_teacher_checkpoint_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        api.distill({"data": mnist_data(64, 32), "outDir": str(tmp_path), "device": "cpu", "student": STUDENTS[2],
+                     "where": "students[2]"}, Recorder())
+    assert caught.value.field == "students[2].method.type"
+
+
+def test_hello_and_doctor():
+    hello = api.hello({}, Progress())
+    assert hello["distillery"] and hello["torch"] and hello["pid"] == os.getpid()
+    doctor = api.doctor({}, Progress())
+    assert doctor["onnx"] == onnx.__version__ and doctor["onnxruntime"] == onnxruntime.__version__

@@ -1,0 +1,141 @@
+"""models.py: architectures, parameter counts, FLOPs and config errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from distillery.errors import ConfigError
+from distillery.models import LeNet, MLP, SmallResNet, build_model, count_parameters, flops_per_sample
+
+
+def test_mlp_bottleneck_parameter_count_is_dk_plus_kh_plus_the_rest():
+    D, k, H, C = 784, 30, 400, 10
+    model = build_model({"type": "mlp", "hidden": [H], "bottleneck": k}, [28, 28], C)
+    expected = D * k + (k * H + H) + (H * C + C)  # U without bias, V with bias, then the output layer
+    assert count_parameters(model) == expected == 39_930
+    # and the factorisation really saves weights against the unfactored net
+    unfactored = build_model({"type": "mlp", "hidden": [H]}, [28, 28], C)
+    assert count_parameters(unfactored) == D * H + H + H * C + C
+    assert count_parameters(model) < count_parameters(unfactored)
+
+
+def test_mlp_bottleneck_with_two_hidden_layers():
+    D, k, H1, H2, C = 784, 30, 400, 200, 10
+    model = build_model({"type": "mlp", "hidden": [H1, H2], "bottleneck": k}, [784], C)
+    assert count_parameters(model) == D * k + (k * H1 + H1) + (H1 * H2 + H2) + (H2 * C + C)
+
+
+def test_mlp_bottleneck_has_no_nonlinearity_between_bottleneck_and_wide_layer():
+    model = build_model({"type": "mlp", "hidden": [40, 20], "bottleneck": 5, "activation": "tanh"}, [12], 3)
+    layers = list(model.layers)
+    kinds = [type(layer) for layer in layers]
+    assert kinds == [nn.Flatten, nn.Linear, nn.Linear, nn.Tanh, nn.Linear, nn.Tanh, nn.Linear]
+    u, v = layers[1], layers[2]
+    assert (u.in_features, u.out_features, u.bias) == (12, 5, None)
+    assert (v.in_features, v.out_features) == (5, 40)
+    # the map input -> wide layer's pre-activation is affine: U then V, with rank at most k
+    linear_part = nn.Sequential(*layers[:3]).eval()
+    a, b = torch.randn(4, 12), torch.randn(4, 12)
+    bias = linear_part(torch.zeros(1, 12))
+    with torch.no_grad():
+        combined = linear_part(2.0 * a - 3.0 * b) - bias
+        expected = 2.0 * (linear_part(a) - bias) - 3.0 * (linear_part(b) - bias)
+    torch.testing.assert_close(combined, expected, rtol=1e-4, atol=1e-5)
+    assert torch.linalg.matrix_rank(v.weight @ u.weight) <= 5
+
+
+def test_mlp_bottleneck_needs_a_hidden_layer():
+    with pytest.raises(ConfigError) as caught:
+        build_model({"type": "mlp", "hidden": [], "bottleneck": 4}, [8], 2, where="students[2].model")
+    assert caught.value.field == "students[2].model.bottleneck"
+
+
+@pytest.mark.parametrize("hidden,bottleneck", [([], None), ([64, 32], None), ([64, 32], 8)])
+def test_mlp_flops_per_sample_is_twice_the_sum_of_in_times_out(hidden, bottleneck):
+    D, C = 784, 10
+    model = build_model({"type": "mlp", "hidden": hidden, "bottleneck": bottleneck}, [28, 28], C)
+    widths = [D] + ([bottleneck] if bottleneck else []) + hidden + [C]
+    expected = 2 * sum(i * o for i, o in zip(widths, widths[1:]))
+    assert flops_per_sample(model, [28, 28]) == expected
+
+
+def test_lenet_flops_by_hand():
+    model = build_model({"type": "lenet", "channels": [6, 16], "hidden": [120, 84]}, [1, 28, 28], 10)
+    conv1 = 2 * (6 * 28 * 28) * (5 * 5 * 1)
+    conv2 = 2 * (16 * 14 * 14) * (5 * 5 * 6)
+    dense = 2 * (16 * 7 * 7 * 120 + 120 * 84 + 84 * 10)
+    assert flops_per_sample(model, [1, 28, 28]) == conv1 + conv2 + dense
+
+
+def test_flops_leaves_the_training_mode_as_it_was():
+    model = build_model({"type": "mlp", "hidden": [8], "dropout": 0.5}, [4], 2)
+    model.train()
+    flops_per_sample(model, [4])
+    assert model.training
+    model.eval()
+    flops_per_sample(model, [4])
+    assert not model.training
+
+
+@pytest.mark.parametrize("config,cls", [
+    ({"type": "lenet", "channels": [4, 8], "hidden": [16]}, LeNet),
+    ({"type": "resnet", "channels": [4, 8]}, SmallResNet),
+    ({"type": "mlp", "hidden": [16]}, MLP),
+])
+@pytest.mark.parametrize("shape", [[28, 28], [1, 28, 28], [3, 16, 16]])
+def test_image_models_build_for_each_input_shape(config, cls, shape):
+    torch.manual_seed(0)
+    model = build_model(config, shape, 7)
+    assert isinstance(model, cls)
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.randn(5, *shape))
+    assert out.shape == (5, 7)
+    assert torch.isfinite(out).all()
+    assert flops_per_sample(model, shape) > 0
+
+
+def test_image_models_reject_vector_inputs():
+    for kind in ("lenet", "resnet"):
+        with pytest.raises(ConfigError) as caught:
+            build_model({"type": kind}, [784], 10, where="teacher.model")
+        assert caught.value.field == "teacher.model.type"
+
+
+def test_lenet_with_too_many_pooling_stages():
+    with pytest.raises(ConfigError) as caught:
+        build_model({"type": "lenet", "channels": [2, 2, 2, 2, 2]}, [1, 8, 8], 10)
+    assert caught.value.field == "model.channels"
+
+
+@pytest.mark.parametrize("kind", ["mlp", "lenet"])
+def test_unknown_activation_raises_config_error_with_field(kind):
+    config = {"type": kind, "hidden": [8], "activation": "swish"}
+    shape = [1, 28, 28] if kind == "lenet" else [10]
+    with pytest.raises(ConfigError) as caught:
+        build_model(config, shape, 3, where="students[0].model")
+    assert caught.value.field == "students[0].model.activation"
+    assert "swish" in caught.value.message
+
+
+def test_unknown_model_type_raises_config_error_with_field():
+    with pytest.raises(ConfigError) as caught:
+        build_model({"type": "transformer"}, [10], 3)
+    assert caught.value.field == "model.type"
+    assert "transformer" in str(caught.value)
+
+
+def test_custom_module_errors_name_the_module_field():
+    with pytest.raises(ConfigError) as caught:
+        build_model({"type": "custom", "module": "no_such_package.mod:Net"}, [4], 2, where="teacher.model")
+    assert caught.value.field == "teacher.model.module"
+    with pytest.raises(ConfigError) as caught:
+        build_model({"type": "custom", "module": "collections:OrderedDict"}, [4], 2)
+    assert caught.value.field == "model.module"
+
+
+def test_custom_module_is_built_with_its_kwargs():
+    model = build_model({"type": "custom", "module": "torch.nn:Linear", "kwargs": {"in_features": 4, "out_features": 2}}, [4], 2)
+    assert isinstance(model, nn.Linear) and model.weight.shape == (2, 4)
