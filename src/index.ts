@@ -9,6 +9,17 @@
  * Inference needs none of this: import `distillery/runtime`.
  */
 export { run, type RunOptions, type RunReport, type ModelReport } from './experiment';
-export { trainTeacher, distill, withEngine, ArraySource, type FacadeCallOptions, type ModelResult, type ArraySourceInput } from './facade';
+export {
+  trainTeacher,
+  distill,
+  withEngine,
+  ArraySource,
+  type FacadeCallOptions,
+  type FacadeDataInput,
+  type TrainTeacherInput,
+  type DistillInput,
+  type ModelResult,
+  type ArraySourceInput,
+} from './facade';
 export * from './config';
 export * from './engine';

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError, Engine, distill, run, trainTeacher, type EngineEvent } from '../src';
+import { ConfigError, Engine, distill, run, trainTeacher, type EngineEvent, type ExperimentInput } from '../src';
 import { StudentModel, evaluate } from '../src/runtime';
 import { tempDir, tinyData, tinyExperiment } from './support/tiny';
 
@@ -39,7 +39,7 @@ describe('the TypeScript facade, end to end on a slice of the embedded MNIST', (
     ['hard-labels', { type: 'hard-labels' }, { type: 'mlp', hidden: [16] }],
     ['soft-targets', { type: 'soft-targets', temperature: 20, alpha: 0.9 }, { type: 'mlp', hidden: [16] }],
     ['logit-regression', { type: 'logit-regression' }, { type: 'mlp', hidden: [64], bottleneck: 8 }],
-  ] as const)('distill with %s produces a working student', async (name, method, model) => {
+  ] as Array<[string, any, any]>)('distill with %s produces a working student', async (name, method, model) => {
     const student = await distill({ data: tinyData, device: 'cpu', outDir, teacher: teacherCheckpoint, student: { name, model, method, training } }, { engine });
     expect(student.method).toEqual(method);
     expect(student.teacher === null || student.teacher === undefined).toBe(method.type === 'hard-labels');
@@ -95,7 +95,7 @@ describe('the TypeScript facade, end to end on a slice of the embedded MNIST', (
   });
 
   test('run() does the whole experiment with a shared engine and returns the report', async () => {
-    const report = await run(tinyExperiment({ evaluate: { benchmark: false } }), { engine, outDir: tempDir('facade-run') });
+    const report = await run(tinyExperiment({ evaluate: { benchmark: false } }) as ExperimentInput, { engine, outDir: tempDir('facade-run') });
     expect(report.students.map((student) => student.name)).toEqual(['hard', 'soft', 'mimic']);
     expect(report.students.every((student) => student.latency === null)).toBe(true);
     expect(engine.isOpen).toBe(true);

@@ -23,10 +23,11 @@ from .checkpoints import load_checkpoint, save_checkpoint
 from .data import DataBundle, load_data, read_source, save_split
 from .errors import ConfigError
 from .export import export_onnx, metadata_props
-from .io import atomic_write
+from .io import atomic_write, ensure_writable_dir, remove_stale_temporaries
 from .models import build_model, count_parameters, flops_per_sample
 from .progress import Progress
-from .teachers import build_teacher, cached_outputs, check_compatible, teacher_summary
+from .onnx_teacher import parameter_count
+from .teachers import build_teacher, cached_outputs, check_compatible, onnx_teacher, teacher_summary
 from .train import Objective, fit, predict, resolve_device, seed_everything
 
 Command = Callable[[dict[str, Any], Progress], dict[str, Any]]
@@ -95,12 +96,19 @@ def train_teacher(request: dict[str, Any], progress: Progress) -> dict[str, Any]
     device = resolve_device(request.get("device", "auto"))
     data = load_data(request["data"], device)
     spec, out_dir, seed = request["teacher"], request["outDir"], int(request.get("seed", 0))
+    ensure_writable_dir(out_dir)  # before any training: an unusable folder fails now, naming outDir
     name = spec.get("name", "teacher")
     paths = _paths(out_dir, name)
     started = time.perf_counter()
     teacher = build_teacher(spec, data, device, progress, seed=seed, state_dir=paths["state"], resume=bool(request.get("resume")))
     metrics = teacher.fit.metrics if teacher.fit else teacher_summary(teacher, data)
     history = teacher.fit.history if teacher.fit else []
+    if spec["type"] == "onnx":
+        # A black-box teacher is used as it is: no checkpoint, the .onnx file is its own artefact.
+        return {"name": name, "role": "teacher", "method": None, "checkpoint": spec["path"], "onnxTeacher": spec,
+                "loadOptions": teacher.module.load_options(), "params": parameter_count(spec["path"]), "flopsPerSample": None,
+                "trainSeconds": 0.0, "history": [], "metrics": metrics, "device": str(device), "task": data.task,
+                "inputShape": data.sample_shape, "numOutputs": data.num_outputs}
     meta = {"name": name, "role": "teacher", "training": spec.get("training"), "metrics": metrics, "seed": seed}
     save_checkpoint(paths["checkpoint"], module=teacher.module, model_config=teacher.model_config, task=data.task,
                     input_shape=data.sample_shape, num_outputs=data.num_outputs, labels=data.labels,
@@ -134,6 +142,7 @@ def distill(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
     device = resolve_device(request.get("device", "auto"))
     data = load_data(request["data"], device)
     student, out_dir, seed = request["student"], request["outDir"], int(request.get("seed", 0))
+    ensure_writable_dir(out_dir)
     where = request.get("where", "student")
     method = student["method"]
     objective = Objective(method, data.task)
@@ -142,15 +151,20 @@ def distill(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
         teacher_path = request.get("teacherCheckpoint")
         if not teacher_path:
             raise ConfigError(f"{where}.method: '{method['type']}' needs a teacher", field=f"{where}.method.type")
-        teacher = load_checkpoint(teacher_path, device)
-        check_compatible(teacher, data, "teacher")
-        objective.teacher = teacher.module
-        objective.test_teacher_outputs = cached_outputs(teacher_path, teacher.module, data, "test", data.test)
+        if request.get("teacherOnnx"):
+            teacher_module: torch.nn.Module = onnx_teacher({**request["teacherOnnx"], "path": teacher_path}, data)
+            teacher_name = request["teacherOnnx"].get("name", "teacher")
+        else:
+            teacher = load_checkpoint(teacher_path, device)
+            check_compatible(teacher, data, "teacher")
+            teacher_module, teacher_name = teacher.module, teacher.meta.get("name", "teacher")
+        objective.teacher = teacher_module
+        objective.test_teacher_outputs = cached_outputs(teacher_path, teacher_module, data, "test", data.test)
         online = student["training"].get("teacherOutputs", "auto") == "online" or (
             student["training"].get("teacherOutputs", "auto") == "auto" and (student["training"].get("augment") or {}).get("shift", 0) > 0)
         if not online:
-            objective.teacher_outputs = cached_outputs(teacher_path, teacher.module, data, "transfer", data.transfer)
-        teacher_info = {"name": teacher.meta.get("name", "teacher"), "sha256": _sha256(teacher_path), "outputs": "online" if online else "cached"}
+            objective.teacher_outputs = cached_outputs(teacher_path, teacher_module, data, "transfer", data.transfer)
+        teacher_info = {"name": teacher_name, "sha256": _sha256(teacher_path), "outputs": "online" if online else "cached"}
 
     seed_everything(seed)
     module = build_model(student["model"], data.sample_shape, data.num_outputs, f"{where}.model").to(device)
@@ -224,6 +238,8 @@ def run_experiment(request: dict[str, Any], progress: Progress) -> dict[str, Any
     """
     out_dir = request["outDir"]
     resume = bool(request.get("resume"))
+    ensure_writable_dir(out_dir)
+    remove_stale_temporaries(out_dir)  # what a killed run left half-written; never under a final name
     common = {"data": request["data"], "outDir": out_dir, "device": request.get("device", "auto"), "resume": resume}
     test_path = os.path.join(out_dir, "data", "test.npz")
     write_split({"data": request["data"], "split": "test", "path": test_path}, progress)
@@ -234,7 +250,8 @@ def run_experiment(request: dict[str, Any], progress: Progress) -> dict[str, Any
     for index, student in enumerate(request["students"]):
         progress.check_cancel()
         students.append(_finished_or(resume, student["name"], out_dir, lambda: distill(
-            {**common, "student": student, "teacherCheckpoint": teacher["checkpoint"], "where": f"students[{index}]",
+            {**common, "student": student, "teacherCheckpoint": teacher["checkpoint"], "teacherOnnx": teacher.get("onnxTeacher"),
+             "where": f"students[{index}]",
              # each student its own seed stream, the same whatever the students before it
              "seed": request.get("seed", 0) + 1000 * (index + 1)}, progress), request, progress))
     return {"device": str(resolve_device(request.get("device", "auto"))), "torch": torch.__version__, "testData": test_path,
@@ -251,12 +268,24 @@ def _finished_or(resume: bool, name: str, out_dir: str, train: Callable[[], dict
         return result
     result = train()
     progress.check_cancel()
-    progress.emit({"event": "log", "message": f"{name}: exporting to ONNX"})
-    result["export"] = export_model({"checkpoint": result["checkpoint"], "path": paths["onnx"], "data": request["data"],
-                                     "export": request.get("export")}, progress)
+    if result.get("onnxTeacher"):
+        result["export"] = _copy_onnx(result["checkpoint"], paths["onnx"])
+    else:
+        progress.emit({"event": "log", "message": f"{name}: exporting to ONNX"})
+        result["export"] = export_model({"checkpoint": result["checkpoint"], "path": paths["onnx"], "data": request["data"],
+                                         "export": request.get("export")}, progress)
     result["onnx"] = paths["onnx"]
     _write_json(paths["result"], result)
     return result
+
+
+def _copy_onnx(source: str, destination: str) -> dict[str, Any]:
+    """A black-box teacher's file, copied next to the students so the report can evaluate them all alike."""
+    import shutil
+
+    atomic_write(destination, lambda temporary: shutil.copyfile(source, temporary))
+    return {"path": destination, "sizeBytes": os.path.getsize(destination), "sha256": _sha256(destination),
+            "parityMaxAbsDiff": 0.0, "opset": None}
 
 
 COMMANDS: dict[str, Command] = {

@@ -14,6 +14,7 @@ from .checkpoints import Ensemble, LoadedModel, load_checkpoint
 from .data import DataBundle, Split
 from .errors import ConfigError
 from .models import build_model
+from .onnx_teacher import OnnxTeacher
 from .progress import Progress
 from .train import FitResult, Objective, fit, predict, seed_everything, split_metrics
 
@@ -56,6 +57,9 @@ def build_teacher(spec: dict[str, Any], data: DataBundle, device: torch.device, 
         loaded = load_checkpoint(spec["path"], device)
         check_compatible(loaded, data, f"{where}.path")
         return Teacher(loaded.module, loaded.model_config)
+    if kind == "onnx":
+        module = onnx_teacher(spec, data, where)
+        return Teacher(module, {"type": "onnx", "file": os.path.basename(spec["path"]), **module.load_options()})
     if kind == "ensemble":
         members = []
         for index, member_spec in enumerate(spec["members"]):
@@ -71,6 +75,19 @@ def build_teacher(spec: dict[str, Any], data: DataBundle, device: torch.device, 
         config = {"type": "ensemble", "combine": spec["combine"], "members": [m.model_config for m in members]}
         return Teacher(module, config, None, members)
     raise ConfigError(f"{where}.type: unknown teacher type '{kind}'", field=f"{where}.type")
+
+
+def onnx_teacher(spec: dict[str, Any], data: DataBundle, where: str = "teacher") -> OnnxTeacher:
+    """An ONNX file as the teacher, checked against the data: its outputs must be one per class."""
+    features = 1
+    for size in data.sample_shape:
+        features *= size
+    module = OnnxTeacher(spec["path"], student_normalization=data.normalization, options=spec, features=features, where=where)
+    width = module(data.test.x[:2]).shape[1]
+    if width != data.num_outputs:
+        raise ConfigError(f"{where}.path: the ONNX teacher gives {width} outputs, the data has {data.num_outputs} classes",
+                          field=f"{where}.path", file=spec["path"])
+    return module
 
 
 def teacher_summary(teacher: Teacher, data: DataBundle) -> dict[str, Any]:

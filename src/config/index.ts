@@ -42,6 +42,7 @@ export function resolveDataPaths(data: DataConfig, baseDir: string): DataConfig 
 export function resolveTeacherPaths(teacher: TeacherConfig, baseDir: string): TeacherConfig {
   switch (teacher.type) {
     case 'checkpoint':
+    case 'onnx':
       return { ...teacher, path: path.resolve(baseDir, teacher.path) };
     case 'ensemble':
       return {

@@ -213,6 +213,26 @@ const CheckpointTeacher = z.strictObject({
   name: Name.default('teacher'),
   path: z.string().min(1).describe('a Distillery checkpoint (.pt), loaded with weights_only=True'),
 });
+export const OnnxTeacher = z
+  .strictObject({
+    type: z.literal('onnx'),
+    name: Name.default('teacher'),
+    path: z.string().min(1).describe('any ONNX classifier; its outputs are computed with onnxruntime over the transfer set'),
+    inputName: z.string().optional().describe('the input to feed, when the model has several'),
+    outputName: z.string().optional().describe('the output to read (default: the first)'),
+    sampleShape: z.array(positiveInt('a dimension')).optional().describe('one sample\'s shape as the model takes it, e.g. [1, 28, 28] for NCHW images'),
+    outputKind: z.enum(['auto', 'logits', 'probabilities']).default('auto').describe('auto: from its metadata, else probabilities when the output comes from a Softmax'),
+    normalization: z
+      .union([
+        z.literal('auto'),
+        z.null(),
+        z.strictObject({ mean: z.array(z.number()).min(1), std: z.array(positive('a standard deviation')).min(1) }),
+      ])
+      .default('auto')
+      .describe('how the model wants raw inputs normalised, (x - mean) / std; auto: its distillery.normalization metadata, else none'),
+  })
+  .describe('A black-box teacher: an ONNX file, no PyTorch code needed');
+
 export const TeacherMember = z.discriminatedUnion('type', [TrainedTeacher, CheckpointTeacher]);
 const EnsembleTeacher = z.strictObject({
   type: z.literal('ensemble'),
@@ -220,7 +240,7 @@ const EnsembleTeacher = z.strictObject({
   combine: z.enum(['mean-logits', 'mean-probs']).default('mean-logits'),
   members: z.array(TeacherMember).min(1, { error: 'expected at least one member' }),
 });
-export const Teacher = z.discriminatedUnion('type', [TrainedTeacher, CheckpointTeacher, EnsembleTeacher]);
+export const Teacher = z.discriminatedUnion('type', [TrainedTeacher, CheckpointTeacher, EnsembleTeacher, OnnxTeacher]);
 
 export const Student = z.strictObject({
   name: Name,
@@ -292,7 +312,10 @@ export const TrainTeacherOptions = z.strictObject({ ...facadeCommon, teacher: Te
 /** Options of `distill()`: `teacher` is the checkpoint that `trainTeacher()` returned. */
 export const DistillOptions = z.strictObject({
   ...facadeCommon,
-  teacher: z.string().min(1, { error: 'expected a teacher checkpoint path' }).optional().describe('teacher checkpoint (.pt); not needed by hard-labels'),
+  teacher: z
+    .union([z.string().min(1, { error: 'expected a teacher checkpoint path' }), OnnxTeacher])
+    .optional()
+    .describe('teacher checkpoint (.pt) or an ONNX teacher; not needed by hard-labels'),
   student: Student,
 });
 

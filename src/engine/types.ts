@@ -41,7 +41,8 @@ export interface ExportResult {
   sizeBytes: number;
   sha256: string;
   parityMaxAbsDiff: number;
-  opset: number;
+  /** null when the file was not exported by us (a black-box teacher, copied). */
+  opset: number | null;
 }
 
 /** A trained (or loaded) model: its checkpoint, size, cost and training history. */
@@ -51,9 +52,12 @@ export interface TrainResult {
   method: Record<string, unknown> | null;
   checkpoint: string;
   params: number;
-  flopsPerSample: number;
+  /** null for black-box (ONNX) teachers. */
+  flopsPerSample: number | null;
   trainSeconds: number;
   history: EpochRecord[];
+  /** How the runtime must load a black-box teacher's .onnx (input name, sample shape, output kind, normalisation). */
+  loadOptions?: Record<string, unknown>;
   metrics: Partial<EpochRecord>;
   device: string;
   teacher?: { name: string; sha256: string; outputs: 'cached' | 'online' } | null;

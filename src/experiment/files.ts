@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ConfigError } from '../config/errors';
 
 /** Writes a file through a temporary name and a rename: readers never see half a file. */
 export function writeFileAtomic(file: string, contents: string | Uint8Array): void {
@@ -11,5 +12,25 @@ export function writeFileAtomic(file: string, contents: string | Uint8Array): vo
   } catch (error) {
     fs.rmSync(temporary, { force: true });
     throw error;
+  }
+}
+
+/**
+ * Creates the output folder and proves it writable by writing a file in it (root ignores permission
+ * bits, so checking the mode would not do). A folder that cannot be used fails here, before any
+ * training, as a ConfigError naming `outDir`.
+ */
+export function ensureOutputDir(dir: string): void {
+  const probe = path.join(dir, `.tmp-${process.pid}-probe`);
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(probe, '');
+    fs.rmSync(probe, { force: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    const reason =
+      { ENOTDIR: 'a part of the path is a file, not a folder', EEXIST: 'it exists and is not a folder', EACCES: 'permission denied', EPERM: 'permission denied', EROFS: 'read-only file system', ENOSPC: 'no space left on the device' }[code] ??
+      (error as Error).message;
+    throw new ConfigError([{ path: 'outDir', message: `cannot write to the output folder ${dir}: ${reason}${code ? ` (${code})` : ''}` }]);
   }
 }

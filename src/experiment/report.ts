@@ -23,7 +23,8 @@ export interface ModelReport {
   method: MethodConfig | null;
   model: ModelConfig | Record<string, unknown>;
   params: number;
-  flopsPerSample: number;
+  /** null when unknown (a black-box ONNX teacher). */
+  flopsPerSample: number | null;
   /** The .onnx file, relative to the report's folder. */
   onnx: string;
   sizeBytes: number;
@@ -89,7 +90,7 @@ export function tableRows(report: RunReport): string[][] {
       methodLabel(model.method),
       ...quality,
       compact(model.params),
-      compact(model.flopsPerSample),
+      model.flopsPerSample === null ? '—' : compact(model.flopsPerSample),
       bytes(model.sizeBytes),
       model.latency ? `${model.latency.batch1P50Ms.toFixed(3)} ms` : '—',
       model.latency ? compact(Math.round(model.latency.batch256RowsPerS)) : '—',

@@ -10,9 +10,9 @@ import { parseExperiment } from '../config';
 import type { ExperimentConfig, ExperimentInput } from '../config/schema';
 import type { Engine, EngineEvent, ExperimentTrainResult, TrainResult } from '../engine';
 import { withEngine } from '../facade';
-import { StudentModel, agreement, benchmark, evaluate, loadDataset, type Dataset, type EvaluationReport } from '../runtime';
+import { StudentModel, agreement, benchmark, evaluate, loadDataset, type Dataset, type EvaluationReport, type LoadOptions } from '../runtime';
 import { renderCharts } from './charts';
-import { writeFileAtomic } from './files';
+import { ensureOutputDir, writeFileAtomic } from './files';
 import { bestStudent, reportMarkdown, type ModelReport, type RunReport } from './report';
 
 export interface RunOptions {
@@ -45,7 +45,7 @@ export async function run(experiment: ExperimentInput | ExperimentConfig, option
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
   };
   const outDir = path.resolve(options.outDir ?? path.join('runs', config.name));
-  fs.mkdirSync(outDir, { recursive: true });
+  ensureOutputDir(outDir); // a ConfigError naming outDir, before the engine starts
   writeFileAtomic(path.join(outDir, 'resolved-config.json'), JSON.stringify({ ...config, outDir }, null, 2));
 
   const trained = await withEngine(options.engine, (engine) =>
@@ -60,7 +60,7 @@ export async function run(experiment: ExperimentInput | ExperimentConfig, option
 
 async function evaluateRun(config: ExperimentConfig, trained: ExperimentTrainResult, outDir: string, command: string, started: number): Promise<RunReport> {
   const dataset = await loadDataset(trained.testData);
-  const teacherModel = await StudentModel.load(trained.teacher.onnx);
+  const teacherModel = await StudentModel.load(trained.teacher.onnx, (trained.teacher.loadOptions ?? {}) as LoadOptions);
   try {
     const teacher = await evaluateModel(teacherModel, trained.teacher, dataset, config, outDir, null);
     const students: ModelReport[] = [];

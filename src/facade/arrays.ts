@@ -9,6 +9,7 @@ import { zipSync } from 'fflate';
 import { z } from 'zod';
 import { ConfigError } from '../config/errors';
 import type { DataSourceConfig } from '../config/schema';
+import { writeFileAtomic } from '../experiment/files';
 
 const TypedArray = z.union([
   z.instanceof(Float32Array),
@@ -71,11 +72,8 @@ export function materializeArrays(value: unknown, dir: string, name: string, whe
     const width = source.y.length / rows;
     files['y.npy'] = npyBytes(source.y, width === 1 ? [rows] : [rows, width]);
   }
-  fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${name}.npz`);
-  const temporary = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(temporary, zipSync(files, { level: 0 }));
-  fs.renameSync(temporary, file);
+  writeFileAtomic(file, zipSync(files, { level: 0 }));
   return { type: 'file', path: file, x: 'x', y: 'y', offset: 0, labelled: source.labelled };
 }
 

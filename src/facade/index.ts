@@ -8,9 +8,10 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { parseWith, resolveDataPaths, resolveTeacherPaths } from '../config';
 import { ConfigError } from '../config/errors';
-import { DistillOptions, TrainTeacherOptions, type DataConfig } from '../config/schema';
+import { Data, DataSource, DistillOptions, TrainTeacherOptions, type DataConfig } from '../config/schema';
 import { Engine, type CallOptions, type EngineEvent, type ExportResult, type TrainResult } from '../engine';
-import { materializeArrays } from './arrays';
+import { materializeArrays, type ArraySourceInput } from './arrays';
+import { ensureOutputDir } from '../experiment/files';
 
 export { ArraySource, npyBytes, type ArraySourceInput } from './arrays';
 
@@ -22,6 +23,18 @@ export interface FacadeCallOptions {
 }
 
 export type ModelResult = TrainResult & { onnx?: string; export?: ExportResult };
+
+type SourceInput = z.input<typeof DataSource> | ArraySourceInput;
+/** `data` as the facade takes it: any split may also be typed arrays in memory. */
+export type FacadeDataInput = Omit<z.input<typeof Data>, 'train' | 'test' | 'transfer' | 'validation'> & {
+  train?: SourceInput;
+  test?: SourceInput;
+  transfer?: SourceInput;
+  validation?: SourceInput;
+};
+type WithArrays<T> = Omit<T, 'data'> & { data?: FacadeDataInput };
+export type TrainTeacherInput = WithArrays<z.input<typeof TrainTeacherOptions>>;
+export type DistillInput = WithArrays<z.input<typeof DistillOptions>>;
 
 /** Runs `work` with the caller's engine, or with a fresh one that is closed afterwards — whatever happens. */
 export async function withEngine<T>(engine: Engine | undefined, work: (engine: Engine) => Promise<T>): Promise<T> {
@@ -52,6 +65,7 @@ function prepare<S extends z.ZodType>(schema: S, options: unknown): z.output<S> 
   if (!options || typeof options !== 'object') throw new ConfigError([{ path: '', message: 'expected an options object' }]);
   const raw = options as Record<string, unknown>;
   const outDir = typeof raw['outDir'] === 'string' ? path.resolve(raw['outDir']) : '';
+  if (outDir) ensureOutputDir(outDir); // an unusable folder fails before anything is written or trained
   const parsed = parseWith(schema, withArraysOnDisk(raw, outDir)) as z.output<S> & { outDir: string; data: DataConfig };
   return { ...parsed, outDir, data: resolveDataPaths(parsed.data, process.cwd()) };
 }
@@ -64,7 +78,7 @@ async function exportIfAsked(engine: Engine, result: TrainResult, data: DataConf
 }
 
 /** Trains (or loads, or assembles) a teacher; saves `<outDir>/checkpoints/<name>.pt` and `<outDir>/<name>.onnx`. */
-export async function trainTeacher(options: z.input<typeof TrainTeacherOptions>, call: FacadeCallOptions = {}): Promise<ModelResult> {
+export async function trainTeacher(options: TrainTeacherInput, call: FacadeCallOptions = {}): Promise<ModelResult> {
   const parsed = prepare(TrainTeacherOptions, options);
   const teacher = resolveTeacherPaths(parsed.teacher, process.cwd());
   return withEngine(call.engine, async (engine) => {
@@ -75,14 +89,15 @@ export async function trainTeacher(options: z.input<typeof TrainTeacherOptions>,
 }
 
 /** Distils one student from a teacher checkpoint with the student's method; saves and exports it like trainTeacher. */
-export async function distill(options: z.input<typeof DistillOptions>, call: FacadeCallOptions = {}): Promise<ModelResult> {
+export async function distill(options: DistillInput, call: FacadeCallOptions = {}): Promise<ModelResult> {
   const parsed = prepare(DistillOptions, options);
-  const teacherCheckpoint = parsed.teacher ? path.resolve(parsed.teacher) : undefined;
+  const teacherOnnx = typeof parsed.teacher === 'object' ? { ...parsed.teacher, path: path.resolve(parsed.teacher.path) } : undefined;
+  const teacherCheckpoint = typeof parsed.teacher === 'string' ? path.resolve(parsed.teacher) : teacherOnnx?.path;
   if (!teacherCheckpoint && parsed.student.method.type !== 'hard-labels' && parsed.student.method.type !== 'targets') {
     throw new ConfigError([{ path: 'teacher', message: `the '${parsed.student.method.type}' method needs a teacher checkpoint` }]);
   }
   return withEngine(call.engine, async (engine) => {
-    const result = await engine.call('distill', { ...parsed, teacherCheckpoint }, { signal: call.signal, onEvent: call.onEvent });
+    const result = await engine.call('distill', { ...parsed, teacherCheckpoint, teacherOnnx }, { signal: call.signal, onEvent: call.onEvent });
     return exportIfAsked(engine, result, parsed.data, parsed.outDir, parsed.export, call);
   });
 }

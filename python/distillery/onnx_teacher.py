@@ -1,0 +1,124 @@
+"""Black-box teachers: any ONNX classifier, run with onnxruntime — no PyTorch code of the teacher needed.
+
+The transfer set's tensors are normalised for the student; an ONNX teacher
+wants its own input format. So the wrapper undoes the student's
+normalisation (giving back raw values), applies the teacher's own (from its
+``distillery.normalization`` metadata, or the config), reshapes each sample to
+the teacher's input shape (e.g. NCHW [1,28,28]), and runs in chunks of the
+model's fixed batch size when it has one (many exported models take batch 1).
+A teacher that outputs probabilities gives log-probabilities, which are
+valid logits for every method.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import ConfigError
+
+CHUNK = 1024
+
+
+class OnnxTeacher(nn.Module):
+    def __init__(self, path: str, *, student_normalization: Optional[dict[str, list[float]]], options: dict[str, Any],
+                 features: int, where: str = "teacher"):
+        super().__init__()
+        import onnxruntime
+
+        if not os.path.exists(path):
+            raise ConfigError(f"{where}.path: ONNX teacher not found: {path}", field=f"{where}.path", file=path)
+        try:
+            self.session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own exception types for unreadable models
+            raise ConfigError(f"{where}.path: {path} is not a loadable ONNX model: {error}", field=f"{where}.path", file=path) from error
+        self.path = path
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        model_input = self._input(options.get("inputName"), where)
+        self.input_name = model_input.name
+        dims = list(model_input.shape)
+        self.fixed_batch = dims[0] if dims and isinstance(dims[0], int) and dims[0] > 0 else None
+        self.sample_shape = list(options.get("sampleShape") or [d if isinstance(d, int) else -1 for d in dims[1:]])
+        if -1 in self.sample_shape or math.prod(self.sample_shape) != features:
+            raise ConfigError(
+                f"{where}.sampleShape: the ONNX teacher's input {dims} does not fit samples of {features} values; give sampleShape",
+                field=f"{where}.sampleShape", file=path)
+        self.output_name = options.get("outputName") or self.session.get_outputs()[0].name
+        self.output_kind = self._output_kind(options.get("outputKind", "auto"), metadata)
+        self.student_normalization = student_normalization
+        teacher_norm = options.get("normalization", "auto")
+        if teacher_norm == "auto":
+            teacher_norm = json.loads(metadata["distillery.normalization"]) if "distillery.normalization" in metadata else None
+        self.teacher_normalization = teacher_norm
+
+    def _input(self, name: Optional[str], where: str) -> Any:
+        inputs = self.session.get_inputs()
+        if name is None:
+            if len(inputs) != 1:
+                raise ConfigError(f"{where}.inputName: the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); say which",
+                                  field=f"{where}.inputName", file=self.path)
+            return inputs[0]
+        for candidate in inputs:
+            if candidate.name == name:
+                return candidate
+        raise ConfigError(f"{where}.inputName: no input '{name}' (it has: {', '.join(i.name for i in inputs)})",
+                          field=f"{where}.inputName", file=self.path)
+
+    def _output_kind(self, requested: str, metadata: dict[str, str]) -> str:
+        if requested != "auto":
+            return requested
+        if "distillery.output" in metadata:
+            return json.loads(metadata["distillery.output"]).get("kind", "logits")
+        import onnx
+
+        graph = onnx.load(self.path, load_external_data=False).graph
+        producer = next((node for node in graph.node if self.output_name in node.output), None)
+        return "probabilities" if producer is not None and producer.op_type == "Softmax" else "logits"
+
+    @staticmethod
+    def _apply(x: np.ndarray, norm: Optional[dict[str, list[float]]], inverse: bool) -> np.ndarray:
+        if norm is None:
+            return x
+        flat = x.reshape(len(x), -1)
+        mean, std = np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32)
+        if mean.size not in (1, flat.shape[1]):  # per-channel: expand over the pixels of each channel
+            repeat = flat.shape[1] // mean.size
+            mean, std = np.repeat(mean, repeat), np.repeat(std, repeat)
+        out = flat * std + mean if inverse else (flat - mean) / std
+        return out.reshape(x.shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raw = self._apply(x.detach().float().cpu().numpy(), self.student_normalization, inverse=True)
+        prepared = self._apply(raw, self.teacher_normalization, inverse=False).reshape(len(raw), *self.sample_shape).astype(np.float32)
+        outputs = [self._run(chunk) for chunk in np.array_split(prepared, max(1, math.ceil(len(prepared) / CHUNK)))] if len(prepared) else []
+        result = np.concatenate(outputs).reshape(len(prepared), -1) if outputs else np.zeros((0, 0), np.float32)
+        if self.output_kind == "probabilities":
+            result = np.log(np.clip(result, 1e-30, None))
+        return torch.as_tensor(result, dtype=torch.float32, device=x.device)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        if self.fixed_batch is None:
+            return self.session.run([self.output_name], {self.input_name: batch})[0]
+        rows = len(batch)
+        padded = np.concatenate([batch, np.zeros((-rows % self.fixed_batch, *batch.shape[1:]), np.float32)])
+        parts = [self.session.run([self.output_name], {self.input_name: padded[i:i + self.fixed_batch]})[0]
+                 for i in range(0, len(padded), self.fixed_batch)]
+        return np.concatenate(parts)[:rows]
+
+    def load_options(self) -> dict[str, Any]:
+        """What the TypeScript runtime needs to run this teacher the same way (StudentModel.load options)."""
+        return {"inputName": self.input_name, "outputName": self.output_name, "sampleShape": self.sample_shape,
+                "outputKind": self.output_kind, "normalization": self.teacher_normalization}
+
+
+def parameter_count(path: str) -> int:
+    import onnx
+
+    graph = onnx.load(path, load_external_data=False).graph
+    return int(sum(math.prod(t.dims) for t in graph.initializer if t.data_type in (1, 10, 11, 16)))
