@@ -49,7 +49,8 @@ def build_teacher(spec: dict[str, Any], data: DataBundle, device: torch.device, 
         seed_everything(seed)
         module = build_model(spec["model"], data.sample_shape, data.num_outputs, f"{where}.model").to(device)
         state_path = os.path.join(state_dir, f"{spec['name']}.state.pt") if state_dir else None
-        result = fit(module, data, spec["training"], Objective(supervised_method(data.task), data.task), device, progress,
+        method = spec.get("method") or supervised_method(data.task)
+        result = fit(module, data, spec["training"], Objective(method, data.task), device, progress,
                      phase="teacher", name=spec["name"], seed=seed, state_path=state_path, resume=resume)
         module.eval()
         return Teacher(module, spec["model"], result)

@@ -206,6 +206,10 @@ const TrainedTeacher = z.strictObject({
   type: z.literal('train'),
   name: Name.default('teacher'),
   model: Model,
+  method: z
+    .discriminatedUnion('type', [HardLabels, Targets])
+    .optional()
+    .describe('the teacher\'s loss: hard-labels (classification) or targets, L2 or Huber (regression); default by data.task'),
   training: Training.prefault({}),
 });
 const CheckpointTeacher = z.strictObject({
