@@ -160,13 +160,19 @@ export const Training = z
     batchSize: positiveInt('a batch size').default(128),
     optimizer: Optimizer.prefault({ type: 'adam' }),
     weightDecay: nonNegative('a weight decay').default(0),
+    clipGradNorm: positive('a gradient norm')
+      .optional()
+      .describe('clip the gradient\'s global L2 norm: high-temperature soft targets give large early gradients (T·(q − p) per logit)'),
     schedule: Schedule.prefault({ type: 'constant' }),
     augment: z
       .strictObject({ shift: nonNegativeInt('a pixel count').max(8, { error: 'expected at most 8 pixels' }) })
       .optional()
       .describe('random shifts of images by up to `shift` pixels (Hinton\'s MNIST teacher: 2)'),
     checkpoint: z.enum(['last', 'best']).default('last').describe('best: the epoch with the best data.validation score'),
-    mixedPrecision: z.enum(['auto', 'off', 'bf16']).default('auto').describe('auto: bf16 autocast on CUDA, off on the CPU'),
+    mixedPrecision: z
+      .enum(['auto', 'off', 'bf16'])
+      .default('auto')
+      .describe('bf16: autocast on CUDA (opt-in); auto and off: fp32 — bf16 was no faster for these models and hurts high-temperature soft targets (docs/BENCHMARKS.md)'),
     teacherOutputs: z
       .enum(['auto', 'cached', 'online'])
       .default('auto')
