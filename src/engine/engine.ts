@@ -31,6 +31,12 @@ import type { CommandName, Commands, EngineEvent, HelloResult } from './types';
 interface PythoniaBridgeModule {
   invoke$(command: string, request: string, onEvent: (json: string) => boolean, kwargs: { $timeout: number }): Promise<string>;
 }
+/** pythonia's module-level Bridge (globalThis.__pythonBridge): its com, its JS-side handler of Python's calls, its GC timer. */
+interface PythoniaSharedBridge {
+  loop?: NodeJS.Timeout;
+  com?: { register(id: string, handler: (message: unknown) => unknown): void };
+  jsi: { onMessage(message: unknown): unknown };
+}
 interface Pythonia {
   python: ((module: string) => Promise<PythoniaBridgeModule>) & { exit(): void };
   com: { proc: (ChildProcess & { channel?: { ref(): void; unref(): void } | null }) | null; start(): void };
@@ -179,13 +185,21 @@ export class Engine {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
 
+  /** While a call is in flight, the child and its channel keep Node alive (a pending promise alone does not). */
   private busy(): void {
-    if (this.inFlight++ === 0) this.child.channel?.ref();
+    if (this.inFlight++ === 0) {
+      this.child.ref();
+      this.child.channel?.ref();
+    }
   }
 
+  /** Idle, they do not: a script that forgets close() still exits, and Python follows its parent out. */
   private idle(): void {
     if (this.inFlight > 0) this.inFlight--;
-    if (this.inFlight === 0) this.child.channel?.unref();
+    if (this.inFlight === 0) {
+      this.child.unref();
+      this.child.channel?.unref();
+    }
   }
 }
 
@@ -208,8 +222,12 @@ function loadPythonia(python: string): Pythonia {
     const stale = pythonia.com.proc;
     if (stale && (stale.exitCode !== null || stale.signalCode !== null)) pythonia.python.exit();
     if (!pythonia.com.proc) pythonia.com.start();
+    const shared = (globalThis as { __pythonBridge?: PythoniaSharedBridge }).__pythonBridge;
+    // com.start() (a restart after close or a crash) forgets every handler, the one for Python → JS calls
+    // ('jsi') included: progress callbacks would then never return and the next call would hang forever.
+    shared?.com?.register('jsi', shared.jsi.onMessage.bind(shared.jsi));
     // pythonia's garbage-collection timer would keep Node alive forever.
-    (globalThis as { __pythonBridge?: { loop?: NodeJS.Timeout } }).__pythonBridge?.loop?.unref();
+    shared?.loop?.unref();
     return pythonia;
   } catch (error) {
     throw new EngineStartError(`could not start ${python}: ${(error as Error).message}`, 'check DISTILLERY_PYTHON, or run `npm run bootstrap`');
