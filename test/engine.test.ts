@@ -175,3 +175,31 @@ function makeBareVenv(): string {
   execFileSync('python3', ['-m', 'venv', '--without-pip', folder]);
   return path.join(folder, 'bin', 'python');
 }
+
+describe('Engine lifetime', () => {
+  test('a script that forgets close() still exits, and its Python goes with it', () => {
+    // Runs the compiled engine (npm test builds dist/ first) in a child Node process.
+    const script = `
+      const { Engine } = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'engine'))});
+      (async () => {
+        const engine = await Engine.start();
+        const hello = await engine.call('hello', {});
+        process.stdout.write(String(hello.pid));
+      })();`;
+    const started = Date.now();
+    const pid = Number(execFileSync(process.execPath, ['-e', script], { timeout: 60_000 }).toString());
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(pid).toBeGreaterThan(0);
+    expect(isRunning(pid)).toBe(false);
+  });
+});
+
+/** Alive and not a zombie (a killed child waits for init to reap it, which can take a moment here). */
+function isRunning(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z/.test(stat);
+  } catch {
+    return false;
+  }
+}
