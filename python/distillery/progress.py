@@ -44,6 +44,10 @@ class Progress:
         if self.sink is not None and self.sink(event):
             self._cancel_requested = True
 
+    def step_due(self) -> bool:
+        """Whether a step event would go out now — so callers only build one (a GPU sync for the loss) when it will."""
+        return self.sink is not None and time.monotonic() - self._last_emit >= self.min_interval_s
+
     def step(self, **event: Any) -> None:
         self.emit({"event": "step", **event}, force=False)
 

@@ -248,8 +248,9 @@ def fit(model: nn.Module, data: DataBundle, training: dict[str, Any], objective:
             if labels is not None and data.task == "classification":
                 correct += (outputs.detach().argmax(dim=1) == labels).sum()
             progress.check_cancel()
-            progress.step(phase=phase, name=name, epoch=epoch + 1, epochs=epochs, step=step + 1,
-                          stepsPerEpoch=steps_per_epoch, loss=float(loss.detach()))
+            if progress.step_due():
+                progress.step(phase=phase, name=name, epoch=epoch + 1, epochs=epochs, step=step + 1,
+                              stepsPerEpoch=steps_per_epoch, loss=float(loss.detach()))
         metrics: dict[str, Any] = {term: float(total) / transfer.n for term, total in sums.items()}
         if transfer.y is not None and data.task == "classification":
             metrics["trainAccuracy"] = float(correct) / transfer.n

@@ -20,10 +20,14 @@ export function writeFileAtomic(file: string, contents: string | Uint8Array): vo
  * bits, so checking the mode would not do). A folder that cannot be used fails here, before any
  * training, as a ConfigError naming `outDir`.
  */
-export function ensureOutputDir(dir: string): void {
-  const probe = path.join(dir, `.tmp-${process.pid}-probe`);
+export function ensureOutputDir(dir: string, options: { create?: boolean } = {}): void {
+  // create: false probes the deepest folder that exists instead, and leaves nothing behind.
+  let target = dir;
+  if (options.create === false) while (!fs.existsSync(target) && path.dirname(target) !== target) target = path.dirname(target);
+  const probe = path.join(target, `.tmp-${process.pid}-probe`);
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    if (options.create !== false) fs.mkdirSync(dir, { recursive: true });
+    else if (!fs.statSync(target).isDirectory()) throw Object.assign(new Error('not a folder'), { code: target === dir ? 'EEXIST' : 'ENOTDIR' });
     fs.writeFileSync(probe, '');
     fs.rmSync(probe, { force: true });
   } catch (error) {

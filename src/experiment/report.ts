@@ -125,7 +125,7 @@ export function reportMarkdown(report: RunReport, config: unknown, charts: { cur
     '',
     `Distillery ${report.distillery} · torch ${report.torch} on ${report.device} · seed ${report.seed} · ${report.durationSeconds.toFixed(1)} s · ${report.machine} · ${report.createdAt}`,
     '',
-    `Test set: ${report.teacher.test.n} samples (${report.testData}). Latency: onnxruntime-node on this machine, batch 1 median; speed-up is the teacher's latency over the model's.`,
+    `Test set: ${report.teacher.test.n} samples (${report.testData}). Latency: onnxruntime-node on this machine, batch-1 median, all models measured in interleaved rounds; speed-up is the teacher's latency over the model's.`,
     '',
     markdownTable(tableRows(report)),
     '',

@@ -60,16 +60,22 @@ export async function run(experiment: ExperimentInput | ExperimentConfig, option
 
 async function evaluateRun(config: ExperimentConfig, trained: ExperimentTrainResult, outDir: string, command: string, started: number): Promise<RunReport> {
   const dataset = await loadDataset(trained.testData);
-  const teacherModel = await StudentModel.load(trained.teacher.onnx, (trained.teacher.loadOptions ?? {}) as LoadOptions);
+  const results: Exported[] = [trained.teacher, ...trained.students];
+  const models: StudentModel[] = [];
   try {
-    const teacher = await evaluateModel(teacherModel, trained.teacher, dataset, config, outDir, null);
-    const students: ModelReport[] = [];
-    for (const result of trained.students) {
-      students.push(await evaluateModel(null, result, dataset, config, outDir, teacherModel));
+    for (const result of results) models.push(await StudentModel.load(result.onnx, (result.loadOptions ?? {}) as LoadOptions));
+    const [teacherModel] = models as [StudentModel];
+    const reports: ModelReport[] = [];
+    for (const [index, result] of results.entries()) {
+      reports.push(await evaluateModel(models[index]!, result, dataset, config, outDir, index === 0 ? null : teacherModel));
     }
-    for (const student of students) {
-      if (student.latency && teacher.latency) student.speedupOverTeacher = teacher.latency.batch1P50Ms / student.latency.batch1P50Ms;
+    if (config.evaluate.benchmark) {
+      const latencies = await latenciesSideBySide(models);
+      reports.forEach((report, index) => (report.latency = latencies[index]!));
+      const teacherP50 = latencies[0]!.batch1P50Ms;
+      for (const report of reports.slice(1)) report.speedupOverTeacher = teacherP50 / report.latency!.batch1P50Ms;
     }
+    const [teacher, ...students] = reports as [ModelReport, ...ModelReport[]];
     return {
       name: config.name,
       createdAt: new Date().toISOString(),
@@ -86,45 +92,57 @@ async function evaluateRun(config: ExperimentConfig, trained: ExperimentTrainRes
       students,
     };
   } finally {
-    await teacherModel.close();
+    for (const model of models) await model.close();
   }
 }
 
+/**
+ * Latency measured in interleaved rounds — teacher, student 1, student 2, …, again — and the median
+ * per model taken: on a shared machine, models timed one after another see different loads, and
+ * their ratios (the speed-up column) come out wrong.
+ */
+async function latenciesSideBySide(models: StudentModel[], rounds = 5): Promise<NonNullable<ModelReport['latency']>[]> {
+  const samples = models.map(() => ({ p50: [] as number[], p99: [] as number[], rows: [] as number[] }));
+  for (let round = 0; round < rounds; round++) {
+    for (const [index, model] of models.entries()) {
+      const timing = await benchmark(model, { batchSizes: [256], iterations: 60, minTimeMs: 60, warmup: 5 });
+      samples[index]!.p50.push(timing.latency.p50Ms);
+      samples[index]!.p99.push(timing.latency.p99Ms);
+      samples[index]!.rows.push(timing.throughput[0]!.rowsPerSecond);
+    }
+  }
+  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  return samples.map((s) => ({ batch1P50Ms: median(s.p50), batch1P99Ms: median(s.p99), batch256RowsPerS: median(s.rows) }));
+}
+
 async function evaluateModel(
-  loaded: StudentModel | null,
+  model: StudentModel,
   result: Exported,
   dataset: Dataset,
   config: ExperimentConfig,
   outDir: string,
   teacher: StudentModel | null,
 ): Promise<ModelReport> {
-  const model = loaded ?? (await StudentModel.load(result.onnx));
-  try {
-    const evaluation = await evaluate(model, dataset, { topK: config.evaluate.topK, eceBins: config.evaluate.calibrationBins });
-    const fidelity = teacher && evaluation.task === 'classification' ? await agreement(model, teacher, dataset) : undefined;
-    const timing = config.evaluate.benchmark ? await benchmark(model, { batchSizes: [256], iterations: 200, minTimeMs: 200 }) : undefined;
-    const batch256 = timing?.throughput.find((entry) => entry.batchSize === 256);
-    const report: ModelReport = {
-      name: result.name,
-      role: result.role,
-      method: (result.method as ModelReport['method']) ?? null,
-      model: (model.info.model as ModelReport['model']) ?? {},
-      params: result.params,
-      flopsPerSample: result.flopsPerSample,
-      onnx: path.relative(outDir, result.onnx),
-      sizeBytes: result.export.sizeBytes,
-      parityMaxAbsDiff: result.export.parityMaxAbsDiff,
-      test: testSummary(evaluation),
-      latency: timing && batch256 ? { batch1P50Ms: timing.latency.p50Ms, batch1P99Ms: timing.latency.p99Ms, batch256RowsPerS: batch256.rowsPerSecond } : null,
-      trainSeconds: result.trainSeconds,
-      history: result.history,
-    };
-    if (fidelity) report.agreementWithTeacher = fidelity.agreement;
-    if (evaluation.task === 'classification') report.confusion = evaluation.confusion;
-    return report;
-  } finally {
-    if (!loaded) await model.close();
-  }
+  const evaluation = await evaluate(model, dataset, { topK: config.evaluate.topK, eceBins: config.evaluate.calibrationBins });
+  const fidelity = teacher && evaluation.task === 'classification' ? await agreement(model, teacher, dataset) : undefined;
+  const report: ModelReport = {
+    name: result.name,
+    role: result.role,
+    method: (result.method as ModelReport['method']) ?? null,
+    model: (model.info.model as ModelReport['model']) ?? {},
+    params: result.params,
+    flopsPerSample: result.flopsPerSample,
+    onnx: path.relative(outDir, result.onnx),
+    sizeBytes: result.export.sizeBytes,
+    parityMaxAbsDiff: result.export.parityMaxAbsDiff,
+    test: testSummary(evaluation),
+    latency: null,
+    trainSeconds: result.trainSeconds,
+    history: result.history,
+  };
+  if (fidelity) report.agreementWithTeacher = fidelity.agreement;
+  if (evaluation.task === 'classification') report.confusion = evaluation.confusion;
+  return report;
 }
 
 function testSummary(evaluation: EvaluationReport): ModelReport['test'] {
