@@ -1,0 +1,168 @@
+"""Shared helpers for the Python benchmarks and reproductions (not part of the library, not part of `npm test`).
+
+Every config built here is fully resolved (every field the engine reads is spelled out), so the
+engine's API can be called directly, exactly as the TypeScript facade calls it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from typing import Any, Iterable, Optional
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+OUT = os.environ.get("BENCH_OUT") or os.path.join(BENCH, "out")
+FULL_MNIST = os.path.abspath(os.path.join(ROOT, "..", "shared", "data", "mnist"))
+
+if os.path.join(ROOT, "python") not in sys.path:
+    sys.path.insert(0, os.path.join(ROOT, "python"))
+
+
+# ---------------------------------------------------------------- configs
+
+
+def mnist_source(split: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "mnist", "split": split, "offset": 0, "labelled": True, **extra}
+
+
+def file_source(path: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "file", "path": os.path.abspath(path), "x": "x", "y": "y", "offset": 0, "labelled": True, **extra}
+
+
+def embedded_data(**extra: Any) -> dict[str, Any]:
+    return {"task": "classification", "train": mnist_source("train"), "test": mnist_source("test"), "normalize": "standard", **extra}
+
+
+def full_data(**extra: Any) -> dict[str, Any]:
+    return {"task": "classification", "train": file_source(os.path.join(FULL_MNIST, "train.npz")),
+            "test": file_source(os.path.join(FULL_MNIST, "test.npz")), "normalize": "standard", **extra}
+
+
+def sgd(lr: float = 0.05) -> dict[str, Any]:
+    return {"type": "sgd", "lr": lr, "momentum": 0.9, "nesterov": True}
+
+
+def training(epochs: int, optimizer: Optional[dict[str, Any]] = None, *, batch_size: int = 128, shift: int = 0,
+             schedule: str = "cosine", teacher_outputs: str = "auto", mixed_precision: str = "auto") -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "epochs": epochs, "batchSize": batch_size, "optimizer": optimizer or sgd(), "weightDecay": 0,
+        "schedule": {"type": schedule, "warmupEpochs": 0}, "checkpoint": "last", "mixedPrecision": mixed_precision,
+        "teacherOutputs": teacher_outputs,
+    }
+    if shift:
+        spec["augment"] = {"shift": shift}
+    return spec
+
+
+def mlp(hidden: list[int], **extra: Any) -> dict[str, Any]:
+    return {"type": "mlp", "hidden": hidden, "activation": "relu", "dropout": 0, "inputDropout": 0, **extra}
+
+
+HINTON_TEACHER = mlp([1200, 1200], dropout=0.5, inputDropout=0.2)
+
+
+def teacher_spec(epochs: int, model: Optional[dict[str, Any]] = None, shift: int = 2, name: str = "teacher") -> dict[str, Any]:
+    return {"type": "train", "name": name, "model": model or HINTON_TEACHER, "training": training(epochs, shift=shift)}
+
+
+def student_spec(name: str, model: dict[str, Any], method: dict[str, Any], train: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "model": model, "method": method, "training": train}
+
+
+# ---------------------------------------------------------------- running the engine
+
+
+class EpochLog:
+    """A progress sink that prints one line per epoch (stderr), so background logs show where a run is."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+
+    def __call__(self, event: dict[str, Any]) -> bool:
+        if event.get("event") == "epoch":
+            m = event["metrics"]
+            extra = f" testErrors={m['testErrors']}" if "testErrors" in m else ""
+            print(f"{self.prefix}[{event['name']}] epoch {event['epoch']}/{event['epochs']} loss={m['loss']:.4f}{extra} "
+                  f"{m['samplesPerSecond']:.0f} samples/s", file=sys.stderr, flush=True)
+        return False
+
+
+def progress(prefix: str = ""):
+    from distillery.progress import Progress
+
+    return Progress(EpochLog(prefix))
+
+
+# ---------------------------------------------------------------- machine and output
+
+
+def machine() -> dict[str, Any]:
+    model = platform.processor() or "unknown"
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        for line in lscpu.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    info: dict[str, Any] = {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version()}
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torchThreads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    try:
+        with open("/proc/loadavg", encoding="utf8") as handle:
+            info["loadavgAtStart"] = handle.read().split()[:3]
+    except OSError:
+        pass
+    return info
+
+
+def write_json(name: str, value: dict[str, Any]) -> str:
+    os.makedirs(OUT, exist_ok=True)
+    path = os.path.join(OUT, name)
+    with open(path, "w", encoding="utf8") as handle:
+        json.dump({"createdAt": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.argv), "machine": machine(), **value},
+                  handle, indent=2)
+    print(f"\nwrote {os.path.relpath(path, os.getcwd())}")
+    return path
+
+
+def table(rows: Iterable[Iterable[Any]], header: list[str]) -> str:
+    body = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in body)])
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    n = len(values)
+    mean = sum(values) / n
+    std = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
+    return mean, std
+
+
+def ensure_embedded_teacher(epochs: int = 30, seed: int = 0, path: Optional[str] = None) -> str:
+    """The demo's teacher (2x1200 + dropout, 2 px jitter, 30 epochs) on the embedded digits, trained once and shared
+    by the sweeps and the Ba & Caruana runs: bench/out/teacher-embedded/checkpoints/teacher.pt."""
+    from distillery import api
+
+    if path:
+        return path
+    out_dir = os.path.join(OUT, "teacher-embedded")
+    checkpoint = os.path.join(out_dir, "checkpoints", "teacher.pt")
+    if not os.path.exists(checkpoint):
+        print(f"training the shared embedded teacher ({epochs} epochs) -> {checkpoint}", file=sys.stderr, flush=True)
+        api.train_teacher({"data": embedded_data(), "outDir": out_dir, "device": "cpu", "seed": seed,
+                           "teacher": teacher_spec(epochs)}, progress("shared "))
+    return checkpoint

@@ -1,0 +1,149 @@
+// Runtime overhead: StudentModel.predict / predictBatch against a raw onnxruntime-node session.run on the same
+// .onnx (same session options and threads), against PyTorch eager in Python, and PredictionPool throughput with
+// 1, 2 and 8 concurrent callers (StudentModel on one session alongside). Blocks of A and B alternate.
+//
+//   node scripts/bootstrap.js && node bench/runtime.mjs [--model bench/out/demo/soft-t20.onnx] [--threads 1] [--blocks 4]
+//
+// The raw session gets inputs already normalised and returns bare logits; StudentModel takes raw pixels and does
+// validation, normalisation, softmax and argmax: that work is the overhead measured.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { OUT, PYTHON, ROOT, arg, dist, fmt, median, require, table, writeJson } from './lib.mjs';
+
+const modelFile = path.resolve(arg('model', path.join(OUT, 'demo', 'soft-t20.onnx')));
+if (!fs.existsSync(modelFile)) {
+  console.error(`${modelFile} not found: run \`node bench/cold_start.mjs\` (it runs the demo into bench/out/demo) or pass --model`);
+  process.exit(2);
+}
+const threads = Number(arg('threads', '1'));
+const blocks = Number(arg('blocks', '4'));
+const blockMs = Number(arg('block-ms', '400'));
+const { StudentModel, PredictionPool } = dist('runtime/index.js');
+const { sessionOptions } = dist('runtime/session.js');
+const ort = require(path.join(ROOT, 'node_modules', 'onnxruntime-node'));
+
+const model = await StudentModel.load(modelFile, { threads });
+const raw = await ort.InferenceSession.create(modelFile, sessionOptions(threads));
+const features = model.info.input.shape.reduce((a, b) => a * b, 1);
+const { mean, std } = model.info.normalization ?? { mean: [0], std: [1] };
+const inputName = model.info.input.name;
+const outputName = model.info.output.name;
+
+// deterministic "pixels" 0..255, and the same rows normalised for the raw session
+const pixels = new Float32Array(256 * features);
+let state = 12345;
+for (let i = 0; i < pixels.length; i++) {
+  state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+  pixels[i] = state % 256;
+}
+const normalised = pixels.map((v, i) => (v - mean[mean.length === 1 ? 0 : i % features]) / std[std.length === 1 ? 0 : i % features]);
+const row = pixels.subarray(0, features);
+const rowNorm = normalised.subarray(0, features);
+
+const rawRun = async (data, rows) => {
+  const out = await raw.run({ [inputName]: new ort.Tensor('float32', data, [rows, ...model.info.input.shape]) }, [outputName]);
+  return out[outputName].data;
+};
+
+/** Runs `fn` for blockMs; returns per-call times (ms). */
+async function block(fn) {
+  const times = [];
+  const end = performance.now() + blockMs;
+  while (performance.now() < end || times.length < 20) {
+    const t = performance.now();
+    await fn();
+    times.push(performance.now() - t);
+  }
+  return times;
+}
+
+async function abPairs(a, b) {
+  for (let i = 0; i < 50; i++) {
+    await a();
+    await b();
+  }
+  const result = { a: [], b: [] };
+  for (let i = 0; i < blocks; i++) {
+    const order = i % 2 === 0 ? ['a', 'b'] : ['b', 'a'];
+    for (const side of order) {
+      const times = await block(side === 'a' ? a : b);
+      result[side].push({ p50: median(times), mean: times.reduce((s, t) => s + t, 0) / times.length, runs: times.length });
+    }
+  }
+  return result;
+}
+
+// ---- single row
+const single = await abPairs(() => model.predict(row), () => rawRun(rowNorm, 1));
+const oursP50 = median(single.a.map((b) => b.p50)) * 1000;
+const rawP50 = median(single.b.map((b) => b.p50)) * 1000;
+const oursMean = median(single.a.map((b) => b.mean)) * 1000;
+const rawMean = median(single.b.map((b) => b.mean)) * 1000;
+// ---- batch 256
+const batch = await abPairs(() => model.predictBatch(pixels), () => rawRun(normalised, 256));
+const oursRows = 256 / (median(batch.a.map((b) => b.mean)) / 1000);
+const rawRows = 256 / (median(batch.b.map((b) => b.mean)) / 1000);
+const singleOursRate = 1000 / (oursMean / 1000);
+const singleRawRate = 1000 / (rawMean / 1000);
+
+// ---- PyTorch eager (same checkpoint, same thread count), run right after
+const checkpoint = path.join(path.dirname(modelFile), 'checkpoints', `${path.basename(modelFile, '.onnx')}.pt`);
+let torchResult = null;
+if (fs.existsSync(checkpoint)) {
+  const out = execFileSync(PYTHON, [path.join(ROOT, 'bench', 'runtime_torch.py'), checkpoint, '--threads', String(threads)], {
+    encoding: 'utf8', env: { ...process.env, PYTHONPATH: path.join(ROOT, 'python'), OMP_NUM_THREADS: String(threads) }, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  torchResult = JSON.parse(out.trim().split('\n').pop());
+}
+
+// ---- concurrency: PredictionPool (default workers, 1 thread each) vs StudentModel, c concurrent callers
+const pool = await PredictionPool.create(modelFile, { threads: 1 });
+const poolWorkers = Math.max(1, Math.min(4, require('node:os').availableParallelism()));
+async function concurrent(predictor, callers, rows) {
+  const input = rows === 1 ? row : pixels;
+  const call = rows === 1 ? () => predictor.predict(input) : () => predictor.predictBatch(input);
+  for (let i = 0; i < 10; i++) await call();
+  let done = 0;
+  const end = performance.now() + 1500;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: callers }, async () => {
+    while (performance.now() < end) {
+      await call();
+      done += rows;
+    }
+  }));
+  return done / ((performance.now() - started) / 1000);
+}
+const concurrency = [];
+for (const rows of [1, 256]) {
+  for (const callers of [1, 2, 8]) {
+    const poolRate = await concurrent(pool, callers, rows);
+    const modelRate = await concurrent(model, callers, rows);
+    concurrency.push({ rows, callers, poolRowsPerSecond: poolRate, studentModelRowsPerSecond: modelRate });
+  }
+}
+await pool.close();
+await model.close();
+await raw.release();
+
+const overheadUs = oursP50 - rawP50;
+console.log(`\nRuntime: ${path.relative(ROOT, modelFile)} (${model.info.params} params), onnxruntime-node intra-op threads ${threads}, ${blocks} alternating blocks of ${blockMs} ms (median)`);
+const rows = [
+  ['single row p50 (µs)', fmt(oursP50, 1), fmt(rawP50, 1), `+${fmt(overheadUs, 1)} µs`, torchResult ? fmt(torchResult.single.p50Us, 1) : '—'],
+  ['single row calls/s', fmt(singleOursRate, 0), fmt(singleRawRate, 0), fmt(singleOursRate / singleRawRate, 3), torchResult ? fmt(1e6 / torchResult.single.meanUs, 0) : '—'],
+  ['batch 256 rows/s', fmt(oursRows, 0), fmt(rawRows, 0), fmt(oursRows / rawRows, 3), torchResult ? fmt(torchResult.batch256.rowsPerSecond, 0) : '—'],
+];
+console.log(table(['', 'StudentModel', 'raw session.run', 'ours vs raw', 'PyTorch eager'], rows));
+console.log(`goals: batch throughput >= 0.95 of raw -> ${fmt(oursRows / rawRows, 3)} ${oursRows / rawRows >= 0.95 ? 'met' : 'MISSED'}; ` +
+  `<= 5 µs added per single row -> ${fmt(overheadUs, 1)} µs ${overheadUs <= 5 ? 'met' : 'MISSED'}`);
+console.log(`\nConcurrent callers (${poolWorkers} pool workers x 1 thread; StudentModel: one session, ${threads} thread(s)), rows/s over 1.5 s`);
+console.log(table(['rows per call', 'callers', 'PredictionPool', 'StudentModel'], concurrency.map((c) => [c.rows, c.callers, fmt(c.poolRowsPerSecond, 0), fmt(c.studentModelRowsPerSecond, 0)])));
+writeJson('runtime.json', {
+  model: path.relative(ROOT, modelFile), threads, blocks, blockMs,
+  single: { studentModelP50Us: oursP50, rawP50Us: rawP50, studentModelMeanUs: oursMean, rawMeanUs: rawMean, addedUs: overheadUs, blocks: single },
+  batch256: { studentModelRowsPerSecond: oursRows, rawRowsPerSecond: rawRows, ratio: oursRows / rawRows, blocks: batch },
+  pytorchEager: torchResult, poolWorkers, concurrency,
+  goals: { batchRatio: 0.95, addedUsPerRow: 5, batchMet: oursRows / rawRows >= 0.95, singleMet: overheadUs <= 5 },
+});
