@@ -17,7 +17,7 @@ from typing import Any, Iterable, Optional
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 OUT = os.environ.get("BENCH_OUT") or os.path.join(BENCH, "out")
-FULL_MNIST = os.path.abspath(os.path.join(ROOT, "..", "shared", "data", "mnist"))
+FULL_MNIST = os.environ.get("DISTILLERY_FULL_MNIST") or os.path.abspath(os.path.join(ROOT, "..", "shared", "data", "mnist"))
 
 if os.path.join(ROOT, "python") not in sys.path:
     sys.path.insert(0, os.path.join(ROOT, "python"))

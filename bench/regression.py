@@ -2,6 +2,7 @@
 examples/data/make_diamonds.py): does distillation carry over to real-valued targets?
 
     PYTHONPATH=python .venv/bin/python bench/regression.py [--seeds 0,1,2]
+    PYTHONPATH=python .venv/bin/python bench/regression.py --labelled 2000   # semi-supervised: 2,000 labelled + the rest unlabelled
 
 Teacher: MLP 2x512, Huber loss on log10(price). Students, a tiny MLP 1x8: trained on the targets alone, vs
 distilled (L2 to the teacher's predictions), vs a 50/50 mix of both. Test RMSE on 10,788 held-out diamonds.
@@ -33,17 +34,22 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--hidden", type=int, default=8)
+    parser.add_argument("--labelled", type=int, help="semi-supervised: keep labels for the first N training rows only; the "
+                        "teacher and the targets-only student see those, distilled students also learn on the rest, unlabelled")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     rmse: dict[str, dict[int, float]] = {}
+    data = DATA
+    if args.labelled:
+        data = {**DATA, "train": {**DATA["train"], "limit": args.labelled}, "transfer": {**DATA["train"], "labelled": False}}
     for seed in seeds:
-        out_dir = os.path.join(OUT, "regression", f"seed{seed}")
-        teacher = api.train_teacher({"data": DATA, "outDir": out_dir, "device": "cpu", "seed": seed, "teacher": {
+        out_dir = os.path.join(OUT, "regression" + (f"-labelled{args.labelled}" if args.labelled else ""), f"seed{seed}")
+        teacher = api.train_teacher({"data": data, "outDir": out_dir, "device": "cpu", "seed": seed, "teacher": {
             "type": "train", "name": "teacher", "model": mlp([512, 512]), "method": {"type": "targets", "huberDelta": 0.1},
             "training": training(12, {"type": "adam", "lr": 0.001}, batch_size=256)}}, progress(f"seed {seed} "))
         rmse.setdefault("teacher (2x512)", {})[seed] = teacher["metrics"]["testRmse"]
         for name, method in STUDENTS:
-            student = api.distill({"data": DATA, "outDir": out_dir, "device": "cpu", "seed": seed + 100, "teacherCheckpoint": teacher["checkpoint"],
+            student = api.distill({"data": data, "outDir": out_dir, "device": "cpu", "seed": seed + 100, "teacherCheckpoint": teacher["checkpoint"],
                                    "student": {"name": name.split(" ")[0] + str(method.get("targetWeight", "")), "model": mlp([args.hidden]),
                                                "method": method, "training": training(20, ADAM, batch_size=256)}}, progress(f"seed {seed} "))
             rmse.setdefault(f"1x{args.hidden} {name}", {})[seed] = student["metrics"]["testRmse"]
@@ -53,7 +59,8 @@ def main() -> None:
         mean, sd = mean_std(values)
         rows.append([name, *(f"{v:.4f}" for v in values), f"{mean:.4f} ± {sd:.4f}"])
     print(table(rows, ["model (test RMSE of log10 price)", *(f"seed {s}" for s in seeds), "mean ± sd"]))
-    write_json("regression.json", {"seeds": seeds, "testRmse": rmse})
+    write_json("regression" + (f"-labelled{args.labelled}" if args.labelled else "") + ".json",
+               {"seeds": seeds, "labelled": args.labelled, "testRmse": rmse})
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ def main() -> int:
     parser.add_argument("--soft-lr", type=float, default=0.01,
                         help="SGD lr of the soft-target student (0.05, the hard-label one's, is unstable with T=20 on 60k digits)")
     parser.add_argument("--tag", default="", help="suffix for the output folder and JSON (runs with other settings side by side)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (the GPU run in docs/RESULTS.md used cuda)")
+    parser.add_argument("--clip", type=float, help="training.clipGradNorm for both students (stabilises T=20 at lr 0.05)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: see docs/RESULTS.md on the shared 2-core machine)")
     args = parser.parse_args()
 
@@ -55,12 +57,14 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     student_training = common.training(student_epochs)
     soft_training = common.training(student_epochs, common.sgd(args.soft_lr))
+    if args.clip:
+        student_training["clipGradNorm"] = soft_training["clipGradNorm"] = args.clip
     runs = []
     started = time.perf_counter()
     for seed in seeds:
         out_dir = os.path.join(common.OUT, f"hinton-{args.scale}{args.tag}", f"seed-{seed}")
         log = common.progress(f"seed {seed} ")
-        teacher = api.train_teacher({"data": data, "outDir": out_dir, "device": "cpu", "seed": seed,
+        teacher = api.train_teacher({"data": data, "outDir": out_dir, "device": args.device, "seed": seed,
                                      "resume": True, "teacher": common.teacher_spec(teacher_epochs)}, log)
         row = {"seed": seed, "teacher": teacher["metrics"]["testErrors"], "teacherSeconds": teacher["trainSeconds"],
                "teacherCheckpoint": teacher["checkpoint"]}
@@ -68,7 +72,7 @@ def main() -> int:
             ("hard-labels", {"type": "hard-labels"}),
             ("soft-t20", {"type": "soft-targets", "temperature": args.temperature, "alpha": args.alpha}),
         ]):
-            result = api.distill({"data": data, "outDir": out_dir, "device": "cpu", "seed": seed + 1000 * (index + 1), "resume": True,
+            result = api.distill({"data": data, "outDir": out_dir, "device": args.device, "seed": seed + 1000 * (index + 1), "resume": True,
                                   "teacherCheckpoint": teacher["checkpoint"],
                                   "student": common.student_spec(name, common.mlp([800, 800]), method,
                                                                     soft_training if method["type"] == "soft-targets" else student_training)}, log)
@@ -104,7 +108,7 @@ def report(args, runs, teacher_epochs, student_epochs, started, final):
     print(common.table(rows, ["seed", "teacher 2x1200", "2x800 hard-labels", "2x800 soft T=20", "gap closed"]))
     common.write_json(f"repro_hinton_{args.scale}{args.tag}.json", {
         "scale": args.scale, "testSamples": test_n, "teacherEpochs": teacher_epochs, "studentEpochs": student_epochs,
-        "temperature": args.temperature, "alpha": args.alpha, "softLr": args.soft_lr, "hardLr": 0.05, "seeds": seeds, "runs": runs, "summary": summary,
+        "temperature": args.temperature, "alpha": args.alpha, "softLr": args.soft_lr, "hardLr": 0.05, "clipGradNorm": args.clip, "device": args.device, "seeds": seeds, "runs": runs, "summary": summary,
         "wallSeconds": time.perf_counter() - started, "torchThreads": torch.get_num_threads(),
         "paper": {"teacher": 67, "hard-labels": 146, "soft-t20": 74, "gapClosed": 0.91},
     })

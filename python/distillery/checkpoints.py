@@ -16,7 +16,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 from .io import atomic_write
 from .models import build_model
 
@@ -114,6 +114,8 @@ def load_checkpoint(path: str, device: torch.device) -> LoadedModel:
         else:
             module = build_model(model_config, input_shape, num_outputs)
             module.load_state_dict(payload["state"])
+    except ConfigError as error:  # e.g. a recorded `custom` module that is not an nn.Module class, or cannot be imported
+        raise CheckpointError(f"{path}: its recorded model config cannot be built: {error.message}", file=path) from error
     except (RuntimeError, KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: the weights do not fit the recorded model config: {error}", file=path) from error
     module.to(device).eval()

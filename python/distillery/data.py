@@ -102,7 +102,19 @@ def _read_file_source(source: dict[str, Any], where: str) -> tuple[np.ndarray, O
     except DataError:
         raise
     except _UNREADABLE as error:
+        if _is_object_array_error(error):
+            raise _object_array_error(path, f"{where}.path") from error
         raise DataError(f"{where}: {path} is not a readable .npz (corrupt or truncated?): {error}", field=f"{where}.path", file=path) from error
+
+
+def _is_object_array_error(error: BaseException) -> bool:
+    return isinstance(error, ValueError) and "allow_pickle" in str(error)
+
+
+def _object_array_error(path: str, field: str) -> DataError:
+    """Object arrays (dtype object) are pickles: loading one runs whatever code it names, so they are refused."""
+    return DataError(f"{field}: {path} holds Python objects (dtype object), which are refused — loading them would unpickle "
+                     "untrusted data; save numeric arrays instead", field=field, file=path)
 
 
 # What numpy raises on a damaged file: a corrupt deflate stream inside an .npz is a zlib.error, a damaged
@@ -117,6 +129,8 @@ def _load_npy(path: str, field: str) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except _UNREADABLE as error:
+        if _is_object_array_error(error):
+            raise _object_array_error(path, field) from error
         raise DataError(f"{field}: {path} is not a readable .npy (corrupt or truncated?): {error}", field=field, file=path) from error
 
 
@@ -136,6 +150,10 @@ def read_source(source: dict[str, Any], where: str) -> tuple[np.ndarray, Optiona
         x, y = _read_file_source(source, where)
     else:
         raise ConfigError(f"{where}.type: unknown data source '{kind}'", field=f"{where}.type")
+    for name, array in (("x", x), ("y", y)):
+        if array is not None and array.ndim == 0:
+            raise DataError(f"{where}: {name} must hold one entry per sample, got a single value (a 0-d array)",
+                            field=f"{where}.{name}", file=source.get("path"))
     offset, limit = source.get("offset", 0) or 0, source.get("limit")
     end = len(x) if limit is None else offset + limit
     x = x[offset:end]
@@ -155,6 +173,8 @@ def _check_arrays(x: np.ndarray, y: Optional[np.ndarray], where: str, path: Opti
         bad = int(np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0])
         raise DataError(f"{where}: x holds NaN or Infinity (first at row {bad})", field=f"{where}.x", file=path)
     if y is not None:
+        if not (np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
+            raise DataError(f"{where}: y must be numeric (class indices or float targets), got dtype {y.dtype}", field=f"{where}.y", file=path)
         if len(y) != len(x):
             raise DataError(f"{where}: x has {len(x)} rows but y has {len(y)}", field=f"{where}.y", file=path)
         if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
@@ -214,20 +234,32 @@ def apply_normalization(x: np.ndarray, norm: Optional[dict[str, list[float]]]) -
     return ((flat - mean) / std).reshape(shape)
 
 
-def _labels_tensor(y: Optional[np.ndarray], task: str, num_outputs: int, where: str, device: torch.device) -> Optional[torch.Tensor]:
+def _check_class_label_shape(y: np.ndarray, where: str, file: Optional[str]) -> None:
+    if y.ndim > 1 and int(np.prod(y.shape[1:])) != 1:
+        raise DataError(f"{where}: class labels must be one integer per sample, shape [N], got {list(y.shape)} "
+                        "(one-hot or several columns? pass class indices, or use data.task: regression)", field=f"{where}.y", file=file)
+
+
+def _labels_tensor(y: Optional[np.ndarray], task: str, num_outputs: int, where: str, device: torch.device,
+                   file: Optional[str] = None) -> Optional[torch.Tensor]:
     if y is None:
         return None
     if task == "regression":
-        return torch.as_tensor(y.reshape(len(y), -1).astype(np.float32), device=device)
+        values = y.reshape(len(y), -1).astype(np.float32)
+        if values.shape[1] != num_outputs:
+            raise DataError(f"{where}: targets have {values.shape[1]} values per sample, but data.train's have {num_outputs}",
+                            field=f"{where}.y", file=file)
+        return torch.as_tensor(values, device=device)
+    _check_class_label_shape(y, where, file)
     if not np.issubdtype(y.dtype, np.integer):
         if not np.all(np.mod(y, 1) == 0):
-            raise DataError(f"{where}: class labels must be integers, got dtype {y.dtype}", field=f"{where}.y")
+            raise DataError(f"{where}: class labels must be integers, got dtype {y.dtype}", field=f"{where}.y", file=file)
     labels = y.astype(np.int64).reshape(-1)
     low, high = int(labels.min()), int(labels.max())
     if low < 0 or high >= num_outputs:
         raise DataError(
             f"{where}: labels must lie in [0, {num_outputs - 1}] for {num_outputs} classes, found {low if low < 0 else high}",
-            field=f"{where}.y",
+            field=f"{where}.y", file=file,
         )
     return torch.as_tensor(labels, device=device)
 
@@ -275,13 +307,19 @@ def _build(config: dict[str, Any], device: torch.device) -> DataBundle:
     sample_shape = list(train_x.shape[1:])
     for where, x in (("data.test", test_x),):
         if list(x.shape[1:]) != sample_shape:
-            raise DataError(f"{where}: samples have shape {list(x.shape[1:])}, but data.train's have {sample_shape}", field=f"{where}.x")
+            raise DataError(f"{where}: samples have shape {list(x.shape[1:])}, but data.train's have {sample_shape}", field=f"{where}.x",
+                            file=config["test"].get("path"))
 
     if task == "regression":
         num_outputs = int(np.prod(train_y.shape[1:])) if train_y.ndim > 1 else 1
         labels = config.get("labels") or [f"y{i}" for i in range(num_outputs)]
     else:
+        _check_class_label_shape(train_y, "data.train", config["train"].get("path"))
         num_outputs = config.get("numClasses") or int(train_y.max()) + 1
+        if num_outputs < 2:
+            raise DataError(f"data.train: classification needs at least 2 classes, but the training labels hold only class "
+                            f"{int(train_y.max())} (set data.numClasses when some classes are absent from the training data)",
+                            field="data.train.y", file=config["train"].get("path"))
         labels = config.get("labels") or [str(i) for i in range(num_outputs)]
         if len(labels) != num_outputs:
             raise ConfigError(f"data.labels: {len(labels)} names for {num_outputs} classes", field="data.labels")
@@ -289,9 +327,12 @@ def _build(config: dict[str, Any], device: torch.device) -> DataBundle:
     norm = normalization_for(train_x, config.get("normalize", "standard"))
 
     def split(x: np.ndarray, y: Optional[np.ndarray], where: str) -> Split:
+        file = (config.get(where.split(".")[-1]) or {}).get("path")  # the file behind data.<role>, named in errors
         if list(x.shape[1:]) != sample_shape:
-            raise DataError(f"{where}: samples have shape {list(x.shape[1:])}, but data.train's have {sample_shape}", field=f"{where}.x")
-        return Split(torch.as_tensor(apply_normalization(x, norm), device=device), _labels_tensor(y, task, num_outputs, where, device))
+            raise DataError(f"{where}: samples have shape {list(x.shape[1:])}, but data.train's have {sample_shape}", field=f"{where}.x",
+                            file=file)
+        return Split(torch.as_tensor(apply_normalization(x, norm), device=device),
+                     _labels_tensor(y, task, num_outputs, where, device, file))
 
     train = split(train_x, train_y, "data.train")
     test = split(test_x, test_y, "data.test")

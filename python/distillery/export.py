@@ -75,6 +75,8 @@ def export_onnx(module: nn.Module, input_shape: list[int], path: str, metadata: 
             onnx.save(model, temporary)
         except ExportError:
             raise
+        except OSError:
+            raise  # a full disk or an unwritable folder: atomic_path turns it into an OutputError naming the file
         except Exception as error:  # the exporter raises many types; all mean the same to the caller
             raise ExportError(f"ONNX export of {metadata.get('distillery.name')} failed: {type(error).__name__}: {error}",
                               file=path) from error

@@ -58,8 +58,39 @@ def _output_error(error: OSError, path: str) -> OutputError:
         errno.EPERM: "permission denied",
         errno.ENOSPC: "no space left on the device",
         errno.EROFS: "read-only file system",
+        errno.ENOTDIR: "a part of the path is a file, not a folder",
+        errno.EEXIST: "it exists and is not a folder",
     }.get(error.errno or 0, error.strerror or str(error))
     return OutputError(f"cannot write {path}: {reason}", file=path)
+
+
+def ensure_writable_dir(folder: str, field: str = "outDir") -> None:
+    """Creates ``folder`` and proves it writable (a file is created and removed) before any work starts,
+    so an unusable output folder fails at once, as an OutputError naming the field — not after training.
+    (Root ignores permission bits, so this really writes instead of checking the mode.)"""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".tmp-", suffix="-probe", dir=folder)
+        os.close(handle)
+        os.remove(probe)
+    except OSError as error:
+        output_error = _output_error(error, folder)
+        raise OutputError(f"{field}: {output_error.message}", field=field, file=folder) from error
+
+
+def remove_stale_temporaries(folder: str) -> list[str]:
+    """Deletes the ``.tmp-*`` files a killed process left under ``folder`` (a SIGKILL skips every cleanup);
+    returns their paths. Only names this module and the TypeScript writers give their temporaries."""
+    removed: list[str] = []
+    if not os.path.isdir(folder):
+        return removed
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            if name.startswith(".tmp-"):
+                path = os.path.join(root, name)
+                _remove_quietly(path)
+                removed.append(path)
+    return removed
 
 
 def atomic_write(final_path: str, write: Callable[[str], Any]) -> None:

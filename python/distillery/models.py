@@ -159,11 +159,36 @@ def _custom(config: dict[str, Any], input_shape: list[int], num_outputs: int, wh
         factory = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as error:
         raise ConfigError(f"{where}.module: cannot import '{target}': {error}", field=f"{where}.module") from error
+    # Only a torch.nn.Module class is ever called: a config (or a checkpoint's recorded config) naming any other
+    # callable — os:system, subprocess:run, builtins:eval — is refused before it runs.
+    if not (isinstance(factory, type) and issubclass(factory, nn.Module)):
+        raise ConfigError(f"{where}.module: '{target}' is not a torch.nn.Module class", field=f"{where}.module")
     kwargs = dict(config.get("kwargs") or {})
     model = factory(**kwargs)
     if not isinstance(model, nn.Module):
         raise ConfigError(f"{where}.module: '{target}' did not return a torch.nn.Module", field=f"{where}.module")
+    _check_output_shape(model, target, input_shape, num_outputs, where)
     return model
+
+
+def _check_output_shape(model: nn.Module, target: str, input_shape: list[int], num_outputs: int, where: str) -> None:
+    """A user module must map [N, *input_shape] to [N, num_outputs]: one output per class (or target) of the data,
+    as the teacher's — checked on a dummy batch now rather than as a shape error deep in the loss."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            output = model(torch.zeros([2, *input_shape]))
+    except Exception as error:  # noqa: BLE001 — whatever the user's forward raises
+        raise ConfigError(f"{where}.module: '{target}' cannot run on samples of shape {input_shape}: {type(error).__name__}: {error}",
+                          field=f"{where}.module") from error
+    finally:
+        model.train(was_training)
+    shape = list(output.shape) if isinstance(output, torch.Tensor) else None
+    if shape != [2, num_outputs]:
+        raise ConfigError(f"{where}.module: '{target}' returns outputs of shape {shape} for a batch of 2 samples of shape "
+                          f"{input_shape}; expected [2, {num_outputs}] (one output per class or target of the data)",
+                          field=f"{where}.module")
 
 
 def build_model(config: dict[str, Any], input_shape: list[int], num_outputs: int, where: str = "model") -> nn.Module:

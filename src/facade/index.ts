@@ -65,7 +65,7 @@ function prepare<S extends z.ZodType>(schema: S, options: unknown): z.output<S> 
   if (!options || typeof options !== 'object') throw new ConfigError([{ path: '', message: 'expected an options object' }]);
   const raw = options as Record<string, unknown>;
   const outDir = typeof raw['outDir'] === 'string' ? path.resolve(raw['outDir']) : '';
-  if (outDir) ensureOutputDir(outDir); // an unusable folder fails before anything is written or trained
+  if (outDir) ensureOutputDir(outDir, { create: false }); // an unusable folder fails before anything is written or trained
   const parsed = parseWith(schema, withArraysOnDisk(raw, outDir)) as z.output<S> & { outDir: string; data: DataConfig };
   return { ...parsed, outDir, data: resolveDataPaths(parsed.data, process.cwd()) };
 }

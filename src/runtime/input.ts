@@ -1,14 +1,17 @@
 /**
  * Turning a caller's samples into the float32 rows a session runs on:
- * validation (zod for arrays, a plain loop for typed arrays), flattening and
- * the recorded normalisation, in one pass.
+ * validation (a plain loop, and zod for the precise error when an array fails
+ * it), flattening and the recorded normalisation, in one pass.
  */
 import { z } from 'zod';
 import { describeValue, InputValidationError } from './errors';
 import type { Normalization } from './types';
 
 export interface PreparedRows {
-  /** Freshly allocated: the caller may transfer its buffer to a worker. */
+  /**
+   * From the preparer's allocator: freshly allocated by default, so the caller
+   * may transfer its buffer to a worker.
+   */
   readonly data: Float32Array<ArrayBuffer>;
   readonly rows: number;
 }
@@ -60,24 +63,164 @@ function expandNormalization(normalization: Normalization, sampleShape: readonly
   return { mean, std };
 }
 
+/**
+ * The normalisation as the hot loops use it, built once per model:
+ * `(x - mean) / std` in float64, rounded once to float32 on the store (what
+ * the Python side does too). Consecutive features that share one mean/std (the
+ * whole sample for a scalar normalisation, one channel's plane for a
+ * per-channel one) form a run, so the inner loop keeps both in registers;
+ * per-feature values use the expanded arrays directly.
+ */
+interface NormalizationPlan {
+  /** One value per feature. */
+  readonly mean: Float64Array;
+  readonly std: Float64Array;
+  /** Runs of equal (mean, std): features `runStart[k]` .. `runStart[k + 1] - 1` use `runMean[k]`, `runStd[k]`. */
+  readonly runStart: Int32Array;
+  readonly runMean: Float64Array;
+  readonly runStd: Float64Array;
+  /** Whether runs are long enough to beat the per-feature loop. */
+  readonly useRuns: boolean;
+}
+
+function normalizationPlan(normalization: Normalization, sampleShape: readonly number[]): NormalizationPlan {
+  const { mean, std } = expandNormalization(normalization, sampleShape);
+  const starts: number[] = [];
+  for (let i = 0; i < mean.length; i++) {
+    if (i === 0 || !Object.is(mean[i], mean[i - 1]) || !Object.is(std[i], std[i - 1])) starts.push(i);
+  }
+  const runs = starts.length;
+  const runStart = new Int32Array(runs + 1);
+  const runMean = new Float64Array(runs);
+  const runStd = new Float64Array(runs);
+  for (let k = 0; k < runs; k++) {
+    const start = starts[k] as number;
+    runStart[k] = start;
+    runMean[k] = mean[start] as number;
+    runStd[k] = std[start] as number;
+  }
+  runStart[runs] = mean.length;
+  return { mean, std, runStart, runMean, runStd, useRuns: mean.length >= 8 * runs };
+}
+
+// The hot loops. Each validates and normalises in one pass over local typed
+// arrays, with no callback and no modulo per value. `v - v` is +0 for every
+// finite v and NaN for NaN and ±Infinity, so `check` stays 0 exactly when all
+// values are finite; the caller looks for the first bad index only when it is not.
+
+/** Whether every value is finite (a Uint8Array always is). */
+function allFinite(values: AcceptedTypedArray): boolean {
+  let check = 0;
+  for (let i = 0, n = values.length; i < n; i++) {
+    const v = values[i] as number;
+    check += v - v;
+  }
+  return check === 0;
+}
+
+/** Index of the first NaN or ±Infinity; only called once `allFinite` said there is one. */
+function firstNonFinite(values: AcceptedTypedArray): number {
+  for (let i = 0, n = values.length; i < n; i++) if (!Number.isFinite(values[i])) return i;
+  return -1;
+}
+
+/** Every value with one mean/std (a scalar normalisation): one flat loop. Returns whether all values were finite. */
+function normalizeScalar(values: AcceptedTypedArray, out: Float32Array, offset: number, mean: number, std: number): boolean {
+  let check = 0;
+  const n = values.length;
+  for (let i = 0; i < n; i++) {
+    const v = values[i] as number;
+    check += v - v;
+    out[offset + i] = (v - mean) / std;
+  }
+  return check === 0;
+}
+
+/** `rows` samples of `runStart[runs]` features, normalised run by run. Returns whether all values were finite. */
+function normalizeRuns(values: AcceptedTypedArray, out: Float32Array, offset: number, rows: number, plan: NormalizationPlan): boolean {
+  const { runStart, runMean, runStd } = plan;
+  const runs = runMean.length;
+  if (runs === 1) return normalizeScalar(values, out, offset, runMean[0] as number, runStd[0] as number);
+  const features = runStart[runs] as number;
+  let check = 0;
+  for (let row = 0, base = 0; row < rows; row++, base += features) {
+    for (let k = 0; k < runs; k++) {
+      const mean = runMean[k] as number;
+      const std = runStd[k] as number;
+      const end = base + (runStart[k + 1] as number);
+      for (let i = base + (runStart[k] as number); i < end; i++) {
+        const v = values[i] as number;
+        check += v - v;
+        out[offset + i] = (v - mean) / std;
+      }
+    }
+  }
+  return check === 0;
+}
+
+/** `rows` samples, one mean/std per feature. Returns whether all values were finite. */
+function normalizeFeatures(values: AcceptedTypedArray, out: Float32Array, offset: number, rows: number, plan: NormalizationPlan): boolean {
+  const { mean, std } = plan;
+  const features = mean.length;
+  let check = 0;
+  for (let row = 0, base = 0; row < rows; row++, base += features) {
+    for (let f = 0; f < features; f++) {
+      const v = values[base + f] as number;
+      check += v - v;
+      out[offset + base + f] = (v - (mean[f] as number)) / (std[f] as number);
+    }
+  }
+  return check === 0;
+}
+
 /** zod schema for one sample nested to match `shape`: arrays of exact length down to finite numbers. */
 function nestedSchema(shape: readonly number[]): z.ZodType {
   return shape.reduceRight<z.ZodType>((inner, size) => z.array(inner).length(size), z.number());
 }
 
+/**
+ * Whether `value` certainly passes the zod schema of `shape` (arrays of exact
+ * lengths down to finite numbers). A plain loop: zod runs only when this says
+ * no, to produce its precise error (or to accept what this loop was unsure of).
+ */
+function fitsShape(value: unknown, shape: readonly number[], axis: number): boolean {
+  if (!Array.isArray(value) || value.length !== shape[axis]) return false;
+  const n = value.length;
+  if (axis === shape.length - 1) {
+    for (let i = 0; i < n; i++) {
+      const v: unknown = value[i];
+      if (typeof v !== 'number' || v - v !== 0) return false;
+    }
+    return true;
+  }
+  for (let i = 0; i < n; i++) if (!fitsShape(value[i], shape, axis + 1)) return false;
+  return true;
+}
+
+/**
+ * Makes the buffer that prepared rows are written to: exactly `length` values,
+ * any contents (every value is overwritten). Only the typed-array paths and
+ * `sample` use it; an array of samples always gets a fresh, zeroed buffer.
+ */
+export type RowAllocator = (length: number) => Float32Array<ArrayBuffer>;
+
+const allocateRows: RowAllocator = (length) => new Float32Array(length);
+
 export class InputPreparer {
   readonly features: number;
+  private readonly flatShape: readonly number[];
   private readonly flatSchema: z.ZodType;
   private readonly nestedSchema: z.ZodType;
-  private readonly normalization: { mean: Float64Array; std: Float64Array } | null;
+  private readonly normalization: NormalizationPlan | null;
   private readonly shapeText: string;
 
   constructor(readonly sampleShape: readonly number[], normalization: Normalization | null) {
     this.features = product(sampleShape);
+    this.flatShape = [this.features];
     // z.number() rejects NaN and ±Infinity, which is exactly what we want.
     this.flatSchema = z.array(z.number()).length(this.features);
     this.nestedSchema = nestedSchema(sampleShape);
-    this.normalization = normalization ? expandNormalization(normalization, sampleShape) : null;
+    this.normalization = normalization ? normalizationPlan(normalization, sampleShape) : null;
     this.shapeText =
       sampleShape.length > 1
         ? `${this.features} numbers, nested arrays of shape ${formatShape(sampleShape)}, or ${TYPED_ARRAY_NAMES}`
@@ -85,30 +228,33 @@ export class InputPreparer {
   }
 
   /** One sample → one normalised row. */
-  sample(sample: unknown, field = 'sample'): Float32Array<ArrayBuffer> {
-    const data = new Float32Array(this.features);
+  sample(sample: unknown, field = 'sample', allocate: RowAllocator = allocateRows): Float32Array<ArrayBuffer> {
+    const data = allocate(this.features);
     this.writeSample(sample, data, 0, field);
     return data;
   }
 
   /** Several samples (an array of samples, or one flat typed array) → normalised rows. */
-  batch(samples: unknown, field = 'samples'): PreparedRows {
-    if (isAcceptedTypedArray(samples)) return this.flatBatch(samples, field);
+  batch(samples: unknown, field = 'samples', allocate: RowAllocator = allocateRows): PreparedRows {
+    if (isAcceptedTypedArray(samples)) return this.flatBatch(samples, field, allocate);
     if (!Array.isArray(samples)) {
       throw new InputValidationError(field, `an array of samples or ${TYPED_ARRAY_NAMES} of N × ${this.features} numbers`, describeValue(samples));
     }
     if (samples.length === 0) throw new InputValidationError(field, 'at least one sample', 'an empty batch');
-    const data = new Float32Array(samples.length * this.features);
-    samples.forEach((sample: unknown, row) => this.writeSample(sample, data, row * this.features, `${field}[${row}]`));
+    const features = this.features;
+    // Fresh and zeroed, not `allocate`: a hole in a sparse batch is skipped by
+    // forEach (not an error) and stays a row of zeros, as it always has.
+    const data = new Float32Array(samples.length * features);
+    samples.forEach((sample: unknown, row) => this.writeSample(sample, data, row * features, `${field}[${row}]`));
     return { data, rows: samples.length };
   }
 
-  private flatBatch(values: AcceptedTypedArray, field: string): PreparedRows {
+  private flatBatch(values: AcceptedTypedArray, field: string, allocate: RowAllocator): PreparedRows {
     if (values.length === 0) throw new InputValidationError(field, 'at least one sample', 'an empty batch');
     if (values.length % this.features !== 0) {
       throw new InputValidationError(field, `a multiple of ${this.features} values (N samples × ${this.features} features)`, describeValue(values));
     }
-    const data = new Float32Array(values.length);
+    const data = allocate(values.length);
     this.copyTypedArray(values, data, 0, field);
     return { data, rows: values.length / this.features };
   }
@@ -123,34 +269,40 @@ export class InputPreparer {
     // A flat array starts with a number; a nested one with an array. Choosing the
     // schema up front gives one precise error instead of a union's two.
     const nested = this.sampleShape.length > 1 && Array.isArray(sample[0]);
-    const parsed = (nested ? this.nestedSchema : this.flatSchema).safeParse(sample, { reportInput: true });
-    if (!parsed.success) throw issueToError(outermost(parsed.error.issues), field, nested ? this.sampleShape : [this.features]);
+    if (!fitsShape(sample, nested ? this.sampleShape : this.flatShape, 0)) {
+      const parsed = (nested ? this.nestedSchema : this.flatSchema).safeParse(sample, { reportInput: true });
+      if (!parsed.success) throw issueToError(outermost(parsed.error.issues), field, nested ? this.sampleShape : [this.features]);
+    }
     this.writeNumbers(sample, out, offset);
   }
 
+  /**
+   * Validates (every value finite) and writes `values` (whole samples) at
+   * `offset`, normalised, in one pass. The error names the first bad index.
+   */
   private copyTypedArray(values: AcceptedTypedArray, out: Float32Array, offset: number, field: string): void {
-    if (!(values instanceof Uint8Array)) {
-      const bad = values.findIndex((value) => !Number.isFinite(value));
-      if (bad >= 0) throw new InputValidationError(`${field}[${bad}]`, 'a finite number', describeValue(values[bad]));
-    }
     const norm = this.normalization;
+    let finite: boolean;
     if (norm === null) {
-      out.set(values, offset);
-      return;
+      finite = values instanceof Uint8Array || allFinite(values);
+      if (finite) out.set(values, offset);
+    } else {
+      const rows = values.length / this.features;
+      finite = norm.useRuns ? normalizeRuns(values, out, offset, rows, norm) : normalizeFeatures(values, out, offset, rows, norm);
     }
-    // Normalise in float64 and round once to float32 (what the Python side does too).
-    for (let i = 0; i < values.length; i++) {
-      const feature = i % this.features;
-      out[offset + i] = ((values[i] as number) - (norm.mean[feature] as number)) / (norm.std[feature] as number);
+    if (!finite) {
+      const bad = firstNonFinite(values);
+      throw new InputValidationError(`${field}[${bad}]`, 'a finite number', describeValue(values[bad]));
     }
   }
 
   /** Writes already-validated (possibly nested) numbers in row-major order; returns the next offset. */
   private writeNumbers(values: NestedNumbersLike, out: Float32Array, offset: number, start = offset): number {
+    const norm = this.normalization;
     let position = offset;
-    for (const value of values) {
+    for (let i = 0, n = values.length; i < n; i++) {
+      const value = values[i] as number | NestedNumbersLike;
       if (typeof value === 'number') {
-        const norm = this.normalization;
         const feature = position - start;
         out[position] = norm ? (value - (norm.mean[feature] as number)) / (norm.std[feature] as number) : value;
         position += 1;

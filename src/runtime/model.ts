@@ -1,7 +1,7 @@
 import type { InferenceSession } from 'onnxruntime-node';
 import { describeModel, checkLoadOptions, type ModelDescription } from './describe';
 import { InferenceError, ModelLoadError } from './errors';
-import { InputPreparer, type PreparedRows } from './input';
+import { InputPreparer, type PreparedRows, type RowAllocator } from './input';
 import { decodeModel, graphFacts, readModelBytes } from './model-file';
 import { toPredictions, type OutputMeaning } from './postprocess';
 import { createSession, defaultThreads, runRows, type RawOutput, type RunPlan } from './session';
@@ -36,8 +36,52 @@ export function predictionsFrom(info: ModelInfo, output: RawOutput, meaning: Out
   return toPredictions(output.data, output.width, meaning);
 }
 
+/** Buffers above this size are not kept for reuse (a one-off huge batch should not stay in memory). */
+const MAX_KEPT_BUFFER_BYTES = 16 * 1024 * 1024;
+/** Free buffers kept; more are only needed while that many calls are in flight at once. */
+const MAX_KEPT_BUFFERS = 4;
+
+/**
+ * Input buffers for one StudentModel, reused from call to call. A fresh
+ * Float32Array per batch costs more than filling it: the zeroed pages of a
+ * large allocation fault in on first write, and the external memory drives
+ * the GC. A buffer belongs to one call from preparation until its run is over
+ * (onnxruntime reads the input only during the run, and the buffer never
+ * reaches the caller), so concurrent calls never share one.
+ */
+class InputBuffers {
+  private readonly free: Float32Array<ArrayBuffer>[] = [];
+
+  /** The smallest free buffer that holds `length` values (a view of exactly `length`), else a new one. */
+  readonly allocate: RowAllocator = (length) => {
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      const capacity = (this.free[i] as Float32Array).length;
+      if (capacity >= length && (best < 0 || capacity < (this.free[best] as Float32Array).length)) best = i;
+    }
+    if (best < 0) return new Float32Array(length);
+    const [buffer] = this.free.splice(best, 1) as [Float32Array<ArrayBuffer>];
+    return buffer.length === length ? buffer : buffer.subarray(0, length);
+  };
+
+  /** Gives a buffer from `allocate` back once its run is over. */
+  release(data: Float32Array<ArrayBuffer>): void {
+    const buffer = data.buffer;
+    if (buffer.byteLength > MAX_KEPT_BUFFER_BYTES) return;
+    this.free.push(data.length * 4 === buffer.byteLength && data.byteOffset === 0 ? data : new Float32Array(buffer));
+    if (this.free.length > MAX_KEPT_BUFFERS) {
+      // Drop the smallest: it is the cheapest to allocate again.
+      let smallest = 0;
+      for (let i = 1; i < this.free.length; i++) if ((this.free[i] as Float32Array).length < (this.free[smallest] as Float32Array).length) smallest = i;
+      this.free.splice(smallest, 1);
+    }
+  }
+}
+
 /** A model on one onnxruntime session. Cheap to call concurrently: runs are async. */
 export class StudentModel implements Predictor {
+  private readonly buffers = new InputBuffers();
+
   private constructor(
     readonly info: ModelInfo,
     private readonly session: InferenceSession,
@@ -59,13 +103,13 @@ export class StudentModel implements Predictor {
   }
 
   async predict(sample: Sample): Promise<Prediction> {
-    const [prediction] = await this.run({ data: this.preparer.sample(sample), rows: 1 });
+    const [prediction] = await this.run({ data: this.preparer.sample(sample, 'sample', this.buffers.allocate), rows: 1 });
     return prediction as Prediction;
   }
 
   /** One onnxruntime run for the whole batch (chunks of the fixed size when the graph fixes it). */
   async predictBatch(samples: Batch): Promise<Prediction[]> {
-    return this.run(this.preparer.batch(samples));
+    return this.run(this.preparer.batch(samples, 'samples', this.buffers.allocate));
   }
 
   /** Frees the native session. The model cannot be used afterwards. */
@@ -79,6 +123,9 @@ export class StudentModel implements Predictor {
       output = await runRows(this.session, this.plan, prepared.data, prepared.rows);
     } catch (error) {
       throw new InferenceError(this.info.name, error instanceof Error ? error.message : String(error), { cause: error });
+    } finally {
+      // The run is over (done or failed): onnxruntime no longer reads the input.
+      this.buffers.release(prepared.data);
     }
     return predictionsFrom(this.info, output, this.meaning);
   }
