@@ -24,7 +24,7 @@ from .data import DataBundle, load_data, read_source, save_split
 from .errors import ConfigError
 from .export import export_onnx, metadata_props
 from .io import atomic_write, ensure_writable_dir, remove_stale_temporaries
-from .models import build_model, count_parameters, flops_per_sample
+from .models import build_for_task, count_parameters, flops_per_sample
 from .progress import Progress
 from .onnx_teacher import parameter_count
 from .teachers import build_teacher, cached_outputs, check_compatible, onnx_teacher, teacher_summary
@@ -112,7 +112,7 @@ def train_teacher(request: dict[str, Any], progress: Progress) -> dict[str, Any]
     meta = {"name": name, "role": "teacher", "training": spec.get("training"), "metrics": metrics, "seed": seed}
     save_checkpoint(paths["checkpoint"], module=teacher.module, model_config=teacher.model_config, task=data.task,
                     input_shape=data.sample_shape, num_outputs=data.num_outputs, labels=data.labels,
-                    normalization=data.normalization, meta=meta)
+                    normalization=data.normalization, meta=meta, target_scale=data.target_scale)
     return {
         "name": name,
         "role": "teacher",
@@ -167,7 +167,7 @@ def distill(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
         teacher_info = {"name": teacher_name, "sha256": _sha256(teacher_path), "outputs": "online" if online else "cached"}
 
     seed_everything(seed)
-    module = build_model(student["model"], data.sample_shape, data.num_outputs, f"{where}.model").to(device)
+    module = build_for_task(student["model"], data.sample_shape, data.num_outputs, data.target_scale, f"{where}.model").to(device)
     name = student["name"]
     paths = _paths(out_dir, name)
     result = fit(module, data, student["training"], objective, device, progress, phase="student", name=name, seed=seed,
@@ -175,7 +175,8 @@ def distill(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
     meta = {"name": name, "role": "student", "method": method, "teacher": teacher_info, "training": student["training"],
             "metrics": result.metrics, "seed": seed}
     save_checkpoint(paths["checkpoint"], module=module, model_config=student["model"], task=data.task, input_shape=data.sample_shape,
-                    num_outputs=data.num_outputs, labels=data.labels, normalization=data.normalization, meta=meta)
+                    num_outputs=data.num_outputs, labels=data.labels, normalization=data.normalization, meta=meta,
+                    target_scale=data.target_scale)
     return {
         "name": name,
         "role": "student",

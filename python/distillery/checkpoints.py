@@ -18,7 +18,7 @@ from torch import nn
 
 from .errors import CheckpointError, ConfigError
 from .io import atomic_write
-from .models import build_model
+from .models import build_for_task
 
 FORMAT = "distillery-checkpoint/1"
 
@@ -60,7 +60,7 @@ class LoadedModel:
 
 def save_checkpoint(path: str, *, module: nn.Module, model_config: dict[str, Any], task: str, input_shape: list[int],
                     num_outputs: int, labels: list[str], normalization: Optional[dict[str, list[float]]],
-                    meta: dict[str, Any]) -> None:
+                    meta: dict[str, Any], target_scale: Optional[dict[str, list[float]]] = None) -> None:
     payload: dict[str, Any] = {
         "format": FORMAT,
         "task": task,
@@ -70,6 +70,7 @@ def save_checkpoint(path: str, *, module: nn.Module, model_config: dict[str, Any
         "normalization": json.dumps(normalization),
         "meta": json.dumps(meta),
         "model": json.dumps(model_config),
+        "targetScale": json.dumps(target_scale),
     }
     if isinstance(module, Ensemble):
         payload["members"] = [_cpu_state(member) for member in module.members]
@@ -101,18 +102,19 @@ def load_checkpoint(path: str, device: torch.device) -> LoadedModel:
         model_config = json.loads(payload["model"])
         input_shape, num_outputs, task = list(payload["inputShape"]), int(payload["numOutputs"]), payload["task"]
         labels, normalization, meta = json.loads(payload["labels"]), json.loads(payload["normalization"]), json.loads(payload["meta"])
+        target_scale = json.loads(payload.get("targetScale", "null"))
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: a damaged Distillery checkpoint ({type(error).__name__}: {error})", file=path) from error
     try:
         if "members" in payload:
             members = []
             for member_config, state in zip(model_config["members"], payload["members"], strict=True):
-                member = build_model(member_config, input_shape, num_outputs)
+                member = build_for_task(member_config, input_shape, num_outputs, target_scale)
                 member.load_state_dict(state)
                 members.append(member)
             module: nn.Module = Ensemble(members, model_config["combine"], task)
         else:
-            module = build_model(model_config, input_shape, num_outputs)
+            module = build_for_task(model_config, input_shape, num_outputs, target_scale)
             module.load_state_dict(payload["state"])
     except ConfigError as error:  # e.g. a recorded `custom` module that is not an nn.Module class, or cannot be imported
         raise CheckpointError(f"{path}: its recorded model config cannot be built: {error.message}", file=path) from error

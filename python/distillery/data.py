@@ -209,6 +209,9 @@ class DataBundle:
     validation: Optional[Split]
     key: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Regression: mean/std of the training targets, per output. Models learn standardised targets behind an
+    # OutputScale layer (models.py), so every output — metrics, teachers, the exported ONNX — is in real units.
+    target_scale: Optional[dict[str, list[float]]] = None
 
 
 def normalization_for(x: np.ndarray, mode: str) -> Optional[dict[str, list[float]]]:
@@ -344,7 +347,11 @@ def _build(config: dict[str, Any], device: torch.device) -> DataBundle:
         validation = split(*read_source(config["validation"], "data.validation"), "data.validation")
         if validation.y is None:
             raise DataError("data.validation: the validation set needs labels", field="data.validation.y")
-    return DataBundle(task, sample_shape, num_outputs, labels, norm, train, test, transfer, validation)
+    target_scale = None
+    if task == "regression":
+        targets = train_y.reshape(len(train_y), -1).astype(np.float64)
+        target_scale = {"mean": targets.mean(axis=0).tolist(), "std": np.where(targets.std(axis=0) < 1e-8, 1.0, targets.std(axis=0)).tolist()}
+    return DataBundle(task, sample_shape, num_outputs, labels, norm, train, test, transfer, validation, target_scale=target_scale)
 
 
 # ---------------------------------------------------------------- batches

@@ -80,7 +80,7 @@ def export_onnx(module: nn.Module, input_shape: list[int], path: str, metadata: 
         except Exception as error:  # the exporter raises many types; all mean the same to the caller
             raise ExportError(f"ONNX export of {metadata.get('distillery.name')} failed: {type(error).__name__}: {error}",
                               file=path) from error
-        difference = _parity(module, temporary, check_batch)
+        difference = _parity(module, temporary, check_batch, relative=task == "regression")
         if not difference <= tolerance:
             raise ExportError(
                 f"ONNX parity check failed for {path}: max |onnxruntime - torch| = {difference:.3g} > {tolerance}",
@@ -91,14 +91,19 @@ def export_onnx(module: nn.Module, input_shape: list[int], path: str, metadata: 
     return {"path": path, "sizeBytes": os.path.getsize(path), "sha256": digest, "parityMaxAbsDiff": difference, "opset": opset}
 
 
-def _parity(module: nn.Module, onnx_path: str, batch: torch.Tensor) -> float:
+def _parity(module: nn.Module, onnx_path: str, batch: torch.Tensor, relative: bool = False) -> float:
+    """max |onnxruntime − torch| over a batch. For regression, divided by max(1, max |output|): real-valued targets
+    can be large (prices, …) and float32 carries 7 digits, so an absolute 1e-4 would fail a correct export."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
     with torch.no_grad():
         expected = module(batch).float().numpy()
     actual = session.run(None, {session.get_inputs()[0].name: batch.numpy().astype(np.float32)})[0]
-    return float(np.max(np.abs(actual - expected))) if expected.size else 0.0
+    if not expected.size:
+        return 0.0
+    scale = max(1.0, float(np.max(np.abs(expected)))) if relative else 1.0
+    return float(np.max(np.abs(actual - expected))) / scale
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import torch
 from torch import nn
@@ -204,6 +204,28 @@ def build_model(config: dict[str, Any], input_shape: list[int], num_outputs: int
     if kind == "custom":
         return _custom(config, input_shape, num_outputs, where)
     raise ConfigError(f"{where}.type: unknown model type '{kind}'", field=f"{where}.type")
+
+
+class OutputScale(nn.Module):
+    """Regression: the inner network predicts standardised targets and this maps them to real units,
+    y = z·std + mean. Trained this way the net learns at the scale that suits it, while losses, metrics,
+    teachers' outputs and the exported ONNX all speak the targets' own units."""
+
+    def __init__(self, inner: nn.Module, mean: list[float], std: list[float]):
+        super().__init__()
+        self.inner = inner
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x) * self.std + self.mean
+
+
+def build_for_task(config: dict[str, Any], input_shape: list[int], num_outputs: int,
+                   target_scale: Optional[dict[str, list[float]]] = None, where: str = "model") -> nn.Module:
+    """``build_model``, behind an OutputScale when the targets are real-valued."""
+    model = build_model(config, input_shape, num_outputs, where)
+    return OutputScale(model, target_scale["mean"], target_scale["std"]) if target_scale else model
 
 
 def count_parameters(model: nn.Module) -> int:

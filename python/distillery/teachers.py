@@ -13,7 +13,7 @@ from torch import nn
 from .checkpoints import Ensemble, LoadedModel, load_checkpoint
 from .data import DataBundle, Split
 from .errors import ConfigError
-from .models import build_model
+from .models import build_for_task
 from .onnx_teacher import OnnxTeacher
 from .progress import Progress
 from .train import FitResult, Objective, fit, predict, seed_everything, split_metrics
@@ -47,7 +47,7 @@ def build_teacher(spec: dict[str, Any], data: DataBundle, device: torch.device, 
     kind = spec["type"]
     if kind == "train":
         seed_everything(seed)
-        module = build_model(spec["model"], data.sample_shape, data.num_outputs, f"{where}.model").to(device)
+        module = build_for_task(spec["model"], data.sample_shape, data.num_outputs, data.target_scale, f"{where}.model").to(device)
         state_path = os.path.join(state_dir, f"{spec['name']}.state.pt") if state_dir else None
         method = spec.get("method") or supervised_method(data.task)
         result = fit(module, data, spec["training"], Objective(method, data.task), device, progress,
