@@ -25,6 +25,12 @@ def regression_files(tmp_path, offset=1000.0, scale=250.0):
     return {"task": "regression", "train": source("train.npz"), "test": source("test.npz"), "normalize": "standard"}, y[:500]
 
 
+def train_teacher(config, out):
+    return api.train_teacher({"data": config, "outDir": str(out), "device": "cpu", "seed": 0, "teacher": {
+        "type": "train", "name": "teacher", "model": {"type": "mlp", "hidden": [32]},
+        "training": training_options(epochs=15, optimizer={"type": "adam", "lr": 0.01})}}, Progress())
+
+
 def test_the_bundle_records_the_target_scale(tmp_path):
     config, train_y = regression_files(tmp_path)
     data = load_data(config, CPU)
@@ -36,9 +42,7 @@ def test_the_bundle_records_the_target_scale(tmp_path):
 def test_far_off_targets_train_quickly_and_everything_is_in_real_units(tmp_path):
     config, train_y = regression_files(tmp_path)
     out = tmp_path / "out"
-    teacher = api.train_teacher({"data": config, "outDir": str(out), "device": "cpu", "seed": 0, "teacher": {
-        "type": "train", "name": "teacher", "model": {"type": "mlp", "hidden": [32]},
-        "training": training_options(epochs=15, optimizer={"type": "adam", "lr": 0.01})}}, Progress())
+    teacher = train_teacher(config, out)
     # Without standardisation a fresh net starts ~1000 off and 15 short epochs leave it far away; with it the
     # RMSE ends well below the targets' own spread.
     assert teacher["metrics"]["testRmse"] < 0.5 * float(train_y.std())
@@ -56,9 +60,7 @@ def test_far_off_targets_train_quickly_and_everything_is_in_real_units(tmp_path)
 def test_a_distilled_regression_student_learns_the_teachers_real_valued_outputs(tmp_path):
     config, train_y = regression_files(tmp_path)
     out = tmp_path / "out"
-    teacher = api.train_teacher({"data": config, "outDir": str(out), "device": "cpu", "seed": 0, "teacher": {
-        "type": "train", "name": "teacher", "model": {"type": "mlp", "hidden": [32]},
-        "training": training_options(epochs=15, optimizer={"type": "adam", "lr": 0.01})}}, Progress())
+    teacher = train_teacher(config, out)
     student = api.distill({"data": config, "outDir": str(out), "device": "cpu", "seed": 1, "teacherCheckpoint": teacher["checkpoint"],
                            "student": {"name": "s", "model": {"type": "mlp", "hidden": [16]},
                                        "method": {"type": "regression-distillation", "targetWeight": 0.0},
