@@ -351,7 +351,7 @@ _KILLED_EXPORT = textwrap.dedent("""
     from distillery.models import build_model
 
     final, marker = sys.argv[1], sys.argv[2]
-    def stall(*_args):  # the file is written under its temporary name: say so, then wait to be killed
+    def stall(*_args, **_kwargs):  # the file is written under its temporary name: say so, then wait to be killed
         open(marker, "w").close()
         time.sleep(120)
     export._parity = stall
