@@ -108,4 +108,14 @@ describe('experiment schema', () => {
     expect(fs.readFileSync(path.join(docs, 'CONFIG.md'), 'utf8').trim()).toBe(configReferenceMarkdown().trim());
     expect(JSON.parse(fs.readFileSync(path.join(docs, 'experiment.schema.json'), 'utf8'))).toEqual(experimentJsonSchema());
   });
+
+  test('every example experiment file (JSON and YAML) is valid', () => {
+    const examples = path.join(__dirname, '..', 'examples');
+    const files = fs.readdirSync(examples).filter((file) => /\.(json|ya?ml)$/.test(file));
+    expect(files.length).toBeGreaterThanOrEqual(9);
+    for (const file of files) {
+      const experiment = loadExperimentFile(path.join(examples, file));
+      expect([file, experiment.students.length > 0]).toEqual([file, true]);
+    }
+  });
 });
