@@ -18,11 +18,11 @@ test('a call longer than pythonia\'s request timeout completes', async () => {
         type: 'train',
         name: 'slow',
         model: { type: 'mlp', hidden: [256, 256] },
-        training: { epochs: 4, batchSize: 16, optimizer: { type: 'adam', lr: 0.001 }, weightDecay: 0, schedule: { type: 'constant' } },
+        training: { epochs: 12, batchSize: 16, optimizer: { type: 'adam', lr: 0.001 }, weightDecay: 0, schedule: { type: 'constant' } },
       },
     });
-    expect(Date.now() - started).toBeGreaterThan(1500);
-    expect(result.history).toHaveLength(4);
+    expect(Date.now() - started).toBeGreaterThan(1500); // well past the 1 s timeout, even on a quiet machine
+    expect(result.history).toHaveLength(12);
   } finally {
     await engine.close();
   }

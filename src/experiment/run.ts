@@ -13,7 +13,7 @@ import { withEngine } from '../facade';
 import { StudentModel, agreement, benchmark, evaluate, loadDataset, type Dataset, type EvaluationReport, type LoadOptions } from '../runtime';
 import { renderCharts } from './charts';
 import { ensureOutputDir, writeFileAtomic } from './files';
-import { bestStudent, reportMarkdown, type ModelReport, type RunReport } from './report';
+import { reportMarkdown, type ModelReport, type RunReport } from './report';
 
 export interface RunOptions {
   /** Output folder (default `runs/<name>`). Everything the run writes goes under it. */
@@ -52,13 +52,20 @@ export async function run(experiment: ExperimentInput | ExperimentConfig, option
     engine.call('run_experiment', { ...config, outDir, resume: options.resume ?? false }, { signal: options.signal, onEvent: options.onEvent }),
   );
   options.onStage?.('evaluating');
-  const report = await evaluateRun(config, trained, outDir, options.command ?? 'run()', started);
+  const { report, labels } = await evaluateRun(config, trained, outDir, options.command ?? 'run()', started);
   options.onStage?.('reporting');
-  await writeReport(report, config, outDir);
+  await writeReport(report, config.data.labels ?? labels, config, outDir);
   return report;
 }
 
-async function evaluateRun(config: ExperimentConfig, trained: ExperimentTrainResult, outDir: string, command: string, started: number): Promise<RunReport> {
+/** The report, and the class names recorded in the students' ONNX metadata (for the confusion matrix). */
+async function evaluateRun(
+  config: ExperimentConfig,
+  trained: ExperimentTrainResult,
+  outDir: string,
+  command: string,
+  started: number,
+): Promise<{ report: RunReport; labels: string[] }> {
   const dataset = await loadDataset(trained.testData);
   const results: Exported[] = [trained.teacher, ...trained.students];
   const models: StudentModel[] = [];
@@ -76,7 +83,8 @@ async function evaluateRun(config: ExperimentConfig, trained: ExperimentTrainRes
       for (const report of reports.slice(1)) report.speedupOverTeacher = teacherP50 / report.latency!.batch1P50Ms;
     }
     const [teacher, ...students] = reports as [ModelReport, ...ModelReport[]];
-    return {
+    const labels = [...(models[1]?.info.labels ?? models[0]!.info.labels ?? [])];
+    const report: RunReport = {
       name: config.name,
       createdAt: new Date().toISOString(),
       distillery: packageVersion(),
@@ -91,6 +99,7 @@ async function evaluateRun(config: ExperimentConfig, trained: ExperimentTrainRes
       teacher,
       students,
     };
+    return { report, labels };
   } finally {
     for (const model of models) await model.close();
   }
@@ -150,10 +159,9 @@ function testSummary(evaluation: EvaluationReport): ModelReport['test'] {
   return { n: evaluation.samples, accuracy: evaluation.accuracy, errors: evaluation.errors, nll: evaluation.nll, ece: evaluation.ece, topK: evaluation.topK };
 }
 
-async function writeReport(report: RunReport, config: ExperimentConfig, outDir: string): Promise<void> {
+async function writeReport(report: RunReport, labels: string[], config: ExperimentConfig, outDir: string): Promise<void> {
   const charts: { curves?: string; confusion?: string; error?: string } = {};
   try {
-    const labels = config.data.labels ?? (await labelsOf(report, outDir));
     const svgs = await renderCharts(report, labels);
     writeFileAtomic(path.join(outDir, 'learning-curves.svg'), svgs.curves);
     charts.curves = 'learning-curves.svg';
@@ -168,17 +176,6 @@ async function writeReport(report: RunReport, config: ExperimentConfig, outDir: 
   writeFileAtomic(path.join(outDir, 'report.md'), reportMarkdown(report, config, charts));
 }
 
-async function labelsOf(report: RunReport, outDir: string): Promise<string[]> {
-  const best = bestStudent(report);
-  if (!best) return [];
-  const model = await StudentModel.load(path.join(outDir, best.onnx));
-  try {
-    return [...(model.info.labels ?? [])];
-  } finally {
-    await model.close();
-  }
-}
-
 function packageVersion(): string {
   const file = path.join(__dirname, '..', '..', 'package.json');
   try {
@@ -189,4 +186,4 @@ function packageVersion(): string {
 }
 
 /** The machine the latencies were measured on. */
-export const machine = (): string => `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`;
+const machine = (): string => `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`;
