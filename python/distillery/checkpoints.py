@@ -19,6 +19,7 @@ from torch import nn
 from .errors import CheckpointError, ConfigError
 from .io import atomic_write
 from .models import build_for_task
+from .spec import EnsembleModel, ModelSpec, parse, to_json
 
 FORMAT = "distillery-checkpoint/1"
 
@@ -53,12 +54,12 @@ class LoadedModel:
     num_outputs: int
     labels: list[str]
     normalization: Optional[dict[str, list[float]]]
-    model_config: dict[str, Any]
+    model_config: ModelSpec
     meta: dict[str, Any]
     path: str
 
 
-def save_checkpoint(path: str, *, module: nn.Module, model_config: dict[str, Any], task: str, input_shape: list[int],
+def save_checkpoint(path: str, *, module: nn.Module, model_config: ModelSpec, task: str, input_shape: list[int],
                     num_outputs: int, labels: list[str], normalization: Optional[dict[str, list[float]]],
                     meta: dict[str, Any], target_scale: Optional[dict[str, list[float]]] = None) -> None:
     payload: dict[str, Any] = {
@@ -69,7 +70,7 @@ def save_checkpoint(path: str, *, module: nn.Module, model_config: dict[str, Any
         "labels": json.dumps(labels),
         "normalization": json.dumps(normalization),
         "meta": json.dumps(meta),
-        "model": json.dumps(model_config),
+        "model": json.dumps(to_json(model_config)),
         "targetScale": json.dumps(target_scale),
     }
     if isinstance(module, Ensemble):
@@ -99,20 +100,21 @@ def load_checkpoint(path: str, device: torch.device) -> LoadedModel:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a Distillery checkpoint (format {FORMAT})", file=path)
     try:
-        model_config = json.loads(payload["model"])
         input_shape, num_outputs, task = list(payload["inputShape"]), int(payload["numOutputs"]), payload["task"]
         labels, normalization, meta = json.loads(payload["labels"]), json.loads(payload["normalization"]), json.loads(payload["meta"])
-        target_scale = json.loads(payload.get("targetScale", "null"))
+        target_scale = json.loads(payload["targetScale"]) if "targetScale" in payload else None  # v0.1 classifiers had none
+        recorded = json.loads(payload["model"])
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: a damaged Distillery checkpoint ({type(error).__name__}: {error})", file=path) from error
     try:
-        if "members" in payload:
+        model_config = parse(ModelSpec, recorded, "model")  # type: ignore[type-abstract]
+        if isinstance(model_config, EnsembleModel):
             members = []
-            for member_config, state in zip(model_config["members"], payload["members"], strict=True):
+            for member_config, state in zip(model_config.members, payload["members"], strict=True):
                 member = build_for_task(member_config, input_shape, num_outputs, target_scale)
                 member.load_state_dict(state)
                 members.append(member)
-            module: nn.Module = Ensemble(members, model_config["combine"], task)
+            module: nn.Module = Ensemble(members, model_config.combine, task)
         else:
             module = build_for_task(model_config, input_shape, num_outputs, target_scale)
             module.load_state_dict(payload["state"])

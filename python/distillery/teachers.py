@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -15,20 +16,19 @@ from .data import DataBundle, Split
 from .errors import ConfigError
 from .models import build_for_task
 from .onnx_teacher import OnnxTeacher
+from .methods.supervised import HardLabels
 from .progress import Progress
+from .spec import CheckpointTeacher, EnsembleModel, ModelSpec, OnnxTeacher as OnnxTeacherSpec, Teacher as TeacherSpec, TrainedTeacher
 from .train import FitResult, Objective, fit, predict, seed_everything, split_metrics
 
 
 @dataclass
 class Teacher:
     module: nn.Module
-    model_config: dict[str, Any]
+    # How to rebuild it from a checkpoint; None for a black-box (ONNX) teacher, which is its own file.
+    model_config: Optional[ModelSpec]
     fit: Optional[FitResult] = None
     members: list["Teacher"] = field(default_factory=list)
-
-
-def supervised_method(task: str) -> dict[str, Any]:
-    return {"type": "targets"} if task == "regression" else {"type": "hard-labels"}
 
 
 def check_compatible(loaded: LoadedModel, data: DataBundle, where: str) -> None:
@@ -42,52 +42,45 @@ def check_compatible(loaded: LoadedModel, data: DataBundle, where: str) -> None:
         raise ConfigError(f"{where}: the checkpoint is a {loaded.task} model, the data is {data.task}", field=where, file=loaded.path)
 
 
-def build_teacher(spec: dict[str, Any], data: DataBundle, device: torch.device, progress: Progress, *, seed: int,
+def build_teacher(spec: TeacherSpec, data: DataBundle, device: torch.device, progress: Progress, *, seed: int,
                   state_dir: Optional[str], resume: bool, where: str = "teacher") -> Teacher:
-    kind = spec["type"]
-    if kind == "train":
+    if isinstance(spec, TrainedTeacher):
         seed_everything(seed)
-        module = build_for_task(spec["model"], data.sample_shape, data.num_outputs, data.target_scale, f"{where}.model").to(device)
-        state_path = os.path.join(state_dir, f"{spec['name']}.state.pt") if state_dir else None
-        method = spec.get("method") or supervised_method(data.task)
-        result = fit(module, data, spec["training"], Objective(method, data.task), device, progress,
-                     phase="teacher", name=spec["name"], seed=seed, state_path=state_path, resume=resume)
+        module = build_for_task(spec.model, data.sample_shape, data.num_outputs, data.target_scale, f"{where}.model").to(device)
+        state_path = os.path.join(state_dir, f"{spec.name}.state.pt") if state_dir else None
+        # No method: the plain supervised loss, which both label baselines give for the data's task.
+        method = spec.method or HardLabels("hard-labels")
+        result = fit(module, data, spec.training, Objective(method, data.task, f"{where}.method"), device, progress,
+                     phase="teacher", name=spec.name, seed=seed, state_path=state_path, resume=resume)
         module.eval()
-        return Teacher(module, spec["model"], result)
-    if kind == "checkpoint":
-        loaded = load_checkpoint(spec["path"], device)
+        return Teacher(module, spec.model, result)
+    if isinstance(spec, CheckpointTeacher):
+        loaded = load_checkpoint(spec.path, device)
         check_compatible(loaded, data, f"{where}.path")
         return Teacher(loaded.module, loaded.model_config)
-    if kind == "onnx":
-        module = onnx_teacher(spec, data, where)
-        return Teacher(module, {"type": "onnx", "file": os.path.basename(spec["path"]), **module.load_options()})
-    if kind == "ensemble":
-        members = []
-        for index, member_spec in enumerate(spec["members"]):
-            member_where = f"{where}.members[{index}]"
-            if member_spec["type"] == "ensemble":
-                raise ConfigError(f"{member_where}.type: ensembles cannot be nested", field=f"{member_where}.type")
-            member = build_teacher(member_spec, data, device, progress, seed=seed + index, state_dir=state_dir,
-                                   resume=resume, where=member_where)
-            if isinstance(member.module, Ensemble):
-                raise ConfigError(f"{member_where}: an ensemble checkpoint cannot be an ensemble member", field=member_where)
-            members.append(member)
-        module = Ensemble([m.module for m in members], spec["combine"], data.task).to(device).eval()
-        config = {"type": "ensemble", "combine": spec["combine"], "members": [m.model_config for m in members]}
-        return Teacher(module, config, None, members)
-    raise ConfigError(f"{where}.type: unknown teacher type '{kind}'", field=f"{where}.type")
+    if isinstance(spec, OnnxTeacherSpec):
+        return Teacher(onnx_teacher(spec, data, where), None)
+    members = []
+    for index, member_spec in enumerate(spec.members):
+        member_where = f"{where}.members[{index}]"
+        member = build_teacher(member_spec, data, device, progress, seed=seed + index, state_dir=state_dir,
+                               resume=resume, where=member_where)
+        if isinstance(member.module, Ensemble) or member.model_config is None:
+            raise ConfigError(f"{member_where}: an ensemble checkpoint cannot be an ensemble member", field=member_where)
+        members.append(member)
+    module = Ensemble([m.module for m in members], spec.combine, data.task).to(device).eval()
+    config = EnsembleModel("ensemble", spec.combine, tuple(m.model_config for m in members if m.model_config is not None))
+    return Teacher(module, config, None, members)
 
 
-def onnx_teacher(spec: dict[str, Any], data: DataBundle, where: str = "teacher") -> OnnxTeacher:
+def onnx_teacher(spec: OnnxTeacherSpec, data: DataBundle, where: str = "teacher") -> OnnxTeacher:
     """An ONNX file as the teacher, checked against the data: its outputs must be one per class."""
-    features = 1
-    for size in data.sample_shape:
-        features *= size
-    module = OnnxTeacher(spec["path"], student_normalization=data.normalization, options=spec, features=features, where=where)
+    module = OnnxTeacher(spec.path, student_normalization=data.normalization, options=spec, features=math.prod(data.sample_shape),
+                         where=where)
     width = module(data.test.x[:2]).shape[1]
     if width != data.num_outputs:
         raise ConfigError(f"{where}.path: the ONNX teacher gives {width} outputs, the data has {data.num_outputs} classes",
-                          field=f"{where}.path", file=spec["path"])
+                          field=f"{where}.path", file=spec.path)
     return module
 
 

@@ -18,11 +18,12 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from . import losses
+from . import methods
 from .data import DataBundle, Split, random_shift
 from .errors import ConfigError, TrainingDivergedError
 from .io import atomic_write
 from .progress import Progress
+from .spec import ExponentialSchedule, MethodOptions, Sgd, StepSchedule, Training
 
 EVAL_BATCH = 4096
 
@@ -56,20 +57,25 @@ def seed_everything(seed: int) -> None:
 
 @dataclass
 class Objective:
-    """Turns a batch into a loss. ``teacher_outputs`` are cached over the whole transfer set (indexed by
-    the batch's row indices); when they are None and a teacher is given, it runs online on the same
-    (augmented) batch."""
+    """Turns a batch into a loss through the method registry. ``teacher_outputs`` are cached over the whole
+    transfer set (indexed by the batch's row indices); when they are None and a teacher is given, it runs
+    online on the same (augmented) batch."""
 
-    method: dict[str, Any]
-    task: str = "classification"
+    method: MethodOptions
+    task: str
+    where: str = "method"
     teacher: Optional[nn.Module] = None
     teacher_outputs: Optional[torch.Tensor] = None
     # The teacher's outputs on the test split, for the per-epoch agreement metric.
     test_teacher_outputs: Optional[torch.Tensor] = None
+    entry: methods.Method[MethodOptions] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.entry = methods.check_task(self.method, self.task, self.where)
 
     @property
     def needs_teacher(self) -> bool:
-        return self.method["type"] not in ("hard-labels", "targets")
+        return self.entry.needs_teacher
 
     def teacher_batch(self, index: torch.Tensor, x: torch.Tensor) -> Optional[torch.Tensor]:
         if not self.needs_teacher:
@@ -80,59 +86,43 @@ class Objective:
         with torch.no_grad():
             return self.teacher(x).float()
 
-    def __call__(self, outputs: torch.Tensor, teacher_outputs: Optional[torch.Tensor], labels: Optional[torch.Tensor]
-                 ) -> tuple[torch.Tensor, losses.Terms]:
-        kind = self.method["type"]
-        if kind in ("hard-labels", "targets"):
-            if labels is None:
-                raise ConfigError(f"method: '{kind}' needs labels, but the transfer set has none", field="method.type")
-            if self.task == "regression":
-                return losses.regression_targets(outputs, None, labels, 1.0, self.method.get("huberDelta"))
-            return losses.hard_labels(outputs, labels)
-        assert teacher_outputs is not None
-        if kind == "soft-targets":
-            return losses.soft_targets(outputs, teacher_outputs, labels, self.method["temperature"], self.method["alpha"])
-        if kind == "logit-regression":
-            return losses.logit_regression(outputs, teacher_outputs)
-        if kind == "regression-distillation":
-            return losses.regression_targets(outputs, teacher_outputs, labels, self.method.get("targetWeight", 0.0),
-                                             self.method.get("huberDelta"))
-        raise ConfigError(f"method.type: unknown method '{kind}'", field="method.type")
+    def check_labels(self, split: Split, split_name: str) -> None:
+        """A method that reads labels, on a split that has none, fails before the first batch."""
+        if self.entry.needs_labels and split.y is None:
+            raise ConfigError(f"{self.where}.type: '{self.entry.name}' needs labels, but {split_name} has none",
+                              field=f"{self.where}.type")
+
+    def __call__(self, outputs: torch.Tensor, teacher_outputs: Optional[torch.Tensor], labels: Optional[torch.Tensor],
+                 epoch: int, epochs: int) -> tuple[torch.Tensor, methods.Terms]:
+        return self.entry.loss(self.method, methods.LossInputs(outputs, teacher_outputs, labels, self.task, epoch, epochs))
 
 
 # ---------------------------------------------------------------- optimiser and schedule
 
 
-def make_optimizer(model: nn.Module, training: dict[str, Any]) -> torch.optim.Optimizer:
-    spec = training["optimizer"]
-    decay = training.get("weightDecay", 0.0)
-    if spec["type"] == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=spec["lr"], momentum=spec.get("momentum", 0.9),
-                               nesterov=spec.get("nesterov", False), weight_decay=decay)
-    if spec["type"] == "adam":
-        return torch.optim.Adam(model.parameters(), lr=spec["lr"], weight_decay=decay)
-    if spec["type"] == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=spec["lr"], weight_decay=decay)
-    raise ConfigError(f"training.optimizer.type: unknown optimizer '{spec['type']}'", field="training.optimizer.type")
+def make_optimizer(model: nn.Module, training: Training) -> torch.optim.Optimizer:
+    spec = training.optimizer
+    if isinstance(spec, Sgd):
+        return torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov,
+                               weight_decay=training.weight_decay)
+    optimizer = torch.optim.AdamW if spec.type == "adamw" else torch.optim.Adam
+    return optimizer(model.parameters(), lr=spec.lr, weight_decay=training.weight_decay)
 
 
-def lr_factor(schedule: dict[str, Any], step: int, steps_per_epoch: int, epochs: int) -> float:
+def lr_factor(schedule: Any, step: int, steps_per_epoch: int, epochs: int) -> float:
     """The learning-rate multiplier at a global step (the schedule is stepped every batch)."""
-    kind = schedule["type"]
     epoch = step // steps_per_epoch
-    warmup = schedule.get("warmupEpochs", 0) * steps_per_epoch
+    warmup = schedule.warmup_epochs * steps_per_epoch
     if warmup and step < warmup:
         return (step + 1) / warmup
-    if kind == "constant":
-        return 1.0
-    if kind == "cosine":
+    if isinstance(schedule, StepSchedule):
+        return float(schedule.gamma ** (epoch // schedule.step_size))
+    if isinstance(schedule, ExponentialSchedule):
+        return float(schedule.gamma ** epoch)
+    if schedule.type == "cosine":
         total = max(1, epochs * steps_per_epoch - warmup)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / total)))
-    if kind == "step":
-        return schedule.get("gamma", 0.1) ** (epoch // schedule.get("stepSize", 10))
-    if kind == "exponential":
-        return schedule.get("gamma", 0.95) ** epoch
-    raise ConfigError(f"training.schedule.type: unknown schedule '{kind}'", field="training.schedule.type")
+    return 1.0
 
 
 # ---------------------------------------------------------------- evaluation
@@ -161,7 +151,7 @@ def split_metrics(outputs: torch.Tensor, split: Split, task: str, prefix: str,
     if split.y is not None:
         metrics[f"{prefix}Accuracy"] = float((predicted == split.y).float().mean())
         metrics[f"{prefix}Errors"] = int((predicted != split.y).sum())
-        metrics[f"{prefix}Loss"] = float(nn.functional.cross_entropy(outputs, split.y))
+        metrics[f"{prefix}Nll"] = float(nn.functional.cross_entropy(outputs, split.y))
     if teacher_outputs is not None:
         metrics[f"{prefix}Agreement"] = float((predicted == teacher_outputs.argmax(dim=1)).float().mean())
     return metrics
@@ -179,16 +169,15 @@ class FitResult:
     state: dict[str, Any] = field(default_factory=dict)
 
 
-def _autocast(device: torch.device, training: dict[str, Any]):
+def _autocast(device: torch.device, training: Training) -> torch.autocast:
     """bf16 autocast on CUDA only when asked for. 'auto' means fp32: measured on an H200 (docs/BENCHMARKS.md),
     bf16 ran these MLPs at 0.88-1.11x the fp32 speed, and its 8-bit mantissa blurs the small logit differences
     that high-temperature soft targets carry (a T=20 student diverged, another made more errors)."""
-    mode = training.get("mixedPrecision", "auto")
-    enabled = device.type == "cuda" and mode == "bf16"
+    enabled = device.type == "cuda" and training.mixed_precision == "bf16"
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
-def fit(model: nn.Module, data: DataBundle, training: dict[str, Any], objective: Objective, device: torch.device,
+def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objective, device: torch.device,
         progress: Progress, *, phase: str, name: str, seed: int, transfer: Optional[Split] = None,
         state_path: Optional[str] = None, resume: bool = False) -> FitResult:
     """Trains ``model`` in place on ``transfer`` (default: the training split) and returns its history.
@@ -197,16 +186,17 @@ def fit(model: nn.Module, data: DataBundle, training: dict[str, Any], objective:
     resumes from the last finished epoch with ``resume=True`` and ends where an uninterrupted run would.
     """
     transfer = transfer if transfer is not None else data.train
-    epochs, batch_size = training["epochs"], training["batchSize"]
+    epochs, batch_size = training.epochs, training.batch_size
     steps_per_epoch = max(1, math.ceil(transfer.n / batch_size))
-    shift = training.get("augment", {}).get("shift", 0) if training.get("augment") else 0
+    shift = training.augment.shift if training.augment else 0
+    objective.check_labels(transfer, "the transfer set" if transfer is not data.train else "data.train")
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     optimizer = make_optimizer(model, training)
-    schedule = training.get("schedule") or {"type": "constant"}
+    schedule = training.schedule
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(schedule, step, steps_per_epoch, epochs))
-    monitor = data.validation if data.validation is not None else None
-    keep_best = training.get("checkpoint", "last") == "best"
+    monitor = data.validation
+    keep_best = training.checkpoint == "best"
     if keep_best and monitor is None:
         raise ConfigError("training.checkpoint: 'best' needs data.validation to choose the best epoch honestly", field="training.checkpoint")
 
@@ -224,6 +214,7 @@ def fit(model: nn.Module, data: DataBundle, training: dict[str, Any], objective:
     for epoch in range(start_epoch, epochs):
         epoch_started = time.perf_counter()
         sums: dict[str, torch.Tensor] = {}
+        total_loss = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
         order = torch.randperm(transfer.n, generator=generator, device=device)
         for step, index in enumerate(order.split(batch_size)):
@@ -234,24 +225,26 @@ def fit(model: nn.Module, data: DataBundle, training: dict[str, Any], objective:
             teacher_batch = objective.teacher_batch(index, x)
             with _autocast(device, training):
                 outputs = model(x)
-            loss, terms = objective(outputs.float(), teacher_batch, labels)
+            loss, terms = objective(outputs.float(), teacher_batch, labels, epoch, epochs)
             if not torch.isfinite(loss):
                 raise _diverged(f"the loss became {float(loss.detach())}", name, epoch + 1, step + 1, epoch, state_path)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if training.get("clipGradNorm"):
-                torch.nn.utils.clip_grad_norm_(model.parameters(), training["clipGradNorm"])
+            if training.clip_grad_norm:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), training.clip_grad_norm)
             optimizer.step()
             scheduler.step()
-            for term, value in {"loss": loss.detach(), **terms}.items():
-                sums[term] = sums.get(term, 0) + value * len(index)
+            total_loss = total_loss + loss.detach() * len(index)
+            for term, value in terms.items():
+                sums[term] = sums[term] + value * len(index) if term in sums else value * len(index)
             if labels is not None and data.task == "classification":
                 correct += (outputs.detach().argmax(dim=1) == labels).sum()
             progress.check_cancel()
             if progress.step_due():
                 progress.step(phase=phase, name=name, epoch=epoch + 1, epochs=epochs, step=step + 1,
                               stepsPerEpoch=steps_per_epoch, loss=float(loss.detach()))
-        metrics: dict[str, Any] = {term: float(total) / transfer.n for term, total in sums.items()}
+        metrics: dict[str, Any] = {"loss": float(total_loss) / transfer.n,
+                                   "terms": {term: float(total) / transfer.n for term, total in sums.items()}}
         if transfer.y is not None and data.task == "classification":
             metrics["trainAccuracy"] = float(correct) / transfer.n
         metrics.update(split_metrics(predict(model, data.test.x), data.test, data.task, "test", teacher_test))
@@ -277,7 +270,7 @@ def fit(model: nn.Module, data: DataBundle, training: dict[str, Any], objective:
     if keep_best and best_state is not None:
         model.load_state_dict(best_state)
     final_epoch = best_epoch if keep_best and best_state is not None else len(history)
-    seconds = time.perf_counter() - started + sum(h.get("seconds", 0) for h in history[:start_epoch])
+    seconds = time.perf_counter() - started + sum(h["seconds"] for h in history[:start_epoch])
     final = dict(history[final_epoch - 1]) if history else {}
     progress.emit({"event": "phase-end", "phase": phase, "name": name, "seconds": seconds, "metrics": final})
     return FitResult(history, final, seconds, final_epoch)

@@ -7,6 +7,7 @@
  * guesses a default of its own.
  */
 import { z } from 'zod';
+import { Method, TeacherMethod, methodTraits } from './methods';
 
 // ------------------------------------------------------------ building blocks
 
@@ -182,29 +183,8 @@ export const Training = z
 
 // ------------------------------------------------------------ methods
 
-export const HardLabels = z.strictObject({ type: z.literal('hard-labels') }).describe('Cross-entropy on the labels: the baseline, no teacher');
-export const SoftTargets = z
-  .strictObject({
-    type: z.literal('soft-targets'),
-    temperature: positive().default(20).describe('T: soft targets are softmax(z / T)'),
-    alpha: fraction(true).default(0.9).describe('weight of the soft term; the hard term gets 1 - alpha'),
-  })
-  .describe('Hinton et al. 2015: alpha*T^2*KL(teacher_T || student_T) + (1 - alpha)*CE(student, labels)');
-export const LogitRegression = z
-  .strictObject({ type: z.literal('logit-regression') })
-  .describe('Ba & Caruana 2014: mean squared error between student and teacher logits; needs no labels');
-export const RegressionDistillation = z
-  .strictObject({
-    type: z.literal('regression-distillation'),
-    targetWeight: fraction(true).default(0).describe('0: learn the teacher\'s predictions only; 1: the true targets only'),
-    huberDelta: positive().optional().describe('Huber instead of L2'),
-  })
-  .describe('Regression: L2 to the teacher\'s outputs, optionally mixed with the true targets');
-export const Targets = z
-  .strictObject({ type: z.literal('targets'), huberDelta: positive().optional() })
-  .describe('Regression baseline: L2 (or Huber) on the true targets, no teacher');
-
-export const Method = z.discriminatedUnion('type', [HardLabels, SoftTargets, LogitRegression, RegressionDistillation, Targets]);
+// Each method is one entry of the registry in ./methods, with its traits as metadata.
+export { Method, TeacherMethod } from './methods';
 
 // ------------------------------------------------------------ teachers and students
 
@@ -212,9 +192,7 @@ const TrainedTeacher = z.strictObject({
   type: z.literal('train'),
   name: Name.default('teacher'),
   model: Model,
-  method: z
-    .discriminatedUnion('type', [HardLabels, Targets])
-    .optional()
+  method: TeacherMethod.optional()
     .describe('the teacher\'s loss: hard-labels (classification) or targets, L2 or Huber (regression); default by data.task'),
   training: Training.prefault({}),
 });
@@ -298,7 +276,7 @@ export type DataSourceConfig = z.infer<typeof DataSource>;
 export type DataConfig = z.infer<typeof Data>;
 export type ModelConfig = z.infer<typeof Model>;
 export type TrainingConfig = z.infer<typeof Training>;
-export type MethodConfig = z.infer<typeof Method>;
+export type { MethodConfig } from './methods';
 export type TeacherConfig = z.infer<typeof Teacher>;
 export type StudentConfig = z.infer<typeof Student>;
 export type ExperimentConfig = z.infer<typeof Experiment>;
@@ -320,14 +298,20 @@ const facadeCommon = {
 export const TrainTeacherOptions = z.strictObject({ ...facadeCommon, teacher: Teacher });
 
 /** Options of `distill()`: `teacher` is the checkpoint that `trainTeacher()` returned. */
-export const DistillOptions = z.strictObject({
-  ...facadeCommon,
-  teacher: z
-    .union([z.string().min(1, { error: 'expected a teacher checkpoint path' }), OnnxTeacher])
-    .optional()
-    .describe('teacher checkpoint (.pt) or an ONNX teacher; not needed by hard-labels'),
-  student: Student,
-});
+export const DistillOptions = z
+  .strictObject({
+    ...facadeCommon,
+    teacher: z
+      .union([z.string().min(1, { error: 'expected a teacher checkpoint path' }), OnnxTeacher])
+      .optional()
+      .describe('teacher checkpoint (.pt) or an ONNX teacher; not needed by methods that train on the labels alone'),
+    student: Student,
+  })
+  .superRefine((options, context) => {
+    if (options.teacher === undefined && methodTraits(options.student.method.type).needsTeacher) {
+      context.addIssue({ code: 'custom', path: ['teacher'], message: `the '${options.student.method.type}' method needs a teacher checkpoint` });
+    }
+  });
 
 export type TrainTeacherOptionsInput = z.input<typeof TrainTeacherOptions>;
 export type DistillOptionsInput = z.input<typeof DistillOptions>;

@@ -21,11 +21,16 @@ import {
   EngineClosedError,
   EngineCrashedError,
   EngineError,
+  EngineContractError,
   EngineStartError,
   errorFromPython,
   type PythonErrorInfo,
 } from './errors';
+import { COMMANDS, EngineEvent as EngineEventSchema, HelloResult as HelloResultSchema } from './commands';
 import type { CommandName, Commands, EngineEvent, HelloResult } from './types';
+import { parseWith } from '../config';
+import { formatPath } from '../config/errors';
+import type { z } from 'zod';
 
 /** The few parts of pythonia this module touches, typed so no `any` escapes. */
 interface PythoniaBridgeModule {
@@ -119,6 +124,9 @@ export class Engine {
     if (this.crashed) throw this.crashed;
     if (this.closed) throw new EngineClosedError();
     if (options.signal?.aborted) throw new EngineAbortError();
+    const contract = COMMANDS[command];
+    // Defaults are filled here, once; Python requires every key zod fills (python/distillery/spec.py).
+    const payload = JSON.stringify(parseWith(contract.request, request));
     this.busy();
     let cancelRequested = false;
     let graceTimer: NodeJS.Timeout | undefined;
@@ -130,7 +138,7 @@ export class Engine {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     // Python calls this synchronously; its return value tells Python to stop (a second path to cancel).
     const onEvent = (json: string): boolean => {
-      if (options.onEvent) options.onEvent(JSON.parse(json) as EngineEvent);
+      if (options.onEvent) options.onEvent(checked(EngineEventSchema, JSON.parse(json), `a '${command}' progress event`));
       return cancelRequested;
     };
     let reject: (error: Error) => void = () => undefined;
@@ -140,10 +148,10 @@ export class Engine {
     });
     try {
       // pythonia's default per-call timeout (100 s) would kill long trainings; a crash is caught by the exit watch.
-      const raw = await Promise.race([this.bridge.invoke$(command, JSON.stringify(request), onEvent, { $timeout: Infinity }), crash]);
-      const envelope = JSON.parse(raw) as Envelope<Commands[C]['result']>;
+      const raw = await Promise.race([this.bridge.invoke$(command, payload, onEvent, { $timeout: Infinity }), crash]);
+      const envelope = JSON.parse(raw) as Envelope<unknown>;
       if (!envelope.ok) throw errorFromPython(envelope.error!);
-      return envelope.result as Commands[C]['result'];
+      return checked(contract.result, envelope.result, `the '${command}' result`) as Commands[C]['result'];
     } catch (error) {
       if (cancelRequested && error instanceof EngineCrashedError) throw new EngineAbortError('the call was aborted (Python was stopped)');
       throw error;
@@ -256,7 +264,7 @@ async function waitForStart(pythonia: Pythonia, child: ChildProcess, python: str
     // Imported by absolute path: pythonia then puts python/ on sys.path itself.
     const bridge = await Promise.race([pythonia.python(path.join(PYTHON_PACKAGE_DIR, 'distillery_bridge.py')), died]);
     const raw = await Promise.race([bridge.invoke$('hello', '{}', () => false, { $timeout: Infinity }), died]);
-    const envelope = JSON.parse(raw) as Envelope<HelloResult>;
+    const envelope = JSON.parse(raw) as Envelope<unknown>;
     if (!envelope.ok) {
       const error = envelope.error!;
       const fix =
@@ -265,7 +273,7 @@ async function waitForStart(pythonia: Pythonia, child: ChildProcess, python: str
           : 'run `npx distillery doctor`';
       throw new EngineStartError(`the Python engine failed to start: ${error.type}: ${error.message}`, fix);
     }
-    return [bridge, envelope.result!];
+    return [bridge, checked(HelloResultSchema, envelope.result, "the 'hello' result")];
   } catch (error) {
     process.removeListener('exit', killOnExit);
     liveChild = null;
@@ -280,6 +288,14 @@ async function waitForStart(pythonia: Pythonia, child: ChildProcess, python: str
   } finally {
     child.removeListener('exit', onExit);
   }
+}
+
+/** Validates what Python sent against the seam's schema: a mismatch is a bug on one side, named precisely. */
+function checked<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => `${formatPath(issue.path) || '(root)'}: ${issue.message}`).join('; ');
+  throw new EngineContractError(`${what} does not match its schema (src/engine/commands.ts): ${issues}`);
 }
 
 function lastLine(text: string): string {

@@ -26,6 +26,11 @@ export class EngineCrashedError extends EngineError {
   }
 }
 
+/** Python sent a result or event that the seam's zod schema rejects: the two sides disagree (a bug). */
+export class EngineContractError extends EngineError {
+  override name = 'EngineContractError';
+}
+
 /** A call on an engine that was closed (or crashed). */
 export class EngineClosedError extends EngineError {
   override name = 'EngineClosedError';

@@ -62,17 +62,16 @@ const compact = (value: number): string =>
   value >= 1e9 ? `${(value / 1e9).toFixed(2)}G` : value >= 1e6 ? `${(value / 1e6).toFixed(2)}M` : value >= 1e3 ? `${(value / 1e3).toFixed(1)}k` : String(value);
 const bytes = (value: number): string => (value >= 1 << 20 ? `${(value / (1 << 20)).toFixed(2)} MB` : `${(value / 1024).toFixed(1)} kB`);
 
+/** A method as a table cell: its name and its options, whatever the method (no per-method code). */
 export function methodLabel(method: MethodConfig | null): string {
   if (!method) return 'teacher';
-  switch (method.type) {
-    case 'soft-targets':
-      return `soft-targets T=${method.temperature} α=${method.alpha}`;
-    case 'regression-distillation':
-      return `regression-distillation w=${method.targetWeight}`;
-    default:
-      return method.type;
-  }
+  const { type, ...options } = method;
+  const shown = Object.entries(options)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => `${METHOD_SYMBOLS[key] ?? key}=${String(value)}`);
+  return [type, ...shown].join(' ');
 }
+const METHOD_SYMBOLS: Record<string, string> = { temperature: 'T', alpha: 'α', beta: 'β', targetWeight: 'w', huberDelta: 'δ' };
 
 /** The results table's rows: teacher first, then the students in config order. */
 export function tableRows(report: RunReport): string[][] {

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseExperiment } from '../config';
 import type { ExperimentConfig, ExperimentInput } from '../config/schema';
-import type { Engine, EngineEvent, ExperimentTrainResult, TrainResult } from '../engine';
+import type { Engine, EngineEvent, ExperimentTrainResult, ModelResult } from '../engine';
 import { withEngine } from '../facade';
 import { StudentModel, agreement, benchmark, evaluate, loadDataset, type Dataset, type EvaluationReport, type LoadOptions } from '../runtime';
 import { renderCharts } from './charts';
@@ -33,7 +33,13 @@ export interface RunOptions {
   command?: string;
 }
 
-type Exported = TrainResult & { onnx: string; export: { sizeBytes: number; parityMaxAbsDiff: number } };
+type Exported = ModelResult & { onnx: string; export: NonNullable<ModelResult['export']> };
+
+/** run_experiment always exports: a model without its .onnx here is a bug on the Python side. */
+function exported(result: ModelResult): Exported {
+  if (result.onnx === null || result.export === null) throw new Error(`${result.name}: the engine returned no .onnx for it`);
+  return result as Exported;
+}
 
 /** Runs an experiment end to end and returns its report (also written to `<outDir>/report.json`). */
 export async function run(experiment: ExperimentInput | ExperimentConfig, options: RunOptions = {}): Promise<RunReport> {
@@ -67,7 +73,7 @@ async function evaluateRun(
   started: number,
 ): Promise<{ report: RunReport; labels: string[] }> {
   const dataset = await loadDataset(trained.testData);
-  const results: Exported[] = [trained.teacher, ...trained.students];
+  const results: Exported[] = [trained.teacher, ...trained.students].map(exported);
   const models: StudentModel[] = [];
   try {
     for (const result of results) models.push(await StudentModel.load(result.onnx, (result.loadOptions ?? {}) as LoadOptions));
@@ -137,7 +143,7 @@ async function evaluateModel(
   const report: ModelReport = {
     name: result.name,
     role: result.role,
-    method: (result.method as ModelReport['method']) ?? null,
+    method: result.method,
     model: (model.info.model as ModelReport['model']) ?? {},
     params: result.params,
     flopsPerSample: result.flopsPerSample,

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { parseWith, resolveDataPaths, resolveTeacherPaths } from '../config';
 import { ConfigError } from '../config/errors';
 import { Data, DataSource, DistillOptions, TrainTeacherOptions, type DataConfig } from '../config/schema';
-import { Engine, type CallOptions, type EngineEvent, type ExportResult, type TrainResult } from '../engine';
+import { Engine, type EngineEvent, type ModelResult } from '../engine';
 import { materializeArrays, type ArraySourceInput } from './arrays';
 import { ensureOutputDir } from '../experiment/files';
 
@@ -22,7 +22,7 @@ export interface FacadeCallOptions {
   onEvent?: (event: EngineEvent) => void;
 }
 
-export type ModelResult = TrainResult & { onnx?: string; export?: ExportResult };
+export type { ModelResult } from '../engine';
 
 type SourceInput = z.input<typeof DataSource> | ArraySourceInput;
 /** `data` as the facade takes it: any split may also be typed arrays in memory. */
@@ -70,34 +70,17 @@ function prepare<S extends z.ZodType>(schema: S, options: unknown): z.output<S> 
   return { ...parsed, outDir, data: resolveDataPaths(parsed.data, process.cwd()) };
 }
 
-async function exportIfAsked(engine: Engine, result: TrainResult, data: DataConfig, outDir: string, exportOptions: unknown, call: FacadeCallOptions): Promise<ModelResult> {
-  if (exportOptions === false) return result;
-  const onnx = path.join(outDir, `${result.name}.onnx`);
-  const exported = await engine.call('export', { checkpoint: result.checkpoint, path: onnx, data, export: exportOptions }, { signal: call.signal });
-  return { ...result, onnx, export: exported };
-}
-
 /** Trains (or loads, or assembles) a teacher; saves `<outDir>/checkpoints/<name>.pt` and `<outDir>/<name>.onnx`. */
 export async function trainTeacher(options: TrainTeacherInput, call: FacadeCallOptions = {}): Promise<ModelResult> {
   const parsed = prepare(TrainTeacherOptions, options);
   const teacher = resolveTeacherPaths(parsed.teacher, process.cwd());
-  return withEngine(call.engine, async (engine) => {
-    const callOptions: CallOptions = { signal: call.signal, onEvent: call.onEvent };
-    const result = await engine.call('train_teacher', { ...parsed, teacher }, callOptions);
-    return exportIfAsked(engine, result, parsed.data, parsed.outDir, parsed.export, call);
-  });
+  return withEngine(call.engine, (engine) => engine.call('train_teacher', { ...parsed, teacher }, { signal: call.signal, onEvent: call.onEvent }));
 }
 
-/** Distils one student from a teacher checkpoint with the student's method; saves and exports it like trainTeacher. */
+/** Distils one student from a teacher checkpoint (or ONNX teacher) with the student's method; saves and exports it like trainTeacher. */
 export async function distill(options: DistillInput, call: FacadeCallOptions = {}): Promise<ModelResult> {
   const parsed = prepare(DistillOptions, options);
-  const teacherOnnx = typeof parsed.teacher === 'object' ? { ...parsed.teacher, path: path.resolve(parsed.teacher.path) } : undefined;
-  const teacherCheckpoint = typeof parsed.teacher === 'string' ? path.resolve(parsed.teacher) : teacherOnnx?.path;
-  if (!teacherCheckpoint && parsed.student.method.type !== 'hard-labels' && parsed.student.method.type !== 'targets') {
-    throw new ConfigError([{ path: 'teacher', message: `the '${parsed.student.method.type}' method needs a teacher checkpoint` }]);
-  }
-  return withEngine(call.engine, async (engine) => {
-    const result = await engine.call('distill', { ...parsed, teacherCheckpoint, teacherOnnx }, { signal: call.signal, onEvent: call.onEvent });
-    return exportIfAsked(engine, result, parsed.data, parsed.outDir, parsed.export, call);
-  });
+  const teacher =
+    parsed.teacher === undefined ? undefined : typeof parsed.teacher === 'string' ? path.resolve(parsed.teacher) : { ...parsed.teacher, path: path.resolve(parsed.teacher.path) };
+  return withEngine(call.engine, (engine) => engine.call('distill', { ...parsed, teacher }, { signal: call.signal, onEvent: call.onEvent }));
 }

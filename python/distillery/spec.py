@@ -1,0 +1,484 @@
+"""Requests, parsed once into typed, frozen objects.
+
+The TypeScript side validates every request with its zod schemas and fills
+every default (src/config/schema.ts, src/engine/commands.ts): those schemas are
+the only place a default is written. Here each request is parsed once, at the
+command boundary, into the dataclasses below; no other module reads a raw
+request dict. A key that zod fills must be present: a missing one is a
+ConfigError naming it, never a guess. Only keys that zod leaves optional
+(``.optional()``, no default) have a Python default, and it is always None.
+
+Field names are snake_case here and camelCase on the wire; ``parse`` and
+``to_json`` convert. A union of dataclasses is told apart by its ``type``
+literal; a ``Variant`` base class (e.g. ``MethodOptions``) stands for the union
+of all its subclasses, so a new method's options class is found without being
+listed here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal, Optional, TypeVar, Union
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------- the parser
+
+
+class Variant:
+    """Base of an open union: every dataclass subclass with a ``type: Literal[...]`` field is a member."""
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _wire_key(field: dataclasses.Field[Any]) -> str:
+    return str(field.metadata.get("key") or camel(field.name))
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def parse(cls: type[T], value: Any, where: str = "") -> T:
+    """Parses a JSON value into ``cls`` (a dataclass), checking every field's type; errors name the field."""
+    return typing.cast(T, _convert(cls, value, where))
+
+
+def _fail(where: str, message: str) -> ConfigError:
+    return ConfigError(f"{where or 'request'}: {message}", field=where or None)
+
+
+def _literal_type(cls: type) -> tuple[Any, ...]:
+    hint = typing.get_type_hints(cls).get("type")
+    return typing.get_args(hint) if typing.get_origin(hint) is Literal else ()
+
+
+def _variants(base: type) -> dict[Any, type]:
+    found: dict[Any, type] = {}
+    pending = list(base.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if dataclasses.is_dataclass(cls):
+            for literal in _literal_type(cls):
+                found[literal] = cls
+    return found
+
+
+def _dataclass(cls: type, value: Any, where: str) -> Any:
+    if not isinstance(value, dict):
+        raise _fail(where, f"expected an object, got {_kind(value)}")
+    hints = typing.get_type_hints(cls)
+    fields = dataclasses.fields(cls)
+    known = {_wire_key(field) for field in fields}
+    for key in value:
+        if key not in known:
+            raise _fail(_join(where, key), "unknown field")
+    arguments: dict[str, Any] = {}
+    for field in fields:
+        key = _wire_key(field)
+        if key not in value:
+            if field.default is dataclasses.MISSING:
+                raise _fail(_join(where, key), "missing; every request is completed by the TypeScript schemas, which fill "
+                                               "each default (write it out when calling the engine directly)")
+            continue
+        arguments[field.name] = _convert(hints[field.name], value[key], _join(where, key))
+    return cls(**arguments)
+
+
+def _union(options: tuple[Any, ...], value: Any, where: str) -> Any:
+    if value is None:
+        if type(None) in options:
+            return None
+        raise _fail(where, "must not be null")
+    candidates = [option for option in options if option is not type(None)]
+    tagged = {literal: option for option in candidates if isinstance(option, type) and dataclasses.is_dataclass(option)
+              for literal in _literal_type(option)}
+    if tagged and isinstance(value, dict):
+        if value.get("type") in tagged:
+            return _dataclass(tagged[value.get("type")], value, where)
+        others = [option for option in candidates if option not in tagged.values()]
+        if not others:
+            raise _fail(_join(where, "type"), f"expected one of {', '.join(map(repr, tagged))}, got {value.get('type')!r}")
+        candidates = others
+    errors = []
+    for option in candidates:
+        try:
+            return _convert(option, value, where)
+        except ConfigError as error:
+            errors.append(error)
+    raise errors[0] if len(errors) == 1 else _fail(where, f"unexpected value {value!r}")
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        return _union(args, value, where)
+    if origin is Literal:
+        if value not in args or isinstance(value, bool) != any(isinstance(arg, bool) for arg in args):
+            raise _fail(where, f"expected one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, list):
+            raise _fail(where, f"expected a list, got {_kind(value)}")
+        item = args[0] if args else Any
+        return tuple(_convert(item, element, f"{where}[{index}]") for index, element in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _fail(where, f"expected an object, got {_kind(value)}")
+        return dict(value)
+    if isinstance(hint, type) and issubclass(hint, Variant) and not dataclasses.is_dataclass(hint):
+        members = _variants(hint)
+        if not isinstance(value, dict):
+            raise _fail(where, f"expected an object, got {_kind(value)}")
+        if value.get("type") not in members:
+            raise _fail(_join(where, "type"), f"expected one of {', '.join(map(repr, sorted(members)))}, got {value.get('type')!r}")
+        return _dataclass(members[value["type"]], value, where)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _dataclass(hint, value, where)
+    return _scalar(hint, value, where)
+
+
+def _scalar(hint: Any, value: Any, where: str) -> Any:
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise _fail(where, f"expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise _fail(where, f"expected an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise _fail(where, f"expected a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise _fail(where, f"expected a string, got {_kind(value)}")
+    raise TypeError(f"spec: no conversion for {hint!r}")  # a programming error in this module's dataclasses
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def to_json(value: Any) -> Any:
+    """The wire form of a parsed object (camelCase keys, lists), e.g. to record a config in a checkpoint."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for field in dataclasses.fields(value):
+            item = getattr(value, field.name)
+            if item is None and field.default is None:
+                continue  # an optional key that was absent stays absent
+            out[_wire_key(field)] = to_json(item)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [to_json(item) for item in value]
+    if isinstance(value, dict):
+        return {key: to_json(item) for key, item in value.items()}
+    return value
+
+
+_SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def snake(name: str) -> str:
+    return _SNAKE.sub("_", name).lower()
+
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class MnistSource:
+    type: Literal["mnist"]
+    split: Literal["train", "test", "all"]
+    offset: int
+    labelled: bool
+    limit: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class FileSource:
+    type: Literal["file"]
+    path: str
+    x: str
+    y: str
+    offset: int
+    labelled: bool
+    labels_path: Optional[str] = None
+    limit: Optional[int] = None
+
+
+Source = Union[MnistSource, FileSource]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    task: Literal["classification", "regression"]
+    train: Source
+    test: Source
+    normalize: Literal["standard", "none"]
+    transfer: Optional[Source] = None
+    validation: Optional[Source] = None
+    num_classes: Optional[int] = None
+    labels: Optional[tuple[str, ...]] = None
+
+
+# ---------------------------------------------------------------- models
+
+
+class ModelSpec(Variant):
+    """Any model config (by ``type``)."""
+
+
+@dataclass(frozen=True)
+class MlpModel(ModelSpec):
+    type: Literal["mlp"]
+    hidden: tuple[int, ...]
+    activation: Literal["relu", "tanh", "sigmoid", "gelu"]
+    dropout: float
+    input_dropout: float
+    bottleneck: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class LeNetModel(ModelSpec):
+    type: Literal["lenet"]
+    channels: tuple[int, ...]
+    hidden: tuple[int, ...]
+    activation: Literal["relu", "tanh", "sigmoid", "gelu"]
+    dropout: float
+
+
+@dataclass(frozen=True)
+class ResNetModel(ModelSpec):
+    type: Literal["resnet"]
+    channels: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class CustomModel(ModelSpec):
+    type: Literal["custom"]
+    module: str
+    kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EnsembleModel(ModelSpec):
+    """How a checkpoint records an ensemble teacher: its members' model configs (never written by users)."""
+
+    type: Literal["ensemble"]
+    combine: Literal["mean-logits", "mean-probs"]
+    members: tuple[ModelSpec, ...]
+
+
+# ---------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class Sgd:
+    type: Literal["sgd"]
+    lr: float
+    momentum: float
+    nesterov: bool
+
+
+@dataclass(frozen=True)
+class Adam:
+    type: Literal["adam", "adamw"]
+    lr: float
+
+
+@dataclass(frozen=True)
+class ConstantSchedule:
+    type: Literal["constant", "cosine"]
+    warmup_epochs: int
+
+
+@dataclass(frozen=True)
+class StepSchedule:
+    type: Literal["step"]
+    step_size: int
+    gamma: float
+    warmup_epochs: int
+
+
+@dataclass(frozen=True)
+class ExponentialSchedule:
+    type: Literal["exponential"]
+    gamma: float
+    warmup_epochs: int
+
+
+@dataclass(frozen=True)
+class Augment:
+    shift: int
+
+
+@dataclass(frozen=True)
+class Training:
+    epochs: int
+    batch_size: int
+    optimizer: Union[Sgd, Adam]
+    weight_decay: float
+    schedule: Union[ConstantSchedule, StepSchedule, ExponentialSchedule]
+    checkpoint: Literal["last", "best"]
+    mixed_precision: Literal["auto", "off", "bf16"]
+    teacher_outputs: Literal["auto", "cached", "online"]
+    clip_grad_norm: Optional[float] = None
+    augment: Optional[Augment] = None
+
+
+# ---------------------------------------------------------------- methods
+
+
+class MethodOptions(Variant):
+    """Any method's options (by ``type``). Each method module (``methods/``) defines its subclass."""
+
+    type: str
+
+
+# ---------------------------------------------------------------- teachers and students
+
+
+@dataclass(frozen=True)
+class TrainedTeacher:
+    type: Literal["train"]
+    name: str
+    model: ModelSpec
+    training: Training
+    method: Optional[MethodOptions] = None
+
+
+@dataclass(frozen=True)
+class CheckpointTeacher:
+    type: Literal["checkpoint"]
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Normalization:
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class OnnxTeacher:
+    type: Literal["onnx"]
+    name: str
+    path: str
+    output_kind: Literal["auto", "logits", "probabilities"]
+    normalization: Union[Literal["auto"], Normalization, None]
+    input_name: Optional[str] = None
+    output_name: Optional[str] = None
+    sample_shape: Optional[tuple[int, ...]] = None
+
+
+@dataclass(frozen=True)
+class EnsembleTeacher:
+    type: Literal["ensemble"]
+    name: str
+    combine: Literal["mean-logits", "mean-probs"]
+    members: tuple[Union[TrainedTeacher, CheckpointTeacher], ...]
+
+
+Teacher = Union[TrainedTeacher, CheckpointTeacher, EnsembleTeacher, OnnxTeacher]
+
+
+@dataclass(frozen=True)
+class Student:
+    name: str
+    model: ModelSpec
+    method: MethodOptions
+    training: Training
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    opset: int
+    parity_tolerance: float
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    top_k: int
+    calibration_bins: int
+    benchmark: bool
+
+
+# ---------------------------------------------------------------- the commands' requests
+
+
+@dataclass(frozen=True)
+class Empty:
+    """hello and doctor take nothing."""
+
+
+@dataclass(frozen=True)
+class TrainTeacherRequest:
+    data: DataSpec
+    out_dir: str
+    device: str
+    seed: int
+    resume: bool
+    export: Union[ExportOptions, Literal[False]]
+    teacher: Teacher
+
+
+@dataclass(frozen=True)
+class DistillRequest:
+    data: DataSpec
+    out_dir: str
+    device: str
+    seed: int
+    resume: bool
+    export: Union[ExportOptions, Literal[False]]
+    student: Student
+    teacher: Union[str, OnnxTeacher, None] = None
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    checkpoint: str
+    path: str
+    export: ExportOptions
+    data: Optional[DataSpec] = None
+
+
+@dataclass(frozen=True)
+class WriteSplitRequest:
+    data: DataSpec
+    split: Literal["train", "test", "transfer", "validation"]
+    path: str
+
+
+@dataclass(frozen=True)
+class ExperimentRequest:
+    name: str
+    seed: int
+    device: str
+    data: DataSpec
+    teacher: Teacher
+    students: tuple[Student, ...]
+    export: ExportOptions
+    evaluate: EvaluateOptions
+    out_dir: str
+    resume: bool
+    schema: Optional[str] = dataclasses.field(default=None, metadata={"key": "$schema"})

@@ -1,0 +1,102 @@
+/**
+ * The method registry's schema side: one entry per method — its options, and
+ * its traits (does it need a teacher, does it need labels, which tasks it
+ * serves) carried as zod metadata.
+ *
+ * The traits are written here and nowhere else: `npm run docs` copies them
+ * into python/distillery/methods/contract.json, which the Python registry
+ * reads, and a test keeps that file current. Adding a method is one entry
+ * here and one module in python/distillery/methods/ (docs/ARCHITECTURE.md,
+ * "Adding a method").
+ */
+import { z } from 'zod';
+
+export type Task = 'classification' | 'regression';
+
+export interface MethodTraits {
+  /** The loss reads the teacher's outputs: the student learns on the transfer set. */
+  needsTeacher: boolean;
+  /** The loss reads the labels: an unlabelled transfer set is an error. */
+  needsLabels: boolean;
+  tasks: readonly Task[];
+}
+
+const positive = (what = 'a number') =>
+  z.number({ error: `expected ${what} > 0` }).refine((v) => Number.isFinite(v) && v > 0, { error: `expected ${what} > 0` });
+const unitInterval = () =>
+  z.number({ error: 'expected a number in [0, 1]' }).refine((v) => Number.isFinite(v) && v >= 0 && v <= 1, { error: 'expected a number in [0, 1]' });
+
+/** One registry entry: `{ type: <name>, ...fields }`, strict, with its traits and description as metadata. */
+function method<const Name extends string, Shape extends z.ZodRawShape>(name: Name, traits: MethodTraits, description: string, fields: Shape) {
+  return z.strictObject({ type: z.literal(name), ...fields }).meta({ description, ...traits });
+}
+
+export const HardLabels = method(
+  'hard-labels',
+  { needsTeacher: false, needsLabels: true, tasks: ['classification', 'regression'] },
+  'Cross-entropy on the labels: the baseline, no teacher (on regression data: L2 on the targets)',
+  {},
+);
+
+export const Targets = method(
+  'targets',
+  { needsTeacher: false, needsLabels: true, tasks: ['regression', 'classification'] },
+  'Regression baseline: L2 (or Huber) on the true targets, no teacher (on class labels: cross-entropy)',
+  { huberDelta: positive().optional().describe('Huber instead of L2') },
+);
+
+export const SoftTargets = method(
+  'soft-targets',
+  { needsTeacher: true, needsLabels: false, tasks: ['classification'] },
+  'Hinton et al. 2015: alpha*T^2*KL(teacher_T || student_T) + (1 - alpha)*CE(student, labels); unlabelled: the soft term alone',
+  {
+    temperature: positive().default(20).describe('T: soft targets are softmax(z / T)'),
+    alpha: unitInterval().default(0.9).describe('weight of the soft term; the hard term gets 1 - alpha'),
+  },
+);
+
+export const LogitRegression = method(
+  'logit-regression',
+  { needsTeacher: true, needsLabels: false, tasks: ['classification'] },
+  'Ba & Caruana 2014: mean squared error between student and teacher logits; needs no labels',
+  {},
+);
+
+export const RegressionDistillation = method(
+  'regression-distillation',
+  { needsTeacher: true, needsLabels: false, tasks: ['regression'] },
+  "Regression: L2 to the teacher's outputs, optionally mixed with the true targets",
+  {
+    targetWeight: unitInterval().default(0).describe("0: learn the teacher's predictions only; 1: the true targets only"),
+    huberDelta: positive().optional().describe('Huber instead of L2'),
+  },
+);
+
+/** Every method, in the order the docs list them. */
+export const METHODS = [HardLabels, SoftTargets, LogitRegression, RegressionDistillation, Targets] as const;
+
+export const Method = z.discriminatedUnion('type', [...METHODS]);
+export type MethodConfig = z.infer<typeof Method>;
+export type MethodName = MethodConfig['type'];
+
+/** A teacher trains on the labels: the methods that need no teacher. */
+export const TeacherMethod = z.discriminatedUnion('type', [HardLabels, Targets]);
+
+const TRAITS: ReadonlyMap<string, MethodTraits> = new Map(
+  METHODS.map((schema) => {
+    const meta = schema.meta() as unknown as MethodTraits;
+    return [schema.shape.type.value, { needsTeacher: meta.needsTeacher, needsLabels: meta.needsLabels, tasks: meta.tasks }];
+  }),
+);
+
+/** The traits of a method, read from its schema entry. */
+export function methodTraits(name: MethodName | string): MethodTraits {
+  const traits = TRAITS.get(name);
+  if (!traits) throw new Error(`unknown method '${name}'`);
+  return traits;
+}
+
+/** What python/distillery/methods/contract.json holds: every method's traits, by name. */
+export function methodContract(): Record<string, MethodTraits> {
+  return Object.fromEntries(TRAITS);
+}

@@ -1,0 +1,212 @@
+/**
+ * The one typed seam between TypeScript and the Python engine.
+ *
+ * Every engine command has a zod request schema and a zod result schema. A
+ * request is parsed (defaults filled) before it crosses the bridge, and Python
+ * parses it once more into frozen dataclasses (python/distillery/spec.py) that
+ * require every key zod fills; a result is validated when it arrives, so a
+ * Python change that TypeScript does not know about fails loudly in the tests
+ * instead of drifting. `Commands` and the result types are derived from here.
+ */
+import { z } from 'zod';
+import { Data, Device, ExportOptions, Experiment, Method, Name, OnnxTeacher, Student, Teacher } from '../config/schema';
+
+// ------------------------------------------------------------ results
+
+const count = z.number().int().nonnegative();
+
+/**
+ * The metrics of one epoch. Split metrics are `<split><Metric>` with the same metric names everywhere
+ * (report.json's `test` block uses them unprefixed): accuracy, errors, nll, agreement, rmse, rmseToTeacher.
+ */
+export const EpochMetrics = z.strictObject({
+  loss: z.number().describe('the training loss, averaged over the epoch'),
+  terms: z.record(z.string(), z.number()).describe("the loss's named parts (the method's terms: soft, hard, mimic, …)"),
+  trainAccuracy: z.number().optional(),
+  testAccuracy: z.number().optional(),
+  testErrors: count.optional(),
+  testNll: z.number().optional(),
+  testAgreement: z.number().optional().describe("share of test samples where the student's top class is the teacher's"),
+  testRmse: z.number().optional(),
+  testRmseToTeacher: z.number().optional(),
+  validationAccuracy: z.number().optional(),
+  validationErrors: count.optional(),
+  validationNll: z.number().optional(),
+  validationRmse: z.number().optional(),
+  lr: z.number(),
+  seconds: z.number(),
+  samplesPerSecond: z.number(),
+});
+export const EpochRecord = EpochMetrics.extend({ epoch: z.number().int().positive() });
+/** A model's final metrics: the kept epoch's record, or only test metrics for a teacher that was loaded, not trained. */
+export const FinalMetrics = EpochRecord.partial();
+
+export const ExportResult = z.strictObject({
+  path: z.string(),
+  sizeBytes: count,
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  parityMaxAbsDiff: z.number(),
+  /** null when the file was not exported by us (a black-box teacher, copied). */
+  opset: z.number().int().nullable(),
+});
+
+export const TeacherProvenance = z.strictObject({
+  name: z.string(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  outputs: z.enum(['cached', 'online']),
+});
+
+/** What the runtime needs to load a black-box teacher's .onnx (see OnnxModel.load). */
+export const LoadOptions = z.strictObject({
+  inputName: z.string(),
+  outputName: z.string(),
+  sampleShape: z.array(z.number().int().positive()),
+  outputKind: z.enum(['logits', 'probabilities']),
+  normalization: z.strictObject({ mean: z.array(z.number()), std: z.array(z.number()) }).nullable(),
+});
+
+/** A trained (or loaded) model: checkpoint, size, cost, history, and its .onnx once exported. */
+export const ModelResult = z.strictObject({
+  name: Name,
+  role: z.enum(['teacher', 'student']),
+  /** The loss it was trained with; null for a teacher that was loaded, assembled or is a black box. */
+  method: Method.nullable(),
+  /** The teacher a student learnt from; null for teachers and label-trained students. */
+  teacher: TeacherProvenance.nullable(),
+  /** The .pt checkpoint; for a black-box teacher, its .onnx file. */
+  checkpoint: z.string(),
+  params: count,
+  /** null for black-box (ONNX) teachers. */
+  flopsPerSample: count.nullable(),
+  trainSeconds: z.number().nonnegative(),
+  history: z.array(EpochRecord),
+  metrics: FinalMetrics,
+  device: z.string(),
+  task: z.enum(['classification', 'regression']),
+  inputShape: z.array(z.number().int().positive()),
+  numOutputs: z.number().int().positive(),
+  labels: z.array(z.string()),
+  loadOptions: LoadOptions.nullable(),
+  /** The exported file; null when `export: false`. */
+  onnx: z.string().nullable(),
+  export: ExportResult.nullable(),
+});
+
+export const ExperimentResult = z.strictObject({
+  device: z.string(),
+  torch: z.string(),
+  testData: z.string(),
+  teacher: ModelResult,
+  students: z.array(ModelResult),
+});
+
+export const HelloResult = z.strictObject({
+  distillery: z.string(),
+  python: z.string(),
+  executable: z.string(),
+  torch: z.string(),
+  cuda: z.boolean(),
+  pid: z.number().int(),
+});
+
+export const DoctorResult = HelloResult.extend({
+  cudaDevices: z.array(z.string()),
+  threads: z.number().int(),
+  numpy: z.string().nullable(),
+  onnx: z.string().nullable(),
+  onnxscript: z.string().nullable(),
+  onnxruntime: z.string().nullable(),
+  methods: z.array(z.string()).describe("the Python registry's methods"),
+});
+
+export const WriteSplitResult = z.strictObject({
+  path: z.string(),
+  n: count,
+  sampleShape: z.array(z.number().int().positive()),
+});
+
+// ------------------------------------------------------------ progress events
+
+const Phase = z.enum(['teacher', 'student']);
+/** Progress events, validated on arrival like results. */
+export const EngineEvent = z.discriminatedUnion('event', [
+  z.strictObject({
+    event: z.literal('phase-start'),
+    phase: Phase,
+    name: z.string(),
+    epochs: z.number(),
+    startEpoch: z.number(),
+    stepsPerEpoch: z.number(),
+    samples: z.number(),
+  }),
+  z.strictObject({
+    event: z.literal('step'),
+    phase: Phase,
+    name: z.string(),
+    epoch: z.number(),
+    epochs: z.number(),
+    step: z.number(),
+    stepsPerEpoch: z.number(),
+    loss: z.number(),
+  }),
+  z.strictObject({ event: z.literal('epoch'), phase: Phase, name: z.string(), epoch: z.number(), epochs: z.number(), metrics: EpochMetrics }),
+  z.strictObject({ event: z.literal('phase-end'), phase: Phase, name: z.string(), seconds: z.number(), metrics: FinalMetrics }),
+  z.strictObject({ event: z.literal('log'), message: z.string() }),
+]);
+
+// ------------------------------------------------------------ requests
+
+const ExportOrNot = z.union([ExportOptions, z.literal(false)]).prefault({}).describe('export to ONNX (false: checkpoint only)');
+const runFields = {
+  data: Data.prefault({}),
+  outDir: z.string().min(1, { error: 'expected a folder path' }),
+  device: Device.default('auto'),
+  seed: z.number().int().nonnegative().default(0),
+  resume: z.boolean().default(false).describe('keep finished models in outDir and continue an unfinished one from its last epoch'),
+};
+
+export const TrainTeacherRequest = z.strictObject({ ...runFields, export: ExportOrNot, teacher: Teacher });
+export const DistillRequest = z.strictObject({
+  ...runFields,
+  export: ExportOrNot,
+  /** A teacher checkpoint (.pt), or a black-box ONNX teacher; absent for methods that need none. */
+  teacher: z.union([z.string().min(1), OnnxTeacher]).optional(),
+  student: Student,
+});
+export const ExportRequest = z.strictObject({
+  checkpoint: z.string().min(1),
+  path: z.string().min(1),
+  export: ExportOptions.prefault({}),
+  /** Rows of this data's test split check the export's parity (default: random inputs). */
+  data: Data.optional(),
+});
+export const WriteSplitRequest = z.strictObject({
+  data: Data.prefault({}),
+  split: z.enum(['train', 'test', 'transfer', 'validation']),
+  path: z.string().min(1),
+});
+/** A whole experiment, as `run()` sends it: the parsed experiment file with its output folder. */
+export const ExperimentRequest = Experiment.safeExtend({
+  outDir: z.string().min(1),
+  resume: z.boolean().default(false),
+});
+const Nothing = z.strictObject({});
+
+// ------------------------------------------------------------ the table
+
+/** Every engine command: its request and result schemas. python/distillery/api.py has the same names. */
+export const COMMANDS = {
+  hello: { request: Nothing, result: HelloResult },
+  doctor: { request: Nothing, result: DoctorResult },
+  train_teacher: { request: TrainTeacherRequest, result: ModelResult },
+  distill: { request: DistillRequest, result: ModelResult },
+  export: { request: ExportRequest, result: ExportResult },
+  write_split: { request: WriteSplitRequest, result: WriteSplitResult },
+  run_experiment: { request: ExperimentRequest, result: ExperimentResult },
+} as const;
+
+export type CommandName = keyof typeof COMMANDS;
+/** request: what a caller may write (defaults optional); result: what the engine returns, validated. */
+export type Commands = {
+  [C in CommandName]: { request: z.input<(typeof COMMANDS)[C]['request']>; result: z.output<(typeof COMMANDS)[C]['result']> };
+};
