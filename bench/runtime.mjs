@@ -1,10 +1,10 @@
-// Runtime overhead: StudentModel.predict / predictBatch against a raw onnxruntime-node session.run on the same
+// Runtime overhead: OnnxModel.predict / predictBatch against a raw onnxruntime-node session.run on the same
 // .onnx (same session options and threads), against PyTorch eager in Python, and PredictionPool throughput with
-// 1, 2 and 8 concurrent callers (StudentModel on one session alongside). Blocks of A and B alternate.
+// 1, 2 and 8 concurrent callers (OnnxModel on one session alongside). Blocks of A and B alternate.
 //
 //   node scripts/bootstrap.js && node bench/runtime.mjs [--model bench/out/demo/soft-t20.onnx] [--threads 1] [--blocks 4]
 //
-// The raw session gets inputs already normalised and returns bare logits; StudentModel takes raw pixels and does
+// The raw session gets inputs already normalised and returns bare logits; OnnxModel takes raw pixels and does
 // validation, normalisation, softmax and argmax: that work is the overhead measured.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -20,11 +20,11 @@ if (!fs.existsSync(modelFile)) {
 const threads = Number(arg('threads', '1'));
 const blocks = Number(arg('blocks', '4'));
 const blockMs = Number(arg('block-ms', '400'));
-const { StudentModel, PredictionPool } = dist('runtime/index.js');
+const { OnnxModel, PredictionPool } = dist('runtime/index.js');
 const { sessionOptions } = dist('runtime/session.js');
 const ort = require(path.join(ROOT, 'node_modules', 'onnxruntime-node'));
 
-const model = await StudentModel.load(modelFile, { threads });
+const model = await OnnxModel.load(modelFile, { threads });
 const raw = await ort.InferenceSession.create(modelFile, sessionOptions(threads));
 const features = model.info.input.shape.reduce((a, b) => a * b, 1);
 const { mean, std } = model.info.normalization ?? { mean: [0], std: [1] };
@@ -98,7 +98,7 @@ if (fs.existsSync(checkpoint)) {
   torchResult = JSON.parse(out.trim().split('\n').pop());
 }
 
-// ---- concurrency: PredictionPool (default workers, 1 thread each) vs StudentModel, c concurrent callers
+// ---- concurrency: PredictionPool (default workers, 1 thread each) vs OnnxModel, c concurrent callers
 const pool = await PredictionPool.create(modelFile, { threads: 1 });
 const poolWorkers = Math.max(1, Math.min(4, require('node:os').availableParallelism()));
 async function concurrent(predictor, callers, rows) {
@@ -135,11 +135,11 @@ const rows = [
   ['single row calls/s', fmt(singleOursRate, 0), fmt(singleRawRate, 0), fmt(singleOursRate / singleRawRate, 3), torchResult ? fmt(1e6 / torchResult.single.meanUs, 0) : '—'],
   ['batch 256 rows/s', fmt(oursRows, 0), fmt(rawRows, 0), fmt(oursRows / rawRows, 3), torchResult ? fmt(torchResult.batch256.rowsPerSecond, 0) : '—'],
 ];
-console.log(table(['', 'StudentModel', 'raw session.run', 'ours vs raw', 'PyTorch eager'], rows));
+console.log(table(['', 'OnnxModel', 'raw session.run', 'ours vs raw', 'PyTorch eager'], rows));
 console.log(`goals: batch throughput >= 0.95 of raw -> ${fmt(oursRows / rawRows, 3)} ${oursRows / rawRows >= 0.95 ? 'met' : 'MISSED'}; ` +
   `<= 5 µs added per single row -> ${fmt(overheadUs, 1)} µs ${overheadUs <= 5 ? 'met' : 'MISSED'}`);
-console.log(`\nConcurrent callers (${poolWorkers} pool workers x 1 thread; StudentModel: one session, ${threads} thread(s)), rows/s over 1.5 s`);
-console.log(table(['rows per call', 'callers', 'PredictionPool', 'StudentModel'], concurrency.map((c) => [c.rows, c.callers, fmt(c.poolRowsPerSecond, 0), fmt(c.studentModelRowsPerSecond, 0)])));
+console.log(`\nConcurrent callers (${poolWorkers} pool workers x 1 thread; OnnxModel: one session, ${threads} thread(s)), rows/s over 1.5 s`);
+console.log(table(['rows per call', 'callers', 'PredictionPool', 'OnnxModel'], concurrency.map((c) => [c.rows, c.callers, fmt(c.poolRowsPerSecond, 0), fmt(c.studentModelRowsPerSecond, 0)])));
 writeJson('runtime.json', {
   model: path.relative(ROOT, modelFile), threads, blocks, blockMs,
   single: { studentModelP50Us: oursP50, rawP50Us: rawP50, studentModelMeanUs: oursMean, rawMeanUs: rawMean, addedUs: overheadUs, blocks: single },

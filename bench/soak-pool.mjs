@@ -33,7 +33,7 @@ try {
   console.error(`dist/ is missing or stale: run \`node scripts/bootstrap.js\` first (${error.message})`);
   process.exit(2);
 }
-const { PredictionPool, StudentModel, loadDataset } = runtime;
+const { PredictionPool, OnnxModel, loadDataset } = runtime;
 
 const model = join(ROOT, 'test', 'fixtures', 'iris_student.onnx');
 const iris = await loadDataset(join(ROOT, 'test', 'fixtures', 'iris.npz'));
@@ -50,7 +50,7 @@ function reading(done, started) {
   return { predictions: done, rssMb: mb(usage.rss), heapUsedMb: mb(usage.heapUsed), externalMb: mb(usage.external), seconds: Math.round((performance.now() - started) / 100) / 10 };
 }
 
-const reference = await StudentModel.load(model);
+const reference = await OnnxModel.load(model);
 const pool = await PredictionPool.create(model, { workers });
 const readings = [];
 let mismatches = 0;

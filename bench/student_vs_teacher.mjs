@@ -1,7 +1,7 @@
 // Student vs teacher, from a demo run's report.json: parameters, FLOPs, ONNX size, accuracy difference, and latency /
 // throughput speed-ups. The report's own latencies were measured one model after the other; on a shared machine
 // that is noisy, so every .onnx is measured again here side by side: blocks of each model in turn, several rounds,
-// median (StudentModel, batch-1 predict and batch-256 predictBatch, onnxruntime-node threads --threads).
+// median (OnnxModel, batch-1 predict and batch-256 predictBatch, onnxruntime-node threads --threads).
 //
 //   node bench/student_vs_teacher.mjs [--report bench/out/demo/report.json] [--threads 1] [--rounds 5]
 import * as fs from 'node:fs';
@@ -20,9 +20,9 @@ const report = JSON.parse(fs.readFileSync(file, 'utf8'));
 const t = report.teacher;
 
 // ---- side-by-side re-measurement
-const { StudentModel } = dist('runtime/index.js');
+const { OnnxModel } = dist('runtime/index.js');
 const loaded = [];
-for (const m of [t, ...report.students]) loaded.push(await StudentModel.load(path.join(path.dirname(file), m.onnx), { threads }));
+for (const m of [t, ...report.students]) loaded.push(await OnnxModel.load(path.join(path.dirname(file), m.onnx), { threads }));
 const features = 784;
 const pixels = new Float32Array(256 * features).map((_, i) => (i * 37) % 256);
 const row = pixels.subarray(0, features);
@@ -79,7 +79,7 @@ console.log(table(
     m.name === t.name ? '—' : fmt(m.accuracyDiffPoints, 2), m.agreementWithTeacher === null ? '—' : `${(100 * m.agreementWithTeacher).toFixed(2)}%`,
   ]),
 ));
-console.log(`\nSide by side now (StudentModel, onnxruntime-node threads ${threads}, ${rounds} rounds of 250 ms blocks, median)`);
+console.log(`\nSide by side now (OnnxModel, onnxruntime-node threads ${threads}, ${rounds} rounds of 250 ms blocks, median)`);
 console.log(table(['model', 'p50 b=1 ms', 'latency speed-up', 'rows/s b=256', 'throughput speed-up'], models.map((m) => [
   m.name, fmt(m.sideBySide.p50Ms, 3), `${fmt(m.sideBySide.latencySpeedup, 2)}x`, fmt(m.sideBySide.rowsPerS, 0), `${fmt(m.sideBySide.throughputSpeedup, 2)}x`,
 ])));

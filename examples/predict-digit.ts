@@ -6,12 +6,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { StudentModel, evaluate, loadDataset } from 'distillery/runtime';
+import { OnnxModel, evaluate, loadDataset } from 'distillery/runtime';
 
 async function main(): Promise<void> {
   const models = path.join(path.dirname(require.resolve('distillery/package.json')), 'models');
   const card = JSON.parse(fs.readFileSync(path.join(models, 'mnist-student.json'), 'utf8')) as { heldout: { accuracy: number } };
-  const student = await StudentModel.load(path.join(models, 'mnist-student.onnx'));
+  const student = await OnnxModel.load(path.join(models, 'mnist-student.onnx'));
   try {
     const heldout = await loadDataset(path.join(models, 'mnist-heldout.npz'));
     const firstDigit = heldout.x.subarray(0, 28 * 28); // raw pixels 0-255; the model normalises them itself

@@ -1,31 +1,43 @@
 #!/usr/bin/env node
 'use strict';
-// Writes python/distillery/methods/contract.json: every method's traits (needs a teacher, needs labels,
-// tasks), copied from their zod entries in src/config/methods.ts, the one place they are declared.
-// Run by `npm run docs`; test/contract.test.ts fails while the file is stale.
+// Generated from the zod schemas, the one place these are written (run by `npm run docs`;
+// test/contract.test.ts fails while either file is stale):
+// - python/distillery/methods/contract.json: every method's traits (needs a teacher, needs labels, tasks),
+//   from their entries in src/config/methods.ts; the Python registry reads them;
+// - python/tests/zod_defaults.json: the zod-completed defaults of every option block, from which the
+//   Python tests build complete requests instead of restating a default (the engine never fills one).
 const fs = require('node:fs');
 const path = require('node:path');
-const { methodContract } = require('../dist/config/methods.js');
 
-const file = path.join(__dirname, '..', 'python', 'distillery', 'methods', 'contract.json');
-fs.writeFileSync(file, `${JSON.stringify(methodContract(), null, 2)}\n`);
+const ROOT = path.join(__dirname, '..');
 
-// The zod-completed defaults of every option block, for the Python tests: they build complete requests
-// from these instead of restating a default (the engine itself never fills one).
-const schema = require('../dist/config/schema.js');
-const { METHODS } = require('../dist/config/methods.js');
-const variants = (union, base) => Object.fromEntries(union.options.map((option) => {
-  const type = option.shape.type.value;
-  return [type, option.parse({ type, ...base(type) })];
-}));
-const defaults = {
-  data: schema.Data.parse({}),
-  sources: { mnist: schema.DataSource.parse({ type: 'mnist' }), file: schema.DataSource.parse({ type: 'file', path: 'x.npz' }) },
-  training: schema.Training.parse({}),
-  models: variants(schema.Model, (type) => (type === 'custom' ? { module: 'package.module:Class' } : {})),
-  methods: Object.fromEntries(METHODS.map((method) => [method.shape.type.value, method.parse({ type: method.shape.type.value })])),
-  export: schema.ExportOptions.parse({}),
-  evaluate: schema.EvaluateOptions.parse({}),
-  onnxTeacher: schema.OnnxTeacher.parse({ type: 'onnx', path: 'teacher.onnx' }),
-};
-fs.writeFileSync(path.join(__dirname, '..', 'python', 'tests', 'zod_defaults.json'), `${JSON.stringify(defaults, null, 2)}\n`);
+/** { relative path: contents }, from the compiled (or, in tests, the source) config modules. */
+function contractFiles({ schema, methods }) {
+  const byType = (union, extra) =>
+    Object.fromEntries(union.options.map((option) => {
+      const type = option.shape.type.value;
+      return [type, option.parse({ type, ...extra(type) })];
+    }));
+  const defaults = {
+    data: schema.Data.parse({}),
+    sources: { mnist: schema.DataSource.parse({ type: 'mnist' }), file: schema.DataSource.parse({ type: 'file', path: 'x.npz' }) },
+    training: schema.Training.parse({}),
+    models: byType(schema.Model, (type) => (type === 'custom' ? { module: 'package.module:Class' } : {})),
+    methods: byType(methods.Method, () => ({})),
+    export: schema.ExportOptions.parse({}),
+    evaluate: schema.EvaluateOptions.parse({}),
+    onnxTeacher: schema.OnnxTeacher.parse({ type: 'onnx', path: 'teacher.onnx' }),
+  };
+  const json = (value) => `${JSON.stringify(value, null, 2)}\n`;
+  return {
+    'python/distillery/methods/contract.json': json(methods.methodContract()),
+    'python/tests/zod_defaults.json': json(defaults),
+  };
+}
+
+module.exports = { contractFiles };
+
+if (require.main === module) {
+  const files = contractFiles({ schema: require('../dist/config/schema.js'), methods: require('../dist/config/methods.js') });
+  for (const [file, contents] of Object.entries(files)) fs.writeFileSync(path.join(ROOT, file), contents);
+}

@@ -1,5 +1,5 @@
 import { run, type ExperimentInput } from '../src';
-import { StudentModel } from '../src/runtime';
+import { OnnxModel } from '../src/runtime';
 import * as path from 'node:path';
 import { tempDir, tinyData } from './support/tiny';
 
@@ -27,7 +27,7 @@ test('a CNN teacher (LeNet) distils into a smaller CNN and into an MLP; both exp
     expect(student.parityMaxAbsDiff).toBeLessThanOrEqual(1e-4);
   }
   // The CNN student takes [28, 28] images (one channel added inside the model), like the data.
-  const lenet = await StudentModel.load(path.join(outDir, 'lenet.onnx'));
+  const lenet = await OnnxModel.load(path.join(outDir, 'lenet.onnx'));
   try {
     expect(lenet.info.input.shape).toEqual([28, 28]);
     const prediction = await lenet.predict(new Float32Array(784).fill(0));

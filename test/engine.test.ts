@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Engine, EngineAbortError, EngineCrashedError, EngineStartError, PythonError, type EngineEvent } from '../src/engine';
+import { ConfigError } from '../src/config';
+import { Engine, EngineAbortError, EngineCrashedError, EngineStartError, PythonError, type Commands, type EngineEvent } from '../src/engine';
 
 function isAlive(pid: number): boolean {
   try {
@@ -14,32 +15,13 @@ function isAlive(pid: number): boolean {
 }
 
 /** A request that trains long enough to be interrupted: many tiny epochs on a slice of MNIST. */
-function longTraining(outDir: string, epochs = 500): Record<string, unknown> {
+function longTraining(outDir: string, epochs = 500): Commands['train_teacher']['request'] {
   return {
     device: 'cpu',
     outDir,
-    seed: 0,
-    data: {
-      task: 'classification',
-      train: { type: 'mnist', split: 'train', offset: 0, limit: 512, labelled: true },
-      test: { type: 'mnist', split: 'test', offset: 0, limit: 128, labelled: true },
-      normalize: 'standard',
-    },
-    teacher: {
-      type: 'train',
-      name: 'teacher',
-      model: { type: 'mlp', hidden: [32], activation: 'relu', dropout: 0, inputDropout: 0 },
-      training: {
-        epochs,
-        batchSize: 64,
-        optimizer: { type: 'adam', lr: 0.001 },
-        weightDecay: 0,
-        schedule: { type: 'constant', warmupEpochs: 0 },
-        checkpoint: 'last',
-        mixedPrecision: 'auto',
-        teacherOutputs: 'auto',
-      },
-    },
+    export: false,
+    data: { train: { type: 'mnist', split: 'train', limit: 512 }, test: { type: 'mnist', split: 'test', limit: 128 } },
+    teacher: { type: 'train', model: { type: 'mlp', hidden: [32] }, training: { epochs, batchSize: 64 } },
   };
 }
 
@@ -67,7 +49,7 @@ describe('Engine (the pythonia bridge)', () => {
 
   test('a Python exception becomes a typed error with type, field, file and traceback', async () => {
     const request = longTraining(outDir, 1);
-    (request['data'] as Record<string, unknown>)['train'] = { type: 'file', path: '/nonexistent/train.npz', x: 'x', y: 'y', offset: 0, labelled: true };
+    request.data = { ...request.data, train: { type: 'file', path: '/nonexistent/train.npz' } };
     const error = await engine.call('train_teacher', request).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PythonError);
     const python = error as PythonError;
@@ -80,10 +62,20 @@ describe('Engine (the pythonia bridge)', () => {
   });
 
   test('an unexpected Python exception keeps its type and message', async () => {
-    const error = await engine.call('train_teacher', { nonsense: true }).catch((e: unknown) => e);
+    // A user module whose constructor raises: nothing in the engine expects a TypeError there.
+    const request = longTraining(outDir, 1);
+    request.teacher = { type: 'train', model: { type: 'custom', module: 'torch.nn:Linear', kwargs: { in_features: 'many' } } };
+    const error = await engine.call('train_teacher', request).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PythonError);
-    expect((error as PythonError).pythonType).toBe('KeyError');
-    expect((error as PythonError).pythonTraceback).toContain('api.py');
+    expect((error as PythonError).pythonType).toBe('TypeError');
+    expect((error as PythonError).pythonTraceback).toContain('models.py');
+  });
+
+  test('a request is checked by the seam before it crosses the bridge, naming the field', async () => {
+    const bad = { ...longTraining(outDir, 1), nonsense: true } as unknown as Commands['train_teacher']['request'];
+    const error = await engine.call('train_teacher', bad).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toContain('nonsense');
   });
 
   test('streams throttled progress events', async () => {

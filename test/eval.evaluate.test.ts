@@ -1,5 +1,5 @@
 import { agreement, benchmark, evaluate, loadDataset, type ClassificationReport, type EvaluationReport, type RegressionReport } from '../src/eval';
-import { InputValidationError, PredictionPool, StudentModel } from '../src/runtime';
+import { InputValidationError, PredictionPool, OnnxModel } from '../src/runtime';
 import { expected, fixture } from './fixtures/expected';
 
 function classification(report: EvaluationReport): ClassificationReport {
@@ -13,10 +13,10 @@ function regression(report: EvaluationReport): RegressionReport {
 }
 
 describe('evaluate, against numbers computed by onnxruntime-python and numpy', () => {
-  let student: StudentModel;
-  let teacher: StudentModel;
+  let student: OnnxModel;
+  let teacher: OnnxModel;
   beforeAll(async () => {
-    [student, teacher] = await Promise.all([StudentModel.load(fixture('iris_student.onnx')), StudentModel.load(fixture('iris_teacher.onnx'))]);
+    [student, teacher] = await Promise.all([OnnxModel.load(fixture('iris_student.onnx')), OnnxModel.load(fixture('iris_teacher.onnx'))]);
   });
   afterAll(async () => {
     await student.close();
@@ -80,7 +80,7 @@ describe('evaluate, against numbers computed by onnxruntime-python and numpy', (
 });
 
 test('a foreign probability model evaluated on uint8 images with caller-supplied normalisation', async () => {
-  const model = await StudentModel.load(fixture('foreign_cnn.onnx'), { normalization: { mean: expected.foreign.mean, std: expected.foreign.std } });
+  const model = await OnnxModel.load(fixture('foreign_cnn.onnx'), { normalization: { mean: expected.foreign.mean, std: expected.foreign.std } });
   try {
     const want = expected.foreign.report;
     const report = classification(await evaluate(model, fixture('digits_u8.npz'), { topK: 2 }));
@@ -95,7 +95,7 @@ test('a foreign probability model evaluated on uint8 images with caller-supplied
 });
 
 test('a regression model: RMSE, MAE and R² match numpy', async () => {
-  const model = await StudentModel.load(fixture('regressor.onnx'));
+  const model = await OnnxModel.load(fixture('regressor.onnx'));
   try {
     const report = regression(await evaluate(model, fixture('regression.npz'), { batchSize: 3 }));
     expect(report).toMatchObject({ model: 'regressor', samples: 8, outputs: 2 });
@@ -110,7 +110,7 @@ test('a regression model: RMSE, MAE and R² match numpy', async () => {
 
 describe('benchmark', () => {
   test('latency percentiles and throughput per batch size', async () => {
-    const model = await StudentModel.load(fixture('iris_student.onnx'));
+    const model = await OnnxModel.load(fixture('iris_student.onnx'));
     try {
       const report = await benchmark(model, { batchSizes: [1, 16], warmup: 2, iterations: 30, minTimeMs: 10 });
       expect(report.model).toBe('soft-t20');
@@ -128,7 +128,7 @@ describe('benchmark', () => {
   });
 
   test('works on a fixed-batch model and rejects bad options', async () => {
-    const model = await StudentModel.load(fixture('foreign_cnn.onnx'));
+    const model = await OnnxModel.load(fixture('foreign_cnn.onnx'));
     try {
       const report = await benchmark(model, { batchSizes: [4], warmup: 0, iterations: 3, minTimeMs: 0 });
       expect(report.throughput[0]?.batchSize).toBe(4);

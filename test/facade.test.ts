@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, Engine, distill, run, trainTeacher, type EngineEvent, type ExperimentInput } from '../src';
-import { StudentModel, evaluate } from '../src/runtime';
+import { OnnxModel, evaluate } from '../src/runtime';
 import { tempDir, tinyData, tinyExperiment } from './support/tiny';
 
 const training = { epochs: 3, batchSize: 32, optimizer: { type: 'adam', lr: 0.003 } } as const;
@@ -44,7 +44,7 @@ describe('the TypeScript facade, end to end on a slice of the embedded MNIST', (
     expect(student.method).toEqual(method);
     expect(student.teacher === null || student.teacher === undefined).toBe(method.type === 'hard-labels');
     if (method.type !== 'hard-labels') expect(student.teacher).toMatchObject({ name: 'teacher', outputs: 'cached' });
-    const onnx = await StudentModel.load(student.onnx!);
+    const onnx = await OnnxModel.load(student.onnx!);
     try {
       expect(onnx.info).toMatchObject({ name, role: 'student', task: 'classification' });
       expect(onnx.info.method).toEqual(method);
@@ -78,7 +78,7 @@ describe('the TypeScript facade, end to end on a slice of the embedded MNIST', (
     );
     expect(fs.existsSync(path.join(arraysOut, 'data', 'train.npz'))).toBe(true);
     expect(teacher.metrics.testAccuracy).toBeGreaterThan(0.9);
-    const model = await StudentModel.load(teacher.onnx!);
+    const model = await OnnxModel.load(teacher.onnx!);
     try {
       expect(model.info.input.shape).toEqual([4]);
       expect(model.info.normalization!.mean).toHaveLength(4); // per-feature for vectors

@@ -1,14 +1,14 @@
 /**
  * Reliability (issue 7), concurrency: 10,000 predictions issued at once through a PredictionPool come back
- * exactly as sequential StudentModel.predict calls give them — each to its own caller.
+ * exactly as sequential OnnxModel.predict calls give them — each to its own caller.
  * (The 100,000-prediction memory soak is bench/soak-pool.mjs; its numbers are in docs/ERRORS.md.)
  */
-import { PredictionPool, StudentModel, loadDataset, type Prediction } from '../src/runtime';
+import { PredictionPool, OnnxModel, loadDataset, type Prediction } from '../src/runtime';
 import { fixture } from './fixtures/expected';
 
 const COUNT = 10_000;
 
-test(`${COUNT.toLocaleString('en')} concurrent pool predictions equal sequential StudentModel.predict calls`, async () => {
+test(`${COUNT.toLocaleString('en')} concurrent pool predictions equal sequential OnnxModel.predict calls`, async () => {
   const iris = await loadDataset(fixture('iris.npz'));
   const width = iris.sampleShape.reduce((a, b) => a * b, 1);
   // Every sample distinct (a row of the data set plus a per-request offset), so a reply given to the
@@ -18,7 +18,7 @@ test(`${COUNT.toLocaleString('en')} concurrent pool predictions equal sequential
     return row.map((value, j) => value + ((j + 1) * i) / (10 * COUNT));
   });
 
-  const model = await StudentModel.load(fixture('iris_student.onnx'));
+  const model = await OnnxModel.load(fixture('iris_student.onnx'));
   const sequential: Prediction[] = [];
   try {
     for (const sample of samples) sequential.push(await model.predict(sample));

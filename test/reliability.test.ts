@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Engine, EngineAbortError, EngineCrashedError, run, type EngineEvent, type ExperimentInput, type RunReport } from '../src';
-import { StudentModel, loadDataset } from '../src/runtime';
+import { OnnxModel, loadDataset } from '../src/runtime';
 import { enginePids, tempDir, tinyData } from './support/tiny';
 
 /** Outputs of the A and B students on the same rows may differ by at most this much (CPU: bit-identical is expected). */
@@ -46,7 +46,7 @@ function temporaries(dir: string): string[] {
 }
 
 async function logits(onnx: string, rows: Float32Array[]): Promise<number[][]> {
-  const model = await StudentModel.load(onnx);
+  const model = await OnnxModel.load(onnx);
   try {
     return (await model.predictBatch(rows)).map((p) => ('logits' in p && p.logits ? Array.from(p.logits) : []));
   } finally {
@@ -149,13 +149,12 @@ describe('cancellation', () => {
       const long = {
         device: 'cpu',
         outDir: tempDir('reliability-cancel'),
-        seed: 0,
-        data: { task: 'classification', train: { type: 'mnist', split: 'train', offset: 0, labelled: true }, test: { type: 'mnist', split: 'test', offset: 0, limit: 64, labelled: true }, normalize: 'standard' },
+        export: false as const,
+        data: { train: { type: 'mnist' as const, split: 'train' as const }, test: { type: 'mnist' as const, split: 'test' as const, limit: 64 } },
         teacher: {
-          type: 'train',
-          name: 'teacher',
-          model: { type: 'mlp', hidden: [16], activation: 'relu', dropout: 0, inputDropout: 0 },
-          training: { epochs: 50, batchSize: 8, optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9, nesterov: false }, weightDecay: 0, schedule: { type: 'constant', warmupEpochs: 0 }, checkpoint: 'last', mixedPrecision: 'auto', teacherOutputs: 'auto' },
+          type: 'train' as const,
+          model: { type: 'mlp' as const, hidden: [16] },
+          training: { epochs: 50, batchSize: 8, optimizer: { type: 'sgd' as const, lr: 0.01 } },
         },
       };
       const call = engine.call('train_teacher', long, {

@@ -19,7 +19,7 @@ test('importing and using the runtime loads no Python bridge and starts no proce
     // Nothing but fixture helpers is loaded before this line (imports above are type-only).
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const runtime = require('../src/runtime') as typeof Runtime;
-    const model = await runtime.StudentModel.load(fixture('iris_student.onnx'));
+    const model = await runtime.OnnxModel.load(fixture('iris_student.onnx'));
     await model.predict(expected.iris.samples[0] ?? []);
     await runtime.evaluate(model, fixture('iris.npz'));
     await model.close();

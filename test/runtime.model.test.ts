@@ -1,4 +1,4 @@
-import { InputValidationError, ModelLoadError, StudentModel, type ClassPrediction, type Prediction } from '../src/runtime';
+import { InputValidationError, ModelLoadError, OnnxModel, type ClassPrediction, type Prediction } from '../src/runtime';
 import { expectClose, expected, fixture } from './fixtures/expected';
 
 function asClass(prediction: Prediction | undefined): ClassPrediction {
@@ -6,10 +6,10 @@ function asClass(prediction: Prediction | undefined): ClassPrediction {
   return prediction;
 }
 
-describe('StudentModel on a Distillery export', () => {
-  let student: StudentModel;
+describe('OnnxModel on a Distillery export', () => {
+  let student: OnnxModel;
   beforeAll(async () => {
-    student = await StudentModel.load(fixture('iris_student.onnx'));
+    student = await OnnxModel.load(fixture('iris_student.onnx'));
   });
   afterAll(() => student.close());
 
@@ -38,7 +38,7 @@ describe('StudentModel on a Distillery export', () => {
   });
 
   test('null metadata values stay null (a teacher has no method or teacher)', async () => {
-    const teacher = await StudentModel.load(fixture('iris_teacher.onnx'));
+    const teacher = await OnnxModel.load(fixture('iris_teacher.onnx'));
     try {
       expect(teacher.info).toMatchObject({ role: 'teacher', method: null, teacher: null, unknown: [] });
     } finally {
@@ -75,7 +75,7 @@ describe('StudentModel on a Distillery export', () => {
 
 describe('regression models', () => {
   test('predict returns values; nested [C, L] samples with per-channel normalisation match Python', async () => {
-    const model = await StudentModel.load(fixture('regressor.onnx'));
+    const model = await OnnxModel.load(fixture('regressor.onnx'));
     try {
       expect(model.info).toMatchObject({ task: 'regression', output: { kind: 'values', size: 2 }, labels: ['price', 'area'], input: { shape: [2, 3] } });
       const batch = await model.predictBatch(expected.regression.samples);
@@ -94,7 +94,7 @@ describe('regression models', () => {
 
 describe('a foreign model (no metadata, NCHW input named "image", fixed batch 1, softmax output)', () => {
   test('what the graph tells is derived, the rest is listed as unknown', async () => {
-    const model = await StudentModel.load(fixture('foreign_cnn.onnx'));
+    const model = await OnnxModel.load(fixture('foreign_cnn.onnx'));
     try {
       expect(model.info).toMatchObject({
         name: 'foreign_cnn',
@@ -118,7 +118,7 @@ describe('a foreign model (no metadata, NCHW input named "image", fixed batch 1,
 
   test('options supply normalisation and labels; a batch runs row by row and matches Python', async () => {
     const labels = ['zero', 'one', 'two', 'three'];
-    const model = await StudentModel.load(fixture('foreign_cnn.onnx'), {
+    const model = await OnnxModel.load(fixture('foreign_cnn.onnx'), {
       normalization: { mean: expected.foreign.mean, std: expected.foreign.std },
       labels,
       inputName: 'image',
@@ -148,7 +148,7 @@ describe('a foreign model (no metadata, NCHW input named "image", fixed batch 1,
   });
 
   test('outputKind "values" turns the model into a regression model', async () => {
-    const model = await StudentModel.load(fixture('foreign_cnn.onnx'), { outputKind: 'values' });
+    const model = await OnnxModel.load(fixture('foreign_cnn.onnx'), { outputKind: 'values' });
     try {
       expect(model.info.task).toBe('regression');
       const prediction = await model.predict(new Float32Array(64));
@@ -168,7 +168,7 @@ describe('load errors name the file', () => {
     ['unrunnable.onnx', 'session-failed'],
   ])('%s → %s', async (name, reason) => {
     const file = fixture(name);
-    const error: unknown = await StudentModel.load(file).catch((caught: unknown) => caught);
+    const error: unknown = await OnnxModel.load(file).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(ModelLoadError);
     expect(error).toMatchObject({ file, reason });
     expect((error as Error).message).toContain(file);
@@ -176,20 +176,20 @@ describe('load errors name the file', () => {
 
   test('options that do not fit the graph are rejected', async () => {
     const file = fixture('iris_student.onnx');
-    await expect(StudentModel.load(file, { inputName: 'pixels' })).rejects.toThrow(/no input named pixels \(it has: input\)/);
-    await expect(StudentModel.load(file, { labels: ['a', 'b'] })).rejects.toMatchObject({ field: 'options.labels' });
-    await expect(StudentModel.load(file, { normalization: { mean: [1, 2], std: [1, 1, 1] } })).rejects.toMatchObject({ field: 'options.normalization' });
-    await expect(StudentModel.load(file, { sampleShape: [5] })).rejects.toThrow(/sample shape \[5\] does not fit input input \[\?, 4\]/);
-    await expect(StudentModel.load(file, { outputKind: 'softmax' as never })).rejects.toBeInstanceOf(InputValidationError);
+    await expect(OnnxModel.load(file, { inputName: 'pixels' })).rejects.toThrow(/no input named pixels \(it has: input\)/);
+    await expect(OnnxModel.load(file, { labels: ['a', 'b'] })).rejects.toMatchObject({ field: 'options.labels' });
+    await expect(OnnxModel.load(file, { normalization: { mean: [1, 2], std: [1, 1, 1] } })).rejects.toMatchObject({ field: 'options.normalization' });
+    await expect(OnnxModel.load(file, { sampleShape: [5] })).rejects.toThrow(/sample shape \[5\] does not fit input input \[\?, 4\]/);
+    await expect(OnnxModel.load(file, { outputKind: 'softmax' as never })).rejects.toBeInstanceOf(InputValidationError);
   });
 });
 
 describe('bad inputs are rejected with the field and what was expected', () => {
-  let student: StudentModel;
-  let cnn: StudentModel;
+  let student: OnnxModel;
+  let cnn: OnnxModel;
   beforeAll(async () => {
-    student = await StudentModel.load(fixture('iris_student.onnx'));
-    cnn = await StudentModel.load(fixture('foreign_cnn.onnx'));
+    student = await OnnxModel.load(fixture('iris_student.onnx'));
+    cnn = await OnnxModel.load(fixture('foreign_cnn.onnx'));
   });
   afterAll(async () => {
     await student.close();

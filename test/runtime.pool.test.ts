@@ -1,13 +1,13 @@
-import { InferenceError, InputValidationError, ModelLoadError, PredictionPool, StudentModel } from '../src/runtime';
+import { InferenceError, InputValidationError, ModelLoadError, PredictionPool, OnnxModel } from '../src/runtime';
 import { expected, fixture } from './fixtures/expected';
 
 describe('PredictionPool (real worker threads, one session each)', () => {
   let pool: PredictionPool;
-  let model: StudentModel;
+  let model: OnnxModel;
   beforeAll(async () => {
     [pool, model] = await Promise.all([
       PredictionPool.create(fixture('iris_student.onnx'), { workers: 2 }),
-      StudentModel.load(fixture('iris_student.onnx')),
+      OnnxModel.load(fixture('iris_student.onnx')),
     ]);
   });
   afterAll(async () => {
@@ -19,7 +19,7 @@ describe('PredictionPool (real worker threads, one session each)', () => {
     expect(pool.info).toEqual(model.info);
   });
 
-  test('predict and predictBatch return exactly what StudentModel returns', async () => {
+  test('predict and predictBatch return exactly what OnnxModel returns', async () => {
     const samples = expected.iris.samples;
     const single = await model.predictBatch(samples);
     expect(await pool.predictBatch(samples)).toEqual(single);
@@ -46,7 +46,7 @@ describe('PredictionPool with a foreign fixed-batch model', () => {
   test('chunks of 1 in the worker give the single-session answers', async () => {
     const options = { normalization: { mean: expected.foreign.mean, std: expected.foreign.std } };
     const pool = await PredictionPool.create(fixture('foreign_cnn.onnx'), { ...options, workers: 1 });
-    const model = await StudentModel.load(fixture('foreign_cnn.onnx'), options);
+    const model = await OnnxModel.load(fixture('foreign_cnn.onnx'), options);
     try {
       const batch = expected.foreign.samples.map((sample) => Uint8Array.from(sample));
       expect(await pool.predictBatch(batch)).toEqual(await model.predictBatch(batch));

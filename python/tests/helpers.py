@@ -1,32 +1,180 @@
-"""Small builders shared by the tests."""
+"""Small builders shared by the tests.
+
+The engine fills no default of its own: every request it gets was completed by the TypeScript zod schemas,
+and ``spec.parse`` refuses one that lacks a key they fill. So the tests build their requests from
+``zod_defaults.json`` (the zod-completed defaults of every option block, written by ``node scripts/contract.js``
+— never edit it by hand) plus the values each test cares about, instead of restating a default here.
+
+Naming: ``*_options`` return wire dicts (camelCase, as the bridge sends them); ``*_spec`` return the typed,
+frozen objects that ``spec.parse`` makes of them, which the engine's functions take.
+"""
 
 from __future__ import annotations
 
+import copy
+import json
 import os
+from typing import Any, Optional
 
 import numpy as np
 import torch
 
+from distillery import spec
 from distillery.data import DataBundle, Split
 
 CPU = torch.device("cpu")
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(os.path.dirname(TESTS_DIR))
+
+with open(os.path.join(TESTS_DIR, "zod_defaults.json"), encoding="utf8") as _handle:
+    ZOD_DEFAULTS: dict[str, Any] = json.load(_handle)
 
 
-def training_options(**overrides):
-    """A complete training dict, as the zod schema would fill it in."""
-    options = {
-        "epochs": 1,
-        "batchSize": 32,
-        "optimizer": {"type": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": False},
-        "weightDecay": 0.0,
-        "schedule": {"type": "constant", "warmupEpochs": 0},
-        "checkpoint": "last",
-        "mixedPrecision": "auto",
-        "teacherOutputs": "auto",
-    }
-    options.update(overrides)
-    return options
+def zod_default(*path: str) -> Any:
+    """A fresh copy of one block of zod_defaults.json, e.g. ``zod_default("models", "mlp")``."""
+    value: Any = ZOD_DEFAULTS
+    for key in path:
+        value = value[key]
+    return copy.deepcopy(value)
+
+
+def _merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The defaults with ``overrides`` on top (a nested block given as an override replaces the default's whole block)."""
+    return {**base, **copy.deepcopy(overrides)}
+
+
+# ---------------------------------------------------------------- option blocks (wire dicts)
+
+
+def training_options(**overrides: Any) -> dict[str, Any]:
+    """The zod-completed ``training`` block, with ``overrides`` (camelCase keys) on top."""
+    return _merged(zod_default("training"), overrides)
+
+
+def model_options(kind: str, **overrides: Any) -> dict[str, Any]:
+    """A complete model config of ``kind`` (mlp, lenet, resnet, custom)."""
+    return _merged(zod_default("models", kind), overrides)
+
+
+def method_options(kind: str, **overrides: Any) -> dict[str, Any]:
+    """A complete method block of ``kind`` (hard-labels, soft-targets, …)."""
+    return _merged(zod_default("methods", kind), overrides)
+
+
+def source_options(kind: str, **overrides: Any) -> dict[str, Any]:
+    """A complete data source of ``kind`` (mnist or file)."""
+    return _merged(zod_default("sources", kind), overrides)
+
+
+def mnist_source_options(split: str, **overrides: Any) -> dict[str, Any]:
+    return source_options("mnist", split=split, **overrides)
+
+
+def file_source_options(path: Any, **overrides: Any) -> dict[str, Any]:
+    return source_options("file", path=str(path), **overrides)
+
+
+def data_options(**overrides: Any) -> dict[str, Any]:
+    """The zod-completed ``data`` block (the embedded MNIST, all of it) with ``overrides`` on top."""
+    return _merged(zod_default("data"), overrides)
+
+
+def mnist_data(train_limit: int = 512, test_limit: int = 128, **extra: Any) -> dict[str, Any]:
+    """A data config for the first rows of the embedded MNIST's train and test splits."""
+    return data_options(train=mnist_source_options("train", limit=train_limit),
+                        test=mnist_source_options("test", limit=test_limit), **extra)
+
+
+def file_data(train: Any, test: Any, **extra: Any) -> dict[str, Any]:
+    """A data config reading .npz/.npy files (paths, or complete source dicts)."""
+    as_source = lambda s: s if isinstance(s, dict) else file_source_options(s)  # noqa: E731
+    return data_options(train=as_source(train), test=as_source(test), **extra)
+
+
+def export_options(**overrides: Any) -> dict[str, Any]:
+    return _merged(zod_default("export"), overrides)
+
+
+def evaluate_options(**overrides: Any) -> dict[str, Any]:
+    return _merged(zod_default("evaluate"), overrides)
+
+
+def onnx_teacher_options(**overrides: Any) -> dict[str, Any]:
+    """A complete black-box teacher block (``type: onnx``)."""
+    return _merged(zod_default("onnxTeacher"), overrides)
+
+
+def trained_teacher(model: Optional[dict[str, Any]] = None, *, name: str = "teacher", training: Optional[dict[str, Any]] = None,
+                    **extra: Any) -> dict[str, Any]:
+    """A ``type: train`` teacher: the model (default: zod's mlp), trained with ``training`` (default: zod's)."""
+    return {"type": "train", "name": name, "model": model or model_options("mlp"), "training": training or training_options(),
+            **extra}
+
+
+def student(name: str, model: Optional[dict[str, Any]] = None, method: Optional[dict[str, Any]] = None,
+            training: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """A student block: zod's mlp, hard-labels and training unless given."""
+    return {"name": name, "model": model or model_options("mlp"), "method": method or method_options("hard-labels"),
+            "training": training or training_options()}
+
+
+# ---------------------------------------------------------------- whole requests (wire dicts)
+# seed, device and resume are each test's own choice, so they are always written out; export is zod's unless given.
+
+
+def train_teacher_request(out_dir: Any, teacher: dict[str, Any], *, data: Optional[dict[str, Any]] = None, device: str = "cpu",
+                          seed: int = 0, resume: bool = False, export: Any = None) -> dict[str, Any]:
+    return {"data": data or data_options(), "outDir": str(out_dir), "device": device, "seed": seed, "resume": resume,
+            "export": export_options() if export is None else export, "teacher": teacher}
+
+
+def distill_request(out_dir: Any, student_block: dict[str, Any], *, teacher: Any = None, data: Optional[dict[str, Any]] = None,
+                    device: str = "cpu", seed: int = 0, resume: bool = False, export: Any = None) -> dict[str, Any]:
+    """``teacher``: a checkpoint path, an onnx teacher block, or None (the key is then absent, as zod leaves it)."""
+    request = {"data": data or data_options(), "outDir": str(out_dir), "device": device, "seed": seed, "resume": resume,
+               "export": export_options() if export is None else export, "student": student_block}
+    if teacher is not None:
+        request["teacher"] = str(teacher) if isinstance(teacher, os.PathLike) else teacher
+    return request
+
+
+def experiment_request(out_dir: Any, teacher: dict[str, Any], students: list[dict[str, Any]], *, data: Optional[dict[str, Any]] = None,
+                       name: str = "experiment", device: str = "cpu", seed: int = 0, resume: bool = False,
+                       export: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    return {"name": name, "seed": seed, "device": device, "data": data or data_options(), "teacher": teacher,
+            "students": students, "export": export or export_options(), "evaluate": evaluate_options(),
+            "outDir": str(out_dir), "resume": resume}
+
+
+# ---------------------------------------------------------------- typed specs (what the engine's functions take)
+
+
+def training_spec(**overrides: Any) -> spec.Training:
+    return spec.parse(spec.Training, training_options(**overrides), "training")
+
+
+def model_spec(kind: str, **overrides: Any) -> spec.ModelSpec:
+    return spec.parse(spec.ModelSpec, model_options(kind, **overrides), "model")  # type: ignore[type-abstract]
+
+
+def method_spec(kind: str, **overrides: Any) -> spec.MethodOptions:
+    return spec.parse(spec.MethodOptions, method_options(kind, **overrides), "method")  # type: ignore[type-abstract]
+
+
+def source_spec(kind: str, **overrides: Any) -> spec.Source:
+    return spec.parse(spec.Source, source_options(kind, **overrides), "source")  # type: ignore[arg-type]
+
+
+def data_spec(**overrides: Any) -> spec.DataSpec:
+    """The typed data config: zod's defaults with ``overrides``; pass a whole data dict as ``data_spec(**config)``."""
+    return spec.parse(spec.DataSpec, data_options(**overrides), "data")
+
+
+def onnx_teacher_spec(**overrides: Any) -> spec.OnnxTeacher:
+    return spec.parse(spec.OnnxTeacher, onnx_teacher_options(**overrides), "teacher")
+
+
+# ---------------------------------------------------------------- in-memory data and numerics
 
 
 def tiny_bundle(n_train: int = 96, n_test: int = 32, shape=(1, 8, 8), classes: int = 3, seed: int = 0) -> DataBundle:
@@ -38,16 +186,14 @@ def tiny_bundle(n_train: int = 96, n_test: int = 32, shape=(1, 8, 8), classes: i
     return DataBundle("classification", list(shape), classes, [str(i) for i in range(classes)], None, train, test, train, None)
 
 
-def mnist_data(train_limit: int = 512, test_limit: int = 128, **extra):
-    """A data config for the embedded MNIST digits, defaults filled as the zod schema does."""
-    config = {
-        "task": "classification",
-        "train": {"type": "mnist", "split": "train", "offset": 0, "limit": train_limit, "labelled": True},
-        "test": {"type": "mnist", "split": "test", "offset": 0, "limit": test_limit, "labelled": True},
-        "normalize": "standard",
-    }
-    config.update(extra)
-    return config
+def tiny_files(folder: Any, n_train: int = 96, n_test: int = 32, features: int = 8, classes: int = 3, seed: int = 0) -> dict[str, Any]:
+    """tiny_bundle's kind of data as .npz files (for the commands, which read files): returns the data config."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n_train + n_test, features)).astype(np.float32)
+    y = x[:, :classes].argmax(axis=1)
+    np.savez(os.path.join(str(folder), "tiny-train.npz"), x=x[:n_train], y=y[:n_train])
+    np.savez(os.path.join(str(folder), "tiny-test.npz"), x=x[n_train:], y=y[n_train:])
+    return file_data(os.path.join(str(folder), "tiny-train.npz"), os.path.join(str(folder), "tiny-test.npz"))
 
 
 def np_log_softmax(z: np.ndarray) -> np.ndarray:

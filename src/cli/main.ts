@@ -8,7 +8,7 @@ import { ConfigError, experimentJsonSchema, loadExperimentFile } from '../config
 import { configReferenceMarkdown } from '../config/reference';
 import { Engine, EngineAbortError, EngineError, PACKAGE_ROOT, PythonError, type DoctorResult } from '../engine';
 import { plainTable, run, tableRows } from '../experiment';
-import { StudentModel, benchmark, evaluate, loadDataset, agreement, type Dataset } from '../runtime';
+import { OnnxModel, benchmark, evaluate, loadDataset, agreement, type Dataset } from '../runtime';
 import { progressReporter } from './progress';
 
 interface Bootstrap {
@@ -101,8 +101,8 @@ async function runCommand(file: string, options: { out?: string; device?: string
   }
 }
 
-async function withModel<T>(file: string, work: (model: StudentModel) => Promise<T>): Promise<T> {
-  const model = await StudentModel.load(file);
+async function withModel<T>(file: string, work: (model: OnnxModel) => Promise<T>): Promise<T> {
+  const model = await OnnxModel.load(file);
   try {
     return await work(model);
   } finally {

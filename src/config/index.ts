@@ -9,7 +9,34 @@ import { z } from 'zod';
 import { ConfigError, issuesOf } from './errors';
 import { Experiment, type DataConfig, type DataSourceConfig, type ExperimentConfig, type TeacherConfig } from './schema';
 
-export * from './schema';
+export {
+  Data,
+  DataSource,
+  Device,
+  DistillOptions,
+  EvaluateOptions,
+  Experiment,
+  ExportOptions,
+  Model,
+  Name,
+  OnnxTeacher,
+  Student,
+  Teacher,
+  TrainTeacherOptions,
+  Training,
+  type DataConfig,
+  type DataSourceConfig,
+  type DistillOptionsInput,
+  type ExperimentConfig,
+  type ExperimentInput,
+  type MethodConfig,
+  type ModelConfig,
+  type StudentConfig,
+  type TeacherConfig,
+  type TrainTeacherOptionsInput,
+  type TrainingConfig,
+} from './schema';
+export { Method, methodTraits, type MethodName, type MethodTraits } from './methods';
 export { ConfigError, type ConfigIssue } from './errors';
 
 /** Parses with a zod schema, turning failures into a ConfigError that names every field. */

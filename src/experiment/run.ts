@@ -10,7 +10,7 @@ import { parseExperiment } from '../config';
 import type { ExperimentConfig, ExperimentInput } from '../config/schema';
 import type { Engine, EngineEvent, ExperimentTrainResult, ModelResult } from '../engine';
 import { withEngine } from '../facade';
-import { StudentModel, agreement, benchmark, evaluate, loadDataset, type Dataset, type EvaluationReport, type LoadOptions } from '../runtime';
+import { OnnxModel, agreement, benchmark, evaluate, loadDataset, type Dataset, type EvaluationReport, type LoadOptions } from '../runtime';
 import { renderCharts } from './charts';
 import { ensureOutputDir, writeFileAtomic } from './files';
 import { reportMarkdown, type ModelReport, type RunReport } from './report';
@@ -74,10 +74,10 @@ async function evaluateRun(
 ): Promise<{ report: RunReport; labels: string[] }> {
   const dataset = await loadDataset(trained.testData);
   const results: Exported[] = [trained.teacher, ...trained.students].map(exported);
-  const models: StudentModel[] = [];
+  const models: OnnxModel[] = [];
   try {
-    for (const result of results) models.push(await StudentModel.load(result.onnx, (result.loadOptions ?? {}) as LoadOptions));
-    const [teacherModel] = models as [StudentModel];
+    for (const result of results) models.push(await OnnxModel.load(result.onnx, (result.loadOptions ?? {}) as LoadOptions));
+    const [teacherModel] = models as [OnnxModel];
     const reports: ModelReport[] = [];
     for (const [index, result] of results.entries()) {
       reports.push(await evaluateModel(models[index]!, result, dataset, config, outDir, index === 0 ? null : teacherModel));
@@ -116,7 +116,7 @@ async function evaluateRun(
  * per model taken: on a shared machine, models timed one after another see different loads, and
  * their ratios (the speed-up column) come out wrong.
  */
-async function latenciesSideBySide(models: StudentModel[], rounds = 5): Promise<NonNullable<ModelReport['latency']>[]> {
+async function latenciesSideBySide(models: OnnxModel[], rounds = 5): Promise<NonNullable<ModelReport['latency']>[]> {
   const samples = models.map(() => ({ p50: [] as number[], p99: [] as number[], rows: [] as number[] }));
   for (let round = 0; round < rounds; round++) {
     for (const [index, model] of models.entries()) {
@@ -131,12 +131,12 @@ async function latenciesSideBySide(models: StudentModel[], rounds = 5): Promise<
 }
 
 async function evaluateModel(
-  model: StudentModel,
+  model: OnnxModel,
   result: Exported,
   dataset: Dataset,
   config: ExperimentConfig,
   outDir: string,
-  teacher: StudentModel | null,
+  teacher: OnnxModel | null,
 ): Promise<ModelReport> {
   const evaluation = await evaluate(model, dataset, { topK: config.evaluate.topK, eceBins: config.evaluate.calibrationBins });
   const fidelity = teacher && evaluation.task === 'classification' ? await agreement(model, teacher, dataset) : undefined;

@@ -3,7 +3,15 @@
  * Python-free by construction: nothing here imports src/engine, pythonia, or
  * the training facade, and nothing starts a process.
  */
-export { StudentModel } from './model';
+import { OnnxModel } from './model';
+
+export { OnnxModel };
+/**
+ * @deprecated Renamed `OnnxModel`: it loads any exported model, teachers too. This alias stays for v0.1 code.
+ */
+export const StudentModel = OnnxModel;
+/** @deprecated Renamed `OnnxModel`. */
+export type StudentModel = OnnxModel;
 export { PredictionPool, type PoolOptions } from './pool';
 export { ModelLoadError, InputValidationError, InferenceError, type ModelLoadReason } from './errors';
 export { softmax, argmax } from './postprocess';
@@ -31,4 +39,41 @@ export type {
 
 // Evaluation lives in src/eval but ships through this entry point, since
 // `distillery/runtime` is the package's Python-free export.
-export * from '../eval';
+export {
+  accuracy,
+  confusionMatrix,
+  errorCount,
+  expectedCalibrationError,
+  mae,
+  negativeLogLikelihood,
+  perClassMetrics,
+  predictionAgreement,
+  r2,
+  rmse,
+  topKAccuracy,
+  DatasetError,
+  datasetFromArrays,
+  loadDataset,
+  agreement,
+  evaluate,
+  benchmark,
+  percentile,
+  type ClassMetrics,
+  type Labels,
+  type ProbabilityRows,
+  type Dataset,
+  type DatasetArrays,
+  type FeatureArray,
+  type TargetArray,
+  type AgreementReport,
+  type ClassificationReport,
+  type DatasetSource,
+  type EvaluateOptions,
+  type EvaluationReport,
+  type LabelledClassMetrics,
+  type RegressionReport,
+  type BenchmarkOptions,
+  type BenchmarkReport,
+  type LatencyStats,
+  type ThroughputResult,
+} from '../eval';

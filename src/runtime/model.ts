@@ -42,7 +42,7 @@ const MAX_KEPT_BUFFER_BYTES = 16 * 1024 * 1024;
 const MAX_KEPT_BUFFERS = 4;
 
 /**
- * Input buffers for one StudentModel, reused from call to call. A fresh
+ * Input buffers for one OnnxModel, reused from call to call. A fresh
  * Float32Array per batch costs more than filling it: the zeroed pages of a
  * large allocation fault in on first write, and the external memory drives
  * the GC. A buffer belongs to one call from preparation until its run is over
@@ -79,7 +79,7 @@ class InputBuffers {
 }
 
 /** A model on one onnxruntime session. Cheap to call concurrently: runs are async. */
-export class StudentModel implements Predictor {
+export class OnnxModel implements Predictor {
   private readonly buffers = new InputBuffers();
 
   private constructor(
@@ -90,7 +90,7 @@ export class StudentModel implements Predictor {
     private readonly meaning: OutputMeaning,
   ) {}
 
-  static async load(file: string, options: LoadOptions = {}): Promise<StudentModel> {
+  static async load(file: string, options: LoadOptions = {}): Promise<OnnxModel> {
     const loaded = await readModel(file, options);
     let session: InferenceSession;
     try {
@@ -99,7 +99,7 @@ export class StudentModel implements Predictor {
       const detail = error instanceof Error ? error.message : String(error);
       throw new ModelLoadError(file, 'session-failed', `onnxruntime rejected the model: ${detail}`, { cause: error });
     }
-    return new StudentModel(loaded.info, session, loaded.plan, loaded.preparer, loaded.meaning);
+    return new OnnxModel(loaded.info, session, loaded.plan, loaded.preparer, loaded.meaning);
   }
 
   async predict(sample: Sample): Promise<Prediction> {

@@ -1,7 +1,7 @@
 /**
  * The pool's worker thread: one onnxruntime session per model file, loaded by
  * this thread from the file itself, then `runRows` — the very function
- * StudentModel uses. Inputs arrive validated and normalised, outputs go back
+ * OnnxModel uses. Inputs arrive validated and normalised, outputs go back
  * raw; the main thread does the rest, so both paths give identical results.
  *
  * Dependency-light on purpose (node, onnxruntime-node, ./session): under

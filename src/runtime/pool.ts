@@ -54,8 +54,8 @@ function defaultWorkers(): number {
 /**
  * Predictions on a pool of worker threads (piscina), each with its own session
  * of the same file. Validation, normalisation and post-processing happen here,
- * in the main thread, with the same code as StudentModel; only the onnxruntime
- * run moves to a worker. Results are identical to StudentModel's.
+ * in the main thread, with the same code as OnnxModel; only the onnxruntime
+ * run moves to a worker. Results are identical to OnnxModel's.
  */
 export class PredictionPool implements Predictor {
   private closed = false;

@@ -1,6 +1,6 @@
 /**
  * The one place that talks to onnxruntime-node: session options and running a
- * prepared (validated, normalised) batch. StudentModel and the pool's worker
+ * prepared (validated, normalised) batch. OnnxModel and the pool's worker
  * threads both call `runRows`, which is why the two paths return identical
  * results. Keep this module light: it is loaded in every worker thread.
  */

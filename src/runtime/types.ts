@@ -83,7 +83,7 @@ export interface ModelInfo {
   readonly unknown: readonly InfoField[];
 }
 
-/** Options to {@link StudentModel.load}; they override the model's metadata. */
+/** Options to {@link OnnxModel.load}; they override the model's metadata. */
 export interface LoadOptions {
   readonly inputName?: string;
   readonly outputName?: string;
@@ -123,7 +123,7 @@ export type Sample = NestedNumbers | NumericTypedArray;
 /** Several samples, or one flat typed array of `N * features` numbers. */
 export type Batch = readonly Sample[] | NumericTypedArray;
 
-/** What {@link StudentModel} and {@link PredictionPool} have in common; what eval needs. */
+/** What {@link OnnxModel} and {@link PredictionPool} have in common; what eval needs. */
 export interface Predictor {
   readonly info: ModelInfo;
   predict(sample: Sample): Promise<Prediction>;

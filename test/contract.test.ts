@@ -1,0 +1,136 @@
+/**
+ * The TypeScript–Python contract: zod schemas on one side, python/distillery/spec.py on the other.
+ * - the files generated from the zod schemas for Python are current;
+ * - every example experiment, as zod completes it, parses in Python;
+ * - every engine command's result passes its zod result schema (Engine.call validates each one);
+ * - a method's needs-a-teacher rule is read from its schema entry.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadExperimentFile, methodTraits } from '../src/config';
+import * as methods from '../src/config/methods';
+import * as schema from '../src/config/schema';
+import { COMMANDS } from '../src/engine/commands';
+import { Engine, resolveInterpreter } from '../src/engine';
+import { ROOT, tempDir, tinyData, writeJson } from './support/tiny';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { contractFiles } = require('../scripts/contract.js') as {
+  contractFiles(modules: { schema: unknown; methods: unknown }): Record<string, string>;
+};
+
+const EXAMPLES = fs
+  .readdirSync(path.join(ROOT, 'examples'))
+  .filter((name) => /\.(json|ya?ml)$/.test(name))
+  .map((name) => path.join(ROOT, 'examples', name));
+
+function pythonParses(files: string[]): { status: number | null; output: string } {
+  const script = [
+    'import json, sys',
+    'from distillery.spec import ExperimentRequest, parse',
+    'for file in sys.argv[1:]:',
+    '    with open(file) as handle:',
+    '        parse(ExperimentRequest, json.load(handle))',
+    'print("parsed", len(sys.argv) - 1)',
+  ].join('\n');
+  const env = { ...process.env, PYTHONPATH: path.join(ROOT, 'python'), PYTHONDONTWRITEBYTECODE: '1' };
+  const result = spawnSync(resolveInterpreter(), ['-c', script, ...files], { env, encoding: 'utf8' });
+  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
+describe('generated contract files', () => {
+  test.each(Object.entries(contractFiles({ schema, methods })))('%s is current (npm run docs)', (file, contents) => {
+    expect(fs.readFileSync(path.join(ROOT, file), 'utf8')).toBe(contents);
+  });
+});
+
+describe('requests: zod completes them, Python parses them', () => {
+  test('every example experiment, with every default zod fills, parses in Python', () => {
+    expect(EXAMPLES.length).toBeGreaterThanOrEqual(10);
+    const dir = tempDir('contract-examples');
+    const files = EXAMPLES.map((example, index) => {
+      const request = COMMANDS.run_experiment.request.parse({ ...loadExperimentFile(example), outDir: dir });
+      return writeJson(path.join(dir, `${index}.json`), request);
+    });
+    const result = pythonParses(files);
+    expect(result.output).toContain(`parsed ${EXAMPLES.length}`);
+    expect(result.status).toBe(0);
+  });
+
+  test('Python refuses a request that lacks a key zod fills, naming it', () => {
+    const dir = tempDir('contract-missing');
+    const request = COMMANDS.run_experiment.request.parse({ ...loadExperimentFile(path.join(ROOT, 'examples', 'demo.json')), outDir: dir });
+    const students = request.students.map((student, index) => {
+      if (index !== 1) return student;
+      const { temperature: _dropped, ...method } = student.method as Record<string, unknown>;
+      return { ...student, method };
+    });
+    const result = pythonParses([writeJson(path.join(dir, 'missing.json'), { ...request, students })]);
+    expect(result.status).not.toBe(0);
+    expect(result.output).toContain('students[1].method.temperature: missing');
+  });
+});
+
+describe('methods: the rule lives in the schema entry', () => {
+  test('needs-a-teacher and needs-labels are read from each method schema', () => {
+    expect(methodTraits('soft-targets')).toMatchObject({ needsTeacher: true, needsLabels: false });
+    expect(methodTraits('hard-labels')).toMatchObject({ needsTeacher: false, needsLabels: true });
+    expect(() => methodTraits('no-such-method')).toThrow(/unknown method/);
+  });
+
+  test('a teacher may only use the methods that need no teacher', () => {
+    const teacherMethods = methods.TeacherMethod.options.map((option) => option.shape.type.value).sort();
+    const noTeacher = methods.METHODS.map((option) => option.shape.type.value).filter((name) => !methodTraits(name).needsTeacher).sort();
+    expect(teacherMethods).toEqual(noTeacher);
+  });
+});
+
+describe('results: every command answers in its zod result schema', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await Engine.start();
+  });
+  afterAll(async () => {
+    await engine?.close();
+  });
+
+  test('hello, doctor, write_split, train_teacher, distill, export and run_experiment', async () => {
+    const outDir = tempDir('contract-results');
+    const data = { train: { ...tinyData.train, limit: 200 }, test: { ...tinyData.test, limit: 50 } };
+    const training = { epochs: 1, batchSize: 64 };
+    expect((await engine.call('hello', {})).pid).toBe(engine.pid);
+    const doctor = await engine.call('doctor', {});
+    expect(doctor.methods.sort()).toEqual(Object.keys(methods.methodContract()).sort());
+    expect((await engine.call('write_split', { data, split: 'test', path: path.join(outDir, 'test.npz') })).n).toBe(50);
+    const teacher = await engine.call('train_teacher', {
+      data,
+      outDir,
+      device: 'cpu',
+      teacher: { type: 'train', model: { type: 'mlp', hidden: [16] }, training },
+    });
+    expect(teacher.onnx).toBe(path.join(outDir, 'teacher.onnx'));
+    const student = await engine.call('distill', {
+      data,
+      outDir,
+      device: 'cpu',
+      teacher: teacher.checkpoint,
+      export: false,
+      student: { name: 'student', model: { type: 'mlp', hidden: [8] }, method: { type: 'soft-targets' }, training },
+    });
+    expect(student.teacher?.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(student.onnx).toBeNull();
+    const exported = await engine.call('export', { checkpoint: student.checkpoint, path: path.join(outDir, 'student.onnx'), data });
+    expect(exported.opset).toBe(18);
+    const experiment = await engine.call('run_experiment', {
+      ...schema.Experiment.parse({
+        device: 'cpu',
+        data,
+        teacher: { type: 'train', model: { type: 'mlp', hidden: [16] }, training },
+        students: [{ name: 'hard', model: { type: 'mlp', hidden: [8] }, method: { type: 'hard-labels' }, training }],
+      }),
+      outDir: path.join(outDir, 'experiment'),
+    });
+    expect(experiment.students.map((s) => s.history[0]?.terms)).toEqual([{ hard: expect.any(Number) }]);
+  });
+});
