@@ -18,6 +18,7 @@ listed here.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import re
 import types
 import typing
@@ -33,7 +34,10 @@ T = TypeVar("T")
 
 
 class Variant:
-    """Base of an open union: every dataclass subclass with a ``type: Literal[...]`` field is a member."""
+    """Base of an open union: every dataclass subclass with a ``type: Literal[...]`` field is a member.
+    ``members_module`` names a module that defines the members, imported before they are looked up."""
+
+    members_module: typing.ClassVar[Optional[str]] = None
 
 
 def camel(name: str) -> str:
@@ -63,7 +67,9 @@ def _literal_type(cls: type) -> tuple[Any, ...]:
     return typing.get_args(hint) if typing.get_origin(hint) is Literal else ()
 
 
-def _variants(base: type) -> dict[Any, type]:
+def _variants(base: type[Variant]) -> dict[Any, type]:
+    if base.members_module:
+        importlib.import_module(base.members_module)
     found: dict[Any, type] = {}
     pending = list(base.__subclasses__())
     while pending:
@@ -351,6 +357,7 @@ class Training:
 class MethodOptions(Variant):
     """Any method's options (by ``type``). Each method module (``methods/``) defines its subclass."""
 
+    members_module = f"{__package__}.methods"
     type: str
 
 

@@ -14,12 +14,13 @@ from distillery import checkpoints
 from distillery.checkpoints import FORMAT, Ensemble, load_checkpoint, save_checkpoint
 from distillery.errors import CheckpointError
 from distillery.models import build_model
-from helpers import CPU, np_softmax, damaged_copies
+from distillery.spec import EnsembleModel, ModelSpec, to_json
+from helpers import CPU, model_options, model_spec, np_softmax, damaged_copies
 
 MEMBER_CONFIGS = [
-    {"type": "mlp", "hidden": [8]},
-    {"type": "mlp", "hidden": [6, 5], "activation": "tanh"},
-    {"type": "mlp", "hidden": []},
+    model_spec("mlp", hidden=[8]),
+    model_spec("mlp", hidden=[6, 5], activation="tanh"),
+    model_spec("mlp", hidden=[]),
 ]
 
 
@@ -91,7 +92,7 @@ def _save(path, module, model_config, shape=(6,), outputs=4, **extra):
 
 def test_single_model_round_trip_gives_identical_outputs(tmp_path):
     torch.manual_seed(1)
-    config = {"type": "lenet", "channels": [3, 4], "hidden": [10]}
+    config = model_spec("lenet", channels=[3, 4], hidden=[10])
     model = build_model(config, [1, 12, 12], 4).eval()
     path = tmp_path / "ckpt" / "lenet.pt"
     _save(path, model, config, shape=(1, 12, 12))
@@ -103,7 +104,7 @@ def test_single_model_round_trip_gives_identical_outputs(tmp_path):
     assert (loaded.task, loaded.input_shape, loaded.num_outputs) == ("classification", [1, 12, 12], 4)
     assert loaded.labels == ["c0", "c1", "c2", "c3"]
     assert loaded.normalization == {"mean": [0.5], "std": [2.0]}
-    assert loaded.model_config == config
+    assert loaded.model_config == config and isinstance(loaded.model_config, ModelSpec)  # the typed config, parsed back
     assert loaded.meta == {"name": "m", "role": "teacher", "seed": 3}
     assert loaded.path == str(path)
     assert [p.name for p in path.parent.iterdir()] == ["lenet.pt"]  # no temporary file left behind
@@ -113,11 +114,12 @@ def test_single_model_round_trip_gives_identical_outputs(tmp_path):
 def test_ensemble_round_trip_gives_identical_outputs(tmp_path, combine):
     parts = members(seed=4)
     ensemble = Ensemble(parts, combine).eval()
-    config = {"type": "ensemble", "combine": combine, "members": MEMBER_CONFIGS}
+    config = EnsembleModel("ensemble", combine, tuple(MEMBER_CONFIGS))
     path = tmp_path / "ensemble.pt"
     _save(path, ensemble, config)
     loaded = load_checkpoint(str(path), CPU)
     assert isinstance(loaded.module, Ensemble)
+    assert loaded.model_config == config
     assert loaded.module.combine == combine and len(loaded.module.members) == 3
     x = torch.randn(7, 6)
     with torch.no_grad():
@@ -127,7 +129,7 @@ def test_ensemble_round_trip_gives_identical_outputs(tmp_path, combine):
 @pytest.fixture
 def saved(tmp_path):
     torch.manual_seed(0)
-    config = {"type": "mlp", "hidden": [8]}
+    config = model_spec("mlp", hidden=[8])
     path = tmp_path / "good.pt"
     _save(path, build_model(config, [6], 4), config)
     return path
@@ -183,7 +185,9 @@ def test_distillery_payload_with_missing_or_malformed_fields(tmp_path, saved):
     good = torch.load(saved, weights_only=True)
     for name, payload in {"no-model": {k: v for k, v in good.items() if k != "model"},
                           "bad-json": {**good, "meta": "{not json"},
-                          "wrong-shape": {**good, "model": json.dumps({"type": "mlp", "hidden": [9]})},
+                          "wrong-shape": {**good, "model": json.dumps(model_options("mlp", hidden=[9]))},
+                          "incomplete-config": {**good, "model": json.dumps({"type": "mlp", "hidden": [8]})},
+                          "unknown-model-type": {**good, "model": json.dumps({"type": "transformer"})},
                           "no-state": {k: v for k, v in good.items() if k != "state"}}.items():
         path = tmp_path / f"{name}.pt"
         torch.save(payload, path)
@@ -234,3 +238,5 @@ def test_checkpoint_payload_holds_only_plain_types(saved):
     for key in ("labels", "normalization", "meta", "model"):
         assert isinstance(payload[key], str)
         json.loads(payload[key])
+    # the model config is recorded in its wire form, complete, as zod would have filled it
+    assert json.loads(payload["model"]) == model_options("mlp", hidden=[8]) == to_json(model_spec("mlp", hidden=[8]))

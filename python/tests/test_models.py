@@ -8,27 +8,29 @@ from torch import nn
 
 from distillery.errors import ConfigError
 from distillery.models import LeNet, MLP, SmallResNet, build_model, count_parameters, flops_per_sample
+from distillery.spec import EnsembleModel, LeNetModel, MlpModel, ModelSpec, parse
+from helpers import model_options, model_spec
 
 
 def test_mlp_bottleneck_parameter_count_is_dk_plus_kh_plus_the_rest():
     D, k, H, C = 784, 30, 400, 10
-    model = build_model({"type": "mlp", "hidden": [H], "bottleneck": k}, [28, 28], C)
+    model = build_model(model_spec("mlp", hidden=[H], bottleneck=k), [28, 28], C)
     expected = D * k + (k * H + H) + (H * C + C)  # U without bias, V with bias, then the output layer
     assert count_parameters(model) == expected == 39_930
     # and the factorisation really saves weights against the unfactored net
-    unfactored = build_model({"type": "mlp", "hidden": [H]}, [28, 28], C)
+    unfactored = build_model(model_spec("mlp", hidden=[H]), [28, 28], C)
     assert count_parameters(unfactored) == D * H + H + H * C + C
     assert count_parameters(model) < count_parameters(unfactored)
 
 
 def test_mlp_bottleneck_with_two_hidden_layers():
     D, k, H1, H2, C = 784, 30, 400, 200, 10
-    model = build_model({"type": "mlp", "hidden": [H1, H2], "bottleneck": k}, [784], C)
+    model = build_model(model_spec("mlp", hidden=[H1, H2], bottleneck=k), [784], C)
     assert count_parameters(model) == D * k + (k * H1 + H1) + (H1 * H2 + H2) + (H2 * C + C)
 
 
 def test_mlp_bottleneck_has_no_nonlinearity_between_bottleneck_and_wide_layer():
-    model = build_model({"type": "mlp", "hidden": [40, 20], "bottleneck": 5, "activation": "tanh"}, [12], 3)
+    model = build_model(model_spec("mlp", hidden=[40, 20], bottleneck=5, activation="tanh"), [12], 3)
     layers = list(model.layers)
     kinds = [type(layer) for layer in layers]
     assert kinds == [nn.Flatten, nn.Linear, nn.Linear, nn.Tanh, nn.Linear, nn.Tanh, nn.Linear]
@@ -48,21 +50,22 @@ def test_mlp_bottleneck_has_no_nonlinearity_between_bottleneck_and_wide_layer():
 
 def test_mlp_bottleneck_needs_a_hidden_layer():
     with pytest.raises(ConfigError) as caught:
-        build_model({"type": "mlp", "hidden": [], "bottleneck": 4}, [8], 2, where="students[2].model")
+        build_model(model_spec("mlp", hidden=[], bottleneck=4), [8], 2, where="students[2].model")
     assert caught.value.field == "students[2].model.bottleneck"
 
 
 @pytest.mark.parametrize("hidden,bottleneck", [([], None), ([64, 32], None), ([64, 32], 8)])
 def test_mlp_flops_per_sample_is_twice_the_sum_of_in_times_out(hidden, bottleneck):
     D, C = 784, 10
-    model = build_model({"type": "mlp", "hidden": hidden, "bottleneck": bottleneck}, [28, 28], C)
+    model = build_model(model_spec("mlp", hidden=hidden, **({"bottleneck": bottleneck} if bottleneck else {})), [28, 28], C)
     widths = [D] + ([bottleneck] if bottleneck else []) + hidden + [C]
     expected = 2 * sum(i * o for i, o in zip(widths, widths[1:]))
     assert flops_per_sample(model, [28, 28]) == expected
 
 
 def test_lenet_flops_by_hand():
-    model = build_model({"type": "lenet", "channels": [6, 16], "hidden": [120, 84]}, [1, 28, 28], 10)
+    model = build_model(model_spec("lenet"), [1, 28, 28], 10)  # zod's defaults: channels [6, 16], hidden [120, 84]
+    assert (model_spec("lenet").channels, model_spec("lenet").hidden) == ((6, 16), (120, 84))
     conv1 = 2 * (6 * 28 * 28) * (5 * 5 * 1)
     conv2 = 2 * (16 * 14 * 14) * (5 * 5 * 6)
     dense = 2 * (16 * 7 * 7 * 120 + 120 * 84 + 84 * 10)
@@ -70,7 +73,7 @@ def test_lenet_flops_by_hand():
 
 
 def test_flops_leaves_the_training_mode_as_it_was():
-    model = build_model({"type": "mlp", "hidden": [8], "dropout": 0.5}, [4], 2)
+    model = build_model(model_spec("mlp", hidden=[8], dropout=0.5), [4], 2)
     model.train()
     flops_per_sample(model, [4])
     assert model.training
@@ -87,7 +90,7 @@ def test_flops_leaves_the_training_mode_as_it_was():
 @pytest.mark.parametrize("shape", [[28, 28], [1, 28, 28], [3, 16, 16]])
 def test_image_models_build_for_each_input_shape(config, cls, shape):
     torch.manual_seed(0)
-    model = build_model(config, shape, 7)
+    model = build_model(model_spec(**config, kind=config["type"]), shape, 7)
     assert isinstance(model, cls)
     model.eval()
     with torch.no_grad():
@@ -100,42 +103,64 @@ def test_image_models_build_for_each_input_shape(config, cls, shape):
 def test_image_models_reject_vector_inputs():
     for kind in ("lenet", "resnet"):
         with pytest.raises(ConfigError) as caught:
-            build_model({"type": kind}, [784], 10, where="teacher.model")
+            build_model(model_spec(kind), [784], 10, where="teacher.model")
         assert caught.value.field == "teacher.model.type"
 
 
 def test_lenet_with_too_many_pooling_stages():
     with pytest.raises(ConfigError) as caught:
-        build_model({"type": "lenet", "channels": [2, 2, 2, 2, 2]}, [1, 8, 8], 10)
+        build_model(model_spec("lenet", channels=[2, 2, 2, 2, 2]), [1, 8, 8], 10)
     assert caught.value.field == "model.channels"
 
 
 @pytest.mark.parametrize("kind", ["mlp", "lenet"])
 def test_unknown_activation_raises_config_error_with_field(kind):
-    config = {"type": kind, "hidden": [8], "activation": "swish"}
-    shape = [1, 28, 28] if kind == "lenet" else [10]
+    # refused where the request is parsed …
     with pytest.raises(ConfigError) as caught:
-        build_model(config, shape, 3, where="students[0].model")
+        parse(ModelSpec, model_options(kind, hidden=[8], activation="swish"), "students[0].model")
+    assert caught.value.field == "students[0].model.activation"
+    assert "swish" in caught.value.message
+    # … and by the constructors too, which take every argument explicitly
+    with pytest.raises(ConfigError) as caught:
+        if kind == "lenet":
+            LeNet([1, 28, 28], 3, channels=[6, 16], hidden=[8], activation="swish", dropout=0.0, where="students[0].model")
+        else:
+            MLP([10], 3, hidden=[8], activation="swish", dropout=0.0, input_dropout=0.0, bottleneck=None, where="students[0].model")
     assert caught.value.field == "students[0].model.activation"
     assert "swish" in caught.value.message
 
 
 def test_unknown_model_type_raises_config_error_with_field():
     with pytest.raises(ConfigError) as caught:
-        build_model({"type": "transformer"}, [10], 3)
+        parse(ModelSpec, {"type": "transformer"}, "model")
     assert caught.value.field == "model.type"
     assert "transformer" in str(caught.value)
+    # a parsed config the builder does not build (an ensemble is only ever rebuilt from a checkpoint, member by member)
+    ensemble = EnsembleModel("ensemble", "mean-logits", (model_spec("mlp"),))
+    with pytest.raises(ConfigError) as caught:
+        build_model(ensemble, [10], 3, where="teacher.model")
+    assert caught.value.field == "teacher.model.type"
+
+
+def test_model_specs_are_the_typed_zod_configs():
+    mlp = model_spec("mlp", hidden=[16, 8], bottleneck=4)
+    assert isinstance(mlp, MlpModel) and mlp.hidden == (16, 8) and mlp.bottleneck == 4
+    assert (mlp.activation, mlp.dropout, mlp.input_dropout) == ("relu", 0.0, 0.0)  # zod's defaults
+    assert isinstance(model_spec("lenet"), LeNetModel)
+    with pytest.raises(ConfigError) as caught:
+        parse(ModelSpec, {"type": "mlp", "hidden": [16]}, "teacher.model")  # not completed by zod: refused, not guessed
+    assert caught.value.field == "teacher.model.activation"
 
 
 def test_custom_module_errors_name_the_module_field():
     with pytest.raises(ConfigError) as caught:
-        build_model({"type": "custom", "module": "no_such_package.mod:Net"}, [4], 2, where="teacher.model")
+        build_model(model_spec("custom", module="no_such_package.mod:Net"), [4], 2, where="teacher.model")
     assert caught.value.field == "teacher.model.module"
     with pytest.raises(ConfigError) as caught:
-        build_model({"type": "custom", "module": "collections:OrderedDict"}, [4], 2)
+        build_model(model_spec("custom", module="collections:OrderedDict"), [4], 2)
     assert caught.value.field == "model.module"
 
 
 def test_custom_module_is_built_with_its_kwargs():
-    model = build_model({"type": "custom", "module": "torch.nn:Linear", "kwargs": {"in_features": 4, "out_features": 2}}, [4], 2)
+    model = build_model(model_spec("custom", module="torch.nn:Linear", kwargs={"in_features": 4, "out_features": 2}), [4], 2)
     assert isinstance(model, nn.Linear) and model.weight.shape == (2, 4)

@@ -72,8 +72,21 @@ export const RegressionDistillation = method(
   },
 );
 
+export const Dist = method(
+  'dist',
+  { needsTeacher: true, needsLabels: false, tasks: ['classification'] },
+  'DIST (Huang et al., NeurIPS 2022): T²·(beta·(1 − inter-class Pearson) + gamma·(1 − intra-class Pearson)) of softmax(z/T), ' +
+    'plus labelWeight·CE on the labels when there are labels. Defaults: the paper\'s CIFAR-100 setting',
+  {
+    temperature: positive().default(4).describe('T: both distributions are softmax(z / T)'),
+    beta: z.number().nonnegative().default(2).describe('weight of the inter-class relation (each sample\'s class ranking)'),
+    gamma: z.number().nonnegative().default(2).describe('weight of the intra-class relation (each class across the batch)'),
+    labelWeight: z.number().nonnegative().default(1).describe('weight of cross-entropy on the labels (ignored without labels)'),
+  },
+);
+
 /** Every method, in the order the docs list them. */
-export const METHODS = [HardLabels, SoftTargets, LogitRegression, RegressionDistillation, Targets] as const;
+export const METHODS = [HardLabels, SoftTargets, LogitRegression, Dist, RegressionDistillation, Targets] as const;
 
 export const Method = z.discriminatedUnion('type', [...METHODS]);
 export type MethodConfig = z.infer<typeof Method>;
