@@ -12,7 +12,7 @@ function cli(args: string[], options: { cwd?: string } = {}): { status: number |
 describe('distillery run', () => {
   const folder = tempDir('cli');
   const outDir = path.join(folder, 'out');
-  let report: Record<string, any>;
+  let report: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- report.json, asserted field by field
   let stdout = '';
   let enginesBefore: number[] = [];
 
@@ -99,8 +99,8 @@ describe('distillery run: failures', () => {
     const folder = tempDir('cli-interrupt');
     const outDir = path.join(folder, 'out');
     const experiment = tinyExperiment({ evaluate: { benchmark: false } });
-    const students = experiment['students'] as Array<Record<string, any>>;
-    students[0]!['training'] = { ...students[0]!['training'], epochs: 400 };
+    const students = experiment['students'] as Array<{ training: Record<string, unknown> }>;
+    students[0]!.training = { ...students[0]!.training, epochs: 400 };
     const file = writeJson(path.join(folder, 'long.json'), experiment);
     const before = enginePids();
     const child = spawn(process.execPath, [CLI, 'run', file, '--out', outDir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -122,7 +122,7 @@ describe('distillery run: failures', () => {
     expect(fs.existsSync(path.join(outDir, 'report.json'))).toBe(false);
 
     // Resume: the teacher is kept, and the interrupted student continues from its last epoch checkpoint.
-    students[0]!['training'] = { ...students[0]!['training'], epochs: 3 };
+    students[0]!.training = { ...students[0]!.training, epochs: 3 };
     writeJson(file, experiment);
     const resumed = cli(['run', file, '--out', outDir, '--resume']);
     expect(resumed.status).toBe(0);

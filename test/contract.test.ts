@@ -16,8 +16,8 @@ import { Engine, resolveInterpreter } from '../src/engine';
 import { ROOT, tempDir, tinyData, writeJson } from './support/tiny';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { contractFiles } = require('../scripts/contract.js') as {
-  contractFiles(modules: { schema: unknown; methods: unknown }): Record<string, string>;
+const contract = require('../scripts/contract.js') as {
+  contractFiles: (modules: { schema: unknown; methods: unknown }) => Record<string, string>;
 };
 
 const EXAMPLES = fs
@@ -40,7 +40,7 @@ function pythonParses(files: string[]): { status: number | null; output: string 
 }
 
 describe('generated contract files', () => {
-  test.each(Object.entries(contractFiles({ schema, methods })))('%s is current (npm run docs)', (file, contents) => {
+  test.each(Object.entries(contract.contractFiles({ schema, methods })))('%s is current (npm run docs)', (file, contents) => {
     expect(fs.readFileSync(path.join(ROOT, file), 'utf8')).toBe(contents);
   });
 });

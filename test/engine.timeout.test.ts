@@ -1,3 +1,5 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { Engine } from '../src/engine';
 
 // pythonia gives every call a timeout (REQ_TIMEOUT, 100 s by default) and a
@@ -12,7 +14,7 @@ test('a call longer than pythonia\'s request timeout completes', async () => {
     const started = Date.now();
     const result = await engine.call('train_teacher', {
       device: 'cpu',
-      outDir: require('node:os').tmpdir() + '/distillery-timeout',
+      outDir: path.join(os.tmpdir(), 'distillery-timeout'),
       data: { train: { type: 'mnist', split: 'train', offset: 0, limit: 4000, labelled: true }, test: { type: 'mnist', split: 'test', offset: 0, limit: 100, labelled: true } },
       teacher: {
         type: 'train',

@@ -218,7 +218,7 @@ describe('bad inputs through the engine: PythonError with the field and the file
     ['an empty slice', () => ({ test: { type: 'mnist', split: 'test', offset: 5000 } }), { pythonType: 'DataError', field: 'data.test', message: /data\.test: the dataset is empty/ }],
   ])('data: %s', async (_name, data, expected) => {
     await expectPythonError(
-      (outDir) => trainTeacher({ data: { ...tinyData, test: threeClasses(9), ...data() } as never, device: 'cpu', outDir, teacher: { type: 'train', model: mlp, training: quick } }, { engine }),
+      (outDir) => trainTeacher({ data: { ...tinyData, test: threeClasses(9), ...data() }, device: 'cpu', outDir, teacher: { type: 'train', model: mlp, training: quick } }, { engine }),
       expected,
     );
   });

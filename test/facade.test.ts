@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError, Engine, distill, run, trainTeacher, type EngineEvent, type ExperimentInput } from '../src';
+import { ConfigError, Engine, distill, run, trainTeacher, type DistillInput, type EngineEvent, type ExperimentInput } from '../src';
 import { OnnxModel, evaluate } from '../src/runtime';
 import { tempDir, tinyData, tinyExperiment } from './support/tiny';
 
@@ -39,7 +39,7 @@ describe('the TypeScript facade, end to end on a slice of the embedded MNIST', (
     ['hard-labels', { type: 'hard-labels' }, { type: 'mlp', hidden: [16] }],
     ['soft-targets', { type: 'soft-targets', temperature: 20, alpha: 0.9 }, { type: 'mlp', hidden: [16] }],
     ['logit-regression', { type: 'logit-regression' }, { type: 'mlp', hidden: [64], bottleneck: 8 }],
-  ] as Array<[string, any, any]>)('distill with %s produces a working student', async (name, method, model) => {
+  ] as Array<[string, DistillInput['student']['method'], DistillInput['student']['model']]>)('distill with %s produces a working student', async (name, method, model) => {
     const student = await distill({ data: tinyData, device: 'cpu', outDir, teacher: teacherCheckpoint, student: { name, model, method, training } }, { engine });
     expect(student.method).toEqual(method);
     expect(student.teacher === null || student.teacher === undefined).toBe(method.type === 'hard-labels');

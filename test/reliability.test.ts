@@ -16,7 +16,7 @@ const experiment: ExperimentInput = {
   name: 'resume',
   seed: 0,
   device: 'cpu',
-  data: tinyData as ExperimentInput['data'],
+  data: tinyData,
   teacher: { type: 'train', model: { type: 'mlp', hidden: [32] }, training: { epochs: 2, batchSize: 64, optimizer: { type: 'adam', lr: 0.003 } } },
   students: [
     {

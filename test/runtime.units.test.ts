@@ -161,14 +161,14 @@ describe('softmax and predictions', () => {
 describe('runRows chunks for fixed batch sizes', () => {
   /** A stand-in session: sums each row, records the dims it was given. */
   function summingSession(calls: number[][]): InferenceSession {
-    const run = async (feeds: Record<string, { data: Float32Array; dims: readonly number[] }>) => {
+    const run = (feeds: Record<string, { data: Float32Array; dims: readonly number[] }>): Promise<Record<string, unknown>> => {
       const tensor = feeds.x;
-      if (!tensor) throw new Error('no input');
+      if (!tensor) return Promise.reject(new Error('no input'));
       calls.push([...tensor.dims]);
       const rows = tensor.dims[0] ?? 1;
       const width = tensor.data.length / rows;
       const sums = Float32Array.from({ length: rows }, (_, r) => tensor.data.subarray(r * width, (r + 1) * width).reduce((a, b) => a + b, 0));
-      return { y: { type: 'float32', data: sums } };
+      return Promise.resolve({ y: { type: 'float32', data: sums } });
     };
     return { run } as unknown as InferenceSession;
   }

@@ -108,5 +108,5 @@ export function loadExperimentFile(file: string): ExperimentConfig {
 
 /** The experiment file's JSON Schema (draft 2020-12), generated from the zod schema — for editor completion. */
 export function experimentJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(Experiment, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return z.toJSONSchema(Experiment, { io: 'input', unrepresentable: 'any' });
 }

@@ -103,7 +103,7 @@ const TRAITS: ReadonlyMap<string, MethodTraits> = new Map(
 );
 
 /** The traits of a method, read from its schema entry. */
-export function methodTraits(name: MethodName | string): MethodTraits {
+export function methodTraits(name: string): MethodTraits {
   const traits = TRAITS.get(name);
   if (!traits) throw new Error(`unknown method '${name}'`);
   return traits;

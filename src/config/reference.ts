@@ -26,7 +26,7 @@ const variants = (schema: JsonSchema): JsonSchema[] => schema.oneOf ?? schema.an
 const isObject = (schema: JsonSchema): boolean => schema.type === 'object' && !!schema.properties;
 const variantName = (schema: JsonSchema): string | undefined => {
   const type = schema.properties?.['type'];
-  return type && type.const !== undefined ? String(type.const) : undefined;
+  return type && type.const !== undefined ? (typeof type.const === 'string' ? type.const : JSON.stringify(type.const)) : undefined;
 };
 
 function typeOf(schema: JsonSchema): string {

@@ -12,7 +12,7 @@ import { describeValue, InputValidationError } from '../runtime/errors';
 // ESM entry, so the types come in through a type-only import and the code
 // through require, which picks the CommonJS build.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const npy: typeof Npy = require('npyjs');
+const npy = require('npyjs') as typeof Npy;
 
 /** Sample values as stored: float32, float64 or uint8 (e.g. raw pixels). */
 export type FeatureArray = Float32Array | Float64Array | Uint8Array;
@@ -78,10 +78,14 @@ export async function loadDataset(file: string): Promise<Dataset> {
   return buildDataset(file, x, y);
 }
 
+function isShape(value: unknown): value is readonly number[] {
+  return Array.isArray(value) && value.length > 0 && value.every((size) => Number.isInteger(size) && (size as number) >= 1);
+}
+
 /** Checks in-memory arrays and makes a Dataset of them (no copy where the types already fit). */
 export function datasetFromArrays(arrays: DatasetArrays): Dataset {
   const { x, sampleShape } = arrays;
-  if (!Array.isArray(sampleShape) || sampleShape.length === 0 || sampleShape.some((size) => !Number.isInteger(size) || size < 1)) {
+  if (!isShape(sampleShape)) {
     throw new InputValidationError('dataset.sampleShape', 'a non-empty array of positive integers', describeValue(sampleShape));
   }
   if (!(x instanceof Float32Array || x instanceof Float64Array || x instanceof Uint8Array)) {

@@ -10,7 +10,7 @@ import { parseExperiment } from '../config';
 import type { ExperimentConfig, ExperimentInput } from '../config/schema';
 import type { Engine, EngineEvent, ExperimentTrainResult, ModelResult } from '../engine';
 import { withEngine } from '../facade';
-import { OnnxModel, agreement, benchmark, evaluate, loadDataset, type Dataset, type EvaluationReport, type LoadOptions } from '../runtime';
+import { OnnxModel, agreement, benchmark, evaluate, loadDataset, type Dataset, type EvaluationReport } from '../runtime';
 import { renderCharts } from './charts';
 import { ensureOutputDir, writeFileAtomic } from './files';
 import { reportMarkdown, type ModelReport, type RunReport } from './report';
@@ -76,7 +76,7 @@ async function evaluateRun(
   const results: Exported[] = [trained.teacher, ...trained.students].map(exported);
   const models: OnnxModel[] = [];
   try {
-    for (const result of results) models.push(await OnnxModel.load(result.onnx, (result.loadOptions ?? {}) as LoadOptions));
+    for (const result of results) models.push(await OnnxModel.load(result.onnx, result.loadOptions ?? {}));
     const [teacherModel] = models as [OnnxModel];
     const reports: ModelReport[] = [];
     for (const [index, result] of results.entries()) {

@@ -84,7 +84,7 @@ export class Metadata {
 
   /** A loosely typed JSON record field (model, method, teacher, training, metrics). */
   record(key: 'model' | 'method' | 'teacher' | 'training' | 'metrics'): JsonRecord | null | undefined {
-    return this.get(key) as JsonRecord | null | undefined;
+    return this.get(key);
   }
 }
 

@@ -71,7 +71,7 @@ export function graphFacts(proto: onnx.ModelProto): GraphFacts {
     producers,
     floatParams: initializers
       .filter((tensor) => FLOAT_TYPES.has(tensor.dataType ?? 0))
-      .reduce((sum, tensor) => sum + (tensor.dims ?? []).reduce<number>((product, dim) => product * toNumber(dim), 1), 0),
+      .reduce((sum, tensor) => sum + (tensor.dims ?? []).reduce<number>((product, dim) => product * toNumber(dim as Countable), 1), 0),
     metadata: new Map((proto.metadataProps ?? []).map((entry) => [entry.key ?? '', entry.value ?? ''])),
   };
 }
@@ -88,11 +88,14 @@ function valueFacts(value: onnx.IValueInfoProto): ValueFacts {
 
 function dimension(dim: onnx.TensorShapeProto.IDimension): number | null {
   if (dim.dimValue === null || dim.dimValue === undefined || dim.dimParam) return null;
-  const value = toNumber(dim.dimValue);
+  const value = toNumber(dim.dimValue as Countable);
   return value > 0 ? value : null;
 }
 
 /** protobufjs gives int64 fields as Long objects (or numbers, when they fit). */
-function toNumber(value: number | { toNumber(): number }): number {
+/** onnx-proto types 64-bit integers as Long, whose declarations it does not ship: a number or a Long. */
+type Countable = number | { toNumber(): number };
+
+function toNumber(value: Countable): number {
   return typeof value === 'number' ? value : value.toNumber();
 }
