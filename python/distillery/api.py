@@ -15,11 +15,11 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from typing import Any, Callable, Optional, TypeVar
-
-import torch
+from collections.abc import Callable
+from typing import Any, Optional, TypeVar
 
 import numpy as np
+import torch
 
 from . import __version__, methods, pipeline
 from .checkpoints import load_checkpoint
@@ -27,7 +27,8 @@ from .data import load_data
 from .errors import ConfigError
 from .progress import Progress, Sink
 from .spec import DataSpec, DistillRequest, Empty, ExperimentRequest, ExportRequest, TrainTeacherRequest, WriteSplitRequest, parse
-from .train import predict as predict_outputs, resolve_device
+from .train import predict as predict_outputs
+from .train import resolve_device
 
 Command = Callable[[dict[str, Any], Progress], dict[str, Any]]
 R = TypeVar("R")

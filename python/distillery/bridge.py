@@ -22,13 +22,14 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 sys.stdout.flush()
 os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
-from .errors import DistilleryError  # noqa: E402
-from .progress import Progress  # noqa: E402
+from .errors import DistilleryError
+from .progress import Progress
 
 _progress = Progress()
 _PARENT = os.getppid()
@@ -64,7 +65,7 @@ def invoke(command: str, request_json: str, on_event: Optional[Callable[[str], A
         return json.dumps({"ok": True, "result": result})
     except DistilleryError as error:
         return json.dumps({"ok": False, "error": {**error.to_json(), "traceback": traceback.format_exc()}})
-    except Exception as error:  # noqa: BLE001 — everything else is reported as it is, with its traceback
+    except Exception as error:
         return json.dumps({"ok": False, "error": {
             "type": type(error).__name__, "message": str(error) or type(error).__name__, "field": None, "file": None,
             "details": {}, "traceback": traceback.format_exc(),

@@ -89,7 +89,7 @@ def load_torch_file(path: str, map_location: Any = "cpu") -> dict[str, Any]:
         raise CheckpointError(f"checkpoint not found: {path}", file=path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # noqa: BLE001 — a damaged pickle surfaces as KeyError, IndexError, … as well
+    except Exception as error:
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated, or not weights-only): {error}",
                               file=path) from error
 
@@ -107,7 +107,7 @@ def load_checkpoint(path: str, device: torch.device) -> LoadedModel:
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: a damaged Distillery checkpoint ({type(error).__name__}: {error})", file=path) from error
     try:
-        model_config = parse(ModelSpec, recorded, "model")  # type: ignore[type-abstract]
+        model_config = parse(ModelSpec, recorded, "model")
         if isinstance(model_config, EnsembleModel):
             members = []
             for member_config, state in zip(model_config.members, payload["members"], strict=True):

@@ -252,9 +252,8 @@ def _labels_tensor(y: Optional[np.ndarray], task: str, num_outputs: int, where: 
                             field=f"{where}.y", file=file)
         return torch.as_tensor(values, device=device)
     _check_class_label_shape(y, where, file)
-    if not np.issubdtype(y.dtype, np.integer):
-        if not np.all(np.mod(y, 1) == 0):
-            raise DataError(f"{where}: class labels must be integers, got dtype {y.dtype}", field=f"{where}.y", file=file)
+    if not np.issubdtype(y.dtype, np.integer) and not np.all(np.mod(y, 1) == 0):
+        raise DataError(f"{where}: class labels must be integers, got dtype {y.dtype}", field=f"{where}.y", file=file)
     labels = y.astype(np.int64).reshape(-1)
     low, high = int(labels.min()), int(labels.max())
     if low < 0 or high >= num_outputs:
@@ -265,7 +264,7 @@ def _labels_tensor(y: Optional[np.ndarray], task: str, num_outputs: int, where: 
     return torch.as_tensor(labels, device=device)
 
 
-_CACHE: "OrderedDict[str, DataBundle]" = OrderedDict()
+_CACHE: OrderedDict[str, DataBundle] = OrderedDict()
 
 
 def load_data(config: DataSpec, device: torch.device) -> DataBundle:

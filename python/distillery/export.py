@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from typing import Any, Optional
 
 import numpy as np
@@ -57,7 +58,6 @@ def export_onnx(module: nn.Module, input_shape: list[int], path: str, metadata: 
                 opset: int = 18, tolerance: float = 1e-4, sample: Optional[torch.Tensor] = None) -> dict[str, Any]:
     """Exports ``module`` (moved to the CPU, eval mode) and returns {path, sizeBytes, sha256, parityMaxAbsDiff, opset}."""
     import onnx
-    import onnxruntime
 
     module = module.to("cpu").eval()
     output_name = "values" if task == "regression" else "logits"
@@ -107,7 +107,7 @@ def _parity(module: nn.Module, onnx_path: str, batch: torch.Tensor, relative: bo
 
 
 @contextlib.contextmanager
-def _quiet():
+def _quiet() -> Iterator[None]:
     """The exporter prints progress and warnings; keep them out of the user's output."""
     logger = logging.getLogger("torch.onnx")
     level = logger.level

@@ -11,7 +11,8 @@ import contextlib
 import errno
 import os
 import tempfile
-from typing import Any, Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
+from typing import Any, Optional
 
 import numpy as np
 
@@ -101,7 +102,7 @@ def atomic_write(final_path: str, write: Callable[[str], Any]) -> None:
 def atomic_save_npz(final_path: str, **arrays: np.ndarray) -> None:
     def write(temporary: str) -> None:
         with open(temporary, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+            np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub takes **kwds for allow_pickle's slot
 
     atomic_write(final_path, write)
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import importlib
 import math
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -180,7 +181,7 @@ def _check_output_shape(model: nn.Module, target: str, input_shape: list[int], n
     try:
         with torch.no_grad():
             output = model(torch.zeros([2, *input_shape]))
-    except Exception as error:  # noqa: BLE001 — whatever the user's forward raises
+    except Exception as error:
         raise ConfigError(f"{where}.module: '{target}' cannot run on samples of shape {input_shape}: {type(error).__name__}: {error}",
                           field=f"{where}.module") from error
     finally:

@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
-from .spec import Normalization, OnnxTeacher as OnnxTeacherSpec
+from .spec import Normalization
+from .spec import OnnxTeacher as OnnxTeacherSpec
 
 CHUNK = 1024
 
@@ -90,7 +91,7 @@ class OnnxTeacher(nn.Module):
         return "probabilities" if producer is not None and producer.op_type == "Softmax" else "logits"
 
     @staticmethod
-    def _apply(x: np.ndarray, norm: Optional[dict[str, list[float]]], inverse: bool) -> np.ndarray:
+    def _normalized(x: np.ndarray, norm: Optional[dict[str, list[float]]], inverse: bool) -> np.ndarray:
         if norm is None:
             return x
         flat = x.reshape(len(x), -1)
@@ -102,8 +103,8 @@ class OnnxTeacher(nn.Module):
         return out.reshape(x.shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        raw = self._apply(x.detach().float().cpu().numpy(), self.student_normalization, inverse=True)
-        prepared = self._apply(raw, self.teacher_normalization, inverse=False).reshape(len(raw), *self.sample_shape).astype(np.float32)
+        raw = self._normalized(x.detach().float().cpu().numpy(), self.student_normalization, inverse=True)
+        prepared = self._normalized(raw, self.teacher_normalization, inverse=False).reshape(len(raw), *self.sample_shape).astype(np.float32)
         outputs = [self._run(chunk) for chunk in np.array_split(prepared, max(1, math.ceil(len(prepared) / CHUNK)))] if len(prepared) else []
         result = np.concatenate(outputs).reshape(len(prepared), -1) if outputs else np.zeros((0, 0), np.float32)
         if self.output_kind == "probabilities":

@@ -10,13 +10,15 @@ Every artefact is written under ``outDir`` only, atomically.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import torch
 
@@ -106,8 +108,8 @@ def run_experiment(request: ExperimentRequest, progress: Progress) -> Result:
         progress.check_cancel()
         # Each student its own seed stream, the same whatever the students before it.
         seed = request.seed + 1000 * (index + 1)
-        students.append(_finished_or(run, student.name, lambda: _student(run, student, source, f"students[{index}]", seed, progress),
-                                     progress))
+        train = functools.partial(_student, run, student, source, f"students[{index}]", seed, progress)
+        students.append(_finished_or(run, student.name, train, progress))
     return {"device": str(run.device), "torch": torch.__version__, "testData": test_path, "teacher": teacher, "students": students}
 
 
@@ -134,7 +136,7 @@ def write_split(request: WriteSplitRequest, _progress: Progress) -> Result:
         raise ConfigError(f"data.{request.split}: not configured", field=f"data.{request.split}")
     x, y = read_source(source, f"data.{request.split}")
     save_split(x, y, request.path)
-    return {"path": request.path, "n": int(len(x)), "sampleShape": list(x.shape[1:])}
+    return {"path": request.path, "n": len(x), "sampleShape": list(x.shape[1:])}
 
 
 # ---------------------------------------------------------------- one model each
@@ -156,7 +158,7 @@ def _teacher(run: Run, request: TrainTeacherRequest, progress: Progress) -> Resu
                 "metrics": metrics, "loadOptions": load_options}
     assert teacher.model_config is not None
     method = to_json(spec.method) if isinstance(spec, TrainedTeacher) and spec.method is not None else None
-    training = to_json(spec.training) if teacher.fit else None
+    training = to_json(spec.training) if isinstance(spec, TrainedTeacher) else None
     meta = {"name": spec.name, "role": "teacher", "method": method, "teacher": None, "training": training, "metrics": metrics,
             "seed": request.seed}
     save_checkpoint(paths["checkpoint"], module=teacher.module, model_config=teacher.model_config, task=data.task,

@@ -10,7 +10,8 @@ SIGUSR1 (sent by the engine on abort) or by the sink returning true.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 from .errors import Cancelled
 

@@ -14,11 +14,13 @@ from torch import nn
 from .checkpoints import Ensemble, LoadedModel, load_checkpoint
 from .data import DataBundle, Split
 from .errors import ConfigError
+from .methods.supervised import HardLabels
 from .models import build_for_task
 from .onnx_teacher import OnnxTeacher
-from .methods.supervised import HardLabels
 from .progress import Progress
-from .spec import CheckpointTeacher, EnsembleModel, ModelSpec, OnnxTeacher as OnnxTeacherSpec, Teacher as TeacherSpec, TrainedTeacher
+from .spec import CheckpointTeacher, EnsembleModel, ModelSpec, TrainedTeacher
+from .spec import OnnxTeacher as OnnxTeacherSpec
+from .spec import Teacher as TeacherSpec
 from .train import FitResult, Objective, fit, predict, seed_everything, split_metrics
 
 
@@ -28,7 +30,7 @@ class Teacher:
     # How to rebuild it from a checkpoint; None for a black-box (ONNX) teacher, which is its own file.
     model_config: Optional[ModelSpec]
     fit: Optional[FitResult] = None
-    members: list["Teacher"] = field(default_factory=list)
+    members: list[Teacher] = field(default_factory=list)
 
 
 def check_compatible(loaded: LoadedModel, data: DataBundle, where: str) -> None:
@@ -91,7 +93,7 @@ def teacher_summary(teacher: Teacher, data: DataBundle) -> dict[str, Any]:
 
 # The teacher's outputs over a transfer set, computed once per (checkpoint, data) in this process, so
 # a student epoch costs only the student. Keyed by the checkpoint's path and mtime.
-_OUTPUTS: "OrderedDict[tuple[Any, ...], torch.Tensor]" = OrderedDict()
+_OUTPUTS: OrderedDict[tuple[Any, ...], torch.Tensor] = OrderedDict()
 
 
 def cached_outputs(teacher_path: str, module: nn.Module, data: DataBundle, split_name: str, split: Split) -> torch.Tensor:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Generic, Optional, TypeVar
+from typing import Generic, Optional, TypeVar
 
 import torch
 
@@ -22,7 +23,7 @@ from ..errors import ConfigError
 from ..spec import MethodOptions
 
 Terms = dict[str, torch.Tensor]
-O = TypeVar("O", bound=MethodOptions)
+OptionsT = TypeVar("OptionsT", bound=MethodOptions)
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,10 @@ class Traits:
 
 
 @dataclass(frozen=True)
-class Method(Generic[O]):
+class Method(Generic[OptionsT]):
     name: str
-    options: type[O]
-    loss: Callable[[O, LossInputs], tuple[torch.Tensor, Terms]]
+    options: type[OptionsT]
+    loss: Callable[[OptionsT, LossInputs], tuple[torch.Tensor, Terms]]
     terms: tuple[str, ...]
     traits: Traits
 
@@ -72,8 +73,8 @@ def _contract() -> dict[str, Traits]:
     return {name: Traits(entry["needsTeacher"], entry["needsLabels"], tuple(entry["tasks"])) for name, entry in raw.items()}
 
 
-def register(name: str, options: type[O], loss: Callable[[O, LossInputs], tuple[torch.Tensor, Terms]], terms: tuple[str, ...],
-             traits: Optional[Traits] = None) -> Method[O]:
+def register(name: str, options: type[OptionsT], loss: Callable[[OptionsT, LossInputs], tuple[torch.Tensor, Terms]], terms: tuple[str, ...],
+             traits: Optional[Traits] = None) -> Method[OptionsT]:
     """Adds a method. Its traits come from its zod entry (contract.json); ``traits`` is only for methods that have no zod
     entry, such as a test's or a plugin's, which the TypeScript side cannot send anyway."""
     if name in _METHODS:
@@ -81,7 +82,7 @@ def register(name: str, options: type[O], loss: Callable[[O, LossInputs], tuple[
     declared = _contract().get(name)
     if declared is None and traits is None:
         raise ValueError(f"method '{name}' has no entry in src/config/methods.ts (run `npm run docs` after adding one)")
-    method: Method[O] = Method(name, options, loss, terms, traits or declared)  # type: ignore[arg-type]
+    method: Method[OptionsT] = Method(name, options, loss, terms, traits or declared)  # type: ignore[arg-type]
     _METHODS[name] = method  # type: ignore[assignment]
     return method
 
