@@ -1,5 +1,5 @@
 // Bridge overhead: one distillation driven from TypeScript (the facade's distill() on a shared Engine, through
-// pythonia) vs the same request run by a plain Python script calling distillery.api.distill in its own process.
+// pythonia) vs the same request run by a plain Python script calling api.call('distill', …) in its own process.
 // Same student, data, epochs and torch threads; the two alternate, round by round.
 //
 //   node scripts/bootstrap.js && node bench/bridge.mjs [--rounds 3] [--epochs 3] [--threads 1]
@@ -42,7 +42,7 @@ try {
   const options = { outDir, device: 'cpu', seed: 0, teacher, student, export: false };
   // The very request the facade sends, for the Python side (outDir apart, so the two never share files).
   const parsed = DistillOptions.parse(options);
-  const request = { ...parsed, outDir: path.join(outDir, 'direct'), teacherCheckpoint: path.resolve(teacher) };
+  const request = { ...parsed, outDir: path.join(outDir, 'direct'), teacher: path.resolve(teacher) };
   fs.mkdirSync(outDir, { recursive: true });
   const requestFile = path.join(outDir, 'request.json');
   fs.writeFileSync(requestFile, JSON.stringify(request, null, 2));

@@ -1,6 +1,6 @@
 // Cold start and demo wall time.
 //  1. Engine.start() -> first call answered, in fresh Node processes (Python start, torch import, pythonia handshake),
-//     with `python -c "import distillery.api"` (torch included) alongside for what Python alone costs;
+//     with `python -c "from distillery import api"` (torch included) alongside for what Python alone costs;
 //  2. the demo: `node scripts/bootstrap.js` (the no-op check a ready checkout pays) and
 //     `node bin/distillery.js run examples/demo.json` (what `npm run demo` runs), timed from outside.
 //
@@ -33,7 +33,7 @@ for (let i = 0; i < trials; i++) {
   const out = execFileSync(process.execPath, [path.join(ROOT, 'bench', 'cold_start.mjs'), '--child'], { encoding: 'utf8' });
   runs.push(JSON.parse(out.trim().split('\n').pop()));
   const t = performance.now();
-  execFileSync(PYTHON, ['-c', 'import distillery.api'], { env: { ...process.env, PYTHONPATH: path.join(ROOT, 'python') } });
+  execFileSync(PYTHON, ['-c', 'from distillery import api'], { env: { ...process.env, PYTHONPATH: path.join(ROOT, 'python') } });
   pythonImports.push(performance.now() - t);
 }
 console.log(`\nCold start, ${trials} fresh Node processes (median)`);
@@ -42,7 +42,7 @@ console.log(table(['step', 'ms'], [
   ['Engine.start() (spawn Python, import torch + engine, hello)', fmt(median(runs.map((r) => r.startMs)), 0)],
   ['first call answered after start', fmt(median(runs.map((r) => r.firstCallMs)), 1)],
   ['Engine.start() -> first call answered', fmt(median(runs.map((r) => r.startToFirstAnswerMs)), 0)],
-  ['for comparison: python -c "import distillery.api" (own process)', fmt(median(pythonImports), 0)],
+  ['for comparison: python -c "from distillery import api" (own process)', fmt(median(pythonImports), 0)],
 ]));
 
 let demo = null;

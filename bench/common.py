@@ -1,7 +1,10 @@
 """Shared helpers for the Python benchmarks and reproductions (not part of the library, not part of `npm test`).
 
-Every config built here is fully resolved (every field the engine reads is spelled out), so the
-engine's API can be called directly, exactly as the TypeScript facade calls it.
+The benchmarks use the engine only through its public Python API, ``distillery.api``: ``api.call(command,
+request, on_event)`` and ``api.predict(checkpoint, data, split)``. An engine request must be complete — every
+key the TypeScript zod schemas fill by default written out (python/distillery/spec.py; the defaults are in
+python/tests/zod_defaults.json), unknown keys refused — so every config built here spells each field out, and
+``train_teacher_request``/``distill_request`` build whole requests, exactly as the TypeScript facade sends them.
 """
 
 from __future__ import annotations
@@ -74,6 +77,26 @@ def student_spec(name: str, model: dict[str, Any], method: dict[str, Any], train
     return {"name": name, "model": model, "method": method, "training": train}
 
 
+# The zod default of the export block; pass it as ``export=`` when a benchmark needs the .onnx file.
+EXPORT = {"opset": 18, "parityTolerance": 0.0001}
+
+
+def train_teacher_request(data: dict[str, Any], out_dir: str, teacher: dict[str, Any], *, device: str = "cpu", seed: int = 0,
+                          resume: bool = False, export: Any = False) -> dict[str, Any]:
+    """A complete ``train_teacher`` request. ``export`` False (the default here): checkpoint only, no ONNX export."""
+    return {"data": data, "outDir": out_dir, "device": device, "seed": seed, "resume": resume, "export": export, "teacher": teacher}
+
+
+def distill_request(data: dict[str, Any], out_dir: str, student: dict[str, Any], *, teacher: Any = None, device: str = "cpu",
+                    seed: int = 0, resume: bool = False, export: Any = False) -> dict[str, Any]:
+    """A complete ``distill`` request; ``teacher`` is a checkpoint path (or an onnx-teacher block), absent when None
+    (methods that learn from the labels alone need none)."""
+    request = {"data": data, "outDir": out_dir, "device": device, "seed": seed, "resume": resume, "export": export, "student": student}
+    if teacher is not None:
+        request["teacher"] = teacher
+    return request
+
+
 # ---------------------------------------------------------------- running the engine
 
 
@@ -92,10 +115,77 @@ class EpochLog:
         return False
 
 
-def progress(prefix: str = ""):
-    from distillery.progress import Progress
+def progress(prefix: str = "") -> EpochLog:
+    """An ``on_event`` sink for ``api.call`` that logs every epoch to stderr."""
+    return EpochLog(prefix)
 
-    return Progress(EpochLog(prefix))
+
+# ---------------------------------------------------------------- plain PyTorch references (no engine code)
+
+
+def read_split(data: dict[str, Any], split: str, folder: str) -> tuple[Any, Any]:
+    """One split's raw arrays (x, y or None), as the engine reads them: written by the ``write_split`` command."""
+    import numpy as np
+
+    from distillery import api
+
+    path = os.path.join(folder, f"{split}.npz")
+    api.call("write_split", {"data": data, "split": split, "path": path})
+    with np.load(path) as arrays:
+        return arrays["x"], (arrays["y"] if "y" in arrays.files else None)
+
+
+def standardize(x: Any, reference: Any) -> Any:
+    """``normalize: "standard"`` as the engine applies it: one mean/std over all pixels for images (2+ dims per
+    sample), per feature for vectors; statistics from ``reference`` (the training split)."""
+    import numpy as np
+
+    flat = reference.reshape(len(reference), -1).astype(np.float64)
+    if reference.ndim >= 3:
+        mean, std = np.array([flat.mean()]), np.array([flat.std()])
+    else:
+        mean, std = flat.mean(axis=0), flat.std(axis=0)
+    std = np.where(std < 1e-8, 1.0, std)
+    values = x.reshape(len(x), -1).astype(np.float32)
+    return ((values - mean.astype(np.float32)) / std.astype(np.float32)).reshape(x.shape)
+
+
+def plain_mlp(config: dict[str, Any], input_shape: list[int], num_outputs: int) -> Any:
+    """The network a complete ``mlp`` model config describes, built in plain PyTorch with the engine's layer layout:
+    Flatten, [Dropout(inputDropout)], then per hidden layer [Linear to the bottleneck, no bias (first layer only)],
+    Linear, activation, [Dropout(dropout)]; then the output Linear — in a ``layers`` Sequential, so its state_dict
+    keys (``layers.N.*``) are those of an engine checkpoint of the same config."""
+    import math
+
+    import torch
+    from torch import nn
+
+    if config["type"] != "mlp":
+        raise SystemExit(f"only mlp models are rebuilt in plain PyTorch here, not '{config['type']}'")
+    activation = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}[config["activation"]]
+    layers: list[nn.Module] = [nn.Flatten()]
+    if config["inputDropout"] > 0:
+        layers.append(nn.Dropout(config["inputDropout"]))
+    width = math.prod(input_shape)
+    for index, units in enumerate(config["hidden"]):
+        if index == 0 and config.get("bottleneck"):
+            layers.append(nn.Linear(width, config["bottleneck"], bias=False))
+            width = config["bottleneck"]
+        layers += [nn.Linear(width, units), activation()]
+        if config["dropout"] > 0:
+            layers.append(nn.Dropout(config["dropout"]))
+        width = units
+    layers.append(nn.Linear(width, num_outputs))
+
+    class PlainMLP(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = nn.Sequential(*layers)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.layers(x)
+
+    return PlainMLP()
 
 
 # ---------------------------------------------------------------- machine and output
@@ -163,6 +253,5 @@ def ensure_embedded_teacher(epochs: int = 30, seed: int = 0, path: Optional[str]
     checkpoint = os.path.join(out_dir, "checkpoints", "teacher.pt")
     if not os.path.exists(checkpoint):
         print(f"training the shared embedded teacher ({epochs} epochs) -> {checkpoint}", file=sys.stderr, flush=True)
-        api.train_teacher({"data": embedded_data(), "outDir": out_dir, "device": "cpu", "seed": seed,
-                           "teacher": teacher_spec(epochs)}, progress("shared "))
+        api.call("train_teacher", train_teacher_request(embedded_data(), out_dir, teacher_spec(epochs), seed=seed), progress("shared "))
     return checkpoint

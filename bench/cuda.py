@@ -3,8 +3,8 @@
 teacher outputs) samples/s with the data resident on the GPU, bf16 autocast on vs off (training.mixedPrecision
 'bf16' vs 'off'), and the same runs on the CPU for comparison.
 
-Needs Python with torch (and numpy) only — no Node, no node_modules. Run from a checkout (it imports the engine
-from ../python):
+Needs Python with torch (and numpy) only — no Node, no node_modules. Run from a checkout (it imports the engine's
+public API, distillery.api, from ../python):
 
     python3 bench/cuda.py                      # finds the MNIST digits by itself (see below)
     python3 bench/cuda.py --data path/to/mnist-embedded-v1.npz
@@ -56,7 +56,6 @@ def main() -> int:
     import torch
 
     from distillery import api
-    from distillery.progress import Progress
 
     if not torch.cuda.is_available():
         print("warning: torch sees no CUDA device; only the CPU runs will happen", file=sys.stderr)
@@ -85,12 +84,15 @@ def main() -> int:
         epochs = args.epochs if device == "cuda" else args.cpu_epochs
         for batch in batch_sizes if device == "cuda" else batch_sizes[:1]:
             for precision in ("off", "bf16"):
-                teacher = api.train_teacher({"data": data, "outDir": out_dir, "device": device, "seed": 0, "teacher": {
+                # complete requests (every default written out, as the TypeScript side sends them); no ONNX export
+                teacher = api.call("train_teacher", {"data": data, "outDir": out_dir, "device": device, "seed": 0, "resume": False,
+                                                     "export": False, "teacher": {
                     "type": "train", "name": "teacher", "training": training(epochs, batch, precision, shift=2),
-                    "model": {"type": "mlp", "hidden": [1200, 1200], "activation": "relu", "dropout": 0.5, "inputDropout": 0.2}}}, Progress(None))
-                student = api.distill({"data": data, "outDir": out_dir, "device": device, "seed": 1, "teacherCheckpoint": teacher["checkpoint"], "student": {
+                    "model": {"type": "mlp", "hidden": [1200, 1200], "activation": "relu", "dropout": 0.5, "inputDropout": 0.2}}})
+                student = api.call("distill", {"data": data, "outDir": out_dir, "device": device, "seed": 1, "resume": False, "export": False,
+                                               "teacher": teacher["checkpoint"], "student": {
                     "name": "student", "model": {"type": "mlp", "hidden": [800, 800], "activation": "relu", "dropout": 0, "inputDropout": 0},
-                    "method": {"type": "soft-targets", "temperature": 20, "alpha": 0.9}, "training": training(epochs, batch, precision)}}, Progress(None))
+                    "method": {"type": "soft-targets", "temperature": 20, "alpha": 0.9}, "training": training(epochs, batch, precision)}})
                 for role, result in (("teacher 2x1200", teacher), ("student 2x800", student)):
                     entry = {"device": device, "batchSize": batch, "mixedPrecision": precision, "model": role, "epochs": epochs,
                              "samplesPerSecond": rate(result["history"]), "testAccuracy": result["metrics"].get("testAccuracy"),

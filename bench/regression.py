@@ -15,9 +15,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import OUT, ROOT, file_source, mean_std, mlp, progress, table, training, write_json  # noqa: E402
-
-from distillery import api  # noqa: E402
+from common import OUT, ROOT, distill_request, file_source, mean_std, mlp, progress, table, train_teacher_request, training, write_json
+from distillery import api
 
 DATA = {"task": "regression", "train": file_source(os.path.join(ROOT, "examples", "data", "diamonds-train.npz")),
         "test": file_source(os.path.join(ROOT, "examples", "data", "diamonds-test.npz")), "normalize": "standard",
@@ -34,6 +33,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--hidden", type=int, default=8)
+    parser.add_argument("--teacher-epochs", type=int, default=12)
+    parser.add_argument("--student-epochs", type=int, default=20)
     parser.add_argument("--labelled", type=int, help="semi-supervised: keep labels for the first N training rows only; the "
                         "teacher and the targets-only student see those, distilled students also learn on the rest, unlabelled")
     args = parser.parse_args()
@@ -44,14 +45,15 @@ def main() -> None:
         data = {**DATA, "train": {**DATA["train"], "limit": args.labelled}, "transfer": {**DATA["train"], "labelled": False}}
     for seed in seeds:
         out_dir = os.path.join(OUT, "regression" + (f"-labelled{args.labelled}" if args.labelled else ""), f"seed{seed}")
-        teacher = api.train_teacher({"data": data, "outDir": out_dir, "device": "cpu", "seed": seed, "teacher": {
+        teacher = api.call("train_teacher", train_teacher_request(data, out_dir, {
             "type": "train", "name": "teacher", "model": mlp([512, 512]), "method": {"type": "targets", "huberDelta": 0.1},
-            "training": training(12, {"type": "adam", "lr": 0.001}, batch_size=256)}}, progress(f"seed {seed} "))
+            "training": training(args.teacher_epochs, {"type": "adam", "lr": 0.001}, batch_size=256)}, seed=seed), progress(f"seed {seed} "))
         rmse.setdefault("teacher (2x512)", {})[seed] = teacher["metrics"]["testRmse"]
         for name, method in STUDENTS:
-            student = api.distill({"data": data, "outDir": out_dir, "device": "cpu", "seed": seed + 100, "teacherCheckpoint": teacher["checkpoint"],
-                                   "student": {"name": name.split(" ")[0] + str(method.get("targetWeight", "")), "model": mlp([args.hidden]),
-                                               "method": method, "training": training(20, ADAM, batch_size=256)}}, progress(f"seed {seed} "))
+            student = api.call("distill", distill_request(data, out_dir, {
+                "name": name.split(" ")[0] + str(method.get("targetWeight", "")), "model": mlp([args.hidden]), "method": method,
+                "training": training(args.student_epochs, ADAM, batch_size=256)}, teacher=teacher["checkpoint"], seed=seed + 100),
+                progress(f"seed {seed} "))
             rmse.setdefault(f"1x{args.hidden} {name}", {})[seed] = student["metrics"]["testRmse"]
     rows = []
     for name, by_seed in rmse.items():

@@ -46,16 +46,13 @@ def main() -> int:
     import torch
 
     from distillery import api
-    from distillery.checkpoints import load_checkpoint
-    from distillery.data import load_data
-    from distillery.train import predict
 
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     teacher = common.ensure_embedded_teacher(path=args.teacher)
     data = common.embedded_data()
-    teacher_errors = int((predict(load_checkpoint(teacher, torch.device("cpu")).module, load_data(data, torch.device("cpu")).test.x).argmax(1)
-                          != load_data(data, torch.device("cpu")).test.y).sum())
+    logits, labels = api.predict(teacher, data, "test", device="cpu")
+    teacher_errors = int((logits.argmax(1) != labels).sum())
     seeds = [int(s) for s in args.seeds.split(",")]
     train = common.training(args.epochs, {"type": "adam", "lr": 1e-3})
     results: dict[str, list[dict]] = {name: [] for name, _, _ in STUDENTS}
@@ -63,8 +60,8 @@ def main() -> int:
     for seed in seeds:
         out_dir = os.path.join(common.OUT, "ba-caruana", f"seed-{seed}")
         for index, (name, model, method) in enumerate(STUDENTS):
-            result = api.distill({"data": data, "outDir": out_dir, "device": "cpu", "seed": seed + 1000 * (index + 1), "teacherCheckpoint": teacher,
-                                  "student": common.student_spec(name, model, method, train)}, common.progress(f"seed {seed} "))
+            result = api.call("distill", common.distill_request(data, out_dir, common.student_spec(name, model, method, train), teacher=teacher,
+                                                                seed=seed + 1000 * (index + 1)), common.progress(f"seed {seed} "))
             params[name] = result["params"]
             results[name].append({"seed": seed, "errors": result["metrics"]["testErrors"], "agreement": result["metrics"].get("testAgreement"),
                                   "curve": [h["testAccuracy"] for h in result["history"]], "seconds": result["trainSeconds"]})

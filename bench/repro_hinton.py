@@ -64,18 +64,18 @@ def main() -> int:
     for seed in seeds:
         out_dir = os.path.join(common.OUT, f"hinton-{args.scale}{args.tag}", f"seed-{seed}")
         log = common.progress(f"seed {seed} ")
-        teacher = api.train_teacher({"data": data, "outDir": out_dir, "device": args.device, "seed": seed,
-                                     "resume": True, "teacher": common.teacher_spec(teacher_epochs)}, log)
+        teacher = api.call("train_teacher", common.train_teacher_request(data, out_dir, common.teacher_spec(teacher_epochs),
+                                                                         device=args.device, seed=seed, resume=True), log)
         row = {"seed": seed, "teacher": teacher["metrics"]["testErrors"], "teacherSeconds": teacher["trainSeconds"],
                "teacherCheckpoint": teacher["checkpoint"]}
         for index, (name, method) in enumerate([
             ("hard-labels", {"type": "hard-labels"}),
             ("soft-t20", {"type": "soft-targets", "temperature": args.temperature, "alpha": args.alpha}),
         ]):
-            result = api.distill({"data": data, "outDir": out_dir, "device": args.device, "seed": seed + 1000 * (index + 1), "resume": True,
-                                  "teacherCheckpoint": teacher["checkpoint"],
-                                  "student": common.student_spec(name, common.mlp([800, 800]), method,
-                                                                    soft_training if method["type"] == "soft-targets" else student_training)}, log)
+            student = common.student_spec(name, common.mlp([800, 800]), method,
+                                          soft_training if method["type"] == "soft-targets" else student_training)
+            result = api.call("distill", common.distill_request(data, out_dir, student, teacher=teacher["checkpoint"], device=args.device,
+                                                                seed=seed + 1000 * (index + 1), resume=True), log)
             row[name] = result["metrics"]["testErrors"]
             row[f"{name}Seconds"] = result["trainSeconds"]
             row[f"{name}Agreement"] = result["metrics"].get("testAgreement")

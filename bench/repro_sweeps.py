@@ -42,7 +42,6 @@ def main() -> int:
     import torch
 
     from distillery import api
-    from distillery.progress import Silent
 
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -56,8 +55,8 @@ def main() -> int:
     for size, hidden in SIZES.items():
         for label, method in methods():
             for seed in seeds:
-                result = api.distill({"data": data, "outDir": out_dir, "device": "cpu", "seed": seed, "teacherCheckpoint": teacher,
-                                      "student": common.student_spec("sweep", common.mlp(hidden), method, train)}, Silent())
+                result = api.call("distill", common.distill_request(data, out_dir, common.student_spec("sweep", common.mlp(hidden), method, train),
+                                                                    teacher=teacher, seed=seed))
                 grid[size].setdefault(label, []).append(result["metrics"]["testErrors"])
             print(f"{size} {label}: {grid[size][label]} errors ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
 

@@ -2,31 +2,62 @@
 batch-256 throughput on pre-normalised inputs, under torch.inference_mode. Prints JSON.
 
     PYTHONPATH=python .venv/bin/python bench/runtime_torch.py CHECKPOINT [--threads 1] [--seconds 1.5]
+
+The network is plain PyTorch: the checkpoint's model config (an mlp) rebuilt here (common.plain_mlp) and its weights
+read with torch.load(weights_only=True) — no engine code in the timed path. Before timing, its outputs are checked
+against the engine's own, api.predict on the same random rows ("parityMaxAbsDiff"; it fails above 1e-4).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import sys
+import tempfile
 import time
 
+import numpy as np
 import torch
 
-from distillery.checkpoints import load_checkpoint
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common
+from distillery import api
 
-parser = argparse.ArgumentParser()
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("checkpoint")
 parser.add_argument("--threads", type=int, default=1)
 parser.add_argument("--seconds", type=float, default=1.5)
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
-model = load_checkpoint(args.checkpoint, torch.device("cpu")).module.eval()
-shape = [784]
+
+# The checkpoint: a state_dict with the JSON config that rebuilds its model (python/distillery/checkpoints.py).
+payload = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+if "state" not in payload or payload["task"] != "classification":
+    raise SystemExit(f"{args.checkpoint}: runtime_torch.py rebuilds single-model classification checkpoints only")
+shape, num_outputs = list(payload["inputShape"]), int(payload["numOutputs"])
+model = common.plain_mlp(json.loads(payload["model"]), shape, num_outputs)
+model.load_state_dict(payload["state"])  # strict: the same layers, in the same places, as the engine's
+model.eval()
+
+# Parity with the engine (api.predict) on random rows, unnormalised on both sides (normalize "none").
 generator = torch.Generator().manual_seed(0)
+with tempfile.TemporaryDirectory() as folder:
+    rows = torch.randn(64, *shape, generator=generator)
+    path = os.path.join(folder, "rows.npz")
+    np.savez(path, x=rows.numpy(), y=np.arange(64) % num_outputs)
+    source = common.file_source(path)
+    engine_outputs, _ = api.predict(args.checkpoint, {"task": "classification", "train": source, "test": source, "normalize": "none",
+                                                      "numClasses": num_outputs}, "test", device="cpu")
+with torch.inference_mode():
+    parity = float(np.abs(model(rows).numpy() - engine_outputs).max())
+if parity > 1e-4:
+    raise SystemExit(f"the plain-PyTorch rebuild differs from the engine's outputs by {parity:.3g}")
+
 row = torch.randn(1, *shape, generator=generator)
 batch = torch.randn(256, *shape, generator=generator)
-result = {"threads": torch.get_num_threads(), "torch": torch.__version__}
+result = {"threads": torch.get_num_threads(), "torch": torch.__version__, "parityMaxAbsDiff": parity}
 with torch.inference_mode():
     for _ in range(200):
         model(row)

@@ -1,12 +1,16 @@
-"""Training-loop efficiency: Distillery's fit() vs a straightforward PyTorch loop over
+"""Training-loop efficiency: the engine's training loop vs a straightforward PyTorch loop over
 torch.utils.data.DataLoader(TensorDataset(...)), same model, batch size, optimiser and threads, side by side;
-and the GFLOP/s fit() achieves on the 2x1200 teacher against this machine's measured fp32 matmul peak.
+and the GFLOP/s the engine achieves on the 2x1200 teacher against this machine's measured fp32 matmul peak.
 
     PYTHONPATH=python .venv/bin/python bench/train_loop.py [--epochs 3] [--rounds 2] [--threads 1]
 
-fit() is timed by its own per-epoch clock, which includes what it does besides training (a test-set evaluation,
-metrics, progress events every epoch): the comparison is generous to the plain loop, which does none of that.
-Training FLOPs are taken as 3x the forward FLOPs per sample (forward + backward of activations and weights).
+The engine is run through its public API — api.call("train_teacher", …) on the embedded digits, no ONNX export —
+and timed by its own per-epoch clock (the result's history: "seconds", "samplesPerSecond"), which includes what it
+does besides training (a test-set evaluation, metrics, progress events every epoch): the comparison is generous to
+the plain loop, which does none of that. The plain loop is written out here: the engine's training split (raw
+arrays from the write_split command, standardised the engine's way), the same MLP layout built in plain PyTorch,
+torch.optim.SGD with the same settings (no schedule). Training FLOPs are taken as 3x the forward FLOPs per sample
+(forward + backward of activations and weights); the forward FLOPs are the engine's (the result's flopsPerSample).
 """
 
 from __future__ import annotations
@@ -36,52 +40,57 @@ def main() -> int:
                         help="sides of the square matrices for the peak (the best is taken)")
     args = parser.parse_args()
 
+    import numpy as np
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    from distillery.data import load_data
-    from distillery.models import build_model, flops_per_sample
-    from distillery.progress import Silent
-    from distillery.train import Objective, fit, make_optimizer
+    from distillery import api
 
-    torch.set_num_threads(args.threads)
-    device = torch.device("cpu")
-    data = load_data(common.embedded_data(), device)
+    torch.set_num_threads(args.threads)  # the engine runs in this process: the same threads for both sides
+    data = common.embedded_data()
     training = common.training(args.epochs)
-    n = data.train.n
+    out_dir = os.path.join(common.OUT, "train-loop")
+    os.makedirs(out_dir, exist_ok=True)
+    train_x, train_y = common.read_split(data, "train", out_dir)  # the engine's training split, raw
+    x = torch.as_tensor(common.standardize(train_x, train_x))
+    y = torch.as_tensor(train_y.astype(np.int64))
+    sample_shape, num_outputs = list(train_x.shape[1:]), int(train_y.max()) + 1
+    flops: dict[str, int] = {}
 
-    def ours(model_config: dict, seed: int) -> float:
-        torch.manual_seed(seed)
-        model = build_model(model_config, data.sample_shape, data.num_outputs)
-        result = fit(model, data, training, Objective({"type": "hard-labels"}), device, Silent(), phase="teacher", name="bench", seed=seed)
-        return n * args.epochs / sum(h["seconds"] for h in result.history)
+    def ours(name: str, model_config: dict, seed: int) -> float:
+        teacher = {"type": "train", "name": "bench", "model": model_config, "training": training}
+        result = api.call("train_teacher", common.train_teacher_request(data, out_dir, teacher, seed=seed))
+        flops[name] = result["flopsPerSample"]
+        history = result["history"]
+        return sum(h["samplesPerSecond"] * h["seconds"] for h in history) / sum(h["seconds"] for h in history)
 
-    def plain(model_config: dict, seed: int) -> float:
+    def plain(name: str, model_config: dict, seed: int) -> float:
         torch.manual_seed(seed)
-        model = build_model(model_config, data.sample_shape, data.num_outputs)
-        optimizer = make_optimizer(model, training)  # the same SGD (lr 0.05, momentum 0.9, Nesterov)
-        loader = DataLoader(TensorDataset(data.train.x, data.train.y), batch_size=training["batchSize"], shuffle=True)
+        model = common.plain_mlp(model_config, sample_shape, num_outputs)
+        sgd = training["optimizer"]  # the same SGD (lr 0.05, momentum 0.9, Nesterov)
+        optimizer = torch.optim.SGD(model.parameters(), lr=sgd["lr"], momentum=sgd["momentum"], nesterov=sgd["nesterov"],
+                                    weight_decay=training["weightDecay"])
+        loader = DataLoader(TensorDataset(x, y), batch_size=training["batchSize"], shuffle=True)
         model.train()
         started = time.perf_counter()
         for _ in range(args.epochs):
-            for x, y in loader:
-                loss = torch.nn.functional.cross_entropy(model(x), y)
+            for batch_x, batch_y in loader:
+                loss = torch.nn.functional.cross_entropy(model(batch_x), batch_y)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-        return n * args.epochs / (time.perf_counter() - started)
+        return len(x) * args.epochs / (time.perf_counter() - started)
 
     results = {}
     for name, config in MODELS.items():
         pairs = []
         for round_ in range(args.rounds):
             order = [("ours", ours), ("plain", plain)] if round_ % 2 == 0 else [("plain", plain), ("ours", ours)]
-            pair = {side: run(config, round_) for side, run in order}
+            pair = {side: run(name, config, round_) for side, run in order}
             pair["ratio"] = pair["ours"] / pair["plain"]
             pairs.append(pair)
-            print(f"{name} round {round_ + 1}: fit {pair['ours']:.0f}, DataLoader {pair['plain']:.0f} samples/s", file=sys.stderr, flush=True)
-        flops = flops_per_sample(build_model(config, data.sample_shape, data.num_outputs), data.sample_shape)
-        results[name] = {"model": config, "forwardFlopsPerSample": flops, "pairs": pairs,
+            print(f"{name} round {round_ + 1}: engine {pair['ours']:.0f}, DataLoader {pair['plain']:.0f} samples/s", file=sys.stderr, flush=True)
+        results[name] = {"model": config, "forwardFlopsPerSample": flops[name], "pairs": pairs,
                          "ours": statistics.median(p["ours"] for p in pairs), "plain": statistics.median(p["plain"] for p in pairs),
                          "ratio": statistics.median(p["ratio"] for p in pairs)}
 
@@ -109,13 +118,13 @@ def main() -> int:
         r["shareOfPeak"] = gflops / peak
         rows.append([name, f"{r['forwardFlopsPerSample'] / 1e6:.2f}M", f"{r['ours']:.0f}", f"{r['plain']:.0f}", f"{r['ratio']:.2f}x",
                      f"{gflops:.1f}", f"{100 * gflops / peak:.0f}%"])
-    print(f"\nfit() vs DataLoader(TensorDataset) loop, embedded MNIST (8000), batch 128, SGD, {args.epochs} epochs, "
+    print(f"\nengine (api.call train_teacher) vs DataLoader(TensorDataset) loop, embedded MNIST (8000), batch 128, SGD, {args.epochs} epochs, "
           f"{args.rounds} alternating rounds (median), torch threads {torch.get_num_threads()}; fp32 matmul peak "
           f"(torch.mm, best over {'/'.join(map(str, per_size))}: {size}x{size}) {peak:.1f} GFLOP/s")
-    print(common.table(rows, ["model", "fwd FLOPs/sample", "fit samples/s", "DataLoader samples/s", "speed-up", "fit GFLOP/s (3x fwd)",
+    print(common.table(rows, ["model", "fwd FLOPs/sample", "engine samples/s", "DataLoader samples/s", "speed-up", "engine GFLOP/s (3x fwd)",
                               "of peak"]))
     teacher = results["teacher 2x1200 (dropout)"]
-    print(f"goal: fit() >= 1.5x the DataLoader loop -> teacher {teacher['ratio']:.2f}x, "
+    print(f"goal: the engine >= 1.5x the DataLoader loop -> teacher {teacher['ratio']:.2f}x, "
           + ", ".join(f"{k} {v['ratio']:.2f}x" for k, v in results.items() if k != "teacher 2x1200 (dropout)"))
     common.write_json("train_loop.json", {"epochs": args.epochs, "rounds": args.rounds, "threads": torch.get_num_threads(),
                                           "matmulPeakGflops": peak, "matmulSize": size, "matmulBySize": per_size, "models": results, "goal": 1.5})
