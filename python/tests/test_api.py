@@ -1,4 +1,5 @@
-"""api.py: a tiny end-to-end experiment on the embedded MNIST, resume, and unlabelled transfer sets."""
+"""The commands (api.COMMANDS → pipeline.py): a tiny end-to-end experiment on the embedded MNIST, resume, and
+unlabelled transfer sets."""
 
 from __future__ import annotations
 
@@ -12,20 +13,29 @@ import onnx
 import onnxruntime
 import pytest
 
-from distillery import api
+from distillery import api, methods
 from distillery.data import read_source
 from distillery.errors import ConfigError
 from distillery.progress import Progress
-from helpers import mnist_data, training_options
+from helpers import (
+    data_spec,
+    distill_request,
+    experiment_request,
+    method_options,
+    mnist_data,
+    mnist_source_options,
+    model_options,
+    student,
+    trained_teacher,
+    training_options,
+)
 
 TRAINING = training_options(epochs=1, batchSize=64, optimizer={"type": "adam", "lr": 1e-3})
-TEACHER = {"type": "train", "name": "teacher", "model": {"type": "mlp", "hidden": [32]}, "training": TRAINING}
+TEACHER = trained_teacher(model_options("mlp", hidden=[32]), training=TRAINING)
 STUDENTS = [
-    {"name": "hard", "model": {"type": "mlp", "hidden": [16]}, "method": {"type": "hard-labels"}, "training": TRAINING},
-    {"name": "soft-t4", "model": {"type": "mlp", "hidden": [16]},
-     "method": {"type": "soft-targets", "temperature": 4, "alpha": 0.9}, "training": TRAINING},
-    {"name": "mimic", "model": {"type": "mlp", "hidden": [24], "bottleneck": 6}, "method": {"type": "logit-regression"},
-     "training": TRAINING},
+    student("hard", model_options("mlp", hidden=[16]), method_options("hard-labels"), TRAINING),
+    student("soft-t4", model_options("mlp", hidden=[16]), method_options("soft-targets", temperature=4, alpha=0.9), TRAINING),
+    student("mimic", model_options("mlp", hidden=[24], bottleneck=6), method_options("logit-regression"), TRAINING),
 ]
 NAMES = ["teacher", "hard", "soft-t4", "mimic"]
 
@@ -40,15 +50,22 @@ class Recorder(Progress):
 
 
 def experiment(out_dir, *, resume=False, data=None, students=STUDENTS):
-    return {"data": data or mnist_data(512, 128), "outDir": str(out_dir), "device": "cpu", "seed": 0, "resume": resume,
-            "teacher": TEACHER, "students": students, "export": {"opset": 18, "parityTolerance": 1e-4}}
+    return experiment_request(out_dir, TEACHER, students, data=data or mnist_data(512, 128), resume=resume)
+
+
+def run_experiment(request, progress):
+    return api.COMMANDS["run_experiment"](request, progress)
+
+
+def distill(request, progress):
+    return api.COMMANDS["distill"](request, progress)
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("experiment")
     progress = Recorder()
-    result = api.run_experiment(experiment(out_dir), progress)
+    result = run_experiment(experiment(out_dir), progress)
     return out_dir, result, progress
 
 
@@ -60,7 +77,7 @@ def test_run_experiment_writes_models_results_and_test_data(run):
         assert (out_dir / "checkpoints" / f"{name}.pt").is_file()
     assert result["testData"] == str(out_dir / "data" / "test.npz")
     with np.load(out_dir / "data" / "test.npz") as arrays:
-        raw_x, raw_y = read_source(mnist_data(512, 128)["test"], "data.test")
+        raw_x, raw_y = read_source(data_spec(**mnist_data(512, 128)).test, "data.test")
         assert arrays["x"].dtype == np.uint8 and arrays["x"].shape == (128, 28, 28)  # raw pixels, not normalised
         assert np.array_equal(arrays["x"], raw_x) and np.array_equal(arrays["y"], raw_y)
     assert [s["name"] for s in result["students"]] == ["hard", "soft-t4", "mimic"]
@@ -76,6 +93,7 @@ def test_results_on_disk_match_the_returned_results(run):
         assert entry["onnx"] == str(out_dir / f"{entry['name']}.onnx")
         assert entry["export"]["parityMaxAbsDiff"] <= 1e-4
         assert len(entry["history"]) == 1 and 0.0 <= entry["metrics"]["testAccuracy"] <= 1.0
+        assert entry["history"][0]["testNll"] > 0 and "testLoss" not in entry["history"][0]
 
 
 def test_students_record_their_method_and_teacher(run):
@@ -83,11 +101,13 @@ def test_students_record_their_method_and_teacher(run):
     teacher_sha = hashlib.sha256((out_dir / "checkpoints" / "teacher.pt").read_bytes()).hexdigest()
     hard, soft, mimic = result["students"]
     assert hard["teacher"] is None
-    for student in (soft, mimic):
-        assert student["teacher"]["name"] == "teacher" and student["teacher"]["sha256"] == teacher_sha
-        assert student["teacher"]["outputs"] == "cached"  # no augmentation: outputs computed once
-    assert set(soft["history"][0]) >= {"soft", "hard", "loss"}
-    assert "mimic" in mimic["history"][0] and "hard" not in mimic["history"][0]
+    for distilled in (soft, mimic):
+        assert distilled["teacher"]["name"] == "teacher" and distilled["teacher"]["sha256"] == teacher_sha
+        assert distilled["teacher"]["outputs"] == "cached"  # no augmentation: outputs computed once
+    assert "loss" in soft["history"][0] and set(soft["history"][0]["terms"]) == {"soft", "hard"}
+    assert set(mimic["history"][0]["terms"]) == {"mimic"}
+    assert hard["history"][0]["terms"]["hard"] == pytest.approx(hard["history"][0]["loss"], rel=1e-6)
+    assert [s["method"] for s in (hard, soft, mimic)] == [s["method"] for s in STUDENTS]  # recorded as sent (complete)
     assert mimic["params"] == 784 * 6 + (6 * 24 + 24) + (24 * 10 + 10)
     assert mimic["flopsPerSample"] == 2 * (784 * 6 + 6 * 24 + 24 * 10)
 
@@ -115,7 +135,7 @@ def test_resume_after_a_finished_run_trains_nothing(run):
     stamps = {name: os.stat(out_dir / f"{name}.onnx").st_mtime_ns for name in NAMES}
     checkpoints = {name: os.stat(out_dir / "checkpoints" / f"{name}.pt").st_mtime_ns for name in NAMES}
     progress = Recorder()
-    second = api.run_experiment(experiment(out_dir, resume=True), progress)
+    second = run_experiment(experiment(out_dir, resume=True), progress)
     assert progress.of("phase-start") == [] and progress.of("epoch") == [] and progress.of("step") == []
     kept = [e["message"] for e in progress.of("log") if "already finished, kept" in e["message"]]
     assert len(kept) == 4
@@ -133,49 +153,55 @@ def test_resume_trains_only_the_unfinished_model(run, tmp_path):
     os.remove(out_dir / "results" / "mimic.json")
     teacher_stamp = os.stat(out_dir / "teacher.onnx").st_mtime_ns
     progress = Recorder()
-    api.run_experiment(experiment(out_dir, resume=True), progress)
+    run_experiment(experiment(out_dir, resume=True), progress)
     assert [e["name"] for e in progress.of("phase-start")] == ["mimic"]
     assert (out_dir / "results" / "mimic.json").is_file()
     assert os.stat(out_dir / "teacher.onnx").st_mtime_ns == teacher_stamp
 
 
-UNLABELLED = mnist_data(512, 128, transfer={"type": "mnist", "split": "train", "offset": 512, "limit": 256, "labelled": False})
+UNLABELLED = mnist_data(512, 128, transfer=mnist_source_options("train", offset=512, limit=256, labelled=False))
 
 
 def test_soft_targets_on_an_unlabelled_transfer_set_uses_only_the_soft_term(run, tmp_path):
-    out_dir, result, _ = run
-    student = {"name": "soft-unlabelled", "model": {"type": "mlp", "hidden": [16]},
-               "method": {"type": "soft-targets", "temperature": 4, "alpha": 0.5}, "training": TRAINING}
+    _, result, _ = run
+    block = student("soft-unlabelled", model_options("mlp", hidden=[16]), method_options("soft-targets", temperature=4, alpha=0.5),
+                    TRAINING)
     progress = Recorder()
-    distilled = api.distill({"data": UNLABELLED, "outDir": str(tmp_path), "device": "cpu", "seed": 1, "student": student,
-                             "teacherCheckpoint": result["teacher"]["checkpoint"], "where": "students[0]"}, progress)
+    distilled = distill(distill_request(tmp_path, block, teacher=result["teacher"]["checkpoint"], data=UNLABELLED, seed=1,
+                                        export=False), progress)
     assert progress.of("phase-start")[0]["samples"] == 256  # trained on the transfer set, not the training split
     epoch = distilled["history"][0]
-    assert "soft" in epoch and "hard" not in epoch and "trainAccuracy" not in epoch
-    assert epoch["loss"] == pytest.approx(epoch["soft"], rel=1e-6)  # weight 1, not alpha = 0.5
+    assert "soft" in epoch["terms"] and "hard" not in epoch["terms"] and "trainAccuracy" not in epoch
+    assert epoch["loss"] == pytest.approx(epoch["terms"]["soft"], rel=1e-6)  # weight 1, not alpha = 0.5
     assert (tmp_path / "checkpoints" / "soft-unlabelled.pt").is_file()
 
 
 def test_a_baseline_student_learns_from_the_labelled_training_data_not_the_unlabelled_transfer_set(run, tmp_path):
     _, result, _ = run
-    student = {**STUDENTS[0], "name": "hard-baseline"}
+    block = {**STUDENTS[0], "name": "hard-baseline"}
     progress = Recorder()
-    trained = api.distill({"data": UNLABELLED, "outDir": str(tmp_path), "device": "cpu", "seed": 1, "student": student,
-                           "teacherCheckpoint": result["teacher"]["checkpoint"], "where": "students[0]"}, progress)
+    trained = distill(distill_request(tmp_path, block, teacher=result["teacher"]["checkpoint"], data=UNLABELLED, seed=1,
+                                      export=False), progress)
     assert progress.of("phase-start")[0]["samples"] == 512  # the labelled training split, not the 256 unlabelled rows
-    assert "hard" in trained["history"][0] and "trainAccuracy" in trained["history"][0]
+    assert "hard" in trained["history"][0]["terms"] and "trainAccuracy" in trained["history"][0]
     assert trained["teacher"] is None
 
 
-def test_distillation_without_a_teacher_checkpoint_is_a_config_error(tmp_path):
+def test_distillation_without_a_teacher_is_a_config_error(tmp_path):
+    events = []
     with pytest.raises(ConfigError) as caught:
-        api.distill({"data": mnist_data(64, 32), "outDir": str(tmp_path), "device": "cpu", "student": STUDENTS[2],
-                     "where": "students[2]"}, Recorder())
-    assert caught.value.field == "students[2].method.type"
+        distill(distill_request(tmp_path, STUDENTS[2], data=mnist_data(64, 32), export=False), Progress(events.append))
+    assert caught.value.field == "teacher"
+    assert "'logit-regression' method of student needs a teacher" in caught.value.message
+    assert events == []  # refused before any training
 
 
 def test_hello_and_doctor():
-    hello = api.hello({}, Progress())
+    hello = api.COMMANDS["hello"]({}, Progress())
     assert hello["distillery"] and hello["torch"] and hello["pid"] == os.getpid()
-    doctor = api.doctor({}, Progress())
+    doctor = api.COMMANDS["doctor"]({}, Progress())
     assert doctor["onnx"] == onnx.__version__ and doctor["onnxruntime"] == onnxruntime.__version__
+    assert doctor["methods"] == methods.names() and "soft-targets" in doctor["methods"]
+    with pytest.raises(ConfigError) as caught:
+        api.COMMANDS["hello"]({"verbose": True}, Progress())  # hello takes nothing: an unknown key is refused
+    assert caught.value.field == "verbose"

@@ -12,7 +12,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, file_data, file_source_options, model_options, train_teacher_request, trained_teacher, training_options
 
 SCRIPT = textwrap.dedent("""
     import json, os, signal, sys, time
@@ -25,24 +25,19 @@ SCRIPT = textwrap.dedent("""
     os.write(1, b"WRITTEN-TO-FD-1\\n")
 
     folder = sys.argv[1]
+    with open(os.path.join(folder, "requests.json")) as handle:  # complete requests, built by the test from zod's defaults
+        requests = json.load(handle)
     report = {
         "sigint_ignored": signal.getsignal(signal.SIGINT) == signal.SIG_IGN,
         "sigusr1_cancels": signal.getsignal(signal.SIGUSR1) is bridge._on_cancel_signal,
         "hello": json.loads(bridge.invoke("hello", "{}")),
         "unknown": json.loads(bridge.invoke("no-such-command", "{}")),
-        "data_error": json.loads(bridge.invoke("write_split", json.dumps({
-            "data": {"test": {"type": "file", "path": os.path.join(folder, "missing.npz")}},
-            "split": "test", "path": os.path.join(folder, "out.npz")}))),
+        "data_error": json.loads(bridge.invoke("write_split", json.dumps(requests["write_split"]))),
+        "config_error": json.loads(bridge.invoke("write_split", json.dumps({**requests["write_split"], "where": "students[0]"}))),
         "bad_json": json.loads(bridge.invoke("hello", "{not json")),
     }
 
-    training = {"epochs": 50, "batchSize": 4, "optimizer": {"type": "sgd", "lr": 0.01, "momentum": 0.9},
-                "schedule": {"type": "constant"}, "checkpoint": "last"}
-    request = {"device": "cpu", "outDir": os.path.join(folder, "out"), "seed": 0,
-               "data": {"task": "classification", "normalize": "standard",
-                        "train": {"type": "file", "path": os.path.join(folder, "train.npz")},
-                        "test": {"type": "file", "path": os.path.join(folder, "train.npz")}},
-               "teacher": {"type": "train", "name": "teacher", "model": {"type": "mlp", "hidden": [8]}, "training": training}}
+    request = requests["train_teacher"]
 
     events = []
     def on_event(text):
@@ -54,7 +49,7 @@ SCRIPT = textwrap.dedent("""
 
     os.kill(os.getpid(), signal.SIGUSR1)  # a stray signal between calls
     time.sleep(0.05)
-    request["teacher"]["training"] = dict(training, epochs=1)
+    request["teacher"]["training"]["epochs"] = 1
     report["after_stray_signal"] = json.loads(bridge.invoke("train_teacher", json.dumps(request)))
 
     real_stdout.write(json.dumps(report))
@@ -67,6 +62,15 @@ def bridge_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bridge")
     rng = np.random.default_rng(0)
     np.savez(folder / "train.npz", x=rng.normal(size=(64, 5)).astype(np.float32), y=np.arange(64) % 2)
+    missing = file_source_options(folder / "missing.npz")
+    requests = {
+        "write_split": {"data": file_data(missing, missing), "split": "test", "path": str(folder / "out.npz")},
+        # 50 epochs of 16 steps: long enough to be cancelled; export: false, so the second call is only one epoch
+        "train_teacher": train_teacher_request(folder / "out", trained_teacher(model_options("mlp", hidden=[8]), training=training_options(
+            epochs=50, batchSize=4, optimizer={"type": "sgd", "lr": 0.01, "momentum": 0.9, "nesterov": False})),
+            data=file_data(folder / "train.npz", folder / "train.npz"), export=False),
+    }
+    (folder / "requests.json").write_text(json.dumps(requests))
     script = folder / "drive_bridge.py"
     script.write_text(SCRIPT)
     env = {**os.environ, "PYTHONPATH": os.path.join(REPO_ROOT, "python")}
@@ -113,6 +117,13 @@ def test_distillery_error_becomes_a_typed_envelope(bridge_run):
     assert error["file"] == str(folder / "missing.npz")
     assert error["traceback"].startswith("Traceback") and "DataError" in error["traceback"]
     assert not (folder / "out.npz").exists()
+
+
+def test_a_request_the_parser_refuses_becomes_a_config_error_envelope(bridge_run):
+    error = bridge_run[0]["config_error"]["error"]
+    assert bridge_run[0]["config_error"]["ok"] is False
+    assert (error["type"], error["field"]) == ("ConfigError", "where")  # the old hidden key is gone: unknown, named
+    assert error["message"].startswith("where: unknown field")
 
 
 def test_other_exceptions_become_envelopes_too(bridge_run):

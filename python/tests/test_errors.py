@@ -18,14 +18,28 @@ import numpy as np
 import pytest
 import torch
 
-from distillery import api, io as dio
+from distillery import api
+from distillery import io as dio
 from distillery.checkpoints import load_checkpoint, load_torch_file, save_checkpoint
 from distillery.data import load_data
 from distillery.errors import CheckpointError, ConfigError, DataError, OutputError, TrainingDivergedError
 from distillery.models import build_model
 from distillery.progress import Progress, Silent
 from distillery.train import Objective, fit
-from helpers import CPU, mnist_data, tiny_bundle, training_options
+from helpers import (
+    CPU,
+    data_spec,
+    file_source_options,
+    method_spec,
+    mnist_data,
+    model_options,
+    model_spec,
+    tiny_bundle,
+    train_teacher_request,
+    trained_teacher,
+    training_options,
+    training_spec,
+)
 
 PACKAGE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "distillery")
 
@@ -43,8 +57,16 @@ def _npz(folder, name, **arrays):
 
 
 def _config(train, test, **extra):
-    return {"task": "classification", "train": {"type": "file", "path": train}, "test": {"type": "file", "path": test},
-            "normalize": "standard", **extra}
+    """A typed data config reading two files (zod's defaults for the rest)."""
+    return data_spec(train=file_source_options(train), test=file_source_options(test), **extra)
+
+
+def _hard_labels():
+    return Objective(method_spec("hard-labels"), "classification")
+
+
+# 96 samples (tiny_bundle) in batches of 32: 3 steps per epoch of plain SGD — the step counts below rely on it.
+SGD = {"type": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": False}
 
 
 def _leftovers(folder):
@@ -136,7 +158,7 @@ def test_regression_targets_of_another_width_are_refused(tmp_path):
     train = _npz(str(tmp_path), "train.npz", x=np.ones((4, 4), np.float32), y=np.ones((4, 3)))
     test = _npz(str(tmp_path), "test.npz", x=np.ones((4, 4), np.float32), y=np.ones((4, 2)))
     with pytest.raises(DataError) as caught:
-        load_data({**_config(train, test), "task": "regression"}, CPU)
+        load_data(_config(train, test, task="regression"), CPU)
     assert (caught.value.field, caught.value.file) == ("data.test.y", test)
     assert "targets have 2 values per sample, but data.train's have 3" in caught.value.message
 
@@ -145,7 +167,7 @@ def test_regression_targets_of_another_width_are_refused(tmp_path):
 
 
 def test_custom_model_with_the_wrong_output_size_is_a_config_error():
-    config = {"type": "custom", "module": "torch.nn:Linear", "kwargs": {"in_features": 4, "out_features": 5}}
+    config = model_spec("custom", module="torch.nn:Linear", kwargs={"in_features": 4, "out_features": 5})
     with pytest.raises(ConfigError) as caught:
         build_model(config, [4], 3, where="students[0].model")
     assert caught.value.field == "students[0].model.module"
@@ -153,7 +175,7 @@ def test_custom_model_with_the_wrong_output_size_is_a_config_error():
 
 
 def test_custom_model_that_cannot_take_the_inputs_is_a_config_error():
-    config = {"type": "custom", "module": "torch.nn:Linear", "kwargs": {"in_features": 7, "out_features": 3}}
+    config = model_spec("custom", module="torch.nn:Linear", kwargs={"in_features": 7, "out_features": 3})
     with pytest.raises(ConfigError) as caught:
         build_model(config, [4], 3, where="teacher.model")
     assert caught.value.field == "teacher.model.module"
@@ -168,13 +190,13 @@ def test_custom_module_must_be_an_nn_module_class_even_inside_a_checkpoint(tmp_p
     marker = tmp_path / "code-ran"
     payloads = {"os:system": {"command": f"touch {marker}"}, "subprocess:getoutput": {"cmd": f"touch {marker}"},
                 "builtins:eval": {"source": f"open({str(marker)!r}, 'w')"}}
-    config = {"type": "custom", "module": target, "kwargs": payloads[target]}
+    config = model_options("custom", module=target, kwargs=payloads[target])
     with pytest.raises(ConfigError) as caught:
-        build_model(config, [4], 3, where="teacher.model")
+        build_model(model_spec(**config, kind="custom"), [4], 3, where="teacher.model")
     assert caught.value.field == "teacher.model.module"
     assert caught.value.message == f"teacher.model.module: '{target}' is not a torch.nn.Module class"
     good = str(tmp_path / "good.pt")
-    save_checkpoint(good, module=build_model({"type": "mlp", "hidden": [4]}, [4], 3), model_config={"type": "mlp", "hidden": [4]},
+    save_checkpoint(good, module=build_model(model_spec("mlp", hidden=[4]), [4], 3), model_config=model_spec("mlp", hidden=[4]),
                     task="classification", input_shape=[4], num_outputs=3, labels=["a", "b", "c"], normalization=None, meta={})
     payload = torch.load(good, weights_only=True)
     payload["model"] = json.dumps(config)
@@ -207,9 +229,9 @@ def _half_then_enospc(target):
 def test_full_disk_while_saving_a_checkpoint_leaves_nothing_under_the_final_name(tmp_path, monkeypatch):
     final = str(tmp_path / "checkpoints" / "teacher.pt")
     monkeypatch.setattr(torch, "save", _half_then_enospc(final))
-    model = build_model({"type": "mlp", "hidden": [4]}, [3], 2)
+    model = build_model(model_spec("mlp", hidden=[4]), [3], 2)
     with pytest.raises(OutputError) as caught:
-        save_checkpoint(final, module=model, model_config={"type": "mlp", "hidden": [4]}, task="classification", input_shape=[3],
+        save_checkpoint(final, module=model, model_config=model_spec("mlp", hidden=[4]), task="classification", input_shape=[3],
                         num_outputs=2, labels=["a", "b"], normalization=None, meta={})
     assert caught.value.file == final
     assert caught.value.message == f"cannot write {final}: no space left on the device"
@@ -233,7 +255,7 @@ def test_full_disk_during_onnx_export_is_an_output_error_not_an_export_error(tmp
 
     from distillery.export import export_onnx, metadata_props
 
-    model = build_model({"type": "mlp", "hidden": [4]}, [3], 2).eval()
+    model = build_model(model_spec("mlp", hidden=[4]), [3], 2).eval()
     metadata = metadata_props(name="s", role="student", task="classification", input_shape=[3], output_kind="logits",
                               normalization=None, labels=["a", "b"], model_config={"type": "mlp"}, method=None, teacher=None,
                               training=None, metrics=None, params=1, flops=1)
@@ -249,9 +271,9 @@ def test_full_disk_while_saving_the_epoch_state_stops_training_with_an_output_er
     bundle = tiny_bundle()
     state = str(tmp_path / "net.state.pt")
     monkeypatch.setattr(torch, "save", _half_then_enospc(state))
-    model = build_model({"type": "mlp", "hidden": [8]}, bundle.sample_shape, bundle.num_outputs)
+    model = build_model(model_spec("mlp", hidden=[8]), bundle.sample_shape, bundle.num_outputs)
     with pytest.raises(OutputError) as caught:
-        fit(model, bundle, training_options(epochs=2), Objective({"type": "hard-labels"}), CPU, Silent(), phase="teacher",
+        fit(model, bundle, training_spec(epochs=2, batchSize=32, optimizer=SGD), _hard_labels(), CPU, Silent(), phase="teacher",
             name="net", seed=0, state_path=state)
     assert caught.value.file == state
     assert _leftovers(tmp_path) == []
@@ -264,11 +286,10 @@ def test_an_output_folder_under_a_regular_file_fails_before_training(tmp_path):
     blocker.write_text("not a folder")
     out_dir = str(blocker / "out")
     events = []
-    request = {"data": mnist_data(64, 32), "outDir": out_dir, "device": "cpu", "seed": 0,
-               "teacher": {"type": "train", "name": "teacher", "model": {"type": "mlp", "hidden": [8]},
-                           "training": training_options(epochs=1)}}
+    request = train_teacher_request(out_dir, trained_teacher(model_options("mlp", hidden=[8]), training=training_options(epochs=1)),
+                                    data=mnist_data(64, 32))
     with pytest.raises(OutputError) as caught:
-        api.train_teacher(request, Progress(events.append))
+        api.COMMANDS["train_teacher"](request, Progress(events.append))
     assert caught.value.field == "outDir" and caught.value.file == out_dir
     assert caught.value.message == f"outDir: cannot write {out_dir}: a part of the path is a file, not a folder"
     assert events == []  # nothing was trained
@@ -296,14 +317,14 @@ class _Poisoned(Objective):
     (d sqrt(u)/du at u = 0 is infinite, times du/d(outputs) = 0): the weights become NaN while the loss looks fine."""
 
     def __init__(self, at):
-        super().__init__({"type": "hard-labels"})
+        super().__init__(method_spec("hard-labels"), "classification")
         self.at, self.calls = at, 0
 
-    def __call__(self, outputs, teacher_outputs, labels):
+    def __call__(self, outputs, teacher_outputs, labels, epoch, epochs):
         self.calls += 1
         if self.calls == self.at:
             return torch.sqrt((outputs * 0).sum()), {}
-        return super().__call__(outputs, teacher_outputs, labels)
+        return super().__call__(outputs, teacher_outputs, labels, epoch, epochs)
 
 
 def _assert_state_is_epoch(state_path, epoch):
@@ -316,10 +337,11 @@ def test_a_nan_loss_keeps_the_last_good_epoch_state(tmp_path):
     bundle = tiny_bundle()  # 96 samples, batch 32: 3 steps per epoch
     state_path = str(tmp_path / "net.state.pt")
     # Epoch 1 is sane; from epoch 2 the learning rate is multiplied by 1e30 and the loss blows up.
-    training = training_options(epochs=4, schedule={"type": "step", "stepSize": 1, "gamma": 1e30, "warmupEpochs": 0})
-    model = build_model({"type": "mlp", "hidden": [8]}, bundle.sample_shape, bundle.num_outputs)
+    training = training_spec(epochs=4, batchSize=32, optimizer=SGD,
+                             schedule={"type": "step", "stepSize": 1, "gamma": 1e30, "warmupEpochs": 0})
+    model = build_model(model_spec("mlp", hidden=[8]), bundle.sample_shape, bundle.num_outputs)
     with pytest.raises(TrainingDivergedError) as caught:
-        fit(model, bundle, training, Objective({"type": "hard-labels"}), CPU, Silent(), phase="teacher", name="net", seed=0,
+        fit(model, bundle, training, _hard_labels(), CPU, Silent(), phase="teacher", name="net", seed=0,
             state_path=state_path)
     details = caught.value.details
     assert details["epoch"] == 2 and details["step"] >= 2
@@ -331,9 +353,10 @@ def test_a_nan_loss_keeps_the_last_good_epoch_state(tmp_path):
 def test_weights_made_nan_by_an_epochs_last_step_never_reach_the_state_file(tmp_path):
     bundle = tiny_bundle()
     state_path = str(tmp_path / "net.state.pt")
-    model = build_model({"type": "mlp", "hidden": [8]}, bundle.sample_shape, bundle.num_outputs)
+    model = build_model(model_spec("mlp", hidden=[8]), bundle.sample_shape, bundle.num_outputs)
     with pytest.raises(TrainingDivergedError) as caught:
-        fit(model, bundle, training_options(epochs=3), _Poisoned(at=6), CPU, Silent(), phase="teacher", name="net", seed=0,
+        fit(model, bundle, training_spec(epochs=3, batchSize=32, optimizer=SGD), _Poisoned(at=6), CPU, Silent(), phase="teacher",
+            name="net", seed=0,
             state_path=state_path)
     assert (caught.value.details["epoch"], caught.value.details["step"]) == (2, 3)
     assert "the weights became NaN or infinite at epoch 2, step 3" in caught.value.message
@@ -344,20 +367,21 @@ def test_weights_made_nan_by_an_epochs_last_step_never_reach_the_state_file(tmp_
 
 
 _KILLED_EXPORT = textwrap.dedent("""
-    import sys, time
+    import json, sys, time
     import torch
     from distillery import export
     from distillery.export import export_onnx, metadata_props
     from distillery.models import build_model
+    from distillery.spec import ModelSpec, parse
 
-    final, marker = sys.argv[1], sys.argv[2]
+    final, marker, model_config = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     def stall(*_args, **_kwargs):  # the file is written under its temporary name: say so, then wait to be killed
         open(marker, "w").close()
         time.sleep(120)
     export._parity = stall
-    model = build_model({"type": "mlp", "hidden": [4]}, [3], 2).eval()
+    model = build_model(parse(ModelSpec, model_config), [3], 2).eval()
     metadata = metadata_props(name="s", role="student", task="classification", input_shape=[3], output_kind="logits",
-                              normalization=None, labels=["a", "b"], model_config={"type": "mlp"}, method=None, teacher=None,
+                              normalization=None, labels=["a", "b"], model_config=model_config, method=None, teacher=None,
                               training=None, metrics=None, params=1, flops=1)
     export_onnx(model, [3], final, metadata, task="classification")
 """)
@@ -368,7 +392,8 @@ def test_sigkill_during_export_leaves_no_onnx_under_the_final_name(tmp_path):
     out_dir.mkdir()
     final, marker = str(out_dir / "s.onnx"), str(tmp_path / "written")
     env = {**os.environ, "PYTHONPATH": os.path.dirname(PACKAGE_DIR)}
-    child = subprocess.Popen([sys.executable, "-c", _KILLED_EXPORT, final, marker], env=env, stderr=subprocess.DEVNULL)
+    model_config = json.dumps(model_options("mlp", hidden=[4]))
+    child = subprocess.Popen([sys.executable, "-c", _KILLED_EXPORT, final, marker, model_config], env=env, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 90
         while not os.path.exists(marker):
@@ -391,10 +416,14 @@ def test_sigkill_during_export_leaves_no_onnx_under_the_final_name(tmp_path):
 
 
 def _sources():
-    for name in sorted(os.listdir(PACKAGE_DIR)):
-        if name.endswith(".py"):
-            with open(os.path.join(PACKAGE_DIR, name), encoding="utf8") as handle:
-                yield name, handle.read().splitlines()
+    """Every module of the engine, sub-packages (methods/) included, by its path under distillery/."""
+    found = []
+    for root, _dirs, files in os.walk(PACKAGE_DIR):
+        found += [os.path.relpath(os.path.join(root, name), PACKAGE_DIR) for name in files if name.endswith(".py")]
+    assert "methods/registry.py" in found  # the walk reaches the sub-packages
+    for name in sorted(found):
+        with open(os.path.join(PACKAGE_DIR, name), encoding="utf8") as handle:
+            yield name.replace(os.sep, "/"), handle.read().splitlines()
 
 
 def test_every_artefact_write_goes_through_a_temporary_name():
@@ -426,14 +455,22 @@ def test_no_pickle_eval_or_stray_imports_of_user_data():
                 offenders.append(where)
             if re.search(r"\bimport pickle\b|\bpickle\.load|(?<![.\w])eval\(|(?<![.\w])exec\(|allow_pickle=True|weights_only=False", code):
                 offenders.append(where)
-            if "import_module(" in code and name != "models.py":
+            # methods/__init__.py imports its own package's modules (f"{__name__}.…"), and spec.py a Variant's
+            # members_module (a class attribute, checked below) — never a name from a request
+            own_modules = (name == "methods/__init__.py" and 'import_module(f"{__name__}.' in code) or \
+                (name == "spec.py" and "import_module(base.members_module)" in code)
+            if "import_module(" in code and name != "models.py" and not own_modules:
                 offenders.append(where)
             if "__import__(" in code and not (name == "api.py" and "__import__(package)" in code):
                 offenders.append(where)
     assert offenders == []
+    from distillery import spec
+
+    variants = [cls for cls in vars(spec).values() if isinstance(cls, type) and issubclass(cls, spec.Variant)]
+    assert all(cls.members_module is None or cls.members_module.startswith("distillery.") for cls in variants)
     with open(os.path.join(PACKAGE_DIR, "models.py"), encoding="utf8") as handle:
         source = handle.read()
     # the one import of user code sits in the builder of `type: custom` models
     assert source.count("import_module(") == 1
     assert re.search(r"def _custom\([^)]*\)[^\n]*\n(?:.*\n){0,12}.*import_module\(", source)
-    assert 'if kind == "custom":\n        return _custom(' in source
+    assert re.search(r"if isinstance\(config, CustomModel\):\n\s+return _custom\(", source)

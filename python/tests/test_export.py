@@ -17,6 +17,7 @@ from distillery.checkpoints import Ensemble
 from distillery.errors import ExportError
 from distillery.export import export_onnx, metadata_props
 from distillery.models import build_model, count_parameters, flops_per_sample
+from helpers import model_options, model_spec
 
 ARCHITECTURE_KEYS = {
     "distillery.version", "distillery.name", "distillery.role", "distillery.task", "distillery.input",
@@ -42,9 +43,9 @@ def _run(path, batch):
     return session.run(None, {session.get_inputs()[0].name: batch.numpy().astype(np.float32)})[0]
 
 
-MODELS = {
-    "mlp": ({"type": "mlp", "hidden": [32, 16], "bottleneck": 8}, [28, 28]),
-    "lenet": ({"type": "lenet", "channels": [4, 8], "hidden": [16]}, [1, 28, 28]),
+MODELS = {  # the model config as a checkpoint records it (the wire form), and the input shape
+    "mlp": (model_options("mlp", hidden=[32, 16], bottleneck=8), [28, 28]),
+    "lenet": (model_options("lenet", channels=[4, 8], hidden=[16]), [1, 28, 28]),
 }
 
 
@@ -55,7 +56,7 @@ def exported(tmp_path_factory):
     out = {}
     for kind, (config, shape) in MODELS.items():
         torch.manual_seed(0)
-        model = build_model(config, shape, 10).eval()
+        model = build_model(model_spec(kind, **config), shape, 10).eval()
         path = folder / f"{kind}.onnx"
         info = export_onnx(model, shape, str(path), _metadata(model, config, shape), task="classification")
         out[kind] = (model, shape, config, path, info)
@@ -125,8 +126,8 @@ def test_metadata_props_round_trip(exported, kind):
 
 
 def test_metadata_for_a_teacher_and_for_regression():
-    model = build_model({"type": "mlp", "hidden": [4]}, [3], 2)
-    props = _metadata(model, {"type": "mlp"}, [3], role="teacher", task="regression", output_kind="values",
+    model = build_model(model_spec("mlp", hidden=[4]), [3], 2)
+    props = _metadata(model, model_options("mlp", hidden=[4]), [3], role="teacher", task="regression", output_kind="values",
                       normalization=None, method=None, teacher=None, labels=["y0", "y1"])
     assert set(props) == ARCHITECTURE_KEYS and all(isinstance(v, str) for v in props.values())
     assert json.loads(props["distillery.method"]) is None and json.loads(props["distillery.teacher"]) is None
@@ -136,14 +137,14 @@ def test_metadata_for_a_teacher_and_for_regression():
 
 def test_regression_output_is_named_values_and_ensembles_export(tmp_path):
     torch.manual_seed(1)
-    members = [build_model({"type": "mlp", "hidden": [6]}, [5], 3).eval() for _ in range(2)]
+    members = [build_model(model_spec("mlp", hidden=[6]), [5], 3).eval() for _ in range(2)]
     ensemble = Ensemble(members, "mean-probs").eval()
     path = tmp_path / "ensemble.onnx"
     export_onnx(ensemble, [5], str(path), {"distillery.name": "teacher"}, task="classification")
     x = torch.randn(4, 5)
     with torch.no_grad():
         assert np.max(np.abs(_run(path, x) - ensemble(x).numpy())) <= 1e-4
-    regression = build_model({"type": "mlp", "hidden": [4]}, [5], 2).eval()
+    regression = build_model(model_spec("mlp", hidden=[4]), [5], 2).eval()
     path = tmp_path / "regression.onnx"
     export_onnx(regression, [5], str(path), {}, task="regression")
     assert [o.name for o in onnx.load(str(path)).graph.output] == ["values"]
@@ -151,7 +152,7 @@ def test_regression_output_is_named_values_and_ensembles_export(tmp_path):
 
 def test_failed_parity_check_raises_and_leaves_no_file(tmp_path, monkeypatch):
     monkeypatch.setattr(export, "_parity", lambda *args, **kwargs: 1.0)
-    model = build_model({"type": "mlp", "hidden": [4]}, [6], 3)
+    model = build_model(model_spec("mlp", hidden=[4]), [6], 3)
     final = tmp_path / "student.onnx"
     with pytest.raises(ExportError) as caught:
         export_onnx(model, [6], str(final), {"distillery.name": "student"}, task="classification")
@@ -167,7 +168,7 @@ def test_failed_parity_check_keeps_a_previous_file_untouched(tmp_path, monkeypat
     final.write_bytes(b"the previous export")
     monkeypatch.setattr(export, "_parity", lambda *args, **kwargs: float("nan"))  # NaN is a failure too
     with pytest.raises(ExportError):
-        export_onnx(build_model({"type": "mlp", "hidden": [4]}, [6], 3), [6], str(final), {}, task="classification")
+        export_onnx(build_model(model_spec("mlp", hidden=[4]), [6], 3), [6], str(final), {}, task="classification")
     assert final.read_bytes() == b"the previous export"
     assert os.listdir(tmp_path) == ["student.onnx"]
 
@@ -183,7 +184,7 @@ def test_exporter_failure_raises_export_error_and_leaves_no_file(tmp_path, monke
     monkeypatch.setattr(torch.onnx, "export", half_export)
     final = tmp_path / "broken.onnx"
     with pytest.raises(ExportError) as caught:
-        export_onnx(build_model({"type": "mlp", "hidden": [4]}, [3], 2), [3], str(final), {"distillery.name": "broken"},
+        export_onnx(build_model(model_spec("mlp", hidden=[4]), [3], 2), [3], str(final), {"distillery.name": "broken"},
                     task="classification")
     assert caught.value.file == str(final)
     assert "broken" in caught.value.message and "exporter crashed" in caught.value.message

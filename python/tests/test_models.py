@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from distillery.errors import ConfigError
-from distillery.models import LeNet, MLP, SmallResNet, build_model, count_parameters, flops_per_sample
+from distillery.models import MLP, LeNet, SmallResNet, build_model, count_parameters, flops_per_sample
 from distillery.spec import EnsembleModel, LeNetModel, MlpModel, ModelSpec, parse
 from helpers import model_options, model_spec
 

@@ -1,0 +1,129 @@
+"""pipeline.py through the commands, on a tiny file data set: train_teacher and distill export their model
+themselves (unless ``export: false``), record ``results/<name>.json``, and keep a finished model on ``resume``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import numpy as np
+import onnx
+import pytest
+
+from distillery import api
+from distillery.errors import ConfigError
+from distillery.progress import Progress
+from helpers import (
+    distill_request,
+    export_options,
+    method_options,
+    model_options,
+    student,
+    tiny_files,
+    train_teacher_request,
+    trained_teacher,
+    training_options,
+)
+
+TRAINING = training_options(epochs=3, batchSize=32, optimizer={"type": "adam", "lr": 0.01})
+
+
+class Recorder(Progress):
+    def __init__(self):
+        self.events = []
+        super().__init__(self.events.append, min_interval_s=0.0)
+
+    def of(self, kind):
+        return [event for event in self.events if event.get("event") == kind]
+
+
+def teacher_request(data, out_dir, **extra):
+    return train_teacher_request(out_dir, trained_teacher(model_options("mlp", hidden=[16]), training=TRAINING), data=data, **extra)
+
+
+def read_json(path):
+    with open(path, encoding="utf8") as handle:
+        return json.load(handle)
+
+
+def test_train_teacher_and_distill_export_and_record_their_results(tmp_path):
+    data = tiny_files(tmp_path)
+    out = tmp_path / "out"
+    teacher = api.COMMANDS["train_teacher"](teacher_request(data, out), Recorder())
+    assert teacher["role"] == "teacher" and teacher["checkpoint"] == str(out / "checkpoints" / "teacher.pt")
+    assert teacher["onnx"] == str(out / "teacher.onnx") and os.path.isfile(teacher["onnx"])  # exported by default
+    assert teacher["export"]["path"] == teacher["onnx"] and teacher["export"]["opset"] == export_options()["opset"]
+    assert teacher["export"]["parityMaxAbsDiff"] <= export_options()["parityTolerance"]
+    assert read_json(out / "results" / "teacher.json") == json.loads(json.dumps(teacher))
+    assert (teacher["task"], teacher["inputShape"], teacher["numOutputs"], teacher["labels"]) == ("classification", [8], 3, ["0", "1", "2"])
+
+    block = student("soft", model_options("mlp", hidden=[8]), method_options("soft-targets", temperature=2, alpha=0.5), TRAINING)
+    distilled = api.COMMANDS["distill"](distill_request(out, block, teacher=teacher["checkpoint"], data=data, export=False), Recorder())
+    assert distilled["onnx"] is None and distilled["export"] is None and not (out / "soft.onnx").exists()
+    assert read_json(out / "results" / "soft.json") == json.loads(json.dumps(distilled))
+    sha = hashlib.sha256((out / "checkpoints" / "teacher.pt").read_bytes()).hexdigest()
+    assert distilled["teacher"] == {"name": "teacher", "sha256": sha, "outputs": "cached"}
+    assert distilled["method"] == block["method"] and len(distilled["history"]) == 3
+    assert 0.0 <= distilled["history"][-1]["testAgreement"] <= 1.0
+
+    # the export command on the student's checkpoint: its metadata carry what the student was trained with
+    exported = api.COMMANDS["export"]({"checkpoint": distilled["checkpoint"], "path": str(out / "soft.onnx"), "export": export_options()},
+                                      Progress())
+    props = {p.key: p.value for p in onnx.load(exported["path"]).metadata_props}
+    assert json.loads(props["distillery.method"]) == block["method"]
+    assert json.loads(props["distillery.teacher"]) == distilled["teacher"]
+    assert json.loads(props["distillery.training"]) == block["training"]
+
+    # and predict gives the checkpoint's outputs on a split, with its labels
+    outputs, labels = api.predict(distilled["checkpoint"], data, split="test", device="cpu")
+    assert outputs.shape == (32, 3) and labels.shape == (32,)
+    assert float(np.mean(outputs.argmax(axis=1) == labels)) == pytest.approx(distilled["metrics"]["testAccuracy"])
+
+
+def test_resume_keeps_a_finished_model_and_without_resume_it_is_trained_again(tmp_path):
+    data = tiny_files(tmp_path)
+    out = tmp_path / "out"
+    first = api.COMMANDS["train_teacher"](teacher_request(data, out, export=False), Recorder())
+    stamp = os.stat(out / "checkpoints" / "teacher.pt").st_mtime_ns
+
+    progress = Recorder()
+    kept = api.COMMANDS["train_teacher"](teacher_request(data, out, export=False, resume=True), progress)
+    assert kept == json.loads(json.dumps(first))
+    assert progress.of("phase-start") == [] and progress.of("epoch") == []
+    assert [e["message"] for e in progress.of("log")] == ["teacher: already finished, kept"]
+    assert os.stat(out / "checkpoints" / "teacher.pt").st_mtime_ns == stamp
+
+    progress = Recorder()
+    api.COMMANDS["train_teacher"](teacher_request(data, out, export=False), progress)
+    assert [e["epoch"] for e in progress.of("epoch")] == [1, 2, 3]  # resume: false trains from scratch
+
+
+def test_a_teacher_checkpoint_for_other_data_is_refused(tmp_path):
+    small = tiny_files(tmp_path, classes=3)
+    teacher = api.COMMANDS["train_teacher"](teacher_request(small, tmp_path / "a", export=False), Recorder())
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    other = tiny_files(wide, features=5)
+    block = student("s", method=method_options("logit-regression"), training=TRAINING)
+    with pytest.raises(ConfigError) as caught:
+        api.COMMANDS["distill"](distill_request(tmp_path / "b", block, teacher=teacher["checkpoint"], data=other, export=False), Recorder())
+    assert caught.value.field == "teacher" and caught.value.file == teacher["checkpoint"]
+    assert "inputs of shape [8]" in caught.value.message
+
+
+def test_write_split_of_a_split_that_is_not_configured(tmp_path):
+    data = tiny_files(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        api.COMMANDS["write_split"]({"data": data, "split": "validation", "path": str(tmp_path / "v.npz")}, Progress())
+    assert caught.value.field == "data.validation"
+    written = api.COMMANDS["write_split"]({"data": data, "split": "test", "path": str(tmp_path / "t.npz")}, Progress())
+    assert written == {"path": str(tmp_path / "t.npz"), "n": 32, "sampleShape": [8]}
+
+
+def test_call_runs_a_command_and_refuses_an_unknown_one():
+    events = []
+    assert api.call("hello", {}, events.append)["pid"] == os.getpid()
+    with pytest.raises(ConfigError) as caught:
+        api.call("train", {})
+    assert caught.value.field == "command" and "train_teacher" in caught.value.message
