@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(_print_event)
     signal.signal(signal.SIGINT, lambda *_: progress.request_cancel())
     try:
-        result = COMMANDS[args.command](request, progress)
+        result = COMMANDS[args.command](request, progress)  # parses the request once (spec.py), then runs it
     except DistilleryError as error:
         print(json.dumps({"ok": False, "error": error.to_json()}), file=sys.stderr)
         return 1

@@ -86,6 +86,8 @@ def call(command: str, request: dict[str, Any], on_event: Optional[Sink] = None)
 def predict(checkpoint: str, data: dict[str, Any], split: str = "test", device: str = "auto") -> tuple[np.ndarray, Optional[np.ndarray]]:
     """A checkpoint's outputs (logits, or values for regression) on one split of a complete data config, with that
     split's labels or targets (None when it has none), as numpy arrays."""
+    if split not in ("train", "test", "transfer", "validation"):
+        raise ConfigError(f"split: expected train, test, transfer or validation, got {split!r}", field="split")
     spec = parse(DataSpec, data, "data")
     where = resolve_device(device)
     bundle = load_data(spec, where)

@@ -231,13 +231,12 @@ def _data_fields(data: DataBundle, device: torch.device) -> Result:
 def _finished_or(run: Run, name: str, train: Callable[[], Result], progress: Progress) -> Result:
     """The model's recorded result when resuming a run that finished it; else trains, exports and records it."""
     paths = run.paths(name)
-    if run.resume and os.path.exists(paths["result"]):
-        with open(paths["result"], encoding="utf8") as handle:
-            kept: Result = json.load(handle)
-        if kept["onnx"] is None or os.path.exists(kept["onnx"]):
-            progress.emit({"event": "log", "message": f"{name}: already finished, kept"})
+    kept = _kept(run, paths["result"])
+    if kept is not None:
+        progress.emit({"event": "log", "message": f"{name}: already finished, kept"})
+        if kept["onnx"] is not None or run.export is False:
             return kept
-    result = train()
+    result = kept or train()
     progress.check_cancel()
     result["onnx"], result["export"] = None, None
     if run.export is not False:
@@ -249,6 +248,15 @@ def _finished_or(run: Run, name: str, train: Callable[[], Result], progress: Pro
         result["onnx"] = paths["onnx"]
     _write_json(paths["result"], result)
     return result
+
+
+def _kept(run: Run, result_file: str) -> Optional[Result]:
+    """With resume: the recorded result of a finished model, unless its .onnx has gone missing since."""
+    if not run.resume or not os.path.exists(result_file):
+        return None
+    with open(result_file, encoding="utf8") as handle:
+        kept: Result = json.load(handle)
+    return kept if kept["onnx"] is None or os.path.exists(kept["onnx"]) else None
 
 
 def _copy_onnx(source: str, destination: str) -> Result:

@@ -108,6 +108,9 @@ def _union(options: tuple[Any, ...], value: Any, where: str) -> Any:
             return None
         raise _fail(where, "must not be null")
     candidates = [option for option in options if option is not type(None)]
+    if isinstance(value, dict):
+        # Only members that take an object can fit: trying a str or a literal would hide the real error (a missing key).
+        candidates = [option for option in candidates if _takes_object(option)] or candidates
     tagged = {literal: option for option in candidates if isinstance(option, type) and dataclasses.is_dataclass(option)
               for literal in _literal_type(option)}
     if tagged and isinstance(value, dict):
@@ -124,6 +127,10 @@ def _union(options: tuple[Any, ...], value: Any, where: str) -> Any:
         except ConfigError as error:
             errors.append(error)
     raise errors[0] if len(errors) == 1 else _fail(where, f"unexpected value {value!r}")
+
+
+def _takes_object(hint: Any) -> bool:
+    return hint is Any or typing.get_origin(hint) is dict or (isinstance(hint, type) and (dataclasses.is_dataclass(hint) or issubclass(hint, Variant)))
 
 
 def _convert(hint: Any, value: Any, where: str) -> Any:

@@ -99,6 +99,20 @@ def test_resume_keeps_a_finished_model_and_without_resume_it_is_trained_again(tm
     assert [e["epoch"] for e in progress.of("epoch")] == [1, 2, 3]  # resume: false trains from scratch
 
 
+def test_resume_exports_a_finished_model_that_was_kept_without_an_export(tmp_path):
+    data = tiny_files(tmp_path)
+    out = tmp_path / "out"
+    first = api.COMMANDS["train_teacher"](teacher_request(data, out, export=False), Recorder())
+    assert first["onnx"] is None
+
+    progress = Recorder()
+    exported = api.COMMANDS["train_teacher"](teacher_request(data, out, resume=True), progress)
+    assert progress.of("epoch") == []  # not trained again: only exported
+    assert exported["onnx"] == str(out / "teacher.onnx") and os.path.exists(exported["onnx"])
+    assert exported["history"] == first["history"]
+    assert read_json(out / "results" / "teacher.json")["onnx"] == exported["onnx"]
+
+
 def test_a_teacher_checkpoint_for_other_data_is_refused(tmp_path):
     small = tiny_files(tmp_path, classes=3)
     teacher = api.COMMANDS["train_teacher"](teacher_request(small, tmp_path / "a", export=False), Recorder())
