@@ -130,7 +130,9 @@ def _union(options: tuple[Any, ...], value: Any, where: str) -> Any:
 
 
 def _takes_object(hint: Any) -> bool:
-    return hint is Any or typing.get_origin(hint) is dict or (isinstance(hint, type) and (dataclasses.is_dataclass(hint) or issubclass(hint, Variant)))
+    if hint is Any or typing.get_origin(hint) is dict:
+        return True
+    return isinstance(hint, type) and (dataclasses.is_dataclass(hint) or issubclass(hint, Variant))
 
 
 def _convert(hint: Any, value: Any, where: str) -> Any:
