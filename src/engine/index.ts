@@ -1,4 +1,14 @@
 export { Engine, type EngineOptions, type CallOptions } from './engine';
 export * from './errors';
 export type * from './types';
-export { resolveInterpreter, PACKAGE_ROOT, PYTHON_PACKAGE_DIR } from './interpreter';
+export {
+  resolveInterpreter,
+  ensureEnvironment,
+  distilleryHome,
+  environmentDir,
+  environmentPython,
+  PACKAGE_ROOT,
+  PYTHON_PACKAGE_DIR,
+  type EnvironmentOptions,
+} from './environment';
+export { LockHeldError, type LockOwner } from './lock';
