@@ -61,6 +61,32 @@ describe('finding Python', () => {
     expect((error as EnvironmentError).fix).toContain('DISTILLERY_PYTHON');
   });
 
+  test('venv failing (no ensurepip, as on Debian without python3-venv): says to install the venv module', async () => {
+    const bin = tempDir('no-venv');
+    const fake = '#!/bin/sh\nif [ "$1" = "-c" ]; then echo 3.11; exit 0; fi\necho "The virtual environment was not created successfully because ensurepip is not available." >&2\nexit 1\n';
+    fs.writeFileSync(path.join(bin, 'python3'), fake);
+    fs.chmodSync(path.join(bin, 'python3'), 0o755);
+    const home = tempDir('home');
+    const error = await ensureEnvironment({ home, requirements: tinyRequirements(), env: { PATH: bin }, log: null }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EnvironmentError);
+    expect((error as EnvironmentError).step).toBe('venv');
+    expect((error as Error).message).toMatch(/creating the virtual environment .* failed: `python3 -m venv` exited with code 1:\n.*ensurepip is not available/);
+    expect((error as EnvironmentError).fix).toContain('python3-venv');
+    expect(fs.readdirSync(home)).toEqual([]);
+  });
+
+  test('pip failing: its last lines and a fix; the half-made environment and the lock are gone', async () => {
+    const home = tempDir('home');
+    const requirements = path.join(tempDir('requirements'), 'requirements.txt');
+    fs.writeFileSync(requirements, '--no-index\ndistillery-test-no-such-package\n'); // fails offline, looks nothing up
+    const error = await ensureEnvironment({ home, requirements, log: null }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EnvironmentError);
+    expect((error as EnvironmentError).step).toBe('pip');
+    expect((error as Error).message).toMatch(/installing the Python packages of requirements\.txt into .* failed: .* exited with code 1:\n[\s\S]*distillery-test-no-such-package/);
+    expect((error as EnvironmentError).fix).toContain('npx distillery setup');
+    expect(fs.readdirSync(home)).toEqual([]);
+  }, 60_000);
+
   test('DISTILLERY_PYTHON is used as it is: nothing is created', async () => {
     const home = tempDir('home');
     const env = { DISTILLERY_PYTHON: '/usr/bin/python3', DISTILLERY_HOME: home };
