@@ -1,6 +1,6 @@
 """Hinton, Vinyals & Dean 2015, section 3: a student distilled from a transfer set with NO 3s.
 
-    PYTHONPATH=python .venv/bin/python bench/repro_omitted3.py          # full MNIST from ../shared/data/mnist
+    node scripts/python.js bench/repro_omitted3.py          # full MNIST from ../shared/data/mnist
 
 The teacher is the seed-0 teacher of `repro_hinton.py --scale full` when it exists (else one is trained).
 The transfer set is train rows 0-54999 without the 3s (written to bench/out/data/mnist-train-no3.npz);

@@ -1,7 +1,7 @@
 """Semi-supervised distillation (issue 8): a labelled set too small for a good student, plus an unlabelled
 transfer set that the teacher labels softly. How does the student's accuracy grow with the unlabelled set?
 
-    PYTHONPATH=python .venv/bin/python bench/semi_supervised.py [--seeds 0,1,2] [--labelled 1000]
+    node scripts/python.js bench/semi_supervised.py [--seeds 0,1,2] [--labelled 1000]
 
 The teacher (2x800, dropout, 2 px jitter) and the baseline student (1x300, labels only) see only the first
 `--labelled` digits of the embedded training split, with labels. Distilled students (same 1x300) learn

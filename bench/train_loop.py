@@ -2,7 +2,7 @@
 torch.utils.data.DataLoader(TensorDataset(...)), same model, batch size, optimiser and threads, side by side;
 and the GFLOP/s fit() achieves on the 2x1200 teacher against this machine's measured fp32 matmul peak.
 
-    PYTHONPATH=python .venv/bin/python bench/train_loop.py [--epochs 3] [--rounds 2] [--threads 1]
+    node scripts/python.js bench/train_loop.py [--epochs 3] [--rounds 2] [--threads 1]
 
 fit() is timed by its own per-epoch clock, which includes what it does besides training (a test-set evaluation,
 metrics, progress events every epoch): the comparison is generous to the plain loop, which does none of that.
