@@ -19,6 +19,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { writeFileAtomic } from '../experiment/files';
 import { EngineStartError, EnvironmentError } from './errors';
 import { acquireLock, describeOwner } from './lock';
 
@@ -97,9 +98,7 @@ function readStamp(file: string): string | null {
 
 /** Written under a temporary name, then renamed: a stamp is complete or absent. */
 function writeStamp(file: string, value: string): void {
-  const temporary = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(temporary, `${value}\n`);
-  fs.renameSync(temporary, file);
+  writeFileAtomic(file, `${value}\n`);
 }
 
 function isComplete(dir: string, sha: string): boolean {
@@ -250,7 +249,7 @@ export async function ensureEnvironment(options: EnvironmentOptions = {}): Promi
           );
         }
         const copy = path.join(dir, 'requirements.txt');
-        fs.copyFileSync(requirementsFile, copy);
+        writeFileAtomic(copy, fs.readFileSync(requirementsFile));
         say(`installing Python packages from ${path.basename(requirementsFile)} (pip)…`);
         await pipInstall(python, copy, env, quiet, dir);
         writeStamp(path.join(dir, STAMP), sha); // last: the environment is complete
