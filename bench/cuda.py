@@ -114,7 +114,7 @@ def main() -> int:
                              "bf16OverOff": entry["samplesPerSecond"] / off["samplesPerSecond"]})
     widths = [6, 6, 5, 14, 14, 10, 9]
     header = ["device", "batch", "amp", "model", "samples/s", "GFLOP/s", "test acc"]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()  # noqa: E731
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     print(f"\nTraining throughput, MNIST 8000 train / 2000 test from {path}; median epoch after the first; "
           f"GPU: {gpu}; torch {torch.__version__}; CPU threads {torch.get_num_threads()}")

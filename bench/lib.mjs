@@ -8,7 +8,6 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const OUT = process.env.BENCH_OUT ?? path.join(ROOT, 'bench', 'out');
-export const PYTHON = path.join(ROOT, '.venv', 'bin', 'python');
 export const require = createRequire(import.meta.url);
 
 /** The compiled library (run `node scripts/bootstrap.js` first to build dist/). */
@@ -17,6 +16,9 @@ export function dist(entry = 'index.js') {
   if (!fs.existsSync(file)) throw new Error(`${file} is missing: run \`node scripts/bootstrap.js\` first`);
   return require(file);
 }
+
+/** The engine's interpreter: DISTILLERY_PYTHON, else the cached environment (made on first use; see `distillery setup`). */
+export const PYTHON = await dist('engine/environment.js').resolveInterpreter();
 
 export function machine() {
   let cpu = os.cpus()[0]?.model ?? 'unknown';

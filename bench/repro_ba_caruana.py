@@ -1,6 +1,6 @@
 """Ba & Caruana 2014 ("Do deep nets really need to be deep?") on the embedded MNIST digits.
 
-    PYTHONPATH=python .venv/bin/python bench/repro_ba_caruana.py
+    node scripts/python.js bench/repro_ba_caruana.py
 
 One shared teacher (the demo's 2x1200, see common.ensure_embedded_teacher). Students, all with Adam 1e-3 +
 cosine, the same epochs and seeds:
@@ -21,7 +21,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+import common
 
 MIMIC = {"type": "logit-regression"}
 LABELS = {"type": "hard-labels"}

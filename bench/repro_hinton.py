@@ -1,8 +1,8 @@
 """Hinton, Vinyals & Dean 2015, MNIST: teacher 2x1200 ReLU + dropout (inputs jittered by up to 2 px),
 student 2x800 without regularisation trained on labels (hard-labels) vs distilled at T=20 (soft-targets).
 
-    PYTHONPATH=python .venv/bin/python bench/repro_hinton.py --scale full      # 60k/10k from ../shared/data/mnist
-    PYTHONPATH=python .venv/bin/python bench/repro_hinton.py --scale embedded  # the demo's 8k/2k embedded digits
+    node scripts/python.js bench/repro_hinton.py --scale full      # 60k/10k from ../shared/data/mnist
+    node scripts/python.js bench/repro_hinton.py --scale embedded  # the demo's 8k/2k embedded digits
 
 Paper (60k/10k, trained far longer): teacher 67, hard-labels 146, distilled 74 test errors — distillation
 closes (146-74)/(146-67) = 91% of the baseline-to-teacher gap. Prints a table, writes
@@ -18,7 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+import common
 
 SETTINGS = {
     # epochs chosen so that the full-scale run fits ~25 min of this 2-core machine for 3 seeds

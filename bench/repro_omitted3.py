@@ -1,6 +1,6 @@
 """Hinton, Vinyals & Dean 2015, section 3: a student distilled from a transfer set with NO 3s.
 
-    PYTHONPATH=python .venv/bin/python bench/repro_omitted3.py          # full MNIST from ../shared/data/mnist
+    node scripts/python.js bench/repro_omitted3.py          # full MNIST from ../shared/data/mnist
 
 The teacher is the seed-0 teacher of `repro_hinton.py --scale full` when it exists (else one is trained).
 The transfer set is train rows 0-54999 without the 3s (written to bench/out/data/mnist-train-no3.npz);
@@ -19,7 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+import common
 
 VALIDATION_START = 55000
 
@@ -88,7 +88,7 @@ def main() -> int:
     teacher_counts = count(teacher_test, test_labels, 0.0)
     rows = []
     for label, r in [("teacher (saw 3s)", {"shift": "-", "test": teacher_counts}), ("student, bias +0", at[0.0]), ("student, bias +3.5 (paper's)", at[3.5]),
-                     (f"student, bias chosen on validation", best_val), ("student, bias best on test (paper's way)", best_test)]:
+                     ("student, bias chosen on validation", best_val), ("student, bias best on test (paper's way)", best_test)]:
         t = r["test"]
         rows.append([label, r["shift"], t["errors"], t["errorsOn3"], f"{100 * (1 - t['errorsOn3'] / t['threes']):.1f}%"])
     rows.append(["paper: student, bias +0", 0, 206, 133, f"{100 * (1 - 133 / 1010):.1f}%"])

@@ -1,6 +1,6 @@
 """Temperature and alpha sweeps (Hinton et al. 2015) on the embedded MNIST digits, one shared teacher.
 
-    PYTHONPATH=python .venv/bin/python bench/repro_sweeps.py
+    node scripts/python.js bench/repro_sweeps.py
 
 Students: a large one (2x300 ReLU) and a small one (2x30), SGD lr 0.01 Nesterov + cosine (0.05, the demo's,
 makes T=20 soft targets unstable on 60k digits; one lr for every run keeps the comparison clean), trained on labels (baseline) and distilled with soft targets at T in {1, 2, 4, 8, 20} (alpha 0.9),
@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+import common
 
 SIZES = {"large-2x300": [300, 300], "small-2x30": [30, 30]}
 TEMPERATURES = [1, 2, 4, 8, 20]

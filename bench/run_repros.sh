@@ -5,9 +5,7 @@
 set -u
 cd "$(dirname "$0")/.."
 mkdir -p bench/out
-export PYTHONPATH=python
-py=.venv/bin/python
-run() { local name=$1; shift; echo "== $name: $*"; "$py" "$@" > "bench/out/$name.log" 2>&1; echo "   exit $? ($(tail -n 1 "bench/out/$name.log"))"; }
+run() { local name=$1; shift; echo "== $name: $*"; node scripts/python.js "$@" > "bench/out/$name.log" 2>&1; echo "   exit $? ($(tail -n 1 "bench/out/$name.log"))"; }
 run repro_ba_caruana bench/repro_ba_caruana.py
 run repro_sweeps bench/repro_sweeps.py
 run repro_hinton_embedded bench/repro_hinton.py --scale embedded

@@ -1,7 +1,7 @@
 """PyTorch eager inference of a Distillery checkpoint (the Python side of bench/runtime.mjs): single-row latency and
 batch-256 throughput on pre-normalised inputs, under torch.inference_mode. Prints JSON.
 
-    PYTHONPATH=python .venv/bin/python bench/runtime_torch.py CHECKPOINT [--threads 1] [--seconds 1.5]
+    node scripts/python.js bench/runtime_torch.py CHECKPOINT [--threads 1] [--seconds 1.5]
 
 The network is plain PyTorch: the checkpoint's model config (an mlp) rebuilt here (common.plain_mlp) and its weights
 read with torch.load(weights_only=True) — no engine code in the timed path. Before timing, its outputs are checked

@@ -1,7 +1,7 @@
 """Semi-supervised distillation (issue 8): a labelled set too small for a good student, plus an unlabelled
 transfer set that the teacher labels softly. How does the student's accuracy grow with the unlabelled set?
 
-    PYTHONPATH=python .venv/bin/python bench/semi_supervised.py [--seeds 0,1,2] [--labelled 1000]
+    node scripts/python.js bench/semi_supervised.py [--seeds 0,1,2] [--labelled 1000]
 
 The teacher (2x800, dropout, 2 px jitter) and the baseline student (1x300, labels only) see only the first
 `--labelled` digits of the embedded training split, with labels. Distilled students (same 1x300) learn
@@ -52,10 +52,10 @@ def main() -> None:
                 "training": training(epochs, sgd(0.05))}, teacher=teacher["checkpoint"], seed=seed + 100), progress(f"seed {seed} "))
             results.setdefault(f"soft targets, {labelled} labelled + {unlabelled} unlabelled", {})[seed] = student["metrics"]["testErrors"]
 
-    rows = [["teacher (2x800)", *(teacher_errors[s] for s in seeds), "%.1f ± %.1f" % mean_std([teacher_errors[s] for s in seeds])]]
+    rows = [["teacher (2x800)", *(teacher_errors[s] for s in seeds), "{:.1f} ± {:.1f}".format(*mean_std([teacher_errors[s] for s in seeds]))]]
     for name, by_seed in results.items():
         values = [by_seed[s] for s in seeds]
-        rows.append([name, *values, "%.1f ± %.1f" % mean_std(values)])
+        rows.append([name, *values, "{:.1f} ± {:.1f}".format(*mean_std(values))])
     print(table(rows, ["model (test errors of 2000)", *(f"seed {s}" for s in seeds), "mean ± sd"]))
     write_json("semi_supervised.json", {"labelled": labelled, "unlabelled": UNLABELLED, "seeds": seeds, "teacherErrors": teacher_errors, "studentErrors": results})
 

@@ -1,7 +1,7 @@
 """Teacher-output cache: a distilled student's epoch time with the teacher's outputs computed once and cached
 (training.teacherOutputs 'cached') vs the teacher run on every batch ('online'), side by side.
 
-    PYTHONPATH=python .venv/bin/python bench/teacher_cache.py [--epochs 3] [--rounds 2] [--threads 1]
+    node scripts/python.js bench/teacher_cache.py [--epochs 3] [--rounds 2] [--threads 1]
 
 Teacher: the shared embedded 2x1200 teacher (bench/out/teacher-embedded, trained if missing); students 2x800 and
 2x30, soft targets T=20. The one-time cost of the cache (one teacher pass over the transfer set) is reported apart:
@@ -18,7 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+import common
 
 
 def main() -> int:

@@ -2,7 +2,7 @@
 torch.utils.data.DataLoader(TensorDataset(...)), same model, batch size, optimiser and threads, side by side;
 and the GFLOP/s the engine achieves on the 2x1200 teacher against this machine's measured fp32 matmul peak.
 
-    PYTHONPATH=python .venv/bin/python bench/train_loop.py [--epochs 3] [--rounds 2] [--threads 1]
+    node scripts/python.js bench/train_loop.py [--epochs 3] [--rounds 2] [--threads 1]
 
 The engine is run through its public API — api.call("train_teacher", …) on the embedded digits, no ONNX export —
 and timed by its own per-epoch clock (the result's history: "seconds", "samplesPerSecond"), which includes what it
@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+import common
 
 MODELS = {
     "teacher 2x1200 (dropout)": common.HINTON_TEACHER,

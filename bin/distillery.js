@@ -1,14 +1,26 @@
 #!/usr/bin/env node
 'use strict';
-// The `distillery` command. Makes sure node_modules and dist/ are current
-// (a no-op when they are), then hands over to the compiled CLI.
-const { ensureNode } = require('../scripts/bootstrap');
+// The `distillery` command. In a repository checkout it first makes sure node_modules and dist/ are
+// current (scripts/bootstrap.js: a no-op when they are); an installed package ships dist/ prebuilt
+// and needs nothing else. The engine's Python environment is made on first use by the commands that
+// need it (`distillery setup`).
+const fs = require('node:fs');
+const path = require('node:path');
 
-try {
-  ensureNode({ quiet: false });
-} catch (error) {
-  process.stderr.write(`[distillery] set-up failed: ${error.message}\n`);
+const ROOT = path.resolve(__dirname, '..');
+const MIN_NODE = 20;
+
+if (Number(process.versions.node.split('.')[0]) < MIN_NODE) {
+  process.stderr.write(`[distillery] Node ${MIN_NODE}+ is required; this is Node ${process.versions.node}.\n`);
   process.exit(1);
+}
+if (fs.existsSync(path.join(ROOT, 'src')) && !ROOT.split(path.sep).includes('node_modules')) {
+  try {
+    require('../scripts/bootstrap').ensureNode({ quiet: false });
+  } catch (error) {
+    process.stderr.write(`[distillery] set-up failed: ${error.message}\n`);
+    process.exit(1);
+  }
 }
 require('../dist/cli/main.js')
   .main(process.argv)

@@ -14,8 +14,9 @@ def _number_objects_past_earlier_processes() -> None:
     new Engine), the late garbage collection of an earlier process's callback deletes the new callback of the
     same number, and the next progress event fails ("this.m[ffid] is not a function"). Starting this process's
     numbers at a clock-based value (ms * 1000, below 2**53) keeps them apart from every earlier process's."""
-    import __main__
     import time
+
+    import __main__
 
     shared = getattr(__main__, "bridge", None)  # pythonia's interface.py runs as __main__ and holds the Bridge
     if shared is not None and isinstance(getattr(shared, "cur_ffid", None), int):

@@ -1,12 +1,26 @@
 #!/usr/bin/env node
 'use strict';
-// Runs the engine's Python interpreter (.venv, or DISTILLERY_PYTHON) with the
-// given arguments and python/ on PYTHONPATH: `node scripts/python.js -m pytest`.
-const { spawnSync } = require('node:child_process');
+// Runs the engine's Python interpreter (DISTILLERY_PYTHON, else the cached environment that
+// `distillery setup` makes) with the given arguments, python/ on PYTHONPATH, from the repository root:
+//   node scripts/python.js -m pytest -q python/tests
+//   node scripts/python.js bench/train_loop.py
+// A checkout-only helper; it builds what it needs first (like npm test), quietly.
+const { spawn } = require('node:child_process');
 const path = require('node:path');
-const { ensurePython, ROOT } = require('./bootstrap');
+const { ensureNode, ensurePython, ROOT } = require('./bootstrap');
 
-const python = ensurePython(true, process.argv.includes('pytest'));
-const env = { ...process.env, PYTHONPATH: [path.join(ROOT, 'python'), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter) };
-const result = spawnSync(python, process.argv.slice(2), { stdio: 'inherit', env, cwd: ROOT });
-process.exit(result.status ?? 1);
+async function main() {
+  ensureNode({ quiet: true });
+  const python = await ensurePython({ quiet: true, dev: ['pytest', 'ruff', 'mypy'].some((tool) => process.argv.includes(tool)) });
+  const env = { ...process.env, PYTHONPATH: [path.join(ROOT, 'python'), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter) };
+  const child = spawn(python, process.argv.slice(2), { stdio: 'inherit', env, cwd: ROOT });
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => {
+    process.exitCode = code ?? 128 + (require('node:os').constants.signals[signal] ?? 1);
+  });
+}
+
+main().catch((error) => {
+  process.stderr.write(`[distillery] set-up failed: ${error.message}\n`);
+  process.exitCode = 1;
+});

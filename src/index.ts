@@ -58,6 +58,8 @@ export {
   EngineCrashedError,
   EngineError,
   EngineStartError,
+  EnvironmentError,
+  LockHeldError,
   PythonError,
   TrainingDivergedError,
   type CallOptions,

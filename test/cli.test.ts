@@ -176,8 +176,21 @@ describe('other commands', () => {
     expect(report.problems).toEqual([]);
   });
 
+  test("setup says where the engine's Python environment is, as JSON", () => {
+    const result = cli(['setup', '--json']);
+    expect(result.status).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report.packages.torch).toMatch(/^2\./);
+    expect(report.problems).toEqual([]);
+    if (!process.env.DISTILLERY_PYTHON) {
+      expect(path.dirname(report.environment)).toBe(report.home);
+      expect(path.basename(report.environment)).toMatch(/^python-[0-9a-f]{12}$/);
+      expect(report.python.startsWith(report.environment)).toBe(true);
+    }
+  });
+
   test('every command has --help', () => {
-    for (const command of ['run', 'eval', 'bench', 'predict', 'doctor', 'schema']) {
+    for (const command of ['run', 'eval', 'bench', 'predict', 'setup', 'doctor', 'schema']) {
       const result = cli([command, '--help']);
       expect([command, result.status]).toEqual([command, 0]);
       expect(result.stdout).toContain(`Usage: distillery ${command}`);

@@ -25,7 +25,7 @@ const EXAMPLES = fs
   .filter((name) => /\.(json|ya?ml)$/.test(name))
   .map((name) => path.join(ROOT, 'examples', name));
 
-function pythonParses(files: string[]): { status: number | null; output: string } {
+async function pythonParses(files: string[]): Promise<{ status: number | null; output: string }> {
   const script = [
     'import json, sys',
     'from distillery.spec import ExperimentRequest, parse',
@@ -35,7 +35,7 @@ function pythonParses(files: string[]): { status: number | null; output: string 
     'print("parsed", len(sys.argv) - 1)',
   ].join('\n');
   const env = { ...process.env, PYTHONPATH: path.join(ROOT, 'python'), PYTHONDONTWRITEBYTECODE: '1' };
-  const result = spawnSync(resolveInterpreter(), ['-c', script, ...files], { env, encoding: 'utf8' });
+  const result = spawnSync(await resolveInterpreter(), ['-c', script, ...files], { env, encoding: 'utf8' });
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
 
@@ -46,19 +46,19 @@ describe('generated contract files', () => {
 });
 
 describe('requests: zod completes them, Python parses them', () => {
-  test('every example experiment, with every default zod fills, parses in Python', () => {
+  test('every example experiment, with every default zod fills, parses in Python', async () => {
     expect(EXAMPLES.length).toBeGreaterThanOrEqual(10);
     const dir = tempDir('contract-examples');
     const files = EXAMPLES.map((example, index) => {
       const request = COMMANDS.run_experiment.request.parse({ ...loadExperimentFile(example), outDir: dir });
       return writeJson(path.join(dir, `${index}.json`), request);
     });
-    const result = pythonParses(files);
+    const result = await pythonParses(files);
     expect(result.output).toContain(`parsed ${EXAMPLES.length}`);
     expect(result.status).toBe(0);
   });
 
-  test('Python refuses a request that lacks a key zod fills, naming it', () => {
+  test('Python refuses a request that lacks a key zod fills, naming it', async () => {
     const dir = tempDir('contract-missing');
     const request = COMMANDS.run_experiment.request.parse({ ...loadExperimentFile(path.join(ROOT, 'examples', 'demo.json')), outDir: dir });
     const students = request.students.map((student, index) => {
@@ -66,7 +66,7 @@ describe('requests: zod completes them, Python parses them', () => {
       const { temperature: _dropped, ...method } = student.method as Record<string, unknown>;
       return { ...student, method };
     });
-    const result = pythonParses([writeJson(path.join(dir, 'missing.json'), { ...request, students })]);
+    const result = await pythonParses([writeJson(path.join(dir, 'missing.json'), { ...request, students })]);
     expect(result.status).not.toBe(0);
     expect(result.output).toContain('students[1].method.temperature: missing');
   });

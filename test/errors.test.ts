@@ -7,10 +7,15 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, Engine, PythonError, TrainingDivergedError, distill, parseExperiment, run, trainTeacher } from '../src';
+import { resolveInterpreter } from '../src/engine';
 import { loadExperimentFile } from '../src/config';
-import { ROOT, enginePids, tempDir, tinyData, tinyExperiment } from './support/tiny';
+import { enginePids, tempDir, tinyData, tinyExperiment } from './support/tiny';
 
-const PYTHON = path.join(ROOT, '.venv', 'bin', 'python');
+/** The engine's interpreter (DISTILLERY_PYTHON, else the cached environment), for numpy and torch checks. */
+let PYTHON = '';
+beforeAll(async () => {
+  PYTHON = await resolveInterpreter();
+});
 const FIXTURES = path.join(__dirname, 'fixtures');
 const quick = { epochs: 1, batchSize: 32, optimizer: { type: 'adam', lr: 0.003 } } as const;
 const mlp = { type: 'mlp' as const, hidden: [8] };

@@ -120,10 +120,14 @@ def find_upwards(start: str, relative: str) -> Optional[str]:
 
 
 def cache_dir() -> str:
-    """DISTILLERY_CACHE_DIR, else node_modules/.cache/distillery of the checkout, else ~/.cache/distillery."""
+    """DISTILLERY_CACHE_DIR, else <home>/cache, home being DISTILLERY_HOME, else $XDG_CACHE_HOME/distillery,
+    else ~/.cache/distillery (as src/engine/environment.ts): never inside the package or node_modules."""
     explicit = os.environ.get("DISTILLERY_CACHE_DIR")
     if explicit:
         return explicit
-    modules = find_upwards(os.path.dirname(__file__), "node_modules")
-    base = os.path.join(modules, ".cache") if modules else os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "distillery")
+    home = os.environ.get("DISTILLERY_HOME")
+    if home:
+        return os.path.join(os.path.abspath(home), "cache")
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = xdg if xdg and os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "distillery", "cache")

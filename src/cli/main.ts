@@ -1,19 +1,17 @@
 /**
- * The `distillery` command line: run, eval, bench, predict, doctor, schema.
+ * The `distillery` command line: run, eval, bench, predict, setup, doctor, schema.
  */
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError, experimentJsonSchema, loadExperimentFile } from '../config';
 import { configReferenceMarkdown } from '../config/reference';
-import { Engine, EngineAbortError, EngineError, PACKAGE_ROOT, PythonError, type DoctorResult } from '../engine';
+import { Engine, EngineAbortError, EngineError, PACKAGE_ROOT, PythonError, distilleryHome, environmentDir, resolveInterpreter, type DoctorResult } from '../engine';
+import { REQUIREMENTS_FILE, pythonProcessEnv } from '../engine/environment';
 import { plainTable, run, tableRows } from '../experiment';
 import { OnnxModel, benchmark, evaluate, loadDataset, agreement, type Dataset } from '../runtime';
 import { progressReporter } from './progress';
-
-interface Bootstrap {
-  ensurePython(quiet: boolean, withDev: boolean): string;
-}
 
 /** Exit codes: 0 done, 1 failed, 2 bad usage or config, 130 interrupted (Ctrl-C). */
 const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
@@ -36,11 +34,12 @@ function device(value: string): string {
   return value;
 }
 
-/** The engine's venv is made on first use, so `npx distillery run` works on a fresh clone. */
-function ensurePython(): void {
-  if (process.env.DISTILLERY_PYTHON) return;
-  const bootstrap = require(path.join(PACKAGE_ROOT, 'scripts', 'bootstrap.js')) as Bootstrap;
-  bootstrap.ensurePython(false, false);
+/**
+ * The engine's Python environment is made on first use (progress on stderr), so `npx distillery run`
+ * works right after `npm install`; DISTILLERY_PYTHON is used as is.
+ */
+async function ensurePython(): Promise<string> {
+  return resolveInterpreter();
 }
 
 /** Ctrl-C: the first aborts cleanly (Python stops between batches); a second one forces the exit. */
@@ -62,7 +61,7 @@ function interruptible(): { signal: AbortSignal; dispose(): void } {
 
 async function runCommand(file: string, options: { out?: string; device?: string; seed?: number; json?: boolean; resume?: boolean }): Promise<number> {
   const experiment = loadExperimentFile(file);
-  ensurePython();
+  await ensurePython(); // before the progress bars start
   const outDir = path.resolve(options.out ?? path.join('runs', experiment.name));
   const reporter = progressReporter();
   const interrupt = interruptible();
@@ -142,8 +141,8 @@ async function benchCommand(file: string, options: { json?: boolean; batch?: num
 async function readInputs(file: string): Promise<{ rows: Float32Array[]; sampleShape: readonly number[] | null }> {
   if (/\.json$/i.test(file)) {
     const value = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
-    const rows = Array.isArray(value) && value.length > 0 && Array.isArray(value[0]) ? (value as number[][]) : [value as number[]];
-    return { rows: rows.map((row) => Float32Array.from(row.flat(Infinity as 1) as number[])), sampleShape: null };
+    const rows: unknown[] = Array.isArray(value) && value.length > 0 && Array.isArray(value[0]) ? value : [value];
+    return { rows: rows.map((row) => Float32Array.from(flatten(row))), sampleShape: null };
   }
   const dataset: Dataset = await loadDataset(file);
   const width = dataset.sampleShape.reduce((a, b) => a * b, 1);
@@ -175,7 +174,7 @@ async function doctorCommand(options: { json?: boolean }): Promise<number> {
   const problems: string[] = [];
   let python: DoctorResult | undefined;
   try {
-    ensurePython();
+    await ensurePython();
     const engine = await Engine.start();
     try {
       python = await engine.call('doctor', {});
@@ -198,12 +197,13 @@ async function doctorCommand(options: { json?: boolean }): Promise<number> {
     const cuda = python ? (python.cuda ? `yes — ${python.cudaDevices.join(', ')}` : 'no (training runs on the CPU)') : '?';
     const rows = [
       ['Node', process.versions.node],
-      ['onnxruntime-node', String(report['onnxruntimeNode'] ?? 'missing')],
+      ['onnxruntime-node', onnxruntimeNodeVersion() ?? 'missing'],
       ['Python', python ? `${python.python} (${python.executable})` : 'not working'],
       ['torch', python?.torch ?? '—'],
       ['CUDA', cuda],
       ['torch threads', python ? String(python.threads) : '—'],
       ['numpy / onnx / onnxscript / onnxruntime', python ? [python.numpy, python.onnx, python.onnxscript, python.onnxruntime].map((v) => v ?? 'missing').join(' / ') : '—'],
+      ['methods', python ? python.methods.join(', ') : '—'],
     ];
     out(plainTable(rows));
     for (const problem of problems) out(`✗ ${problem}`);
@@ -212,9 +212,73 @@ async function doctorCommand(options: { json?: boolean }): Promise<number> {
   return problems.length ? EXIT.failed : EXIT.ok;
 }
 
+const ENGINE_PACKAGES = ['torch', 'numpy', 'onnx', 'onnxscript', 'onnxruntime'] as const;
+
+interface PythonCheck {
+  python: string;
+  executable: string;
+  packages: Record<string, string | null>;
+}
+
+/** Imports the engine's packages with `python` and reports their versions (null: missing). */
+function checkPython(python: string): Promise<PythonCheck> {
+  const code = [
+    'import importlib, json, platform, sys',
+    'found = {}',
+    `for name in ${JSON.stringify(ENGINE_PACKAGES)}:`,
+    '    try:',
+    '        found[name] = getattr(importlib.import_module(name), "__version__", "?")',
+    '    except Exception:',
+    '        found[name] = None',
+    'print(json.dumps({"python": platform.python_version(), "executable": sys.executable, "packages": found}))',
+  ].join('\n');
+  return new Promise((resolve, reject) => {
+    execFile(python, ['-c', code], { env: { ...process.env, ...pythonProcessEnv() }, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+      if (error) reject(new EngineError(`${python} could not check its packages: ${(stderr || error.message).trim()}`));
+      else resolve(JSON.parse(stdout) as PythonCheck);
+    });
+  });
+}
+
+async function setupCommand(options: { json?: boolean }): Promise<number> {
+  const explicit = process.env.DISTILLERY_PYTHON;
+  if (explicit && !options.json) err(`DISTILLERY_PYTHON is set: using ${explicit} as it is (nothing is created)`);
+  const python = await resolveInterpreter();
+  const check = await checkPython(python);
+  const missing = ENGINE_PACKAGES.filter((name) => !check.packages[name]);
+  const environment = explicit ? null : environmentDir();
+  const fix = explicit
+    ? `\`${python} -m pip install -r ${REQUIREMENTS_FILE}\`, or unset DISTILLERY_PYTHON`
+    : `remove ${environment} and run \`npx distillery setup\` again`;
+  const problems = missing.map((name) => `the Python package ${name} is missing from ${python}: ${fix}`);
+  if (options.json) {
+    out(JSON.stringify({ home: distilleryHome(), environment, python, pythonVersion: check.python, packages: check.packages, problems }, null, 2));
+  } else {
+    out(
+      plainTable([
+        ['Python environment', environment ?? `DISTILLERY_PYTHON (${python})`],
+        ['interpreter', `${python} (Python ${check.python})`],
+        ['packages', ENGINE_PACKAGES.map((name) => `${name} ${check.packages[name] ?? 'MISSING'}`).join(', ')],
+      ]),
+    );
+    for (const problem of problems) out(`✗ ${problem}`);
+    if (!problems.length) out('✓ the engine\'s Python environment is ready');
+  }
+  return problems.length ? EXIT.failed : EXIT.ok;
+}
+
+/** Nested arrays of numbers (one sample, as JSON) → its values in order. */
+function flatten(value: unknown): number[] {
+  return Array.isArray(value) ? value.flatMap(flatten) : [Number(value)];
+}
+
+function packageVersion(file: string): string {
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+}
+
 function onnxruntimeNodeVersion(): string | null {
   try {
-    return (require('onnxruntime-node/package.json') as { version: string }).version;
+    return packageVersion(require.resolve('onnxruntime-node/package.json'));
   } catch {
     return null;
   }
@@ -223,7 +287,7 @@ function onnxruntimeNodeVersion(): string | null {
 export function buildProgram(exit: { code: number }): Command {
   const program = new Command('distillery')
     .description('Train a teacher, distil small students, ship them as ONNX.')
-    .version(String((require(path.join(PACKAGE_ROOT, 'package.json')) as { version: string }).version))
+    .version(packageVersion(path.join(PACKAGE_ROOT, 'package.json')))
     .exitOverride()
     .configureOutput({ writeOut: (text) => process.stdout.write(text), writeErr: (text) => process.stderr.write(text) });
   const set = (promise: Promise<number>): Promise<void> => promise.then((code) => void (exit.code = code));
@@ -237,7 +301,7 @@ export function buildProgram(exit: { code: number }): Command {
     .option('-s, --seed <n>', 'random seed (overrides the file)', integer)
     .option('--resume', 'keep finished models in the output folder and continue an unfinished one from its last epoch')
     .option('--json', 'print report.json to stdout and nothing else')
-    .action((file: string, options) => set(runCommand(file, options)));
+    .action((file: string, options: Parameters<typeof runCommand>[1]) => set(runCommand(file, options)));
 
   program
     .command('eval')
@@ -247,7 +311,7 @@ export function buildProgram(exit: { code: number }): Command {
     .option('--teacher <model>', 'also report agreement with this teacher .onnx')
     .option('--top-k <k>', 'k for top-k accuracy (default 5)', integer)
     .option('--json', 'print JSON')
-    .action((model: string, options) => set(evalCommand(model, options)));
+    .action((model: string, options: Parameters<typeof evalCommand>[1]) => set(evalCommand(model, options)));
 
   program
     .command('bench')
@@ -255,7 +319,7 @@ export function buildProgram(exit: { code: number }): Command {
     .argument('<model>', '.onnx file')
     .option('--batch <sizes>', 'comma-separated batch sizes (default 1,32,256)', (value) => value.split(',').map(integer))
     .option('--json', 'print JSON')
-    .action((model: string, options) => set(benchCommand(model, options)));
+    .action((model: string, options: Parameters<typeof benchCommand>[1]) => set(benchCommand(model, options)));
 
   program
     .command('predict')
@@ -263,13 +327,34 @@ export function buildProgram(exit: { code: number }): Command {
     .argument('<model>', '.onnx file')
     .argument('<input>', 'input file (raw values; the model\'s recorded normalisation is applied)')
     .option('--json', 'print JSON')
-    .action((model: string, input: string, options) => set(predictCommand(model, input, options)));
+    .action((model: string, input: string, options: Parameters<typeof predictCommand>[2]) => set(predictCommand(model, input, options)));
+
+  program
+    .command('setup')
+    .description('create (or check) the Python environment the engine runs in; `run`, `doctor` and Engine.start() also do it on first use')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'The environment is a Python virtual environment made from requirements.txt (torch, numpy, onnx,',
+        'onnxscript, onnxruntime; about 1 GB, a few minutes to download once) with the first Python 3.10+',
+        'on PATH. It lives outside node_modules, in a per-user cache shared by every project on the machine:',
+        '  <home>/python-<hash of requirements.txt>',
+        'where <home> is $DISTILLERY_HOME, else $XDG_CACHE_HOME/distillery, else ~/.cache/distillery.',
+        'Two processes setting it up at once are safe: the second waits for the first.',
+        '',
+        'DISTILLERY_PYTHON=/path/to/python uses that interpreter as it is (it needs the packages of',
+        'requirements.txt) and nothing is created.',
+      ].join('\n'),
+    )
+    .action((options: Parameters<typeof setupCommand>[0]) => set(setupCommand(options)));
 
   program
     .command('doctor')
     .description('check Node, Python, torch, CUDA, onnx and onnxruntime; exits non-zero with a fix for anything missing')
     .option('--json', 'print JSON')
-    .action((options) => set(doctorCommand(options)));
+    .action((options: Parameters<typeof doctorCommand>[0]) => set(doctorCommand(options)));
 
   program
     .command('schema')

@@ -15,7 +15,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
-import { PYTHON_PACKAGE_DIR, resolveInterpreter } from './interpreter';
+import { PYTHON_PACKAGE_DIR, pythonProcessEnv, resolveInterpreter } from './environment';
 import {
   EngineAbortError,
   EngineClosedError,
@@ -48,7 +48,10 @@ interface Pythonia {
 }
 
 export interface EngineOptions {
-  /** Python interpreter; default DISTILLERY_PYTHON, else the bootstrap's .venv. */
+  /**
+   * Python interpreter; default DISTILLERY_PYTHON, else the environment Distillery keeps in its cache
+   * folder (made on first use, with progress lines on stderr: see `npx distillery setup`).
+   */
   python?: string;
   /** After an abort, how long Python may take to reach a batch boundary before it is killed. Default 15 s. */
   abortGraceMs?: number;
@@ -100,7 +103,7 @@ export class Engine {
     if (openEngine && !openEngine.closed) {
       throw new EngineError('an Engine is already open in this process: reuse it, or close() it first');
     }
-    const python = resolveInterpreter(options.python);
+    const python = await resolveInterpreter(options.python);
     const pythonia = loadPythonia(python);
     const child = pythonia.com.proc;
     if (!child) throw new EngineStartError('pythonia did not start Python', 'check that pythonia is installed (npm ci)');
@@ -221,11 +224,16 @@ function killOnExit(): void {
  * first and the module is required lazily — never at import time of this file.
  */
 function loadPythonia(python: string): Pythonia {
-  const saved = { PYTHON_BIN: process.env.PYTHON_BIN, PYTHONPATH: process.env.PYTHONPATH, PYTHONUNBUFFERED: process.env.PYTHONUNBUFFERED };
+  const extra = pythonProcessEnv();
+  const saved: Record<string, string | undefined> = { PYTHON_BIN: process.env.PYTHON_BIN, PYTHONPATH: process.env.PYTHONPATH, PYTHONUNBUFFERED: process.env.PYTHONUNBUFFERED };
+  for (const key of Object.keys(extra)) saved[key] = process.env[key];
   process.env.PYTHON_BIN = python;
-  process.env.PYTHONPATH = [PYTHON_PACKAGE_DIR, saved.PYTHONPATH].filter(Boolean).join(require('node:path').delimiter);
+  process.env.PYTHONPATH = [PYTHON_PACKAGE_DIR, saved['PYTHONPATH']].filter(Boolean).join(path.delimiter);
   process.env.PYTHONUNBUFFERED = '1';
+  Object.assign(process.env, extra); // byte-code and caches outside the package; see pythonProcessEnv
   try {
+    // Required here, not imported: pythonia spawns Python the moment it is loaded, and reads PYTHON_BIN then.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const pythonia = require('pythonia') as Pythonia;
     const stale = pythonia.com.proc;
     if (stale && (stale.exitCode !== null || stale.signalCode !== null)) pythonia.python.exit();
@@ -238,7 +246,7 @@ function loadPythonia(python: string): Pythonia {
     shared?.loop?.unref();
     return pythonia;
   } catch (error) {
-    throw new EngineStartError(`could not start ${python}: ${(error as Error).message}`, 'check DISTILLERY_PYTHON, or run `npm run bootstrap`');
+    throw new EngineStartError(`could not start ${python}: ${(error as Error).message}`, 'check DISTILLERY_PYTHON, or run `npx distillery setup`');
   } finally {
     restoreEnv(saved);
   }
@@ -269,7 +277,7 @@ async function waitForStart(pythonia: Pythonia, child: ChildProcess, python: str
       const error = envelope.error!;
       const fix =
         error.type === 'ModuleNotFoundError'
-          ? `install the engine's packages into ${python}: \`${python} -m pip install -r requirements.txt\` (or unset DISTILLERY_PYTHON to use .venv)`
+          ? `install the engine's packages into ${python}: \`${python} -m pip install -r requirements.txt\` (or unset DISTILLERY_PYTHON to use the environment Distillery makes: \`npx distillery setup\`)`
           : 'run `npx distillery doctor`';
       throw new EngineStartError(`the Python engine failed to start: ${error.type}: ${error.message}`, fix);
     }

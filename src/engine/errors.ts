@@ -15,6 +15,21 @@ export class EngineStartError extends EngineError {
   }
 }
 
+/**
+ * The engine's Python environment could not be set up: no Python 3.10+, `venv` or `pip` failed, a
+ * requirements file is missing. `step` says which part failed; `fix` says what to do.
+ */
+export class EnvironmentError extends EngineStartError {
+  override name = 'EnvironmentError';
+  constructor(
+    message: string,
+    fix: string,
+    readonly step: 'find-python' | 'python-too-old' | 'requirements' | 'venv' | 'pip' | 'lock',
+  ) {
+    super(message, fix);
+  }
+}
+
 /** The Python process died (killed, out of memory, segfault). Every pending call rejects with this. */
 export class EngineCrashedError extends EngineError {
   override name = 'EngineCrashedError';

@@ -6,6 +6,7 @@ export {
   EngineClosedError,
   EngineAbortError,
   EngineContractError,
+  EnvironmentError,
   PythonError,
   TrainingDivergedError,
   errorFromPython,
@@ -27,4 +28,14 @@ export type {
   TeacherLoadOptions,
   WriteSplitResult,
 } from './types';
-export { resolveInterpreter, PACKAGE_ROOT, PYTHON_PACKAGE_DIR } from './interpreter';
+export {
+  resolveInterpreter,
+  ensureEnvironment,
+  distilleryHome,
+  environmentDir,
+  environmentPython,
+  PACKAGE_ROOT,
+  PYTHON_PACKAGE_DIR,
+  type EnvironmentOptions,
+} from './environment';
+export { LockHeldError, type LockOwner } from './lock';
