@@ -8,11 +8,12 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadExperimentFile, methodTraits } from '../src/config';
+import { ConfigError, loadExperimentFile, methodTraits } from '../src/config';
+import { distill } from '../src/facade';
 import * as methods from '../src/config/methods';
 import * as schema from '../src/config/schema';
-import { COMMANDS } from '../src/engine/commands';
-import { Engine, resolveInterpreter } from '../src/engine';
+import { COMMANDS, checked } from '../src/engine/commands';
+import { Engine, EngineContractError, resolveInterpreter } from '../src/engine';
 import { ROOT, tempDir, tinyData, writeJson } from './support/tiny';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -79,6 +80,16 @@ describe('methods: the rule lives in the schema entry', () => {
     expect(() => methodTraits('no-such-method')).toThrow(/unknown method/);
   });
 
+  test('distill() refuses a method that needs a teacher when none is given, naming the field, before Python starts', async () => {
+    const error = await distill({
+      outDir: tempDir('contract-no-teacher'),
+      student: { name: 'soft', model: { type: 'mlp' }, method: { type: 'dist' } },
+    }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).field).toBe('teacher');
+    expect((error as ConfigError).message).toContain("the 'dist' method needs a teacher checkpoint");
+  });
+
   test('a teacher may only use the methods that need no teacher', () => {
     const teacherMethods = methods.TeacherMethod.options.map((option) => option.shape.type.value).sort();
     const noTeacher = methods.METHODS.map((option) => option.shape.type.value).filter((name) => !methodTraits(name).needsTeacher).sort();
@@ -132,5 +143,10 @@ describe('results: every command answers in its zod result schema', () => {
       outDir: path.join(outDir, 'experiment'),
     });
     expect(experiment.students.map((s) => s.history[0]?.terms)).toEqual([{ hard: expect.any(Number) }]);
+
+    // A result that drifted (v0.1's metric name, a key TypeScript does not know) is refused, naming the path.
+    const drifted = { ...student, metrics: { ...student.metrics, testLoss: 0.5 } };
+    expect(() => checked(COMMANDS.distill.result, drifted, "the 'distill' result")).toThrow(EngineContractError);
+    expect(() => checked(COMMANDS.distill.result, drifted, "the 'distill' result")).toThrow(/metrics: Unrecognized key: "testLoss"/);
   });
 });

@@ -141,3 +141,20 @@ def test_call_runs_a_command_and_refuses_an_unknown_one():
     with pytest.raises(ConfigError) as caught:
         api.call("train", {})
     assert caught.value.field == "command" and "train_teacher" in caught.value.message
+
+
+def test_a_method_that_needs_a_teacher_without_one_is_refused_before_training(tmp_path):
+    data = tiny_files(tmp_path)
+    request = distill_request(tmp_path / "out", student("soft", method=method_options("soft-targets"), training=TRAINING), data=data)
+    progress = Recorder()
+    with pytest.raises(ConfigError) as caught:
+        api.call("distill", request, progress.events.append)
+    assert caught.value.field == "teacher"
+    assert "'soft-targets' method of student needs a teacher" in caught.value.message
+    assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_predict_refuses_an_unknown_split_before_loading_anything():
+    with pytest.raises(ConfigError) as caught:
+        api.predict("/nonexistent/teacher.pt", {}, split="tset")
+    assert caught.value.field == "split" and "'tset'" in caught.value.message

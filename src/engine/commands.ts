@@ -9,6 +9,8 @@
  * instead of drifting. `Commands` and the result types are derived from here.
  */
 import { z } from 'zod';
+import { formatPath } from '../config/errors';
+import { EngineContractError } from './errors';
 import { Data, Device, ExportOptions, Experiment, Method, Name, OnnxTeacher, Student, Teacher } from '../config/schema';
 
 // ------------------------------------------------------------ results
@@ -210,3 +212,11 @@ export type CommandName = keyof typeof COMMANDS;
 export type Commands = {
   [C in CommandName]: { request: z.input<(typeof COMMANDS)[C]['request']>; result: z.output<(typeof COMMANDS)[C]['result']> };
 };
+
+/** Validates what Python sent against its schema here: a mismatch is a bug on one side, named precisely. */
+export function checked<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => `${formatPath(issue.path) || '(root)'}: ${issue.message}`).join('; ');
+  throw new EngineContractError(`${what} does not match its schema (src/engine/commands.ts): ${issues}`);
+}

@@ -21,16 +21,13 @@ import {
   EngineClosedError,
   EngineCrashedError,
   EngineError,
-  EngineContractError,
   EngineStartError,
   errorFromPython,
   type PythonErrorInfo,
 } from './errors';
-import { COMMANDS, EngineEvent as EngineEventSchema, HelloResult as HelloResultSchema } from './commands';
+import { COMMANDS, EngineEvent as EngineEventSchema, HelloResult as HelloResultSchema, checked } from './commands';
 import type { CommandName, Commands, EngineEvent, HelloResult } from './types';
 import { parseWith } from '../config';
-import { formatPath } from '../config/errors';
-import type { z } from 'zod';
 
 /** The few parts of pythonia this module touches, typed so no `any` escapes. */
 interface PythoniaBridgeModule {
@@ -296,14 +293,6 @@ async function waitForStart(pythonia: Pythonia, child: ChildProcess, python: str
   } finally {
     child.removeListener('exit', onExit);
   }
-}
-
-/** Validates what Python sent against the seam's schema: a mismatch is a bug on one side, named precisely. */
-function checked<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const issues = result.error.issues.map((issue) => `${formatPath(issue.path) || '(root)'}: ${issue.message}`).join('; ');
-  throw new EngineContractError(`${what} does not match its schema (src/engine/commands.ts): ${issues}`);
 }
 
 function lastLine(text: string): string {
