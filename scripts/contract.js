@@ -12,14 +12,15 @@ const path = require('node:path');
 const ROOT = path.join(__dirname, '..');
 
 /** { relative path: contents }, from the compiled (or, in tests, the source) config modules. */
-function contractFiles({ schema, methods }) {
+function contractFiles({ schema, methods, commands }) {
   const byType = (union, extra) =>
     Object.fromEntries(union.options.map((option) => {
       const type = option.shape.type.value;
       return [type, option.parse({ type, ...extra(type) })];
     }));
   const defaults = {
-    data: schema.Data.parse({}),
+    data: commands.EngineData.parse({}),
+    splitValidation: schema.SplitValidation.parse({ type: 'split' }),
     sources: { mnist: schema.DataSource.parse({ type: 'mnist' }), file: schema.DataSource.parse({ type: 'file', path: 'x.npz' }) },
     training: schema.Training.parse({}),
     models: byType(schema.Model, (type) => (type === 'custom' ? { module: 'package.module:Class' } : {})),
@@ -38,6 +39,10 @@ function contractFiles({ schema, methods }) {
 module.exports = { contractFiles };
 
 if (require.main === module) {
-  const files = contractFiles({ schema: require('../dist/config/schema.js'), methods: require('../dist/config/methods.js') });
+  const files = contractFiles({
+    schema: require('../dist/config/schema.js'),
+    methods: require('../dist/config/methods.js'),
+    commands: require('../dist/engine/commands.js'),
+  });
   for (const [file, contents] of Object.entries(files)) fs.writeFileSync(path.join(ROOT, file), contents);
 }

@@ -12,13 +12,13 @@ import { ConfigError, loadExperimentFile, methodTraits } from '../src/config';
 import { distill } from '../src/facade';
 import * as methods from '../src/config/methods';
 import * as schema from '../src/config/schema';
-import { COMMANDS, checked } from '../src/engine/commands';
+import { COMMANDS, EngineData, checked } from '../src/engine/commands';
 import { Engine, EngineContractError, resolveInterpreter } from '../src/engine';
 import { ROOT, tempDir, tinyData, writeJson } from './support/tiny';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const contract = require('../scripts/contract.js') as {
-  contractFiles: (modules: { schema: unknown; methods: unknown }) => Record<string, string>;
+  contractFiles: (modules: { schema: unknown; methods: unknown; commands: unknown }) => Record<string, string>;
 };
 
 const EXAMPLES = fs
@@ -41,7 +41,7 @@ async function pythonParses(files: string[]): Promise<{ status: number | null; o
 }
 
 describe('generated contract files', () => {
-  test.each(Object.entries(contract.contractFiles({ schema, methods })))('%s is current (npm run docs)', (file, contents) => {
+  test.each(Object.entries(contract.contractFiles({ schema, methods, commands: { EngineData } })))('%s is current (npm run docs)', (file, contents) => {
     expect(fs.readFileSync(path.join(ROOT, file), 'utf8')).toBe(contents);
   });
 });
@@ -51,7 +51,8 @@ describe('requests: zod completes them, Python parses them', () => {
     expect(EXAMPLES.length).toBeGreaterThanOrEqual(10);
     const dir = tempDir('contract-examples');
     const files = EXAMPLES.map((example, index) => {
-      const request = COMMANDS.run_experiment.request.parse({ ...loadExperimentFile(example), outDir: dir });
+      const experiment = loadExperimentFile(example);
+      const request = COMMANDS.run_experiment.request.parse({ ...experiment, data: { ...experiment.data, preprocess: null }, outDir: dir });
       return writeJson(path.join(dir, `${index}.json`), request);
     });
     const result = await pythonParses(files);
@@ -61,7 +62,8 @@ describe('requests: zod completes them, Python parses them', () => {
 
   test('Python refuses a request that lacks a key zod fills, naming it', async () => {
     const dir = tempDir('contract-missing');
-    const request = COMMANDS.run_experiment.request.parse({ ...loadExperimentFile(path.join(ROOT, 'examples', 'demo.json')), outDir: dir });
+    const demo = loadExperimentFile(path.join(ROOT, 'examples', 'demo.json'));
+    const request = COMMANDS.run_experiment.request.parse({ ...demo, data: { ...demo.data, preprocess: null }, outDir: dir });
     const students = request.students.map((student, index) => {
       if (index !== 1) return student;
       const { temperature: _dropped, ...method } = student.method as Record<string, unknown>;
@@ -134,12 +136,10 @@ describe('results: every command answers in its zod result schema', () => {
     const exported = await engine.call('export', { checkpoint: student.checkpoint, path: path.join(outDir, 'student.onnx'), data });
     expect(exported.opset).toBe(18);
     const experiment = await engine.call('run_experiment', {
-      ...schema.Experiment.parse({
-        device: 'cpu',
-        data,
-        teacher: { type: 'train', model: { type: 'mlp', hidden: [16] }, training },
-        students: [{ name: 'hard', model: { type: 'mlp', hidden: [8] }, method: { type: 'hard-labels' }, training }],
-      }),
+      device: 'cpu',
+      data,
+      teacher: { type: 'train', model: { type: 'mlp', hidden: [16] }, training },
+      students: [{ name: 'hard', model: { type: 'mlp', hidden: [8] }, method: { type: 'hard-labels' }, training }],
       outDir: path.join(outDir, 'experiment'),
     });
     expect(experiment.students.map((s) => s.history[0]?.terms)).toEqual([{ hard: expect.any(Number) }]);

@@ -275,7 +275,7 @@ describe('bad inputs through the engine: PythonError with the field and the file
     expect(facade.message).toContain(`outDir: cannot write to the output folder ${outDir}: a part of the path is a file, not a folder (ENOTDIR)`);
     // … and the engine itself refuses it before training (python -m distillery, or a direct call).
     const python = await expectPythonError(
-      () => engine.call('train_teacher', { data: parseExperiment(tinyExperiment()).data, outDir, device: 'cpu', seed: 0, teacher: parseExperiment(tinyExperiment()).teacher }),
+      () => engine.call('train_teacher', { data: tinyData, outDir, device: 'cpu', seed: 0, teacher: parseExperiment(tinyExperiment()).teacher }),
       { pythonType: 'OutputError', field: 'outDir', file: outDir, message: /outDir: cannot write .*: a part of the path is a file, not a folder/ },
     );
     expect(python.file).toBe(outDir);

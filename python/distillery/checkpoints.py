@@ -57,11 +57,14 @@ class LoadedModel:
     model_config: ModelSpec
     meta: dict[str, Any]
     path: str
+    # How raw inputs become the model's input (TypeScript's encoding; see spec.DataSpec.preprocess), None for arrays.
+    preprocess: Optional[dict[str, Any]] = None
 
 
 def save_checkpoint(path: str, *, module: nn.Module, model_config: ModelSpec, task: str, input_shape: list[int],
                     num_outputs: int, labels: list[str], normalization: Optional[dict[str, list[float]]],
-                    meta: dict[str, Any], target_scale: Optional[dict[str, list[float]]] = None) -> None:
+                    meta: dict[str, Any], target_scale: Optional[dict[str, list[float]]] = None,
+                    preprocess: Optional[dict[str, Any]] = None) -> None:
     payload: dict[str, Any] = {
         "format": FORMAT,
         "task": task,
@@ -72,6 +75,7 @@ def save_checkpoint(path: str, *, module: nn.Module, model_config: ModelSpec, ta
         "meta": json.dumps(meta),
         "model": json.dumps(to_json(model_config)),
         "targetScale": json.dumps(target_scale),
+        "preprocess": json.dumps(preprocess),
     }
     if isinstance(module, Ensemble):
         payload["members"] = [_cpu_state(member) for member in module.members]
@@ -103,6 +107,7 @@ def load_checkpoint(path: str, device: torch.device) -> LoadedModel:
         input_shape, num_outputs, task = list(payload["inputShape"]), int(payload["numOutputs"]), payload["task"]
         labels, normalization, meta = json.loads(payload["labels"]), json.loads(payload["normalization"]), json.loads(payload["meta"])
         target_scale = json.loads(payload["targetScale"]) if "targetScale" in payload else None  # v0.1 classifiers had none
+        preprocess = json.loads(payload["preprocess"]) if "preprocess" in payload else None  # nor v0.1 checkpoints
         recorded = json.loads(payload["model"])
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: a damaged Distillery checkpoint ({type(error).__name__}: {error})", file=path) from error
@@ -123,4 +128,4 @@ def load_checkpoint(path: str, device: torch.device) -> LoadedModel:
     except (RuntimeError, KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: the weights do not fit the recorded model config: {error}", file=path) from error
     module.to(device).eval()
-    return LoadedModel(module, task, input_shape, num_outputs, labels, normalization, model_config, meta, path)
+    return LoadedModel(module, task, input_shape, num_outputs, labels, normalization, model_config, meta, path, preprocess)

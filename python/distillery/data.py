@@ -24,11 +24,12 @@ import torch
 
 from .errors import ConfigError, DataError
 from .io import atomic_save_npz, cache_dir, find_upwards
-from .spec import DataSpec, FileSource, MnistSource, Source, to_json
+from .spec import DataSpec, FileSource, MnistSource, Source, SplitValidation, to_json
 
 MNIST_SPLIT_SEED = 2015  # fixed: every command splits the embedded digits the same way
 MNIST_TRAIN_SIZE = 8000
 MNIST_SIZE = 10000
+VALIDATION_SPLIT_SEED = 2012  # fixed: a `split` validation set is the same rows in every run and for every model
 
 
 # ---------------------------------------------------------------- sources
@@ -298,8 +299,34 @@ def _file_stamps(config: DataSpec) -> list[Any]:
     return stamps
 
 
-def _path_of(source: Optional[Source]) -> Optional[str]:
+def _path_of(source: Any) -> Optional[str]:
     return source.path if isinstance(source, FileSource) else None
+
+
+def validation_split(y: np.ndarray, fraction: float, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (kept for training, held out for validation) of a deterministic split of the training data:
+    ``fraction`` of each class (rounded, at least one row of every class with two or more), or of all rows for
+    regression, chosen by a fixed seed. Both index arrays are sorted, so the rows keep their order."""
+    rng = np.random.default_rng(VALIDATION_SPLIT_SEED)
+    if task == "regression":
+        groups = [np.arange(len(y))]
+    else:
+        flat = y.reshape(len(y), -1)[:, 0]
+        groups = [np.flatnonzero(flat == value) for value in np.unique(flat)]
+    held = []
+    for rows in groups:
+        count = round(fraction * len(rows))
+        if len(rows) >= 2:
+            count = min(max(count, 1), len(rows) - 1)
+        else:
+            count = 0
+        held.append(rng.permutation(rows)[:count])
+    held_rows = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
+    if len(held_rows) == 0:
+        raise DataError(f"data.validation: a split of {fraction} of data.train's {len(y)} rows holds out nothing; use a larger fraction",
+                        field="data.validation.fraction")
+    keep = np.setdiff1d(np.arange(len(y)), held_rows)
+    return keep, held_rows
 
 
 def _build(config: DataSpec, device: torch.device) -> DataBundle:
@@ -328,7 +355,12 @@ def _build(config: DataSpec, device: torch.device) -> DataBundle:
         if len(labels) != num_outputs:
             raise ConfigError(f"data.labels: {len(labels)} names for {num_outputs} classes", field="data.labels")
 
-    norm = normalization_for(train_x, config.normalize)
+    held_out: Optional[tuple[np.ndarray, np.ndarray]] = None
+    if isinstance(config.validation, SplitValidation):
+        keep, held = validation_split(train_y, config.validation.fraction, task)
+        held_out = train_x[held], train_y[held]
+        train_x, train_y = train_x[keep], train_y[keep]
+    norm = normalization_for(train_x, config.normalize)  # from the rows trained on: never the held-out ones
 
     def split(x: np.ndarray, y: Optional[np.ndarray], where: str) -> Split:
         file = _path_of(getattr(config, where.split(".")[-1]))  # the file behind data.<role>, named in errors
@@ -344,7 +376,9 @@ def _build(config: DataSpec, device: torch.device) -> DataBundle:
     if config.transfer is not None:
         transfer = split(*read_source(config.transfer, "data.transfer"), "data.transfer")
     validation = None
-    if config.validation is not None:
+    if held_out is not None:
+        validation = split(*held_out, "data.validation")
+    elif config.validation is not None and not isinstance(config.validation, SplitValidation):
         validation = split(*read_source(config.validation, "data.validation"), "data.validation")
         if validation.y is None:
             raise DataError("data.validation: the validation set needs labels", field="data.validation.y")

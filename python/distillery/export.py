@@ -33,7 +33,7 @@ PARITY_BATCH = 16
 def metadata_props(*, name: str, role: str, task: str, input_shape: list[int], output_kind: str,
                    normalization: Optional[dict[str, list[float]]], labels: list[str], model_config: dict[str, Any],
                    method: Optional[dict[str, Any]], teacher: Optional[dict[str, Any]], training: Optional[dict[str, Any]],
-                   metrics: Optional[dict[str, Any]], params: int, flops: int) -> dict[str, str]:
+                   metrics: Optional[dict[str, Any]], params: int, flops: int, preprocess: Optional[dict[str, Any]] = None) -> dict[str, str]:
     output_name = "values" if task == "regression" else "logits"
     return {
         "distillery.version": __version__,
@@ -51,6 +51,7 @@ def metadata_props(*, name: str, role: str, task: str, input_shape: list[int], o
         "distillery.metrics": json.dumps(metrics),
         "distillery.params": str(params),
         "distillery.flopsPerSample": str(flops),
+        "distillery.preprocess": json.dumps(preprocess),
     }
 
 

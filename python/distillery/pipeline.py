@@ -122,7 +122,7 @@ def export_checkpoint(request: ExportRequest, _progress: Progress) -> Result:
         output_kind="values" if loaded.task == "regression" else "logits", normalization=loaded.normalization,
         labels=loaded.labels, model_config=to_json(loaded.model_config), method=meta["method"], teacher=meta["teacher"],
         training=meta["training"], metrics=meta["metrics"], params=count_parameters(loaded.module),
-        flops=flops_per_sample(loaded.module, loaded.input_shape),
+        flops=flops_per_sample(loaded.module, loaded.input_shape), preprocess=loaded.preprocess,
     )
     sample = load_data(request.data, torch.device("cpu")).test.x[:16] if request.data is not None else None
     return export_onnx(loaded.module, loaded.input_shape, request.path, metadata, task=loaded.task,
@@ -163,7 +163,7 @@ def _teacher(run: Run, request: TrainTeacherRequest, progress: Progress) -> Resu
             "seed": request.seed}
     save_checkpoint(paths["checkpoint"], module=teacher.module, model_config=teacher.model_config, task=data.task,
                     input_shape=data.sample_shape, num_outputs=data.num_outputs, labels=data.labels,
-                    normalization=data.normalization, meta=meta, target_scale=data.target_scale)
+                    normalization=data.normalization, meta=meta, target_scale=data.target_scale, preprocess=run.data.preprocess)
     return {**common, "name": spec.name, "role": "teacher", "method": method, "teacher": None, "checkpoint": paths["checkpoint"],
             "params": count_parameters(teacher.module), "flopsPerSample": flops_per_sample(teacher.module, data.sample_shape),
             "trainSeconds": teacher.fit.seconds if teacher.fit else time.perf_counter() - started, "history": history,
@@ -190,7 +190,7 @@ def _student(run: Run, student: Student, source: Optional[TeacherSource], where:
             "metrics": result.metrics, "seed": seed}
     save_checkpoint(paths["checkpoint"], module=module, model_config=student.model, task=data.task, input_shape=data.sample_shape,
                     num_outputs=data.num_outputs, labels=data.labels, normalization=data.normalization, meta=meta,
-                    target_scale=data.target_scale)
+                    target_scale=data.target_scale, preprocess=run.data.preprocess)
     return {**_data_fields(data, run.device), "name": student.name, "role": "student", "method": method, "teacher": provenance,
             "checkpoint": paths["checkpoint"], "params": count_parameters(module),
             "flopsPerSample": flops_per_sample(module, data.sample_shape), "trainSeconds": result.seconds,

@@ -244,13 +244,24 @@ Source = Union[MnistSource, FileSource]
 
 
 @dataclass(frozen=True)
+class SplitValidation:
+    """A validation set held out of data.train: ``fraction`` of it, stratified by class, the same rows every run."""
+
+    type: Literal["split"]
+    fraction: float
+
+
+@dataclass(frozen=True)
 class DataSpec:
     task: Literal["classification", "regression"]
     train: Source
     test: Source
     normalize: Literal["standard", "none"]
+    # How raw inputs (table rows, encoded images) became these arrays: fitted and applied by TypeScript
+    # (src/preprocess), recorded verbatim in every model, never applied here.
+    preprocess: Optional[dict[str, Any]]
     transfer: Optional[Source] = None
-    validation: Optional[Source] = None
+    validation: Union[Source, SplitValidation, None] = None
     num_classes: Optional[int] = None
     labels: Optional[tuple[str, ...]] = None
 

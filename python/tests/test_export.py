@@ -22,7 +22,7 @@ from helpers import model_options, model_spec
 ARCHITECTURE_KEYS = {
     "distillery.version", "distillery.name", "distillery.role", "distillery.task", "distillery.input",
     "distillery.output", "distillery.normalization", "distillery.labels", "distillery.model", "distillery.method",
-    "distillery.teacher", "distillery.training", "distillery.metrics", "distillery.params", "distillery.flopsPerSample",
+    "distillery.teacher", "distillery.training", "distillery.metrics", "distillery.params", "distillery.flopsPerSample", "distillery.preprocess",
 }
 JSON_KEYS = {"distillery.input", "distillery.output", "distillery.normalization", "distillery.labels", "distillery.model",
              "distillery.method", "distillery.teacher", "distillery.training", "distillery.metrics"}

@@ -10,8 +10,10 @@ import { configReferenceMarkdown } from '../config/reference';
 import { Engine, EngineAbortError, EngineError, PACKAGE_ROOT, PythonError, distilleryHome, environmentDir, resolveInterpreter, type DoctorResult } from '../engine';
 import { REQUIREMENTS_FILE, pythonProcessEnv } from '../engine/environment';
 import { plainTable, run, tableRows } from '../experiment';
-import { OnnxModel, benchmark, evaluate, loadDataset, agreement, type Dataset } from '../runtime';
+import { OnnxModel, benchmark, evaluate, loadDataset, agreement, type Dataset, type ModelInput } from '../runtime';
 import { progressReporter } from './progress';
+import { imageDataset, imageFiles } from '../data/images';
+import { readTableFile, tableDataset } from '../data/table';
 
 /** Exit codes: 0 done, 1 failed, 2 bad usage or config, 130 interrupted (Ctrl-C). */
 const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
@@ -109,9 +111,23 @@ async function withModel<T>(file: string, work: (model: OnnxModel) => Promise<T>
   }
 }
 
+const TABLE_FILE = /\.(csv|tsv|jsonl)(\.gz)?$/i;
+
+/** The evaluation data: an .npz as it is, or a table / image folder encoded by the model's own preprocessing. */
+async function evaluationData(model: OnnxModel, data: string): Promise<Dataset> {
+  const spec = model.info.preprocess;
+  if (spec?.kind === 'table' && TABLE_FILE.test(data)) return tableDataset(data, spec, model.info.labels);
+  if (spec?.kind === 'image' && isDirectoryOrIndex(data)) return imageDataset(data, spec, model.info.labels);
+  return loadDataset(data);
+}
+
+function isDirectoryOrIndex(file: string): boolean {
+  return (fs.existsSync(file) && fs.statSync(file).isDirectory()) || /\.csv$/i.test(file);
+}
+
 async function evalCommand(file: string, options: { data: string; teacher?: string; json?: boolean; topK?: number }): Promise<number> {
-  const dataset = await loadDataset(options.data);
   const result = await withModel(file, async (model) => {
+    const dataset = await evaluationData(model, options.data);
     const report = await evaluate(model, dataset, { topK: options.topK });
     const fidelity = options.teacher ? await withModel(options.teacher, (teacher) => agreement(model, teacher, dataset)) : undefined;
     return { ...report, ...(fidelity ? { agreementWithTeacher: fidelity.agreement } : {}) };
@@ -138,7 +154,13 @@ async function benchCommand(file: string, options: { json?: boolean; batch?: num
   return EXIT.ok;
 }
 
-async function readInputs(file: string): Promise<{ rows: Float32Array[]; sampleShape: readonly number[] | null }> {
+/** The inputs of `predict`: samples from .json/.npy/.npz, raw rows from a table file, encoded images from an image file or folder. */
+async function readInputs(file: string): Promise<{ rows: ModelInput[]; sampleShape: readonly number[] | null }> {
+  if (TABLE_FILE.test(file)) return { rows: [...(await readTableFile(file))], sampleShape: null };
+  if (IMAGE_FILE.test(file) || (fs.existsSync(file) && fs.statSync(file).isDirectory())) {
+    const files = await imageFiles(file);
+    return { rows: files.map((image) => fs.readFileSync(image)), sampleShape: null };
+  }
   if (/\.json$/i.test(file)) {
     const value = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
     const rows: unknown[] = Array.isArray(value) && value.length > 0 && Array.isArray(value[0]) ? value : [value];
@@ -150,6 +172,8 @@ async function readInputs(file: string): Promise<{ rows: Float32Array[]; sampleS
   for (let i = 0; i < dataset.size; i++) rows.push(Float32Array.from(dataset.x.subarray(i * width, (i + 1) * width)));
   return { rows, sampleShape: dataset.sampleShape };
 }
+
+const IMAGE_FILE = /\.(png|jpe?g|webp)$/i;
 
 async function predictCommand(file: string, input: string, options: { json?: boolean }): Promise<number> {
   const { rows } = await readInputs(input);
@@ -305,9 +329,12 @@ export function buildProgram(exit: { code: number }): Command {
 
   program
     .command('eval')
-    .description('evaluate an ONNX model on a dataset (.npz with x, y)')
+    .description('evaluate an ONNX model on a labelled dataset')
     .argument('<model>', '.onnx file')
-    .requiredOption('--data <file>', '.npz dataset with arrays x and y')
+    .requiredOption(
+      '--data <file>',
+      '.npz with arrays x and y; for a model trained on a table, a .csv/.tsv/.jsonl with its label column; for one trained on images, a folder (one subfolder per class) or an index .csv',
+    )
     .option('--teacher <model>', 'also report agreement with this teacher .onnx')
     .option('--top-k <k>', 'k for top-k accuracy (default 5)', integer)
     .option('--json', 'print JSON')
@@ -323,9 +350,12 @@ export function buildProgram(exit: { code: number }): Command {
 
   program
     .command('predict')
-    .description('predict with an ONNX model: inputs from .json (one sample or an array of samples), .npy or .npz (x)')
+    .description(
+      'predict with an ONNX model: samples from .json (one sample or an array of samples), .npy or .npz (x); ' +
+        'for a model trained on a table, rows from .csv/.tsv/.jsonl; for one trained on images, an image file or a folder of them',
+    )
     .argument('<model>', '.onnx file')
-    .argument('<input>', 'input file (raw values; the model\'s recorded normalisation is applied)')
+    .argument('<input>', 'input file or folder (raw values: the model\'s recorded preprocessing and normalisation are applied)')
     .option('--json', 'print JSON')
     .action((model: string, input: string, options: Parameters<typeof predictCommand>[2]) => set(predictCommand(model, input, options)));
 

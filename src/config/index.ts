@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { ConfigError, issuesOf } from './errors';
-import { Experiment, type DataConfig, type DataSourceConfig, type ExperimentConfig, type TeacherConfig } from './schema';
+import { Experiment, type DataConfig, type DataSourceConfig, type ExperimentConfig, type SplitValidationConfig, type TeacherConfig } from './schema';
 
 export {
   Data,
@@ -46,13 +46,11 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, file?:
   return result.data;
 }
 
-function resolveSource(source: DataSourceConfig, baseDir: string): DataSourceConfig {
-  if (source.type !== 'file') return source;
-  return {
-    ...source,
-    path: path.resolve(baseDir, source.path),
-    ...(source.labelsPath ? { labelsPath: path.resolve(baseDir, source.labelsPath) } : {}),
-  };
+function resolveSource<S extends DataSourceConfig | SplitValidationConfig>(source: S, baseDir: string): S {
+  if (source.type === 'mnist' || source.type === 'split') return source;
+  const resolved = { ...source, path: path.resolve(baseDir, source.path) };
+  if (resolved.type === 'file' && resolved.labelsPath) resolved.labelsPath = path.resolve(baseDir, resolved.labelsPath);
+  return resolved;
 }
 
 /** Makes every relative path in the data config absolute, against `baseDir` (the experiment file's folder). */

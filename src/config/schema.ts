@@ -65,7 +65,68 @@ export const FileSource = z
   })
   .describe('Arrays from a file');
 
-export const DataSource = z.discriminatedUnion('type', [MnistSource, FileSource]);
+const ColumnKind = z.enum(['numeric', 'categorical', 'boolean']);
+
+export const TableSource = z
+  .strictObject({
+    type: z.literal('csv'),
+    path: z.string().min(1, { error: 'expected a file path' }).describe('.csv, .tsv or .jsonl (each may be .gz-compressed); relative to the experiment file'),
+    format: z.enum(['auto', 'csv', 'tsv', 'jsonl']).default('auto').describe('auto: from the file extension'),
+    label: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .optional()
+      .describe('the label column (classification: its values, strings or integers, become the class names), or the target column(s) (regression); absent: unlabelled'),
+    features: z.array(z.string().min(1)).min(1).optional().describe('the input columns, in this order (default: every column but the label)'),
+    columns: z
+      .record(z.string(), ColumnKind)
+      .default({})
+      .describe('column kinds, overriding the inference (numbers → numeric, true/false → boolean, anything else → categorical)'),
+    missing: z
+      .strictObject({
+        numeric: z
+          .union([z.literal('mean'), z.strictObject({ constant: z.number() })])
+          .default('mean')
+          .describe('an empty numeric cell becomes the training mean, or a constant'),
+      })
+      .prefault({})
+      .describe('missing cells (empty, null, absent): numeric as declared here; categorical cells become their own category'),
+    unseen: z.enum(['zeros', 'error']).default('zeros').describe('a category never seen in training: all its one-hot inputs 0, or an error'),
+    ...sliceFields,
+  })
+  .describe(
+    'A table (CSV, TSV or JSON lines). The encoding — one-hot categories, booleans 0/1, missing values — is fitted on data.train and recorded in the model; the other splits and the runtime apply the same',
+  );
+
+export const ImagesSource = z
+  .strictObject({
+    type: z.literal('images'),
+    path: z
+      .string()
+      .min(1, { error: 'expected a folder or an index file' })
+      .describe('a folder with one subfolder per class (or only images: unlabelled), or an index .csv of file,label rows'),
+    size: z.tuple([positiveInt('a height'), positiveInt('a width')]).describe('[height, width] every image is resized to'),
+    channels: z.union([z.literal(1), z.literal(3)]).default(3).describe('1: grayscale, 3: RGB (alpha is dropped)'),
+    fit: z
+      .enum(['fill', 'contain', 'cover'])
+      .default('fill')
+      .describe('resizing: fill stretches to size, contain letterboxes (black bars), cover crops the centre'),
+    onError: z.enum(['fail', 'skip']).default('fail').describe('an unreadable image: an error naming it, or skipped and counted in the report'),
+    ...sliceFields,
+  })
+  .describe('Images (PNG, JPEG, WebP), decoded and resized once and cached by content');
+
+export const DataSource = z.discriminatedUnion('type', [MnistSource, FileSource, TableSource, ImagesSource]);
+
+export const SplitValidation = z
+  .strictObject({
+    type: z.literal('split'),
+    fraction: z
+      .number({ error: 'expected a number in (0, 0.5]' })
+      .refine((v) => v > 0 && v <= 0.5, { error: 'expected a number in (0, 0.5]' })
+      .default(0.1)
+      .describe('share of data.train held out, stratified by class, the same rows every run'),
+  })
+  .describe('A validation set carved out of data.train');
 
 export const Data = z
   .strictObject({
@@ -73,7 +134,10 @@ export const Data = z
     train: DataSource.prefault({ type: 'mnist', split: 'train' }).describe('the teacher\'s training data'),
     test: DataSource.prefault({ type: 'mnist', split: 'test' }).describe('held out: evaluation only, never trained on'),
     transfer: DataSource.optional().describe('the students\' transfer set (default: the training data); may be unlabelled'),
-    validation: DataSource.optional().describe('labelled data for picking the best epoch (training.checkpoint: best)'),
+    validation: z
+      .discriminatedUnion('type', [MnistSource, FileSource, TableSource, ImagesSource, SplitValidation])
+      .optional()
+      .describe('labelled data for choosing epochs and candidates (training.checkpoint: best); { type: split } holds out part of data.train'),
     normalize: z
       .enum(['standard', 'none'])
       .default('standard')
@@ -273,6 +337,9 @@ export const Experiment = z
   .describe('A Distillery experiment: a teacher, students distilled from it, exported to ONNX and evaluated');
 
 export type DataSourceConfig = z.infer<typeof DataSource>;
+export type TableSourceConfig = z.infer<typeof TableSource>;
+export type ImagesSourceConfig = z.infer<typeof ImagesSource>;
+export type SplitValidationConfig = z.infer<typeof SplitValidation>;
 export type DataConfig = z.infer<typeof Data>;
 export type ModelConfig = z.infer<typeof Model>;
 export type TrainingConfig = z.infer<typeof Training>;

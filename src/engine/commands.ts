@@ -11,7 +11,8 @@
 import { z } from 'zod';
 import { formatPath } from '../config/errors';
 import { EngineContractError } from './errors';
-import { Data, Device, ExportOptions, Experiment, Method, Name, OnnxTeacher, Student, Teacher } from '../config/schema';
+import { Data, Device, ExportOptions, Experiment, FileSource, Method, MnistSource, Name, OnnxTeacher, SplitValidation, Student, Teacher } from '../config/schema';
+import { Preprocess } from '../preprocess/spec';
 
 // ------------------------------------------------------------ results
 
@@ -158,9 +159,23 @@ export const EngineEvent = z.discriminatedUnion('event', [
 
 // ------------------------------------------------------------ requests
 
+/**
+ * Data as the engine takes it: arrays on disk (the embedded MNIST, or .npz/.npy files). Tables and image
+ * folders are encoded by TypeScript first (src/data: `prepareData`), which records their encoding in
+ * `preprocess`; the engine stores it in every model it exports and never applies it.
+ */
+const EngineSource = z.discriminatedUnion('type', [MnistSource, FileSource]);
+export const EngineData = Data.safeExtend({
+  train: EngineSource.prefault({ type: 'mnist', split: 'train' }),
+  test: EngineSource.prefault({ type: 'mnist', split: 'test' }),
+  transfer: EngineSource.optional(),
+  validation: z.discriminatedUnion('type', [MnistSource, FileSource, SplitValidation]).optional(),
+  preprocess: Preprocess.nullable().default(null).describe("how raw inputs become these arrays (src/preprocess), recorded in the models"),
+});
+
 const ExportOrNot = z.union([ExportOptions, z.literal(false)]).prefault({}).describe('export to ONNX (false: checkpoint only)');
 const runFields = {
-  data: Data.prefault({}),
+  data: EngineData.prefault({}),
   outDir: z.string().min(1, { error: 'expected a folder path' }),
   device: Device.default('auto'),
   seed: z.number().int().nonnegative().default(0),
@@ -180,15 +195,16 @@ export const ExportRequest = z.strictObject({
   path: z.string().min(1),
   export: ExportOptions.prefault({}),
   /** Rows of this data's test split check the export's parity (default: random inputs). */
-  data: Data.optional(),
+  data: EngineData.optional(),
 });
 export const WriteSplitRequest = z.strictObject({
-  data: Data.prefault({}),
+  data: EngineData.prefault({}),
   split: z.enum(['train', 'test', 'transfer', 'validation']),
   path: z.string().min(1),
 });
 /** A whole experiment, as `run()` sends it: the parsed experiment file with its output folder. */
 export const ExperimentRequest = Experiment.safeExtend({
+  data: EngineData.prefault({}),
   outDir: z.string().min(1),
   resume: z.boolean().default(false),
 });

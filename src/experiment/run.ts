@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { parseExperiment } from '../config';
 import type { ExperimentConfig, ExperimentInput } from '../config/schema';
 import type { Engine, EngineEvent, ExperimentTrainResult, ModelResult } from '../engine';
+import { prepareData } from '../data';
 import { withEngine } from '../facade';
 import { OnnxModel, agreement, benchmark, evaluate, loadDataset, type Dataset, type EvaluationReport } from '../runtime';
 import { renderCharts } from './charts';
@@ -52,10 +53,13 @@ export async function run(experiment: ExperimentInput | ExperimentConfig, option
   };
   const outDir = path.resolve(options.outDir ?? path.join('runs', config.name));
   ensureOutputDir(outDir); // a ConfigError naming outDir, before the engine starts
-  writeFileAtomic(path.join(outDir, 'resolved-config.json'), JSON.stringify({ ...config, outDir }, null, 2));
+  const prepared = await prepareData(config.data, outDir);
+  // What the engine runs, every default and the encoded data spelled out: `python -m distillery run_experiment` takes it as it is.
+  const request = { ...config, data: prepared.data, outDir, resume: options.resume ?? false };
+  writeFileAtomic(path.join(outDir, 'resolved-config.json'), JSON.stringify(request, null, 2));
 
   const trained = await withEngine(options.engine, (engine) =>
-    engine.call('run_experiment', { ...config, outDir, resume: options.resume ?? false }, { signal: options.signal, onEvent: options.onEvent }),
+    engine.call('run_experiment', request, { signal: options.signal, onEvent: options.onEvent }),
   );
   options.onStage?.('evaluating');
   const { report, labels } = await evaluateRun(config, trained, outDir, options.command ?? 'run()', started);

@@ -12,6 +12,7 @@ import { Data, DataSource, DistillOptions, TrainTeacherOptions, type DataConfig 
 import { Engine, type EngineEvent, type ModelResult } from '../engine';
 import { materializeArrays, type ArraySourceInput } from './arrays';
 import { ensureOutputDir } from '../experiment/files';
+import { prepareData, type EngineDataConfig } from '../data';
 
 export { ArraySource, npyBytes, type ArraySourceInput } from './arrays';
 
@@ -61,25 +62,29 @@ function withArraysOnDisk(options: Record<string, unknown>, outDir: string): Rec
   return { ...options, data: copy };
 }
 
-function prepare<S extends z.ZodType>(schema: S, options: unknown): z.output<S> & { outDir: string; data: DataConfig } {
+type Prepared<S extends z.ZodType> = Omit<z.output<S>, 'data' | 'outDir'> & { outDir: string; data: EngineDataConfig };
+
+/** Parses the options, then encodes tables and images for the engine (arrays on disk, the encoding recorded). */
+async function prepare<S extends z.ZodType>(schema: S, options: unknown): Promise<Prepared<S>> {
   if (!options || typeof options !== 'object') throw new ConfigError([{ path: '', message: 'expected an options object' }]);
   const raw = options as Record<string, unknown>;
   const outDir = typeof raw['outDir'] === 'string' ? path.resolve(raw['outDir']) : '';
   if (outDir) ensureOutputDir(outDir, { create: false }); // an unusable folder fails before anything is written or trained
-  const parsed = parseWith(schema, withArraysOnDisk(raw, outDir)) as z.output<S> & { outDir: string; data: DataConfig };
-  return { ...parsed, outDir, data: resolveDataPaths(parsed.data, process.cwd()) };
+  const parsed = parseWith(schema, withArraysOnDisk(raw, outDir)) as z.output<S> & { data: DataConfig };
+  const prepared = await prepareData(resolveDataPaths(parsed.data, process.cwd()), outDir);
+  return { ...parsed, outDir, data: prepared.data };
 }
 
 /** Trains (or loads, or assembles) a teacher; saves `<outDir>/checkpoints/<name>.pt` and `<outDir>/<name>.onnx`. */
 export async function trainTeacher(options: TrainTeacherInput, call: FacadeCallOptions = {}): Promise<ModelResult> {
-  const parsed = prepare(TrainTeacherOptions, options);
+  const parsed = await prepare(TrainTeacherOptions, options);
   const teacher = resolveTeacherPaths(parsed.teacher, process.cwd());
   return withEngine(call.engine, (engine) => engine.call('train_teacher', { ...parsed, teacher }, { signal: call.signal, onEvent: call.onEvent }));
 }
 
 /** Distils one student from a teacher checkpoint (or ONNX teacher) with the student's method; saves and exports it like trainTeacher. */
 export async function distill(options: DistillInput, call: FacadeCallOptions = {}): Promise<ModelResult> {
-  const parsed = prepare(DistillOptions, options);
+  const parsed = await prepare(DistillOptions, options);
   const teacher =
     parsed.teacher === undefined ? undefined : typeof parsed.teacher === 'string' ? path.resolve(parsed.teacher) : { ...parsed.teacher, path: path.resolve(parsed.teacher.path) };
   return withEngine(call.engine, (engine) => engine.call('distill', { ...parsed, teacher }, { signal: call.signal, onEvent: call.onEvent }));

@@ -85,6 +85,7 @@ export function describeModel(file: string, facts: GraphFacts, options: LoadOpti
     metrics: settle('metrics', null, meta.record('metrics')),
     params: settle('params', null, meta.get('params'), facts.floatParams > 0 ? facts.floatParams : undefined),
     flopsPerSample: settle('flopsPerSample', null, meta.get('flopsPerSample')),
+    preprocess: settle('preprocess', null, meta.get('preprocess')),
     version: settle('version', null, meta.get('version')),
     fixedBatchSize: batch.fixedBatchSize,
     unknown: [...(input.settled ? [] : (['input.name'] as const)), ...(batch.shapeSettled ? [] : (['input.shape'] as const)), ...unknown],

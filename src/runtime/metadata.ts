@@ -3,6 +3,7 @@
  * Every value is a string in the ONNX file; most are JSON.
  */
 import { z } from 'zod';
+import { Preprocess } from '../preprocess/spec';
 import { ModelLoadError } from './errors';
 import type { JsonRecord } from './types';
 
@@ -47,6 +48,7 @@ const FIELDS = {
   metrics: { json: true, schema: jsonRecord.nullable() },
   params: { json: false, schema: decimalCount },
   flopsPerSample: { json: false, schema: decimalCount },
+  preprocess: { json: true, schema: Preprocess.nullable() },
 } as const;
 
 export type MetadataKey = keyof typeof FIELDS;

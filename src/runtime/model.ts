@@ -5,12 +5,15 @@ import { InputPreparer, type PreparedRows, type RowAllocator } from './input';
 import { decodeModel, graphFacts, readModelBytes } from './model-file';
 import { toPredictions, type OutputMeaning } from './postprocess';
 import { createSession, defaultThreads, runRows, type RawOutput, type RunPlan } from './session';
-import type { Batch, LoadOptions, ModelInfo, Prediction, Predictor, Sample } from './types';
+import { RawInputs } from './raw-input';
+import type { Batch, LoadOptions, ModelInfo, ModelInput, Prediction, Predictor } from './types';
 
 /** What every way of running a model needs, read once from the file. */
 export interface LoadedModel extends ModelDescription {
   readonly bytes: Uint8Array;
   readonly preparer: InputPreparer;
+  /** Table rows and encoded images → samples, by the model's recorded preprocessing. */
+  readonly raw: RawInputs;
   readonly meaning: OutputMeaning;
 }
 
@@ -23,6 +26,7 @@ export async function readModel(file: string, options: LoadOptions): Promise<Loa
     ...description,
     bytes,
     preparer: new InputPreparer(info.input.shape, info.normalization),
+    raw: new RawInputs(info.preprocess),
     meaning: { task: info.task, kind: info.output.kind, labels: info.labels },
   };
 }
@@ -87,6 +91,7 @@ export class OnnxModel implements Predictor {
     private readonly session: InferenceSession,
     private readonly plan: RunPlan,
     private readonly preparer: InputPreparer,
+    private readonly raw: RawInputs,
     private readonly meaning: OutputMeaning,
   ) {}
 
@@ -99,16 +104,21 @@ export class OnnxModel implements Predictor {
       const detail = error instanceof Error ? error.message : String(error);
       throw new ModelLoadError(file, 'session-failed', `onnxruntime rejected the model: ${detail}`, { cause: error });
     }
-    return new OnnxModel(loaded.info, session, loaded.plan, loaded.preparer, loaded.meaning);
+    return new OnnxModel(loaded.info, session, loaded.plan, loaded.preparer, loaded.raw, loaded.meaning);
   }
 
-  async predict(sample: Sample): Promise<Prediction> {
+  /** One input: a sample, or (for models trained on them) a table row or an encoded image. */
+  async predict(input: ModelInput): Promise<Prediction> {
+    const raw = this.raw.sample(input, 'sample');
+    const sample = raw instanceof Promise ? await raw : raw; // no extra tick for a plain sample
     const [prediction] = await this.run({ data: this.preparer.sample(sample, 'sample', this.buffers.allocate), rows: 1 });
     return prediction as Prediction;
   }
 
   /** One onnxruntime run for the whole batch (chunks of the fixed size when the graph fixes it). */
-  async predictBatch(samples: Batch): Promise<Prediction[]> {
+  async predictBatch(inputs: Batch): Promise<Prediction[]> {
+    const raw = this.raw.batch(inputs, 'samples');
+    const samples = raw instanceof Promise ? await raw : raw;
     return this.run(this.preparer.batch(samples, 'samples', this.buffers.allocate));
   }
 

@@ -6,7 +6,7 @@ import type { PreparedRows } from './input';
 import { predictionsFrom, readModel, type LoadedModel } from './model';
 import type { PoolTask } from './pool-worker';
 import type { RawOutput } from './session';
-import type { Batch, LoadOptions, ModelInfo, Prediction, Predictor, Sample } from './types';
+import type { Batch, LoadOptions, ModelInfo, ModelInput, Prediction, Predictor } from './types';
 
 export interface PoolOptions extends LoadOptions {
   /** Worker threads, each with its own session (default: up to 4, one per core). */
@@ -81,13 +81,16 @@ export class PredictionPool implements Predictor {
     return pool;
   }
 
-  async predict(sample: Sample): Promise<Prediction> {
+  async predict(input: ModelInput): Promise<Prediction> {
+    const raw = this.model.raw.sample(input, 'sample');
+    const sample = raw instanceof Promise ? await raw : raw; // no extra tick for a plain sample
     const [prediction] = await this.run({ data: this.model.preparer.sample(sample), rows: 1 });
     return prediction as Prediction;
   }
 
-  async predictBatch(samples: Batch): Promise<Prediction[]> {
-    return this.run(this.model.preparer.batch(samples));
+  async predictBatch(inputs: Batch): Promise<Prediction[]> {
+    const raw = this.model.raw.batch(inputs, 'samples');
+    return this.run(this.model.preparer.batch(raw instanceof Promise ? await raw : raw));
   }
 
   /** Stops the workers; pending predictions reject. */

@@ -3,6 +3,10 @@
  * spirit of onnxruntime-common: plain data, discriminated unions, no classes.
  */
 
+import type { PreprocessSpec, TableRow } from '../preprocess/spec';
+
+export type { PreprocessSpec, TableRow } from '../preprocess/spec';
+
 export type Task = 'classification' | 'regression';
 export type Role = 'teacher' | 'student';
 /** What the model's output holds: raw class scores, class probabilities, or regression values. */
@@ -49,6 +53,7 @@ export type InfoField =
   | 'metrics'
   | 'params'
   | 'flopsPerSample'
+  | 'preprocess'
   | 'version';
 
 export interface ModelInfo {
@@ -72,6 +77,8 @@ export interface ModelInfo {
   /** Parameter count: from the metadata, else counted from the graph's floating-point initializers. */
   readonly params: number | null;
   readonly flopsPerSample: number | null;
+  /** How a raw table row or encoded image becomes the input (null: the model takes arrays only). */
+  readonly preprocess: PreprocessSpec | null;
   /** Version of the Distillery that exported the model. */
   readonly version: string | null;
   /** null: the batch axis is dynamic. A number: every run takes exactly this many rows (1 for most foreign models). */
@@ -120,12 +127,17 @@ export type NumericTypedArray = Float32Array | Float64Array | Uint8Array;
 export type NestedNumbers = readonly (number | NestedNumbers)[];
 /** One sample: flat (`features` numbers) or nested to match the sample shape. */
 export type Sample = NestedNumbers | NumericTypedArray;
-/** Several samples, or one flat typed array of `N * features` numbers. */
-export type Batch = readonly Sample[] | NumericTypedArray;
+/**
+ * One input: a sample; for a model trained on a table, a raw row (`{ carat: 0.3, cut: 'Ideal' }`); for a
+ * model trained on images, an encoded image (a PNG, JPEG or WebP file's bytes, e.g. a Buffer).
+ */
+export type ModelInput = Sample | TableRow;
+/** Several samples (or rows, or encoded images), or one flat typed array of `N * features` numbers. */
+export type Batch = readonly ModelInput[] | NumericTypedArray;
 
 /** What {@link OnnxModel} and {@link PredictionPool} have in common; what eval needs. */
 export interface Predictor {
   readonly info: ModelInfo;
-  predict(sample: Sample): Promise<Prediction>;
+  predict(input: ModelInput): Promise<Prediction>;
   predictBatch(samples: Batch): Promise<Prediction[]>;
 }

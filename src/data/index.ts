@@ -1,0 +1,70 @@
+/**
+ * Data as the user has it → data as the engine takes it.
+ *
+ * Tables (CSV, TSV, JSON lines) and image folders are read and encoded here, in TypeScript, by the same
+ * code the runtime uses to encode a row or an image for `predict` (src/preprocess): the encoding is fitted
+ * on data.train, applied to every split, written as .npz arrays, and recorded in the request's
+ * `preprocess` so the engine stores it in every model. The embedded MNIST and .npz/.npy files pass
+ * through untouched.
+ */
+import type { z } from 'zod';
+import { ConfigError } from '../config/errors';
+import type { DataConfig, DataSourceConfig, ImagesSourceConfig, TableSourceConfig } from '../config/schema';
+import type { EngineData } from '../engine/commands';
+import { prepareImages } from './images';
+import { prepareTables } from './table';
+
+export type EngineDataConfig = z.input<typeof EngineData>;
+
+/** What the run's report says about the data it prepared. */
+export interface DataSummary {
+  kind: 'arrays' | 'table' | 'images';
+  /** Rows (or images) per split, after encoding. */
+  rows: Record<string, number>;
+  /** Images skipped as unreadable (`onError: 'skip'`), per split. */
+  skipped: Record<string, number>;
+}
+
+export interface PreparedData {
+  data: EngineDataConfig;
+  summary: DataSummary;
+}
+
+export type Role = 'train' | 'test' | 'transfer' | 'validation';
+const ROLES: readonly Role[] = ['train', 'test', 'transfer', 'validation'];
+
+/** The sources of a data config that are not a `split` of data.train, by role. */
+export function sourcesOf(data: DataConfig): Array<[Role, DataSourceConfig]> {
+  return ROLES.flatMap((role): Array<[Role, DataSourceConfig]> => {
+    const source = data[role];
+    return source && source.type !== 'split' ? [[role, source]] : [];
+  });
+}
+
+/**
+ * Encodes tables and images into `<dir>/data/*.npz` (images: into the decoded-image cache) and returns the
+ * engine's data config. `dir` is the run's output folder.
+ */
+export async function prepareData(data: DataConfig, dir: string): Promise<PreparedData> {
+  const sources = sourcesOf(data);
+  const tables = sources.filter((entry): entry is [Role, TableSourceConfig] => entry[1].type === 'csv');
+  const images = sources.filter((entry): entry is [Role, ImagesSourceConfig] => entry[1].type === 'images');
+  if (tables.length === 0 && images.length === 0) {
+    return { data: { ...(data as EngineDataConfig), preprocess: null }, summary: { kind: 'arrays', rows: {}, skipped: {} } };
+  }
+  const kind = tables.length > 0 ? 'csv' : 'images';
+  const mismatched = sources.find(([, source]) => source.type !== kind);
+  if (mismatched) {
+    const first = (kind === 'csv' ? tables : images)[0]![0];
+    throw new ConfigError([
+      {
+        path: `data.${mismatched[0]}.type`,
+        message: `expected '${kind}' like data.${first}: every split of a model's data must be encoded the same way (got '${mismatched[1].type}')`,
+      },
+    ]);
+  }
+  if (data.train.type !== kind) {
+    throw new ConfigError([{ path: 'data.train.type', message: `expected '${kind}': the encoding is fitted on data.train` }]);
+  }
+  return kind === 'csv' ? prepareTables(data, tables, dir) : prepareImages(data, images, dir);
+}

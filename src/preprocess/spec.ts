@@ -1,0 +1,67 @@
+/**
+ * What turns a raw input — a table row, an encoded image — into the network's input tensor, as data.
+ *
+ * A `Preprocess` is fitted once on the training split (src/data), recorded in every model's ONNX
+ * metadata (`distillery.preprocess`), and applied by the one implementation in this folder: by src/data
+ * when it encodes the training, test and transfer sets for the engine, and by the runtime's
+ * `predict(row)` / `predict(pngBuffer)`. Training and serving therefore cannot drift. The engine (Python)
+ * never applies it: it receives encoded arrays and records the spec verbatim.
+ */
+import { z } from 'zod';
+
+/** One table column's encoding. Its output slots follow the order of `TablePreprocess.columns`. */
+export const TableColumn = z.discriminatedUnion('type', [
+  z.strictObject({
+    name: z.string(),
+    type: z.literal('numeric'),
+    /** The value a missing cell takes: the training mean, or the declared constant. */
+    fill: z.number(),
+  }),
+  z.strictObject({
+    name: z.string(),
+    type: z.literal('boolean'),
+    /** true → 1, false → 0; a missing cell takes this (the training share of true). */
+    fill: z.number(),
+  }),
+  z.strictObject({
+    name: z.string(),
+    type: z.literal('categorical'),
+    /** One output slot each, in this order. A missing cell is the category `missingCategory` when training had missing cells. */
+    categories: z.array(z.string()),
+    /** The category that stands for a missing cell (present in `categories`), or null when training had none. */
+    missingCategory: z.string().nullable(),
+    /** A category never seen in training: all of this column's slots 0, or an error. */
+    unseen: z.enum(['zeros', 'error']),
+  }),
+]);
+
+export const TablePreprocess = z.strictObject({
+  kind: z.literal('table'),
+  columns: z.array(TableColumn).min(1),
+  /** The label column (classification; classes are the model's labels) or the target columns (regression). */
+  targets: z.array(z.string()),
+});
+
+export const ImagePreprocess = z.strictObject({
+  kind: z.literal('image'),
+  /** [height, width] the image is resized to. */
+  size: z.tuple([z.number().int().positive(), z.number().int().positive()]),
+  channels: z.union([z.literal(1), z.literal(3)]),
+  /** How the aspect ratio is handled when resizing (sharp's `fit`): fill stretches, contain pads, cover crops. */
+  fit: z.enum(['fill', 'contain', 'cover']),
+});
+
+export const Preprocess = z.discriminatedUnion('kind', [TablePreprocess, ImagePreprocess]);
+
+export type TableColumnSpec = z.output<typeof TableColumn>;
+export type TablePreprocessSpec = z.output<typeof TablePreprocess>;
+export type ImagePreprocessSpec = z.output<typeof ImagePreprocess>;
+export type PreprocessSpec = z.output<typeof Preprocess>;
+
+/** A raw table row as a service holds it: column name → value (missing: absent, null, undefined or ''). */
+export type TableRow = Readonly<Record<string, string | number | boolean | null | undefined>>;
+
+/** The number of network inputs a table encoding gives per row. */
+export function tableWidth(spec: TablePreprocessSpec): number {
+  return spec.columns.reduce((width, column) => width + (column.type === 'categorical' ? column.categories.length : 1), 0);
+}
