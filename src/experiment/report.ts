@@ -1,5 +1,6 @@
 /** report.json's shape, and the results table as Markdown and as plain text. */
 import type { MethodConfig, ModelConfig } from '../config/schema';
+import type { DataSummary } from '../data';
 import type { EpochRecord } from '../engine/types';
 
 export interface ClassificationTest {
@@ -53,6 +54,8 @@ export interface RunReport {
   command: string;
   task: 'classification' | 'regression';
   testData: string;
+  /** How the data were prepared: arrays as given, or a table / image folder encoded (rows per split, images skipped). */
+  data: DataSummary;
   teacher: ModelReport;
   students: ModelReport[];
 }
@@ -117,6 +120,15 @@ export function bestStudent(report: RunReport): ModelReport | undefined {
   return [...report.students].sort((a, b) => score(b) - score(a))[0];
 }
 
+/** How a table or an image folder was prepared, and what was skipped: said in the report, never silent. */
+function dataNote(data: DataSummary): string[] {
+  if (data.kind === 'arrays') return [];
+  const rows = Object.entries(data.rows).map(([role, count]) => `${role} ${count}`).join(', ');
+  const skipped = Object.entries(data.skipped).filter(([, count]) => count > 0);
+  const skippedNote = skipped.length ? ` **Skipped as unreadable:** ${skipped.map(([role, count]) => `${role} ${count}`).join(', ')}.` : '';
+  return ['', `Data: ${data.kind === 'table' ? 'a table' : 'images'}, encoded by the preprocessing recorded in every model (${rows}).${skippedNote}`];
+}
+
 export function reportMarkdown(report: RunReport, config: unknown, charts: { curves?: string; confusion?: string; error?: string }): string {
   const best = bestStudent(report);
   const lines = [
@@ -125,6 +137,7 @@ export function reportMarkdown(report: RunReport, config: unknown, charts: { cur
     `Distillery ${report.distillery} · torch ${report.torch} on ${report.device} · seed ${report.seed} · ${report.durationSeconds.toFixed(1)} s · ${report.machine} · ${report.createdAt}`,
     '',
     `Test set: ${report.teacher.test.n} samples (${report.testData}). Latency: onnxruntime-node on this machine, batch-1 median, all models measured in interleaved rounds; speed-up is the teacher's latency over the model's.`,
+    ...dataNote(report.data),
     '',
     markdownTable(tableRows(report)),
     '',

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { parseExperiment } from '../config';
 import type { ExperimentConfig, ExperimentInput } from '../config/schema';
 import type { Engine, EngineEvent, ExperimentTrainResult, ModelResult } from '../engine';
-import { prepareData } from '../data';
+import { prepareData, type DataSummary } from '../data';
 import { withEngine } from '../facade';
 import { OnnxModel, agreement, benchmark, evaluate, loadDataset, type Dataset, type EvaluationReport } from '../runtime';
 import { renderCharts } from './charts';
@@ -62,7 +62,7 @@ export async function run(experiment: ExperimentInput | ExperimentConfig, option
     engine.call('run_experiment', request, { signal: options.signal, onEvent: options.onEvent }),
   );
   options.onStage?.('evaluating');
-  const { report, labels } = await evaluateRun(config, trained, outDir, options.command ?? 'run()', started);
+  const { report, labels } = await evaluateRun(config, trained, outDir, options.command ?? 'run()', started, prepared.summary);
   options.onStage?.('reporting');
   await writeReport(report, config.data.labels ?? labels, config, outDir);
   return report;
@@ -75,6 +75,7 @@ async function evaluateRun(
   outDir: string,
   command: string,
   started: number,
+  data: DataSummary,
 ): Promise<{ report: RunReport; labels: string[] }> {
   const dataset = await loadDataset(trained.testData);
   const results: Exported[] = [trained.teacher, ...trained.students].map(exported);
@@ -106,6 +107,7 @@ async function evaluateRun(
       command,
       task: config.data.task,
       testData: path.relative(outDir, trained.testData),
+      data,
       teacher,
       students,
     };
