@@ -208,6 +208,8 @@ class DataBundle:
     validation: Optional[Split]
     key: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Said in the report, never silent: e.g. test classes that data.train never shows.
+    warnings: list[str] = field(default_factory=list)
     # Regression: mean/std of the training targets, per output. Models learn standardised targets behind an
     # OutputScale layer (models.py), so every output — metrics, teachers, the exported ONNX — is in real units.
     target_scale: Optional[dict[str, list[float]]] = None
@@ -303,6 +305,48 @@ def _path_of(source: Any) -> Optional[str]:
     return source.path if isinstance(source, FileSource) else None
 
 
+def _class_count(y: np.ndarray, config: DataSpec) -> int:
+    """The number of classes, never guessed: declared (data.numClasses, or one data.labels name per class), else the
+    training labels must be exactly 0..K-1 — {0, 1000, 2000} is not made a 2,001-class model. Every class that occurs
+    needs at least two training rows."""
+    file = _path_of(config.train)
+    flat = y.reshape(-1)
+    if not np.issubdtype(flat.dtype, np.integer) and not np.all(np.mod(flat, 1) == 0):
+        raise DataError(f"data.train: class labels must be integers, got dtype {flat.dtype}", field="data.train.y", file=file)
+    present, counts = np.unique(flat.astype(np.int64), return_counts=True)
+    declared = config.num_classes or (len(config.labels) if config.labels else None)
+    if declared is None and (present[0] != 0 or len(present) != present[-1] + 1):
+        shown = ", ".join(str(int(v)) for v in present[:6]) + (", …" if len(present) > 6 else "")
+        raise DataError(f"data.train: the class labels are {{{shown}}} ({len(present)} classes), not 0..{len(present) - 1}: map them to "
+                        "0..K-1, or declare the classes with data.labels (one name per class index) or data.numClasses",
+                        field="data.train.y", file=file)
+    if config.labels and not config.num_classes and present[-1] >= len(config.labels):
+        raise ConfigError(f"data.labels: {len(config.labels)} names for {int(present[-1]) + 1} classes (data.train has class {int(present[-1])})",
+                          field="data.labels")
+    count = declared or int(present[-1]) + 1
+    if present[0] < 0 or present[-1] >= count:
+        found = int(present[0]) if present[0] < 0 else int(present[-1])
+        raise DataError(f"data.train: labels must lie in [0, {count - 1}] for {count} classes, found {found}", field="data.train.y", file=file)
+    if count < 2:
+        raise DataError(f"data.train: classification needs at least 2 classes, but the training labels hold only class "
+                        f"{int(present[-1])} (set data.numClasses when some classes are absent from the training data)",
+                        field="data.train.y", file=file)
+    thin = [(int(value), int(n)) for value, n in zip(present, counts, strict=True) if n < 2]
+    if thin:
+        listed = ", ".join(f"class {value}: {n} row" for value, n in thin[:5]) + (", …" if len(thin) > 5 else "")
+        raise DataError(f"data.train: every class needs at least 2 training rows ({listed}; {len(flat)} rows in all)",
+                        field="data.train.y", file=file, details={"thinClasses": dict(thin)})
+    return count
+
+
+def unseen_test_classes(train_y: torch.Tensor, test_y: Optional[torch.Tensor], labels: list[str]) -> list[str]:
+    """Classes of the test split that data.train never shows (a warning in the report: such rows cannot be learnt)."""
+    if test_y is None:
+        return []
+    missing = sorted(set(test_y.unique().tolist()) - set(train_y.unique().tolist()))
+    return [labels[index] for index in missing]
+
+
 def validation_split(y: np.ndarray, fraction: float, task: str) -> tuple[np.ndarray, np.ndarray]:
     """Row indices (kept for training, held out for validation) of a deterministic split of the training data:
     ``fraction`` of each class (rounded, at least one row of every class with two or more), or of all rows for
@@ -346,11 +390,7 @@ def _build(config: DataSpec, device: torch.device) -> DataBundle:
         labels = list(config.labels or [f"y{i}" for i in range(num_outputs)])
     else:
         _check_class_label_shape(train_y, "data.train", _path_of(config.train))
-        num_outputs = config.num_classes or int(train_y.max()) + 1
-        if num_outputs < 2:
-            raise DataError(f"data.train: classification needs at least 2 classes, but the training labels hold only class "
-                            f"{int(train_y.max())} (set data.numClasses when some classes are absent from the training data)",
-                            field="data.train.y", file=_path_of(config.train))
+        num_outputs = _class_count(train_y, config)
         labels = list(config.labels or [str(i) for i in range(num_outputs)])
         if len(labels) != num_outputs:
             raise ConfigError(f"data.labels: {len(labels)} names for {num_outputs} classes", field="data.labels")
@@ -386,7 +426,13 @@ def _build(config: DataSpec, device: torch.device) -> DataBundle:
     if task == "regression":
         targets = train_y.reshape(len(train_y), -1).astype(np.float64)
         target_scale = {"mean": targets.mean(axis=0).tolist(), "std": np.where(targets.std(axis=0) < 1e-8, 1.0, targets.std(axis=0)).tolist()}
-    return DataBundle(task, sample_shape, num_outputs, labels, norm, train, test, transfer, validation, target_scale=target_scale)
+    warnings = []
+    if task == "classification":
+        unseen = unseen_test_classes(train.y, test.y, labels) if train.y is not None else []
+        if unseen:
+            warnings.append(f"data.test has classes that data.train never shows: {', '.join(unseen[:10])} — no model can learn them")
+    return DataBundle(task, sample_shape, num_outputs, labels, norm, train, test, transfer, validation, target_scale=target_scale,
+                      warnings=warnings)
 
 
 # ---------------------------------------------------------------- batches

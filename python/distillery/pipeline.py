@@ -110,7 +110,11 @@ def run_experiment(request: ExperimentRequest, progress: Progress) -> Result:
         seed = request.seed + 1000 * (index + 1)
         train = functools.partial(_student, run, student, source, f"students[{index}]", seed, progress)
         students.append(_finished_or(run, student.name, train, progress))
-    return {"device": str(run.device), "torch": torch.__version__, "testData": test_path, "teacher": teacher, "students": students}
+    warnings = sorted({warning for model in (teacher, *students) for warning in model["warnings"]})
+    for warning in warnings:
+        progress.emit({"event": "log", "message": f"warning: {warning}"})
+    return {"device": str(run.device), "torch": torch.__version__, "testData": test_path, "teacher": teacher, "students": students,
+            "warnings": warnings}
 
 
 def export_checkpoint(request: ExportRequest, _progress: Progress) -> Result:
@@ -222,7 +226,7 @@ def _attach_teacher(objective: Objective, source: TeacherSource, data: DataBundl
 
 def _data_fields(data: DataBundle, device: torch.device) -> Result:
     return {"device": str(device), "task": data.task, "inputShape": data.sample_shape, "numOutputs": data.num_outputs,
-            "labels": data.labels}
+            "labels": data.labels, "warnings": data.warnings}
 
 
 # ---------------------------------------------------------------- finish: export, record, resume

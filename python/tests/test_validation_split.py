@@ -61,7 +61,7 @@ def test_checkpoint_best_chooses_on_the_split(tmp_path):
 
 
 def test_a_split_that_holds_out_nothing_is_an_error_naming_the_fraction(tmp_path):
-    files = tiny_files(tmp_path, n_train=6, classes=3)
+    files = tiny_files(tmp_path, n_train=30, classes=3)
     with pytest.raises(DataError) as caught:
         validation_split(np.array([0, 1, 2]), 0.1, "classification")
     assert caught.value.field == "data.validation.fraction"

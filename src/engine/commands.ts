@@ -90,6 +90,8 @@ export const ModelResult = z.strictObject({
   numOutputs: z.number().int().positive(),
   labels: z.array(z.string()),
   loadOptions: LoadOptions.nullable(),
+  /** What the user should know about the data (e.g. test classes that training never shows); said in the report. */
+  warnings: z.array(z.string()),
   /** The exported file; null when `export: false`. */
   onnx: z.string().nullable(),
   export: ExportResult.nullable(),
@@ -101,6 +103,7 @@ export const ExperimentResult = z.strictObject({
   testData: z.string(),
   teacher: ModelResult,
   students: z.array(ModelResult),
+  warnings: z.array(z.string()),
 });
 
 export const HelloResult = z.strictObject({

@@ -56,6 +56,8 @@ export interface RunReport {
   testData: string;
   /** How the data were prepared: arrays as given, or a table / image folder encoded (rows per split, images skipped). */
   data: DataSummary;
+  /** What the run noticed and did not stop for (e.g. test classes that training never shows). */
+  warnings: string[];
   teacher: ModelReport;
   students: ModelReport[];
 }
@@ -138,6 +140,7 @@ export function reportMarkdown(report: RunReport, config: unknown, charts: { cur
     '',
     `Test set: ${report.teacher.test.n} samples (${report.testData}). Latency: onnxruntime-node on this machine, batch-1 median, all models measured in interleaved rounds; speed-up is the teacher's latency over the model's.`,
     ...dataNote(report.data),
+    ...report.warnings.flatMap((warning) => ['', `**Warning:** ${warning}`]),
     '',
     markdownTable(tableRows(report)),
     '',

@@ -108,6 +108,7 @@ async function evaluateRun(
       task: config.data.task,
       testData: path.relative(outDir, trained.testData),
       data,
+      warnings: [...trained.warnings, ...skippedWarnings(data)],
       teacher,
       students,
     };
@@ -195,6 +196,12 @@ function packageVersion(): string {
   } catch {
     return 'unknown';
   }
+}
+
+function skippedWarnings(data: DataSummary): string[] {
+  return Object.entries(data.skipped)
+    .filter(([, count]) => count > 0)
+    .map(([role, count]) => `data.${role}: ${count} unreadable image${count === 1 ? '' : 's'} skipped (onError: skip)`);
 }
 
 /** The machine the latencies were measured on. */
