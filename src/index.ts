@@ -8,7 +8,19 @@
  *
  * Inference needs none of this: import `distillery/runtime`.
  */
-export { run, type RunOptions, type RunReport, type ModelReport } from './experiment';
+export {
+  run,
+  verifyRun,
+  RunFolderError,
+  type RunOptions,
+  type RunReport,
+  type ModelReport,
+  type VerifyResult,
+  type Manifest,
+  type ManifestEntry,
+  type ArtefactRole,
+  type RunFolderProblem,
+} from './experiment';
 export {
   trainTeacher,
   distill,

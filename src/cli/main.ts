@@ -9,7 +9,7 @@ import { ConfigError, experimentJsonSchema, loadExperimentFile } from '../config
 import { configReferenceMarkdown } from '../config/reference';
 import { Engine, EngineAbortError, EngineError, PACKAGE_ROOT, PythonError, distilleryHome, environmentDir, resolveInterpreter, type DoctorResult } from '../engine';
 import { REQUIREMENTS_FILE, pythonProcessEnv } from '../engine/environment';
-import { plainTable, run, tableRows } from '../experiment';
+import { plainTable, run, tableRows, verifyRun } from '../experiment';
 import { OnnxModel, benchmark, evaluate, loadDataset, agreement, type Dataset, type ModelInput } from '../runtime';
 import { progressReporter } from './progress';
 import { imageDataset, imageFiles } from '../data/images';
@@ -61,7 +61,10 @@ function interruptible(): { signal: AbortSignal; dispose(): void } {
   return { signal: controller.signal, dispose: () => process.removeListener('SIGINT', onSigint) };
 }
 
-async function runCommand(file: string, options: { out?: string; device?: string; seed?: number; json?: boolean; resume?: boolean }): Promise<number> {
+async function runCommand(
+  file: string,
+  options: { out?: string; device?: string; seed?: number; json?: boolean; resume?: boolean; overwrite?: boolean },
+): Promise<number> {
   const experiment = loadExperimentFile(file);
   await ensurePython(); // before the progress bars start
   const outDir = path.resolve(options.out ?? path.join('runs', experiment.name));
@@ -76,6 +79,7 @@ async function runCommand(file: string, options: { out?: string; device?: string
       device: options.device,
       seed: options.seed,
       resume: options.resume,
+      overwrite: options.overwrite,
       signal: interrupt.signal,
       command,
       onEvent: (event) => reporter.onEvent(event),
@@ -191,6 +195,17 @@ async function predictCommand(file: string, input: string, options: { json?: boo
     }
   });
   return EXIT.ok;
+}
+
+function verifyCommand(folder: string, options: { json?: boolean }): Promise<number> {
+  const result = verifyRun(folder);
+  if (options.json) out(JSON.stringify(result, null, 2));
+  else if (result.ok) out(`✓ ${result.folder}: ${result.checked} artefacts as the manifest lists them; models and provenance consistent`);
+  else {
+    err(`✗ ${result.folder}: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}`);
+    for (const problem of result.problems) err(`  ${problem}`);
+  }
+  return Promise.resolve(result.ok ? EXIT.ok : EXIT.failed);
 }
 
 async function doctorCommand(options: { json?: boolean }): Promise<number> {
@@ -324,6 +339,7 @@ export function buildProgram(exit: { code: number }): Command {
     .option('-d, --device <device>', 'auto | cpu | cuda | cuda:N (overrides the file)', device)
     .option('-s, --seed <n>', 'random seed (overrides the file)', integer)
     .option('--resume', 'keep finished models in the output folder and continue an unfinished one from its last epoch')
+    .option('--overwrite', "run into a folder that holds another experiment's run: its artefacts (as its manifest lists them) are removed first")
     .option('--json', 'print report.json to stdout and nothing else')
     .action((file: string, options: Parameters<typeof runCommand>[1]) => set(runCommand(file, options)));
 
@@ -379,6 +395,13 @@ export function buildProgram(exit: { code: number }): Command {
       ].join('\n'),
     )
     .action((options: Parameters<typeof setupCommand>[0]) => set(setupCommand(options)));
+
+  program
+    .command('verify')
+    .description("check a run folder before shipping a model: every artefact as its manifest lists it (sha256), each student's recorded teacher, each model's metadata against report.json, no stray model files")
+    .argument('<folder>', 'a run folder (distillery run --out)')
+    .option('--json', 'print JSON')
+    .action((folder: string, options: Parameters<typeof verifyCommand>[1]) => set(verifyCommand(folder, options)));
 
   program
     .command('doctor')

@@ -2,16 +2,31 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from '../config/errors';
 
-/** Writes a file through a temporary name and a rename: readers never see half a file. */
-export function writeFileAtomic(file: string, contents: string | Uint8Array): void {
+/**
+ * Writes a file through a temporary name and a rename: readers never see half a file. `contents` may be a list
+ * of chunks, written in order (a large archive need not be joined into one buffer first).
+ */
+export function writeFileAtomic(file: string, contents: string | Uint8Array | readonly Uint8Array[]): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const temporary = path.join(path.dirname(file), `.tmp-${process.pid}-${path.basename(file)}`);
   try {
-    fs.writeFileSync(temporary, contents);
+    if (Array.isArray(contents)) writeChunks(temporary, contents as readonly Uint8Array[]);
+    else fs.writeFileSync(temporary, contents as string | Uint8Array);
     fs.renameSync(temporary, file);
   } catch (error) {
     fs.rmSync(temporary, { force: true });
     throw error;
+  }
+}
+
+function writeChunks(file: string, chunks: readonly Uint8Array[]): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (const chunk of chunks) {
+      for (let written = 0; written < chunk.length; ) written += fs.writeSync(fd, chunk, written, chunk.length - written);
+    }
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

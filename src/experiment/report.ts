@@ -1,6 +1,7 @@
 /** report.json's shape, and the results table as Markdown and as plain text. */
 import type { MethodConfig, ModelConfig } from '../config/schema';
 import type { DataSummary } from '../data';
+import type { ArtefactRole } from './folder';
 import type { EpochRecord } from '../engine/types';
 
 export interface ClassificationTest {
@@ -58,6 +59,8 @@ export interface RunReport {
   data: DataSummary;
   /** What the run noticed and did not stop for (e.g. test classes that training never shows). */
   warnings: string[];
+  /** Every file the run wrote, as its manifest.json lists them (there with sha256 and size). */
+  artefacts: Array<{ path: string; role: ArtefactRole }>;
   teacher: ModelReport;
   students: ModelReport[];
 }

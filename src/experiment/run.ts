@@ -14,7 +14,9 @@ import { withEngine } from '../facade';
 import { OnnxModel, agreement, benchmark, evaluate, loadDataset, type Dataset, type EvaluationReport } from '../runtime';
 import { renderCharts } from './charts';
 import { ensureOutputDir, writeFileAtomic } from './files';
+import { RESOLVED_CONFIG, RunFolderError, claimRunFolder, completeManifest, describeArtefacts, lockRunFolder, runFiles, type Claim } from './folder';
 import { reportMarkdown, type ModelReport, type RunReport } from './report';
+import { verifyRun } from './verify';
 
 export interface RunOptions {
   /** Output folder (default `runs/<name>`). Everything the run writes goes under it. */
@@ -32,6 +34,8 @@ export interface RunOptions {
   onStage?: (stage: 'evaluating' | 'reporting') => void;
   /** The command line that started the run, recorded in the report. */
   command?: string;
+  /** Run into a folder that holds another experiment's run: its artefacts (as its manifest lists them) are removed first. */
+  overwrite?: boolean;
 }
 
 type Exported = ModelResult & { onnx: string; export: NonNullable<ModelResult['export']> };
@@ -53,19 +57,33 @@ export async function run(experiment: ExperimentInput | ExperimentConfig, option
   };
   const outDir = path.resolve(options.outDir ?? path.join('runs', config.name));
   ensureOutputDir(outDir); // a ConfigError naming outDir, before the engine starts
-  const prepared = await prepareData(config.data, outDir);
-  // What the engine runs, every default and the encoded data spelled out: `python -m distillery run_experiment` takes it as it is.
-  const request = { ...config, data: prepared.data, outDir, resume: options.resume ?? false };
-  writeFileAtomic(path.join(outDir, 'resolved-config.json'), JSON.stringify(request, null, 2));
+  const lock = lockRunFolder(outDir, `distillery run ${config.name}`);
+  try {
+    // Claimed before anything is written: another experiment's folder, or a changed config on --resume, is refused here.
+    const claim = claimRunFolder(outDir, config.name, config, {
+      resume: options.resume ?? false,
+      overwrite: options.overwrite ?? false,
+    });
+    const prepared = await prepareData(config.data, outDir);
+    // What the engine runs, every default and the encoded data spelled out: `python -m distillery run_experiment` takes it as it is.
+    const request = { ...config, data: prepared.data, outDir, resume: options.resume ?? false };
+    writeFileAtomic(path.join(outDir, RESOLVED_CONFIG), JSON.stringify(request, null, 2));
 
-  const trained = await withEngine(options.engine, (engine) =>
-    engine.call('run_experiment', request, { signal: options.signal, onEvent: options.onEvent }),
-  );
-  options.onStage?.('evaluating');
-  const { report, labels } = await evaluateRun(config, trained, outDir, options.command ?? 'run()', started, prepared.summary);
-  options.onStage?.('reporting');
-  await writeReport(report, config.data.labels ?? labels, config, outDir);
-  return report;
+    const trained = await withEngine(options.engine, (engine) =>
+      engine.call('run_experiment', request, { signal: options.signal, onEvent: options.onEvent }),
+    );
+    options.onStage?.('evaluating');
+    const { report, labels } = await evaluateRun(config, trained, outDir, options.command ?? 'run()', started, prepared.summary);
+    options.onStage?.('reporting');
+    await writeReport(report, config.data.labels ?? labels, config, outDir, claim);
+    const verified = verifyRun(outDir);
+    if (!verified.ok) {
+      throw new RunFolderError(outDir, 'verify', `${outDir} failed verification:\n  ${verified.problems.join('\n  ')}`, { mismatches: verified.problems });
+    }
+    return report;
+  } finally {
+    lock.release();
+  }
 }
 
 /** The report, and the class names recorded in the students' ONNX metadata (for the confusion matrix). */
@@ -111,6 +129,7 @@ async function evaluateRun(
       warnings: [...trained.warnings, ...skippedWarnings(data)],
       teacher,
       students,
+      artefacts: [], // filled by writeReport, once every file is written
     };
     return { report, labels };
   } finally {
@@ -172,7 +191,8 @@ function testSummary(evaluation: EvaluationReport): ModelReport['test'] {
   return { n: evaluation.samples, accuracy: evaluation.accuracy, errors: evaluation.errors, nll: evaluation.nll, ece: evaluation.ece, topK: evaluation.topK };
 }
 
-async function writeReport(report: RunReport, labels: string[], config: ExperimentConfig, outDir: string): Promise<void> {
+/** Charts, report.md, then report.json listing every artefact, then the finished manifest with their hashes. */
+async function writeReport(report: RunReport, labels: string[], config: ExperimentConfig, outDir: string, claim: Claim): Promise<void> {
   const charts: { curves?: string; confusion?: string; error?: string } = {};
   try {
     const svgs = await renderCharts(report, labels);
@@ -185,8 +205,14 @@ async function writeReport(report: RunReport, labels: string[], config: Experime
   } catch (error) {
     charts.error = (error as Error).message;
   }
-  writeFileAtomic(path.join(outDir, 'report.json'), JSON.stringify(report, null, 2));
   writeFileAtomic(path.join(outDir, 'report.md'), reportMarkdown(report, config, charts));
+  const files = [...new Set([...runFiles(outDir), 'report.json'])].filter((file) => !claim.foreign.has(file)).sort();
+  const roles = describeArtefacts(outDir, files.filter((file) => file !== 'report.json'), config.teacher.name);
+  report.artefacts = [...roles.map(({ path: file, role }) => ({ path: file, role })), { path: 'report.json', role: 'report' as const }].sort((a, b) =>
+    a.path < b.path ? -1 : 1,
+  );
+  writeFileAtomic(path.join(outDir, 'report.json'), JSON.stringify(report, null, 2));
+  completeManifest(outDir, claim, describeArtefacts(outDir, files, config.teacher.name));
 }
 
 function packageVersion(): string {

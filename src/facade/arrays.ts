@@ -33,6 +33,7 @@ const DTYPES: Array<[new (...args: never[]) => ArrayBufferView, string]> = [
   [Float64Array, '<f8'],
   [Int32Array, '<i4'],
   [Uint8Array, '|u1'],
+  [BigInt64Array, '<i8'],
 ];
 
 /** An .npy file's bytes (format 1.0) for a typed array of the given shape. */

@@ -12,6 +12,7 @@ import { Data, DataSource, DistillOptions, TrainTeacherOptions, type DataConfig 
 import { Engine, type EngineEvent, type ModelResult } from '../engine';
 import { materializeArrays, type ArraySourceInput } from './arrays';
 import { ensureOutputDir } from '../experiment/files';
+import { lockRunFolder } from '../experiment/folder';
 import { prepareData, type EngineDataConfig } from '../data';
 
 export { ArraySource, npyBytes, type ArraySourceInput } from './arrays';
@@ -75,17 +76,37 @@ async function prepare<S extends z.ZodType>(schema: S, options: unknown): Promis
   return { ...parsed, outDir, data: prepared.data };
 }
 
+/**
+ * Runs `work` holding the output folder's lock (not waiting: a folder in use fails at once, naming the holder),
+ * so two calls never write one folder at the same time. Options that do not parse fail in `work`, as usual.
+ */
+async function inLockedFolder<T>(options: { outDir?: unknown }, purpose: string, work: () => Promise<T>): Promise<T> {
+  if (typeof options.outDir !== 'string' || !options.outDir) return work();
+  const outDir = path.resolve(options.outDir);
+  ensureOutputDir(outDir, { create: false });
+  const lock = lockRunFolder(outDir, purpose);
+  try {
+    return await work();
+  } finally {
+    lock.release();
+  }
+}
+
 /** Trains (or loads, or assembles) a teacher; saves `<outDir>/checkpoints/<name>.pt` and `<outDir>/<name>.onnx`. */
 export async function trainTeacher(options: TrainTeacherInput, call: FacadeCallOptions = {}): Promise<ModelResult> {
-  const parsed = await prepare(TrainTeacherOptions, options);
-  const teacher = resolveTeacherPaths(parsed.teacher, process.cwd());
-  return withEngine(call.engine, (engine) => engine.call('train_teacher', { ...parsed, teacher }, { signal: call.signal, onEvent: call.onEvent }));
+  return inLockedFolder(options, `trainTeacher ${options.teacher.name ?? 'teacher'}`, async () => {
+    const parsed = await prepare(TrainTeacherOptions, options);
+    const teacher = resolveTeacherPaths(parsed.teacher, process.cwd());
+    return withEngine(call.engine, (engine) => engine.call('train_teacher', { ...parsed, teacher }, { signal: call.signal, onEvent: call.onEvent }));
+  });
 }
 
 /** Distils one student from a teacher checkpoint (or ONNX teacher) with the student's method; saves and exports it like trainTeacher. */
 export async function distill(options: DistillInput, call: FacadeCallOptions = {}): Promise<ModelResult> {
-  const parsed = await prepare(DistillOptions, options);
-  const teacher =
-    parsed.teacher === undefined ? undefined : typeof parsed.teacher === 'string' ? path.resolve(parsed.teacher) : { ...parsed.teacher, path: path.resolve(parsed.teacher.path) };
-  return withEngine(call.engine, (engine) => engine.call('distill', { ...parsed, teacher }, { signal: call.signal, onEvent: call.onEvent }));
+  return inLockedFolder(options, `distill ${options.student.name}`, async () => {
+    const parsed = await prepare(DistillOptions, options);
+    const teacher =
+      parsed.teacher === undefined ? undefined : typeof parsed.teacher === 'string' ? path.resolve(parsed.teacher) : { ...parsed.teacher, path: path.resolve(parsed.teacher.path) };
+    return withEngine(call.engine, (engine) => engine.call('distill', { ...parsed, teacher }, { signal: call.signal, onEvent: call.onEvent }));
+  });
 }
