@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError, ConfigError
-from .io import atomic_write
+from .io import atomic_torch_save
 from .models import build_for_task
 from .spec import EnsembleModel, ModelSpec, parse, to_json
 
@@ -81,7 +81,7 @@ def save_checkpoint(path: str, *, module: nn.Module, model_config: ModelSpec, ta
         payload["members"] = [_cpu_state(member) for member in module.members]
     else:
         payload["state"] = _cpu_state(module)
-    atomic_write(path, lambda temporary: torch.save(payload, temporary))
+    atomic_torch_save(path, payload)
 
 
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:

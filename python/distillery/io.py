@@ -99,6 +99,25 @@ def atomic_write(final_path: str, write: Callable[[str], Any]) -> None:
         write(temporary)
 
 
+def atomic_torch_save(final_path: str, value: Any) -> None:
+    """torch.save, atomically. Serialised in memory first, then written with a plain file write: torch's own zip
+    writer reports a full disk (or a file-size limit) as a RuntimeError ("unexpected pos …"), which would escape as
+    a traceback; a plain write raises OSError, which becomes an OutputError naming the file."""
+    import io as in_memory
+
+    import torch
+
+    buffer = in_memory.BytesIO()
+    torch.save(value, buffer)
+    atomic_write(final_path, lambda temporary: write_bytes(temporary, buffer.getbuffer()))
+
+
+def write_bytes(temporary: str, data: Any) -> None:
+    """The one place serialised bytes meet the disk (a test makes it find the disk full)."""
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+
+
 def atomic_save_npz(final_path: str, **arrays: np.ndarray) -> None:
     def write(temporary: str) -> None:
         with open(temporary, "wb") as handle:

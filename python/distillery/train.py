@@ -21,7 +21,7 @@ from torch import nn
 from . import methods
 from .data import DataBundle, Split, random_shift
 from .errors import ConfigError, TrainingDivergedError
-from .io import atomic_write
+from .io import atomic_torch_save
 from .progress import Progress
 from .spec import ExponentialSchedule, MethodOptions, Sgd, StepSchedule, Training
 
@@ -301,7 +301,7 @@ def _save_state(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, s
         "bestEpoch": best_epoch,
         "bestState": best_state,
     }
-    atomic_write(path, lambda temporary: torch.save(state, temporary))
+    atomic_torch_save(path, state)
 
 
 def _restore(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, generator: torch.Generator,
