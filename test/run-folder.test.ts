@@ -82,6 +82,8 @@ describe('run folders', () => {
     expect((error as RunFolderError).details.fields).toEqual(['students[0].method.temperature']);
     expect((error as RunFolderError).message).toContain('--resume with a changed config: students[0].method.temperature differ');
     await expect(run(experiment(0), { outDir: out, engine, resume: true })).resolves.toMatchObject({ name: 'folder' });
+    const empty = path.join(tempDir('folder-resume-empty'), 'out');
+    await expect(run(experiment(0), { outDir: empty, engine, resume: true })).rejects.toThrow(/holds no run to resume \(no manifest\.json\): run without --resume/);
   }, 120_000);
 
   test('verify passes on a fresh run and names every tampering: a replaced teacher, a stray model, a changed file', async () => {
