@@ -1,22 +1,513 @@
-/** Tables: CSV, TSV and JSON lines → encoded arrays for the engine (the encoding: src/preprocess/table.ts). */
+/**
+ * Tables: CSV, TSV and JSON lines → encoded arrays for the engine (the encoding: src/preprocess/table.ts).
+ *
+ * Each split is read once, streaming, into compact columns (src/data/table-store.ts). The encoding is fitted
+ * on data.train's columns — kinds inferred or declared, numeric fills, boolean shares, sorted categories —
+ * then applied to every split through `encodeValue`, once per distinct value of a column (and per cell for
+ * numeric columns of many distinct values), and the results copied row by row into the .npy buffer that is
+ * written. Every check runs before anything is written: a mistake leaves no file behind.
+ *
+ * Errors: a config that does not fit the file (a label, feature or `columns` name the file does not have;
+ * data.labels of the wrong length) is a ConfigError naming the config path; a file whose contents are wrong
+ * (malformed CSV, a non-number in a numeric column, an empty file, a class data.train never had) is a
+ * DatasetError naming the file and line.
+ */
+import * as path from 'node:path';
+import { Zip, ZipPassThrough } from 'fflate';
+import { ConfigError, type ConfigIssue } from '../config/errors';
 import type { DataConfig, TableSourceConfig } from '../config/schema';
-import type { Dataset } from '../eval/dataset';
-import type { TablePreprocessSpec, TableRow } from '../preprocess/spec';
-import type { PreparedData, Role } from './index';
+import { DatasetError, datasetFromArrays, type Dataset } from '../eval/dataset';
+import { writeFileAtomic } from '../experiment/files';
+import { npyBytes } from '../facade/arrays';
+import type { TableColumnSpec, TablePreprocessSpec, TableRow } from '../preprocess/spec';
+import { compileTable, encodeValue, parseBoolean, parseNumber, type CompiledColumn, type CompiledTable } from '../preprocess/table';
+import { InputValidationError } from '../runtime/errors';
+import { CHUNK, listNames, readTable, tableFormat, type ColumnHint, type StoredColumn, type TableFormat, type TableStore } from './table-store';
+import type { EngineDataConfig, PreparedData, Role } from './index';
 
-export function prepareTables(_data: DataConfig, _tables: Array<[Role, TableSourceConfig]>, _dir: string): Promise<PreparedData> {
-  return Promise.reject(new Error('table sources: not implemented yet'));
+/** One-hot inputs a categorical column may have. */
+export const MAX_CATEGORIES = 10_000;
+
+type Task = DataConfig['task'];
+
+/** Numbers in numeric order when every value is one, else by UTF-16 code units (the same on every machine). */
+export function sortValues(values: readonly string[]): string[] {
+  const numbers = values.map(parseNumber);
+  const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+  if (values.length > 0 && numbers.every((value) => value === value)) {
+    return values
+      .map((value, index) => ({ value, number: numbers[index]! }))
+      .sort((a, b) => a.number - b.number || byText(a.value, b.value))
+      .map((entry) => entry.value);
+  }
+  return [...values].sort(byText);
 }
 
-/** The rows of a .csv / .tsv / .jsonl file (optionally .gz), as the runtime takes them (CLI `predict`). */
-export function readTableFile(_file: string): Promise<TableRow[]> {
-  return Promise.reject(new Error('table files: not implemented yet'));
+function labelColumns(label: string | string[] | undefined): string[] {
+  return label === undefined ? [] : typeof label === 'string' ? [label] : [...label];
+}
+
+function formatOf(source: TableSourceConfig, where: string): TableFormat {
+  const format = tableFormat(source.path, source.format);
+  if (!format) {
+    throw new ConfigError([
+      { path: `${where}.format`, message: `cannot tell the format of ${source.path} from its extension (.csv, .tsv, .jsonl, each optionally .gz): set format` },
+    ]);
+  }
+  return format;
+}
+
+function fileFormat(file: string): TableFormat {
+  const format = tableFormat(file);
+  if (!format) throw new DatasetError(file, null, 'not a table file: expected .csv, .tsv or .jsonl (optionally .gz)');
+  return format;
+}
+
+// ---------------------------------------------------------------- fitting on data.train
+
+/** The config's column names that the file lacks, as ConfigError issues (`data.train.label`, `…features[2]`, `…columns.x`). */
+function columnIssues(names: readonly string[], source: TableSourceConfig, targets: readonly string[], where: string): ConfigIssue[] {
+  const has = new Set(names);
+  const theirs = `(its columns: ${listNames(names)})`;
+  const issues: ConfigIssue[] = [];
+  for (const target of targets) {
+    if (!has.has(target)) issues.push({ path: `${where}.label`, message: `no column "${target}" in ${source.path} ${theirs}` });
+  }
+  (source.features ?? []).forEach((feature, index) => {
+    if (!has.has(feature)) issues.push({ path: `${where}.features[${index}]`, message: `no column "${feature}" in ${source.path} ${theirs}` });
+    else if (targets.includes(feature)) issues.push({ path: `${where}.features[${index}]`, message: `"${feature}" is the label column; it cannot also be an input` });
+  });
+  for (const name of Object.keys(source.columns)) {
+    if (!has.has(name)) issues.push({ path: `${where}.columns.${name}`, message: `no column "${name}" in ${source.path} ${theirs}` });
+    else if (targets.includes(name)) issues.push({ path: `${where}.columns.${name}`, message: `"${name}" is the label column, not an input` });
+    else if (source.features && !source.features.includes(name)) {
+      issues.push({ path: `${where}.columns.${name}`, message: `"${name}" is not one of ${where}.features` });
+    }
+  }
+  return issues;
+}
+
+function fitColumn(store: TableStore, name: string, source: TableSourceConfig): TableColumnSpec {
+  const column = store.byName.get(name)!;
+  const present = store.rows - column.missing;
+  if (present === 0) {
+    throw new DatasetError(store.file, null, `column "${name}" is empty in every row: leave it out with data.train.features`);
+  }
+  const kind = source.columns[name] ?? (column.floats || column.numeric ? 'numeric' : column.boolean ? 'boolean' : 'categorical');
+  if (kind === 'numeric') {
+    const missing = source.missing.numeric;
+    return { name, type: 'numeric', fill: missing === 'mean' ? column.mean() : missing.constant };
+  }
+  if (kind === 'boolean') {
+    let trues = 0;
+    column.keys.forEach((key, index) => {
+      if (parseBoolean(key) === 1) trues += column.counts[index + 1]!;
+    });
+    return { name, type: 'boolean', fill: trues / present };
+  }
+  const categories = sortValues(column.keys);
+  if (categories.length > MAX_CATEGORIES) {
+    throw new DatasetError(
+      store.file,
+      null,
+      `column "${name}" has ${categories.length.toLocaleString('en-US')} distinct values, more than the ${MAX_CATEGORIES.toLocaleString('en-US')} one-hot inputs a categorical column may have: leave it out with data.train.features, or declare it numeric`,
+    );
+  }
+  const missingCategory = column.missing > 0 ? '' : null;
+  if (missingCategory !== null) categories.push(missingCategory);
+  return { name, type: 'categorical', categories, missingCategory, unseen: source.unseen };
+}
+
+// ---------------------------------------------------------------- encoding a stored split
+
+interface ColumnPlan {
+  readonly column: CompiledColumn;
+  readonly stored: StoredColumn;
+  /** Codes mode: the encoding of each code (code 0: a missing cell), `column.width` values each. */
+  readonly memo: Float32Array | null;
+}
+
+/** Encodes every distinct value of every column once, so that each problem is found (and named) before anything is written. */
+function planColumns(store: TableStore, table: CompiledTable): ColumnPlan[] {
+  return table.columns.map((column) => {
+    const stored = store.byName.get(column.name) ?? store.column(column.name); // a JSON-lines key no row has: all missing
+    if (!stored.codes) return { column, stored, memo: null };
+    const width = column.width;
+    const memo = new Float32Array((stored.keys.length + 1) * width);
+    const encode = (code: number, value: string | null, row: number): void => {
+      try {
+        encodeValue(column, value, memo, code * width, 'row');
+      } catch (error) {
+        if (!(error instanceof InputValidationError)) throw error;
+        store.fail(row, `column "${column.name}": expected ${error.expected}, received ${error.received}`);
+      }
+    };
+    if (stored.missing > 0) encode(0, null, stored.firstMissingRow);
+    stored.keys.forEach((key, index) => encode(index + 1, key, stored.firstRow[index]!));
+    return { column, stored, memo };
+  });
+}
+
+/**
+ * Writes the encoded rows into `x` (rows × width), a block of CHUNK rows at a time; `release` frees each block
+ * of stored columns once copied, so the stored columns shrink while the encoded array grows.
+ */
+function encodeColumns(store: TableStore, plans: readonly ColumnPlan[], width: number, x: Float32Array, release: boolean): void {
+  for (let chunk = 0, start = 0; start < store.rows; chunk++, start += CHUNK) {
+    const count = Math.min(CHUNK, store.rows - start);
+    for (const { column, stored, memo } of plans) {
+      const slot = column.slot;
+      const columnWidth = column.width;
+      if (memo) {
+        const codes = stored.codesAt(chunk);
+        for (let i = 0; i < count; i++) {
+          const from = codes[i]! * columnWidth;
+          const to = (start + i) * width + slot;
+          for (let j = 0; j < columnWidth; j++) x[to + j] = memo[from + j]!;
+        }
+      } else {
+        const values = stored.floatsAt(chunk);
+        for (let i = 0; i < count; i++) {
+          const value = values[i]!;
+          encodeValue(column, value === value ? value : null, x, (start + i) * width + slot, 'row');
+        }
+      }
+    }
+    if (release) for (const { stored } of plans) stored.dropChunk(chunk);
+  }
+}
+
+/** The class index of each code of a label column; a value that is not a class is a DatasetError naming its line. */
+function classCodes(store: TableStore, stored: StoredColumn, classes: ReadonlyMap<string, number>, whose: string): Int32Array {
+  const codes = new Int32Array(stored.keys.length + 1).fill(-1);
+  stored.keys.forEach((key, index) => {
+    const found = classes.get(key);
+    if (found === undefined) {
+      store.fail(stored.firstRow[index]!, `label ${JSON.stringify(key)} is not one of ${whose} classes (${listNames([...classes.keys()])})`);
+    }
+    codes[index + 1] = found;
+  });
+  return codes;
+}
+
+function classIndices(store: TableStore, stored: StoredColumn, codes: Int32Array, out: Int32Array): void {
+  stored.eachCode(store.rows, (start, chunk, count) => {
+    for (let i = 0; i < count; i++) out[start + i] = codes[chunk[i]!]!;
+  });
+}
+
+function targetValues(store: TableStore, columns: readonly StoredColumn[], out: Float32Array): void {
+  const width = columns.length;
+  columns.forEach((stored, k) => {
+    if (stored.codes) {
+      const values = Float32Array.from([NaN, ...stored.keys.map(parseNumber)]);
+      stored.eachCode(store.rows, (start, chunk, count) => {
+        for (let i = 0; i < count; i++) out[(start + i) * width + k] = values[chunk[i]!]!;
+      });
+    } else {
+      stored.eachFloat(store.rows, (start, chunk, count) => {
+        for (let i = 0; i < count; i++) out[(start + i) * width + k] = chunk[i]!;
+      });
+    }
+  });
+}
+
+/** An .npy file's bytes with room for `count` values after npyBytes' header for `shape`, and a view of that room. */
+function npyBuffer<T extends Float32Array | BigInt64Array>(make: (buffer: ArrayBuffer, offset: number, length: number) => T, empty: T, shape: number[]): { bytes: Uint8Array; data: T } {
+  const header = npyBytes(empty, shape); // an empty array's .npy: the header alone (padded to a 64-byte boundary)
+  const count = shape.reduce((a, b) => a * b, 1);
+  const bytes = new Uint8Array(header.length + count * empty.BYTES_PER_ELEMENT);
+  bytes.set(header);
+  return { bytes, data: make(bytes.buffer, header.length, count) };
+}
+
+/**
+ * Writes an .npz (stored, uncompressed, as np.savez and src/facade/arrays.ts write it) without joining it into
+ * one buffer: fflate's streaming Zip passes each array's bytes through as they are, and writeFileAtomic writes
+ * the chunks — zipSync would hold a second copy of the whole archive, doubling the peak memory of a big table.
+ */
+function writeNpz(file: string, arrays: Record<string, Uint8Array>): void {
+  const chunks: Uint8Array[] = [];
+  const zip = new Zip((error, chunk) => {
+    if (error) throw error;
+    chunks.push(chunk);
+  });
+  for (const [name, bytes] of Object.entries(arrays)) {
+    const entry = new ZipPassThrough(name);
+    zip.add(entry);
+    entry.push(bytes, true);
+  }
+  zip.end();
+  writeFileAtomic(file, chunks);
+}
+
+// ---------------------------------------------------------------- prepareTables
+
+interface SplitPlan {
+  readonly role: Role;
+  readonly store: TableStore;
+  readonly columns: ColumnPlan[];
+  /** Classification: the label column and its code → class index; regression: the target columns. */
+  readonly label: { stored: StoredColumn; codes: Int32Array } | null;
+  readonly targets: StoredColumn[] | null;
+}
+
+const ENCODING_OPTIONS = ['features', 'columns', 'missing', 'unseen'] as const;
+const ENCODING_DEFAULTS: Record<(typeof ENCODING_OPTIONS)[number], string> = {
+  features: JSON.stringify(undefined),
+  columns: JSON.stringify({}),
+  missing: JSON.stringify({ numeric: 'mean' }),
+  unseen: JSON.stringify('zeros'),
+};
+
+export async function prepareTables(data: DataConfig, tables: Array<[Role, TableSourceConfig]>, dir: string): Promise<PreparedData> {
+  const train = data.train as TableSourceConfig; // prepareData has checked that data.train is a table
+  const task: Task = data.task;
+  const targets = labelColumns(train.label);
+  const issues: ConfigIssue[] = [];
+  if (targets.length === 0) {
+    issues.push({ path: 'data.train.label', message: 'expected the label column (classification) or target column(s) (regression): the training data needs labels' });
+  } else if (task === 'classification' && targets.length > 1) {
+    issues.push({ path: 'data.train.label', message: `expected one label column for classification, got ${targets.length} (several target columns are for data.task: regression)` });
+  }
+  if (!train.labelled) issues.push({ path: 'data.train.labelled', message: 'the training data needs its labels (labelled: true)' });
+  for (const [role, source] of tables) {
+    if (role === 'train') continue;
+    for (const option of ENCODING_OPTIONS) {
+      const value = JSON.stringify(source[option]);
+      if (value !== ENCODING_DEFAULTS[option] && value !== JSON.stringify(train[option])) {
+        issues.push({ path: `data.${role}.${option}`, message: `the encoding is fitted on data.train: set ${option} there (here it may only repeat data.train's)` });
+      }
+    }
+    const splitTargets = labelColumns(source.label ?? train.label);
+    if (source.label !== undefined && splitTargets.length !== targets.length) {
+      issues.push({ path: `data.${role}.label`, message: `expected ${targets.length} column${targets.length === 1 ? '' : 's'}, like data.train.label` });
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  // data.train: read, check against the config, fit.
+  const trainFormat = formatOf(train, 'data.train');
+  const hints = new Map<string, ColumnHint>(Object.entries(train.columns));
+  for (const target of targets) hints.set(target, task === 'classification' ? 'label' : 'numeric');
+  const checkTrain = (names: readonly string[]): void => {
+    const problems = columnIssues(names, train, targets, 'data.train');
+    if (problems.length > 0) throw new ConfigError(problems);
+  };
+  const trainStore = await readTable(train.path, trainFormat, {
+    wanted: train.features ? new Set([...train.features, ...targets]) : null,
+    hints,
+    declared: new Set(Object.keys(train.columns)),
+    required: new Set(targets),
+    offset: train.offset,
+    limit: train.limit,
+    onHeader: checkTrain,
+  });
+  if (trainFormat === 'jsonl') checkTrain(trainStore.names);
+  const features = train.features ?? trainStore.names.filter((name) => !targets.includes(name));
+  if (features.length === 0) {
+    throw new ConfigError([{ path: 'data.train.features', message: `${train.path} has no column besides the label (${listNames(targets)})` }]);
+  }
+  const spec: TablePreprocessSpec = { kind: 'table', columns: features.map((name) => fitColumn(trainStore, name, train)), targets };
+  const table = compileTable(spec);
+
+  let labels: string[];
+  let classIndex: Map<string, number> | null = null;
+  if (task === 'classification') {
+    const classes = sortValues(trainStore.byName.get(targets[0]!)!.keys);
+    if (classes.length < 2) {
+      throw new DatasetError(train.path, null, `the label column "${targets[0]}" holds only one class (${JSON.stringify(classes[0])}): classification needs two or more`);
+    }
+    classIndex = new Map(classes.map((name, index) => [name, index]));
+    if (data.labels && data.labels.length !== classes.length) {
+      throw new ConfigError([
+        { path: 'data.labels', message: `${data.labels.length} names for the ${classes.length} classes of data.train's label column "${targets[0]}" (${listNames(classes)})` },
+      ]);
+    }
+    if (data.numClasses !== undefined && data.numClasses !== classes.length) {
+      throw new ConfigError([{ path: 'data.numClasses', message: `${data.numClasses}, but data.train's label column "${targets[0]}" has ${classes.length} classes` }]);
+    }
+    labels = data.labels ?? classes;
+  } else {
+    if (data.labels && data.labels.length !== targets.length) {
+      throw new ConfigError([{ path: 'data.labels', message: `${data.labels.length} names for ${targets.length} target column${targets.length === 1 ? '' : 's'} (${listNames(targets)})` }]);
+    }
+    labels = data.labels ?? targets;
+  }
+
+  const plan = (role: Role, store: TableStore, splitTargets: readonly string[] | null): SplitPlan => {
+    const columns = planColumns(store, table);
+    if (!splitTargets) return { role, store, columns, label: null, targets: null };
+    const stored = splitTargets.map((name) => store.byName.get(name)!);
+    if (classIndex) return { role, store, columns, label: { stored: stored[0]!, codes: classCodes(store, stored[0]!, classIndex, "data.train's") }, targets: null };
+    return { role, store, columns, label: null, targets: stored };
+  };
+  const plans: SplitPlan[] = [plan('train', trainStore, targets)];
+
+  // The other splits: read with the fitted encoding's columns and kinds.
+  for (const [role, source] of tables) {
+    if (role === 'train') continue;
+    const where = `data.${role}`;
+    const format = formatOf(source, where);
+    const splitTargets = labelColumns(source.label ?? train.label);
+    const inherited = source.label === undefined;
+    let labelled = source.labelled;
+    const splitHints = new Map<string, ColumnHint>(spec.columns.map((column) => [column.name, column.type]));
+    for (const target of splitTargets) splitHints.set(target, task === 'classification' ? 'label' : 'numeric');
+    const checkSplit = (names: readonly string[], header: boolean): void => {
+      const has = new Set(names);
+      if (header) {
+        const lacking = spec.columns.find((column) => !has.has(column.name));
+        if (lacking) {
+          throw new DatasetError(source.path, null, `no column "${lacking.name}", which the encoding fitted on data.train needs (its columns: ${listNames(names)})`, { line: 1 });
+        }
+      }
+      const absent = splitTargets.filter((target) => !has.has(target));
+      if (labelled && absent.length > 0) {
+        if (role === 'transfer' && inherited) {
+          labelled = false; // a transfer set without data.train's label column: unlabelled
+        } else {
+          throw new ConfigError([
+            { path: `${where}.label`, message: `no column "${absent[0]}" in ${source.path} (its columns: ${listNames(names)}); the ${role} split needs labels` },
+          ]);
+        }
+      }
+    };
+    const store = await readTable(source.path, format, {
+      wanted: new Set([...spec.columns.map((column) => column.name), ...(labelled ? splitTargets : [])]),
+      hints: splitHints,
+      declared: new Set(),
+      required: new Set(labelled ? splitTargets : []),
+      offset: source.offset,
+      limit: source.limit,
+      onHeader: (names) => checkSplit(names, true),
+    });
+    if (format === 'jsonl') checkSplit(store.names, false);
+    plans.push(plan(role, store, labelled ? splitTargets : null));
+  }
+
+  // Everything checked: encode and write each split, freeing its columns as they are copied.
+  const width = table.width;
+  const sources: Partial<Record<Role, { type: 'file'; path: string; x: string; y: string; offset: number; labelled: boolean }>> = {};
+  const rows: Record<string, number> = {};
+  for (const split of plans) {
+    const n = split.store.rows;
+    const files: Record<string, Uint8Array> = {};
+    if (split.label) {
+      const classes = new Int32Array(n);
+      classIndices(split.store, split.label.stored, split.label.codes, classes);
+      const y = npyBuffer((buffer, offset, length) => new BigInt64Array(buffer, offset, length), new BigInt64Array(0), [n]);
+      const words = new Int32Array(y.data.buffer, y.data.byteOffset, 2 * n); // int64 little-endian: low word, high word 0
+      for (let i = 0; i < n; i++) words[2 * i] = classes[i]!;
+      files['y.npy'] = y.bytes;
+    } else if (split.targets) {
+      const k = split.targets.length;
+      const y = npyBuffer((buffer, offset, length) => new Float32Array(buffer, offset, length), new Float32Array(0), k === 1 ? [n] : [n, k]);
+      targetValues(split.store, split.targets, y.data);
+      files['y.npy'] = y.bytes;
+    }
+    for (const column of split.label ? [split.label.stored] : (split.targets ?? [])) column.release();
+    const x = npyBuffer((buffer, offset, length) => new Float32Array(buffer, offset, length), new Float32Array(0), [n, width]);
+    encodeColumns(split.store, split.columns, width, x.data, true);
+    for (const column of split.store.columns) column.release();
+    const file = path.join(dir, 'data', `${split.role}.npz`);
+    writeNpz(file, { 'x.npy': x.bytes, ...files });
+    sources[split.role] = { type: 'file', path: file, x: 'x', y: 'y', offset: 0, labelled: files['y.npy'] !== undefined };
+    rows[split.role] = n;
+  }
+
+  const prepared: EngineDataConfig = {
+    task: data.task,
+    normalize: data.normalize,
+    train: sources.train!,
+    test: sources.test!,
+    ...(sources.transfer ? { transfer: sources.transfer } : {}),
+    ...(sources.validation ? { validation: sources.validation } : data.validation?.type === 'split' ? { validation: data.validation } : {}),
+    ...(data.numClasses !== undefined ? { numClasses: data.numClasses } : {}),
+    labels,
+    preprocess: spec,
+  };
+  return { data: prepared, summary: { kind: 'table', rows, skipped: {} } };
+}
+
+// ---------------------------------------------------------------- the CLI's helpers
+
+/**
+ * The rows of a .csv / .tsv / .jsonl file (optionally .gz), as the runtime takes them (CLI `predict`). With a
+ * model's spec, only its columns (and its label columns) are kept, so a file with extra columns can be scored.
+ */
+export async function readTableFile(file: string, spec?: TablePreprocessSpec): Promise<TableRow[]> {
+  const format = fileFormat(file);
+  const keep = spec ? new Set([...spec.columns.map((column) => column.name), ...spec.targets]) : null;
+  const store = await readTable(file, format, { wanted: keep, hints: new Map(), declared: new Set(), required: new Set(), offset: 0 });
+  const columns = store.columns;
+  const rows: Array<Record<string, string | number | null>> = Array.from({ length: store.rows }, () => ({}));
+  for (const column of columns) {
+    if (!column.present) continue;
+    if (column.codes) {
+      const keys = column.keys;
+      column.eachCode(store.rows, (start, codes, count) => {
+        for (let i = 0; i < count; i++) {
+          const code = codes[i]!;
+          if (code > 0) rows[start + i]![column.name] = keys[code - 1]!;
+          else if (format !== 'jsonl') rows[start + i]![column.name] = '';
+        }
+      });
+    } else {
+      column.eachFloat(store.rows, (start, values, count) => {
+        for (let i = 0; i < count; i++) rows[start + i]![column.name] = values[i] === values[i] ? values[i]! : null;
+      });
+    }
+  }
+  return rows;
 }
 
 /**
  * A labelled table file encoded with a model's own preprocessing, for evaluation (CLI `eval --data rows.csv`):
  * its target column(s) become y — class indices into `labels` for classification, values for regression.
  */
-export function tableDataset(_file: string, _spec: TablePreprocessSpec, _labels: readonly string[] | null): Promise<Dataset> {
-  return Promise.reject(new Error('table files: not implemented yet'));
+export async function tableDataset(file: string, spec: TablePreprocessSpec, labels: readonly string[] | null, task?: Task): Promise<Dataset> {
+  const format = fileFormat(file);
+  const table = compileTable(spec);
+  // Without the task: a regression model's labels are its target columns' names (unless data.labels renamed them).
+  const classification = (task ?? (labels === null || sameNames(labels, spec.targets) ? 'regression' : 'classification')) === 'classification';
+  if (classification && labels === null) throw new DatasetError(file, null, 'the model records no class names to map the label column to');
+  const hints = new Map<string, ColumnHint>(spec.columns.map((column) => [column.name, column.type]));
+  for (const target of spec.targets) hints.set(target, classification ? 'label' : 'numeric');
+  const check = (names: readonly string[], header: boolean): void => {
+    const has = new Set(names);
+    const lacking = [...(header ? spec.columns.map((column) => column.name) : []), ...spec.targets].find((name) => !has.has(name));
+    if (lacking !== undefined) {
+      const what = spec.targets.includes(lacking) ? `no label column "${lacking}": evaluation needs the labels` : `no column "${lacking}", which the model takes`;
+      throw new DatasetError(file, null, `${what} (its columns: ${listNames(names)})`);
+    }
+  };
+  const store = await readTable(file, format, {
+    wanted: new Set([...spec.columns.map((column) => column.name), ...spec.targets]),
+    hints,
+    declared: new Set(),
+    required: new Set(spec.targets),
+    offset: 0,
+    onHeader: (names) => check(names, true),
+  });
+  if (format === 'jsonl') check(store.names, false);
+  const plans = planColumns(store, table);
+  const n = store.rows;
+  const x = new Float32Array(n * table.width);
+  const targets = spec.targets.map((name) => store.byName.get(name)!);
+  let y: Int32Array | Float32Array;
+  if (classification) {
+    const codes = classCodes(store, targets[0]!, new Map(labels!.map((name, index) => [name, index])), "the model's");
+    y = new Int32Array(n);
+    classIndices(store, targets[0]!, codes, y);
+  } else {
+    y = new Float32Array(n * targets.length);
+    targetValues(store, targets, y);
+  }
+  encodeColumns(store, plans, table.width, x, true);
+  return datasetFromArrays({ x, y, sampleShape: [table.width] });
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((name, index) => name === b[index]);
 }

@@ -46,10 +46,15 @@ export class DatasetError extends Error {
     /** The array concerned (`x`, `y`), when the problem is one array. */
     readonly key: string | null,
     detail: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; line?: number },
   ) {
-    super(`${file ? `dataset ${file}` : 'dataset'}${key ? ` (array ${key})` : ''}: ${detail}`, options);
+    const where = file ? `dataset ${file}${options?.line !== undefined ? `:${options.line}` : ''}` : 'dataset';
+    super(`${where}${key ? ` (array ${key})` : ''}: ${detail}`, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.line = options?.line ?? null;
   }
+
+  /** The line of a table file (1-based) where the problem is, when it is one row. */
+  readonly line: number | null;
 }
 
 interface LoadedArray {
