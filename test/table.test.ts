@@ -192,10 +192,10 @@ describe('prepareTables', () => {
     });
     expect(prepared.data.labels).toEqual(['maybe', 'no', 'yes']);
     expect(prepared.data.validation).toEqual({ type: 'split', fraction: 0.2 });
-    expect(prepared.data.train).toEqual({ type: 'file', path: path.join(out, 'data', 'train.npz'), x: 'x', y: 'y', offset: 0, labelled: true });
+    expect(prepared.data.train).toEqual({ type: 'file', path: path.join(out, 'data', 'train-encoded.npz'), x: 'x', y: 'y', offset: 0, labelled: true });
     expect(prepared.summary).toEqual({ kind: 'table', rows: { train: 5, test: 2 }, skipped: {} });
 
-    const trainSet = await loadDataset(path.join(out, 'data', 'train.npz'));
+    const trainSet = await loadDataset(path.join(out, 'data', 'train-encoded.npz'));
     expect(trainSet.sampleShape).toEqual([6]);
     expect([...trainSet.x]).toEqual([
       ...[1, 0, 0, 1, 0, 1],
@@ -205,7 +205,7 @@ describe('prepareTables', () => {
       ...[5, 1, 0, 0, 0, 0],
     ]);
     expect([...trainSet.y!]).toEqual([2, 1, 2, 1, 0]);
-    const testSet = await loadDataset(path.join(out, 'data', 'test.npz'));
+    const testSet = await loadDataset(path.join(out, 'data', 'test-encoded.npz'));
     expect([...testSet.x]).toEqual([...[4, 0, 0, 0, 0, 1], ...[Math.fround(mean), 0, 1, 0, 0, Math.fround(0.4)]]); // Premium: unseen → zeros
     expect([...testSet.y!]).toEqual([1, 2]);
   });
@@ -231,7 +231,7 @@ describe('prepareTables', () => {
       targets: ['y'],
     });
     expect(prepared.data.labels).toEqual(['1', '2']);
-    const trainSet = await loadDataset(path.join(out, 'data', 'train.npz'));
+    const trainSet = await loadDataset(path.join(out, 'data', 'train-encoded.npz'));
     expect([...trainSet.x]).toEqual([2, 1, 0, -1, 0, 1, 4, 1, 0]);
     expect([...trainSet.y!]).toEqual([1, 0, 1]);
     // data.test's first row has class "10", which data.train (from offset 1) never had
@@ -251,7 +251,7 @@ describe('prepareTables', () => {
     );
     expect(prepared.data.labels).toEqual(['p', 'q']);
     expect((prepared.data.preprocess as TablePreprocessSpec).targets).toEqual(['p', 'q']);
-    const set = await loadDataset(path.join(out, 'data', 'train.npz'));
+    const set = await loadDataset(path.join(out, 'data', 'train-encoded.npz'));
     expect(set.targetWidth).toBe(2);
     expect([...set.y!]).toEqual([0.5, 10, 1.5, 20, 2.5, 30]);
     expect([...set.x]).toEqual([1, 1, 0, 2, 0, 1, 3, 1, 0]);

@@ -120,7 +120,7 @@ const TABLE_FILE = /\.(csv|tsv|jsonl)(\.gz)?$/i;
 /** The evaluation data: an .npz as it is, or a table / image folder encoded by the model's own preprocessing. */
 async function evaluationData(model: OnnxModel, data: string): Promise<Dataset> {
   const spec = model.info.preprocess;
-  if (spec?.kind === 'table' && TABLE_FILE.test(data)) return tableDataset(data, spec, model.info.labels);
+  if (spec?.kind === 'table' && TABLE_FILE.test(data)) return tableDataset(data, spec, model.info.labels, model.info.task);
   if (spec?.kind === 'image' && isDirectoryOrIndex(data)) return imageDataset(data, spec, model.info.labels);
   return loadDataset(data);
 }
@@ -159,8 +159,10 @@ async function benchCommand(file: string, options: { json?: boolean; batch?: num
 }
 
 /** The inputs of `predict`: samples from .json/.npy/.npz, raw rows from a table file, encoded images from an image file or folder. */
-async function readInputs(file: string): Promise<{ rows: ModelInput[]; sampleShape: readonly number[] | null }> {
-  if (TABLE_FILE.test(file)) return { rows: [...(await readTableFile(file))], sampleShape: null };
+async function readInputs(file: string, model: OnnxModel): Promise<{ rows: ModelInput[]; sampleShape: readonly number[] | null }> {
+  const spec = model.info.preprocess;
+  // Only the model's own columns: a labelled file (or one with extra columns) can be scored as it is.
+  if (TABLE_FILE.test(file)) return { rows: [...(await readTableFile(file, spec?.kind === 'table' ? spec : undefined))], sampleShape: null };
   if (IMAGE_FILE.test(file) || (fs.existsSync(file) && fs.statSync(file).isDirectory())) {
     const files = await imageFiles(file);
     return { rows: files.map((image) => fs.readFileSync(image)), sampleShape: null };
@@ -180,8 +182,7 @@ async function readInputs(file: string): Promise<{ rows: ModelInput[]; sampleSha
 const IMAGE_FILE = /\.(png|jpe?g|webp)$/i;
 
 async function predictCommand(file: string, input: string, options: { json?: boolean }): Promise<number> {
-  const { rows } = await readInputs(input);
-  const predictions = await withModel(file, (model) => model.predictBatch(rows));
+  const predictions = await withModel(file, async (model) => model.predictBatch((await readInputs(input, model)).rows));
   if (options.json) {
     out(JSON.stringify(predictions, null, 2));
     return EXIT.ok;

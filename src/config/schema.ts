@@ -75,7 +75,9 @@ export const TableSource = z
     label: z
       .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
       .optional()
-      .describe('the label column (classification: its values, strings or integers, become the class names), or the target column(s) (regression); absent: unlabelled'),
+      .describe(
+        "the label column (classification: its values, strings or integers, become the class names), or the target column(s) (regression); absent: data.train's label (test and validation need it; a transfer file without that column is unlabelled)",
+      ),
     features: z.array(z.string().min(1)).min(1).optional().describe('the input columns, in this order (default: every column but the label)'),
     columns: z
       .record(z.string(), ColumnKind)

@@ -410,7 +410,7 @@ export async function prepareTables(data: DataConfig, tables: Array<[Role, Table
     const x = npyBuffer((buffer, offset, length) => new Float32Array(buffer, offset, length), new Float32Array(0), [n, width]);
     encodeColumns(split.store, split.columns, width, x.data, true);
     for (const column of split.store.columns) column.release();
-    const file = path.join(dir, 'data', `${split.role}.npz`);
+    const file = path.join(dir, 'data', `${split.role}-encoded.npz`); // not data/test.npz: the engine writes that one itself
     writeNpz(file, { 'x.npy': x.bytes, ...files });
     sources[split.role] = { type: 'file', path: file, x: 'x', y: 'y', offset: 0, labelled: files['y.npy'] !== undefined };
     rows[split.role] = n;

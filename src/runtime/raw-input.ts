@@ -4,8 +4,8 @@
  * (src/preprocess). A sample passes through untouched, so the array path costs one type check.
  */
 import { isEncodedImage, decodeImage } from '../preprocess/image';
-import { tableWidth, type PreprocessSpec, type TableRow } from '../preprocess/spec';
-import { encodeRow } from '../preprocess/table';
+import type { PreprocessSpec, TableRow } from '../preprocess/spec';
+import { compileTable, encodeRow } from '../preprocess/table';
 import { InputValidationError, describeValue } from './errors';
 import type { Batch, ModelInput, Sample } from './types';
 
@@ -41,7 +41,7 @@ export class RawInputs {
       const takes = this.spec?.kind === 'image' ? 'an image (its encoded bytes) or its pixels' : 'an array of numbers';
       throw new InputValidationError(where, `${takes}: this model was not trained on a table`, describeValue(row));
     }
-    const out = new Float32Array(tableWidth(this.spec));
+    const out = new Float32Array(compileTable(this.spec).width);
     encodeRow(this.spec, row, out, 0, where);
     return out;
   }
