@@ -50,9 +50,17 @@ describe('requests: zod completes them, Python parses them', () => {
   test('every example experiment, with every default zod fills, parses in Python', async () => {
     expect(EXAMPLES.length).toBeGreaterThanOrEqual(10);
     const dir = tempDir('contract-examples');
+    // Image and table sources are encoded in TypeScript (src/data) into .npz files before the engine sees them: the
+    // engine's request holds the file sources prepareData gives (their data need not exist to be parsed).
+    const encoded = (source: unknown): unknown => {
+      const typed = source as { type?: string; labelled?: boolean } | undefined;
+      if (typed?.type !== 'images' && typed?.type !== 'csv') return source;
+      return { type: 'file', path: path.join(dir, 'encoded.npz'), x: 'x', y: 'y', offset: 0, labelled: typed.labelled ?? true };
+    };
     const files = EXAMPLES.map((example, index) => {
       const experiment = loadExperimentFile(example);
-      const request = COMMANDS.run_experiment.request.parse({ ...experiment, data: { ...experiment.data, preprocess: null }, outDir: dir });
+      const data = Object.fromEntries(Object.entries(experiment.data).map(([key, value]) => [key, encoded(value)]));
+      const request = COMMANDS.run_experiment.request.parse({ ...experiment, data: { ...data, preprocess: null }, outDir: dir });
       return writeJson(path.join(dir, `${index}.json`), request);
     });
     const result = await pythonParses(files);

@@ -2,15 +2,199 @@
  * The image decoding — the one implementation, used to decode the engine's training images (src/data/images.ts)
  * and a service's encoded images in the runtime (`OnnxModel.predict(pngBuffer)`): decode (PNG, JPEG, WebP),
  * convert to `channels`, resize to `size` with `fit`, and lay the pixels out channel-first as uint8.
+ *
+ * The steps, all done by sharp (libvips), loaded on first use only:
+ * 1. decode; a JPEG's EXIF orientation is applied (`autoOrient`); 16-bit images are reduced to 8 bits;
+ * 2. transparency is flattened onto black (an opaque pixel keeps its colour, a transparent one becomes black);
+ * 3. colour: channels 3 → sRGB (a grayscale image is repeated in R, G and B; CMYK is converted); channels 1 →
+ *    libvips's B_W: the luminance Y = 0.2126 R + 0.7152 G + 0.0722 B computed in linear light and encoded back
+ *    with the sRGB curve (pure red → 127, green → 220, blue → 76, a gray pixel keeps its value);
+ * 4. resize to [H, W] with the Lanczos-3 kernel (sharp's default), centred: `fill` stretches, `contain`
+ *    letterboxes with black bars, `cover` crops the overflow; an image of the target size is not resampled;
+ * 5. out: uint8, [C, H, W] (sharp gives H×W×C interleaved; it is transposed).
+ *
+ * A plain PNG that already has the target size (8-bit grayscale or RGB, no alpha, palette or colour profile;
+ * src/preprocess/png.ts) is read without sharp when there is nothing to convert or resample — its channels are
+ * the target's, or gray is asked for as RGB (repeated), or RGB with R = G = B in every pixel as gray (that value)
+ * — so the pixels are sharp's exactly (tests check each case against sharp), at many times sharp's rate for
+ * 28×28 images.
  */
+import type { Sharp, SharpOptions } from 'sharp';
+import { InputValidationError } from '../runtime/errors';
+import { decodePlainPng, isPng } from './png';
 import type { ImagePreprocessSpec } from './spec';
 
 /** Whether the bytes start like a PNG, JPEG or WebP file (raw pixels never do). */
-export function isEncodedImage(_bytes: Uint8Array): boolean {
-  return false;
+export function isEncodedImage(bytes: Uint8Array): boolean {
+  return imageFormat(bytes) !== null;
+}
+
+/** The container format from the file's signature, or null. */
+export function imageFormat(bytes: Uint8Array): 'png' | 'jpeg' | 'webp' | null {
+  if (isPng(bytes)) return 'png';
+  // JPEG: SOI (FF D8) then a marker (FF xx): APPn, DQT, SOFn, DHT, COM — four fixed-form bytes, not three.
+  if (bytes.length >= 4 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff && isJpegMarker(bytes[3]!)) return 'jpeg';
+  if (
+    bytes.length >= 12 &&
+    bytes[0] === 0x52 && bytes[1] === 0x49 && bytes[2] === 0x46 && bytes[3] === 0x46 && // RIFF
+    bytes[8] === 0x57 && bytes[9] === 0x45 && bytes[10] === 0x42 && bytes[11] === 0x50 // WEBP
+  ) {
+    return 'webp';
+  }
+  return null;
+}
+
+function isJpegMarker(byte: number): boolean {
+  return (byte >= 0xe0 && byte <= 0xef) || byte === 0xdb || byte === 0xc4 || byte === 0xfe || (byte >= 0xc0 && byte <= 0xc2);
+}
+
+/** The reason bytes could not be decoded; callers turn it into their own error (InputValidationError, DatasetError). */
+export class ImageDecodeError extends Error {
+  override readonly name = 'ImageDecodeError';
+
+  constructor(
+    /** 'not-an-image': no PNG/JPEG/WebP signature; 'unreadable': the decoder failed (corrupt, truncated). */
+    readonly reason: 'not-an-image' | 'unreadable',
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(detail, options);
+  }
 }
 
 /** The image's pixels, [channels, height, width] uint8. Throws InputValidationError (or DatasetError with a file) when it is not a readable image. */
-export function decodeImage(_spec: ImagePreprocessSpec, _bytes: Uint8Array, _where: string): Promise<Uint8Array> {
-  return Promise.reject(new Error('image decoding: not implemented yet'));
+export async function decodeImage(spec: ImagePreprocessSpec, bytes: Uint8Array, where: string): Promise<Uint8Array> {
+  try {
+    return await decodePixels(spec, bytes);
+  } catch (error) {
+    if (!(error instanceof ImageDecodeError)) throw error;
+    throw new InputValidationError(where, 'a PNG, JPEG or WebP image', `${bytes.length} bytes that ${error.reason === 'not-an-image' ? 'are not one' : 'cannot be decoded'} (${error.message})`);
+  }
+}
+
+/**
+ * The decoding behind decodeImage, throwing ImageDecodeError for a bad image. At most `maxConcurrency()`
+ * sharp calls run at once, however many are asked for (a predictBatch of 10,000 images, a training folder).
+ */
+export async function decodePixels(spec: ImagePreprocessSpec, bytes: Uint8Array): Promise<Uint8Array> {
+  const format = imageFormat(bytes);
+  if (format === null) throw new ImageDecodeError('not-an-image', `no PNG, JPEG or WebP signature; it starts with ${hexStart(bytes)}`);
+  const [height, width] = spec.size;
+  if (format === 'png') {
+    const plain = decodePlainPng(bytes);
+    if (plain !== null && plain.width === width && plain.height === height) {
+      if (plain.channels === spec.channels) return channelFirst(plain.pixels, height * width, spec.channels);
+      if (plain.channels === 1) return repeatGray(plain.pixels, 3); // gray → RGB: sharp repeats the band too
+      const gray = neutralGray(plain.pixels); // RGB → gray: R = G = B everywhere gives that value (libvips too: tested)
+      if (gray !== null) return gray;
+    }
+  }
+  return limited(() => decodeWithSharp(spec, bytes));
+}
+
+async function decodeWithSharp(spec: ImagePreprocessSpec, bytes: Uint8Array): Promise<Uint8Array> {
+  const [height, width] = spec.size;
+  let output: { data: Buffer; info: { width: number; height: number; channels: number } };
+  try {
+    output = await pipeline(spec, bytes).toBuffer({ resolveWithObject: true });
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new ImageDecodeError('unreadable', `corrupt, truncated or unsupported image: ${detail.split('\n')[0]}`, { cause: error });
+  }
+  const { data, info } = output;
+  if (info.width !== width || info.height !== height || info.channels !== spec.channels || data.length !== width * height * spec.channels) {
+    // Not the user's fault: sharp did not do what the pipeline asks.
+    throw new Error(`image decoding: expected ${spec.channels}×${height}×${width} bytes from sharp, got ${info.channels}×${info.height}×${info.width} (${data.length})`);
+  }
+  return channelFirst(data, height * width, spec.channels);
+}
+
+function pipeline(spec: ImagePreprocessSpec, bytes: Uint8Array): Sharp {
+  const [height, width] = spec.size;
+  // failOn 'error' (not sharp's default 'warning'): a JPEG with a benign warning (extra bytes after its end) is
+  // still a good image; a truncated or corrupt one is an error either way.
+  const options: SharpOptions = { failOn: 'error' };
+  return sharpModule()(bytes, options)
+    .autoOrient()
+    .flatten({ background: { r: 0, g: 0, b: 0 } })
+    .toColourspace(spec.channels === 1 ? 'b-w' : 'srgb')
+    .resize({ width, height, fit: spec.fit, position: 'centre', background: { r: 0, g: 0, b: 0, alpha: 1 }, kernel: 'lanczos3' })
+    .raw({ depth: 'uchar' });
+}
+
+/** HWC interleaved → CHW planes (a copy for one channel too: the result never aliases sharp's or the caller's memory). */
+function channelFirst(hwc: Uint8Array, pixels: number, channels: number): Uint8Array {
+  if (channels === 1) return new Uint8Array(hwc.subarray(0, pixels));
+  const out = new Uint8Array(pixels * channels);
+  for (let c = 0; c < channels; c++) {
+    const plane = c * pixels;
+    for (let i = 0, j = c; i < pixels; i++, j += channels) out[plane + i] = hwc[j]!;
+  }
+  return out;
+}
+
+/** The gray values of an RGB image whose every pixel has R = G = B, else null. */
+function neutralGray(rgb: Uint8Array): Uint8Array | null {
+  const out = new Uint8Array(rgb.length / 3);
+  for (let i = 0, j = 0; i < out.length; i++, j += 3) {
+    const r = rgb[j]!;
+    if (rgb[j + 1] !== r || rgb[j + 2] !== r) return null;
+    out[i] = r;
+  }
+  return out;
+}
+
+function repeatGray(gray: Uint8Array, channels: number): Uint8Array {
+  const out = new Uint8Array(gray.length * channels);
+  for (let c = 0; c < channels; c++) out.set(gray, c * gray.length);
+  return out;
+}
+
+function hexStart(bytes: Uint8Array): string {
+  if (bytes.length === 0) return 'nothing (0 bytes)';
+  return Array.from(bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
+}
+
+// ------------------------------------------------------------ sharp, loaded on first use
+
+type SharpModule = typeof import('sharp');
+let sharpInstance: SharpModule | null = null;
+
+function sharpModule(): SharpModule {
+  if (sharpInstance === null) {
+    // Loaded here, not at the top: a service that only ever predicts from arrays never loads libvips.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    sharpInstance = require('sharp') as SharpModule;
+  }
+  return sharpInstance;
+}
+
+/** Whether sharp has been loaded in this process (the runtime's tests check that array-only use never loads it). */
+export function sharpLoaded(): boolean {
+  return sharpInstance !== null;
+}
+
+/**
+ * sharp calls in flight at once: each runs on libuv's thread pool (UV_THREADPOOL_SIZE, default 4), so more
+ * than that only queue there; fewer leave threads idle. sharp's own per-image thread count
+ * (`sharp.concurrency()`) is left as the process has it: the parallelism here is across images.
+ */
+export function maxConcurrency(): number {
+  const pool = Number(process.env['UV_THREADPOOL_SIZE']);
+  return Number.isInteger(pool) && pool > 0 ? pool : 4;
+}
+
+let active = 0;
+const waiting: Array<() => void> = [];
+
+async function limited<T>(work: () => Promise<T>): Promise<T> {
+  if (active >= maxConcurrency()) await new Promise<void>((resolve) => waiting.push(resolve));
+  else active++;
+  try {
+    return await work();
+  } finally {
+    const next = waiting.shift();
+    if (next) next(); // the slot passes to the next caller: `active` stays
+    else active--;
+  }
 }
