@@ -2,6 +2,7 @@
  * Image folders and index files → the engine's arrays (src/data/images.ts): listing, labels, slices, the
  * content-keyed cache, every bad input of docs/ERRORS.md (100–109), and the CLI's helpers.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { unzipSync } from 'fflate';
@@ -54,6 +55,11 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
   );
 }
 
+/** A fresh run folder, apart from the images (prepareData links the arrays into its data/ folder). */
+function runFolder(): string {
+  return tempDir('images-run');
+}
+
 function cacheFiles(): string[] {
   return fs.existsSync(imageCacheDir()) ? fs.readdirSync(imageCacheDir()) : [];
 }
@@ -81,7 +87,7 @@ describe('folders', () => {
     const root = tempDir('images-folder');
     const train = await classFolder(path.join(root, 'train'), { cat: 3, ant: 2, bee: 2 });
     const test = await classFolder(path.join(root, 'test'), { ant: 1, cat: 1 }); // a class may be absent from test
-    const prepared = await prepareData(data({ train: images(train), test: images(test) }), root);
+    const prepared = await prepareData(data({ train: images(train), test: images(test) }), runFolder());
     expect(prepared.data.preprocess).toEqual({ kind: 'image', size: [8, 8], channels: 1, fit: 'fill' });
     expect(prepared.data.labels).toEqual(['ant', 'bee', 'cat']);
     expect(prepared.data.numClasses).toBe(3);
@@ -96,7 +102,10 @@ describe('folders', () => {
     expect(testRows.y).toEqual([0, 2]);
     const raw = fs.readFileSync((prepared.data.train as { path: string }).path);
     expect(raw.includes(Buffer.from("'descr': '<i8'"))).toBe(true); // y is int64
-    expect((prepared.data.train as { path: string }).path.startsWith(path.join(CACHE, 'images'))).toBe(true);
+    const linked = (prepared.data.train as { path: string }).path;
+    expect(path.basename(linked)).toBe('train-encoded.npz'); // in the run folder, a hard link to the cache entry
+    expect(fs.statSync(linked).nlink).toBe(2);
+    expect(cacheFiles().filter((name) => name.endsWith('.npz')).length).toBeGreaterThan(0);
   });
 
   test('class names sort by code point ("10" before "2"); images in nested folders of a class count', async () => {
@@ -104,7 +113,7 @@ describe('folders', () => {
     await png(path.join(root, '2', 'more', 'deep.png'), 99);
     fs.writeFileSync(path.join(root, '2', '.DS_Store'), 'ignored');
     fs.writeFileSync(path.join(root, 'README.md'), 'a note next to the class folders: ignored');
-    const prepared = await prepareData(data({ train: images(root), test: images(root) }), root);
+    const prepared = await prepareData(data({ train: images(root), test: images(root) }), runFolder());
     expect(prepared.data.labels).toEqual(['10', '2']);
     expect((await rowsOf(prepared, 'train')).first).toEqual([10, 0, 99]);
   });
@@ -128,12 +137,12 @@ describe('folders', () => {
 
   test('data.labels: the folder names in another order set the indices; other names rename the sorted folders; a wrong count is refused', async () => {
     const root = await classFolder(tempDir('images-labels'), { a: 1, b: 1 });
-    const reordered = await prepareData(data({ train: images(root), test: images(root), labels: ['b', 'a'] }), root);
+    const reordered = await prepareData(data({ train: images(root), test: images(root), labels: ['b', 'a'] }), runFolder());
     expect(reordered.data.labels).toEqual(['b', 'a']);
     expect((await rowsOf(reordered, 'train')).y).toEqual([1, 0]);
-    const renamed = await prepareData(data({ train: images(root), test: images(root), labels: ['first', 'second'] }), root);
+    const renamed = await prepareData(data({ train: images(root), test: images(root), labels: ['first', 'second'] }), runFolder());
     expect((await rowsOf(renamed, 'train')).y).toEqual([0, 1]);
-    const error = await rejection(prepareData(data({ train: images(root), test: images(root), labels: ['x', 'y', 'z'] }), root));
+    const error = await rejection(prepareData(data({ train: images(root), test: images(root), labels: ['x', 'y', 'z'] }), runFolder()));
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.message).toContain('data.labels: 3 names for the 2 classes of data.train (a, b)');
   });
@@ -141,7 +150,7 @@ describe('folders', () => {
   test('every split must be decoded alike: a different size, channels or fit is a ConfigError naming the field', async () => {
     const root = await classFolder(tempDir('images-spec'), { a: 1, b: 1 });
     for (const [field, value] of [['size', [9, 8]], ['channels', 3], ['fit', 'cover']] as const) {
-      const error = await rejection(prepareData(data({ train: images(root), test: images(root, { [field]: value }) }), root));
+      const error = await rejection(prepareData(data({ train: images(root), test: images(root, { [field]: value }) }), runFolder()));
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as ConfigError).field).toBe(`data.test.${field}`);
       expect(error.message).toContain('like data.train');
@@ -157,7 +166,7 @@ describe('folders', () => {
     await sharp(Buffer.alloc(8 * 8 * 3, 100), { raw: { width: 8, height: 8, channels: 3 } }).jpeg({ quality: 100 }).toFile(path.join(root, 'b', 'photo.jpg'));
     await sharp(Buffer.alloc(8 * 8 * 3, 100), { raw: { width: 8, height: 8, channels: 3 } }).webp({ lossless: true }).toFile(path.join(root, 'b', 'web.webp'));
     for (const channels of [1, 3] as const) {
-      const prepared = await prepareData(data({ train: images(root, { channels }), test: images(root, { channels }) }), root);
+      const prepared = await prepareData(data({ train: images(root, { channels }), test: images(root, { channels }) }), runFolder());
       const dataset = await loadDataset((prepared.data.train as { path: string }).path);
       expect(dataset.sampleShape).toEqual([channels, 8, 8]);
       expect(dataset.size).toBe(6);
@@ -176,7 +185,7 @@ describe('index files', () => {
     fs.writeFileSync(index, 'file,label\npics/x.png,dog\n"pics/y, with a comma.png",cat\n\nz.png,dog\n');
     const unlabelled = path.join(root, 'unlabelled.csv');
     fs.writeFileSync(unlabelled, 'file\nz.png\npics/x.png\n');
-    const prepared = await prepareData(data({ train: images(index), test: images(index), transfer: images(unlabelled) }), root);
+    const prepared = await prepareData(data({ train: images(index), test: images(index), transfer: images(unlabelled) }), runFolder());
     expect(prepared.data.labels).toEqual(['cat', 'dog']);
     expect(await rowsOf(prepared, 'train')).toMatchObject({ first: [1, 2, 3], y: [1, 0, 1] });
     expect(prepared.data.transfer).toMatchObject({ labelled: false });
@@ -188,7 +197,7 @@ describe('index files', () => {
     await png(path.join(root, 'a.png'), 1);
     const index = path.join(root, 'index.csv');
     fs.writeFileSync(index, 'file,label\na.png,0\nb.png,1\n');
-    const error = await rejection(prepareData(data({ train: images(index), test: images(index) }), root));
+    const error = await rejection(prepareData(data({ train: images(index), test: images(index) }), runFolder()));
     expect(error).toBeInstanceOf(DatasetError);
     expect((error as DatasetError).file).toBe(index);
     expect(error.message).toBe(`dataset ${index}: line 3: b.png: no such file (${path.join(root, 'b.png')})`);
@@ -209,7 +218,7 @@ describe('index files', () => {
       [write('broken.csv', 'file,label\n"a.png,0\n'), /not a valid CSV index: Quote Not Closed/],
     ];
     for (const [index, pattern] of cases) {
-      const error = await rejection(prepareData(data({ train: images(good), test: images(index) }), root));
+      const error = await rejection(prepareData(data({ train: images(good), test: images(index) }), runFolder()));
       expect(error).toBeInstanceOf(DatasetError);
       expect((error as DatasetError).file).toBe(index);
       expect(error.message).toMatch(pattern);
@@ -225,17 +234,22 @@ describe('the cache', () => {
     const config = data({ train: images(train, { size: [28, 28] }), test: images(train, { size: [28, 28], limit: 50 }) });
     const spy = jest.spyOn(imageModule, 'decodePixels');
     try {
-      const first = await prepareData(config, root);
+      const out = runFolder();
+      const first = await prepareData(config, out);
+      const digest = (source: unknown): string => crypto.createHash('sha256').update(fs.readFileSync((source as { path: string }).path)).digest('hex');
+      const [firstTrain, firstTest] = [digest(first.data.train), digest(first.data.test)];
       expect(spy).toHaveBeenCalledTimes(250);
       spy.mockClear();
-      const second = await prepareData(config, root);
+      const second = await prepareData(config, out);
       expect(spy).not.toHaveBeenCalled();
       expect(second).toEqual(first);
       await png(path.join(train, '1', '199.png'), 7, [28, 28]);
-      const third = await prepareData(config, root);
+      const third = await prepareData(config, out);
       expect(spy).toHaveBeenCalledTimes(200); // train changed; test's first 50 did not
-      expect((third.data.train as { path: string }).path).not.toBe((first.data.train as { path: string }).path);
-      expect((third.data.test as { path: string }).path).toBe((first.data.test as { path: string }).path);
+      // The run folder's arrays are links to the cache entries: train's is a new entry, test's the same one.
+      expect((third.data.train as { path: string }).path).toBe(path.join(out, 'data', 'train-encoded.npz'));
+      expect(digest(third.data.train)).not.toBe(firstTrain);
+      expect(digest(third.data.test)).toBe(firstTest);
     } finally {
       spy.mockRestore();
     }
@@ -248,15 +262,15 @@ describe('bad inputs', () => {
     const corrupt = path.join(root, 'b', '1.png');
     fs.writeFileSync(corrupt, fs.readFileSync(corrupt).subarray(0, 50));
     const before = cacheFiles();
-    const error = await rejection(prepareData(data({ train: images(root), test: images(root) }), root));
+    const error = await rejection(prepareData(data({ train: images(root), test: images(root) }), runFolder()));
     expect(error).toBeInstanceOf(DatasetError);
     expect((error as DatasetError).file).toBe(corrupt);
     expect(error.message).toMatch(new RegExp(`^dataset ${corrupt}: not a readable image: corrupt, truncated or unsupported image: .+ \\(or set onError: 'skip'`));
     expect(cacheFiles()).toEqual(before); // nothing half-written
-    const skipped = await prepareData(data({ train: images(root, { onError: 'skip' }), test: images(root, { onError: 'skip', offset: 2 }) }), root);
+    const skipped = await prepareData(data({ train: images(root, { onError: 'skip' }), test: images(root, { onError: 'skip', offset: 2 }) }), runFolder());
     expect(skipped.summary).toEqual({ kind: 'images', rows: { train: 3, test: 1 }, skipped: { train: 1, test: 1 } });
     expect((await rowsOf(skipped, 'train')).y).toEqual([0, 0, 1]);
-    const again = await prepareData(data({ train: images(root, { onError: 'skip' }), test: images(root, { onError: 'skip', offset: 2 }) }), root);
+    const again = await prepareData(data({ train: images(root, { onError: 'skip' }), test: images(root, { onError: 'skip', offset: 2 }) }), runFolder());
     expect(again.summary).toEqual(skipped.summary); // the count comes from the cache too
   });
 
@@ -268,7 +282,7 @@ describe('bad inputs', () => {
     ] as const) {
       const root = await classFolder(tempDir('images-not-image'), { a: 1, b: 1 });
       fs.writeFileSync(path.join(root, 'a', name), bytes);
-      const error = await rejection(prepareData(data({ train: images(root), test: images(root) }), root));
+      const error = await rejection(prepareData(data({ train: images(root), test: images(root) }), runFolder()));
       expect(error).toBeInstanceOf(DatasetError);
       expect((error as DatasetError).file).toBe(path.join(root, 'a', name));
       expect(error.message).toContain('not a PNG, JPEG or WebP image: no PNG, JPEG or WebP signature; it starts with');
@@ -278,15 +292,15 @@ describe('bad inputs', () => {
   test('an empty class folder, an empty folder, an image beside class folders: DatasetError naming the folder or file', async () => {
     const root = await classFolder(tempDir('images-empty-class'), { a: 1, b: 1 });
     fs.mkdirSync(path.join(root, 'c'));
-    let error = await rejection(prepareData(data({ train: images(root), test: images(root) }), root));
+    let error = await rejection(prepareData(data({ train: images(root), test: images(root) }), runFolder()));
     expect(error).toBeInstanceOf(DatasetError);
     expect(error.message).toBe(`dataset ${path.join(root, 'c')}: the class folder 'c' holds no images`);
     const empty = tempDir('images-empty');
-    error = await rejection(prepareData(data({ train: images(empty), test: images(empty) }), empty));
+    error = await rejection(prepareData(data({ train: images(empty), test: images(empty) }), runFolder()));
     expect(error.message).toBe(`dataset ${empty}: the folder holds no images (expected one subfolder per class, or images)`);
     const stray = await classFolder(tempDir('images-stray'), { a: 1, b: 1 });
     await png(path.join(stray, 'loose.png'), 1);
-    error = await rejection(prepareData(data({ train: images(stray), test: images(stray) }), stray));
+    error = await rejection(prepareData(data({ train: images(stray), test: images(stray) }), runFolder()));
     expect((error as DatasetError).file).toBe(path.join(stray, 'loose.png'));
     expect(error.message).toContain("an image directly in a folder of class subfolders (a, b): put it in its class's subfolder");
   });
@@ -294,13 +308,13 @@ describe('bad inputs', () => {
   test('a missing folder or index file: ConfigError naming data.<split>.path, before anything is decoded', async () => {
     const root = await classFolder(tempDir('images-missing'), { a: 1, b: 1 });
     for (const missing of [path.join(root, 'nope'), path.join(root, 'nope.csv')]) {
-      const error = await rejection(prepareData(data({ train: images(root), test: images(missing) }), root));
+      const error = await rejection(prepareData(data({ train: images(root), test: images(missing) }), runFolder()));
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as ConfigError).field).toBe('data.test.path');
       expect(error.message).toContain(`no such folder or file: ${missing}`);
     }
     const file = path.join(root, 'a', '0.png');
-    const error = await rejection(prepareData(data({ train: images(file), test: images(root) }), root));
+    const error = await rejection(prepareData(data({ train: images(file), test: images(root) }), runFolder()));
     expect(error.message).toContain(`data.train.path: expected a folder of images or an index .csv, got the file ${file}`);
   });
 
@@ -308,12 +322,12 @@ describe('bad inputs', () => {
     const root = tempDir('images-stray-class');
     const train = await classFolder(path.join(root, 'train'), { a: 1, b: 1 });
     const test = await classFolder(path.join(root, 'test'), { a: 1, z: 1 });
-    let error = await rejection(prepareData(data({ train: images(train), test: images(test) }), root));
+    let error = await rejection(prepareData(data({ train: images(train), test: images(test) }), runFolder()));
     expect(error).toBeInstanceOf(DatasetError);
     expect(error.message).toBe(`dataset ${path.join(test, 'z')}: the class folder 'z' is not one of data.train's classes: a, b`);
     const flat = path.join(root, 'flat');
     await png(path.join(flat, 'x.png'), 1);
-    error = await rejection(prepareData(data({ train: images(flat), test: images(test) }), root));
+    error = await rejection(prepareData(data({ train: images(flat), test: images(test) }), runFolder()));
     expect(error.message).toContain('data.train needs labelled images');
   });
 
@@ -322,11 +336,11 @@ describe('bad inputs', () => {
     fs.mkdirSync(path.join(root, 'a'));
     fs.writeFileSync(path.join(root, 'a', 'x.png'), 'junk');
     const good = await classFolder(tempDir('images-good'), { a: 1, b: 1 });
-    let error = await rejection(prepareData(data({ train: images(good), test: images(root, { onError: 'skip' }) }), root));
+    let error = await rejection(prepareData(data({ train: images(good), test: images(root, { onError: 'skip' }) }), runFolder()));
     expect(error.message).toBe(`dataset ${root}: none of its 1 images could be read (all skipped)`);
-    error = await rejection(prepareData(data({ train: images(good, { offset: 2 }), test: images(good) }), root));
+    error = await rejection(prepareData(data({ train: images(good, { offset: 2 }), test: images(good) }), runFolder()));
     expect((error as ConfigError).field).toBe('data.train.offset');
-    error = await rejection(prepareData(data({ task: 'regression', train: images(good), test: images(good) }), root));
+    error = await rejection(prepareData(data({ task: 'regression', train: images(good), test: images(good) }), runFolder()));
     expect((error as ConfigError).field).toBe('data.task');
   });
 });

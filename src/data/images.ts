@@ -21,7 +21,7 @@ import { ConfigError } from '../config/errors';
 import type { DataConfig, ImagesSourceConfig } from '../config/schema';
 import { distilleryHome } from '../engine/environment';
 import { DatasetError, datasetFromArrays, loadDataset, type Dataset } from '../eval/dataset';
-import { writeFileAtomic } from '../experiment/files';
+import { linkFileAtomic, writeFileAtomic } from '../experiment/files';
 import { npyBytes } from '../facade/arrays';
 import { ImageDecodeError, decodePixels, maxConcurrency } from '../preprocess/image';
 import type { ImagePreprocessSpec } from '../preprocess/spec';
@@ -368,7 +368,7 @@ function slice(entries: Entry[], source: ImagesSourceConfig, where: string): Ent
   return entries.slice(source.offset, source.limit === undefined ? undefined : source.offset + source.limit);
 }
 
-export async function prepareImages(data: DataConfig, images: Array<[Role, ImagesSourceConfig]>, _dir: string): Promise<PreparedData> {
+export async function prepareImages(data: DataConfig, images: Array<[Role, ImagesSourceConfig]>, dir: string): Promise<PreparedData> {
   const train = images.find(([role]) => role === 'train')?.[1];
   if (!train) throw new ConfigError([{ path: 'data.train.type', message: "expected 'images': the decoding is set by data.train" }]);
   if (data.task !== 'classification') {
@@ -414,11 +414,22 @@ export async function prepareImages(data: DataConfig, images: Array<[Role, Image
   const skipped: Record<string, number> = {};
   for (const { role, source, listing, entries, classes } of selected) {
     const decoded = await decodeEntries(spec, entries, classes, source.onError, listing.root);
-    engine[role] = { type: 'file', path: decoded.file, x: 'x', y: 'y', offset: 0, labelled: classes !== null };
+    engine[role] = { type: 'file', path: linkIntoRun(decoded.file, dir, role), x: 'x', y: 'y', offset: 0, labelled: classes !== null };
     rows[role] = decoded.rows;
     skipped[role] = decoded.skipped;
   }
   return { data: engine, summary: { kind: 'images', rows, skipped } };
+}
+
+/**
+ * The cached arrays, linked into the run folder as `<out>/data/<role>-encoded.npz`: the run folder stays
+ * self-contained — resolved-config.json and `python -m distillery` never point into a cache that may be cleaned —
+ * and a hard link costs no space.
+ */
+function linkIntoRun(cached: string, dir: string, role: string): string {
+  const target = path.join(dir, 'data', `${role}-encoded.npz`);
+  linkFileAtomic(cached, target);
+  return target;
 }
 
 // ------------------------------------------------------------ the CLI's helpers

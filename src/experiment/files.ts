@@ -30,6 +30,24 @@ function writeChunks(file: string, chunks: readonly Uint8Array[]): void {
   }
 }
 
+/** Puts `source` at `file` as a hard link (a copy across disks), through a temporary name and a rename. */
+export function linkFileAtomic(source: string, file: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const temporary = path.join(path.dirname(file), `.tmp-${process.pid}-${path.basename(file)}`);
+  fs.rmSync(temporary, { force: true });
+  try {
+    try {
+      fs.linkSync(source, temporary);
+    } catch {
+      fs.copyFileSync(source, temporary);
+    }
+    fs.renameSync(temporary, file);
+  } catch (error) {
+    fs.rmSync(temporary, { force: true });
+    throw error;
+  }
+}
+
 /**
  * Creates the output folder and proves it writable by writing a file in it (root ignores permission
  * bits, so checking the mode would not do). A folder that cannot be used fails here, before any
