@@ -100,7 +100,7 @@ describe('distillery run: failures', () => {
     const outDir = path.join(folder, 'out');
     const experiment = tinyExperiment({ evaluate: { benchmark: false } });
     const students = experiment['students'] as Array<{ training: Record<string, unknown> }>;
-    students[0]!.training = { ...students[0]!.training, epochs: 400 };
+    students[0]!.training = { ...students[0]!.training, epochs: 40 }; // long enough to interrupt, short enough to resume
     const file = writeJson(path.join(folder, 'long.json'), experiment);
     const before = enginePids();
     const child = spawn(process.execPath, [CLI, 'run', file, '--out', outDir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -121,9 +121,8 @@ describe('distillery run: failures', () => {
     expect(files.filter((name) => name.endsWith('.onnx')).sort()).toEqual(['teacher.onnx']);
     expect(fs.existsSync(path.join(outDir, 'report.json'))).toBe(false);
 
-    // Resume: the teacher is kept, and the interrupted student continues from its last epoch checkpoint.
-    students[0]!.training = { ...students[0]!.training, epochs: 3 };
-    writeJson(file, experiment);
+    // Resume (the same config: a changed one is refused): the teacher is kept, and the interrupted student continues
+    // from its last epoch checkpoint.
     const resumed = cli(['run', file, '--out', outDir, '--resume']);
     expect(resumed.status).toBe(0);
     expect(resumed.stderr).toContain('teacher: already finished, kept');

@@ -63,30 +63,26 @@ function withArraysOnDisk(options: Record<string, unknown>, outDir: string): Rec
   return { ...options, data: copy };
 }
 
-type Prepared<S extends z.ZodType> = Omit<z.output<S>, 'data' | 'outDir'> & { outDir: string; data: EngineDataConfig };
+type Parsed<S extends z.ZodType> = Omit<z.output<S>, 'outDir'> & { outDir: string; data: DataConfig };
 
-/** Parses the options, then encodes tables and images for the engine (arrays on disk, the encoding recorded). */
-async function prepare<S extends z.ZodType>(schema: S, options: unknown): Promise<Prepared<S>> {
+/** Checks the output folder and parses the options (typed arrays go to .npz files first). Nothing is locked yet. */
+function parseOptions<S extends z.ZodType>(schema: S, options: unknown): Parsed<S> {
   if (!options || typeof options !== 'object') throw new ConfigError([{ path: '', message: 'expected an options object' }]);
   const raw = options as Record<string, unknown>;
   const outDir = typeof raw['outDir'] === 'string' ? path.resolve(raw['outDir']) : '';
   if (outDir) ensureOutputDir(outDir, { create: false }); // an unusable folder fails before anything is written or trained
   const parsed = parseWith(schema, withArraysOnDisk(raw, outDir)) as z.output<S> & { data: DataConfig };
-  const prepared = await prepareData(resolveDataPaths(parsed.data, process.cwd()), outDir);
-  return { ...parsed, outDir, data: prepared.data };
+  return { ...parsed, outDir, data: resolveDataPaths(parsed.data, process.cwd()) };
 }
 
 /**
  * Runs `work` holding the output folder's lock (not waiting: a folder in use fails at once, naming the holder),
- * so two calls never write one folder at the same time. Options that do not parse fail in `work`, as usual.
+ * so two calls never write one folder at the same time; tables and images are encoded for the engine under it.
  */
-async function inLockedFolder<T>(options: { outDir?: unknown }, purpose: string, work: () => Promise<T>): Promise<T> {
-  if (typeof options.outDir !== 'string' || !options.outDir) return work();
-  const outDir = path.resolve(options.outDir);
-  ensureOutputDir(outDir, { create: false });
-  const lock = lockRunFolder(outDir, purpose);
+async function inLockedFolder<T>(parsed: { outDir: string; data: DataConfig }, purpose: string, work: (data: EngineDataConfig) => Promise<T>): Promise<T> {
+  const lock = lockRunFolder(parsed.outDir, purpose);
   try {
-    return await work();
+    return await work((await prepareData(parsed.data, parsed.outDir)).data);
   } finally {
     lock.release();
   }
@@ -94,19 +90,19 @@ async function inLockedFolder<T>(options: { outDir?: unknown }, purpose: string,
 
 /** Trains (or loads, or assembles) a teacher; saves `<outDir>/checkpoints/<name>.pt` and `<outDir>/<name>.onnx`. */
 export async function trainTeacher(options: TrainTeacherInput, call: FacadeCallOptions = {}): Promise<ModelResult> {
-  return inLockedFolder(options, `trainTeacher ${options.teacher.name ?? 'teacher'}`, async () => {
-    const parsed = await prepare(TrainTeacherOptions, options);
-    const teacher = resolveTeacherPaths(parsed.teacher, process.cwd());
-    return withEngine(call.engine, (engine) => engine.call('train_teacher', { ...parsed, teacher }, { signal: call.signal, onEvent: call.onEvent }));
-  });
+  const parsed = parseOptions(TrainTeacherOptions, options);
+  const teacher = resolveTeacherPaths(parsed.teacher, process.cwd());
+  return inLockedFolder(parsed, `trainTeacher ${parsed.teacher.name}`, (data) =>
+    withEngine(call.engine, (engine) => engine.call('train_teacher', { ...parsed, data, teacher }, { signal: call.signal, onEvent: call.onEvent })),
+  );
 }
 
 /** Distils one student from a teacher checkpoint (or ONNX teacher) with the student's method; saves and exports it like trainTeacher. */
 export async function distill(options: DistillInput, call: FacadeCallOptions = {}): Promise<ModelResult> {
-  return inLockedFolder(options, `distill ${options.student.name}`, async () => {
-    const parsed = await prepare(DistillOptions, options);
-    const teacher =
-      parsed.teacher === undefined ? undefined : typeof parsed.teacher === 'string' ? path.resolve(parsed.teacher) : { ...parsed.teacher, path: path.resolve(parsed.teacher.path) };
-    return withEngine(call.engine, (engine) => engine.call('distill', { ...parsed, teacher }, { signal: call.signal, onEvent: call.onEvent }));
-  });
+  const parsed = parseOptions(DistillOptions, options);
+  const teacher =
+    parsed.teacher === undefined ? undefined : typeof parsed.teacher === 'string' ? path.resolve(parsed.teacher) : { ...parsed.teacher, path: path.resolve(parsed.teacher.path) };
+  return inLockedFolder(parsed, `distill ${parsed.student.name}`, (data) =>
+    withEngine(call.engine, (engine) => engine.call('distill', { ...parsed, data, teacher }, { signal: call.signal, onEvent: call.onEvent })),
+  );
 }

@@ -85,7 +85,7 @@ export function describeModel(file: string, facts: GraphFacts, options: LoadOpti
     metrics: settle('metrics', null, meta.record('metrics')),
     params: settle('params', null, meta.get('params'), facts.floatParams > 0 ? facts.floatParams : undefined),
     flopsPerSample: settle('flopsPerSample', null, meta.get('flopsPerSample')),
-    preprocess: settle('preprocess', null, meta.get('preprocess')),
+    preprocess: meta.get('preprocess') ?? null, // absent (a model of arrays, or from v0.1): nothing to apply, not unknown
     version: settle('version', null, meta.get('version')),
     fixedBatchSize: batch.fixedBatchSize,
     unknown: [...(input.settled ? [] : (['input.name'] as const)), ...(batch.shapeSettled ? [] : (['input.shape'] as const)), ...unknown],
