@@ -21,6 +21,7 @@ import torch
 
 from distillery import spec
 from distillery.data import DataBundle, Split
+from distillery.progress import Progress
 
 CPU = torch.device("cpu")
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -226,3 +227,14 @@ def damaged_copies(raw: bytes, seed: int, trials: int):
         else:
             data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
         yield bytes(data)
+
+
+class Recorder(Progress):
+    """A progress sink that keeps every event (step events unthrottled), for assertions on what a command reported."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        super().__init__(self.events.append, min_interval_s=0.0)
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [event for event in self.events if event.get("event") == kind]

@@ -18,6 +18,7 @@ from distillery.data import read_source
 from distillery.errors import ConfigError
 from distillery.progress import Progress
 from helpers import (
+    Recorder,
     data_spec,
     distill_request,
     experiment_request,
@@ -38,15 +39,6 @@ STUDENTS = [
     student("mimic", model_options("mlp", hidden=[24], bottleneck=6), method_options("logit-regression"), TRAINING),
 ]
 NAMES = ["teacher", "hard", "soft-t4", "mimic"]
-
-
-class Recorder(Progress):
-    def __init__(self):
-        self.events = []
-        super().__init__(self.events.append, min_interval_s=0.0)
-
-    def of(self, kind):
-        return [event for event in self.events if event.get("event") == kind]
 
 
 def experiment(out_dir, *, resume=False, data=None, students=STUDENTS):

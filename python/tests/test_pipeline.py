@@ -15,6 +15,7 @@ from distillery import api
 from distillery.errors import ConfigError
 from distillery.progress import Progress
 from helpers import (
+    Recorder,
     distill_request,
     export_options,
     method_options,
@@ -27,15 +28,6 @@ from helpers import (
 )
 
 TRAINING = training_options(epochs=3, batchSize=32, optimizer={"type": "adam", "lr": 0.01})
-
-
-class Recorder(Progress):
-    def __init__(self):
-        self.events = []
-        super().__init__(self.events.append, min_interval_s=0.0)
-
-    def of(self, kind):
-        return [event for event in self.events if event.get("event") == kind]
 
 
 def teacher_request(data, out_dir, **extra):
