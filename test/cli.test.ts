@@ -55,7 +55,7 @@ describe('distillery run', () => {
       expect(model.parityMaxAbsDiff).toBeLessThanOrEqual(1e-4);
     }
     expect(report.teacher.method).toBeNull();
-    expect(report.students[1].method).toEqual({ type: 'soft-targets', temperature: 4, alpha: 0.7 });
+    expect(report.students[1].method).toEqual({ type: 'soft-targets', temperature: 4, alpha: 0.7, standardizeLogits: false });
     for (const student of report.students) {
       expect(student.agreementWithTeacher).toBeGreaterThan(0.3);
       expect(student.agreementWithTeacher).toBeLessThanOrEqual(1);

@@ -26,7 +26,7 @@ describe('experiment schema', () => {
     expect(experiment.device).toBe('auto');
     expect(experiment.data.train).toEqual({ type: 'mnist', split: 'train', offset: 0, labelled: true });
     expect(experiment.data.normalize).toBe('standard');
-    expect(experiment.students[0]!.method).toEqual({ type: 'soft-targets', temperature: 20, alpha: 0.9 });
+    expect(experiment.students[0]!.method).toEqual({ type: 'soft-targets', temperature: 20, alpha: 0.9, standardizeLogits: false });
     expect(experiment.students[0]!.training.optimizer).toEqual({ type: 'adam', lr: 1e-3 });
     expect(experiment.export).toEqual({ opset: 18, parityTolerance: 1e-4 });
   });

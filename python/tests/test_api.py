@@ -119,7 +119,7 @@ def test_exported_models_carry_their_metadata_and_run(run):
         logits = session.run(None, {"input": (raw - norm["mean"][0]) / norm["std"][0]})[0]
         assert logits.shape == (7, 10) and np.isfinite(logits).all()
     assert json.loads({p.key: p.value for p in onnx.load(str(out_dir / "soft-t4.onnx")).metadata_props}["distillery.method"]) == \
-        {"type": "soft-targets", "temperature": 4, "alpha": 0.9}
+        {"type": "soft-targets", "temperature": 4, "alpha": 0.9, "standardizeLogits": False}
 
 
 def test_resume_after_a_finished_run_trains_nothing(run):

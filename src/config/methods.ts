@@ -45,6 +45,11 @@ export const Targets = method(
   { huberDelta: positive().optional().describe('Huber instead of L2') },
 );
 
+const standardizeLogits = z
+  .boolean()
+  .default(false)
+  .describe('Sun et al. 2024: each sample\'s teacher and student logits become (z - mean) / std before the temperature');
+
 export const SoftTargets = method(
   'soft-targets',
   { needsTeacher: true, needsLabels: false, tasks: ['classification'] },
@@ -52,6 +57,21 @@ export const SoftTargets = method(
   {
     temperature: positive().default(20).describe('T: soft targets are softmax(z / T)'),
     alpha: unitInterval().default(0.9).describe('weight of the soft term; the hard term gets 1 - alpha'),
+    standardizeLogits,
+  },
+);
+
+export const Dkd = method(
+  'dkd',
+  { needsTeacher: true, needsLabels: true, tasks: ['classification'] },
+  'Decoupled KD (Zhao et al., CVPR 2022): CE + warm-up * (alpha*TCKD + beta*NCKD) at temperature T; the non-target term masks the target logit',
+  {
+    alpha: z.number().nonnegative().default(1).describe('weight of TCKD, the target-vs-rest binary KL'),
+    beta: z.number().nonnegative().default(8).describe('weight of NCKD, the KL among the non-target classes'),
+    temperature: positive().default(4).describe('T'),
+    warmupEpochs: z.number().int().nonnegative().default(5).describe('the KD terms ramp up linearly over these first epochs (0: none)'),
+    labelWeight: z.number().nonnegative().default(1).describe('weight of cross-entropy on the labels'),
+    standardizeLogits,
   },
 );
 
@@ -86,7 +106,7 @@ export const Dist = method(
 );
 
 /** Every method, in the order the docs list them. */
-export const METHODS = [HardLabels, SoftTargets, LogitRegression, Dist, RegressionDistillation, Targets] as const;
+export const METHODS = [HardLabels, SoftTargets, LogitRegression, Dkd, Dist, RegressionDistillation, Targets] as const;
 
 export const Method = z.discriminatedUnion('type', [...METHODS]);
 export type MethodConfig = z.infer<typeof Method>;

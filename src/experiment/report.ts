@@ -75,11 +75,21 @@ export function methodLabel(method: MethodConfig | null): string {
   if (!method) return 'teacher';
   const { type, ...options } = method;
   const shown = Object.entries(options)
-    .filter(([, value]) => value !== undefined)
-    .map(([key, value]) => `${METHOD_SYMBOLS[key] ?? key}=${String(value)}`);
+    .filter(([, value]) => value !== undefined && value !== false) // an option left off is not shown
+    .map(([key, value]) => (value === true ? (METHOD_SYMBOLS[key] ?? key) : `${METHOD_SYMBOLS[key] ?? key}=${String(value)}`));
   return [type, ...shown].join(' ');
 }
-const METHOD_SYMBOLS: Record<string, string> = { temperature: 'T', alpha: 'α', beta: 'β', targetWeight: 'w', huberDelta: 'δ' };
+const METHOD_SYMBOLS: Record<string, string> = {
+  temperature: 'T',
+  alpha: 'α',
+  beta: 'β',
+  gamma: 'γ',
+  targetWeight: 'w',
+  huberDelta: 'δ',
+  standardizeLogits: 'logit-std',
+  warmupEpochs: 'warm-up',
+  labelWeight: 'CE×',
+};
 
 /** The results table's rows: teacher first, then the students in config order. */
 export function tableRows(report: RunReport): string[][] {

@@ -17,6 +17,7 @@ class SoftTargets(MethodOptions):
     type: Literal["soft-targets"]
     temperature: float
     alpha: float
+    standardize_logits: bool
 
 
 def soft_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -32,13 +33,23 @@ def soft_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temper
     return kl * temperature * temperature
 
 
+def standardized(logits: torch.Tensor) -> torch.Tensor:
+    """Logit standardisation (Sun et al., CVPR 2024): each sample's logits as (z − mean) / std, so the student
+    matches the teacher's logit *relations* rather than their range. As the reference: the unbiased std, plus 1e-7."""
+    return (logits - logits.mean(dim=1, keepdim=True)) / (logits.std(dim=1, keepdim=True) + 1e-7)
+
+
 def soft_targets(options: SoftTargets, inputs: LossInputs) -> tuple[torch.Tensor, Terms]:
-    """α·T²·KL(teacher_T ‖ student_T) + (1−α)·CE(student at T=1, labels).
+    """α·T²·KL(teacher_T ‖ student_T) + (1−α)·CE(student at T=1, labels); with ``standardize_logits`` the soft term
+    compares standardised logits (the hard term keeps the raw ones).
 
     With no labels (an unlabelled transfer set) only the soft term remains, at full weight.
     """
     assert inputs.teacher is not None
-    soft = soft_term(inputs.student, inputs.teacher, options.temperature)
+    student, teacher = inputs.student, inputs.teacher
+    if options.standardize_logits:
+        student, teacher = standardized(student.float()), standardized(teacher.float())
+    soft = soft_term(student, teacher, options.temperature)
     if inputs.labels is None:
         return soft, {"soft": soft.detach()}
     hard = F.cross_entropy(inputs.student, inputs.labels)
