@@ -11,8 +11,7 @@ import { prepareData } from '../src/data';
 import { readTableFile, sortValues, tableDataset } from '../src/data/table';
 import { DatasetError, loadDataset } from '../src/eval/dataset';
 import type { TablePreprocessSpec } from '../src/preprocess/spec';
-import { tableWidth } from '../src/preprocess/spec';
-import { encodeRow } from '../src/preprocess/table';
+import { compileTable, encodeRow } from '../src/preprocess/table';
 import { InputValidationError } from '../src/runtime/errors';
 import { tempDir } from './support/tiny';
 
@@ -28,7 +27,7 @@ const spec: TablePreprocessSpec = {
 };
 
 function encode(row: Record<string, unknown>, where = 'sample'): number[] {
-  const out = new Float32Array(tableWidth(spec));
+  const out = new Float32Array(compileTable(spec).width);
   encodeRow(spec, row as never, out, 0, where);
   return [...out];
 }
@@ -53,7 +52,7 @@ async function rejected(work: Promise<unknown>): Promise<Error> {
 
 describe('the table encoding', () => {
   test('numeric, one-hot (in the spec order), boolean, slot by slot', () => {
-    expect(tableWidth(spec)).toBe(8);
+    expect(compileTable(spec).width).toBe(8);
     expect(encode({ carat: 0.3, cut: 'Ideal', gift: 'TRUE', colour: 'E' })).toEqual([Math.fround(0.3), 0, 0, 1, 0, 1, 0, 1]);
     expect(encode({ carat: '1.5', cut: 'Fair', gift: false, colour: 'D' })).toEqual([1.5, 1, 0, 0, 0, 0, 1, 0]);
     expect(encode({ carat: 2, cut: 'Good', gift: 1, colour: 'D' })).toEqual([2, 0, 1, 0, 0, 1, 1, 0]);

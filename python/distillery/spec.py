@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import re
 import types
 import typing
 from dataclasses import dataclass
@@ -207,13 +206,6 @@ def to_json(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: to_json(item) for key, item in value.items()}
     return value
-
-
-_SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
-
-
-def snake(name: str) -> str:
-    return _SNAKE.sub("_", name).lower()
 
 
 # ---------------------------------------------------------------- data

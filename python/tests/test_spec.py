@@ -241,7 +241,7 @@ def test_keys_zod_leaves_optional_may_be_absent_and_are_none(tmp_path, path):
     assert parsed != complete
     value = parsed
     for step in path.split("."):
-        value = getattr(value, spec.snake(step))
+        value = getattr(value, re.sub(r"(?<!^)(?=[A-Z])", "_", step).lower())  # camelCase key → snake_case field
     assert value is None
 
 

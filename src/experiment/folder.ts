@@ -204,7 +204,8 @@ function removeArtefacts(folder: string, manifest: Manifest): void {
   fs.rmSync(path.join(folder, MANIFEST), { force: true });
 }
 
-function roleOf(relative: string, teacherName: string): ArtefactRole {
+/** What a file of a run folder is, from its path (the teacher's .onnx is named after it). */
+export function roleOf(relative: string, teacherName: string): ArtefactRole {
   const base = path.posix.basename(relative);
   if (relative.endsWith('.onnx')) return base === `${teacherName}.onnx` ? 'teacher-model' : 'student-model';
   if (relative.endsWith('.state.pt')) return 'training-state';

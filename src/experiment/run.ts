@@ -14,7 +14,7 @@ import { withEngine } from '../facade';
 import { OnnxModel, agreement, benchmark, evaluate, loadDataset, type Dataset, type EvaluationReport } from '../runtime';
 import { renderCharts } from './charts';
 import { ensureOutputDir, writeFileAtomic } from './files';
-import { RESOLVED_CONFIG, RunFolderError, claimRunFolder, completeManifest, describeArtefacts, lockRunFolder, runFiles, type Claim } from './folder';
+import { RESOLVED_CONFIG, RunFolderError, claimRunFolder, completeManifest, describeArtefacts, lockRunFolder, roleOf, runFiles, type Claim } from './folder';
 import { reportMarkdown, type ModelReport, type RunReport } from './report';
 import { verifyRun } from './verify';
 
@@ -207,10 +207,8 @@ async function writeReport(report: RunReport, labels: string[], config: Experime
   }
   writeFileAtomic(path.join(outDir, 'report.md'), reportMarkdown(report, config, charts));
   const files = [...new Set([...runFiles(outDir), 'report.json'])].filter((file) => !claim.foreign.has(file)).sort();
-  const roles = describeArtefacts(outDir, files.filter((file) => file !== 'report.json'), config.teacher.name);
-  report.artefacts = [...roles.map(({ path: file, role }) => ({ path: file, role })), { path: 'report.json', role: 'report' as const }].sort((a, b) =>
-    a.path < b.path ? -1 : 1,
-  );
+  // Paths and roles only: each file is hashed once, for the manifest, after report.json is written.
+  report.artefacts = files.map((file) => ({ path: file, role: roleOf(file, config.teacher.name) }));
   writeFileAtomic(path.join(outDir, 'report.json'), JSON.stringify(report, null, 2));
   completeManifest(outDir, claim, describeArtefacts(outDir, files, config.teacher.name));
 }

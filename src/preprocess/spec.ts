@@ -61,7 +61,3 @@ export type PreprocessSpec = z.output<typeof Preprocess>;
 /** A raw table row as a service holds it: column name → value (missing: absent, null, undefined or ''). */
 export type TableRow = Readonly<Record<string, string | number | boolean | null | undefined>>;
 
-/** The number of network inputs a table encoding gives per row. */
-export function tableWidth(spec: TablePreprocessSpec): number {
-  return spec.columns.reduce((width, column) => width + (column.type === 'categorical' ? column.categories.length : 1), 0);
-}

@@ -168,7 +168,7 @@ export function encodeValue(column: CompiledColumn, value: unknown, out: Float32
   } // else unseen: all zeros
 }
 
-/** Encodes one row into `out` at `offset` (tableWidth(spec) slots). Throws InputValidationError naming the column. */
+/** Encodes one row into `out` at `offset` (compileTable(spec).width slots). Throws InputValidationError naming the column. */
 export function encodeRow(spec: TablePreprocessSpec, row: TableRow, out: Float32Array, offset: number, where: string): void {
   const table = compileTable(spec);
   for (const key in row) {
