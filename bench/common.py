@@ -59,7 +59,7 @@ def training(epochs: int, optimizer: Optional[dict[str, Any]] = None, *, batch_s
         "teacherOutputs": teacher_outputs,
     }
     if shift:
-        spec["augment"] = {"shift": shift}
+        spec["augment"] = {"shift": shift, "flip": False, "noise": 0, "mixup": 0, "cutmix": 0}
     return spec
 
 

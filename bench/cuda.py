@@ -68,7 +68,7 @@ def main() -> int:
         spec = {"epochs": epochs, "batchSize": batch, "optimizer": sgd, "weightDecay": 0, "schedule": {"type": "cosine", "warmupEpochs": 0},
                 "checkpoint": "last", "mixedPrecision": precision, "teacherOutputs": "auto"}
         if shift:
-            spec["augment"] = {"shift": shift}
+            spec["augment"] = {"shift": shift, "flip": False, "noise": 0, "mixup": 0, "cutmix": 0}
         return spec
 
     def rate(history: list[dict]) -> float:

@@ -23,6 +23,7 @@ function contractFiles({ schema, methods, commands }) {
     splitValidation: schema.SplitValidation.parse({ type: 'split' }),
     sources: { mnist: schema.DataSource.parse({ type: 'mnist' }), file: schema.DataSource.parse({ type: 'file', path: 'x.npz' }) },
     training: schema.Training.parse({}),
+    augment: schema.Augment.parse({}),
     models: byType(schema.Model, (type) => (type === 'custom' ? { module: 'package.module:Class' } : {})),
     methods: byType(methods.Method, () => ({})),
     export: schema.ExportOptions.parse({}),

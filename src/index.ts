@@ -10,11 +10,18 @@
  */
 export {
   run,
+  runSeeds,
   verifyRun,
   RunFolderError,
   type RunOptions,
   type RunReport,
   type ModelReport,
+  type SeedsReport,
+  type SeedStudentSummary,
+  type Verdict,
+  type Conclusion,
+  type SweepReport,
+  type CandidateReport,
   type VerifyResult,
   type Manifest,
   type ManifestEntry,

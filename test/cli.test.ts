@@ -35,7 +35,9 @@ describe('distillery run', () => {
     expect(report).toMatchObject({ name: 'tiny', device: 'cpu', seed: 0 });
     expect(report.torch).toMatch(/^2\./);
     expect(report.durationSeconds).toBeGreaterThan(0);
-    expect(report.students.map((s: { name: string }) => s.name)).toEqual(['hard', 'soft', 'mimic']);
+    // mimic's architecture has no labels-trained student: one is added for its verdict (evaluate.baselines)
+    expect(report.students.map((s: { name: string }) => s.name)).toEqual(['hard', 'soft', 'mimic', 'mimic-labels']);
+    expect(report.sweeps).toEqual([]);
   });
 
   test('every model has name, method, size, cost, test metrics, latency and training time', () => {
@@ -60,6 +62,13 @@ describe('distillery run', () => {
       expect(student.agreementWithTeacher).toBeGreaterThan(0.3);
       expect(student.agreementWithTeacher).toBeLessThanOrEqual(1);
     }
+    // The verdict: each distilled student against the labels-trained student of its architecture, on the same 200 digits.
+    const [hard, soft, mimic, mimicLabels] = report.students;
+    expect(hard.verdict).toBeUndefined();
+    expect(soft.verdict).toMatchObject({ baseline: 'hard', test: 'mcnemar-exact', errorsDelta: soft.test.errors - hard.test.errors });
+    expect(soft.verdict.studentBetter - soft.verdict.baselineBetter).toBe(hard.test.errors - soft.test.errors);
+    expect(mimic.verdict.baseline).toBe('mimic-labels');
+    expect(mimicLabels.method).toEqual({ type: 'hard-labels' });
     // The bottleneck student: 784*8 (no bias) + 8*64+64 + 64*10+10 weights.
     expect(report.students[2].params).toBe(784 * 8 + 8 * 64 + 64 + 64 * 10 + 10);
   });
@@ -70,6 +79,9 @@ describe('distillery run', () => {
     expect(markdown).toContain('| soft | soft-targets T=4 α=0.7 |');
     expect(markdown).toContain(`distillery run`);
     expect(markdown).toContain('![test accuracy per epoch](learning-curves.svg)');
+    expect(markdown).toContain('![test quality against latency and size, Pareto front dashed](accuracy-cost.svg)');
+    expect(markdown).toMatch(/- \*\*soft\*\* vs \*\*hard\*\* \(labels, same architecture\): (distillation helped|distillation did not help|no significant difference)/);
+    expect(fs.readFileSync(path.join(outDir, 'accuracy-cost.svg'), 'utf8')).toMatch(/^<svg[\s\S]*Pareto front/);
     for (const svg of ['learning-curves.svg', 'confusion-matrix.svg']) {
       expect(fs.readFileSync(path.join(outDir, svg), 'utf8')).toMatch(/^<svg[^>]*>/);
     }

@@ -87,7 +87,7 @@ def expect_error(kind: str, run: Callable[[], Any]) -> Exception:
 def check_resume(device: str, folder: str, precision: str) -> str:
     data = tiny_data(folder)
     teacher = {"type": "train", "name": "net", "model": common.mlp([32], dropout=0.2),
-               "training": training(augment={"shift": 1}, mixedPrecision=precision, optimizer=SGD,
+               "training": training(augment={"shift": 1, "flip": False, "noise": 0, "mixup": 0, "cutmix": 0}, mixedPrecision=precision, optimizer=SGD,
                                     schedule={"type": "cosine", "warmupEpochs": 1})}
 
     def request(out: str, resume: bool) -> dict[str, Any]:

@@ -438,26 +438,6 @@ def _build(config: DataSpec, device: torch.device) -> DataBundle:
 # ---------------------------------------------------------------- batches
 
 
-def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Shifts each image by up to ``max_shift`` pixels in each direction (zero padding), vectorised.
-
-    Works on the last two dimensions, so [N,H,W] and [N,C,H,W] batches both work.
-    """
-    if max_shift <= 0:
-        return x
-    height, width = x.shape[-2], x.shape[-1]
-    padded = torch.nn.functional.pad(x, (max_shift, max_shift, max_shift, max_shift))
-    n = x.shape[0]
-    offsets = torch.randint(0, 2 * max_shift + 1, (2, n), generator=generator, device=generator.device).to(x.device)
-    rows = (offsets[0][:, None] + torch.arange(height, device=x.device))[:, :, None]  # [N,H,1]
-    cols = (offsets[1][:, None] + torch.arange(width, device=x.device))[:, None, :]  # [N,1,W]
-    batch = torch.arange(n, device=x.device)[:, None, None]
-    if x.dim() == 3:
-        return padded[batch, rows, cols]
-    moved = padded.movedim(1, -1)  # [N,H+2s,W+2s,C]
-    return moved[batch, rows, cols].movedim(-1, 1)
-
-
 def save_split(split_x: np.ndarray, split_y: Optional[np.ndarray], path: str) -> None:
     arrays = {"x": split_x}
     if split_y is not None:

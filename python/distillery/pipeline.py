@@ -22,6 +22,7 @@ from typing import Any, Literal, Optional, Union
 
 import torch
 
+from .augment import active as augment_active
 from .checkpoints import load_checkpoint, save_checkpoint
 from .data import DataBundle, load_data, read_source, save_split
 from .errors import ConfigError
@@ -183,12 +184,16 @@ def _student(run: Run, student: Student, source: Optional[TeacherSource], where:
     if objective.needs_teacher:
         if source is None:
             raise ConfigError(f"teacher: the '{student.method.type}' method of {where} needs a teacher", field="teacher")
-        provenance = _attach_teacher(objective, source, data, online=_online(student))
+        if objective.reads_features and isinstance(source, OnnxTeacher):
+            raise ConfigError(f"{where}.method.type: '{student.method.type}' reads the teacher's layers, but an ONNX teacher is a "
+                              "black box; train or load the teacher as a Distillery checkpoint", field=f"{where}.method.type")
+        provenance = _attach_teacher(objective, source, data, online=_online(student) or objective.reads_features)
     seed_everything(seed)
     module = build_for_task(student.model, data.sample_shape, data.num_outputs, data.target_scale, f"{where}.model").to(run.device)
     paths = run.paths(student.name)
     result = fit(module, data, student.training, objective, run.device, progress, phase="student", name=student.name, seed=seed,
-                 transfer=data.transfer if objective.needs_teacher else data.train, state_path=paths["state"], resume=run.resume)
+                 transfer=data.transfer if objective.needs_teacher else data.train, state_path=paths["state"], resume=run.resume,
+                 test_metrics=student.candidate is None)
     method, training = to_json(student.method), to_json(student.training)
     meta = {"name": student.name, "role": "student", "method": method, "teacher": provenance, "training": training,
             "metrics": result.metrics, "seed": seed}
@@ -203,8 +208,8 @@ def _student(run: Run, student: Student, source: Optional[TeacherSource], where:
 
 def _online(student: Student) -> bool:
     """auto: cached once over the transfer set, unless the batch is augmented — then the teacher sees the same batch."""
-    mode = student.training.teacher_outputs
-    return mode == "online" or (mode == "auto" and student.training.augment is not None and student.training.augment.shift > 0)
+    mode, augment = student.training.teacher_outputs, student.training.augment
+    return mode == "online" or (mode == "auto" and augment is not None and augment_active(augment))
 
 
 def _attach_teacher(objective: Objective, source: TeacherSource, data: DataBundle, *, online: bool) -> dict[str, Any]:

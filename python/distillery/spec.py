@@ -347,6 +347,10 @@ class ExponentialSchedule:
 @dataclass(frozen=True)
 class Augment:
     shift: int
+    flip: bool
+    noise: float
+    mixup: float
+    cutmix: float
 
 
 @dataclass(frozen=True)
@@ -422,11 +426,20 @@ Teacher = Union[TrainedTeacher, CheckpointTeacher, EnsembleTeacher, OnnxTeacher]
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """A student that a sweep made: one of its group's candidates, chosen between on the validation split alone."""
+
+    group: str
+    overrides: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Student:
     name: str
     model: ModelSpec
     method: MethodOptions
     training: Training
+    candidate: Optional[Candidate] = None
 
 
 @dataclass(frozen=True)
@@ -437,6 +450,7 @@ class ExportOptions:
 
 @dataclass(frozen=True)
 class EvaluateOptions:
+    baselines: bool  # read by TypeScript (src/config/sweep.ts), which adds the baselines to the students
     top_k: int
     calibration_bins: int
     benchmark: bool

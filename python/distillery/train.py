@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from . import methods
-from .data import DataBundle, Split, random_shift
+from .augment import Augmenter, Mix
+from .data import DataBundle, Split
 from .errors import ConfigError, TrainingDivergedError
 from .io import atomic_torch_save
 from .progress import Progress
@@ -69,6 +70,8 @@ class Objective:
     # The teacher's outputs on the test split, for the per-epoch agreement metric.
     test_teacher_outputs: Optional[torch.Tensor] = None
     entry: methods.Method[MethodOptions] = field(init=False)
+    # A feature method's trainable helper (e.g. the hint connector), built by ``prepare``; never exported.
+    auxiliary: Optional[nn.Module] = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.entry = methods.check_task(self.method, self.task, self.where)
@@ -77,10 +80,28 @@ class Objective:
     def needs_teacher(self) -> bool:
         return self.entry.needs_teacher
 
+    @property
+    def reads_features(self) -> bool:
+        """A feature method reads the networks' layers: its teacher must be a torch module, run online."""
+        return self.entry.prepare is not None
+
+    def prepare(self, model: nn.Module, sample: torch.Tensor) -> None:
+        if self.entry.prepare is None:
+            return
+        if self.teacher is None:
+            raise ConfigError(f"{self.where}.type: '{self.entry.name}' needs a teacher", field=f"{self.where}.type")
+        self.auxiliary = self.entry.prepare(self.method, methods.Preparation(model, self.teacher, sample, self.where))
+
+    def close(self) -> None:
+        """Removes what ``prepare`` hooked into the networks, before they are saved or exported."""
+        close = getattr(self.auxiliary, "close", None)
+        if callable(close):
+            close()
+
     def teacher_batch(self, index: torch.Tensor, x: torch.Tensor) -> Optional[torch.Tensor]:
         if not self.needs_teacher:
             return None
-        if self.teacher_outputs is not None:
+        if self.teacher_outputs is not None and not self.reads_features:
             return self.teacher_outputs[index]
         assert self.teacher is not None, "a distillation objective needs a teacher"
         with torch.no_grad():
@@ -93,20 +114,32 @@ class Objective:
                               field=f"{self.where}.type")
 
     def __call__(self, outputs: torch.Tensor, teacher_outputs: Optional[torch.Tensor], labels: Optional[torch.Tensor],
-                 epoch: int, epochs: int) -> tuple[torch.Tensor, methods.Terms]:
-        return self.entry.loss(self.method, methods.LossInputs(outputs, teacher_outputs, labels, self.task, epoch, epochs))
+                 epoch: int, epochs: int, mix: Optional[Mix] = None) -> tuple[torch.Tensor, methods.Terms]:
+        def loss(batch_labels: Optional[torch.Tensor]) -> tuple[torch.Tensor, methods.Terms]:
+            inputs = methods.LossInputs(outputs, teacher_outputs, batch_labels, self.task, epoch, epochs, self.auxiliary)
+            return self.entry.loss(self.method, inputs)
+
+        if mix is None or labels is None:
+            return loss(labels)
+        # A mixed batch (mixup, cutmix): every loss is linear in its label term, so mixing the two losses is mixing
+        # the label terms (Zhang et al. 2018), and terms that do not read labels come out unchanged.
+        first, first_terms = loss(labels)
+        second, second_terms = loss(labels[mix.partner])
+        terms = {name: mix.lam * value + (1.0 - mix.lam) * second_terms[name] for name, value in first_terms.items()}
+        return mix.lam * first + (1.0 - mix.lam) * second, terms
 
 
 # ---------------------------------------------------------------- optimiser and schedule
 
 
-def make_optimizer(model: nn.Module, training: Training) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, training: Training, auxiliary: Optional[nn.Module] = None) -> torch.optim.Optimizer:
     spec = training.optimizer
+    parameters = list(model.parameters()) + (list(auxiliary.parameters()) if auxiliary is not None else [])
     if isinstance(spec, Sgd):
-        return torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov,
+        return torch.optim.SGD(parameters, lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov,
                                weight_decay=training.weight_decay)
     optimizer = torch.optim.AdamW if spec.type == "adamw" else torch.optim.Adam
-    return optimizer(model.parameters(), lr=spec.lr, weight_decay=training.weight_decay)
+    return optimizer(parameters, lr=spec.lr, weight_decay=training.weight_decay)
 
 
 def lr_factor(schedule: Any, step: int, steps_per_epoch: int, epochs: int) -> float:
@@ -179,20 +212,33 @@ def _autocast(device: torch.device, training: Training) -> torch.autocast:
 
 def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objective, device: torch.device,
         progress: Progress, *, phase: str, name: str, seed: int, transfer: Optional[Split] = None,
-        state_path: Optional[str] = None, resume: bool = False) -> FitResult:
+        state_path: Optional[str] = None, resume: bool = False, test_metrics: bool = True) -> FitResult:
     """Trains ``model`` in place on ``transfer`` (default: the training split) and returns its history.
 
     After every epoch the full training state goes to ``state_path`` (atomically), so a killed run
     resumes from the last finished epoch with ``resume=True`` and ends where an uninterrupted run would.
+    ``test_metrics=False`` (a sweep's candidates) keeps the test split out of the history altogether.
     """
+    try:
+        return _fit(model, data, training, objective, device, progress, phase=phase, name=name, seed=seed, transfer=transfer,
+                    state_path=state_path, resume=resume, test_metrics=test_metrics)
+    finally:
+        objective.close()
+
+
+def _fit(model: nn.Module, data: DataBundle, training: Training, objective: Objective, device: torch.device,
+         progress: Progress, *, phase: str, name: str, seed: int, transfer: Optional[Split],
+         state_path: Optional[str], resume: bool, test_metrics: bool) -> FitResult:
     transfer = transfer if transfer is not None else data.train
     epochs, batch_size = training.epochs, training.batch_size
     steps_per_epoch = max(1, math.ceil(transfer.n / batch_size))
-    shift = training.augment.shift if training.augment else 0
+    training_where = objective.where.rsplit(".method", 1)[0] + ".training.augment"
+    augmenter = Augmenter.build(training.augment, tuple(data.sample_shape), training_where)
     objective.check_labels(transfer, "the transfer set" if transfer is not data.train else "data.train")
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
-    optimizer = make_optimizer(model, training)
+    objective.prepare(model, transfer.x[:2])
+    optimizer = make_optimizer(model, training, objective.auxiliary)
     schedule = training.schedule
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(schedule, step, steps_per_epoch, epochs))
     monitor = data.validation
@@ -204,7 +250,8 @@ def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objec
     history: list[dict[str, Any]] = []
     start_epoch, best_score, best_epoch, best_state = 0, -math.inf, -1, None
     if resume and state_path and os.path.exists(state_path):
-        start_epoch, history, best_score, best_epoch, best_state = _restore(state_path, model, optimizer, scheduler, generator, device)
+        start_epoch, history, best_score, best_epoch, best_state = _restore(state_path, model, optimizer, scheduler, generator, device,
+                                                                            objective.auxiliary)
         progress.emit({"event": "log", "message": f"{name}: resumed after epoch {start_epoch}"})
 
     progress.emit({"event": "phase-start", "phase": phase, "name": name, "epochs": epochs, "startEpoch": start_epoch,
@@ -218,14 +265,14 @@ def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objec
         correct = torch.zeros((), device=device)
         order = torch.randperm(transfer.n, generator=generator, device=device)
         for step, index in enumerate(order.split(batch_size)):
-            x = transfer.x[index]
-            if shift:
-                x = random_shift(x, shift, generator)
+            x, mix = transfer.x[index], None
+            if augmenter is not None:
+                x, mix = augmenter(x, generator)
             labels = transfer.y[index] if transfer.y is not None else None
             teacher_batch = objective.teacher_batch(index, x)
             with _autocast(device, training):
                 outputs = model(x)
-            loss, terms = objective(outputs.float(), teacher_batch, labels, epoch, epochs)
+            loss, terms = objective(outputs.float(), teacher_batch, labels, epoch, epochs, mix)
             if not torch.isfinite(loss):
                 raise _diverged(f"the loss became {float(loss.detach())}", name, epoch + 1, step + 1, epoch, state_path)
             optimizer.zero_grad(set_to_none=True)
@@ -238,7 +285,9 @@ def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objec
             for term, value in terms.items():
                 sums[term] = sums[term] + value * len(index) if term in sums else value * len(index)
             if labels is not None and data.task == "classification":
-                correct += (outputs.detach().argmax(dim=1) == labels).sum()
+                # A mixed row counts as right when it gets the label that dominates it.
+                dominant = labels if mix is None or mix.lam >= 0.5 else labels[mix.partner]
+                correct += (outputs.detach().argmax(dim=1) == dominant).sum()
             progress.check_cancel()
             if progress.step_due():
                 progress.step(phase=phase, name=name, epoch=epoch + 1, epochs=epochs, step=step + 1,
@@ -247,7 +296,8 @@ def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objec
                                    "terms": {term: float(total) / transfer.n for term, total in sums.items()}}
         if transfer.y is not None and data.task == "classification":
             metrics["trainAccuracy"] = float(correct) / transfer.n
-        metrics.update(split_metrics(predict(model, data.test.x), data.test, data.task, "test", teacher_test))
+        if test_metrics:
+            metrics.update(split_metrics(predict(model, data.test.x), data.test, data.task, "test", teacher_test))
         score = None
         if monitor is not None:
             metrics.update(split_metrics(predict(model, monitor.x), monitor, data.task, "validation"))
@@ -264,7 +314,8 @@ def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objec
             best_score, best_epoch, best_state = score, epoch + 1, copy.deepcopy(model.state_dict())
         # Saved before the epoch is announced, so a process killed on hearing "epoch k" resumes after epoch k.
         if state_path:
-            _save_state(state_path, model, optimizer, scheduler, generator, epoch + 1, history, best_score, best_epoch, best_state)
+            _save_state(state_path, model, optimizer, scheduler, generator, epoch + 1, history, best_score, best_epoch, best_state,
+                        objective.auxiliary)
         progress.emit({"event": "epoch", "phase": phase, "name": name, "epoch": epoch + 1, "epochs": epochs, "metrics": metrics})
 
     if keep_best and best_state is not None:
@@ -287,10 +338,12 @@ def _diverged(what: str, name: str, epoch: int, step: int, last_good_epoch: int,
 
 
 def _save_state(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, generator: torch.Generator,
-                epoch: int, history: list[dict[str, Any]], best_score: float, best_epoch: int, best_state: Any) -> None:
+                epoch: int, history: list[dict[str, Any]], best_score: float, best_epoch: int, best_state: Any,
+                auxiliary: Optional[nn.Module]) -> None:
     state = {
         "epoch": epoch,
         "model": model.state_dict(),
+        "auxiliary": auxiliary.state_dict() if auxiliary is not None else None,
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "generator": generator.get_state(),
@@ -305,11 +358,13 @@ def _save_state(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, s
 
 
 def _restore(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, generator: torch.Generator,
-             device: torch.device) -> tuple[int, list[dict[str, Any]], float, int, Any]:
+             device: torch.device, auxiliary: Optional[nn.Module]) -> tuple[int, list[dict[str, Any]], float, int, Any]:
     from .checkpoints import load_torch_file
 
     state = load_torch_file(path, map_location=device)
     model.load_state_dict(state["model"])
+    if auxiliary is not None:
+        auxiliary.load_state_dict(state["auxiliary"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     generator.set_state(state["generator"].cpu() if device.type == "cpu" else state["generator"])

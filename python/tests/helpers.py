@@ -238,3 +238,8 @@ class Recorder(Progress):
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [event for event in self.events if event.get("event") == kind]
+
+
+def augment_options(**overrides: Any) -> dict[str, Any]:
+    """A complete ``training.augment`` block (everything off) with ``overrides`` on top."""
+    return _merged(zod_default("augment"), overrides)

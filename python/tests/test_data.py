@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from distillery.data import MNIST_TRAIN_SIZE, apply_normalization, embedded_mnist, load_data, normalization_for, random_shift, read_source
+from distillery.augment import random_shift
+from distillery.data import MNIST_TRAIN_SIZE, apply_normalization, embedded_mnist, load_data, normalization_for, read_source
 from distillery.errors import ConfigError, DataError
 from distillery.io import cache_dir
 from distillery.spec import DataSpec, MnistSource, parse

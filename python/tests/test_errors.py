@@ -317,11 +317,11 @@ class _Poisoned(Objective):
         super().__init__(method_spec("hard-labels"), "classification")
         self.at, self.calls = at, 0
 
-    def __call__(self, outputs, teacher_outputs, labels, epoch, epochs):
+    def __call__(self, outputs, teacher_outputs, labels, epoch, epochs, mix=None):
         self.calls += 1
         if self.calls == self.at:
             return torch.sqrt((outputs * 0).sum()), {}
-        return super().__call__(outputs, teacher_outputs, labels, epoch, epochs)
+        return super().__call__(outputs, teacher_outputs, labels, epoch, epochs, mix)
 
 
 def _assert_state_is_epoch(state_path, epoch):

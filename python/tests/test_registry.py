@@ -13,10 +13,11 @@ from typing import Literal
 
 import pytest
 import torch
+from torch import nn
 
 from distillery import api, methods, spec
 from distillery.errors import ConfigError
-from distillery.methods import LossInputs, Traits
+from distillery.methods import LossInputs, Preparation, Traits
 from distillery.progress import Progress
 from distillery.train import Objective
 from helpers import (
@@ -66,9 +67,18 @@ def test_each_methods_terms_are_among_those_it_declares(name):
         width = 4 if task == "classification" else 2
         student_outputs = torch.randn(6, width, generator=torch.Generator().manual_seed(1)).requires_grad_()
         teacher = torch.randn(6, width, generator=torch.Generator().manual_seed(2))
+        auxiliary = None
+        if method.prepare is not None:  # a feature method: real (tiny) networks, tapped by its prepare
+            torch.manual_seed(3)
+            student_net = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, width))
+            teacher_net = nn.Sequential(nn.Linear(5, 12), nn.ReLU(), nn.Linear(12, width))
+            x = torch.randn(6, 5)
+            auxiliary = method.prepare(method_spec(name), Preparation(student_net, teacher_net, x, "method"))
+            teacher, student_outputs = teacher_net(x).detach(), student_net(x)
         labels = torch.tensor([0, 1, 2, 3, 0, 1]) if task == "classification" else torch.randn(6, width)
         for with_labels in (True, False) if not method.needs_labels else (True,):
-            inputs = LossInputs(student_outputs, teacher if method.needs_teacher else None, labels if with_labels else None, task, 0, 3)
+            inputs = LossInputs(student_outputs, teacher if method.needs_teacher else None, labels if with_labels else None, task, 0, 3,
+                                auxiliary)
             total, terms = method.loss(method_spec(name), inputs)
             assert total.shape == () and torch.isfinite(total) and total.requires_grad
             assert terms and set(terms) <= set(method.terms), (task, with_labels, set(terms))

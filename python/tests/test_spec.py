@@ -40,6 +40,7 @@ from distillery.spec import (
 )
 from helpers import (
     ZOD_DEFAULTS,
+    augment_options,
     data_options,
     distill_request,
     experiment_request,
@@ -233,7 +234,7 @@ def test_the_missing_key_of_a_student_is_named_with_its_index(tmp_path):
                                   "student.model.bottleneck", "student.training.clipGradNorm", "student.training.augment"])
 def test_keys_zod_leaves_optional_may_be_absent_and_are_none(tmp_path, path):
     request = distill_request(tmp_path, student("s", model_options("mlp", hidden=[4], bottleneck=2), training=training_options(
-        clipGradNorm=1.0, augment={"shift": 1})), teacher="t.pt", data=data_options(
+        clipGradNorm=1.0, augment=augment_options(shift=1))), teacher="t.pt", data=data_options(
         train=mnist_source_options("train", limit=10), transfer=mnist_source_options("train", offset=10, labelled=False),
         validation=mnist_source_options("test", limit=5), numClasses=10, labels=[str(i) for i in range(10)]))
     complete = parse(DistillRequest, request)
@@ -252,7 +253,7 @@ UNKNOWN = ["bogus", "data.bogus", "data.train.digitsDir", "data.train.requireLab
 
 @pytest.mark.parametrize("path", UNKNOWN)
 def test_an_unknown_key_is_refused_naming_it(tmp_path, path):
-    request = experiment_request(tmp_path, trained_teacher(), [student("a", training=training_options(augment={"shift": 1}))])
+    request = experiment_request(tmp_path, trained_teacher(), [student("a", training=training_options(augment=augment_options(shift=1)))])
     broken = with_value(request, path, 1)
     with pytest.raises(ConfigError) as caught:
         api.COMMANDS["run_experiment"](broken, cancelled())
@@ -333,7 +334,7 @@ def test_export_false_and_null_normalization_are_values_not_absences(tmp_path):
 
 def _with_every_optional_key(out):
     teacher = trained_teacher(model_options("mlp", hidden=[8, 4], bottleneck=3), method=method_options("targets", huberDelta=0.5),
-                              training=training_options(clipGradNorm=2.5, augment={"shift": 2},
+                              training=training_options(clipGradNorm=2.5, augment=augment_options(shift=2),
                                                         schedule={"type": "step", "stepSize": 3, "gamma": 0.5, "warmupEpochs": 1}))
     data = data_options(train=file_source_options("x.npy", labelsPath="y.npy", limit=100), transfer=mnist_source_options("all", labelled=False),
                         validation=mnist_source_options("test", offset=10, limit=20), numClasses=10, labels=list("abcdefghij"))

@@ -17,7 +17,7 @@ from distillery.models import build_model
 from distillery.progress import Progress, Silent
 from distillery.spec import ConstantSchedule, ExponentialSchedule, StepSchedule, Training, parse
 from distillery.train import Objective, fit, lr_factor, predict, resolve_device
-from helpers import CPU, method_spec, model_spec, state_dicts_equal, tiny_bundle, training_options, training_spec
+from helpers import CPU, augment_options, method_spec, model_spec, state_dicts_equal, tiny_bundle, training_options, training_spec
 
 MLP = model_spec("mlp", hidden=[16], dropout=0.2)
 # What these tests train with unless they say otherwise (the zod defaults are 10 epochs of Adam on batches of 128).
@@ -61,7 +61,7 @@ def train(bundle, training, *, seed=5, objective=None, progress=None, init_seed=
     return model, result
 
 
-RICH_TRAINING = training_spec(epochs=4, batchSize=16, augment={"shift": 1},
+RICH_TRAINING = training_spec(epochs=4, batchSize=16, augment=augment_options(shift=1),
                               schedule={"type": "cosine", "warmupEpochs": 1},
                               optimizer={"type": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True})
 
@@ -70,11 +70,11 @@ RICH_TRAINING = training_spec(epochs=4, batchSize=16, augment={"shift": 1},
 
 
 def test_same_seed_gives_identical_weights(bundle):
-    a, result_a = train(bundle, quick(epochs=2, batchSize=16, augment={"shift": 1}))
-    b, result_b = train(bundle, quick(epochs=2, batchSize=16, augment={"shift": 1}))
+    a, result_a = train(bundle, quick(epochs=2, batchSize=16, augment=augment_options(shift=1)))
+    b, result_b = train(bundle, quick(epochs=2, batchSize=16, augment=augment_options(shift=1)))
     assert state_dicts_equal(a, b)
     assert [h["loss"] for h in result_a.history] == [h["loss"] for h in result_b.history]
-    c, _ = train(bundle, quick(epochs=2, batchSize=16, augment={"shift": 1}), seed=6)
+    c, _ = train(bundle, quick(epochs=2, batchSize=16, augment=augment_options(shift=1)), seed=6)
     assert not state_dicts_equal(a, c)  # the seed really drives the batches
 
 

@@ -7,9 +7,9 @@ import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError, experimentJsonSchema, loadExperimentFile } from '../config';
 import { configReferenceMarkdown } from '../config/reference';
-import { Engine, EngineAbortError, EngineError, PACKAGE_ROOT, PythonError, distilleryHome, environmentDir, resolveInterpreter, type DoctorResult } from '../engine';
+import { Engine, EngineAbortError, EngineError, PACKAGE_ROOT, PythonError, distilleryHome, environmentDir, resolveInterpreter, type DoctorResult, type EngineEvent } from '../engine';
 import { REQUIREMENTS_FILE, pythonProcessEnv } from '../engine/environment';
-import { plainTable, run, tableRows, verifyRun } from '../experiment';
+import { plainTable, run, runSeeds, seedsMarkdown, tableRows, verifyRun } from '../experiment';
 import { OnnxModel, benchmark, evaluate, loadDataset, agreement, type Dataset, type ModelInput } from '../runtime';
 import { progressReporter } from './progress';
 import { imageDataset, imageFiles } from '../data/images';
@@ -63,7 +63,7 @@ function interruptible(): { signal: AbortSignal; dispose(): void } {
 
 async function runCommand(
   file: string,
-  options: { out?: string; device?: string; seed?: number; json?: boolean; resume?: boolean; overwrite?: boolean },
+  options: { out?: string; device?: string; seed?: number; seeds?: number[]; json?: boolean; resume?: boolean; overwrite?: boolean },
 ): Promise<number> {
   const experiment = loadExperimentFile(file);
   await ensurePython(); // before the progress bars start
@@ -73,7 +73,7 @@ async function runCommand(
   const command = ['distillery', 'run', ...process.argv.slice(3)].join(' ');
   try {
     reporter.note(`distillery run ${path.relative(process.cwd(), path.resolve(file)) || file} → ${outDir}`);
-    const report = await run(experiment, {
+    const runOptions = {
       outDir,
       baseDir: path.dirname(path.resolve(file)),
       device: options.device,
@@ -82,9 +82,19 @@ async function runCommand(
       overwrite: options.overwrite,
       signal: interrupt.signal,
       command,
-      onEvent: (event) => reporter.onEvent(event),
-      onStage: (stage) => reporter.note(stage === 'evaluating' ? 'evaluating the ONNX models with onnxruntime-node…' : 'writing the report…'),
-    });
+      onEvent: (event: EngineEvent) => reporter.onEvent(event),
+      onStage: (stage: 'evaluating' | 'reporting') =>
+        reporter.note(stage === 'evaluating' ? 'evaluating the ONNX models with onnxruntime-node…' : 'writing the report…'),
+    };
+    if (options.seeds) {
+      if (options.seed !== undefined) throw new ConfigError([{ path: '--seeds', message: 'give --seed or --seeds, not both' }]);
+      const summary = await runSeeds(experiment, options.seeds, runOptions);
+      reporter.stop();
+      if (options.json) out(JSON.stringify(summary, null, 2));
+      else out(`\n${seedsMarkdown(summary, command)}\nsummary: ${path.join(outDir, 'seeds.md')}`);
+      return EXIT.ok;
+    }
+    const report = await run(experiment, runOptions);
     reporter.stop();
     if (options.json) {
       out(JSON.stringify(report, null, 2));
@@ -339,6 +349,7 @@ export function buildProgram(exit: { code: number }): Command {
     .option('-o, --out <dir>', 'output folder (default: runs/<name>)')
     .option('-d, --device <device>', 'auto | cpu | cuda | cuda:N (overrides the file)', device)
     .option('-s, --seed <n>', 'random seed (overrides the file)', integer)
+    .option('--seeds <list>', 'repeat the whole experiment for each seed (e.g. 0,1,2) into <out>/seed-<s>, then summarise: mean ± sd and the pooled verdict (seeds.md)', (value) => value.split(',').map(integer))
     .option('--resume', 'keep finished models in the output folder and continue an unfinished one from its last epoch')
     .option('--overwrite', "run into a folder that holds another experiment's run: its artefacts (as its manifest lists them) are removed first")
     .option('--json', 'print report.json to stdout and nothing else')

@@ -105,12 +105,46 @@ export const Dist = method(
   },
 );
 
+export const Hints = method(
+  'hints',
+  { needsTeacher: true, needsLabels: false, tasks: ['classification'] },
+  'FitNets (Romero et al. 2015), trained jointly as torchdistill does: hintWeight*MSE(connector(student layer), teacher layer) ' +
+    '+ alpha*T^2*KL + (1 - alpha)*CE. A learned connector (linear, or 1x1 conv for feature maps) maps the student\'s layer to the ' +
+    'teacher\'s; it is not exported. The teacher runs online and must be a Distillery model (not ONNX)',
+  {
+    studentLayer: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("the student's hint layer, as named by the model's named_modules() (e.g. 'layers.3'); default: its penultimate features (the input of its last linear layer)"),
+    teacherLayer: z.string().min(1).optional().describe("the teacher's guided layer, named the same way; default: its penultimate features"),
+    hintWeight: z.number().nonnegative().default(1).describe('weight of the hint term (mean squared error per feature)'),
+    temperature: positive().default(4).describe('T of the soft term'),
+    alpha: unitInterval().default(0.9).describe('weight of the soft term; CE on the labels gets 1 - alpha (unlabelled: soft term alone)'),
+  },
+);
+
 /** Every method, in the order the docs list them. */
-export const METHODS = [HardLabels, SoftTargets, LogitRegression, Dkd, Dist, RegressionDistillation, Targets] as const;
+export const METHODS = [HardLabels, SoftTargets, LogitRegression, Dkd, Dist, Hints, RegressionDistillation, Targets] as const;
 
 export const Method = z.discriminatedUnion('type', [...METHODS]);
 export type MethodConfig = z.infer<typeof Method>;
 export type MethodName = MethodConfig['type'];
+
+/**
+ * `auto`: not a loss but a small built-in sweep (src/config/sweep.ts, AUTO_CANDIDATES): the same student trained on
+ * the labels, with KD at a few temperatures, with logit-standardised KD and with DKD; the validation-best is kept.
+ */
+export const AutoMethod = z
+  .strictObject({ type: z.literal('auto') })
+  .describe(
+    'A built-in sweep chosen on data.validation: labels, soft-targets T 2/4/8, logit-standardised KD, DKD (regression: targets, ' +
+      'regression-distillation at targetWeight 0 and 0.5). Never keeps a student that is worse on validation than the labels one',
+  );
+
+/** What an experiment's student may name: a registry method, or `auto`. */
+export const StudentMethod = z.discriminatedUnion('type', [...METHODS, AutoMethod]);
+export type StudentMethodConfig = z.infer<typeof StudentMethod>;
 
 /** A teacher trains on the labels: the methods that need no teacher. */
 export const TeacherMethod = z.discriminatedUnion('type', [HardLabels, Targets]);

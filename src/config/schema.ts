@@ -7,7 +7,7 @@
  * guesses a default of its own.
  */
 import { z } from 'zod';
-import { Method, TeacherMethod, methodTraits } from './methods';
+import { Method, StudentMethod, TeacherMethod, methodTraits } from './methods';
 
 // ------------------------------------------------------------ building blocks
 
@@ -221,6 +221,25 @@ export const Schedule = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('exponential'), gamma: positive('a factor').default(0.95), warmupEpochs: nonNegativeInt().default(0) }),
 ]);
 
+export const Augment = z
+  .strictObject({
+    shift: nonNegativeInt('a pixel count')
+      .max(8, { error: 'expected at most 8 pixels' })
+      .default(0)
+      .describe("random crop: each image shifted by up to this many pixels, zero-padded (Hinton's MNIST teacher: 2; CIFAR recipes: 4)"),
+    flip: z.boolean().default(false).describe('mirror each image left-right with probability 1/2'),
+    noise: nonNegative('a standard deviation')
+      .default(0)
+      .describe("Gaussian noise added to every input, in units of that input's training standard deviation (for tables and vectors)"),
+    mixup: nonNegative('a Beta parameter')
+      .default(0)
+      .describe('mixup (Zhang et al. 2018): alpha of the Beta(alpha, alpha) mixing weight, one per batch; 0: off (0.2-1 typical)'),
+    cutmix: nonNegative('a Beta parameter')
+      .default(0)
+      .describe('cutmix (Yun et al. 2019) for images: alpha as for mixup; 0: off (1 typical). With mixup too, each batch takes one of the two'),
+  })
+  .describe('Batch augmentation; shift, flip and cutmix need image samples ([C,H,W] or [H,W])');
+
 export const Training = z
   .strictObject({
     epochs: positiveInt('a number of epochs').default(10),
@@ -231,10 +250,10 @@ export const Training = z
       .optional()
       .describe('clip the gradient\'s global L2 norm: high-temperature soft targets give large early gradients (T·(q − p) per logit)'),
     schedule: Schedule.prefault({ type: 'constant' }),
-    augment: z
-      .strictObject({ shift: nonNegativeInt('a pixel count').max(8, { error: 'expected at most 8 pixels' }) })
-      .optional()
-      .describe('random shifts of images by up to `shift` pixels (Hinton\'s MNIST teacher: 2)'),
+    augment: Augment.optional().describe(
+      'augmentation of every training batch; a distilled student\'s teacher then runs online on the same augmented batch ' +
+        '(Beyer et al. 2022: consistent teaching, which pays off with longer schedules)',
+    ),
     checkpoint: z.enum(['last', 'best']).default('last').describe('best: the epoch with the best data.validation score'),
     mixedPrecision: z
       .enum(['auto', 'off', 'bf16'])
@@ -303,12 +322,41 @@ export const Student = z.strictObject({
   training: Training.prefault({}),
 });
 
+/** A student as an experiment file names it: its method may also be `auto` (a built-in sweep). */
+export const ExperimentStudent = Student.extend({ method: StudentMethod });
+
+/**
+ * A grid over student fields, by dotted path: `{ "method.temperature": [2, 4, 8], "model.hidden": [[100], [300]] }`.
+ * Every student of the experiment expands into the grid's candidates, which are compared on data.validation only.
+ */
+export const Sweep = z
+  .record(z.string(), z.array(z.unknown()).min(1, { error: 'expected at least one value' }))
+  .superRefine((grid, context) => {
+    if (Object.keys(grid).length === 0) context.addIssue({ code: 'custom', message: 'expected at least one field to sweep' });
+    for (const key of Object.keys(grid)) {
+      if (!/^(model|method|training)(\.[A-Za-z][A-Za-z0-9]*)+$/.test(key)) {
+        context.addIssue({ code: 'custom', path: [key], message: "expected a student field path such as 'method.temperature', 'model.hidden' or 'training.optimizer.lr'" });
+      }
+    }
+  })
+  .describe(
+    'A grid over student fields (dotted paths → lists of values): each student expands into one candidate per combination, named ' +
+      '<student>-<k>; the candidate with the best data.validation score is kept, and only it meets the test set',
+  );
+
 export const ExportOptions = z.strictObject({
   opset: z.number().int().min(17, { error: 'expected an opset >= 17' }).max(23, { error: 'expected an opset <= 23' }).default(18),
   parityTolerance: positive('a tolerance').default(1e-4).describe('max |onnxruntime - torch| accepted at export'),
 });
 
 export const EvaluateOptions = z.strictObject({
+  baselines: z
+    .boolean()
+    .default(true)
+    .describe(
+      'the verdict: each distilled student is compared on the test set with the same architecture trained on the labels (exact McNemar ' +
+        'test); a distilled student with no such student in the experiment gets one trained, named <student>-labels',
+    ),
   topK: positiveInt().default(5),
   calibrationBins: positiveInt().default(15),
   benchmark: z.boolean().default(true).describe('measure latency (batch 1 p50, batch 256 rows/s)'),
@@ -322,11 +370,21 @@ export const Experiment = z
     device: Device.default('auto'),
     data: Data.prefault({}),
     teacher: Teacher,
-    students: z.array(Student).min(1, { error: 'expected at least one student' }),
+    students: z.array(ExperimentStudent).min(1, { error: 'expected at least one student' }),
+    sweep: Sweep.optional(),
     export: ExportOptions.prefault({}),
     evaluate: EvaluateOptions.prefault({}),
   })
   .superRefine((experiment, context) => {
+    const chooses = experiment.sweep !== undefined || experiment.students.some((student) => student.method.type === 'auto');
+    if (chooses && experiment.data.validation === undefined) {
+      const at = experiment.sweep !== undefined ? ['sweep'] : ['students', experiment.students.findIndex((s) => s.method.type === 'auto'), 'method', 'type'];
+      context.addIssue({
+        code: 'custom',
+        path: at,
+        message: "choosing between candidates needs data.validation (never the test set): add e.g. \"validation\": { \"type\": \"split\", \"fraction\": 0.1 } to data",
+      });
+    }
     const seen = new Map<string, string>([[experiment.teacher.name, 'teacher.name']]);
     experiment.students.forEach((student, index) => {
       const other = seen.get(student.name);
@@ -348,6 +406,9 @@ export type TrainingConfig = z.infer<typeof Training>;
 export type { MethodConfig } from './methods';
 export type TeacherConfig = z.infer<typeof Teacher>;
 export type StudentConfig = z.infer<typeof Student>;
+export type ExperimentStudentConfig = z.infer<typeof ExperimentStudent>;
+export type SweepConfig = z.infer<typeof Sweep>;
+export type AugmentConfig = z.infer<typeof Augment>;
 export type ExperimentConfig = z.infer<typeof Experiment>;
 /** What a user writes: every field with a default may be left out. */
 export type ExperimentInput = z.input<typeof Experiment>;

@@ -205,8 +205,21 @@ export const WriteSplitRequest = z.strictObject({
   split: z.enum(['train', 'test', 'transfer', 'validation']),
   path: z.string().min(1),
 });
-/** A whole experiment, as `run()` sends it: the parsed experiment file with its output folder. */
+/** A student as the engine trains it: a registry method (an `auto` student arrives expanded), and if a sweep made it, which. */
+export const EngineStudent = Student.extend({
+  candidate: z
+    .strictObject({
+      group: Name.describe('the experiment student it is a candidate for'),
+      overrides: z.record(z.string(), z.unknown()).describe('the fields the sweep set, by dotted path'),
+    })
+    .optional()
+    .describe('a sweep candidate: trained without ever reading the test split; the validation split chooses between them'),
+});
+
+/** A whole experiment, as `run()` sends it: the parsed experiment file with its output folder, its students expanded. */
 export const ExperimentRequest = Experiment.safeExtend({
+  students: z.array(EngineStudent).min(1),
+  sweep: z.never().optional().describe('expanded into the students before the request is made (src/config/sweep.ts)'),
   data: EngineData.prefault({}),
   outDir: z.string().min(1),
   resume: z.boolean().default(false),

@@ -191,3 +191,23 @@ function positiveInteger(value: number, field: string): number {
   if (!Number.isInteger(value) || value < 1) throw new InputValidationError(field, 'a positive integer', describeValue(value));
   return value;
 }
+
+/** Per-sample outcomes for paired tests: whether each sample's class is right, or each sample's squared error. */
+export type SampleOutcomes = { task: 'classification'; right: boolean[] } | { task: 'regression'; squaredError: number[] };
+
+export async function sampleOutcomes(model: Predictor, dataset: DatasetSource, options: Pick<EvaluateOptions, 'batchSize'> = {}): Promise<SampleOutcomes> {
+  const data = await resolveDataset(dataset);
+  const y = requireTargets(data);
+  const predictions = await predictAll(model, data, positiveInteger(options.batchSize ?? DEFAULT_BATCH_SIZE, 'options.batchSize'));
+  if (model.info.task === 'classification') {
+    const actual = classLabels(y, data.targetWidth);
+    return { task: 'classification', right: (predictions as ClassPrediction[]).map((prediction, i) => prediction.index === actual[i]) };
+  }
+  const width = data.targetWidth;
+  return {
+    task: 'regression',
+    squaredError: (predictions as RegressionPrediction[]).map((prediction, i) =>
+      prediction.values.reduce((sum, value, j) => sum + (value - y[i * width + j]!) ** 2, 0),
+    ),
+  };
+}

@@ -3,6 +3,8 @@ import type { MethodConfig, ModelConfig } from '../config/schema';
 import type { DataSummary } from '../data';
 import type { ArtefactRole } from './folder';
 import type { EpochRecord } from '../engine/types';
+import type { SweepReport } from './selection';
+import { formatP, verdictSentence, type Verdict } from './verdict';
 
 export interface ClassificationTest {
   n: number;
@@ -40,6 +42,10 @@ export interface ModelReport {
   trainSeconds: number;
   history: EpochRecord[];
   confusion?: number[][];
+  /** A sweep candidate that was chosen on validation: the experiment student it stands for. */
+  candidateOf?: string;
+  /** Distilled students: the paired test against the same architecture trained on the labels. */
+  verdict?: Verdict;
 }
 
 export interface RunReport {
@@ -63,6 +69,8 @@ export interface RunReport {
   artefacts: Array<{ path: string; role: ArtefactRole }>;
   teacher: ModelReport;
   students: ModelReport[];
+  /** Every sweep (and auto) group: its candidates' validation scores and which one was kept. */
+  sweeps: SweepReport[];
 }
 
 const percent = (value: number): string => `${(100 * value).toFixed(2)}%`;
@@ -95,17 +103,18 @@ const METHOD_SYMBOLS: Record<string, string> = {
 export function tableRows(report: RunReport): string[][] {
   const header =
     report.task === 'classification'
-      ? ['model', 'method', 'test acc', 'errors', 'agreement', 'params', 'FLOPs', 'ONNX', 'p50 (b=1)', 'rows/s (b=256)', 'speed-up', 'train s']
-      : ['model', 'method', 'RMSE', 'MAE', 'R²', 'params', 'FLOPs', 'ONNX', 'p50 (b=1)', 'rows/s (b=256)', 'speed-up', 'train s'];
+      ? ['model', 'method', 'test acc', 'errors', 'agreement', 'verdict vs labels', 'params', 'FLOPs', 'ONNX', 'p50 (b=1)', 'rows/s (b=256)', 'speed-up', 'train s']
+      : ['model', 'method', 'RMSE', 'MAE', 'R²', 'verdict vs labels', 'params', 'FLOPs', 'ONNX', 'p50 (b=1)', 'rows/s (b=256)', 'speed-up', 'train s'];
   const rows = [report.teacher, ...report.students].map((model) => {
     const quality =
       'accuracy' in model.test
         ? [percent(model.test.accuracy), String(model.test.errors), model.agreementWithTeacher === undefined ? '—' : percent(model.agreementWithTeacher)]
         : [model.test.rmse.toFixed(4), model.test.mae.toFixed(4), model.test.r2.toFixed(4)];
     return [
-      model.name,
+      model.candidateOf ? `${model.name} (${model.candidateOf})` : model.name,
       methodLabel(model.method),
       ...quality,
+      model.verdict ? `${model.verdict.conclusion} (p=${formatP(model.verdict.pValue)})` : '—',
       compact(model.params),
       model.flopsPerSample === null ? '—' : compact(model.flopsPerSample),
       bytes(model.sizeBytes),
@@ -144,7 +153,31 @@ function dataNote(data: DataSummary): string[] {
   return ['', `Data: ${data.kind === 'table' ? 'a table' : 'images'}, encoded by the preprocessing recorded in every model (${rows}).${skippedNote}`];
 }
 
-export function reportMarkdown(report: RunReport, config: unknown, charts: { curves?: string; confusion?: string; error?: string }): string {
+/** Did distillation help? One sentence per distilled student, then each sweep's candidates on validation. */
+function verdictAndSweeps(report: RunReport): string[] {
+  const lines: string[] = [];
+  const judged = report.students.filter((model) => model.verdict);
+  if (judged.length) {
+    lines.push('## Did distillation help?', '', 'Each distilled student against the same architecture trained on the labels, on the test set (p < 0.05 is called significant):', '');
+    for (const model of judged) lines.push(`- ${verdictSentence(model.name, model.verdict!)}`);
+    lines.push('');
+  }
+  for (const sweep of report.sweeps) {
+    const what = sweep.auto ? `\`auto\` for **${sweep.student}**` : `Sweep for **${sweep.student}**`;
+    lines.push(`## ${sweep.auto ? 'auto' : 'Sweep'}: ${sweep.student}`, '', `${what}: ${sweep.candidates.length} candidates, chosen on ${sweep.metric} (the test set was not read): **${sweep.chosen}**.`);
+    if (sweep.labelsKept) lines.push('', `The labels-trained candidate was the best on validation: no distillation method beat it here, so auto returns it.`);
+    const rows = [['candidate', 'method', 'fields set', sweep.metric, 'chosen']];
+    for (const candidate of sweep.candidates) {
+      const fields = Object.entries(candidate.overrides).filter(([key]) => key !== 'method').map(([key, value]) => `${key}=${JSON.stringify(value)}`).join(', ');
+      const value = sweep.metric === 'validationAccuracy' ? percent(candidate.validation) : candidate.validation.toPrecision(4);
+      rows.push([candidate.name, methodLabel(candidate.method), fields || '—', value, candidate.chosen ? '✓' : '']);
+    }
+    lines.push('', markdownTable(rows), '');
+  }
+  return lines;
+}
+
+export function reportMarkdown(report: RunReport, config: unknown, charts: { curves?: string; confusion?: string; accuracyCost?: string; error?: string }): string {
   const best = bestStudent(report);
   const lines = [
     `# ${report.name}`,
@@ -157,7 +190,9 @@ export function reportMarkdown(report: RunReport, config: unknown, charts: { cur
     '',
     markdownTable(tableRows(report)),
     '',
+    ...verdictAndSweeps(report),
   ];
+  if (charts.accuracyCost) lines.push('## Accuracy and cost', '', `![test quality against latency and size, Pareto front dashed](${charts.accuracyCost})`, '');
   if (charts.curves) lines.push('## Learning curves', '', `![test accuracy per epoch](${charts.curves})`, '');
   if (charts.confusion && best) lines.push(`## Confusion matrix of the best student (${best.name})`, '', `![confusion matrix](${charts.confusion})`, '');
   if (charts.error) lines.push(`_Charts could not be drawn: ${charts.error}_`, '');

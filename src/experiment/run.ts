@@ -12,6 +12,10 @@ import type { Engine, EngineEvent, ExperimentTrainResult, ModelResult } from '..
 import { prepareData, type DataSummary } from '../data';
 import { withEngine } from '../facade';
 import { OnnxModel, agreement, benchmark, evaluate, loadDataset, type Dataset, type EvaluationReport } from '../runtime';
+import { sampleOutcomes } from '../eval/evaluate';
+import { planStudents, type StudentPlan } from '../config/sweep';
+import { chooseStudents } from './selection';
+import { verdict } from './verdict';
 import { renderCharts } from './charts';
 import { ensureOutputDir, writeFileAtomic } from './files';
 import { RESOLVED_CONFIG, RunFolderError, claimRunFolder, completeManifest, describeArtefacts, lockRunFolder, roleOf, runFiles, type Claim } from './folder';
@@ -64,16 +68,18 @@ export async function run(experiment: ExperimentInput | ExperimentConfig, option
       resume: options.resume ?? false,
       overwrite: options.overwrite ?? false,
     });
+    const plan = planStudents(config); // sweeps and auto expanded, baselines added: before anything is trained
     const prepared = await prepareData(config.data, outDir);
     // What the engine runs, every default and the encoded data spelled out: `python -m distillery run_experiment` takes it as it is.
-    const request = { ...config, data: prepared.data, outDir, resume: options.resume ?? false };
+    const { sweep: _sweep, ...engineConfig } = config;
+    const request = { ...engineConfig, students: plan.students, data: prepared.data, outDir, resume: options.resume ?? false };
     writeFileAtomic(path.join(outDir, RESOLVED_CONFIG), JSON.stringify(request, null, 2));
 
     const trained = await withEngine(options.engine, (engine) =>
       engine.call('run_experiment', request, { signal: options.signal, onEvent: options.onEvent }),
     );
     options.onStage?.('evaluating');
-    const { report, labels } = await evaluateRun(config, trained, outDir, options.command ?? 'run()', started, prepared.summary);
+    const { report, labels } = await evaluateRun(config, plan, trained, outDir, options.command ?? 'run()', started, prepared.summary);
     options.onStage?.('reporting');
     await writeReport(report, config.data.labels ?? labels, config, outDir, claim);
     const verified = verifyRun(outDir);
@@ -89,6 +95,7 @@ export async function run(experiment: ExperimentInput | ExperimentConfig, option
 /** The report, and the class names recorded in the students' ONNX metadata (for the confusion matrix). */
 async function evaluateRun(
   config: ExperimentConfig,
+  plan: StudentPlan,
   trained: ExperimentTrainResult,
   outDir: string,
   command: string,
@@ -96,7 +103,9 @@ async function evaluateRun(
   data: DataSummary,
 ): Promise<{ report: RunReport; labels: string[] }> {
   const dataset = await loadDataset(trained.testData);
-  const results: Exported[] = [trained.teacher, ...trained.students].map(exported);
+  // Candidates are chosen on validation metrics alone; only the chosen ones (and their baselines) meet the test set.
+  const chosen = chooseStudents(plan, trained.students, config.data.task);
+  const results: Exported[] = [trained.teacher, ...chosen.evaluated].map(exported);
   const models: OnnxModel[] = [];
   try {
     for (const result of results) models.push(await OnnxModel.load(result.onnx, result.loadOptions ?? {}));
@@ -105,6 +114,12 @@ async function evaluateRun(
     for (const [index, result] of results.entries()) {
       reports.push(await evaluateModel(models[index]!, result, dataset, config, outDir, index === 0 ? null : teacherModel));
     }
+    const byName = new Map(results.map((result, index) => [result.name, { report: reports[index]!, model: models[index]! }]));
+    for (const [student, baseline] of chosen.baselineOf) {
+      const [mine, theirs] = [byName.get(student)!, byName.get(baseline)!];
+      mine.report.verdict = verdict(baseline, await sampleOutcomes(mine.model, dataset), await sampleOutcomes(theirs.model, dataset));
+    }
+    for (const [name, group] of chosen.candidateOf) byName.get(name)!.report.candidateOf = group;
     if (config.evaluate.benchmark) {
       const latencies = await latenciesSideBySide(models);
       reports.forEach((report, index) => (report.latency = latencies[index]!));
@@ -129,6 +144,7 @@ async function evaluateRun(
       warnings: [...trained.warnings, ...skippedWarnings(data)],
       teacher,
       students,
+      sweeps: chosen.sweeps,
       artefacts: [], // filled by writeReport, once every file is written
     };
     return { report, labels };
@@ -193,11 +209,13 @@ function testSummary(evaluation: EvaluationReport): ModelReport['test'] {
 
 /** Charts, report.md, then report.json listing every artefact, then the finished manifest with their hashes. */
 async function writeReport(report: RunReport, labels: string[], config: ExperimentConfig, outDir: string, claim: Claim): Promise<void> {
-  const charts: { curves?: string; confusion?: string; error?: string } = {};
+  const charts: { curves?: string; confusion?: string; accuracyCost?: string; error?: string } = {};
   try {
     const svgs = await renderCharts(report, labels);
     writeFileAtomic(path.join(outDir, 'learning-curves.svg'), svgs.curves);
     charts.curves = 'learning-curves.svg';
+    writeFileAtomic(path.join(outDir, 'accuracy-cost.svg'), svgs.accuracyCost);
+    charts.accuracyCost = 'accuracy-cost.svg';
     if (svgs.confusion) {
       writeFileAtomic(path.join(outDir, 'confusion-matrix.svg'), svgs.confusion);
       charts.confusion = 'confusion-matrix.svg';

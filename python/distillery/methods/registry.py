@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Generic, Optional, TypeVar
 
 import torch
+from torch import nn
 
 from ..errors import ConfigError
 from ..spec import MethodOptions
@@ -37,6 +38,19 @@ class LossInputs:
     task: str
     epoch: int
     epochs: int
+    # What the method's ``prepare`` built (e.g. a feature method's connector and layer taps); None for the others.
+    auxiliary: Optional[nn.Module] = None
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """What a method that reaches inside the networks (a feature method) gets before training: the student, the
+    teacher as a torch module, a small batch to trace shapes with, and the config path for its errors."""
+
+    student: nn.Module
+    teacher: nn.Module
+    sample: torch.Tensor
+    where: str
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,9 @@ class Method(Generic[OptionsT]):
     loss: Callable[[OptionsT, LossInputs], tuple[torch.Tensor, Terms]]
     terms: tuple[str, ...]
     traits: Traits
+    # Builds the method's trainable auxiliary module (its parameters join the optimiser, its state the epoch state
+    # file; it is never exported). Only feature methods have one; they get the teacher online, as a torch module.
+    prepare: Optional[Callable[[OptionsT, Preparation], nn.Module]] = None
 
     @property
     def needs_teacher(self) -> bool:
@@ -74,7 +91,7 @@ def _contract() -> dict[str, Traits]:
 
 
 def register(name: str, options: type[OptionsT], loss: Callable[[OptionsT, LossInputs], tuple[torch.Tensor, Terms]], terms: tuple[str, ...],
-             traits: Optional[Traits] = None) -> Method[OptionsT]:
+             traits: Optional[Traits] = None, prepare: Optional[Callable[[OptionsT, Preparation], nn.Module]] = None) -> Method[OptionsT]:
     """Adds a method. Its traits come from its zod entry (contract.json); ``traits`` is only for methods that have no zod
     entry, such as a test's or a plugin's, which the TypeScript side cannot send anyway."""
     if name in _METHODS:
@@ -82,7 +99,7 @@ def register(name: str, options: type[OptionsT], loss: Callable[[OptionsT, LossI
     declared = _contract().get(name)
     if declared is None and traits is None:
         raise ValueError(f"method '{name}' has no entry in src/config/methods.ts (run `npm run docs` after adding one)")
-    method: Method[OptionsT] = Method(name, options, loss, terms, traits or declared)  # type: ignore[arg-type]
+    method: Method[OptionsT] = Method(name, options, loss, terms, traits or declared, prepare)  # type: ignore[arg-type]
     _METHODS[name] = method  # type: ignore[assignment]
     return method
 

@@ -1,0 +1,139 @@
+/**
+ * `--seeds 0,1,2`: the whole experiment once per seed, each in its own run folder (`<outDir>/seed-<s>`), then a
+ * summary over the seeds: mean ± sd of each student's test score, and the verdict pooled over the seeds — the
+ * exact McNemar (or sign) test on the discordant samples of every seed together, next to each seed's own p.
+ */
+import * as path from 'node:path';
+import type { ExperimentConfig, ExperimentInput } from '../config/schema';
+import { exactBinomialTwoSided } from '../eval/significance';
+import { writeFileAtomic } from './files';
+import { markdownTable, type ModelReport, type RunReport } from './report';
+import { run, type RunOptions } from './run';
+import { SIGNIFICANCE, formatP, type Conclusion } from './verdict';
+
+export interface SeedStudentSummary {
+  /** The experiment's student (a sweep's chosen candidate is summarised under the student it stands for). */
+  student: string;
+  /** Per seed: the model the report tested. */
+  models: string[];
+  metric: 'accuracy' | 'rmse';
+  mean: number;
+  sd: number;
+  values: number[];
+  /** Distilled students: the verdict per seed, and pooled over every seed's test samples. */
+  verdict: null | {
+    baseline: string;
+    errorsDelta: { mean: number; sd: number } | null;
+    pValues: number[];
+    conclusions: Conclusion[];
+    pooled: { studentBetter: number; baselineBetter: number; pValue: number; conclusion: Conclusion };
+  };
+}
+
+export interface SeedsReport {
+  name: string;
+  seeds: number[];
+  runs: string[];
+  teacher: { metric: 'accuracy' | 'rmse'; mean: number; sd: number; values: number[] };
+  students: SeedStudentSummary[];
+}
+
+const quality = (model: ModelReport): number => ('accuracy' in model.test ? model.test.accuracy : model.test.rmse);
+
+export function meanSd(values: readonly number[]): { mean: number; sd: number } {
+  const mean = values.reduce((sum, value) => sum + value, 0) / values.length;
+  const variance = values.length > 1 ? values.reduce((sum, value) => sum + (value - mean) ** 2, 0) / (values.length - 1) : 0;
+  return { mean, sd: Math.sqrt(variance) };
+}
+
+/** Runs the experiment once per seed and writes `seeds.json` and `seeds.md` into `outDir`. */
+export async function runSeeds(experiment: ExperimentInput | ExperimentConfig, seeds: readonly number[], options: RunOptions & { outDir: string }): Promise<SeedsReport> {
+  if (seeds.length === 0 || new Set(seeds).size !== seeds.length) throw new RangeError('seeds: expected distinct seeds, e.g. 0,1,2');
+  const reports: RunReport[] = [];
+  const runs: string[] = [];
+  for (const seed of seeds) {
+    const folder = path.join(options.outDir, `seed-${seed}`);
+    reports.push(await run(experiment, { ...options, seed, outDir: folder }));
+    runs.push(path.relative(options.outDir, folder));
+  }
+  const summary = summariseSeeds(reports, seeds, runs);
+  writeFileAtomic(path.join(options.outDir, 'seeds.json'), JSON.stringify(summary, null, 2));
+  writeFileAtomic(path.join(options.outDir, 'seeds.md'), seedsMarkdown(summary, options.command ?? 'runSeeds()'));
+  return summary;
+}
+
+export function summariseSeeds(reports: readonly RunReport[], seeds: readonly number[], runs: readonly string[]): SeedsReport {
+  const first = reports[0]!;
+  const metric = first.task === 'classification' ? 'accuracy' : 'rmse';
+  const teacherValues = reports.map((report) => quality(report.teacher));
+  const students = first.students.map((model) => model.candidateOf ?? model.name);
+  return {
+    name: first.name,
+    seeds: [...seeds],
+    runs: [...runs],
+    teacher: { metric, ...meanSd(teacherValues), values: teacherValues },
+    students: students.map((student) => {
+      const models = reports.map((report) => {
+        const found = report.students.find((model) => (model.candidateOf ?? model.name) === student);
+        if (!found) throw new Error(`seed ${report.seed}: no student ${student} in its report`);
+        return found;
+      });
+      const values = models.map(quality);
+      return { student, models: models.map((model) => model.name), metric, ...meanSd(values), values, verdict: pooledVerdict(models) };
+    }),
+  };
+}
+
+function pooledVerdict(models: readonly ModelReport[]): SeedStudentSummary['verdict'] {
+  const verdicts = models.map((model) => model.verdict);
+  if (verdicts.some((verdict) => verdict === undefined)) return null;
+  const all = verdicts as NonNullable<ModelReport['verdict']>[];
+  const studentBetter = all.reduce((sum, verdict) => sum + verdict.studentBetter, 0);
+  const baselineBetter = all.reduce((sum, verdict) => sum + verdict.baselineBetter, 0);
+  const pValue = exactBinomialTwoSided(studentBetter, baselineBetter);
+  const conclusion: Conclusion =
+    pValue >= SIGNIFICANCE || studentBetter === baselineBetter ? 'no significant difference' : studentBetter > baselineBetter ? 'helped' : 'did not help';
+  const deltas = all.map((verdict) => verdict.errorsDelta).filter((delta): delta is number => delta !== undefined);
+  return {
+    baseline: all[0]!.baseline,
+    errorsDelta: deltas.length === all.length ? meanSd(deltas) : null,
+    pValues: all.map((verdict) => verdict.pValue),
+    conclusions: all.map((verdict) => verdict.conclusion),
+    pooled: { studentBetter, baselineBetter, pValue, conclusion },
+  };
+}
+
+export function seedsMarkdown(summary: SeedsReport, command: string): string {
+  const percent = (value: number): string => (100 * value).toFixed(2);
+  const show = (mean: number, sd: number): string => (summary.teacher.metric === 'accuracy' ? `${percent(mean)} ± ${percent(sd)} %` : `${mean.toPrecision(4)} ± ${sd.toPrecision(2)}`);
+  const rows = [['model', `test ${summary.teacher.metric} (mean ± sd)`, 'per seed', 'errors vs labels (mean ± sd)', 'p per seed', 'pooled p', 'verdict']];
+  rows.push(['teacher', show(summary.teacher.mean, summary.teacher.sd), summary.teacher.values.map((v) => v.toPrecision(4)).join(', '), '—', '—', '—', '—']);
+  for (const student of summary.students) {
+    const verdict = student.verdict;
+    rows.push([
+      student.student,
+      show(student.mean, student.sd),
+      student.values.map((v) => v.toPrecision(4)).join(', '),
+      verdict?.errorsDelta ? `${verdict.errorsDelta.mean.toFixed(1)} ± ${verdict.errorsDelta.sd.toFixed(1)}` : '—',
+      verdict ? verdict.pValues.map(formatP).join(', ') : '—',
+      verdict ? formatP(verdict.pooled.pValue) : '—',
+      verdict ? verdictWords(verdict.pooled.conclusion) : '—',
+    ]);
+  }
+  return [
+    `# ${summary.name}: ${summary.seeds.length} seeds (${summary.seeds.join(', ')})`,
+    '',
+    `Each seed is a full run (${summary.runs.join(', ')}). The pooled p is the exact test on every seed's discordant test samples together.`,
+    '',
+    markdownTable(rows),
+    '',
+    '```sh',
+    command,
+    '```',
+    '',
+  ].join('\n');
+}
+
+export function verdictWords(conclusion: Conclusion): string {
+  return { helped: 'distillation helped', 'did not help': 'distillation did not help (worse)', 'no significant difference': 'no significant difference' }[conclusion];
+}

@@ -1,0 +1,98 @@
+/**
+ * Through the real engine: `auto` trains its candidates without the test split and keeps the validation-best;
+ * each distilled student gets a verdict against its labels baseline; `runSeeds` repeats and pools; the
+ * accuracy–cost chart is drawn.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Engine, run, runSeeds, verifyRun, type ExperimentInput } from '../src';
+import { tempDir } from './support/tiny';
+
+const training = { epochs: 2, batchSize: 64, optimizer: { type: 'adam' as const, lr: 0.003 } };
+const base = {
+  device: 'cpu',
+  data: {
+    train: { type: 'mnist', split: 'train', limit: 500 },
+    test: { type: 'mnist', split: 'test', limit: 200 },
+    validation: { type: 'split', fraction: 0.2 },
+  },
+  teacher: { type: 'train', model: { type: 'mlp', hidden: [48] }, training },
+  evaluate: { benchmark: true },
+} satisfies Partial<ExperimentInput>;
+
+describe('auto, sweeps and the verdict', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await Engine.start();
+  });
+  afterAll(async () => {
+    await engine?.close();
+  });
+
+  test('auto: six candidates chosen on validation, only the chosen one (and its baseline) tested, with a verdict', async () => {
+    const out = path.join(tempDir('auto'), 'out');
+    const experiment: ExperimentInput = { ...base, name: 'auto', students: [{ name: 'pick', model: { type: 'mlp', hidden: [8] }, method: { type: 'auto' }, training }] };
+    const report = await run(experiment, { outDir: out, engine });
+    const [sweep] = report.sweeps;
+    expect(sweep).toMatchObject({ student: 'pick', auto: true, metric: 'validationAccuracy' });
+    expect(sweep!.candidates.map((c) => c.method?.type)).toEqual(['hard-labels', 'soft-targets', 'soft-targets', 'soft-targets', 'soft-targets', 'dkd']);
+    const best = Math.max(...sweep!.candidates.map((c) => c.validation));
+    const chosen = sweep!.candidates.find((c) => c.chosen)!;
+    expect(chosen.validation).toBe(best);
+    expect(chosen.name).toBe(sweep!.candidates.find((c) => c.validation === best)!.name); // the first of the best
+    expect(chosen.validation).toBeGreaterThanOrEqual(sweep!.candidates[0]!.validation); // never below the labels candidate
+
+    // candidates never read the test split: no test metric in any candidate's history
+    for (const candidate of sweep!.candidates) {
+      const result = JSON.parse(fs.readFileSync(path.join(out, 'results', `${candidate.name}.json`), 'utf8')) as { history: Record<string, unknown>[] };
+      expect(result.history.every((epoch) => !Object.keys(epoch).some((key) => key.startsWith('test')))).toBe(true);
+      expect(result.history.every((epoch) => typeof epoch.validationAccuracy === 'number')).toBe(true);
+    }
+    const shown = report.students.map((s) => s.name);
+    if (sweep!.labelsKept) {
+      expect(shown).toEqual(['pick-1']);
+      expect(report.students[0]!.verdict).toBeUndefined();
+    } else {
+      expect(shown).toEqual(['pick-1', chosen.name].sort((a, b) => a.localeCompare(b, 'en', { numeric: true })));
+      const verdict = report.students.find((s) => s.name === chosen.name)!.verdict!;
+      expect(verdict.baseline).toBe('pick-1');
+      const errors = (name: string): number => (report.students.find((s) => s.name === name)!.test as { errors: number }).errors;
+      const [student, baseline] = [{ errors: errors(chosen.name) }, { errors: errors('pick-1') }];
+      expect(verdict.errorsDelta).toBe(student.errors - baseline.errors);
+      expect(verdict.studentBetter - verdict.baselineBetter).toBe(-verdict.errorsDelta!);
+      expect(verdict.pValue).toBeGreaterThan(0);
+    }
+    expect(report.students.find((s) => s.name === chosen.name)!.candidateOf).toBe('pick');
+    const markdown = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
+    expect(markdown).toContain('## auto: pick');
+    expect(markdown).toContain('chosen on validationAccuracy (the test set was not read)');
+    // (the SVG charts are drawn by the CLI: cli.test.ts; jest cannot import vega's ES modules)
+    expect(verifyRun(out)).toMatchObject({ ok: true });
+  }, 600_000);
+
+  test('a sweep over two seeds: candidates, a labels baseline added for the verdict, and the pooled summary', async () => {
+    const out = path.join(tempDir('seeds'), 'out');
+    const experiment: ExperimentInput = {
+      ...base,
+      name: 'seeds',
+      students: [{ name: 'kd', model: { type: 'mlp', hidden: [8] }, method: { type: 'soft-targets' }, training }],
+      sweep: { 'method.temperature': [2, 8] },
+      evaluate: { benchmark: false },
+    };
+    const summary = await runSeeds(experiment, [0, 1], { outDir: out, engine });
+    expect(summary.seeds).toEqual([0, 1]);
+    expect(summary.students.map((s) => s.student)).toEqual(['kd', 'kd-labels']);
+    const kd = summary.students[0]!;
+    const reports = [0, 1].map((seed) => JSON.parse(fs.readFileSync(path.join(out, `seed-${seed}`, 'report.json'), 'utf8')) as import('../src').RunReport);
+    for (const [index, report] of reports.entries()) {
+      expect(report.seed).toBe(index);
+      expect(report.sweeps[0]!.candidates.map((c) => c.name)).toEqual(['kd-1', 'kd-2']);
+      const chosen = report.students.find((s) => s.candidateOf === 'kd')!;
+      expect(chosen.verdict!.baseline).toBe('kd-labels');
+      expect(kd.values[index]).toBe((chosen.test as { accuracy: number }).accuracy);
+    }
+    const pooled = reports.reduce((sum, report) => sum + report.students.find((s) => s.candidateOf === 'kd')!.verdict!.studentBetter, 0);
+    expect(kd.verdict!.pooled.studentBetter).toBe(pooled);
+    expect(fs.readFileSync(path.join(out, 'seeds.md'), 'utf8')).toContain('| kd |');
+  }, 600_000);
+});
