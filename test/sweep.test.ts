@@ -7,7 +7,7 @@ import { AUTO_CANDIDATES, gridCombinations, planStudents } from '../src/config/s
 import { exactBinomialTwoSided, mcnemarExact, signTest } from '../src/eval/significance';
 import { paretoFront } from '../src/experiment/charts';
 import { chooseStudents } from '../src/experiment/selection';
-import { summariseSeeds } from '../src/experiment/seeds';
+import { runSeeds, summariseSeeds } from '../src/experiment/seeds';
 import { verdict } from '../src/experiment/verdict';
 import type { ModelResult } from '../src/engine';
 import type { RunReport } from '../src/experiment';
@@ -136,6 +136,14 @@ describe('paired tests', () => {
     expect(hurt.conclusion).toBe('did not help');
     const same = verdict('labels', { task: 'classification', right: right(100, [1, 2]) }, { task: 'classification', right: right(100, [3]) });
     expect(same).toMatchObject({ errorsDelta: 1, conclusion: 'no significant difference' });
+  });
+
+  test('repeated or negative seeds are refused before anything runs', async () => {
+    for (const seeds of [[0, 0], [], [-1]]) {
+      await expect(runSeeds({ teacher: { type: 'train', model: mlp([8]) }, students: [] } as never, seeds, { outDir: '/nonexistent/out' })).rejects.toThrow(
+        /seeds: expected distinct seeds >= 0/,
+      );
+    }
   });
 
   test('seeds pool their discordant samples', () => {

@@ -22,6 +22,7 @@ from helpers import (
     model_options,
     np_log_softmax,
     np_softmax,
+    onnx_teacher_options,
     student,
     tiny_files,
     train_teacher_request,
@@ -116,3 +117,17 @@ def test_hints_distill_trains_the_connector_resumes_and_exports_the_student_alon
                                                       resume=True), Recorder())
     assert resumed["metrics"]["loss"] == pytest.approx(whole["metrics"]["loss"], rel=1e-6)
     assert resumed["history"][-1]["terms"]["hint"] == pytest.approx(whole["history"][-1]["terms"]["hint"], rel=1e-6)
+
+
+def test_an_onnx_teacher_or_a_model_without_a_linear_layer_is_refused(tmp_path):
+    data = tiny_files(tmp_path)
+    block = student("hinted", model_options("mlp", hidden=[8]), method_options("hints"), TRAINING)
+    with pytest.raises(ConfigError) as error:
+        api.COMMANDS["distill"](distill_request(tmp_path / "o", block, teacher=onnx_teacher_options(path=str(tmp_path / "t.onnx")),
+                                                data=data, export=False), Recorder())
+    assert error.value.field == "student.method.type" and "an ONNX teacher is a black box" in str(error.value)
+    assert not (tmp_path / "o" / "checkpoints").exists()
+    convolutional = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten())
+    with pytest.raises(ConfigError, match="no linear layer whose input could be its penultimate features; name a layer"):
+        hints = methods.method_for(method_spec("hints"))
+        hints.prepare(method_spec("hints"), Preparation(convolutional, convolutional, torch.randn(1, 1, 5, 5), "m"))

@@ -4,6 +4,7 @@
  * exact McNemar (or sign) test on the discordant samples of every seed together, next to each seed's own p.
  */
 import * as path from 'node:path';
+import { ConfigError } from '../config/errors';
 import type { ExperimentConfig, ExperimentInput } from '../config/schema';
 import { exactBinomialTwoSided } from '../eval/significance';
 import { writeFileAtomic } from './files';
@@ -48,7 +49,9 @@ export function meanSd(values: readonly number[]): { mean: number; sd: number } 
 
 /** Runs the experiment once per seed and writes `seeds.json` and `seeds.md` into `outDir`. */
 export async function runSeeds(experiment: ExperimentInput | ExperimentConfig, seeds: readonly number[], options: RunOptions & { outDir: string }): Promise<SeedsReport> {
-  if (seeds.length === 0 || new Set(seeds).size !== seeds.length) throw new RangeError('seeds: expected distinct seeds, e.g. 0,1,2');
+  if (seeds.length === 0 || new Set(seeds).size !== seeds.length || seeds.some((seed) => !Number.isInteger(seed) || seed < 0)) {
+    throw new ConfigError([{ path: 'seeds', message: `expected distinct seeds >= 0, e.g. 0,1,2 (got ${seeds.join(',') || 'none'})` }]);
+  }
   const reports: RunReport[] = [];
   const runs: string[] = [];
   for (const seed of seeds) {
