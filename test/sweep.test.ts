@@ -10,7 +10,7 @@ import { chooseStudents } from '../src/experiment/selection';
 import { runSeeds, summariseSeeds } from '../src/experiment/seeds';
 import { verdict } from '../src/experiment/verdict';
 import type { ModelResult } from '../src/engine';
-import type { RunReport } from '../src/experiment';
+import type { ModelReport, RunReport } from '../src/experiment';
 
 const validation = { type: 'split', fraction: 0.2 } as const;
 const mlp = (hidden: number[]) => ({ type: 'mlp', hidden }) as const;
@@ -162,6 +162,11 @@ describe('paired tests', () => {
     expect(kd.verdict!.pooled).toEqual({ studentBetter: 13, baselineBetter: 3, pValue: exactBinomialTwoSided(13, 3), conclusion: 'helped' });
     expect(kd.verdict!.errorsDelta).toEqual({ mean: -5, sd: 0 });
     expect(summary.students[1]!.verdict).toBeNull();
+    // a seed where auto kept its labels candidate counts as no difference, not as a missing seed
+    const labelsSeed = report(2, 0, 0);
+    labelsSeed.students[0] = { name: 'kd-1', candidateOf: 'kd', method: { type: 'hard-labels' }, test: { accuracy: 0.78 } } as unknown as ModelReport;
+    const mixed = summariseSeeds([report(0, 6, 1), labelsSeed], [0, 2], ['seed-0', 'seed-2']);
+    expect(mixed.students[0]!.verdict).toMatchObject({ pValues: [exactBinomialTwoSided(6, 1), 1], pooled: { studentBetter: 6, baselineBetter: 1 } });
   });
 });
 

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Engine, run, runSeeds, verifyRun, type ExperimentInput } from '../src';
+import { Engine, run, runSeeds, verifyRun, type EngineEvent, type ExperimentInput } from '../src';
 import { tempDir } from './support/tiny';
 
 const training = { epochs: 2, batchSize: 64, optimizer: { type: 'adam' as const, lr: 0.003 } };
@@ -32,7 +32,11 @@ describe('auto, sweeps and the verdict', () => {
   test('auto: six candidates chosen on validation, only the chosen one (and its baseline) tested, with a verdict', async () => {
     const out = path.join(tempDir('auto'), 'out');
     const experiment: ExperimentInput = { ...base, name: 'auto', students: [{ name: 'pick', model: { type: 'mlp', hidden: [8] }, method: { type: 'auto' }, training }] };
-    const report = await run(experiment, { outDir: out, engine });
+    const events: EngineEvent[] = [];
+    const report = await run(experiment, { outDir: out, engine, onEvent: (event) => events.push(event) });
+    const logs = events.flatMap((event) => (event.event === 'log' ? [event.message] : []));
+    expect(logs).toContain('pick: candidate 1 of 6 (method={"type":"hard-labels"})');
+    expect(logs.filter((message) => /^pick: candidate \d of 6/.test(message))).toHaveLength(6);
     const [sweep] = report.sweeps;
     expect(sweep).toMatchObject({ student: 'pick', auto: true, metric: 'validationAccuracy' });
     expect(sweep!.candidates.map((c) => c.method?.type)).toEqual(['hard-labels', 'soft-targets', 'soft-targets', 'soft-targets', 'soft-targets', 'dkd']);
@@ -68,6 +72,13 @@ describe('auto, sweeps and the verdict', () => {
     expect(markdown).toContain('chosen on validationAccuracy (the test set was not read)');
     // (the SVG charts are drawn by the CLI: cli.test.ts; jest cannot import vega's ES modules)
     expect(verifyRun(out)).toMatchObject({ ok: true });
+
+    // --resume keeps every finished candidate and chooses the same one
+    const again: EngineEvent[] = [];
+    const resumed = await run(experiment, { outDir: out, engine, resume: true, onEvent: (event) => again.push(event) });
+    expect(again.filter((event) => event.event === 'phase-start')).toEqual([]);
+    expect(again).toContainEqual({ event: 'log', message: 'pick-6: already finished, kept' });
+    expect(resumed.sweeps).toEqual(report.sweeps);
   }, 600_000);
 
   test('a sweep over two seeds: candidates, a labels baseline added for the verdict, and the pooled summary', async () => {

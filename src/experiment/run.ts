@@ -75,9 +75,8 @@ export async function run(experiment: ExperimentInput | ExperimentConfig, option
     const request = { ...engineConfig, students: plan.students, data: prepared.data, outDir, resume: options.resume ?? false };
     writeFileAtomic(path.join(outDir, RESOLVED_CONFIG), JSON.stringify(request, null, 2));
 
-    const trained = await withEngine(options.engine, (engine) =>
-      engine.call('run_experiment', request, { signal: options.signal, onEvent: options.onEvent }),
-    );
+    const onEvent = options.onEvent && announceCandidates(plan, options.onEvent);
+    const trained = await withEngine(options.engine, (engine) => engine.call('run_experiment', request, { signal: options.signal, onEvent }));
     options.onStage?.('evaluating');
     const { report, labels } = await evaluateRun(config, plan, trained, outDir, options.command ?? 'run()', started, prepared.summary);
     options.onStage?.('reporting');
@@ -90,6 +89,25 @@ export async function run(experiment: ExperimentInput | ExperimentConfig, option
   } finally {
     lock.release();
   }
+}
+
+/** Forwards the engine's events, saying "candidate k of n" as each sweep candidate starts training. */
+function announceCandidates(plan: StudentPlan, onEvent: (event: EngineEvent) => void): (event: EngineEvent) => void {
+  const position = new Map(
+    plan.groups.flatMap((group) =>
+      group.candidates.map((candidate, index) => [candidate.name, { group, index, overrides: candidate.overrides }] as const),
+    ),
+  );
+  return (event) => {
+    const candidate = event.event === 'phase-start' ? position.get(event.name) : undefined;
+    if (candidate) {
+      const fields = Object.entries(candidate.overrides)
+        .map(([key, value]) => `${key}=${JSON.stringify(value)}`)
+        .join(', ');
+      onEvent({ event: 'log', message: `${candidate.group.name}: candidate ${candidate.index + 1} of ${candidate.group.candidates.length} (${fields})` });
+    }
+    onEvent(event);
+  };
 }
 
 /** The report, and the class names recorded in the students' ONNX metadata (for the confusion matrix). */

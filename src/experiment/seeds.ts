@@ -10,7 +10,8 @@ import { exactBinomialTwoSided } from '../eval/significance';
 import { writeFileAtomic } from './files';
 import { markdownTable, type ModelReport, type RunReport } from './report';
 import { run, type RunOptions } from './run';
-import { SIGNIFICANCE, formatP, type Conclusion } from './verdict';
+import { SIGNIFICANCE, formatP, type Conclusion, type Verdict } from './verdict';
+import { isLabelsTrained } from '../config/sweep';
 
 export interface SeedStudentSummary {
   /** The experiment's student (a sweep's chosen candidate is summarised under the student it stands for). */
@@ -87,10 +88,20 @@ export function summariseSeeds(reports: readonly RunReport[], seeds: readonly nu
   };
 }
 
+/**
+ * A seed where a sweep (auto) kept its labels-trained candidate counts as no difference from labels: the student
+ * *is* a labels student there (no discordant samples), rather than dropping the seed and pooling the others alone.
+ */
+function labelsKept(model: ModelReport): Verdict | undefined {
+  if (model.verdict || model.candidateOf === undefined || model.method === null || !isLabelsTrained({ method: model.method })) return model.verdict;
+  return { baseline: model.name, test: 'accuracy' in model.test ? 'mcnemar-exact' : 'sign-test', ...('accuracy' in model.test ? { errorsDelta: 0 } : { rmseDelta: 0 }), studentBetter: 0, baselineBetter: 0, pValue: 1, conclusion: 'no significant difference' };
+}
+
 function pooledVerdict(models: readonly ModelReport[]): SeedStudentSummary['verdict'] {
-  const verdicts = models.map((model) => model.verdict);
+  if (models.every((model) => model.verdict === undefined)) return null;
+  const verdicts = models.map(labelsKept);
   if (verdicts.some((verdict) => verdict === undefined)) return null;
-  const all = verdicts as NonNullable<ModelReport['verdict']>[];
+  const all = verdicts as Verdict[];
   const studentBetter = all.reduce((sum, verdict) => sum + verdict.studentBetter, 0);
   const baselineBetter = all.reduce((sum, verdict) => sum + verdict.baselineBetter, 0);
   const pValue = exactBinomialTwoSided(studentBetter, baselineBetter);
@@ -98,7 +109,7 @@ function pooledVerdict(models: readonly ModelReport[]): SeedStudentSummary['verd
     pValue >= SIGNIFICANCE || studentBetter === baselineBetter ? 'no significant difference' : studentBetter > baselineBetter ? 'helped' : 'did not help';
   const deltas = all.map((verdict) => verdict.errorsDelta).filter((delta): delta is number => delta !== undefined);
   return {
-    baseline: all[0]!.baseline,
+    baseline: all.find((verdict) => verdict.studentBetter + verdict.baselineBetter > 0)?.baseline ?? all[0]!.baseline,
     errorsDelta: deltas.length === all.length ? meanSd(deltas) : null,
     pValues: all.map((verdict) => verdict.pValue),
     conclusions: all.map((verdict) => verdict.conclusion),
