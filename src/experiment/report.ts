@@ -3,6 +3,7 @@ import type { MethodConfig, ModelConfig } from '../config/schema';
 import type { DataSummary } from '../data';
 import type { ArtefactRole } from './folder';
 import type { EpochRecord } from '../engine/types';
+import { variantsMarkdown, type VariantReport } from './variants';
 
 export interface ClassificationTest {
   n: number;
@@ -40,6 +41,8 @@ export interface ModelReport {
   trainSeconds: number;
   history: EpochRecord[];
   confusion?: number[][];
+  /** A student's int8 / fp16 variants (export.quantize), each evaluated and guarded (src/experiment/variants.ts). */
+  variants?: VariantReport[];
 }
 
 export interface RunReport {
@@ -144,7 +147,7 @@ function dataNote(data: DataSummary): string[] {
   return ['', `Data: ${data.kind === 'table' ? 'a table' : 'images'}, encoded by the preprocessing recorded in every model (${rows}).${skippedNote}`];
 }
 
-export function reportMarkdown(report: RunReport, config: unknown, charts: { curves?: string; confusion?: string; error?: string }): string {
+export function reportMarkdown(report: RunReport, config: unknown, charts: { curves?: string; confusion?: string; frontier?: string; error?: string }): string {
   const best = bestStudent(report);
   const lines = [
     `# ${report.name}`,
@@ -160,6 +163,7 @@ export function reportMarkdown(report: RunReport, config: unknown, charts: { cur
   ];
   if (charts.curves) lines.push('## Learning curves', '', `![test accuracy per epoch](${charts.curves})`, '');
   if (charts.confusion && best) lines.push(`## Confusion matrix of the best student (${best.name})`, '', `![confusion matrix](${charts.confusion})`, '');
+  lines.push(...variantsMarkdown(report.students, charts.frontier));
   if (charts.error) lines.push(`_Charts could not be drawn: ${charts.error}_`, '');
   lines.push('## How this was made', '', '```sh', report.command, '```', '', '<details><summary>Resolved config</summary>', '', '```json', JSON.stringify(config, null, 2), '```', '', '</details>', '');
   return lines.join('\n');
