@@ -114,6 +114,13 @@ describe('quantised and fp16 variants', () => {
     expect(shaped.status).toBe(1);
     expect(shaped.stderr).toContain(`calibration data ${wrong}: expected rows of shape [N, 28, 28] (784 values each), got an array of shape [5, 3]`);
     expect(fs.existsSync(path.join(folder, 'soft.int8-static.onnx'))).toBe(true); // the earlier variant, untouched
+
+    const unknown = cli(['quantize', model, '--method', 'int4']);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain('expected int8-dynamic, int8-static, fp16 (comma-separated), got int4');
+    const twoOuts = cli(['quantize', model, '--method', 'int8-dynamic,fp16', '--out', path.join(folder, 'x.onnx')]);
+    expect(twoOuts.status).toBe(2);
+    expect(twoOuts.stderr).toContain('out: --out names one file: give one --method with it');
   });
 
   test('the engine command reports a missing calibration file as a typed error naming it', async () => {

@@ -10,7 +10,8 @@ import { InputPreparer } from '../src/runtime/input';
 import { accuracyGuard } from '../src/experiment/variants';
 import { frontierPoints, frontierSpec, paretoFront, type FrontierPoint } from '../src/experiment/frontier';
 import type { RunReport } from '../src/experiment/report';
-import { ROOT } from './support/tiny';
+import { ConfigError, parseExperiment } from '../src/config';
+import { ROOT, tinyExperiment } from './support/tiny';
 
 const MODELS = path.join(ROOT, 'models');
 
@@ -107,5 +108,20 @@ describe('the accuracy guard and the Pareto front', () => {
       ['s', 'student', false],
       ['s.int8-static', 'variant', true],
     ]);
+  });
+});
+
+describe('export.quantize in an experiment', () => {
+  test('defaults: no variants, a 0.5-point guard', () => {
+    expect(parseExperiment(tinyExperiment()).export).toMatchObject({ quantize: [], maxAccuracyDrop: 0.5 });
+  });
+
+  test.each([
+    [{ quantize: ['int4'] }, 'export.quantize[0]'],
+    [{ quantize: ['fp16', 'fp16'] }, 'export.quantize: expected each method at most once'],
+    [{ maxAccuracyDrop: -1 }, 'export.maxAccuracyDrop: expected a number of percentage points >= 0'],
+  ])('%j is refused, naming the field', (exportOptions, message) => {
+    expect(() => parseExperiment(tinyExperiment({ export: exportOptions }))).toThrow(ConfigError);
+    expect(() => parseExperiment(tinyExperiment({ export: exportOptions }))).toThrow(message);
   });
 });
