@@ -1,11 +1,14 @@
 // Runtime overhead: OnnxModel.predict / predictBatch against a raw onnxruntime-node session.run on the same
-// .onnx (same session options and threads), against PyTorch eager in Python, and PredictionPool throughput with
-// 1, 2 and 8 concurrent callers (OnnxModel on one session alongside). Blocks of A and B alternate.
+// .onnx (same session options and threads), against PyTorch eager in Python, the model's int8 / fp16 variants
+// (<name>.int8-dynamic.onnx, … next to it, when present: batch-256 rows/s, single-row p50, size, test accuracy),
+// and PredictionPool throughput with 1, 2 and 8 concurrent callers (OnnxModel on one session alongside).
+// Blocks of A and B alternate.
 //
 //   node scripts/bootstrap.js && node bench/runtime.mjs [--model bench/out/demo/soft-t20.onnx] [--threads 1] [--blocks 4]
 //
-// The raw session gets inputs already normalised and returns bare logits; OnnxModel takes raw pixels and does
-// validation, normalisation, softmax and argmax: that work is the overhead measured.
+// The raw session gets the inputs its graph takes (raw pixels when the graph normalises them itself,
+// distillery.normalizationInGraph; else pre-normalised rows) and returns bare logits; OnnxModel takes raw pixels and
+// does validation, (normalisation,) softmax and argmax: that work is the overhead measured.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -38,7 +41,7 @@ for (let i = 0; i < pixels.length; i++) {
   state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
   pixels[i] = state % 256;
 }
-const normalised = pixels.map((v, i) => (v - mean[mean.length === 1 ? 0 : i % features]) / std[std.length === 1 ? 0 : i % features]);
+const normalised = model.info.normalizationInGraph ? pixels : pixels.map((v, i) => (v - mean[mean.length === 1 ? 0 : i % features]) / std[std.length === 1 ? 0 : i % features]);
 const row = pixels.subarray(0, features);
 const rowNorm = normalised.subarray(0, features);
 
@@ -98,6 +101,34 @@ if (fs.existsSync(checkpoint)) {
   torchResult = JSON.parse(out.trim().split('\n').pop());
 }
 
+// ---- variants: fp32 and every <name>.<method>.onnx next to it, interleaved blocks (OnnxModel, end to end)
+const { loadDataset, evaluate } = dist('runtime/index.js');
+const testFile = path.join(path.dirname(modelFile), 'data', 'test.npz');
+const dataset = fs.existsSync(testFile) ? await loadDataset(testFile) : null;
+const variantFiles = [['fp32', modelFile], ...['int8-dynamic', 'int8-static', 'fp16']
+  .map((method) => [method, modelFile.replace(/\.onnx$/, `.${method}.onnx`)]).filter(([, file]) => fs.existsSync(file))];
+const variants = [];
+for (const [method, file] of variantFiles) {
+  const loaded = await OnnxModel.load(file, { threads });
+  const accuracy = dataset ? (await evaluate(loaded, dataset)).accuracy : null;
+  variants.push({ method, file: path.relative(ROOT, file), model: loaded, sizeBytes: fs.statSync(file).size, accuracy, single: [], batch: [] });
+}
+for (let round = 0; round < blocks; round++) {
+  for (const v of round % 2 === 0 ? variants : [...variants].reverse()) {
+    const single = await block(() => v.model.predict(row));
+    const batchTimes = await block(() => v.model.predictBatch(pixels));
+    v.single.push(median(single) * 1000);
+    v.batch.push(256 / (batchTimes.reduce((sum, t) => sum + t, 0) / batchTimes.length / 1000));
+  }
+}
+for (const v of variants) await v.model.close();
+const fp32Variant = variants[0];
+const variantRows = variants.map((v) => ({
+  method: v.method, file: v.file, sizeBytes: v.sizeBytes, sizeRatio: v.sizeBytes / fp32Variant.sizeBytes, accuracy: v.accuracy,
+  accuracyDropPoints: v.accuracy === null ? null : 100 * (fp32Variant.accuracy - v.accuracy),
+  singleP50Us: median(v.single), batch256RowsPerSecond: median(v.batch),
+}));
+
 // ---- concurrency: PredictionPool (default workers, 1 thread each) vs OnnxModel, c concurrent callers
 const pool = await PredictionPool.create(modelFile, { threads: 1 });
 const poolWorkers = Math.max(1, Math.min(4, require('node:os').availableParallelism()));
@@ -129,6 +160,12 @@ await model.close();
 await raw.release();
 
 const overheadUs = oursP50 - rawP50;
+const eager = torchResult?.batch256.rowsPerSecond;
+for (const v of variantRows) {
+  v.vsPytorchEagerBatch256 = eager ? v.batch256RowsPerSecond / eager : null;
+  v.vsPytorchBf16Batch256 = torchResult?.bf16 ? v.batch256RowsPerSecond / torchResult.bf16.batch256.rowsPerSecond : null;
+  v.singleP50VsPytorchEager = torchResult ? v.singleP50Us / torchResult.single.p50Us : null;
+}
 console.log(`\nRuntime: ${path.relative(ROOT, modelFile)} (${model.info.params} params), onnxruntime-node intra-op threads ${threads}, ${blocks} alternating blocks of ${blockMs} ms (median)`);
 const rows = [
   ['single row p50 (µs)', fmt(oursP50, 1), fmt(rawP50, 1), `+${fmt(overheadUs, 1)} µs`, torchResult ? fmt(torchResult.single.p50Us, 1) : '—'],
@@ -138,12 +175,25 @@ const rows = [
 console.log(table(['', 'OnnxModel', 'raw session.run', 'ours vs raw', 'PyTorch eager'], rows));
 console.log(`goals: batch throughput >= 0.95 of raw -> ${fmt(oursRows / rawRows, 3)} ${oursRows / rawRows >= 0.95 ? 'met' : 'MISSED'}; ` +
   `<= 5 µs added per single row -> ${fmt(overheadUs, 1)} µs ${overheadUs <= 5 ? 'met' : 'MISSED'}`);
+console.log(`\nVariants (OnnxModel end to end, ${blocks} interleaved blocks; accuracy on ${dataset ? path.relative(ROOT, testFile) : 'no test split found'})`);
+console.log(table(['variant', 'size', 'x fp32 size', 'accuracy', 'drop (pts)', 'p50 b=1 (µs)', 'x eager p50', 'rows/s b=256', 'x eager', 'x bf16'],
+  variantRows.map((v) => [v.method, `${(v.sizeBytes / 2 ** 20).toFixed(2)} MB`, fmt(v.sizeRatio, 3), v.accuracy === null ? '—' : `${(100 * v.accuracy).toFixed(2)}%`,
+    v.accuracyDropPoints === null ? '—' : fmt(v.accuracyDropPoints, 2), fmt(v.singleP50Us, 1), v.singleP50VsPytorchEager === null ? '—' : fmt(v.singleP50VsPytorchEager, 2),
+    fmt(v.batch256RowsPerSecond, 0), v.vsPytorchEagerBatch256 === null ? '—' : `${fmt(v.vsPytorchEagerBatch256, 2)}×`,
+    v.vsPytorchBf16Batch256 === null ? '—' : `${fmt(v.vsPytorchBf16Batch256, 2)}×`])));
+const int8 = variantRows.filter((v) => v.method.startsWith('int8'));
+const fp32Row = variantRows[0];
+console.log(`goals: fp32 >= 1.0x PyTorch eager at b=256 -> ${fmt(fp32Row.vsPytorchEagerBatch256, 2)} ${fp32Row.vsPytorchEagerBatch256 >= 1 ? 'met' : 'MISSED'}; ` +
+  `single-row p50 <= 0.8x eager -> ${fmt(fp32Row.singleP50VsPytorchEager, 2)} ${fp32Row.singleP50VsPytorchEager <= 0.8 ? 'met' : 'MISSED'}; ` +
+  int8.map((v) => `${v.method} >= 3x eager -> ${fmt(v.vsPytorchEagerBatch256, 2)} ${v.vsPytorchEagerBatch256 >= 3 ? 'met' : 'MISSED'}, drop ${fmt(v.accuracyDropPoints, 2)} pts ${v.accuracyDropPoints <= 0.5 ? 'met' : 'MISSED'}`).join('; '));
+
 console.log(`\nConcurrent callers (${poolWorkers} pool workers x 1 thread; OnnxModel: one session, ${threads} thread(s)), rows/s over 1.5 s`);
 console.log(table(['rows per call', 'callers', 'PredictionPool', 'OnnxModel'], concurrency.map((c) => [c.rows, c.callers, fmt(c.poolRowsPerSecond, 0), fmt(c.studentModelRowsPerSecond, 0)])));
 writeJson('runtime.json', {
   model: path.relative(ROOT, modelFile), threads, blocks, blockMs,
   single: { studentModelP50Us: oursP50, rawP50Us: rawP50, studentModelMeanUs: oursMean, rawMeanUs: rawMean, addedUs: overheadUs, blocks: single },
   batch256: { studentModelRowsPerSecond: oursRows, rawRowsPerSecond: rawRows, ratio: oursRows / rawRows, blocks: batch },
-  pytorchEager: torchResult, poolWorkers, concurrency,
+  pytorchEager: torchResult, variants: variantRows, poolWorkers, concurrency,
+  lscpu: (() => { try { return execFileSync('lscpu', { encoding: 'utf8' }); } catch { return null; } })(),
   goals: { batchRatio: 0.95, addedUsPerRow: 5, batchMet: oursRows / rawRows >= 0.95, singleMet: overheadUs <= 5 },
 });

@@ -1,5 +1,5 @@
 """PyTorch eager inference of a Distillery checkpoint (the Python side of bench/runtime.mjs): single-row latency and
-batch-256 throughput on pre-normalised inputs, under torch.inference_mode. Prints JSON.
+batch-256 throughput on pre-normalised inputs, under torch.inference_mode, in float32 and under bf16 autocast. Prints JSON.
 
     node scripts/python.js bench/runtime_torch.py CHECKPOINT [--threads 1] [--seconds 1.5]
 
@@ -48,7 +48,7 @@ with tempfile.TemporaryDirectory() as folder:
     path = os.path.join(folder, "rows.npz")
     np.savez(path, x=rows.numpy(), y=np.arange(64) % num_outputs)
     source = common.file_source(path)
-    engine_outputs, _ = api.predict(args.checkpoint, {"task": "classification", "train": source, "test": source, "normalize": "none",
+    engine_outputs, _ = api.predict(args.checkpoint, {"task": "classification", "train": source, "test": source, "normalize": "none", "preprocess": None,
                                                       "numClasses": num_outputs}, "test", device="cpu")
 with torch.inference_mode():
     parity = float(np.abs(model(rows).numpy() - engine_outputs).max())
@@ -76,4 +76,14 @@ with torch.inference_mode():
         runs += 1
     elapsed = time.perf_counter() - started
     result["batch256"] = {"rowsPerSecond": runs * 256 / elapsed, "msPerBatch": 1e3 * elapsed / runs, "runs": runs}
+    # bf16 autocast: what PyTorch offers for speed on a CPU (fast with AMX / AVX512-BF16, slow without)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        for _ in range(20):
+            model(batch)
+        runs, started = 0, time.perf_counter()
+        while runs < 20 or time.perf_counter() - started < args.seconds:
+            model(batch).argmax(1)
+            runs += 1
+    elapsed = time.perf_counter() - started
+    result["bf16"] = {"batch256": {"rowsPerSecond": runs * 256 / elapsed, "msPerBatch": 1e3 * elapsed / runs, "runs": runs}}
 print(json.dumps(result))

@@ -79,9 +79,9 @@ describe('distillery run', () => {
     expect(markdown).toContain('| soft | soft-targets T=4 α=0.7 |');
     expect(markdown).toContain(`distillery run`);
     expect(markdown).toContain('![test accuracy per epoch](learning-curves.svg)');
-    expect(markdown).toContain('![test quality against latency and size, Pareto front dashed](accuracy-cost.svg)');
+    expect(markdown).toContain('![accuracy against latency and size](accuracy-frontier.svg)');
     expect(markdown).toMatch(/- \*\*soft\*\* vs \*\*hard\*\* \(labels, same architecture\): (distillation helped|distillation did not help|no significant difference)/);
-    expect(fs.readFileSync(path.join(outDir, 'accuracy-cost.svg'), 'utf8')).toMatch(/^<svg[\s\S]*Pareto front/);
+    expect(fs.readFileSync(path.join(outDir, 'accuracy-frontier.svg'), 'utf8')).toMatch(/^<svg[\s\S]*Pareto front/);
     for (const svg of ['learning-curves.svg', 'confusion-matrix.svg']) {
       expect(fs.readFileSync(path.join(outDir, svg), 'utf8')).toMatch(/^<svg[^>]*>/);
     }

@@ -5,7 +5,6 @@
 import { parseExperiment, ConfigError } from '../src/config';
 import { AUTO_CANDIDATES, gridCombinations, planStudents } from '../src/config/sweep';
 import { exactBinomialTwoSided, mcnemarExact, signTest } from '../src/eval/significance';
-import { paretoFront } from '../src/experiment/charts';
 import { chooseStudents } from '../src/experiment/selection';
 import { runSeeds, summariseSeeds } from '../src/experiment/seeds';
 import { verdict } from '../src/experiment/verdict';
@@ -168,16 +167,4 @@ describe('paired tests', () => {
     const mixed = summariseSeeds([report(0, 6, 1), labelsSeed], [0, 2], ['seed-0', 'seed-2']);
     expect(mixed.students[0]!.verdict).toMatchObject({ pValues: [exactBinomialTwoSided(6, 1), 1], pooled: { studentBetter: 6, baselineBetter: 1 } });
   });
-});
-
-test('the Pareto front keeps the points no cheaper point beats', () => {
-  const points = [
-    { name: 'a', cost: 1, q: 0.9 },
-    { name: 'b', cost: 2, q: 0.95 },
-    { name: 'c', cost: 3, q: 0.93 }, // dominated by b
-    { name: 'd', cost: 0.5, q: 0.8 },
-    { name: 'e', cost: 5, q: 0.99 },
-  ];
-  const front = paretoFront(points, (p) => p.cost, (p) => p.q);
-  expect(points.filter((p) => front.has(p)).map((p) => p.name)).toEqual(['a', 'b', 'd', 'e']);
 });

@@ -26,7 +26,19 @@ from .checkpoints import load_checkpoint
 from .data import load_data
 from .errors import ConfigError
 from .progress import Progress, Sink
-from .spec import DataSpec, DistillRequest, Empty, ExperimentRequest, ExportRequest, TrainTeacherRequest, WriteSplitRequest, parse
+from .quantize import quantize as quantize_model
+from .quantize import read_calibration
+from .spec import (
+    DataSpec,
+    DistillRequest,
+    Empty,
+    ExperimentRequest,
+    ExportRequest,
+    QuantizeRequest,
+    TrainTeacherRequest,
+    WriteSplitRequest,
+    parse,
+)
 from .train import predict as predict_outputs
 from .train import resolve_device
 
@@ -59,6 +71,12 @@ def doctor(request: Empty, progress: Progress) -> dict[str, Any]:
     return report
 
 
+def quantize(request: QuantizeRequest, _progress: Progress) -> dict[str, Any]:
+    """One int8 or fp16 variant of an exported .onnx, next to it (or at ``path``)."""
+    calibration = read_calibration(request.data) if request.data is not None else None
+    return quantize_model(request.model, request.method, request.path, calibration=calibration, calibration_file=request.data)
+
+
 def command(request_type: type[R], handler: Callable[[R, Progress], dict[str, Any]]) -> Command:
     """A command that parses its raw request into ``request_type`` once, then runs ``handler``."""
     return lambda raw, progress: handler(parse(request_type, raw), progress)
@@ -71,6 +89,7 @@ COMMANDS: dict[str, Command] = {
     "distill": command(DistillRequest, pipeline.distill),
     "export": command(ExportRequest, pipeline.export_checkpoint),
     "write_split": command(WriteSplitRequest, pipeline.write_split),
+    "quantize": command(QuantizeRequest, quantize),
     "run_experiment": command(ExperimentRequest, pipeline.run_experiment),
 }
 

@@ -59,3 +59,7 @@ class Cancelled(DistilleryError):
 
     def __init__(self, message: str = "cancelled by the caller", **kwargs: Any):
         super().__init__(message, **kwargs)
+
+
+class QuantizationError(DistilleryError):
+    """A quantised or fp16 variant could not be made: no or wrong calibration data, an op the converter cannot take."""

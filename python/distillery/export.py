@@ -55,12 +55,47 @@ def metadata_props(*, name: str, role: str, task: str, input_shape: list[int], o
     }
 
 
+class Normalized(nn.Module):
+    """``module`` after the input normalisation ``(x - mean) / std``, in float32 as the engine's data loading does it.
+
+    Exported so, the graph takes raw inputs and the runtime only validates and copies them
+    (``distillery.normalizationInGraph``); the parity check runs this same module against the graph.
+    """
+
+    def __init__(self, module: nn.Module, normalization: dict[str, list[float]], input_shape: list[int]):
+        super().__init__()
+        self.module = module
+        features = int(np.prod(input_shape))
+        mean = torch.tensor(normalization["mean"], dtype=torch.float32)
+        std = torch.tensor(normalization["std"], dtype=torch.float32)
+        if mean.numel() == features:
+            mean, std = mean.reshape(input_shape), std.reshape(input_shape)
+        elif mean.numel() > 1:  # one value per channel of [C, ...]
+            mean, std = (t.reshape(-1, *([1] * (len(input_shape) - 1))) for t in (mean, std))
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module((x - self.mean) / self.std)
+
+
 def export_onnx(module: nn.Module, input_shape: list[int], path: str, metadata: dict[str, str], *, task: str,
-                opset: int = 18, tolerance: float = 1e-4, sample: Optional[torch.Tensor] = None) -> dict[str, Any]:
-    """Exports ``module`` (moved to the CPU, eval mode) and returns {path, sizeBytes, sha256, parityMaxAbsDiff, opset}."""
+                opset: int = 18, tolerance: float = 1e-4, sample: Optional[torch.Tensor] = None,
+                normalization: Optional[dict[str, list[float]]] = None) -> dict[str, Any]:
+    """Exports ``module`` (moved to the CPU, eval mode) and returns {path, sizeBytes, sha256, parityMaxAbsDiff, opset}.
+
+    With ``normalization``, the graph applies it (``sample`` is then normalised rows, as the engine holds them)."""
     import onnx
 
     module = module.to("cpu").eval()
+    if normalization is not None:
+        wrapped = Normalized(module, normalization, input_shape).eval()
+        if sample is not None and len(sample):
+            sample = sample.cpu().float()[:PARITY_BATCH] * wrapped.std + wrapped.mean  # back to raw inputs
+        module = wrapped
+        metadata = {**metadata, "distillery.normalizationInGraph": "true"}
     output_name = "values" if task == "regression" else "logits"
     # Dynamo specialises batch sizes 0 and 1: export with a larger batch to keep the axis dynamic.
     example = torch.randn(PARITY_BATCH, *input_shape, generator=torch.Generator().manual_seed(0))

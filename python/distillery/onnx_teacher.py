@@ -61,6 +61,8 @@ class OnnxTeacher(nn.Module):
         """The teacher's own input normalisation: as configured, or (auto) from its distillery metadata, else none."""
         if isinstance(requested, Normalization):
             return {"mean": list(requested.mean), "std": list(requested.std)}
+        if requested == "auto" and metadata.get("distillery.normalizationInGraph") == "true":
+            return None  # the graph normalises its raw inputs itself
         if requested == "auto" and "distillery.normalization" in metadata:
             recorded: Optional[dict[str, list[float]]] = json.loads(metadata["distillery.normalization"])
             return recorded

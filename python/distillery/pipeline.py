@@ -31,6 +31,7 @@ from .io import atomic_write, ensure_writable_dir, remove_stale_temporaries
 from .models import build_for_task, count_parameters, flops_per_sample
 from .onnx_teacher import parameter_count
 from .progress import Progress
+from .quantize import quantize
 from .spec import (
     DataSpec,
     DistillRequest,
@@ -131,7 +132,8 @@ def export_checkpoint(request: ExportRequest, _progress: Progress) -> Result:
     )
     sample = load_data(request.data, torch.device("cpu")).test.x[:16] if request.data is not None else None
     return export_onnx(loaded.module, loaded.input_shape, request.path, metadata, task=loaded.task,
-                       opset=request.export.opset, tolerance=request.export.parity_tolerance, sample=sample)
+                       opset=request.export.opset, tolerance=request.export.parity_tolerance, sample=sample,
+                       normalization=loaded.normalization)
 
 
 def write_split(request: WriteSplitRequest, _progress: Progress) -> Result:
@@ -255,8 +257,25 @@ def _finished_or(run: Run, name: str, train: Callable[[], Result], progress: Pro
             progress.emit({"event": "log", "message": f"{name}: exporting to ONNX"})
             result["export"] = export_checkpoint(ExportRequest(result["checkpoint"], paths["onnx"], run.export, run.data), progress)
         result["onnx"] = paths["onnx"]
+        if run.export.quantize and result["role"] == "student":
+            result["variants"] = _variants(run, name, paths["onnx"], progress)
     _write_json(paths["result"], result)
     return result
+
+
+def _variants(run: Run, name: str, onnx_path: str, progress: Progress) -> list[Result]:
+    """The student's int8 / fp16 variants (quantize.py); int8-static calibrated on a sample of the transfer set
+    (the training data when there is none), as raw rows like the runtime receives."""
+    assert run.export is not False
+    calibration, source = None, run.data.transfer or run.data.train
+    if "int8-static" in run.export.quantize:
+        calibration, _ = read_source(source, "data.transfer" if run.data.transfer is not None else "data.train")
+    variants = []
+    for method in run.export.quantize:
+        progress.check_cancel()
+        progress.emit({"event": "log", "message": f"{name}: {method} variant"})
+        variants.append(quantize(onnx_path, method, calibration=calibration, calibration_file=getattr(source, "path", onnx_path)))
+    return variants
 
 
 def _kept(run: Run, result_file: str) -> Optional[Result]:

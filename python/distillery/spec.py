@@ -446,6 +446,8 @@ class Student:
 class ExportOptions:
     opset: int
     parity_tolerance: float
+    quantize: tuple[Literal["int8-dynamic", "int8-static", "fp16"], ...]
+    max_accuracy_drop: float
 
 
 @dataclass(frozen=True)
@@ -493,6 +495,16 @@ class ExportRequest:
     path: str
     export: ExportOptions
     data: Optional[DataSpec] = None
+
+
+@dataclass(frozen=True)
+class QuantizeRequest:
+    """One variant of an exported model; ``data`` (an .npz/.npy of raw input rows) calibrates int8-static."""
+
+    model: str
+    method: Literal["int8-dynamic", "int8-static", "fp16"]
+    data: Optional[str] = None
+    path: Optional[str] = None
 
 
 @dataclass(frozen=True)

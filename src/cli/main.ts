@@ -1,13 +1,16 @@
 /**
- * The `distillery` command line: run, eval, bench, predict, setup, doctor, schema.
+ * The `distillery` command line: run, eval, bench, predict, quantize, setup, doctor, schema.
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError, experimentJsonSchema, loadExperimentFile } from '../config';
 import { configReferenceMarkdown } from '../config/reference';
 import { Engine, EngineAbortError, EngineError, PACKAGE_ROOT, PythonError, distilleryHome, environmentDir, resolveInterpreter, type DoctorResult, type EngineEvent } from '../engine';
+import type { Commands } from '../engine/commands';
+import { npyBytes } from '../facade/arrays';
 import { REQUIREMENTS_FILE, pythonProcessEnv } from '../engine/environment';
 import { plainTable, run, runSeeds, seedsMarkdown, tableRows, verifyRun } from '../experiment';
 import { OnnxModel, benchmark, evaluate, loadDataset, agreement, type Dataset, type ModelInput } from '../runtime';
@@ -208,6 +211,54 @@ async function predictCommand(file: string, input: string, options: { json?: boo
   return EXIT.ok;
 }
 
+const QUANTIZATION_METHODS = ['int8-dynamic', 'int8-static', 'fp16'] as const;
+type QuantizationMethodName = (typeof QUANTIZATION_METHODS)[number];
+
+function quantizationMethods(value: string): QuantizationMethodName[] {
+  const methods = value.split(',').map((method) => method.trim());
+  for (const method of methods) {
+    if (!(QUANTIZATION_METHODS as readonly string[]).includes(method)) throw new InvalidArgumentError(`expected ${QUANTIZATION_METHODS.join(', ')} (comma-separated), got ${method}`);
+  }
+  return methods as QuantizationMethodName[];
+}
+
+/**
+ * `distillery quantize model.onnx --data calib`: int8 / fp16 variants next to the model (python/distillery/quantize.py).
+ * Calibration rows are raw inputs: an .npz (x) or .npy as they are; a table file or an image folder is encoded
+ * first by the model's recorded preprocessing, like `eval --data`, and handed over as an .npy.
+ */
+async function quantizeCommand(file: string, options: { data?: string; method?: QuantizationMethodName[]; out?: string; json?: boolean }): Promise<number> {
+  const methods = options.method ?? (options.data ? [...QUANTIZATION_METHODS] : ['int8-dynamic', 'fp16']);
+  if (options.out && methods.length > 1) throw new ConfigError([{ path: 'out', message: '--out names one file: give one --method with it' }]);
+  let data = options.data;
+  let scratch: string | null = null;
+  if (data !== undefined && !/\.(npz|npy)$/i.test(data)) {
+    const dataset = await withModel(file, (model) => evaluationData(model, data as string));
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-calibration-'));
+    data = path.join(scratch, 'calibration.npy');
+    fs.writeFileSync(data, npyBytes(Float32Array.from(dataset.x), [dataset.size, ...dataset.sampleShape]));
+  }
+  await ensurePython();
+  const engine = await Engine.start();
+  const results: Commands['quantize']['result'][] = [];
+  try {
+    for (const method of methods) {
+      results.push(await engine.call('quantize', { model: path.resolve(file), method, ...(data ? { data: path.resolve(data) } : {}), ...(options.out ? { path: path.resolve(options.out) } : {}) }));
+    }
+  } finally {
+    await engine.close();
+    if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
+  }
+  if (options.json) out(JSON.stringify(results, null, 2));
+  else {
+    out(plainTable([
+      ['method', 'file', 'size', '× fp32', 'calibration rows'],
+      ...results.map((r) => [r.method, path.relative(process.cwd(), r.path), `${(r.sizeBytes / 2 ** 20).toFixed(2)} MB`, r.sizeRatio.toFixed(3), r.calibrationRows === null ? '—' : String(r.calibrationRows)]),
+    ]));
+  }
+  return EXIT.ok;
+}
+
 function verifyCommand(folder: string, options: { json?: boolean }): Promise<number> {
   const result = verifyRun(folder);
   if (options.json) out(JSON.stringify(result, null, 2));
@@ -386,6 +437,16 @@ export function buildProgram(exit: { code: number }): Command {
     .argument('<input>', 'input file or folder (raw values: the model\'s recorded preprocessing and normalisation are applied)')
     .option('--json', 'print JSON')
     .action((model: string, input: string, options: Parameters<typeof predictCommand>[2]) => set(predictCommand(model, input, options)));
+
+  program
+    .command('quantize')
+    .description('make int8 (dynamic, or static QDQ calibrated on data) and fp16 variants of an ONNX model, each a separate .onnx next to it with the same metadata plus distillery.quantization')
+    .argument('<model>', '.onnx file')
+    .option('--data <file>', 'calibration rows (raw inputs): .npz (x) or .npy; for a model trained on a table, a .csv/.tsv/.jsonl; on images, a folder or an index .csv. Required by int8-static')
+    .option('--method <methods>', 'comma-separated: int8-dynamic, int8-static, fp16 (default: all three with --data, else int8-dynamic,fp16)', quantizationMethods)
+    .option('-o, --out <file>', 'where to write the variant (one method only; default <model>.<method>.onnx)')
+    .option('--json', 'print JSON')
+    .action((model: string, options: Parameters<typeof quantizeCommand>[1]) => set(quantizeCommand(model, options)));
 
   program
     .command('setup')

@@ -344,9 +344,22 @@ export const Sweep = z
       '<student>-<k>; the candidate with the best data.validation score is kept, and only it meets the test set',
   );
 
+/** How a variant of an exported model is made (python/distillery/quantize.py). */
+export const QuantizationMethod = z.enum(['int8-dynamic', 'int8-static', 'fp16']);
+
 export const ExportOptions = z.strictObject({
   opset: z.number().int().min(17, { error: 'expected an opset >= 17' }).max(23, { error: 'expected an opset <= 23' }).default(18),
   parityTolerance: positive('a tolerance').default(1e-4).describe('max |onnxruntime - torch| accepted at export'),
+  quantize: z
+    .array(QuantizationMethod)
+    .default([])
+    .refine((methods) => new Set(methods).size === methods.length, { error: 'expected each method at most once' })
+    .describe("variants of every student, each a separate .onnx: int8-dynamic, int8-static (QDQ, calibrated on a sample of the transfer set), fp16"),
+  maxAccuracyDrop: z
+    .number()
+    .nonnegative({ error: 'expected a number of percentage points >= 0' })
+    .default(0.5)
+    .describe('a variant whose test accuracy is more than this many percentage points below its fp32 model is marked rejected in the report'),
 });
 
 export const EvaluateOptions = z.strictObject({

@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { formatPath } from '../config/errors';
 import { EngineContractError } from './errors';
-import { Data, Device, ExportOptions, Experiment, FileSource, Method, MnistSource, Name, OnnxTeacher, SplitValidation, Student, Teacher } from '../config/schema';
+import { Data, Device, ExportOptions, QuantizationMethod, Experiment, FileSource, Method, MnistSource, Name, OnnxTeacher, SplitValidation, Student, Teacher } from '../config/schema';
 import { Preprocess } from '../preprocess/spec';
 
 // ------------------------------------------------------------ results
@@ -68,6 +68,18 @@ export const LoadOptions = z.strictObject({
   normalization: z.strictObject({ mean: z.array(z.number()), std: z.array(z.number()) }).nullable(),
 });
 
+/** One int8 or fp16 variant of an exported model (python/distillery/quantize.py). */
+export const QuantizeResult = z.strictObject({
+  method: QuantizationMethod,
+  path: z.string(),
+  sizeBytes: count,
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Its size over the fp32 file's. */
+  sizeRatio: z.number().positive(),
+  /** Rows the int8-static ranges were calibrated on; null for the other methods. */
+  calibrationRows: count.nullable(),
+});
+
 /** A trained (or loaded) model: checkpoint, size, cost, history, and its .onnx once exported. */
 export const ModelResult = z.strictObject({
   name: Name,
@@ -95,6 +107,8 @@ export const ModelResult = z.strictObject({
   /** The exported file; null when `export: false`. */
   onnx: z.string().nullable(),
   export: ExportResult.nullable(),
+  /** The student's int8 / fp16 variants (`export.quantize`); absent when none were asked for. */
+  variants: z.array(QuantizeResult).optional(),
 });
 
 export const ExperimentResult = z.strictObject({
@@ -200,6 +214,14 @@ export const ExportRequest = z.strictObject({
   /** Rows of this data's test split check the export's parity (default: random inputs). */
   data: EngineData.optional(),
 });
+export const QuantizeRequest = z.strictObject({
+  model: z.string().min(1, { error: 'expected an .onnx path' }),
+  method: QuantizationMethod.default('int8-static'),
+  /** .npz (array x) or .npy of raw input rows; required by int8-static. */
+  data: z.string().min(1).optional(),
+  /** Where to write the variant (default: next to the model, `<name>.<method>.onnx`). */
+  path: z.string().min(1).optional(),
+});
 export const WriteSplitRequest = z.strictObject({
   data: EngineData.prefault({}),
   split: z.enum(['train', 'test', 'transfer', 'validation']),
@@ -236,6 +258,7 @@ export const COMMANDS = {
   distill: { request: DistillRequest, result: ModelResult },
   export: { request: ExportRequest, result: ExportResult },
   write_split: { request: WriteSplitRequest, result: WriteSplitResult },
+  quantize: { request: QuantizeRequest, result: QuantizeResult },
   run_experiment: { request: ExperimentRequest, result: ExperimentResult },
 } as const;
 

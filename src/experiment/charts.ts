@@ -68,87 +68,11 @@ export function confusionSpec(name: string, confusion: number[][], labels: strin
   };
 }
 
-/** One model on the accuracy–cost chart. */
-export interface CostPoint {
-  name: string;
-  kind: 'teacher' | 'student' | 'variant';
-  /** Test accuracy (classification) or RMSE (regression). */
-  quality: number;
-  latencyMs: number | null;
-  sizeBytes: number;
-}
-
-/**
- * The Pareto front over one cost: the points that no other point beats on quality at no more cost. Sorted by cost,
- * a point is on the front when its quality is better than every cheaper point's.
- */
-export function paretoFront<T>(points: readonly T[], cost: (point: T) => number, quality: (point: T) => number): Set<T> {
-  const front = new Set<T>();
-  let best = -Infinity;
-  const sorted = [...points].sort((a, b) => cost(a) - cost(b) || quality(b) - quality(a));
-  for (const point of sorted) {
-    if (quality(point) > best) {
-      front.add(point);
-      best = quality(point);
-    }
-  }
-  return front;
-}
-
-export function costPoints(report: RunReport): CostPoint[] {
-  return [report.teacher, ...report.students].map((model) => ({
-    name: model.name,
-    kind: model.role,
-    quality: 'accuracy' in model.test ? model.test.accuracy : model.test.rmse,
-    latencyMs: model.latency?.batch1P50Ms ?? null,
-    sizeBytes: model.sizeBytes,
-  }));
-}
-
-/** Test quality against batch-1 latency and against file size, side by side, the Pareto front of each drawn as a line. */
-export function accuracyCostSpec(points: readonly CostPoint[], task: 'classification' | 'regression'): VegaLiteSpec {
-  const higherIsBetter = task === 'classification';
-  const quality = (point: CostPoint): number => (higherIsBetter ? point.quality : -point.quality);
-  const panel = (cost: 'latencyMs' | 'sizeBytes', title: string): VegaLiteSpec => {
-    const usable = points.filter((point) => point[cost] !== null);
-    const front = paretoFront(usable, (point) => point[cost]!, quality);
-    const values = usable.map((point) => ({ ...point, cost: point[cost], pareto: front.has(point) ? 'Pareto front' : 'dominated' }));
-    const frontValues = values.filter((value) => value.pareto === 'Pareto front').sort((a, b) => a.cost! - b.cost!);
-    const y = { field: 'quality', type: 'quantitative', title: higherIsBetter ? 'test accuracy' : 'test RMSE', scale: { zero: false } };
-    const x = { field: 'cost', type: 'quantitative', title, scale: { type: 'log' } };
-    return {
-      width: 300,
-      height: 260,
-      layer: [
-        { data: { values: frontValues }, mark: { type: 'line', color: '#888', strokeDash: [4, 3] }, encoding: { x, y } },
-        {
-          data: { values },
-          mark: { type: 'point', filled: true, size: 70 },
-          encoding: {
-            x,
-            y,
-            color: { field: 'kind', type: 'nominal', title: 'model' },
-            shape: { field: 'pareto', type: 'nominal', title: '' },
-            tooltip: [{ field: 'name' }, { field: 'quality' }, { field: 'cost' }],
-          },
-        },
-        { data: { values }, mark: { type: 'text', dy: -9, fontSize: 9 }, encoding: { x, y, text: { field: 'name' } } },
-      ],
-    };
-  };
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: `${higherIsBetter ? 'Accuracy' : 'RMSE'} against cost (dashed: the Pareto front)`,
-    hconcat: [panel('latencyMs', 'batch-1 latency, ms (log)'), panel('sizeBytes', 'ONNX file size, bytes (log)')],
-  };
-}
-
-/** The charts as SVG text; the confusion matrix only for classifiers. */
-export async function renderCharts(report: RunReport, labels: string[]): Promise<{ curves: string; confusion?: string; accuracyCost: string }> {
+/** Both charts as SVG text; the confusion matrix only for classifiers. (The accuracy–cost frontier: frontier.ts.) */
+export async function renderCharts(report: RunReport, labels: string[]): Promise<{ curves: string; confusion?: string }> {
   const modules = await loadVega();
   const curves = await render(modules, learningCurvesSpec(report));
-  const accuracyCost = await render(modules, accuracyCostSpec(costPoints(report), report.task));
   const best = bestStudent(report);
   const confusion = best?.confusion ? await render(modules, confusionSpec(best.name, best.confusion, labels)) : undefined;
-  return confusion ? { curves, confusion, accuracyCost } : { curves, accuracyCost };
+  return confusion ? { curves, confusion } : { curves };
 }

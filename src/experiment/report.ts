@@ -5,6 +5,7 @@ import type { ArtefactRole } from './folder';
 import type { EpochRecord } from '../engine/types';
 import type { SweepReport } from './selection';
 import { formatP, verdictSentence, type Verdict } from './verdict';
+import { variantsMarkdown, type VariantReport } from './variants';
 
 export interface ClassificationTest {
   n: number;
@@ -46,6 +47,8 @@ export interface ModelReport {
   candidateOf?: string;
   /** Distilled students: the paired test against the same architecture trained on the labels. */
   verdict?: Verdict;
+  /** A student's int8 / fp16 variants (export.quantize), each evaluated and guarded (src/experiment/variants.ts). */
+  variants?: VariantReport[];
 }
 
 export interface RunReport {
@@ -177,7 +180,7 @@ function verdictAndSweeps(report: RunReport): string[] {
   return lines;
 }
 
-export function reportMarkdown(report: RunReport, config: unknown, charts: { curves?: string; confusion?: string; accuracyCost?: string; error?: string }): string {
+export function reportMarkdown(report: RunReport, config: unknown, charts: { curves?: string; confusion?: string; frontier?: string; error?: string }): string {
   const best = bestStudent(report);
   const lines = [
     `# ${report.name}`,
@@ -192,9 +195,9 @@ export function reportMarkdown(report: RunReport, config: unknown, charts: { cur
     '',
     ...verdictAndSweeps(report),
   ];
-  if (charts.accuracyCost) lines.push('## Accuracy and cost', '', `![test quality against latency and size, Pareto front dashed](${charts.accuracyCost})`, '');
   if (charts.curves) lines.push('## Learning curves', '', `![test accuracy per epoch](${charts.curves})`, '');
   if (charts.confusion && best) lines.push(`## Confusion matrix of the best student (${best.name})`, '', `![confusion matrix](${charts.confusion})`, '');
+  lines.push(...variantsMarkdown(report.students, charts.frontier));
   if (charts.error) lines.push(`_Charts could not be drawn: ${charts.error}_`, '');
   lines.push('## How this was made', '', '```sh', report.command, '```', '', '<details><summary>Resolved config</summary>', '', '```json', JSON.stringify(config, null, 2), '```', '', '</details>', '');
   return lines.join('\n');

@@ -21,6 +21,8 @@ import { ensureOutputDir, writeFileAtomic } from './files';
 import { RESOLVED_CONFIG, RunFolderError, claimRunFolder, completeManifest, describeArtefacts, lockRunFolder, roleOf, runFiles, type Claim } from './folder';
 import { reportMarkdown, type ModelReport, type RunReport } from './report';
 import { verifyRun } from './verify';
+import { renderFrontier } from './frontier';
+import { addVariants } from './variants';
 
 export interface RunOptions {
   /** Output folder (default `runs/<name>`). Everything the run writes goes under it. */
@@ -144,6 +146,7 @@ async function evaluateRun(
       const teacherP50 = latencies[0]!.batch1P50Ms;
       for (const report of reports.slice(1)) report.speedupOverTeacher = teacherP50 / report.latency!.batch1P50Ms;
     }
+    await addVariants(reports.slice(1), results.slice(1), models.slice(1), dataset, config, outDir);
     const [teacher, ...students] = reports as [ModelReport, ...ModelReport[]];
     const labels = [...(models[1]?.info.labels ?? models[0]!.info.labels ?? [])];
     const report: RunReport = {
@@ -227,16 +230,19 @@ function testSummary(evaluation: EvaluationReport): ModelReport['test'] {
 
 /** Charts, report.md, then report.json listing every artefact, then the finished manifest with their hashes. */
 async function writeReport(report: RunReport, labels: string[], config: ExperimentConfig, outDir: string, claim: Claim): Promise<void> {
-  const charts: { curves?: string; confusion?: string; accuracyCost?: string; error?: string } = {};
+  const charts: { curves?: string; confusion?: string; frontier?: string; error?: string } = {};
   try {
     const svgs = await renderCharts(report, labels);
     writeFileAtomic(path.join(outDir, 'learning-curves.svg'), svgs.curves);
     charts.curves = 'learning-curves.svg';
-    writeFileAtomic(path.join(outDir, 'accuracy-cost.svg'), svgs.accuracyCost);
-    charts.accuracyCost = 'accuracy-cost.svg';
     if (svgs.confusion) {
       writeFileAtomic(path.join(outDir, 'confusion-matrix.svg'), svgs.confusion);
       charts.confusion = 'confusion-matrix.svg';
+    }
+    const frontier = await renderFrontier(report);
+    if (frontier) {
+      writeFileAtomic(path.join(outDir, 'accuracy-frontier.svg'), frontier);
+      charts.frontier = 'accuracy-frontier.svg';
     }
   } catch (error) {
     charts.error = (error as Error).message;

@@ -77,6 +77,8 @@ export function describeModel(file: string, facts: GraphFacts, options: LoadOpti
     input: { name: input.value.name, shape: batch.sampleShape, dtype: 'float32' },
     output: { name: output.value.name, kind, size: outputSize },
     normalization,
+    normalizationInGraph: options.normalization === undefined && normalization !== null && meta.get('normalizationInGraph') === true,
+    quantization: meta.get('quantization') ?? null,
     labels,
     model: settle('model', null, meta.record('model')),
     method: settle('method', null, meta.record('method')),

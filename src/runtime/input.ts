@@ -14,6 +14,11 @@ export interface PreparedRows {
    */
   readonly data: Float32Array<ArrayBuffer>;
   readonly rows: number;
+  /**
+   * true: `data` is the caller's own Float32Array, used as it is (valid, nothing to normalise, `borrow`
+   * asked for): it must not be kept, reused or transferred.
+   */
+  readonly borrowed?: boolean;
 }
 
 const TYPED_ARRAY_NAMES = 'a Float32Array, Float64Array or Uint8Array';
@@ -108,8 +113,21 @@ function normalizationPlan(normalization: Normalization, sampleShape: readonly n
 // finite v and NaN for NaN and ±Infinity, so `check` stays 0 exactly when all
 // values are finite; the caller looks for the first bad index only when it is not.
 
+/**
+ * Whether every float32 is finite, from its bits: the exponent field (8 bits) is 255 exactly for NaN and
+ * ±Infinity, so `exponent + 1` has bit 8 set only for those. Integer ops with a 1-cycle OR chain: several
+ * times faster than the float `v - v` chain, which dominated the copy of a large batch.
+ */
+function allFiniteFloat32(values: Float32Array): boolean {
+  const bits = new Int32Array(values.buffer, values.byteOffset, values.length);
+  let exponents = 0;
+  for (let i = 0, n = bits.length; i < n; i++) exponents |= (((bits[i] as number) >> 23) & 0xff) + 1;
+  return (exponents & 0x100) === 0;
+}
+
 /** Whether every value is finite (a Uint8Array always is). */
 function allFinite(values: AcceptedTypedArray): boolean {
+  if (values instanceof Float32Array) return allFiniteFloat32(values);
   let check = 0;
   for (let i = 0, n = values.length; i < n; i++) {
     const v = values[i] as number;
@@ -234,9 +252,27 @@ export class InputPreparer {
     return data;
   }
 
-  /** Several samples (an array of samples, or one flat typed array) → normalised rows. */
-  batch(samples: unknown, field = 'samples', allocate: RowAllocator = allocateRows): PreparedRows {
-    if (isAcceptedTypedArray(samples)) return this.flatBatch(samples, field, allocate);
+  /**
+   * One sample as prepared rows. With `borrow`, a valid Float32Array sample that needs no normalisation is
+   * used as it is (validated, not copied): OnnxModel runs it directly; the pool, which transfers buffers, does not borrow.
+   */
+  one(sample: unknown, field = 'sample', allocate: RowAllocator = allocateRows, borrow = false): PreparedRows {
+    if (borrow && this.normalization === null && sample instanceof Float32Array && sample.length === this.features) {
+      this.checkFinite(sample, field);
+      return { data: sample as Float32Array<ArrayBuffer>, rows: 1, borrowed: true };
+    }
+    return { data: this.sample(sample, field, allocate), rows: 1 };
+  }
+
+  /** Several samples (an array of samples, or one flat typed array) → normalised rows. `borrow`: as for `one`. */
+  batch(samples: unknown, field = 'samples', allocate: RowAllocator = allocateRows, borrow = false): PreparedRows {
+    if (isAcceptedTypedArray(samples)) {
+      if (borrow && this.normalization === null && samples instanceof Float32Array && samples.length > 0 && samples.length % this.features === 0) {
+        this.checkFinite(samples, field);
+        return { data: samples as Float32Array<ArrayBuffer>, rows: samples.length / this.features, borrowed: true };
+      }
+      return this.flatBatch(samples, field, allocate);
+    }
     if (!Array.isArray(samples)) {
       throw new InputValidationError(field, `an array of samples or ${TYPED_ARRAY_NAMES} of N × ${this.features} numbers`, describeValue(samples));
     }
@@ -257,6 +293,13 @@ export class InputPreparer {
     const data = allocate(values.length);
     this.copyTypedArray(values, data, 0, field);
     return { data, rows: values.length / this.features };
+  }
+
+  /** Throws naming the first NaN or ±Infinity. */
+  private checkFinite(values: Float32Array, field: string): void {
+    if (allFiniteFloat32(values)) return;
+    const bad = firstNonFinite(values);
+    throw new InputValidationError(`${field}[${bad}]`, 'a finite number', describeValue(values[bad]));
   }
 
   private writeSample(sample: unknown, out: Float32Array, offset: number, field: string): void {

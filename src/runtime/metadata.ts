@@ -31,6 +31,14 @@ export const normalizationSchema = z.object({
 
 export const labelsSchema = z.array(z.string());
 
+export const quantizationSchema = z.object({
+  method: z.enum(['int8-dynamic', 'int8-static', 'fp16']),
+  source: z.string(),
+  sourceSha256: z.string(),
+  calibrationRows: z.number().int().nonnegative().nullable(),
+  tool: z.string(),
+});
+
 /** Each key and how to parse its string value. `json: false` keys are used as they are. */
 const FIELDS = {
   version: { json: false, schema: z.string().min(1) },
@@ -49,6 +57,10 @@ const FIELDS = {
   params: { json: false, schema: decimalCount },
   flopsPerSample: { json: false, schema: decimalCount },
   preprocess: { json: true, schema: Preprocess.nullable() },
+  /** "true": the graph applies `normalization` to raw inputs itself (exports since v0.3); the runtime only validates. */
+  normalizationInGraph: { json: false, schema: z.enum(['true', 'false']).transform((value) => value === 'true') },
+  /** Present on an int8 / fp16 variant (python/distillery/quantize.py). */
+  quantization: { json: true, schema: quantizationSchema },
 } as const;
 
 export type MetadataKey = keyof typeof FIELDS;

@@ -25,7 +25,8 @@ export async function readModel(file: string, options: LoadOptions): Promise<Loa
   return {
     ...description,
     bytes,
-    preparer: new InputPreparer(info.input.shape, info.normalization),
+    // A graph that normalises its inputs itself gets them raw: the runtime validates and copies only.
+    preparer: new InputPreparer(info.input.shape, info.normalizationInGraph ? null : info.normalization),
     raw: new RawInputs(info.preprocess),
     meaning: { task: info.task, kind: info.output.kind, labels: info.labels },
   };
@@ -111,7 +112,7 @@ export class OnnxModel implements Predictor {
   async predict(input: ModelInput): Promise<Prediction> {
     const raw = this.raw.sample(input, 'sample');
     const sample = raw instanceof Promise ? await raw : raw; // no extra tick for a plain sample
-    const [prediction] = await this.run({ data: this.preparer.sample(sample, 'sample', this.buffers.allocate), rows: 1 });
+    const [prediction] = await this.run(this.preparer.one(sample, 'sample', this.buffers.allocate, true));
     return prediction as Prediction;
   }
 
@@ -119,7 +120,7 @@ export class OnnxModel implements Predictor {
   async predictBatch(inputs: Batch): Promise<Prediction[]> {
     const raw = this.raw.batch(inputs, 'samples');
     const samples = raw instanceof Promise ? await raw : raw;
-    return this.run(this.preparer.batch(samples, 'samples', this.buffers.allocate));
+    return this.run(this.preparer.batch(samples, 'samples', this.buffers.allocate, true));
   }
 
   /** Frees the native session. The model cannot be used afterwards. */
@@ -134,8 +135,8 @@ export class OnnxModel implements Predictor {
     } catch (error) {
       throw new InferenceError(this.info.name, error instanceof Error ? error.message : String(error), { cause: error });
     } finally {
-      // The run is over (done or failed): onnxruntime no longer reads the input.
-      this.buffers.release(prepared.data);
+      // The run is over (done or failed): onnxruntime no longer reads the input. The caller's own array is not ours to keep.
+      if (!prepared.borrowed) this.buffers.release(prepared.data);
     }
     return predictionsFrom(this.info, output, this.meaning);
   }

@@ -55,6 +55,8 @@ export function createSession(bytes: Uint8Array, threads: number): Promise<Infer
 /** Runs `rows` prepared rows, in one run when the batch axis is dynamic, in fixed-size chunks otherwise. */
 export async function runRows(session: InferenceSession, plan: RunPlan, data: Float32Array, rows: number): Promise<RawOutput> {
   const chunkRows = plan.batchAxis ? (plan.fixedBatchSize ?? rows) : 1;
+  // One run of exactly the rows given (a dynamic batch axis, or a full fixed-size chunk): its output as it is.
+  if (chunkRows === rows) return runChunk(session, plan, data, rows);
   let output: Float32Array | null = null;
   let width = 0;
   for (let start = 0; start < rows; start += chunkRows) {

@@ -56,6 +56,16 @@ export type InfoField =
   | 'preprocess'
   | 'version';
 
+export interface QuantizationInfo {
+  readonly method: 'int8-dynamic' | 'int8-static' | 'fp16';
+  /** The float32 file it was made from (base name), and that file's sha256. */
+  readonly source: string;
+  readonly sourceSha256: string;
+  /** Rows the int8-static ranges were calibrated on; null for the other methods. */
+  readonly calibrationRows: number | null;
+  readonly tool: string;
+}
+
 export interface ModelInfo {
   /** The file the model was loaded from (absolute path). */
   readonly file: string;
@@ -65,8 +75,15 @@ export interface ModelInfo {
   readonly task: Task;
   readonly input: InputInfo;
   readonly output: OutputInfo;
-  /** Applied by the runtime before every run; null when inputs are used as they are. */
+  /**
+   * The input normalisation, `(x - mean) / std`: applied by the graph itself when `normalizationInGraph`
+   * (Distillery's exports), else by the runtime before every run; null when inputs are used as they are.
+   */
   readonly normalization: Normalization | null;
+  /** true: the graph normalises raw inputs itself, and the runtime only validates and copies them. */
+  readonly normalizationInGraph: boolean;
+  /** How an int8 / fp16 variant was made from its float32 model; null for any other model. */
+  readonly quantization: QuantizationInfo | null;
   /** Class names (classification) or output names (regression). */
   readonly labels: readonly string[] | null;
   readonly model: JsonRecord | null;

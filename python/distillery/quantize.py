@@ -1,0 +1,199 @@
+"""Quantised and half-precision variants of an exported model: int8 (dynamic, or static QDQ calibrated on data) and fp16.
+
+Each variant is a separate ``.onnx`` file next to its source, with the source's ``distillery.*`` metadata and one key
+more, ``distillery.quantization`` (method, tool, source file and hash, calibration rows). Inputs and outputs stay
+float32, so the runtime loads a variant like any model. The tools are onnxruntime's own: ``quantize_dynamic``,
+``quantize_static`` (QDQ, MinMax calibration) and ``onnxruntime.transformers.float16.convert_float_to_float16``.
+
+Calibration rows are what the runtime is given: raw inputs (pixels 0-255, encoded table rows). When the graph does
+not apply the normalisation itself (``distillery.normalizationInGraph`` absent, older exports), the recorded
+normalisation is applied to them first, as the runtime would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any, Optional
+
+import numpy as np
+
+from .errors import QuantizationError
+from .io import atomic_path
+
+METHODS = ("int8-dynamic", "int8-static", "fp16")
+# At most this many calibration rows are used (a sample of the transfer set, taken evenly).
+CALIBRATION_ROWS = 512
+CALIBRATION_BATCH = 64
+
+
+def variant_path(source: str, method: str) -> str:
+    """``runs/demo/soft-t20.onnx`` → ``runs/demo/soft-t20.int8-static.onnx``."""
+    stem, extension = os.path.splitext(source)
+    return f"{stem}.{method}{extension or '.onnx'}"
+
+
+def read_calibration(path: str) -> np.ndarray:
+    """The ``x`` array of an ``.npz`` (or the array of an ``.npy``), as float32."""
+    if not os.path.exists(path):
+        raise QuantizationError(f"calibration data {path}: no such file", file=path)
+    try:
+        if path.endswith(".npy"):
+            return np.asarray(np.load(path, allow_pickle=False), dtype=np.float32)
+        with np.load(path, allow_pickle=False) as arrays:
+            if "x" not in arrays.files:
+                raise QuantizationError(f"calibration data {path}: no array 'x' (found {', '.join(arrays.files) or 'none'})", file=path)
+            return np.asarray(arrays["x"], dtype=np.float32)
+    except QuantizationError:
+        raise
+    except Exception as error:  # numpy raises several types for a file that is not an array file
+        raise QuantizationError(f"calibration data {path}: cannot be read as .npz/.npy: {error}", file=path) from error
+
+
+def quantize(source: str, method: str, destination: Optional[str] = None, *, calibration: Optional[np.ndarray] = None,
+             calibration_file: Optional[str] = None) -> dict[str, Any]:
+    """Writes one variant of ``source``; returns {method, path, sizeBytes, sha256, sizeRatio, calibrationRows}.
+
+    ``calibration`` (rows of raw inputs, [N, *sample shape] or [N, features]) is required for ``int8-static``;
+    ``calibration_file`` names where they came from, for error messages.
+    """
+    import onnx
+
+    if method not in METHODS:
+        raise QuantizationError(f"method: expected one of {', '.join(METHODS)}, got {method!r}", field="method", file=source)
+    destination = destination or variant_path(source, method)
+    try:
+        model = onnx.load(source)
+    except Exception as error:
+        raise QuantizationError(f"{source}: not a readable ONNX model: {error}", file=source) from error
+    metadata = {prop.key: prop.value for prop in model.metadata_props}
+    rows = None
+    if method == "int8-static":
+        if calibration is None:
+            raise QuantizationError(
+                f"{source}: int8-static quantisation needs calibration data (the transfer set in an experiment; "
+                "`--data calib.npz` on the command line); int8-dynamic needs none", file=source, field="data")
+        rows = _calibration_rows(calibration, model, metadata, calibration_file or source)
+    with atomic_path(destination) as temporary:
+        if method == "fp16":
+            _fp16(model, source, temporary)
+        else:
+            _int8(source, temporary, rows)
+        _stamp(temporary, metadata, {
+            "method": method, "source": os.path.basename(source), "sourceSha256": _sha256(source),
+            "calibrationRows": None if rows is None else len(rows), "tool": _tool(method),
+        })
+        _check_loads(temporary, destination)
+    size = os.path.getsize(destination)
+    return {"method": method, "path": destination, "sizeBytes": size, "sha256": _sha256(destination),
+            "sizeRatio": size / os.path.getsize(source), "calibrationRows": None if rows is None else len(rows)}
+
+
+def _calibration_rows(x: np.ndarray, model: Any, metadata: dict[str, str], file: str) -> np.ndarray:
+    """Calibration rows shaped as the graph's input, normalised when the graph does not do it, at most CALIBRATION_ROWS."""
+    shape = _sample_shape(model, metadata)
+    features = int(np.prod(shape))
+    if x.ndim < 2 or len(x) == 0 or int(np.prod(x.shape[1:])) != features:
+        raise QuantizationError(
+            f"calibration data {file}: expected rows of shape [N, {', '.join(map(str, shape))}] ({features} values each), "
+            f"got an array of shape {list(x.shape)}", file=file, field="data",
+            details={"expected": [None, *shape], "received": list(x.shape)})
+    if not np.isfinite(x).all():
+        raise QuantizationError(f"calibration data {file}: holds NaN or infinite values", file=file, field="data")
+    if len(x) > CALIBRATION_ROWS:
+        x = x[np.linspace(0, len(x) - 1, CALIBRATION_ROWS).round().astype(np.int64)]
+    rows = x.reshape(len(x), *shape).astype(np.float32)
+    normalization = json.loads(metadata.get("distillery.normalization", "null"))
+    if normalization and metadata.get("distillery.normalizationInGraph") != "true":
+        # As the runtime does it: mean/std of length 1, C or features, repeated to one value per feature, in float64.
+        mean, std = np.asarray(normalization["mean"], np.float64), np.asarray(normalization["std"], np.float64)
+        flat = rows.reshape(len(rows), features).astype(np.float64)
+        flat = (flat - np.repeat(mean, features // mean.size)) / np.repeat(std, features // std.size)
+        rows = flat.astype(np.float32).reshape(len(rows), *shape)
+    return rows
+
+
+def _sample_shape(model: Any, metadata: dict[str, str]) -> list[int]:
+    if "distillery.input" in metadata:
+        return [int(size) for size in json.loads(metadata["distillery.input"])["shape"]]
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    return [int(dim.dim_value) or 1 for dim in dims[1:]]
+
+
+def _int8(source: str, temporary: str, rows: Optional[np.ndarray]) -> None:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # the tools warn about pre-processing
+    if rows is None:
+        quantize_dynamic(source, temporary, weight_type=QuantType.QInt8)
+        return
+    import onnx
+
+    input_name = onnx.load(source, load_external_data=False).graph.input[0].name
+    batches = [rows[start:start + CALIBRATION_BATCH] for start in range(0, len(rows), CALIBRATION_BATCH)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches: Iterator[np.ndarray] = iter(batches)
+
+        def get_next(self) -> Optional[dict[str, np.ndarray]]:
+            batch = next(self.batches, None)
+            return None if batch is None else {input_name: batch}
+
+    # QDQ: QuantizeLinear/DequantizeLinear around each quantised op; onnxruntime fuses them into int8 kernels.
+    quantize_static(source, temporary, Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8, per_channel=False)
+
+
+def _fp16(model: Any, source: str, temporary: str) -> None:
+    import onnx
+    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+
+    blocked = sorted({node.op_type for node in model.graph.node if node.op_type in DEFAULT_OP_BLOCK_LIST})
+    if blocked:
+        raise QuantizationError(
+            f"{source}: fp16 conversion cannot convert the op(s) {', '.join(blocked)} (onnxruntime's float16 converter "
+            "keeps them in float32); use int8-dynamic or int8-static instead", file=source, field="method",
+            details={"ops": blocked})
+    try:
+        converted = convert_float_to_float16(model, keep_io_types=True)
+    except Exception as error:
+        raise QuantizationError(f"{source}: fp16 conversion failed: {error}", file=source, field="method") from error
+    onnx.save(converted, temporary)
+
+
+def _stamp(path: str, metadata: dict[str, str], quantization: dict[str, Any]) -> None:
+    """The source's metadata, with ``distillery.quantization`` added (the tools may drop metadata_props)."""
+    import onnx
+
+    model = onnx.load(path)
+    onnx.helper.set_model_props(model, {**metadata, "distillery.quantization": json.dumps(quantization)})
+    onnx.save(model, path)
+
+
+def _check_loads(path: str, destination: str) -> None:
+    """onnxruntime must accept the variant (a CPU kernel for every op in its precision)."""
+    import onnxruntime
+
+    try:
+        onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    except Exception as error:
+        raise QuantizationError(f"{destination}: onnxruntime cannot run the variant: {error}", file=destination) from error
+
+
+def _tool(method: str) -> str:
+    import onnxruntime
+
+    where = "transformers.float16" if method == "fp16" else "quantization"
+    return f"onnxruntime {onnxruntime.__version__} {where}"
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

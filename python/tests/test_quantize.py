@@ -1,0 +1,143 @@
+"""quantize.py: int8 (dynamic, static QDQ) and fp16 variants of an export, their metadata, and every bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+
+from distillery import api
+from distillery.errors import QuantizationError
+from distillery.export import export_onnx, metadata_props
+from distillery.models import build_model, count_parameters, flops_per_sample
+from distillery.quantize import quantize, variant_path
+from helpers import model_options, model_spec
+
+SHAPE = [4, 4]
+NORMALIZATION = {"mean": [100.0], "std": [50.0]}
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory):
+    """A tiny MLP exported with its normalisation folded into the graph, and raw calibration rows (0-255)."""
+    folder = tmp_path_factory.mktemp("quantize")
+    torch.manual_seed(0)
+    config = model_options("mlp", hidden=[64, 32])
+    model = build_model(model_spec("mlp", hidden=[64, 32]), SHAPE, 3).eval()
+    metadata = metadata_props(name="tiny", role="student", task="classification", input_shape=SHAPE, output_kind="logits",
+                              normalization=NORMALIZATION, labels=["a", "b", "c"], model_config=config, method=None, teacher=None,
+                              training=None, metrics=None, params=count_parameters(model), flops=flops_per_sample(model, SHAPE))
+    path = folder / "tiny.onnx"
+    export_onnx(model, SHAPE, str(path), metadata, task="classification", normalization=NORMALIZATION)
+    rows = np.random.default_rng(0).uniform(0, 255, size=(300, *SHAPE)).astype(np.float32)
+    np.savez(folder / "calib.npz", x=rows)
+    return path, rows, folder
+
+
+def _run(path, x):
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def test_the_export_normalises_raw_inputs_itself(student):
+    path, rows, _ = student
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert props["distillery.normalizationInGraph"] == "true"
+    assert json.loads(props["distillery.normalization"]) == NORMALIZATION  # still recorded, for the record
+    assert _run(path, rows[:8]).shape == (8, 3)
+
+
+@pytest.mark.parametrize("method", ["int8-dynamic", "int8-static", "fp16"])
+def test_each_variant_is_a_separate_file_with_the_metadata_and_close_outputs(student, method):
+    path, rows, _ = student
+    result = quantize(str(path), method, calibration=rows)
+    assert result["path"] == variant_path(str(path), method) == str(path).replace(".onnx", f".{method}.onnx")
+    assert result["calibrationRows"] == (300 if method == "int8-static" else None)
+    source = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    props = {p.key: p.value for p in onnx.load(result["path"]).metadata_props}
+    quantization = json.loads(props.pop("distillery.quantization"))
+    assert props == source  # the same metadata contract, plus distillery.quantization
+    assert quantization["method"] == method and quantization["source"] == "tiny.onnx"
+    assert quantization["tool"].startswith("onnxruntime ")
+    expected, actual = _run(path, rows[:64]), _run(result["path"], rows[:64])
+    assert actual.dtype == np.float32  # float32 in and out, whatever the precision inside
+    # int8 of an untrained net with small logits: within 30 % of the largest logit; fp16: within 1 %
+    assert np.abs(actual - expected).max() < (0.01 if method == "fp16" else 0.3) * np.abs(expected).max()
+    if method != "fp16":
+        assert result["sizeRatio"] < 0.8  # int8 weights: a quarter of the float32 ones; metadata and graph weigh on a tiny model
+
+
+def test_the_command_through_api_call_reads_calibration_from_an_npz(student, tmp_path):
+    path, _, folder = student
+    out = tmp_path / "v.onnx"
+    result = api.call("quantize", {"model": str(path), "method": "int8-static", "data": str(folder / "calib.npz"), "path": str(out)})
+    assert result["path"] == str(out) and out.exists() and result["calibrationRows"] == 300
+
+
+def test_static_without_calibration_data_names_the_file(student):
+    path, _, _ = student
+    with pytest.raises(QuantizationError, match="needs calibration data") as caught:
+        quantize(str(path), "int8-static")
+    assert caught.value.file == str(path)
+
+
+def test_calibration_data_of_the_wrong_shape_names_the_data_file(student, tmp_path):
+    path, _, _ = student
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros((10, 5), np.float32))
+    with pytest.raises(QuantizationError, match=r"expected rows of shape \[N, 4, 4\] \(16 values each\), got an array of shape \[10, 5\]") as caught:
+        api.call("quantize", {"model": str(path), "method": "int8-static", "data": str(bad)})
+    assert caught.value.file == str(bad)
+    assert not (tmp_path / "tiny.int8-static.onnx").exists()
+
+
+def test_calibration_file_that_is_missing_or_not_an_array_file(student, tmp_path):
+    path, _, _ = student
+    with pytest.raises(QuantizationError, match="no such file"):
+        api.call("quantize", {"model": str(path), "method": "int8-static", "data": str(tmp_path / "none.npz")})
+    junk = tmp_path / "junk.npz"
+    junk.write_text("not an array file")
+    with pytest.raises(QuantizationError, match="cannot be read") as caught:
+        api.call("quantize", {"model": str(path), "method": "int8-static", "data": str(junk)})
+    assert caught.value.file == str(junk)
+
+
+def test_fp16_of_a_model_with_ops_the_converter_cannot_take(tmp_path):
+    """CumSum is on onnxruntime's float16 block list: the request fails, naming the op and the file."""
+    x = onnx.helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, ["batch", 3])
+    y = onnx.helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["batch", 3])
+    axis = onnx.helper.make_tensor("axis", onnx.TensorProto.INT64, [], [1])
+    graph = onnx.helper.make_graph([onnx.helper.make_node("CumSum", ["input", "axis"], ["logits"])], "g", [x], [y], [axis])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)])
+    path = tmp_path / "cumsum.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(QuantizationError, match="cannot convert the op\\(s\\) CumSum") as caught:
+        quantize(str(path), "fp16")
+    assert caught.value.file == str(path) and caught.value.details["ops"] == ["CumSum"]
+    assert not (tmp_path / "cumsum.fp16.onnx").exists()
+
+
+def test_older_exports_get_their_calibration_rows_normalised(tmp_path):
+    """A graph without distillery.normalizationInGraph expects normalised inputs: raw calibration rows are normalised
+    first, so the static ranges fit what the runtime feeds it."""
+    torch.manual_seed(0)
+    model = build_model(model_spec("mlp", hidden=[16]), SHAPE, 3).eval()
+    metadata = {"distillery.input": json.dumps({"name": "input", "shape": SHAPE, "dtype": "float32"}),
+                "distillery.normalization": json.dumps(NORMALIZATION)}
+    path = tmp_path / "old.onnx"
+    export_onnx(model, SHAPE, str(path), metadata, task="classification")
+    raw = np.random.default_rng(1).uniform(0, 255, size=(128, *SHAPE)).astype(np.float32)
+    result = quantize(str(path), "int8-static", calibration=raw)
+    normalised = (raw[:32] - 100.0) / 50.0
+    expected, actual = _run(path, normalised), _run(result["path"], normalised)
+    assert np.abs(actual - expected).max() < 0.3 * np.abs(expected).max()
+
+
+def test_an_unknown_method_is_refused(student):
+    path, _, _ = student
+    with pytest.raises(Exception, match="int8-dynamic"):
+        api.call("quantize", {"model": str(path), "method": "int4"})

@@ -1,0 +1,156 @@
+/**
+ * The int8 / fp16 variants of each student (`export.quantize`, made by python/distillery/quantize.py), evaluated
+ * like any model: test metrics, agreement with their float32 student, latency side by side with it, and the
+ * accuracy guard `export.maxAccuracyDrop` (percentage points of test accuracy below the float32 student).
+ */
+import * as path from 'node:path';
+import type { ExperimentConfig } from '../config/schema';
+import type { ModelResult } from '../engine';
+import { OnnxModel, agreement, benchmark, evaluate, type Dataset } from '../runtime';
+import type { ClassificationTest, ModelReport, RegressionTest } from './report';
+
+type Variant = NonNullable<ModelResult['variants']>[number];
+
+export interface VariantReport {
+  /** `<student>.<method>`, as in its file name. */
+  name: string;
+  method: Variant['method'];
+  /** The .onnx file, relative to the report's folder. */
+  onnx: string;
+  sizeBytes: number;
+  /** Its size over the float32 student's file. */
+  sizeRatio: number;
+  calibrationRows: number | null;
+  test: ClassificationTest | RegressionTest;
+  /** Percentage points of test accuracy below the float32 student (negative: above); null for regression. */
+  accuracyDropPoints: number | null;
+  /** Share of test samples where the variant's top class is its float32 student's. */
+  agreementWithFp32?: number;
+  latency: { batch1P50Ms: number; batch1P99Ms: number; batch256RowsPerS: number } | null;
+  /** true: lost more than export.maxAccuracyDrop points; listed in the report, never the student's default file. */
+  rejected: boolean;
+  /** Why it was rejected. */
+  reason?: string;
+}
+
+/** Whether a variant passes the guard: its accuracy drop (points) is at most `maxDrop`. */
+export function accuracyGuard(fp32Accuracy: number, variantAccuracy: number, maxDrop: number): { dropPoints: number; rejected: boolean } {
+  const dropPoints = 100 * (fp32Accuracy - variantAccuracy);
+  // 1e-9: an equal accuracy must pass whatever the float rounding of the difference.
+  return { dropPoints, rejected: dropPoints > maxDrop + 1e-9 };
+}
+
+/** Evaluates every variant of every student and sets `report.variants`; `students` and `results` are in the same order. */
+export async function addVariants(
+  students: ModelReport[],
+  results: readonly ModelResult[],
+  fp32Models: readonly OnnxModel[],
+  dataset: Dataset,
+  config: ExperimentConfig,
+  outDir: string,
+): Promise<void> {
+  for (const [index, result] of results.entries()) {
+    const variants = result.variants ?? [];
+    const student = students[index];
+    const fp32 = fp32Models[index];
+    if (!student || !fp32 || variants.length === 0) continue;
+    const models: OnnxModel[] = [];
+    try {
+      for (const variant of variants) models.push(await OnnxModel.load(variant.path, result.loadOptions ?? {}));
+      const reports: VariantReport[] = [];
+      for (const [i, variant] of variants.entries()) {
+        reports.push(await evaluateVariant(models[i]!, variant, student, fp32, dataset, config, outDir));
+      }
+      if (config.evaluate.benchmark) {
+        const measured = await latenciesSideBySide([fp32, ...models]);
+        reports.forEach((report, i) => (report.latency = measured[i + 1]!));
+      }
+      student.variants = reports;
+    } finally {
+      for (const model of models) await model.close();
+    }
+  }
+}
+
+async function evaluateVariant(
+  model: OnnxModel,
+  variant: Variant,
+  student: ModelReport,
+  fp32: OnnxModel,
+  dataset: Dataset,
+  config: ExperimentConfig,
+  outDir: string,
+): Promise<VariantReport> {
+  const evaluation = await evaluate(model, dataset, { topK: config.evaluate.topK, eceBins: config.evaluate.calibrationBins });
+  const base = {
+    name: `${student.name}.${variant.method}`,
+    method: variant.method,
+    onnx: path.relative(outDir, variant.path),
+    sizeBytes: variant.sizeBytes,
+    sizeRatio: variant.sizeRatio,
+    calibrationRows: variant.calibrationRows,
+    latency: null,
+  };
+  if (evaluation.task === 'regression' || !('accuracy' in student.test)) {
+    const test: RegressionTest =
+      evaluation.task === 'regression'
+        ? { n: evaluation.samples, rmse: evaluation.rmse, mae: evaluation.mae, r2: evaluation.r2 }
+        : { n: evaluation.samples, rmse: NaN, mae: NaN, r2: NaN };
+    return { ...base, test, accuracyDropPoints: null, rejected: false };
+  }
+  const test: ClassificationTest = {
+    n: evaluation.samples, accuracy: evaluation.accuracy, errors: evaluation.errors, nll: evaluation.nll, ece: evaluation.ece, topK: evaluation.topK,
+  };
+  const guard = accuracyGuard(student.test.accuracy, evaluation.accuracy, config.export.maxAccuracyDrop);
+  const fidelity = await agreement(model, fp32, dataset);
+  return {
+    ...base,
+    test,
+    accuracyDropPoints: guard.dropPoints,
+    agreementWithFp32: fidelity.agreement,
+    rejected: guard.rejected,
+    ...(guard.rejected
+      ? { reason: `test accuracy ${guard.dropPoints.toFixed(2)} points below ${student.name} (export.maxAccuracyDrop: ${config.export.maxAccuracyDrop})` }
+      : {}),
+  };
+}
+
+/** Batch-1 p50/p99 and batch-256 rows/s, the models measured in interleaved rounds (as run.ts does for the others). */
+async function latenciesSideBySide(models: OnnxModel[], rounds = 5): Promise<NonNullable<VariantReport['latency']>[]> {
+  const samples = models.map(() => ({ p50: [] as number[], p99: [] as number[], rows: [] as number[] }));
+  for (let round = 0; round < rounds; round++) {
+    for (const [index, model] of models.entries()) {
+      const timing = await benchmark(model, { batchSizes: [256], iterations: 60, minTimeMs: 60, warmup: 5 });
+      samples[index]!.p50.push(timing.latency.p50Ms);
+      samples[index]!.p99.push(timing.latency.p99Ms);
+      samples[index]!.rows.push(timing.throughput[0]!.rowsPerSecond);
+    }
+  }
+  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  return samples.map((s) => ({ batch1P50Ms: median(s.p50), batch1P99Ms: median(s.p99), batch256RowsPerS: median(s.rows) }));
+}
+
+/** report.md's section: one row per variant, rejected ones said so, and the frontier chart. */
+export function variantsMarkdown(students: readonly ModelReport[], frontier: string | undefined): string[] {
+  const rows = students.flatMap((student) => (student.variants ?? []).map((variant) => ({ student, variant })));
+  if (rows.length === 0) return frontier ? ['## Accuracy against cost', '', `![accuracy against latency and size](${frontier})`, ''] : [];
+  const pct = (value: number): string => `${(100 * value).toFixed(2)}%`;
+  const lines = [
+    '## Quantised and half-precision variants',
+    '',
+    'Each is a separate .onnx file (int8: onnxruntime quantisation, int8-static calibrated on a sample of the transfer set; fp16: onnxruntime\'s float16 converter). The guard compares test accuracy with the float32 student.',
+    '',
+    '| variant | size | × fp32 size | test acc | drop (points) | agreement with fp32 | p50 (b=1) | rows/s (b=256) | guard |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const { variant } of rows) {
+    const accuracy = 'accuracy' in variant.test ? pct(variant.test.accuracy) : '—';
+    lines.push(
+      `| ${variant.name} | ${(variant.sizeBytes / 2 ** 20).toFixed(2)} MB | ${variant.sizeRatio.toFixed(3)} | ${accuracy} | ${variant.accuracyDropPoints === null ? '—' : variant.accuracyDropPoints.toFixed(2)} | ${variant.agreementWithFp32 === undefined ? '—' : pct(variant.agreementWithFp32)} | ${variant.latency ? `${variant.latency.batch1P50Ms.toFixed(3)} ms` : '—'} | ${variant.latency ? Math.round(variant.latency.batch256RowsPerS).toLocaleString('en-US') : '—'} | ${variant.rejected ? '**rejected**' : 'passed'} |`,
+    );
+  }
+  for (const { variant } of rows.filter(({ variant }) => variant.rejected)) lines.push('', `**Rejected:** ${variant.name}: ${variant.reason ?? ''}.`);
+  lines.push('');
+  if (frontier) lines.push('## Accuracy against cost', '', `![accuracy against latency and size](${frontier})`, '');
+  return lines;
+}
