@@ -489,6 +489,19 @@ class WriteSplitRequest:
 
 
 @dataclass(frozen=True)
+class Distributed:
+    """How torchrun launches the experiment (read by the launcher, distributed.py; the ranks ignore it)."""
+
+    nproc_per_node: int
+    nnodes: int
+    node_rank: int
+    hang_timeout_seconds: float
+    timeout_seconds: float
+    master_addr: Optional[str] = None
+    master_port: Optional[int] = None
+
+
+@dataclass(frozen=True)
 class ExperimentRequest:
     name: str
     seed: int
@@ -500,4 +513,5 @@ class ExperimentRequest:
     evaluate: EvaluateOptions
     out_dir: str
     resume: bool
+    distributed: Optional[Distributed] = None
     schema: Optional[str] = dataclasses.field(default=None, metadata={"key": "$schema"})

@@ -18,7 +18,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from . import methods
+from . import distributed, methods
 from .data import DataBundle, Split, random_shift
 from .errors import ConfigError, TrainingDivergedError
 from .io import atomic_torch_save
@@ -186,8 +186,9 @@ def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objec
     resumes from the last finished epoch with ``resume=True`` and ends where an uninterrupted run would.
     """
     transfer = transfer if transfer is not None else data.train
-    epochs, batch_size = training.epochs, training.batch_size
-    steps_per_epoch = max(1, math.ceil(transfer.n / batch_size))
+    ranks = distributed.current()  # under torchrun: batch_size is the global batch, each rank takes its share
+    epochs, batch_size = training.epochs, distributed.local_batch(training.batch_size)
+    steps_per_epoch = max(1, math.ceil(math.ceil(transfer.n / ranks.world_size) / batch_size))
     shift = training.augment.shift if training.augment else 0
     objective.check_labels(transfer, "the transfer set" if transfer is not data.train else "data.train")
     generator = torch.Generator(device=device)
@@ -211,12 +212,17 @@ def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objec
                    "stepsPerEpoch": steps_per_epoch, "samples": transfer.n})
     started = time.perf_counter()
     model.train()
+    trained = distributed.wrap(model, device)  # DDP under torchrun; the model itself otherwise
     for epoch in range(start_epoch, epochs):
         epoch_started = time.perf_counter()
         sums: dict[str, torch.Tensor] = {}
         total_loss = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
-        order = torch.randperm(transfer.n, generator=generator, device=device)
+        if ranks.active:
+            distributed.reseed(generator, seed, epoch)
+            order = distributed.epoch_order(transfer.n, seed, epoch, device)
+        else:
+            order = torch.randperm(transfer.n, generator=generator, device=device)
         for step, index in enumerate(order.split(batch_size)):
             x = transfer.x[index]
             if shift:
@@ -224,7 +230,7 @@ def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objec
             labels = transfer.y[index] if transfer.y is not None else None
             teacher_batch = objective.teacher_batch(index, x)
             with _autocast(device, training):
-                outputs = model(x)
+                outputs = trained(x)
             loss, terms = objective(outputs.float(), teacher_batch, labels, epoch, epochs)
             if not torch.isfinite(loss):
                 raise _diverged(f"the loss became {float(loss.detach())}", name, epoch + 1, step + 1, epoch, state_path)
@@ -243,10 +249,13 @@ def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objec
             if progress.step_due():
                 progress.step(phase=phase, name=name, epoch=epoch + 1, epochs=epochs, step=step + 1,
                               stepsPerEpoch=steps_per_epoch, loss=float(loss.detach()))
-        metrics: dict[str, Any] = {"loss": float(total_loss) / transfer.n,
-                                   "terms": {term: float(total) / transfer.n for term, total in sums.items()}}
+        seen = torch.tensor(float(len(order)))
+        total_loss, correct, seen, *summed = distributed.all_sum([total_loss, correct, seen, *sums.values()])
+        sums = dict(zip(sums, summed, strict=True))
+        metrics: dict[str, Any] = {"loss": float(total_loss) / float(seen),
+                                   "terms": {term: float(total) / float(seen) for term, total in sums.items()}}
         if transfer.y is not None and data.task == "classification":
-            metrics["trainAccuracy"] = float(correct) / transfer.n
+            metrics["trainAccuracy"] = float(correct) / float(seen)
         metrics.update(split_metrics(predict(model, data.test.x), data.test, data.task, "test", teacher_test))
         score = None
         if monitor is not None:
@@ -263,7 +272,7 @@ def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objec
         if keep_best and score is not None and score > best_score:
             best_score, best_epoch, best_state = score, epoch + 1, copy.deepcopy(model.state_dict())
         # Saved before the epoch is announced, so a process killed on hearing "epoch k" resumes after epoch k.
-        if state_path:
+        if state_path and ranks.is_main:
             _save_state(state_path, model, optimizer, scheduler, generator, epoch + 1, history, best_score, best_epoch, best_state)
         progress.emit({"event": "epoch", "phase": phase, "name": name, "epoch": epoch + 1, "epochs": epochs, "metrics": metrics})
 
