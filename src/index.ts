@@ -10,6 +10,7 @@
  */
 export {
   run,
+  joinDistributedRun,
   verifyRun,
   RunFolderError,
   type RunOptions,
@@ -73,6 +74,7 @@ export {
   EnvironmentError,
   LockHeldError,
   PythonError,
+  RankFailedError,
   TrainingDivergedError,
   type CallOptions,
   type DoctorResult,

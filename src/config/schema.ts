@@ -314,6 +314,34 @@ export const EvaluateOptions = z.strictObject({
   benchmark: z.boolean().default(true).describe('measure latency (batch 1 p50, batch 256 rows/s)'),
 });
 
+export const Distributed = z
+  .strictObject({
+    nprocPerNode: positiveInt('a number of ranks').default(1).describe('ranks (processes) on each node, one device each: GPUs on CUDA, a share of the cores on the CPU'),
+    nnodes: positiveInt('a number of nodes').default(1).describe('machines taking part; each runs `distillery run` with its own --node-rank'),
+    nodeRank: nonNegativeInt('a node rank').default(0).describe('this machine\'s rank, 0..nnodes-1; node 0 holds rank 0, which writes every artefact and the report'),
+    masterAddr: z.string().min(1, { error: 'expected a host name or address' }).optional().describe('address of node 0 (needed with nnodes > 1)'),
+    masterPort: z
+      .number({ error: 'expected a port 1-65535' })
+      .int({ error: 'expected a port 1-65535' })
+      .min(1, { error: 'expected a port 1-65535' })
+      .max(65535, { error: 'expected a port 1-65535' })
+      .optional()
+      .describe('port of node 0\'s rendezvous store (default 29500; on one node: a free port)'),
+    hangTimeoutSeconds: positive('a number of seconds').default(10).describe('a rank silent this long (no heartbeat: frozen, stopped) fails the job, naming it'),
+    timeoutSeconds: positive('a number of seconds').default(600).describe('how long a collective (gradient all-reduce, barrier) may wait for the other ranks'),
+  })
+  .superRefine((block, context) => {
+    if (block.nodeRank >= block.nnodes) {
+      context.addIssue({ code: 'custom', path: ['nodeRank'], message: `expected 0..${block.nnodes - 1} for ${block.nnodes} node${block.nnodes === 1 ? '' : 's'}` });
+    }
+    if (block.nnodes > 1 && !block.masterAddr) {
+      context.addIssue({ code: 'custom', path: ['masterAddr'], message: `a job on ${block.nnodes} nodes needs the address of node 0` });
+    }
+  })
+  .describe(
+    'Train on several processes with torch.distributed (DDP), launched by torchrun: gloo on CPU, nccl on CUDA. training.batchSize is the global batch (each rank takes batchSize / ranks) and the learning rate applies to it unchanged, so the same file trains the same weights on 1 or N ranks',
+  );
+
 export const Experiment = z
   .strictObject({
     $schema: z.string().optional(),
@@ -325,6 +353,7 @@ export const Experiment = z
     students: z.array(Student).min(1, { error: 'expected at least one student' }),
     export: ExportOptions.prefault({}),
     evaluate: EvaluateOptions.prefault({}),
+    distributed: Distributed.optional(),
   })
   .superRefine((experiment, context) => {
     const seen = new Map<string, string>([[experiment.teacher.name, 'teacher.name']]);
@@ -349,6 +378,7 @@ export type { MethodConfig } from './methods';
 export type TeacherConfig = z.infer<typeof Teacher>;
 export type StudentConfig = z.infer<typeof Student>;
 export type ExperimentConfig = z.infer<typeof Experiment>;
+export type DistributedConfig = z.infer<typeof Distributed>;
 /** What a user writes: every field with a default may be left out. */
 export type ExperimentInput = z.input<typeof Experiment>;
 

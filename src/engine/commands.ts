@@ -97,6 +97,14 @@ export const ModelResult = z.strictObject({
   export: ExportResult.nullable(),
 });
 
+/** How a distributed run ran (null: one process). `batch: 'global'`: training.batchSize was the global batch. */
+export const DistributedInfo = z.strictObject({
+  worldSize: z.number().int().positive(),
+  backend: z.enum(['gloo', 'nccl']),
+  nodes: z.number().int().positive(),
+  batch: z.literal('global'),
+});
+
 export const ExperimentResult = z.strictObject({
   device: z.string(),
   torch: z.string(),
@@ -104,6 +112,7 @@ export const ExperimentResult = z.strictObject({
   teacher: ModelResult,
   students: z.array(ModelResult),
   warnings: z.array(z.string()),
+  distributed: DistributedInfo.nullable(),
 });
 
 export const HelloResult = z.strictObject({

@@ -3,6 +3,8 @@ import type { MethodConfig, ModelConfig } from '../config/schema';
 import type { DataSummary } from '../data';
 import type { ArtefactRole } from './folder';
 import type { EpochRecord } from '../engine/types';
+import type { DistributedInfo } from '../engine/commands';
+import type { z } from 'zod';
 
 export interface ClassificationTest {
   n: number;
@@ -63,6 +65,8 @@ export interface RunReport {
   artefacts: Array<{ path: string; role: ArtefactRole }>;
   teacher: ModelReport;
   students: ModelReport[];
+  /** A distributed run: its ranks, backend and nodes; training.batchSize was the global batch. */
+  distributed?: z.output<typeof DistributedInfo>;
 }
 
 const percent = (value: number): string => `${(100 * value).toFixed(2)}%`;
