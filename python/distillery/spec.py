@@ -288,6 +288,24 @@ class LeNetModel(ModelSpec):
 class ResNetModel(ModelSpec):
     type: Literal["resnet"]
     channels: tuple[int, ...]
+    # Absent: the small ResNet, one block per stage. Given: He et al.'s CIFAR ResNet of that depth (6n + 2).
+    depth: Optional[int] = None
+    widen: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class WrnModel(ModelSpec):
+    type: Literal["wrn"]
+    depth: int
+    widen: int
+    dropout: float
+
+
+@dataclass(frozen=True)
+class MobileNetV2Model(ModelSpec):
+    type: Literal["mobilenetv2"]
+    width: float
+    dropout: float
 
 
 @dataclass(frozen=True)

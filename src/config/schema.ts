@@ -179,9 +179,35 @@ export const LeNetModel = z
 export const ResNetModel = z
   .strictObject({
     type: z.literal('resnet'),
-    channels: z.array(positiveInt('a channel count')).min(1).default([16, 32, 64]),
+    channels: z.array(positiveInt('a channel count')).min(1).default([16, 32, 64]).describe('the width of each stage (before widen)'),
+    depth: positiveInt('a depth')
+      .refine((depth) => depth >= 8 && (depth - 2) % 6 === 0, { error: 'expected a depth 6n + 2: 8, 20, 32, 56, …' })
+      .optional()
+      .describe("He et al.'s CIFAR ResNet: (depth - 2) / 6 basic blocks per stage (absent: one block per stage)"),
+    widen: positiveInt('a width multiplier')
+      .optional()
+      .describe('multiplies every stage width: depth 8, widen 4 is resnet8x4; depth 32, widen 4 is resnet32x4 (default 1)'),
   })
-  .describe('A small ResNet: one residual block per stage');
+  .describe('A ResNet: small (one residual block per stage), or CIFAR-style by depth and width (resnet8x4, resnet32x4, …)');
+
+export const WrnModel = z
+  .strictObject({
+    type: z.literal('wrn'),
+    depth: positiveInt('a depth')
+      .refine((depth) => depth >= 10 && (depth - 4) % 6 === 0, { error: 'expected a depth 6n + 4: 10, 16, 22, 28, 40, …' })
+      .default(16),
+    widen: positiveInt('a width multiplier').default(2),
+    dropout: fraction(false).default(0).describe('dropout between the two convolutions of each block'),
+  })
+  .describe('A wide ResNet, WRN-depth-widen (Zagoruyko & Komodakis 2016): WRN-40-2, WRN-16-2, …');
+
+export const MobileNetV2Model = z
+  .strictObject({
+    type: z.literal('mobilenetv2'),
+    width: positive('a width multiplier').default(1).describe('scales every layer (0.5: the usual CIFAR student)'),
+    dropout: fraction(false).default(0).describe('dropout before the classifier'),
+  })
+  .describe('MobileNetV2 (Sandler et al. 2018) for small images: a stride-1 stem, inverted residual blocks');
 
 export const CustomModel = z
   .strictObject({
@@ -194,7 +220,7 @@ export const CustomModel = z
   })
   .describe('Your own torch.nn.Module');
 
-export const Model = z.discriminatedUnion('type', [MlpModel, LeNetModel, ResNetModel, CustomModel]);
+export const Model = z.discriminatedUnion('type', [MlpModel, LeNetModel, ResNetModel, WrnModel, MobileNetV2Model, CustomModel]);
 
 // ------------------------------------------------------------ training
 
