@@ -56,7 +56,7 @@ def training(epochs: int, optimizer: Optional[dict[str, Any]] = None, *, batch_s
     spec: dict[str, Any] = {
         "epochs": epochs, "batchSize": batch_size, "optimizer": optimizer or sgd(), "weightDecay": 0,
         "schedule": {"type": schedule, "warmupEpochs": 0}, "checkpoint": "last", "mixedPrecision": mixed_precision,
-        "teacherOutputs": teacher_outputs,
+        "teacherOutputs": teacher_outputs, "compile": False, "channelsLast": False,
     }
     if shift:
         spec["augment"] = {"shift": shift}

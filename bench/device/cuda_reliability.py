@@ -54,7 +54,7 @@ def tiny_data(folder: str, n_train: int = 256, n_test: int = 64, shape: tuple[in
 def training(**overrides: Any) -> dict[str, Any]:
     return {"epochs": 4, "batchSize": 32, "optimizer": {"type": "adam", "lr": 0.001}, "weightDecay": 0,
             "schedule": {"type": "constant", "warmupEpochs": 0}, "checkpoint": "last", "mixedPrecision": "auto",
-            "teacherOutputs": "auto", **overrides}
+            "teacherOutputs": "auto", "compile": False, "channelsLast": False, **overrides}
 
 
 class Events:

@@ -101,9 +101,8 @@ def _request_file(path: str | None, request: dict[str, Any], changed: bool) -> s
     """The workers read the request from a file: the one given, unless it came on stdin or was changed by --set."""
     if path and path != "-" and not changed:
         return os.path.abspath(path)
-    handle, written = tempfile.mkstemp(prefix="distillery-request-", suffix=".json")
-    with os.fdopen(handle, "w", encoding="utf8") as out:
-        json.dump(request, out)
+    written = os.path.join(tempfile.mkdtemp(prefix="distillery-request-"), "request.json")
+    distributed.write_json(written, request)
     return written
 
 

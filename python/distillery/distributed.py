@@ -49,6 +49,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, DistilleryError
+from .io import atomic_write
 
 RUN_DIR_ENV = "DISTILLERY_RUN_DIR"  # the launcher's folder: result.json, rank-<r>.error.json
 HANG_ENV = "DISTILLERY_HANG_TIMEOUT"
@@ -251,19 +252,22 @@ def write_error(error: BaseException) -> None:
     info["details"] = {**info["details"], "rank": info["details"].get("rank", _CONTEXT.rank)}
     info["traceback"] = "".join(traceback.format_exception(error))
     info["time"] = time.time()
-    path = os.path.join(folder, f"rank-{_CONTEXT.rank}.error.json")
-    with open(path + ".tmp", "w", encoding="utf8") as handle:
-        json.dump(info, handle)
-    os.replace(path + ".tmp", path)
+    write_json(os.path.join(folder, f"rank-{_CONTEXT.rank}.error.json"), info)
 
 
 def write_result(result: dict[str, Any]) -> None:
     folder = os.environ.get(RUN_DIR_ENV)
     if folder and _CONTEXT.is_main:
-        path = os.path.join(folder, "result.json")
-        with open(path + ".tmp", "w", encoding="utf8") as handle:
-            json.dump(result, handle)
-        os.replace(path + ".tmp", path)
+        write_json(os.path.join(folder, "result.json"), result)
+
+
+def write_json(path: str, value: Any) -> None:
+    """Atomically (io.atomic_write): the launcher never reads a half-written file."""
+    def write(temporary: str) -> None:
+        with open(temporary, "w", encoding="utf8") as handle:
+            json.dump(value, handle)
+
+    atomic_write(path, write)
 
 
 # ---------------------------------------------------------------- the launcher side

@@ -377,6 +377,8 @@ class Training:
     checkpoint: Literal["last", "best"]
     mixed_precision: Literal["auto", "off", "bf16"]
     teacher_outputs: Literal["auto", "cached", "online"]
+    compile: bool
+    channels_last: bool
     clip_grad_norm: Optional[float] = None
     augment: Optional[Augment] = None
 

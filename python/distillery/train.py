@@ -160,6 +160,34 @@ def split_metrics(outputs: torch.Tensor, split: Split, task: str, prefix: str,
 # ---------------------------------------------------------------- the loop
 
 
+class LossWatch:
+    """Whether every step's loss is finite. On the CPU it is read at once (that costs nothing); on CUDA (``lazy``) the
+    first non-finite step and its loss are kept on the device and read only when a progress event goes out and at the
+    epoch's end, so a step never waits for the host. Either way a divergence names its first step; the steps after it
+    (lazy) are wasted, never saved: the epoch's state is written only after the check."""
+
+    def __init__(self, lazy: bool):
+        self.lazy = lazy
+        self.first_step: Optional[torch.Tensor] = None
+        self.first_value: Optional[torch.Tensor] = None
+
+    def update(self, loss: torch.Tensor, step: int) -> Optional[tuple[int, float]]:
+        value = loss.detach().float()
+        if not self.lazy:
+            return None if bool(torch.isfinite(value)) else (step, float(value))
+        if self.first_step is None or self.first_value is None:
+            self.first_step, self.first_value = torch.full((), -1, dtype=torch.int64, device=value.device), torch.zeros_like(value)
+        first = ~torch.isfinite(value) & (self.first_step < 0)
+        self.first_step = torch.where(first, torch.full_like(self.first_step, step), self.first_step)
+        self.first_value = torch.where(first, value, self.first_value)
+        return None
+
+    def read(self) -> Optional[tuple[int, float]]:
+        if self.first_step is None or self.first_value is None or int(self.first_step) < 0:
+            return None
+        return int(self.first_step), float(self.first_value)
+
+
 @dataclass
 class FitResult:
     history: list[dict[str, Any]]
@@ -170,10 +198,12 @@ class FitResult:
 
 
 def _autocast(device: torch.device, training: Training) -> torch.autocast:
-    """bf16 autocast on CUDA only when asked for. 'auto' means fp32: measured on an H200 (docs/BENCHMARKS.md),
-    bf16 ran these MLPs at 0.88-1.11x the fp32 speed, and its 8-bit mantissa blurs the small logit differences
-    that high-temperature soft targets carry (a T=20 student diverged, another made more errors)."""
-    enabled = device.type == "cuda" and training.mixed_precision == "bf16"
+    """bf16 autocast, on CUDA or the CPU, only when asked for; the loss is always computed in fp32 (``outputs.float()``).
+    'auto' means fp32: measured on an H200 (docs/BENCHMARKS.md), bf16 ran these MLPs at 0.88-1.11x the fp32 speed,
+    and its 8-bit mantissa blurs the small logit differences that high-temperature soft targets carry (a T=20 student
+    diverged, another made more errors). On CPUs with native bf16 (AVX-512 BF16, AMX) it can be ~2x faster; on others
+    (e.g. AMD EPYC without avx512_bf16) torch emulates it and it is slower (docs/BENCHMARKS.md §9)."""
+    enabled = device.type in ("cuda", "cpu") and training.mixed_precision == "bf16"
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
@@ -212,10 +242,16 @@ def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objec
                    "stepsPerEpoch": steps_per_epoch, "samples": transfer.n})
     started = time.perf_counter()
     model.train()
+    channels_last = training.channels_last and device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules())
+    if channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     trained = distributed.wrap(model, device)  # DDP under torchrun; the model itself otherwise
+    if training.compile:
+        trained = torch.compile(trained)  # type: ignore[assignment]
     for epoch in range(start_epoch, epochs):
         epoch_started = time.perf_counter()
         sums: dict[str, torch.Tensor] = {}
+        watch = LossWatch(lazy=device.type == "cuda")
         total_loss = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
         if ranks.active:
@@ -227,13 +263,15 @@ def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objec
             x = transfer.x[index]
             if shift:
                 x = random_shift(x, shift, generator)
+            if channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
             labels = transfer.y[index] if transfer.y is not None else None
             teacher_batch = objective.teacher_batch(index, x)
             with _autocast(device, training):
                 outputs = trained(x)
             loss, terms = objective(outputs.float(), teacher_batch, labels, epoch, epochs)
-            if not torch.isfinite(loss):
-                raise _diverged(f"the loss became {float(loss.detach())}", name, epoch + 1, step + 1, epoch, state_path)
+            if (bad := watch.update(loss, step)) is not None:
+                raise _diverged(f"the loss became {bad[1]}", name, epoch + 1, bad[0] + 1, epoch, state_path)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if training.clip_grad_norm:
@@ -247,8 +285,12 @@ def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objec
                 correct += (outputs.detach().argmax(dim=1) == labels).sum()
             progress.check_cancel()
             if progress.step_due():
+                if (bad := watch.read()) is not None:
+                    raise _diverged(f"the loss became {bad[1]}", name, epoch + 1, bad[0] + 1, epoch, state_path)
                 progress.step(phase=phase, name=name, epoch=epoch + 1, epochs=epochs, step=step + 1,
                               stepsPerEpoch=steps_per_epoch, loss=float(loss.detach()))
+        if (bad := watch.read()) is not None:
+            raise _diverged(f"the loss became {bad[1]}", name, epoch + 1, bad[0] + 1, epoch, state_path)
         seen = torch.tensor(float(len(order)))
         total_loss, correct, seen, *summed = distributed.all_sum([total_loss, correct, seen, *sums.values()])
         sums = dict(zip(sums, summed, strict=True))

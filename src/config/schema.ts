@@ -265,11 +265,15 @@ export const Training = z
     mixedPrecision: z
       .enum(['auto', 'off', 'bf16'])
       .default('auto')
-      .describe('bf16: autocast on CUDA (opt-in); auto and off: fp32 — bf16 was no faster for these models and hurts high-temperature soft targets (docs/BENCHMARKS.md)'),
+      .describe(
+        'bf16: autocast on CUDA and on the CPU (opt-in; the loss stays fp32); auto and off: fp32 — bf16 was no faster for these models on an H200, is emulated (slower) on CPUs without AVX-512 BF16 / AMX, and hurts high-temperature soft targets (docs/BENCHMARKS.md)',
+      ),
     teacherOutputs: z
       .enum(['auto', 'cached', 'online'])
       .default('auto')
       .describe('auto: computed once and cached, unless the batch is augmented (then the teacher runs on the same batch)'),
+    compile: z.boolean().default(false).describe('opt-in: torch.compile the model being trained (the first steps pay for compiling)'),
+    channelsLast: z.boolean().default(false).describe('opt-in: channels-last memory format for CNNs on CUDA (no effect elsewhere)'),
   })
   .describe('Training options');
 
