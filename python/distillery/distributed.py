@@ -107,7 +107,6 @@ def init_worker(device: str) -> tuple[Context, str]:
     global _CONTEXT
     import torch.distributed as dist
 
-    _die_with_parent()
     rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
@@ -118,6 +117,7 @@ def init_worker(device: str) -> tuple[Context, str]:
             raise ConfigError(f"distributed.nprocPerNode: {local_world} ranks on this node, but it has {torch.cuda.device_count()} "
                               "CUDA devices (one device per rank)", field="distributed.nprocPerNode")
         torch.cuda.set_device(local)
+    _die_with_parent()
     backend = "nccl" if cuda else "gloo"
     timeout = datetime.timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, "600")))
     dist.init_process_group(backend=backend, timeout=timeout)

@@ -213,3 +213,15 @@ def test_distributed_flags_on_another_command_are_refused(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert "apply to run_experiment" in json.loads(done.stdout.strip().splitlines()[-1])["error"]["message"]
+
+
+def test_more_ranks_on_a_node_than_it_has_gpus_is_refused_before_joining(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    for key, value in {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError) as caught:
+        distributed.init_worker("cuda")
+    assert caught.value.field == "distributed.nprocPerNode"
+    assert "2 ranks on this node, but it has 1 CUDA devices" in caught.value.message
+    assert not distributed.current().active
