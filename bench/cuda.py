@@ -66,7 +66,7 @@ def main() -> int:
         print("warning: torch sees no CUDA device; only the CPU runs will happen", file=sys.stderr)
     path = find_data(args.data)
     source = lambda offset, limit: {"type": "file", "path": path, "x": "x", "y": "y", "offset": offset, "limit": limit, "labelled": True}  # noqa: E731
-    data = {"task": "classification", "train": source(0, 8000), "test": source(8000, 2000), "normalize": "standard"}
+    data = {"task": "classification", "train": source(0, 8000), "test": source(8000, 2000), "normalize": "standard", "preprocess": None}
     sgd = {"type": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True}
 
     def training(epochs: int, batch: int, precision: str, shift: int = 0, compile: bool = False, channels_last: bool = False) -> dict:
@@ -201,7 +201,7 @@ def resnet_runs(api, torch, args, out_dir: str, training, peaks: dict) -> list[d
     path = os.path.join(out_dir, "images32.npz")
     np.savez(path, x=x, y=y)
     source = lambda offset, limit: {"type": "file", "path": path, "x": "x", "y": "y", "offset": offset, "limit": limit, "labelled": True}  # noqa: E731
-    data = {"task": "classification", "train": source(0, 20000), "test": source(20000, 2000), "normalize": "standard", "numClasses": 10}
+    data = {"task": "classification", "train": source(0, 20000), "test": source(20000, 2000), "normalize": "standard", "numClasses": 10, "preprocess": None}
     entries = []
     for batch in (128, 512):
         for variant, precision, channels_last, compiled in (("fp32", "off", False, False), ("bf16", "bf16", False, False),

@@ -77,7 +77,7 @@ def main() -> int:
 
     path = args.data or synthetic(tempfile.mkdtemp(prefix="distillery-ddp-data-"))
     data = {"task": "classification", "train": common.file_source(path, limit=8000), "test": common.file_source(path, offset=8000, limit=2000),
-            "normalize": "standard"}
+            "normalize": "standard", "preprocess": None}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(common.ROOT, "python"), os.environ.get("PYTHONPATH", "")])}
     env.pop("OMP_NUM_THREADS", None)  # the launcher shares the cores out among its ranks
     runs = {}

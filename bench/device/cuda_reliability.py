@@ -48,7 +48,7 @@ def tiny_data(folder: str, n_train: int = 256, n_test: int = 64, shape: tuple[in
     train, test = os.path.join(folder, "train.npz"), os.path.join(folder, "test.npz")
     np.savez(train, x=x[:n_train], y=y[:n_train])
     np.savez(test, x=x[n_train:], y=y[n_train:])
-    return {"task": "classification", "train": common.file_source(train), "test": common.file_source(test), "normalize": "standard"}
+    return {"task": "classification", "train": common.file_source(train), "test": common.file_source(test), "normalize": "standard", "preprocess": None}
 
 
 def training(**overrides: Any) -> dict[str, Any]:
