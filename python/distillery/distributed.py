@@ -48,7 +48,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from .errors import ConfigError, DistilleryError
+from .errors import Cancelled, ConfigError, DistilleryError
 from .io import atomic_write
 
 RUN_DIR_ENV = "DISTILLERY_RUN_DIR"  # the launcher's folder: result.json, rank-<r>.error.json
@@ -306,6 +306,7 @@ def launch(command: str, request_path: str, options: Launch, *, jsonl: bool) -> 
     """Runs ``python -m distillery --worker COMMAND REQUEST`` on ``nproc_per_node`` ranks of this node through
     torchrun, and returns rank 0's result (None on a node that does not hold rank 0). A failed job raises the
     failing rank's own error, or a RankFailedError naming it."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
@@ -330,6 +331,8 @@ def launch(command: str, request_path: str, options: Launch, *, jsonl: bool) -> 
             run(parse_args(args + worker))
         except ChildFailedError as failed:
             raise _failure(failed, folder) from None
+        except SignalException as stopped:  # Ctrl-C or SIGTERM: torchrun has stopped the ranks
+            raise Cancelled(f"stopped by {stopped.sigval.name}: every rank was stopped; --resume continues") from None
         path = os.path.join(folder, "result.json")
         if not os.path.exists(path):
             return None

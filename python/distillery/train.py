@@ -197,13 +197,21 @@ class FitResult:
     state: dict[str, Any] = field(default_factory=dict)
 
 
+def cpu_has_native_bf16() -> bool:
+    """AVX-512 BF16 or AMX: bf16 matmuls in hardware. Without them torch emulates bf16, far slower than fp32."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 def _autocast(device: torch.device, training: Training) -> torch.autocast:
-    """bf16 autocast, on CUDA or the CPU, only when asked for; the loss is always computed in fp32 (``outputs.float()``).
-    'auto' means fp32: measured on an H200 (docs/BENCHMARKS.md), bf16 ran these MLPs at 0.88-1.11x the fp32 speed,
-    and its 8-bit mantissa blurs the small logit differences that high-temperature soft targets carry (a T=20 student
-    diverged, another made more errors). On CPUs with native bf16 (AVX-512 BF16, AMX) it can be ~2x faster; on others
-    (e.g. AMD EPYC without avx512_bf16) torch emulates it and it is slower (docs/BENCHMARKS.md §9)."""
-    enabled = device.type in ("cuda", "cpu") and training.mixed_precision == "bf16"
+    """bf16 autocast; the loss is always computed in fp32 (``outputs.float()``).
+
+    'bf16' autocasts on CUDA and on the CPU. 'auto' autocasts only on a CPU with native bf16 (docs/BENCHMARKS.md §9):
+    there a 2x1200 training step runs 1.9x faster (the issue's Xeon with AMX), and a T=20 soft-target student made the
+    same test errors in bf16 as in fp32 (measured with emulated bf16, which rounds the same); emulated bf16 itself is
+    3x slower than fp32, so 'auto' is fp32 on other CPUs. On CUDA 'auto' is fp32: on an H200 bf16 ran these MLPs at
+    0.88-1.11x the fp32 speed, and a T=20 student diverged in bf16 (its logits keep 8 mantissa bits). 'off': fp32."""
+    wanted = training.mixed_precision == "bf16" or (training.mixed_precision == "auto" and device.type == "cpu" and cpu_has_native_bf16())
+    enabled = device.type in ("cuda", "cpu") and wanted
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 

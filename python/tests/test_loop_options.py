@@ -68,13 +68,22 @@ def test_compile_trains_the_weights_of_the_eager_loop():
 def test_bf16_autocasts_on_the_cpu_when_asked_and_the_loss_stays_fp32():
     assert _autocast(CPU, training_spec(mixedPrecision="bf16")).fast_dtype == torch.bfloat16
     assert _autocast(CPU, training_spec(mixedPrecision="bf16"))._enabled
-    assert not _autocast(CPU, training_spec(mixedPrecision="auto"))._enabled
     bundle = tiny_bundle()
     fp32, reference = train(bundle)
     bf16, result = train(bundle, mixedPrecision="bf16")
     assert any(not torch.equal(a, b) for a, b in zip(fp32.state_dict().values(), bf16.state_dict().values(), strict=True))  # it ran in bf16
     assert all(torch.isfinite(value).all() for value in bf16.state_dict().values())
     assert abs(result.history[-1]["loss"] - reference.history[-1]["loss"]) < 0.05
+
+
+def test_auto_autocasts_only_on_a_cpu_with_native_bf16(monkeypatch):
+    import distillery.train as loop
+
+    monkeypatch.setattr(loop, "cpu_has_native_bf16", lambda: True)
+    assert _autocast(CPU, training_spec(mixedPrecision="auto"))._enabled
+    assert not _autocast(CPU, training_spec(mixedPrecision="off"))._enabled
+    monkeypatch.setattr(loop, "cpu_has_native_bf16", lambda: False)
+    assert not _autocast(CPU, training_spec(mixedPrecision="auto"))._enabled
 
 
 def test_channels_last_changes_nothing_off_cuda():

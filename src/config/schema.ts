@@ -266,7 +266,7 @@ export const Training = z
       .enum(['auto', 'off', 'bf16'])
       .default('auto')
       .describe(
-        'bf16: autocast on CUDA and on the CPU (opt-in; the loss stays fp32); auto and off: fp32 — bf16 was no faster for these models on an H200, is emulated (slower) on CPUs without AVX-512 BF16 / AMX, and hurts high-temperature soft targets (docs/BENCHMARKS.md)',
+        'bf16: autocast on CUDA and on the CPU (the loss stays fp32); auto: bf16 autocast only on a CPU with native bf16 (AVX-512 BF16 or AMX), fp32 elsewhere — bf16 was no faster for these models on an H200 and is emulated, 3x slower, on CPUs without it (docs/BENCHMARKS.md §7, §9); off: fp32',
       ),
     teacherOutputs: z
       .enum(['auto', 'cached', 'online'])
