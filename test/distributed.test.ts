@@ -3,8 +3,9 @@
  * (src/engine/distributed.ts → python -m distillery → torch.distributed.run), 2 gloo ranks on the CPU; rank 0's
  * events and result come back as JSON lines; an abort stops every rank; bad distributed settings are refused.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { ConfigError } from '../src/config';
 import { Experiment } from '../src/config/schema';
@@ -44,6 +45,30 @@ describe('distillery run --nproc-per-node 2 --device cpu', () => {
     // how it was launched is not part of the experiment's identity: the manifest's config has no distributed block
     expect(JSON.parse(fs.readFileSync(path.join(outDir, 'manifest.json'), 'utf8')).config.distributed).toBeUndefined();
     expect(JSON.parse(fs.readFileSync(path.join(outDir, 'resolved-config.json'), 'utf8')).distributed).toMatchObject({ nprocPerNode: 2 });
+  });
+
+  test('two "nodes" on localhost: node 0 writes the report, node 1 only runs its rank', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = server.address() as net.AddressInfo;
+        server.close(() => resolve(free));
+      });
+    });
+    const outDir = path.join(tempDir('ddp-nodes'), 'out');
+    const node = (rank: number): Promise<{ code: number | null; stderr: string }> =>
+      new Promise((resolve) => {
+        const args = ['run', 'examples/tiny.json', '--device', 'cpu', '--out', outDir, '--nnodes', '2', '--node-rank', String(rank), '--nproc-per-node', '1'];
+        const child = spawn(process.execPath, [CLI, ...args, '--master-addr', '127.0.0.1', '--master-port', String(port), '--json'], { cwd: ROOT });
+        let stderr = '';
+        child.stdout.resume();
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on('close', (code) => resolve({ code, stderr }));
+      });
+    const [first, second] = await Promise.all([node(0), node(1)]);
+    expect([first.code, second.code]).toEqual([0, 0]);
+    expect(second.stderr).toContain('node 1: its ranks finished; the report is written by node 0');
+    const report = JSON.parse(fs.readFileSync(path.join(outDir, 'report.json'), 'utf8')) as { distributed: unknown };
+    expect(report.distributed).toEqual({ worldSize: 2, backend: 'gloo', nodes: 2, batch: 'global' });
   });
 
   test('an abort stops every rank and rejects with EngineAbortError', async () => {

@@ -185,7 +185,8 @@ def all_sum(values: list[torch.Tensor]) -> list[torch.Tensor]:
         return values
     import torch.distributed as dist
 
-    stacked = torch.stack([value.detach().to(torch.float64).reshape(()) for value in values])
+    device = values[0].device  # the training device: nccl sums CUDA tensors only
+    stacked = torch.stack([value.detach().to(device=device, dtype=torch.float64).reshape(()) for value in values])
     dist.all_reduce(stacked)
     return list(stacked.unbind())
 
