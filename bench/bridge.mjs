@@ -42,7 +42,8 @@ try {
   const options = { outDir, device: 'cpu', seed: 0, teacher, student, export: false };
   // The very request the facade sends, for the Python side (outDir apart, so the two never share files).
   const parsed = DistillOptions.parse(options);
-  const request = { ...parsed, outDir: path.join(outDir, 'direct'), teacher: path.resolve(teacher) };
+  // completed by the engine's own request schema, as Engine.call does (it adds data.preprocess: null)
+  const request = dist('engine/commands.js').DistillRequest.parse({ ...parsed, outDir: path.join(outDir, 'direct'), teacher: path.resolve(teacher) });
   fs.mkdirSync(outDir, { recursive: true });
   const requestFile = path.join(outDir, 'request.json');
   fs.writeFileSync(requestFile, JSON.stringify(request, null, 2));

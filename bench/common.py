@@ -39,12 +39,12 @@ def file_source(path: str, **extra: Any) -> dict[str, Any]:
 
 
 def embedded_data(**extra: Any) -> dict[str, Any]:
-    return {"task": "classification", "train": mnist_source("train"), "test": mnist_source("test"), "normalize": "standard", **extra}
+    return {"task": "classification", "train": mnist_source("train"), "test": mnist_source("test"), "normalize": "standard", "preprocess": None, **extra}
 
 
 def full_data(**extra: Any) -> dict[str, Any]:
     return {"task": "classification", "train": file_source(os.path.join(FULL_MNIST, "train.npz")),
-            "test": file_source(os.path.join(FULL_MNIST, "test.npz")), "normalize": "standard", **extra}
+            "test": file_source(os.path.join(FULL_MNIST, "test.npz")), "normalize": "standard", "preprocess": None, **extra}
 
 
 def sgd(lr: float = 0.05) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def training(epochs: int, optimizer: Optional[dict[str, Any]] = None, *, batch_s
     spec: dict[str, Any] = {
         "epochs": epochs, "batchSize": batch_size, "optimizer": optimizer or sgd(), "weightDecay": 0,
         "schedule": {"type": schedule, "warmupEpochs": 0}, "checkpoint": "last", "mixedPrecision": mixed_precision,
-        "teacherOutputs": teacher_outputs,
+        "teacherOutputs": teacher_outputs, "compile": False, "channelsLast": False,
     }
     if shift:
         spec["augment"] = {"shift": shift, "flip": False, "noise": 0, "mixup": 0, "cutmix": 0}

@@ -20,7 +20,7 @@ from distillery import api
 
 DATA = {"task": "regression", "train": file_source(os.path.join(ROOT, "examples", "data", "diamonds-train.npz")),
         "test": file_source(os.path.join(ROOT, "examples", "data", "diamonds-test.npz")), "normalize": "standard",
-        "labels": ["log10(price)"]}
+        "labels": ["log10(price)"], "preprocess": None}
 ADAM = {"type": "adam", "lr": 0.003}
 STUDENTS = [
     ("targets only", {"type": "targets"}),

@@ -48,8 +48,8 @@ with tempfile.TemporaryDirectory() as folder:
     path = os.path.join(folder, "rows.npz")
     np.savez(path, x=rows.numpy(), y=np.arange(64) % num_outputs)
     source = common.file_source(path)
-    engine_outputs, _ = api.predict(args.checkpoint, {"task": "classification", "train": source, "test": source, "normalize": "none", "preprocess": None,
-                                                      "numClasses": num_outputs}, "test", device="cpu")
+    engine_outputs, _ = api.predict(args.checkpoint, {"task": "classification", "train": source, "test": source, "normalize": "none",
+                                                      "numClasses": num_outputs, "preprocess": None}, "test", device="cpu")
 with torch.inference_mode():
     parity = float(np.abs(model(rows).numpy() - engine_outputs).max())
 if parity > 1e-4:

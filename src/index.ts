@@ -11,6 +11,7 @@
 export {
   run,
   runSeeds,
+  joinDistributedRun,
   verifyRun,
   RunFolderError,
   type RunOptions,
@@ -80,6 +81,7 @@ export {
   EnvironmentError,
   LockHeldError,
   PythonError,
+  RankFailedError,
   TrainingDivergedError,
   type CallOptions,
   type DoctorResult,

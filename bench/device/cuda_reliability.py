@@ -48,13 +48,13 @@ def tiny_data(folder: str, n_train: int = 256, n_test: int = 64, shape: tuple[in
     train, test = os.path.join(folder, "train.npz"), os.path.join(folder, "test.npz")
     np.savez(train, x=x[:n_train], y=y[:n_train])
     np.savez(test, x=x[n_train:], y=y[n_train:])
-    return {"task": "classification", "train": common.file_source(train), "test": common.file_source(test), "normalize": "standard"}
+    return {"task": "classification", "train": common.file_source(train), "test": common.file_source(test), "normalize": "standard", "preprocess": None}
 
 
 def training(**overrides: Any) -> dict[str, Any]:
     return {"epochs": 4, "batchSize": 32, "optimizer": {"type": "adam", "lr": 0.001}, "weightDecay": 0,
             "schedule": {"type": "constant", "warmupEpochs": 0}, "checkpoint": "last", "mixedPrecision": "auto",
-            "teacherOutputs": "auto", **overrides}
+            "teacherOutputs": "auto", "compile": False, "channelsLast": False, **overrides}
 
 
 class Events:

@@ -5,19 +5,29 @@ Runs one of the engine's commands (``run_experiment``, ``train_teacher``,
 ``resolved-config.json`` that ``distillery run`` writes, which holds every
 default filled in — prints the result as JSON on stdout and progress lines on
 stderr. Used for CUDA checks on machines that have Python but no Node.
+
+With ``--nproc-per-node N`` (and ``--nnodes M --node-rank R --master-addr A
+--master-port P`` for several machines), or a ``distributed`` block in the
+request, the command runs on N ranks per node through torchrun
+(distributed.py); ``--jsonl`` prints progress events and the final envelope as
+JSON lines on stdout (how ``distillery run`` reads a distributed run).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
+import tempfile
+import traceback
 from typing import Any
 
+from . import distributed
 from .api import COMMANDS
 from .errors import DistilleryError
-from .progress import Progress
+from .progress import Progress, Silent
 
 
 def _print_event(event: dict[str, Any]) -> None:
@@ -35,6 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("request", nargs="?", help="request JSON file ('-' for stdin); none for doctor/hello")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override a top-level key, e.g. --set device='\"cuda\"'")
+    parser.add_argument("--jsonl", action="store_true", help="events and the final {ok, result | error} envelope as JSON lines on stdout")
+    group = parser.add_argument_group("distributed (run_experiment, through torchrun)")
+    group.add_argument("--nproc-per-node", type=int, help="ranks on this node (one device each)")
+    group.add_argument("--nnodes", type=int, help="number of nodes")
+    group.add_argument("--node-rank", type=int, help="this node's rank, 0..nnodes-1")
+    group.add_argument("--master-addr", help="address of node 0")
+    group.add_argument("--master-port", type=int, help="port of node 0's store")
+    group.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # a rank started by torchrun
     args = parser.parse_args(argv)
     request: dict[str, Any] = {}
     if args.request:
@@ -43,14 +61,64 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.set:
         key, _, value = item.partition("=")
         request[key] = json.loads(value)
-    progress = Progress(_print_event)
+    if args.worker:
+        return _worker(args.command, request, args.jsonl)
+    overrides = {"nprocPerNode": args.nproc_per_node, "nnodes": args.nnodes, "nodeRank": args.node_rank,
+                 "masterAddr": args.master_addr, "masterPort": args.master_port}
+    launch = distributed.launch_options(request.get("distributed"), overrides) if args.command == "run_experiment" else None
+    if launch is None and any(value is not None for value in overrides.values()):
+        return _fail(DistilleryError(f"--nproc-per-node and the other distributed flags apply to run_experiment, not {args.command}"), args.jsonl)
+    progress = Progress(_jsonl_event if args.jsonl else _print_event)
     signal.signal(signal.SIGINT, lambda *_: progress.request_cancel())
     try:
-        result = COMMANDS[args.command](request, progress)  # parses the request once (spec.py), then runs it
+        if launch is not None:
+            result = distributed.launch(args.command, _request_file(args.request, request, bool(args.set)), launch, jsonl=args.jsonl)
+        else:
+            result = COMMANDS[args.command](request, progress)  # parses the request once (spec.py), then runs it
     except DistilleryError as error:
-        print(json.dumps({"ok": False, "error": error.to_json()}), file=sys.stderr)
+        return _fail(error, args.jsonl)
+    if args.jsonl:
+        distributed.stdout_line({"ok": True, "result": result})
+    else:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+def _fail(error: DistilleryError, jsonl: bool) -> int:
+    envelope = {"ok": False, "error": error.to_json()}
+    if jsonl:
+        distributed.stdout_line(envelope)
+    else:
+        print(json.dumps(envelope), file=sys.stderr)
+    return 1
+
+
+def _jsonl_event(event: dict[str, Any]) -> None:
+    distributed.stdout_line(event)
+
+
+def _request_file(path: str | None, request: dict[str, Any], changed: bool) -> str:
+    """The workers read the request from a file: the one given, unless it came on stdin or was changed by --set."""
+    if path and path != "-" and not changed:
+        return os.path.abspath(path)
+    written = os.path.join(tempfile.mkdtemp(prefix="distillery-request-"), "request.json")
+    distributed.write_json(written, request)
+    return written
+
+
+def _worker(command: str, request: dict[str, Any], jsonl: bool) -> int:
+    """One rank under torchrun: joins the group, runs the command; rank 0 alone reports progress and the result."""
+    try:
+        context, device = distributed.init_worker(str(request.get("device", "auto")))
+        request["device"] = device
+        progress: Progress = Progress(_jsonl_event if jsonl else _print_event) if context.is_main else Silent()
+        result = COMMANDS[command](request, progress)
+        distributed.write_result(result)
+        distributed.finish_worker()
+    except BaseException as error:
+        distributed.write_error(error)
+        traceback.print_exc()
         return 1
-    print(json.dumps(result, indent=2))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Model builders: ``mlp`` (with Ba & Caruana's linear bottleneck), ``lenet``, ``resnet`` and user modules.
+"""Model builders: ``mlp`` (with Ba & Caruana's linear bottleneck), ``lenet``, ``resnet`` (small, or CIFAR-style by
+depth and width: resnet8x4, resnet32x4, …), ``wrn`` (wide ResNets), ``mobilenetv2`` and user modules.
 
 A model config is a dict with a ``type``; ``build_model(config, input_shape,
 num_outputs)`` returns an ``nn.Module`` whose input is one batch of samples
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
-from .spec import CustomModel, LeNetModel, MlpModel, ModelSpec, ResNetModel
+from .spec import CustomModel, LeNetModel, MlpModel, MobileNetV2Model, ModelSpec, ResNetModel, WrnModel
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -151,6 +152,126 @@ class SmallResNet(nn.Module):
         return self.layers(x)
 
 
+class CifarResNet(nn.Module):
+    """He et al.'s CIFAR ResNet: a 3×3 stem, then (depth − 2) / 6 basic blocks in each stage (stride 2 from the second
+    stage on), global pooling. Stage widths are ``channels`` × ``widen``: depth 8, widen 4 is the distillation
+    literature's resnet8x4 (CRD, Tian et al. 2020), depth 32, widen 4 its resnet32x4 — with the stem as wide as the
+    first stage (CRD's stem is half as wide), so the counts come out a few thousand parameters apart."""
+
+    def __init__(self, input_shape: list[int], num_outputs: int, channels: list[int], depth: int, widen: int, where: str = "model"):
+        super().__init__()
+        if depth < 8 or (depth - 2) % 6:
+            raise ConfigError(f"{where}.depth: a CIFAR ResNet has depth 6n + 2 (8, 20, 32, 56, …), got {depth}", field=f"{where}.depth")
+        blocks = (depth - 2) // 6
+        in_channels, _, _ = _image_shape(input_shape, where)
+        widths = [width * widen for width in channels]
+        layers: list[nn.Module] = [_ChannelFirst(input_shape), nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
+                                   nn.BatchNorm2d(widths[0]), nn.ReLU()]
+        previous = widths[0]
+        for stage, width in enumerate(widths):
+            for block in range(blocks):
+                layers.append(_ResidualBlock(previous, width, 2 if stage > 0 and block == 0 else 1))
+                previous = width
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(previous, num_outputs)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class _WideBlock(nn.Module):
+    """Zagoruyko & Komodakis' pre-activation block: BN-ReLU-conv3×3 (-dropout) -BN-ReLU-conv3×3, plus the shortcut."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, dropout: float):
+        super().__init__()
+        self.bn1, self.conv1 = nn.BatchNorm2d(in_channels), nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn2, self.conv2 = nn.BatchNorm2d(out_channels), nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.project = in_channels != out_channels or stride != 1
+        self.shortcut: nn.Module = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False) if self.project else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        activated = torch.relu(self.bn1(x))
+        out = self.conv2(torch.relu(self.bn2(self.dropout(self.conv1(activated)))))
+        return out + (self.shortcut(activated) if self.project else x)
+
+
+class WideResNet(nn.Module):
+    """WRN-depth-widen (Zagoruyko & Komodakis 2016): (depth − 4) / 6 wide blocks per stage, widths 16·k, 32·k, 64·k.
+    WRN-40-2 and WRN-16-2 are the distillation literature's teacher and student."""
+
+    def __init__(self, input_shape: list[int], num_outputs: int, depth: int, widen: int, dropout: float, where: str = "model"):
+        super().__init__()
+        if depth < 10 or (depth - 4) % 6:
+            raise ConfigError(f"{where}.depth: a wide ResNet has depth 6n + 4 (10, 16, 22, 28, 40, …), got {depth}", field=f"{where}.depth")
+        blocks = (depth - 4) // 6
+        in_channels, _, _ = _image_shape(input_shape, where)
+        layers: list[nn.Module] = [_ChannelFirst(input_shape), nn.Conv2d(in_channels, 16, 3, padding=1, bias=False)]
+        previous = 16
+        for stage, width in enumerate((16 * widen, 32 * widen, 64 * widen)):
+            for block in range(blocks):
+                layers.append(_WideBlock(previous, width, 2 if stage > 0 and block == 0 else 1, dropout))
+                previous = width
+        layers += [nn.BatchNorm2d(previous), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(previous, num_outputs)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class _InvertedResidual(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, stride: int, expand: int):
+        super().__init__()
+        hidden = in_channels * expand
+        layers: list[nn.Module] = []
+        if expand != 1:
+            layers += [nn.Conv2d(in_channels, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6()]
+        layers += [nn.Conv2d(hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
+                   nn.Conv2d(hidden, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)]
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and in_channels == out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x) if self.residual else self.body(x)
+
+
+# (expansion t, channels c, blocks n, stride s) — Sandler et al. 2018, with the first two strides 1 for 32×32 inputs.
+_MOBILENETV2 = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+
+def _divisible(value: float, by: int = 8) -> int:
+    """torchvision's rounding of scaled channel counts: to a multiple of 8, never more than 10 % down."""
+    rounded = max(by, int(value + by / 2) // by * by)
+    return rounded + by if rounded < 0.9 * value else rounded
+
+
+class MobileNetV2(nn.Module):
+    """MobileNetV2 (Sandler et al. 2018) for small images: a stride-1 3×3 stem, inverted residual blocks, a 1×1 conv to
+    1280·max(1, width) channels, global pooling. ``width`` scales every layer (0.5 is the literature's CIFAR student)."""
+
+    def __init__(self, input_shape: list[int], num_outputs: int, width: float, dropout: float, where: str = "model"):
+        super().__init__()
+        in_channels, _, _ = _image_shape(input_shape, where)
+        stem = _divisible(32 * width)
+        layers: list[nn.Module] = [_ChannelFirst(input_shape), nn.Conv2d(in_channels, stem, 3, padding=1, bias=False),
+                                   nn.BatchNorm2d(stem), nn.ReLU6()]
+        previous = stem
+        for expand, channels, blocks, stride in _MOBILENETV2:
+            out = _divisible(channels * width)
+            for block in range(blocks):
+                layers.append(_InvertedResidual(previous, out, stride if block == 0 else 1, expand))
+                previous = out
+        last = _divisible(1280 * max(1.0, width))
+        layers += [nn.Conv2d(previous, last, 1, bias=False), nn.BatchNorm2d(last), nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        layers.append(nn.Linear(last, num_outputs))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
 def _custom(config: CustomModel, input_shape: list[int], num_outputs: int, where: str) -> nn.Module:
     """Imports ``package.module:ClassName`` and calls it with ``kwargs``. This executes the user's code, by design."""
     target = config.module
@@ -200,7 +321,13 @@ def build_model(config: ModelSpec, input_shape: list[int], num_outputs: int, whe
     if isinstance(config, LeNetModel):
         return LeNet(input_shape, num_outputs, list(config.channels), list(config.hidden), config.activation, config.dropout, where)
     if isinstance(config, ResNetModel):
-        return SmallResNet(input_shape, num_outputs, list(config.channels), where)
+        if config.depth is not None:
+            return CifarResNet(input_shape, num_outputs, list(config.channels), config.depth, config.widen or 1, where)
+        return SmallResNet(input_shape, num_outputs, [width * (config.widen or 1) for width in config.channels], where)
+    if isinstance(config, WrnModel):
+        return WideResNet(input_shape, num_outputs, config.depth, config.widen, config.dropout, where)
+    if isinstance(config, MobileNetV2Model):
+        return MobileNetV2(input_shape, num_outputs, config.width, config.dropout, where)
     if isinstance(config, CustomModel):
         return _custom(config, input_shape, num_outputs, where)
     raise ConfigError(f"{where}.type: a {type(config).__name__} cannot be built here", field=f"{where}.type")

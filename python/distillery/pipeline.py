@@ -22,6 +22,7 @@ from typing import Any, Literal, Optional, Union
 
 import torch
 
+from . import distributed
 from .augment import active as augment_active
 from .checkpoints import load_checkpoint, save_checkpoint
 from .data import DataBundle, load_data, read_source, save_split
@@ -75,8 +76,10 @@ class Run:
 
 def _start(data: DataSpec, out_dir: str, device: str, resume: bool, export: Union[ExportOptions, Literal[False]]) -> Run:
     run = Run(data, out_dir, resolve_device(device), resume, export)
-    ensure_writable_dir(out_dir)  # before any training: an unusable folder fails now, naming outDir
-    remove_stale_temporaries(out_dir)  # what a killed run left half-written; never under a final name
+    if distributed.is_main():  # under torchrun, rank 0 alone writes; the others wait for it at each barrier
+        ensure_writable_dir(out_dir)  # before any training: an unusable folder fails now, naming outDir
+        remove_stale_temporaries(out_dir)  # what a killed run left half-written; never under a final name
+    distributed.barrier()
     return run
 
 
@@ -100,7 +103,8 @@ def run_experiment(request: ExperimentRequest, progress: Progress) -> Result:
     """Teacher, every student, every export, and the test split on disk — as one call."""
     run = _start(request.data, request.out_dir, request.device, request.resume, request.export)
     test_path = os.path.join(run.out_dir, "data", "test.npz")
-    write_split(WriteSplitRequest(request.data, "test", test_path), progress)
+    if distributed.is_main():
+        write_split(WriteSplitRequest(request.data, "test", test_path), progress)
     teacher_request = TrainTeacherRequest(request.data, request.out_dir, request.device, request.seed, request.resume,
                                           request.export, request.teacher)
     teacher = _finished_or(run, request.teacher.name, lambda: _teacher(run, teacher_request, progress), progress)
@@ -116,7 +120,7 @@ def run_experiment(request: ExperimentRequest, progress: Progress) -> Result:
     for warning in warnings:
         progress.emit({"event": "log", "message": f"warning: {warning}"})
     return {"device": str(run.device), "torch": torch.__version__, "testData": test_path, "teacher": teacher, "students": students,
-            "warnings": warnings}
+            "warnings": warnings, "distributed": distributed.current().summary()}
 
 
 def export_checkpoint(request: ExportRequest, _progress: Progress) -> Result:
@@ -168,9 +172,10 @@ def _teacher(run: Run, request: TrainTeacherRequest, progress: Progress) -> Resu
     training = to_json(spec.training) if isinstance(spec, TrainedTeacher) else None
     meta = {"name": spec.name, "role": "teacher", "method": method, "teacher": None, "training": training, "metrics": metrics,
             "seed": request.seed}
-    save_checkpoint(paths["checkpoint"], module=teacher.module, model_config=teacher.model_config, task=data.task,
-                    input_shape=data.sample_shape, num_outputs=data.num_outputs, labels=data.labels,
-                    normalization=data.normalization, meta=meta, target_scale=data.target_scale, preprocess=run.data.preprocess)
+    if distributed.is_main():
+        save_checkpoint(paths["checkpoint"], module=teacher.module, model_config=teacher.model_config, task=data.task,
+                        input_shape=data.sample_shape, num_outputs=data.num_outputs, labels=data.labels,
+                        normalization=data.normalization, meta=meta, target_scale=data.target_scale, preprocess=run.data.preprocess)
     return {**common, "name": spec.name, "role": "teacher", "method": method, "teacher": None, "checkpoint": paths["checkpoint"],
             "params": count_parameters(teacher.module), "flopsPerSample": flops_per_sample(teacher.module, data.sample_shape),
             "trainSeconds": teacher.fit.seconds if teacher.fit else time.perf_counter() - started, "history": history,
@@ -199,9 +204,10 @@ def _student(run: Run, student: Student, source: Optional[TeacherSource], where:
     method, training = to_json(student.method), to_json(student.training)
     meta = {"name": student.name, "role": "student", "method": method, "teacher": provenance, "training": training,
             "metrics": result.metrics, "seed": seed}
-    save_checkpoint(paths["checkpoint"], module=module, model_config=student.model, task=data.task, input_shape=data.sample_shape,
-                    num_outputs=data.num_outputs, labels=data.labels, normalization=data.normalization, meta=meta,
-                    target_scale=data.target_scale, preprocess=run.data.preprocess)
+    if distributed.is_main():
+        save_checkpoint(paths["checkpoint"], module=module, model_config=student.model, task=data.task, input_shape=data.sample_shape,
+                        num_outputs=data.num_outputs, labels=data.labels, normalization=data.normalization, meta=meta,
+                        target_scale=data.target_scale, preprocess=run.data.preprocess)
     return {**_data_fields(data, run.device), "name": student.name, "role": "student", "method": method, "teacher": provenance,
             "checkpoint": paths["checkpoint"], "params": count_parameters(module),
             "flopsPerSample": flops_per_sample(module, data.sample_shape), "trainSeconds": result.seconds,
@@ -250,6 +256,10 @@ def _finished_or(run: Run, name: str, train: Callable[[], Result], progress: Pro
     result = kept or train()
     progress.check_cancel()
     result["onnx"], result["export"] = None, None
+    if not distributed.is_main():  # rank 0 exports and records; the others go on once it has
+        distributed.barrier()
+        result["onnx"] = paths["onnx"] if run.export is not False else None
+        return result
     if run.export is not False:
         if result["loadOptions"] is not None:  # a black-box teacher: its own file, copied next to the students
             result["export"] = _copy_onnx(result["checkpoint"], paths["onnx"])
@@ -260,6 +270,7 @@ def _finished_or(run: Run, name: str, train: Callable[[], Result], progress: Pro
         if run.export.quantize and result["role"] == "student":
             result["variants"] = _variants(run, name, paths["onnx"], progress)
     _write_json(paths["result"], result)
+    distributed.barrier()
     return result
 
 

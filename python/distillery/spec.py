@@ -288,6 +288,24 @@ class LeNetModel(ModelSpec):
 class ResNetModel(ModelSpec):
     type: Literal["resnet"]
     channels: tuple[int, ...]
+    # Absent: the small ResNet, one block per stage. Given: He et al.'s CIFAR ResNet of that depth (6n + 2).
+    depth: Optional[int] = None
+    widen: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class WrnModel(ModelSpec):
+    type: Literal["wrn"]
+    depth: int
+    widen: int
+    dropout: float
+
+
+@dataclass(frozen=True)
+class MobileNetV2Model(ModelSpec):
+    type: Literal["mobilenetv2"]
+    width: float
+    dropout: float
 
 
 @dataclass(frozen=True)
@@ -363,6 +381,8 @@ class Training:
     checkpoint: Literal["last", "best"]
     mixed_precision: Literal["auto", "off", "bf16"]
     teacher_outputs: Literal["auto", "cached", "online"]
+    compile: bool
+    channels_last: bool
     clip_grad_norm: Optional[float] = None
     augment: Optional[Augment] = None
 
@@ -515,6 +535,19 @@ class WriteSplitRequest:
 
 
 @dataclass(frozen=True)
+class Distributed:
+    """How torchrun launches the experiment (read by the launcher, distributed.py; the ranks ignore it)."""
+
+    nproc_per_node: int
+    nnodes: int
+    node_rank: int
+    hang_timeout_seconds: float
+    timeout_seconds: float
+    master_addr: Optional[str] = None
+    master_port: Optional[int] = None
+
+
+@dataclass(frozen=True)
 class ExperimentRequest:
     name: str
     seed: int
@@ -526,4 +559,5 @@ class ExperimentRequest:
     evaluate: EvaluateOptions
     out_dir: str
     resume: bool
+    distributed: Optional[Distributed] = None
     schema: Optional[str] = dataclasses.field(default=None, metadata={"key": "$schema"})

@@ -18,7 +18,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from . import methods
+from . import distributed, methods
 from .augment import Augmenter, Mix
 from .data import DataBundle, Split
 from .errors import ConfigError, TrainingDivergedError
@@ -193,6 +193,34 @@ def split_metrics(outputs: torch.Tensor, split: Split, task: str, prefix: str,
 # ---------------------------------------------------------------- the loop
 
 
+class LossWatch:
+    """Whether every step's loss is finite. On the CPU it is read at once (that costs nothing); on CUDA (``lazy``) the
+    first non-finite step and its loss are kept on the device and read only when a progress event goes out and at the
+    epoch's end, so a step never waits for the host. Either way a divergence names its first step; the steps after it
+    (lazy) are wasted, never saved: the epoch's state is written only after the check."""
+
+    def __init__(self, lazy: bool):
+        self.lazy = lazy
+        self.first_step: Optional[torch.Tensor] = None
+        self.first_value: Optional[torch.Tensor] = None
+
+    def update(self, loss: torch.Tensor, step: int) -> Optional[tuple[int, float]]:
+        value = loss.detach().float()
+        if not self.lazy:
+            return None if bool(torch.isfinite(value)) else (step, float(value))
+        if self.first_step is None or self.first_value is None:
+            self.first_step, self.first_value = torch.full((), -1, dtype=torch.int64, device=value.device), torch.zeros_like(value)
+        first = ~torch.isfinite(value) & (self.first_step < 0)
+        self.first_step = torch.where(first, torch.full_like(self.first_step, step), self.first_step)
+        self.first_value = torch.where(first, value, self.first_value)
+        return None
+
+    def read(self) -> Optional[tuple[int, float]]:
+        if self.first_step is None or self.first_value is None or int(self.first_step) < 0:
+            return None
+        return int(self.first_step), float(self.first_value)
+
+
 @dataclass
 class FitResult:
     history: list[dict[str, Any]]
@@ -202,11 +230,21 @@ class FitResult:
     state: dict[str, Any] = field(default_factory=dict)
 
 
+def cpu_has_native_bf16() -> bool:
+    """AVX-512 BF16 or AMX: bf16 matmuls in hardware. Without them torch emulates bf16, far slower than fp32."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 def _autocast(device: torch.device, training: Training) -> torch.autocast:
-    """bf16 autocast on CUDA only when asked for. 'auto' means fp32: measured on an H200 (docs/BENCHMARKS.md),
-    bf16 ran these MLPs at 0.88-1.11x the fp32 speed, and its 8-bit mantissa blurs the small logit differences
-    that high-temperature soft targets carry (a T=20 student diverged, another made more errors)."""
-    enabled = device.type == "cuda" and training.mixed_precision == "bf16"
+    """bf16 autocast; the loss is always computed in fp32 (``outputs.float()``).
+
+    'bf16' autocasts on CUDA and on the CPU. 'auto' autocasts only on a CPU with native bf16 (docs/BENCHMARKS.md §9):
+    there a 2x1200 training step runs 1.9x faster (the issue's Xeon with AMX), and a T=20 soft-target student made the
+    same test errors in bf16 as in fp32 (measured with emulated bf16, which rounds the same); emulated bf16 itself is
+    3x slower than fp32, so 'auto' is fp32 on other CPUs. On CUDA 'auto' is fp32: on an H200 bf16 ran these MLPs at
+    0.88-1.11x the fp32 speed, and a T=20 student diverged in bf16 (its logits keep 8 mantissa bits). 'off': fp32."""
+    wanted = training.mixed_precision == "bf16" or (training.mixed_precision == "auto" and device.type == "cpu" and cpu_has_native_bf16())
+    enabled = device.type in ("cuda", "cpu") and wanted
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
@@ -230,14 +268,18 @@ def _fit(model: nn.Module, data: DataBundle, training: Training, objective: Obje
          progress: Progress, *, phase: str, name: str, seed: int, transfer: Optional[Split],
          state_path: Optional[str], resume: bool, test_metrics: bool) -> FitResult:
     transfer = transfer if transfer is not None else data.train
-    epochs, batch_size = training.epochs, training.batch_size
-    steps_per_epoch = max(1, math.ceil(transfer.n / batch_size))
+    ranks = distributed.current()  # under torchrun: batch_size is the global batch, each rank takes its share
+    epochs, batch_size = training.epochs, distributed.local_batch(training.batch_size)
+    steps_per_epoch = max(1, math.ceil(math.ceil(transfer.n / ranks.world_size) / batch_size))
     training_where = objective.where.rsplit(".method", 1)[0] + ".training.augment"
     augmenter = Augmenter.build(training.augment, tuple(data.sample_shape), training_where)
     objective.check_labels(transfer, "the transfer set" if transfer is not data.train else "data.train")
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     objective.prepare(model, transfer.x[:2])
+    if ranks.active and objective.auxiliary is not None:
+        raise ConfigError(f"{objective.where}.type: '{objective.entry.name}' trains a connector beside the student, which distributed "
+                          "runs do not synchronise across ranks; run it in one process", field=f"{objective.where}.type")
     optimizer = make_optimizer(model, training, objective.auxiliary)
     schedule = training.schedule
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(schedule, step, steps_per_epoch, epochs))
@@ -258,23 +300,36 @@ def _fit(model: nn.Module, data: DataBundle, training: Training, objective: Obje
                    "stepsPerEpoch": steps_per_epoch, "samples": transfer.n})
     started = time.perf_counter()
     model.train()
+    channels_last = training.channels_last and device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules())
+    if channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    trained = distributed.wrap(model, device)  # DDP under torchrun; the model itself otherwise
+    if training.compile:
+        trained = torch.compile(trained)  # type: ignore[assignment]
     for epoch in range(start_epoch, epochs):
         epoch_started = time.perf_counter()
         sums: dict[str, torch.Tensor] = {}
+        watch = LossWatch(lazy=device.type == "cuda")
         total_loss = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
-        order = torch.randperm(transfer.n, generator=generator, device=device)
+        if ranks.active:
+            distributed.reseed(generator, seed, epoch)
+            order = distributed.epoch_order(transfer.n, seed, epoch, device)
+        else:
+            order = torch.randperm(transfer.n, generator=generator, device=device)
         for step, index in enumerate(order.split(batch_size)):
             x, mix = transfer.x[index], None
             if augmenter is not None:
                 x, mix = augmenter(x, generator)
+            if channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
             labels = transfer.y[index] if transfer.y is not None else None
             teacher_batch = objective.teacher_batch(index, x)
             with _autocast(device, training):
-                outputs = model(x)
+                outputs = trained(x)
             loss, terms = objective(outputs.float(), teacher_batch, labels, epoch, epochs, mix)
-            if not torch.isfinite(loss):
-                raise _diverged(f"the loss became {float(loss.detach())}", name, epoch + 1, step + 1, epoch, state_path)
+            if (bad := watch.update(loss, step)) is not None:
+                raise _diverged(f"the loss became {bad[1]}", name, epoch + 1, bad[0] + 1, epoch, state_path)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if training.clip_grad_norm:
@@ -290,12 +345,19 @@ def _fit(model: nn.Module, data: DataBundle, training: Training, objective: Obje
                 correct += (outputs.detach().argmax(dim=1) == dominant).sum()
             progress.check_cancel()
             if progress.step_due():
+                if (bad := watch.read()) is not None:
+                    raise _diverged(f"the loss became {bad[1]}", name, epoch + 1, bad[0] + 1, epoch, state_path)
                 progress.step(phase=phase, name=name, epoch=epoch + 1, epochs=epochs, step=step + 1,
                               stepsPerEpoch=steps_per_epoch, loss=float(loss.detach()))
-        metrics: dict[str, Any] = {"loss": float(total_loss) / transfer.n,
-                                   "terms": {term: float(total) / transfer.n for term, total in sums.items()}}
+        if (bad := watch.read()) is not None:
+            raise _diverged(f"the loss became {bad[1]}", name, epoch + 1, bad[0] + 1, epoch, state_path)
+        seen = torch.tensor(float(len(order)))
+        total_loss, correct, seen, *summed = distributed.all_sum([total_loss, correct, seen, *sums.values()])
+        sums = dict(zip(sums, summed, strict=True))
+        metrics: dict[str, Any] = {"loss": float(total_loss) / float(seen),
+                                   "terms": {term: float(total) / float(seen) for term, total in sums.items()}}
         if transfer.y is not None and data.task == "classification":
-            metrics["trainAccuracy"] = float(correct) / transfer.n
+            metrics["trainAccuracy"] = float(correct) / float(seen)
         if test_metrics:
             metrics.update(split_metrics(predict(model, data.test.x), data.test, data.task, "test", teacher_test))
         score = None
@@ -313,7 +375,7 @@ def _fit(model: nn.Module, data: DataBundle, training: Training, objective: Obje
         if keep_best and score is not None and score > best_score:
             best_score, best_epoch, best_state = score, epoch + 1, copy.deepcopy(model.state_dict())
         # Saved before the epoch is announced, so a process killed on hearing "epoch k" resumes after epoch k.
-        if state_path:
+        if state_path and ranks.is_main:
             _save_state(state_path, model, optimizer, scheduler, generator, epoch + 1, history, best_score, best_epoch, best_state,
                         objective.auxiliary)
         progress.emit({"event": "epoch", "phase": phase, "name": name, "epoch": epoch + 1, "epochs": epochs, "metrics": metrics})

@@ -46,6 +46,10 @@ def _run(path, batch):
 MODELS = {  # the model config as a checkpoint records it (the wire form), and the input shape
     "mlp": (model_options("mlp", hidden=[32, 16], bottleneck=8), [28, 28]),
     "lenet": (model_options("lenet", channels=[4, 8], hidden=[16]), [1, 28, 28]),
+    # the CNN families for image data, as the distillation literature sizes its students
+    "resnet": (model_options("resnet", depth=8, widen=4), [3, 32, 32]),  # resnet8x4
+    "wrn": (model_options("wrn", depth=16, widen=2), [3, 32, 32]),  # WRN-16-2
+    "mobilenetv2": (model_options("mobilenetv2", width=0.5), [3, 32, 32]),
 }
 
 
@@ -56,7 +60,10 @@ def exported(tmp_path_factory):
     out = {}
     for kind, (config, shape) in MODELS.items():
         torch.manual_seed(0)
-        model = build_model(model_spec(kind, **config), shape, 10).eval()
+        model = build_model(model_spec(kind, **config), shape, 10)
+        with torch.no_grad():  # batch-norm statistics other than their initial 0 and 1, so that parity means something
+            model.train()(torch.randn(8, *shape, generator=torch.Generator().manual_seed(1)) * 2 + 0.5)
+        model.eval()
         path = folder / f"{kind}.onnx"
         info = export_onnx(model, shape, str(path), _metadata(model, config, shape), task="classification")
         out[kind] = (model, shape, config, path, info)

@@ -166,3 +166,52 @@ def test_custom_module_errors_name_the_module_field():
 def test_custom_module_is_built_with_its_kwargs():
     model = build_model(model_spec("custom", module="torch.nn:Linear", kwargs={"in_features": 4, "out_features": 2}), [4], 2)
     assert isinstance(model, nn.Linear) and model.weight.shape == (2, 4)
+
+
+# ---------------------------------------------------------------- CNN families for image data
+
+
+@pytest.mark.parametrize(("config", "params"), [
+    # the distillation literature's sizes on CIFAR-100 (CRD, Tian et al. 2020): resnet8x4 1.23M and resnet32x4 7.43M there,
+    # with a stem half as wide; resnet20 0.28M, resnet56 0.86M, WRN-40-2 2.26M, WRN-16-2 0.70M, MobileNetV2 (x0.5) 0.81M
+    ({"type": "resnet", "depth": 8, "widen": 4}, 1_250_724),
+    ({"type": "resnet", "depth": 32, "widen": 4}, 7_451_044),
+    ({"type": "resnet", "depth": 20}, 278_324),
+    ({"type": "resnet", "depth": 56}, 861_620),
+    ({"type": "wrn", "depth": 40, "widen": 2}, 2_255_156),
+    ({"type": "wrn", "depth": 16, "widen": 2}, 703_284),
+    ({"type": "mobilenetv2", "width": 0.5}, 815_780),
+])
+def test_cnn_families_have_the_literatures_sizes(config, params):
+    kind = config.pop("type")
+    assert count_parameters(build_model(model_spec(kind, **config), [3, 32, 32], 100)) == params
+
+
+def test_a_resnet_without_depth_is_still_the_small_one_block_per_stage_resnet():
+    model = build_model(model_spec("resnet"), [1, 28, 28], 10)
+    assert isinstance(model, SmallResNet)
+    assert count_parameters(model) == count_parameters(SmallResNet([1, 28, 28], 10, [16, 32, 64]))
+
+
+@pytest.mark.parametrize("config", [{"type": "resnet", "depth": 8, "widen": 2}, {"type": "wrn", "depth": 10, "widen": 1},
+                                    {"type": "mobilenetv2", "width": 0.25, "dropout": 0.1}])
+@pytest.mark.parametrize("shape", [[3, 32, 32], [28, 28]])
+def test_cnn_families_train_a_step_on_colour_and_grey_images(config, shape):
+    config = dict(config)
+    kind = config.pop("type")
+    model = build_model(model_spec(kind, **config), shape, 7)
+    x, y = torch.randn(4, *shape), torch.tensor([0, 1, 2, 6])
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    assert model(x).shape == (4, 7)
+    assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize(("kind", "depth", "words"), [
+    ("resnet", 10, "a CIFAR ResNet has depth 6n + 2"),
+    ("wrn", 18, "a wide ResNet has depth 6n + 4"),
+])
+def test_a_depth_that_is_not_of_the_familys_form_is_refused(kind, depth, words):
+    with pytest.raises(ConfigError) as caught:
+        build_model(model_spec(kind, depth=depth), [3, 32, 32], 10)
+    assert caught.value.field == "model.depth" and words in caught.value.message

@@ -12,7 +12,7 @@ import { Engine, EngineAbortError, EngineError, PACKAGE_ROOT, PythonError, disti
 import type { Commands } from '../engine/commands';
 import { npyBytes } from '../facade/arrays';
 import { REQUIREMENTS_FILE, pythonProcessEnv } from '../engine/environment';
-import { plainTable, run, runSeeds, seedsMarkdown, tableRows, verifyRun } from '../experiment';
+import { joinDistributedRun, plainTable, run, runSeeds, seedsMarkdown, tableRows, verifyRun } from '../experiment';
 import { OnnxModel, benchmark, evaluate, loadDataset, agreement, type Dataset, type ModelInput } from '../runtime';
 import { progressReporter } from './progress';
 import { imageDataset, imageFiles } from '../data/images';
@@ -31,6 +31,12 @@ const err = (text: string): void => {
 function integer(value: string): number {
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return parsed;
+}
+
+function positive(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1) throw new InvalidArgumentError('expected a positive integer');
   return parsed;
 }
 
@@ -64,17 +70,51 @@ function interruptible(): { signal: AbortSignal; dispose(): void } {
   return { signal: controller.signal, dispose: () => process.removeListener('SIGINT', onSigint) };
 }
 
-async function runCommand(
-  file: string,
-  options: { out?: string; device?: string; seed?: number; seeds?: number[]; json?: boolean; resume?: boolean; overwrite?: boolean },
-): Promise<number> {
+function port(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > 65535) throw new InvalidArgumentError('expected a port 1-65535');
+  return parsed;
+}
+
+interface RunFlags {
+  out?: string;
+  device?: string;
+  seed?: number;
+  seeds?: number[];
+  json?: boolean;
+  resume?: boolean;
+  overwrite?: boolean;
+  nprocPerNode?: number;
+  nnodes?: number;
+  nodeRank?: number;
+  masterAddr?: string;
+  masterPort?: number;
+}
+
+async function runCommand(file: string, options: RunFlags): Promise<number> {
   const experiment = loadExperimentFile(file);
   await ensurePython(); // before the progress bars start
   const outDir = path.resolve(options.out ?? path.join('runs', experiment.name));
+  const distributed = {
+    nprocPerNode: options.nprocPerNode,
+    nnodes: options.nnodes,
+    nodeRank: options.nodeRank,
+    masterAddr: options.masterAddr,
+    masterPort: options.masterPort,
+  };
   const reporter = progressReporter();
   const interrupt = interruptible();
   const command = ['distillery', 'run', ...process.argv.slice(3)].join(' ');
   try {
+    const nodeRank = options.nodeRank ?? experiment.distributed?.nodeRank ?? 0;
+    if (nodeRank > 0) {
+      reporter.note(`distillery run ${file}: node ${nodeRank} — its ranks join the job; node 0 writes ${outDir}`);
+      const common = { outDir, baseDir: path.dirname(path.resolve(file)), device: options.device, seed: options.seed, resume: options.resume };
+      await joinDistributedRun(experiment, { ...common, distributed, signal: interrupt.signal });
+      reporter.stop();
+      err(`node ${nodeRank}: its ranks finished; the report is written by node 0`);
+      return EXIT.ok;
+    }
     reporter.note(`distillery run ${path.relative(process.cwd(), path.resolve(file)) || file} → ${outDir}`);
     const runOptions = {
       outDir,
@@ -83,6 +123,7 @@ async function runCommand(
       seed: options.seed,
       resume: options.resume,
       overwrite: options.overwrite,
+      distributed,
       signal: interrupt.signal,
       command,
       onEvent: (event: EngineEvent) => reporter.onEvent(event),
@@ -404,7 +445,12 @@ export function buildProgram(exit: { code: number }): Command {
     .option('--resume', 'keep finished models in the output folder and continue an unfinished one from its last epoch')
     .option('--overwrite', "run into a folder that holds another experiment's run: its artefacts (as its manifest lists them) are removed first")
     .option('--json', 'print report.json to stdout and nothing else')
-    .action((file: string, options: Parameters<typeof runCommand>[1]) => set(runCommand(file, options)));
+    .option('--nproc-per-node <n>', 'train on n ranks on this machine through torchrun (DDP; one GPU each, or gloo on the CPU)', positive)
+    .option('--nnodes <n>', 'machines taking part (each runs this command with its own --node-rank)', positive)
+    .option('--node-rank <r>', "this machine's rank, 0..nnodes-1 (node 0 writes the artefacts and the report)", integer)
+    .option('--master-addr <host>', 'address of node 0')
+    .option('--master-port <port>', "port of node 0's rendezvous store (default 29500)", port)
+    .action((file: string, options: RunFlags) => set(runCommand(file, options)));
 
   program
     .command('eval')

@@ -179,9 +179,35 @@ export const LeNetModel = z
 export const ResNetModel = z
   .strictObject({
     type: z.literal('resnet'),
-    channels: z.array(positiveInt('a channel count')).min(1).default([16, 32, 64]),
+    channels: z.array(positiveInt('a channel count')).min(1).default([16, 32, 64]).describe('the width of each stage (before widen)'),
+    depth: positiveInt('a depth')
+      .refine((depth) => depth >= 8 && (depth - 2) % 6 === 0, { error: 'expected a depth 6n + 2: 8, 20, 32, 56, …' })
+      .optional()
+      .describe("He et al.'s CIFAR ResNet: (depth - 2) / 6 basic blocks per stage (absent: one block per stage)"),
+    widen: positiveInt('a width multiplier')
+      .optional()
+      .describe('multiplies every stage width: depth 8, widen 4 is resnet8x4; depth 32, widen 4 is resnet32x4 (default 1)'),
   })
-  .describe('A small ResNet: one residual block per stage');
+  .describe('A ResNet: small (one residual block per stage), or CIFAR-style by depth and width (resnet8x4, resnet32x4, …)');
+
+export const WrnModel = z
+  .strictObject({
+    type: z.literal('wrn'),
+    depth: positiveInt('a depth')
+      .refine((depth) => depth >= 10 && (depth - 4) % 6 === 0, { error: 'expected a depth 6n + 4: 10, 16, 22, 28, 40, …' })
+      .default(16),
+    widen: positiveInt('a width multiplier').default(2),
+    dropout: fraction(false).default(0).describe('dropout between the two convolutions of each block'),
+  })
+  .describe('A wide ResNet, WRN-depth-widen (Zagoruyko & Komodakis 2016): WRN-40-2, WRN-16-2, …');
+
+export const MobileNetV2Model = z
+  .strictObject({
+    type: z.literal('mobilenetv2'),
+    width: positive('a width multiplier').default(1).describe('scales every layer (0.5: the usual CIFAR student)'),
+    dropout: fraction(false).default(0).describe('dropout before the classifier'),
+  })
+  .describe('MobileNetV2 (Sandler et al. 2018) for small images: a stride-1 stem, inverted residual blocks');
 
 export const CustomModel = z
   .strictObject({
@@ -194,7 +220,7 @@ export const CustomModel = z
   })
   .describe('Your own torch.nn.Module');
 
-export const Model = z.discriminatedUnion('type', [MlpModel, LeNetModel, ResNetModel, CustomModel]);
+export const Model = z.discriminatedUnion('type', [MlpModel, LeNetModel, ResNetModel, WrnModel, MobileNetV2Model, CustomModel]);
 
 // ------------------------------------------------------------ training
 
@@ -258,11 +284,15 @@ export const Training = z
     mixedPrecision: z
       .enum(['auto', 'off', 'bf16'])
       .default('auto')
-      .describe('bf16: autocast on CUDA (opt-in); auto and off: fp32 — bf16 was no faster for these models and hurts high-temperature soft targets (docs/BENCHMARKS.md)'),
+      .describe(
+        'bf16: autocast on CUDA and on the CPU (the loss stays fp32); auto: bf16 autocast only on a CPU with native bf16 (AVX-512 BF16 or AMX), fp32 elsewhere — bf16 was no faster for these models on an H200 and is emulated, 3x slower, on CPUs without it (docs/BENCHMARKS.md §7, §9); off: fp32',
+      ),
     teacherOutputs: z
       .enum(['auto', 'cached', 'online'])
       .default('auto')
       .describe('auto: computed once and cached, unless the batch is augmented (then the teacher runs on the same batch)'),
+    compile: z.boolean().default(false).describe('opt-in: torch.compile the model being trained (the first steps pay for compiling)'),
+    channelsLast: z.boolean().default(false).describe('opt-in: channels-last memory format for CNNs on CUDA (no effect elsewhere)'),
   })
   .describe('Training options');
 
@@ -375,6 +405,34 @@ export const EvaluateOptions = z.strictObject({
   benchmark: z.boolean().default(true).describe('measure latency (batch 1 p50, batch 256 rows/s)'),
 });
 
+export const Distributed = z
+  .strictObject({
+    nprocPerNode: positiveInt('a number of ranks').default(1).describe('ranks (processes) on each node, one device each: GPUs on CUDA, a share of the cores on the CPU'),
+    nnodes: positiveInt('a number of nodes').default(1).describe('machines taking part; each runs `distillery run` with its own --node-rank'),
+    nodeRank: nonNegativeInt('a node rank').default(0).describe('this machine\'s rank, 0..nnodes-1; node 0 holds rank 0, which writes every artefact and the report'),
+    masterAddr: z.string().min(1, { error: 'expected a host name or address' }).optional().describe('address of node 0 (needed with nnodes > 1)'),
+    masterPort: z
+      .number({ error: 'expected a port 1-65535' })
+      .int({ error: 'expected a port 1-65535' })
+      .min(1, { error: 'expected a port 1-65535' })
+      .max(65535, { error: 'expected a port 1-65535' })
+      .optional()
+      .describe('port of node 0\'s rendezvous store (default 29500; on one node: a free port)'),
+    hangTimeoutSeconds: positive('a number of seconds').default(10).describe('a rank silent this long (no heartbeat: frozen, stopped) fails the job, naming it'),
+    timeoutSeconds: positive('a number of seconds').default(600).describe('how long a collective (gradient all-reduce, barrier) may wait for the other ranks'),
+  })
+  .superRefine((block, context) => {
+    if (block.nodeRank >= block.nnodes) {
+      context.addIssue({ code: 'custom', path: ['nodeRank'], message: `expected 0..${block.nnodes - 1} for ${block.nnodes} node${block.nnodes === 1 ? '' : 's'}` });
+    }
+    if (block.nnodes > 1 && !block.masterAddr) {
+      context.addIssue({ code: 'custom', path: ['masterAddr'], message: `a job on ${block.nnodes} nodes needs the address of node 0` });
+    }
+  })
+  .describe(
+    'Train on several processes with torch.distributed (DDP), launched by torchrun: gloo on CPU, nccl on CUDA. training.batchSize is the global batch (each rank takes batchSize / ranks) and the learning rate applies to it unchanged, so the same file trains the same weights on 1 or N ranks',
+  );
+
 export const Experiment = z
   .strictObject({
     $schema: z.string().optional(),
@@ -387,6 +445,7 @@ export const Experiment = z
     sweep: Sweep.optional(),
     export: ExportOptions.prefault({}),
     evaluate: EvaluateOptions.prefault({}),
+    distributed: Distributed.optional(),
   })
   .superRefine((experiment, context) => {
     const chooses = experiment.sweep !== undefined || experiment.students.some((student) => student.method.type === 'auto');
@@ -423,6 +482,7 @@ export type ExperimentStudentConfig = z.infer<typeof ExperimentStudent>;
 export type SweepConfig = z.infer<typeof Sweep>;
 export type AugmentConfig = z.infer<typeof Augment>;
 export type ExperimentConfig = z.infer<typeof Experiment>;
+export type DistributedConfig = z.infer<typeof Distributed>;
 /** What a user writes: every field with a default may be left out. */
 export type ExperimentInput = z.input<typeof Experiment>;
 

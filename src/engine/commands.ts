@@ -111,6 +111,14 @@ export const ModelResult = z.strictObject({
   variants: z.array(QuantizeResult).optional(),
 });
 
+/** How a distributed run ran (null: one process). `batch: 'global'`: training.batchSize was the global batch. */
+export const DistributedInfo = z.strictObject({
+  worldSize: z.number().int().positive(),
+  backend: z.enum(['gloo', 'nccl']),
+  nodes: z.number().int().positive(),
+  batch: z.literal('global'),
+});
+
 export const ExperimentResult = z.strictObject({
   device: z.string(),
   torch: z.string(),
@@ -118,6 +126,7 @@ export const ExperimentResult = z.strictObject({
   teacher: ModelResult,
   students: z.array(ModelResult),
   warnings: z.array(z.string()),
+  distributed: DistributedInfo.nullable(),
 });
 
 export const HelloResult = z.strictObject({

@@ -101,9 +101,21 @@ export class TrainingDivergedError extends PythonError {
   }
 }
 
+/**
+ * A rank of a distributed run died (killed, out of memory), hung (no heartbeat for distributed.hangTimeoutSeconds)
+ * or failed: the whole job was stopped on every rank. `rank` names it; `details.reason` is 'died' or 'hang'.
+ */
+export class RankFailedError extends PythonError {
+  override name = 'RankFailedError';
+  get rank(): number {
+    return Number(this.details['rank']);
+  }
+}
+
 /** Builds the most specific error class for a Python error envelope. */
 export function errorFromPython(info: PythonErrorInfo): PythonError | EngineAbortError {
   if (info.type === 'Cancelled') return new EngineAbortError();
   if (info.type === 'TrainingDivergedError') return new TrainingDivergedError(info);
+  if (info.type === 'RankFailedError') return new RankFailedError(info);
   return new PythonError(info);
 }

@@ -9,6 +9,7 @@ export {
   EnvironmentError,
   PythonError,
   TrainingDivergedError,
+  RankFailedError,
   errorFromPython,
   type PythonErrorInfo,
 } from './errors';
@@ -38,4 +39,5 @@ export {
   PYTHON_PACKAGE_DIR,
   type EnvironmentOptions,
 } from './environment';
+export { runDistributed, type DistributedRunOptions } from './distributed';
 export { LockHeldError, type LockOwner } from './lock';

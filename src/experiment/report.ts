@@ -6,6 +6,8 @@ import type { EpochRecord } from '../engine/types';
 import type { SweepReport } from './selection';
 import { formatP, verdictSentence, type Verdict } from './verdict';
 import { variantsMarkdown, type VariantReport } from './variants';
+import type { DistributedInfo } from '../engine/commands';
+import type { z } from 'zod';
 
 export interface ClassificationTest {
   n: number;
@@ -74,6 +76,8 @@ export interface RunReport {
   students: ModelReport[];
   /** Every sweep (and auto) group: its candidates' validation scores and which one was kept. */
   sweeps: SweepReport[];
+  /** A distributed run: its ranks, backend and nodes; training.batchSize was the global batch. */
+  distributed?: z.output<typeof DistributedInfo>;
 }
 
 const percent = (value: number): string => `${(100 * value).toFixed(2)}%`;

@@ -6,9 +6,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseExperiment } from '../config';
-import type { ExperimentConfig, ExperimentInput } from '../config/schema';
+import { ConfigError, parseExperiment } from '../config';
+import type { DistributedConfig, ExperimentConfig, ExperimentInput } from '../config/schema';
 import type { Engine, EngineEvent, ExperimentTrainResult, ModelResult } from '../engine';
+import { runDistributed } from '../engine/distributed';
 import { prepareData, type DataSummary } from '../data';
 import { withEngine } from '../facade';
 import { OnnxModel, agreement, benchmark, evaluate, loadDataset, type Dataset, type EvaluationReport } from '../runtime';
@@ -42,6 +43,8 @@ export interface RunOptions {
   command?: string;
   /** Run into a folder that holds another experiment's run: its artefacts (as its manifest lists them) are removed first. */
   overwrite?: boolean;
+  /** Train on several processes through torchrun (over the experiment's `distributed` block, field by field). */
+  distributed?: Partial<DistributedConfig>;
 }
 
 type Exported = ModelResult & { onnx: string; export: NonNullable<ModelResult['export']> };
@@ -55,7 +58,7 @@ function exported(result: ModelResult): Exported {
 /** Runs an experiment end to end and returns its report (also written to `<outDir>/report.json`). */
 export async function run(experiment: ExperimentInput | ExperimentConfig, options: RunOptions = {}): Promise<RunReport> {
   const started = Date.now();
-  const parsed = parseExperiment(experiment, { baseDir: options.baseDir });
+  const parsed = parseExperiment(withDistributed(experiment, options.distributed), { baseDir: options.baseDir });
   const config: ExperimentConfig = {
     ...parsed,
     ...(options.device ? { device: options.device } : {}),
@@ -63,10 +66,20 @@ export async function run(experiment: ExperimentInput | ExperimentConfig, option
   };
   const outDir = path.resolve(options.outDir ?? path.join('runs', config.name));
   ensureOutputDir(outDir); // a ConfigError naming outDir, before the engine starts
+  if (config.distributed && config.distributed.nodeRank > 0) {
+    throw new ConfigError([
+      {
+        path: 'distributed.nodeRank',
+        message: `node ${config.distributed.nodeRank} runs only its ranks (joinDistributedRun(), which \`distillery run --node-rank\` calls); node 0 runs the experiment and writes the report`,
+      },
+    ]);
+  }
   const lock = lockRunFolder(outDir, `distillery run ${config.name}`);
   try {
+    // How it is launched is not what it is: the same experiment on 1 or N ranks trains the same weights.
+    const { distributed: _launch, ...identity } = config;
     // Claimed before anything is written: another experiment's folder, or a changed config on --resume, is refused here.
-    const claim = claimRunFolder(outDir, config.name, config, {
+    const claim = claimRunFolder(outDir, config.name, identity, {
       resume: options.resume ?? false,
       overwrite: options.overwrite ?? false,
     });
@@ -78,7 +91,9 @@ export async function run(experiment: ExperimentInput | ExperimentConfig, option
     writeFileAtomic(path.join(outDir, RESOLVED_CONFIG), JSON.stringify(request, null, 2));
 
     const onEvent = options.onEvent && announceCandidates(plan, options.onEvent);
-    const trained = await withEngine(options.engine, (engine) => engine.call('run_experiment', request, { signal: options.signal, onEvent }));
+    const trained = config.distributed
+      ? await trainDistributed(path.join(outDir, RESOLVED_CONFIG), { ...options, onEvent })
+      : await withEngine(options.engine, (engine) => engine.call('run_experiment', request, { signal: options.signal, onEvent }));
     options.onStage?.('evaluating');
     const { report, labels } = await evaluateRun(config, plan, trained, outDir, options.command ?? 'run()', started, prepared.summary);
     options.onStage?.('reporting');
@@ -110,6 +125,37 @@ function announceCandidates(plan: StudentPlan, onEvent: (event: EngineEvent) => 
     }
     onEvent(event);
   };
+}
+
+function withDistributed(experiment: ExperimentInput | ExperimentConfig, flags: Partial<DistributedConfig> | undefined): ExperimentInput | ExperimentConfig {
+  const given = Object.fromEntries(Object.entries(flags ?? {}).filter(([, value]) => value !== undefined));
+  return Object.keys(given).length ? { ...experiment, distributed: { ...experiment.distributed, ...given } } : experiment;
+}
+
+async function trainDistributed(requestFile: string, options: RunOptions): Promise<ExperimentTrainResult> {
+  const trained = await runDistributed(requestFile, { signal: options.signal, onEvent: options.onEvent });
+  if (!trained) throw new Error('the distributed run returned no result on node 0');
+  return trained;
+}
+
+/**
+ * A node other than node 0 of a multi-node run: prepares the data as node 0 does and runs this node's ranks
+ * until the job ends. It writes nothing in outDir (rank 0, on node 0, writes every artefact and the report).
+ */
+export async function joinDistributedRun(experiment: ExperimentInput | ExperimentConfig, options: RunOptions = {}): Promise<void> {
+  const config = parseExperiment(withDistributed(experiment, options.distributed), { baseDir: options.baseDir });
+  const outDir = path.resolve(options.outDir ?? path.join('runs', config.name));
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-node-'));
+  try {
+    const prepared = await prepareData(config.data, scratch);
+    const request = { ...config, ...(options.device ? { device: options.device } : {}), ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      data: prepared.data, outDir, resume: options.resume ?? false };
+    const file = path.join(scratch, RESOLVED_CONFIG);
+    writeFileAtomic(file, JSON.stringify(request, null, 2));
+    await runDistributed(file, { signal: options.signal, onEvent: options.onEvent });
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 /** The report, and the class names recorded in the students' ONNX metadata (for the confusion matrix). */
@@ -167,6 +213,7 @@ async function evaluateRun(
       students,
       sweeps: chosen.sweeps,
       artefacts: [], // filled by writeReport, once every file is written
+      ...(trained.distributed ? { distributed: trained.distributed } : {}),
     };
     return { report, labels };
   } finally {

@@ -1,0 +1,227 @@
+"""Distributed runs on CPU with gloo, through ``python -m distillery`` and torchrun (distributed.py): 2 ranks at
+batch B/2 train the weights 1 rank trains at batch B; two "nodes" on localhost do too; a killed or stopped rank
+fails the job within seconds with an error naming it and leaves no process behind; --resume continues across
+ranks; bad distributed settings are refused naming the field."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from distillery import distributed
+from distillery.errors import ConfigError
+from helpers import REPO_ROOT, experiment_request, method_options, model_options, student, tiny_files, trained_teacher, training_options
+
+ENV = {**os.environ, "PYTHONPATH": os.path.join(REPO_ROOT, "python"), "OMP_NUM_THREADS": "1"}
+SGD = {"type": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": False}
+
+
+def request_file(folder, *, epochs=3, n_train=128, batch=32, out="out"):
+    data = tiny_files(folder, n_train=n_train, n_test=32)
+    training = training_options(epochs=epochs, batchSize=batch, optimizer=SGD)
+    request = experiment_request(os.path.join(folder, out), trained_teacher(model_options("mlp", hidden=[16]), training=training),
+                                 [student("small", model_options("mlp", hidden=[8]), method_options("soft-targets"), training=training)],
+                                 data=data)
+    path = os.path.join(folder, f"{out}.json")
+    with open(path, "w", encoding="utf8") as handle:
+        json.dump(request, handle)
+    return path
+
+
+def engine(*args):
+    return [sys.executable, "-m", "distillery", "run_experiment", *map(str, args), "--jsonl"]
+
+
+def launch(*args, timeout=180):
+    done = subprocess.run(engine(*args), env=ENV, capture_output=True, text=True, timeout=timeout)
+    return done.returncode, json.loads(done.stdout.strip().splitlines()[-1]), done
+
+
+def weights(out_dir, name):
+    return torch.load(os.path.join(out_dir, "checkpoints", f"{name}.pt"), weights_only=True)["state"]
+
+
+def assert_close(a, b, tolerance=1e-5):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=tolerance, rtol=0), (key, float((a[key] - b[key]).abs().max()))
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def one_rank(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("one-rank")
+    path = request_file(folder)
+    code, envelope, done = launch(path, "--nproc-per-node", 1)
+    assert code == 0, done.stderr[-3000:]
+    return folder, envelope["result"]
+
+
+def test_two_ranks_at_half_the_batch_train_the_weights_of_one_rank(one_rank, tmp_path):
+    folder, single = one_rank
+    path = request_file(tmp_path)
+    code, envelope, done = launch(path, "--nproc-per-node", 2)
+    assert code == 0, done.stderr[-3000:]
+    result = envelope["result"]
+    assert result["distributed"] == {"worldSize": 2, "backend": "gloo", "nodes": 1, "batch": "global"}
+    assert single["distributed"]["worldSize"] == 1
+    for name in ("teacher", "small"):
+        assert_close(weights(tmp_path / "out", name), weights(folder / "out", name))
+    # rank 0 alone reported progress: one phase-start per model, not one per rank
+    events = [json.loads(line) for line in done.stdout.splitlines()[:-1]]
+    assert sum(event.get("event") == "phase-start" for event in events) == 2
+    assert os.path.exists(tmp_path / "out" / "small.onnx") and os.path.exists(tmp_path / "out" / "data" / "test.npz")
+
+
+def test_two_nodes_on_localhost_train_the_weights_of_one_rank(one_rank, tmp_path):
+    folder, _ = one_rank
+    path, port = request_file(tmp_path), free_port()
+    nodes = [subprocess.Popen(engine(path, "--nnodes", 2, "--node-rank", rank, "--nproc-per-node", 1, "--master-addr", "127.0.0.1",
+                                     "--master-port", port), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for rank in (0, 1)]
+    outputs = [node.communicate(timeout=180) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], [err[-2000:] for _, err in outputs]
+    first, second = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
+    assert first["result"]["distributed"] == {"worldSize": 2, "backend": "gloo", "nodes": 2, "batch": "global"}
+    assert second == {"ok": True, "result": None}  # node 1 holds no rank 0: nothing to report
+    for name in ("teacher", "small"):
+        assert_close(weights(tmp_path / "out", name), weights(folder / "out", name))
+
+
+def rank_pids(launcher_pid):
+    """The worker processes of a launcher (its children running ``--worker``), by their RANK."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf8") as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                environ = dict(item.split(b"=", 1) for item in handle.read().split(b"\0") if b"=" in item)
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == launcher_pid and b"RANK" in environ:
+            found[int(environ[b"RANK"])] = int(entry)
+    return found
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf8") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def start_and_wait_for_training(path, *extra):
+    """A 2-rank launch, once both ranks exist and the teacher has finished an epoch (its state file is written)."""
+    launcher = subprocess.Popen(engine(path, "--nproc-per-node", 2, *extra), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    state = os.path.join(os.path.dirname(path), "out", "checkpoints", "teacher.state.pt")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (os.path.exists(state) and len(rank_pids(launcher.pid)) == 2):
+        assert launcher.poll() is None, launcher.communicate()[1][-3000:]
+        time.sleep(0.05)
+    pids = rank_pids(launcher.pid)
+    assert len(pids) == 2, "the ranks never started training"
+    return launcher, pids
+
+
+def test_a_killed_rank_fails_the_job_within_seconds_naming_it_and_resume_continues(tmp_path):
+    path = request_file(tmp_path, epochs=30, n_train=1024)
+    launcher, pids = start_and_wait_for_training(path)
+    os.kill(pids[1], signal.SIGKILL)
+    killed = time.monotonic()
+    out, err = launcher.communicate(timeout=60)
+    assert time.monotonic() - killed < 10, "the job outlived its dead rank"
+    assert launcher.returncode == 1
+    error = json.loads(out.strip().splitlines()[-1])["error"]
+    assert error["type"] == "RankFailedError", err[-3000:]
+    assert error["details"]["rank"] == 1 and error["details"]["signal"] == "SIGKILL"
+    assert "rank 1" in error["message"]
+    assert not any(alive(pid) for pid in pids.values())
+    # --resume on 2 ranks continues from the last epoch rank 0 saved, and finishes
+    with open(path, encoding="utf8") as handle:
+        request = json.load(handle)
+    request["resume"] = True
+    with open(path, "w", encoding="utf8") as handle:
+        json.dump(request, handle)
+    code, envelope, done = launch(path, "--nproc-per-node", 2)
+    assert code == 0, done.stderr[-3000:]
+    assert any("teacher: resumed after epoch" in line for line in done.stdout.splitlines())
+    assert len(envelope["result"]["teacher"]["history"]) == 30
+
+
+def test_a_stopped_rank_is_declared_hung_within_seconds(tmp_path):
+    path = request_file(tmp_path, epochs=200, n_train=1024)
+    with open(path, encoding="utf8") as handle:
+        request = json.load(handle)
+    request["distributed"] = {"nprocPerNode": 2, "nnodes": 1, "nodeRank": 0, "hangTimeoutSeconds": 3, "timeoutSeconds": 600}
+    with open(path, "w", encoding="utf8") as handle:
+        json.dump(request, handle)
+    launcher, pids = start_and_wait_for_training(path)
+    os.kill(pids[1], signal.SIGSTOP)
+    stopped = time.monotonic()
+    try:
+        out, err = launcher.communicate(timeout=60)
+    finally:
+        if alive(pids[1]):
+            os.kill(pids[1], signal.SIGKILL)
+    assert time.monotonic() - stopped < 12, "a hung rank kept the job waiting"
+    error = json.loads(out.strip().splitlines()[-1])["error"]
+    assert error["type"] == "RankFailedError", err[-3000:]
+    assert error["details"]["rank"] == 1 and error["details"]["reason"] == "hang"
+    assert "rank 1" in error["message"] and "stopped responding" in error["message"]
+    assert not any(alive(pid) for pid in pids.values())
+
+
+def test_a_global_batch_that_does_not_split_over_the_ranks_is_refused(tmp_path):
+    path = request_file(tmp_path, batch=33)
+    code, envelope, _ = launch(path, "--nproc-per-node", 2)
+    assert code == 1
+    assert envelope["error"]["type"] == "ConfigError" and envelope["error"]["field"] == "training.batchSize"
+    assert "does not split evenly over 2 ranks" in envelope["error"]["message"]
+
+
+@pytest.mark.parametrize(("launch_options", "field", "words"), [
+    (distributed.Launch(nproc_per_node=0), "distributed.nprocPerNode", "expected an integer >= 1"),
+    (distributed.Launch(nnodes=2, node_rank=2, master_addr="h"), "distributed.nodeRank", "expected 0..1 for 2 nodes"),
+    (distributed.Launch(nnodes=2, node_rank=1), "distributed.masterAddr", "needs the address of node 0"),
+])
+def test_bad_launch_settings_are_refused_naming_the_field(launch_options, field, words):
+    with pytest.raises(ConfigError) as caught:
+        distributed.check_launch(launch_options)
+    assert caught.value.field == field and words in caught.value.message
+
+
+def test_distributed_flags_on_another_command_are_refused(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "distillery", "doctor", "--nproc-per-node", "2", "--jsonl"], env=ENV,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "apply to run_experiment" in json.loads(done.stdout.strip().splitlines()[-1])["error"]["message"]
+
+
+def test_more_ranks_on_a_node_than_it_has_gpus_is_refused_before_joining(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    for key, value in {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError) as caught:
+        distributed.init_worker("cuda")
+    assert caught.value.field == "distributed.nprocPerNode"
+    assert "2 ranks on this node, but it has 1 CUDA devices" in caught.value.message
+    assert not distributed.current().active
