@@ -116,8 +116,9 @@ def _worker(command: str, request: dict[str, Any], jsonl: bool) -> int:
         distributed.write_result(result)
         distributed.finish_worker()
     except BaseException as error:
-        distributed.write_error(error)
-        traceback.print_exc()
+        distributed.write_error(error)  # the launcher reports it, once, for the job
+        if not isinstance(error, DistilleryError):
+            traceback.print_exc()
         return 1
     return 0
 
