@@ -165,13 +165,13 @@ def _fp16(model: Any, source: str, temporary: str) -> None:
     onnx.save(converted, temporary)
 
 
-def _stamp(path: str, metadata: dict[str, str], quantization: dict[str, Any]) -> None:
+def _stamp(temporary: str, metadata: dict[str, str], quantization: dict[str, Any]) -> None:
     """The source's metadata, with ``distillery.quantization`` added (the tools may drop metadata_props)."""
     import onnx
 
-    model = onnx.load(path)
+    model = onnx.load(temporary)
     onnx.helper.set_model_props(model, {**metadata, "distillery.quantization": json.dumps(quantization)})
-    onnx.save(model, path)
+    onnx.save(model, temporary)
 
 
 def _check_loads(path: str, destination: str) -> None:
