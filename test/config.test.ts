@@ -28,7 +28,7 @@ describe('experiment schema', () => {
     expect(experiment.data.normalize).toBe('standard');
     expect(experiment.students[0]!.method).toEqual({ type: 'soft-targets', temperature: 20, alpha: 0.9, standardizeLogits: false });
     expect(experiment.students[0]!.training.optimizer).toEqual({ type: 'adam', lr: 1e-3 });
-    expect(experiment.export).toEqual({ opset: 18, parityTolerance: 1e-4 });
+    expect(experiment.export).toEqual({ opset: 18, parityTolerance: 1e-4, quantize: [], maxAccuracyDrop: 0.5 });
   });
 
   test('errors name the path and what was expected', () => {

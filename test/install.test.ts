@@ -129,8 +129,13 @@ describe('the packed package, installed into an empty project', () => {
       evaluate: { benchmark: false },
     });
     runIn(project, npx, ['--no', 'distillery', 'run', experiment, '--out', 'runs/tiny']);
-    const report = JSON.parse(fs.readFileSync(path.join(project, 'runs', 'tiny', 'report.json'), 'utf8')) as { teacher: { name: string }; students: { name: string }[] };
-    expect([report.teacher.name, ...report.students.map((student) => student.name)]).toEqual(['teacher', 'soft']);
+    const report = JSON.parse(fs.readFileSync(path.join(project, 'runs', 'tiny', 'report.json'), 'utf8')) as {
+      teacher: { name: string };
+      students: { name: string; verdict?: { baseline: string } }[];
+    };
+    // the distilled student and, for its verdict, the same MLP trained on the labels (evaluate.baselines)
+    expect([report.teacher.name, ...report.students.map((student) => student.name)]).toEqual(['teacher', 'soft', 'soft-labels']);
+    expect(report.students[0]!.verdict!.baseline).toBe('soft-labels');
     expect(fs.existsSync(path.join(project, 'runs', 'tiny', 'soft.onnx'))).toBe(true);
   }, 600_000);
 

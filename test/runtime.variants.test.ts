@@ -68,7 +68,7 @@ describe('input preparation without normalisation (graphs that normalise their i
     expect(Array.from(one.data)).toEqual([7, 8, 9, 10, 11, 12]);
   });
 
-  test.each([NaN, Infinity, -Infinity])('the bit-level check finds %p, naming the index, at any offset', (bad) => {
+  test.each([NaN, Infinity, -Infinity])('the finiteness check finds %p, naming the index, at any offset', (bad) => {
     const values = new Float32Array(24).fill(1.5);
     values[17] = bad;
     expect(() => preparer.batch(values, 'samples', undefined, true)).toThrow(InputValidationError);

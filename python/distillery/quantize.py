@@ -166,8 +166,7 @@ def _fp16(model: Any, source: str, temporary: str) -> None:
 
 
 def _stamp(temporary: str, metadata: dict[str, str], quantization: dict[str, Any]) -> None:
-    """The source's metadata, with ``distillery.quantization`` added (the tools may drop metadata_props), on the
-    variant's temporary file (io.atomic_path's), before it is renamed into place."""
+    """The source's metadata, with ``distillery.quantization`` added (the tools may drop metadata_props)."""
     import onnx
 
     model = onnx.load(temporary)

@@ -11,6 +11,7 @@ import { configReferenceMarkdown } from '../config/reference';
 import { Engine, EngineAbortError, EngineError, PACKAGE_ROOT, PythonError, distilleryHome, environmentDir, resolveInterpreter, type DoctorResult, type EngineEvent } from '../engine';
 import type { Commands } from '../engine/commands';
 import { npyBytes } from '../facade/arrays';
+import { writeFileAtomic } from '../experiment/files';
 import { REQUIREMENTS_FILE, pythonProcessEnv } from '../engine/environment';
 import { joinDistributedRun, plainTable, run, runSeeds, seedsMarkdown, tableRows, verifyRun } from '../experiment';
 import { OnnxModel, benchmark, evaluate, loadDataset, agreement, type Dataset, type ModelInput } from '../runtime';
@@ -277,7 +278,7 @@ async function quantizeCommand(file: string, options: { data?: string; method?: 
     const dataset = await withModel(file, (model) => evaluationData(model, data as string));
     scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-calibration-'));
     data = path.join(scratch, 'calibration.npy');
-    fs.writeFileSync(data, npyBytes(Float32Array.from(dataset.x), [dataset.size, ...dataset.sampleShape]));
+    writeFileAtomic(data, npyBytes(Float32Array.from(dataset.x), [dataset.size, ...dataset.sampleShape]));
   }
   await ensurePython();
   const engine = await Engine.start();
