@@ -148,8 +148,10 @@ export async function joinDistributedRun(experiment: ExperimentInput | Experimen
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-node-'));
   try {
     const prepared = await prepareData(config.data, scratch);
-    const request = { ...config, ...(options.device ? { device: options.device } : {}), ...(options.seed !== undefined ? { seed: options.seed } : {}),
-      data: prepared.data, outDir, resume: options.resume ?? false };
+    // Every node must train the same student list as node 0: the same expansion of sweeps, auto and baselines.
+    const { sweep: _sweep, ...engineConfig } = config;
+    const request = { ...engineConfig, ...(options.device ? { device: options.device } : {}), ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      students: planStudents(config).students, data: prepared.data, outDir, resume: options.resume ?? false };
     const file = path.join(scratch, RESOLVED_CONFIG);
     writeFileAtomic(file, JSON.stringify(request, null, 2));
     await runDistributed(file, { signal: options.signal, onEvent: options.onEvent });
