@@ -58,6 +58,20 @@ if parity > 1e-4:
 row = torch.randn(1, *shape, generator=generator)
 batch = torch.randn(256, *shape, generator=generator)
 result = {"threads": torch.get_num_threads(), "torch": torch.__version__, "parityMaxAbsDiff": parity}
+
+
+def batch_throughput() -> dict[str, float]:
+    """Rows/s of the model on the 256-row batch, after 20 warm-up runs, for at least ``args.seconds``."""
+    for _ in range(20):
+        model(batch)
+    runs, started = 0, time.perf_counter()
+    while runs < 20 or time.perf_counter() - started < args.seconds:
+        model(batch).argmax(1)
+        runs += 1
+    elapsed = time.perf_counter() - started
+    return {"rowsPerSecond": runs * 256 / elapsed, "msPerBatch": 1e3 * elapsed / runs, "runs": runs}
+
+
 with torch.inference_mode():
     for _ in range(200):
         model(row)
@@ -68,22 +82,8 @@ with torch.inference_mode():
         model(row).argmax(1)
         times.append(time.perf_counter() - started)
     result["single"] = {"p50Us": 1e6 * statistics.median(times), "meanUs": 1e6 * statistics.fmean(times), "runs": len(times)}
-    for _ in range(20):
-        model(batch)
-    runs, started = 0, time.perf_counter()
-    while runs < 20 or time.perf_counter() - started < args.seconds:
-        model(batch).argmax(1)
-        runs += 1
-    elapsed = time.perf_counter() - started
-    result["batch256"] = {"rowsPerSecond": runs * 256 / elapsed, "msPerBatch": 1e3 * elapsed / runs, "runs": runs}
+    result["batch256"] = batch_throughput()
     # bf16 autocast: what PyTorch offers for speed on a CPU (fast with AMX / AVX512-BF16, slow without)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        for _ in range(20):
-            model(batch)
-        runs, started = 0, time.perf_counter()
-        while runs < 20 or time.perf_counter() - started < args.seconds:
-            model(batch).argmax(1)
-            runs += 1
-    elapsed = time.perf_counter() - started
-    result["bf16"] = {"batch256": {"rowsPerSecond": runs * 256 / elapsed, "msPerBatch": 1e3 * elapsed / runs, "runs": runs}}
+        result["bf16"] = {"batch256": batch_throughput()}
 print(json.dumps(result))

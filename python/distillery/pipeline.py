@@ -11,7 +11,6 @@ Every artefact is written under ``outDir`` only, atomically.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import shutil
@@ -28,7 +27,7 @@ from .checkpoints import load_checkpoint, save_checkpoint
 from .data import DataBundle, load_data, read_source, save_split
 from .errors import ConfigError
 from .export import export_onnx, metadata_props
-from .io import atomic_write, ensure_writable_dir, remove_stale_temporaries
+from .io import atomic_write, ensure_writable_dir, file_sha256, remove_stale_temporaries
 from .models import build_for_task, count_parameters, flops_per_sample
 from .onnx_teacher import parameter_count
 from .progress import Progress
@@ -234,7 +233,7 @@ def _attach_teacher(objective: Objective, source: TeacherSource, data: DataBundl
     objective.test_teacher_outputs = cached_outputs(path, module, data, "test", data.test)
     if not online:
         objective.teacher_outputs = cached_outputs(path, module, data, "transfer", data.transfer)
-    return {"name": name, "sha256": _sha256(path), "outputs": "online" if online else "cached"}
+    return {"name": name, "sha256": file_sha256(path), "outputs": "online" if online else "cached"}
 
 
 def _data_fields(data: DataBundle, device: torch.device) -> Result:
@@ -301,16 +300,8 @@ def _kept(run: Run, result_file: str) -> Optional[Result]:
 def _copy_onnx(source: str, destination: str) -> Result:
     """A black-box teacher's file, copied next to the students so the report can evaluate them all alike."""
     atomic_write(destination, lambda temporary: shutil.copyfile(source, temporary))
-    return {"path": destination, "sizeBytes": os.path.getsize(destination), "sha256": _sha256(destination),
+    return {"path": destination, "sizeBytes": os.path.getsize(destination), "sha256": file_sha256(destination),
             "parityMaxAbsDiff": 0.0, "opset": None}
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _write_json(path: str, value: Any) -> None:

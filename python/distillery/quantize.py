@@ -12,7 +12,6 @@ normalisation is applied to them first, as the runtime would.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -22,7 +21,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .errors import QuantizationError
-from .io import atomic_path
+from .io import atomic_path, file_sha256
 
 METHODS = ("int8-dynamic", "int8-static", "fp16")
 # At most this many calibration rows are used (a sample of the transfer set, taken evenly).
@@ -83,12 +82,12 @@ def quantize(source: str, method: str, destination: Optional[str] = None, *, cal
         else:
             _int8(source, temporary, rows)
         _stamp(temporary, metadata, {
-            "method": method, "source": os.path.basename(source), "sourceSha256": _sha256(source),
+            "method": method, "source": os.path.basename(source), "sourceSha256": file_sha256(source),
             "calibrationRows": None if rows is None else len(rows), "tool": _tool(method),
         })
         _check_loads(temporary, destination)
     size = os.path.getsize(destination)
-    return {"method": method, "path": destination, "sizeBytes": size, "sha256": _sha256(destination),
+    return {"method": method, "path": destination, "sizeBytes": size, "sha256": file_sha256(destination),
             "sizeRatio": size / os.path.getsize(source), "calibrationRows": None if rows is None else len(rows)}
 
 
@@ -189,11 +188,3 @@ def _tool(method: str) -> str:
 
     where = "transformers.float16" if method == "fp16" else "quantization"
     return f"onnxruntime {onnxruntime.__version__} {where}"
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

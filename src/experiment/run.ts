@@ -10,13 +10,14 @@ import { ConfigError, parseExperiment } from '../config';
 import type { DistributedConfig, ExperimentConfig, ExperimentInput } from '../config/schema';
 import type { Engine, EngineEvent, ExperimentTrainResult, ModelResult } from '../engine';
 import { runDistributed } from '../engine/distributed';
-import { prepareData, type DataSummary } from '../data';
+import { prepareData, type DataSummary, type PreparedData } from '../data';
 import { withEngine } from '../facade';
-import { OnnxModel, agreement, benchmark, evaluate, loadDataset, type Dataset, type EvaluationReport } from '../runtime';
+import { OnnxModel, agreement, evaluate, loadDataset, type Dataset, type EvaluationReport } from '../runtime';
 import { sampleOutcomes } from '../eval/evaluate';
 import { planStudents, type StudentPlan } from '../config/sweep';
 import { chooseStudents } from './selection';
 import { verdict } from './verdict';
+import { latenciesSideBySide } from './latency';
 import { renderCharts } from './charts';
 import { ensureOutputDir, writeFileAtomic } from './files';
 import { RESOLVED_CONFIG, RunFolderError, claimRunFolder, completeManifest, describeArtefacts, lockRunFolder, roleOf, runFiles, type Claim } from './folder';
@@ -86,8 +87,7 @@ export async function run(experiment: ExperimentInput | ExperimentConfig, option
     const plan = planStudents(config); // sweeps and auto expanded, baselines added: before anything is trained
     const prepared = await prepareData(config.data, outDir);
     // What the engine runs, every default and the encoded data spelled out: `python -m distillery run_experiment` takes it as it is.
-    const { sweep: _sweep, ...engineConfig } = config;
-    const request = { ...engineConfig, students: plan.students, data: prepared.data, outDir, resume: options.resume ?? false };
+    const request = engineRequest(config, plan, prepared.data, outDir, options.resume ?? false);
     writeFileAtomic(path.join(outDir, RESOLVED_CONFIG), JSON.stringify(request, null, 2));
 
     const onEvent = options.onEvent && announceCandidates(plan, options.onEvent);
@@ -149,15 +149,20 @@ export async function joinDistributedRun(experiment: ExperimentInput | Experimen
   try {
     const prepared = await prepareData(config.data, scratch);
     // Every node must train the same student list as node 0: the same expansion of sweeps, auto and baselines.
-    const { sweep: _sweep, ...engineConfig } = config;
-    const request = { ...engineConfig, ...(options.device ? { device: options.device } : {}), ...(options.seed !== undefined ? { seed: options.seed } : {}),
-      students: planStudents(config).students, data: prepared.data, outDir, resume: options.resume ?? false };
+    const overridden = { ...config, ...(options.device ? { device: options.device } : {}), ...(options.seed !== undefined ? { seed: options.seed } : {}) };
+    const request = engineRequest(overridden, planStudents(config), prepared.data, outDir, options.resume ?? false);
     const file = path.join(scratch, RESOLVED_CONFIG);
     writeFileAtomic(file, JSON.stringify(request, null, 2));
     await runDistributed(file, { signal: options.signal, onEvent: options.onEvent });
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** What the engine runs: the experiment with its students expanded (no sweep left) and its data encoded. */
+function engineRequest(config: ExperimentConfig, plan: StudentPlan, data: PreparedData['data'], outDir: string, resume: boolean) {
+  const { sweep: _sweep, ...engineConfig } = config;
+  return { ...engineConfig, students: plan.students, data, outDir, resume };
 }
 
 /** The report, and the class names recorded in the students' ONNX metadata (for the confusion matrix). */
@@ -221,25 +226,6 @@ async function evaluateRun(
   } finally {
     for (const model of models) await model.close();
   }
-}
-
-/**
- * Latency measured in interleaved rounds — teacher, student 1, student 2, …, again — and the median
- * per model taken: on a shared machine, models timed one after another see different loads, and
- * their ratios (the speed-up column) come out wrong.
- */
-async function latenciesSideBySide(models: OnnxModel[], rounds = 5): Promise<NonNullable<ModelReport['latency']>[]> {
-  const samples = models.map(() => ({ p50: [] as number[], p99: [] as number[], rows: [] as number[] }));
-  for (let round = 0; round < rounds; round++) {
-    for (const [index, model] of models.entries()) {
-      const timing = await benchmark(model, { batchSizes: [256], iterations: 60, minTimeMs: 60, warmup: 5 });
-      samples[index]!.p50.push(timing.latency.p50Ms);
-      samples[index]!.p99.push(timing.latency.p99Ms);
-      samples[index]!.rows.push(timing.throughput[0]!.rowsPerSecond);
-    }
-  }
-  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-  return samples.map((s) => ({ batch1P50Ms: median(s.p50), batch1P99Ms: median(s.p99), batch256RowsPerS: median(s.rows) }));
 }
 
 async function evaluateModel(

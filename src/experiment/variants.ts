@@ -6,7 +6,8 @@
 import * as path from 'node:path';
 import type { ExperimentConfig } from '../config/schema';
 import type { ModelResult } from '../engine';
-import { OnnxModel, agreement, benchmark, evaluate, type Dataset } from '../runtime';
+import { OnnxModel, agreement, evaluate, type Dataset } from '../runtime';
+import { latenciesSideBySide } from './latency';
 import type { ClassificationTest, ModelReport, RegressionTest } from './report';
 
 type Variant = NonNullable<ModelResult['variants']>[number];
@@ -115,20 +116,6 @@ async function evaluateVariant(
   };
 }
 
-/** Batch-1 p50/p99 and batch-256 rows/s, the models measured in interleaved rounds (as run.ts does for the others). */
-async function latenciesSideBySide(models: OnnxModel[], rounds = 5): Promise<NonNullable<VariantReport['latency']>[]> {
-  const samples = models.map(() => ({ p50: [] as number[], p99: [] as number[], rows: [] as number[] }));
-  for (let round = 0; round < rounds; round++) {
-    for (const [index, model] of models.entries()) {
-      const timing = await benchmark(model, { batchSizes: [256], iterations: 60, minTimeMs: 60, warmup: 5 });
-      samples[index]!.p50.push(timing.latency.p50Ms);
-      samples[index]!.p99.push(timing.latency.p99Ms);
-      samples[index]!.rows.push(timing.throughput[0]!.rowsPerSecond);
-    }
-  }
-  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-  return samples.map((s) => ({ batch1P50Ms: median(s.p50), batch1P99Ms: median(s.p99), batch256RowsPerS: median(s.rows) }));
-}
 
 /** report.md's section: one row per variant, rejected ones said so, and the frontier chart. */
 export function variantsMarkdown(students: readonly ModelReport[], frontier: string | undefined): string[] {

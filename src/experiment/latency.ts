@@ -1,0 +1,27 @@
+/** Latencies of several models measured side by side, for the report's and the variants' speed columns. */
+import { benchmark, type OnnxModel } from '../runtime';
+
+export interface Latency {
+  batch1P50Ms: number;
+  batch1P99Ms: number;
+  batch256RowsPerS: number;
+}
+
+/**
+ * Latency measured in interleaved rounds — teacher, student 1, student 2, …, again — and the median
+ * per model taken: on a shared machine, models timed one after another see different loads, and
+ * their ratios (the speed-up column) come out wrong.
+ */
+export async function latenciesSideBySide(models: OnnxModel[], rounds = 5): Promise<Latency[]> {
+  const samples = models.map(() => ({ p50: [] as number[], p99: [] as number[], rows: [] as number[] }));
+  for (let round = 0; round < rounds; round++) {
+    for (const [index, model] of models.entries()) {
+      const timing = await benchmark(model, { batchSizes: [256], iterations: 60, minTimeMs: 60, warmup: 5 });
+      samples[index]!.p50.push(timing.latency.p50Ms);
+      samples[index]!.p99.push(timing.latency.p99Ms);
+      samples[index]!.rows.push(timing.throughput[0]!.rowsPerSecond);
+    }
+  }
+  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  return samples.map((s) => ({ batch1P50Ms: median(s.p50), batch1P99Ms: median(s.p99), batch256RowsPerS: median(s.rows) }));
+}
