@@ -21,7 +21,11 @@ function contractFiles({ schema, methods, commands }) {
   const defaults = {
     data: commands.EngineData.parse({}),
     splitValidation: schema.SplitValidation.parse({ type: 'split' }),
-    sources: { mnist: schema.DataSource.parse({ type: 'mnist' }), file: schema.DataSource.parse({ type: 'file', path: 'x.npz' }) },
+    sources: {
+      mnist: schema.DataSource.parse({ type: 'mnist' }),
+      file: schema.DataSource.parse({ type: 'file', path: 'x.npz' }),
+      shards: schema.ShardsSource.parse({ type: 'shards', x: ['x.npy'] }),
+    },
     training: schema.Training.parse({}),
     augment: schema.Augment.parse({}),
     models: byType(schema.Model, (type) => (type === 'custom' ? { module: 'package.module:Class' } : {})),

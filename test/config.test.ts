@@ -118,4 +118,17 @@ describe('experiment schema', () => {
       expect([file, experiment.students.length > 0]).toEqual([file, true]);
     }
   });
+
+  test('shards: files resolved against the experiment folder, one label file per shard, for training data only', () => {
+    const shards = { type: 'shards', x: ['big/x-0.npy', 'big/x-1.npy'], y: ['big/y-0.npy', 'big/y-1.npy'] };
+    const experiment = parseExperiment({ ...minimal, data: { train: shards } }, { baseDir: '/data/exp' });
+    expect(experiment.data.train).toEqual({
+      type: 'shards', x: ['/data/exp/big/x-0.npy', '/data/exp/big/x-1.npy'], y: ['/data/exp/big/y-0.npy', '/data/exp/big/y-1.npy'], offset: 0, labelled: true,
+    });
+    expect(parseExperiment({ ...minimal, data: { transfer: { type: 'shards', x: ['u.npy'] } } }).data.transfer).toMatchObject({ x: [path.resolve('u.npy')] });
+    expect(issuesFor({ ...minimal, data: { train: { ...shards, y: ['big/y-0.npy'] } } })).toEqual(['data.train.y: expected one label file per input shard']);
+    expect(issuesFor({ ...minimal, data: { train: { type: 'shards', x: [] } } })).toEqual(['data.train.x: expected at least one .npy file']);
+    const [test] = issuesFor({ ...minimal, data: { test: shards } });
+    expect(test).toMatch(/^data\.test\.type: /); // the test split is read whole, for the runtime's evaluation
+  });
 });

@@ -11,6 +11,7 @@ import { OnnxModel, loadDataset } from '../src/runtime';
 import { npyBytes } from '../src/facade/arrays';
 import { addVariants } from '../src/experiment/variants';
 import type { ModelReport, RunReport } from '../src/experiment/report';
+import type { ModelResult } from '../src/engine';
 import { CLI, ROOT, tempDir, writeJson } from './support/tiny';
 
 const training = { epochs: 2, batchSize: 64, optimizer: { type: 'adam', lr: 0.003 } } as const;
@@ -18,7 +19,11 @@ const experiment: ExperimentInput = {
   name: 'quantized',
   seed: 0,
   device: 'cpu',
-  data: { train: { type: 'mnist', split: 'train', limit: 400 }, test: { type: 'mnist', split: 'test', limit: 200 } },
+  data: {
+    train: { type: 'mnist', split: 'train', limit: 400 },
+    test: { type: 'mnist', split: 'test', limit: 200 },
+    validation: { type: 'split', fraction: 0.25 },
+  },
   teacher: { type: 'train', model: { type: 'mlp', hidden: [64] }, training },
   students: [{ name: 'soft', model: { type: 'mlp', hidden: [32] }, method: { type: 'soft-targets', temperature: 4 }, training }],
   export: { quantize: ['int8-dynamic', 'int8-static', 'fp16'], maxAccuracyDrop: 0.5 },
@@ -53,11 +58,15 @@ describe('quantised and fp16 variants', () => {
     for (const variant of student.variants ?? []) {
       expect(variant.onnx).toBe(`soft.${variant.method}.onnx`);
       expect(fs.statSync(path.join(out, variant.onnx)).size).toBe(variant.sizeBytes);
-      expect(variant.calibrationRows).toBe(variant.method === 'int8-static' ? 400 : null);
+      // calibrated on the rows trained on, never on the held-out validation rows the guard reads
+      expect(variant.calibrationRows).toBe(variant.method === 'int8-static' ? 300 : null);
       expect(variant.latency?.batch1P50Ms).toBeGreaterThan(0);
       if (!('accuracy' in variant.test) || !('accuracy' in student.test)) throw new Error('expected classification');
       expect(variant.accuracyDropPoints).toBeCloseTo(100 * (student.test.accuracy - variant.test.accuracy), 9);
-      expect(variant.rejected).toBe((variant.accuracyDropPoints ?? 0) > 0.5);
+      // the guard decided on data.validation (100 of the 400 rows), never on the test split
+      expect(variant.guard).toMatchObject({ split: 'validation', rows: 100, maxDropPoints: 0.5 });
+      expect(variant.rejected).toBe(variant.guard!.dropPoints > 0.5);
+      expect(variant.guard!.dropPoints).toBeCloseTo(100 * (variant.guard!.fp32Accuracy - variant.guard!.accuracy), 9);
       expect(variant.agreementWithFp32).toBeGreaterThan(0.9);
       // the runtime loads it like any model, and it says what it is
       const model = await OnnxModel.load(path.join(out, variant.onnx));
@@ -72,16 +81,18 @@ describe('quantised and fp16 variants', () => {
     const markdown = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
     expect(markdown).toContain('## Quantised and half-precision variants');
     expect(markdown).toContain('| soft.int8-static |');
+    expect(markdown).toContain("on 100 data.validation rows, never on the test set");
     expect(markdown).toContain('![accuracy against latency and size](accuracy-frontier.svg)');
     expect(fs.readFileSync(path.join(out, 'accuracy-frontier.svg'), 'utf8')).toMatch(/^<svg[\s\S]*Pareto front[\s\S]*<\/svg>$/);
     expect(verifyRun(out)).toMatchObject({ ok: true, problems: [] });
   });
 
-  test('a variant that loses more than maxAccuracyDrop is rejected and the report says why', async () => {
-    const result = JSON.parse(fs.readFileSync(path.join(out, 'results', 'soft.json'), 'utf8'));
+  test("the report follows the engine's guard, not the test split, and says why a variant was rejected", async () => {
+    const result = JSON.parse(fs.readFileSync(path.join(out, 'results', 'soft.json'), 'utf8')) as ModelResult;
     const [student] = report.students as [ModelReport];
-    // The same files, against a float32 accuracy far above what any variant reaches.
-    const inflated: ModelReport = { ...student, test: { ...student.test, accuracy: 1.01 }, variants: undefined };
+    // The engine's guard found every variant 1.5 points below fp32 on validation; the test accuracy is untouched.
+    for (const variant of result.variants ?? []) variant.guard = { ...variant.guard!, accuracy: variant.guard!.fp32Accuracy - 0.015, dropPoints: 1.5, rejected: true };
+    const inflated: ModelReport = { ...student, variants: undefined };
     const fp32 = await OnnxModel.load(path.join(out, 'soft.onnx'));
     try {
       const config = parseExperiment({ ...experiment, evaluate: { benchmark: false } });
@@ -90,7 +101,7 @@ describe('quantised and fp16 variants', () => {
       await fp32.close();
     }
     expect(inflated.variants?.every((v) => v.rejected)).toBe(true);
-    expect(inflated.variants?.[0]?.reason).toMatch(/^test accuracy \d+\.\d\d points below soft \(export\.maxAccuracyDrop: 0\.5\)$/);
+    expect(inflated.variants?.[0]?.reason).toBe('validation accuracy 1.50 points below soft on 100 validation rows (export.maxAccuracyDrop: 0.5)');
   });
 
   test('distillery quantize: a variant next to the model; static needs calibration data of the right shape', () => {

@@ -9,6 +9,7 @@ applies the same.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -17,14 +18,15 @@ import zipfile
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
 
 from .errors import ConfigError, DataError
 from .io import atomic_save_npz, cache_dir, find_upwards
-from .spec import DataSpec, FileSource, MnistSource, Source, SplitValidation, to_json
+from .shards import HostRows, MappedRows, ShardArray, check_finite, normalization_stats
+from .spec import DataSpec, FileSource, MnistSource, ShardsSource, Source, SplitValidation, to_json
 
 MNIST_SPLIT_SEED = 2015  # fixed: every command splits the embedded digits the same way
 MNIST_TRAIN_SIZE = 8000
@@ -138,7 +140,11 @@ def read_source(source: Source, where: str) -> tuple[np.ndarray, Optional[np.nda
     """Raw arrays (x, y or None) for one source config, sliced by offset/limit and checked."""
     path: Optional[str] = None
     y: Optional[np.ndarray]
-    if isinstance(source, MnistSource):
+    x: Any
+    if isinstance(source, ShardsSource):
+        x, y = _read_shards(source, where)
+        path = source.x[0]
+    elif isinstance(source, MnistSource):
         x, y = embedded_mnist()
         if source.split == "train":
             x, y = x[:MNIST_TRAIN_SIZE], y[:MNIST_TRAIN_SIZE]
@@ -161,14 +167,35 @@ def read_source(source: Source, where: str) -> tuple[np.ndarray, Optional[np.nda
     return x, y
 
 
-def _check_arrays(x: np.ndarray, y: Optional[np.ndarray], where: str, path: Optional[str]) -> None:
+def _read_shards(source: ShardsSource, where: str) -> tuple[ShardArray, Optional[np.ndarray]]:
+    """The inputs memory-mapped, never read whole; the labels (one file per input shard) read into memory."""
+    x = ShardArray.open(list(source.x), f"{where}.x")
+    if source.y is None or not source.labelled:
+        return x, None
+    if len(source.y) != len(source.x):
+        raise DataError(f"{where}.y: {len(source.y)} label files for {len(source.x)} input shards; give one per shard, in the same order",
+                        field=f"{where}.y")
+    parts = []
+    for i, (x_path, y_path) in enumerate(zip(source.x, source.y, strict=True)):
+        labels = _load_npy(y_path, f"{where}.y[{i}]")
+        rows = len(np.load(x_path, mmap_mode="r", allow_pickle=False))
+        if len(labels) != rows:
+            raise DataError(f"{where}.y[{i}]: {y_path} has {len(labels)} labels but {x_path} has {rows} rows", field=f"{where}.y[{i}]",
+                            file=y_path)
+        parts.append(labels)
+    return x, np.concatenate(parts)
+
+
+def _check_arrays(x: Any, y: Optional[np.ndarray], where: str, path: Optional[str]) -> None:
     if x.ndim < 2:
         raise DataError(f"{where}: x must have shape [N, ...features], got {list(x.shape)}", field=f"{where}.x", file=path)
     if len(x) == 0:
         raise DataError(f"{where}: the dataset is empty", field=where, file=path)
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
         raise DataError(f"{where}: x must be numeric, got dtype {x.dtype}", field=f"{where}.x", file=path)
-    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+    if isinstance(x, ShardArray):
+        check_finite(x, where)  # a chunk at a time
+    elif np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
         bad = int(np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0])
         raise DataError(f"{where}: x holds NaN or Infinity (first at row {bad})", field=f"{where}.x", file=path)
     if y is not None:
@@ -185,14 +212,29 @@ def _check_arrays(x: np.ndarray, y: Optional[np.ndarray], where: str, path: Opti
 
 @dataclass
 class Split:
-    """One split on the training device: x normalised float32, y labels (int64) or targets (float32)."""
+    """One split on the training device: x normalised float32 (a tensor, or MappedRows for a ``shards`` source,
+    read from disk batch by batch), y labels (int64) or targets (float32)."""
 
-    x: torch.Tensor
+    x: Union[torch.Tensor, MappedRows]
     y: Optional[torch.Tensor]
 
     @property
     def n(self) -> int:
         return int(self.x.shape[0])
+
+
+@dataclass(frozen=True)
+class GuardRows:
+    """Rows the accuracy guard of quantised variants runs on: data.validation, else a sample of data.train — never
+    the test split. ``raw`` as on disk (for graphs that normalise inside), ``normalized`` as the models train on."""
+
+    split: str
+    raw: np.ndarray
+    normalized: np.ndarray
+    y: np.ndarray
+
+
+GUARD_ROWS = 10_000  # evenly spaced rows of data.validation (or data.train without it): enough to see a 0.5-point drop
 
 
 @dataclass
@@ -213,16 +255,21 @@ class DataBundle:
     # Regression: mean/std of the training targets, per output. Models learn standardised targets behind an
     # OutputScale layer (models.py), so every output — metrics, teachers, the exported ONNX — is in real units.
     target_scale: Optional[dict[str, list[float]]] = None
+    # Classification: held-out rows as the runtime receives them, for export.maxAccuracyDrop (guard.py).
+    guard_rows: Optional[GuardRows] = None
 
 
-def normalization_for(x: np.ndarray, mode: str) -> Optional[dict[str, list[float]]]:
+def normalization_for(x: Any, mode: str) -> Optional[dict[str, list[float]]]:
     """Scalar mean/std for images (samples of 2+ dims), per-feature for vectors."""
     if mode == "none":
         return None
-    flat = x.reshape(len(x), -1).astype(np.float64)
-    if x.ndim >= 3:
+    if isinstance(x, ShardArray):
+        mean, std = normalization_stats(x, per_feature=x.ndim < 3)
+    elif x.ndim >= 3:
+        flat = x.reshape(len(x), -1).astype(np.float64)
         mean, std = np.array([flat.mean()]), np.array([flat.std()])
     else:
+        flat = x.reshape(len(x), -1).astype(np.float64)
         mean, std = flat.mean(axis=0), flat.std(axis=0)
     std = np.where(std < 1e-8, 1.0, std)  # constant features: leave them centred, not divided by zero
     return {"mean": mean.tolist(), "std": std.tolist()}
@@ -402,24 +449,30 @@ def _build(config: DataSpec, device: torch.device) -> DataBundle:
         train_x, train_y = train_x[keep], train_y[keep]
     norm = normalization_for(train_x, config.normalize)  # from the rows trained on: never the held-out ones
 
-    def split(x: np.ndarray, y: Optional[np.ndarray], where: str) -> Split:
+    def split(x: Any, y: Optional[np.ndarray], where: str) -> Split:
         file = _path_of(getattr(config, where.split(".")[-1]))  # the file behind data.<role>, named in errors
         if list(x.shape[1:]) != sample_shape:
             raise DataError(f"{where}: samples have shape {list(x.shape[1:])}, but data.train's have {sample_shape}", field=f"{where}.x",
                             file=file)
-        return Split(torch.as_tensor(apply_normalization(x, norm), device=device),
-                     _labels_tensor(y, task, num_outputs, where, device, file))
+        labels = _labels_tensor(y, task, num_outputs, where, device, file)
+        if isinstance(x, ShardArray):  # stays on disk; batches are read as they are needed
+            return Split(MappedRows(x, functools.partial(apply_normalization, norm=norm), device), labels)
+        rows = apply_normalization(x, norm)
+        if not fits_on_device(rows.nbytes, device):  # stays in host memory; batches go over pinned memory
+            return Split(MappedRows(HostRows(rows), lambda batch: batch, device), labels)
+        return Split(torch.as_tensor(rows, device=device), labels)
 
     train = split(train_x, train_y, "data.train")
     test = split(test_x, test_y, "data.test")
     transfer = train
     if config.transfer is not None:
         transfer = split(*read_source(config.transfer, "data.transfer"), "data.transfer")
-    validation = None
+    validation, validation_x = None, None
     if held_out is not None:
-        validation = split(*held_out, "data.validation")
+        validation, validation_x = split(*held_out, "data.validation"), held_out[0]
     elif config.validation is not None and not isinstance(config.validation, SplitValidation):
-        validation = split(*read_source(config.validation, "data.validation"), "data.validation")
+        validation_x, validation_y = read_source(config.validation, "data.validation")
+        validation = split(validation_x, validation_y, "data.validation")
         if validation.y is None:
             raise DataError("data.validation: the validation set needs labels", field="data.validation.y")
     target_scale = None
@@ -431,8 +484,32 @@ def _build(config: DataSpec, device: torch.device) -> DataBundle:
         unseen = unseen_test_classes(train.y, test.y, labels) if train.y is not None else []
         if unseen:
             warnings.append(f"data.test has classes that data.train never shows: {', '.join(unseen[:10])} — no model can learn them")
+    guard_rows = None
+    if task == "classification":
+        guard_rows = _guard_rows(validation, validation_x, train, train_x)
     return DataBundle(task, sample_shape, num_outputs, labels, norm, train, test, transfer, validation, target_scale=target_scale,
-                      warnings=warnings)
+                      warnings=warnings, guard_rows=guard_rows)
+
+
+DEVICE_DATA_SHARE = 0.5  # a split may take this share of the GPU's free memory; the model and activations need the rest
+
+
+def fits_on_device(nbytes: int, device: torch.device) -> bool:
+    """Whether a split of ``nbytes`` (float32) is kept resident on ``device``: always on the CPU; on a GPU when it
+    takes at most DEVICE_DATA_SHARE of the free memory — else it stays on the host and is copied a batch ahead."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= DEVICE_DATA_SHARE * free
+
+
+def _guard_rows(validation: Optional[Split], validation_x: Any, train: Split, train_x: Any) -> GuardRows:
+    """data.validation's rows (at most GUARD_ROWS, evenly spaced), else as many rows of data.train."""
+    name, split, raw = ("validation", validation, validation_x) if validation is not None and validation.y is not None else ("train", train, train_x)
+    assert split.y is not None  # data.train always has labels (checked above)
+    index = np.unique(np.linspace(0, len(raw) - 1, min(GUARD_ROWS, len(raw))).round().astype(np.int64))
+    rows = torch.as_tensor(index, device=split.y.device)
+    return GuardRows(name, np.asarray(raw[index]), split.x[rows].cpu().numpy(), split.y[rows].cpu().numpy())
 
 
 # ---------------------------------------------------------------- batches

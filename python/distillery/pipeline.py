@@ -24,9 +24,10 @@ import torch
 from . import distributed
 from .augment import active as augment_active
 from .checkpoints import load_checkpoint, save_checkpoint
-from .data import DataBundle, load_data, read_source, save_split
+from .data import DataBundle, load_data, read_source, save_split, validation_split
 from .errors import ConfigError
 from .export import export_onnx, metadata_props
+from .guard import guard_variants
 from .io import atomic_write, ensure_writable_dir, file_sha256, remove_stale_temporaries
 from .models import build_for_task, count_parameters, flops_per_sample
 from .onnx_teacher import parameter_count
@@ -39,6 +40,7 @@ from .spec import (
     ExportOptions,
     ExportRequest,
     OnnxTeacher,
+    SplitValidation,
     Student,
     TrainedTeacher,
     TrainTeacherRequest,
@@ -279,12 +281,19 @@ def _variants(run: Run, name: str, onnx_path: str, progress: Progress) -> list[R
     assert run.export is not False
     calibration, source = None, run.data.transfer or run.data.train
     if "int8-static" in run.export.quantize:
-        calibration, _ = read_source(source, "data.transfer" if run.data.transfer is not None else "data.train")
+        calibration, labels = read_source(source, "data.transfer" if run.data.transfer is not None else "data.train")
+        if run.data.transfer is None and isinstance(run.data.validation, SplitValidation) and labels is not None:
+            # never the held-out rows the accuracy guard reads: calibrate on the rows trained on
+            calibration = calibration[validation_split(labels, run.data.validation.fraction, run.data.task)[0]]
     variants = []
     for method in run.export.quantize:
         progress.check_cancel()
         progress.emit({"event": "log", "message": f"{name}: {method} variant"})
         variants.append(quantize(onnx_path, method, calibration=calibration, calibration_file=getattr(source, "path", onnx_path)))
+    rows = load_data(run.data, run.device).guard_rows  # the bundle the student trained on: cached, not read again
+    if rows is not None:
+        progress.emit({"event": "log", "message": f"{name}: accuracy guard of the variants on {len(rows.y)} {rows.split} rows"})
+        guard_variants(onnx_path, variants, rows, run.export.max_accuracy_drop)
     return variants
 
 

@@ -232,7 +232,20 @@ class FileSource:
     limit: Optional[int] = None
 
 
-Source = Union[MnistSource, FileSource]
+@dataclass(frozen=True)
+class ShardsSource:
+    """Inputs too large for memory: .npy files read memory-mapped (shards.py); data.train and data.transfer only."""
+
+    type: Literal["shards"]
+    x: tuple[str, ...]
+    offset: int
+    labelled: bool
+    y: Optional[tuple[str, ...]] = None
+    limit: Optional[int] = None
+
+
+InMemorySource = Union[MnistSource, FileSource]
+Source = Union[MnistSource, FileSource, ShardsSource]
 
 
 @dataclass(frozen=True)
@@ -247,13 +260,13 @@ class SplitValidation:
 class DataSpec:
     task: Literal["classification", "regression"]
     train: Source
-    test: Source
+    test: InMemorySource
     normalize: Literal["standard", "none"]
     # How raw inputs (table rows, encoded images) became these arrays: fitted and applied by TypeScript
     # (src/preprocess), recorded verbatim in every model, never applied here.
     preprocess: Optional[dict[str, Any]]
     transfer: Optional[Source] = None
-    validation: Union[Source, SplitValidation, None] = None
+    validation: Union[InMemorySource, SplitValidation, None] = None
     num_classes: Optional[int] = None
     labels: Optional[tuple[str, ...]] = None
 

@@ -12,8 +12,9 @@ import copy
 import math
 import os
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import torch
 from torch import nn
@@ -24,6 +25,7 @@ from .data import DataBundle, Split
 from .errors import ConfigError, TrainingDivergedError
 from .io import atomic_torch_save
 from .progress import Progress
+from .shards import MappedRows
 from .spec import ExponentialSchedule, MethodOptions, Sgd, StepSchedule, Training
 
 EVAL_BATCH = 4096
@@ -161,12 +163,20 @@ def lr_factor(schedule: Any, step: int, steps_per_epoch: int, epochs: int) -> fl
 # ---------------------------------------------------------------- evaluation
 
 
+def _batches(split: Split, indices: Iterable[torch.Tensor]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(index, rows) per batch: indexed in memory, or read from disk one batch ahead for a ``shards`` source."""
+    if isinstance(split.x, MappedRows):
+        return split.x.batches(indices)
+    rows = split.x
+    return ((index, rows[index]) for index in indices)
+
+
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Outputs for a whole split, in eval mode, in large batches."""
+def predict(model: nn.Module, x: Union[torch.Tensor, MappedRows]) -> torch.Tensor:
+    """Outputs for a whole split, in eval mode, in large batches (read from disk batch by batch for MappedRows)."""
     was_training = model.training
     model.eval()
-    outputs = torch.cat([model(chunk).float() for chunk in x.split(EVAL_BATCH)]) if len(x) else x.new_zeros((0,))
+    outputs = torch.cat([model(chunk).float() for chunk in x.split(EVAL_BATCH)]) if len(x) else torch.zeros((0,), device=x.device)
     model.train(was_training)
     return outputs
 
@@ -317,8 +327,8 @@ def _fit(model: nn.Module, data: DataBundle, training: Training, objective: Obje
             order = distributed.epoch_order(transfer.n, seed, epoch, device)
         else:
             order = torch.randperm(transfer.n, generator=generator, device=device)
-        for step, index in enumerate(order.split(batch_size)):
-            x, mix = transfer.x[index], None
+        for step, (index, x) in enumerate(_batches(transfer, order.split(batch_size))):
+            mix = None
             if augmenter is not None:
                 x, mix = augmenter(x, generator)
             if channels_last and x.dim() == 4:

@@ -40,9 +40,24 @@ def engine(*args):
     return [sys.executable, "-m", "distillery", "run_experiment", *map(str, args), "--jsonl"]
 
 
+def envelope_of(stdout):
+    """The one ``{ok, result | error}`` line among the launcher's lines, found as src/engine/distributed.ts finds it
+    (by its ``ok`` key, not by position: a rank being stopped may still flush an event line)."""
+    envelopes = []
+    for line in stdout.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and "ok" in value:
+            envelopes.append(value)
+    assert len(envelopes) == 1, stdout[-3000:]
+    return envelopes[0]
+
+
 def launch(*args, timeout=180):
     done = subprocess.run(engine(*args), env=ENV, capture_output=True, text=True, timeout=timeout)
-    return done.returncode, json.loads(done.stdout.strip().splitlines()[-1]), done
+    return done.returncode, envelope_of(done.stdout), done
 
 
 def weights(out_dir, name):
@@ -94,7 +109,7 @@ def test_two_nodes_on_localhost_train_the_weights_of_one_rank(one_rank, tmp_path
              for rank in (0, 1)]
     outputs = [node.communicate(timeout=180) for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], [err[-2000:] for _, err in outputs]
-    first, second = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
+    first, second = (envelope_of(out) for out, _ in outputs)
     assert first["result"]["distributed"] == {"worldSize": 2, "backend": "gloo", "nodes": 2, "batch": "global"}
     assert second == {"ok": True, "result": None}  # node 1 holds no rank 0: nothing to report
     for name in ("teacher", "small"):
@@ -149,7 +164,7 @@ def test_a_killed_rank_fails_the_job_within_seconds_naming_it_and_resume_continu
     out, err = launcher.communicate(timeout=60)
     assert time.monotonic() - killed < 10, "the job outlived its dead rank"
     assert launcher.returncode == 1
-    error = json.loads(out.strip().splitlines()[-1])["error"]
+    error = envelope_of(out)["error"]
     assert error["type"] == "RankFailedError", err[-3000:]
     assert error["details"]["rank"] == 1 and error["details"]["signal"] == "SIGKILL"
     assert "rank 1" in error["message"]
@@ -182,7 +197,7 @@ def test_a_stopped_rank_is_declared_hung_within_seconds(tmp_path):
         if alive(pids[1]):
             os.kill(pids[1], signal.SIGKILL)
     assert time.monotonic() - stopped < 12, "a hung rank kept the job waiting"
-    error = json.loads(out.strip().splitlines()[-1])["error"]
+    error = envelope_of(out)["error"]
     assert error["type"] == "RankFailedError", err[-3000:]
     assert error["details"]["rank"] == 1 and error["details"]["reason"] == "hang"
     assert "rank 1" in error["message"] and "stopped responding" in error["message"]
@@ -212,7 +227,7 @@ def test_distributed_flags_on_another_command_are_refused(tmp_path):
     done = subprocess.run([sys.executable, "-m", "distillery", "doctor", "--nproc-per-node", "2", "--jsonl"], env=ENV,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
-    assert "apply to run_experiment" in json.loads(done.stdout.strip().splitlines()[-1])["error"]["message"]
+    assert "apply to run_experiment" in envelope_of(done.stdout)["error"]["message"]
 
 
 def test_more_ranks_on_a_node_than_it_has_gpus_is_refused_before_joining(monkeypatch):

@@ -141,3 +141,71 @@ def test_an_unknown_method_is_refused(student):
     path, _, _ = student
     with pytest.raises(Exception, match="int8-dynamic"):
         api.call("quantize", {"model": str(path), "method": "int4"})
+
+
+# ---------------------------------------------------------------- the accuracy guard (export.maxAccuracyDrop)
+
+
+def _guard_rows(rows, labels, split="validation"):
+    from distillery.data import GuardRows
+
+    normalized = (rows - NORMALIZATION["mean"][0]) / NORMALIZATION["std"][0]
+    return GuardRows(split, rows, normalized.astype(np.float32), labels)
+
+
+def test_the_guard_compares_each_variant_with_its_fp32_model_on_the_same_rows(student, tmp_path):
+    from distillery.guard import guard_variants
+
+    path, rows, _ = student
+    labels = _run(path, rows).argmax(axis=1)  # the fp32 model is right on every row
+    other = tmp_path / "other.onnx"  # a different network: right where it agrees with the fp32 one
+    torch.manual_seed(1)
+    model = build_model(model_spec("mlp", hidden=[64, 32]), SHAPE, 3).eval()
+    export_onnx(model, SHAPE, str(other), {"distillery.input": json.dumps({"shape": SHAPE})}, task="classification",
+                normalization=NORMALIZATION)
+    agreement = float((_run(other, rows).argmax(axis=1) == labels).mean())
+    assert agreement < 0.995  # so it loses more than 0.5 points
+    variants = [{"path": str(path)}, {"path": str(other)}]
+    guard_variants(str(path), variants, _guard_rows(rows, labels), 0.5)
+    same, worse = variants[0]["guard"], variants[1]["guard"]
+    assert same == {"split": "validation", "rows": 300, "fp32Accuracy": 1.0, "accuracy": 1.0, "dropPoints": 0.0,
+                    "maxDropPoints": 0.5, "rejected": False}
+    assert worse["accuracy"] == pytest.approx(agreement) and worse["dropPoints"] == pytest.approx(100 * (1 - agreement))
+    assert worse["rejected"] is True
+    # exactly at the limit passes; a hair past it does not
+    guard_variants(str(path), variants, _guard_rows(rows, labels), 100 * (1 - agreement))
+    assert variants[1]["guard"]["rejected"] is False
+
+
+def test_the_guard_feeds_normalised_rows_to_graphs_that_do_not_normalise(tmp_path):
+    """An older export (normalisation outside the graph) must get the normalised rows, as the runtime gives it."""
+    from distillery.guard import onnx_accuracy
+
+    torch.manual_seed(0)
+    model = build_model(model_spec("mlp", hidden=[16]), SHAPE, 3).eval()
+    path = tmp_path / "old.onnx"
+    metadata = {"distillery.input": json.dumps({"shape": SHAPE}), "distillery.normalization": json.dumps(NORMALIZATION)}
+    export_onnx(model, SHAPE, str(path), metadata, task="classification", normalization=None)
+    rows = np.random.default_rng(3).uniform(0, 255, size=(64, *SHAPE)).astype(np.float32)
+    guard = _guard_rows(rows, np.zeros(64, dtype=np.int64))
+    labels = _run(path, guard.normalized).argmax(axis=1)
+    assert onnx_accuracy(str(path), _guard_rows(rows, labels)) == 1.0
+
+
+def test_an_experiment_guards_on_validation_never_on_test(tmp_path):
+    """distill with export.quantize: the guard runs on data.validation's rows; without it, on a sample of data.train."""
+    from distillery.data import load_data
+    from distillery.spec import DataSpec, parse
+    from helpers import distill_request, export_options, mnist_data, training_options
+    from helpers import student as student_block
+
+    block = student_block("s", model_options("mlp", hidden=[16]), training=training_options(epochs=1, batchSize=64))
+    export = export_options(quantize=["int8-dynamic"])
+    with_validation = mnist_data(train_limit=300, test_limit=50, validation={"type": "split", "fraction": 0.2})
+    result = api.call("distill", distill_request(tmp_path / "a", block, data=with_validation, export=export))
+    [variant] = result["variants"]
+    held_out = load_data(parse(DataSpec, with_validation, "data"), torch.device("cpu")).validation
+    assert held_out is not None and variant["guard"]["split"] == "validation" and variant["guard"]["rows"] == held_out.n
+    assert variant["guard"]["maxDropPoints"] == 0.5
+    result = api.call("distill", distill_request(tmp_path / "b", block, data=mnist_data(train_limit=300, test_limit=50), export=export))
+    assert result["variants"][0]["guard"]["split"] == "train" and result["variants"][0]["guard"]["rows"] == 300

@@ -7,11 +7,13 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { ConfigError, issuesOf } from './errors';
-import { Experiment, type DataConfig, type DataSourceConfig, type ExperimentConfig, type SplitValidationConfig, type TeacherConfig } from './schema';
+import { Experiment, type DataConfig, type ExperimentConfig, type SplitValidationConfig, type TeacherConfig, type TrainingSourceConfig } from './schema';
 
 export {
   Data,
   DataSource,
+  ShardsSource,
+  TrainingSource,
   Device,
   DistillOptions,
   EvaluateOptions,
@@ -26,6 +28,7 @@ export {
   Training,
   type DataConfig,
   type DataSourceConfig,
+  type TrainingSourceConfig,
   type DistillOptionsInput,
   type ExperimentConfig,
   type ExperimentInput,
@@ -46,8 +49,12 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, file?:
   return result.data;
 }
 
-function resolveSource<S extends DataSourceConfig | SplitValidationConfig>(source: S, baseDir: string): S {
+function resolveSource<S extends TrainingSourceConfig | SplitValidationConfig>(source: S, baseDir: string): S {
   if (source.type === 'mnist' || source.type === 'split') return source;
+  if (source.type === 'shards') {
+    const absolute = (files: string[]): string[] => files.map((file) => path.resolve(baseDir, file));
+    return { ...source, x: absolute(source.x), ...(source.y ? { y: absolute(source.y) } : {}) };
+  }
   const resolved = { ...source, path: path.resolve(baseDir, source.path) };
   if (resolved.type === 'file' && resolved.labelsPath) resolved.labelsPath = path.resolve(baseDir, resolved.labelsPath);
   return resolved;

@@ -117,7 +117,31 @@ export const ImagesSource = z
   })
   .describe('Images (PNG, JPEG, WebP), decoded and resized once and cached by content');
 
+export const ShardsSource = z
+  .strictObject({
+    type: z.literal('shards'),
+    x: z
+      .array(z.string().min(1, { error: 'expected a file path' }))
+      .min(1, { error: 'expected at least one .npy file' })
+      .describe('.npy files of inputs, in order, each read memory-mapped; relative to the experiment file'),
+    y: z
+      .array(z.string().min(1, { error: 'expected a file path' }))
+      .min(1, { error: 'expected at least one .npy file' })
+      .optional()
+      .describe('.npy files of labels or targets, one per input shard and in the same order (absent: unlabelled)'),
+    ...sliceFields,
+  })
+  .refine((source) => source.y === undefined || source.y.length === source.x.length, {
+    error: 'expected one label file per input shard',
+    path: ['y'],
+  })
+  .describe(
+    'Inputs larger than memory: .npy shards read memory-mapped, a batch at a time (one batch ahead, through pinned memory on CUDA); for data.train and data.transfer',
+  );
+
 export const DataSource = z.discriminatedUnion('type', [MnistSource, FileSource, TableSource, ImagesSource]);
+/** What a model trains on: any source, or shards too large for memory. The test and validation sets are read whole. */
+export const TrainingSource = z.discriminatedUnion('type', [MnistSource, FileSource, TableSource, ImagesSource, ShardsSource]);
 
 export const SplitValidation = z
   .strictObject({
@@ -133,9 +157,9 @@ export const SplitValidation = z
 export const Data = z
   .strictObject({
     task: z.enum(['classification', 'regression']).default('classification'),
-    train: DataSource.prefault({ type: 'mnist', split: 'train' }).describe('the teacher\'s training data'),
+    train: TrainingSource.prefault({ type: 'mnist', split: 'train' }).describe('the teacher\'s training data'),
     test: DataSource.prefault({ type: 'mnist', split: 'test' }).describe('held out: evaluation only, never trained on'),
-    transfer: DataSource.optional().describe('the students\' transfer set (default: the training data); may be unlabelled'),
+    transfer: TrainingSource.optional().describe('the students\' transfer set (default: the training data); may be unlabelled'),
     validation: z
       .discriminatedUnion('type', [MnistSource, FileSource, TableSource, ImagesSource, SplitValidation])
       .optional()
@@ -389,7 +413,9 @@ export const ExportOptions = z.strictObject({
     .number()
     .nonnegative({ error: 'expected a number of percentage points >= 0' })
     .default(0.5)
-    .describe('a variant whose test accuracy is more than this many percentage points below its fp32 model is marked rejected in the report'),
+    .describe(
+      'a variant whose accuracy is more than this many percentage points below its fp32 model\'s, on data.validation (or a sample of data.train without one; never the test split), is marked rejected in the report',
+    ),
 });
 
 export const EvaluateOptions = z.strictObject({
@@ -469,6 +495,7 @@ export const Experiment = z
   .describe('A Distillery experiment: a teacher, students distilled from it, exported to ONNX and evaluated');
 
 export type DataSourceConfig = z.infer<typeof DataSource>;
+export type TrainingSourceConfig = z.infer<typeof TrainingSource>;
 export type TableSourceConfig = z.infer<typeof TableSource>;
 export type ImagesSourceConfig = z.infer<typeof ImagesSource>;
 export type SplitValidationConfig = z.infer<typeof SplitValidation>;

@@ -9,7 +9,7 @@
  */
 import type { z } from 'zod';
 import { ConfigError } from '../config/errors';
-import type { DataConfig, DataSourceConfig, ImagesSourceConfig, TableSourceConfig } from '../config/schema';
+import type { DataConfig, ImagesSourceConfig, TableSourceConfig, TrainingSourceConfig } from '../config/schema';
 import type { EngineData } from '../engine/commands';
 import { prepareImages } from './images';
 import { prepareTables } from './table';
@@ -34,8 +34,8 @@ export type Role = 'train' | 'test' | 'transfer' | 'validation';
 const ROLES: readonly Role[] = ['train', 'test', 'transfer', 'validation'];
 
 /** The sources of a data config that are not a `split` of data.train, by role. */
-export function sourcesOf(data: DataConfig): Array<[Role, DataSourceConfig]> {
-  return ROLES.flatMap((role): Array<[Role, DataSourceConfig]> => {
+export function sourcesOf(data: DataConfig): Array<[Role, TrainingSourceConfig]> {
+  return ROLES.flatMap((role): Array<[Role, TrainingSourceConfig]> => {
     const source = data[role];
     return source && source.type !== 'split' ? [[role, source]] : [];
   });

@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { formatPath } from '../config/errors';
 import { EngineContractError } from './errors';
-import { Data, Device, ExportOptions, QuantizationMethod, Experiment, FileSource, Method, MnistSource, Name, OnnxTeacher, SplitValidation, Student, Teacher } from '../config/schema';
+import { Data, Device, ExportOptions, QuantizationMethod, Experiment, FileSource, Method, MnistSource, Name, OnnxTeacher, ShardsSource, SplitValidation, Student, Teacher } from '../config/schema';
 import { Preprocess } from '../preprocess/spec';
 
 // ------------------------------------------------------------ results
@@ -68,6 +68,22 @@ export const LoadOptions = z.strictObject({
   normalization: z.strictObject({ mean: z.array(z.number()), std: z.array(z.number()) }).nullable(),
 });
 
+/**
+ * The accuracy guard of a variant in an experiment (python/distillery/guard.py): both files run in onnxruntime on
+ * data.validation, or on a sample of data.train when there is none; never the test split.
+ */
+export const VariantGuard = z.strictObject({
+  split: z.enum(['validation', 'train']),
+  rows: count,
+  fp32Accuracy: z.number().min(0).max(1),
+  accuracy: z.number().min(0).max(1),
+  /** Percentage points below the float32 model (negative: above). */
+  dropPoints: z.number(),
+  /** export.maxAccuracyDrop. */
+  maxDropPoints: z.number().nonnegative(),
+  rejected: z.boolean(),
+});
+
 /** One int8 or fp16 variant of an exported model (python/distillery/quantize.py). */
 export const QuantizeResult = z.strictObject({
   method: QuantizationMethod,
@@ -78,6 +94,8 @@ export const QuantizeResult = z.strictObject({
   sizeRatio: z.number().positive(),
   /** Rows the int8-static ranges were calibrated on; null for the other methods. */
   calibrationRows: count.nullable(),
+  /** In an experiment, for classifiers: the accuracy guard; absent from `distillery quantize`. */
+  guard: VariantGuard.optional(),
 });
 
 /** A trained (or loaded) model: checkpoint, size, cost, history, and its .onnx once exported. */
@@ -191,10 +209,11 @@ export const EngineEvent = z.discriminatedUnion('event', [
  * `preprocess`; the engine stores it in every model it exports and never applies it.
  */
 const EngineSource = z.discriminatedUnion('type', [MnistSource, FileSource]);
+const EngineTrainingSource = z.discriminatedUnion('type', [MnistSource, FileSource, ShardsSource]);
 export const EngineData = Data.safeExtend({
-  train: EngineSource.prefault({ type: 'mnist', split: 'train' }),
+  train: EngineTrainingSource.prefault({ type: 'mnist', split: 'train' }),
   test: EngineSource.prefault({ type: 'mnist', split: 'test' }),
-  transfer: EngineSource.optional(),
+  transfer: EngineTrainingSource.optional(),
   validation: z.discriminatedUnion('type', [MnistSource, FileSource, SplitValidation]).optional(),
   preprocess: Preprocess.nullable().default(null).describe("how raw inputs become these arrays (src/preprocess), recorded in the models"),
 });
