@@ -11,6 +11,8 @@
 #                         channels-last, compile); the issue's H200 goals, met or not
 # 3. ddp.py --device cuda 1 vs 2 GPUs (nccl), samples/s scaling and equal weights — only with 2+ GPUs
 # 4. ddp.py --device cpu  1 vs 2 gloo ranks on this machine's CPU (the CI figure, on a bigger CPU)
+# 5. shards.py            the 2x1200 teacher from resident rows, from memory-mapped .npy shards, and from host rows
+#                         copied a batch ahead through pinned memory (data too large for the GPU): samples/s, equal weights
 # Each step's output goes to $OUT/<step>.log; the script goes on after a failed step and exits 1 at the end if any failed.
 set -u
 cd "$(dirname "$0")/../.."
@@ -36,4 +38,5 @@ else
   echo "== ddp_cuda: skipped, $gpus GPU(s) (2-GPU DDP scaling needs two)" | tee "$OUT/ddp_cuda.log"
 fi
 step ddp_cpu env OUT="$OUT/ddp-cpu" "$PY" bench/ddp.py --device cpu --ranks 2
+step shards env OUT="$OUT/shards" "$PY" bench/shards.py --device cuda --epochs 3 ${MNIST:+--data "$MNIST"}
 exit $failed

@@ -163,14 +163,6 @@ def lr_factor(schedule: Any, step: int, steps_per_epoch: int, epochs: int) -> fl
 # ---------------------------------------------------------------- evaluation
 
 
-def _batches(split: Split, indices: Iterable[torch.Tensor]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(index, rows) per batch: indexed in memory, or read from disk one batch ahead for a ``shards`` source."""
-    if isinstance(split.x, MappedRows):
-        return split.x.batches(indices)
-    rows = split.x
-    return ((index, rows[index]) for index in indices)
-
-
 @torch.no_grad()
 def predict(model: nn.Module, x: Union[torch.Tensor, MappedRows]) -> torch.Tensor:
     """Outputs for a whole split, in eval mode, in large batches (read from disk batch by batch for MappedRows)."""
@@ -256,6 +248,14 @@ def _autocast(device: torch.device, training: Training) -> torch.autocast:
     wanted = training.mixed_precision == "bf16" or (training.mixed_precision == "auto" and device.type == "cpu" and cpu_has_native_bf16())
     enabled = device.type in ("cuda", "cpu") and wanted
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _batches(split: Split, indices: Iterable[torch.Tensor]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(index, rows) per batch: indexed in memory, or read from disk one batch ahead for a ``shards`` source."""
+    if isinstance(split.x, MappedRows):
+        return split.x.batches(indices)
+    rows = split.x
+    return ((index, rows[index]) for index in indices)
 
 
 def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objective, device: torch.device,

@@ -136,7 +136,7 @@ REPORTED_AT_THE_UNION: dict[str, dict[str, str]] = {"train_teacher": {}, "distil
 
 def test_the_zod_defaults_cover_every_block_the_requests_are_built_from():
     assert set(ZOD_DEFAULTS) >= {"data", "sources", "training", "models", "methods", "export", "evaluate", "onnxTeacher"}
-    assert set(ZOD_DEFAULTS["sources"]) == {"mnist", "file"}
+    assert set(ZOD_DEFAULTS["sources"]) == {"mnist", "file", "shards"}
     assert set(ZOD_DEFAULTS["models"]) == {"mlp", "lenet", "resnet", "wrn", "mobilenetv2", "custom"}
 
 
