@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { ConfigError, loadExperimentFile, methodTraits } from '../src/config';
 import { distill } from '../src/facade';
 import * as methods from '../src/config/methods';
+import { planStudents } from '../src/config/sweep';
 import * as schema from '../src/config/schema';
 import { COMMANDS, EngineData, checked } from '../src/engine/commands';
 import { Engine, EngineContractError, resolveInterpreter } from '../src/engine';
@@ -60,7 +61,10 @@ describe('requests: zod completes them, Python parses them', () => {
     const files = EXAMPLES.map((example, index) => {
       const experiment = loadExperimentFile(example);
       const data = Object.fromEntries(Object.entries(experiment.data).map(([key, value]) => [key, encoded(value)]));
-      const request = COMMANDS.run_experiment.request.parse({ ...experiment, data: { ...data, preprocess: null }, outDir: dir });
+      // as run() sends it: sweeps and auto expanded into named candidates, the verdict's baselines added
+      const { sweep: _sweep, ...engineConfig } = experiment;
+      const students = planStudents(experiment).students;
+      const request = COMMANDS.run_experiment.request.parse({ ...engineConfig, students, data: { ...data, preprocess: null }, outDir: dir });
       return writeJson(path.join(dir, `${index}.json`), request);
     });
     const result = await pythonParses(files);
