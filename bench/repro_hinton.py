@@ -41,7 +41,7 @@ CONSISTENT_STUDENTS = ["soft-t20-jitter", "hard-labels-jitter"]
 def student_method(name: str, args: argparse.Namespace) -> dict:
     if name.startswith("hard-labels"):
         return {"type": "hard-labels"}
-    return {"type": "soft-targets", "temperature": args.temperature, "alpha": args.alpha}
+    return {"type": "soft-targets", "temperature": args.temperature, "alpha": args.alpha, "standardizeLogits": False}
 
 
 def main() -> int:
