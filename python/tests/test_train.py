@@ -326,3 +326,11 @@ def test_resolve_device():
         with pytest.raises(ConfigError) as caught:
             resolve_device("cuda:0")
         assert caught.value.field == "device"
+
+
+def test_predict_builds_no_graph_so_cached_teacher_outputs_are_plain_targets():
+    """predict runs under no_grad: outputs used as cached targets must not carry the teacher's graph (a graph kept
+    across steps would fail the second backward, and holds the teacher's activations for the whole split)."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    outputs = predict(model, torch.randn(10, 4))
+    assert outputs.shape == (10, 3) and not outputs.requires_grad and outputs.grad_fn is None
