@@ -176,9 +176,8 @@ def _read_shards(source: ShardsSource, where: str) -> tuple[ShardArray, Optional
         raise DataError(f"{where}.y: {len(source.y)} label files for {len(source.x)} input shards; give one per shard, in the same order",
                         field=f"{where}.y")
     parts = []
-    for i, (x_path, y_path) in enumerate(zip(source.x, source.y, strict=True)):
+    for i, (x_path, y_path, rows) in enumerate(zip(source.x, source.y, x.shard_rows, strict=True)):
         labels = _load_npy(y_path, f"{where}.y[{i}]")
-        rows = len(np.load(x_path, mmap_mode="r", allow_pickle=False))
         if len(labels) != rows:
             raise DataError(f"{where}.y[{i}]: {y_path} has {len(labels)} labels but {x_path} has {rows} rows", field=f"{where}.y[{i}]",
                             file=y_path)
@@ -223,20 +222,6 @@ class Split:
         return int(self.x.shape[0])
 
 
-@dataclass(frozen=True)
-class GuardRows:
-    """Rows the accuracy guard of quantised variants runs on: data.validation, else a sample of data.train — never
-    the test split. ``raw`` as on disk (for graphs that normalise inside), ``normalized`` as the models train on."""
-
-    split: str
-    raw: np.ndarray
-    normalized: np.ndarray
-    y: np.ndarray
-
-
-GUARD_ROWS = 10_000  # evenly spaced rows of data.validation (or data.train without it): enough to see a 0.5-point drop
-
-
 @dataclass
 class DataBundle:
     task: str
@@ -255,8 +240,6 @@ class DataBundle:
     # Regression: mean/std of the training targets, per output. Models learn standardised targets behind an
     # OutputScale layer (models.py), so every output — metrics, teachers, the exported ONNX — is in real units.
     target_scale: Optional[dict[str, list[float]]] = None
-    # Classification: held-out rows as the runtime receives them, for export.maxAccuracyDrop (guard.py).
-    guard_rows: Optional[GuardRows] = None
 
 
 def normalization_for(x: Any, mode: str) -> Optional[dict[str, list[float]]]:
@@ -265,12 +248,9 @@ def normalization_for(x: Any, mode: str) -> Optional[dict[str, list[float]]]:
         return None
     if isinstance(x, ShardArray):
         mean, std = normalization_stats(x, per_feature=x.ndim < 3)
-    elif x.ndim >= 3:
-        flat = x.reshape(len(x), -1).astype(np.float64)
-        mean, std = np.array([flat.mean()]), np.array([flat.std()])
     else:
         flat = x.reshape(len(x), -1).astype(np.float64)
-        mean, std = flat.mean(axis=0), flat.std(axis=0)
+        mean, std = (np.array([flat.mean()]), np.array([flat.std()])) if x.ndim >= 3 else (flat.mean(axis=0), flat.std(axis=0))
     std = np.where(std < 1e-8, 1.0, std)  # constant features: leave them centred, not divided by zero
     return {"mean": mean.tolist(), "std": std.tolist()}
 
@@ -467,12 +447,11 @@ def _build(config: DataSpec, device: torch.device) -> DataBundle:
     transfer = train
     if config.transfer is not None:
         transfer = split(*read_source(config.transfer, "data.transfer"), "data.transfer")
-    validation, validation_x = None, None
+    validation = None
     if held_out is not None:
-        validation, validation_x = split(*held_out, "data.validation"), held_out[0]
+        validation = split(*held_out, "data.validation")
     elif config.validation is not None and not isinstance(config.validation, SplitValidation):
-        validation_x, validation_y = read_source(config.validation, "data.validation")
-        validation = split(validation_x, validation_y, "data.validation")
+        validation = split(*read_source(config.validation, "data.validation"), "data.validation")
         if validation.y is None:
             raise DataError("data.validation: the validation set needs labels", field="data.validation.y")
     target_scale = None
@@ -484,11 +463,8 @@ def _build(config: DataSpec, device: torch.device) -> DataBundle:
         unseen = unseen_test_classes(train.y, test.y, labels) if train.y is not None else []
         if unseen:
             warnings.append(f"data.test has classes that data.train never shows: {', '.join(unseen[:10])} — no model can learn them")
-    guard_rows = None
-    if task == "classification":
-        guard_rows = _guard_rows(validation, validation_x, train, train_x)
     return DataBundle(task, sample_shape, num_outputs, labels, norm, train, test, transfer, validation, target_scale=target_scale,
-                      warnings=warnings, guard_rows=guard_rows)
+                      warnings=warnings)
 
 
 DEVICE_DATA_SHARE = 0.5  # a split may take this share of the GPU's free memory; the model and activations need the rest
@@ -501,15 +477,6 @@ def fits_on_device(nbytes: int, device: torch.device) -> bool:
         return True
     free, _ = torch.cuda.mem_get_info(device)
     return nbytes <= DEVICE_DATA_SHARE * free
-
-
-def _guard_rows(validation: Optional[Split], validation_x: Any, train: Split, train_x: Any) -> GuardRows:
-    """data.validation's rows (at most GUARD_ROWS, evenly spaced), else as many rows of data.train."""
-    name, split, raw = ("validation", validation, validation_x) if validation is not None and validation.y is not None else ("train", train, train_x)
-    assert split.y is not None  # data.train always has labels (checked above)
-    index = np.unique(np.linspace(0, len(raw) - 1, min(GUARD_ROWS, len(raw))).round().astype(np.int64))
-    rows = torch.as_tensor(index, device=split.y.device)
-    return GuardRows(name, np.asarray(raw[index]), split.x[rows].cpu().numpy(), split.y[rows].cpu().numpy())
 
 
 # ---------------------------------------------------------------- batches

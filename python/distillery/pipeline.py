@@ -27,7 +27,7 @@ from .checkpoints import load_checkpoint, save_checkpoint
 from .data import DataBundle, load_data, read_source, save_split, validation_split
 from .errors import ConfigError
 from .export import export_onnx, metadata_props
-from .guard import guard_variants
+from .guard import guard_variants, held_out_rows
 from .io import atomic_write, ensure_writable_dir, file_sha256, remove_stale_temporaries
 from .models import build_for_task, count_parameters, flops_per_sample
 from .onnx_teacher import parameter_count
@@ -290,7 +290,7 @@ def _variants(run: Run, name: str, onnx_path: str, progress: Progress) -> list[R
         progress.check_cancel()
         progress.emit({"event": "log", "message": f"{name}: {method} variant"})
         variants.append(quantize(onnx_path, method, calibration=calibration, calibration_file=getattr(source, "path", onnx_path)))
-    rows = load_data(run.data, run.device).guard_rows  # the bundle the student trained on: cached, not read again
+    rows = held_out_rows(run.data)
     if rows is not None:
         progress.emit({"event": "log", "message": f"{name}: accuracy guard of the variants on {len(rows.y)} {rows.split} rows"})
         guard_variants(onnx_path, variants, rows, run.export.max_accuracy_drop)

@@ -93,7 +93,7 @@ def quantize(source: str, method: str, destination: Optional[str] = None, *, cal
 
 def _calibration_rows(x: np.ndarray, model: Any, metadata: dict[str, str], file: str) -> np.ndarray:
     """Calibration rows shaped as the graph's input, normalised when the graph does not do it, at most CALIBRATION_ROWS."""
-    shape = _sample_shape(model, metadata)
+    shape = sample_shape(model, metadata)
     features = int(np.prod(shape))
     if x.ndim < 2 or len(x) == 0 or int(np.prod(x.shape[1:])) != features:
         raise QuantizationError(
@@ -104,10 +104,17 @@ def _calibration_rows(x: np.ndarray, model: Any, metadata: dict[str, str], file:
         raise QuantizationError(f"calibration data {file}: holds NaN or infinite values", file=file, field="data")
     if len(x) > CALIBRATION_ROWS:
         x = x[np.linspace(0, len(x) - 1, CALIBRATION_ROWS).round().astype(np.int64)]
+    return graph_input(x, shape, metadata)
+
+
+def graph_input(x: np.ndarray, shape: list[int], metadata: dict[str, str]) -> np.ndarray:
+    """Raw rows as an exported graph takes them: float32 [N, *shape], normalised here when the graph does not do it
+    itself (``distillery.normalizationInGraph`` absent: older exports)."""
     rows = x.reshape(len(x), *shape).astype(np.float32)
     normalization = json.loads(metadata.get("distillery.normalization", "null"))
     if normalization and metadata.get("distillery.normalizationInGraph") != "true":
         # As the runtime does it: mean/std of length 1, C or features, repeated to one value per feature, in float64.
+        features = int(np.prod(shape))
         mean, std = np.asarray(normalization["mean"], np.float64), np.asarray(normalization["std"], np.float64)
         flat = rows.reshape(len(rows), features).astype(np.float64)
         flat = (flat - np.repeat(mean, features // mean.size)) / np.repeat(std, features // std.size)
@@ -115,7 +122,8 @@ def _calibration_rows(x: np.ndarray, model: Any, metadata: dict[str, str], file:
     return rows
 
 
-def _sample_shape(model: Any, metadata: dict[str, str]) -> list[int]:
+def sample_shape(model: Any, metadata: dict[str, str]) -> list[int]:
+    """One sample's shape: from the metadata, else from the graph's input (its first axis taken as the batch)."""
     if "distillery.input" in metadata:
         return [int(size) for size in json.loads(metadata["distillery.input"])["shape"]]
     dims = model.graph.input[0].type.tensor_type.shape.dim

@@ -57,6 +57,11 @@ class ShardArray:
         return cls(maps, list(paths))
 
     @property
+    def shard_rows(self) -> list[int]:
+        """Rows in each shard file, in order (whatever this selection holds)."""
+        return [len(m) for m in self._maps]
+
+    @property
     def shape(self) -> tuple[int, ...]:
         return (len(self), *self._maps[0].shape[1:])
 
@@ -148,9 +153,6 @@ class MappedRows:
 
     def __len__(self) -> int:
         return len(self.array)
-
-    def dim(self) -> int:
-        return len(self.shape)
 
     def __getitem__(self, key: Union[slice, torch.Tensor]) -> torch.Tensor:
         return self._to_device(self._read(key))
