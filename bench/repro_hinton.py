@@ -13,6 +13,7 @@ A killed run continues from its last finished epoch when started again (the engi
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -64,7 +65,12 @@ def main() -> int:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (the GPU run in docs/RESULTS.md used cuda)")
     parser.add_argument("--clip", type=float, help="training.clipGradNorm for every student (stabilises T=20 at lr 0.05)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: see docs/RESULTS.md on the shared 2-core machine)")
+    parser.add_argument("--merge", nargs="+", metavar="JSON",
+                        help="no training: join the per-seed JSONs of runs made side by side (one seed each, as the GPU "
+                             "script bench/device/hinton.sh does) into one table and repro_hinton_<scale><tag>.json")
     args = parser.parse_args()
+    if args.merge:
+        return merge(args)
 
     import torch
 
@@ -119,6 +125,31 @@ def main() -> int:
         print(f"seed {seed}: teacher {row['teacher']}, " + ", ".join(f"{n} {row[n]}" for n in names) + " errors", file=sys.stderr, flush=True)
         report(args, runs, names, teacher_epochs, student_epochs, teacher_lr, started, final=seed == seeds[-1],
                teacher_model={"dropout": teacher_dropout, "inputDropout": teacher_input_dropout})
+    return 0
+
+
+def merge(args: argparse.Namespace) -> int:
+    parts = []
+    for path in args.merge:
+        with open(path, encoding="utf8") as handle:
+            parts.append(json.load(handle))
+    first = parts[0]
+    for key in ("scale", "teacherEpochs", "teacherLr", "studentEpochs", "students", "temperature", "alpha", "softLr", "clipGradNorm", "device"):
+        if any(part[key] != first[key] for part in parts):
+            raise SystemExit(f"--merge: the runs differ in {key}; only runs of one setting can share a table")
+    runs = sorted((run for part in parts for run in part["runs"]), key=lambda run: run["seed"])
+    for name in ("temperature", "alpha", "clip", "device"):
+        setattr(args, name, first["clipGradNorm" if name == "clip" else name])
+    args.scale, args.soft_lr = first["scale"], first["softLr"]
+    wall = max(part["wallSeconds"] for part in parts)  # side by side: the slowest part is the wall time
+    report(args, runs, first["students"], first["teacherEpochs"], first["studentEpochs"], first["teacherLr"],
+           time.perf_counter() - wall, final=True, teacher_model=first["teacherModel"])
+    merged = os.path.join(common.OUT, f"repro_hinton_{args.scale}{args.tag}.json")
+    with open(merged, encoding="utf8") as handle:
+        value = json.load(handle)
+    value.update(machine=first["machine"], torchThreads=first["torchThreads"], mergedFrom=[part["command"] for part in parts])
+    with open(merged, "w", encoding="utf8") as handle:
+        json.dump(value, handle, indent=2)
     return 0
 
 

@@ -38,5 +38,5 @@ else
   echo "== ddp_cuda: skipped, $gpus GPU(s) (2-GPU DDP scaling needs two)" | tee "$OUT/ddp_cuda.log"
 fi
 step ddp_cpu env OUT="$OUT/ddp-cpu" "$PY" bench/ddp.py --device cpu --ranks 2
-step shards env OUT="$OUT/shards" "$PY" bench/shards.py --device cuda --epochs 3 ${MNIST:+--data "$MNIST"}
+step shards env OUT="$OUT/shards" BENCH_OUT="$OUT/shards" "$PY" bench/shards.py --device cuda --epochs 3 ${MNIST:+--data "$MNIST"}
 exit $failed

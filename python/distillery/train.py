@@ -302,7 +302,7 @@ def _fit(model: nn.Module, data: DataBundle, training: Training, objective: Obje
     history: list[dict[str, Any]] = []
     start_epoch, best_score, best_epoch, best_state = 0, -math.inf, -1, None
     if resume and state_path and os.path.exists(state_path):
-        start_epoch, history, best_score, best_epoch, best_state = _restore(state_path, model, optimizer, scheduler, generator, device,
+        start_epoch, history, best_score, best_epoch, best_state = _restore(state_path, model, optimizer, scheduler, generator,
                                                                             objective.auxiliary)
         progress.emit({"event": "log", "message": f"{name}: resumed after epoch {start_epoch}"})
 
@@ -430,18 +430,20 @@ def _save_state(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, s
 
 
 def _restore(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, generator: torch.Generator,
-             device: torch.device, auxiliary: Optional[nn.Module]) -> tuple[int, list[dict[str, Any]], float, int, Any]:
+             auxiliary: Optional[nn.Module]) -> tuple[int, list[dict[str, Any]], float, int, Any]:
     from .checkpoints import load_torch_file
 
-    state = load_torch_file(path, map_location=device)
+    # Everything is read onto the CPU: load_state_dict copies weights and optimizer state to the parameters' device,
+    # and the RNG states (even a CUDA generator's) must be CPU byte tensors; mapped onto CUDA, resume failed there.
+    state = load_torch_file(path, map_location="cpu")
     model.load_state_dict(state["model"])
     if auxiliary is not None:
         auxiliary.load_state_dict(state["auxiliary"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    generator.set_state(state["generator"].cpu() if device.type == "cpu" else state["generator"])
-    torch.set_rng_state(state["cpuRng"].cpu())
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["cpuRng"])
     if state["cudaRng"]:
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cudaRng"]])
+        torch.cuda.set_rng_state_all(state["cudaRng"])
     return state["epoch"], list(state["history"]), float(state["bestScore"]), int(state["bestEpoch"]), state["bestState"]
 
