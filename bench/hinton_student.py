@@ -4,7 +4,7 @@ Plain PyTorch (no engine code), full MNIST's training set only: trains the 2x120
 (dropout 0.3, SGD 0.05 Nesterov, cosine, 2-px jitter, batch 128) on train[:50k], takes its soft targets on the
 unjittered train[:50k], then trains the paper's students side by side (one process each) for every schedule:
 the 2x800 on the labels and the 2x800 distilled exactly as in the paper (T 20, alpha 0.9, no jitter, SGD 0.05,
-clip 5 — repro_hinton.py's flags). Errors are counted on train[50k:] after each epoch; the summary gives, per
+clip 5 — repro_hinton.py's flags; --alphas tries other weights of the soft term). Errors are counted on train[50k:] after each epoch; the summary gives, per
 schedule, the share of the labels-to-teacher gap the distilled student closes on validation.
 
     python3 bench/hinton_student.py --device cuda --teacher-epochs 60 --student-epochs 30,60,150
@@ -91,8 +91,8 @@ def shifter(background: float) -> Any:
     return jitter
 
 
-def student(job: tuple[str, str, int, str, str]) -> tuple[str, int, list[int]]:
-    kind, device_name, epochs, targets_path, threads = job
+def student(job: tuple[str, str, int, str, str, float]) -> tuple[str, int, list[int]]:
+    kind, device_name, epochs, targets_path, threads, alpha = job
     torch.set_num_threads(int(threads))
     device = torch.device(device_name)
     xt, yt, xv, yv, _ = load(device)
@@ -102,13 +102,17 @@ def student(job: tuple[str, str, int, str, str]) -> tuple[str, int, list[int]]:
         history = train(model, epochs, lambda logits, index: F.cross_entropy(logits, yt[index]), xt, xv, yv, 1, f"labels-{epochs}")
     else:
         soft = torch.load(targets_path).to(device)  # the teacher's softmax(z / 20) on train[:50k]
-        t, alpha = 20.0, 0.9
+        t = 20.0
 
         def loss_of(logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
             kl = F.kl_div(F.log_softmax(logits / t, dim=1), soft[index], reduction="batchmean")
             return alpha * t * t * kl + (1 - alpha) * F.cross_entropy(logits, yt[index])
-        history = train(model, epochs, loss_of, xt, xv, yv, 1, f"soft-t20-{epochs}", clip=5.0)
+        history = train(model, epochs, loss_of, xt, xv, yv, 1, f"{kind}-{epochs}", clip=5.0)
     return kind, epochs, history
+
+
+def soft_name(alpha: float, alphas: list[float]) -> str:
+    return "soft-t20" if alphas == [0.9] else f"soft-t20-a{alpha:g}"
 
 
 def main() -> int:
@@ -116,6 +120,7 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--teacher-epochs", type=int, default=60)
     parser.add_argument("--student-epochs", default="30,60,150")
+    parser.add_argument("--alphas", default="0.9", help="the soft students' alpha (weight of T^2 KL; 1 - alpha on the labels), comma-separated")
     parser.add_argument("--threads", default="2")
     args = parser.parse_args()
     torch.set_num_threads(int(args.threads))
@@ -133,18 +138,23 @@ def main() -> int:
     targets_path = os.path.join(common.OUT, "hinton_student_targets.pt")
     torch.save(soft.cpu(), targets_path)
     schedules = [int(e) for e in args.student_epochs.split(",")]
-    jobs = [(kind, args.device, epochs, targets_path, args.threads) for epochs in schedules for kind in ("labels", "soft-t20")]
-    with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
+    alphas = [float(a) for a in args.alphas.split(",")]
+    kinds = [("labels", 0.0)] + [(soft_name(alpha, alphas), alpha) for alpha in alphas]
+    jobs = [(kind, args.device, epochs, targets_path, args.threads, alpha) for epochs in schedules for kind, alpha in kinds]
+    # side by side on a GPU (launch-bound); one at a time on a CPU, where two torch jobs would fight for the cores
+    with multiprocessing.get_context("spawn").Pool(len(jobs) if device.type == "cuda" else 1) as pool:
         results = pool.map(student, jobs)
     teacher_errors = teacher_history[-1]
     rows = []
     for epochs in schedules:
         labels = next(h for k, e, h in results if k == "labels" and e == epochs)[-1]
-        distilled = next(h for k, e, h in results if k == "soft-t20" and e == epochs)[-1]
-        gap = (labels - distilled) / (labels - teacher_errors) if labels > teacher_errors else None
-        rows.append({"studentEpochs": epochs, "labels": labels, "softT20": distilled, "gapClosed": gap})
-        print(f"students {epochs} epochs: labels {labels}, soft-t20 {distilled} validation errors; teacher {teacher_errors}; "
-              f"gap closed {'n/a' if gap is None else f'{100 * gap:.0f}%'}", flush=True)
+        for kind, alpha in kinds[1:]:
+            distilled = next(h for k, e, h in results if k == kind and e == epochs)[-1]
+            gap = (labels - distilled) / (labels - teacher_errors) if labels > teacher_errors else None
+            row = {"studentEpochs": epochs, "alpha": alpha, "labels": labels, "softT20": distilled, "gapClosed": gap}
+            rows.append(row)
+            print(f"students {epochs} epochs: labels {labels}, {kind} {distilled} validation errors; teacher {teacher_errors}; "
+                  f"gap closed {'n/a' if gap is None else f'{100 * gap:.0f}%'}", flush=True)
     common.write_json("hinton_student.json", {"teacherEpochs": args.teacher_epochs, "teacherValidationErrors": teacher_errors,
                                               "validation": "train[50k:]", "rows": rows,
                                               "histories": [{"kind": k, "epochs": e, "validationErrors": h} for k, e, h in results],
