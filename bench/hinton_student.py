@@ -4,7 +4,7 @@ Plain PyTorch (no engine code), full MNIST's training set only: trains the 2x120
 (dropout 0.3, SGD 0.05 Nesterov, cosine, 2-px jitter, batch 128) on train[:50k], takes its soft targets on the
 unjittered train[:50k], then trains the paper's students side by side (one process each) for every schedule:
 the 2x800 on the labels and the 2x800 distilled exactly as in the paper (T 20, alpha 0.9, no jitter, SGD 0.05,
-clip 5 — repro_hinton.py's flags; --alphas tries other weights of the soft term). Errors are counted on train[50k:] after each epoch; the summary gives, per
+clip 5 — repro_hinton.py's flags; --alphas and --soft-lrs try other weights of the soft term and learning rates). Errors are counted on train[50k:] after each epoch; the summary gives, per
 schedule, the share of the labels-to-teacher gap the distilled student closes on validation.
 
     python3 bench/hinton_student.py --device cuda --teacher-epochs 60 --student-epochs 30,60,150
@@ -54,9 +54,9 @@ def errors(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
 
 
 def train(model: torch.nn.Module, epochs: int, loss_of: Any, xt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor,
-          seed: int, label: str, clip: float | None = None, jitter: Any = None) -> list[int]:
+          seed: int, label: str, clip: float | None = None, jitter: Any = None, lr: float = 0.05) -> list[int]:
     device = xt.device
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * ((TRAIN_ROWS + BATCH - 1) // BATCH))
     generator = torch.Generator().manual_seed(seed)
     history = []
@@ -91,8 +91,8 @@ def shifter(background: float) -> Any:
     return jitter
 
 
-def student(job: tuple[str, str, int, str, str, float]) -> tuple[str, int, list[int]]:
-    kind, device_name, epochs, targets_path, threads, alpha = job
+def student(job: tuple[str, str, int, str, str, float, float]) -> tuple[str, int, list[int]]:
+    kind, device_name, epochs, targets_path, threads, alpha, lr = job
     torch.set_num_threads(int(threads))
     device = torch.device(device_name)
     xt, yt, xv, yv, _ = load(device)
@@ -107,12 +107,12 @@ def student(job: tuple[str, str, int, str, str, float]) -> tuple[str, int, list[
         def loss_of(logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
             kl = F.kl_div(F.log_softmax(logits / t, dim=1), soft[index], reduction="batchmean")
             return alpha * t * t * kl + (1 - alpha) * F.cross_entropy(logits, yt[index])
-        history = train(model, epochs, loss_of, xt, xv, yv, 1, f"{kind}-{epochs}", clip=5.0)
+        history = train(model, epochs, loss_of, xt, xv, yv, 1, f"{kind}-{epochs}", clip=5.0, lr=lr)
     return kind, epochs, history
 
 
-def soft_name(alpha: float, alphas: list[float]) -> str:
-    return "soft-t20" if alphas == [0.9] else f"soft-t20-a{alpha:g}"
+def soft_name(alpha: float, lr: float, alphas: list[float], lrs: list[float]) -> str:
+    return "soft-t20" + (f"-a{alpha:g}" if alphas != [0.9] else "") + (f"-lr{lr:g}" if lrs != [0.05] else "")
 
 
 def main() -> int:
@@ -121,6 +121,7 @@ def main() -> int:
     parser.add_argument("--teacher-epochs", type=int, default=60)
     parser.add_argument("--student-epochs", default="30,60,150")
     parser.add_argument("--alphas", default="0.9", help="the soft students' alpha (weight of T^2 KL; 1 - alpha on the labels), comma-separated")
+    parser.add_argument("--soft-lrs", default="0.05", help="the soft students' SGD learning rates, comma-separated (labels: 0.05)")
     parser.add_argument("--threads", default="2")
     args = parser.parse_args()
     torch.set_num_threads(int(args.threads))
@@ -139,8 +140,9 @@ def main() -> int:
     torch.save(soft.cpu(), targets_path)
     schedules = [int(e) for e in args.student_epochs.split(",")]
     alphas = [float(a) for a in args.alphas.split(",")]
-    kinds = [("labels", 0.0)] + [(soft_name(alpha, alphas), alpha) for alpha in alphas]
-    jobs = [(kind, args.device, epochs, targets_path, args.threads, alpha) for epochs in schedules for kind, alpha in kinds]
+    lrs = [float(lr) for lr in args.soft_lrs.split(",")]
+    kinds = [("labels", 0.0, 0.05)] + [(soft_name(alpha, lr, alphas, lrs), alpha, lr) for alpha in alphas for lr in lrs]
+    jobs = [(kind, args.device, epochs, targets_path, args.threads, alpha, lr) for epochs in schedules for kind, alpha, lr in kinds]
     # side by side on a GPU (launch-bound); one at a time on a CPU, where two torch jobs would fight for the cores
     with multiprocessing.get_context("spawn").Pool(len(jobs) if device.type == "cuda" else 1) as pool:
         results = pool.map(student, jobs)
@@ -148,10 +150,10 @@ def main() -> int:
     rows = []
     for epochs in schedules:
         labels = next(h for k, e, h in results if k == "labels" and e == epochs)[-1]
-        for kind, alpha in kinds[1:]:
+        for kind, alpha, lr in kinds[1:]:
             distilled = next(h for k, e, h in results if k == kind and e == epochs)[-1]
             gap = (labels - distilled) / (labels - teacher_errors) if labels > teacher_errors else None
-            row = {"studentEpochs": epochs, "alpha": alpha, "labels": labels, "softT20": distilled, "gapClosed": gap}
+            row = {"studentEpochs": epochs, "alpha": alpha, "lr": lr, "labels": labels, "softT20": distilled, "gapClosed": gap}
             rows.append(row)
             print(f"students {epochs} epochs: labels {labels}, {kind} {distilled} validation errors; teacher {teacher_errors}; "
                   f"gap closed {'n/a' if gap is None else f'{100 * gap:.0f}%'}", flush=True)
