@@ -194,6 +194,7 @@ def plain_mlp(config: dict[str, Any], input_shape: list[int], num_outputs: int) 
 
 def machine() -> dict[str, Any]:
     model = platform.processor() or "unknown"
+    lscpu = None
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
         for line in lscpu.splitlines():
@@ -201,7 +202,8 @@ def machine() -> dict[str, Any]:
                 model = line.split(":", 1)[1].strip()
     except OSError:
         pass
-    info: dict[str, Any] = {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version()}
+    # the whole lscpu output: which CPU a session gets varies, and its flags (VNNI, AMX, bf16) decide the figures
+    info: dict[str, Any] = {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "lscpu": lscpu}
     try:
         import torch
 

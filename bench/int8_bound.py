@@ -9,7 +9,8 @@ One thread throughout (the runtime benchmark's setting). Measures, median of --r
 
 The best an int8 student can do against PyTorch eager is about (int8 peak) / (eager's achieved rate): eager is
 already close to the fp32 peak, so without VNNI / AMX (int8 dot products in one instruction) the ratio stays near
-the int8/fp32 instruction-throughput ratio of the CPU. Prints the figures and writes int8_bound.json (with lscpu).
+the int8/fp32 instruction-throughput ratio of the CPU. Prints the figures and writes int8_bound.json (its machine
+record holds lscpu).
 
     OMP_NUM_THREADS=1 node scripts/python.js bench/int8_bound.py
 """
@@ -20,7 +21,6 @@ import argparse
 import itertools
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -111,15 +111,8 @@ def main() -> int:
     print(f"ceiling for an int8 student over PyTorch eager fp32 at batch {BATCH}: about {bound:.2f}x "
           "(the int8 peak over eager's achieved rate; quantising activations and the fp32 layers only lower it)")
     common.write_json("int8_bound.json", {"results": results, "int8OverFp32Peak": results["ortMatMulInteger"] / fp32_peak,
-                                          "ceilingOverEager": bound, "lscpu": lscpu(), "onnxruntime": ort.__version__})
+                                          "ceilingOverEager": bound, "onnxruntime": ort.__version__})
     return 0
-
-
-def lscpu() -> str:
-    try:
-        return subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        return ""
 
 
 if __name__ == "__main__":

@@ -138,18 +138,13 @@ def merge(args: argparse.Namespace) -> int:
         if any(part[key] != first[key] for part in parts):
             raise SystemExit(f"--merge: the runs differ in {key}; only runs of one setting can share a table")
     runs = sorted((run for part in parts for run in part["runs"]), key=lambda run: run["seed"])
-    for name in ("temperature", "alpha", "clip", "device"):
-        setattr(args, name, first["clipGradNorm" if name == "clip" else name])
-    args.scale, args.soft_lr = first["scale"], first["softLr"]
+    args.scale, args.temperature, args.alpha, args.soft_lr = first["scale"], first["temperature"], first["alpha"], first["softLr"]
+    args.clip, args.device = first["clipGradNorm"], first["device"]
     wall = max(part["wallSeconds"] for part in parts)  # side by side: the slowest part is the wall time
+    # the runs' machine, not this one's
+    origin = {"machine": first["machine"], "torchThreads": first["torchThreads"], "mergedFrom": [part["command"] for part in parts]}
     report(args, runs, first["students"], first["teacherEpochs"], first["studentEpochs"], first["teacherLr"],
-           time.perf_counter() - wall, final=True, teacher_model=first["teacherModel"])
-    merged = os.path.join(common.OUT, f"repro_hinton_{args.scale}{args.tag}.json")
-    with open(merged, encoding="utf8") as handle:
-        value = json.load(handle)
-    value.update(machine=first["machine"], torchThreads=first["torchThreads"], mergedFrom=[part["command"] for part in parts])
-    with open(merged, "w", encoding="utf8") as handle:
-        json.dump(value, handle, indent=2)
+           time.perf_counter() - wall, final=True, teacher_model=first["teacherModel"], origin=origin)
     return 0
 
 
@@ -168,7 +163,7 @@ def mcnemar(a_predictions, b_predictions, labels) -> dict:
     return {"onlyThisRight": only_a, "onlyBaselineRight": only_b, "pValue": p}
 
 
-def report(args, runs, names, teacher_epochs, student_epochs, teacher_lr, started, final, teacher_model):
+def report(args, runs, names, teacher_epochs, student_epochs, teacher_lr, started, final, teacher_model, origin=None):
     import torch
 
     seeds = [r["seed"] for r in runs]
@@ -204,6 +199,7 @@ def report(args, runs, names, teacher_epochs, student_epochs, teacher_lr, starte
         "clipGradNorm": args.clip, "device": args.device, "seeds": seeds, "runs": runs, "summary": summary,
         "wallSeconds": time.perf_counter() - started, "torchThreads": torch.get_num_threads(),
         "paper": {"teacher": 67, "hard-labels": 146, "soft-t20": 74, "gapClosed": 0.91},
+        **(origin or {}),
     })
 
 
