@@ -40,10 +40,12 @@ describe('the shipped int8 student (models/mnist-student.int8-static.onnx)', () 
       const data = await loadDataset(path.join(MODELS, 'mnist-heldout.npz'));
       const report = await evaluate(model, data);
       if (report.task !== 'classification') throw new Error('expected classification');
-      expect(report.accuracy).toBeCloseTo(variant!.heldout.accuracy, 6);
-      expect(report.errors).toBe(variant!.heldout.errors);
+      // onnxruntime's int8 matmul differs by CPU: without VNNI (AVX2) it sums u8×s8 pairs in saturating 16-bit
+      // lanes (VPMADDUBSW), with VNNI or AMX in exact 32-bit ones. The card's 58 errors were counted on one kind of
+      // CPU; an AVX-512 VNNI Zen 5 counts 59 (agreement with fp32 0.9965 against 0.996). So: within 2 of 2,000 (0.1 points), not exact.
+      expect(Math.abs(report.errors - variant!.heldout.errors)).toBeLessThanOrEqual(2);
       expect(100 * (card.heldout.accuracy - report.accuracy)).toBeLessThanOrEqual(0.5); // within export.maxAccuracyDrop's default
-      expect((await agreement(model, fp32, data)).agreement).toBeCloseTo(variant!.heldout.agreementWithFp32, 6);
+      expect(Math.abs((await agreement(model, fp32, data)).agreement - variant!.heldout.agreementWithFp32)).toBeLessThanOrEqual(0.001);
     } finally {
       await model.close();
       await fp32.close();
@@ -76,6 +78,16 @@ describe('input preparation without normalisation (graphs that normalise their i
     // the largest finite floats, subnormals and -0 are finite
     const edge = new Float32Array([3.4028234663852886e38, -3.4028234663852886e38, 1e-45, -0, 0, 1]);
     expect(preparer.one(edge, 'sample', undefined, true).borrowed).toBe(true);
+  });
+
+  test('sums that would overflow do not pass for infinities: many largest float32s and float64s are finite', () => {
+    // float32 rows are checked by their float64 sum, which cannot overflow; float64 rows by v - v, whose sum can't either
+    const largest32 = new Float32Array(6 * 4096).fill(3.4028234663852886e38);
+    expect(preparer.batch(largest32, 'samples', undefined, true).rows).toBe(4096);
+    const largest64 = new Float64Array(12).fill(1e308);
+    expect(preparer.batch(largest64, 'samples').rows).toBe(2);
+    largest64[7] = -Infinity;
+    expect(() => preparer.batch(largest64, 'samples')).toThrow(/samples\[7\]: expected a finite number/);
   });
 });
 

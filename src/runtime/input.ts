@@ -114,12 +114,39 @@ function normalizationPlan(normalization: Normalization, sampleShape: readonly n
 // values are finite; the caller looks for the first bad index only when it is not.
 
 /**
- * Whether every value is finite (a Uint8Array always is). `v - v` is +0 for every finite v and NaN otherwise;
- * four independent sums let the CPU overlap the additions (one running sum is a chain of dependent adds, about
- * twice as slow on a large batch — measured on a 200k-value batch: 143 against 258 µs).
+ * Whether every value is finite (a Uint8Array always is). Four independent sums let the CPU overlap the additions
+ * (one running sum is a chain of dependent adds, about twice as slow on a large batch — measured on a 200k-value
+ * batch: 143 against 258 µs).
+ *
+ * A Float32Array is checked by its plain sum, in float64: |v| < 3.5e38 for every finite float32, so no sum of fewer
+ * than 2^32 of them comes near float64's 1.8e308, and the sum is finite exactly when every value is (a NaN or an
+ * infinity makes it NaN or infinite). One add per value instead of a subtract and an add: 69 against 82 µs on a
+ * 256 × 784 batch (Zen 5). Float64 values can overflow a sum, so they keep `v - v`, which is +0 for every finite v
+ * and NaN otherwise.
  */
 function allFinite(values: AcceptedTypedArray): boolean {
   if (values instanceof Uint8Array) return true;
+  return values instanceof Float32Array ? float32SumIsFinite(values) : allDifferencesZero(values);
+}
+
+function float32SumIsFinite(values: Float32Array): boolean {
+  const n = values.length;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = 0;
+  for (; i + 3 < n; i += 4) {
+    s0 += values[i] as number;
+    s1 += values[i + 1] as number;
+    s2 += values[i + 2] as number;
+    s3 += values[i + 3] as number;
+  }
+  for (; i < n; i++) s0 += values[i] as number;
+  return Number.isFinite(s0 + s1 + s2 + s3);
+}
+
+function allDifferencesZero(values: Float64Array): boolean {
   const n = values.length;
   let c0 = 0;
   let c1 = 0;
