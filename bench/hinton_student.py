@@ -5,10 +5,12 @@ of bench/hinton_recipe.py (dropout 0.3, SGD 0.05 Nesterov, cosine, 2-px jitter, 
 its soft targets on the unjittered train[:50k], then trains the paper's students for every schedule (side by side
 on a GPU, one at a time on a CPU): the 2x800 on the labels and the 2x800 distilled exactly as in the paper (T 20,
 alpha 0.9, no jitter, SGD 0.05, clip 5 — repro_hinton.py's flags; --alphas and --soft-lrs try other weights of the
-soft term and learning rates). Errors are counted on train[50k:] after each epoch; the summary gives, per schedule,
+soft term and learning rates; --teacher-recipes trains several teachers, each as dropout/input-dropout, e.g. the
+paper's 0.5/0.2, and distils a student from each). Errors are counted on train[50k:] after each epoch; the summary gives, per schedule,
 the share of the labels-to-teacher gap the distilled student closes on validation.
 
     python3 bench/hinton_student.py --device cuda --teacher-epochs 60 --student-epochs 30,60,120
+    OMP_NUM_THREADS=2 node scripts/python.js bench/hinton_student.py --teacher-epochs 60 --student-epochs 30 --teacher-recipes 0.3/0,0.5/0.2
 
 Writes hinton_student.json to $BENCH_OUT (default bench/out).
 """
@@ -50,8 +52,29 @@ def student(job: tuple[str, str, int, str, str, float, float]) -> tuple[str, int
     return kind, epochs, history
 
 
-def soft_name(alpha: float, lr: float, alphas: list[float], lrs: list[float]) -> str:
-    return "soft-t20" + (f"-a{alpha:g}" if alphas != [0.9] else "") + (f"-lr{lr:g}" if lrs != [0.05] else "")
+def soft_name(alpha: float, lr: float, alphas: list[float], lrs: list[float], recipe: str, recipes: list[str]) -> str:
+    return ("soft-t20" + (f"-a{alpha:g}" if alphas != [0.9] else "") + (f"-lr{lr:g}" if lrs != [0.05] else "")
+            + (f"-from-{recipe}" if len(recipes) > 1 else ""))
+
+
+def teacher_outputs(args: argparse.Namespace, recipe: str, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor,
+                    background: float) -> dict[str, object]:
+    """Trains the 2x1200 teacher of one recipe (``dropout/input-dropout``), saves its softmax(z / 20) on train[:50k]
+    and returns what it is like: validation errors, and on the training rows its errors and mean top probability at
+    T = 1 (how sure it is of the very rows the student learns from)."""
+    dropout, input_dropout = (float(part) for part in recipe.split("/"))
+    torch.manual_seed(0)
+    teacher = plain.mlp(1200, dropout, input_dropout).to(xt.device)
+    history = plain.train(teacher, plain.sgd(teacher, 0.05), args.teacher_epochs, lambda logits, index: F.cross_entropy(logits, yt[index]),
+                          xt, xv, yv, 0, f"teacher-{recipe}-{args.teacher_epochs}", jitter=plain.shifter(background))
+    teacher.eval()
+    with torch.no_grad():
+        logits = torch.cat([teacher(xt[i:i + 4096]) for i in range(0, plain.TRAIN_ROWS, 4096)])
+    path = os.path.join(common.OUT, f"hinton_student_targets_{recipe.replace('/', '_')}.pt")
+    torch.save(F.softmax(logits / 20.0, dim=1).cpu(), path)
+    return {"recipe": recipe, "dropout": dropout, "inputDropout": input_dropout, "validationErrors": history[-1], "validationHistory": history,
+            "trainErrors": int((logits.argmax(1) != yt).sum()), "trainMeanTopProbability": float(F.softmax(logits, dim=1).max(1).values.mean()),
+            "targets": path}
 
 
 def main() -> int:
@@ -61,42 +84,39 @@ def main() -> int:
     parser.add_argument("--student-epochs", default="30,60,150")
     parser.add_argument("--alphas", default="0.9", help="the soft students' alpha (weight of T^2 KL; 1 - alpha on the labels), comma-separated")
     parser.add_argument("--soft-lrs", default="0.05", help="the soft students' SGD learning rates, comma-separated (labels: 0.05)")
+    parser.add_argument("--teacher-recipes", default="0.3/0", help="teachers as dropout/input-dropout, comma-separated (the paper's: 0.5/0.2)")
     parser.add_argument("--threads", default="2")
     args = parser.parse_args()
     torch.set_num_threads(int(args.threads))
     device = torch.device(args.device)
     started = time.time()
     xt, yt, xv, yv, background = plain.load(device)
-    torch.manual_seed(0)
-    teacher = plain.mlp(1200, 0.3).to(device)
-    teacher_history = plain.train(teacher, plain.sgd(teacher, 0.05), args.teacher_epochs, lambda logits, index: F.cross_entropy(logits, yt[index]),
-                                  xt, xv, yv, 0, f"teacher-{args.teacher_epochs}", jitter=plain.shifter(background))
-    teacher.eval()
-    with torch.no_grad():
-        soft = torch.cat([F.softmax(teacher(xt[i:i + 4096]) / 20.0, dim=1) for i in range(0, plain.TRAIN_ROWS, 4096)])
     os.makedirs(common.OUT, exist_ok=True)
-    targets_path = os.path.join(common.OUT, "hinton_student_targets.pt")
-    torch.save(soft.cpu(), targets_path)
+    recipes = args.teacher_recipes.split(",")
+    teachers = [teacher_outputs(args, recipe, xt, yt, xv, yv, background) for recipe in recipes]
     schedules = [int(e) for e in args.student_epochs.split(",")]
     alphas = [float(a) for a in args.alphas.split(",")]
     lrs = [float(lr) for lr in args.soft_lrs.split(",")]
-    kinds = [("labels", 0.0, 0.05)] + [(soft_name(alpha, lr, alphas, lrs), alpha, lr) for alpha in alphas for lr in lrs]
-    jobs = [(kind, args.device, epochs, targets_path, args.threads, alpha, lr) for epochs in schedules for kind, alpha, lr in kinds]
+    kinds = [("labels", 0.0, 0.05, None)] + [(soft_name(alpha, lr, alphas, lrs, str(t["recipe"]), recipes), alpha, lr, t)
+                                             for t in teachers for alpha in alphas for lr in lrs]
+    jobs = [(kind, args.device, epochs, str(t["targets"]) if t else "", args.threads, alpha, lr) for epochs in schedules for kind, alpha, lr, t in kinds]
     # side by side on a GPU (launch-bound); one at a time on a CPU, where two torch jobs would fight for the cores
     with multiprocessing.get_context("spawn").Pool(len(jobs) if device.type == "cuda" else 1) as pool:
         results = pool.map(student, jobs)
-    teacher_errors = teacher_history[-1]
     rows = []
     for epochs in schedules:
         labels = next(h for k, e, h in results if k == "labels" and e == epochs)[-1]
-        for kind, alpha, lr in kinds[1:]:
+        for kind, alpha, lr, t in kinds[1:]:
+            assert t is not None
+            teacher_errors = int(t["validationErrors"])  # type: ignore[call-overload]
             distilled = next(h for k, e, h in results if k == kind and e == epochs)[-1]
             gap = (labels - distilled) / (labels - teacher_errors) if labels > teacher_errors else None
-            row = {"studentEpochs": epochs, "alpha": alpha, "lr": lr, "labels": labels, "softT20": distilled, "gapClosed": gap}
+            row = {"studentEpochs": epochs, "alpha": alpha, "lr": lr, "teacherRecipe": t["recipe"], "teacherValidationErrors": teacher_errors,
+                   "labels": labels, "softT20": distilled, "gapClosed": gap}
             rows.append(row)
             print(f"students {epochs} epochs: labels {labels}, {kind} {distilled} validation errors; teacher {teacher_errors}; "
                   f"gap closed {'n/a' if gap is None else f'{100 * gap:.0f}%'}", flush=True)
-    common.write_json("hinton_student.json", {"teacherEpochs": args.teacher_epochs, "teacherValidationErrors": teacher_errors,
+    common.write_json("hinton_student.json", {"teacherEpochs": args.teacher_epochs, "teachers": teachers,
                                               "validation": "train[50k:]", "rows": rows,
                                               "histories": [{"kind": k, "epochs": e, "validationErrors": h} for k, e, h in results],
                                               "wallSeconds": time.time() - started, "device": args.device})
