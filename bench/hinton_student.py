@@ -6,8 +6,8 @@ its soft targets on the unjittered train[:50k], then trains the paper's students
 on a GPU, one at a time on a CPU): the 2x800 on the labels and the 2x800 distilled exactly as in the paper (T 20,
 alpha 0.9, no jitter, SGD 0.05, clip 5 — repro_hinton.py's flags; --alphas and --soft-lrs try other weights of the
 soft term and learning rates; --teacher-recipes trains several teachers, each as dropout/input-dropout, e.g. the
-paper's 0.5/0.2, and distils a student from each). Errors are counted on train[50k:] after each epoch; the summary gives, per schedule,
-the share of the labels-to-teacher gap the distilled student closes on validation.
+paper's 0.5/0.2, and distils a student from each). Errors are counted on train[50k:] after each epoch; the summary
+gives, per schedule, the share of the labels-to-teacher gap the distilled student closes on validation.
 
     python3 bench/hinton_student.py --device cuda --teacher-epochs 60 --student-epochs 30,60,120
     OMP_NUM_THREADS=2 node scripts/python.js bench/hinton_student.py --teacher-epochs 60 --student-epochs 30 --teacher-recipes 0.3/0,0.5/0.2
@@ -22,6 +22,8 @@ import multiprocessing
 import os
 import sys
 import time
+from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -57,11 +59,28 @@ def soft_name(alpha: float, lr: float, alphas: list[float], lrs: list[float], re
             + (f"-from-{recipe}" if len(recipes) > 1 else ""))
 
 
-def teacher_outputs(args: argparse.Namespace, recipe: str, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor,
-                    background: float) -> dict[str, object]:
-    """Trains the 2x1200 teacher of one recipe (``dropout/input-dropout``), saves its softmax(z / 20) on train[:50k]
-    and returns what it is like: validation errors, and on the training rows its errors and mean top probability at
-    T = 1 (how sure it is of the very rows the student learns from)."""
+@dataclass
+class Teacher:
+    """One trained teacher: its recipe, where its soft targets are, and what it is like — validation errors, and on
+    the training rows (the very rows the student learns from) its errors and mean top probability at T = 1."""
+    recipe: str
+    dropout: float
+    input_dropout: float
+    validation_errors: int
+    validation_history: list[int]
+    train_errors: int
+    train_mean_top_probability: float
+    targets: str
+
+    def summary(self) -> dict[str, object]:
+        return {"recipe": self.recipe, "dropout": self.dropout, "inputDropout": self.input_dropout, "validationErrors": self.validation_errors,
+                "validationHistory": self.validation_history, "trainErrors": self.train_errors,
+                "trainMeanTopProbability": self.train_mean_top_probability}
+
+
+def train_teacher(args: argparse.Namespace, recipe: str, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor,
+                  background: float) -> Teacher:
+    """Trains the 2x1200 teacher of one recipe (``dropout/input-dropout``) and saves its softmax(z / 20) on train[:50k]."""
     dropout, input_dropout = (float(part) for part in recipe.split("/"))
     torch.manual_seed(0)
     teacher = plain.mlp(1200, dropout, input_dropout).to(xt.device)
@@ -72,9 +91,8 @@ def teacher_outputs(args: argparse.Namespace, recipe: str, xt: torch.Tensor, yt:
         logits = torch.cat([teacher(xt[i:i + 4096]) for i in range(0, plain.TRAIN_ROWS, 4096)])
     path = os.path.join(common.OUT, f"hinton_student_targets_{recipe.replace('/', '_')}.pt")
     torch.save(F.softmax(logits / 20.0, dim=1).cpu(), path)
-    return {"recipe": recipe, "dropout": dropout, "inputDropout": input_dropout, "validationErrors": history[-1], "validationHistory": history,
-            "trainErrors": int((logits.argmax(1) != yt).sum()), "trainMeanTopProbability": float(F.softmax(logits, dim=1).max(1).values.mean()),
-            "targets": path}
+    return Teacher(recipe, dropout, input_dropout, history[-1], history, int((logits.argmax(1) != yt).sum()),
+                   float(F.softmax(logits, dim=1).max(1).values.mean()), path)
 
 
 def main() -> int:
@@ -93,13 +111,13 @@ def main() -> int:
     xt, yt, xv, yv, background = plain.load(device)
     os.makedirs(common.OUT, exist_ok=True)
     recipes = args.teacher_recipes.split(",")
-    teachers = [teacher_outputs(args, recipe, xt, yt, xv, yv, background) for recipe in recipes]
+    teachers = [train_teacher(args, recipe, xt, yt, xv, yv, background) for recipe in recipes]
     schedules = [int(e) for e in args.student_epochs.split(",")]
     alphas = [float(a) for a in args.alphas.split(",")]
     lrs = [float(lr) for lr in args.soft_lrs.split(",")]
-    kinds = [("labels", 0.0, 0.05, None)] + [(soft_name(alpha, lr, alphas, lrs, str(t["recipe"]), recipes), alpha, lr, t)
-                                             for t in teachers for alpha in alphas for lr in lrs]
-    jobs = [(kind, args.device, epochs, str(t["targets"]) if t else "", args.threads, alpha, lr) for epochs in schedules for kind, alpha, lr, t in kinds]
+    kinds: list[tuple[str, float, float, Optional[Teacher]]] = [("labels", 0.0, 0.05, None)]
+    kinds += [(soft_name(alpha, lr, alphas, lrs, t.recipe, recipes), alpha, lr, t) for t in teachers for alpha in alphas for lr in lrs]
+    jobs = [(kind, args.device, epochs, t.targets if t else "", args.threads, alpha, lr) for epochs in schedules for kind, alpha, lr, t in kinds]
     # side by side on a GPU (launch-bound); one at a time on a CPU, where two torch jobs would fight for the cores
     with multiprocessing.get_context("spawn").Pool(len(jobs) if device.type == "cuda" else 1) as pool:
         results = pool.map(student, jobs)
@@ -107,16 +125,16 @@ def main() -> int:
     for epochs in schedules:
         labels = next(h for k, e, h in results if k == "labels" and e == epochs)[-1]
         for kind, alpha, lr, t in kinds[1:]:
-            assert t is not None
-            teacher_errors = int(t["validationErrors"])  # type: ignore[call-overload]
+            assert t is not None  # every kind after "labels" is distilled from a teacher
+            teacher_errors = t.validation_errors
             distilled = next(h for k, e, h in results if k == kind and e == epochs)[-1]
             gap = (labels - distilled) / (labels - teacher_errors) if labels > teacher_errors else None
-            row = {"studentEpochs": epochs, "alpha": alpha, "lr": lr, "teacherRecipe": t["recipe"], "teacherValidationErrors": teacher_errors,
+            row = {"studentEpochs": epochs, "alpha": alpha, "lr": lr, "teacherRecipe": t.recipe, "teacherValidationErrors": teacher_errors,
                    "labels": labels, "softT20": distilled, "gapClosed": gap}
             rows.append(row)
             print(f"students {epochs} epochs: labels {labels}, {kind} {distilled} validation errors; teacher {teacher_errors}; "
                   f"gap closed {'n/a' if gap is None else f'{100 * gap:.0f}%'}", flush=True)
-    common.write_json("hinton_student.json", {"teacherEpochs": args.teacher_epochs, "teachers": teachers,
+    common.write_json("hinton_student.json", {"teacherEpochs": args.teacher_epochs, "teachers": [t.summary() for t in teachers],
                                               "validation": "train[50k:]", "rows": rows,
                                               "histories": [{"kind": k, "epochs": e, "validationErrors": h} for k, e, h in results],
                                               "wallSeconds": time.time() - started, "device": args.device})
