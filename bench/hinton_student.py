@@ -6,7 +6,8 @@ its soft targets on the unjittered train[:50k], then trains the paper's students
 on a GPU, one at a time on a CPU): the 2x800 on the labels and the 2x800 distilled exactly as in the paper (T 20,
 alpha 0.9, no jitter, SGD 0.05, clip 5 — repro_hinton.py's flags; --alphas and --soft-lrs try other weights of the
 soft term and learning rates; --teacher-recipes trains several teachers, each as dropout/input-dropout, e.g. the
-paper's 0.5/0.2, and distils a student from each). Errors are counted on train[50k:] after each epoch; the summary
+paper's 0.5/0.2, and distils a student from each; --adjust-wrong-targets also distils one from each teacher's targets
+with its wrong training rows corrected, Wen et al.'s knowledge adjustment). Errors are counted on train[50k:] after each epoch; the summary
 gives, per schedule, the share of the labels-to-teacher gap the distilled student closes on validation.
 
     python3 bench/hinton_student.py --device cuda --teacher-epochs 60 --student-epochs 30,60,120
@@ -71,6 +72,7 @@ class Teacher:
     train_errors: int
     train_mean_top_probability: float
     targets: str
+    adjusted_targets: str  # the same with the wrong rows' top class and true class swapped
 
     def summary(self) -> dict[str, object]:
         return {"recipe": self.recipe, "dropout": self.dropout, "inputDropout": self.input_dropout, "validationErrors": self.validation_errors,
@@ -89,10 +91,22 @@ def train_teacher(args: argparse.Namespace, recipe: str, xt: torch.Tensor, yt: t
     teacher.eval()
     with torch.no_grad():
         logits = torch.cat([teacher(xt[i:i + 4096]) for i in range(0, plain.TRAIN_ROWS, 4096)])
-    path = os.path.join(common.OUT, f"hinton_student_targets_{recipe.replace('/', '_')}.pt")
-    torch.save(F.softmax(logits / 20.0, dim=1).cpu(), path)
+    soft = F.softmax(logits / 20.0, dim=1).cpu()
+    stem = os.path.join(common.OUT, f"hinton_student_targets_{recipe.replace('/', '_')}_{args.teacher_epochs}")
+    torch.save(soft, f"{stem}.pt")
+    torch.save(adjusted(soft, yt.cpu()), f"{stem}_adjusted.pt")
     return Teacher(recipe, dropout, input_dropout, history[-1], history, int((logits.argmax(1) != yt).sum()),
-                   float(F.softmax(logits, dim=1).max(1).values.mean()), path)
+                   float(F.softmax(logits, dim=1).max(1).values.mean()), f"{stem}.pt", f"{stem}_adjusted.pt")
+
+
+def adjusted(soft: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Knowledge adjustment (Wen et al. 2019): on every row the teacher gets wrong, swap the probability of its top
+    class with that of the true class, so each target is right and keeps the teacher's other class similarities."""
+    out = soft.clone()
+    rows = (soft.argmax(1) != labels).nonzero().squeeze(1)
+    top, true = soft[rows].argmax(1), labels[rows]
+    out[rows, top], out[rows, true] = soft[rows, true], soft[rows, top]
+    return out
 
 
 def main() -> int:
@@ -103,6 +117,8 @@ def main() -> int:
     parser.add_argument("--alphas", default="0.9", help="the soft students' alpha (weight of T^2 KL; 1 - alpha on the labels), comma-separated")
     parser.add_argument("--soft-lrs", default="0.05", help="the soft students' SGD learning rates, comma-separated (labels: 0.05)")
     parser.add_argument("--teacher-recipes", default="0.3/0", help="teachers as dropout/input-dropout, comma-separated (the paper's: 0.5/0.2)")
+    parser.add_argument("--adjust-wrong-targets", action="store_true",
+                        help="also distil from each teacher's targets with its wrong training rows corrected (knowledge adjustment)")
     parser.add_argument("--threads", default="2")
     args = parser.parse_args()
     torch.set_num_threads(int(args.threads))
@@ -115,21 +131,27 @@ def main() -> int:
     schedules = [int(e) for e in args.student_epochs.split(",")]
     alphas = [float(a) for a in args.alphas.split(",")]
     lrs = [float(lr) for lr in args.soft_lrs.split(",")]
-    kinds: list[tuple[str, float, float, Optional[Teacher]]] = [("labels", 0.0, 0.05, None)]
-    kinds += [(soft_name(alpha, lr, alphas, lrs, t.recipe, recipes), alpha, lr, t) for t in teachers for alpha in alphas for lr in lrs]
-    jobs = [(kind, args.device, epochs, t.targets if t else "", args.threads, alpha, lr) for epochs in schedules for kind, alpha, lr, t in kinds]
+    kinds: list[tuple[str, float, float, Optional[Teacher], str]] = [("labels", 0.0, 0.05, None, "")]
+    for t in teachers:
+        for alpha in alphas:
+            for lr in lrs:
+                name = soft_name(alpha, lr, alphas, lrs, t.recipe, recipes)
+                kinds.append((name, alpha, lr, t, t.targets))
+                if args.adjust_wrong_targets:
+                    kinds.append((f"{name}-adjusted", alpha, lr, t, t.adjusted_targets))
+    jobs = [(kind, args.device, epochs, targets, args.threads, alpha, lr) for epochs in schedules for kind, alpha, lr, _, targets in kinds]
     # side by side on a GPU (launch-bound); one at a time on a CPU, where two torch jobs would fight for the cores
     with multiprocessing.get_context("spawn").Pool(len(jobs) if device.type == "cuda" else 1) as pool:
         results = pool.map(student, jobs)
     rows = []
     for epochs in schedules:
         labels = next(h for k, e, h in results if k == "labels" and e == epochs)[-1]
-        for kind, alpha, lr, t in kinds[1:]:
-            assert t is not None  # every kind after "labels" is distilled from a teacher
-            teacher_errors = t.validation_errors
+        for kind, alpha, lr, source, _ in kinds[1:]:
+            assert source is not None  # every kind after "labels" is distilled from a teacher
+            teacher_errors = source.validation_errors
             distilled = next(h for k, e, h in results if k == kind and e == epochs)[-1]
             gap = (labels - distilled) / (labels - teacher_errors) if labels > teacher_errors else None
-            row = {"studentEpochs": epochs, "alpha": alpha, "lr": lr, "teacherRecipe": t.recipe, "teacherValidationErrors": teacher_errors,
+            row = {"student": kind, "studentEpochs": epochs, "alpha": alpha, "lr": lr, "teacherRecipe": source.recipe, "teacherValidationErrors": teacher_errors,
                    "labels": labels, "softT20": distilled, "gapClosed": gap}
             rows.append(row)
             print(f"students {epochs} epochs: labels {labels}, {kind} {distilled} validation errors; teacher {teacher_errors}; "
