@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Engine, RunFolderError, run, verifyRun, type ExperimentInput } from '../src';
+import { claimRunFolder, runFiles } from '../src/experiment/folder';
 import { CLI, ROOT, tempDir, writeJson } from './support/tiny';
 
 const training = { epochs: 1, batchSize: 64 };
@@ -45,13 +46,33 @@ describe('run folders', () => {
     const out = path.join(folder, 'out');
     const results = await Promise.all([cli(['run', file, '--out', out, '--seed', '1']), cli(['run', file, '--out', out, '--seed', '2'])]);
     const codes = results.map((result) => result.code).sort();
-    expect(codes[0]).toBe(0);
+    // both stderr tails in the failure message: a run that should have won says why it did not
+    expect({ codes, stderr: codes[0] === 0 ? [] : results.map((result) => result.stderr.slice(-600)) }).toEqual({ codes: [0, codes[1]], stderr: [] });
     expect(codes[1]).not.toBe(0);
     const loser = results.find((result) => result.code !== 0)!;
     expect(loser.stderr).toMatch(new RegExp(`${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use: .*\\.lock is locked by pid \\d+`));
     expect(verifyRun(out)).toMatchObject({ ok: true, problems: [] });
     expect(fs.existsSync(path.join(out, '.lock'))).toBe(false); // released at the end
   }, 240_000);
+
+  test("another process's attempt at the lock is no foreign file: the holder still claims the folder", () => {
+    // Two runs at once: the loser stages `.lock.new-<pid>-<token>` for a few system calls while the winner, holding
+    // `.lock`, checks the folder. That staging folder (and `.lock.takeover`) belong to the lock, not to the user.
+    const out = path.join(tempDir('folder-staging'), 'out');
+    fs.mkdirSync(path.join(out, '.lock'), { recursive: true });
+    fs.mkdirSync(path.join(out, '.lock.new-999-abc'));
+    fs.writeFileSync(path.join(out, '.lock.new-999-abc', 'owner.json'), '{}');
+    fs.mkdirSync(path.join(out, '.lock.takeover'));
+    expect(runFiles(out)).toEqual([]);
+    const claim = claimRunFolder(out, 'folder', { name: 'folder' }, { resume: false, overwrite: false });
+    expect(claim.foreign.size).toBe(0);
+    expect(claim.manifest.complete).toBe(false);
+    // a user's file is still foreign
+    const other = path.join(tempDir('folder-user-file'), 'out');
+    fs.mkdirSync(path.join(other, '.lock'), { recursive: true });
+    fs.writeFileSync(path.join(other, 'notes.txt'), 'mine');
+    expect(() => claimRunFolder(other, 'folder', { name: 'folder' }, { resume: false, overwrite: false })).toThrow(/is not empty and is no Distillery run folder \(it holds notes\.txt\)/);
+  });
 
   test('another experiment into a used folder is refused; --overwrite removes only the old artefacts', async () => {
     const out = path.join(tempDir('folder-other'), 'out');
