@@ -123,6 +123,15 @@ function newOwner(purpose: string): LockOwner {
   return { pid: process.pid, hostname: os.hostname(), started: processStart(process.pid), since: new Date().toISOString(), purpose, token: crypto.randomBytes(8).toString('hex') };
 }
 
+/**
+ * Whether the entry `name`, beside the lock, is the lock `lockName` itself or one of its passing companions:
+ * `<lock>.new-*` (a process staging its attempt), `<lock>.takeover` and `<lock>.trash-*`. They live a few system
+ * calls each, but a folder's reader can see them, and they are the lock's, not anyone's files.
+ */
+export function belongsToLock(lockName: string, name: string): boolean {
+  return name === lockName || name.startsWith(`${lockName}.`);
+}
+
 /** Renames a folder out of the way, then deletes it: nobody ever sees a half-deleted lock. */
 function discard(folder: string): void {
   const trash = `${folder}.trash-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;

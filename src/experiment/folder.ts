@@ -12,7 +12,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LockHeldError, tryAcquireLock, type Lock } from '../engine/lock';
+import { LockHeldError, belongsToLock, tryAcquireLock, type Lock } from '../engine/lock';
 import { writeFileAtomic } from './files';
 
 export const MANIFEST = 'manifest.json';
@@ -188,18 +188,13 @@ function refuseChangedConfig(folder: string, previous: Manifest | null, config: 
 }
 
 /**
- * The lock and its passing companions: `.lock.new-<pid>-<token>` (another process staging its attempt at the lock,
- * for a few system calls) and `.lock.takeover` (src/engine/lock.ts). Counting them as foreign let two runs started
- * at once both fail: the winner saw the loser's staging folder and refused the folder as no run's.
+ * Files and folders of a non-empty folder that no run wrote (its lock and its own leftovers aside). The lock's
+ * companions count as the lock: counted as foreign, they let two runs started at once both fail — the winner saw the
+ * loser's staging folder and refused the folder as no run's.
  */
-function isLockEntry(name: string): boolean {
-  return name === LOCK || name.startsWith(`${LOCK}.`);
-}
-
-/** Files and folders of a non-empty folder that no run wrote (its lock and its own leftovers aside). */
 function foreignEntries(folder: string): string[] {
   if (!fs.existsSync(folder)) return [];
-  return fs.readdirSync(folder).filter((name) => !isLockEntry(name) && !name.startsWith('.tmp-'));
+  return fs.readdirSync(folder).filter((name) => !belongsToLock(LOCK, name) && !name.startsWith('.tmp-'));
 }
 
 /** `--overwrite`: only what the old manifest lists goes, then the manifest itself. */
@@ -236,7 +231,7 @@ export function runFiles(folder: string): string[] {
   const walk = (dir: string, prefix: string): void => {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
-      if (!prefix && (isLockEntry(entry.name) || entry.name === MANIFEST)) continue;
+      if (!prefix && (belongsToLock(LOCK, entry.name) || entry.name === MANIFEST)) continue;
       if (entry.isDirectory()) walk(path.join(dir, entry.name), relative);
       else if (!entry.name.startsWith('.tmp-')) found.push(relative);
     }

@@ -122,7 +122,8 @@ function normalizationPlan(normalization: Normalization, sampleShape: readonly n
  * than 2^32 of them comes near float64's 1.8e308, and the sum is finite exactly when every value is (a NaN or an
  * infinity makes it NaN or infinite). One add per value instead of a subtract and an add: 69 against 82 µs on a
  * 256 × 784 batch (Zen 5). Float64 values can overflow a sum, so they keep `v - v`, which is +0 for every finite v
- * and NaN otherwise.
+ * and NaN otherwise. The two loops look alike but stay apart on purpose: one loop shared by both element types runs
+ * the float32 case at 109 against 71 µs once it has seen a Float64Array (V8's element loads turn polymorphic).
  */
 function allFinite(values: AcceptedTypedArray): boolean {
   if (values instanceof Uint8Array) return true;
