@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         key, _, value = item.partition("=")
         request[key] = json.loads(value)
     if args.worker:
-        return _worker(args.command, request, args.jsonl)
+        distributed.exit_worker(_worker(args.command, request, args.jsonl))
     overrides = {"nprocPerNode": args.nproc_per_node, "nnodes": args.nnodes, "nodeRank": args.node_rank,
                  "masterAddr": args.master_addr, "masterPort": args.master_port}
     launch = distributed.launch_options(request.get("distributed"), overrides) if args.command == "run_experiment" else None
@@ -117,6 +117,7 @@ def _worker(command: str, request: dict[str, Any], jsonl: bool) -> int:
         distributed.finish_worker()
     except BaseException as error:
         distributed.write_error(error)  # the launcher reports it, once, for the job
+        distributed.stop_heartbeat()
         if not isinstance(error, DistilleryError):
             traceback.print_exc()
         return 1

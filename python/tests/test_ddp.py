@@ -206,6 +206,35 @@ def test_a_stopped_rank_is_declared_hung_within_seconds(tmp_path):
     assert not any(alive(pid) for pid in pids.values())
 
 
+HEARTBEATS = """
+import datetime, os, sys, threading, time
+from torch.distributed import PrefixStore, TCPStore
+from distillery import distributed
+
+server = TCPStore("127.0.0.1", 0, is_master=True, timeout=datetime.timedelta(seconds=10))
+os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(server.port))
+first, second = (distributed._Heartbeat(distributed.Context(rank, 2, rank, 1, "gloo"), 1.5) for rank in (0, 1))
+first.start(); second.start()
+time.sleep(2.5)
+started = time.monotonic()
+second.stop()
+assert not second.is_alive() and time.monotonic() - started < 2, "a stopped heartbeat still runs"
+assert PrefixStore("distillery-heartbeat", server).check(["done/1"]), "rank 1 did not say it was done"
+time.sleep(4)  # rank 1 silent for more than 1.5 s: rank 0 would exit 75 if it still watched it
+assert first.is_alive()
+first.stop()
+assert not any(thread.name == "distillery-heartbeat" for thread in threading.enumerate())
+print("clean")
+"""
+
+
+def test_a_finished_rank_stops_its_heartbeat_and_is_not_taken_for_hung():
+    # the heartbeat is joined before the interpreter exits: a daemon thread ended by Python's finalisation inside a
+    # store call aborted a finished rank about once in fifty runs ("terminate called without an active exception")
+    done = subprocess.run([sys.executable, "-c", HEARTBEATS], env=ENV, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "clean", (done.returncode, done.stderr[-2000:])
+
+
 def test_a_global_batch_that_does_not_split_over_the_ranks_is_refused(tmp_path):
     path = request_file(tmp_path, batch=33)
     code, envelope, _ = launch(path, "--nproc-per-node", 2)
