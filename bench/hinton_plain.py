@@ -69,9 +69,11 @@ def shifter(background: float) -> Jitter:
 
 
 def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int, loss_of: Loss, xt: torch.Tensor, xv: torch.Tensor,
-          yv: torch.Tensor, seed: int, label: str, clip: Optional[float] = None, jitter: Optional[Jitter] = None) -> list[int]:
+          yv: torch.Tensor, seed: int, label: str, clip: Optional[float] = None, jitter: Optional[Jitter] = None,
+          bf16: bool = False) -> list[int]:
     """Trains for ``epochs`` on xt in a seeded order (the jitter draws from the same generator); returns the
-    validation errors after each epoch."""
+    validation errors after each epoch. ``bf16``: forward and loss under bf16 autocast, as the engine's
+    ``mixedPrecision: 'auto'`` trains on a CPU with native bf16 (validation errors are counted in fp32)."""
     device = xt.device
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * ((TRAIN_ROWS + BATCH - 1) // BATCH))
     generator = torch.Generator().manual_seed(seed)
@@ -83,7 +85,8 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int,
         for start in range(0, TRAIN_ROWS, BATCH):
             index = order[start:start + BATCH]
             inputs = xt[index] if jitter is None else jitter(xt[index], generator)
-            loss = loss_of(model(inputs), index)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss = loss_of(model(inputs), index)
             optimizer.zero_grad()
             loss.backward()
             if clip:

@@ -6,7 +6,8 @@ its soft targets on the unjittered train[:50k], then trains the paper's students
 on a GPU, one at a time on a CPU): the 2x800 on the labels and the 2x800 distilled exactly as in the paper (T 20,
 alpha 0.9, no jitter, SGD 0.05, clip 5 — repro_hinton.py's flags; --alphas and --soft-lrs try other weights of the
 soft term and learning rates; --teacher-recipes trains several teachers, each as dropout/input-dropout, e.g. the
-paper's 0.5/0.2, and distils a student from each; --adjust-wrong-targets also distils one from each teacher's targets
+paper's 0.5/0.2, and distils a student from each, --teacher-seeds several of each, --bf16 in bf16 autocast as the
+engine trains on a CPU with native bf16; --adjust-wrong-targets also distils one from each teacher's targets
 with its wrong training rows corrected, Wen et al.'s knowledge adjustment). Errors are counted on train[50k:] after each epoch; the summary
 gives, per schedule, the share of the labels-to-teacher gap the distilled student closes on validation.
 
@@ -34,8 +35,8 @@ import common
 import hinton_plain as plain
 
 
-def student(job: tuple[str, str, int, str, str, float, float]) -> tuple[str, int, list[int]]:
-    kind, device_name, epochs, targets_path, threads, alpha, lr = job
+def student(job: tuple[str, str, int, str, str, float, float, bool]) -> tuple[str, int, list[int]]:
+    kind, device_name, epochs, targets_path, threads, alpha, lr, bf16 = job
     torch.set_num_threads(int(threads))
     device = torch.device(device_name)
     xt, yt, xv, yv, _ = plain.load(device)
@@ -43,21 +44,21 @@ def student(job: tuple[str, str, int, str, str, float, float]) -> tuple[str, int
     model = plain.mlp(800, 0.0).to(device)
     if kind == "labels":
         history = plain.train(model, plain.sgd(model, lr), epochs, lambda logits, index: F.cross_entropy(logits, yt[index]), xt, xv, yv, 1,
-                              f"labels-{epochs}")
+                              f"labels-{epochs}", bf16=bf16)
     else:
         soft = torch.load(targets_path).to(device)  # the teacher's softmax(z / 20) on train[:50k]
         t = 20.0
 
         def loss_of(logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-            kl = F.kl_div(F.log_softmax(logits / t, dim=1), soft[index], reduction="batchmean")
+            kl = F.kl_div(F.log_softmax(logits.float() / t, dim=1), soft[index], reduction="batchmean")
             return alpha * t * t * kl + (1 - alpha) * F.cross_entropy(logits, yt[index])
-        history = plain.train(model, plain.sgd(model, lr), epochs, loss_of, xt, xv, yv, 1, f"{kind}-{epochs}", clip=5.0)
+        history = plain.train(model, plain.sgd(model, lr), epochs, loss_of, xt, xv, yv, 1, f"{kind}-{epochs}", clip=5.0, bf16=bf16)
     return kind, epochs, history
 
 
-def soft_name(alpha: float, lr: float, alphas: list[float], lrs: list[float], recipe: str, recipes: list[str]) -> str:
+def soft_name(alpha: float, lr: float, alphas: list[float], lrs: list[float], teacher: str, teachers: int) -> str:
     return ("soft-t20" + (f"-a{alpha:g}" if alphas != [0.9] else "") + (f"-lr{lr:g}" if lrs != [0.05] else "")
-            + (f"-from-{recipe}" if len(recipes) > 1 else ""))
+            + (f"-from-{teacher}" if teachers > 1 else ""))
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Teacher:
     """One trained teacher: its recipe, where its soft targets are, and what it is like — validation errors, and on
     the training rows (the very rows the student learns from) its errors and mean top probability at T = 1."""
     recipe: str
+    seed: int
     dropout: float
     input_dropout: float
     validation_errors: int
@@ -74,29 +76,49 @@ class Teacher:
     targets: str
     adjusted_targets: str  # the same with the wrong rows' top class and true class swapped
 
+    @property
+    def name(self) -> str:
+        return f"{self.recipe}-s{self.seed}"
+
     def summary(self) -> dict[str, object]:
-        return {"recipe": self.recipe, "dropout": self.dropout, "inputDropout": self.input_dropout, "validationErrors": self.validation_errors,
+        return {"recipe": self.recipe, "seed": self.seed, "dropout": self.dropout, "inputDropout": self.input_dropout, "validationErrors": self.validation_errors,
                 "validationHistory": self.validation_history, "trainErrors": self.train_errors,
                 "trainMeanTopProbability": self.train_mean_top_probability}
 
 
-def train_teacher(args: argparse.Namespace, recipe: str, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor,
+def train_teacher(args: argparse.Namespace, recipe: str, seed: int, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor,
                   background: float) -> Teacher:
-    """Trains the 2x1200 teacher of one recipe (``dropout/input-dropout``) and saves its softmax(z / 20) on train[:50k]."""
+    """Trains the 2x1200 teacher of one recipe (``dropout/input-dropout``) from one seed (its initial weights, order and
+    jitter) and saves its softmax(z / 20) on train[:50k]."""
     dropout, input_dropout = (float(part) for part in recipe.split("/"))
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     teacher = plain.mlp(1200, dropout, input_dropout).to(xt.device)
     history = plain.train(teacher, plain.sgd(teacher, 0.05), args.teacher_epochs, lambda logits, index: F.cross_entropy(logits, yt[index]),
-                          xt, xv, yv, 0, f"teacher-{recipe}-{args.teacher_epochs}", jitter=plain.shifter(background))
+                          xt, xv, yv, seed, f"teacher-{recipe}-s{seed}-{args.teacher_epochs}", jitter=plain.shifter(background), bf16=args.bf16)
     teacher.eval()
     with torch.no_grad():
         logits = torch.cat([teacher(xt[i:i + 4096]) for i in range(0, plain.TRAIN_ROWS, 4096)])
     soft = F.softmax(logits / 20.0, dim=1).cpu()
-    stem = os.path.join(common.OUT, f"hinton_student_targets_{recipe.replace('/', '_')}_{args.teacher_epochs}")
+    stem = os.path.join(common.OUT, f"hinton_student_targets_{recipe.replace('/', '_')}_s{seed}_{args.teacher_epochs}")
     torch.save(soft, f"{stem}.pt")
     torch.save(adjusted(soft, yt.cpu()), f"{stem}_adjusted.pt")
-    return Teacher(recipe, dropout, input_dropout, history[-1], history, int((logits.argmax(1) != yt).sum()),
+    return Teacher(recipe, seed, dropout, input_dropout, history[-1], history, int((logits.argmax(1) != yt).sum()),
                    float(F.softmax(logits, dim=1).max(1).values.mean()), f"{stem}.pt", f"{stem}_adjusted.pt")
+
+
+def print_recipe_means(rows: list[dict[str, object]]) -> None:
+    """Per recipe, student schedule and soft student's settings: the means over the teacher seeds, and the share of
+    the gap of the means closed (as docs/RESULTS.md computes it over seeds)."""
+    groups: dict[tuple[object, ...], list[dict[str, object]]] = {}
+    for row in rows:
+        groups.setdefault((row["teacherRecipe"], row["studentEpochs"], row["alpha"], row["lr"], str(row["student"]).endswith("-adjusted")),
+                          []).append(row)
+    for (recipe, epochs, alpha, lr, adjusted_targets), group in groups.items():
+        teacher, labels, soft = (sum(float(str(row[key])) for row in group) / len(group) for key in ("teacherValidationErrors", "labels", "softT20"))
+        gap = f"{100 * (labels - soft) / (labels - teacher):.0f}%" if labels > teacher else "n/a"
+        print(f"recipe {recipe}{' adjusted' if adjusted_targets else ''}, students {epochs} epochs, alpha {alpha:g}, lr {lr:g}, "
+              f"{len(group)} teacher seeds: teacher {teacher:.1f}, labels {labels:.1f}, soft-t20 {soft:.1f} validation errors; "
+              f"gap closed {gap}", flush=True)
 
 
 def adjusted(soft: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -117,6 +139,8 @@ def main() -> int:
     parser.add_argument("--alphas", default="0.9", help="the soft students' alpha (weight of T^2 KL; 1 - alpha on the labels), comma-separated")
     parser.add_argument("--soft-lrs", default="0.05", help="the soft students' SGD learning rates, comma-separated (labels: 0.05)")
     parser.add_argument("--teacher-recipes", default="0.3/0", help="teachers as dropout/input-dropout, comma-separated (the paper's: 0.5/0.2)")
+    parser.add_argument("--teacher-seeds", default="0", help="one teacher per recipe and seed (initial weights, order, jitter), comma-separated")
+    parser.add_argument("--bf16", action="store_true", help="train under bf16 autocast, as the engine's 'auto' does on a CPU with native bf16")
     parser.add_argument("--adjust-wrong-targets", action="store_true",
                         help="also distil from each teacher's targets with its wrong training rows corrected (knowledge adjustment)")
     parser.add_argument("--threads", default="2")
@@ -127,7 +151,8 @@ def main() -> int:
     xt, yt, xv, yv, background = plain.load(device)
     os.makedirs(common.OUT, exist_ok=True)
     recipes = args.teacher_recipes.split(",")
-    teachers = [train_teacher(args, recipe, xt, yt, xv, yv, background) for recipe in recipes]
+    seeds = [int(seed) for seed in args.teacher_seeds.split(",")]
+    teachers = [train_teacher(args, recipe, seed, xt, yt, xv, yv, background) for recipe in recipes for seed in seeds]
     schedules = [int(e) for e in args.student_epochs.split(",")]
     alphas = [float(a) for a in args.alphas.split(",")]
     lrs = [float(lr) for lr in args.soft_lrs.split(",")]
@@ -135,11 +160,11 @@ def main() -> int:
     for t in teachers:
         for alpha in alphas:
             for lr in lrs:
-                name = soft_name(alpha, lr, alphas, lrs, t.recipe, recipes)
+                name = soft_name(alpha, lr, alphas, lrs, t.name, len(teachers))
                 kinds.append((name, alpha, lr, t, t.targets))
                 if args.adjust_wrong_targets:
                     kinds.append((f"{name}-adjusted", alpha, lr, t, t.adjusted_targets))
-    jobs = [(kind, args.device, epochs, targets, args.threads, alpha, lr) for epochs in schedules for kind, alpha, lr, _, targets in kinds]
+    jobs = [(kind, args.device, epochs, targets, args.threads, alpha, lr, args.bf16) for epochs in schedules for kind, alpha, lr, _, targets in kinds]
     # side by side on a GPU (launch-bound); one at a time on a CPU, where two torch jobs would fight for the cores
     with multiprocessing.get_context("spawn").Pool(len(jobs) if device.type == "cuda" else 1) as pool:
         results = pool.map(student, jobs)
@@ -151,12 +176,14 @@ def main() -> int:
             teacher_errors = source.validation_errors
             distilled = next(h for k, e, h in results if k == kind and e == epochs)[-1]
             gap = (labels - distilled) / (labels - teacher_errors) if labels > teacher_errors else None
-            row = {"student": kind, "studentEpochs": epochs, "alpha": alpha, "lr": lr, "teacherRecipe": source.recipe, "teacherValidationErrors": teacher_errors,
+            row = {"student": kind, "studentEpochs": epochs, "alpha": alpha, "lr": lr, "teacherRecipe": source.recipe, "teacherSeed": source.seed,
+                   "teacherValidationErrors": teacher_errors,
                    "labels": labels, "softT20": distilled, "gapClosed": gap}
             rows.append(row)
             print(f"students {epochs} epochs: labels {labels}, {kind} {distilled} validation errors; teacher {teacher_errors}; "
                   f"gap closed {'n/a' if gap is None else f'{100 * gap:.0f}%'}", flush=True)
-    common.write_json("hinton_student.json", {"teacherEpochs": args.teacher_epochs, "teachers": [t.summary() for t in teachers],
+    print_recipe_means(rows)
+    common.write_json("hinton_student.json", {"teacherEpochs": args.teacher_epochs, "bf16": args.bf16, "teachers": [t.summary() for t in teachers],
                                               "validation": "train[50k:]", "rows": rows,
                                               "histories": [{"kind": k, "epochs": e, "validationErrors": h} for k, e, h in results],
                                               "wallSeconds": time.time() - started, "device": args.device})
