@@ -130,11 +130,11 @@ def init_worker(device: str) -> tuple[Context, str]:
 
 
 def finish_worker() -> None:
-    """Ends this rank's part, whether it succeeded or failed: the heartbeat says so and stops, then the group goes.
+    """Ends a rank that succeeded: its heartbeat says it is done and stops, then the process group goes.
 
-    The heartbeat must be joined, not left to die with the interpreter. At exit Python ends a daemon thread that
-    wakes up inside a store call by unwinding it from under C++ code (pthread_exit), and the process aborts —
-    "terminate called without an active exception", exit -6 — about once in fifty 2-rank runs, after a success."""
+    The heartbeat is joined rather than left to die with the process: a daemon thread stopped inside a store call
+    is unwound from under C++ code, and the done mark keeps the ranks still finishing from taking this one's silence
+    for a hang."""
     import torch.distributed as dist
 
     stop_heartbeat()
