@@ -130,11 +130,8 @@ def init_worker(device: str) -> tuple[Context, str]:
 
 
 def finish_worker() -> None:
-    """Ends a rank that succeeded: its heartbeat says it is done and stops, then the process group goes.
-
-    The heartbeat is joined rather than left to die with the process: a daemon thread stopped inside a store call
-    is unwound from under C++ code, and the done mark keeps the ranks still finishing from taking this one's silence
-    for a hang."""
+    """Ends a rank that succeeded: its heartbeat marks it done and stops, then the process group goes. The done
+    mark, written before the process leaves, keeps the ranks still finishing from taking its silence for a hang."""
     import torch.distributed as dist
 
     stop_heartbeat()
@@ -145,10 +142,10 @@ def finish_worker() -> None:
 def exit_worker(code: int) -> NoReturn:
     """Leaves the worker without the interpreter's shutdown, once its output is flushed.
 
-    Everything a rank leaves is written (atomically) and its process group destroyed by now; what shutdown would still
-    do is tear down torch's C++ state, and that aborted a finished rank ("terminate called without an active
-    exception", exit -6, in the main thread after its last Python frame) in about one 2-rank run of fifty, even with
-    every thread of ours joined. A finished rank must exit 0, so it skips that teardown."""
+    Everything a rank leaves is written (atomically) by now, and its heartbeat stopped; what shutdown would still do
+    is tear down torch's C++ state, and that aborted a finished rank ("terminate called without an active exception",
+    exit -6, in the main thread after its last Python frame) in about one 2-rank run of fifty, even with every thread
+    of ours joined. A finished rank must exit 0, so it skips that teardown."""
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
