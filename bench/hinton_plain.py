@@ -49,6 +49,20 @@ def sgd(model: torch.nn.Module, lr: float, weight_decay: float = 0.0) -> torch.o
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
 
 
+def optimizer_spec(spec: str) -> tuple[str, float]:
+    """'0.05' -> ('sgd', 0.05), the SGD of every recipe here; 'adam:0.001' -> ('adam', 0.001)."""
+    kind, _, lr = spec.rpartition(":")
+    if kind not in ("", "sgd", "adam"):
+        raise SystemExit(f"optimizer {spec!r}: expected an SGD learning rate, sgd:LR or adam:LR")
+    return kind or "sgd", float(lr)
+
+
+def optimizer(model: torch.nn.Module, spec: str) -> torch.optim.Optimizer:
+    """SGD (Nesterov, momentum 0.9) or Adam, without weight decay: the paper's students have no regularisation."""
+    kind, lr = optimizer_spec(spec)
+    return sgd(model, lr) if kind == "sgd" else torch.optim.Adam(model.parameters(), lr=lr)
+
+
 def errors(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     model.eval()
     with torch.no_grad():

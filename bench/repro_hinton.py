@@ -58,6 +58,10 @@ def main() -> int:
     parser.add_argument("--alpha", type=float, default=0.9)
     parser.add_argument("--soft-lr", type=float, default=0.01,
                         help="SGD lr of the soft-target student (0.05, the hard-label one's, is unstable with T=20 on 60k digits)")
+    parser.add_argument("--soft-optimizer", choices=["sgd", "adam"], default="sgd",
+                        help="the soft-target students' optimizer at --soft-lr (sgd: Nesterov, momentum 0.9)")
+    parser.add_argument("--labels-optimizer", choices=["sgd", "adam"], default="sgd", help="the label-trained students' optimizer")
+    parser.add_argument("--labels-lr", type=float, default=0.05, help="the label-trained students' learning rate")
     parser.add_argument("--consistent", action="store_true",
                         help="also train soft-t20-jitter (the teacher online on the same 2-px shifted batch) and its control, "
                              "hard-labels-jitter (the same shifts, labels only)")
@@ -102,8 +106,9 @@ def main() -> int:
         predictions = {"teacher": _test_predictions(api, teacher["checkpoint"], data)}
         for index, name in enumerate(names):
             method = student_method(name, args)
-            lr = args.soft_lr if method["type"] == "soft-targets" else 0.05
-            training = common.training(student_epochs, common.sgd(lr), shift=2 if name.endswith("-jitter") else 0)
+            soft = method["type"] == "soft-targets"
+            optimizer = optimizer_spec(args.soft_optimizer if soft else args.labels_optimizer, args.soft_lr if soft else args.labels_lr)
+            training = common.training(student_epochs, optimizer, shift=2 if name.endswith("-jitter") else 0)
             if args.clip:
                 training["clipGradNorm"] = args.clip
             student = common.student_spec(name, common.mlp([800, 800]), method, training)
@@ -128,17 +133,27 @@ def main() -> int:
     return 0
 
 
+def optimizer_spec(kind: str, lr: float) -> dict:
+    """The engine's training.optimizer: SGD with Nesterov momentum (every recipe here), or Adam."""
+    return common.sgd(lr) if kind == "sgd" else {"type": "adam", "lr": lr}
+
+
 def merge(args: argparse.Namespace) -> int:
     parts = []
     for path in args.merge:
         with open(path, encoding="utf8") as handle:
             parts.append(json.load(handle))
+    for part in parts:  # runs from before the optimizer flags trained every student with SGD
+        part.setdefault("softOptimizer", "sgd")
+        part.setdefault("labelsOptimizer", "sgd")
     first = parts[0]
-    for key in ("scale", "teacherEpochs", "teacherLr", "studentEpochs", "students", "temperature", "alpha", "softLr", "clipGradNorm", "device"):
+    for key in ("scale", "teacherEpochs", "teacherLr", "studentEpochs", "students", "temperature", "alpha", "softLr", "softOptimizer", "hardLr", "labelsOptimizer", "clipGradNorm",
+                "device"):
         if any(part[key] != first[key] for part in parts):
             raise SystemExit(f"--merge: the runs differ in {key}; only runs of one setting can share a table")
     runs = sorted((run for part in parts for run in part["runs"]), key=lambda run: run["seed"])
     args.scale, args.temperature, args.alpha, args.soft_lr = first["scale"], first["temperature"], first["alpha"], first["softLr"]
+    args.soft_optimizer, args.labels_lr, args.labels_optimizer = first["softOptimizer"], first["hardLr"], first["labelsOptimizer"]
     args.clip, args.device = first["clipGradNorm"], first["device"]
     wall = max(part["wallSeconds"] for part in parts)  # side by side: the slowest part is the wall time
     # the runs' machine, not this one's
@@ -185,7 +200,8 @@ def report(args, runs, names, teacher_epochs, student_epochs, teacher_lr, starte
         common.write_json(f"repro_hinton_{args.scale}{args.tag}.partial.json", {"runs": runs, "wallSeconds": time.perf_counter() - started})
         return
     print(f"\nHinton 2015 MNIST, {args.scale} ({test_n} test digits), teacher {teacher_epochs} epochs (SGD lr {teacher_lr:g}), "
-          f"students {student_epochs} epochs, T={args.temperature:g} alpha={args.alpha:g}; SGD lr 0.05 (labels) / {args.soft_lr:g} (soft); "
+          f"students {student_epochs} epochs, T={args.temperature:g} alpha={args.alpha:g}; {args.labels_optimizer} lr {args.labels_lr:g} (labels) / "
+          f"{args.soft_optimizer} lr {args.soft_lr:g} (soft); "
           "test errors")
     print(common.table(rows, header))
     for r in runs:
@@ -195,7 +211,8 @@ def report(args, runs, names, teacher_epochs, student_epochs, teacher_lr, starte
                   f"{v['onlyBaselineRight']} only the baseline; exact McNemar p = {v['pValue']:.3g}")
     common.write_json(f"repro_hinton_{args.scale}{args.tag}.json", {
         "scale": args.scale, "testSamples": test_n, "teacherEpochs": teacher_epochs, "teacherLr": teacher_lr, "teacherModel": teacher_model, "studentEpochs": student_epochs,
-        "students": names, "temperature": args.temperature, "alpha": args.alpha, "softLr": args.soft_lr, "hardLr": 0.05,
+        "students": names, "temperature": args.temperature, "alpha": args.alpha, "softLr": args.soft_lr, "softOptimizer": args.soft_optimizer,
+        "hardLr": args.labels_lr, "labelsOptimizer": args.labels_optimizer,
         "clipGradNorm": args.clip, "device": args.device, "seeds": seeds, "runs": runs, "summary": summary,
         "wallSeconds": time.perf_counter() - started, "torchThreads": torch.get_num_threads(),
         "paper": {"teacher": 67, "hard-labels": 146, "soft-t20": 74, "gapClosed": 0.91},
