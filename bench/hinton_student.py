@@ -192,8 +192,9 @@ def main() -> int:
             teacher_errors = source.validation_errors
             distilled = next(h for k, e, h in results if k == kind and e == epochs)[-1]
             gap = (labels - distilled) / (labels - teacher_errors) if labels > teacher_errors else None
-            row = {"student": kind, "studentEpochs": epochs, "alpha": alpha, "optimizer": plain.optimizer_spec(spec)[0],
-                   "lr": plain.optimizer_spec(spec)[1], "teacherRecipe": source.recipe, "teacherSeed": source.seed,
+            optimizer, lr = plain.optimizer_spec(spec)
+            row = {"student": kind, "studentEpochs": epochs, "alpha": alpha, "optimizer": optimizer, "lr": lr,
+                   "teacherRecipe": source.recipe, "teacherSeed": source.seed,
                    "teacherValidationErrors": teacher_errors,
                    "labels": labels, "softT20": distilled, "gapClosed": gap}
             rows.append(row)

@@ -107,7 +107,7 @@ def main() -> int:
         for index, name in enumerate(names):
             method = student_method(name, args)
             soft = method["type"] == "soft-targets"
-            optimizer = optimizer_spec(args.soft_optimizer if soft else args.labels_optimizer, args.soft_lr if soft else args.labels_lr)
+            optimizer = engine_optimizer(args.soft_optimizer if soft else args.labels_optimizer, args.soft_lr if soft else args.labels_lr)
             training = common.training(student_epochs, optimizer, shift=2 if name.endswith("-jitter") else 0)
             if args.clip:
                 training["clipGradNorm"] = args.clip
@@ -133,7 +133,7 @@ def main() -> int:
     return 0
 
 
-def optimizer_spec(kind: str, lr: float) -> dict:
+def engine_optimizer(kind: str, lr: float) -> dict:
     """The engine's training.optimizer: SGD with Nesterov momentum (every recipe here), or Adam."""
     return common.sgd(lr) if kind == "sgd" else {"type": "adam", "lr": lr}
 
@@ -147,8 +147,8 @@ def merge(args: argparse.Namespace) -> int:
         part.setdefault("softOptimizer", "sgd")
         part.setdefault("labelsOptimizer", "sgd")
     first = parts[0]
-    for key in ("scale", "teacherEpochs", "teacherLr", "studentEpochs", "students", "temperature", "alpha", "softLr", "softOptimizer", "hardLr", "labelsOptimizer", "clipGradNorm",
-                "device"):
+    for key in ("scale", "teacherEpochs", "teacherLr", "studentEpochs", "students", "temperature", "alpha", "softLr", "softOptimizer", "hardLr",
+                "labelsOptimizer", "clipGradNorm", "device"):
         if any(part[key] != first[key] for part in parts):
             raise SystemExit(f"--merge: the runs differ in {key}; only runs of one setting can share a table")
     runs = sorted((run for part in parts for run in part["runs"]), key=lambda run: run["seed"])
