@@ -147,17 +147,19 @@ def merge(args: argparse.Namespace) -> int:
         part.setdefault("softOptimizer", "sgd")
         part.setdefault("labelsOptimizer", "sgd")
     first = parts[0]
-    for key in ("scale", "teacherEpochs", "teacherLr", "studentEpochs", "students", "temperature", "alpha", "softLr", "softOptimizer", "hardLr",
-                "labelsOptimizer", "clipGradNorm", "device"):
-        if any(part[key] != first[key] for part in parts):
+    # a JSON from before teacherModel was recorded reads as None: it joins no run that records one
+    for key in ("scale", "teacherEpochs", "teacherLr", "teacherModel", "studentEpochs", "students", "temperature", "alpha", "softLr",
+                "softOptimizer", "hardLr", "labelsOptimizer", "clipGradNorm", "device"):
+        if any(part.get(key) != first.get(key) for part in parts):
             raise SystemExit(f"--merge: the runs differ in {key}; only runs of one setting can share a table")
     runs = sorted((run for part in parts for run in part["runs"]), key=lambda run: run["seed"])
     args.scale, args.temperature, args.alpha, args.soft_lr = first["scale"], first["temperature"], first["alpha"], first["softLr"]
     args.soft_optimizer, args.labels_lr, args.labels_optimizer = first["softOptimizer"], first["hardLr"], first["labelsOptimizer"]
     args.clip, args.device = first["clipGradNorm"], first["device"]
     wall = max(part["wallSeconds"] for part in parts)  # side by side: the slowest part is the wall time
-    # the runs' machine, not this one's
-    origin = {"machine": first["machine"], "torchThreads": first["torchThreads"], "mergedFrom": [part["command"] for part in parts]}
+    # the runs' machine, not this one's; each part's own time too, for parts that ran one after another
+    origin = {"machine": first["machine"], "torchThreads": first["torchThreads"], "mergedFrom": [part["command"] for part in parts],
+              "partWallSeconds": [part["wallSeconds"] for part in parts]}
     report(args, runs, first["students"], first["teacherEpochs"], first["studentEpochs"], first["teacherLr"],
            time.perf_counter() - wall, final=True, teacher_model=first["teacherModel"], origin=origin)
     return 0
