@@ -70,8 +70,9 @@ def main() -> int:
     parser.add_argument("--clip", type=float, help="training.clipGradNorm for every student (stabilises T=20 at lr 0.05)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: see docs/RESULTS.md on the shared 2-core machine)")
     parser.add_argument("--merge", nargs="+", metavar="JSON",
-                        help="no training: join the per-seed JSONs of runs made side by side (one seed each, as the GPU "
-                             "script bench/device/hinton.sh does) into one table and repro_hinton_<scale><tag>.json")
+                        help="no training: join the JSONs of runs of one setting (side by side, one seed each, as the GPU script "
+                             "bench/device/hinton.sh does, or one after another) into one table and repro_hinton_<scale><tag>.json; "
+                             "runs that differ in any setting are refused")
     args = parser.parse_args()
     if args.merge:
         return merge(args)
