@@ -57,7 +57,7 @@ def main() -> int:
     parser.add_argument("--temperature", type=float, default=20.0)
     parser.add_argument("--alpha", type=float, default=0.9)
     parser.add_argument("--soft-lr", type=float, default=0.01,
-                        help="SGD lr of the soft-target student (0.05, the hard-label one's, is unstable with T=20 on 60k digits)")
+                        help="the soft-target student's learning rate (with SGD, 0.05 is unstable at T=20 on 60k digits without --clip)")
     parser.add_argument("--soft-optimizer", choices=["sgd", "adam"], default="sgd",
                         help="the soft-target students' optimizer at --soft-lr (sgd: Nesterov, momentum 0.9)")
     parser.add_argument("--labels-optimizer", choices=["sgd", "adam"], default="sgd", help="the label-trained students' optimizer")
