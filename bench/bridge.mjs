@@ -10,7 +10,11 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { OUT, PYTHON, ROOT, arg, dist, fmt, median, table, writeJson } from './lib.mjs';
+import { OUT, PYTHON, ROOT, arg, dist, fmt, lastLine, median, parseJson, table, writeJson } from './lib.mjs';
+
+/** @typedef {import('../src/engine/types.js').ModelResult} ModelResult */
+/** @typedef {{ samplesPerSecond: number, callSeconds: number, trainSeconds: number, threads?: number }} Side */
+/** @typedef {{ bridge: Side, direct: Side, ratio: number }} Trial */
 
 const rounds = Number(arg('rounds', '3'));
 const epochs = Number(arg('epochs', '3'));
@@ -19,7 +23,7 @@ const threads = arg('threads', '1');
 process.env.OMP_NUM_THREADS = threads;
 process.env.MKL_NUM_THREADS = threads;
 
-const { Engine, distill, trainTeacher, DistillOptions } = dist();
+const { Engine, distill, trainTeacher, DistillOptions } = dist('index.js');
 const outDir = path.join(OUT, 'bridge');
 const student = {
   name: 'bridge-student',
@@ -58,32 +62,48 @@ try {
     const out = execFileSync(PYTHON, [path.join(ROOT, 'bench', 'bridge_direct.py'), requestFile], {
       encoding: 'utf8', env: { ...process.env, PYTHONPATH: path.join(ROOT, 'python') }, stdio: ['ignore', 'pipe', 'inherit'],
     });
-    const { result, wallSeconds, threads: pyThreads } = JSON.parse(out.trim().split('\n').pop());
+    /** @type {{ result: ModelResult, wallSeconds: number, threads: number }} */
+    const { result, wallSeconds, threads: pyThreads } = parseJson(lastLine(out));
     return { samplesPerSecond: samples(result), callSeconds: wallSeconds, trainSeconds: result.trainSeconds, threads: pyThreads };
   };
 
   await viaBridge(1); // warm-up: the engine process loads the data and the teacher's outputs once, as a long-lived engine does
+  /** @type {Trial[]} */
   const trials = [];
   for (let round = 0; round < rounds; round++) {
-    const pair = {};
-    for (const side of round % 2 === 0 ? ['bridge', 'direct'] : ['direct', 'bridge']) {
-      pair[side] = side === 'bridge' ? await viaBridge() : direct();
-      process.stderr.write(`round ${round + 1} ${side}: ${fmt(pair[side].samplesPerSecond, 0)} samples/s\n`);
+    /** @param {'bridge' | 'direct'} side */
+    const measure = async (side) => {
+      const measured = side === 'bridge' ? await viaBridge() : direct();
+      process.stderr.write(`round ${round + 1} ${side}: ${fmt(measured.samplesPerSecond, 0)} samples/s\n`);
+      return measured;
+    };
+    // alternate which side goes first, so that neither always runs on a warmer machine
+    let bridge, plain;
+    if (round % 2 === 0) {
+      bridge = await measure('bridge');
+      plain = await measure('direct');
+    } else {
+      plain = await measure('direct');
+      bridge = await measure('bridge');
     }
-    pair.ratio = pair.bridge.samplesPerSecond / pair.direct.samplesPerSecond;
-    trials.push(pair);
+    trials.push({ bridge, direct: plain, ratio: bridge.samplesPerSecond / plain.samplesPerSecond });
   }
+  const directThreads = trials[0]?.direct.threads ?? null;
   const ratio = median(trials.map((t) => t.ratio));
   const rows = trials.map((t, i) => [i + 1, fmt(t.bridge.samplesPerSecond, 0), fmt(t.direct.samplesPerSecond, 0), fmt(t.ratio, 3), fmt(t.bridge.callSeconds, 2), fmt(t.direct.callSeconds, 2)]);
   rows.push(['median', fmt(median(trials.map((t) => t.bridge.samplesPerSecond)), 0), fmt(median(trials.map((t) => t.direct.samplesPerSecond)), 0), fmt(ratio, 3), '', '']);
-  console.log(`\nBridge overhead: ${student.model.hidden.join('x')} soft-targets student, embedded MNIST (8000), ${epochs} epochs, torch threads ${doctor.threads} (bridge) / ${trials[0].direct.threads} (direct)`);
+  console.log(`\nBridge overhead: ${student.model.hidden.join('x')} soft-targets student, embedded MNIST (8000), ${epochs} epochs, torch threads ${doctor.threads} (bridge) / ${directThreads ?? '?'} (direct)`);
   console.log(table(['round', 'TS via bridge samples/s', 'plain Python samples/s', 'ratio', 'bridge call s', 'python call s'], rows));
   console.log(`goal: ratio >= 0.98 -> ${ratio >= 0.98 ? 'met' : 'MISSED'} (${events} progress events crossed the bridge)`);
-  writeJson('bridge.json', { epochs, rounds, threads: { bridge: doctor.threads, direct: trials[0].direct.threads }, student, teacher, trials, medianRatio: ratio, goal: 0.98, met: ratio >= 0.98, progressEvents: events });
+  writeJson('bridge.json', { epochs, rounds, threads: { bridge: doctor.threads, direct: directThreads }, student, teacher, trials, medianRatio: ratio, goal: 0.98, met: ratio >= 0.98, progressEvents: events });
 } finally {
   await engine.close();
 }
 
+/**
+ * Samples trained per second of the training loop's own clock.
+ * @param {ModelResult} result
+ */
 function samples(result) {
   const n = result.history.reduce((total, h) => total + h.samplesPerSecond * h.seconds, 0);
   return n / result.trainSeconds;

@@ -11,11 +11,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { OUT, PYTHON, ROOT, arg, dist, flag, fmt, median, table, writeJson } from './lib.mjs';
+import { OUT, PYTHON, ROOT, arg, dist, flag, fmt, lastLine, median, parseJson, table, writeJson } from './lib.mjs';
+
+/** @typedef {{ requireMs: number, startMs: number, firstCallMs: number, startToFirstAnswerMs: number }} ChildTimes */
 
 if (flag('child')) {
   const t0 = performance.now();
-  const { Engine } = dist();
+  const { Engine } = dist('index.js');
   const loaded = performance.now();
   const engine = await Engine.start();
   const started = performance.now();
@@ -27,11 +29,13 @@ if (flag('child')) {
 }
 
 const trials = Number(arg('trials', '3'));
+/** @type {ChildTimes[]} */
 const runs = [];
+/** @type {number[]} */
 const pythonImports = [];
 for (let i = 0; i < trials; i++) {
   const out = execFileSync(process.execPath, [path.join(ROOT, 'bench', 'cold_start.mjs'), '--child'], { encoding: 'utf8' });
-  runs.push(JSON.parse(out.trim().split('\n').pop()));
+  runs.push(parseJson(lastLine(out)));
   const t = performance.now();
   execFileSync(PYTHON, ['-c', 'from distillery import api'], { env: { ...process.env, PYTHONPATH: path.join(ROOT, 'python') } });
   pythonImports.push(performance.now() - t);
@@ -57,8 +61,9 @@ if (!flag('no-demo')) {
     cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28,
   });
   const runSeconds = (performance.now() - t) / 1000;
-  if (boot.status !== 0 || run.status !== 0) throw new Error(`demo failed (bootstrap ${boot.status}, run ${run.status})`);
-  const report = JSON.parse(fs.readFileSync(path.join(outDir, 'report.json'), 'utf8'));
+  if (boot.status !== 0 || run.status !== 0) throw new Error(`demo failed (bootstrap ${String(boot.status)}, run ${String(run.status)})`);
+  /** @type {import('../src/experiment/report-types.js').RunReport} */
+  const report = parseJson(fs.readFileSync(path.join(outDir, 'report.json'), 'utf8'));
   const trainSeconds = [report.teacher, ...report.students].reduce((s, m) => s + m.trainSeconds, 0);
   demo = { bootstrapNoopSeconds: bootstrapSeconds, runSeconds, reportDurationSeconds: report.durationSeconds, trainSeconds, ompNumThreads: process.env.OMP_NUM_THREADS ?? null, outDir: path.relative(ROOT, outDir) };
   console.log(`\nDemo (examples/demo.json -> ${demo.outDir}; OMP_NUM_THREADS=${demo.ompNumThreads ?? 'unset'})`);

@@ -10,24 +10,30 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { ROOT, arg, dist, fmt, median, require, table, writeJson } from './lib.mjs';
+import { ROOT, arg, dist, fmt, median, table, writeJson } from './lib.mjs';
 
 const dataDir = path.resolve(arg('data', path.join(ROOT, 'runs', 'mnist-png-data')));
 const modelFile = path.resolve(arg('model', path.join(ROOT, 'runs', 'mnist-png', 'soft-t20.onnx')));
 const rounds = Number(arg('rounds', '5'));
-for (const [file, hint] of [[dataDir, 'node scripts/mnist-pngs.mjs'], [modelFile, 'node bin/distillery.js run examples/mnist-png.json --out runs/mnist-png']]) {
+const inputsNeeded = [
+  { file: dataDir, hint: 'node scripts/mnist-pngs.mjs' },
+  { file: modelFile, hint: 'node bin/distillery.js run examples/mnist-png.json --out runs/mnist-png' },
+];
+for (const { file, hint } of inputsNeeded) {
   if (!fs.existsSync(file)) {
     console.error(`${file} not found: run \`${hint}\` first (or pass --data / --model)`);
     process.exit(2);
   }
 }
-const sharp = require('sharp');
+// loaded after the checks above, so that a missing input is reported before sharp's native module loads
+const { default: sharp } = await import('sharp');
 const { decodePixels, maxConcurrency } = dist('preprocess/image.js');
 const { prepareData } = dist('data/index.js');
 const { imageFiles } = dist('data/images.js');
 const { Data } = dist('config/schema.js');
 const { OnnxModel } = dist('runtime/index.js');
 
+/** @type {import('../src/preprocess/spec.js').ImagePreprocessSpec} */
 const spec = { kind: 'image', size: [28, 28], channels: 1, fit: 'fill' };
 const files = await imageFiles(dataDir);
 const buffers = files.map((file) => fs.readFileSync(file));
@@ -35,25 +41,34 @@ console.log(`${buffers.length} PNGs from ${path.relative(ROOT, dataDir)}, mean $
 
 // ------------------------------------------------------------ 1. decoding throughput
 
-/** Images per second for `decode` over `images`, `concurrency` at a time. */
+/**
+ * Images per second for `decode` over `images`, `concurrency` at a time.
+ * @param {Uint8Array[]} images
+ * @param {(image: Uint8Array) => Promise<unknown>} decode
+ * @param {number} concurrency
+ */
 async function throughput(images, decode, concurrency) {
   let next = 0;
   const start = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < images.length) await decode(images[next++]);
+    for (let image = images[next++]; image !== undefined; image = images[next++]) await decode(image);
   }));
   return images.length / ((performance.now() - start) / 1000);
 }
 
 const sharpSubset = buffers.slice(0, 2000);
+/** @param {Uint8Array} buffer */
 const sharpAlone = (buffer) => sharp(buffer).toColourspace('b-w').raw().toBuffer();
+/** @type {import('../src/preprocess/spec.js').ImagePreprocessSpec} */
 const resized = { ...spec, size: [32, 32] };
+/** @type {Record<'plain' | 'sharpAlone' | 'resized', number[]>} */
 const decodeRates = { plain: [], sharpAlone: [], resized: [] };
 for (let round = 0; round < rounds; round++) {
   decodeRates.plain.push(await throughput(buffers, (b) => decodePixels(spec, b), buffers.length));
   decodeRates.sharpAlone.push(await throughput(sharpSubset, sharpAlone, maxConcurrency()));
   decodeRates.resized.push(await throughput(sharpSubset, (b) => decodePixels(resized, b), sharpSubset.length));
 }
+/** @type {[name: string, images: number, rates: number[]][]} */
 const decodeRows = [
   ['decodeImage, 28×28 → 28×28 (plain-PNG path, no sharp)', buffers.length, decodeRates.plain],
   [`sharp alone: decode + b-w + raw, ${maxConcurrency()} in flight`, sharpSubset.length, decodeRates.sharpAlone],
@@ -65,19 +80,24 @@ console.log(table(['path', 'images', 'images/s', 'min–max'], decodeRows.map(([
 // ------------------------------------------------------------ 2. preparing a folder: first run, cache hit
 
 const folders = ['train', 'test'].filter((name) => fs.existsSync(path.join(dataDir, name)));
+/** @param {[number, number]} size */
 const configFor = (size) =>
   Data.parse(Object.fromEntries(folders.map((name) => [name, { type: 'images', path: path.join(dataDir, name), size, channels: 1 }])));
+/** @type {Record<string, { first: number[], second: number[] }>} */
 const prepareTimes = {};
-for (const size of [[28, 28], [32, 32]]) {
-  const key = size.join('×');
-  prepareTimes[key] = { first: [], second: [] };
+/** @type {[number, number][]} */
+const sizes = [[28, 28], [32, 32]];
+for (const size of sizes) {
+  /** @type {{ first: number[], second: number[] }} */
+  const times = { first: [], second: [] };
+  prepareTimes[size.join('×')] = times;
   for (let round = 0; round < Math.min(rounds, 3); round++) {
     const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-images-cache-'));
     process.env.DISTILLERY_CACHE_DIR = cache;
-    for (const run of ['first', 'second']) {
+    for (const run of /** @type {const} */ (['first', 'second'])) {
       const start = performance.now();
       await prepareData(configFor(size), cache);
-      prepareTimes[key][run].push(performance.now() - start);
+      times[run].push(performance.now() - start);
     }
     fs.rmSync(cache, { recursive: true, force: true });
   }
@@ -105,6 +125,7 @@ const inputs = [
   [`predict(pngBuffer) — ${png.length}-byte 28×28 PNG`, png],
   [`predict(jpegBuffer) — ${jpeg.length}-byte 56×56 JPEG (sharp: decode + resize)`, jpeg],
 ];
+/** @type {number[][]} */
 const latency = inputs.map(() => []);
 const blockMs = 300;
 for (let round = 0; round < rounds; round++) {
@@ -117,12 +138,16 @@ for (let round = 0; round < rounds; round++) {
     }
   }
 }
+/**
+ * @param {number[]} values
+ * @param {number} q
+ */
 const quantile = (values, q) => [...values].sort((a, b) => a - b)[Math.floor(q * (values.length - 1))];
-const batch = { pixels: Array.from({ length: 256 }, (_, i) => decodePixels(spec, buffers[i])), png: buffers.slice(0, 256) };
-batch.pixels = await Promise.all(batch.pixels);
+const batch = { pixels: await Promise.all(buffers.slice(0, 256).map((b) => decodePixels(spec, b))), png: buffers.slice(0, 256) };
+/** @type {Record<'pixels' | 'png', number[]>} */
 const batchRates = { pixels: [], png: [] };
 for (let round = 0; round < rounds; round++) {
-  for (const key of ['pixels', 'png']) {
+  for (const key of /** @type {const} */ (['pixels', 'png'])) {
     const start = performance.now();
     let calls = 0;
     while (performance.now() - start < blockMs) {

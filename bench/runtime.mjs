@@ -12,9 +12,20 @@
 // does validation, (normalisation,) softmax and argmax: that work is the overhead measured.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { OUT, PYTHON, ROOT, arg, dist, fmt, median, require, table, writeJson } from './lib.mjs';
+import { OUT, PYTHON, ROOT, arg, dist, fmt, lastLine, median, onnxruntime, parseJson, table, writeJson } from './lib.mjs';
+
+/** @typedef {import('../src/runtime/index.js').OnnxModel} OnnxModel */
+/** @typedef {import('../src/runtime/index.js').PredictionPool} PredictionPool */
+/** @typedef {() => Promise<unknown>} Call */
+/** @typedef {{ p50: number, mean: number, runs: number }} BlockStats */
+/**
+ * What bench/runtime_torch.py prints: PyTorch eager on the same checkpoint (bf16 where the CPU has it).
+ * @typedef {{ single: { p50Us: number, meanUs: number }, batch256: { rowsPerSecond: number }, bf16?: { batch256: { rowsPerSecond: number } } | null }} TorchResult
+ */
+/** @typedef {{ method: string, file: string, model: OnnxModel, sizeBytes: number, accuracy: number | null, single: number[], batch: number[] }} Variant */
 
 const modelFile = path.resolve(arg('model', path.join(OUT, 'demo', 'soft-t20.onnx')));
 if (!fs.existsSync(modelFile)) {
@@ -26,7 +37,7 @@ const blocks = Number(arg('blocks', '4'));
 const blockMs = Number(arg('block-ms', '400'));
 const { OnnxModel, PredictionPool } = dist('runtime/index.js');
 const { sessionOptions } = dist('runtime/session.js');
-const ort = require(path.join(ROOT, 'node_modules', 'onnxruntime-node'));
+const ort = onnxruntime();
 
 const model = await OnnxModel.load(modelFile, { threads });
 const raw = await ort.InferenceSession.create(modelFile, sessionOptions(threads));
@@ -46,13 +57,21 @@ const normalised = model.info.normalizationInGraph ? pixels : pixels.map((v, i) 
 const row = pixels.subarray(0, features);
 const rowNorm = normalised.subarray(0, features);
 
+/**
+ * @param {Float32Array} data
+ * @param {number} rows
+ */
 const rawRun = async (data, rows) => {
   const out = await raw.run({ [inputName]: new ort.Tensor('float32', data, [rows, ...model.info.input.shape]) }, [outputName]);
-  return out[outputName].data;
+  return out[outputName]?.data;
 };
 
-/** Runs `fn` for blockMs; returns per-call times (ms). */
+/**
+ * Runs `fn` for blockMs; returns per-call times (ms).
+ * @param {Call} fn
+ */
 async function block(fn) {
+  /** @type {number[]} */
   const times = [];
   const end = performance.now() + blockMs;
   while (performance.now() < end || times.length < 20) {
@@ -63,13 +82,20 @@ async function block(fn) {
   return times;
 }
 
+/**
+ * Blocks of `a` and of `b`, alternating which goes first, after a warm-up of both.
+ * @param {Call} a
+ * @param {Call} b
+ */
 async function abPairs(a, b) {
   for (let i = 0; i < 50; i++) {
     await a();
     await b();
   }
+  /** @type {Record<'a' | 'b', BlockStats[]>} */
   const result = { a: [], b: [] };
   for (let i = 0; i < blocks; i++) {
+    /** @type {('a' | 'b')[]} */
     const order = i % 2 === 0 ? ['a', 'b'] : ['b', 'a'];
     for (const side of order) {
       const times = await block(side === 'a' ? a : b);
@@ -82,8 +108,12 @@ async function abPairs(a, b) {
 /**
  * `calls` pairs of one call of `a` then one of `b`: the median of a − b (µs) and a's throughput over b's (total b
  * time / total a time).
+ * @param {Call} a
+ * @param {Call} b
+ * @param {number} calls
  */
 async function pairedCalls(a, b, calls) {
+  /** @type {number[]} */
   const diffs = [];
   let totalA = 0;
   let totalB = 0;
@@ -121,24 +151,27 @@ const singleRawRate = 1000 / (rawMean / 1000);
 
 // ---- PyTorch eager (same checkpoint, same thread count), run right after
 const checkpoint = path.join(path.dirname(modelFile), 'checkpoints', `${path.basename(modelFile, '.onnx')}.pt`);
+/** @type {TorchResult | null} */
 let torchResult = null;
 if (fs.existsSync(checkpoint)) {
   const out = execFileSync(PYTHON, [path.join(ROOT, 'bench', 'runtime_torch.py'), checkpoint, '--threads', String(threads)], {
     encoding: 'utf8', env: { ...process.env, PYTHONPATH: path.join(ROOT, 'python'), OMP_NUM_THREADS: String(threads) }, stdio: ['ignore', 'pipe', 'inherit'],
   });
-  torchResult = JSON.parse(out.trim().split('\n').pop());
+  torchResult = parseJson(lastLine(out));
 }
 
 // ---- variants: fp32 and every <name>.<method>.onnx next to it, interleaved blocks (OnnxModel, end to end)
 const { loadDataset, evaluate } = dist('runtime/index.js');
 const testFile = path.join(path.dirname(modelFile), 'data', 'test.npz');
 const dataset = fs.existsSync(testFile) ? await loadDataset(testFile) : null;
-const variantFiles = [['fp32', modelFile], ...['int8-dynamic', 'int8-static', 'fp16']
-  .map((method) => [method, modelFile.replace(/\.onnx$/, `.${method}.onnx`)]).filter(([, file]) => fs.existsSync(file))];
+const variantFiles = [{ method: 'fp32', file: modelFile }, ...['int8-dynamic', 'int8-static', 'fp16']
+  .map((method) => ({ method, file: modelFile.replace(/\.onnx$/, `.${method}.onnx`) })).filter(({ file }) => fs.existsSync(file))];
+/** @type {Variant[]} */
 const variants = [];
-for (const [method, file] of variantFiles) {
+for (const { method, file } of variantFiles) {
   const loaded = await OnnxModel.load(file, { threads });
-  const accuracy = dataset ? (await evaluate(loaded, dataset)).accuracy : null;
+  const report = dataset ? await evaluate(loaded, dataset) : null;
+  const accuracy = report && 'accuracy' in report ? report.accuracy : null;
   variants.push({ method, file: path.relative(ROOT, file), model: loaded, sizeBytes: fs.statSync(file).size, accuracy, single: [], batch: [] });
 }
 for (let round = 0; round < blocks; round++) {
@@ -150,16 +183,33 @@ for (let round = 0; round < blocks; round++) {
   }
 }
 for (const v of variants) await v.model.close();
-const fp32Variant = variants[0];
-const variantRows = variants.map((v) => ({
-  method: v.method, file: v.file, sizeBytes: v.sizeBytes, sizeRatio: v.sizeBytes / fp32Variant.sizeBytes, accuracy: v.accuracy,
-  accuracyDropPoints: v.accuracy === null ? null : 100 * (fp32Variant.accuracy - v.accuracy),
-  singleP50Us: median(v.single), batch256RowsPerSecond: median(v.batch),
-}));
+const [fp32Variant] = variants; // the model itself, always first
+if (!fp32Variant) throw new Error('no fp32 variant measured');
+const eager = torchResult?.batch256.rowsPerSecond;
+const bf16 = torchResult?.bf16?.batch256.rowsPerSecond;
+const eagerSingleP50Us = torchResult?.single.p50Us;
+const variantRows = variants.map((v) => {
+  const singleP50Us = median(v.single);
+  const batch256RowsPerSecond = median(v.batch);
+  return {
+    method: v.method, file: v.file, sizeBytes: v.sizeBytes, sizeRatio: v.sizeBytes / fp32Variant.sizeBytes, accuracy: v.accuracy,
+    accuracyDropPoints: v.accuracy === null || fp32Variant.accuracy === null ? null : 100 * (fp32Variant.accuracy - v.accuracy),
+    singleP50Us, batch256RowsPerSecond,
+    vsPytorchEagerBatch256: eager ? batch256RowsPerSecond / eager : null,
+    vsPytorchBf16Batch256: bf16 ? batch256RowsPerSecond / bf16 : null,
+    singleP50VsPytorchEager: eagerSingleP50Us ? singleP50Us / eagerSingleP50Us : null,
+  };
+});
 
 // ---- concurrency: PredictionPool (default workers, 1 thread each) vs OnnxModel, c concurrent callers
 const pool = await PredictionPool.create(modelFile, { threads: 1 });
-const poolWorkers = Math.max(1, Math.min(4, require('node:os').availableParallelism()));
+const poolWorkers = Math.max(1, Math.min(4, os.availableParallelism()));
+/**
+ * Rows per second that `callers` concurrent callers get from `predictor` over 1.5 s.
+ * @param {OnnxModel | PredictionPool} predictor
+ * @param {number} callers
+ * @param {1 | 256} rows
+ */
 async function concurrent(predictor, callers, rows) {
   const input = rows === 1 ? row : pixels;
   const call = rows === 1 ? () => predictor.predict(input) : () => predictor.predictBatch(input);
@@ -175,8 +225,9 @@ async function concurrent(predictor, callers, rows) {
   }));
   return done / ((performance.now() - started) / 1000);
 }
+/** @type {{ rows: number, callers: number, poolRowsPerSecond: number, studentModelRowsPerSecond: number }[]} */
 const concurrency = [];
-for (const rows of [1, 256]) {
+for (const rows of /** @type {const} */ ([1, 256])) {
   for (const callers of [1, 2, 8]) {
     const poolRate = await concurrent(pool, callers, rows);
     const modelRate = await concurrent(model, callers, rows);
@@ -188,13 +239,7 @@ await model.close();
 await raw.release();
 
 const overheadUs = oursP50 - rawP50;
-const eager = torchResult?.batch256.rowsPerSecond;
-for (const v of variantRows) {
-  v.vsPytorchEagerBatch256 = eager ? v.batch256RowsPerSecond / eager : null;
-  v.vsPytorchBf16Batch256 = torchResult?.bf16 ? v.batch256RowsPerSecond / torchResult.bf16.batch256.rowsPerSecond : null;
-  v.singleP50VsPytorchEager = torchResult ? v.singleP50Us / torchResult.single.p50Us : null;
-}
-console.log(`\nRuntime: ${path.relative(ROOT, modelFile)} (${model.info.params} params), onnxruntime-node intra-op threads ${threads}, ${blocks} alternating blocks of ${blockMs} ms (median)`);
+console.log(`\nRuntime: ${path.relative(ROOT, modelFile)} (${model.info.params ?? '?'} params), onnxruntime-node intra-op threads ${threads}, ${blocks} alternating blocks of ${blockMs} ms (median)`);
 const rows = [
   ['single row p50 (µs)', fmt(oursP50, 1), fmt(rawP50, 1), `+${fmt(overheadUs, 1)} µs`, torchResult ? fmt(torchResult.single.p50Us, 1) : '—'],
   ['single row calls/s', fmt(singleOursRate, 0), fmt(singleRawRate, 0), fmt(singleOursRate / singleRawRate, 3), torchResult ? fmt(1e6 / torchResult.single.meanUs, 0) : '—'],

@@ -6,9 +6,13 @@
 //
 // The runtime's choice (src/runtime/session.ts: sessionOptions) is the row marked "runtime".
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { OUT, ROOT, arg, dist, fmt, median, require, table, writeJson } from './lib.mjs';
+import { OUT, ROOT, arg, dist, fmt, median, onnxruntime, table, writeJson } from './lib.mjs';
+
+/** @typedef {import('onnxruntime-node').InferenceSession} InferenceSession */
+/** @typedef {import('onnxruntime-node').InferenceSession.SessionOptions} SessionOptions */
 
 const modelFile = path.resolve(arg('model', path.join(OUT, 'demo', 'soft-t20.onnx')));
 if (!fs.existsSync(modelFile)) {
@@ -17,13 +21,15 @@ if (!fs.existsSync(modelFile)) {
 }
 const rounds = Number(arg('rounds', '3'));
 const blockMs = Number(arg('block-ms', '300'));
-const ort = require(path.join(ROOT, 'node_modules', 'onnxruntime-node'));
+const ort = onnxruntime();
 const { sessionOptions } = dist('runtime/session.js');
 const { OnnxModel } = dist('runtime/index.js');
 const info = (await OnnxModel.load(modelFile, { threads: 1 })).info;
 const features = info.input.shape.reduce((a, b) => a * b, 1);
 
+/** @type {SessionOptions} */
 const base = { executionProviders: ['cpu'], executionMode: 'sequential', interOpNumThreads: 1, logSeverityLevel: 3 };
+/** @type {[name: string, options: SessionOptions][]} */
 const candidates = [
   ['runtime (1 thread)', sessionOptions(1)],
   ['opt all, arena, pattern', { ...base, graphOptimizationLevel: 'all', intraOpNumThreads: 1, enableCpuMemArena: true, enableMemPattern: true }],
@@ -35,7 +41,7 @@ const candidates = [
   ['2 threads', { ...base, graphOptimizationLevel: 'all', intraOpNumThreads: 2, enableCpuMemArena: true, enableMemPattern: true }],
   ['2 threads, no spinning', { ...base, graphOptimizationLevel: 'all', intraOpNumThreads: 2, enableCpuMemArena: true, enableMemPattern: true,
     extra: { session: { intra_op: { allow_spinning: '0' } } } }],
-  ['runtime (default threads)', sessionOptions(Math.max(1, Math.min(4, require('node:os').availableParallelism())))],
+  ['runtime (default threads)', sessionOptions(Math.max(1, Math.min(4, os.availableParallelism())))],
 ];
 
 const pixels = new Float32Array(256 * features);
@@ -44,13 +50,24 @@ for (let i = 0; i < pixels.length; i++) {
   state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
   pixels[i] = state % 256;
 }
-const input = info.normalizationInGraph || !info.normalization ? pixels
-  : pixels.map((v) => (v - info.normalization.mean[0]) / info.normalization.std[0]);
+const { normalization } = info;
+const input = info.normalizationInGraph || !normalization ? pixels
+  : pixels.map((v) => (v - (normalization.mean[0] ?? 0)) / (normalization.std[0] ?? 1));
+/** @type {{ name: string, options: SessionOptions, session: InferenceSession, single: number[], batch: number[] }[]} */
 const sessions = [];
 for (const [name, options] of candidates) sessions.push({ name, options, session: await ort.InferenceSession.create(modelFile, options), single: [], batch: [] });
 
+/**
+ * @param {InferenceSession} session
+ * @param {number} rows
+ */
 const run = (session, rows) => session.run({ [info.input.name]: new ort.Tensor('float32', input.subarray(0, rows * features), [rows, ...info.input.shape]) });
+/**
+ * Runs `fn` for blockMs (at least 10 times); returns per-call times (ms).
+ * @param {() => Promise<unknown>} fn
+ */
 async function block(fn) {
+  /** @type {number[]} */
   const times = [];
   const end = performance.now() + blockMs;
   while (performance.now() < end || times.length < 10) {

@@ -60,7 +60,7 @@ def main() -> int:
     import torch
 
     from distillery import api
-    from distillery import data as data_module
+    from distillery import shards as data_module  # where the split decides between resident and host rows
     from distillery.checkpoints import load_checkpoint
 
     x, y = rows(args)

@@ -15,6 +15,11 @@ import { fileURLToPath } from 'node:url';
 const require = createRequire(import.meta.url);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+/**
+ * The number after `--name` on the command line, else the fallback.
+ * @param {string} name
+ * @param {number} fallback
+ */
 function option(name, fallback) {
   const index = process.argv.indexOf(`--${name}`);
   return index > 0 ? Number(process.argv[index + 1]) : fallback;
@@ -26,24 +31,33 @@ const workers = option('workers', 2);
 const limitMb = option('limit-mb', 32);
 const json = process.argv.includes('--json');
 
-let runtime;
-try {
-  runtime = require(join(ROOT, 'dist', 'runtime', 'index.js'));
-} catch (error) {
-  console.error(`dist/ is missing or stale: run \`node scripts/bootstrap.js\` first (${error.message})`);
-  process.exit(2);
+/** @returns {typeof import('../src/runtime/index.js')} */
+function loadRuntime() {
+  try {
+    /** @type {unknown} */ const runtime = require(join(ROOT, 'dist', 'runtime', 'index.js'));
+    return /** @type {typeof import('../src/runtime/index.js')} */ (runtime);
+  } catch (error) {
+    console.error(`dist/ is missing or stale: run \`node scripts/bootstrap.js\` first (${error instanceof Error ? error.message : String(error)})`);
+    process.exit(2);
+  }
 }
-const { PredictionPool, OnnxModel, loadDataset } = runtime;
+const { PredictionPool, OnnxModel, loadDataset } = loadRuntime();
 
 const model = join(ROOT, 'test', 'fixtures', 'iris_student.onnx');
 const iris = await loadDataset(join(ROOT, 'test', 'fixtures', 'iris.npz'));
 const width = iris.sampleShape.reduce((a, b) => a * b, 1);
+/** @param {number} i */
 const sampleAt = (i) => {
   const row = iris.x.subarray((i % iris.size) * width, ((i % iris.size) + 1) * width);
   return Float32Array.from(row, (value, j) => value + ((j + 1) * (i % 9973)) / 1e5);
 };
 
+/** @param {number} bytes */
 const mb = (bytes) => Math.round((bytes / 2 ** 20) * 10) / 10;
+/**
+ * @param {number} done
+ * @param {number} started
+ */
 function reading(done, started) {
   globalThis.gc?.();
   const usage = process.memoryUsage();
@@ -52,6 +66,7 @@ function reading(done, started) {
 
 const reference = await OnnxModel.load(model);
 const pool = await PredictionPool.create(model, { workers });
+/** @type {ReturnType<typeof reading>[]} */
 const readings = [];
 let mismatches = 0;
 const started = performance.now();

@@ -8,7 +8,10 @@ import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ROOT, arg, machine, writeJson } from './lib.mjs';
+import { ROOT, arg, machine, parseJson, writeJson } from './lib.mjs';
+
+/** @typedef {{ code: number | null, signal: NodeJS.Signals | null, stderr: string }} Outcome */
+/** @typedef {{ killAfterMs?: number, signal?: NodeJS.Signals, target?: 'cli' | 'engine' }} Interruption */
 
 const CLI = path.join(ROOT, 'bin', 'distillery.js');
 const RUNS = Number(arg('runs', '30'));
@@ -38,11 +41,19 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-soak-'));
 const file = path.join(work, 'soak.json');
 fs.writeFileSync(file, JSON.stringify(experiment));
 
+/**
+ * Runs the CLI with `args`, optionally sending `signal` to it or to its engine after `killAfterMs`.
+ * @param {string[]} args
+ * @param {Interruption} [interruption]
+ * @returns {Promise<Outcome>}
+ */
 function cli(args, { killAfterMs, signal, target } = {}) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (/** @type {string} */ chunk) => (stderr += chunk));
+    /** @type {NodeJS.Timeout | undefined} */
     let timer;
     if (killAfterMs !== undefined) {
       timer = setTimeout(() => {
@@ -63,7 +74,10 @@ function cli(args, { killAfterMs, signal, target } = {}) {
   });
 }
 
-/** The CLI's Python engine: its child running pythonia's interface.py. */
+/**
+ * The CLI's Python engine: its child running pythonia's interface.py.
+ * @param {number | undefined} parent
+ */
 function enginePidOf(parent) {
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -78,9 +92,17 @@ function enginePidOf(parent) {
   return null;
 }
 
+/**
+ * Each model's test errors and NLL, which an interrupted and resumed run must reproduce.
+ * @param {string} folder
+ */
 const metricsOf = (folder) => {
-  const report = JSON.parse(fs.readFileSync(path.join(folder, 'report.json'), 'utf8'));
-  return Object.fromEntries([report.teacher, ...report.students].map((model) => [model.name, { errors: model.test.errors, nll: +model.test.nll.toFixed(6) }]));
+  /** @type {import('../src/experiment/report-types.js').RunReport} */
+  const report = parseJson(fs.readFileSync(path.join(folder, 'report.json'), 'utf8'));
+  return Object.fromEntries([report.teacher, ...report.students].map(({ name, test }) => {
+    if (!('errors' in test)) throw new Error(`${name}: the soak experiment is a classifier, its report has no errors`);
+    return [name, { errors: test.errors, nll: +test.nll.toFixed(6) }];
+  }));
 };
 
 const started = Date.now();
@@ -90,11 +112,16 @@ if (first.code !== 0) throw new Error(`the uninterrupted run failed:\n${first.st
 const referenceSeconds = (Date.now() - started) / 1000;
 const expected = metricsOf(reference);
 
-const counts = { runs: 0, interrupted: 0, finishedBeforeTheSignal: 0, resumes: 0, verified: 0, sameMetrics: 0, failures: [] };
+/** @type {{ index: number, kind: string, killAfterMs: number, resumeExit: number | null, verify: string, stderr: string }[]} */
+const failures = [];
+const counts = { runs: 0, interrupted: 0, finishedBeforeTheSignal: 0, resumes: 0, verified: 0, sameMetrics: 0, failures };
+/** @type {Record<string, number>} */
 const bySignal = {};
 for (let index = 0; index < RUNS; index++) {
   const out = path.join(work, `run-${index}`);
+  /** @type {NodeJS.Signals} */
   const signal = uniform() < 0.5 ? 'SIGINT' : 'SIGKILL';
+  /** @type {'cli' | 'engine'} */
   const target = uniform() < 0.5 ? 'cli' : 'engine';
   const killAfterMs = Math.round(1000 + uniform() * referenceSeconds * 1000);
   const kind = `${signal} to the ${target}`;
@@ -113,7 +140,7 @@ for (let index = 0; index < RUNS; index++) {
   if (verify.code === 0) counts.verified++;
   if (same) counts.sameMetrics++;
   if (verify.code !== 0 || !same) counts.failures.push({ index, kind, killAfterMs, resumeExit: last.code, verify: verify.stderr.trim().slice(0, 500), stderr: last.stderr.slice(-500) });
-  process.stderr.write(`run ${index + 1}/${RUNS}: ${kind} after ${killAfterMs} ms → exit ${interrupted.code ?? interrupted.signal}; resumed → ${last.code}; verify ${verify.code === 0 ? 'ok' : 'FAILED'}; metrics ${same ? 'equal' : 'DIFFER'}\n`);
+  process.stderr.write(`run ${index + 1}/${RUNS}: ${kind} after ${killAfterMs} ms → exit ${interrupted.code ?? interrupted.signal ?? '?'}; resumed → ${last.code ?? last.signal ?? '?'}; verify ${verify.code === 0 ? 'ok' : 'FAILED'}; metrics ${same ? 'equal' : 'DIFFER'}\n`);
 }
 // An engine whose CLI died is re-parented (to pid 1 here): none may be left running.
 const orphans = execFileSync('sh', ['-c', "ps -eo ppid,args | awk '$1 == 1 && /interface.py/' | wc -l"], { encoding: 'utf8' }).trim();

@@ -18,12 +18,15 @@ if (fs.existsSync(path.join(ROOT, 'src')) && !ROOT.split(path.sep).includes('nod
   try {
     require('../scripts/bootstrap').ensureNode({ quiet: false });
   } catch (error) {
-    process.stderr.write(`[distillery] set-up failed: ${error.message}\n`);
+    process.stderr.write(`[distillery] set-up failed: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
   }
 }
-require('../dist/cli/main.js')
-  .main(process.argv)
-  .then((code) => {
-    process.exitCode = code;
-  });
+/** @type {unknown} */
+const compiled = require('../dist/cli/main.js');
+const cli = /** @type {typeof import('../src/cli/main')} */ (compiled); // dist/ is src/ compiled
+// main() reports its own errors and resolves to the exit code; a rejection would be a bug, and Node's
+// unhandled-rejection crash (stack trace, exit 1) is the right way to surface it.
+void cli.main(process.argv).then((code) => {
+  process.exitCode = code;
+});

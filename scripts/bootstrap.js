@@ -21,16 +21,22 @@ const MIN_NODE = 20;
 const BUILD_STAMP = path.join(ROOT, 'node_modules', '.distillery-build-stamp');
 
 class BootstrapError extends Error {
+  /** @param {string} message */
   constructor(message) {
     super(message);
     this.name = 'BootstrapError';
   }
 }
 
+/**
+ * @param {boolean} quiet
+ * @param {string} message
+ */
 function log(quiet, message) {
   if (!quiet) process.stderr.write(`[distillery] ${message}\n`);
 }
 
+/** @param {string[]} files */
 function sha256OfFiles(files) {
   const hash = crypto.createHash('sha256');
   for (const file of files) {
@@ -40,6 +46,7 @@ function sha256OfFiles(files) {
   return hash.digest('hex');
 }
 
+/** @param {string} file */
 function readStamp(file) {
   try {
     return fs.readFileSync(file, 'utf8').trim();
@@ -48,17 +55,25 @@ function readStamp(file) {
   }
 }
 
+/**
+ * Runs a command to completion; a BootstrapError if it cannot start or fails.
+ * @param {string} command
+ * @param {string[]} args
+ * @param {import('node:child_process').SpawnSyncOptions} [options]
+ */
 function run(command, args, options = {}) {
   const result = spawnSync(command, args, { stdio: ['ignore', 'inherit', 'inherit'], ...options });
   if (result.error) throw new BootstrapError(`could not run ${command}: ${result.error.message}`);
   if (result.status !== 0) {
-    throw new BootstrapError(`\`${command} ${args.join(' ')}\` failed with exit code ${result.status}`);
+    const ending = result.status === null ? `on signal ${result.signal ?? '?'}` : `with exit code ${result.status}`;
+    throw new BootstrapError(`\`${command} ${args.join(' ')}\` failed ${ending}`);
   }
   return result;
 }
 
 // The bootstrap's own output goes to stderr: stdout belongs to commands like
 // `distillery run --json`, whose output must stay parseable.
+/** @type {import('node:child_process').StdioOptions} */
 const TO_STDERR = ['ignore', process.stderr, 'inherit'];
 
 /** A repository checkout (src/ present, not inside node_modules), as opposed to an installed package. */
@@ -66,6 +81,7 @@ function isCheckout() {
   return fs.existsSync(path.join(ROOT, 'src')) && !ROOT.split(path.sep).includes('node_modules');
 }
 
+/** @param {boolean} quiet */
 function ensureNodeModules(quiet) {
   const lock = path.join(ROOT, 'package-lock.json');
   const stampFile = path.join(ROOT, 'node_modules', '.distillery-stamp');
@@ -86,6 +102,11 @@ function ensureNodeModules(quiet) {
   return true;
 }
 
+/**
+ * The newest modification time of any file under `dir` (ms since the epoch).
+ * @param {string} dir
+ * @returns {number}
+ */
 function newestMtime(dir) {
   let newest = 0;
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -96,6 +117,7 @@ function newestMtime(dir) {
   return newest;
 }
 
+/** @param {boolean} quiet */
 function ensureBuild(quiet) {
   const src = path.join(ROOT, 'src');
   if (!isCheckout()) return false; // published package: dist/ ships prebuilt
@@ -127,13 +149,15 @@ function ensureNode({ quiet = false } = {}) {
  * with requirements-dev.txt when `dev`). Resolves to its path. Needs dist/ (ensureNode first).
  */
 function ensurePython({ quiet = false, dev = false } = {}) {
-  const { resolveInterpreter } = require(path.join(ROOT, 'dist', 'engine', 'environment.js'));
+  /** @type {unknown} */ const loaded = require(path.join(ROOT, 'dist', 'engine', 'environment.js'));
+  const { resolveInterpreter } = /** @type {typeof import('../src/engine/environment')} */ (loaded);
   return resolveInterpreter(undefined, { dev, log: quiet ? null : undefined });
 }
 
+/** ensureNode, then ensurePython; a failure of either as a rejection. */
 async function ensureAll({ quiet = false, dev = false } = {}) {
   ensureNode({ quiet });
-  return ensurePython({ quiet, dev });
+  return await ensurePython({ quiet, dev });
 }
 
 module.exports = { ensureNode, ensurePython, ensureAll, isCheckout, BootstrapError, ROOT };
@@ -143,9 +167,11 @@ if (require.main === module) {
   const args = process.argv.slice(2);
   const quiet = args.includes('--quiet');
   ensureAll({ dev: args.includes('--dev'), quiet })
-    .then((python) => log(quiet, `ready (python: ${python}) in ${((Date.now() - started) / 1000).toFixed(2)} s`))
-    .catch((error) => {
-      process.stderr.write(`[distillery] set-up failed: ${error.message}\n`);
+    .then((python) => {
+      log(quiet, `ready (python: ${python}) in ${((Date.now() - started) / 1000).toFixed(2)} s`);
+    })
+    .catch((/** @type {unknown} */ error) => {
+      process.stderr.write(`[distillery] set-up failed: ${error instanceof Error ? error.message : String(error)}\n`);
       process.exitCode = 1;
     });
 }

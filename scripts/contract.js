@@ -11,8 +11,29 @@ const path = require('node:path');
 
 const ROOT = path.join(__dirname, '..');
 
-/** { relative path: contents }, from the compiled (or, in tests, the source) config modules. */
+/**
+ * The modules the contract is generated from: compiled (dist/) here, the sources in tests.
+ * @typedef {{
+ *   schema: typeof import('../src/config/schema'),
+ *   methods: typeof import('../src/config/methods'),
+ *   commands: typeof import('../src/engine/commands'),
+ * }} ContractModules
+ */
+/**
+ * A zod union of objects told apart by a literal `type`, as the model and method unions are.
+ * @typedef {{ options: readonly { shape: { type: { value: string } }, parse: (input: unknown) => unknown }[] }} TypedUnion
+ */
+
+/**
+ * { relative path: contents }, from the compiled (or, in tests, the source) config modules.
+ * @param {ContractModules} modules
+ */
 function contractFiles({ schema, methods, commands }) {
+  /**
+   * Each member's zod-completed defaults, by its `type`.
+   * @param {TypedUnion} union
+   * @param {(type: string) => Record<string, unknown>} extra the fields a member requires, by type
+   */
   const byType = (union, extra) =>
     Object.fromEntries(union.options.map((option) => {
       const type = option.shape.type.value;
@@ -33,7 +54,12 @@ function contractFiles({ schema, methods, commands }) {
     export: schema.ExportOptions.parse({}),
     evaluate: schema.EvaluateOptions.parse({}),
     onnxTeacher: schema.OnnxTeacher.parse({ type: 'onnx', path: 'teacher.onnx' }),
+    // the experiment's own scalar defaults (its option blocks are above) and the distributed launch's, which
+    // python/tests/test_no_restated_defaults.py looks for in the engine's code
+    experiment: Object.fromEntries(/** @type {const} */ (['name', 'seed', 'device']).map((key) => [key, schema.Experiment.shape[key].parse(undefined)])),
+    distributed: schema.Distributed.parse({}),
   };
+  /** @param {unknown} value */
   const json = (value) => `${JSON.stringify(value, null, 2)}\n`;
   return {
     'python/distillery/methods/contract.json': json(methods.methodContract()),
@@ -44,10 +70,12 @@ function contractFiles({ schema, methods, commands }) {
 module.exports = { contractFiles };
 
 if (require.main === module) {
-  const files = contractFiles({
+  /** @type {Record<keyof ContractModules, unknown>} */
+  const compiled = {
     schema: require('../dist/config/schema.js'),
     methods: require('../dist/config/methods.js'),
     commands: require('../dist/engine/commands.js'),
-  });
+  };
+  const files = contractFiles(/** @type {ContractModules} */ (compiled)); // dist/ is src/ compiled: the same types
   for (const [file, contents] of Object.entries(files)) fs.writeFileSync(path.join(ROOT, file), contents);
 }

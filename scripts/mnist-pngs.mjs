@@ -15,14 +15,12 @@
 // `{ type: 'mnist', split: 'train' | 'test' }`. Nothing is downloaded. The folder is replaced as a whole.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(import.meta.url);
-const sharp = require('sharp');
 
 const out = path.resolve(process.argv[2] ?? path.join(ROOT, 'runs', 'mnist-png-data'));
 const dump = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mnist-pngs-')), 'digits.bin');
@@ -38,7 +36,8 @@ if (python.status !== 0) {
   process.stderr.write(`could not read the embedded digits through the engine:\n${python.stdout}${python.stderr}`);
   process.exit(1);
 }
-const [count, trainSize, height, width] = python.stdout.trim().split(/\s+/).map(Number);
+const [count = NaN, trainSize = NaN, height = NaN, width = NaN] = python.stdout.trim().split(/\s+/).map(Number);
+if (![count, trainSize, height, width].every(Number.isInteger)) throw new Error(`unexpected answer from the engine: ${python.stdout}`);
 const bytes = fs.readFileSync(dump);
 fs.rmSync(path.dirname(dump), { recursive: true, force: true });
 const pixels = height * width;
@@ -46,17 +45,20 @@ if (bytes.length !== count * (pixels + 1)) throw new Error(`expected ${count} di
 
 const staging = `${out}.tmp-${process.pid}`;
 fs.rmSync(staging, { recursive: true, force: true });
+/** The label of digit `i`: the labels follow the pixels in the dump. @param {number} i */
+const labelOf = (i) => bytes.readUInt8(count * pixels + i);
+/** @type {{ file: string, data: Buffer }[]} */
 const jobs = [];
 for (let i = 0; i < count; i++) {
   const split = i < trainSize ? 'train' : 'test';
   const index = i < trainSize ? i : i - trainSize;
-  const digit = bytes[count * pixels + i];
+  const digit = labelOf(i);
   jobs.push({ file: path.join(staging, split, String(digit), `${String(index).padStart(5, '0')}.png`), data: bytes.subarray(i * pixels, (i + 1) * pixels) });
 }
 for (const dir of new Set(jobs.map((job) => path.dirname(job.file)))) fs.mkdirSync(dir, { recursive: true });
 for (const split of ['train', 'test']) {
   const rows = jobs
-    .map((job, i) => ({ job, digit: bytes[count * pixels + i] }))
+    .map((job, i) => ({ job, digit: labelOf(i) }))
     .filter(({ job }) => job.file.startsWith(path.join(staging, split) + path.sep))
     .map(({ job, digit }) => `${path.relative(staging, job.file).split(path.sep).join('/')},${digit}`);
   fs.writeFileSync(path.join(staging, `${split}.csv`), `file,label\n${rows.join('\n')}\n`);
@@ -64,8 +66,7 @@ for (const split of ['train', 'test']) {
 const started = Date.now();
 let next = 0;
 async function worker() {
-  while (next < jobs.length) {
-    const job = jobs[next++];
+  for (let job = jobs[next++]; job; job = jobs[next++]) {
     await sharp(job.data, { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toFile(job.file);
   }
 }

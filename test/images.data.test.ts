@@ -15,9 +15,10 @@ import { DatasetError, loadDataset } from '../src/eval/dataset';
 import * as imageModule from '../src/preprocess/image';
 import type { ImagePreprocessSpec } from '../src/preprocess/spec';
 import { tempDir } from './support/tiny';
+import { instanceOf } from './support/expect';
 
 const CACHE = tempDir('images-cache');
-process.env['DISTILLERY_CACHE_DIR'] = CACHE;
+process.env.DISTILLERY_CACHE_DIR = CACHE;
 
 /** A 1-channel PNG whose every pixel is `value` (so a decoded row tells which image it was). */
 async function png(file: string, value: number, size: [number, number] = [8, 8], channels: 1 | 3 | 4 = 1): Promise<string> {
@@ -70,7 +71,7 @@ async function rowsOf(prepared: Awaited<ReturnType<typeof prepareData>>, role: '
   expect(source.type).toBe('file');
   const dataset = await loadDataset(source.path).catch((error: unknown) => {
     // An unlabelled split has no y array: loadDataset wants one, so read x alone.
-    if (!(error instanceof DatasetError) || !/array y/.test(error.message)) throw error;
+    if (!(error instanceof DatasetError) || !error.message.includes('array y')) throw error;
     return null;
   });
   if (dataset === null) {
@@ -152,7 +153,7 @@ describe('folders', () => {
     for (const [field, value] of [['size', [9, 8]], ['channels', 3], ['fit', 'cover']] as const) {
       const error = await rejection(prepareData(data({ train: images(root), test: images(root, { [field]: value }) }), runFolder()));
       expect(error).toBeInstanceOf(ConfigError);
-      expect((error as ConfigError).field).toBe(`data.test.${field}`);
+      expect(instanceOf(error, ConfigError).field).toBe(`data.test.${field}`);
       expect(error.message).toContain('like data.train');
     }
   });
@@ -189,7 +190,7 @@ describe('index files', () => {
     expect(prepared.data.labels).toEqual(['cat', 'dog']);
     expect(await rowsOf(prepared, 'train')).toMatchObject({ first: [1, 2, 3], y: [1, 0, 1] });
     expect(prepared.data.transfer).toMatchObject({ labelled: false });
-    expect(prepared.summary.rows['transfer']).toBe(2);
+    expect(prepared.summary.rows.transfer).toBe(2);
   });
 
   test('a row naming a missing file: DatasetError naming the index and the line', async () => {
@@ -199,7 +200,7 @@ describe('index files', () => {
     fs.writeFileSync(index, 'file,label\na.png,0\nb.png,1\n');
     const error = await rejection(prepareData(data({ train: images(index), test: images(index) }), runFolder()));
     expect(error).toBeInstanceOf(DatasetError);
-    expect((error as DatasetError).file).toBe(index);
+    expect(instanceOf(error, DatasetError).file).toBe(index);
     expect(error.message).toBe(`dataset ${index}: line 3: b.png: no such file (${path.join(root, 'b.png')})`);
   });
 
@@ -211,7 +212,7 @@ describe('index files', () => {
       return path.join(root, name);
     };
     const good = write('good.csv', 'file,label\na.png,0\na.png,1\n');
-    const cases: Array<[string, RegExp]> = [
+    const cases: [string, RegExp][] = [
       [write('header.csv', 'path,label\na.png,0\n'), /line 1: expected a header with a 'file' column/],
       [write('empty-label.csv', 'file,label\na.png,\n'), /line 2: a\.png has no label/],
       [write('stray.csv', 'file,label\na.png,0\n\na.png,7\n'), /line 4: the label '7' is not one of data\.train's classes: 0, 1/],
@@ -220,7 +221,7 @@ describe('index files', () => {
     for (const [index, pattern] of cases) {
       const error = await rejection(prepareData(data({ train: images(good), test: images(index) }), runFolder()));
       expect(error).toBeInstanceOf(DatasetError);
-      expect((error as DatasetError).file).toBe(index);
+      expect(instanceOf(error, DatasetError).file).toBe(index);
       expect(error.message).toMatch(pattern);
     }
   });
@@ -264,7 +265,7 @@ describe('bad inputs', () => {
     const before = cacheFiles();
     const error = await rejection(prepareData(data({ train: images(root), test: images(root) }), runFolder()));
     expect(error).toBeInstanceOf(DatasetError);
-    expect((error as DatasetError).file).toBe(corrupt);
+    expect(instanceOf(error, DatasetError).file).toBe(corrupt);
     expect(error.message).toMatch(new RegExp(`^dataset ${corrupt}: not a readable image: corrupt, truncated or unsupported image: .+ \\(or set onError: 'skip'`));
     expect(cacheFiles()).toEqual(before); // nothing half-written
     const skipped = await prepareData(data({ train: images(root, { onError: 'skip' }), test: images(root, { onError: 'skip', offset: 2 }) }), runFolder());
@@ -284,7 +285,7 @@ describe('bad inputs', () => {
       fs.writeFileSync(path.join(root, 'a', name), bytes);
       const error = await rejection(prepareData(data({ train: images(root), test: images(root) }), runFolder()));
       expect(error).toBeInstanceOf(DatasetError);
-      expect((error as DatasetError).file).toBe(path.join(root, 'a', name));
+      expect(instanceOf(error, DatasetError).file).toBe(path.join(root, 'a', name));
       expect(error.message).toContain('not a PNG, JPEG or WebP image: no PNG, JPEG or WebP signature; it starts with');
     }
   });
@@ -301,7 +302,7 @@ describe('bad inputs', () => {
     const stray = await classFolder(tempDir('images-stray'), { a: 1, b: 1 });
     await png(path.join(stray, 'loose.png'), 1);
     error = await rejection(prepareData(data({ train: images(stray), test: images(stray) }), runFolder()));
-    expect((error as DatasetError).file).toBe(path.join(stray, 'loose.png'));
+    expect(instanceOf(error, DatasetError).file).toBe(path.join(stray, 'loose.png'));
     expect(error.message).toContain("an image directly in a folder of class subfolders (a, b): put it in its class's subfolder");
   });
 
@@ -310,7 +311,7 @@ describe('bad inputs', () => {
     for (const missing of [path.join(root, 'nope'), path.join(root, 'nope.csv')]) {
       const error = await rejection(prepareData(data({ train: images(root), test: images(missing) }), runFolder()));
       expect(error).toBeInstanceOf(ConfigError);
-      expect((error as ConfigError).field).toBe('data.test.path');
+      expect(instanceOf(error, ConfigError).field).toBe('data.test.path');
       expect(error.message).toContain(`no such folder or file: ${missing}`);
     }
     const file = path.join(root, 'a', '0.png');
@@ -339,9 +340,9 @@ describe('bad inputs', () => {
     let error = await rejection(prepareData(data({ train: images(good), test: images(root, { onError: 'skip' }) }), runFolder()));
     expect(error.message).toBe(`dataset ${root}: none of its 1 images could be read (all skipped)`);
     error = await rejection(prepareData(data({ train: images(good, { offset: 2 }), test: images(good) }), runFolder()));
-    expect((error as ConfigError).field).toBe('data.train.offset');
+    expect(instanceOf(error, ConfigError).field).toBe('data.train.offset');
     error = await rejection(prepareData(data({ task: 'regression', train: images(good), test: images(good) }), runFolder()));
-    expect((error as ConfigError).field).toBe('data.task');
+    expect(instanceOf(error, ConfigError).field).toBe('data.task');
   });
 });
 

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { decodeImage, decodePixels, imageFormat, isEncodedImage } from '../src/preprocess/image';
 import { decodePlainPng } from '../src/preprocess/png';
 import type { ImagePreprocessSpec } from '../src/preprocess/spec';
-import { InputValidationError } from '../src/runtime/errors';
+import { InputValidationError } from '../src/core/errors';
 
 const spec = (size: [number, number], channels: 1 | 3 = 1, fit: ImagePreprocessSpec['fit'] = 'fill'): ImagePreprocessSpec => ({ kind: 'image', size, channels, fit });
 

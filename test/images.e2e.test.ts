@@ -12,7 +12,7 @@ import { OnnxModel, loadDataset, type Prediction } from '../src/runtime';
 import { CLI, ROOT, tempDir } from './support/tiny';
 
 const CACHE = tempDir('images-e2e-cache');
-process.env['DISTILLERY_CACHE_DIR'] = CACHE;
+process.env.DISTILLERY_CACHE_DIR = CACHE;
 
 const TRAIN_PER_DIGIT = 40;
 const TEST_PER_DIGIT = 10;
@@ -125,7 +125,7 @@ describe('image folders → run() → predict(pngBuffer)', () => {
     const student = path.join(outDir, report.students[0]!.onnx);
     const one = cli(['predict', student, testFiles[0]!, '--json']);
     expect(one.status).toBe(0); // (stderr may say that dist/ was rebuilt)
-    const [prediction] = JSON.parse(one.stdout) as Array<{ label: string }>;
+    const [prediction] = JSON.parse(one.stdout) as { label: string }[];
     expect(prediction!.label).toMatch(/^\d$/);
     const all = cli(['predict', student, testDir]);
     expect(all.status).toBe(0);

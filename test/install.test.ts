@@ -11,7 +11,7 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { distilleryHome } from '../src/engine/environment';
+import { distilleryHome } from '../src/io/home';
 import { ROOT, tempDir, writeJson } from './support/tiny';
 
 const MAX_TARBALL_BYTES = 10 * 1024 * 1024;
@@ -23,21 +23,21 @@ const tinyData = { train: { type: 'mnist', split: 'train', limit: 400 }, test: {
 /** The environment of every command here: the test run's own, less DISTILLERY_PYTHON (the cached environment must be found). */
 function userEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' };
-  delete env['DISTILLERY_PYTHON'];
+  delete env.DISTILLERY_PYTHON;
   // This machine sets PYTHONDONTWRITEBYTECODE; a user's usually does not, and then Python writes byte-code
   // next to what it imports unless told otherwise. Unset, so (c) checks that nothing lands in the package.
-  delete env['PYTHONDONTWRITEBYTECODE'];
-  delete env['PYTHONPYCACHEPREFIX'];
-  delete env['DISTILLERY_CACHE_DIR'];
+  delete env.PYTHONDONTWRITEBYTECODE;
+  delete env.PYTHONPYCACHEPREFIX;
+  delete env.DISTILLERY_CACHE_DIR;
   // jest's own settings must not leak into the user's node
-  delete env['NODE_OPTIONS'];
+  delete env.NODE_OPTIONS;
   return env;
 }
 
 function runIn(cwd: string, command: string, args: string[], timeoutMs = 300_000): SpawnSyncReturns<string> {
   const result = spawnSync(command, args, { cwd, env: userEnv(), encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
   if (result.status !== 0) {
-    throw new Error(`\`${command} ${args.join(' ')}\` in ${cwd} failed (${result.error?.message ?? `exit ${result.status}, ${result.signal ?? ''}`}):\n${result.stdout}\n${result.stderr}`);
+    throw new Error(`\`${command} ${args.join(' ')}\` in ${cwd} failed (${result.error?.message ?? `exit ${String(result.status)}, ${result.signal ?? ''}`}):\n${result.stdout}\n${result.stderr}`);
   }
   return result;
 }
@@ -75,7 +75,7 @@ function readmeExample(): string {
 function trimmed(example: string): string {
   let source = example;
   const edit = (pattern: RegExp, replacement: string): void => {
-    if (!pattern.test(source)) throw new Error(`the README example no longer contains ${pattern}: update trimmed() in test/install.test.ts`);
+    if (!pattern.test(source)) throw new Error(`the README example no longer contains ${String(pattern)}: update trimmed() in test/install.test.ts`);
     source = source.replace(pattern, replacement);
   };
   edit(/outDir: 'runs\/mine',/g, `outDir: 'runs/mine', data: ${JSON.stringify(tinyData)},`);

@@ -6,8 +6,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Engine, RunFolderError, run, verifyRun, type ExperimentInput } from '../src';
-import { claimRunFolder, runFiles } from '../src/experiment/folder';
+import { claimRunFolder, runFiles } from '../src/io/run-folder';
 import { CLI, ROOT, tempDir, writeJson } from './support/tiny';
+import { closeIfOpened } from './support/hooks';
 
 const training = { epochs: 1, batchSize: 64 };
 function experiment(seed: number, students = ['s']): ExperimentInput {
@@ -36,9 +37,7 @@ describe('run folders', () => {
   beforeAll(async () => {
     engine = await Engine.start();
   });
-  afterAll(async () => {
-    await engine?.close();
-  });
+  afterAll(() => closeIfOpened(engine));
 
   test('two runs into one folder at once: exactly one proceeds, the other fails at once naming the lock and its pid', async () => {
     const folder = tempDir('folder-race');
@@ -88,7 +87,7 @@ describe('run folders', () => {
     expect(fs.existsSync(path.join(out, 'old-student.onnx'))).toBe(false);
     expect(fs.existsSync(path.join(out, 'checkpoints', 'old-student.pt'))).toBe(false);
     expect(fs.readFileSync(path.join(out, 'notes.txt'), 'utf8')).toBe('mine'); // not the old run's: kept
-    const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')) as { artefacts: Array<{ path: string }> };
+    const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')) as { artefacts: { path: string }[] };
     expect(report.artefacts.map((entry) => entry.path)).toEqual(manifest.artefacts.map((entry) => entry.path));
     expect(manifest.artefacts.map((entry) => entry.path)).not.toContain('notes.txt');
   }, 120_000);

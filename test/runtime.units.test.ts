@@ -1,7 +1,8 @@
 /** The runtime's pure parts, on synthetic inputs: shapes, normalisation, softmax, metadata, chunking. */
 import type { InferenceSession } from 'onnxruntime-node';
 import { describeModel, planBatch } from '../src/runtime/describe';
-import { describeValue, InputValidationError, ModelLoadError } from '../src/runtime/errors';
+import { ModelLoadError } from '../src/runtime/errors';
+import { describeValue, InputValidationError } from '../src/core/errors';
 import { InputPreparer, normalizationProblem } from '../src/runtime/input';
 import type { GraphFacts, ValueFacts } from '../src/runtime/model-file';
 import { argmax, softmax, toPrediction } from '../src/runtime/postprocess';

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { InputValidationError, OnnxModel, agreement, evaluate, loadDataset } from '../src/runtime';
 import { InputPreparer } from '../src/runtime/input';
 import { frontierPoints, frontierSpec, paretoFront, type FrontierPoint } from '../src/experiment/frontier';
-import type { RunReport } from '../src/experiment/report';
+import type { RunReport } from '../src/experiment/report-types';
 import { ConfigError, parseExperiment } from '../src/config';
 import { ROOT, tinyExperiment } from './support/tiny';
 
@@ -18,7 +18,7 @@ describe('the shipped int8 student (models/mnist-student.int8-static.onnx)', () 
   const card = JSON.parse(fs.readFileSync(path.join(MODELS, 'mnist-student.json'), 'utf8')) as {
     sizeBytes: number;
     heldout: { accuracy: number };
-    variants: Array<{ method: string; file: string; sha256: string; sizeBytes: number; sizeRatio: number; heldout: { accuracy: number; errors: number; agreementWithFp32: number } }>;
+    variants: { method: string; file: string; sha256: string; sizeBytes: number; sizeRatio: number; heldout: { accuracy: number; errors: number; agreementWithFp32: number } }[];
   };
   const [variant] = card.variants;
 

@@ -39,7 +39,7 @@ describe('the pretrained models shipped in models/', () => {
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/first held-out digit: predicted \d \(\d+\.\d%\), true \d/);
-    const card = JSON.parse(fs.readFileSync(path.join(MODELS, 'mnist-student.json'), 'utf8'));
+    const card = JSON.parse(fs.readFileSync(path.join(MODELS, 'mnist-student.json'), 'utf8')) as { heldout: { accuracy: number; errors: number } };
     expect(result.stdout).toContain(`held-out accuracy ${(100 * card.heldout.accuracy).toFixed(2)}% (${card.heldout.errors} errors of 2000)`);
   });
 });

@@ -11,8 +11,9 @@ import * as path from 'node:path';
 import { readTableFile } from '../src/data/table';
 import { run } from '../src/experiment';
 import { OnnxModel, loadDataset, type ClassPrediction, type Prediction, type RegressionPrediction } from '../src/runtime';
-import type { ClassificationTest } from '../src/experiment/report';
+import type { ClassificationTest } from '../src/experiment/report-types';
 import { CLI, ROOT, tempDir } from './support/tiny';
+import { closeIfOpened } from './support/hooks';
 
 const quick = { epochs: 3, batchSize: 32, optimizer: { type: 'adam', lr: 0.01 } } as const;
 
@@ -37,7 +38,7 @@ function shopCsv(rows: number, seed: number): string {
     const weight = next() < 0.1 ? '' : (2 * next()).toFixed(3); // missing values
     const score = size + (colour === 'red' ? 3 : colour === 'blue' ? -3 : 0) + (gift ? 1 : 0) + next();
     const grade = score < 4 ? 'low' : score < 8 ? 'mid' : 'high';
-    lines.push(`${size.toFixed(3)},${i % 17 === 5 ? '' : colour},${gift},${weight},${grade}`);
+    lines.push(`${size.toFixed(3)},${i % 17 === 5 ? '' : colour},${String(gift)},${weight},${grade}`);
   }
   return lines.join('\n') + '\n';
 }
@@ -84,9 +85,7 @@ describe('a CSV table, from training to predict(row)', () => {
     student = await OnnxModel.load(path.join(outDir, 'soft.onnx'));
   });
 
-  afterAll(async () => {
-    await student?.close();
-  });
+  afterAll(() => closeIfOpened(student));
 
   test('the run trains on the encoded table and records the encoding in every model', () => {
     expect(report.students[0]!.test.n).toBe(120);

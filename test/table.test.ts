@@ -12,8 +12,9 @@ import { readTableFile, sortValues, tableDataset } from '../src/data/table';
 import { DatasetError, loadDataset } from '../src/eval/dataset';
 import type { TablePreprocessSpec } from '../src/preprocess/spec';
 import { compileTable, encodeRow } from '../src/preprocess/table';
-import { InputValidationError } from '../src/runtime/errors';
+import { InputValidationError } from '../src/core/errors';
 import { tempDir } from './support/tiny';
+import { instanceOf } from './support/expect';
 
 const spec: TablePreprocessSpec = {
   kind: 'table',
@@ -73,7 +74,7 @@ describe('the table encoding', () => {
   });
 
   test('an unknown column is an error naming it and the model\'s columns; the label column is ignored', () => {
-    const error = thrown(() => encode({ carat: 1, colour: 'D', weight: 3 }, 'samples[2]')) as InputValidationError;
+    const error = instanceOf(thrown(() => encode({ carat: 1, colour: 'D', weight: 3 }, 'samples[2]')), InputValidationError);
     expect(error).toBeInstanceOf(InputValidationError);
     expect(error.field).toBe('samples[2].weight');
     expect(error.message).toBe("samples[2].weight: expected no such column (the model's columns: carat, cut, gift, colour), received 3");
@@ -131,7 +132,7 @@ describe('reading tables', () => {
     const rows = await readTableFile(write('shop.csv', SHOP + '\n'));
     expect(rows).toHaveLength(4);
     expect(rows[1]).toEqual({ carat: '1.5', cut: 'Good', gift: 'false', note: 'has, a comma', label: 'dear' });
-    expect(rows[2]!['note']).toBe('two\nlines');
+    expect(rows[2]!.note).toBe('two\nlines');
     expect(rows[3]).toEqual({ carat: '2.5', cut: '', gift: 'false', note: 'say "hi"', label: 'dear' });
 
     const tsv = await readTableFile(write('shop.tsv.gz', 'a\tb\n1\tx y\n2\t\n'));
@@ -279,7 +280,7 @@ describe('bad table inputs: a typed error naming the file and line or the config
   const out = tempDir('tables-bad');
 
   async function prepareError(train: Record<string, unknown>, test?: Record<string, unknown>): Promise<Error> {
-    const config = dataConfig({ train: { type: 'csv', label: 'label', ...train }, test: { type: 'csv', path: train['path'], ...test } });
+    const config = dataConfig({ train: { type: 'csv', label: 'label', ...train }, test: { type: 'csv', path: train.path, ...test } });
     const error = await rejected(prepareData(config, out));
     expect(fs.existsSync(path.join(out, 'data'))).toBe(false);
     return error;
@@ -290,7 +291,7 @@ describe('bad table inputs: a typed error naming the file and line or the config
     const error = await prepareError({ path: file });
     expect(error).toBeInstanceOf(DatasetError);
     expect(error.message).toBe(`dataset ${file}:3: the row has 2 fields, the header 3`);
-    expect((error as DatasetError).line).toBe(3);
+    expect(instanceOf(error, DatasetError).line).toBe(3);
   });
 
   test('89: an unclosed quote', async () => {
@@ -302,7 +303,7 @@ describe('bad table inputs: a typed error naming the file and line or the config
 
   test('90: a label column the file does not have names the columns it has', async () => {
     const file = write('nolabel.csv', 'a,b\n1,2\n');
-    const error = (await prepareError({ path: file, label: 'price' })) as ConfigError;
+    const error = instanceOf(await prepareError({ path: file, label: 'price' }), ConfigError);
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.field).toBe('data.train.label');
     expect(error.message).toContain(`data.train.label: no column "price" in ${file} (its columns: a, b)`);
@@ -310,7 +311,7 @@ describe('bad table inputs: a typed error naming the file and line or the config
 
   test('91: features and columns naming columns the file does not have', async () => {
     const file = write('names.csv', 'a,b,label\n1,2,x\n');
-    const error = (await prepareError({ path: file, features: ['a', 'colour'], columns: { size: 'numeric' } })) as ConfigError;
+    const error = instanceOf(await prepareError({ path: file, features: ['a', 'colour'], columns: { size: 'numeric' } }), ConfigError);
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.issues.map((issue) => issue.path)).toEqual(['data.train.features[1]', 'data.train.columns.size']);
     expect(error.message).toContain(`data.train.features[1]: no column "colour" in ${file} (its columns: a, b, label)`);
@@ -363,16 +364,16 @@ describe('bad table inputs: a typed error naming the file and line or the config
     const error = await rejected(
       prepareData(dataConfig({ labels: ['a', 'b', 'c'], train: { type: 'csv', path: two, label: 'label' }, test: { type: 'csv', path: two } }), out),
     );
-    expect((error as ConfigError).field).toBe('data.labels');
+    expect(instanceOf(error, ConfigError).field).toBe('data.labels');
   });
 
   test('97: a config that does not fit a table: no label, two labels for classes, encoding options outside data.train', async () => {
     const file = write('ok.csv', 'a,label\n1,x\n2,y\n');
-    expect(((await prepareError({ path: file, label: undefined })) as ConfigError).field).toBe('data.train.label');
-    expect(((await prepareError({ path: file, label: ['a', 'label'] })) as ConfigError).message).toMatch(/expected one label column for classification/);
-    expect(((await prepareError({ path: file }, { unseen: 'error' })) as ConfigError).field).toBe('data.test.unseen');
+    expect(instanceOf(await prepareError({ path: file, label: undefined }), ConfigError).field).toBe('data.train.label');
+    expect(instanceOf(await prepareError({ path: file, label: ['a', 'label'] }), ConfigError).message).toMatch(/expected one label column for classification/);
+    expect(instanceOf(await prepareError({ path: file }, { unseen: 'error' }), ConfigError).field).toBe('data.test.unseen');
     const odd = write('table.txt', 'a,label\n1,x\n');
-    expect(((await prepareError({ path: odd })) as ConfigError).field).toBe('data.train.format');
+    expect(instanceOf(await prepareError({ path: odd }), ConfigError).field).toBe('data.train.format');
   });
 
   test('98: a column with too many distinct values to be categorical', async () => {

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Engine, run, runSeeds, verifyRun, type EngineEvent, type ExperimentInput } from '../src';
 import { tempDir } from './support/tiny';
+import { closeIfOpened } from './support/hooks';
 
 const training = { epochs: 2, batchSize: 64, optimizer: { type: 'adam' as const, lr: 0.003 } };
 const base = {
@@ -25,9 +26,7 @@ describe('auto, sweeps and the verdict', () => {
   beforeAll(async () => {
     engine = await Engine.start();
   });
-  afterAll(async () => {
-    await engine?.close();
-  });
+  afterAll(() => closeIfOpened(engine));
 
   test('auto: six candidates chosen on validation, only the chosen one (and its baseline) tested, with a verdict', async () => {
     const out = path.join(tempDir('auto'), 'out');

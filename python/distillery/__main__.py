@@ -6,11 +6,13 @@ Runs one of the engine's commands (``run_experiment``, ``train_teacher``,
 default filled in — prints the result as JSON on stdout and progress lines on
 stderr. Used for CUDA checks on machines that have Python but no Node.
 
-With ``--nproc-per-node N`` (and ``--nnodes M --node-rank R --master-addr A
---master-port P`` for several machines), or a ``distributed`` block in the
-request, the command runs on N ranks per node through torchrun
-(distributed.py); ``--jsonl`` prints progress events and the final envelope as
-JSON lines on stdout (how ``distillery run`` reads a distributed run).
+With a ``distributed`` block in the request (every key written out, as in the
+resolved-config.json of ``distillery run --nproc-per-node N``), the command runs
+on its ranks through torchrun (distributed.py). ``--nproc-per-node N``,
+``--nnodes M``, ``--node-rank R``, ``--master-addr A`` and ``--master-port P``
+change the block's keys; a flag left out keeps the block's value. ``--jsonl``
+prints progress events and the final envelope as JSON lines on stdout (how
+``distillery run`` reads a distributed run).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import traceback
 from typing import Any
 
 from . import distributed
-from .api import COMMANDS
+from .api import COMMANDS, call
 from .errors import DistilleryError
 from .progress import Progress, Silent
+from .spec import ExperimentRequest, parse
 
 
 def _print_event(event: dict[str, Any]) -> None:
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("request", nargs="?", help="request JSON file ('-' for stdin); none for doctor/hello")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override a top-level key, e.g. --set device='\"cuda\"'")
     parser.add_argument("--jsonl", action="store_true", help="events and the final {ok, result | error} envelope as JSON lines on stdout")
-    group = parser.add_argument_group("distributed (run_experiment, through torchrun)")
+    group = parser.add_argument_group("distributed (run_experiment, through torchrun): each flag changes a key of the request's distributed block")
     group.add_argument("--nproc-per-node", type=int, help="ranks on this node (one device each)")
     group.add_argument("--nnodes", type=int, help="number of nodes")
     group.add_argument("--node-rank", type=int, help="this node's rank, 0..nnodes-1")
@@ -63,18 +66,20 @@ def main(argv: list[str] | None = None) -> int:
         request[key] = json.loads(value)
     if args.worker:
         distributed.exit_worker(_worker(args.command, request, args.jsonl))
-    overrides = {"nprocPerNode": args.nproc_per_node, "nnodes": args.nnodes, "nodeRank": args.node_rank,
-                 "masterAddr": args.master_addr, "masterPort": args.master_port}
-    launch = distributed.launch_options(request.get("distributed"), overrides) if args.command == "run_experiment" else None
-    if launch is None and any(value is not None for value in overrides.values()):
+    # A flag left out is None: the request's own value stands (the flags have no defaults of their own).
+    flags = {"nprocPerNode": args.nproc_per_node, "nnodes": args.nnodes, "nodeRank": args.node_rank,
+             "masterAddr": args.master_addr, "masterPort": args.master_port}
+    if args.command != "run_experiment" and any(value is not None for value in flags.values()):
         return _fail(DistilleryError(f"--nproc-per-node and the other distributed flags apply to run_experiment, not {args.command}"), args.jsonl)
     progress = Progress(_jsonl_event if args.jsonl else _print_event)
     signal.signal(signal.SIGINT, lambda *_: progress.request_cancel())
     try:
+        launch = distributed.launch_options(request.get("distributed"), flags) if args.command == "run_experiment" else None
         if launch is not None:
+            parse(ExperimentRequest, request)  # a bad request is refused here, once, before any rank starts
             result = distributed.launch(args.command, _request_file(args.request, request, bool(args.set)), launch, jsonl=args.jsonl)
         else:
-            result = COMMANDS[args.command](request, progress)  # parses the request once (spec.py), then runs it
+            result = call(args.command, request, progress=progress)
     except DistilleryError as error:
         return _fail(error, args.jsonl)
     if args.jsonl:
@@ -109,10 +114,10 @@ def _request_file(path: str | None, request: dict[str, Any], changed: bool) -> s
 def _worker(command: str, request: dict[str, Any], jsonl: bool) -> int:
     """One rank under torchrun: joins the group, runs the command; rank 0 alone reports progress and the result."""
     try:
-        context, device = distributed.init_worker(str(request.get("device", "auto")))
-        request["device"] = device
+        # The launcher has parsed the request; this rank reads its device from it and runs it on its own device.
+        context, device = distributed.init_worker(parse(ExperimentRequest, request).device)
         progress: Progress = Progress(_jsonl_event if jsonl else _print_event) if context.is_main else Silent()
-        result = COMMANDS[command](request, progress)
+        result = call(command, {**request, "device": device}, progress=progress)
         distributed.write_result(result)
         distributed.finish_worker()
     except BaseException as error:

@@ -94,17 +94,22 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-def call(command: str, request: dict[str, Any], on_event: Optional[Sink] = None) -> dict[str, Any]:
-    """Runs one engine command in this process, as the bridge does; ``on_event`` receives the progress events.
-    ``request`` must be complete (every default written out), e.g. a ``resolved-config.json``."""
+def call(command: str, request: dict[str, Any], on_event: Optional[Sink] = None, *, progress: Optional[Progress] = None) -> dict[str, Any]:
+    """Runs one engine command in this process: the one dispatcher, for the bridge, ``python -m distillery`` and the
+    benchmarks. ``request`` must be complete (every default written out), e.g. a ``resolved-config.json``.
+
+    ``on_event`` receives the progress events. A caller that cancels the call from outside (the bridge, on SIGUSR1)
+    passes its own ``progress`` instead and calls its ``request_cancel()``."""
+    if on_event is not None and progress is not None:
+        raise TypeError("call: pass on_event or progress, not both")
     if command not in COMMANDS:
         raise ConfigError(f"command: unknown engine command '{command}' (known: {', '.join(sorted(COMMANDS))})", field="command")
-    return COMMANDS[command](request, Progress(on_event))
+    return COMMANDS[command](request, progress if progress is not None else Progress(on_event))
 
 
-def predict(checkpoint: str, data: dict[str, Any], split: str = "test", device: str = "auto") -> tuple[np.ndarray, Optional[np.ndarray]]:
+def predict(checkpoint: str, data: dict[str, Any], split: str, device: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
     """A checkpoint's outputs (logits, or values for regression) on one split of a complete data config, with that
-    split's labels or targets (None when it has none), as numpy arrays."""
+    split's labels or targets (None when it has none), as numpy arrays. ``device``: auto, cpu, cuda or cuda:N."""
     if split not in ("train", "test", "transfer", "validation"):
         raise ConfigError(f"split: expected train, test, transfer or validation, got {split!r}", field="split")
     spec = parse(DataSpec, data, "data")

@@ -31,12 +31,14 @@ os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 from .errors import DistilleryError
 from .progress import Progress
 
-_progress = Progress()
+# The running call's progress: SIGUSR1 cancels through it. Each call gets a fresh one, so a signal that arrived
+# between calls (aimed at a call that had already ended) cannot cancel the next.
+_current = Progress()
 _PARENT = os.getppid()
 
 
 def _on_cancel_signal(_signum: int, _frame: Any) -> None:
-    _progress.request_cancel()
+    _current.request_cancel()
 
 
 def _watch_parent() -> None:
@@ -53,24 +55,24 @@ threading.Thread(target=_watch_parent, name="distillery-parent-watchdog", daemon
 
 
 def invoke(command: str, request_json: str, on_event: Optional[Callable[[str], Any]] = None) -> str:
-    """Runs one engine command. Never raises: failures come back as an error envelope."""
-    _progress.sink = (lambda event: on_event(json.dumps(event))) if on_event is not None else None
-    _progress._cancel_requested = False  # a signal that arrived between calls must not cancel this one
+    """Runs one engine command through ``api.call``. Never raises: failures come back as an error envelope."""
+    global _current
+    _current = Progress((lambda event: on_event(json.dumps(event))) if on_event is not None else None)
     try:
-        from .api import COMMANDS  # imports torch: a missing torch is reported like any other error
+        from .api import call  # imports torch: a missing torch is reported like any other error
 
-        if command not in COMMANDS:
-            raise DistilleryError(f"unknown engine command '{command}'", field="command")
-        result = COMMANDS[command](json.loads(request_json), _progress)
-        return json.dumps({"ok": True, "result": result})
-    except DistilleryError as error:
-        return json.dumps({"ok": False, "error": {**error.to_json(), "traceback": traceback.format_exc()}})
+        return json.dumps({"ok": True, "result": call(command, json.loads(request_json), progress=_current)})
     except Exception as error:
-        return json.dumps({"ok": False, "error": {
-            "type": type(error).__name__, "message": str(error) or type(error).__name__, "field": None, "file": None,
-            "details": {}, "traceback": traceback.format_exc(),
-        }})
+        return json.dumps({"ok": False, "error": _error_info(error)})
     finally:
-        _progress.sink = None
+        _current = Progress()  # lets go of Node's callback; a signal from now on lands on an idle progress object
 
 
+def _error_info(error: Exception) -> dict[str, Any]:
+    """The envelope's error (src/engine/errors.ts, PythonErrorInfo): a DistilleryError names its field and file;
+    any other exception is reported by its type and message."""
+    if isinstance(error, DistilleryError):
+        info = error.to_json()
+    else:
+        info = {"type": type(error).__name__, "message": str(error) or type(error).__name__, "field": None, "file": None, "details": {}}
+    return {**info, "traceback": traceback.format_exc()}

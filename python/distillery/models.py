@@ -61,7 +61,8 @@ class MLP(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+        outputs: torch.Tensor = self.layers(x)
+        return outputs
 
 
 class _ChannelFirst(nn.Module):
@@ -108,7 +109,8 @@ class LeNet(nn.Module):
         self.head = nn.Sequential(*head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        outputs: torch.Tensor = self.head(self.features(x))
+        return outputs
 
 
 class _ResidualBlock(nn.Module):
@@ -149,7 +151,8 @@ class SmallResNet(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+        outputs: torch.Tensor = self.layers(x)
+        return outputs
 
 
 class CifarResNet(nn.Module):
@@ -176,7 +179,8 @@ class CifarResNet(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+        outputs: torch.Tensor = self.layers(x)
+        return outputs
 
 
 class _WideBlock(nn.Module):
@@ -193,7 +197,8 @@ class _WideBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         activated = torch.relu(self.bn1(x))
         out = self.conv2(torch.relu(self.bn2(self.dropout(self.conv1(activated)))))
-        return out + (self.shortcut(activated) if self.project else x)
+        outputs: torch.Tensor = out + (self.shortcut(activated) if self.project else x)
+        return outputs
 
 
 class WideResNet(nn.Module):
@@ -216,7 +221,8 @@ class WideResNet(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+        outputs: torch.Tensor = self.layers(x)
+        return outputs
 
 
 class _InvertedResidual(nn.Module):
@@ -232,7 +238,8 @@ class _InvertedResidual(nn.Module):
         self.residual = stride == 1 and in_channels == out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x) if self.residual else self.body(x)
+        outputs: torch.Tensor = x + self.body(x) if self.residual else self.body(x)
+        return outputs
 
 
 # (expansion t, channels c, blocks n, stride s) — Sandler et al. 2018, with the first two strides 1 for 32×32 inputs.
@@ -269,7 +276,8 @@ class MobileNetV2(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+        outputs: torch.Tensor = self.layers(x)
+        return outputs
 
 
 def _custom(config: CustomModel, input_shape: list[int], num_outputs: int, where: str) -> nn.Module:
@@ -345,7 +353,8 @@ class OutputScale(nn.Module):
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner(x) * self.std + self.mean
+        outputs: torch.Tensor = self.inner(x) * self.std + self.mean
+        return outputs
 
 
 def build_for_task(config: ModelSpec, input_shape: list[int], num_outputs: int,

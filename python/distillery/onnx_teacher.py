@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
+from .results import LoadOptions
 from .spec import Normalization
 from .spec import OnnxTeacher as OnnxTeacherSpec
 
@@ -115,17 +116,17 @@ class OnnxTeacher(nn.Module):
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         if self.fixed_batch is None:
-            return self.session.run([self.output_name], {self.input_name: batch})[0]
+            outputs: np.ndarray = self.session.run([self.output_name], {self.input_name: batch})[0]
+            return outputs
         rows = len(batch)
         padded = np.concatenate([batch, np.zeros((-rows % self.fixed_batch, *batch.shape[1:]), np.float32)])
         parts = [self.session.run([self.output_name], {self.input_name: padded[i:i + self.fixed_batch]})[0]
                  for i in range(0, len(padded), self.fixed_batch)]
         return np.concatenate(parts)[:rows]
 
-    def load_options(self) -> dict[str, Any]:
+    def load_options(self) -> LoadOptions:
         """What the TypeScript runtime needs to run this teacher the same way (StudentModel.load options)."""
-        return {"inputName": self.input_name, "outputName": self.output_name, "sampleShape": self.sample_shape,
-                "outputKind": self.output_kind, "normalization": self.teacher_normalization}
+        return LoadOptions(self.input_name, self.output_name, tuple(self.sample_shape), self.output_kind, self.teacher_normalization)
 
 
 def parameter_count(path: str) -> int:

@@ -19,13 +19,14 @@ Sink = Callable[[dict[str, Any]], Any]
 
 
 class Progress:
-    def __init__(self, sink: Optional[Sink] = None, min_interval_s: float = 0.25):
+    def __init__(self, sink: Optional[Sink] = None, min_interval_s: float = 0.25) -> None:
         self.sink = sink
         self.min_interval_s = min_interval_s
         self._last_emit = 0.0
         self._cancel_requested = False
 
     def request_cancel(self) -> None:
+        """Asks the running command to stop at its next check (between batches); it then raises Cancelled."""
         self._cancel_requested = True
 
     @property
@@ -43,7 +44,7 @@ class Progress:
             return
         self._last_emit = now
         if self.sink is not None and self.sink(event):
-            self._cancel_requested = True
+            self.request_cancel()
 
     def step_due(self) -> bool:
         """Whether a step event would go out now — so callers only build one (a GPU sync for the loss) when it will."""

@@ -7,7 +7,8 @@ float32, so the runtime loads a variant like any model. The tools are onnxruntim
 
 Calibration rows are what the runtime is given: raw inputs (pixels 0-255, encoded table rows). When the graph does
 not apply the normalisation itself (``distillery.normalizationInGraph`` absent, older exports), the recorded
-normalisation is applied to them first, as the runtime would.
+normalisation is applied to them first, as the runtime would. They are fed in the graph's own batch size: foreign
+models often fix their batch axis (to 1, mostly), and onnxruntime refuses any other.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import numpy as np
 
 from .errors import QuantizationError
 from .io import atomic_path, file_sha256
+from .shards import ShardArray
 
 METHODS = ("int8-dynamic", "int8-static", "fp16")
 # At most this many calibration rows are used (a sample of the transfer set, taken evenly).
@@ -91,8 +93,9 @@ def quantize(source: str, method: str, destination: Optional[str] = None, *, cal
             "sizeRatio": size / os.path.getsize(source), "calibrationRows": None if rows is None else len(rows)}
 
 
-def _calibration_rows(x: np.ndarray, model: Any, metadata: dict[str, str], file: str) -> np.ndarray:
+def _calibration_rows(x: Union[np.ndarray, ShardArray], model: Any, metadata: dict[str, str], file: str) -> np.ndarray:
     """Calibration rows shaped as the graph's input, normalised when the graph does not do it, at most CALIBRATION_ROWS."""
+    _require_one_data_input(model, file)
     shape = sample_shape(model, metadata)
     features = int(np.prod(shape))
     if x.ndim < 2 or len(x) == 0 or int(np.prod(x.shape[1:])) != features:
@@ -100,11 +103,13 @@ def _calibration_rows(x: np.ndarray, model: Any, metadata: dict[str, str], file:
             f"calibration data {file}: expected rows of shape [N, {', '.join(map(str, shape))}] ({features} values each), "
             f"got an array of shape {list(x.shape)}", file=file, field="data",
             details={"expected": [None, *shape], "received": list(x.shape)})
-    if not np.isfinite(x).all():
-        raise QuantizationError(f"calibration data {file}: holds NaN or infinite values", file=file, field="data")
+    # Sample first, then materialise: a sharded transfer set stays on disk except for the rows calibration reads.
     if len(x) > CALIBRATION_ROWS:
         x = x[np.linspace(0, len(x) - 1, CALIBRATION_ROWS).round().astype(np.int64)]
-    return graph_input(x, shape, metadata)
+    rows = x.take(np.arange(len(x))) if isinstance(x, ShardArray) else np.asarray(x)
+    if not np.isfinite(rows).all():
+        raise QuantizationError(f"calibration data {file}: holds NaN or infinite values", file=file, field="data")
+    return graph_input(rows, shape, metadata)
 
 
 def graph_input(x: np.ndarray, shape: list[int], metadata: dict[str, str]) -> np.ndarray:
@@ -126,8 +131,52 @@ def sample_shape(model: Any, metadata: dict[str, str]) -> list[int]:
     """One sample's shape: from the metadata, else from the graph's input (its first axis taken as the batch)."""
     if "distillery.input" in metadata:
         return [int(size) for size in json.loads(metadata["distillery.input"])["shape"]]
-    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims = data_inputs(model)[0].type.tensor_type.shape.dim
     return [int(dim.dim_value) or 1 for dim in dims[1:]]
+
+
+def data_inputs(model: Any) -> list[Any]:
+    """The graph's inputs that take data: older exports (IR < 4) list every initializer among the inputs too."""
+    initializers = {tensor.name for tensor in model.graph.initializer}
+    return [value for value in model.graph.input if value.name not in initializers]
+
+
+def fixed_batch_size(model: Any) -> Optional[int]:
+    """The size the graph fixes its batch axis (the data input's first) to; None when that axis is free."""
+    dims = data_inputs(model)[0].type.tensor_type.shape.dim
+    return int(dims[0].dim_value) if dims and dims[0].dim_value > 0 else None
+
+
+def feed_batches(rows: np.ndarray, size: int, fixed: Optional[int]) -> Iterator[tuple[np.ndarray, int]]:
+    """``rows`` in batches a graph accepts, each with how many of its leading rows are real: ``size`` rows at a time
+    when the batch axis is free; exactly ``fixed`` rows when the graph fixes it, the last batch filled up by
+    repeating its own rows (which leaves min/max calibration ranges as they are; callers drop those outputs)."""
+    step = fixed or size
+    for start in range(0, len(rows), step):
+        batch = rows[start:start + step]
+        real = len(batch)
+        if fixed is not None and real < fixed:
+            batch = np.resize(batch, (fixed, *batch.shape[1:]))  # repeats whole rows, in order
+        yield batch, real
+
+
+def run_in_batches(session: Any, rows: np.ndarray, size: int) -> np.ndarray:
+    """The first output of an onnxruntime ``session`` on ``rows``, fed in batches its data input accepts."""
+    data = session.get_inputs()[0]
+    first = data.shape[0] if data.shape else None
+    fixed = first if isinstance(first, int) and first > 0 else None
+    parts = [session.run(None, {data.name: batch})[0][:real] for batch, real in feed_batches(rows, size, fixed)]
+    return np.concatenate(parts)
+
+
+def _require_one_data_input(model: Any, file: str) -> None:
+    """Calibration feeds one array: a graph with several data inputs cannot be calibrated from it."""
+    names = [value.name for value in data_inputs(model)]
+    if len(names) != 1:
+        raise QuantizationError(
+            f"calibration data {file}: the model takes {len(names)} inputs ({', '.join(names) or 'none'}); int8-static "
+            "calibration feeds one array of rows, so it needs a model with exactly one input (int8-dynamic needs no data)",
+            file=file, field="data", details={"inputs": names})
 
 
 def _int8(source: str, temporary: str, rows: Optional[np.ndarray]) -> None:
@@ -139,10 +188,12 @@ def _int8(source: str, temporary: str, rows: Optional[np.ndarray]) -> None:
         return
     import onnx
 
-    input_name = onnx.load(source, load_external_data=False).graph.input[0].name
-    batches = [rows[start:start + CALIBRATION_BATCH] for start in range(0, len(rows), CALIBRATION_BATCH)]
+    model = onnx.load(source, load_external_data=False)
+    input_name = data_inputs(model)[0].name
+    # In the graph's own batch size when it fixes one: onnxruntime refuses a batch of 64 for an input fixed at 1.
+    batches = [batch for batch, _ in feed_batches(rows, CALIBRATION_BATCH, fixed_batch_size(model))]
 
-    class Reader(CalibrationDataReader):
+    class Reader(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime ships no type hints: its base is Any
         def __init__(self) -> None:
             self.batches: Iterator[np.ndarray] = iter(batches)
 

@@ -1,6 +1,12 @@
-"""Data larger than memory: inputs in memory-mapped ``.npy`` shards (a ``shards`` source), read in chunks.
+"""Where a split's rows live, behind two interfaces, so that no caller branches on the kind of storage.
 
-The rows stay on disk. numpy maps each shard and the operating system pages in only what is touched, so a
+``RowStorage`` is a source's raw rows as read (not normalised): ``ArrayRows`` in memory, or ``ShardArray``,
+memory-mapped ``.npy`` shards (a ``shards`` source). Each checks its own finiteness, computes its normalisation
+statistics and becomes a ``RowSource``: the split's normalised float32 rows for the training device, either
+``DeviceRows`` (a resident tensor) or ``MappedRows`` (rows on disk, or in host memory when they do not fit on the
+GPU, read a batch at a time). The training loop and ``predict`` use a ``RowSource`` alike.
+
+Shards stay on disk. numpy maps each shard and the operating system pages in only what is touched, so a
 transfer set many times the machine's memory trains like any other. What needs every row — the finiteness check
 and the normalisation statistics — reads ``CHUNK_ROWS`` rows at a time; each training batch is gathered,
 normalised and moved to the device when it is needed, one batch ahead on a worker thread, and on CUDA through
@@ -10,7 +16,9 @@ that is in host memory but too large for the GPU (HostRows).
 
 from __future__ import annotations
 
+import functools
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Optional, Union
@@ -21,9 +29,160 @@ import torch
 from .errors import DataError
 
 CHUNK_ROWS = 8192
+DEVICE_DATA_SHARE = 0.5  # a split may take this share of the GPU's free memory; the model and activations need the rest
+
+Normalization = Optional[dict[str, list[float]]]
+RowKey = Union[slice, np.ndarray]
 
 
-class ShardArray:
+def apply_normalization(x: np.ndarray, norm: Normalization) -> np.ndarray:
+    """Raw rows as float32, less the mean and over the standard deviation (scalar, or one per feature)."""
+    values = x.astype(np.float32)
+    if norm is None:
+        return values
+    shape = values.shape
+    flat = values.reshape(len(values), -1)
+    mean, std = np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32)
+    normalised: np.ndarray = ((flat - mean) / std).reshape(shape)
+    return normalised
+
+
+def fits_on_device(nbytes: int, device: torch.device) -> bool:
+    """Whether a split of ``nbytes`` (float32) is kept resident on ``device``: always on the CPU; on a GPU when it
+    takes at most DEVICE_DATA_SHARE of the free memory — else it stays on the host and is copied a batch ahead."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= DEVICE_DATA_SHARE * free
+
+
+# ---------------------------------------------------------------- row sources: normalised rows for the device
+
+
+class RowSource(ABC):
+    """A split's normalised float32 rows, as the training loop and ``predict`` read them, whatever holds them.
+
+    ``rows[index]`` (an index tensor or a slice) gives those rows on the device; ``split(n)`` walks every row in
+    blocks, as ``Tensor.split`` does; ``batches(indices)`` gives (index, rows) for each batch of an epoch."""
+
+    shape: torch.Size
+    device: torch.device
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def __getitem__(self, key: Union[slice, torch.Tensor]) -> torch.Tensor: ...
+
+    @abstractmethod
+    def split(self, size: int) -> Iterator[torch.Tensor]: ...
+
+    @abstractmethod
+    def batches(self, indices: Iterable[torch.Tensor]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+
+
+class DeviceRows(RowSource):
+    """Rows resident on the training device as one tensor: a batch is an index into it, nothing is copied ahead."""
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.tensor, self.shape, self.device = tensor, tensor.shape, tensor.device
+
+    def __len__(self) -> int:
+        return len(self.tensor)
+
+    def __getitem__(self, key: Union[slice, torch.Tensor]) -> torch.Tensor:
+        return self.tensor[key]
+
+    def split(self, size: int) -> Iterator[torch.Tensor]:
+        return iter(torch.split(self.tensor, size))
+
+    def batches(self, indices: Iterable[torch.Tensor]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return ((index, self.tensor[index]) for index in indices)
+
+
+# ---------------------------------------------------------------- row storage: raw rows as read
+
+
+class RowStorage(ABC):
+    """A source's raw rows as read (not normalised): what loading checks, measures and turns into a RowSource.
+
+    ``storage[key]`` (a slice or an index array) is another storage of those rows, as numpy views are;
+    ``array`` is what a caller outside loading gets: a numpy array, or the lazy ShardArray itself."""
+
+    dtype: np.dtype[Any]
+
+    @property
+    @abstractmethod
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def select(self, key: RowKey) -> RowStorage:
+        """The rows at ``key`` (a slice or an index array), as storage of the same kind."""
+
+    @property
+    @abstractmethod
+    def array(self) -> Union[np.ndarray, ShardArray]: ...
+
+    @abstractmethod
+    def check_finite(self, where: str, file: Optional[str]) -> None:
+        """Raises a DataError naming the first row that holds NaN or Infinity."""
+
+    @abstractmethod
+    def normalization_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation in float64: one value for images (samples of 2+ dims), one per feature else."""
+
+    @abstractmethod
+    def on_device(self, norm: Normalization, device: torch.device) -> RowSource:
+        """The rows normalised for ``device``: resident when they fit, else read a batch at a time."""
+
+
+class ArrayRows(RowStorage):
+    """Rows read whole into memory (an .npz/.npy file, the embedded digits)."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self._array, self.dtype = array, array.dtype
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._array.shape)
+
+    def __len__(self) -> int:
+        return len(self._array)
+
+    def select(self, key: RowKey) -> ArrayRows:
+        return ArrayRows(self._array[key])
+
+    @property
+    def array(self) -> np.ndarray:
+        return self._array
+
+    def check_finite(self, where: str, file: Optional[str]) -> None:
+        x = self._array
+        if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+            bad = int(np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0])
+            raise DataError(f"{where}: x holds NaN or Infinity (first at row {bad})", field=f"{where}.x", file=file)
+
+    def normalization_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        flat = self._array.reshape(len(self._array), -1).astype(np.float64)
+        if self.ndim >= 3:
+            return np.array([flat.mean()]), np.array([flat.std()])
+        return flat.mean(axis=0), flat.std(axis=0)
+
+    def on_device(self, norm: Normalization, device: torch.device) -> RowSource:
+        rows = apply_normalization(self._array, norm)
+        if not fits_on_device(rows.nbytes, device):  # stays in host memory; batches go over pinned memory
+            return MappedRows(HostRows(rows), lambda batch: batch, device)
+        return DeviceRows(torch.as_tensor(rows, device=device))
+
+
+class ShardArray(RowStorage):
     """The rows of several memory-mapped .npy files as one array, or a selection of them; nothing is read until
     rows are asked for. Indexing with a slice or an index array gives another (lazy) selection, as numpy views do."""
 
@@ -67,15 +226,32 @@ class ShardArray:
 
     @property
     def ndim(self) -> int:
-        return self._maps[0].ndim
+        return int(self._maps[0].ndim)
 
     def __len__(self) -> int:
         return int(self._starts[-1]) if self._rows is None else len(self._rows)
 
-    def __getitem__(self, key: Union[slice, np.ndarray]) -> ShardArray:
+    def __getitem__(self, key: RowKey) -> ShardArray:
         positions = np.arange(len(self))[key]
         rows = positions if self._rows is None else self._rows[positions]
         return ShardArray(self._maps, self.files, np.asarray(rows, dtype=np.int64))
+
+    def select(self, key: RowKey) -> ShardArray:
+        return self[key]
+
+    @property
+    def array(self) -> ShardArray:
+        return self  # stays lazy: callers take the rows they need
+
+    def check_finite(self, where: str, file: Optional[str]) -> None:
+        check_finite(self, where)
+
+    def normalization_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        return normalization_stats(self, per_feature=self.ndim < 3)
+
+    def on_device(self, norm: Normalization, device: torch.device) -> RowSource:
+        """Stays on disk; batches are read, normalised and moved as they are needed."""
+        return MappedRows(self, functools.partial(apply_normalization, norm=norm), device)
 
     def take(self, positions: np.ndarray) -> np.ndarray:
         """The rows at ``positions`` (of this selection), read from disk into one array, in that order."""
@@ -126,6 +302,12 @@ def normalization_stats(array: ShardArray, per_feature: bool) -> tuple[np.ndarra
     return mean, np.sqrt(squares / count)
 
 
+def storage_of(array: Union[np.ndarray, ShardArray]) -> RowStorage:
+    """Raw rows that a caller holds as an array (a public helper's argument) as storage: loading itself never needs
+    this, it reads each source into its own kind of storage."""
+    return array if isinstance(array, ShardArray) else ArrayRows(array)
+
+
 class HostRows:
     """Rows already in host memory (normalised) that do not fit on the GPU: read a batch at a time like shards."""
 
@@ -136,10 +318,11 @@ class HostRows:
         return len(self.rows)
 
     def take(self, positions: np.ndarray) -> np.ndarray:
-        return self.rows[positions]
+        taken: np.ndarray = self.rows[positions]
+        return taken
 
 
-class MappedRows:
+class MappedRows(RowSource):
     """A split that is not on the training device — rows on disk (ShardArray), or in host memory when they do not
     fit on the GPU (HostRows): what the training loop and ``predict`` use in place of a tensor.
 

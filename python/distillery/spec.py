@@ -9,7 +9,8 @@ ConfigError naming it, never a guess. Only keys that zod leaves optional
 (``.optional()``, no default) have a Python default, and it is always None.
 
 Field names are snake_case here and camelCase on the wire; ``parse`` and
-``to_json`` convert. A union of dataclasses is told apart by its ``type``
+``to_json`` convert. Every field is keyword-only (``kw_only``): built by hand,
+a request names each field, so a new field cannot silently shift the others. A union of dataclasses is told apart by its ``type``
 literal; a ``Variant`` base class (e.g. ``MethodOptions``) stands for the union
 of all its subclasses, so a new method's options class is found without being
 listed here.
@@ -211,7 +212,7 @@ def to_json(value: Any) -> Any:
 # ---------------------------------------------------------------- data
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MnistSource:
     type: Literal["mnist"]
     split: Literal["train", "test", "all"]
@@ -220,7 +221,7 @@ class MnistSource:
     limit: Optional[int] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FileSource:
     type: Literal["file"]
     path: str
@@ -232,7 +233,7 @@ class FileSource:
     limit: Optional[int] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ShardsSource:
     """Inputs too large for memory: .npy files read memory-mapped (shards.py); data.train and data.transfer only."""
 
@@ -248,7 +249,7 @@ InMemorySource = Union[MnistSource, FileSource]
 Source = Union[MnistSource, FileSource, ShardsSource]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SplitValidation:
     """A validation set held out of data.train: ``fraction`` of it, stratified by class, the same rows every run."""
 
@@ -256,7 +257,7 @@ class SplitValidation:
     fraction: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DataSpec:
     task: Literal["classification", "regression"]
     train: Source
@@ -278,7 +279,7 @@ class ModelSpec(Variant):
     """Any model config (by ``type``)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MlpModel(ModelSpec):
     type: Literal["mlp"]
     hidden: tuple[int, ...]
@@ -288,7 +289,7 @@ class MlpModel(ModelSpec):
     bottleneck: Optional[int] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LeNetModel(ModelSpec):
     type: Literal["lenet"]
     channels: tuple[int, ...]
@@ -297,7 +298,7 @@ class LeNetModel(ModelSpec):
     dropout: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResNetModel(ModelSpec):
     type: Literal["resnet"]
     channels: tuple[int, ...]
@@ -306,7 +307,7 @@ class ResNetModel(ModelSpec):
     widen: Optional[int] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WrnModel(ModelSpec):
     type: Literal["wrn"]
     depth: int
@@ -314,21 +315,21 @@ class WrnModel(ModelSpec):
     dropout: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MobileNetV2Model(ModelSpec):
     type: Literal["mobilenetv2"]
     width: float
     dropout: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CustomModel(ModelSpec):
     type: Literal["custom"]
     module: str
     kwargs: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EnsembleModel(ModelSpec):
     """How a checkpoint records an ensemble teacher: its members' model configs (never written by users)."""
 
@@ -340,7 +341,7 @@ class EnsembleModel(ModelSpec):
 # ---------------------------------------------------------------- training
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Sgd:
     type: Literal["sgd"]
     lr: float
@@ -348,19 +349,19 @@ class Sgd:
     nesterov: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Adam:
     type: Literal["adam", "adamw"]
     lr: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ConstantSchedule:
     type: Literal["constant", "cosine"]
     warmup_epochs: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StepSchedule:
     type: Literal["step"]
     step_size: int
@@ -368,14 +369,14 @@ class StepSchedule:
     warmup_epochs: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ExponentialSchedule:
     type: Literal["exponential"]
     gamma: float
     warmup_epochs: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Augment:
     shift: int
     flip: bool
@@ -384,7 +385,7 @@ class Augment:
     cutmix: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Training:
     epochs: int
     batch_size: int
@@ -413,7 +414,7 @@ class MethodOptions(Variant):
 # ---------------------------------------------------------------- teachers and students
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainedTeacher:
     type: Literal["train"]
     name: str
@@ -422,20 +423,20 @@ class TrainedTeacher:
     method: Optional[MethodOptions] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CheckpointTeacher:
     type: Literal["checkpoint"]
     name: str
     path: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Normalization:
     mean: tuple[float, ...]
     std: tuple[float, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OnnxTeacher:
     type: Literal["onnx"]
     name: str
@@ -447,7 +448,7 @@ class OnnxTeacher:
     sample_shape: Optional[tuple[int, ...]] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EnsembleTeacher:
     type: Literal["ensemble"]
     name: str
@@ -458,7 +459,7 @@ class EnsembleTeacher:
 Teacher = Union[TrainedTeacher, CheckpointTeacher, EnsembleTeacher, OnnxTeacher]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Candidate:
     """A student that a sweep made: one of its group's candidates, chosen between on the validation split alone."""
 
@@ -466,7 +467,7 @@ class Candidate:
     overrides: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Student:
     name: str
     model: ModelSpec
@@ -475,7 +476,7 @@ class Student:
     candidate: Optional[Candidate] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ExportOptions:
     opset: int
     parity_tolerance: float
@@ -483,7 +484,7 @@ class ExportOptions:
     max_accuracy_drop: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EvaluateOptions:
     baselines: bool  # read by TypeScript (src/config/sweep.ts), which adds the baselines to the students
     top_k: int
@@ -494,12 +495,12 @@ class EvaluateOptions:
 # ---------------------------------------------------------------- the commands' requests
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Empty:
     """hello and doctor take nothing."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainTeacherRequest:
     data: DataSpec
     out_dir: str
@@ -510,7 +511,7 @@ class TrainTeacherRequest:
     teacher: Teacher
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DistillRequest:
     data: DataSpec
     out_dir: str
@@ -522,7 +523,7 @@ class DistillRequest:
     teacher: Union[str, OnnxTeacher, None] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ExportRequest:
     checkpoint: str
     path: str
@@ -530,7 +531,7 @@ class ExportRequest:
     data: Optional[DataSpec] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QuantizeRequest:
     """One variant of an exported model; ``data`` (an .npz/.npy of raw input rows) calibrates int8-static."""
 
@@ -540,14 +541,14 @@ class QuantizeRequest:
     path: Optional[str] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WriteSplitRequest:
     data: DataSpec
     split: Literal["train", "test", "transfer", "validation"]
     path: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Distributed:
     """How torchrun launches the experiment (read by the launcher, distributed.py; the ranks ignore it)."""
 
@@ -560,7 +561,7 @@ class Distributed:
     master_port: Optional[int] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ExperimentRequest:
     name: str
     seed: int

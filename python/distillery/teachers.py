@@ -51,7 +51,7 @@ def build_teacher(spec: TeacherSpec, data: DataBundle, device: torch.device, pro
         module = build_for_task(spec.model, data.sample_shape, data.num_outputs, data.target_scale, f"{where}.model").to(device)
         state_path = os.path.join(state_dir, f"{spec.name}.state.pt") if state_dir else None
         # No method: the plain supervised loss, which both label baselines give for the data's task.
-        method = spec.method or HardLabels("hard-labels")
+        method = spec.method or HardLabels(type="hard-labels")
         result = fit(module, data, spec.training, Objective(method, data.task, f"{where}.method"), device, progress,
                      phase="teacher", name=spec.name, seed=seed, state_path=state_path, resume=resume)
         module.eval()
@@ -71,7 +71,7 @@ def build_teacher(spec: TeacherSpec, data: DataBundle, device: torch.device, pro
             raise ConfigError(f"{member_where}: an ensemble checkpoint cannot be an ensemble member", field=member_where)
         members.append(member)
     module = Ensemble([m.module for m in members], spec.combine, data.task).to(device).eval()
-    config = EnsembleModel("ensemble", spec.combine, tuple(m.model_config for m in members if m.model_config is not None))
+    config = EnsembleModel(type="ensemble", combine=spec.combine, members=tuple(m.model_config for m in members if m.model_config is not None))
     return Teacher(module, config, None, members)
 
 

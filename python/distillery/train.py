@@ -25,8 +25,8 @@ from .data import DataBundle, Split
 from .errors import ConfigError, TrainingDivergedError
 from .io import atomic_torch_save
 from .progress import Progress
-from .shards import MappedRows
-from .spec import ExponentialSchedule, MethodOptions, Sgd, StepSchedule, Training
+from .shards import RowSource
+from .spec import ConstantSchedule, ExponentialSchedule, MethodOptions, Sgd, StepSchedule, Training
 
 EVAL_BATCH = 4096
 
@@ -107,7 +107,8 @@ class Objective:
             return self.teacher_outputs[index]
         assert self.teacher is not None, "a distillation objective needs a teacher"
         with torch.no_grad():
-            return self.teacher(x).float()
+            outputs: torch.Tensor = self.teacher(x)
+            return outputs.float()
 
     def check_labels(self, split: Split, split_name: str) -> None:
         """A method that reads labels, on a split that has none, fails before the first batch."""
@@ -144,7 +145,7 @@ def make_optimizer(model: nn.Module, training: Training, auxiliary: Optional[nn.
     return optimizer(parameters, lr=spec.lr, weight_decay=training.weight_decay)
 
 
-def lr_factor(schedule: Any, step: int, steps_per_epoch: int, epochs: int) -> float:
+def lr_factor(schedule: Union[ConstantSchedule, StepSchedule, ExponentialSchedule], step: int, steps_per_epoch: int, epochs: int) -> float:
     """The learning-rate multiplier at a global step (the schedule is stepped every batch)."""
     epoch = step // steps_per_epoch
     warmup = schedule.warmup_epochs * steps_per_epoch
@@ -164,8 +165,8 @@ def lr_factor(schedule: Any, step: int, steps_per_epoch: int, epochs: int) -> fl
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: Union[torch.Tensor, MappedRows]) -> torch.Tensor:
-    """Outputs for a whole split, in eval mode, in large batches (read from disk batch by batch for MappedRows)."""
+def predict(model: nn.Module, x: Union[torch.Tensor, RowSource]) -> torch.Tensor:
+    """Outputs for a whole split, in eval mode, in large batches (read batch by batch when the rows are not resident)."""
     was_training = model.training
     model.eval()
     outputs = torch.cat([model(chunk).float() for chunk in x.split(EVAL_BATCH)]) if len(x) else torch.zeros((0,), device=x.device)
@@ -251,11 +252,8 @@ def _autocast(device: torch.device, training: Training) -> torch.autocast:
 
 
 def _batches(split: Split, indices: Iterable[torch.Tensor]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(index, rows) per batch: indexed in memory, or read from disk one batch ahead for a ``shards`` source."""
-    if isinstance(split.x, MappedRows):
-        return split.x.batches(indices)
-    rows = split.x
-    return ((index, rows[index]) for index in indices)
+    """(index, rows) per batch: indexed on the device, or read one batch ahead when the rows are not resident."""
+    return split.x.batches(indices)
 
 
 def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objective, device: torch.device,
@@ -274,12 +272,82 @@ def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objec
         objective.close()
 
 
+@dataclass
+class _Loop:
+    """What one training run holds across its epochs: the model and what steps it, the data, where it reports."""
+
+    model: nn.Module
+    data: DataBundle
+    transfer: Split
+    training: Training
+    objective: Objective
+    device: torch.device
+    progress: Progress
+    phase: str
+    name: str
+    seed: int
+    state_path: Optional[str]
+    test_metrics: bool
+    augmenter: Optional[Augmenter]
+    generator: torch.Generator  # the loop's seeded randomness: the epoch's order, augmentation
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    batch_size: int  # this rank's share of training.batchSize
+    steps_per_epoch: int
+    channels_last: bool  # batches go channels-last: asked for, on CUDA, for a model with convolutions
+    trained: Optional[nn.Module] = None  # the model as stepped (DDP under torchrun, compiled when asked): _start_training
+
+    @property
+    def epochs(self) -> int:
+        return self.training.epochs
+
+    @property
+    def keep_best(self) -> bool:
+        return self.training.checkpoint == "best"
+
+
+@dataclass
+class _Best:
+    """The best epoch so far on the validation split (``training.checkpoint: 'best'``), part of the epoch state."""
+
+    score: float = -math.inf
+    epoch: int = -1
+    state: Any = None
+
+
+@dataclass
+class _EpochSums:
+    """An epoch's running sums, kept on the device (reading one would make every step wait for it)."""
+
+    loss: torch.Tensor
+    correct: torch.Tensor
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
 def _fit(model: nn.Module, data: DataBundle, training: Training, objective: Objective, device: torch.device,
          progress: Progress, *, phase: str, name: str, seed: int, transfer: Optional[Split],
          state_path: Optional[str], resume: bool, test_metrics: bool) -> FitResult:
-    transfer = transfer if transfer is not None else data.train
+    loop = _prepare(model, data, training, objective, device, progress, phase=phase, name=name, seed=seed,
+                    transfer=transfer if transfer is not None else data.train, state_path=state_path, test_metrics=test_metrics)
+    start_epoch, history, best = _resume(loop) if resume else (0, [], _Best())
+    progress.emit({"event": "phase-start", "phase": phase, "name": name, "epochs": loop.epochs, "startEpoch": start_epoch,
+                   "stepsPerEpoch": loop.steps_per_epoch, "samples": loop.transfer.n})
+    started = time.perf_counter()
+    _start_training(loop)
+    for epoch in range(start_epoch, loop.epochs):
+        epoch_started = time.perf_counter()
+        sums, seen = _train_epoch(loop, epoch)
+        metrics, score = _epoch_metrics(loop, sums, seen, epoch_started)
+        _end_epoch(loop, epoch, metrics, score, history, best)
+    return _finish(loop, history, best, start_epoch, started)
+
+
+def _prepare(model: nn.Module, data: DataBundle, training: Training, objective: Objective, device: torch.device, progress: Progress,
+             *, phase: str, name: str, seed: int, transfer: Split, state_path: Optional[str], test_metrics: bool) -> _Loop:
+    """Everything the epochs need, checked before the first one: the augmenter, the seeded generator, the objective's
+    auxiliary module, the optimiser and its per-step schedule."""
     ranks = distributed.current()  # under torchrun: batch_size is the global batch, each rank takes its share
-    epochs, batch_size = training.epochs, distributed.local_batch(training.batch_size)
+    batch_size = distributed.local_batch(training.batch_size)
     steps_per_epoch = max(1, math.ceil(math.ceil(transfer.n / ranks.world_size) / batch_size))
     training_where = objective.where.rsplit(".method", 1)[0] + ".training.augment"
     augmenter = Augmenter.build(training.augment, tuple(data.sample_shape), training_where)
@@ -291,111 +359,154 @@ def _fit(model: nn.Module, data: DataBundle, training: Training, objective: Obje
         raise ConfigError(f"{objective.where}.type: '{objective.entry.name}' trains a connector beside the student, which distributed "
                           "runs do not synchronise across ranks; run it in one process", field=f"{objective.where}.type")
     optimizer = make_optimizer(model, training, objective.auxiliary)
-    schedule = training.schedule
+    schedule, epochs = training.schedule, training.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(schedule, step, steps_per_epoch, epochs))
-    monitor = data.validation
-    keep_best = training.checkpoint == "best"
-    if keep_best and monitor is None:
+    if training.checkpoint == "best" and data.validation is None:
         raise ConfigError("training.checkpoint: 'best' needs data.validation to choose the best epoch honestly", field="training.checkpoint")
-
-    teacher_test = objective.test_teacher_outputs
-    history: list[dict[str, Any]] = []
-    start_epoch, best_score, best_epoch, best_state = 0, -math.inf, -1, None
-    if resume and state_path and os.path.exists(state_path):
-        start_epoch, history, best_score, best_epoch, best_state = _restore(state_path, model, optimizer, scheduler, generator,
-                                                                            objective.auxiliary)
-        progress.emit({"event": "log", "message": f"{name}: resumed after epoch {start_epoch}"})
-
-    progress.emit({"event": "phase-start", "phase": phase, "name": name, "epochs": epochs, "startEpoch": start_epoch,
-                   "stepsPerEpoch": steps_per_epoch, "samples": transfer.n})
-    started = time.perf_counter()
-    model.train()
     channels_last = training.channels_last and device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules())
-    if channels_last:
-        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    trained = distributed.wrap(model, device)  # DDP under torchrun; the model itself otherwise
-    if training.compile:
-        trained = torch.compile(trained)  # type: ignore[assignment]
-    for epoch in range(start_epoch, epochs):
-        epoch_started = time.perf_counter()
-        sums: dict[str, torch.Tensor] = {}
-        watch = LossWatch(lazy=device.type == "cuda")
-        total_loss = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device)
-        if ranks.active:
-            distributed.reseed(generator, seed, epoch)
-            order = distributed.epoch_order(transfer.n, seed, epoch, device)
-        else:
-            order = torch.randperm(transfer.n, generator=generator, device=device)
-        for step, (index, x) in enumerate(_batches(transfer, order.split(batch_size))):
-            mix = None
-            if augmenter is not None:
-                x, mix = augmenter(x, generator)
-            if channels_last and x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
-            labels = transfer.y[index] if transfer.y is not None else None
-            teacher_batch = objective.teacher_batch(index, x)
-            with _autocast(device, training):
-                outputs = trained(x)
-            loss, terms = objective(outputs.float(), teacher_batch, labels, epoch, epochs, mix)
-            if (bad := watch.update(loss, step)) is not None:
-                raise _diverged(f"the loss became {bad[1]}", name, epoch + 1, bad[0] + 1, epoch, state_path)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if training.clip_grad_norm:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), training.clip_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            total_loss = total_loss + loss.detach() * len(index)
-            for term, value in terms.items():
-                sums[term] = sums[term] + value * len(index) if term in sums else value * len(index)
-            if labels is not None and data.task == "classification":
-                # A mixed row counts as right when it gets the label that dominates it.
-                dominant = labels if mix is None or mix.lam >= 0.5 else labels[mix.partner]
-                correct += (outputs.detach().argmax(dim=1) == dominant).sum()
-            progress.check_cancel()
-            if progress.step_due():
-                if (bad := watch.read()) is not None:
-                    raise _diverged(f"the loss became {bad[1]}", name, epoch + 1, bad[0] + 1, epoch, state_path)
-                progress.step(phase=phase, name=name, epoch=epoch + 1, epochs=epochs, step=step + 1,
-                              stepsPerEpoch=steps_per_epoch, loss=float(loss.detach()))
-        if (bad := watch.read()) is not None:
-            raise _diverged(f"the loss became {bad[1]}", name, epoch + 1, bad[0] + 1, epoch, state_path)
-        seen = torch.tensor(float(len(order)))
-        total_loss, correct, seen, *summed = distributed.all_sum([total_loss, correct, seen, *sums.values()])
-        sums = dict(zip(sums, summed, strict=True))
-        metrics: dict[str, Any] = {"loss": float(total_loss) / float(seen),
-                                   "terms": {term: float(total) / float(seen) for term, total in sums.items()}}
-        if transfer.y is not None and data.task == "classification":
-            metrics["trainAccuracy"] = float(correct) / float(seen)
-        if test_metrics:
-            metrics.update(split_metrics(predict(model, data.test.x), data.test, data.task, "test", teacher_test))
-        score = None
-        if monitor is not None:
-            metrics.update(split_metrics(predict(model, monitor.x), monitor, data.task, "validation"))
-            score = -metrics["validationRmse"] if data.task == "regression" else metrics["validationAccuracy"]
-        metrics["lr"] = optimizer.param_groups[0]["lr"]
-        metrics["seconds"] = time.perf_counter() - epoch_started
-        metrics["samplesPerSecond"] = transfer.n / max(metrics["seconds"], 1e-9)
-        # The loss of the epoch's last step was computed before its update: weights that update made NaN
-        # must not reach the state file, which has to stay the last good one.
-        if not all(bool(torch.isfinite(value).all()) for value in model.state_dict().values() if value.is_floating_point()):
-            raise _diverged("the weights became NaN or infinite", name, epoch + 1, steps_per_epoch, epoch, state_path)
-        history.append({"epoch": epoch + 1, **metrics})
-        if keep_best and score is not None and score > best_score:
-            best_score, best_epoch, best_state = score, epoch + 1, copy.deepcopy(model.state_dict())
-        # Saved before the epoch is announced, so a process killed on hearing "epoch k" resumes after epoch k.
-        if state_path and ranks.is_main:
-            _save_state(state_path, model, optimizer, scheduler, generator, epoch + 1, history, best_score, best_epoch, best_state,
-                        objective.auxiliary)
-        progress.emit({"event": "epoch", "phase": phase, "name": name, "epoch": epoch + 1, "epochs": epochs, "metrics": metrics})
+    return _Loop(model=model, data=data, transfer=transfer, training=training, objective=objective, device=device, progress=progress,
+                 phase=phase, name=name, seed=seed, state_path=state_path, test_metrics=test_metrics, augmenter=augmenter,
+                 generator=generator, optimizer=optimizer, scheduler=scheduler, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
+                 channels_last=channels_last)
 
-    if keep_best and best_state is not None:
-        model.load_state_dict(best_state)
-    final_epoch = best_epoch if keep_best and best_state is not None else len(history)
+
+def _resume(loop: _Loop) -> tuple[int, list[dict[str, Any]], _Best]:
+    """The state after the last finished epoch, when its file exists: weights, optimiser, schedule, RNG, history."""
+    if not (loop.state_path and os.path.exists(loop.state_path)):
+        return 0, [], _Best()
+    start_epoch, history, best_score, best_epoch, best_state = _restore(loop.state_path, loop.model, loop.optimizer, loop.scheduler,
+                                                                        loop.generator, loop.objective.auxiliary)
+    loop.progress.emit({"event": "log", "message": f"{loop.name}: resumed after epoch {start_epoch}"})
+    return start_epoch, history, _Best(score=best_score, epoch=best_epoch, state=best_state)
+
+
+def _start_training(loop: _Loop) -> None:
+    """Train mode, channels-last on CUDA, then the model as stepped — after any restore, which DDP broadcasts from rank 0."""
+    model = loop.model
+    model.train()
+    if loop.channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    trained = distributed.wrap(model, loop.device)  # DDP under torchrun; the model itself otherwise
+    loop.trained = torch.compile(trained) if loop.training.compile else trained  # type: ignore[assignment]
+
+
+def _epoch_order(loop: _Loop, epoch: int) -> torch.Tensor:
+    """This epoch's rows, in order: a seeded permutation, or this rank's share of the DistributedSampler's."""
+    if distributed.current().active:
+        distributed.reseed(loop.generator, loop.seed, epoch)
+        return distributed.epoch_order(loop.transfer.n, loop.seed, epoch, loop.device)
+    return torch.randperm(loop.transfer.n, generator=loop.generator, device=loop.device)
+
+
+def _train_epoch(loop: _Loop, epoch: int) -> tuple[_EpochSums, int]:
+    """One pass over this rank's rows; returns the epoch's sums and how many rows it saw."""
+    sums = _EpochSums(loss=torch.zeros((), device=loop.device), correct=torch.zeros((), device=loop.device))
+    watch = LossWatch(lazy=loop.device.type == "cuda")
+    order = _epoch_order(loop, epoch)
+    for step, (index, x) in enumerate(_batches(loop.transfer, torch.split(order, loop.batch_size))):
+        loss = _train_step(loop, epoch, step, index, x, sums, watch)
+        loop.progress.check_cancel()
+        if loop.progress.step_due():
+            _check_finite(loop, watch, epoch)
+            loop.progress.step(phase=loop.phase, name=loop.name, epoch=epoch + 1, epochs=loop.epochs, step=step + 1,
+                               stepsPerEpoch=loop.steps_per_epoch, loss=float(loss.detach()))
+    _check_finite(loop, watch, epoch)
+    return sums, len(order)
+
+
+def _train_step(loop: _Loop, epoch: int, step: int, index: torch.Tensor, x: torch.Tensor, sums: _EpochSums, watch: LossWatch) -> torch.Tensor:
+    """One batch: augment, forward (under autocast), the objective's loss, backward, clip, optimiser and schedule step."""
+    assert loop.trained is not None, "_start_training comes first"
+    mix = None
+    if loop.augmenter is not None:
+        x, mix = loop.augmenter(x, loop.generator)
+    if loop.channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    labels = loop.transfer.y[index] if loop.transfer.y is not None else None
+    teacher_batch = loop.objective.teacher_batch(index, x)
+    with _autocast(loop.device, loop.training):
+        outputs = loop.trained(x)
+    loss, terms = loop.objective(outputs.float(), teacher_batch, labels, epoch, loop.epochs, mix)
+    if (bad := watch.update(loss, step)) is not None:
+        raise _diverged(f"the loss became {bad[1]}", loop.name, epoch + 1, bad[0] + 1, epoch, loop.state_path)
+    loop.optimizer.zero_grad(set_to_none=True)
+    loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
+    if loop.training.clip_grad_norm:
+        torch.nn.utils.clip_grad_norm_(loop.model.parameters(), loop.training.clip_grad_norm)
+    loop.optimizer.step()
+    loop.scheduler.step()
+    _add_to_sums(loop, sums, loss, terms, len(index), outputs, labels, mix)
+    return loss
+
+
+def _add_to_sums(loop: _Loop, sums: _EpochSums, loss: torch.Tensor, terms: methods.Terms, rows: int, outputs: torch.Tensor,
+                 labels: Optional[torch.Tensor], mix: Optional[Mix]) -> None:
+    sums.loss = sums.loss + loss.detach() * rows
+    for term, value in terms.items():
+        sums.terms[term] = sums.terms[term] + value * rows if term in sums.terms else value * rows
+    if labels is not None and loop.data.task == "classification":
+        # A mixed row counts as right when it gets the label that dominates it.
+        dominant = labels if mix is None or mix.lam >= 0.5 else labels[mix.partner]
+        sums.correct += (outputs.detach().argmax(dim=1) == dominant).sum()
+
+
+def _check_finite(loop: _Loop, watch: LossWatch, epoch: int) -> None:
+    """Raises for the epoch's first non-finite loss that a lazy watch kept on the device."""
+    if (bad := watch.read()) is not None:
+        raise _diverged(f"the loss became {bad[1]}", loop.name, epoch + 1, bad[0] + 1, epoch, loop.state_path)
+
+
+def _epoch_metrics(loop: _Loop, sums: _EpochSums, rows_seen: int, epoch_started: float) -> tuple[dict[str, Any], Optional[float]]:
+    """The epoch's metrics (its sums added over the ranks; test and validation splits evaluated) and its validation
+    score, higher is better (None without a validation split)."""
+    data = loop.data
+    seen = torch.tensor(float(rows_seen))
+    total_loss, correct, seen, *summed = distributed.all_sum([sums.loss, sums.correct, seen, *sums.terms.values()])
+    terms = dict(zip(sums.terms, summed, strict=True))
+    metrics: dict[str, Any] = {"loss": float(total_loss) / float(seen),
+                               "terms": {term: float(total) / float(seen) for term, total in terms.items()}}
+    if loop.transfer.y is not None and data.task == "classification":
+        metrics["trainAccuracy"] = float(correct) / float(seen)
+    if loop.test_metrics:
+        metrics.update(split_metrics(predict(loop.model, data.test.x), data.test, data.task, "test", loop.objective.test_teacher_outputs))
+    score = None
+    if data.validation is not None:
+        metrics.update(split_metrics(predict(loop.model, data.validation.x), data.validation, data.task, "validation"))
+        score = -metrics["validationRmse"] if data.task == "regression" else metrics["validationAccuracy"]
+    metrics["lr"] = loop.optimizer.param_groups[0]["lr"]
+    metrics["seconds"] = time.perf_counter() - epoch_started
+    metrics["samplesPerSecond"] = loop.transfer.n / max(metrics["seconds"], 1e-9)
+    return metrics, score
+
+
+def _end_epoch(loop: _Loop, epoch: int, metrics: dict[str, Any], score: Optional[float], history: list[dict[str, Any]],
+               best: _Best) -> None:
+    """Checks the weights, records the epoch, keeps the best, saves the epoch state, then announces the epoch."""
+    model = loop.model
+    # The loss of the epoch's last step was computed before its update: weights that update made NaN
+    # must not reach the state file, which has to stay the last good one.
+    if not all(bool(torch.isfinite(value).all()) for value in model.state_dict().values() if value.is_floating_point()):
+        raise _diverged("the weights became NaN or infinite", loop.name, epoch + 1, loop.steps_per_epoch, epoch, loop.state_path)
+    history.append({"epoch": epoch + 1, **metrics})
+    if loop.keep_best and score is not None and score > best.score:
+        best.score, best.epoch, best.state = score, epoch + 1, copy.deepcopy(model.state_dict())
+    # Saved before the epoch is announced, so a process killed on hearing "epoch k" resumes after epoch k.
+    if loop.state_path and distributed.current().is_main:
+        _save_state(loop.state_path, model, loop.optimizer, loop.scheduler, loop.generator, epoch + 1, history, best.score, best.epoch,
+                    best.state, loop.objective.auxiliary)
+    loop.progress.emit({"event": "epoch", "phase": loop.phase, "name": loop.name, "epoch": epoch + 1, "epochs": loop.epochs,
+                        "metrics": metrics})
+
+
+def _finish(loop: _Loop, history: list[dict[str, Any]], best: _Best, start_epoch: int, started: float) -> FitResult:
+    """The best epoch's weights back in the model (checkpoint 'best'), the run's time (resumed epochs included)."""
+    kept_best = loop.keep_best and best.state is not None
+    if kept_best:
+        loop.model.load_state_dict(best.state)
+    final_epoch = best.epoch if kept_best else len(history)
     seconds = time.perf_counter() - started + sum(h["seconds"] for h in history[:start_epoch])
     final = dict(history[final_epoch - 1]) if history else {}
-    progress.emit({"event": "phase-end", "phase": phase, "name": name, "seconds": seconds, "metrics": final})
+    loop.progress.emit({"event": "phase-end", "phase": loop.phase, "name": loop.name, "seconds": seconds, "metrics": final})
     return FitResult(history, final, seconds, final_epoch)
 
 

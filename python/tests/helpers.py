@@ -22,6 +22,7 @@ import torch
 from distillery import spec
 from distillery.data import DataBundle, Split
 from distillery.progress import Progress
+from distillery.shards import DeviceRows
 
 CPU = torch.device("cpu")
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -29,6 +30,10 @@ REPO_ROOT = os.path.dirname(os.path.dirname(TESTS_DIR))
 
 with open(os.path.join(TESTS_DIR, "zod_defaults.json"), encoding="utf8") as _handle:
     ZOD_DEFAULTS: dict[str, Any] = json.load(_handle)
+
+
+# The ONNX opset zod gives `export.opset`: tests that call export_onnx directly pass it, as the pipeline does.
+OPSET: int = ZOD_DEFAULTS["export"]["opset"]
 
 
 def zod_default(*path: str) -> Any:
@@ -183,7 +188,7 @@ def tiny_bundle(n_train: int = 96, n_test: int = 32, shape=(1, 8, 8), classes: i
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(n_train + n_test, *shape, generator=generator)
     y = x.flatten(1)[:, :classes].argmax(dim=1).long()
-    train, test = Split(x[:n_train], y[:n_train]), Split(x[n_train:], y[n_train:])
+    train, test = Split(DeviceRows(x[:n_train]), y[:n_train]), Split(DeviceRows(x[n_train:]), y[n_train:])
     return DataBundle("classification", list(shape), classes, [str(i) for i in range(classes)], None, train, test, train, None)
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from distillery import api, methods
 from distillery.data import read_source
-from distillery.errors import ConfigError
+from distillery.errors import Cancelled, ConfigError
 from distillery.progress import Progress
 from helpers import (
     Recorder,
@@ -27,6 +27,8 @@ from helpers import (
     mnist_source_options,
     model_options,
     student,
+    tiny_files,
+    train_teacher_request,
     trained_teacher,
     training_options,
 )
@@ -197,3 +199,24 @@ def test_hello_and_doctor():
     with pytest.raises(ConfigError) as caught:
         api.COMMANDS["hello"]({"verbose": True}, Progress())  # hello takes nothing: an unknown key is refused
     assert caught.value.field == "verbose"
+
+
+def test_call_is_the_one_dispatcher_and_takes_the_callers_progress():
+    events: list[dict] = []
+    progress = Progress(events.append)
+    assert api.call("hello", {}, progress=progress)["pid"] == os.getpid()
+    with pytest.raises(ConfigError) as caught:
+        api.call("no-such-command", {})
+    assert caught.value.field == "command" and "unknown engine command 'no-such-command'" in caught.value.message
+    with pytest.raises(TypeError):
+        api.call("hello", {}, events.append, progress=progress)
+
+
+def test_a_cancel_requested_through_the_progress_stops_the_command(tmp_path):
+    """What the bridge does on SIGUSR1: ``request_cancel()`` on the progress object it gave ``call``."""
+    progress = Progress()
+    progress.request_cancel()
+    request = train_teacher_request(tmp_path / "out", trained_teacher(model_options("mlp", hidden=[4]), training=training_options(epochs=2)),
+                                    data=tiny_files(tmp_path), export=False)
+    with pytest.raises(Cancelled):
+        api.call("train_teacher", request, progress=progress)

@@ -102,7 +102,7 @@ def test_unknown_command_returns_an_error_envelope(bridge_run):
     unknown = bridge_run[0]["unknown"]
     assert unknown["ok"] is False
     error = unknown["error"]
-    assert error["type"] == "DistilleryError" and error["field"] == "command"
+    assert error["type"] == "ConfigError" and error["field"] == "command"  # api.call's own error: one dispatcher
     assert "no-such-command" in error["message"]
 
 

@@ -33,7 +33,7 @@ def test_mean_logits_is_the_mean_of_member_logits():
     parts = members()
     x = torch.randn(9, 6)
     with torch.no_grad():
-        out = Ensemble(parts, "mean-logits")(x)
+        out = Ensemble(parts, "mean-logits", task="classification")(x)
         stacked = np.stack([m(x).double().numpy() for m in parts])
     np.testing.assert_allclose(out.numpy(), stacked.mean(axis=0), rtol=1e-5, atol=1e-6)
 
@@ -42,13 +42,13 @@ def test_mean_probs_returns_log_of_the_mean_of_member_softmaxes():
     parts = members()
     x = torch.randn(9, 6) * 3
     with torch.no_grad():
-        out = Ensemble(parts, "mean-probs")(x).double().numpy()
+        out = Ensemble(parts, "mean-probs", task="classification")(x).double().numpy()
         mean_probs = np.mean([np_softmax(m(x).double().numpy()) for m in parts], axis=0)
     np.testing.assert_allclose(out, np.log(mean_probs), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(np_softmax(out), mean_probs, rtol=1e-5, atol=1e-6)
     # it is not the same as averaging logits
     with torch.no_grad():
-        mean_logits = Ensemble(parts, "mean-logits")(x).numpy()
+        mean_logits = Ensemble(parts, "mean-logits", task="classification")(x).numpy()
     assert not np.allclose(np_softmax(mean_logits), mean_probs, atol=1e-3)
 
 
@@ -65,7 +65,7 @@ class _Fixed(nn.Module):
 
 def test_mean_probs_stays_finite_for_confident_members():
     """Two confident members: class 2's probability underflows float32 in both; the output must stay finite."""
-    ensemble = Ensemble([_Fixed([150.0, 0.0, -150.0]), _Fixed([0.0, 150.0, -150.0])], "mean-probs")
+    ensemble = Ensemble([_Fixed([150.0, 0.0, -150.0]), _Fixed([0.0, 150.0, -150.0])], "mean-probs", task="classification")
     out = ensemble(torch.zeros(2, 1))
     assert torch.isfinite(out).all()
     probs = torch.softmax(out, dim=1)
@@ -113,8 +113,8 @@ def test_single_model_round_trip_gives_identical_outputs(tmp_path):
 @pytest.mark.parametrize("combine", ["mean-logits", "mean-probs"])
 def test_ensemble_round_trip_gives_identical_outputs(tmp_path, combine):
     parts = members(seed=4)
-    ensemble = Ensemble(parts, combine).eval()
-    config = EnsembleModel("ensemble", combine, tuple(MEMBER_CONFIGS))
+    ensemble = Ensemble(parts, combine, task="classification").eval()
+    config = EnsembleModel(type="ensemble", combine=combine, members=tuple(MEMBER_CONFIGS))
     path = tmp_path / "ensemble.pt"
     _save(path, ensemble, config)
     loaded = load_checkpoint(str(path), CPU)

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from distillery.augment import random_shift
-from distillery.data import MNIST_TRAIN_SIZE, apply_normalization, embedded_mnist, load_data, normalization_for, read_source
+from distillery.data import MNIST_TRAIN_SIZE, embedded_mnist, load_data, normalization_for, read_source
 from distillery.errors import ConfigError, DataError
 from distillery.io import cache_dir
+from distillery.shards import apply_normalization
 from distillery.spec import DataSpec, MnistSource, parse
 from helpers import CPU, REPO_ROOT, damaged_copies, data_options, data_spec, file_source_options, mnist_data, source_spec
 
@@ -108,7 +109,7 @@ def test_load_data_from_mnist_normalises_with_one_scalar():
     assert bundle.sample_shape == [28, 28] and bundle.num_outputs == 10 and bundle.labels == [str(i) for i in range(10)]
     mean, std = raw_x.astype(np.float64).mean(), raw_x.astype(np.float64).std()
     assert bundle.normalization["mean"] == pytest.approx([mean]) and bundle.normalization["std"] == pytest.approx([std])
-    np.testing.assert_allclose(bundle.train.x.numpy(), (raw_x - mean) / std, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(bundle.train.x[:].numpy(), (raw_x - mean) / std, rtol=1e-5, atol=1e-5)
     assert bundle.train.y.dtype == torch.int64 and np.array_equal(bundle.train.y.numpy(), raw_y)
     assert bundle.transfer is bundle.train and bundle.validation is None
     assert load_data(data_spec(**mnist_data(train_limit=256, test_limit=64)), CPU) is bundle  # reused within the process
@@ -158,7 +159,7 @@ def test_file_sources_npz_and_npy(tmp_path):
     assert bundle.sample_shape == [6] and bundle.num_outputs == 4 and bundle.labels == ["a", "b", "c", "d"]
     assert len(bundle.normalization["mean"]) == 6  # per feature for vectors
     mean, std = x[:30].astype(np.float64).mean(axis=0), x[:30].astype(np.float64).std(axis=0)
-    np.testing.assert_allclose(bundle.test.x.numpy(), (x[30:] - mean) / std, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(bundle.test.x[:].numpy(), (x[30:] - mean) / std, rtol=1e-5, atol=1e-5)
     assert np.array_equal(bundle.train.y.numpy(), y[:30]) and np.array_equal(bundle.test.y.numpy(), y[30:])
 
 
@@ -181,11 +182,11 @@ def test_a_rewritten_data_file_is_read_again(tmp_path):
     np.savez(test, x=np.zeros((4, 3)), y=np.array([0, 1, 0, 1]))
     np.savez(path, x=np.ones((6, 3)), y=np.array([0, 1, 0, 1, 0, 1]))
     config = data_spec(**_config(_file(str(path)), _file(str(test)), normalize="none"))
-    assert float(load_data(config, CPU).train.x.sum()) == 18.0
+    assert float(load_data(config, CPU).train.x[:].sum()) == 18.0
     np.savez(path, x=np.full((6, 3), 2.0), y=np.array([0, 1, 0, 1, 0, 1]))
     stat = os.stat(path)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
-    assert float(load_data(config, CPU).train.x.sum()) == 36.0
+    assert float(load_data(config, CPU).train.x[:].sum()) == 36.0
 
 
 # ------------------------------------------------------------------ errors

@@ -16,9 +16,9 @@ import time
 import pytest
 import torch
 
-from distillery import distributed
+from distillery import distributed, spec
 from distillery.errors import ConfigError
-from helpers import REPO_ROOT, experiment_request, method_options, model_options, student, tiny_files, trained_teacher, training_options
+from helpers import REPO_ROOT, experiment_request, method_options, model_options, student, tiny_files, trained_teacher, training_options, zod_default
 
 ENV = {**os.environ, "PYTHONPATH": os.path.join(REPO_ROOT, "python"), "OMP_NUM_THREADS": "1"}
 SGD = {"type": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": False}
@@ -32,6 +32,7 @@ def request_file(folder, *, epochs=3, n_train=128, batch=32, out="out"):
     request = experiment_request(os.path.join(folder, out), trained_teacher(model_options("mlp", hidden=[16]), training=training),
                                  [student("small", model_options("mlp", hidden=[8]), method_options("soft-targets"), training=training)],
                                  data=data)
+    request["distributed"] = zod_default("distributed")  # what `distillery run --nproc-per-node` writes; the flags change it
     path = os.path.join(folder, f"{out}.json")
     with open(path, "w", encoding="utf8") as handle:
         json.dump(request, handle)
@@ -243,15 +244,41 @@ def test_a_global_batch_that_does_not_split_over_the_ranks_is_refused(tmp_path):
     assert "does not split evenly over 2 ranks" in envelope["error"]["message"]
 
 
-@pytest.mark.parametrize(("launch_options", "field", "words"), [
-    (distributed.Launch(nproc_per_node=0), "distributed.nprocPerNode", "expected an integer >= 1"),
-    (distributed.Launch(nnodes=2, node_rank=2, master_addr="h"), "distributed.nodeRank", "expected 0..1 for 2 nodes"),
-    (distributed.Launch(nnodes=2, node_rank=1), "distributed.masterAddr", "needs the address of node 0"),
+def launch_spec(**flags):
+    """The zod-completed distributed block with the command line's ``flags`` (camelCase) on top, as the launcher parses it."""
+    options = distributed.launch_options(zod_default("distributed"), flags)
+    assert options is not None
+    return options
+
+
+@pytest.mark.parametrize(("flags", "field", "words"), [
+    ({"nprocPerNode": 0}, "distributed.nprocPerNode", "expected an integer >= 1"),
+    ({"nnodes": 2, "nodeRank": 2, "masterAddr": "h"}, "distributed.nodeRank", "expected 0..1 for 2 nodes"),
+    ({"nnodes": 2, "nodeRank": 1}, "distributed.masterAddr", "needs the address of node 0"),
 ])
-def test_bad_launch_settings_are_refused_naming_the_field(launch_options, field, words):
+def test_bad_launch_settings_are_refused_naming_the_field(flags, field, words):
     with pytest.raises(ConfigError) as caught:
-        distributed.check_launch(launch_options)
+        distributed.check_launch(launch_spec(**flags))
     assert caught.value.field == field and words in caught.value.message
+
+
+def test_the_flags_change_the_request_block_and_a_flag_left_out_keeps_its_value():
+    block = {**zod_default("distributed"), "hangTimeoutSeconds": 3, "nnodes": 2, "masterAddr": "h"}
+    options = distributed.launch_options(block, {"nprocPerNode": 4, "nodeRank": 1, "nnodes": None, "masterPort": None})
+    assert options == spec.parse(spec.Distributed, {**block, "nprocPerNode": 4, "nodeRank": 1}, "distributed")
+    assert (options.nproc_per_node, options.node_rank, options.nnodes, options.hang_timeout_seconds) == (4, 1, 2, 3.0)
+    assert distributed.launch_options(None, {"nprocPerNode": None}) is None  # neither a block nor a flag: one process
+
+
+def test_the_launch_fills_no_default_of_its_own():
+    block = zod_default("distributed")
+    del block["timeoutSeconds"]
+    with pytest.raises(ConfigError) as caught:
+        distributed.launch_options(block, {"nprocPerNode": 2})
+    assert caught.value.field == "distributed.timeoutSeconds" and "missing" in caught.value.message
+    with pytest.raises(ConfigError) as caught:  # flags alone: the keys zod fills are nowhere
+        distributed.launch_options(None, {"nprocPerNode": 2})
+    assert caught.value.field == "distributed" and "no distributed block" in caught.value.message
 
 
 def test_distributed_flags_on_another_command_are_refused(tmp_path):

@@ -28,6 +28,7 @@ from distillery.progress import Progress, Silent
 from distillery.train import Objective, fit
 from helpers import (
     CPU,
+    OPSET,
     data_spec,
     file_source_options,
     method_spec,
@@ -259,7 +260,7 @@ def test_full_disk_during_onnx_export_is_an_output_error_not_an_export_error(tmp
     monkeypatch.setattr(onnx, "save", _enospc)
     final = str(tmp_path / "s.onnx")
     with pytest.raises(OutputError) as caught:
-        export_onnx(model, [3], final, metadata, task="classification")
+        export_onnx(model, [3], final, metadata, task="classification", opset=OPSET)
     assert caught.value.file == final and "no space left on the device" in caught.value.message
     assert _leftovers(tmp_path) == []
 
@@ -380,7 +381,7 @@ _KILLED_EXPORT = textwrap.dedent("""
     metadata = metadata_props(name="s", role="student", task="classification", input_shape=[3], output_kind="logits",
                               normalization=None, labels=["a", "b"], model_config=model_config, method=None, teacher=None,
                               training=None, metrics=None, params=1, flops=1)
-    export_onnx(model, [3], final, metadata, task="classification")
+    export_onnx(model, [3], final, metadata, task="classification", opset=18)  # the zod default, export.opset
 """)
 
 

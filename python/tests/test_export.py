@@ -17,7 +17,7 @@ from distillery.checkpoints import Ensemble
 from distillery.errors import ExportError
 from distillery.export import export_onnx, metadata_props
 from distillery.models import build_model, count_parameters, flops_per_sample
-from helpers import model_options, model_spec
+from helpers import OPSET, model_options, model_spec
 
 ARCHITECTURE_KEYS = {
     "distillery.version", "distillery.name", "distillery.role", "distillery.task", "distillery.input",
@@ -65,7 +65,7 @@ def exported(tmp_path_factory):
             model.train()(torch.randn(8, *shape, generator=torch.Generator().manual_seed(1)) * 2 + 0.5)
         model.eval()
         path = folder / f"{kind}.onnx"
-        info = export_onnx(model, shape, str(path), _metadata(model, config, shape), task="classification")
+        info = export_onnx(model, shape, str(path), _metadata(model, config, shape), task="classification", opset=OPSET)
         out[kind] = (model, shape, config, path, info)
     return folder, out
 
@@ -78,10 +78,10 @@ def test_export_parity_with_onnxruntime(exported, kind):
     with torch.no_grad():
         expected = model(x).numpy()
     assert np.max(np.abs(_run(path, x) - expected)) <= 1e-4
-    assert info["parityMaxAbsDiff"] <= 1e-4
-    assert info["path"] == str(path) and info["opset"] == 18
-    assert info["sizeBytes"] == os.path.getsize(path)
-    assert info["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert info.parity_max_abs_diff <= 1e-4
+    assert info.path == str(path) and info.opset == 18
+    assert info.size_bytes == os.path.getsize(path)
+    assert info.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.mark.parametrize("kind", list(MODELS))
@@ -145,15 +145,15 @@ def test_metadata_for_a_teacher_and_for_regression():
 def test_regression_output_is_named_values_and_ensembles_export(tmp_path):
     torch.manual_seed(1)
     members = [build_model(model_spec("mlp", hidden=[6]), [5], 3).eval() for _ in range(2)]
-    ensemble = Ensemble(members, "mean-probs").eval()
+    ensemble = Ensemble(members, "mean-probs", task="classification").eval()
     path = tmp_path / "ensemble.onnx"
-    export_onnx(ensemble, [5], str(path), {"distillery.name": "teacher"}, task="classification")
+    export_onnx(ensemble, [5], str(path), {"distillery.name": "teacher"}, task="classification", opset=OPSET)
     x = torch.randn(4, 5)
     with torch.no_grad():
         assert np.max(np.abs(_run(path, x) - ensemble(x).numpy())) <= 1e-4
     regression = build_model(model_spec("mlp", hidden=[4]), [5], 2).eval()
     path = tmp_path / "regression.onnx"
-    export_onnx(regression, [5], str(path), {}, task="regression")
+    export_onnx(regression, [5], str(path), {}, task="regression", opset=OPSET)
     assert [o.name for o in onnx.load(str(path)).graph.output] == ["values"]
 
 
@@ -162,7 +162,7 @@ def test_failed_parity_check_raises_and_leaves_no_file(tmp_path, monkeypatch):
     model = build_model(model_spec("mlp", hidden=[4]), [6], 3)
     final = tmp_path / "student.onnx"
     with pytest.raises(ExportError) as caught:
-        export_onnx(model, [6], str(final), {"distillery.name": "student"}, task="classification")
+        export_onnx(model, [6], str(final), {"distillery.name": "student"}, task="classification", opset=OPSET)
     assert caught.value.file == str(final)
     assert caught.value.details["parityMaxAbsDiff"] == 1.0
     assert "parity" in caught.value.message
@@ -175,7 +175,7 @@ def test_failed_parity_check_keeps_a_previous_file_untouched(tmp_path, monkeypat
     final.write_bytes(b"the previous export")
     monkeypatch.setattr(export, "_parity", lambda *args, **kwargs: float("nan"))  # NaN is a failure too
     with pytest.raises(ExportError):
-        export_onnx(build_model(model_spec("mlp", hidden=[4]), [6], 3), [6], str(final), {}, task="classification")
+        export_onnx(build_model(model_spec("mlp", hidden=[4]), [6], 3), [6], str(final), {}, task="classification", opset=OPSET)
     assert final.read_bytes() == b"the previous export"
     assert os.listdir(tmp_path) == ["student.onnx"]
 
@@ -192,7 +192,7 @@ def test_exporter_failure_raises_export_error_and_leaves_no_file(tmp_path, monke
     final = tmp_path / "broken.onnx"
     with pytest.raises(ExportError) as caught:
         export_onnx(build_model(model_spec("mlp", hidden=[4]), [3], 2), [3], str(final), {"distillery.name": "broken"},
-                    task="classification")
+                    task="classification", opset=OPSET)
     assert caught.value.file == str(final)
     assert "broken" in caught.value.message and "exporter crashed" in caught.value.message
     assert os.listdir(tmp_path) == []

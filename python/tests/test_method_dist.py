@@ -25,7 +25,7 @@ def test_dist_matches_a_hand_computation_with_and_without_labels():
     log_p = np.log(np_softmax(student))
     hard = -log_p[np.arange(6), labels].mean()
 
-    options = Dist("dist", t, beta, gamma, label_weight)
+    options = Dist(type="dist", temperature=t, beta=beta, gamma=gamma, label_weight=label_weight)
     method = method_for(options)
     as_tensor = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
     total, terms = method.loss(options, LossInputs(as_tensor(student), as_tensor(teacher), torch.tensor(labels), "classification", 0, 1))
@@ -40,7 +40,7 @@ def test_dist_matches_a_hand_computation_with_and_without_labels():
 
 def test_dist_is_zero_when_the_student_copies_the_teacher_and_needs_a_teacher():
     logits = torch.randn(8, 10)
-    options = Dist("dist", 4.0, 2.0, 2.0, 0.0)
+    options = Dist(type="dist", temperature=4.0, beta=2.0, gamma=2.0, label_weight=0.0)
     loss, _ = method_for(options).loss(options, LossInputs(logits, logits.clone(), None, "classification", 0, 1))
     assert abs(float(loss)) < 1e-3  # T² · (float32 rounding of a correlation of 1)
     assert method_for(options).needs_teacher and not method_for(options).needs_labels

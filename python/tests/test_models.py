@@ -138,7 +138,7 @@ def test_unknown_model_type_raises_config_error_with_field():
     assert caught.value.field == "model.type"
     assert "transformer" in str(caught.value)
     # a parsed config the builder does not build (an ensemble is only ever rebuilt from a checkpoint, member by member)
-    ensemble = EnsembleModel("ensemble", "mean-logits", (model_spec("mlp"),))
+    ensemble = EnsembleModel(type="ensemble", combine="mean-logits", members=(model_spec("mlp"),))
     with pytest.raises(ConfigError) as caught:
         build_model(ensemble, [10], 3, where="teacher.model")
     assert caught.value.field == "teacher.model.type"

@@ -148,5 +148,41 @@ def test_a_method_that_needs_a_teacher_without_one_is_refused_before_training(tm
 
 def test_predict_refuses_an_unknown_split_before_loading_anything():
     with pytest.raises(ConfigError) as caught:
-        api.predict("/nonexistent/teacher.pt", {}, split="tset")
+        api.predict("/nonexistent/teacher.pt", {}, split="tset", device="cpu")
     assert caught.value.field == "split" and "'tset'" in caught.value.message
+
+
+def test_an_experiment_reads_its_data_once_and_the_held_out_rows_once_for_all_students(tmp_path, monkeypatch):
+    """One RunData per run: the splits are built once, and the accuracy guard's rows are read once, not per student."""
+    from collections import OrderedDict
+
+    from distillery import data as data_module
+    from helpers import experiment_request
+
+    monkeypatch.setattr(data_module, "_CACHE", OrderedDict())
+    reads: list[str] = []
+    read_rows = data_module.read_rows
+    monkeypatch.setattr(data_module, "read_rows", lambda source, where: reads.append(where) or read_rows(source, where))
+    builds: list[object] = []
+    build = data_module._build
+    monkeypatch.setattr(data_module, "_build", lambda config, device: builds.append(config) or build(config, device))
+    config = tiny_files(tmp_path)
+    students = [student(name, model_options("mlp", hidden=[8]), method_options("soft-targets"), training=TRAINING) for name in ("a", "b")]
+    teacher = trained_teacher(model_options("mlp", hidden=[16]), training=TRAINING)
+    api.call("run_experiment", experiment_request(tmp_path / "run", teacher, students, data=config,
+                                                  export=export_options(quantize=["int8-dynamic"])))
+    assert len(builds) == 1
+    # data.train and data.test for the splits, then data.train once more for the guard's sample of it (two students)
+    assert reads == ["data.train", "data.test", "data.train"]
+
+
+def test_a_recorded_result_reads_back_as_its_typed_result_and_writes_the_same_json(tmp_path):
+    from distillery.results import ModelResult, recorded, wire
+
+    result = api.call("train_teacher", teacher_request(tiny_files(tmp_path), tmp_path / "out"))
+    path = tmp_path / "out" / "results" / "teacher.json"
+    typed = recorded(ModelResult, read_json(path), str(path))
+    assert isinstance(typed, ModelResult) and typed.export is not None and typed.export.opset == 18
+    assert json.dumps(wire(typed)) == json.dumps(read_json(path)) == json.dumps(result)
+    with pytest.raises(ConfigError, match="surprise: unknown field"):
+        recorded(ModelResult, {**read_json(path), "surprise": 1}, str(path))

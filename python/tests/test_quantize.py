@@ -14,8 +14,8 @@ from distillery import api
 from distillery.errors import QuantizationError
 from distillery.export import export_onnx, metadata_props
 from distillery.models import build_model, count_parameters, flops_per_sample
-from distillery.quantize import quantize, variant_path
-from helpers import model_options, model_spec
+from distillery.quantize import CALIBRATION_ROWS, quantize, variant_path
+from helpers import OPSET, model_options, model_spec
 
 SHAPE = [4, 4]
 NORMALIZATION = {"mean": [100.0], "std": [50.0]}
@@ -32,7 +32,7 @@ def student(tmp_path_factory):
                               normalization=NORMALIZATION, labels=["a", "b", "c"], model_config=config, method=None, teacher=None,
                               training=None, metrics=None, params=count_parameters(model), flops=flops_per_sample(model, SHAPE))
     path = folder / "tiny.onnx"
-    export_onnx(model, SHAPE, str(path), metadata, task="classification", normalization=NORMALIZATION)
+    export_onnx(model, SHAPE, str(path), metadata, task="classification", opset=OPSET, normalization=NORMALIZATION)
     rows = np.random.default_rng(0).uniform(0, 255, size=(300, *SHAPE)).astype(np.float32)
     np.savez(folder / "calib.npz", x=rows)
     return path, rows, folder
@@ -129,7 +129,7 @@ def test_older_exports_get_their_calibration_rows_normalised(tmp_path):
     metadata = {"distillery.input": json.dumps({"name": "input", "shape": SHAPE, "dtype": "float32"}),
                 "distillery.normalization": json.dumps(NORMALIZATION)}
     path = tmp_path / "old.onnx"
-    export_onnx(model, SHAPE, str(path), metadata, task="classification")
+    export_onnx(model, SHAPE, str(path), metadata, task="classification", opset=OPSET)
     raw = np.random.default_rng(1).uniform(0, 255, size=(128, *SHAPE)).astype(np.float32)
     result = quantize(str(path), "int8-static", calibration=raw)
     normalised = (raw[:32] - 100.0) / 50.0
@@ -160,7 +160,7 @@ def test_the_guard_compares_each_variant_with_its_fp32_model_on_the_same_rows(st
     other = tmp_path / "other.onnx"  # a different network: right where it agrees with the fp32 one
     torch.manual_seed(1)
     model = build_model(model_spec("mlp", hidden=[64, 32]), SHAPE, 3).eval()
-    export_onnx(model, SHAPE, str(other), {"distillery.input": json.dumps({"shape": SHAPE})}, task="classification",
+    export_onnx(model, SHAPE, str(other), {"distillery.input": json.dumps({"shape": SHAPE})}, task="classification", opset=OPSET,
                 normalization=NORMALIZATION)
     agreement = float((_run(other, rows).argmax(axis=1) == labels).mean())
     assert agreement < 0.995  # so it loses more than 0.5 points
@@ -184,7 +184,7 @@ def test_the_guard_feeds_normalised_rows_to_graphs_that_do_not_normalise(tmp_pat
     model = build_model(model_spec("mlp", hidden=[16]), SHAPE, 3).eval()
     path = tmp_path / "old.onnx"
     metadata = {"distillery.input": json.dumps({"shape": SHAPE}), "distillery.normalization": json.dumps(NORMALIZATION)}
-    export_onnx(model, SHAPE, str(path), metadata, task="classification", normalization=None)
+    export_onnx(model, SHAPE, str(path), metadata, task="classification", opset=OPSET, normalization=None)
     rows = np.random.default_rng(3).uniform(0, 255, size=(64, *SHAPE)).astype(np.float32)
     normalized = ((rows - NORMALIZATION["mean"][0]) / NORMALIZATION["std"][0]).astype(np.float32)
     labels = _run(path, normalized).argmax(axis=1)
@@ -208,3 +208,100 @@ def test_an_experiment_guards_on_validation_never_on_test(tmp_path):
     assert variant["guard"]["maxDropPoints"] == 0.5
     result = api.call("distill", distill_request(tmp_path / "b", block, data=mnist_data(train_limit=300, test_limit=50), export=export))
     assert result["variants"][0]["guard"]["split"] == "train" and result["variants"][0]["guard"]["rows"] == 300
+
+
+# ---------------------------------------------------------------- foreign models with a fixed batch axis
+
+
+def _foreign_classifier(path, *, batch, features=6, classes=3, opset=7):
+    """An opset-7 MLP classifier as older exporters wrote it: the batch axis fixed (to ``batch``), softmax output, no
+    distillery metadata, and (IR 3) every initializer listed among the graph's inputs."""
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(rng.normal(size=shape).astype(np.float32), name)
+               for name, shape in [("w1", (features, 8)), ("b1", (8,)), ("w2", (8, classes)), ("b2", (classes,))]]
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
+             helper.make_node("Gemm", ["r", "w2", "b2"], ["logits"]), helper.make_node("Softmax", ["logits"], ["probs"])]
+    inputs = [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [batch, features])]
+    inputs += [helper.make_tensor_value_info(w.name, onnx.TensorProto.FLOAT, list(w.dims)) for w in weights]
+    output = helper.make_tensor_value_info("probs", onnx.TensorProto.FLOAT, [batch, classes])
+    model = helper.make_model(helper.make_graph(nodes, "foreign", inputs, [output], weights),
+                              opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 3
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def _run_one_by_one(path, x, batch=1):
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return np.concatenate([session.run(None, {name: x[i:i + batch]})[0] for i in range(0, len(x), batch)])
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_int8_static_calibrates_a_fixed_batch_model_in_its_own_batch_size(tmp_path, batch):
+    """onnxruntime refuses a batch of 64 for an input fixed at 1 (it did: `index: 0 Got: 64 Expected: 1`); the rows
+    go in the graph's own batch, the last one filled up (10 rows in batches of 4)."""
+    path = _foreign_classifier(tmp_path / "foreign.onnx", batch=batch)
+    rows = np.random.default_rng(1).normal(size=(12, 6)).astype(np.float32)
+    result = quantize(str(path), "int8-static", calibration=rows[:10])
+    assert result["calibrationRows"] == 10
+    expected, actual = _run_one_by_one(path, rows, batch), _run_one_by_one(result["path"], rows, batch)
+    assert actual.shape == (12, 3) and np.abs(actual - expected).max() < 0.1  # probabilities, within 0.1
+    assert {node.op_type for node in onnx.load(result["path"]).graph.node} >= {"QuantizeLinear", "DequantizeLinear"}
+
+
+def test_feed_batches_fills_the_last_fixed_batch_with_its_own_rows():
+    from distillery.quantize import feed_batches
+
+    rows = np.arange(10, dtype=np.float32).reshape(5, 2)
+    fixed = list(feed_batches(rows, 64, 2))
+    assert [real for _, real in fixed] == [2, 2, 1]
+    assert [batch.shape for batch, _ in fixed] == [(2, 2)] * 3
+    np.testing.assert_array_equal(fixed[-1][0], rows[[4, 4]])  # a repeat of its own row: min/max unchanged
+    [(free, real)] = list(feed_batches(rows, 64, None))
+    assert real == 5 and np.array_equal(free, rows)  # a free batch axis: the rows as they are
+
+
+def test_the_guard_reads_a_fixed_batch_model_in_its_own_batch_size(tmp_path):
+    from distillery.guard import onnx_accuracy
+
+    path = _foreign_classifier(tmp_path / "foreign.onnx", batch=4)
+    rows = np.random.default_rng(2).normal(size=(10, 6)).astype(np.float32)  # not a multiple of 4
+    labels = _run_one_by_one(path, np.concatenate([rows, rows[:2]]), 4)[:10].argmax(axis=1)
+    assert onnx_accuracy(str(path), _guard_rows(rows, labels)) == 1.0
+    assert onnx_accuracy(str(path), _guard_rows(rows, (labels + 1) % 3)) == 0.0
+
+
+def test_a_model_with_two_data_inputs_cannot_be_calibrated_and_says_why(tmp_path):
+    x = onnx.helper.make_tensor_value_info("a", onnx.TensorProto.FLOAT, [1, 3])
+    y = onnx.helper.make_tensor_value_info("b", onnx.TensorProto.FLOAT, [1, 3])
+    z = onnx.helper.make_tensor_value_info("sum", onnx.TensorProto.FLOAT, [1, 3])
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Add", ["a", "b"], ["sum"])], "g", [x, y], [z])
+    path = tmp_path / "two.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 13)]), str(path))
+    with pytest.raises(QuantizationError, match=r"the model takes 2 inputs \(a, b\); int8-static calibration feeds one array") as caught:
+        quantize(str(path), "int8-static", calibration=np.zeros((4, 3), np.float32), calibration_file="calib.npy")
+    assert caught.value.field == "data" and caught.value.details == {"inputs": ["a", "b"]}
+    assert not (tmp_path / "two.int8-static.onnx").exists()
+
+
+def test_int8_static_calibrates_from_a_sharded_transfer_set(tmp_path):
+    """A sharded transfer set stays a lazy ShardArray: calibration samples its rows and reads only those from disk."""
+    from distillery.shards import ShardArray
+
+    torch.manual_seed(0)
+    model = build_model(model_spec("mlp", hidden=[16]), SHAPE, 3).eval()
+    metadata = {"distillery.input": json.dumps({"name": "input", "shape": SHAPE, "dtype": "float32"})}
+    path = tmp_path / "student.onnx"
+    export_onnx(model, SHAPE, str(path), metadata, task="classification", opset=OPSET)
+    rows = np.random.default_rng(2).normal(size=(700, *SHAPE)).astype(np.float32)
+    files = [str(tmp_path / "a.npy"), str(tmp_path / "b.npy")]
+    np.save(files[0], rows[:400])
+    np.save(files[1], rows[400:])
+    sharded = ShardArray.open(files, "data.transfer.x")
+    result = quantize(str(path), "int8-static", calibration=sharded)
+    assert result["calibrationRows"] == CALIBRATION_ROWS
+    expected, actual = _run(path, rows[:32]), _run(result["path"], rows[:32])
+    assert np.abs(actual - expected).max() < 0.3 * np.abs(expected).max()

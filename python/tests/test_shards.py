@@ -10,7 +10,7 @@ from distillery import api, shards
 from distillery.checkpoints import load_checkpoint
 from distillery.data import embedded_mnist, load_data, normalization_for, read_source
 from distillery.errors import DataError
-from distillery.shards import MappedRows, ShardArray
+from distillery.shards import DeviceRows, MappedRows, ShardArray
 from distillery.spec import DataSpec, parse
 from helpers import data_options, distill_request, model_options, source_options, student, training_options
 
@@ -70,7 +70,7 @@ def test_chunked_normalisation_matches_the_in_memory_one(digits, monkeypatch):
 
 def test_a_split_from_shards_is_mapped_and_its_batches_come_one_ahead_in_order(digits):
     bundle = load_data(parse(DataSpec, _data(_shards(digits)), "data"), torch.device("cpu"))
-    assert isinstance(bundle.train.x, MappedRows) and isinstance(bundle.test.x, torch.Tensor)
+    assert isinstance(bundle.train.x, MappedRows) and isinstance(bundle.test.x, DeviceRows)
     x, y = digits["arrays"]
     indices = list(torch.randperm(400, generator=torch.Generator().manual_seed(1)).split(64))
     seen = list(bundle.train.x.batches(indices))
@@ -152,13 +152,11 @@ def test_shards_are_refused_for_the_test_split(digits):
 def test_rows_too_large_for_the_gpu_stay_on_the_host_and_train_the_same(digits, tmp_path, monkeypatch):
     """In memory but over the device's share: the split is read a batch ahead (pinned on CUDA) like shards, and the
     student's weights are those of the resident split."""
-    from distillery import data as data_module
-
     np.savez(tmp_path / "host.npz", x=digits["arrays"][0], y=digits["arrays"][1])
     block = student("s", model_options("mlp", hidden=[32]), training=training_options(epochs=2, batchSize=48))
     data = _data(source_options("file", path=str(tmp_path / "host.npz")))
     resident = api.call("distill", distill_request(tmp_path / "resident", block, data=data, export=False))
-    monkeypatch.setattr(data_module, "fits_on_device", lambda nbytes, device: False)
+    monkeypatch.setattr(shards, "fits_on_device", lambda nbytes, device: False)
     np.savez(tmp_path / "host.npz", x=digits["arrays"][0], y=digits["arrays"][1])  # a new mtime: not served from the cache
     bundle = load_data(parse(DataSpec, data, "data"), torch.device("cpu"))
     assert isinstance(bundle.train.x, MappedRows) and isinstance(bundle.train.x.array, shards.HostRows)
@@ -166,3 +164,23 @@ def test_rows_too_large_for_the_gpu_stay_on_the_host_and_train_the_same(digits, 
     a, b = (load_checkpoint(r["checkpoint"], torch.device("cpu")).module.state_dict() for r in (resident, host))
     for key in a:
         torch.testing.assert_close(b[key], a[key], rtol=0, atol=0)
+
+
+def test_every_row_source_gives_the_same_rows_and_batches(digits):
+    """Resident, host-memory and on-disk rows are one interface: the same batches, the same blocks, the same slices."""
+    from distillery.shards import ArrayRows, HostRows, apply_normalization
+
+    x, _ = digits["arrays"]
+    norm = {"mean": [33.0], "std": [78.0]}
+    rows = apply_normalization(x, norm)
+    sources = {"resident": ArrayRows(x).on_device(norm, torch.device("cpu")),
+               "host": MappedRows(HostRows(rows), lambda batch: batch, torch.device("cpu")),
+               "shards": ShardArray.open(digits["x"], "x").on_device(norm, torch.device("cpu"))}
+    assert isinstance(sources["resident"], DeviceRows) and isinstance(sources["shards"], MappedRows)
+    indices = list(torch.randperm(400, generator=torch.Generator().manual_seed(2)).split(64))
+    for name, source in sources.items():
+        assert len(source) == 400 and tuple(source.shape) == (400, 28, 28), name
+        for (index, batch), expected in zip(source.batches(indices), indices, strict=True):
+            assert torch.equal(index, expected) and torch.equal(batch, torch.from_numpy(rows[expected.numpy()])), name
+        assert torch.equal(torch.cat(list(source.split(150))), torch.from_numpy(rows)), name
+        assert torch.equal(source[10:20], torch.from_numpy(rows[10:20])), name

@@ -364,9 +364,26 @@ def test_to_json_gives_back_the_request_that_was_parsed(tmp_path, case):
 
 def test_every_zod_default_block_parses_and_round_trips():
     blocks = [(spec.DataSpec, ZOD_DEFAULTS["data"]), (spec.Training, ZOD_DEFAULTS["training"]), (ExportOptions, ZOD_DEFAULTS["export"]),
-              (spec.EvaluateOptions, ZOD_DEFAULTS["evaluate"]), (OnnxTeacher, ZOD_DEFAULTS["onnxTeacher"])]
+              (spec.EvaluateOptions, ZOD_DEFAULTS["evaluate"]), (OnnxTeacher, ZOD_DEFAULTS["onnxTeacher"]),
+              (spec.Distributed, ZOD_DEFAULTS["distributed"])]
     blocks += [(spec.Source, source) for source in ZOD_DEFAULTS["sources"].values()]
     blocks += [(spec.ModelSpec, model) for model in ZOD_DEFAULTS["models"].values()]
     blocks += [(MethodOptions, method) for method in ZOD_DEFAULTS["methods"].values()]
     for cls, block in blocks:
         assert to_json(parse(cls, block, "block")) == block, block
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
+
+
+def test_every_request_class_is_built_with_keyword_arguments_only():
+    """A request class is built by ``parse`` or by hand; by hand, positional arguments would bind to fields by their
+    order, which a new field silently shifts. Every field is keyword-only, so such a call fails at once."""
+    classes = [value for value in vars(spec).values() if isinstance(value, type) and dataclasses.is_dataclass(value)]
+    classes += [cls for base in (MethodOptions, spec.ModelSpec) for cls in _subclasses(base) if dataclasses.is_dataclass(cls)]
+    assert len(classes) > 40
+    positional = [f"{cls.__name__}.{field.name}" for cls in classes for field in dataclasses.fields(cls) if not field.kw_only]
+    assert positional == []
+    with pytest.raises(TypeError):
+        spec.Sgd("sgd", 0.1, 0.9, False)  # type: ignore[misc]

@@ -15,6 +15,7 @@ from distillery.methods.logit_regression import logit_regression
 from distillery.methods.soft_targets import soft_targets
 from distillery.models import build_model
 from distillery.progress import Progress, Silent
+from distillery.shards import DeviceRows
 from distillery.spec import ConstantSchedule, ExponentialSchedule, StepSchedule, Training, parse
 from distillery.train import Objective, fit, lr_factor, predict, resolve_device
 from helpers import CPU, augment_options, method_spec, model_spec, state_dicts_equal, tiny_bundle, training_options, training_spec
@@ -176,7 +177,7 @@ def test_huge_learning_rate_raises_training_diverged_with_epoch_and_step(bundle)
 
 def test_huge_data_values_raise_training_diverged_at_the_first_step():
     clean = tiny_bundle()
-    huge = Split(clean.train.x * 1e38, clean.train.y)
+    huge = Split(DeviceRows(clean.train.x[:] * 1e38), clean.train.y)
     bundle = DataBundle("classification", clean.sample_shape, 3, clean.labels, None, huge, clean.test, huge, None)
     with pytest.raises(TrainingDivergedError) as caught:
         train(bundle, quick(batchSize=16))
@@ -187,37 +188,37 @@ def test_huge_data_values_raise_training_diverged_at_the_first_step():
 
 
 def test_lr_factor_constant_with_warmup():
-    schedule = ConstantSchedule("constant", warmup_epochs=2)
+    schedule = ConstantSchedule(type="constant", warmup_epochs=2)
     assert [lr_factor(schedule, s, 5, 10) for s in range(12)] == [(s + 1) / 10 for s in range(10)] + [1.0, 1.0]
     assert lr_factor(training_spec().schedule, 123, 5, 10) == 1.0  # zod's default schedule: constant, no warmup
 
 
 def test_lr_factor_cosine():
-    schedule = ConstantSchedule("cosine", warmup_epochs=0)
+    schedule = ConstantSchedule(type="cosine", warmup_epochs=0)
     steps, epochs = 10, 4  # 40 steps in all
     assert lr_factor(schedule, 0, steps, epochs) == pytest.approx(1.0)
     assert lr_factor(schedule, 20, steps, epochs) == pytest.approx(0.5)
     assert lr_factor(schedule, 10, steps, epochs) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
     assert lr_factor(schedule, 40, steps, epochs) == pytest.approx(0.0, abs=1e-12)
     assert lr_factor(schedule, 55, steps, epochs) == pytest.approx(0.0, abs=1e-12)  # clamped past the end
-    warm = ConstantSchedule("cosine", warmup_epochs=1)
+    warm = ConstantSchedule(type="cosine", warmup_epochs=1)
     assert lr_factor(warm, 4, steps, epochs) == pytest.approx(0.5)  # still warming up
     assert lr_factor(warm, 10, steps, epochs) == pytest.approx(1.0)  # the cosine starts after the warmup
     assert lr_factor(warm, 25, steps, epochs) == pytest.approx(0.5)  # half of the remaining 30 steps
 
 
 def test_lr_factor_step_and_exponential():
-    step = StepSchedule("step", step_size=3, gamma=0.5, warmup_epochs=0)
+    step = StepSchedule(type="step", step_size=3, gamma=0.5, warmup_epochs=0)
     assert [lr_factor(step, e * 4, 4, 10) for e in range(8)] == [1, 1, 1, 0.5, 0.5, 0.5, 0.25, 0.25]
     assert lr_factor(step, 11, 4, 10) == 1.0 and lr_factor(step, 12, 4, 10) == 0.5  # changes at epoch boundaries only
-    every_ten = StepSchedule("step", step_size=10, gamma=0.1, warmup_epochs=0)
+    every_ten = StepSchedule(type="step", step_size=10, gamma=0.1, warmup_epochs=0)
     assert lr_factor(every_ten, 10 * 7 - 1, 7, 20) == 1.0 and lr_factor(every_ten, 10 * 7, 7, 20) == pytest.approx(0.1)
-    exponential = ExponentialSchedule("exponential", gamma=0.9, warmup_epochs=0)
+    exponential = ExponentialSchedule(type="exponential", gamma=0.9, warmup_epochs=0)
     assert [lr_factor(exponential, e * 3 + 2, 3, 10) for e in range(4)] == pytest.approx([1, 0.9, 0.81, 0.729])
 
 
 def test_lr_factor_warmup_comes_before_any_schedule():
-    step = StepSchedule("step", step_size=1, gamma=0.5, warmup_epochs=2)
+    step = StepSchedule(type="step", step_size=1, gamma=0.5, warmup_epochs=2)
     assert [lr_factor(step, s, 2, 10) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]  # (step + 1) / 4, not gamma^epoch
     assert lr_factor(step, 4, 2, 10) == 0.25  # epoch 2 after the warmup: gamma^2
 
@@ -304,7 +305,7 @@ def test_best_checkpoint_needs_validation_data(bundle):
 
 def test_best_checkpoint_reports_the_best_validation_epoch():
     clean = tiny_bundle(n_train=96, n_test=48)
-    validation = Split(clean.test.x[:24], clean.test.y[:24])
+    validation = Split(DeviceRows(clean.test.x[:24]), clean.test.y[:24])
     bundle = DataBundle("classification", clean.sample_shape, 3, clean.labels, None, clean.train, clean.test, clean.train,
                         validation)
     _, result = train(bundle, quick(epochs=4, batchSize=16, checkpoint="best",

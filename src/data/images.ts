@@ -19,13 +19,13 @@ import * as path from 'node:path';
 import { zipSync } from 'fflate';
 import { ConfigError } from '../config/errors';
 import type { DataConfig, ImagesSourceConfig } from '../config/schema';
-import { distilleryHome } from '../engine/environment';
+import { distilleryHome } from '../io/home';
 import { DatasetError, datasetFromArrays, loadDataset, type Dataset } from '../eval/dataset';
-import { linkFileAtomic, writeFileAtomic } from '../experiment/files';
-import { npyBytes } from '../facade/arrays';
+import { linkFileAtomic, writeFileAtomic } from '../io/files';
+import { npyBytes } from '../io/npy';
 import { ImageDecodeError, decodePixels, maxConcurrency } from '../preprocess/image';
 import type { ImagePreprocessSpec } from '../preprocess/spec';
-import type { PreparedData, Role } from './index';
+import type { PreparedData, Role } from './types';
 
 /** Bump when the decoding or the cache's layout changes: older entries are then never read. */
 const CACHE_VERSION = 1;

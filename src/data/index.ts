@@ -7,30 +7,14 @@
  * `preprocess` so the engine stores it in every model. The embedded MNIST and .npz/.npy files pass
  * through untouched.
  */
-import type { z } from 'zod';
 import { ConfigError } from '../config/errors';
 import type { DataConfig, ImagesSourceConfig, TableSourceConfig, TrainingSourceConfig } from '../config/schema';
-import type { EngineData } from '../engine/commands';
 import { prepareImages } from './images';
 import { prepareTables } from './table';
+import type { EngineDataConfig, PreparedData, Role } from './types';
 
-export type EngineDataConfig = z.input<typeof EngineData>;
+export type { DataSummary, EngineDataConfig, PreparedData, Role } from './types';
 
-/** What the run's report says about the data it prepared. */
-export interface DataSummary {
-  kind: 'arrays' | 'table' | 'images';
-  /** Rows (or images) per split, after encoding. */
-  rows: Record<string, number>;
-  /** Images skipped as unreadable (`onError: 'skip'`), per split. */
-  skipped: Record<string, number>;
-}
-
-export interface PreparedData {
-  data: EngineDataConfig;
-  summary: DataSummary;
-}
-
-export type Role = 'train' | 'test' | 'transfer' | 'validation';
 const ROLES: readonly Role[] = ['train', 'test', 'transfer', 'validation'];
 
 /** The sources of a data config that are not a `split` of data.train, by role. */

@@ -17,13 +17,13 @@ import { Zip, ZipPassThrough } from 'fflate';
 import { ConfigError, type ConfigIssue } from '../config/errors';
 import type { DataConfig, TableSourceConfig } from '../config/schema';
 import { DatasetError, datasetFromArrays, type Dataset } from '../eval/dataset';
-import { writeFileAtomic } from '../experiment/files';
-import { npyBytes } from '../facade/arrays';
+import { writeFileAtomic } from '../io/files';
+import { npyBytes } from '../io/npy';
 import type { TableColumnSpec, TablePreprocessSpec, TableRow } from '../preprocess/spec';
 import { compileTable, encodeValue, parseBoolean, parseNumber, type CompiledColumn, type CompiledTable } from '../preprocess/table';
-import { InputValidationError } from '../runtime/errors';
+import { InputValidationError } from '../core/errors';
 import { CHUNK, listNames, readTable, tableFormat, type ColumnHint, type StoredColumn, type TableFormat, type TableStore } from './table-store';
-import type { EngineDataConfig, PreparedData, Role } from './index';
+import type { EngineDataConfig, PreparedData, Role } from './types';
 
 /** One-hot inputs a categorical column may have. */
 export const MAX_CATEGORIES = 10_000;

@@ -211,6 +211,17 @@ export class Engine {
   }
 }
 
+/** Runs `work` with the caller's engine, or with a fresh one that is closed afterwards — whatever happens. */
+export async function withEngine<T>(engine: Engine | undefined, work: (engine: Engine) => Promise<T>): Promise<T> {
+  if (engine) return work(engine);
+  const fresh = await Engine.start();
+  try {
+    return await work(fresh);
+  } finally {
+    await fresh.close();
+  }
+}
+
 function killOnExit(): void {
   if (liveChild && liveChild.exitCode === null && liveChild.signalCode === null) liveChild.kill('SIGKILL');
 }

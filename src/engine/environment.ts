@@ -17,11 +17,11 @@
 import { spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../experiment/files';
+import { distilleryHome } from '../io/home';
+import { writeFileAtomic } from '../io/files';
 import { EngineStartError, EnvironmentError } from './errors';
-import { acquireLock, describeOwner } from './lock';
+import { acquireLock, describeOwner } from '../io/lock';
 
 /** The package root (holds python/, requirements.txt), from src/engine or dist/engine alike. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
@@ -50,14 +50,6 @@ export interface EnvironmentOptions {
   env?: NodeJS.ProcessEnv;
   /** How often a process waiting for another one's set-up checks the lock. Default 1 s. */
   pollMs?: number;
-}
-
-/** DISTILLERY_HOME, else $XDG_CACHE_HOME/distillery, else ~/.cache/distillery. */
-export function distilleryHome(env: NodeJS.ProcessEnv = process.env): string {
-  if (env['DISTILLERY_HOME']) return path.resolve(env['DISTILLERY_HOME']);
-  const xdg = env['XDG_CACHE_HOME'];
-  if (xdg && path.isAbsolute(xdg)) return path.join(xdg, 'distillery');
-  return path.join(env['HOME'] || os.homedir(), '.cache', 'distillery');
 }
 
 function sha256(text: Buffer | string): string {

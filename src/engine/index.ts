@@ -1,4 +1,4 @@
-export { Engine, type EngineOptions, type CallOptions } from './engine';
+export { Engine, withEngine, type EngineOptions, type CallOptions } from './engine';
 export {
   EngineError,
   EngineStartError,
@@ -32,7 +32,6 @@ export type {
 export {
   resolveInterpreter,
   ensureEnvironment,
-  distilleryHome,
   environmentDir,
   environmentPython,
   PACKAGE_ROOT,
@@ -40,4 +39,4 @@ export {
   type EnvironmentOptions,
 } from './environment';
 export { runDistributed, type DistributedRunOptions } from './distributed';
-export { LockHeldError, type LockOwner } from './lock';
+export { LockHeldError, type LockOwner } from '../io/lock';

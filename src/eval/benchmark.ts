@@ -3,7 +3,7 @@
  * validation, normalisation and post-processing, not just the onnxruntime run.
  */
 import { performance } from 'node:perf_hooks';
-import { describeValue, InputValidationError } from '../runtime/errors';
+import { describeValue, InputValidationError } from '../core/errors';
 import type { Predictor } from '../runtime/types';
 
 export interface BenchmarkOptions {

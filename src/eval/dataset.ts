@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { unzipSync } from 'fflate';
 import type * as Npy from 'npyjs' with { 'resolution-mode': 'import' };
-import { describeValue, InputValidationError } from '../runtime/errors';
+import { describeValue, InputValidationError } from '../core/errors';
 
 // npyjs is an ES module package with a CommonJS build; its types resolve to the
 // ESM entry, so the types come in through a type-only import and the code

@@ -1,7 +1,7 @@
 /**
  * Running a model over a dataset and reporting metrics.
  */
-import { describeValue, InputValidationError } from '../runtime/errors';
+import { describeValue, InputValidationError } from '../core/errors';
 import type { ClassPrediction, Prediction, Predictor, RegressionPrediction } from '../runtime/types';
 import { datasetFromArrays, loadDataset, type Dataset, type DatasetArrays } from './dataset';
 import {

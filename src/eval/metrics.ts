@@ -3,7 +3,7 @@
  * 0..classes-1; probabilities are one row per sample.
  */
 import { argmax } from '../runtime/postprocess';
-import { describeValue, InputValidationError } from '../runtime/errors';
+import { describeValue, InputValidationError } from '../core/errors';
 
 export type Labels = ArrayLike<number>;
 export type ProbabilityRows = readonly ArrayLike<number>[];

@@ -2,7 +2,7 @@
  * SVG charts for report.md, drawn headless with vega-lite → vega (no browser,
  * no canvas: vega's SVG renderer needs neither).
  */
-import type { RunReport } from './report';
+import type { RunReport } from './report-types';
 import { bestStudent } from './report';
 
 type VegaLiteSpec = Record<string, unknown>;

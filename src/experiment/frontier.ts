@@ -2,7 +2,7 @@
  * The accuracy–cost frontier: test accuracy against batch-1 latency and against file size, for the teacher,
  * every student and every int8 / fp16 variant, with the Pareto front marked (vega-lite, drawn like charts.ts).
  */
-import type { ModelReport, RunReport } from './report';
+import type { ModelReport, RunReport } from './report-types';
 
 type VegaLiteSpec = Record<string, unknown>;
 

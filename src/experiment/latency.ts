@@ -1,5 +1,6 @@
 /** Latencies of several models measured side by side, for the report's and the variants' speed columns. */
-import { benchmark, type OnnxModel } from '../runtime';
+import { benchmark } from '../eval';
+import type { OnnxModel } from '../runtime/model';
 
 export interface Latency {
   batch1P50Ms: number;

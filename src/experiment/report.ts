@@ -1,84 +1,9 @@
-/** report.json's shape, and the results table as Markdown and as plain text. */
-import type { MethodConfig, ModelConfig } from '../config/schema';
-import type { DataSummary } from '../data';
-import type { ArtefactRole } from './folder';
-import type { EpochRecord } from '../engine/types';
-import type { SweepReport } from './selection';
-import { formatP, verdictSentence, type Verdict } from './verdict';
-import { variantsMarkdown, type VariantReport } from './variants';
-import type { DistributedInfo } from '../engine/commands';
-import type { z } from 'zod';
-
-export interface ClassificationTest {
-  n: number;
-  accuracy: number;
-  errors: number;
-  nll: number;
-  ece: number;
-  topK: { k: number; accuracy: number };
-}
-export interface RegressionTest {
-  n: number;
-  rmse: number;
-  mae: number;
-  r2: number;
-}
-
-export interface ModelReport {
-  name: string;
-  role: 'teacher' | 'student';
-  method: MethodConfig | null;
-  model: ModelConfig | Record<string, unknown>;
-  params: number;
-  /** null when unknown (a black-box ONNX teacher). */
-  flopsPerSample: number | null;
-  /** The .onnx file, relative to the report's folder. */
-  onnx: string;
-  sizeBytes: number;
-  parityMaxAbsDiff: number;
-  test: ClassificationTest | RegressionTest;
-  /** Share of test samples where the student's top class is the teacher's (students of classifiers). */
-  agreementWithTeacher?: number;
-  latency: { batch1P50Ms: number; batch1P99Ms: number; batch256RowsPerS: number } | null;
-  /** Teacher's batch-1 p50 latency over this model's. */
-  speedupOverTeacher?: number;
-  trainSeconds: number;
-  history: EpochRecord[];
-  confusion?: number[][];
-  /** A sweep candidate that was chosen on validation: the experiment student it stands for. */
-  candidateOf?: string;
-  /** Distilled students: the paired test against the same architecture trained on the labels. */
-  verdict?: Verdict;
-  /** A student's int8 / fp16 variants (export.quantize), each evaluated and guarded (src/experiment/variants.ts). */
-  variants?: VariantReport[];
-}
-
-export interface RunReport {
-  name: string;
-  createdAt: string;
-  distillery: string;
-  device: string;
-  torch: string;
-  seed: number;
-  durationSeconds: number;
-  /** CPU and memory of the machine that measured the latencies. */
-  machine: string;
-  command: string;
-  task: 'classification' | 'regression';
-  testData: string;
-  /** How the data were prepared: arrays as given, or a table / image folder encoded (rows per split, images skipped). */
-  data: DataSummary;
-  /** What the run noticed and did not stop for (e.g. test classes that training never shows). */
-  warnings: string[];
-  /** Every file the run wrote, as its manifest.json lists them (there with sha256 and size). */
-  artefacts: Array<{ path: string; role: ArtefactRole }>;
-  teacher: ModelReport;
-  students: ModelReport[];
-  /** Every sweep (and auto) group: its candidates' validation scores and which one was kept. */
-  sweeps: SweepReport[];
-  /** A distributed run: its ranks, backend and nodes; training.batchSize was the global batch. */
-  distributed?: z.output<typeof DistributedInfo>;
-}
+/** The results table as Markdown and as plain text, and report.md (report.json's shape is in report-types.ts). */
+import type { MethodConfig } from '../config/schema';
+import type { DataSummary } from '../data/types';
+import type { ModelReport, RunReport } from './report-types';
+import { formatP, verdictSentence } from './verdict';
+import { variantsMarkdown } from './variants';
 
 const percent = (value: number): string => `${(100 * value).toFixed(2)}%`;
 const compact = (value: number): string =>

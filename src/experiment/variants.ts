@@ -7,35 +7,10 @@
 import * as path from 'node:path';
 import type { ExperimentConfig } from '../config/schema';
 import type { ModelResult } from '../engine';
-import { OnnxModel, agreement, evaluate, type Dataset } from '../runtime';
+import { agreement, evaluate, type Dataset } from '../eval';
+import { OnnxModel } from '../runtime/model';
 import { latenciesSideBySide } from './latency';
-import type { ClassificationTest, ModelReport, RegressionTest } from './report';
-
-type Variant = NonNullable<ModelResult['variants']>[number];
-
-export interface VariantReport {
-  /** `<student>.<method>`, as in its file name. */
-  name: string;
-  method: Variant['method'];
-  /** The .onnx file, relative to the report's folder. */
-  onnx: string;
-  sizeBytes: number;
-  /** Its size over the float32 student's file. */
-  sizeRatio: number;
-  calibrationRows: number | null;
-  test: ClassificationTest | RegressionTest;
-  /** Percentage points of test accuracy below the float32 student (negative: above); null for regression. */
-  accuracyDropPoints: number | null;
-  /** The guard's own measurement, on held-out rows that are not the test split; null for regression. */
-  guard: Variant['guard'] | null;
-  /** Share of test samples where the variant's top class is its float32 student's. */
-  agreementWithFp32?: number;
-  latency: { batch1P50Ms: number; batch1P99Ms: number; batch256RowsPerS: number } | null;
-  /** true: lost more than export.maxAccuracyDrop points; listed in the report, never the student's default file. */
-  rejected: boolean;
-  /** Why it was rejected. */
-  reason?: string;
-}
+import type { ClassificationTest, ModelReport, RegressionTest, Variant, VariantReport } from './report-types';
 
 /** Evaluates every variant of every student and sets `report.variants`; `students` and `results` are in the same order. */
 export async function addVariants(
@@ -85,6 +60,7 @@ async function evaluateVariant(
     onnx: path.relative(outDir, variant.path),
     sizeBytes: variant.sizeBytes,
     sizeRatio: variant.sizeRatio,
+    notSmaller: variant.sizeRatio >= 1,
     calibrationRows: variant.calibrationRows,
     latency: null,
   };
@@ -135,13 +111,30 @@ export function variantsMarkdown(students: readonly ModelReport[], frontier: str
   for (const { variant } of rows) {
     const accuracy = 'accuracy' in variant.test ? pct(variant.test.accuracy) : '—';
     lines.push(
-      `| ${variant.name} | ${(variant.sizeBytes / 2 ** 20).toFixed(2)} MB | ${variant.sizeRatio.toFixed(3)} | ${accuracy} | ${variant.accuracyDropPoints === null ? '—' : variant.accuracyDropPoints.toFixed(2)} | ${variant.guard ? variant.guard.dropPoints.toFixed(2) : '—'} | ${variant.agreementWithFp32 === undefined ? '—' : pct(variant.agreementWithFp32)} | ${variant.latency ? `${variant.latency.batch1P50Ms.toFixed(3)} ms` : '—'} | ${variant.latency ? Math.round(variant.latency.batch256RowsPerS).toLocaleString('en-US') : '—'} | ${variant.guard === null ? 'not guarded' : variant.rejected ? '**rejected**' : 'passed'} |`,
+      `| ${variant.name} | ${(variant.sizeBytes / 2 ** 20).toFixed(2)} MB | ${variant.sizeRatio.toFixed(3)}${variant.notSmaller ? ' (not smaller)' : ''} | ${accuracy} | ${variant.accuracyDropPoints === null ? '—' : variant.accuracyDropPoints.toFixed(2)} | ${variant.guard ? variant.guard.dropPoints.toFixed(2) : '—'} | ${variant.agreementWithFp32 === undefined ? '—' : pct(variant.agreementWithFp32)} | ${variant.latency ? `${variant.latency.batch1P50Ms.toFixed(3)} ms` : '—'} | ${variant.latency ? Math.round(variant.latency.batch256RowsPerS).toLocaleString('en-US') : '—'} | ${variant.guard === null ? 'not guarded' : variant.rejected ? '**rejected**' : 'passed'} |`,
     );
   }
   for (const { variant } of rows.filter(({ variant }) => variant.rejected)) lines.push('', `**Rejected:** ${variant.name}: ${variant.reason ?? ''}.`);
+  for (const { student, variant } of rows) {
+    const note = notSmallerNote(variant.method, variant.sizeRatio);
+    if (note) lines.push('', `**Not smaller:** ${student.name}.${note}.`);
+  }
   lines.push('');
   if (frontier) lines.push('## Accuracy against cost', '', `![accuracy against latency and size](${frontier})`, '');
   return lines;
+}
+
+/**
+ * `fp16: 1.05× the fp32 size — not smaller (…why)` for a variant whose file is no smaller than its float32 source;
+ * null for one that is smaller. Said wherever variants' sizes are listed, so that none passes for a compression.
+ */
+export function notSmallerNote(method: Variant['method'], sizeRatio: number): string | null {
+  if (sizeRatio < 1) return null;
+  const added = method === 'fp16' ? 'Cast nodes around its float32 inputs, outputs and the ops it keeps in float32' : 'scales, zero points and QuantizeLinear/DequantizeLinear nodes';
+  return (
+    `${method}: ${sizeRatio.toFixed(2)}× the fp32 size — not smaller ` +
+    `(what it adds, ${added} and its metadata, outweighs what its smaller weights save: a tiny model, or weights left in float32)`
+  );
 }
 
 /** Which rows the guard ran on, in words: "1,000 data.validation rows" (or a sample of data.train). */

@@ -6,8 +6,8 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { decodeModel, graphFacts } from '../runtime/model-file';
-import { MANIFEST, readManifest, runFiles, type Manifest } from './folder';
-import type { ModelReport, RunReport } from './report';
+import { MANIFEST, readManifest, runFiles, type Manifest } from '../io/run-folder';
+import type { ModelReport, RunReport } from './report-types';
 
 export interface VerifyResult {
   folder: string;

@@ -9,7 +9,8 @@ import { zipSync } from 'fflate';
 import { z } from 'zod';
 import { ConfigError } from '../config/errors';
 import type { DataSourceConfig } from '../config/schema';
-import { writeFileAtomic } from '../experiment/files';
+import { writeFileAtomic } from '../io/files';
+import { npyBytes } from '../io/npy';
 
 const TypedArray = z.union([
   z.instanceof(Float32Array),
@@ -27,31 +28,6 @@ export const ArraySource = z.strictObject({
   labelled: z.boolean().default(true),
 });
 export type ArraySourceInput = z.input<typeof ArraySource>;
-
-const DTYPES: Array<[new (...args: never[]) => ArrayBufferView, string]> = [
-  [Float32Array, '<f4'],
-  [Float64Array, '<f8'],
-  [Int32Array, '<i4'],
-  [Uint8Array, '|u1'],
-  [BigInt64Array, '<i8'],
-];
-
-/** An .npy file's bytes (format 1.0) for a typed array of the given shape. */
-export function npyBytes(array: ArrayBufferView, shape: readonly number[]): Uint8Array {
-  const dtype = DTYPES.find(([type]) => array instanceof type)?.[1];
-  if (!dtype) throw new TypeError(`unsupported array type ${array.constructor.name}`);
-  const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
-  let header = `{'descr': '${dtype}', 'fortran_order': False, 'shape': ${shapeText}, }`;
-  // The header is padded with spaces so that the data starts on a 64-byte boundary.
-  const unpadded = 10 + header.length + 1;
-  header += ' '.repeat((64 - (unpadded % 64)) % 64) + '\n';
-  const bytes = new Uint8Array(10 + header.length + array.byteLength);
-  bytes.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0], 0); // \x93NUMPY v1.0
-  new DataView(bytes.buffer).setUint16(8, header.length, true);
-  bytes.set(Buffer.from(header, 'latin1'), 10);
-  bytes.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), 10 + header.length);
-  return bytes;
-}
 
 /** Writes an ArraySource to `<dir>/<name>.npz` and returns the equivalent file source. */
 export function materializeArrays(value: unknown, dir: string, name: string, where: string): DataSourceConfig {

@@ -9,13 +9,13 @@ import { z } from 'zod';
 import { parseWith, resolveDataPaths, resolveTeacherPaths } from '../config';
 import { ConfigError } from '../config/errors';
 import { Data, DataSource, DistillOptions, TrainTeacherOptions, type DataConfig } from '../config/schema';
-import { Engine, type EngineEvent, type ModelResult } from '../engine';
+import { withEngine, type Engine, type EngineEvent, type ModelResult } from '../engine';
 import { materializeArrays, type ArraySourceInput } from './arrays';
-import { ensureOutputDir } from '../experiment/files';
-import { lockRunFolder } from '../experiment/folder';
+import { ensureOutputDir } from '../io/files';
+import { lockRunFolder } from '../io/run-folder';
 import { prepareData, type EngineDataConfig } from '../data';
 
-export { ArraySource, npyBytes, type ArraySourceInput } from './arrays';
+export { ArraySource, type ArraySourceInput } from './arrays';
 
 export interface FacadeCallOptions {
   /** An engine to reuse; without one, a fresh engine is started and closed around the call. */
@@ -37,17 +37,6 @@ export type FacadeDataInput = Omit<z.input<typeof Data>, 'train' | 'test' | 'tra
 type WithArrays<T> = Omit<T, 'data'> & { data?: FacadeDataInput };
 export type TrainTeacherInput = WithArrays<z.input<typeof TrainTeacherOptions>>;
 export type DistillInput = WithArrays<z.input<typeof DistillOptions>>;
-
-/** Runs `work` with the caller's engine, or with a fresh one that is closed afterwards — whatever happens. */
-export async function withEngine<T>(engine: Engine | undefined, work: (engine: Engine) => Promise<T>): Promise<T> {
-  if (engine) return work(engine);
-  const fresh = await Engine.start();
-  try {
-    return await work(fresh);
-  } finally {
-    await fresh.close();
-  }
-}
 
 const SPLITS = ['train', 'test', 'transfer', 'validation'] as const;
 

@@ -20,7 +20,7 @@
  * 28×28 images.
  */
 import type { Sharp, SharpOptions } from 'sharp';
-import { InputValidationError } from '../runtime/errors';
+import { InputValidationError } from '../core/errors';
 import { decodePlainPng, isPng } from './png';
 import type { ImagePreprocessSpec } from './spec';
 

@@ -14,7 +14,7 @@
  * it once per distinct value of a column (and per cell for high-cardinality numeric columns) and copies the
  * result, so training arrays and served rows go through the same code.
  */
-import { describeValue, InputValidationError } from '../runtime/errors';
+import { describeValue, InputValidationError } from '../core/errors';
 import type { TableColumnSpec, TablePreprocessSpec, TableRow } from './spec';
 
 const NUMERIC = 0;

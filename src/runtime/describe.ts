@@ -5,7 +5,8 @@
  */
 import { basename, extname, resolve } from 'node:path';
 import { z } from 'zod';
-import { InputValidationError, ModelLoadError } from './errors';
+import { ModelLoadError } from './errors';
+import { InputValidationError } from '../core/errors';
 import { formatShape, normalizationProblem, product } from './input';
 import { labelsSchema, Metadata, normalizationSchema, outputKindSchema } from './metadata';
 import { ONNX_FLOAT, type GraphFacts, type ValueFacts } from './model-file';

@@ -1,6 +1,7 @@
 /**
  * Typed errors of the runtime. Each carries the facts a caller needs to react
  * (which file, which field) so that messages never have to be parsed.
+ * InputValidationError, which preprocess and eval throw too, lives in src/core/errors.ts.
  */
 
 /** Why a model file could not be loaded. */
@@ -26,25 +27,6 @@ export class ModelLoadError extends Error {
   }
 }
 
-/**
- * A caller's input (a sample, a batch, an option, a dataset array) does not have
- * the shape, type or values that were expected.
- */
-export class InputValidationError extends Error {
-  override readonly name = 'InputValidationError';
-
-  constructor(
-    /** Where the problem is, as a path: `samples[3][5]`, `options.labels`. */
-    readonly field: string,
-    /** What was expected there, in words. */
-    readonly expected: string,
-    /** What was found instead, in words. */
-    readonly received: string,
-  ) {
-    super(`${field}: expected ${expected}, received ${received}`);
-  }
-}
-
 /** onnxruntime failed while running a model, or returned an output we cannot use. */
 export class InferenceError extends Error {
   override readonly name = 'InferenceError';
@@ -56,19 +38,4 @@ export class InferenceError extends Error {
   ) {
     super(`inference failed for model ${model}: ${detail}`, options);
   }
-}
-
-/** Describes a value for an error message without dumping it. */
-export function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
-  if (typeof value === 'string') return `string ${JSON.stringify(value.length > 20 ? `${value.slice(0, 20)}…` : value)}`;
-  if (Array.isArray(value)) return `an array of length ${value.length}`;
-  if (ArrayBuffer.isView(value)) {
-    const length = 'length' in value && typeof value.length === 'number' ? value.length : value.byteLength;
-    return `a ${value.constructor.name} of length ${length}`;
-  }
-  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'null prototype'})`;
-  return typeof value;
 }

@@ -1,7 +1,11 @@
 /**
  * `distillery/runtime`: run and evaluate exported models with onnxruntime-node.
  * Python-free by construction: nothing here imports src/engine, pythonia, or
- * the training facade, and nothing starts a process.
+ * the training facade, and nothing starts a process (.dependency-cruiser.cjs
+ * checks that nothing it loads reaches the engine).
+ *
+ * This file is a public entry point, not part of the runtime layer: it sits on
+ * top of src/runtime and src/eval, and no module in src imports it.
  */
 import { OnnxModel } from './model';
 
@@ -13,7 +17,8 @@ export const StudentModel = OnnxModel;
 /** @deprecated Renamed `OnnxModel`. */
 export type StudentModel = OnnxModel;
 export { PredictionPool, type PoolOptions } from './pool';
-export { ModelLoadError, InputValidationError, InferenceError, type ModelLoadReason } from './errors';
+export { ModelLoadError, InferenceError, type ModelLoadReason } from './errors';
+export { InputValidationError } from '../core/errors';
 export { softmax, argmax } from './postprocess';
 export type {
   Batch,

@@ -4,7 +4,7 @@
  * it), flattening and the recorded normalisation, in one pass.
  */
 import { z } from 'zod';
-import { describeValue, InputValidationError } from './errors';
+import { describeValue, InputValidationError } from '../core/errors';
 import type { Normalization } from './types';
 
 export interface PreparedRows {

@@ -6,7 +6,7 @@
 import { isEncodedImage, decodeImage } from '../preprocess/image';
 import type { PreprocessSpec, TableRow } from '../preprocess/spec';
 import { compileTable, encodeRow } from '../preprocess/table';
-import { InputValidationError, describeValue } from './errors';
+import { InputValidationError, describeValue } from '../core/errors';
 import type { Batch, ModelInput, Sample } from './types';
 
 /** A plain object: a table row (arrays, typed arrays and Buffers are samples or encoded images). */

@@ -20,7 +20,7 @@ from .registry import LossInputs, Terms, register
 EPSILON = 1e-8  # as the reference implementation: keeps a constant row's correlation finite
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Dist(MethodOptions):
     type: Literal["dist"]
     temperature: float
@@ -33,7 +33,8 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Pearson correlation of each row of ``a`` with the same row of ``b``."""
     a = a - a.mean(dim=1, keepdim=True)
     b = b - b.mean(dim=1, keepdim=True)
-    return (a * b).sum(dim=1) / (a.norm(dim=1) * b.norm(dim=1) + EPSILON)
+    correlation: torch.Tensor = (a * b).sum(dim=1) / (a.norm(dim=1) * b.norm(dim=1) + EPSILON)
+    return correlation
 
 
 def dist(options: Dist, inputs: LossInputs) -> tuple[torch.Tensor, Terms]:

@@ -23,7 +23,7 @@ from .soft_targets import standardized
 MASK = 1000.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Dkd(MethodOptions):
     type: Literal["dkd"]
     alpha: float

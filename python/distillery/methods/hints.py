@@ -28,7 +28,7 @@ from .registry import LossInputs, Preparation, Terms, register
 from .soft_targets import soft_term
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Hints(MethodOptions):
     type: Literal["hints"]
     hint_weight: float

@@ -12,7 +12,7 @@ from .registry import LossInputs, Terms, register
 from .supervised import distance
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RegressionDistillation(MethodOptions):
     type: Literal["regression-distillation"]
     target_weight: float

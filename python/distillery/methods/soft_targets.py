@@ -12,7 +12,7 @@ from ..spec import MethodOptions
 from .registry import LossInputs, Terms, register
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SoftTargets(MethodOptions):
     type: Literal["soft-targets"]
     temperature: float

@@ -16,12 +16,12 @@ from ..spec import MethodOptions
 from .registry import LossInputs, Terms, register
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HardLabels(MethodOptions):
     type: Literal["hard-labels"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Targets(MethodOptions):
     type: Literal["targets"]
     huber_delta: Optional[float] = None

@@ -1,3 +1,7 @@
+/**
+ * Writing files so that no reader ever sees half of one, and output folders proved writable before any work.
+ * Node-only (node:fs): the runtime and preprocess never import src/io (.dependency-cruiser.cjs).
+ */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from '../config/errors';

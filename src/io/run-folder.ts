@@ -1,7 +1,7 @@
 /**
  * A run folder is owned by one experiment, and used by one process at a time.
  *
- * - **Lock**: `<out>/.lock` (src/engine/lock.ts) is taken for the whole run; a second `run`, `--resume` or
+ * - **Lock**: `<out>/.lock` (src/io/lock.ts) is taken for the whole run; a second `run`, `--resume` or
  *   `quantize` on a folder in use fails at once naming the holder's pid. A lock left by a dead process is
  *   taken over.
  * - **Manifest**: `<out>/manifest.json` records the experiment's config hash from the start, and at the end
@@ -12,8 +12,8 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LockHeldError, belongsToLock, tryAcquireLock, type Lock } from '../engine/lock';
 import { writeFileAtomic } from './files';
+import { LockHeldError, belongsToLock, tryAcquireLock, type Lock } from './lock';
 
 export const MANIFEST = 'manifest.json';
 export const LOCK = '.lock';

@@ -1,0 +1,21 @@
+/** The types the data layer's modules share: kept apart from index.ts so that images.ts and table.ts need not import it back. */
+import type { z } from 'zod';
+import type { EngineData } from '../engine/commands';
+
+export type EngineDataConfig = z.input<typeof EngineData>;
+
+/** What the run's report says about the data it prepared. */
+export interface DataSummary {
+  kind: 'arrays' | 'table' | 'images';
+  /** Rows (or images) per split, after encoding. */
+  rows: Record<string, number>;
+  /** Images skipped as unreadable (`onError: 'skip'`), per split. */
+  skipped: Record<string, number>;
+}
+
+export interface PreparedData {
+  data: EngineDataConfig;
+  summary: DataSummary;
+}
+
+export type Role = 'train' | 'test' | 'transfer' | 'validation';
