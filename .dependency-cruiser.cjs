@@ -12,7 +12,19 @@
  */
 
 /** Bottom to top. `runtime` is src/runtime without its index.ts, which is the `distillery/runtime` entry point. */
-const LAYERS = ['core', 'config', 'preprocess', 'runtime', 'eval', 'io', 'engine', 'data', 'facade', 'experiment', 'cli'];
+const LAYERS = [
+  'core',
+  'config',
+  'preprocess',
+  'runtime',
+  'eval',
+  'io',
+  'engine',
+  'data',
+  'facade',
+  'experiment',
+  'cli',
+];
 
 /** The files package.json's `exports` map points at (dist/index.js, dist/runtime/index.js). */
 const ENTRY_POINTS = '^src/(index|runtime/index)\\.ts$';
@@ -90,7 +102,10 @@ module.exports = {
         'here, in this list, not by the way.',
       severity: 'error',
       from: { path: '^src/(preprocess|runtime)/' },
-      to: { dependencyTypes: ['npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg', 'npm-unknown'], pathNot: `node_modules/(${RUNTIME_PACKAGES.join('|')})/` },
+      to: {
+        dependencyTypes: ['npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg', 'npm-unknown'],
+        pathNot: `node_modules/(${RUNTIME_PACKAGES.join('|')})/`,
+      },
     },
     {
       name: 'pythonia-only-in-the-engine',
@@ -101,7 +116,8 @@ module.exports = {
     },
     {
       name: 'src-never-imports-tests',
-      comment: 'The package ships src/ (as dist/) without test/: an import of a test file would break the installed package.',
+      comment:
+        'The package ships src/ (as dist/) without test/: an import of a test file would break the installed package.',
       severity: 'error',
       from: { path: '^src/' },
       to: { path: '^test/' },
@@ -115,7 +131,8 @@ module.exports = {
     },
     {
       name: 'no-unresolvable',
-      comment: 'An import that resolves to nothing fails at run time; tsc catches most, this catches the rest (e.g. a require()).',
+      comment:
+        'An import that resolves to nothing fails at run time; tsc catches most, this catches the rest (e.g. a require()).',
       severity: 'error',
       from: {},
       to: { couldNotResolve: true },
@@ -126,6 +143,9 @@ module.exports = {
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     doNotFollow: { path: 'node_modules' },
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+    },
   },
 };

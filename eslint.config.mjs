@@ -20,7 +20,19 @@ const NODE_GLOBALS = {
 };
 
 export default defineConfig(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'runs/**', 'examples/**', 'docs/**', 'models/**', 'python/**', 'bench/out/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'coverage/**',
+      'runs/**',
+      'examples/**',
+      'docs/**',
+      'models/**',
+      'python/**',
+      'bench/out/**',
+    ],
+  },
   js.configs.recommended,
   tseslint.configs.strictTypeChecked,
   tseslint.configs.stylisticTypeChecked,
@@ -32,12 +44,22 @@ export default defineConfig(
     linterOptions: { reportUnusedDisableDirectives: 'error' },
     rules: {
       // `_`-prefixed names are deliberately unused (destructuring a key away, an ignored parameter).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
       // Messages and logs print counts, sizes and timings: numbers read fine in a template. Booleans, nullish
       // values, objects and `any` do not (`undefined`, `[object Object]`), so those stay errors.
       '@typescript-eslint/restrict-template-expressions': [
         'error',
-        { allowNumber: true, allowBoolean: false, allowAny: false, allowNullish: false, allowRegExp: false, allowNever: false },
+        {
+          allowNumber: true,
+          allowBoolean: false,
+          allowAny: false,
+          allowNullish: false,
+          allowRegExp: false,
+          allowNever: false,
+        },
       ],
       // `expect(() => model.close()).not.toThrow()`, `.on('exit', () => resolve())`: an arrow's shorthand body is how a
       // callback is written, whatever it returns. Void values inside other expressions stay errors.
@@ -51,7 +73,10 @@ export default defineConfig(
     // Without a "type" field in package.json, .js files are CommonJS: `require` is how they import, and they must
     // run before dist/ is built (bootstrap, the bin entry), so there is no compile step to turn imports into requires.
     files: ['**/*.js', '**/*.cjs'],
-    languageOptions: { sourceType: 'commonjs', globals: { ...NODE_GLOBALS, __dirname: 'readonly', __filename: 'readonly' } },
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { ...NODE_GLOBALS, __dirname: 'readonly', __filename: 'readonly' },
+    },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {

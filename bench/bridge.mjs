@@ -29,7 +29,12 @@ const student = {
   name: 'bridge-student',
   model: { type: 'mlp', hidden: [800, 800] },
   method: { type: 'soft-targets', temperature: 20, alpha: 0.9 },
-  training: { epochs, batchSize: 128, optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9, nesterov: true }, schedule: { type: 'cosine' } },
+  training: {
+    epochs,
+    batchSize: 128,
+    optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9, nesterov: true },
+    schedule: { type: 'cosine' },
+  },
 };
 
 const engine = await Engine.start();
@@ -38,7 +43,12 @@ try {
   let teacher = path.join(OUT, 'teacher-embedded', 'checkpoints', 'teacher.pt');
   if (!fs.existsSync(teacher)) {
     const trained = await trainTeacher(
-      { outDir, device: 'cpu', export: false, teacher: { type: 'train', model: { type: 'mlp', hidden: [1200, 1200], dropout: 0.5 }, training: { epochs: 1 } } },
+      {
+        outDir,
+        device: 'cpu',
+        export: false,
+        teacher: { type: 'train', model: { type: 'mlp', hidden: [1200, 1200], dropout: 0.5 }, training: { epochs: 1 } },
+      },
       { engine },
     );
     teacher = trained.checkpoint;
@@ -47,7 +57,11 @@ try {
   // The very request the facade sends, for the Python side (outDir apart, so the two never share files).
   const parsed = DistillOptions.parse(options);
   // completed by the engine's own request schema, as Engine.call does (it adds data.preprocess: null)
-  const request = dist('engine/commands.js').DistillRequest.parse({ ...parsed, outDir: path.join(outDir, 'direct'), teacher: path.resolve(teacher) });
+  const request = dist('engine/commands.js').DistillRequest.parse({
+    ...parsed,
+    outDir: path.join(outDir, 'direct'),
+    teacher: path.resolve(teacher),
+  });
   fs.mkdirSync(outDir, { recursive: true });
   const requestFile = path.join(outDir, 'request.json');
   fs.writeFileSync(requestFile, JSON.stringify(request, null, 2));
@@ -55,16 +69,30 @@ try {
   let events = 0;
   const viaBridge = async (epochCount = epochs) => {
     const started = performance.now();
-    const result = await distill({ ...options, student: { ...student, training: { ...student.training, epochs: epochCount } } }, { engine, onEvent: () => events++ });
-    return { samplesPerSecond: samples(result), callSeconds: (performance.now() - started) / 1000, trainSeconds: result.trainSeconds };
+    const result = await distill(
+      { ...options, student: { ...student, training: { ...student.training, epochs: epochCount } } },
+      { engine, onEvent: () => events++ },
+    );
+    return {
+      samplesPerSecond: samples(result),
+      callSeconds: (performance.now() - started) / 1000,
+      trainSeconds: result.trainSeconds,
+    };
   };
   const direct = () => {
     const out = execFileSync(PYTHON, [path.join(ROOT, 'bench', 'bridge_direct.py'), requestFile], {
-      encoding: 'utf8', env: { ...process.env, PYTHONPATH: path.join(ROOT, 'python') }, stdio: ['ignore', 'pipe', 'inherit'],
+      encoding: 'utf8',
+      env: { ...process.env, PYTHONPATH: path.join(ROOT, 'python') },
+      stdio: ['ignore', 'pipe', 'inherit'],
     });
     /** @type {{ result: ModelResult, wallSeconds: number, threads: number }} */
     const { result, wallSeconds, threads: pyThreads } = parseJson(lastLine(out));
-    return { samplesPerSecond: samples(result), callSeconds: wallSeconds, trainSeconds: result.trainSeconds, threads: pyThreads };
+    return {
+      samplesPerSecond: samples(result),
+      callSeconds: wallSeconds,
+      trainSeconds: result.trainSeconds,
+      threads: pyThreads,
+    };
   };
 
   await viaBridge(1); // warm-up: the engine process loads the data and the teacher's outputs once, as a long-lived engine does
@@ -90,12 +118,46 @@ try {
   }
   const directThreads = trials[0]?.direct.threads ?? null;
   const ratio = median(trials.map((t) => t.ratio));
-  const rows = trials.map((t, i) => [i + 1, fmt(t.bridge.samplesPerSecond, 0), fmt(t.direct.samplesPerSecond, 0), fmt(t.ratio, 3), fmt(t.bridge.callSeconds, 2), fmt(t.direct.callSeconds, 2)]);
-  rows.push(['median', fmt(median(trials.map((t) => t.bridge.samplesPerSecond)), 0), fmt(median(trials.map((t) => t.direct.samplesPerSecond)), 0), fmt(ratio, 3), '', '']);
-  console.log(`\nBridge overhead: ${student.model.hidden.join('x')} soft-targets student, embedded MNIST (8000), ${epochs} epochs, torch threads ${doctor.threads} (bridge) / ${directThreads ?? '?'} (direct)`);
-  console.log(table(['round', 'TS via bridge samples/s', 'plain Python samples/s', 'ratio', 'bridge call s', 'python call s'], rows));
-  console.log(`goal: ratio >= 0.98 -> ${ratio >= 0.98 ? 'met' : 'MISSED'} (${events} progress events crossed the bridge)`);
-  writeJson('bridge.json', { epochs, rounds, threads: { bridge: doctor.threads, direct: directThreads }, student, teacher, trials, medianRatio: ratio, goal: 0.98, met: ratio >= 0.98, progressEvents: events });
+  const rows = trials.map((t, i) => [
+    i + 1,
+    fmt(t.bridge.samplesPerSecond, 0),
+    fmt(t.direct.samplesPerSecond, 0),
+    fmt(t.ratio, 3),
+    fmt(t.bridge.callSeconds, 2),
+    fmt(t.direct.callSeconds, 2),
+  ]);
+  rows.push([
+    'median',
+    fmt(median(trials.map((t) => t.bridge.samplesPerSecond)), 0),
+    fmt(median(trials.map((t) => t.direct.samplesPerSecond)), 0),
+    fmt(ratio, 3),
+    '',
+    '',
+  ]);
+  console.log(
+    `\nBridge overhead: ${student.model.hidden.join('x')} soft-targets student, embedded MNIST (8000), ${epochs} epochs, torch threads ${doctor.threads} (bridge) / ${directThreads ?? '?'} (direct)`,
+  );
+  console.log(
+    table(
+      ['round', 'TS via bridge samples/s', 'plain Python samples/s', 'ratio', 'bridge call s', 'python call s'],
+      rows,
+    ),
+  );
+  console.log(
+    `goal: ratio >= 0.98 -> ${ratio >= 0.98 ? 'met' : 'MISSED'} (${events} progress events crossed the bridge)`,
+  );
+  writeJson('bridge.json', {
+    epochs,
+    rounds,
+    threads: { bridge: doctor.threads, direct: directThreads },
+    student,
+    teacher,
+    trials,
+    medianRatio: ratio,
+    goal: 0.98,
+    met: ratio >= 0.98,
+    progressEvents: events,
+  });
 } finally {
   await engine.close();
 }

@@ -21,7 +21,9 @@ from typing import Any, Optional
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 OUT = os.environ.get("BENCH_OUT") or os.path.join(BENCH, "out")
-FULL_MNIST = os.environ.get("DISTILLERY_FULL_MNIST") or os.path.abspath(os.path.join(ROOT, "..", "shared", "data", "mnist"))
+FULL_MNIST = os.environ.get("DISTILLERY_FULL_MNIST") or os.path.abspath(
+    os.path.join(ROOT, "..", "shared", "data", "mnist")
+)
 
 if os.path.join(ROOT, "python") not in sys.path:
     sys.path.insert(0, os.path.join(ROOT, "python"))
@@ -39,24 +41,52 @@ def file_source(path: str, **extra: Any) -> dict[str, Any]:
 
 
 def embedded_data(**extra: Any) -> dict[str, Any]:
-    return {"task": "classification", "train": mnist_source("train"), "test": mnist_source("test"), "normalize": "standard", "preprocess": None, **extra}
+    return {
+        "task": "classification",
+        "train": mnist_source("train"),
+        "test": mnist_source("test"),
+        "normalize": "standard",
+        "preprocess": None,
+        **extra,
+    }
 
 
 def full_data(**extra: Any) -> dict[str, Any]:
-    return {"task": "classification", "train": file_source(os.path.join(FULL_MNIST, "train.npz")),
-            "test": file_source(os.path.join(FULL_MNIST, "test.npz")), "normalize": "standard", "preprocess": None, **extra}
+    return {
+        "task": "classification",
+        "train": file_source(os.path.join(FULL_MNIST, "train.npz")),
+        "test": file_source(os.path.join(FULL_MNIST, "test.npz")),
+        "normalize": "standard",
+        "preprocess": None,
+        **extra,
+    }
 
 
 def sgd(lr: float = 0.05) -> dict[str, Any]:
     return {"type": "sgd", "lr": lr, "momentum": 0.9, "nesterov": True}
 
 
-def training(epochs: int, optimizer: Optional[dict[str, Any]] = None, *, batch_size: int = 128, shift: int = 0,
-             schedule: str = "cosine", teacher_outputs: str = "auto", mixed_precision: str = "auto") -> dict[str, Any]:
+def training(
+    epochs: int,
+    optimizer: Optional[dict[str, Any]] = None,
+    *,
+    batch_size: int = 128,
+    shift: int = 0,
+    schedule: str = "cosine",
+    teacher_outputs: str = "auto",
+    mixed_precision: str = "auto",
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "epochs": epochs, "batchSize": batch_size, "optimizer": optimizer or sgd(), "weightDecay": 0,
-        "schedule": {"type": schedule, "warmupEpochs": 0}, "checkpoint": "last", "mixedPrecision": mixed_precision,
-        "teacherOutputs": teacher_outputs, "compile": False, "channelsLast": False,
+        "epochs": epochs,
+        "batchSize": batch_size,
+        "optimizer": optimizer or sgd(),
+        "weightDecay": 0,
+        "schedule": {"type": schedule, "warmupEpochs": 0},
+        "checkpoint": "last",
+        "mixedPrecision": mixed_precision,
+        "teacherOutputs": teacher_outputs,
+        "compile": False,
+        "channelsLast": False,
     }
     if shift:
         spec["augment"] = {"shift": shift, "flip": False, "noise": 0, "mixup": 0, "cutmix": 0}
@@ -70,7 +100,9 @@ def mlp(hidden: list[int], **extra: Any) -> dict[str, Any]:
 HINTON_TEACHER = mlp([1200, 1200], dropout=0.5, inputDropout=0.2)
 
 
-def teacher_spec(epochs: int, model: Optional[dict[str, Any]] = None, shift: int = 2, name: str = "teacher") -> dict[str, Any]:
+def teacher_spec(
+    epochs: int, model: Optional[dict[str, Any]] = None, shift: int = 2, name: str = "teacher"
+) -> dict[str, Any]:
     return {"type": "train", "name": name, "model": model or HINTON_TEACHER, "training": training(epochs, shift=shift)}
 
 
@@ -82,17 +114,50 @@ def student_spec(name: str, model: dict[str, Any], method: dict[str, Any], train
 EXPORT = {"opset": 18, "parityTolerance": 0.0001}
 
 
-def train_teacher_request(data: dict[str, Any], out_dir: str, teacher: dict[str, Any], *, device: str = "cpu", seed: int = 0,
-                          resume: bool = False, export: Any = False) -> dict[str, Any]:
+def train_teacher_request(
+    data: dict[str, Any],
+    out_dir: str,
+    teacher: dict[str, Any],
+    *,
+    device: str = "cpu",
+    seed: int = 0,
+    resume: bool = False,
+    export: Any = False,
+) -> dict[str, Any]:
     """A complete ``train_teacher`` request. ``export`` False (the default here): checkpoint only, no ONNX export."""
-    return {"data": data, "outDir": out_dir, "device": device, "seed": seed, "resume": resume, "export": export, "teacher": teacher}
+    return {
+        "data": data,
+        "outDir": out_dir,
+        "device": device,
+        "seed": seed,
+        "resume": resume,
+        "export": export,
+        "teacher": teacher,
+    }
 
 
-def distill_request(data: dict[str, Any], out_dir: str, student: dict[str, Any], *, teacher: Any = None, device: str = "cpu",
-                    seed: int = 0, resume: bool = False, export: Any = False) -> dict[str, Any]:
+def distill_request(
+    data: dict[str, Any],
+    out_dir: str,
+    student: dict[str, Any],
+    *,
+    teacher: Any = None,
+    device: str = "cpu",
+    seed: int = 0,
+    resume: bool = False,
+    export: Any = False,
+) -> dict[str, Any]:
     """A complete ``distill`` request; ``teacher`` is a checkpoint path (or an onnx-teacher block), absent when None
     (methods that learn from the labels alone need none)."""
-    request = {"data": data, "outDir": out_dir, "device": device, "seed": seed, "resume": resume, "export": export, "student": student}
+    request = {
+        "data": data,
+        "outDir": out_dir,
+        "device": device,
+        "seed": seed,
+        "resume": resume,
+        "export": export,
+        "student": student,
+    }
     if teacher is not None:
         request["teacher"] = teacher
     return request
@@ -111,8 +176,12 @@ class EpochLog:
         if event.get("event") == "epoch":
             m = event["metrics"]
             extra = f" testErrors={m['testErrors']}" if "testErrors" in m else ""
-            print(f"{self.prefix}[{event['name']}] epoch {event['epoch']}/{event['epochs']} loss={m['loss']:.4f}{extra} "
-                  f"{m['samplesPerSecond']:.0f} samples/s", file=sys.stderr, flush=True)
+            print(
+                f"{self.prefix}[{event['name']}] epoch {event['epoch']}/{event['epochs']} loss={m['loss']:.4f}{extra} "
+                f"{m['samplesPerSecond']:.0f} samples/s",
+                file=sys.stderr,
+                flush=True,
+            )
         return False
 
 
@@ -225,8 +294,16 @@ def write_json(name: str, value: dict[str, Any]) -> str:
     os.makedirs(OUT, exist_ok=True)
     path = os.path.join(OUT, name)
     with open(path, "w", encoding="utf8") as handle:
-        json.dump({"createdAt": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.argv), "machine": machine(), **value},
-                  handle, indent=2)
+        json.dump(
+            {
+                "createdAt": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "command": " ".join(sys.argv),
+                "machine": machine(),
+                **value,
+            },
+            handle,
+            indent=2,
+        )
     print(f"\nwrote {os.path.relpath(path, os.getcwd())}")
     return path
 
@@ -256,5 +333,9 @@ def ensure_embedded_teacher(epochs: int = 30, seed: int = 0, path: Optional[str]
     checkpoint = os.path.join(out_dir, "checkpoints", "teacher.pt")
     if not os.path.exists(checkpoint):
         print(f"training the shared embedded teacher ({epochs} epochs) -> {checkpoint}", file=sys.stderr, flush=True)
-        api.call("train_teacher", train_teacher_request(embedded_data(), out_dir, teacher_spec(epochs), seed=seed), progress("shared "))
+        api.call(
+            "train_teacher",
+            train_teacher_request(embedded_data(), out_dir, teacher_spec(epochs), seed=seed),
+            progress("shared "),
+        )
     return checkpoint

@@ -30,7 +30,11 @@ def cpu_flags() -> list[str]:
         with open("/proc/cpuinfo", encoding="utf8") as handle:
             for line in handle:
                 if line.startswith("flags"):
-                    return sorted(flag for flag in line.split(":", 1)[1].split() if "bf16" in flag or flag.startswith("amx") or flag == "avx512f")
+                    return sorted(
+                        flag
+                        for flag in line.split(":", 1)[1].split()
+                        if "bf16" in flag or flag.startswith("amx") or flag == "avx512f"
+                    )
     except OSError:
         pass
     return []
@@ -58,36 +62,84 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     flags = cpu_flags()
     mm = {"fp32": mm_gflops(torch, torch.float32), "bf16": mm_gflops(torch, torch.bfloat16)}
-    print(f"cpu flags: {flags or 'no avx512f / bf16 / amx'}; torch.mm 1024²: fp32 {mm['fp32']:.1f}, bf16 {mm['bf16']:.1f} GFLOP/s",
-          file=sys.stderr, flush=True)
+    print(
+        f"cpu flags: {flags or 'no avx512f / bf16 / amx'}; torch.mm 1024²: fp32 {mm['fp32']:.1f}, bf16 {mm['bf16']:.1f} GFLOP/s",
+        file=sys.stderr,
+        flush=True,
+    )
     folder = tempfile.mkdtemp(prefix="distillery-cpu-bf16-")
     data = common.embedded_data()
     adam = {"type": "adam", "lr": 0.001}
-    teacher = api.call("train_teacher", common.train_teacher_request(
-        data, folder, {"type": "train", "name": "teacher", "model": common.mlp([512]), "training": common.training(args.epochs, adam)}))
+    teacher = api.call(
+        "train_teacher",
+        common.train_teacher_request(
+            data,
+            folder,
+            {
+                "type": "train",
+                "name": "teacher",
+                "model": common.mlp([512]),
+                "training": common.training(args.epochs, adam),
+            },
+        ),
+    )
     runs = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         for precision in ("off", "bf16"):
-            student = common.student_spec(f"s-{precision}-{seed}", common.mlp([256]),
-                                          {"type": "soft-targets", "temperature": 20, "alpha": 0.9, "standardizeLogits": False},
-                                          common.training(args.epochs, adam, mixed_precision=precision))
-            result = api.call("distill", common.distill_request(data, folder, student, teacher=teacher["checkpoint"], seed=seed))
+            student = common.student_spec(
+                f"s-{precision}-{seed}",
+                common.mlp([256]),
+                {"type": "soft-targets", "temperature": 20, "alpha": 0.9, "standardizeLogits": False},
+                common.training(args.epochs, adam, mixed_precision=precision),
+            )
+            result = api.call(
+                "distill", common.distill_request(data, folder, student, teacher=teacher["checkpoint"], seed=seed)
+            )
             timed = result["history"][1:] or result["history"]
-            runs.append({"seed": seed, "mixedPrecision": precision, "samplesPerSecond": statistics.median(h["samplesPerSecond"] for h in timed),
-                         "testErrors": result["metrics"]["testErrors"], "testAccuracy": result["metrics"]["testAccuracy"]})
-            print(f"seed {seed} {precision}: {runs[-1]['samplesPerSecond']:,.0f} samples/s, {runs[-1]['testErrors']} test errors",
-                  file=sys.stderr, flush=True)
+            runs.append(
+                {
+                    "seed": seed,
+                    "mixedPrecision": precision,
+                    "samplesPerSecond": statistics.median(h["samplesPerSecond"] for h in timed),
+                    "testErrors": result["metrics"]["testErrors"],
+                    "testAccuracy": result["metrics"]["testAccuracy"],
+                }
+            )
+            print(
+                f"seed {seed} {precision}: {runs[-1]['samplesPerSecond']:,.0f} samples/s, {runs[-1]['testErrors']} test errors",
+                file=sys.stderr,
+                flush=True,
+            )
     summary = {}
     for precision in ("off", "bf16"):
         mine = [r for r in runs if r["mixedPrecision"] == precision]
-        summary[precision] = {"samplesPerSecond": statistics.median(r["samplesPerSecond"] for r in mine),
-                              "meanTestErrors": statistics.mean(r["testErrors"] for r in mine)}
+        summary[precision] = {
+            "samplesPerSecond": statistics.median(r["samplesPerSecond"] for r in mine),
+            "meanTestErrors": statistics.mean(r["testErrors"] for r in mine),
+        }
     speedup = summary["bf16"]["samplesPerSecond"] / summary["off"]["samplesPerSecond"]
-    print(common.table([[p, f"{v['samplesPerSecond']:,.0f}", f"{v['meanTestErrors']:.1f}"] for p, v in summary.items()],
-                       ["precision", "samples/s", "test errors (of 2000)"]))
-    print(f"bf16 / fp32 samples/s: {speedup:.2f}x; torch.mm bf16 / fp32: {mm['bf16'] / mm['fp32']:.2f}x; teacher {teacher['metrics']['testErrors']} errors")
-    common.write_json("cpu_bf16.json", {"threads": args.threads, "epochs": args.epochs, "cpuFlags": flags, "mmGflops": mm, "runs": runs,
-                                        "summary": summary, "speedup": speedup, "teacherTestErrors": teacher["metrics"]["testErrors"]})
+    print(
+        common.table(
+            [[p, f"{v['samplesPerSecond']:,.0f}", f"{v['meanTestErrors']:.1f}"] for p, v in summary.items()],
+            ["precision", "samples/s", "test errors (of 2000)"],
+        )
+    )
+    print(
+        f"bf16 / fp32 samples/s: {speedup:.2f}x; torch.mm bf16 / fp32: {mm['bf16'] / mm['fp32']:.2f}x; teacher {teacher['metrics']['testErrors']} errors"
+    )
+    common.write_json(
+        "cpu_bf16.json",
+        {
+            "threads": args.threads,
+            "epochs": args.epochs,
+            "cpuFlags": flags,
+            "mmGflops": mm,
+            "runs": runs,
+            "summary": summary,
+            "speedup": speedup,
+            "teacherTestErrors": teacher["metrics"]["testErrors"],
+        },
+    )
     return 0
 
 

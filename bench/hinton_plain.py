@@ -41,8 +41,17 @@ def load(device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
 def mlp(hidden: int, dropout: float, input_dropout: float = 0.0) -> torch.nn.Sequential:
     """784-hidden-hidden-10 ReLU, dropout after each hidden layer (and on the inputs when input_dropout > 0)."""
     inputs = [torch.nn.Dropout(input_dropout)] if input_dropout > 0 else []
-    return torch.nn.Sequential(torch.nn.Flatten(), *inputs, torch.nn.Linear(784, hidden), torch.nn.ReLU(), torch.nn.Dropout(dropout),
-                               torch.nn.Linear(hidden, hidden), torch.nn.ReLU(), torch.nn.Dropout(dropout), torch.nn.Linear(hidden, 10))
+    return torch.nn.Sequential(
+        torch.nn.Flatten(),
+        *inputs,
+        torch.nn.Linear(784, hidden),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(dropout),
+        torch.nn.Linear(hidden, hidden),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(dropout),
+        torch.nn.Linear(hidden, 10),
+    )
 
 
 def sgd(model: torch.nn.Module, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
@@ -71,6 +80,7 @@ def errors(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
 
 def shifter(background: float) -> Jitter:
     """Each image shifted by up to 2 px in each direction: a random 28x28 crop of the image padded by 2."""
+
     def jitter(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n, device = images.shape[0], images.device
         padded = torch.nn.functional.pad(images, (2, 2, 2, 2), value=background)
@@ -79,12 +89,24 @@ def shifter(background: float) -> Jitter:
         rows = (offsets[0][:, None] + index)[:, :, None]
         cols = (offsets[1][:, None] + index)[:, None, :]
         return padded[torch.arange(n, device=device)[:, None, None], rows, cols]
+
     return jitter
 
 
-def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int, loss_of: Loss, xt: torch.Tensor, xv: torch.Tensor,
-          yv: torch.Tensor, seed: int, label: str, clip: Optional[float] = None, jitter: Optional[Jitter] = None,
-          bf16: bool = False) -> list[int]:
+def train(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    loss_of: Loss,
+    xt: torch.Tensor,
+    xv: torch.Tensor,
+    yv: torch.Tensor,
+    seed: int,
+    label: str,
+    clip: Optional[float] = None,
+    jitter: Optional[Jitter] = None,
+    bf16: bool = False,
+) -> list[int]:
     """Trains for ``epochs`` on xt in a seeded order (the jitter draws from the same generator); returns the
     validation errors after each epoch. ``bf16``: forward and loss under bf16 autocast, as the engine's
     ``mixedPrecision: 'auto'`` trains on a CPU with native bf16 (validation errors are counted in fp32)."""
@@ -97,7 +119,7 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int,
         model.train()
         order = torch.randperm(TRAIN_ROWS, generator=generator).to(device)
         for start in range(0, TRAIN_ROWS, BATCH):
-            index = order[start:start + BATCH]
+            index = order[start : start + BATCH]
             inputs = xt[index] if jitter is None else jitter(xt[index], generator)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 loss = loss_of(model(inputs), index)

@@ -25,8 +25,15 @@ def main() -> int:
     if "--device" in sys.argv:  # the GPU run (bench/device/hinton.sh); the positional recipe stays as documented
         at = sys.argv.index("--device")
         device = torch.device(sys.argv[at + 1])
-        del sys.argv[at:at + 2]
-    name, opt_name, lr, wd, in_drop, epochs = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+        del sys.argv[at : at + 2]
+    name, opt_name, lr, wd, in_drop, epochs = (
+        sys.argv[1],
+        sys.argv[2],
+        float(sys.argv[3]),
+        float(sys.argv[4]),
+        float(sys.argv[5]),
+        int(sys.argv[6]),
+    )
     hidden_dropout = float(sys.argv[7]) if len(sys.argv) > 7 else 0.5
     torch.manual_seed(0)
     xt, yt, xv, yv, background = plain.load(device)
@@ -35,8 +42,18 @@ def main() -> int:
         optimizer = plain.sgd(model, lr, wd)
     else:
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
-    plain.train(model, optimizer, epochs, lambda logits, index: F.cross_entropy(logits, yt[index]), xt, xv, yv, 0, name,
-                jitter=plain.shifter(background))
+    plain.train(
+        model,
+        optimizer,
+        epochs,
+        lambda logits, index: F.cross_entropy(logits, yt[index]),
+        xt,
+        xv,
+        yv,
+        0,
+        name,
+        jitter=plain.shifter(background),
+    )
     return 0
 
 

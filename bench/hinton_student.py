@@ -46,8 +46,18 @@ def student(job: tuple[str, str, int, str, str, float, str, bool]) -> tuple[str,
     torch.manual_seed(1)
     model = plain.mlp(800, 0.0).to(device)
     if kind.startswith("labels"):
-        history = plain.train(model, plain.optimizer(model, optimizer), epochs, lambda logits, index: F.cross_entropy(logits, yt[index]), xt, xv, yv, 1,
-                              f"{kind}-{epochs}", bf16=bf16)
+        history = plain.train(
+            model,
+            plain.optimizer(model, optimizer),
+            epochs,
+            lambda logits, index: F.cross_entropy(logits, yt[index]),
+            xt,
+            xv,
+            yv,
+            1,
+            f"{kind}-{epochs}",
+            bf16=bf16,
+        )
     else:
         soft = torch.load(targets_path).to(device)  # the teacher's softmax(z / 20) on train[:50k]
         t = 20.0
@@ -55,7 +65,20 @@ def student(job: tuple[str, str, int, str, str, float, str, bool]) -> tuple[str,
         def loss_of(logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
             kl = F.kl_div(F.log_softmax(logits.float() / t, dim=1), soft[index], reduction="batchmean")
             return alpha * t * t * kl + (1 - alpha) * F.cross_entropy(logits, yt[index])
-        history = plain.train(model, plain.optimizer(model, optimizer), epochs, loss_of, xt, xv, yv, 1, f"{kind}-{epochs}", clip=5.0, bf16=bf16)
+
+        history = plain.train(
+            model,
+            plain.optimizer(model, optimizer),
+            epochs,
+            loss_of,
+            xt,
+            xv,
+            yv,
+            1,
+            f"{kind}-{epochs}",
+            clip=5.0,
+            bf16=bf16,
+        )
     return kind, epochs, history
 
 
@@ -65,15 +88,22 @@ def optimizer_name(spec: str) -> str:
     return f"lr{lr:g}" if kind == "sgd" else f"{kind}{lr:g}"
 
 
-def soft_name(alpha: float, optimizer: str, alphas: list[float], optimizers: list[str], teacher: str, teachers: int) -> str:
-    return ("soft-t20" + (f"-a{alpha:g}" if alphas != [0.9] else "") + (f"-{optimizer_name(optimizer)}" if optimizers != ["0.05"] else "")
-            + (f"-from-{teacher}" if teachers > 1 else ""))
+def soft_name(
+    alpha: float, optimizer: str, alphas: list[float], optimizers: list[str], teacher: str, teachers: int
+) -> str:
+    return (
+        "soft-t20"
+        + (f"-a{alpha:g}" if alphas != [0.9] else "")
+        + (f"-{optimizer_name(optimizer)}" if optimizers != ["0.05"] else "")
+        + (f"-from-{teacher}" if teachers > 1 else "")
+    )
 
 
 @dataclass
 class Teacher:
     """One trained teacher: its recipe, where its soft targets are, and what it is like — validation errors, and on
     the training rows (the very rows the student learns from) its errors and mean top probability at T = 1."""
+
     recipe: str
     seed: int
     dropout: float
@@ -90,29 +120,65 @@ class Teacher:
         return f"{self.recipe}-s{self.seed}"
 
     def summary(self) -> dict[str, object]:
-        return {"recipe": self.recipe, "seed": self.seed, "dropout": self.dropout, "inputDropout": self.input_dropout, "validationErrors": self.validation_errors,
-                "validationHistory": self.validation_history, "trainErrors": self.train_errors,
-                "trainMeanTopProbability": self.train_mean_top_probability}
+        return {
+            "recipe": self.recipe,
+            "seed": self.seed,
+            "dropout": self.dropout,
+            "inputDropout": self.input_dropout,
+            "validationErrors": self.validation_errors,
+            "validationHistory": self.validation_history,
+            "trainErrors": self.train_errors,
+            "trainMeanTopProbability": self.train_mean_top_probability,
+        }
 
 
-def train_teacher(args: argparse.Namespace, recipe: str, seed: int, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor,
-                  background: float) -> Teacher:
+def train_teacher(
+    args: argparse.Namespace,
+    recipe: str,
+    seed: int,
+    xt: torch.Tensor,
+    yt: torch.Tensor,
+    xv: torch.Tensor,
+    yv: torch.Tensor,
+    background: float,
+) -> Teacher:
     """Trains the 2x1200 teacher of one recipe (``dropout/input-dropout``) from one seed (its initial weights, order and
     jitter) and saves its softmax(z / 20) on train[:50k]."""
     dropout, input_dropout = (float(part) for part in recipe.split("/"))
     torch.manual_seed(seed)
     teacher = plain.mlp(1200, dropout, input_dropout).to(xt.device)
-    history = plain.train(teacher, plain.sgd(teacher, 0.05), args.teacher_epochs, lambda logits, index: F.cross_entropy(logits, yt[index]),
-                          xt, xv, yv, seed, f"teacher-{recipe}-s{seed}-{args.teacher_epochs}", jitter=plain.shifter(background), bf16=args.bf16)
+    history = plain.train(
+        teacher,
+        plain.sgd(teacher, 0.05),
+        args.teacher_epochs,
+        lambda logits, index: F.cross_entropy(logits, yt[index]),
+        xt,
+        xv,
+        yv,
+        seed,
+        f"teacher-{recipe}-s{seed}-{args.teacher_epochs}",
+        jitter=plain.shifter(background),
+        bf16=args.bf16,
+    )
     teacher.eval()
     with torch.no_grad():
-        logits = torch.cat([teacher(xt[i:i + 4096]) for i in range(0, plain.TRAIN_ROWS, 4096)])
+        logits = torch.cat([teacher(xt[i : i + 4096]) for i in range(0, plain.TRAIN_ROWS, 4096)])
     soft = F.softmax(logits / 20.0, dim=1).cpu()
     stem = os.path.join(common.OUT, f"hinton_student_targets_{recipe.replace('/', '_')}_s{seed}_{args.teacher_epochs}")
     torch.save(soft, f"{stem}.pt")
     torch.save(adjusted(soft, yt.cpu()), f"{stem}_adjusted.pt")
-    return Teacher(recipe, seed, dropout, input_dropout, history[-1], history, int((logits.argmax(1) != yt).sum()),
-                   float(F.softmax(logits, dim=1).max(1).values.mean()), f"{stem}.pt", f"{stem}_adjusted.pt")
+    return Teacher(
+        recipe,
+        seed,
+        dropout,
+        input_dropout,
+        history[-1],
+        history,
+        int((logits.argmax(1) != yt).sum()),
+        float(F.softmax(logits, dim=1).max(1).values.mean()),
+        f"{stem}.pt",
+        f"{stem}_adjusted.pt",
+    )
 
 
 def print_recipe_means(rows: list[dict[str, object]]) -> None:
@@ -120,14 +186,28 @@ def print_recipe_means(rows: list[dict[str, object]]) -> None:
     the gap of the means closed (as docs/RESULTS.md computes it over seeds)."""
     groups: dict[tuple[object, ...], list[dict[str, object]]] = {}
     for row in rows:
-        groups.setdefault((row["teacherRecipe"], row["studentEpochs"], row["alpha"], f'{row["optimizer"]}:{row["lr"]}',
-                                str(row["student"]).endswith("-adjusted")), []).append(row)
+        groups.setdefault(
+            (
+                row["teacherRecipe"],
+                row["studentEpochs"],
+                row["alpha"],
+                f"{row['optimizer']}:{row['lr']}",
+                str(row["student"]).endswith("-adjusted"),
+            ),
+            [],
+        ).append(row)
     for (recipe, epochs, alpha, optimizer, adjusted_targets), group in groups.items():
-        teacher, labels, soft = (sum(float(str(row[key])) for row in group) / len(group) for key in ("teacherValidationErrors", "labels", "softT20"))
+        teacher, labels, soft = (
+            sum(float(str(row[key])) for row in group) / len(group)
+            for key in ("teacherValidationErrors", "labels", "softT20")
+        )
         gap = f"{100 * (labels - soft) / (labels - teacher):.0f}%" if labels > teacher else "n/a"
-        print(f"recipe {recipe}{' adjusted' if adjusted_targets else ''}, students {epochs} epochs, alpha {alpha:g}, {optimizer_name(optimizer)}, "
-              f"{len(group)} teacher seeds: teacher {teacher:.1f}, labels {labels:.1f}, soft-t20 {soft:.1f} validation errors; "
-              f"gap closed {gap}", flush=True)
+        print(
+            f"recipe {recipe}{' adjusted' if adjusted_targets else ''}, students {epochs} epochs, alpha {alpha:g}, {optimizer_name(optimizer)}, "
+            f"{len(group)} teacher seeds: teacher {teacher:.1f}, labels {labels:.1f}, soft-t20 {soft:.1f} validation errors; "
+            f"gap closed {gap}",
+            flush=True,
+        )
 
 
 def adjusted(soft: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -145,16 +225,41 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--teacher-epochs", type=int, default=60)
     parser.add_argument("--student-epochs", default="30,60,150")
-    parser.add_argument("--alphas", default="0.9", help="the soft students' alpha (weight of T^2 KL; 1 - alpha on the labels), comma-separated")
-    parser.add_argument("--soft-lrs", default="0.05",
-                        help="the soft students' optimizers, comma-separated: an SGD learning rate (0.05), or adam:LR for Adam")
-    parser.add_argument("--labels-optimizers", default="0.05",
-                        help="the labels students' optimizers, as --soft-lrs; the first is the baseline the gap is measured from")
-    parser.add_argument("--teacher-recipes", default="0.3/0", help="teachers as dropout/input-dropout, comma-separated (the paper's: 0.5/0.2)")
-    parser.add_argument("--teacher-seeds", default="0", help="one teacher per recipe and seed (initial weights, order, jitter), comma-separated")
-    parser.add_argument("--bf16", action="store_true", help="train under bf16 autocast, as the engine's 'auto' does on a CPU with native bf16")
-    parser.add_argument("--adjust-wrong-targets", action="store_true",
-                        help="also distil from each teacher's targets with its wrong training rows corrected (knowledge adjustment)")
+    parser.add_argument(
+        "--alphas",
+        default="0.9",
+        help="the soft students' alpha (weight of T^2 KL; 1 - alpha on the labels), comma-separated",
+    )
+    parser.add_argument(
+        "--soft-lrs",
+        default="0.05",
+        help="the soft students' optimizers, comma-separated: an SGD learning rate (0.05), or adam:LR for Adam",
+    )
+    parser.add_argument(
+        "--labels-optimizers",
+        default="0.05",
+        help="the labels students' optimizers, as --soft-lrs; the first is the baseline the gap is measured from",
+    )
+    parser.add_argument(
+        "--teacher-recipes",
+        default="0.3/0",
+        help="teachers as dropout/input-dropout, comma-separated (the paper's: 0.5/0.2)",
+    )
+    parser.add_argument(
+        "--teacher-seeds",
+        default="0",
+        help="one teacher per recipe and seed (initial weights, order, jitter), comma-separated",
+    )
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="train under bf16 autocast, as the engine's 'auto' does on a CPU with native bf16",
+    )
+    parser.add_argument(
+        "--adjust-wrong-targets",
+        action="store_true",
+        help="also distil from each teacher's targets with its wrong training rows corrected (knowledge adjustment)",
+    )
     parser.add_argument("--threads", default="2")
     args = parser.parse_args()
     torch.set_num_threads(int(args.threads))
@@ -168,8 +273,13 @@ def main() -> int:
     schedules = [int(e) for e in args.student_epochs.split(",")]
     alphas = [float(a) for a in args.alphas.split(",")]
     optimizers = args.soft_lrs.split(",")
-    labels_kinds = [("labels" if index == 0 else f"labels-{optimizer_name(spec)}", spec) for index, spec in enumerate(args.labels_optimizers.split(","))]
-    kinds: list[tuple[str, float, str, Optional[Teacher], str]] = [(name, 0.0, spec, None, "") for name, spec in labels_kinds]
+    labels_kinds = [
+        ("labels" if index == 0 else f"labels-{optimizer_name(spec)}", spec)
+        for index, spec in enumerate(args.labels_optimizers.split(","))
+    ]
+    kinds: list[tuple[str, float, str, Optional[Teacher], str]] = [
+        (name, 0.0, spec, None, "") for name, spec in labels_kinds
+    ]
     for t in teachers:
         for alpha in alphas:
             for spec in optimizers:
@@ -177,7 +287,11 @@ def main() -> int:
                 kinds.append((name, alpha, spec, t, t.targets))
                 if args.adjust_wrong_targets:
                     kinds.append((f"{name}-adjusted", alpha, spec, t, t.adjusted_targets))
-    jobs = [(kind, args.device, epochs, targets, args.threads, alpha, spec, args.bf16) for epochs in schedules for kind, alpha, spec, _, targets in kinds]
+    jobs = [
+        (kind, args.device, epochs, targets, args.threads, alpha, spec, args.bf16)
+        for epochs in schedules
+        for kind, alpha, spec, _, targets in kinds
+    ]
     # side by side on a GPU (launch-bound); one at a time on a CPU, where two torch jobs would fight for the cores
     with multiprocessing.get_context("spawn").Pool(len(jobs) if device.type == "cuda" else 1) as pool:
         results = pool.map(student, jobs)
@@ -185,27 +299,51 @@ def main() -> int:
     for epochs in schedules:
         labels = next(h for k, e, h in results if k == "labels" and e == epochs)[-1]
         for name, _ in labels_kinds[1:]:
-            print(f"students {epochs} epochs: labels {labels}, {name} {next(h for k, e, h in results if k == name and e == epochs)[-1]} "
-                  "validation errors", flush=True)
-        for kind, alpha, spec, source, _ in kinds[len(labels_kinds):]:
+            print(
+                f"students {epochs} epochs: labels {labels}, {name} {next(h for k, e, h in results if k == name and e == epochs)[-1]} "
+                "validation errors",
+                flush=True,
+            )
+        for kind, alpha, spec, source, _ in kinds[len(labels_kinds) :]:
             assert source is not None  # every kind after "labels" is distilled from a teacher
             teacher_errors = source.validation_errors
             distilled = next(h for k, e, h in results if k == kind and e == epochs)[-1]
             gap = (labels - distilled) / (labels - teacher_errors) if labels > teacher_errors else None
             optimizer, lr = plain.optimizer_spec(spec)
-            row = {"student": kind, "studentEpochs": epochs, "alpha": alpha, "optimizer": optimizer, "lr": lr,
-                   "teacherRecipe": source.recipe, "teacherSeed": source.seed,
-                   "teacherValidationErrors": teacher_errors,
-                   "labels": labels, "softT20": distilled, "gapClosed": gap}
+            row = {
+                "student": kind,
+                "studentEpochs": epochs,
+                "alpha": alpha,
+                "optimizer": optimizer,
+                "lr": lr,
+                "teacherRecipe": source.recipe,
+                "teacherSeed": source.seed,
+                "teacherValidationErrors": teacher_errors,
+                "labels": labels,
+                "softT20": distilled,
+                "gapClosed": gap,
+            }
             rows.append(row)
-            print(f"students {epochs} epochs: labels {labels}, {kind} {distilled} validation errors; teacher {teacher_errors}; "
-                  f"gap closed {'n/a' if gap is None else f'{100 * gap:.0f}%'}", flush=True)
+            print(
+                f"students {epochs} epochs: labels {labels}, {kind} {distilled} validation errors; teacher {teacher_errors}; "
+                f"gap closed {'n/a' if gap is None else f'{100 * gap:.0f}%'}",
+                flush=True,
+            )
     print_recipe_means(rows)
-    common.write_json("hinton_student.json", {"teacherEpochs": args.teacher_epochs, "bf16": args.bf16, "labelsOptimizers": args.labels_optimizers.split(","),
-                                              "teachers": [t.summary() for t in teachers],
-                                              "validation": "train[50k:]", "rows": rows,
-                                              "histories": [{"kind": k, "epochs": e, "validationErrors": h} for k, e, h in results],
-                                              "wallSeconds": time.time() - started, "device": args.device})
+    common.write_json(
+        "hinton_student.json",
+        {
+            "teacherEpochs": args.teacher_epochs,
+            "bf16": args.bf16,
+            "labelsOptimizers": args.labels_optimizers.split(","),
+            "teachers": [t.summary() for t in teachers],
+            "validation": "train[50k:]",
+            "rows": rows,
+            "histories": [{"kind": k, "epochs": e, "validationErrors": h} for k, e, h in results],
+            "wallSeconds": time.time() - started,
+            "device": args.device,
+        },
+    )
     return 0
 
 

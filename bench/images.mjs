@@ -37,7 +37,9 @@ const { OnnxModel } = dist('runtime/index.js');
 const spec = { kind: 'image', size: [28, 28], channels: 1, fit: 'fill' };
 const files = await imageFiles(dataDir);
 const buffers = files.map((file) => fs.readFileSync(file));
-console.log(`${buffers.length} PNGs from ${path.relative(ROOT, dataDir)}, mean ${fmt(buffers.reduce((t, b) => t + b.length, 0) / buffers.length, 0)} bytes; sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}), sharp.concurrency() ${sharp.concurrency()}, ${maxConcurrency()} sharp calls in flight`);
+console.log(
+  `${buffers.length} PNGs from ${path.relative(ROOT, dataDir)}, mean ${fmt(buffers.reduce((t, b) => t + b.length, 0) / buffers.length, 0)} bytes; sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}), sharp.concurrency() ${sharp.concurrency()}, ${maxConcurrency()} sharp calls in flight`,
+);
 
 // ------------------------------------------------------------ 1. decoding throughput
 
@@ -50,9 +52,11 @@ console.log(`${buffers.length} PNGs from ${path.relative(ROOT, dataDir)}, mean $
 async function throughput(images, decode, concurrency) {
   let next = 0;
   const start = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    for (let image = images[next++]; image !== undefined; image = images[next++]) await decode(image);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let image = images[next++]; image !== undefined; image = images[next++]) await decode(image);
+    }),
+  );
   return images.length / ((performance.now() - start) / 1000);
 }
 
@@ -75,18 +79,35 @@ const decodeRows = [
   ['decodeImage, 28×28 → 32×32 (sharp: decode + Lanczos-3 resize)', sharpSubset.length, decodeRates.resized],
 ];
 console.log(`\n1. Decoding 28×28 grayscale PNGs in memory (${rounds} alternating rounds, median images/s)\n`);
-console.log(table(['path', 'images', 'images/s', 'min–max'], decodeRows.map(([name, n, rates]) => [name, n, fmt(median(rates), 0), `${fmt(Math.min(...rates), 0)}–${fmt(Math.max(...rates), 0)}`])));
+console.log(
+  table(
+    ['path', 'images', 'images/s', 'min–max'],
+    decodeRows.map(([name, n, rates]) => [
+      name,
+      n,
+      fmt(median(rates), 0),
+      `${fmt(Math.min(...rates), 0)}–${fmt(Math.max(...rates), 0)}`,
+    ]),
+  ),
+);
 
 // ------------------------------------------------------------ 2. preparing a folder: first run, cache hit
 
 const folders = ['train', 'test'].filter((name) => fs.existsSync(path.join(dataDir, name)));
 /** @param {[number, number]} size */
 const configFor = (size) =>
-  Data.parse(Object.fromEntries(folders.map((name) => [name, { type: 'images', path: path.join(dataDir, name), size, channels: 1 }])));
+  Data.parse(
+    Object.fromEntries(
+      folders.map((name) => [name, { type: 'images', path: path.join(dataDir, name), size, channels: 1 }]),
+    ),
+  );
 /** @type {Record<string, { first: number[], second: number[] }>} */
 const prepareTimes = {};
 /** @type {[number, number][]} */
-const sizes = [[28, 28], [32, 32]];
+const sizes = [
+  [28, 28],
+  [32, 32],
+];
 for (const size of sizes) {
   /** @type {{ first: number[], second: number[] }} */
   const times = { first: [], second: [] };
@@ -103,13 +124,25 @@ for (const size of sizes) {
   }
 }
 const n = buffers.length;
-console.log(`\n2. prepareData on ${folders.map((f) => `${f}/`).join(' + ')} (${n} files; a fresh cache folder each round; median of ${Math.min(rounds, 3)})\n`);
+console.log(
+  `\n2. prepareData on ${folders.map((f) => `${f}/`).join(' + ')} (${n} files; a fresh cache folder each round; median of ${Math.min(rounds, 3)})\n`,
+);
 console.log(
   table(
     ['size', 'run', 'ms', 'images/s'],
     Object.entries(prepareTimes).flatMap(([size, times]) => [
-      [size, 'first: list, read + sha256, decode, write the .npz', fmt(median(times.first), 0), fmt(n / (median(times.first) / 1000), 0)],
-      [size, 'second: list, read + sha256 — a cache hit', fmt(median(times.second), 0), fmt(n / (median(times.second) / 1000), 0)],
+      [
+        size,
+        'first: list, read + sha256, decode, write the .npz',
+        fmt(median(times.first), 0),
+        fmt(n / (median(times.first) / 1000), 0),
+      ],
+      [
+        size,
+        'second: list, read + sha256 — a cache hit',
+        fmt(median(times.second), 0),
+        fmt(n / (median(times.second) / 1000), 0),
+      ],
     ]),
   ),
 );
@@ -119,7 +152,10 @@ console.log(
 const model = await OnnxModel.load(modelFile, { threads: 1 });
 const png = buffers[0];
 const pixels = await decodePixels(spec, png);
-const jpeg = await sharp(Buffer.from(pixels), { raw: { width: 28, height: 28, channels: 1 } }).resize(56, 56).jpeg({ quality: 90 }).toBuffer();
+const jpeg = await sharp(Buffer.from(pixels), { raw: { width: 28, height: 28, channels: 1 } })
+  .resize(56, 56)
+  .jpeg({ quality: 90 })
+  .toBuffer();
 const inputs = [
   ['predict(pixels) — Uint8Array(784)', pixels],
   [`predict(pngBuffer) — ${png.length}-byte 28×28 PNG`, png],
@@ -143,7 +179,10 @@ for (let round = 0; round < rounds; round++) {
  * @param {number} q
  */
 const quantile = (values, q) => [...values].sort((a, b) => a - b)[Math.floor(q * (values.length - 1))];
-const batch = { pixels: await Promise.all(buffers.slice(0, 256).map((b) => decodePixels(spec, b))), png: buffers.slice(0, 256) };
+const batch = {
+  pixels: await Promise.all(buffers.slice(0, 256).map((b) => decodePixels(spec, b))),
+  png: buffers.slice(0, 256),
+};
 /** @type {Record<'pixels' | 'png', number[]>} */
 const batchRates = { pixels: [], png: [] };
 for (let round = 0; round < rounds; round++) {
@@ -159,11 +198,19 @@ for (let round = 0; round < rounds; round++) {
 }
 await model.close();
 const p50 = latency.map((times) => quantile(times, 0.5) * 1000);
-console.log(`\n3. ${path.relative(ROOT, modelFile)}, 1 thread: predict latency (${rounds} alternating blocks of ${blockMs} ms)\n`);
+console.log(
+  `\n3. ${path.relative(ROOT, modelFile)}, 1 thread: predict latency (${rounds} alternating blocks of ${blockMs} ms)\n`,
+);
 console.log(
   table(
     ['input', 'calls', 'p50 µs', 'p99 µs', 'added p50 µs'],
-    inputs.map(([name], index) => [name, latency[index].length, fmt(p50[index], 1), fmt(quantile(latency[index], 0.99) * 1000, 1), index === 0 ? '—' : fmt(p50[index] - p50[0], 1)]),
+    inputs.map(([name], index) => [
+      name,
+      latency[index].length,
+      fmt(p50[index], 1),
+      fmt(quantile(latency[index], 0.99) * 1000, 1),
+      index === 0 ? '—' : fmt(p50[index] - p50[0], 1),
+    ]),
   ),
 );
 console.log(
@@ -174,8 +221,15 @@ writeJson('images.json', {
   data: path.relative(ROOT, dataDir),
   model: path.relative(ROOT, modelFile),
   sharp: sharp.versions,
-  decode: Object.fromEntries(decodeRows.map(([name, count, rates]) => [name, { images: count, imagesPerSecond: rates }])),
+  decode: Object.fromEntries(
+    decodeRows.map(([name, count, rates]) => [name, { images: count, imagesPerSecond: rates }]),
+  ),
   prepareMs: prepareTimes,
-  predictMicroseconds: Object.fromEntries(inputs.map(([name], index) => [name, { calls: latency[index].length, p50: p50[index], p99: quantile(latency[index], 0.99) * 1000 }])),
+  predictMicroseconds: Object.fromEntries(
+    inputs.map(([name], index) => [
+      name,
+      { calls: latency[index].length, p50: p50[index], p99: quantile(latency[index], 0.99) * 1000 },
+    ]),
+  ),
   predictBatch256RowsPerSecond: batchRates,
 });

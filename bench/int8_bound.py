@@ -74,7 +74,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
-    macs = SIZE ** 3
+    macs = SIZE**3
     results: dict[str, float] = {}
 
     a32, b32 = (torch.from_numpy(rng.standard_normal((SIZE, SIZE), dtype=np.float32)) for _ in range(2))
@@ -84,7 +84,10 @@ def main() -> int:
         feeds32 = {"a": a32.numpy(), "b": b32.numpy()}
         results["ortMatMulFp32"] = macs / timed(lambda: fp32.run(None, feeds32), args.repeats) / 1e9
         int8 = matmul_session(folder, "MatMulInteger", TensorProto.UINT8, TensorProto.INT8)
-        feeds8 = {"a": rng.integers(0, 256, (SIZE, SIZE), dtype=np.uint8), "b": rng.integers(-128, 128, (SIZE, SIZE), dtype=np.int8)}
+        feeds8 = {
+            "a": rng.integers(0, 256, (SIZE, SIZE), dtype=np.uint8),
+            "b": rng.integers(-128, 128, (SIZE, SIZE), dtype=np.int8),
+        }
         results["ortMatMulInteger"] = macs / timed(lambda: int8.run(None, feeds8), args.repeats) / 1e9
 
     layers: list[torch.nn.Module] = []
@@ -103,15 +106,30 @@ def main() -> int:
     fp32_peak = max(results["torchMmFp32"], results["ortMatMulFp32"])
     bound = results["ortMatMulInteger"] / results["eagerStudent"]
     print(f"1 thread, GMAC/s (multiply-adds; 1 MAC = 2 FLOP), median of {args.repeats}:")
-    print(f"  float32 matmul {SIZE}^3: torch.mm {results['torchMmFp32']:.1f}, onnxruntime MatMul {results['ortMatMulFp32']:.1f}")
-    print(f"  int8 matmul {SIZE}^3 (onnxruntime MatMulInteger, u8 x s8): {results['ortMatMulInteger']:.1f}  "
-          f"= {results['ortMatMulInteger'] / fp32_peak:.2f}x the float32 peak")
-    print(f"  PyTorch eager, student 784-800-800-10 at batch {BATCH}: {results['eagerStudent']:.1f} "
-          f"({results['eagerStudentRowsPerSecond']:,.0f} rows/s) = {results['eagerStudent'] / fp32_peak:.0%} of the float32 peak")
-    print(f"ceiling for an int8 student over PyTorch eager fp32 at batch {BATCH}: about {bound:.2f}x "
-          "(the int8 peak over eager's achieved rate; quantising activations and the fp32 layers only lower it)")
-    common.write_json("int8_bound.json", {"results": results, "int8OverFp32Peak": results["ortMatMulInteger"] / fp32_peak,
-                                          "ceilingOverEager": bound, "onnxruntime": ort.__version__})
+    print(
+        f"  float32 matmul {SIZE}^3: torch.mm {results['torchMmFp32']:.1f}, onnxruntime MatMul {results['ortMatMulFp32']:.1f}"
+    )
+    print(
+        f"  int8 matmul {SIZE}^3 (onnxruntime MatMulInteger, u8 x s8): {results['ortMatMulInteger']:.1f}  "
+        f"= {results['ortMatMulInteger'] / fp32_peak:.2f}x the float32 peak"
+    )
+    print(
+        f"  PyTorch eager, student 784-800-800-10 at batch {BATCH}: {results['eagerStudent']:.1f} "
+        f"({results['eagerStudentRowsPerSecond']:,.0f} rows/s) = {results['eagerStudent'] / fp32_peak:.0%} of the float32 peak"
+    )
+    print(
+        f"ceiling for an int8 student over PyTorch eager fp32 at batch {BATCH}: about {bound:.2f}x "
+        "(the int8 peak over eager's achieved rate; quantising activations and the fp32 layers only lower it)"
+    )
+    common.write_json(
+        "int8_bound.json",
+        {
+            "results": results,
+            "int8OverFp32Peak": results["ortMatMulInteger"] / fp32_peak,
+            "ceilingOverEager": bound,
+            "onnxruntime": ort.__version__,
+        },
+    )
     return 0
 
 

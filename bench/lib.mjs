@@ -72,12 +72,20 @@ export const PYTHON = await dist('engine/environment.js').resolveInterpreter();
 export function machine() {
   let cpu = os.cpus()[0]?.model ?? 'unknown';
   try {
-    const line = execFileSync('lscpu', { encoding: 'utf8' }).split('\n').find((l) => l.startsWith('Model name:'));
+    const line = execFileSync('lscpu', { encoding: 'utf8' })
+      .split('\n')
+      .find((l) => l.startsWith('Model name:'));
     if (line) cpu = line.slice(line.indexOf(':') + 1).trim();
   } catch {
     // no lscpu
   }
-  return { cpu, cores: os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, loadavgAtStart: os.loadavg().map((v) => +v.toFixed(2)) };
+  return {
+    cpu,
+    cores: os.cpus().length,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    loadavgAtStart: os.loadavg().map((v) => +v.toFixed(2)),
+  };
 }
 
 /**
@@ -101,7 +109,22 @@ export const flag = (name) => process.argv.includes(`--${name}`);
 export function writeJson(name, value) {
   fs.mkdirSync(OUT, { recursive: true });
   const file = path.join(OUT, name);
-  fs.writeFileSync(file, JSON.stringify({ createdAt: new Date().toISOString(), command: `node ${process.argv.slice(1).map((a) => path.relative(ROOT, a) || a).join(' ')}`, machine: machine(), ...value }, null, 2));
+  fs.writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        createdAt: new Date().toISOString(),
+        command: `node ${process.argv
+          .slice(1)
+          .map((a) => path.relative(ROOT, a) || a)
+          .join(' ')}`,
+        machine: machine(),
+        ...value,
+      },
+      null,
+      2,
+    ),
+  );
   console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
 }
 
@@ -114,7 +137,11 @@ export function table(header, rows) {
   const body = rows.map((r) => r.map(String));
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
   /** @param {string[]} r */
-  const line = (r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 

@@ -37,7 +37,9 @@ STUDENTS = [
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--teacher", help="teacher checkpoint (default: the shared embedded teacher, trained if missing)")
+    parser.add_argument(
+        "--teacher", help="teacher checkpoint (default: the shared embedded teacher, trained if missing)"
+    )
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--threads", type=int, default=1)
@@ -60,11 +62,27 @@ def main() -> int:
     for seed in seeds:
         out_dir = os.path.join(common.OUT, "ba-caruana", f"seed-{seed}")
         for index, (name, model, method) in enumerate(STUDENTS):
-            result = api.call("distill", common.distill_request(data, out_dir, common.student_spec(name, model, method, train), teacher=teacher,
-                                                                seed=seed + 1000 * (index + 1)), common.progress(f"seed {seed} "))
+            result = api.call(
+                "distill",
+                common.distill_request(
+                    data,
+                    out_dir,
+                    common.student_spec(name, model, method, train),
+                    teacher=teacher,
+                    seed=seed + 1000 * (index + 1),
+                ),
+                common.progress(f"seed {seed} "),
+            )
             params[name] = result["params"]
-            results[name].append({"seed": seed, "errors": result["metrics"]["testErrors"], "agreement": result["metrics"].get("testAgreement"),
-                                  "curve": [h["testAccuracy"] for h in result["history"]], "seconds": result["trainSeconds"]})
+            results[name].append(
+                {
+                    "seed": seed,
+                    "errors": result["metrics"]["testErrors"],
+                    "agreement": result["metrics"].get("testAgreement"),
+                    "curve": [h["testAccuracy"] for h in result["history"]],
+                    "seconds": result["trainSeconds"],
+                }
+            )
 
     def epochs_to(curve: list[float], target: float) -> int | None:
         return next((i + 1 for i, acc in enumerate(curve) if acc >= target), None)
@@ -77,18 +95,63 @@ def main() -> int:
         runs = results[name]
         mean, sd = common.mean_std([float(r["errors"]) for r in runs])
         curve = mean_curve(runs)
-        summary[name] = {"model": model, "method": method["type"], "params": params[name], "errorsMean": mean, "errorsSd": sd,
-                         "meanCurve": curve, "epochsToTarget": epochs_to(curve, target), "runs": runs}
-        rows.append([name, model["hidden"], model.get("bottleneck", "-"), method["type"], f"{params[name]:,}", f"{mean:.1f} ± {sd:.1f}",
-                     f"{100 * curve[0]:.2f}%", f"{100 * curve[min(2, args.epochs - 1)]:.2f}%", f"{100 * curve[min(4, args.epochs - 1)]:.2f}%",
-                     summary[name]["epochsToTarget"] or f">{args.epochs}"])
-    print(f"\nBa & Caruana on the embedded MNIST (2000 test digits); teacher {teacher_errors} errors; {args.epochs} epochs, Adam 1e-3 cosine, "
-          f"seeds {seeds}; accuracy = mean test accuracy after epoch 1/3/5; target {100 * target:.2f}%")
-    print(common.table(rows, ["student", "hidden", "bottleneck", "trained on", "params", "test errors", "acc@1", "acc@3", "acc@5",
-                              "epochs to target"]))
-    common.write_json("repro_ba_caruana.json", {"teacherCheckpoint": teacher, "teacherErrors": teacher_errors, "epochs": args.epochs,
-                                                "seeds": seeds, "target": target, "students": summary,
-                                                "wallSeconds": time.perf_counter() - started})
+        summary[name] = {
+            "model": model,
+            "method": method["type"],
+            "params": params[name],
+            "errorsMean": mean,
+            "errorsSd": sd,
+            "meanCurve": curve,
+            "epochsToTarget": epochs_to(curve, target),
+            "runs": runs,
+        }
+        rows.append(
+            [
+                name,
+                model["hidden"],
+                model.get("bottleneck", "-"),
+                method["type"],
+                f"{params[name]:,}",
+                f"{mean:.1f} ± {sd:.1f}",
+                f"{100 * curve[0]:.2f}%",
+                f"{100 * curve[min(2, args.epochs - 1)]:.2f}%",
+                f"{100 * curve[min(4, args.epochs - 1)]:.2f}%",
+                summary[name]["epochsToTarget"] or f">{args.epochs}",
+            ]
+        )
+    print(
+        f"\nBa & Caruana on the embedded MNIST (2000 test digits); teacher {teacher_errors} errors; {args.epochs} epochs, Adam 1e-3 cosine, "
+        f"seeds {seeds}; accuracy = mean test accuracy after epoch 1/3/5; target {100 * target:.2f}%"
+    )
+    print(
+        common.table(
+            rows,
+            [
+                "student",
+                "hidden",
+                "bottleneck",
+                "trained on",
+                "params",
+                "test errors",
+                "acc@1",
+                "acc@3",
+                "acc@5",
+                "epochs to target",
+            ],
+        )
+    )
+    common.write_json(
+        "repro_ba_caruana.json",
+        {
+            "teacherCheckpoint": teacher,
+            "teacherErrors": teacher_errors,
+            "epochs": args.epochs,
+            "seeds": seeds,
+            "target": target,
+            "students": summary,
+            "wallSeconds": time.perf_counter() - started,
+        },
+    )
     return 0
 
 

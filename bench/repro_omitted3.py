@@ -26,7 +26,9 @@ VALIDATION_START = 55000
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--teacher", help="teacher checkpoint (default: bench/out/hinton-full/seed-0/checkpoints/teacher.pt)")
+    parser.add_argument(
+        "--teacher", help="teacher checkpoint (default: bench/out/hinton-full/seed-0/checkpoints/teacher.pt)"
+    )
     parser.add_argument("--teacher-epochs", type=int, default=16, help="when a teacher has to be trained")
     parser.add_argument("--student-epochs", type=int, default=12)
     parser.add_argument("--temperature", type=float, default=20.0)
@@ -48,24 +50,35 @@ def main() -> int:
     os.makedirs(data_dir, exist_ok=True)
     with np.load(os.path.join(common.FULL_MNIST, "train.npz")) as arrays:
         x, y = arrays["x"], arrays["y"]
-    keep = (y[:VALIDATION_START] != 3)
+    keep = y[:VALIDATION_START] != 3
     no3 = os.path.join(data_dir, "mnist-train-no3.npz")
     np.savez(no3, x=x[:VALIDATION_START][keep], y=y[:VALIDATION_START][keep])
     transfer_n = int(keep.sum())
 
     # data.train stays the full training set: it fixes the normalisation, which must be the teacher's.
-    data = common.full_data(transfer=common.file_source(no3),
-                            validation=common.file_source(os.path.join(common.FULL_MNIST, "train.npz"), offset=VALIDATION_START))
+    data = common.full_data(
+        transfer=common.file_source(no3),
+        validation=common.file_source(os.path.join(common.FULL_MNIST, "train.npz"), offset=VALIDATION_START),
+    )
     log = common.progress("omitted3 ")
     teacher_path = args.teacher or os.path.join(common.OUT, "hinton-full", "seed-0", "checkpoints", "teacher.pt")
     if not os.path.exists(teacher_path):
         print(f"{teacher_path} not found: training a teacher", file=sys.stderr)
-        teacher = api.call("train_teacher", common.train_teacher_request(common.full_data(), out_dir, common.teacher_spec(args.teacher_epochs),
-                                                                         seed=args.seed), log)
+        teacher = api.call(
+            "train_teacher",
+            common.train_teacher_request(
+                common.full_data(), out_dir, common.teacher_spec(args.teacher_epochs), seed=args.seed
+            ),
+            log,
+        )
         teacher_path = teacher["checkpoint"]
     method = {"type": "soft-targets", "temperature": args.temperature, "alpha": args.alpha}
-    student = common.student_spec("no3-soft", common.mlp([800, 800]), method, common.training(args.student_epochs, common.sgd(args.lr)))
-    result = api.call("distill", common.distill_request(data, out_dir, student, teacher=teacher_path, seed=args.seed + 1000), log)
+    student = common.student_spec(
+        "no3-soft", common.mlp([800, 800]), method, common.training(args.student_epochs, common.sgd(args.lr))
+    )
+    result = api.call(
+        "distill", common.distill_request(data, out_dir, student, teacher=teacher_path, seed=args.seed + 1000), log
+    )
 
     # the models' logits on the test digits and the validation rows, through the public API
     test_logits, test_labels = api.predict(result["checkpoint"], data, "test", device="cpu")
@@ -77,32 +90,60 @@ def main() -> int:
         shifted[:, 3] += shift
         wrong = shifted.argmax(1) != labels
         threes = labels == 3
-        return {"errors": int(wrong.sum()), "errorsOn3": int((wrong & threes).sum()), "threes": int(threes.sum()),
-                "predicted3": int((shifted.argmax(1) == 3).sum())}
+        return {
+            "errors": int(wrong.sum()),
+            "errorsOn3": int((wrong & threes).sum()),
+            "threes": int(threes.sum()),
+            "predicted3": int((shifted.argmax(1) == 3).sum()),
+        }
 
     shifts = [round(0.25 * i, 2) for i in range(0, 41)]
-    sweep = [{"shift": b, "test": count(test_logits, test_labels, b), "validation": count(val_logits, val_labels, b)} for b in shifts]
+    sweep = [
+        {"shift": b, "test": count(test_logits, test_labels, b), "validation": count(val_logits, val_labels, b)}
+        for b in shifts
+    ]
     best_val = min(sweep, key=lambda r: (r["validation"]["errors"], r["shift"]))
     best_test = min(sweep, key=lambda r: (r["test"]["errors"], r["shift"]))
     at = {r["shift"]: r for r in sweep}
     teacher_counts = count(teacher_test, test_labels, 0.0)
     rows = []
-    for label, r in [("teacher (saw 3s)", {"shift": "-", "test": teacher_counts}), ("student, bias +0", at[0.0]), ("student, bias +3.5 (paper's)", at[3.5]),
-                     ("student, bias chosen on validation", best_val), ("student, bias best on test (paper's way)", best_test)]:
+    for label, r in [
+        ("teacher (saw 3s)", {"shift": "-", "test": teacher_counts}),
+        ("student, bias +0", at[0.0]),
+        ("student, bias +3.5 (paper's)", at[3.5]),
+        ("student, bias chosen on validation", best_val),
+        ("student, bias best on test (paper's way)", best_test),
+    ]:
         t = r["test"]
-        rows.append([label, r["shift"], t["errors"], t["errorsOn3"], f"{100 * (1 - t['errorsOn3'] / t['threes']):.1f}%"])
+        rows.append(
+            [label, r["shift"], t["errors"], t["errorsOn3"], f"{100 * (1 - t['errorsOn3'] / t['threes']):.1f}%"]
+        )
     rows.append(["paper: student, bias +0", 0, 206, 133, f"{100 * (1 - 133 / 1010):.1f}%"])
     rows.append(["paper: student, bias +3.5", 3.5, 109, 14, "98.6%"])
-    print(f"\nOmitted 3s: transfer set {transfer_n} digits without 3s, student 2x800 soft T={args.temperature:g} alpha={args.alpha:g}, "
-          f"{args.student_epochs} epochs; test errors (10,000 digits, 1010 3s)")
+    print(
+        f"\nOmitted 3s: transfer set {transfer_n} digits without 3s, student 2x800 soft T={args.temperature:g} alpha={args.alpha:g}, "
+        f"{args.student_epochs} epochs; test errors (10,000 digits, 1010 3s)"
+    )
     print(common.table(rows, ["model", "class-3 bias shift", "test errors", "errors on 3s", "3s right"]))
-    common.write_json("repro_omitted3.json", {
-        "teacherCheckpoint": teacher_path, "transferSamples": transfer_n, "studentEpochs": args.student_epochs,
-        "temperature": args.temperature, "alpha": args.alpha, "lr": args.lr, "seed": args.seed, "teacherTest": teacher_counts,
-        "studentAgreement": result["metrics"].get("testAgreement"), "sweep": sweep, "bestOnValidation": best_val,
-        "bestOnTest": best_test, "wallSeconds": time.perf_counter() - started,
-        "paper": {"before": {"errors": 206, "errorsOn3": 133}, "after3.5": {"errors": 109, "errorsOn3": 14}},
-    })
+    common.write_json(
+        "repro_omitted3.json",
+        {
+            "teacherCheckpoint": teacher_path,
+            "transferSamples": transfer_n,
+            "studentEpochs": args.student_epochs,
+            "temperature": args.temperature,
+            "alpha": args.alpha,
+            "lr": args.lr,
+            "seed": args.seed,
+            "teacherTest": teacher_counts,
+            "studentAgreement": result["metrics"].get("testAgreement"),
+            "sweep": sweep,
+            "bestOnValidation": best_val,
+            "bestOnTest": best_test,
+            "wallSeconds": time.perf_counter() - started,
+            "paper": {"before": {"errors": 206, "errorsOn3": 133}, "after3.5": {"errors": 109, "errorsOn3": 14}},
+        },
+    )
     return 0
 
 

@@ -26,13 +26,17 @@ TEMPERATURES = [1, 2, 4, 8, 20]
 def methods() -> list[tuple[str, dict]]:
     runs = [("labels", {"type": "hard-labels"})]
     runs += [(f"T={t} a=0.9", {"type": "soft-targets", "temperature": t, "alpha": 0.9}) for t in TEMPERATURES]
-    runs += [(f"T={t} a={a}", {"type": "soft-targets", "temperature": t, "alpha": a}) for t in (4, 20) for a in (0.5, 1.0)]
+    runs += [
+        (f"T={t} a={a}", {"type": "soft-targets", "temperature": t, "alpha": a}) for t in (4, 20) for a in (0.5, 1.0)
+    ]
     return runs
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--teacher", help="teacher checkpoint (default: the shared embedded teacher, trained if missing)")
+    parser.add_argument(
+        "--teacher", help="teacher checkpoint (default: the shared embedded teacher, trained if missing)"
+    )
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--threads", type=int, default=1)
@@ -55,10 +59,22 @@ def main() -> int:
     for size, hidden in SIZES.items():
         for label, method in methods():
             for seed in seeds:
-                result = api.call("distill", common.distill_request(data, out_dir, common.student_spec("sweep", common.mlp(hidden), method, train),
-                                                                    teacher=teacher, seed=seed))
+                result = api.call(
+                    "distill",
+                    common.distill_request(
+                        data,
+                        out_dir,
+                        common.student_spec("sweep", common.mlp(hidden), method, train),
+                        teacher=teacher,
+                        seed=seed,
+                    ),
+                )
                 grid[size].setdefault(label, []).append(result["metrics"]["testErrors"])
-            print(f"{size} {label}: {grid[size][label]} errors ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+            print(
+                f"{size} {label}: {grid[size][label]} errors ({time.perf_counter() - started:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     labels = [label for label, _ in methods()]
     rows = []
@@ -70,10 +86,22 @@ def main() -> int:
             summary.setdefault(size, {})[label] = {"errors": grid[size][label], "mean": mean, "sd": sd}
             row.append(f"{mean:.1f} ± {sd:.1f}")
         rows.append(row)
-    print(f"\nT / alpha sweep on the embedded MNIST (2000 test digits), {args.epochs} epochs, SGD lr {args.lr:g}, seeds {seeds}: test errors mean ± sd")
+    print(
+        f"\nT / alpha sweep on the embedded MNIST (2000 test digits), {args.epochs} epochs, SGD lr {args.lr:g}, seeds {seeds}: test errors mean ± sd"
+    )
     print(common.table(rows, ["method", *SIZES]))
-    common.write_json("repro_sweeps.json", {"teacherCheckpoint": teacher, "epochs": args.epochs, "lr": args.lr, "seeds": seeds, "sizes": SIZES,
-                                            "results": summary, "wallSeconds": time.perf_counter() - started})
+    common.write_json(
+        "repro_sweeps.json",
+        {
+            "teacherCheckpoint": teacher,
+            "epochs": args.epochs,
+            "lr": args.lr,
+            "seeds": seeds,
+            "sizes": SIZES,
+            "results": summary,
+            "wallSeconds": time.perf_counter() - started,
+        },
+    )
     return 0
 
 

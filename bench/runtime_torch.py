@@ -48,8 +48,19 @@ with tempfile.TemporaryDirectory() as folder:
     path = os.path.join(folder, "rows.npz")
     np.savez(path, x=rows.numpy(), y=np.arange(64) % num_outputs)
     source = common.file_source(path)
-    engine_outputs, _ = api.predict(args.checkpoint, {"task": "classification", "train": source, "test": source, "normalize": "none",
-                                                      "numClasses": num_outputs, "preprocess": None}, "test", device="cpu")
+    engine_outputs, _ = api.predict(
+        args.checkpoint,
+        {
+            "task": "classification",
+            "train": source,
+            "test": source,
+            "normalize": "none",
+            "numClasses": num_outputs,
+            "preprocess": None,
+        },
+        "test",
+        device="cpu",
+    )
 with torch.inference_mode():
     parity = float(np.abs(model(rows).numpy() - engine_outputs).max())
 if parity > 1e-4:
@@ -81,7 +92,11 @@ with torch.inference_mode():
         started = time.perf_counter()
         model(row).argmax(1)
         times.append(time.perf_counter() - started)
-    result["single"] = {"p50Us": 1e6 * statistics.median(times), "meanUs": 1e6 * statistics.fmean(times), "runs": len(times)}
+    result["single"] = {
+        "p50Us": 1e6 * statistics.median(times),
+        "meanUs": 1e6 * statistics.fmean(times),
+        "runs": len(times),
+    }
     result["batch256"] = batch_throughput()
     # bf16 autocast: what PyTorch offers for speed on a CPU (fast with AMX / AVX512-BF16, slow without)
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -32,15 +32,57 @@ const base = { executionProviders: ['cpu'], executionMode: 'sequential', interOp
 /** @type {[name: string, options: SessionOptions][]} */
 const candidates = [
   ['runtime (1 thread)', sessionOptions(1)],
-  ['opt all, arena, pattern', { ...base, graphOptimizationLevel: 'all', intraOpNumThreads: 1, enableCpuMemArena: true, enableMemPattern: true }],
-  ['opt extended', { ...base, graphOptimizationLevel: 'extended', intraOpNumThreads: 1, enableCpuMemArena: true, enableMemPattern: true }],
-  ['opt basic', { ...base, graphOptimizationLevel: 'basic', intraOpNumThreads: 1, enableCpuMemArena: true, enableMemPattern: true }],
-  ['opt disabled', { ...base, graphOptimizationLevel: 'disabled', intraOpNumThreads: 1, enableCpuMemArena: true, enableMemPattern: true }],
-  ['no arena', { ...base, graphOptimizationLevel: 'all', intraOpNumThreads: 1, enableCpuMemArena: false, enableMemPattern: true }],
-  ['no mem pattern', { ...base, graphOptimizationLevel: 'all', intraOpNumThreads: 1, enableCpuMemArena: true, enableMemPattern: false }],
-  ['2 threads', { ...base, graphOptimizationLevel: 'all', intraOpNumThreads: 2, enableCpuMemArena: true, enableMemPattern: true }],
-  ['2 threads, no spinning', { ...base, graphOptimizationLevel: 'all', intraOpNumThreads: 2, enableCpuMemArena: true, enableMemPattern: true,
-    extra: { session: { intra_op: { allow_spinning: '0' } } } }],
+  [
+    'opt all, arena, pattern',
+    { ...base, graphOptimizationLevel: 'all', intraOpNumThreads: 1, enableCpuMemArena: true, enableMemPattern: true },
+  ],
+  [
+    'opt extended',
+    {
+      ...base,
+      graphOptimizationLevel: 'extended',
+      intraOpNumThreads: 1,
+      enableCpuMemArena: true,
+      enableMemPattern: true,
+    },
+  ],
+  [
+    'opt basic',
+    { ...base, graphOptimizationLevel: 'basic', intraOpNumThreads: 1, enableCpuMemArena: true, enableMemPattern: true },
+  ],
+  [
+    'opt disabled',
+    {
+      ...base,
+      graphOptimizationLevel: 'disabled',
+      intraOpNumThreads: 1,
+      enableCpuMemArena: true,
+      enableMemPattern: true,
+    },
+  ],
+  [
+    'no arena',
+    { ...base, graphOptimizationLevel: 'all', intraOpNumThreads: 1, enableCpuMemArena: false, enableMemPattern: true },
+  ],
+  [
+    'no mem pattern',
+    { ...base, graphOptimizationLevel: 'all', intraOpNumThreads: 1, enableCpuMemArena: true, enableMemPattern: false },
+  ],
+  [
+    '2 threads',
+    { ...base, graphOptimizationLevel: 'all', intraOpNumThreads: 2, enableCpuMemArena: true, enableMemPattern: true },
+  ],
+  [
+    '2 threads, no spinning',
+    {
+      ...base,
+      graphOptimizationLevel: 'all',
+      intraOpNumThreads: 2,
+      enableCpuMemArena: true,
+      enableMemPattern: true,
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
+    },
+  ],
   ['runtime (default threads)', sessionOptions(Math.max(1, Math.min(4, os.availableParallelism())))],
 ];
 
@@ -51,17 +93,29 @@ for (let i = 0; i < pixels.length; i++) {
   pixels[i] = state % 256;
 }
 const { normalization } = info;
-const input = info.normalizationInGraph || !normalization ? pixels
-  : pixels.map((v) => (v - (normalization.mean[0] ?? 0)) / (normalization.std[0] ?? 1));
+const input =
+  info.normalizationInGraph || !normalization
+    ? pixels
+    : pixels.map((v) => (v - (normalization.mean[0] ?? 0)) / (normalization.std[0] ?? 1));
 /** @type {{ name: string, options: SessionOptions, session: InferenceSession, single: number[], batch: number[] }[]} */
 const sessions = [];
-for (const [name, options] of candidates) sessions.push({ name, options, session: await ort.InferenceSession.create(modelFile, options), single: [], batch: [] });
+for (const [name, options] of candidates)
+  sessions.push({
+    name,
+    options,
+    session: await ort.InferenceSession.create(modelFile, options),
+    single: [],
+    batch: [],
+  });
 
 /**
  * @param {InferenceSession} session
  * @param {number} rows
  */
-const run = (session, rows) => session.run({ [info.input.name]: new ort.Tensor('float32', input.subarray(0, rows * features), [rows, ...info.input.shape]) });
+const run = (session, rows) =>
+  session.run({
+    [info.input.name]: new ort.Tensor('float32', input.subarray(0, rows * features), [rows, ...info.input.shape]),
+  });
 /**
  * Runs `fn` for blockMs (at least 10 times); returns per-call times (ms).
  * @param {() => Promise<unknown>} fn
@@ -86,7 +140,19 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 for (const s of sessions) await s.session.release();
-const rows = sessions.map((s) => ({ name: s.name, options: s.options, singleP50Us: median(s.single), batch256RowsPerSecond: median(s.batch) }));
-console.log(`\nSession options: raw session.run of ${path.relative(ROOT, modelFile)}, ${rounds} interleaved rounds of ${blockMs} ms per measure (median)`);
-console.log(table(['options', 'single row p50 (µs)', 'batch 256 rows/s'], rows.map((r) => [r.name, fmt(r.singleP50Us, 1), fmt(r.batch256RowsPerSecond, 0)])));
+const rows = sessions.map((s) => ({
+  name: s.name,
+  options: s.options,
+  singleP50Us: median(s.single),
+  batch256RowsPerSecond: median(s.batch),
+}));
+console.log(
+  `\nSession options: raw session.run of ${path.relative(ROOT, modelFile)}, ${rounds} interleaved rounds of ${blockMs} ms per measure (median)`,
+);
+console.log(
+  table(
+    ['options', 'single row p50 (µs)', 'batch 256 rows/s'],
+    rows.map((r) => [r.name, fmt(r.singleP50Us, 1), fmt(r.batch256RowsPerSecond, 0)]),
+  ),
+);
 writeJson('session_options.json', { model: path.relative(ROOT, modelFile), rounds, blockMs, candidates: rows });

@@ -73,33 +73,64 @@ def main() -> int:
         np.save(xs[-1], x[part])
         np.save(ys[-1], y[part])
     test = common.file_source(os.path.join(folder, "whole.npz"), limit=2000)
-    sources = {"memory": common.file_source(os.path.join(folder, "whole.npz")),
-               "shards": {"type": "shards", "x": xs, "y": ys, "offset": 0, "labelled": True}}
+    sources = {
+        "memory": common.file_source(os.path.join(folder, "whole.npz")),
+        "shards": {"type": "shards", "x": xs, "y": ys, "offset": 0, "labelled": True},
+    }
     ways = ["memory", "shards"] + (["host"] if args.device.startswith("cuda") else [])
     training = common.training(args.epochs, common.sgd(0.05), batch_size=args.batch, schedule="constant")
-    teacher = {"type": "train", "name": "teacher", "model": common.mlp([int(w) for w in args.hidden.split(",")]), "training": training}
+    teacher = {
+        "type": "train",
+        "name": "teacher",
+        "model": common.mlp([int(w) for w in args.hidden.split(",")]),
+        "training": training,
+    }
     results, weights = {}, {}
     for way in ways:
-        data = {"task": "classification", "train": sources["shards" if way == "shards" else "memory"], "test": test,
-                "normalize": "standard", "preprocess": None}
+        data = {
+            "task": "classification",
+            "train": sources["shards" if way == "shards" else "memory"],
+            "test": test,
+            "normalize": "standard",
+            "preprocess": None,
+        }
         original = data_module.fits_on_device
         if way == "host":
             data_module.fits_on_device = lambda nbytes, device: False
         try:
-            result = api.call("train_teacher", common.train_teacher_request(data, os.path.join(folder, way), teacher, device=args.device),
-                              common.progress(f"{way} "))
+            result = api.call(
+                "train_teacher",
+                common.train_teacher_request(data, os.path.join(folder, way), teacher, device=args.device),
+                common.progress(f"{way} "),
+            )
         finally:
             data_module.fits_on_device = original
-        rates = [epoch["samplesPerSecond"] for epoch in result["history"][1:]] or [result["history"][0]["samplesPerSecond"]]
+        rates = [epoch["samplesPerSecond"] for epoch in result["history"][1:]] or [
+            result["history"][0]["samplesPerSecond"]
+        ]
         weights[way] = load_checkpoint(result["checkpoint"], torch.device("cpu")).module.state_dict()
         results[way] = {"samplesPerSecond": statistics.median(rates), "testErrors": result["metrics"]["testErrors"]}
     for way in ways:
-        results[way]["maxAbsWeightDiff"] = max(float((weights[way][k] - weights["memory"][k]).abs().max()) for k in weights["memory"])
-        print(f"{way:7s} {results[way]['samplesPerSecond']:>10,.0f} samples/s  max |w - w_memory| {results[way]['maxAbsWeightDiff']:.3g}  "
-              f"test errors {results[way]['testErrors']}")
-    common.write_json("shards.json", {"device": args.device, "epochs": args.epochs, "batch": args.batch, "shards": args.shards,
-                                      "rows": len(x), "hidden": args.hidden, "results": results,
-                                      "shardsOverMemory": results["shards"]["samplesPerSecond"] / results["memory"]["samplesPerSecond"]})
+        results[way]["maxAbsWeightDiff"] = max(
+            float((weights[way][k] - weights["memory"][k]).abs().max()) for k in weights["memory"]
+        )
+        print(
+            f"{way:7s} {results[way]['samplesPerSecond']:>10,.0f} samples/s  max |w - w_memory| {results[way]['maxAbsWeightDiff']:.3g}  "
+            f"test errors {results[way]['testErrors']}"
+        )
+    common.write_json(
+        "shards.json",
+        {
+            "device": args.device,
+            "epochs": args.epochs,
+            "batch": args.batch,
+            "shards": args.shards,
+            "rows": len(x),
+            "hidden": args.hidden,
+            "results": results,
+            "shardsOverMemory": results["shards"]["samplesPerSecond"] / results["memory"]["samplesPerSecond"],
+        },
+    )
     return 0
 
 

@@ -37,7 +37,9 @@ function loadRuntime() {
     /** @type {unknown} */ const runtime = require(join(ROOT, 'dist', 'runtime', 'index.js'));
     return /** @type {typeof import('../src/runtime/index.js')} */ (runtime);
   } catch (error) {
-    console.error(`dist/ is missing or stale: run \`node scripts/bootstrap.js\` first (${error instanceof Error ? error.message : String(error)})`);
+    console.error(
+      `dist/ is missing or stale: run \`node scripts/bootstrap.js\` first (${error instanceof Error ? error.message : String(error)})`,
+    );
     process.exit(2);
   }
 }
@@ -61,7 +63,13 @@ const mb = (bytes) => Math.round((bytes / 2 ** 20) * 10) / 10;
 function reading(done, started) {
   globalThis.gc?.();
   const usage = process.memoryUsage();
-  return { predictions: done, rssMb: mb(usage.rss), heapUsedMb: mb(usage.heapUsed), externalMb: mb(usage.external), seconds: Math.round((performance.now() - started) / 100) / 10 };
+  return {
+    predictions: done,
+    rssMb: mb(usage.rss),
+    heapUsedMb: mb(usage.heapUsed),
+    externalMb: mb(usage.external),
+    seconds: Math.round((performance.now() - started) / 100) / 10,
+  };
 }
 
 const reference = await OnnxModel.load(model);
@@ -71,8 +79,11 @@ const readings = [];
 let mismatches = 0;
 const started = performance.now();
 try {
-  if (!json) console.log(`soak: ${total.toLocaleString('en')} predictions, waves of ${wave}, ${workers} workers, gc ${globalThis.gc ? 'forced before each reading' : 'not exposed (run node --expose-gc)'}`);
-  for (let done = 0; done < total; ) {
+  if (!json)
+    console.log(
+      `soak: ${total.toLocaleString('en')} predictions, waves of ${wave}, ${workers} workers, gc ${globalThis.gc ? 'forced before each reading' : 'not exposed (run node --expose-gc)'}`,
+    );
+  for (let done = 0; done < total;) {
     const count = Math.min(wave, total - done);
     const batch = Array.from({ length: count }, (_, k) => sampleAt(done + k));
     const predictions = await Promise.all(batch.map((sample) => pool.predict(sample)));
@@ -83,7 +94,10 @@ try {
     if (done % every === 0 || done === total) {
       const r = reading(done, started);
       readings.push(r);
-      if (!json) console.log(`${String(r.predictions).padStart(7)}  rss ${r.rssMb} MB  heap ${r.heapUsedMb} MB  external ${r.externalMb} MB  ${r.seconds} s`);
+      if (!json)
+        console.log(
+          `${String(r.predictions).padStart(7)}  rss ${r.rssMb} MB  heap ${r.heapUsedMb} MB  external ${r.externalMb} MB  ${r.seconds} s`,
+        );
     }
   }
 } finally {
@@ -92,9 +106,25 @@ try {
 }
 
 const [first, last] = [readings[0], readings.at(-1)];
-const growth = { rssMb: Math.round((last.rssMb - first.rssMb) * 10) / 10, heapUsedMb: Math.round((last.heapUsedMb - first.heapUsedMb) * 10) / 10 };
+const growth = {
+  rssMb: Math.round((last.rssMb - first.rssMb) * 10) / 10,
+  heapUsedMb: Math.round((last.heapUsedMb - first.heapUsedMb) * 10) / 10,
+};
 const flat = growth.rssMb <= limitMb && growth.heapUsedMb <= limitMb && mismatches === 0;
-const summary = { total, wave, workers, gcForced: Boolean(globalThis.gc), readings, growthFromFirstReading: growth, mismatches, predictionsPerSecond: Math.round(total / last.seconds), flat };
+const summary = {
+  total,
+  wave,
+  workers,
+  gcForced: Boolean(globalThis.gc),
+  readings,
+  growthFromFirstReading: growth,
+  mismatches,
+  predictionsPerSecond: Math.round(total / last.seconds),
+  flat,
+};
 if (json) console.log(JSON.stringify(summary, null, 2));
-else console.log(`growth from ${first.predictions.toLocaleString('en')} to ${last.predictions.toLocaleString('en')}: rss ${growth.rssMb} MB, heap ${growth.heapUsedMb} MB; ${summary.predictionsPerSecond} predictions/s; spot-check mismatches ${mismatches} → ${flat ? 'FLAT' : 'GROWING'}`);
+else
+  console.log(
+    `growth from ${first.predictions.toLocaleString('en')} to ${last.predictions.toLocaleString('en')}: rss ${growth.rssMb} MB, heap ${growth.heapUsedMb} MB; ${summary.predictionsPerSecond} predictions/s; spot-check mismatches ${mismatches} → ${flat ? 'FLAT' : 'GROWING'}`,
+  );
 process.exit(flat ? 0 : 1);

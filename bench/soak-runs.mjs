@@ -84,7 +84,8 @@ function enginePidOf(parent) {
     try {
       const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === parent && fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('interface.py')) return Number(entry);
+      if (ppid === parent && fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('interface.py'))
+        return Number(entry);
     } catch {
       // gone meanwhile
     }
@@ -99,10 +100,13 @@ function enginePidOf(parent) {
 const metricsOf = (folder) => {
   /** @type {import('../src/experiment/report-types.js').RunReport} */
   const report = parseJson(fs.readFileSync(path.join(folder, 'report.json'), 'utf8'));
-  return Object.fromEntries([report.teacher, ...report.students].map(({ name, test }) => {
-    if (!('errors' in test)) throw new Error(`${name}: the soak experiment is a classifier, its report has no errors`);
-    return [name, { errors: test.errors, nll: +test.nll.toFixed(6) }];
-  }));
+  return Object.fromEntries(
+    [report.teacher, ...report.students].map(({ name, test }) => {
+      if (!('errors' in test))
+        throw new Error(`${name}: the soak experiment is a classifier, its report has no errors`);
+      return [name, { errors: test.errors, nll: +test.nll.toFixed(6) }];
+    }),
+  );
 };
 
 const started = Date.now();
@@ -114,7 +118,15 @@ const expected = metricsOf(reference);
 
 /** @type {{ index: number, kind: string, killAfterMs: number, resumeExit: number | null, verify: string, stderr: string }[]} */
 const failures = [];
-const counts = { runs: 0, interrupted: 0, finishedBeforeTheSignal: 0, resumes: 0, verified: 0, sameMetrics: 0, failures };
+const counts = {
+  runs: 0,
+  interrupted: 0,
+  finishedBeforeTheSignal: 0,
+  resumes: 0,
+  verified: 0,
+  sameMetrics: 0,
+  failures,
+};
 /** @type {Record<string, number>} */
 const bySignal = {};
 for (let index = 0; index < RUNS; index++) {
@@ -139,12 +151,32 @@ for (let index = 0; index < RUNS; index++) {
   const same = last.code === 0 && JSON.stringify(metricsOf(out)) === JSON.stringify(expected);
   if (verify.code === 0) counts.verified++;
   if (same) counts.sameMetrics++;
-  if (verify.code !== 0 || !same) counts.failures.push({ index, kind, killAfterMs, resumeExit: last.code, verify: verify.stderr.trim().slice(0, 500), stderr: last.stderr.slice(-500) });
-  process.stderr.write(`run ${index + 1}/${RUNS}: ${kind} after ${killAfterMs} ms → exit ${interrupted.code ?? interrupted.signal ?? '?'}; resumed → ${last.code ?? last.signal ?? '?'}; verify ${verify.code === 0 ? 'ok' : 'FAILED'}; metrics ${same ? 'equal' : 'DIFFER'}\n`);
+  if (verify.code !== 0 || !same)
+    counts.failures.push({
+      index,
+      kind,
+      killAfterMs,
+      resumeExit: last.code,
+      verify: verify.stderr.trim().slice(0, 500),
+      stderr: last.stderr.slice(-500),
+    });
+  process.stderr.write(
+    `run ${index + 1}/${RUNS}: ${kind} after ${killAfterMs} ms → exit ${interrupted.code ?? interrupted.signal ?? '?'}; resumed → ${last.code ?? last.signal ?? '?'}; verify ${verify.code === 0 ? 'ok' : 'FAILED'}; metrics ${same ? 'equal' : 'DIFFER'}\n`,
+  );
 }
 // An engine whose CLI died is re-parented (to pid 1 here): none may be left running.
-const orphans = execFileSync('sh', ['-c', "ps -eo ppid,args | awk '$1 == 1 && /interface.py/' | wc -l"], { encoding: 'utf8' }).trim();
-const result = { machine: machine(), command: `node bench/soak-runs.mjs --runs ${RUNS}`, referenceSeconds, bySignal, ...counts, orphanEngines: Number(orphans), seconds: (Date.now() - started) / 1000 };
+const orphans = execFileSync('sh', ['-c', "ps -eo ppid,args | awk '$1 == 1 && /interface.py/' | wc -l"], {
+  encoding: 'utf8',
+}).trim();
+const result = {
+  machine: machine(),
+  command: `node bench/soak-runs.mjs --runs ${RUNS}`,
+  referenceSeconds,
+  bySignal,
+  ...counts,
+  orphanEngines: Number(orphans),
+  seconds: (Date.now() - started) / 1000,
+};
 writeJson('soak-runs.json', result);
 console.log(JSON.stringify({ ...result, failures: result.failures.length }, null, 2));
 fs.rmSync(work, { recursive: true, force: true });

@@ -29,7 +29,8 @@ const t = report.teacher;
  * @returns {ClassificationTest}
  */
 function classifierTest(m) {
-  if (!('accuracy' in m.test)) throw new Error(`${m.name} is not a classifier: student_vs_teacher compares classifiers`);
+  if (!('accuracy' in m.test))
+    throw new Error(`${m.name} is not a classifier: student_vs_teacher compares classifiers`);
   return m.test;
 }
 /**
@@ -42,7 +43,8 @@ const known = (value) => value ?? NaN;
 const { OnnxModel } = dist('runtime/index.js');
 /** @type {import('../src/runtime/index.js').OnnxModel[]} */
 const loaded = [];
-for (const m of [t, ...report.students]) loaded.push(await OnnxModel.load(path.join(path.dirname(file), m.onnx), { threads }));
+for (const m of [t, ...report.students])
+  loaded.push(await OnnxModel.load(path.join(path.dirname(file), m.onnx), { threads }));
 const features = 784;
 const pixels = new Float32Array(256 * features).map((_, i) => (i * 37) % 256);
 const row = pixels.subarray(0, features);
@@ -102,21 +104,68 @@ const models = [t, ...report.students].map((m, index) => {
     errors: test.errors,
     accuracyDiffPoints: 100 * (test.accuracy - teacherTest.accuracy),
     agreementWithTeacher: m.agreementWithTeacher ?? null,
-    sideBySide: { ...mine, latencySpeedup: teacherSide.p50Ms / mine.p50Ms, throughputSpeedup: mine.rowsPerS / teacherSide.rowsPerS },
+    sideBySide: {
+      ...mine,
+      latencySpeedup: teacherSide.p50Ms / mine.p50Ms,
+      throughputSpeedup: mine.rowsPerS / teacherSide.rowsPerS,
+    },
   };
 });
-console.log(`\nStudent vs teacher from ${path.relative(ROOT, file)} (latencies as the report measured them, one model after the other) (${report.machine}; seed ${report.seed}; test n=${teacherTest.n})`);
-console.log(table(
-  ['model', 'method', 'params', 'FLOPs/sample', 'ONNX', 'p50 b=1 ms', 'latency speed-up', 'rows/s b=256', 'throughput speed-up', 'test acc', 'Δ acc (pts)', 'agreement'],
-  models.map((m) => [
-    m.name, m.method, `${(m.params / 1e6).toFixed(2)}M (${fmt(m.paramsVsTeacher, 2)}x)`, `${(known(m.flopsPerSample) / 1e6).toFixed(2)}M (${fmt(m.flopsVsTeacher, 2)}x)`,
-    `${(m.onnxBytes / 2 ** 20).toFixed(2)} MB`, fmt(m.batch1P50Ms, 3), m.latencySpeedup === null ? '—' : `${fmt(m.latencySpeedup, 2)}x`,
-    fmt(m.batch256RowsPerS, 0), m.throughputSpeedup === null ? '—' : `${fmt(m.throughputSpeedup, 2)}x`, `${(100 * m.accuracy).toFixed(2)}% (${m.errors})`,
-    m.name === t.name ? '—' : fmt(m.accuracyDiffPoints, 2), m.agreementWithTeacher === null ? '—' : `${(100 * m.agreementWithTeacher).toFixed(2)}%`,
-  ]),
-));
-console.log(`\nSide by side now (OnnxModel, onnxruntime-node threads ${threads}, ${rounds} rounds of 250 ms blocks, median)`);
-console.log(table(['model', 'p50 b=1 ms', 'latency speed-up', 'rows/s b=256', 'throughput speed-up'], models.map((m) => [
-  m.name, fmt(m.sideBySide.p50Ms, 3), `${fmt(m.sideBySide.latencySpeedup, 2)}x`, fmt(m.sideBySide.rowsPerS, 0), `${fmt(m.sideBySide.throughputSpeedup, 2)}x`,
-])));
-writeJson('student_vs_teacher.json', { report: path.relative(ROOT, file), machine: report.machine, seed: report.seed, threads, rounds, models });
+console.log(
+  `\nStudent vs teacher from ${path.relative(ROOT, file)} (latencies as the report measured them, one model after the other) (${report.machine}; seed ${report.seed}; test n=${teacherTest.n})`,
+);
+console.log(
+  table(
+    [
+      'model',
+      'method',
+      'params',
+      'FLOPs/sample',
+      'ONNX',
+      'p50 b=1 ms',
+      'latency speed-up',
+      'rows/s b=256',
+      'throughput speed-up',
+      'test acc',
+      'Δ acc (pts)',
+      'agreement',
+    ],
+    models.map((m) => [
+      m.name,
+      m.method,
+      `${(m.params / 1e6).toFixed(2)}M (${fmt(m.paramsVsTeacher, 2)}x)`,
+      `${(known(m.flopsPerSample) / 1e6).toFixed(2)}M (${fmt(m.flopsVsTeacher, 2)}x)`,
+      `${(m.onnxBytes / 2 ** 20).toFixed(2)} MB`,
+      fmt(m.batch1P50Ms, 3),
+      m.latencySpeedup === null ? '—' : `${fmt(m.latencySpeedup, 2)}x`,
+      fmt(m.batch256RowsPerS, 0),
+      m.throughputSpeedup === null ? '—' : `${fmt(m.throughputSpeedup, 2)}x`,
+      `${(100 * m.accuracy).toFixed(2)}% (${m.errors})`,
+      m.name === t.name ? '—' : fmt(m.accuracyDiffPoints, 2),
+      m.agreementWithTeacher === null ? '—' : `${(100 * m.agreementWithTeacher).toFixed(2)}%`,
+    ]),
+  ),
+);
+console.log(
+  `\nSide by side now (OnnxModel, onnxruntime-node threads ${threads}, ${rounds} rounds of 250 ms blocks, median)`,
+);
+console.log(
+  table(
+    ['model', 'p50 b=1 ms', 'latency speed-up', 'rows/s b=256', 'throughput speed-up'],
+    models.map((m) => [
+      m.name,
+      fmt(m.sideBySide.p50Ms, 3),
+      `${fmt(m.sideBySide.latencySpeedup, 2)}x`,
+      fmt(m.sideBySide.rowsPerS, 0),
+      `${fmt(m.sideBySide.throughputSpeedup, 2)}x`,
+    ]),
+  ),
+);
+writeJson('student_vs_teacher.json', {
+  report: path.relative(ROOT, file),
+  machine: report.machine,
+  seed: report.seed,
+  threads,
+  rounds,
+  models,
+});

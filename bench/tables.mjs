@@ -71,14 +71,20 @@ function writeCsv(file, rows, numeric = 7) {
  * @param {string} field
  */
 function status(field) {
-  const line = fs.readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
+  const line = fs
+    .readFileSync('/proc/self/status', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${field}:`));
   return Number(line?.split(/\s+/)[1]) * 1024;
 }
 
 /** @param {string} file */
 function dataConfig(file) {
   const { Data } = dist('config/schema.js');
-  return Data.parse({ train: { type: 'csv', path: file, label: 'label' }, test: { type: 'csv', path: file, limit: 1000 } });
+  return Data.parse({
+    train: { type: 'csv', path: file, label: 'label' },
+    test: { type: 'csv', path: file, limit: 1000 },
+  });
 }
 
 /**
@@ -117,7 +123,10 @@ if (process.argv[2] === '--child') {
   if (what === 'prepare') {
     const prepared = await prepareData(dataConfig(file), path.join(outDir, 'prepared'));
     rows = prepared.summary.rows.train;
-    width = tableSpec(prepared.data.preprocess).columns.reduce((w, c) => w + (c.type === 'categorical' ? c.categories.length : 1), 0);
+    width = tableSpec(prepared.data.preprocess).columns.reduce(
+      (w, c) => w + (c.type === 'categorical' ? c.categories.length : 1),
+      0,
+    );
   } else {
     const dataset = await tableDataset(file, spec, warm.data.labels);
     rows = dataset.size;
@@ -139,14 +148,19 @@ try {
   const big = path.join(folder, 'big.csv');
   let started = performance.now();
   writeCsv(big, rows);
-  console.log(`generated ${rows.toLocaleString('en-US')} rows, ${(fs.statSync(big).size / 1e6).toFixed(1)} MB, in ${fmt((performance.now() - started) / 1000)} s`);
+  console.log(
+    `generated ${rows.toLocaleString('en-US')} rows, ${(fs.statSync(big).size / 1e6).toFixed(1)} MB, in ${fmt((performance.now() - started) / 1000)} s`,
+  );
 
   /** @type {Record<'prepare' | 'encode', Measurement[]>} */
   const loads = { prepare: [], encode: [] };
   for (const what of /** @type {const} */ (['prepare', 'encode'])) {
     for (let r = 0; r < repeats; r++) {
       const out = fs.mkdtempSync(path.join(folder, `${what}-`));
-      const text = execFileSync(process.execPath, [path.join(ROOT, 'bench', 'tables.mjs'), '--child', what, big, out], { encoding: 'utf8', maxBuffer: 1 << 20 });
+      const text = execFileSync(process.execPath, [path.join(ROOT, 'bench', 'tables.mjs'), '--child', what, big, out], {
+        encoding: 'utf8',
+        maxBuffer: 1 << 20,
+      });
       loads[what].push(parseJson(text));
       fs.rmSync(out, { recursive: true, force: true });
     }
@@ -166,8 +180,20 @@ try {
       table(
         ['1M-row CSV (10 columns → 16 inputs)', 'seconds (median)', 'peak RSS growth', 'x float32', 'ratio'],
         [
-          ['prepareData: read, fit, encode, write train.npz', fmt(prepare.seconds, 2), `${fmt(prepare.peakMB)} MB`, `${fmt(prepare.xMB)} MB`, `${fmt(prepare.ratio, 2)}x`],
-          ['tableDataset: read, encode to a Float32Array', fmt(encode.seconds, 2), `${fmt(encode.peakMB)} MB`, `${fmt(encode.xMB)} MB`, `${fmt(encode.ratio, 2)}x`],
+          [
+            'prepareData: read, fit, encode, write train.npz',
+            fmt(prepare.seconds, 2),
+            `${fmt(prepare.peakMB)} MB`,
+            `${fmt(prepare.xMB)} MB`,
+            `${fmt(prepare.ratio, 2)}x`,
+          ],
+          [
+            'tableDataset: read, encode to a Float32Array',
+            fmt(encode.seconds, 2),
+            `${fmt(encode.peakMB)} MB`,
+            `${fmt(encode.xMB)} MB`,
+            `${fmt(encode.ratio, 2)}x`,
+          ],
         ],
       ),
   );
@@ -193,7 +219,8 @@ try {
   const typed = (await readTableFile(small)).slice(0, 256).map((row) => {
     /** @type {Record<string, TableRow[string]>} */
     const copy = {};
-    for (const [key, value] of Object.entries(row)) if (key !== 'label') copy[key] = /^n\d$/.test(key) && value !== '' ? Number(value) : value;
+    for (const [key, value] of Object.entries(row))
+      if (key !== 'label') copy[key] = /^n\d$/.test(key) && value !== '' ? Number(value) : value;
     return copy;
   });
   const encoded = typed.map((row) => {

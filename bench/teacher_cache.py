@@ -36,7 +36,9 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     teacher = common.ensure_embedded_teacher(path=args.teacher)
     data = common.embedded_data()
-    api.predict(teacher, data, "test", device="cpu")  # warm-up: loads the data (the engine keeps it) and the checkpoint once
+    api.predict(
+        teacher, data, "test", device="cpu"
+    )  # warm-up: loads the data (the engine keeps it) and the checkpoint once
     started = time.perf_counter()
     api.predict(teacher, data, "transfer", device="cpu")
     cache_seconds = time.perf_counter() - started
@@ -48,24 +50,51 @@ def main() -> int:
         pairs = []
         for round_ in range(args.rounds):
             pair = {}
-            for mode in (("cached", "online") if round_ % 2 == 0 else ("online", "cached")):
-                student = common.student_spec(f"cache-{mode}", common.mlp(hidden), {"type": "soft-targets", "temperature": 20, "alpha": 0.9},
-                                              common.training(args.epochs, teacher_outputs=mode))
-                result = api.call("distill", common.distill_request(data, out_dir, student, teacher=teacher, seed=round_))
+            for mode in ("cached", "online") if round_ % 2 == 0 else ("online", "cached"):
+                student = common.student_spec(
+                    f"cache-{mode}",
+                    common.mlp(hidden),
+                    {"type": "soft-targets", "temperature": 20, "alpha": 0.9},
+                    common.training(args.epochs, teacher_outputs=mode),
+                )
+                result = api.call(
+                    "distill", common.distill_request(data, out_dir, student, teacher=teacher, seed=round_)
+                )
                 assert result["teacher"]["outputs"] == mode, result["teacher"]
                 pair[mode] = statistics.median(h["seconds"] for h in result["history"])
             pair["speedup"] = pair["online"] / pair["cached"]
             pairs.append(pair)
-            print(f"{name} round {round_ + 1}: cached {pair['cached']:.2f} s, online {pair['online']:.2f} s per epoch", file=sys.stderr, flush=True)
-        results[name] = {"pairs": pairs, "cached": statistics.median(p["cached"] for p in pairs),
-                         "online": statistics.median(p["online"] for p in pairs), "speedup": statistics.median(p["speedup"] for p in pairs)}
+            print(
+                f"{name} round {round_ + 1}: cached {pair['cached']:.2f} s, online {pair['online']:.2f} s per epoch",
+                file=sys.stderr,
+                flush=True,
+            )
+        results[name] = {
+            "pairs": pairs,
+            "cached": statistics.median(p["cached"] for p in pairs),
+            "online": statistics.median(p["online"] for p in pairs),
+            "speedup": statistics.median(p["speedup"] for p in pairs),
+        }
 
-    rows = [[f"student {k}", f"{v['cached']:.2f}", f"{v['online']:.2f}", f"{v['speedup']:.2f}x"] for k, v in results.items()]
-    print(f"\nTeacher outputs cached vs online: 2x1200 teacher, embedded MNIST (8000), {args.epochs} epochs, {args.rounds} alternating "
-          f"rounds (median epoch), torch threads {torch.get_num_threads()}; building the cache once: {cache_seconds:.2f} s")
+    rows = [
+        [f"student {k}", f"{v['cached']:.2f}", f"{v['online']:.2f}", f"{v['speedup']:.2f}x"] for k, v in results.items()
+    ]
+    print(
+        f"\nTeacher outputs cached vs online: 2x1200 teacher, embedded MNIST (8000), {args.epochs} epochs, {args.rounds} alternating "
+        f"rounds (median epoch), torch threads {torch.get_num_threads()}; building the cache once: {cache_seconds:.2f} s"
+    )
     print(common.table(rows, ["student", "cached s/epoch", "online s/epoch", "cached speed-up"]))
-    common.write_json("teacher_cache.json", {"teacher": teacher, "epochs": args.epochs, "rounds": args.rounds, "threads": torch.get_num_threads(),
-                                             "cacheBuildSeconds": cache_seconds, "students": results})
+    common.write_json(
+        "teacher_cache.json",
+        {
+            "teacher": teacher,
+            "epochs": args.epochs,
+            "rounds": args.rounds,
+            "threads": torch.get_num_threads(),
+            "cacheBuildSeconds": cache_seconds,
+            "students": results,
+        },
+    )
     return 0
 
 

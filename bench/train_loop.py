@@ -36,8 +36,12 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--matmul", type=lambda v: [int(x) for x in v.split(",")], default=[1024, 2048, 4096],
-                        help="sides of the square matrices for the peak (the best is taken)")
+    parser.add_argument(
+        "--matmul",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[1024, 2048, 4096],
+        help="sides of the square matrices for the peak (the best is taken)",
+    )
     args = parser.parse_args()
 
     import numpy as np
@@ -68,8 +72,13 @@ def main() -> int:
         torch.manual_seed(seed)
         model = common.plain_mlp(model_config, sample_shape, num_outputs)
         sgd = training["optimizer"]  # the same SGD (lr 0.05, momentum 0.9, Nesterov)
-        optimizer = torch.optim.SGD(model.parameters(), lr=sgd["lr"], momentum=sgd["momentum"], nesterov=sgd["nesterov"],
-                                    weight_decay=training["weightDecay"])
+        optimizer = torch.optim.SGD(
+            model.parameters(),
+            lr=sgd["lr"],
+            momentum=sgd["momentum"],
+            nesterov=sgd["nesterov"],
+            weight_decay=training["weightDecay"],
+        )
         loader = DataLoader(TensorDataset(x, y), batch_size=training["batchSize"], shuffle=True)
         model.train()
         started = time.perf_counter()
@@ -89,10 +98,19 @@ def main() -> int:
             pair = {side: run(name, config, round_) for side, run in order}
             pair["ratio"] = pair["ours"] / pair["plain"]
             pairs.append(pair)
-            print(f"{name} round {round_ + 1}: engine {pair['ours']:.0f}, DataLoader {pair['plain']:.0f} samples/s", file=sys.stderr, flush=True)
-        results[name] = {"model": config, "forwardFlopsPerSample": flops[name], "pairs": pairs,
-                         "ours": statistics.median(p["ours"] for p in pairs), "plain": statistics.median(p["plain"] for p in pairs),
-                         "ratio": statistics.median(p["ratio"] for p in pairs)}
+            print(
+                f"{name} round {round_ + 1}: engine {pair['ours']:.0f}, DataLoader {pair['plain']:.0f} samples/s",
+                file=sys.stderr,
+                flush=True,
+            )
+        results[name] = {
+            "model": config,
+            "forwardFlopsPerSample": flops[name],
+            "pairs": pairs,
+            "ours": statistics.median(p["ours"] for p in pairs),
+            "plain": statistics.median(p["plain"] for p in pairs),
+            "ratio": statistics.median(p["ratio"] for p in pairs),
+        }
 
     # the machine's fp32 matmul peak at the same thread count: the best torch.mm rate over a few large square sizes
     best, per_size = 0.0, {}
@@ -116,18 +134,54 @@ def main() -> int:
         gflops = 3 * r["forwardFlopsPerSample"] * r["ours"] / 1e9
         r["achievedGflops"] = gflops
         r["shareOfPeak"] = gflops / peak
-        rows.append([name, f"{r['forwardFlopsPerSample'] / 1e6:.2f}M", f"{r['ours']:.0f}", f"{r['plain']:.0f}", f"{r['ratio']:.2f}x",
-                     f"{gflops:.1f}", f"{100 * gflops / peak:.0f}%"])
-    print(f"\nengine (api.call train_teacher) vs DataLoader(TensorDataset) loop, embedded MNIST (8000), batch 128, SGD, {args.epochs} epochs, "
-          f"{args.rounds} alternating rounds (median), torch threads {torch.get_num_threads()}; fp32 matmul peak "
-          f"(torch.mm, best over {'/'.join(map(str, per_size))}: {size}x{size}) {peak:.1f} GFLOP/s")
-    print(common.table(rows, ["model", "fwd FLOPs/sample", "engine samples/s", "DataLoader samples/s", "speed-up", "engine GFLOP/s (3x fwd)",
-                              "of peak"]))
+        rows.append(
+            [
+                name,
+                f"{r['forwardFlopsPerSample'] / 1e6:.2f}M",
+                f"{r['ours']:.0f}",
+                f"{r['plain']:.0f}",
+                f"{r['ratio']:.2f}x",
+                f"{gflops:.1f}",
+                f"{100 * gflops / peak:.0f}%",
+            ]
+        )
+    print(
+        f"\nengine (api.call train_teacher) vs DataLoader(TensorDataset) loop, embedded MNIST (8000), batch 128, SGD, {args.epochs} epochs, "
+        f"{args.rounds} alternating rounds (median), torch threads {torch.get_num_threads()}; fp32 matmul peak "
+        f"(torch.mm, best over {'/'.join(map(str, per_size))}: {size}x{size}) {peak:.1f} GFLOP/s"
+    )
+    print(
+        common.table(
+            rows,
+            [
+                "model",
+                "fwd FLOPs/sample",
+                "engine samples/s",
+                "DataLoader samples/s",
+                "speed-up",
+                "engine GFLOP/s (3x fwd)",
+                "of peak",
+            ],
+        )
+    )
     teacher = results["teacher 2x1200 (dropout)"]
-    print(f"goal: the engine >= 1.5x the DataLoader loop -> teacher {teacher['ratio']:.2f}x, "
-          + ", ".join(f"{k} {v['ratio']:.2f}x" for k, v in results.items() if k != "teacher 2x1200 (dropout)"))
-    common.write_json("train_loop.json", {"epochs": args.epochs, "rounds": args.rounds, "threads": torch.get_num_threads(),
-                                          "matmulPeakGflops": peak, "matmulSize": size, "matmulBySize": per_size, "models": results, "goal": 1.5})
+    print(
+        f"goal: the engine >= 1.5x the DataLoader loop -> teacher {teacher['ratio']:.2f}x, "
+        + ", ".join(f"{k} {v['ratio']:.2f}x" for k, v in results.items() if k != "teacher 2x1200 (dropout)")
+    )
+    common.write_json(
+        "train_loop.json",
+        {
+            "epochs": args.epochs,
+            "rounds": args.rounds,
+            "threads": torch.get_num_threads(),
+            "matmulPeakGflops": peak,
+            "matmulSize": size,
+            "matmulBySize": per_size,
+            "models": results,
+            "goal": 1.5,
+        },
+    )
     return 0
 
 

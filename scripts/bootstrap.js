@@ -123,9 +123,14 @@ function ensureBuild(quiet) {
   if (!isCheckout()) return false; // published package: dist/ ships prebuilt
   // The stamp lives in node_modules, not dist/: `npm pack` cleans dist/ and rebuilds it (prepack),
   // and dist/ must not carry it into the tarball.
-  const built = fs.existsSync(BUILD_STAMP) && fs.existsSync(path.join(ROOT, 'dist', 'cli', 'main.js')) ? fs.statSync(BUILD_STAMP).mtimeMs : 0;
+  const built =
+    fs.existsSync(BUILD_STAMP) && fs.existsSync(path.join(ROOT, 'dist', 'cli', 'main.js'))
+      ? fs.statSync(BUILD_STAMP).mtimeMs
+      : 0;
   const inputs = [src, path.join(ROOT, 'tsconfig.json'), path.join(ROOT, 'tsconfig.build.json')];
-  const newest = Math.max(...inputs.map((p) => (fs.statSync(p).isDirectory() ? newestMtime(p) : fs.statSync(p).mtimeMs)));
+  const newest = Math.max(
+    ...inputs.map((p) => (fs.statSync(p).isDirectory() ? newestMtime(p) : fs.statSync(p).mtimeMs)),
+  );
   if (built >= newest) return false;
   log(quiet, 'building TypeScript (tsc)…');
   run(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], {
@@ -139,7 +144,8 @@ function ensureBuild(quiet) {
 /** Everything the CLI needs before it can load dist/. */
 function ensureNode({ quiet = false } = {}) {
   const major = Number(process.versions.node.split('.')[0]);
-  if (major < MIN_NODE) throw new BootstrapError(`Node ${MIN_NODE}+ is required; this is Node ${process.versions.node}.`);
+  if (major < MIN_NODE)
+    throw new BootstrapError(`Node ${MIN_NODE}+ is required; this is Node ${process.versions.node}.`);
   ensureNodeModules(quiet);
   ensureBuild(quiet);
 }

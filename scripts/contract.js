@@ -35,10 +35,12 @@ function contractFiles({ schema, methods, commands }) {
    * @param {(type: string) => Record<string, unknown>} extra the fields a member requires, by type
    */
   const byType = (union, extra) =>
-    Object.fromEntries(union.options.map((option) => {
-      const type = option.shape.type.value;
-      return [type, option.parse({ type, ...extra(type) })];
-    }));
+    Object.fromEntries(
+      union.options.map((option) => {
+        const type = option.shape.type.value;
+        return [type, option.parse({ type, ...extra(type) })];
+      }),
+    );
   const defaults = {
     data: commands.EngineData.parse({}),
     splitValidation: schema.SplitValidation.parse({ type: 'split' }),
@@ -56,7 +58,12 @@ function contractFiles({ schema, methods, commands }) {
     onnxTeacher: schema.OnnxTeacher.parse({ type: 'onnx', path: 'teacher.onnx' }),
     // the experiment's own scalar defaults (its option blocks are above) and the distributed launch's, which
     // python/tests/test_no_restated_defaults.py looks for in the engine's code
-    experiment: Object.fromEntries(/** @type {const} */ (['name', 'seed', 'device']).map((key) => [key, schema.Experiment.shape[key].parse(undefined)])),
+    experiment: Object.fromEntries(
+      /** @type {const} */ (['name', 'seed', 'device']).map((key) => [
+        key,
+        schema.Experiment.shape[key].parse(undefined),
+      ]),
+    ),
     distributed: schema.Distributed.parse({}),
   };
   /** @param {unknown} value */

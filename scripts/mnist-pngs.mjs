@@ -31,17 +31,21 @@ const code = [
   'open(sys.argv[1], "wb").write(x.astype("uint8").tobytes() + y.astype("uint8").tobytes())',
   'print(len(y), MNIST_TRAIN_SIZE, x.shape[1], x.shape[2])',
 ].join('\n');
-const python = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'python.js'), '-c', code, dump], { encoding: 'utf8' });
+const python = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'python.js'), '-c', code, dump], {
+  encoding: 'utf8',
+});
 if (python.status !== 0) {
   process.stderr.write(`could not read the embedded digits through the engine:\n${python.stdout}${python.stderr}`);
   process.exit(1);
 }
 const [count = NaN, trainSize = NaN, height = NaN, width = NaN] = python.stdout.trim().split(/\s+/).map(Number);
-if (![count, trainSize, height, width].every(Number.isInteger)) throw new Error(`unexpected answer from the engine: ${python.stdout}`);
+if (![count, trainSize, height, width].every(Number.isInteger))
+  throw new Error(`unexpected answer from the engine: ${python.stdout}`);
 const bytes = fs.readFileSync(dump);
 fs.rmSync(path.dirname(dump), { recursive: true, force: true });
 const pixels = height * width;
-if (bytes.length !== count * (pixels + 1)) throw new Error(`expected ${count} digits of ${pixels} pixels, got ${bytes.length} bytes`);
+if (bytes.length !== count * (pixels + 1))
+  throw new Error(`expected ${count} digits of ${pixels} pixels, got ${bytes.length} bytes`);
 
 const staging = `${out}.tmp-${process.pid}`;
 fs.rmSync(staging, { recursive: true, force: true });
@@ -53,7 +57,10 @@ for (let i = 0; i < count; i++) {
   const split = i < trainSize ? 'train' : 'test';
   const index = i < trainSize ? i : i - trainSize;
   const digit = labelOf(i);
-  jobs.push({ file: path.join(staging, split, String(digit), `${String(index).padStart(5, '0')}.png`), data: bytes.subarray(i * pixels, (i + 1) * pixels) });
+  jobs.push({
+    file: path.join(staging, split, String(digit), `${String(index).padStart(5, '0')}.png`),
+    data: bytes.subarray(i * pixels, (i + 1) * pixels),
+  });
 }
 for (const dir of new Set(jobs.map((job) => path.dirname(job.file)))) fs.mkdirSync(dir, { recursive: true });
 for (const split of ['train', 'test']) {
@@ -67,11 +74,16 @@ const started = Date.now();
 let next = 0;
 async function worker() {
   for (let job = jobs[next++]; job; job = jobs[next++]) {
-    await sharp(job.data, { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toFile(job.file);
+    await sharp(job.data, { raw: { width, height, channels: 1 } })
+      .toColourspace('b-w')
+      .png()
+      .toFile(job.file);
   }
 }
 await Promise.all(Array.from({ length: 8 }, worker));
 fs.rmSync(out, { recursive: true, force: true });
 fs.mkdirSync(path.dirname(out), { recursive: true });
 fs.renameSync(staging, out);
-process.stdout.write(`wrote ${trainSize} train and ${count - trainSize} test digits as ${width}×${height} PNGs under ${out} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+process.stdout.write(
+  `wrote ${trainSize} train and ${count - trainSize} test digits as ${width}×${height} PNGs under ${out} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`,
+);

@@ -12,8 +12,14 @@ const { ensureNode, ensurePython, ROOT } = require('./bootstrap');
 
 async function main() {
   ensureNode({ quiet: true });
-  const python = await ensurePython({ quiet: true, dev: ['pytest', 'ruff', 'mypy'].some((tool) => process.argv.includes(tool)) });
-  const env = { ...process.env, PYTHONPATH: [path.join(ROOT, 'python'), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter) };
+  const python = await ensurePython({
+    quiet: true,
+    dev: ['pytest', 'ruff', 'mypy'].some((tool) => process.argv.includes(tool)),
+  });
+  const env = {
+    ...process.env,
+    PYTHONPATH: [path.join(ROOT, 'python'), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter),
+  };
   const child = spawn(python, process.argv.slice(2), { stdio: 'inherit', env, cwd: ROOT });
   for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => {

@@ -11,7 +11,8 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..');
 const MODELS = path.join(ROOT, 'models');
-const REBUILD = 'node bin/distillery.js run examples/shipped-models.json --out runs/shipped && node scripts/ship-models.js runs/shipped';
+const REBUILD =
+  'node bin/distillery.js run examples/shipped-models.json --out runs/shipped && node scripts/ship-models.js runs/shipped';
 
 /** @typedef {import('../src/experiment/report-types').RunReport} RunReport */
 /** @typedef {import('../src/experiment/report-types').ModelReport} ModelReport */
@@ -41,7 +42,11 @@ function card(model, runDir, report, config) {
     sha256: sha256(path.join(MODELS, file)),
     sizeBytes: model.sizeBytes,
     task: report.task,
-    input: { shape: [28, 28], dtype: 'float32', values: 'raw MNIST pixels 0-255 (the model applies its recorded normalisation)' },
+    input: {
+      shape: [28, 28],
+      dtype: 'float32',
+      values: 'raw MNIST pixels 0-255 (the model applies its recorded normalisation)',
+    },
     labels: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
     architecture: model.model,
     params: model.params,
@@ -58,7 +63,13 @@ function card(model, runDir, report, config) {
       ece: model.test.ece,
       ...(model.agreementWithTeacher !== undefined ? { agreementWithTeacher: model.agreementWithTeacher } : {}),
     },
-    trainedOn: { data: '8,000 embedded MNIST digits', device: report.device, torch: report.torch, seed: report.seed, trainSeconds: model.trainSeconds },
+    trainedOn: {
+      data: '8,000 embedded MNIST digits',
+      device: report.device,
+      torch: report.torch,
+      seed: report.seed,
+      trainSeconds: model.trainSeconds,
+    },
     rebuild: REBUILD,
     createdAt: report.createdAt,
   };
@@ -81,7 +92,10 @@ const report = readRunFile('report.json');
 const config = readRunFile('resolved-config.json');
 fs.mkdirSync(MODELS, { recursive: true });
 for (const model of [report.teacher, ...report.students]) {
-  fs.writeFileSync(path.join(MODELS, `${model.name}.json`), `${JSON.stringify(card(model, runDir, report, config), null, 2)}\n`);
+  fs.writeFileSync(
+    path.join(MODELS, `${model.name}.json`),
+    `${JSON.stringify(card(model, runDir, report, config), null, 2)}\n`,
+  );
 }
 fs.copyFileSync(path.join(runDir, report.testData), path.join(MODELS, 'mnist-heldout.npz'));
 const total = fs.readdirSync(MODELS).reduce((sum, f) => sum + fs.statSync(path.join(MODELS, f)).size, 0);

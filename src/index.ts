@@ -24,7 +24,13 @@ export {
   type CandidateReport,
   type VerifyResult,
 } from './experiment';
-export { RunFolderError, type ArtefactRole, type Manifest, type ManifestEntry, type RunFolderProblem } from './io/run-folder';
+export {
+  RunFolderError,
+  type ArtefactRole,
+  type Manifest,
+  type ManifestEntry,
+  type RunFolderProblem,
+} from './io/run-folder';
 export {
   trainTeacher,
   distill,

@@ -42,7 +42,12 @@ beforeAll(() => {
 describe('finding Python', () => {
   test('no Python on PATH: one clear message saying what to install', async () => {
     const home = tempDir('home');
-    const error = await ensureEnvironment({ home, requirements: tinyRequirements(), env: { PATH: tempDir('no-python') }, log: null }).catch((e: unknown) => e);
+    const error = await ensureEnvironment({
+      home,
+      requirements: tinyRequirements(),
+      env: { PATH: tempDir('no-python') },
+      log: null,
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EnvironmentError);
     expect((error as EnvironmentError).step).toBe('find-python');
     expect((error as Error).message).toContain('Python 3.10+ was not found on PATH');
@@ -55,7 +60,12 @@ describe('finding Python', () => {
     const bin = tempDir('old-python');
     fs.writeFileSync(path.join(bin, 'python3'), '#!/bin/sh\necho 3.8\n'); // the fake's #!/bin/sh needs no PATH
     fs.chmodSync(path.join(bin, 'python3'), 0o755);
-    const error = await ensureEnvironment({ home: tempDir('home'), requirements: tinyRequirements(), env: { PATH: bin }, log: null }).catch((e: unknown) => e);
+    const error = await ensureEnvironment({
+      home: tempDir('home'),
+      requirements: tinyRequirements(),
+      env: { PATH: bin },
+      log: null,
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EnvironmentError);
     expect((error as EnvironmentError).step).toBe('python-too-old');
     expect((error as Error).message).toContain('python3 is Python 3.8, but Distillery needs 3.10+');
@@ -64,14 +74,22 @@ describe('finding Python', () => {
 
   test('venv failing (no ensurepip, as on Debian without python3-venv): says to install the venv module', async () => {
     const bin = tempDir('no-venv');
-    const fake = '#!/bin/sh\nif [ "$1" = "-c" ]; then echo 3.11; exit 0; fi\necho "The virtual environment was not created successfully because ensurepip is not available." >&2\nexit 1\n';
+    const fake =
+      '#!/bin/sh\nif [ "$1" = "-c" ]; then echo 3.11; exit 0; fi\necho "The virtual environment was not created successfully because ensurepip is not available." >&2\nexit 1\n';
     fs.writeFileSync(path.join(bin, 'python3'), fake);
     fs.chmodSync(path.join(bin, 'python3'), 0o755);
     const home = tempDir('home');
-    const error = await ensureEnvironment({ home, requirements: tinyRequirements(), env: { PATH: bin }, log: null }).catch((e: unknown) => e);
+    const error = await ensureEnvironment({
+      home,
+      requirements: tinyRequirements(),
+      env: { PATH: bin },
+      log: null,
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EnvironmentError);
     expect((error as EnvironmentError).step).toBe('venv');
-    expect((error as Error).message).toMatch(/creating the virtual environment .* failed: `python3 -m venv` exited with code 1:\n.*ensurepip is not available/);
+    expect((error as Error).message).toMatch(
+      /creating the virtual environment .* failed: `python3 -m venv` exited with code 1:\n.*ensurepip is not available/,
+    );
     expect((error as EnvironmentError).fix).toContain('python3-venv');
     expect(fs.readdirSync(home)).toEqual([]);
   });
@@ -83,7 +101,9 @@ describe('finding Python', () => {
     const error = await ensureEnvironment({ home, requirements, log: null }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EnvironmentError);
     expect((error as EnvironmentError).step).toBe('pip');
-    expect((error as Error).message).toMatch(/installing the Python packages of requirements\.txt into .* failed: .* exited with code 1:\n[\s\S]*distillery-test-no-such-package/);
+    expect((error as Error).message).toMatch(
+      /installing the Python packages of requirements\.txt into .* failed: .* exited with code 1:\n[\s\S]*distillery-test-no-such-package/,
+    );
     expect((error as EnvironmentError).fix).toContain('npx distillery setup');
     expect(fs.readdirSync(home)).toEqual([]);
   }, 60_000);
@@ -167,7 +187,14 @@ describe('setting up under a lock', () => {
     const dead = spawnSync(process.execPath, ['-e', '0']).pid; // exited and reaped: its pid is free
     fs.rmSync(path.join(dir, '.distillery-complete'));
     fs.mkdirSync(`${dir}.lock`);
-    const owner = { pid: dead, hostname: os.hostname(), started: null, since: new Date().toISOString(), purpose: 'setting up the Python environment', token: 'dead' };
+    const owner = {
+      pid: dead,
+      hostname: os.hostname(),
+      started: null,
+      since: new Date().toISOString(),
+      purpose: 'setting up the Python environment',
+      token: 'dead',
+    };
     fs.writeFileSync(path.join(`${dir}.lock`, 'owner.json'), JSON.stringify(owner));
     const { lines, log } = collect();
     const started = Date.now();

@@ -4,8 +4,15 @@ import * as path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import { CLI, ROOT, enginePids, tempDir, tinyExperiment, writeJson } from './support/tiny';
 
-function cli(args: string[], options: { cwd?: string } = {}): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT, encoding: 'utf8', timeout: 180_000 });
+function cli(
+  args: string[],
+  options: { cwd?: string } = {},
+): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [CLI, ...args], {
+    cwd: options.cwd ?? ROOT,
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -57,7 +64,12 @@ describe('distillery run', () => {
       expect(model.parityMaxAbsDiff).toBeLessThanOrEqual(1e-4);
     }
     expect(report.teacher.method).toBeNull();
-    expect(report.students[1].method).toEqual({ type: 'soft-targets', temperature: 4, alpha: 0.7, standardizeLogits: false });
+    expect(report.students[1].method).toEqual({
+      type: 'soft-targets',
+      temperature: 4,
+      alpha: 0.7,
+      standardizeLogits: false,
+    });
     for (const student of report.students) {
       expect(student.agreementWithTeacher).toBeGreaterThan(0.3);
       expect(student.agreementWithTeacher).toBeLessThanOrEqual(1);
@@ -65,7 +77,11 @@ describe('distillery run', () => {
     // The verdict: each distilled student against the labels-trained student of its architecture, on the same 200 digits.
     const [hard, soft, mimic, mimicLabels] = report.students;
     expect(hard.verdict).toBeUndefined();
-    expect(soft.verdict).toMatchObject({ baseline: 'hard', test: 'mcnemar-exact', errorsDelta: soft.test.errors - hard.test.errors });
+    expect(soft.verdict).toMatchObject({
+      baseline: 'hard',
+      test: 'mcnemar-exact',
+      errorsDelta: soft.test.errors - hard.test.errors,
+    });
     expect(soft.verdict.studentBetter - soft.verdict.baselineBetter).toBe(hard.test.errors - soft.test.errors);
     expect(mimic.verdict.baseline).toBe('mimic-labels');
     expect(mimicLabels.method).toEqual({ type: 'hard-labels' });
@@ -80,7 +96,9 @@ describe('distillery run', () => {
     expect(markdown).toContain(`distillery run`);
     expect(markdown).toContain('![test accuracy per epoch](learning-curves.svg)');
     expect(markdown).toContain('![accuracy against latency and size](accuracy-frontier.svg)');
-    expect(markdown).toMatch(/- \*\*soft\*\* vs \*\*hard\*\* \(labels, same architecture\): (distillation helped|distillation did not help|no significant difference)/);
+    expect(markdown).toMatch(
+      /- \*\*soft\*\* vs \*\*hard\*\* \(labels, same architecture\): (distillation helped|distillation did not help|no significant difference)/,
+    );
     expect(fs.readFileSync(path.join(outDir, 'accuracy-frontier.svg'), 'utf8')).toMatch(/^<svg[\s\S]*Pareto front/);
     for (const svg of ['learning-curves.svg', 'confusion-matrix.svg']) {
       expect(fs.readFileSync(path.join(outDir, svg), 'utf8')).toMatch(/^<svg[^>]*>/);
@@ -101,7 +119,12 @@ describe('distillery run: failures', () => {
     const folder = tempDir('cli-bad');
     const experiment = tinyExperiment();
     (experiment.students as Record<string, unknown>[])[1]!.method = { type: 'soft-targets', temperature: 0 };
-    const result = cli(['run', writeJson(path.join(folder, 'bad.json'), experiment), '--out', path.join(folder, 'out')]);
+    const result = cli([
+      'run',
+      writeJson(path.join(folder, 'bad.json'), experiment),
+      '--out',
+      path.join(folder, 'out'),
+    ]);
     expect(result.status).toBe(2);
     expect(result.stderr).toContain('students[1].method.temperature: expected a number > 0');
     expect(fs.existsSync(path.join(folder, 'out'))).toBe(false);
@@ -115,7 +138,10 @@ describe('distillery run: failures', () => {
     students[0]!.training = { ...students[0]!.training, epochs: 40 }; // long enough to interrupt, short enough to resume
     const file = writeJson(path.join(folder, 'long.json'), experiment);
     const before = enginePids();
-    const child = spawn(process.execPath, [CLI, 'run', file, '--out', outDir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'run', file, '--out', outDir], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     await new Promise<void>((resolve) => {

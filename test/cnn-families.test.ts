@@ -7,7 +7,12 @@ describe('CNN family configs', () => {
   });
 
   test('resnet8x4, WRN-40-2 and MobileNetV2 x0.5 parse with their defaults', () => {
-    expect(Model.parse({ type: 'resnet', depth: 8, widen: 4 })).toEqual({ type: 'resnet', channels: [16, 32, 64], depth: 8, widen: 4 });
+    expect(Model.parse({ type: 'resnet', depth: 8, widen: 4 })).toEqual({
+      type: 'resnet',
+      channels: [16, 32, 64],
+      depth: 8,
+      widen: 4,
+    });
     expect(Model.parse({ type: 'wrn', depth: 40 })).toEqual({ type: 'wrn', depth: 40, widen: 2, dropout: 0 });
     expect(Model.parse({ type: 'mobilenetv2', width: 0.5 })).toEqual({ type: 'mobilenetv2', width: 0.5, dropout: 0 });
   });

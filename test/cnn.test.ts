@@ -13,7 +13,12 @@ test('a CNN teacher (LeNet) distils into a smaller CNN and into an MLP; both exp
     data: tinyData,
     teacher: { type: 'train', model: { type: 'lenet', channels: [8, 16], hidden: [64] }, training: quick },
     students: [
-      { name: 'lenet', model: { type: 'lenet', channels: [4, 8], hidden: [32] }, method: { type: 'soft-targets', temperature: 4, alpha: 0.9 }, training: quick },
+      {
+        name: 'lenet',
+        model: { type: 'lenet', channels: [4, 8], hidden: [32] },
+        method: { type: 'soft-targets', temperature: 4, alpha: 0.9 },
+        training: quick,
+      },
       { name: 'mlp', model: { type: 'mlp', hidden: [32] }, method: { type: 'logit-regression' }, training: quick },
     ],
     evaluate: { benchmark: false },

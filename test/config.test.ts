@@ -26,7 +26,12 @@ describe('experiment schema', () => {
     expect(experiment.device).toBe('auto');
     expect(experiment.data.train).toEqual({ type: 'mnist', split: 'train', offset: 0, labelled: true });
     expect(experiment.data.normalize).toBe('standard');
-    expect(experiment.students[0]!.method).toEqual({ type: 'soft-targets', temperature: 20, alpha: 0.9, standardizeLogits: false });
+    expect(experiment.students[0]!.method).toEqual({
+      type: 'soft-targets',
+      temperature: 20,
+      alpha: 0.9,
+      standardizeLogits: false,
+    });
     expect(experiment.students[0]!.training.optimizer).toEqual({ type: 'adam', lr: 1e-3 });
     expect(experiment.export).toEqual({ opset: 18, parityTolerance: 1e-4, quantize: [], maxAccuracyDrop: 0.5 });
   });
@@ -34,7 +39,10 @@ describe('experiment schema', () => {
   test('errors name the path and what was expected', () => {
     const bad = {
       ...minimal,
-      students: [minimal.students[0], { name: 'hot', model: { type: 'mlp' }, method: { type: 'soft-targets', temperature: -1 } }],
+      students: [
+        minimal.students[0],
+        { name: 'hot', model: { type: 'mlp' }, method: { type: 'soft-targets', temperature: -1 } },
+      ],
     };
     expect(issuesFor(bad)).toEqual(['students[1].method.temperature: expected a number > 0']);
   });
@@ -66,7 +74,9 @@ describe('experiment schema', () => {
     expect(issuesFor({ ...minimal, students: [{ ...minimal.students[0], name: 'teacher' }] })).toEqual([
       'students[0].name: "teacher" is already used by teacher.name',
     ]);
-    expect(issuesFor({ ...minimal, students: [{ ...minimal.students[0], name: '../escape' }] })[0]).toMatch(/^students\[0\]\.name: expected 1-64 letters/);
+    expect(issuesFor({ ...minimal, students: [{ ...minimal.students[0], name: '../escape' }] })[0]).toMatch(
+      /^students\[0\]\.name: expected 1-64 letters/,
+    );
   });
 
   test('relative paths resolve against the experiment file, YAML included', () => {
@@ -84,7 +94,10 @@ describe('experiment schema', () => {
     );
     const experiment = loadExperimentFile(file);
     expect(experiment.data.train).toMatchObject({ type: 'file', path: path.join(folder, 'data', 'train.npz') });
-    expect(experiment.teacher).toMatchObject({ type: 'checkpoint', path: path.join(path.dirname(folder), 'teachers', 't.pt') });
+    expect(experiment.teacher).toMatchObject({
+      type: 'checkpoint',
+      path: path.join(path.dirname(folder), 'teachers', 't.pt'),
+    });
   });
 
   test('a malformed file names the file', () => {
@@ -94,7 +107,11 @@ describe('experiment schema', () => {
   });
 
   test('the JSON Schema is generated from zod and describes the same fields', () => {
-    const schema = experimentJsonSchema() as { $schema: string; properties: Record<string, unknown>; required: string[] };
+    const schema = experimentJsonSchema() as {
+      $schema: string;
+      properties: Record<string, unknown>;
+      required: string[];
+    };
     expect(schema.$schema).toContain('json-schema.org');
     expect(Object.keys(schema.properties)).toEqual(
       expect.arrayContaining(['name', 'seed', 'device', 'data', 'teacher', 'students', 'export', 'evaluate']),
@@ -106,7 +123,9 @@ describe('experiment schema', () => {
   test('docs/CONFIG.md and docs/experiment.schema.json are current (regenerate with `npm run docs`)', () => {
     const docs = path.join(__dirname, '..', 'docs');
     expect(fs.readFileSync(path.join(docs, 'CONFIG.md'), 'utf8').trim()).toBe(configReferenceMarkdown().trim());
-    expect(JSON.parse(fs.readFileSync(path.join(docs, 'experiment.schema.json'), 'utf8'))).toEqual(experimentJsonSchema());
+    expect(JSON.parse(fs.readFileSync(path.join(docs, 'experiment.schema.json'), 'utf8'))).toEqual(
+      experimentJsonSchema(),
+    );
   });
 
   test('every example experiment file (JSON and YAML) is valid', () => {
@@ -123,11 +142,21 @@ describe('experiment schema', () => {
     const shards = { type: 'shards', x: ['big/x-0.npy', 'big/x-1.npy'], y: ['big/y-0.npy', 'big/y-1.npy'] };
     const experiment = parseExperiment({ ...minimal, data: { train: shards } }, { baseDir: '/data/exp' });
     expect(experiment.data.train).toEqual({
-      type: 'shards', x: ['/data/exp/big/x-0.npy', '/data/exp/big/x-1.npy'], y: ['/data/exp/big/y-0.npy', '/data/exp/big/y-1.npy'], offset: 0, labelled: true,
+      type: 'shards',
+      x: ['/data/exp/big/x-0.npy', '/data/exp/big/x-1.npy'],
+      y: ['/data/exp/big/y-0.npy', '/data/exp/big/y-1.npy'],
+      offset: 0,
+      labelled: true,
     });
-    expect(parseExperiment({ ...minimal, data: { transfer: { type: 'shards', x: ['u.npy'] } } }).data.transfer).toMatchObject({ x: [path.resolve('u.npy')] });
-    expect(issuesFor({ ...minimal, data: { train: { ...shards, y: ['big/y-0.npy'] } } })).toEqual(['data.train.y: expected one label file per input shard']);
-    expect(issuesFor({ ...minimal, data: { train: { type: 'shards', x: [] } } })).toEqual(['data.train.x: expected at least one .npy file']);
+    expect(
+      parseExperiment({ ...minimal, data: { transfer: { type: 'shards', x: ['u.npy'] } } }).data.transfer,
+    ).toMatchObject({ x: [path.resolve('u.npy')] });
+    expect(issuesFor({ ...minimal, data: { train: { ...shards, y: ['big/y-0.npy'] } } })).toEqual([
+      'data.train.y: expected one label file per input shard',
+    ]);
+    expect(issuesFor({ ...minimal, data: { train: { type: 'shards', x: [] } } })).toEqual([
+      'data.train.x: expected at least one .npy file',
+    ]);
     const [test] = issuesFor({ ...minimal, data: { test: shards } });
     expect(test).toMatch(/^data\.test\.type: /); // the test split is read whole, for the runtime's evaluation
   });

@@ -43,9 +43,12 @@ async function pythonParses(files: string[]): Promise<{ status: number | null; o
 }
 
 describe('generated contract files', () => {
-  test.each(Object.entries(contract.contractFiles({ schema, methods, commands: { EngineData } })))('%s is current (npm run docs)', (file, contents) => {
-    expect(fs.readFileSync(path.join(ROOT, file), 'utf8')).toBe(contents);
-  });
+  test.each(Object.entries(contract.contractFiles({ schema, methods, commands: { EngineData } })))(
+    '%s is current (npm run docs)',
+    (file, contents) => {
+      expect(fs.readFileSync(path.join(ROOT, file), 'utf8')).toBe(contents);
+    },
+  );
 });
 
 describe('requests: zod completes them, Python parses them', () => {
@@ -57,7 +60,14 @@ describe('requests: zod completes them, Python parses them', () => {
     const encoded = (source: unknown): unknown => {
       const typed = source as { type?: string; labelled?: boolean } | undefined;
       if (typed?.type !== 'images' && typed?.type !== 'csv') return source;
-      return { type: 'file', path: path.join(dir, 'encoded.npz'), x: 'x', y: 'y', offset: 0, labelled: typed.labelled ?? true };
+      return {
+        type: 'file',
+        path: path.join(dir, 'encoded.npz'),
+        x: 'x',
+        y: 'y',
+        offset: 0,
+        labelled: typed.labelled ?? true,
+      };
     };
     const files = EXAMPLES.map((example, index) => {
       const experiment = loadExperimentFile(example);
@@ -65,7 +75,12 @@ describe('requests: zod completes them, Python parses them', () => {
       // as run() sends it: sweeps and auto expanded into named candidates, the verdict's baselines added
       const { sweep: _sweep, ...engineConfig } = experiment;
       const students = planStudents(experiment).students;
-      const request = COMMANDS.run_experiment.request.parse({ ...engineConfig, students, data: { ...data, preprocess: null }, outDir: dir });
+      const request = COMMANDS.run_experiment.request.parse({
+        ...engineConfig,
+        students,
+        data: { ...data, preprocess: null },
+        outDir: dir,
+      });
       return writeJson(path.join(dir, `${index}.json`), request);
     });
     const result = await pythonParses(files);
@@ -76,7 +91,11 @@ describe('requests: zod completes them, Python parses them', () => {
   test('Python refuses a request that lacks a key zod fills, naming it', async () => {
     const dir = tempDir('contract-missing');
     const demo = loadExperimentFile(path.join(ROOT, 'examples', 'demo.json'));
-    const request = COMMANDS.run_experiment.request.parse({ ...demo, data: { ...demo.data, preprocess: null }, outDir: dir });
+    const request = COMMANDS.run_experiment.request.parse({
+      ...demo,
+      data: { ...demo.data, preprocess: null },
+      outDir: dir,
+    });
     const students = request.students.map((student, index) => {
       if (index !== 1) return student;
       const { temperature: _dropped, ...method } = student.method as Record<string, unknown>;
@@ -107,7 +126,9 @@ describe('methods: the rule lives in the schema entry', () => {
 
   test('a teacher may only use the methods that need no teacher', () => {
     const teacherMethods = methods.TeacherMethod.options.map((option) => option.shape.type.value).sort();
-    const noTeacher = methods.METHODS.map((option) => option.shape.type.value).filter((name) => !methodTraits(name).needsTeacher).sort();
+    const noTeacher = methods.METHODS.map((option) => option.shape.type.value)
+      .filter((name) => !methodTraits(name).needsTeacher)
+      .sort();
     expect(teacherMethods).toEqual(noTeacher);
   });
 });
@@ -144,7 +165,11 @@ describe('results: every command answers in its zod result schema', () => {
     });
     expect(student.teacher?.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(student.onnx).toBeNull();
-    const exported = await engine.call('export', { checkpoint: student.checkpoint, path: path.join(outDir, 'student.onnx'), data });
+    const exported = await engine.call('export', {
+      checkpoint: student.checkpoint,
+      path: path.join(outDir, 'student.onnx'),
+      data,
+    });
     expect(exported.opset).toBe(18);
     const experiment = await engine.call('run_experiment', {
       device: 'cpu',
@@ -158,6 +183,8 @@ describe('results: every command answers in its zod result schema', () => {
     // A result that drifted (v0.1's metric name, a key TypeScript does not know) is refused, naming the path.
     const drifted = { ...student, metrics: { ...student.metrics, testLoss: 0.5 } };
     expect(() => checked(COMMANDS.distill.result, drifted, "the 'distill' result")).toThrow(EngineContractError);
-    expect(() => checked(COMMANDS.distill.result, drifted, "the 'distill' result")).toThrow(/metrics: Unrecognized key: "testLoss"/);
+    expect(() => checked(COMMANDS.distill.result, drifted, "the 'distill' result")).toThrow(
+      /metrics: Unrecognized key: "testLoss"/,
+    );
   });
 });

@@ -30,11 +30,15 @@ function processesOf(folder: string): number[] {
 describe('distillery run --nproc-per-node 2 --device cpu', () => {
   test('trains with 2 gloo ranks; report.json records them; the folder verifies', () => {
     const outDir = path.join(tempDir('ddp-cli'), 'out');
-    const result = spawnSync(process.execPath, [CLI, 'run', 'examples/tiny.json', '--nproc-per-node', '2', '--device', 'cpu', '--out', outDir, '--json'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 240_000,
-    });
+    const result = spawnSync(
+      process.execPath,
+      [CLI, 'run', 'examples/tiny.json', '--nproc-per-node', '2', '--device', 'cpu', '--out', outDir, '--json'],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 240_000,
+      },
+    );
     expect(result.stderr).not.toMatch(/^error/m);
     expect(result.status).toBe(0);
     const report = JSON.parse(fs.readFileSync(path.join(outDir, 'report.json'), 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -44,7 +48,9 @@ describe('distillery run --nproc-per-node 2 --device cpu', () => {
     expect(report.teacher.history).toHaveLength(3);
     // how it was launched is not part of the experiment's identity: the manifest's config has no distributed block
     expect(JSON.parse(fs.readFileSync(path.join(outDir, 'manifest.json'), 'utf8')).config.distributed).toBeUndefined();
-    expect(JSON.parse(fs.readFileSync(path.join(outDir, 'resolved-config.json'), 'utf8')).distributed).toMatchObject({ nprocPerNode: 2 });
+    expect(JSON.parse(fs.readFileSync(path.join(outDir, 'resolved-config.json'), 'utf8')).distributed).toMatchObject({
+      nprocPerNode: 2,
+    });
   });
 
   test('two "nodes" on localhost: node 0 writes the report, node 1 only runs its rank', async () => {
@@ -57,8 +63,25 @@ describe('distillery run --nproc-per-node 2 --device cpu', () => {
     const outDir = path.join(tempDir('ddp-nodes'), 'out');
     const node = (rank: number): Promise<{ code: number | null; stderr: string }> =>
       new Promise((resolve) => {
-        const args = ['run', 'examples/tiny.json', '--device', 'cpu', '--out', outDir, '--nnodes', '2', '--node-rank', String(rank), '--nproc-per-node', '1'];
-        const child = spawn(process.execPath, [CLI, ...args, '--master-addr', '127.0.0.1', '--master-port', String(port), '--json'], { cwd: ROOT });
+        const args = [
+          'run',
+          'examples/tiny.json',
+          '--device',
+          'cpu',
+          '--out',
+          outDir,
+          '--nnodes',
+          '2',
+          '--node-rank',
+          String(rank),
+          '--nproc-per-node',
+          '1',
+        ];
+        const child = spawn(
+          process.execPath,
+          [CLI, ...args, '--master-addr', '127.0.0.1', '--master-port', String(port), '--json'],
+          { cwd: ROOT },
+        );
         let stderr = '';
         child.stdout.resume();
         child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -77,7 +100,9 @@ describe('distillery run --nproc-per-node 2 --device cpu', () => {
     const long = { epochs: 200, batchSize: 32, optimizer: { type: 'adam', lr: 0.003 } };
     const experiment = tinyExperiment({
       teacher: { type: 'train', model: { type: 'mlp', hidden: [32] }, training: long },
-      students: [{ name: 'soft', model: { type: 'mlp', hidden: [8] }, method: { type: 'soft-targets' }, training: long }],
+      students: [
+        { name: 'soft', model: { type: 'mlp', hidden: [8] }, method: { type: 'soft-targets' }, training: long },
+      ],
     });
     const started = run(experiment as never, {
       outDir: path.join(folder, 'out'),
@@ -89,7 +114,8 @@ describe('distillery run --nproc-per-node 2 --device cpu', () => {
     });
     await expect(started).rejects.toBeInstanceOf(EngineAbortError);
     const deadline = Date.now() + 10_000;
-    while (processesOf(folder).length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    while (processesOf(folder).length && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 100));
     expect(processesOf(folder)).toEqual([]);
   });
 });
@@ -110,15 +136,22 @@ describe('distributed settings', () => {
   });
 
   test('run() on a node other than 0 is refused: that node joins with joinDistributedRun()', async () => {
-    const error = await run({ ...base, distributed: { nnodes: 2, nodeRank: 1, masterAddr: '127.0.0.1' } } as never, { outDir: tempDir('ddp-node') }).catch(
-      (caught: unknown) => caught,
-    );
+    const error = await run({ ...base, distributed: { nnodes: 2, nodeRank: 1, masterAddr: '127.0.0.1' } } as never, {
+      outDir: tempDir('ddp-node'),
+    }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).field).toBe('distributed.nodeRank');
   });
 
   test('a RankFailedError envelope becomes a RankFailedError naming the rank', () => {
-    const error = errorFromPython({ type: 'RankFailedError', message: 'rank 1 (local rank 1, pid 7) was killed by signal SIGKILL', field: null, file: null, details: { rank: 1, reason: 'died' }, traceback: '' });
+    const error = errorFromPython({
+      type: 'RankFailedError',
+      message: 'rank 1 (local rank 1, pid 7) was killed by signal SIGKILL',
+      field: null,
+      file: null,
+      details: { rank: 1, reason: 'died' },
+      traceback: '',
+    });
     expect(error).toBeInstanceOf(RankFailedError);
     expect((error as RankFailedError).rank).toBe(1);
   });

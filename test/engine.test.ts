@@ -3,7 +3,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../src/config';
-import { Engine, EngineAbortError, EngineCrashedError, EngineStartError, PythonError, type Commands, type EngineEvent } from '../src/engine';
+import {
+  Engine,
+  EngineAbortError,
+  EngineCrashedError,
+  EngineStartError,
+  PythonError,
+  type Commands,
+  type EngineEvent,
+} from '../src/engine';
 import { closeIfOpened } from './support/hooks';
 
 function isAlive(pid: number): boolean {
@@ -63,7 +71,10 @@ describe('Engine (the pythonia bridge)', () => {
   test('an unexpected Python exception keeps its type and message', async () => {
     // A user module whose constructor raises: nothing in the engine expects a TypeError there.
     const request = longTraining(outDir, 1);
-    request.teacher = { type: 'train', model: { type: 'custom', module: 'torch.nn:Linear', kwargs: { in_features: 'many' } } };
+    request.teacher = {
+      type: 'train',
+      model: { type: 'custom', module: 'torch.nn:Linear', kwargs: { in_features: 'many' } },
+    };
     const error = await engine.call('train_teacher', request).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PythonError);
     expect((error as PythonError).pythonType).toBe('TypeError');
@@ -80,7 +91,9 @@ describe('Engine (the pythonia bridge)', () => {
   test('streams throttled progress events', async () => {
     const events: EngineEvent[] = [];
     const started = Date.now();
-    const result = await engine.call('train_teacher', longTraining(outDir, 3), { onEvent: (event) => events.push(event) });
+    const result = await engine.call('train_teacher', longTraining(outDir, 3), {
+      onEvent: (event) => events.push(event),
+    });
     const seconds = (Date.now() - started) / 1000;
     expect(result.history).toHaveLength(3);
     expect(events.filter((e) => e.event === 'epoch').map((e) => (e as { epoch: number }).epoch)).toEqual([1, 2, 3]);

@@ -8,19 +8,28 @@ import { Engine } from '../src/engine';
 // (it is read when pythonia is first required) and run a call that takes longer.
 process.env.REQ_TIMEOUT = '1000';
 
-test('a call longer than pythonia\'s request timeout completes', async () => {
+test("a call longer than pythonia's request timeout completes", async () => {
   const engine = await Engine.start();
   try {
     const started = Date.now();
     const result = await engine.call('train_teacher', {
       device: 'cpu',
       outDir: path.join(os.tmpdir(), 'distillery-timeout'),
-      data: { train: { type: 'mnist', split: 'train', offset: 0, limit: 4000, labelled: true }, test: { type: 'mnist', split: 'test', offset: 0, limit: 100, labelled: true } },
+      data: {
+        train: { type: 'mnist', split: 'train', offset: 0, limit: 4000, labelled: true },
+        test: { type: 'mnist', split: 'test', offset: 0, limit: 100, labelled: true },
+      },
       teacher: {
         type: 'train',
         name: 'slow',
         model: { type: 'mlp', hidden: [256, 256] },
-        training: { epochs: 12, batchSize: 16, optimizer: { type: 'adam', lr: 0.001 }, weightDecay: 0, schedule: { type: 'constant' } },
+        training: {
+          epochs: 12,
+          batchSize: 16,
+          optimizer: { type: 'adam', lr: 0.001 },
+          weightDecay: 0,
+          schedule: { type: 'constant' },
+        },
       },
     });
     expect(Date.now() - started).toBeGreaterThan(1500); // well past the 1 s timeout, even on a quiet machine

@@ -13,7 +13,10 @@ describe('loadDataset', () => {
   });
 
   test('.npz with deflated entries: float64 x, int32 y — the same data', async () => {
-    const [stored, deflated] = await Promise.all([loadDataset(fixture('iris.npz')), loadDataset(fixture('iris_deflated.npz'))]);
+    const [stored, deflated] = await Promise.all([
+      loadDataset(fixture('iris.npz')),
+      loadDataset(fixture('iris_deflated.npz')),
+    ]);
     expect(deflated.x).toBeInstanceOf(Float64Array);
     expect(Array.from(deflated.x)).toEqual(Array.from(stored.x));
     expect(deflated.y).toEqual(stored.y);
@@ -58,10 +61,18 @@ describe('datasetFromArrays', () => {
   });
 
   test.each<[string, () => unknown, string]>([
-    ['x not a multiple of the sample', () => datasetFromArrays({ x: new Float32Array(5), sampleShape: [2] }), 'dataset.x'],
+    [
+      'x not a multiple of the sample',
+      () => datasetFromArrays({ x: new Float32Array(5), sampleShape: [2] }),
+      'dataset.x',
+    ],
     ['x of the wrong type', () => datasetFromArrays({ x: [1, 2] as never, sampleShape: [2] }), 'dataset.x'],
     ['bad sample shape', () => datasetFromArrays({ x: new Float32Array(4), sampleShape: [0] }), 'dataset.sampleShape'],
-    ['y of the wrong length', () => datasetFromArrays({ x: new Float32Array(4), y: Int32Array.of(1, 2, 3), sampleShape: [2] }), 'dataset.y'],
+    [
+      'y of the wrong length',
+      () => datasetFromArrays({ x: new Float32Array(4), y: Int32Array.of(1, 2, 3), sampleShape: [2] }),
+      'dataset.y',
+    ],
   ])('%s', (_name, call, field) => {
     expect(call).toThrow(InputValidationError);
     expect(call).toThrow(new RegExp(`^${field.replace('.', '\\.')}: expected`));

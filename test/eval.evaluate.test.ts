@@ -1,4 +1,12 @@
-import { agreement, benchmark, evaluate, loadDataset, type ClassificationReport, type EvaluationReport, type RegressionReport } from '../src/eval';
+import {
+  agreement,
+  benchmark,
+  evaluate,
+  loadDataset,
+  type ClassificationReport,
+  type EvaluationReport,
+  type RegressionReport,
+} from '../src/eval';
 import { InputValidationError, PredictionPool, OnnxModel } from '../src/runtime';
 import { expected, fixture } from './fixtures/expected';
 
@@ -16,7 +24,10 @@ describe('evaluate, against numbers computed by onnxruntime-python and numpy', (
   let student: OnnxModel;
   let teacher: OnnxModel;
   beforeAll(async () => {
-    [student, teacher] = await Promise.all([OnnxModel.load(fixture('iris_student.onnx')), OnnxModel.load(fixture('iris_teacher.onnx'))]);
+    [student, teacher] = await Promise.all([
+      OnnxModel.load(fixture('iris_student.onnx')),
+      OnnxModel.load(fixture('iris_teacher.onnx')),
+    ]);
   });
   afterAll(async () => {
     await student.close();
@@ -30,13 +41,22 @@ describe('evaluate, against numbers computed by onnxruntime-python and numpy', (
     const model = which === 'student' ? student : teacher;
     const want = expected.iris[which];
     const report = classification(await evaluate(model, fixture(file), { batchSize: 7, topK: 2 }));
-    expect(report).toMatchObject({ model: model.info.name, samples: 30, errors: want.errors, confusion: want.confusion, eceBins: 15, topK: { k: 2 } });
+    expect(report).toMatchObject({
+      model: model.info.name,
+      samples: 30,
+      errors: want.errors,
+      confusion: want.confusion,
+      eceBins: 15,
+      topK: { k: 2 },
+    });
     expect(report.accuracy).toBeCloseTo(want.accuracy, 12);
     expect(report.topK.accuracy).toBeCloseTo(want.top2Accuracy, 12);
     expect(Math.abs(report.nll - want.nll)).toBeLessThan(1e-5);
     expect(Math.abs(report.ece - want.ece)).toBeLessThan(1e-5);
     expect(report.perClass.map((metrics) => metrics.label)).toEqual(['setosa', 'versicolor', 'virginica']);
-    expect(report.perClass.map((metrics) => metrics.support)).toEqual(want.confusion.map((row) => row.reduce((a, b) => a + b, 0)));
+    expect(report.perClass.map((metrics) => metrics.support)).toEqual(
+      want.confusion.map((row) => row.reduce((a, b) => a + b, 0)),
+    );
   });
 
   test('the batch size does not change the report; top-k is capped at the class count', async () => {
@@ -64,23 +84,34 @@ describe('evaluate, against numbers computed by onnxruntime-python and numpy', (
   test('a pool gives the same report as a single model', async () => {
     const pool = await PredictionPool.create(fixture('iris_student.onnx'), { workers: 2 });
     try {
-      expect(await evaluate(pool, fixture('iris.npz'), { batchSize: 5 })).toEqual(await evaluate(student, fixture('iris.npz'), { batchSize: 5 }));
+      expect(await evaluate(pool, fixture('iris.npz'), { batchSize: 5 })).toEqual(
+        await evaluate(student, fixture('iris.npz'), { batchSize: 5 }),
+      );
     } finally {
       await pool.close();
     }
   });
 
   test('clear errors for datasets that do not fit', async () => {
-    await expect(evaluate(student, fixture('iris_x.npy'))).rejects.toMatchObject({ name: 'InputValidationError', field: 'dataset.y' });
+    await expect(evaluate(student, fixture('iris_x.npy'))).rejects.toMatchObject({
+      name: 'InputValidationError',
+      field: 'dataset.y',
+    });
     await expect(evaluate(student, fixture('regression.npz'))).rejects.toMatchObject({ field: 'dataset.y' });
-    await expect(evaluate(student, fixture('digits_u8.npz'))).rejects.toThrow(/dataset.x: expected samples of 4 values for model soft-t20/);
+    await expect(evaluate(student, fixture('digits_u8.npz'))).rejects.toThrow(
+      /dataset.x: expected samples of 4 values for model soft-t20/,
+    );
     await expect(evaluate(student, fixture('iris.npz'), { batchSize: 0 })).rejects.toBeInstanceOf(InputValidationError);
-    await expect(evaluate(student, { x: new Float32Array(8), y: Float32Array.of(0, 1.5), sampleShape: [4] })).rejects.toMatchObject({ field: 'dataset.y[1]' });
+    await expect(
+      evaluate(student, { x: new Float32Array(8), y: Float32Array.of(0, 1.5), sampleShape: [4] }),
+    ).rejects.toMatchObject({ field: 'dataset.y[1]' });
   });
 });
 
 test('a foreign probability model evaluated on uint8 images with caller-supplied normalisation', async () => {
-  const model = await OnnxModel.load(fixture('foreign_cnn.onnx'), { normalization: { mean: expected.foreign.mean, std: expected.foreign.std } });
+  const model = await OnnxModel.load(fixture('foreign_cnn.onnx'), {
+    normalization: { mean: expected.foreign.mean, std: expected.foreign.std },
+  });
   try {
     const want = expected.foreign.report;
     const report = classification(await evaluate(model, fixture('digits_u8.npz'), { topK: 2 }));

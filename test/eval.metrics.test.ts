@@ -63,7 +63,15 @@ describe('classification metrics', () => {
   });
 
   test('negative log-likelihood, clipped for zero probabilities', () => {
-    expect(negativeLogLikelihood([[0.5, 0.5], [0.25, 0.75]], [0, 1])).toBeCloseTo((Math.log(2) + Math.log(4 / 3)) / 2, 15);
+    expect(
+      negativeLogLikelihood(
+        [
+          [0.5, 0.5],
+          [0.25, 0.75],
+        ],
+        [0, 1],
+      ),
+    ).toBeCloseTo((Math.log(2) + Math.log(4 / 3)) / 2, 15);
     expect(negativeLogLikelihood([[1, 0]], [1])).toBeCloseTo(-Math.log(1e-12), 10);
   });
 
@@ -80,9 +88,20 @@ describe('classification metrics', () => {
     // A confidence on a bin edge belongs to the lower bin: (0, 0.5] here.
     expect(expectedCalibrationError([[0.5, 0.5]], [0], 2)).toBeCloseTo(0.5, 15);
     // One bin: |accuracy − mean confidence|.
-    expect(expectedCalibrationError(probabilities, actual, 1)).toBeCloseTo(Math.abs(0.5 - (0.9 + 0.6 + 0.4 + 0.45) / 4), 15);
+    expect(expectedCalibrationError(probabilities, actual, 1)).toBeCloseTo(
+      Math.abs(0.5 - (0.9 + 0.6 + 0.4 + 0.45) / 4),
+      15,
+    );
     // The default is 15 bins; a perfectly calibrated certain model has ECE 0.
-    expect(expectedCalibrationError([[1, 0], [0, 1]], [0, 1])).toBe(0);
+    expect(
+      expectedCalibrationError(
+        [
+          [1, 0],
+          [0, 1],
+        ],
+        [0, 1],
+      ),
+    ).toBe(0);
   });
 
   test('agreement (fidelity) between two prediction arrays', () => {

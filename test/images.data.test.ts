@@ -21,7 +21,12 @@ const CACHE = tempDir('images-cache');
 process.env.DISTILLERY_CACHE_DIR = CACHE;
 
 /** A 1-channel PNG whose every pixel is `value` (so a decoded row tells which image it was). */
-async function png(file: string, value: number, size: [number, number] = [8, 8], channels: 1 | 3 | 4 = 1): Promise<string> {
+async function png(
+  file: string,
+  value: number,
+  size: [number, number] = [8, 8],
+  channels: 1 | 3 | 4 = 1,
+): Promise<string> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const [h, w] = size;
   const pixels = Buffer.alloc(h * w * channels, value);
@@ -45,7 +50,13 @@ function data(input: Record<string, unknown>): DataConfig {
   return Data.parse(input);
 }
 
-const images = (folder: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ type: 'images', path: folder, size: [8, 8], channels: 1, ...extra });
+const images = (folder: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  type: 'images',
+  path: folder,
+  size: [8, 8],
+  channels: 1,
+  ...extra,
+});
 
 async function rejection(promise: Promise<unknown>): Promise<Error> {
   return promise.then(
@@ -66,7 +77,10 @@ function cacheFiles(): string[] {
 }
 
 /** First pixel of every row of a prepared split, and its labels. */
-async function rowsOf(prepared: Awaited<ReturnType<typeof prepareData>>, role: 'train' | 'test' | 'transfer' | 'validation'): Promise<{ first: number[]; y: number[] | null; shape: readonly number[] }> {
+async function rowsOf(
+  prepared: Awaited<ReturnType<typeof prepareData>>,
+  role: 'train' | 'test' | 'transfer' | 'validation',
+): Promise<{ first: number[]; y: number[] | null; shape: readonly number[] }> {
   const source = prepared.data[role] as { type: string; path: string; labelled: boolean };
   expect(source.type).toBe('file');
   const dataset = await loadDataset(source.path).catch((error: unknown) => {
@@ -80,7 +94,11 @@ async function rowsOf(prepared: Awaited<ReturnType<typeof prepareData>>, role: '
     return { first: [], y: null, shape: [] };
   }
   const width = dataset.sampleShape.reduce((a, b) => a * b, 1);
-  return { first: Array.from({ length: dataset.size }, (_, i) => dataset.x[i * width]!), y: Array.from(dataset.y!), shape: dataset.sampleShape };
+  return {
+    first: Array.from({ length: dataset.size }, (_, i) => dataset.x[i * width]!),
+    y: Array.from(dataset.y!),
+    shape: dataset.sampleShape,
+  };
 }
 
 describe('folders', () => {
@@ -125,7 +143,12 @@ describe('folders', () => {
     const transfer = path.join(root, 'unlabelled');
     for (let i = 0; i < 4; i++) await png(path.join(transfer, `u${i}.png`), 50 + i);
     const prepared = await prepareData(
-      data({ train: images(train, { offset: 1, limit: 4 }), test: images(train, { labelled: false }), transfer: images(transfer), validation: { type: 'split' } }),
+      data({
+        train: images(train, { offset: 1, limit: 4 }),
+        test: images(train, { labelled: false }),
+        transfer: images(transfer),
+        validation: { type: 'split' },
+      }),
       root,
     );
     expect((await rowsOf(prepared, 'train')).first).toEqual([1, 2, 10, 11]);
@@ -138,20 +161,34 @@ describe('folders', () => {
 
   test('data.labels: the folder names in another order set the indices; other names rename the sorted folders; a wrong count is refused', async () => {
     const root = await classFolder(tempDir('images-labels'), { a: 1, b: 1 });
-    const reordered = await prepareData(data({ train: images(root), test: images(root), labels: ['b', 'a'] }), runFolder());
+    const reordered = await prepareData(
+      data({ train: images(root), test: images(root), labels: ['b', 'a'] }),
+      runFolder(),
+    );
     expect(reordered.data.labels).toEqual(['b', 'a']);
     expect((await rowsOf(reordered, 'train')).y).toEqual([1, 0]);
-    const renamed = await prepareData(data({ train: images(root), test: images(root), labels: ['first', 'second'] }), runFolder());
+    const renamed = await prepareData(
+      data({ train: images(root), test: images(root), labels: ['first', 'second'] }),
+      runFolder(),
+    );
     expect((await rowsOf(renamed, 'train')).y).toEqual([0, 1]);
-    const error = await rejection(prepareData(data({ train: images(root), test: images(root), labels: ['x', 'y', 'z'] }), runFolder()));
+    const error = await rejection(
+      prepareData(data({ train: images(root), test: images(root), labels: ['x', 'y', 'z'] }), runFolder()),
+    );
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.message).toContain('data.labels: 3 names for the 2 classes of data.train (a, b)');
   });
 
   test('every split must be decoded alike: a different size, channels or fit is a ConfigError naming the field', async () => {
     const root = await classFolder(tempDir('images-spec'), { a: 1, b: 1 });
-    for (const [field, value] of [['size', [9, 8]], ['channels', 3], ['fit', 'cover']] as const) {
-      const error = await rejection(prepareData(data({ train: images(root), test: images(root, { [field]: value }) }), runFolder()));
+    for (const [field, value] of [
+      ['size', [9, 8]],
+      ['channels', 3],
+      ['fit', 'cover'],
+    ] as const) {
+      const error = await rejection(
+        prepareData(data({ train: images(root), test: images(root, { [field]: value }) }), runFolder()),
+      );
       expect(error).toBeInstanceOf(ConfigError);
       expect(instanceOf(error, ConfigError).field).toBe(`data.test.${field}`);
       expect(error.message).toContain('like data.train');
@@ -164,10 +201,17 @@ describe('folders', () => {
     await png(path.join(root, 'a', 'rgb.png'), 100, [8, 8], 3);
     await png(path.join(root, 'a', 'rgba.png'), 100, [8, 8], 4);
     await png(path.join(root, 'b', 'big.png'), 100, [20, 12], 3);
-    await sharp(Buffer.alloc(8 * 8 * 3, 100), { raw: { width: 8, height: 8, channels: 3 } }).jpeg({ quality: 100 }).toFile(path.join(root, 'b', 'photo.jpg'));
-    await sharp(Buffer.alloc(8 * 8 * 3, 100), { raw: { width: 8, height: 8, channels: 3 } }).webp({ lossless: true }).toFile(path.join(root, 'b', 'web.webp'));
+    await sharp(Buffer.alloc(8 * 8 * 3, 100), { raw: { width: 8, height: 8, channels: 3 } })
+      .jpeg({ quality: 100 })
+      .toFile(path.join(root, 'b', 'photo.jpg'));
+    await sharp(Buffer.alloc(8 * 8 * 3, 100), { raw: { width: 8, height: 8, channels: 3 } })
+      .webp({ lossless: true })
+      .toFile(path.join(root, 'b', 'web.webp'));
     for (const channels of [1, 3] as const) {
-      const prepared = await prepareData(data({ train: images(root, { channels }), test: images(root, { channels }) }), runFolder());
+      const prepared = await prepareData(
+        data({ train: images(root, { channels }), test: images(root, { channels }) }),
+        runFolder(),
+      );
       const dataset = await loadDataset((prepared.data.train as { path: string }).path);
       expect(dataset.sampleShape).toEqual([channels, 8, 8]);
       expect(dataset.size).toBe(6);
@@ -186,7 +230,10 @@ describe('index files', () => {
     fs.writeFileSync(index, 'file,label\npics/x.png,dog\n"pics/y, with a comma.png",cat\n\nz.png,dog\n');
     const unlabelled = path.join(root, 'unlabelled.csv');
     fs.writeFileSync(unlabelled, 'file\nz.png\npics/x.png\n');
-    const prepared = await prepareData(data({ train: images(index), test: images(index), transfer: images(unlabelled) }), runFolder());
+    const prepared = await prepareData(
+      data({ train: images(index), test: images(index), transfer: images(unlabelled) }),
+      runFolder(),
+    );
     expect(prepared.data.labels).toEqual(['cat', 'dog']);
     expect(await rowsOf(prepared, 'train')).toMatchObject({ first: [1, 2, 3], y: [1, 0, 1] });
     expect(prepared.data.transfer).toMatchObject({ labelled: false });
@@ -215,7 +262,10 @@ describe('index files', () => {
     const cases: [string, RegExp][] = [
       [write('header.csv', 'path,label\na.png,0\n'), /line 1: expected a header with a 'file' column/],
       [write('empty-label.csv', 'file,label\na.png,\n'), /line 2: a\.png has no label/],
-      [write('stray.csv', 'file,label\na.png,0\n\na.png,7\n'), /line 4: the label '7' is not one of data\.train's classes: 0, 1/],
+      [
+        write('stray.csv', 'file,label\na.png,0\n\na.png,7\n'),
+        /line 4: the label '7' is not one of data\.train's classes: 0, 1/,
+      ],
       [write('broken.csv', 'file,label\n"a.png,0\n'), /not a valid CSV index: Quote Not Closed/],
     ];
     for (const [index, pattern] of cases) {
@@ -232,12 +282,19 @@ describe('the cache', () => {
     const root = tempDir('images-cache-hit');
     const train = path.join(root, 'train');
     for (let i = 0; i < 200; i++) await png(path.join(train, String(i % 2), `${i}.png`), i, [28, 28]);
-    const config = data({ train: images(train, { size: [28, 28] }), test: images(train, { size: [28, 28], limit: 50 }) });
+    const config = data({
+      train: images(train, { size: [28, 28] }),
+      test: images(train, { size: [28, 28], limit: 50 }),
+    });
     const spy = jest.spyOn(imageModule, 'decodePixels');
     try {
       const out = runFolder();
       const first = await prepareData(config, out);
-      const digest = (source: unknown): string => crypto.createHash('sha256').update(fs.readFileSync((source as { path: string }).path)).digest('hex');
+      const digest = (source: unknown): string =>
+        crypto
+          .createHash('sha256')
+          .update(fs.readFileSync((source as { path: string }).path))
+          .digest('hex');
       const [firstTrain, firstTest] = [digest(first.data.train), digest(first.data.test)];
       expect(spy).toHaveBeenCalledTimes(250);
       spy.mockClear();
@@ -266,12 +323,22 @@ describe('bad inputs', () => {
     const error = await rejection(prepareData(data({ train: images(root), test: images(root) }), runFolder()));
     expect(error).toBeInstanceOf(DatasetError);
     expect(instanceOf(error, DatasetError).file).toBe(corrupt);
-    expect(error.message).toMatch(new RegExp(`^dataset ${corrupt}: not a readable image: corrupt, truncated or unsupported image: .+ \\(or set onError: 'skip'`));
+    expect(error.message).toMatch(
+      new RegExp(
+        `^dataset ${corrupt}: not a readable image: corrupt, truncated or unsupported image: .+ \\(or set onError: 'skip'`,
+      ),
+    );
     expect(cacheFiles()).toEqual(before); // nothing half-written
-    const skipped = await prepareData(data({ train: images(root, { onError: 'skip' }), test: images(root, { onError: 'skip', offset: 2 }) }), runFolder());
+    const skipped = await prepareData(
+      data({ train: images(root, { onError: 'skip' }), test: images(root, { onError: 'skip', offset: 2 }) }),
+      runFolder(),
+    );
     expect(skipped.summary).toEqual({ kind: 'images', rows: { train: 3, test: 1 }, skipped: { train: 1, test: 1 } });
     expect((await rowsOf(skipped, 'train')).y).toEqual([0, 0, 1]);
-    const again = await prepareData(data({ train: images(root, { onError: 'skip' }), test: images(root, { onError: 'skip', offset: 2 }) }), runFolder());
+    const again = await prepareData(
+      data({ train: images(root, { onError: 'skip' }), test: images(root, { onError: 'skip', offset: 2 }) }),
+      runFolder(),
+    );
     expect(again.summary).toEqual(skipped.summary); // the count comes from the cache too
   });
 
@@ -298,12 +365,16 @@ describe('bad inputs', () => {
     expect(error.message).toBe(`dataset ${path.join(root, 'c')}: the class folder 'c' holds no images`);
     const empty = tempDir('images-empty');
     error = await rejection(prepareData(data({ train: images(empty), test: images(empty) }), runFolder()));
-    expect(error.message).toBe(`dataset ${empty}: the folder holds no images (expected one subfolder per class, or images)`);
+    expect(error.message).toBe(
+      `dataset ${empty}: the folder holds no images (expected one subfolder per class, or images)`,
+    );
     const stray = await classFolder(tempDir('images-stray'), { a: 1, b: 1 });
     await png(path.join(stray, 'loose.png'), 1);
     error = await rejection(prepareData(data({ train: images(stray), test: images(stray) }), runFolder()));
     expect(instanceOf(error, DatasetError).file).toBe(path.join(stray, 'loose.png'));
-    expect(error.message).toContain("an image directly in a folder of class subfolders (a, b): put it in its class's subfolder");
+    expect(error.message).toContain(
+      "an image directly in a folder of class subfolders (a, b): put it in its class's subfolder",
+    );
   });
 
   test('a missing folder or index file: ConfigError naming data.<split>.path, before anything is decoded', async () => {
@@ -316,16 +387,20 @@ describe('bad inputs', () => {
     }
     const file = path.join(root, 'a', '0.png');
     const error = await rejection(prepareData(data({ train: images(file), test: images(root) }), runFolder()));
-    expect(error.message).toContain(`data.train.path: expected a folder of images or an index .csv, got the file ${file}`);
+    expect(error.message).toContain(
+      `data.train.path: expected a folder of images or an index .csv, got the file ${file}`,
+    );
   });
 
-  test("a test class that data.train lacks: DatasetError naming its folder; an unlabelled data.train is refused", async () => {
+  test('a test class that data.train lacks: DatasetError naming its folder; an unlabelled data.train is refused', async () => {
     const root = tempDir('images-stray-class');
     const train = await classFolder(path.join(root, 'train'), { a: 1, b: 1 });
     const test = await classFolder(path.join(root, 'test'), { a: 1, z: 1 });
     let error = await rejection(prepareData(data({ train: images(train), test: images(test) }), runFolder()));
     expect(error).toBeInstanceOf(DatasetError);
-    expect(error.message).toBe(`dataset ${path.join(test, 'z')}: the class folder 'z' is not one of data.train's classes: a, b`);
+    expect(error.message).toBe(
+      `dataset ${path.join(test, 'z')}: the class folder 'z' is not one of data.train's classes: a, b`,
+    );
     const flat = path.join(root, 'flat');
     await png(path.join(flat, 'x.png'), 1);
     error = await rejection(prepareData(data({ train: images(flat), test: images(test) }), runFolder()));
@@ -337,11 +412,15 @@ describe('bad inputs', () => {
     fs.mkdirSync(path.join(root, 'a'));
     fs.writeFileSync(path.join(root, 'a', 'x.png'), 'junk');
     const good = await classFolder(tempDir('images-good'), { a: 1, b: 1 });
-    let error = await rejection(prepareData(data({ train: images(good), test: images(root, { onError: 'skip' }) }), runFolder()));
+    let error = await rejection(
+      prepareData(data({ train: images(good), test: images(root, { onError: 'skip' }) }), runFolder()),
+    );
     expect(error.message).toBe(`dataset ${root}: none of its 1 images could be read (all skipped)`);
     error = await rejection(prepareData(data({ train: images(good, { offset: 2 }), test: images(good) }), runFolder()));
     expect(instanceOf(error, ConfigError).field).toBe('data.train.offset');
-    error = await rejection(prepareData(data({ task: 'regression', train: images(good), test: images(good) }), runFolder()));
+    error = await rejection(
+      prepareData(data({ task: 'regression', train: images(good), test: images(good) }), runFolder()),
+    );
     expect(instanceOf(error, ConfigError).field).toBe('data.task');
   });
 });
@@ -354,13 +433,19 @@ describe('the CLI helpers', () => {
     await png(path.join(root, '.hidden.png'), 1);
     fs.writeFileSync(path.join(root, 'notes.txt'), 'x');
     fs.writeFileSync(path.join(root, 'D.JPG'), 'x');
-    expect(await imageFiles(root)).toEqual([path.join(root, 'D.JPG'), path.join(root, 'a', 'c.png'), path.join(root, 'b.png')]);
+    expect(await imageFiles(root)).toEqual([
+      path.join(root, 'D.JPG'),
+      path.join(root, 'a', 'c.png'),
+      path.join(root, 'b.png'),
+    ]);
     expect(await imageFiles(path.join(root, 'b.png'))).toEqual([path.join(root, 'b.png')]);
     const missing = await rejection(imageFiles(path.join(root, 'nope')));
     expect(missing).toBeInstanceOf(DatasetError);
     expect(missing.message).toBe(`dataset ${path.join(root, 'nope')}: no such file or folder`);
     const empty = tempDir('images-files-empty');
-    expect((await rejection(imageFiles(empty))).message).toBe(`dataset ${empty}: no PNG, JPEG or WebP files in the folder`);
+    expect((await rejection(imageFiles(empty))).message).toBe(
+      `dataset ${empty}: no PNG, JPEG or WebP files in the folder`,
+    );
   });
 
   test("imageDataset: class folders map to the model's labels by name", async () => {
@@ -372,6 +457,8 @@ describe('the CLI helpers', () => {
     expect(Array.from({ length: 3 }, (_, i) => dataset.x[i * 64])).toEqual([10, 11, 0]);
     const error = await rejection(imageDataset(root, spec, ['a', 'b']));
     expect(error).toBeInstanceOf(DatasetError);
-    expect(error.message).toBe(`dataset ${path.join(root, 'c')}: the class folder 'c' is not one of the model's labels: a, b`);
+    expect(error.message).toBe(
+      `dataset ${path.join(root, 'c')}: the class folder 'c' is not one of the model's labels: a, b`,
+    );
   });
 });

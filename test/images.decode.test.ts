@@ -9,14 +9,26 @@ import { decodePlainPng } from '../src/preprocess/png';
 import type { ImagePreprocessSpec } from '../src/preprocess/spec';
 import { InputValidationError } from '../src/core/errors';
 
-const spec = (size: [number, number], channels: 1 | 3 = 1, fit: ImagePreprocessSpec['fit'] = 'fill'): ImagePreprocessSpec => ({ kind: 'image', size, channels, fit });
+const spec = (
+  size: [number, number],
+  channels: 1 | 3 = 1,
+  fit: ImagePreprocessSpec['fit'] = 'fill',
+): ImagePreprocessSpec => ({ kind: 'image', size, channels, fit });
 
 /** Encodes raw HWC pixels with sharp. */
-function encode(pixels: Uint8Array, width: number, height: number, channels: 1 | 2 | 3 | 4, format: 'png' | 'jpeg' | 'webp' = 'png'): Promise<Buffer> {
+function encode(
+  pixels: Uint8Array,
+  width: number,
+  height: number,
+  channels: 1 | 2 | 3 | 4,
+  format: 'png' | 'jpeg' | 'webp' = 'png',
+): Promise<Buffer> {
   // sharp writes sRGB unless told: a one-channel image is written as a grayscale file here.
   const raw = sharp(Buffer.from(pixels), { raw: { width, height, channels } });
   const image = channels === 1 ? raw.toColourspace('b-w') : raw;
-  return (format === 'png' ? image.png() : format === 'jpeg' ? image.jpeg({ quality: 95 }) : image.webp({ lossless: true })).toBuffer();
+  return (
+    format === 'png' ? image.png() : format === 'jpeg' ? image.jpeg({ quality: 95 }) : image.webp({ lossless: true })
+  ).toBuffer();
 }
 
 function random(length: number, seed: number): Uint8Array {
@@ -57,13 +69,24 @@ function filterRow(type: number, row: Uint8Array, previous: Uint8Array | null, b
     const b = previous ? previous[i]! : 0;
     const c = i >= bpp && previous ? previous[i - bpp]! : 0;
     const p = a + b - c;
-    const paeth = Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c;
+    const paeth =
+      Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c)
+        ? a
+        : Math.abs(p - b) <= Math.abs(p - c)
+          ? b
+          : c;
     const predictor = [0, a, b, (a + b) >> 1, paeth][type]!;
     out[i] = (row[i]! - predictor) & 0xff;
   }
   return out;
 }
-function handPng(pixels: Uint8Array, width: number, height: number, channels: 1 | 3, options: { extra?: Buffer[]; interlace?: number; depth?: number } = {}): Buffer {
+function handPng(
+  pixels: Uint8Array,
+  width: number,
+  height: number,
+  channels: 1 | 3,
+  options: { extra?: Buffer[]; interlace?: number; depth?: number } = {},
+): Buffer {
   const stride = width * channels;
   const raw: number[] = [];
   for (let y = 0; y < height; y++) {
@@ -91,7 +114,10 @@ function handPng(pixels: Uint8Array, width: number, height: number, channels: 1 
 }
 
 async function sharpRaw(png: Uint8Array, channels: 1 | 3): Promise<Buffer> {
-  return sharp(png).toColourspace(channels === 1 ? 'b-w' : 'srgb').raw().toBuffer();
+  return sharp(png)
+    .toColourspace(channels === 1 ? 'b-w' : 'srgb')
+    .raw()
+    .toBuffer();
 }
 
 describe('formats', () => {
@@ -133,8 +159,11 @@ describe('decodeImage', () => {
     const rgb = new Uint8Array([255, 0, 0, 0, 255, 0, 0, 0, 255, 128, 128, 128, 200, 100, 50, 255, 255, 255]);
     const out = await decodeImage(spec([1, 6], 1), await encode(rgb, 6, 1, 3), 'sample');
     const linear = (v: number): number => (v / 255 <= 0.04045 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4);
-    const encoded = (y: number): number => Math.round(255 * (y <= 0.0031308 ? 12.92 * y : 1.055 * y ** (1 / 2.4) - 0.055));
-    const expected = [0, 1, 2, 3, 4, 5].map((i) => encoded(0.2126 * linear(rgb[3 * i]!) + 0.7152 * linear(rgb[3 * i + 1]!) + 0.0722 * linear(rgb[3 * i + 2]!)));
+    const encoded = (y: number): number =>
+      Math.round(255 * (y <= 0.0031308 ? 12.92 * y : 1.055 * y ** (1 / 2.4) - 0.055));
+    const expected = [0, 1, 2, 3, 4, 5].map((i) =>
+      encoded(0.2126 * linear(rgb[3 * i]!) + 0.7152 * linear(rgb[3 * i + 1]!) + 0.0722 * linear(rgb[3 * i + 2]!)),
+    );
     expect(Array.from(out)).toEqual([127, 220, 76, 128, 128, 255]);
     for (const [index, value] of expected.entries()) expect(Math.abs(out[index]! - value)).toBeLessThanOrEqual(1);
   });
@@ -161,7 +190,11 @@ describe('decodeImage', () => {
     const out = await decodeImage(spec([28, 28]), await encode(big, 56, 56, 1), 'sample');
     expect(out.length).toBe(784);
     expect(out.every((v) => v === 200)).toBe(true);
-    const small = await decodeImage(spec([32, 48], 3), await encode(random(10 * 10 * 3, 5), 10, 10, 3, 'jpeg'), 'sample');
+    const small = await decodeImage(
+      spec([32, 48], 3),
+      await encode(random(10 * 10 * 3, 5), 10, 10, 3, 'jpeg'),
+      'sample',
+    );
     expect(small.length).toBe(3 * 32 * 48);
   });
 
@@ -195,7 +228,12 @@ describe('decodeImage', () => {
     ihdr.writeUInt32BE(2, 4);
     ihdr[8] = 16;
     const rows = Buffer.concat([Buffer.from([0]), raw16.subarray(1, 5), Buffer.from([0]), raw16.subarray(6, 10)]);
-    const png16 = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(rows)), chunk('IEND', new Uint8Array(0))]);
+    const png16 = Buffer.concat([
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+      chunk('IHDR', ihdr),
+      chunk('IDAT', deflateSync(rows)),
+      chunk('IEND', new Uint8Array(0)),
+    ]);
     expect(decodePlainPng(png16)).toBeNull(); // not plain: sharp decodes it
     expect(Array.from(await decodeImage(spec([2, 2]), png16, 'sample'))).toEqual([255, 128, 0, 1]);
   });
@@ -203,7 +241,12 @@ describe('decodeImage', () => {
 
 describe('the plain-PNG fast path gives exactly what sharp gives', () => {
   test.each([1, 3] as const)('every filter type, two IDAT chunks, text chunks (channels %i)', async (channels) => {
-    for (const [w, h] of [[28, 28], [7, 13], [1, 1], [64, 3]] as const) {
+    for (const [w, h] of [
+      [28, 28],
+      [7, 13],
+      [1, 1],
+      [64, 3],
+    ] as const) {
       const pixels = random(w * h * channels, w * 100 + h + channels);
       const text = chunk('tEXt', Buffer.from('Comment\0hand-made', 'latin1'));
       const png = handPng(pixels, w, h, channels, { extra: [text] });
@@ -223,7 +266,10 @@ describe('the plain-PNG fast path gives exactly what sharp gives', () => {
       const png = await encode(pixels, 28, 28, channels);
       const fast = await decodePixels(spec([28, 28], channels), png);
       const viaSharp = await sharpRaw(png, channels);
-      const hwc = channels === 1 ? fast : Uint8Array.from({ length: fast.length }, (_, i) => fast[(i % 3) * 784 + Math.floor(i / 3)]!);
+      const hwc =
+        channels === 1
+          ? fast
+          : Uint8Array.from({ length: fast.length }, (_, i) => fast[(i % 3) * 784 + Math.floor(i / 3)]!);
       expect(Buffer.from(hwc).equals(viaSharp)).toBe(true);
     }
   });
@@ -232,9 +278,13 @@ describe('the plain-PNG fast path gives exactly what sharp gives', () => {
     const pixels = random(8 * 8, 9);
     expect(decodePlainPng(handPng(pixels, 8, 8, 1))).not.toBeNull();
     expect(decodePlainPng(handPng(pixels, 8, 8, 1, { interlace: 1 }))).toBeNull();
-    expect(decodePlainPng(handPng(pixels, 8, 8, 1, { extra: [chunk('gAMA', Buffer.from([0, 0, 0xb1, 0x8f]))] }))).toBeNull();
+    expect(
+      decodePlainPng(handPng(pixels, 8, 8, 1, { extra: [chunk('gAMA', Buffer.from([0, 0, 0xb1, 0x8f]))] })),
+    ).toBeNull();
     expect(decodePlainPng(handPng(pixels, 8, 8, 1, { extra: [chunk('tRNS', Buffer.from([0, 0]))] }))).toBeNull();
-    const palette = await sharp(Buffer.from(random(8 * 8 * 3, 3)), { raw: { width: 8, height: 8, channels: 3 } }).png({ palette: true }).toBuffer();
+    const palette = await sharp(Buffer.from(random(8 * 8 * 3, 3)), { raw: { width: 8, height: 8, channels: 3 } })
+      .png({ palette: true })
+      .toBuffer();
     expect(decodePlainPng(palette)).toBeNull();
     expect((await decodePixels(spec([8, 8], 3), palette)).length).toBe(192);
     const corrupt = Buffer.from(handPng(pixels, 8, 8, 1));
@@ -252,7 +302,11 @@ describe('the plain-PNG fast path gives exactly what sharp gives', () => {
     expect(Buffer.from(fast).equals(await sharpRaw(png, 1))).toBe(true);
     const tinted = Uint8Array.from(rgb);
     tinted[0] = 9; // one coloured pixel: sharp converts the whole image
-    expect(Buffer.from(await decodePixels(spec([16, 16], 1), handPng(tinted, 16, 16, 3))).equals(await sharpRaw(handPng(tinted, 16, 16, 3), 1))).toBe(true);
+    expect(
+      Buffer.from(await decodePixels(spec([16, 16], 1), handPng(tinted, 16, 16, 3))).equals(
+        await sharpRaw(handPng(tinted, 16, 16, 3), 1),
+      ),
+    ).toBe(true);
   });
 
   test('a gray PNG asked for as RGB, or an RGB one at another size, still comes out right', async () => {
@@ -266,30 +320,41 @@ describe('the plain-PNG fast path gives exactly what sharp gives', () => {
 
 describe('bad images', () => {
   test('bytes that are not an image: InputValidationError naming where', async () => {
-    const error = await decodeImage(spec([28, 28]), Buffer.from('hello, not an image'), 'samples[3]').catch((e: unknown) => e);
+    const error = await decodeImage(spec([28, 28]), Buffer.from('hello, not an image'), 'samples[3]').catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(InputValidationError);
     expect((error as InputValidationError).field).toBe('samples[3]');
-    expect((error as Error).message).toMatch(/^samples\[3\]: expected a PNG, JPEG or WebP image, received 19 bytes that are not one \(no PNG, JPEG or WebP signature/);
+    expect((error as Error).message).toMatch(
+      /^samples\[3\]: expected a PNG, JPEG or WebP image, received 19 bytes that are not one \(no PNG, JPEG or WebP signature/,
+    );
   });
 
   test.each([
     ['a truncated PNG', async () => (await encode(random(28 * 28, 1), 28, 28, 1)).subarray(0, 60)],
-    ['a PNG with a corrupt pixel stream', () => {
-      const png = Buffer.from(handPng(random(28 * 28, 1), 28, 28, 1));
-      for (let i = 50; i < 80; i++) png[i] = 0xaa;
-      return Promise.resolve(png);
-    }],
+    [
+      'a PNG with a corrupt pixel stream',
+      () => {
+        const png = Buffer.from(handPng(random(28 * 28, 1), 28, 28, 1));
+        for (let i = 50; i < 80; i++) png[i] = 0xaa;
+        return Promise.resolve(png);
+      },
+    ],
     ['a truncated JPEG', async () => (await encode(random(28 * 28 * 3, 1), 28, 28, 3, 'jpeg')).subarray(0, 200)],
     ['a truncated WebP', async () => (await encode(random(28 * 28 * 3, 1), 28, 28, 3, 'webp')).subarray(0, 40)],
   ])('%s: InputValidationError, "cannot be decoded"', async (_name, make) => {
     const bytes = await make();
     const error = await decodeImage(spec([28, 28]), bytes, 'sample').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InputValidationError);
-    expect((error as Error).message).toMatch(/^sample: expected a PNG, JPEG or WebP image, received \d+ bytes that cannot be decoded \(corrupt, truncated or unsupported image: /);
+    expect((error as Error).message).toMatch(
+      /^sample: expected a PNG, JPEG or WebP image, received \d+ bytes that cannot be decoded \(corrupt, truncated or unsupported image: /,
+    );
   });
 
   test('many decodes at once all finish (bounded concurrency), in order', async () => {
-    const images = await Promise.all(Array.from({ length: 40 }, (_, i) => encode(new Uint8Array(10 * 10).fill(i * 5), 10, 10, 1, 'jpeg')));
+    const images = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => encode(new Uint8Array(10 * 10).fill(i * 5), 10, 10, 1, 'jpeg')),
+    );
     const out = await Promise.all(images.map((image) => decodePixels(spec([5, 5]), image)));
     out.forEach((pixels, i) => expect(Math.abs(pixels[12]! - i * 5)).toBeLessThanOrEqual(2));
   });

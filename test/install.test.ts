@@ -18,7 +18,10 @@ const MAX_TARBALL_BYTES = 10 * 1024 * 1024;
 const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
-const tinyData = { train: { type: 'mnist', split: 'train', limit: 400 }, test: { type: 'mnist', split: 'test', limit: 100 } };
+const tinyData = {
+  train: { type: 'mnist', split: 'train', limit: 400 },
+  test: { type: 'mnist', split: 'test', limit: 100 },
+};
 
 /** The environment of every command here: the test run's own, less DISTILLERY_PYTHON (the cached environment must be found). */
 function userEnv(): NodeJS.ProcessEnv {
@@ -35,9 +38,17 @@ function userEnv(): NodeJS.ProcessEnv {
 }
 
 function runIn(cwd: string, command: string, args: string[], timeoutMs = 300_000): SpawnSyncReturns<string> {
-  const result = spawnSync(command, args, { cwd, env: userEnv(), encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
+  const result = spawnSync(command, args, {
+    cwd,
+    env: userEnv(),
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    maxBuffer: 64 << 20,
+  });
   if (result.status !== 0) {
-    throw new Error(`\`${command} ${args.join(' ')}\` in ${cwd} failed (${result.error?.message ?? `exit ${String(result.status)}, ${result.signal ?? ''}`}):\n${result.stdout}\n${result.stderr}`);
+    throw new Error(
+      `\`${command} ${args.join(' ')}\` in ${cwd} failed (${result.error?.message ?? `exit ${String(result.status)}, ${result.signal ?? ''}`}):\n${result.stdout}\n${result.stderr}`,
+    );
   }
   return result;
 }
@@ -48,14 +59,22 @@ function snapshot(dir: string): Map<string, string> {
   for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
     const full = path.join(entry.parentPath, entry.name);
     const relative = path.relative(dir, full);
-    files.set(relative, entry.isFile() ? crypto.createHash('sha256').update(fs.readFileSync(full)).digest('hex') : entry.isDirectory() ? 'dir' : 'other');
+    files.set(
+      relative,
+      entry.isFile()
+        ? crypto.createHash('sha256').update(fs.readFileSync(full)).digest('hex')
+        : entry.isDirectory()
+          ? 'dir'
+          : 'other',
+    );
   }
   return files;
 }
 
 function changes(before: Map<string, string>, after: Map<string, string>): string[] {
   const changed: string[] = [];
-  for (const [file, hash] of after) if (before.get(file) !== hash) changed.push(before.has(file) ? `modified ${file}` : `added ${file}`);
+  for (const [file, hash] of after)
+    if (before.get(file) !== hash) changed.push(before.has(file) ? `modified ${file}` : `added ${file}`);
   for (const file of before.keys()) if (!after.has(file)) changed.push(`removed ${file}`);
   return changed;
 }
@@ -75,7 +94,10 @@ function readmeExample(): string {
 function trimmed(example: string): string {
   let source = example;
   const edit = (pattern: RegExp, replacement: string): void => {
-    if (!pattern.test(source)) throw new Error(`the README example no longer contains ${String(pattern)}: update trimmed() in test/install.test.ts`);
+    if (!pattern.test(source))
+      throw new Error(
+        `the README example no longer contains ${String(pattern)}: update trimmed() in test/install.test.ts`,
+      );
     source = source.replace(pattern, replacement);
   };
   edit(/outDir: 'runs\/mine',/g, `outDir: 'runs/mine', data: ${JSON.stringify(tinyData)},`);
@@ -93,7 +115,11 @@ describe('the packed package, installed into an empty project', () => {
   let before = new Map<string, string>();
 
   beforeAll(() => {
-    const packed = JSON.parse(runIn(ROOT, npm, ['pack', '--json', '--pack-destination', work]).stdout) as { filename: string; size: number; files: { path: string }[] }[];
+    const packed = JSON.parse(runIn(ROOT, npm, ['pack', '--json', '--pack-destination', work]).stdout) as {
+      filename: string;
+      size: number;
+      files: { path: string }[];
+    }[];
     const tarball = path.join(work, packed[0]!.filename);
     tarballBytes = fs.statSync(tarball).size;
     files = packed[0]!.files.map((file) => file.path);
@@ -111,10 +137,29 @@ describe('the packed package, installed into an empty project', () => {
 
   test('the tarball holds the built library, the engine and the models — no tests, sources or benchmarks', () => {
     expect(tarballBytes).toBeLessThanOrEqual(MAX_TARBALL_BYTES);
-    for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/runtime/index.js', 'dist/cli/main.js', 'dist/engine/environment.js', 'bin/distillery.js', 'python/distillery/__init__.py', 'python/distillery/methods/contract.json', 'python/distillery/methods/dist.py', 'python/distillery_bridge.py', 'requirements.txt', 'README.md', 'models/mnist-student.onnx', 'examples/demo.json']) {
+    for (const needed of [
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/runtime/index.js',
+      'dist/cli/main.js',
+      'dist/engine/environment.js',
+      'bin/distillery.js',
+      'python/distillery/__init__.py',
+      'python/distillery/methods/contract.json',
+      'python/distillery/methods/dist.py',
+      'python/distillery_bridge.py',
+      'requirements.txt',
+      'README.md',
+      'models/mnist-student.onnx',
+      'examples/demo.json',
+    ]) {
       expect(files).toContain(needed);
     }
-    const unwanted = files.filter((file) => /^(test|bench|src|scripts|python\/tests|docs)\/|fixtures|__pycache__|\.pyc$|\.map$|^\.venv|^node_modules\//.test(file));
+    const unwanted = files.filter((file) =>
+      /^(test|bench|src|scripts|python\/tests|docs)\/|fixtures|__pycache__|\.pyc$|\.map$|^\.venv|^node_modules\//.test(
+        file,
+      ),
+    );
     expect(unwanted).toEqual([]);
   });
 
@@ -125,7 +170,14 @@ describe('the packed package, installed into an empty project', () => {
       device: 'cpu',
       data: tinyData,
       teacher: { type: 'train', model: { type: 'mlp', hidden: [32] }, training: { epochs: 1, batchSize: 32 } },
-      students: [{ name: 'soft', model: { type: 'mlp', hidden: [16] }, method: { type: 'soft-targets', temperature: 4, alpha: 0.7 }, training: { epochs: 1, batchSize: 32 } }],
+      students: [
+        {
+          name: 'soft',
+          model: { type: 'mlp', hidden: [16] },
+          method: { type: 'soft-targets', temperature: 4, alpha: 0.7 },
+          training: { epochs: 1, batchSize: 32 },
+        },
+      ],
       evaluate: { benchmark: false },
     });
     runIn(project, npx, ['--no', 'distillery', 'run', experiment, '--out', 'runs/tiny']);
@@ -134,7 +186,11 @@ describe('the packed package, installed into an empty project', () => {
       students: { name: string; verdict?: { baseline: string } }[];
     };
     // the distilled student and, for its verdict, the same MLP trained on the labels (evaluate.baselines)
-    expect([report.teacher.name, ...report.students.map((student) => student.name)]).toEqual(['teacher', 'soft', 'soft-labels']);
+    expect([report.teacher.name, ...report.students.map((student) => student.name)]).toEqual([
+      'teacher',
+      'soft',
+      'soft-labels',
+    ]);
     expect(report.students[0]!.verdict!.baseline).toBe('soft-labels');
     expect(fs.existsSync(path.join(project, 'runs', 'tiny', 'soft.onnx'))).toBe(true);
   }, 600_000);
@@ -169,7 +225,8 @@ describe('the packed package, installed into an empty project', () => {
     expect(before.size).toBeGreaterThan(50);
     expect(changes(before, snapshot(installed))).toEqual([]);
     // Python did write byte-code for the installed engine: under the Distillery home
-    expect(fs.readdirSync(path.join(pycache, installed, 'python', 'distillery'))).toContainEqual(expect.stringMatching(/^api\..*\.pyc$/));
+    expect(fs.readdirSync(path.join(pycache, installed, 'python', 'distillery'))).toContainEqual(
+      expect.stringMatching(/^api\..*\.pyc$/),
+    );
   });
 });
-

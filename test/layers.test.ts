@@ -12,7 +12,19 @@ const ROOT = path.resolve(__dirname, '..');
 const CONFIG = path.join(ROOT, '.dependency-cruiser.cjs');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const config = require(CONFIG) as { forbidden: { name: string }[] };
-const LAYERS = ['core', 'config', 'preprocess', 'runtime', 'eval', 'io', 'engine', 'data', 'facade', 'experiment', 'cli'];
+const LAYERS = [
+  'core',
+  'config',
+  'preprocess',
+  'runtime',
+  'eval',
+  'io',
+  'engine',
+  'data',
+  'facade',
+  'experiment',
+  'cli',
+];
 
 interface Violation {
   rule: { name: string };
@@ -33,11 +45,23 @@ function layerFiles(): Record<string, string> {
 
 /** One violation of every other rule, named by the file that commits it. */
 const VIOLATIONS: Record<string, { file: string; source: string }> = {
-  'no-circular': { file: 'src/config/circle-a.ts', source: "import type { B } from './circle-b';\nexport type A = { b?: B };\n" },
+  'no-circular': {
+    file: 'src/config/circle-a.ts',
+    source: "import type { B } from './circle-b';\nexport type A = { b?: B };\n",
+  },
   'no-import-of-entry-points': { file: 'src/cli/entry.ts', source: "export * from '../index';\n" },
-  'runtime-and-preprocess-stay-python-free': { file: 'src/runtime/writes.ts', source: "export { leaf } from '../io/leaf';\n" },
-  'runtime-entry-never-reaches-python': { file: 'src/runtime/index.ts', source: "export { reach } from '../eval/reach';\n" },
-  'runtime-and-preprocess-packages': { file: 'src/preprocess/package.ts', source: "export { Command } from 'commander';\n" },
+  'runtime-and-preprocess-stay-python-free': {
+    file: 'src/runtime/writes.ts',
+    source: "export { leaf } from '../io/leaf';\n",
+  },
+  'runtime-entry-never-reaches-python': {
+    file: 'src/runtime/index.ts',
+    source: "export { reach } from '../eval/reach';\n",
+  },
+  'runtime-and-preprocess-packages': {
+    file: 'src/preprocess/package.ts',
+    source: "export { Command } from 'commander';\n",
+  },
   'pythonia-only-in-the-engine': { file: 'src/data/python.ts', source: "export { python } from 'pythonia';\n" },
   'src-never-imports-tests': { file: 'src/cli/tests.ts', source: "export { helper } from '../../test/helper';\n" },
   'src-never-imports-dev-dependencies': { file: 'src/cli/dev.ts', source: "export { default as Ajv } from 'ajv';\n" },
@@ -56,7 +80,11 @@ const SUPPORT: Record<string, string> = {
 
 function scratchTree(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-layers-'));
-  const files = { ...layerFiles(), ...SUPPORT, ...Object.fromEntries(Object.values(VIOLATIONS).map(({ file, source }) => [file, source])) };
+  const files = {
+    ...layerFiles(),
+    ...SUPPORT,
+    ...Object.fromEntries(Object.values(VIOLATIONS).map(({ file, source }) => [file, source])),
+  };
   for (const [file, source] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
     fs.writeFileSync(path.join(dir, file), source);
@@ -76,7 +104,10 @@ function lintStatus(cwd: string): number | null {
 }
 
 function violations(cwd: string): Violation[] {
-  const result = spawnSync(process.execPath, [CLI, 'src', '--config', CONFIG, '--output-type', 'json'], { cwd, encoding: 'utf8' });
+  const result = spawnSync(process.execPath, [CLI, 'src', '--config', CONFIG, '--output-type', 'json'], {
+    cwd,
+    encoding: 'utf8',
+  });
   if (!result.stdout) throw new Error(`dependency-cruiser printed nothing: ${result.stderr}`);
   return (JSON.parse(result.stdout) as { summary: { violations: Violation[] } }).summary.violations;
 }
@@ -102,7 +133,9 @@ describe('layer rules (.dependency-cruiser.cjs)', () => {
   });
 
   test.each(LAYERS.slice(0, -1))('layer-%s: an import of the layer above it', (layer) => {
-    const upward = found.filter((violation) => violation.rule.name === `layer-${layer}`).map((violation) => violation.from);
+    const upward = found
+      .filter((violation) => violation.rule.name === `layer-${layer}`)
+      .map((violation) => violation.from);
     expect(upward).toContain(`src/${layer}/up.ts`);
   });
 

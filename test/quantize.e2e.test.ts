@@ -26,7 +26,9 @@ const experiment: ExperimentInput = {
     validation: { type: 'split', fraction: 0.25 },
   },
   teacher: { type: 'train', model: { type: 'mlp', hidden: [64] }, training },
-  students: [{ name: 'soft', model: { type: 'mlp', hidden: [32] }, method: { type: 'soft-targets', temperature: 4 }, training }],
+  students: [
+    { name: 'soft', model: { type: 'mlp', hidden: [32] }, method: { type: 'soft-targets', temperature: 4 }, training },
+  ],
   export: { quantize: ['int8-dynamic', 'int8-static', 'fp16'], maxAccuracyDrop: 0.5 },
   evaluate: { benchmark: true },
 };
@@ -83,9 +85,11 @@ describe('quantised and fp16 variants', () => {
     const markdown = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
     expect(markdown).toContain('## Quantised and half-precision variants');
     expect(markdown).toContain('| soft.int8-static |');
-    expect(markdown).toContain("on 100 data.validation rows, never on the test set");
+    expect(markdown).toContain('on 100 data.validation rows, never on the test set');
     expect(markdown).toContain('![accuracy against latency and size](accuracy-frontier.svg)');
-    expect(fs.readFileSync(path.join(out, 'accuracy-frontier.svg'), 'utf8')).toMatch(/^<svg[\s\S]*Pareto front[\s\S]*<\/svg>$/);
+    expect(fs.readFileSync(path.join(out, 'accuracy-frontier.svg'), 'utf8')).toMatch(
+      /^<svg[\s\S]*Pareto front[\s\S]*<\/svg>$/,
+    );
     expect(verifyRun(out)).toMatchObject({ ok: true, problems: [] });
   });
 
@@ -93,17 +97,32 @@ describe('quantised and fp16 variants', () => {
     const result = JSON.parse(fs.readFileSync(path.join(out, 'results', 'soft.json'), 'utf8')) as ModelResult;
     const [student] = report.students as [ModelReport];
     // The engine's guard found every variant 1.5 points below fp32 on validation; the test accuracy is untouched.
-    for (const variant of result.variants ?? []) variant.guard = { ...variant.guard!, accuracy: variant.guard!.fp32Accuracy - 0.015, dropPoints: 1.5, rejected: true };
+    for (const variant of result.variants ?? [])
+      variant.guard = {
+        ...variant.guard!,
+        accuracy: variant.guard!.fp32Accuracy - 0.015,
+        dropPoints: 1.5,
+        rejected: true,
+      };
     const inflated: ModelReport = { ...student, variants: undefined };
     const fp32 = await OnnxModel.load(path.join(out, 'soft.onnx'));
     try {
       const config = parseExperiment({ ...experiment, evaluate: { benchmark: false } });
-      await addVariants([inflated], [result], [fp32], await loadDataset(path.join(out, 'data', 'test.npz')), config, out);
+      await addVariants(
+        [inflated],
+        [result],
+        [fp32],
+        await loadDataset(path.join(out, 'data', 'test.npz')),
+        config,
+        out,
+      );
     } finally {
       await fp32.close();
     }
     expect(inflated.variants?.every((v) => v.rejected)).toBe(true);
-    expect(inflated.variants?.[0]?.reason).toBe('validation accuracy 1.50 points below soft on 100 validation rows (export.maxAccuracyDrop: 0.5)');
+    expect(inflated.variants?.[0]?.reason).toBe(
+      'validation accuracy 1.50 points below soft on 100 validation rows (export.maxAccuracyDrop: 0.5)',
+    );
   });
 
   test('distillery quantize: a variant next to the model; static needs calibration data of the right shape', () => {
@@ -115,17 +134,28 @@ describe('quantised and fp16 variants', () => {
     const made = cli(['quantize', model, '--data', good, '--method', 'int8-static', '--json']);
     expect(made.stderr).toBe('');
     expect(made.status).toBe(0);
-    expect(JSON.parse(made.stdout)).toMatchObject([{ method: 'int8-static', path: path.join(folder, 'soft.int8-static.onnx'), calibrationRows: 50, notSmaller: false }]);
+    expect(JSON.parse(made.stdout)).toMatchObject([
+      {
+        method: 'int8-static',
+        path: path.join(folder, 'soft.int8-static.onnx'),
+        calibrationRows: 50,
+        notSmaller: false,
+      },
+    ]);
 
     const missing = cli(['quantize', model, '--method', 'int8-static']);
     expect(missing.status).toBe(1);
-    expect(missing.stderr).toContain(`error [data]: QuantizationError: ${model}: int8-static quantisation needs calibration data`);
+    expect(missing.stderr).toContain(
+      `error [data]: QuantizationError: ${model}: int8-static quantisation needs calibration data`,
+    );
 
     const wrong = path.join(folder, 'wrong.npy');
     fs.writeFileSync(wrong, npyBytes(new Float32Array(5 * 3), [5, 3]));
     const shaped = cli(['quantize', model, '--data', wrong, '--method', 'int8-static']);
     expect(shaped.status).toBe(1);
-    expect(shaped.stderr).toContain(`calibration data ${wrong}: expected rows of shape [N, 28, 28] (784 values each), got an array of shape [5, 3]`);
+    expect(shaped.stderr).toContain(
+      `calibration data ${wrong}: expected rows of shape [N, 28, 28] (784 values each), got an array of shape [5, 3]`,
+    );
     expect(fs.existsSync(path.join(folder, 'soft.int8-static.onnx'))).toBe(true); // the earlier variant, untouched
 
     const unknown = cli(['quantize', model, '--method', 'int4']);
@@ -138,7 +168,9 @@ describe('quantised and fp16 variants', () => {
 
   test('the engine command reports a missing calibration file as a typed error naming it', async () => {
     const missing = path.join(tempDir('quantize-missing'), 'none.npz');
-    const error = await engine.call('quantize', { model: path.join(out, 'soft.onnx'), method: 'int8-static', data: missing }).catch((e: unknown) => e);
+    const error = await engine
+      .call('quantize', { model: path.join(out, 'soft.onnx'), method: 'int8-static', data: missing })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PythonError);
     expect(error).toMatchObject({ pythonType: 'QuantizationError', file: missing });
   });
@@ -167,7 +199,11 @@ onnx.save(model, sys.argv[1])
 describe('distillery quantize on a foreign classifier whose batch axis is fixed at 1', () => {
   let folder: string;
   let model: string;
-  const variantFiles = (): string[] => fs.readdirSync(folder).filter((name) => name !== 'foreign.onnx' && !name.endsWith('.npy')).sort();
+  const variantFiles = (): string[] =>
+    fs
+      .readdirSync(folder)
+      .filter((name) => name !== 'foreign.onnx' && !name.endsWith('.npy'))
+      .sort();
   beforeAll(async () => {
     folder = tempDir('quantize-foreign');
     model = path.join(folder, 'foreign.onnx');
@@ -177,11 +213,23 @@ describe('distillery quantize on a foreign classifier whose batch axis is fixed 
 
   test('--data: int8-static calibrates in batches of 1, every variant is written, and one no smaller than fp32 is said so', () => {
     const calibration = path.join(folder, 'calib.npy');
-    fs.writeFileSync(calibration, npyBytes(Float32Array.from({ length: 100 * 6 }, (_, i) => Math.sin(i)), [100, 6]));
+    fs.writeFileSync(
+      calibration,
+      npyBytes(
+        Float32Array.from({ length: 100 * 6 }, (_, i) => Math.sin(i)),
+        [100, 6],
+      ),
+    );
     const json = cli(['quantize', model, '--data', calibration, '--json']);
     expect(json.stderr).toBe('');
     expect(json.status).toBe(0);
-    const results = JSON.parse(json.stdout) as { method: string; path: string; sizeRatio: number; calibrationRows: number | null; notSmaller: boolean }[];
+    const results = JSON.parse(json.stdout) as {
+      method: string;
+      path: string;
+      sizeRatio: number;
+      calibrationRows: number | null;
+      notSmaller: boolean;
+    }[];
     expect(results.map((r) => [r.method, r.path, r.calibrationRows])).toEqual([
       ['int8-dynamic', path.join(folder, 'foreign.int8-dynamic.onnx'), null],
       ['int8-static', path.join(folder, 'foreign.int8-static.onnx'), 100],
@@ -206,7 +254,9 @@ describe('distillery quantize on a foreign classifier whose batch axis is fixed 
     // int8-dynamic and fp16 succeed first; int8-static's calibration data does not fit the model
     const failed = cli(['quantize', model, '--data', wrong, '--method', 'int8-dynamic,fp16,int8-static']);
     expect(failed.status).toBe(1);
-    expect(failed.stderr).toContain(`calibration data ${wrong}: expected rows of shape [N, 6] (6 values each), got an array of shape [5, 4]`);
+    expect(failed.stderr).toContain(
+      `calibration data ${wrong}: expected rows of shape [N, 6] (6 values each), got an array of shape [5, 4]`,
+    );
     expect(variantFiles()).toEqual([]);
   });
 });
@@ -251,13 +301,26 @@ describe('writing variants all or none, and saying when one is not smaller', () 
     expect(notSmallerNote('fp16', 1.05)).toMatch(/^fp16: 1\.05× the fp32 size — not smaller \(.*Cast nodes.*\)$/);
   });
 
-  test("report.md marks a variant that is not smaller in the table and says why under it", () => {
+  test('report.md marks a variant that is not smaller in the table and says why under it', () => {
     const test = { n: 10, accuracy: 0.9, errors: 1, nll: 0.3, ece: 0.01, topK: { k: 5, accuracy: 1 } };
     const variant = (method: 'fp16' | 'int8-dynamic', sizeRatio: number) => ({
-      name: `s.${method}`, method, onnx: `s.${method}.onnx`, sizeBytes: 10, sizeRatio, notSmaller: sizeRatio >= 1,
-      calibrationRows: null, test, accuracyDropPoints: 0, guard: null, latency: null, rejected: false,
+      name: `s.${method}`,
+      method,
+      onnx: `s.${method}.onnx`,
+      sizeBytes: 10,
+      sizeRatio,
+      notSmaller: sizeRatio >= 1,
+      calibrationRows: null,
+      test,
+      accuracyDropPoints: 0,
+      guard: null,
+      latency: null,
+      rejected: false,
     });
-    const student = { name: 's', variants: [variant('int8-dynamic', 0.3), variant('fp16', 1.05)] } as unknown as ModelReport;
+    const student = {
+      name: 's',
+      variants: [variant('int8-dynamic', 0.3), variant('fp16', 1.05)],
+    } as unknown as ModelReport;
     const markdown = variantsMarkdown([student], undefined).join('\n');
     expect(markdown).toContain('| s.fp16 | 0.00 MB | 1.050 (not smaller) |');
     expect(markdown).toContain('| s.int8-dynamic | 0.00 MB | 0.300 |');

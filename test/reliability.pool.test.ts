@@ -14,7 +14,7 @@ test(`${COUNT.toLocaleString('en')} concurrent pool predictions equal sequential
   // Every sample distinct (a row of the data set plus a per-request offset), so a reply given to the
   // wrong caller cannot go unnoticed.
   const samples = Array.from({ length: COUNT }, (_, i) => {
-    const row = Float32Array.from(iris.x.subarray((i % iris.size) * width, (i % iris.size + 1) * width));
+    const row = Float32Array.from(iris.x.subarray((i % iris.size) * width, ((i % iris.size) + 1) * width));
     return row.map((value, j) => value + ((j + 1) * i) / (10 * COUNT));
   });
 
@@ -32,7 +32,9 @@ test(`${COUNT.toLocaleString('en')} concurrent pool predictions equal sequential
     expect(concurrent).toHaveLength(COUNT);
     expect(concurrent).toEqual(sequential);
     // the offsets matter: nearly every request has an answer of its own
-    expect(new Set(sequential.map((p) => ('logits' in p && p.logits ? Array.from(p.logits).join(',') : ''))).size).toBeGreaterThan(0.9 * COUNT);
+    expect(
+      new Set(sequential.map((p) => ('logits' in p && p.logits ? Array.from(p.logits).join(',') : ''))).size,
+    ).toBeGreaterThan(0.9 * COUNT);
   } finally {
     await pool.close();
   }

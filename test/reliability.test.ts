@@ -5,7 +5,15 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Engine, EngineAbortError, EngineCrashedError, run, type EngineEvent, type ExperimentInput, type RunReport } from '../src';
+import {
+  Engine,
+  EngineAbortError,
+  EngineCrashedError,
+  run,
+  type EngineEvent,
+  type ExperimentInput,
+  type RunReport,
+} from '../src';
 import { OnnxModel, loadDataset } from '../src/runtime';
 import { enginePids, tempDir, tinyData } from './support/tiny';
 
@@ -17,14 +25,23 @@ const experiment: ExperimentInput = {
   seed: 0,
   device: 'cpu',
   data: tinyData,
-  teacher: { type: 'train', model: { type: 'mlp', hidden: [32] }, training: { epochs: 2, batchSize: 64, optimizer: { type: 'adam', lr: 0.003 } } },
+  teacher: {
+    type: 'train',
+    model: { type: 'mlp', hidden: [32] },
+    training: { epochs: 2, batchSize: 64, optimizer: { type: 'adam', lr: 0.003 } },
+  },
   students: [
     {
       name: 'soft',
       // dropout, a cosine schedule and momentum: the random streams, the scheduler and the optimiser state must all resume
       model: { type: 'mlp', hidden: [16], dropout: 0.2 },
       method: { type: 'soft-targets', temperature: 4, alpha: 0.7 },
-      training: { epochs: 4, batchSize: 64, optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9 }, schedule: { type: 'cosine' } },
+      training: {
+        epochs: 4,
+        batchSize: 64,
+        optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9 },
+        schedule: { type: 'cosine' },
+      },
     },
   ],
   evaluate: { benchmark: false, baselines: false }, // one student: the resume is what is tested here
@@ -42,7 +59,10 @@ function snapshot(dir: string): Map<string, string> {
 }
 
 function temporaries(dir: string): string[] {
-  return fs.readdirSync(dir, { recursive: true }).map(String).filter((name) => path.basename(name).startsWith('.tmp-') || name.includes('.tmp-'));
+  return fs
+    .readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((name) => path.basename(name).startsWith('.tmp-') || name.includes('.tmp-'));
 }
 
 async function logits(onnx: string, rows: Float32Array[]): Promise<number[][]> {
@@ -72,7 +92,9 @@ describe('crash and resume: SIGKILL after a student epoch, then run(..., { resum
     reportA = await run(experiment, { outDir: outA });
     const after = snapshot(parentA);
     for (const [name, state] of before) expect(after.get(name)).toBe(state);
-    expect([...after.keys()].filter((name) => !before.has(name) && name !== 'out' && !name.startsWith(`out${path.sep}`))).toEqual([]);
+    expect(
+      [...after.keys()].filter((name) => !before.has(name) && name !== 'out' && !name.startsWith(`out${path.sep}`)),
+    ).toEqual([]);
 
     // B: the same experiment; Python is SIGKILLed as soon as the student announces epoch KILL_AFTER_EPOCH.
     const engine = await Engine.start();
@@ -108,9 +130,13 @@ describe('crash and resume: SIGKILL after a student epoch, then run(..., { resum
 
   test('the resumed run kept the teacher and lost no finished epoch', () => {
     const starts = resumedEvents.filter((event) => event.event === 'phase-start');
-    expect(starts).toEqual([expect.objectContaining({ phase: 'student', name: 'soft', startEpoch: KILL_AFTER_EPOCH, epochs: 4 })]);
+    expect(starts).toEqual([
+      expect.objectContaining({ phase: 'student', name: 'soft', startEpoch: KILL_AFTER_EPOCH, epochs: 4 }),
+    ]);
     expect(resumedEvents).toContainEqual({ event: 'log', message: 'teacher: already finished, kept' });
-    const epochs = resumedEvents.filter((event) => event.event === 'epoch').map((event) => (event as { epoch: number }).epoch);
+    const epochs = resumedEvents
+      .filter((event) => event.event === 'epoch')
+      .map((event) => (event as { epoch: number }).epoch);
     expect(epochs).toEqual([3, 4]);
   });
 
@@ -124,9 +150,14 @@ describe('crash and resume: SIGKILL after a student epoch, then run(..., { resum
     const test = await loadDataset(path.join(outA, 'data', 'test.npz'));
     const width = test.sampleShape.reduce((x, y) => x * y, 1);
     const rows = Array.from({ length: 64 }, (_, i) => Float32Array.from(test.x.subarray(i * width, (i + 1) * width)));
-    const [fromA, fromB] = [await logits(path.join(outA, 'soft.onnx'), rows), await logits(path.join(outB, 'soft.onnx'), rows)];
+    const [fromA, fromB] = [
+      await logits(path.join(outA, 'soft.onnx'), rows),
+      await logits(path.join(outB, 'soft.onnx'), rows),
+    ];
     let maxDiff = 0;
-    fromA.forEach((row, i) => row.forEach((value, j) => (maxDiff = Math.max(maxDiff, Math.abs(value - fromB[i]![j]!)))));
+    fromA.forEach((row, i) =>
+      row.forEach((value, j) => (maxDiff = Math.max(maxDiff, Math.abs(value - fromB[i]![j]!)))),
+    );
     expect(fromA[0]).toHaveLength(10);
     expect(maxDiff).toBeLessThanOrEqual(TOLERANCE);
   });
@@ -150,7 +181,10 @@ describe('cancellation', () => {
         device: 'cpu',
         outDir: tempDir('reliability-cancel'),
         export: false as const,
-        data: { train: { type: 'mnist' as const, split: 'train' as const }, test: { type: 'mnist' as const, split: 'test' as const, limit: 64 } },
+        data: {
+          train: { type: 'mnist' as const, split: 'train' as const },
+          test: { type: 'mnist' as const, split: 'test' as const, limit: 64 },
+        },
         teacher: {
           type: 'train' as const,
           model: { type: 'mlp' as const, hidden: [16] },
@@ -162,10 +196,11 @@ describe('cancellation', () => {
         onEvent: (event) => {
           if (event.event === 'step') lastStep = event.step;
           // From a timer, not from inside the callback: the SIGUSR1 path, while Python is mid-batch.
-          if (event.event === 'phase-start') setTimeout(() => {
-            abortedAt = Date.now();
-            controller.abort();
-          }, 1500);
+          if (event.event === 'phase-start')
+            setTimeout(() => {
+              abortedAt = Date.now();
+              controller.abort();
+            }, 1500);
         },
       });
       const error = await call.then(
@@ -180,7 +215,11 @@ describe('cancellation', () => {
       expect(engine.isOpen).toBe(true);
       // The same engine (the same Python) then does real work.
       const pid = engine.pid;
-      const short = { ...long, teacher: { ...long.teacher, training: { ...long.teacher.training, epochs: 1, batchSize: 64 } }, data: { ...long.data, train: { ...long.data.train, limit: 256 } } };
+      const short = {
+        ...long,
+        teacher: { ...long.teacher, training: { ...long.teacher.training, epochs: 1, batchSize: 64 } },
+        data: { ...long.data, train: { ...long.data.train, limit: 256 } },
+      };
       const result = await engine.call('train_teacher', short);
       expect(result.history).toHaveLength(1);
       expect(engine.pid).toBe(pid);
@@ -194,13 +233,21 @@ describe('atomic writes', () => {
   test('TypeScript writes files only through writeFileAtomic (scan of src/, alongside the behavioural tests above)', () => {
     const src = path.join(__dirname, '..', 'src');
     const offenders: string[] = [];
-    for (const name of fs.readdirSync(src, { recursive: true }).map(String).filter((file) => file.endsWith('.ts'))) {
+    for (const name of fs
+      .readdirSync(src, { recursive: true })
+      .map(String)
+      .filter((file) => file.endsWith('.ts'))) {
       if (name === path.join('experiment', 'files.ts')) continue; // writeFileAtomic and the output-folder probe live here
       if (name === path.join('engine', 'lock.ts')) continue; // the cross-process lock: an atomic rename is its primitive
       fs.readFileSync(path.join(src, name), 'utf8')
         .split('\n')
         .forEach((line, index) => {
-          if (/\b(writeFileSync|writeFile|createWriteStream|appendFileSync|appendFile|copyFileSync|renameSync|rename)\(/.test(line.replace(/\/\/.*$/, '')) && !line.includes('writeFileAtomic(')) {
+          if (
+            /\b(writeFileSync|writeFile|createWriteStream|appendFileSync|appendFile|copyFileSync|renameSync|rename)\(/.test(
+              line.replace(/\/\/.*$/, ''),
+            ) &&
+            !line.includes('writeFileAtomic(')
+          ) {
             offenders.push(`${name}:${index + 1}: ${line.trim()}`);
           }
         });

@@ -18,7 +18,12 @@ function experiment(seed: number, students = ['s']): ExperimentInput {
     device: 'cpu',
     data: { train: { type: 'mnist', split: 'train', limit: 300 }, test: { type: 'mnist', split: 'test', limit: 100 } },
     teacher: { type: 'train', model: { type: 'mlp', hidden: [16] }, training },
-    students: students.map((name) => ({ name, model: { type: 'mlp', hidden: [8] }, method: { type: 'soft-targets', temperature: 4 }, training })),
+    students: students.map((name) => ({
+      name,
+      model: { type: 'mlp', hidden: [8] },
+      method: { type: 'soft-targets', temperature: 4 },
+      training,
+    })),
     evaluate: { benchmark: false },
   };
 }
@@ -43,13 +48,21 @@ describe('run folders', () => {
     const folder = tempDir('folder-race');
     const file = writeJson(path.join(folder, 'exp.json'), experiment(1));
     const out = path.join(folder, 'out');
-    const results = await Promise.all([cli(['run', file, '--out', out, '--seed', '1']), cli(['run', file, '--out', out, '--seed', '2'])]);
+    const results = await Promise.all([
+      cli(['run', file, '--out', out, '--seed', '1']),
+      cli(['run', file, '--out', out, '--seed', '2']),
+    ]);
     const codes = results.map((result) => result.code).sort();
     // both stderr tails in the failure message: a run that should have won says why it did not
-    expect({ codes, stderr: codes[0] === 0 ? [] : results.map((result) => result.stderr.slice(-600)) }).toEqual({ codes: [0, codes[1]], stderr: [] });
+    expect({ codes, stderr: codes[0] === 0 ? [] : results.map((result) => result.stderr.slice(-600)) }).toEqual({
+      codes: [0, codes[1]],
+      stderr: [],
+    });
     expect(codes[1]).not.toBe(0);
     const loser = results.find((result) => result.code !== 0)!;
-    expect(loser.stderr).toMatch(new RegExp(`${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use: .*\\.lock is locked by pid \\d+`));
+    expect(loser.stderr).toMatch(
+      new RegExp(`${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use: .*\\.lock is locked by pid \\d+`),
+    );
     expect(verifyRun(out)).toMatchObject({ ok: true, problems: [] });
     expect(fs.existsSync(path.join(out, '.lock'))).toBe(false); // released at the end
   }, 240_000);
@@ -70,7 +83,9 @@ describe('run folders', () => {
     const other = path.join(tempDir('folder-user-file'), 'out');
     fs.mkdirSync(path.join(other, '.lock'), { recursive: true });
     fs.writeFileSync(path.join(other, 'notes.txt'), 'mine');
-    expect(() => claimRunFolder(other, 'folder', { name: 'folder' }, { resume: false, overwrite: false })).toThrow(/is not empty and is no Distillery run folder \(it holds notes\.txt\)/);
+    expect(() => claimRunFolder(other, 'folder', { name: 'folder' }, { resume: false, overwrite: false })).toThrow(
+      /is not empty and is no Distillery run folder \(it holds notes\.txt\)/,
+    );
   });
 
   test('another experiment into a used folder is refused; --overwrite removes only the old artefacts', async () => {
@@ -87,7 +102,9 @@ describe('run folders', () => {
     expect(fs.existsSync(path.join(out, 'old-student.onnx'))).toBe(false);
     expect(fs.existsSync(path.join(out, 'checkpoints', 'old-student.pt'))).toBe(false);
     expect(fs.readFileSync(path.join(out, 'notes.txt'), 'utf8')).toBe('mine'); // not the old run's: kept
-    const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')) as { artefacts: { path: string }[] };
+    const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')) as {
+      artefacts: { path: string }[];
+    };
     expect(report.artefacts.map((entry) => entry.path)).toEqual(manifest.artefacts.map((entry) => entry.path));
     expect(manifest.artefacts.map((entry) => entry.path)).not.toContain('notes.txt');
   }, 120_000);
@@ -100,10 +117,14 @@ describe('run folders', () => {
     const error = await run(changed, { outDir: out, engine, resume: true }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(RunFolderError);
     expect((error as RunFolderError).details.fields).toEqual(['students[0].method.temperature']);
-    expect((error as RunFolderError).message).toContain('--resume with a changed config: students[0].method.temperature differ');
+    expect((error as RunFolderError).message).toContain(
+      '--resume with a changed config: students[0].method.temperature differ',
+    );
     await expect(run(experiment(0), { outDir: out, engine, resume: true })).resolves.toMatchObject({ name: 'folder' });
     const empty = path.join(tempDir('folder-resume-empty'), 'out');
-    await expect(run(experiment(0), { outDir: empty, engine, resume: true })).rejects.toThrow(/holds no run to resume \(no manifest\.json\): run without --resume/);
+    await expect(run(experiment(0), { outDir: empty, engine, resume: true })).rejects.toThrow(
+      /holds no run to resume \(no manifest\.json\): run without --resume/,
+    );
   }, 120_000);
 
   test('verify passes on a fresh run and names every tampering: a replaced teacher, a stray model, a changed file', async () => {
@@ -137,7 +158,14 @@ describe('run folders', () => {
   test('a lock left by a process that died is taken over', async () => {
     const out = path.join(tempDir('folder-stale'), 'out');
     fs.mkdirSync(path.join(out, '.lock'), { recursive: true });
-    const owner = { pid: 2 ** 22 + 12345, hostname: os.hostname(), started: null, since: new Date().toISOString(), purpose: 'a run that was killed', token: 'x' };
+    const owner = {
+      pid: 2 ** 22 + 12345,
+      hostname: os.hostname(),
+      started: null,
+      since: new Date().toISOString(),
+      purpose: 'a run that was killed',
+      token: 'x',
+    };
     fs.writeFileSync(path.join(out, '.lock', 'owner.json'), JSON.stringify(owner));
     await expect(run(experiment(0), { outDir: out, engine })).resolves.toMatchObject({ name: 'folder' });
     expect(verifyRun(out).ok).toBe(true);

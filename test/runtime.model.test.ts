@@ -77,7 +77,12 @@ describe('regression models', () => {
   test('predict returns values; nested [C, L] samples with per-channel normalisation match Python', async () => {
     const model = await OnnxModel.load(fixture('regressor.onnx'));
     try {
-      expect(model.info).toMatchObject({ task: 'regression', output: { kind: 'values', size: 2 }, labels: ['price', 'area'], input: { shape: [2, 3] } });
+      expect(model.info).toMatchObject({
+        task: 'regression',
+        output: { kind: 'values', size: 2 },
+        labels: ['price', 'area'],
+        input: { shape: [2, 3] },
+      });
       const batch = await model.predictBatch(expected.regression.samples);
       batch.forEach((prediction, i) => {
         if (prediction.task !== 'regression') throw new Error('expected regression');
@@ -109,7 +114,20 @@ describe('a foreign model (no metadata, NCHW input named "image", fixed batch 1,
         flopsPerSample: null,
       });
       expect([...model.info.unknown].sort()).toEqual(
-        ['flopsPerSample', 'input.shape', 'labels', 'method', 'metrics', 'model', 'name', 'normalization', 'role', 'teacher', 'training', 'version'].sort(),
+        [
+          'flopsPerSample',
+          'input.shape',
+          'labels',
+          'method',
+          'metrics',
+          'model',
+          'name',
+          'normalization',
+          'role',
+          'teacher',
+          'training',
+          'version',
+        ].sort(),
       );
     } finally {
       await model.close();
@@ -129,7 +147,9 @@ describe('a foreign model (no metadata, NCHW input named "image", fixed batch 1,
     try {
       expect(model.info.unknown).not.toContain('normalization');
       expect(model.info.unknown).not.toContain('labels');
-      const batch = (await model.predictBatch(expected.foreign.samples.map((sample) => Uint8Array.from(sample)))).map(asClass);
+      const batch = (await model.predictBatch(expected.foreign.samples.map((sample) => Uint8Array.from(sample)))).map(
+        asClass,
+      );
       batch.forEach((prediction, i) => {
         expect(prediction.logits).toBeNull();
         expectClose(prediction.probabilities, expected.foreign.probabilities[i] ?? []);
@@ -176,10 +196,16 @@ describe('load errors name the file', () => {
 
   test('options that do not fit the graph are rejected', async () => {
     const file = fixture('iris_student.onnx');
-    await expect(OnnxModel.load(file, { inputName: 'pixels' })).rejects.toThrow(/no input named pixels \(it has: input\)/);
+    await expect(OnnxModel.load(file, { inputName: 'pixels' })).rejects.toThrow(
+      /no input named pixels \(it has: input\)/,
+    );
     await expect(OnnxModel.load(file, { labels: ['a', 'b'] })).rejects.toMatchObject({ field: 'options.labels' });
-    await expect(OnnxModel.load(file, { normalization: { mean: [1, 2], std: [1, 1, 1] } })).rejects.toMatchObject({ field: 'options.normalization' });
-    await expect(OnnxModel.load(file, { sampleShape: [5] })).rejects.toThrow(/sample shape \[5\] does not fit input input \[\?, 4\]/);
+    await expect(OnnxModel.load(file, { normalization: { mean: [1, 2], std: [1, 1, 1] } })).rejects.toMatchObject({
+      field: 'options.normalization',
+    });
+    await expect(OnnxModel.load(file, { sampleShape: [5] })).rejects.toThrow(
+      /sample shape \[5\] does not fit input input \[\?, 4\]/,
+    );
     await expect(OnnxModel.load(file, { outputKind: 'softmax' as never })).rejects.toBeInstanceOf(InputValidationError);
   });
 });
@@ -197,7 +223,10 @@ describe('bad inputs are rejected with the field and what was expected', () => {
   });
 
   async function rejection(promise: Promise<unknown>): Promise<InputValidationError> {
-    const error: unknown = await promise.then(() => null, (caught: unknown) => caught);
+    const error: unknown = await promise.then(
+      () => null,
+      (caught: unknown) => caught,
+    );
     expect(error).toBeInstanceOf(InputValidationError);
     return error as InputValidationError;
   }
@@ -205,18 +234,61 @@ describe('bad inputs are rejected with the field and what was expected', () => {
   test.each<[string, () => Promise<unknown>, string, RegExp]>([
     ['too short', () => student.predict([1, 2, 3]), 'sample', /exactly 4 numbers.*received an array of length 3/],
     ['NaN (says which index)', () => student.predict([1, NaN, 3, 4]), 'sample[1]', /finite number, received NaN/],
-    ['Infinity in a typed array', () => student.predict(Float32Array.of(1, 2, Infinity, 4)), 'sample[2]', /received Infinity/],
+    [
+      'Infinity in a typed array',
+      () => student.predict(Float32Array.of(1, 2, Infinity, 4)),
+      'sample[2]',
+      /received Infinity/,
+    ],
     ['wrong type', () => student.predict('1,2,3,4' as never), 'sample', /received string/],
-    ['a string inside', () => student.predict([1, 2, '3', 4] as never), 'sample[2]', /finite number, received string "3"/],
-    ['typed array of wrong length', () => student.predict(new Float32Array(5)), 'sample', /received a Float32Array of length 5/],
+    [
+      'a string inside',
+      () => student.predict([1, 2, '3', 4] as never),
+      'sample[2]',
+      /finite number, received string "3"/,
+    ],
+    [
+      'typed array of wrong length',
+      () => student.predict(new Float32Array(5)),
+      'sample',
+      /received a Float32Array of length 5/,
+    ],
     ['empty batch', () => student.predictBatch([]), 'samples', /at least one sample, received an empty batch/],
     ['empty typed batch', () => student.predictBatch(new Float32Array(0)), 'samples', /at least one sample/],
     ['flat batch not a multiple', () => student.predictBatch(new Float32Array(6)), 'samples', /a multiple of 4 values/],
-    ['one bad row in a batch', () => student.predictBatch([[1, 2, 3, 4], [1, 2, 3]]), 'samples[1]', /exactly 4 numbers/],
-    ['NaN deep in a batch', () => student.predictBatch([[1, 2, 3, 4], [1, 2, 3, NaN]]), 'samples[1][3]', /NaN/],
+    [
+      'one bad row in a batch',
+      () =>
+        student.predictBatch([
+          [1, 2, 3, 4],
+          [1, 2, 3],
+        ]),
+      'samples[1]',
+      /exactly 4 numbers/,
+    ],
+    [
+      'NaN deep in a batch',
+      () =>
+        student.predictBatch([
+          [1, 2, 3, 4],
+          [1, 2, 3, NaN],
+        ]),
+      'samples[1][3]',
+      /NaN/,
+    ],
     ['a sample instead of a batch', () => student.predictBatch([1, 2, 3, 4] as never), 'samples[0]', /received 1/],
-    ['nested shape wrong at depth 2', () => cnn.predict([[Array(8).fill(0), Array(7).fill(0)]]), 'sample[0]', /exactly 8 arrays/],
-    ['nested row too short', () => cnn.predict([Array.from({ length: 8 }, (_, i) => Array(i === 5 ? 7 : 8).fill(0))]), 'sample[0][5]', /exactly 8 numbers, received an array of length 7/],
+    [
+      'nested shape wrong at depth 2',
+      () => cnn.predict([[Array(8).fill(0), Array(7).fill(0)]]),
+      'sample[0]',
+      /exactly 8 arrays/,
+    ],
+    [
+      'nested row too short',
+      () => cnn.predict([Array.from({ length: 8 }, (_, i) => Array(i === 5 ? 7 : 8).fill(0))]),
+      'sample[0][5]',
+      /exactly 8 numbers, received an array of length 7/,
+    ],
     ['flat sample of the wrong size', () => cnn.predict(Array(63).fill(0)), 'sample', /exactly 64 numbers/],
   ])('%s', async (_name, call, field, message) => {
     const error = await rejection(call());

@@ -37,7 +37,10 @@ describe('PredictionPool (real worker threads, one session each)', () => {
   });
 
   test('bad input is rejected in the main thread with the same typed error', async () => {
-    await expect(pool.predict([1, 2, NaN, 4])).rejects.toMatchObject({ name: 'InputValidationError', field: 'sample[2]' });
+    await expect(pool.predict([1, 2, NaN, 4])).rejects.toMatchObject({
+      name: 'InputValidationError',
+      field: 'sample[2]',
+    });
     await expect(pool.predictBatch([])).rejects.toBeInstanceOf(InputValidationError);
   });
 });
@@ -81,7 +84,10 @@ describe('PredictionPool with a foreign fixed-batch model', () => {
 
 describe('PredictionPool errors', () => {
   test('a file that is not ONNX fails before any worker starts', async () => {
-    await expect(PredictionPool.create(fixture('truncated.onnx'), { workers: 1 })).rejects.toMatchObject({ name: 'ModelLoadError', reason: 'not-onnx' });
+    await expect(PredictionPool.create(fixture('truncated.onnx'), { workers: 1 })).rejects.toMatchObject({
+      name: 'ModelLoadError',
+      reason: 'not-onnx',
+    });
   });
 
   test('a model onnxruntime refuses fails at create, as a ModelLoadError naming the file', async () => {

@@ -13,26 +13,44 @@ const input = (dims: ValueFacts['dims'], name = 'x'): ValueFacts => ({ name, ele
 describe('planBatch relates the sample shape to the graph input', () => {
   test('a symbolic first axis is a dynamic batch', () => {
     expect(planBatch('m.onnx', input([null, 784]), undefined)).toEqual({
-      sampleShape: [784], shapeSettled: true, tensorSampleDims: [784], batchAxis: true, fixedBatchSize: null,
+      sampleShape: [784],
+      shapeSettled: true,
+      tensorSampleDims: [784],
+      batchAxis: true,
+      fixedBatchSize: null,
     });
   });
 
   test('NCHW with a fixed batch of 1: the first axis is taken as the batch, but flagged as a guess', () => {
     expect(planBatch('m.onnx', input([1, 1, 28, 28]), undefined)).toEqual({
-      sampleShape: [1, 28, 28], shapeSettled: false, tensorSampleDims: [1, 28, 28], batchAxis: true, fixedBatchSize: 1,
+      sampleShape: [1, 28, 28],
+      shapeSettled: false,
+      tensorSampleDims: [1, 28, 28],
+      batchAxis: true,
+      fixedBatchSize: 1,
     });
   });
 
   test('[1, 28, 28] read as a whole sample (no batch axis) when the caller says so', () => {
-    expect(planBatch('m.onnx', input([1, 28, 28]), [1, 28, 28])).toMatchObject({ batchAxis: false, fixedBatchSize: 1, tensorSampleDims: [1, 28, 28] });
+    expect(planBatch('m.onnx', input([1, 28, 28]), [1, 28, 28])).toMatchObject({
+      batchAxis: false,
+      fixedBatchSize: 1,
+      tensorSampleDims: [1, 28, 28],
+    });
   });
 
   test('a flat sample shape for an image input keeps the graph dims for the tensor', () => {
-    expect(planBatch('m.onnx', input([null, 1, 28, 28]), [784])).toMatchObject({ sampleShape: [784], tensorSampleDims: [1, 28, 28], batchAxis: true });
+    expect(planBatch('m.onnx', input([null, 1, 28, 28]), [784])).toMatchObject({
+      sampleShape: [784],
+      tensorSampleDims: [1, 28, 28],
+      batchAxis: true,
+    });
   });
 
   test('unknown inner dims need options.sampleShape', () => {
-    expect(() => planBatch('m.onnx', input([null, null]), undefined)).toThrow(/cannot tell the sample shape of input x \(\[\?, \?\]\); pass options.sampleShape/);
+    expect(() => planBatch('m.onnx', input([null, null]), undefined)).toThrow(
+      /cannot tell the sample shape of input x \(\[\?, \?\]\); pass options.sampleShape/,
+    );
     expect(planBatch('m.onnx', input([null, null]), [7])).toMatchObject({ sampleShape: [7], tensorSampleDims: [7] });
   });
 
@@ -54,9 +72,23 @@ describe('describeModel', () => {
 
   test('with no metadata, everything not in the graph is unknown', () => {
     const { info, plan } = describeModel('/models/foreign.onnx', facts({}), {});
-    expect(info).toMatchObject({ name: 'foreign', task: 'classification', output: { kind: 'logits', size: 3 }, params: 9 });
-    expect(info.unknown).toEqual(expect.arrayContaining(['task', 'output.kind', 'normalization', 'labels', 'name', 'version']));
-    expect(plan).toEqual({ inputName: 'input', outputName: 'logits', features: 2, tensorSampleDims: [2], batchAxis: true, fixedBatchSize: null });
+    expect(info).toMatchObject({
+      name: 'foreign',
+      task: 'classification',
+      output: { kind: 'logits', size: 3 },
+      params: 9,
+    });
+    expect(info.unknown).toEqual(
+      expect.arrayContaining(['task', 'output.kind', 'normalization', 'labels', 'name', 'version']),
+    );
+    expect(plan).toEqual({
+      inputName: 'input',
+      outputName: 'logits',
+      features: 2,
+      tensorSampleDims: [2],
+      batchAxis: true,
+      fixedBatchSize: null,
+    });
   });
 
   test('several inputs need options.inputName; several outputs are a guess', () => {
@@ -72,7 +104,11 @@ describe('describeModel', () => {
     ['distillery.input', '{"name": "input", "shape": [0]}', /distillery.input at shape.0/],
     ['distillery.role', 'trainer', /distillery.role/],
     ['distillery.params', '12.5', /distillery.params: expected a decimal integer/],
-    ['distillery.normalization', '{"mean": [1, 2, 3], "std": [1, 1, 1]}', /distillery.normalization: 3 values do not fit sample shape \[2\]/],
+    [
+      'distillery.normalization',
+      '{"mean": [1, 2, 3], "std": [1, 1, 1]}',
+      /distillery.normalization: 3 values do not fit sample shape \[2\]/,
+    ],
     ['distillery.labels', '["a", "b"]', /distillery.labels: 2 labels for an output of 3 values/],
   ])('malformed %s is an invalid-metadata error', (key, value, message) => {
     const error: unknown = (() => {
@@ -89,10 +125,14 @@ describe('describeModel', () => {
   });
 
   test('options override broken or present metadata', () => {
-    const { info } = describeModel('m.onnx', facts({ 'distillery.labels': '["a"]', 'distillery.normalization': '{"mean":[1],"std":[2]}' }), {
-      labels: ['x', 'y', 'z'],
-      normalization: null,
-    });
+    const { info } = describeModel(
+      'm.onnx',
+      facts({ 'distillery.labels': '["a"]', 'distillery.normalization': '{"mean":[1],"std":[2]}' }),
+      {
+        labels: ['x', 'y', 'z'],
+        normalization: null,
+      },
+    );
     expect(info.labels).toEqual(['x', 'y', 'z']);
     expect(info.normalization).toBeNull();
     expect(info.unknown).not.toContain('normalization');
@@ -125,13 +165,25 @@ describe('normalisation', () => {
   test('per channel of a [C, ...] sample, in every input form', () => {
     const preparer = new InputPreparer([2, 3], { mean: [1, 10], std: [2, 5] });
     const want = [0, 0.5, 1, 0, 1, 2];
-    expect(Array.from(preparer.sample([[1, 2, 3], [10, 15, 20]]))).toEqual(want);
+    expect(
+      Array.from(
+        preparer.sample([
+          [1, 2, 3],
+          [10, 15, 20],
+        ]),
+      ),
+    ).toEqual(want);
     expect(Array.from(preparer.sample([1, 2, 3, 10, 15, 20]))).toEqual(want);
-    expect(Array.from(preparer.batch(Float64Array.of(1, 2, 3, 10, 15, 20, 1, 2, 3, 10, 15, 20)).data)).toEqual([...want, ...want]);
+    expect(Array.from(preparer.batch(Float64Array.of(1, 2, 3, 10, 15, 20, 1, 2, 3, 10, 15, 20)).data)).toEqual([
+      ...want,
+      ...want,
+    ]);
   });
 
   test('one scalar for every feature; null leaves values as they are', () => {
-    expect(Array.from(new InputPreparer([3], { mean: [127.5], std: [127.5] }).sample(Uint8Array.of(0, 255, 127.5)))).toEqual([-1, 1, Math.fround(-1 / 255)]);
+    expect(
+      Array.from(new InputPreparer([3], { mean: [127.5], std: [127.5] }).sample(Uint8Array.of(0, 255, 127.5))),
+    ).toEqual([-1, 1, Math.fround(-1 / 255)]);
     expect(Array.from(new InputPreparer([2], null).sample([0.25, -3]))).toEqual([0.25, -3]);
   });
 });
@@ -150,31 +202,51 @@ describe('softmax and predictions', () => {
 
   test('prediction shapes by task and output kind', () => {
     expect(toPrediction([0, 0], { task: 'classification', kind: 'logits', labels: ['a', 'b'] })).toEqual({
-      task: 'classification', label: 'a', index: 0, probabilities: [0.5, 0.5], logits: [0, 0],
+      task: 'classification',
+      label: 'a',
+      index: 0,
+      probabilities: [0.5, 0.5],
+      logits: [0, 0],
     });
     expect(toPrediction([0.1, 0.9], { task: 'classification', kind: 'probabilities', labels: null })).toEqual({
-      task: 'classification', label: '1', index: 1, probabilities: [0.1, 0.9], logits: null,
+      task: 'classification',
+      label: '1',
+      index: 1,
+      probabilities: [0.1, 0.9],
+      logits: null,
     });
-    expect(toPrediction([1.5], { task: 'regression', kind: 'values', labels: null })).toEqual({ task: 'regression', values: [1.5] });
+    expect(toPrediction([1.5], { task: 'regression', kind: 'values', labels: null })).toEqual({
+      task: 'regression',
+      values: [1.5],
+    });
   });
 });
 
 describe('runRows chunks for fixed batch sizes', () => {
   /** A stand-in session: sums each row, records the dims it was given. */
   function summingSession(calls: number[][]): InferenceSession {
-    const run = (feeds: Record<string, { data: Float32Array; dims: readonly number[] }>): Promise<Record<string, unknown>> => {
+    const run = (
+      feeds: Record<string, { data: Float32Array; dims: readonly number[] }>,
+    ): Promise<Record<string, unknown>> => {
       const tensor = feeds.x;
       if (!tensor) return Promise.reject(new Error('no input'));
       calls.push([...tensor.dims]);
       const rows = tensor.dims[0] ?? 1;
       const width = tensor.data.length / rows;
-      const sums = Float32Array.from({ length: rows }, (_, r) => tensor.data.subarray(r * width, (r + 1) * width).reduce((a, b) => a + b, 0));
+      const sums = Float32Array.from({ length: rows }, (_, r) =>
+        tensor.data.subarray(r * width, (r + 1) * width).reduce((a, b) => a + b, 0),
+      );
       return Promise.resolve({ y: { type: 'float32', data: sums } });
     };
     return { run } as unknown as InferenceSession;
   }
   const plan = (fixedBatchSize: number | null, batchAxis = true): RunPlan => ({
-    inputName: 'x', outputName: 'y', features: 2, tensorSampleDims: [2], batchAxis, fixedBatchSize,
+    inputName: 'x',
+    outputName: 'y',
+    features: 2,
+    tensorSampleDims: [2],
+    batchAxis,
+    fixedBatchSize,
   });
   const rows = Float32Array.of(1, 1, 2, 2, 3, 3, 4, 4, 5, 5);
 
@@ -189,7 +261,11 @@ describe('runRows chunks for fixed batch sizes', () => {
     const output = await runRows(summingSession(calls), plan(2), rows, 5);
     expect(Array.from(output.data)).toEqual([2, 4, 6, 8, 10]);
     expect(output.width).toBe(1);
-    expect(calls).toEqual([[2, 2], [2, 2], [2, 2]]);
+    expect(calls).toEqual([
+      [2, 2],
+      [2, 2],
+      [2, 2],
+    ]);
   });
 
   test('fixed batch of 1: row by row', async () => {

@@ -18,7 +18,14 @@ describe('the shipped int8 student (models/mnist-student.int8-static.onnx)', () 
   const card = JSON.parse(fs.readFileSync(path.join(MODELS, 'mnist-student.json'), 'utf8')) as {
     sizeBytes: number;
     heldout: { accuracy: number };
-    variants: { method: string; file: string; sha256: string; sizeBytes: number; sizeRatio: number; heldout: { accuracy: number; errors: number; agreementWithFp32: number } }[];
+    variants: {
+      method: string;
+      file: string;
+      sha256: string;
+      sizeBytes: number;
+      sizeRatio: number;
+      heldout: { accuracy: number; errors: number; agreementWithFp32: number };
+    }[];
   };
   const [variant] = card.variants;
 
@@ -34,7 +41,11 @@ describe('the shipped int8 student (models/mnist-student.int8-static.onnx)', () 
     const model = await OnnxModel.load(path.join(MODELS, variant!.file));
     const fp32 = await OnnxModel.load(path.join(MODELS, 'mnist-student.onnx'));
     try {
-      expect(model.info.quantization).toMatchObject({ method: 'int8-static', source: 'mnist-student.onnx', calibrationRows: 512 });
+      expect(model.info.quantization).toMatchObject({
+        method: 'int8-static',
+        source: 'mnist-student.onnx',
+        calibrationRows: 512,
+      });
       expect(fp32.info.quantization).toBeNull();
       expect(model.info.labels).toEqual(fp32.info.labels);
       const data = await loadDataset(path.join(MODELS, 'mnist-heldout.npz'));
@@ -45,7 +56,9 @@ describe('the shipped int8 student (models/mnist-student.int8-static.onnx)', () 
       // CPU; an AVX-512 VNNI Zen 5 counts 59 (agreement with fp32 0.9965 against 0.996). So: within 2 of 2,000 (0.1 points), not exact.
       expect(Math.abs(report.errors - variant!.heldout.errors)).toBeLessThanOrEqual(2);
       expect(100 * (card.heldout.accuracy - report.accuracy)).toBeLessThanOrEqual(0.5); // within export.maxAccuracyDrop's default
-      expect(Math.abs((await agreement(model, fp32, data)).agreement - variant!.heldout.agreementWithFp32)).toBeLessThanOrEqual(0.001);
+      expect(
+        Math.abs((await agreement(model, fp32, data)).agreement - variant!.heldout.agreementWithFp32),
+      ).toBeLessThanOrEqual(0.001);
     } finally {
       await model.close();
       await fp32.close();
@@ -93,8 +106,19 @@ describe('input preparation without normalisation (graphs that normalise their i
 
 describe('the Pareto front', () => {
   test('the front holds the points nothing dominates, in order of cost', () => {
-    const point = (name: string, accuracy: number, latencyMs: number, sizeBytes: number): FrontierPoint => ({ name, kind: 'student', accuracy, latencyMs, sizeBytes });
-    const points = [point('teacher', 0.98, 0.3, 9e6), point('fp32', 0.97, 0.15, 5e6), point('int8', 0.97, 0.06, 1.3e6), point('slow', 0.96, 0.2, 5e6)];
+    const point = (name: string, accuracy: number, latencyMs: number, sizeBytes: number): FrontierPoint => ({
+      name,
+      kind: 'student',
+      accuracy,
+      latencyMs,
+      sizeBytes,
+    });
+    const points = [
+      point('teacher', 0.98, 0.3, 9e6),
+      point('fp32', 0.97, 0.15, 5e6),
+      point('int8', 0.97, 0.06, 1.3e6),
+      point('slow', 0.96, 0.2, 5e6),
+    ];
     expect(paretoFront(points, (p) => p.latencyMs).map((p) => p.name)).toEqual(['int8', 'teacher']);
     expect(paretoFront(points, (p) => p.sizeBytes).map((p) => p.name)).toEqual(['int8', 'teacher']);
     const spec = frontierSpec(points) as { hconcat: unknown[] };
@@ -104,9 +128,37 @@ describe('the Pareto front', () => {
   test('frontierPoints takes the teacher, every student and every variant with a latency, rejected ones marked', () => {
     const test = { n: 10, accuracy: 0.9, errors: 1, nll: 0.3, ece: 0.01, topK: { k: 5, accuracy: 1 } };
     const latency = { batch1P50Ms: 0.1, batch1P99Ms: 0.2, batch256RowsPerS: 1000 };
-    const variant = { name: 's.int8-static', method: 'int8-static' as const, onnx: 's.int8-static.onnx', sizeBytes: 10, sizeRatio: 0.25, calibrationRows: 512, test, accuracyDropPoints: 2, latency, rejected: true };
-    const model = { name: 's', role: 'student' as const, method: null, model: {}, params: 1, flopsPerSample: 1, onnx: 's.onnx', sizeBytes: 40, parityMaxAbsDiff: 0, test, latency, trainSeconds: 1, history: [] };
-    const report = { teacher: { ...model, name: 't', role: 'teacher' as const }, students: [{ ...model, variants: [variant] }] } as unknown as RunReport;
+    const variant = {
+      name: 's.int8-static',
+      method: 'int8-static' as const,
+      onnx: 's.int8-static.onnx',
+      sizeBytes: 10,
+      sizeRatio: 0.25,
+      calibrationRows: 512,
+      test,
+      accuracyDropPoints: 2,
+      latency,
+      rejected: true,
+    };
+    const model = {
+      name: 's',
+      role: 'student' as const,
+      method: null,
+      model: {},
+      params: 1,
+      flopsPerSample: 1,
+      onnx: 's.onnx',
+      sizeBytes: 40,
+      parityMaxAbsDiff: 0,
+      test,
+      latency,
+      trainSeconds: 1,
+      history: [],
+    };
+    const report = {
+      teacher: { ...model, name: 't', role: 'teacher' as const },
+      students: [{ ...model, variants: [variant] }],
+    } as unknown as RunReport;
     expect(frontierPoints(report).map((p) => [p.name, p.kind, p.rejected ?? false])).toEqual([
       ['t', 'teacher', false],
       ['s', 'student', false],

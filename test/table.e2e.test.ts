@@ -10,7 +10,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readTableFile } from '../src/data/table';
 import { run } from '../src/experiment';
-import { OnnxModel, loadDataset, type ClassPrediction, type Prediction, type RegressionPrediction } from '../src/runtime';
+import {
+  OnnxModel,
+  loadDataset,
+  type ClassPrediction,
+  type Prediction,
+  type RegressionPrediction,
+} from '../src/runtime';
 import type { ClassificationTest } from '../src/experiment/report-types';
 import { CLI, ROOT, tempDir } from './support/tiny';
 import { closeIfOpened } from './support/hooks';
@@ -75,9 +81,20 @@ describe('a CSV table, from training to predict(row)', () => {
         name: 'shop',
         seed: 0,
         device: 'cpu',
-        data: { train: { type: 'csv', path: trainFile, label: 'grade' }, test: { type: 'csv', path: testFile }, validation: { type: 'split', fraction: 0.1 } },
+        data: {
+          train: { type: 'csv', path: trainFile, label: 'grade' },
+          test: { type: 'csv', path: testFile },
+          validation: { type: 'split', fraction: 0.1 },
+        },
         teacher: { type: 'train', model: { type: 'mlp', hidden: [32] }, training: quick },
-        students: [{ name: 'soft', model: { type: 'mlp', hidden: [8] }, method: { type: 'soft-targets', temperature: 4, alpha: 0.7 }, training: quick }],
+        students: [
+          {
+            name: 'soft',
+            model: { type: 'mlp', hidden: [8] },
+            method: { type: 'soft-targets', temperature: 4, alpha: 0.7 },
+            training: quick,
+          },
+        ],
         evaluate: { benchmark: false },
       },
       { outDir },
@@ -96,7 +113,13 @@ describe('a CSV table, from training to predict(row)', () => {
     expect(student.info.labels).toEqual(['high', 'low', 'mid']);
     expect(student.info.input.shape).toEqual([1 + 4 + 1 + 1]); // size, colour (3 + missing), gift, weight
     const colour = resolved.data.preprocess.columns[1];
-    expect(colour).toEqual({ name: 'colour', type: 'categorical', categories: ['blue', 'green', 'red', ''], missingCategory: '', unseen: 'zeros' });
+    expect(colour).toEqual({
+      name: 'colour',
+      type: 'categorical',
+      categories: ['blue', 'green', 'red', ''],
+      missingCategory: '',
+      unseen: 'zeros',
+    });
   });
 
   test('predict(row) on the raw CSV rows gives what the runtime gives on the encoded test.npz', async () => {
@@ -113,7 +136,9 @@ describe('a CSV table, from training to predict(row)', () => {
     const typed = (await student.predict({ size: 4.5, colour: 'red', gift: true })) as ClassPrediction;
     const text = (await student.predict({ size: '4.5', colour: 'red', gift: 'true', weight: '' })) as ClassPrediction;
     expect(typed.probabilities).toEqual(text.probabilities);
-    await expect(student.predict({ size: 1, colour: 'red', colour2: 'x' })).rejects.toThrow("sample.colour2: expected no such column (the model's columns: size, colour, gift, weight)");
+    await expect(student.predict({ size: 1, colour: 'red', colour2: 'x' })).rejects.toThrow(
+      "sample.colour2: expected no such column (the model's columns: size, colour, gift, weight)",
+    );
   });
 
   test("the runtime on raw rows matches Python's checkpoint on the engine data the run recorded", async () => {
@@ -123,7 +148,7 @@ describe('a CSV table, from training to predict(row)', () => {
       'import json, sys',
       'import numpy as np',
       'from distillery import api',
-      "config = json.load(open(sys.argv[1]))",
+      'config = json.load(open(sys.argv[1]))',
       "logits, y = api.predict(sys.argv[2], config['data'], 'test', 'cpu')",
       'p = np.exp(logits - logits.max(axis=1, keepdims=True))',
       'p = p / p.sum(axis=1, keepdims=True)',
@@ -131,7 +156,13 @@ describe('a CSV table, from training to predict(row)', () => {
     ].join('\n');
     const result = spawnSync(
       process.execPath,
-      [path.join(ROOT, 'scripts', 'python.js'), '-c', script, path.join(outDir, 'resolved-config.json'), path.join(outDir, 'checkpoints', 'soft.pt')],
+      [
+        path.join(ROOT, 'scripts', 'python.js'),
+        '-c',
+        script,
+        path.join(outDir, 'resolved-config.json'),
+        path.join(outDir, 'checkpoints', 'soft.pt'),
+      ],
       { cwd: ROOT, encoding: 'utf8', timeout: 180_000 },
     );
     expect(result.stderr).not.toMatch(/Traceback/);
@@ -161,20 +192,43 @@ describe('a regression table with two target columns', () => {
     for (let i = 0; i < 300; i++) {
       const a = 4 * next();
       const kind = next() < 0.5 ? 'x' : 'y';
-      lines.push(`${a.toFixed(3)},${kind},${(2 * a + (kind === 'x' ? 1 : 0)).toFixed(3)},${(a * a - (kind === 'y' ? 2 : 0)).toFixed(3)}`);
+      lines.push(
+        `${a.toFixed(3)},${kind},${(2 * a + (kind === 'x' ? 1 : 0)).toFixed(3)},${(a * a - (kind === 'y' ? 2 : 0)).toFixed(3)}`,
+      );
     }
     const file = path.join(folder, 'rows.jsonl');
     const header = lines[0]!.split(',');
-    fs.writeFileSync(file, lines.slice(1).map((line) => JSON.stringify(Object.fromEntries(line.split(',').map((cell, k) => [header[k]!, k === 1 ? cell : Number(cell)])))).join('\n'));
+    fs.writeFileSync(
+      file,
+      lines
+        .slice(1)
+        .map((line) =>
+          JSON.stringify(
+            Object.fromEntries(line.split(',').map((cell, k) => [header[k]!, k === 1 ? cell : Number(cell)])),
+          ),
+        )
+        .join('\n'),
+    );
     const outDir = path.join(folder, 'out');
     const report = await run(
       {
         name: 'two-targets',
         seed: 0,
         device: 'cpu',
-        data: { task: 'regression', train: { type: 'csv', path: file, label: ['p', 'q'], limit: 240 }, test: { type: 'csv', path: file, offset: 240 } },
+        data: {
+          task: 'regression',
+          train: { type: 'csv', path: file, label: ['p', 'q'], limit: 240 },
+          test: { type: 'csv', path: file, offset: 240 },
+        },
         teacher: { type: 'train', model: { type: 'mlp', hidden: [32] }, method: { type: 'targets' }, training: quick },
-        students: [{ name: 'mimic', model: { type: 'mlp', hidden: [8] }, method: { type: 'regression-distillation' }, training: quick }],
+        students: [
+          {
+            name: 'mimic',
+            model: { type: 'mlp', hidden: [8] },
+            method: { type: 'regression-distillation' },
+            training: quick,
+          },
+        ],
         evaluate: { benchmark: false },
       },
       { outDir },
@@ -186,10 +240,13 @@ describe('a regression table with two target columns', () => {
       const rows = (await readTableFile(file)).slice(240);
       const encoded = await loadDataset(path.join(outDir, 'data', 'test.npz'));
       expect(encoded.targetWidth).toBe(2);
-      const values = (predictions: Prediction[]) => predictions.map((prediction) => (prediction as RegressionPrediction).values);
+      const values = (predictions: Prediction[]) =>
+        predictions.map((prediction) => (prediction as RegressionPrediction).values);
       const onRows = values(await model.predictBatch(rows));
       expect(onRows[0]).toHaveLength(2);
-      expect(maxAbsDifference(onRows, values(await model.predictBatch(encoded.x as Float32Array)))).toBeLessThanOrEqual(1e-5);
+      expect(maxAbsDifference(onRows, values(await model.predictBatch(encoded.x as Float32Array)))).toBeLessThanOrEqual(
+        1e-5,
+      );
     } finally {
       await model.close();
     }

@@ -20,7 +20,13 @@ const spec: TablePreprocessSpec = {
   kind: 'table',
   columns: [
     { name: 'carat', type: 'numeric', fill: 0.5 },
-    { name: 'cut', type: 'categorical', categories: ['Fair', 'Good', 'Ideal', ''], missingCategory: '', unseen: 'zeros' },
+    {
+      name: 'cut',
+      type: 'categorical',
+      categories: ['Fair', 'Good', 'Ideal', ''],
+      missingCategory: '',
+      unseen: 'zeros',
+    },
     { name: 'gift', type: 'boolean', fill: 0.25 },
     { name: 'colour', type: 'categorical', categories: ['D', 'E'], missingCategory: null, unseen: 'error' },
   ],
@@ -54,7 +60,16 @@ async function rejected(work: Promise<unknown>): Promise<Error> {
 describe('the table encoding', () => {
   test('numeric, one-hot (in the spec order), boolean, slot by slot', () => {
     expect(compileTable(spec).width).toBe(8);
-    expect(encode({ carat: 0.3, cut: 'Ideal', gift: 'TRUE', colour: 'E' })).toEqual([Math.fround(0.3), 0, 0, 1, 0, 1, 0, 1]);
+    expect(encode({ carat: 0.3, cut: 'Ideal', gift: 'TRUE', colour: 'E' })).toEqual([
+      Math.fround(0.3),
+      0,
+      0,
+      1,
+      0,
+      1,
+      0,
+      1,
+    ]);
     expect(encode({ carat: '1.5', cut: 'Fair', gift: false, colour: 'D' })).toEqual([1.5, 1, 0, 0, 0, 0, 1, 0]);
     expect(encode({ carat: 2, cut: 'Good', gift: 1, colour: 'D' })).toEqual([2, 0, 1, 0, 0, 1, 1, 0]);
   });
@@ -70,28 +85,51 @@ describe('the table encoding', () => {
     expect(error).toBeInstanceOf(InputValidationError);
     expect(error.message).toBe('sample.colour: expected one of the training categories (D, E), received string "Z"');
     // colour had no missing cell in training: a missing one is unseen, and unseen is an error there
-    expect(thrown(() => encode({ carat: 1 })).message).toMatch(/^sample\.colour: expected one of the training categories \(D, E\): the column had no missing values/);
+    expect(thrown(() => encode({ carat: 1 })).message).toMatch(
+      /^sample\.colour: expected one of the training categories \(D, E\): the column had no missing values/,
+    );
   });
 
-  test('an unknown column is an error naming it and the model\'s columns; the label column is ignored', () => {
-    const error = instanceOf(thrown(() => encode({ carat: 1, colour: 'D', weight: 3 }, 'samples[2]')), InputValidationError);
+  test("an unknown column is an error naming it and the model's columns; the label column is ignored", () => {
+    const error = instanceOf(
+      thrown(() => encode({ carat: 1, colour: 'D', weight: 3 }, 'samples[2]')),
+      InputValidationError,
+    );
     expect(error).toBeInstanceOf(InputValidationError);
     expect(error.field).toBe('samples[2].weight');
-    expect(error.message).toBe("samples[2].weight: expected no such column (the model's columns: carat, cut, gift, colour), received 3");
+    expect(error.message).toBe(
+      "samples[2].weight: expected no such column (the model's columns: carat, cut, gift, colour), received 3",
+    );
     expect(encode({ carat: 1, colour: 'D', price: 326 })).toEqual(encode({ carat: 1, colour: 'D' }));
   });
 
   test('values a column cannot take are errors naming the column', () => {
-    expect(thrown(() => encode({ carat: 'heavy', colour: 'D' })).message).toBe('sample.carat: expected a number (numeric column), received string "heavy"');
-    expect(thrown(() => encode({ carat: NaN, colour: 'D' })).message).toMatch(/^sample\.carat: expected a finite number/);
-    expect(thrown(() => encode({ gift: 'maybe', colour: 'D' })).message).toMatch(/^sample\.gift: expected true or false/);
-    expect(thrown(() => encode({ cut: { a: 1 }, colour: 'D' })).message).toMatch(/^sample\.cut: expected a string, number or boolean/);
+    expect(thrown(() => encode({ carat: 'heavy', colour: 'D' })).message).toBe(
+      'sample.carat: expected a number (numeric column), received string "heavy"',
+    );
+    expect(thrown(() => encode({ carat: NaN, colour: 'D' })).message).toMatch(
+      /^sample\.carat: expected a finite number/,
+    );
+    expect(thrown(() => encode({ gift: 'maybe', colour: 'D' })).message).toMatch(
+      /^sample\.gift: expected true or false/,
+    );
+    expect(thrown(() => encode({ cut: { a: 1 }, colour: 'D' })).message).toMatch(
+      /^sample\.cut: expected a string, number or boolean/,
+    );
   });
 
   test('a categorical column takes numbers and booleans by their JSON text; a reused buffer is overwritten', () => {
     const numbers: TablePreprocessSpec = {
       kind: 'table',
-      columns: [{ name: 'zip', type: 'categorical', categories: ['1', '2', '10', 'true'], missingCategory: null, unseen: 'zeros' }],
+      columns: [
+        {
+          name: 'zip',
+          type: 'categorical',
+          categories: ['1', '2', '10', 'true'],
+          missingCategory: null,
+          unseen: 'zeros',
+        },
+      ],
       targets: [],
     };
     const out = new Float32Array(6).fill(7);
@@ -136,9 +174,14 @@ describe('reading tables', () => {
     expect(rows[3]).toEqual({ carat: '2.5', cut: '', gift: 'false', note: 'say "hi"', label: 'dear' });
 
     const tsv = await readTableFile(write('shop.tsv.gz', 'a\tb\n1\tx y\n2\t\n'));
-    expect(tsv).toEqual([{ a: '1', b: 'x y' }, { a: '2', b: '' }]);
+    expect(tsv).toEqual([
+      { a: '1', b: 'x y' },
+      { a: '2', b: '' },
+    ]);
 
-    const jsonl = await readTableFile(write('shop.jsonl', '{"a": 1, "b": "x"}\n\n{"a": 2.5, "c": true}\r\n{"b": null}'));
+    const jsonl = await readTableFile(
+      write('shop.jsonl', '{"a": 1, "b": "x"}\n\n{"a": 2.5, "c": true}\r\n{"b": null}'),
+    );
     expect(jsonl).toEqual([{ a: '1', b: 'x' }, { a: '2.5', c: 'true' }, {}]);
     expect(await readTableFile(write('shop.csv.gz', SHOP))).toEqual(rows);
   });
@@ -177,7 +220,11 @@ describe('prepareTables', () => {
     const train = write('train.csv', TRAIN);
     const test = write('test.csv', 'label,carat,cut,gift\nno,4,Premium,true\nyes,,Good,\n');
     const prepared = await prepareData(
-      dataConfig({ train: { type: 'csv', path: train, label: 'label' }, test: { type: 'csv', path: test }, validation: { type: 'split', fraction: 0.2 } }),
+      dataConfig({
+        train: { type: 'csv', path: train, label: 'label' },
+        test: { type: 'csv', path: test },
+        validation: { type: 'split', fraction: 0.2 },
+      }),
       out,
     );
     const mean = (1 + 3 + 2 + 5) / 4;
@@ -185,14 +232,27 @@ describe('prepareTables', () => {
       kind: 'table',
       columns: [
         { name: 'carat', type: 'numeric', fill: mean },
-        { name: 'cut', type: 'categorical', categories: ['Fair', 'Good', 'Ideal', ''], missingCategory: '', unseen: 'zeros' },
+        {
+          name: 'cut',
+          type: 'categorical',
+          categories: ['Fair', 'Good', 'Ideal', ''],
+          missingCategory: '',
+          unseen: 'zeros',
+        },
         { name: 'gift', type: 'boolean', fill: 2 / 5 },
       ],
       targets: ['label'],
     });
     expect(prepared.data.labels).toEqual(['maybe', 'no', 'yes']);
     expect(prepared.data.validation).toEqual({ type: 'split', fraction: 0.2 });
-    expect(prepared.data.train).toEqual({ type: 'file', path: path.join(out, 'data', 'train-encoded.npz'), x: 'x', y: 'y', offset: 0, labelled: true });
+    expect(prepared.data.train).toEqual({
+      type: 'file',
+      path: path.join(out, 'data', 'train-encoded.npz'),
+      x: 'x',
+      y: 'y',
+      offset: 0,
+      labelled: true,
+    });
     expect(prepared.summary).toEqual({ kind: 'table', rows: { train: 5, test: 2 }, skipped: {} });
 
     const trainSet = await loadDataset(path.join(out, 'data', 'train-encoded.npz'));
@@ -212,11 +272,24 @@ describe('prepareTables', () => {
 
   test('JSON lines, features and declared kinds, offset and limit, numeric class names', async () => {
     const out = tempDir('tables-out');
-    const lines = ['{"id": 9, "zip": 10, "size": 1, "y": 10}', '{"id": 8, "zip": 2, "size": 2, "y": 2}', '{"id": 7, "zip": 10, "y": 1}', '{"id": 6, "zip": 2, "size": 4, "y": 2}'];
+    const lines = [
+      '{"id": 9, "zip": 10, "size": 1, "y": 10}',
+      '{"id": 8, "zip": 2, "size": 2, "y": 2}',
+      '{"id": 7, "zip": 10, "y": 1}',
+      '{"id": 6, "zip": 2, "size": 4, "y": 2}',
+    ];
     const train = write('train.jsonl.gz', lines.join('\n'));
     const prepared = await prepareData(
       dataConfig({
-        train: { type: 'csv', path: train, label: 'y', features: ['size', 'zip'], columns: { zip: 'categorical' }, missing: { numeric: { constant: -1 } }, offset: 1 },
+        train: {
+          type: 'csv',
+          path: train,
+          label: 'y',
+          features: ['size', 'zip'],
+          columns: { zip: 'categorical' },
+          missing: { numeric: { constant: -1 } },
+          offset: 1,
+        },
         test: { type: 'csv', path: train, offset: 2, limit: 1 },
       }),
       out,
@@ -236,7 +309,13 @@ describe('prepareTables', () => {
     expect([...trainSet.y!]).toEqual([1, 0, 1]);
     // data.test's first row has class "10", which data.train (from offset 1) never had
     const error = await rejected(
-      prepareData(dataConfig({ train: { type: 'csv', path: train, label: 'y', offset: 1 }, test: { type: 'csv', path: train, limit: 2 } }), out),
+      prepareData(
+        dataConfig({
+          train: { type: 'csv', path: train, label: 'y', offset: 1 },
+          test: { type: 'csv', path: train, limit: 2 },
+        }),
+        out,
+      ),
     );
     expect(error).toBeInstanceOf(DatasetError);
     expect(error.message).toBe(`dataset ${train}:1: label "10" is not one of data.train's classes (1, 2)`);
@@ -246,7 +325,11 @@ describe('prepareTables', () => {
     const out = tempDir('tables-out');
     const train = write('reg.tsv', 'a\tb\tp\tq\n1\tx\t0.5\t10\n2\ty\t1.5\t20\n3\tx\t2.5\t30\n');
     const prepared = await prepareData(
-      dataConfig({ task: 'regression', train: { type: 'csv', path: train, label: ['p', 'q'] }, test: { type: 'csv', path: train } }),
+      dataConfig({
+        task: 'regression',
+        train: { type: 'csv', path: train, label: ['p', 'q'] },
+        test: { type: 'csv', path: train },
+      }),
       out,
     );
     expect(prepared.data.labels).toEqual(['p', 'q']);
@@ -270,7 +353,9 @@ describe('prepareTables', () => {
     const error = await rejected(tableDataset(file, spec, ['dear', 'costly']));
     expect(error.message).toBe(`dataset ${file}:2: label "cheap" is not one of the model's classes (dear, costly)`);
     const unlabelled = write('nolabel.csv', 'carat,cut,gift,colour\n1,Ideal,true,D\n');
-    expect((await rejected(tableDataset(unlabelled, spec, ['a', 'b']))).message).toMatch(/no label column "price": evaluation needs the labels/);
+    expect((await rejected(tableDataset(unlabelled, spec, ['a', 'b']))).message).toMatch(
+      /no label column "price": evaluation needs the labels/,
+    );
   });
 });
 
@@ -280,7 +365,10 @@ describe('bad table inputs: a typed error naming the file and line or the config
   const out = tempDir('tables-bad');
 
   async function prepareError(train: Record<string, unknown>, test?: Record<string, unknown>): Promise<Error> {
-    const config = dataConfig({ train: { type: 'csv', label: 'label', ...train }, test: { type: 'csv', path: train.path, ...test } });
+    const config = dataConfig({
+      train: { type: 'csv', label: 'label', ...train },
+      test: { type: 'csv', path: train.path, ...test },
+    });
     const error = await rejected(prepareData(config, out));
     expect(fs.existsSync(path.join(out, 'data'))).toBe(false);
     return error;
@@ -298,7 +386,9 @@ describe('bad table inputs: a typed error naming the file and line or the config
     const file = write('quote.csv', 'a,label\n1,x\n2,"y\n3,z\n');
     const error = await prepareError({ path: file });
     expect(error).toBeInstanceOf(DatasetError);
-    expect(error.message).toMatch(new RegExp(`^dataset ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+: malformed CSV: Quote Not Closed`));
+    expect(error.message).toMatch(
+      new RegExp(`^dataset ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+: malformed CSV: Quote Not Closed`),
+    );
   });
 
   test('90: a label column the file does not have names the columns it has', async () => {
@@ -311,7 +401,10 @@ describe('bad table inputs: a typed error naming the file and line or the config
 
   test('91: features and columns naming columns the file does not have', async () => {
     const file = write('names.csv', 'a,b,label\n1,2,x\n');
-    const error = instanceOf(await prepareError({ path: file, features: ['a', 'colour'], columns: { size: 'numeric' } }), ConfigError);
+    const error = instanceOf(
+      await prepareError({ path: file, features: ['a', 'colour'], columns: { size: 'numeric' } }),
+      ConfigError,
+    );
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.issues.map((issue) => issue.path)).toEqual(['data.train.features[1]', 'data.train.columns.size']);
     expect(error.message).toContain(`data.train.features[1]: no column "colour" in ${file} (its columns: a, b, label)`);
@@ -326,14 +419,18 @@ describe('bad table inputs: a typed error naming the file and line or the config
 
   test('93: an empty file, a header alone', async () => {
     const empty = write('empty.csv', '');
-    expect((await prepareError({ path: empty })).message).toBe(`dataset ${empty}: an empty file: expected a header row, then rows`);
+    expect((await prepareError({ path: empty })).message).toBe(
+      `dataset ${empty}: an empty file: expected a header row, then rows`,
+    );
     const header = write('header.csv', 'a,label\n');
     expect((await prepareError({ path: header })).message).toBe(`dataset ${header}: only a header, no rows`);
     const missing = path.join(folder, 'absent.csv');
     expect((await prepareError({ path: missing })).message).toBe(`dataset ${missing}: no such file`);
     const notGzip = path.join(folder, 'plain.csv.gz');
     fs.writeFileSync(notGzip, 'a,label\n1,x\n');
-    expect((await prepareError({ path: notGzip })).message).toMatch(/^dataset .*plain\.csv\.gz: not a valid gzip file, or it is truncated/);
+    expect((await prepareError({ path: notGzip })).message).toMatch(
+      /^dataset .*plain\.csv\.gz: not a valid gzip file, or it is truncated/,
+    );
   });
 
   test('94: a JSON line that is not an object, or not JSON', async () => {
@@ -350,9 +447,13 @@ describe('bad table inputs: a typed error naming the file and line or the config
     const test = write('test.csv', 'cut,label\nGood,x\nPerfect,y\n');
     const error = await prepareError({ path: train, unseen: 'error' }, { path: test });
     expect(error).toBeInstanceOf(DatasetError);
-    expect(error.message).toBe(`dataset ${test}:3: column "cut": expected one of the training categories (Good, Ideal), received string "Perfect"`);
+    expect(error.message).toBe(
+      `dataset ${test}:3: column "cut": expected one of the training categories (Good, Ideal), received string "Perfect"`,
+    );
     const classes = write('classes.csv', 'cut,label\nGood,x\nGood,z\n');
-    expect((await prepareError({ path: train }, { path: classes })).message).toBe(`dataset ${classes}:3: label "z" is not one of data.train's classes (x, y)`);
+    expect((await prepareError({ path: train }, { path: classes })).message).toBe(
+      `dataset ${classes}:3: label "z" is not one of data.train's classes (x, y)`,
+    );
   });
 
   test('96: an empty label cell; a one-class label column; data.labels of the wrong length', async () => {
@@ -362,16 +463,29 @@ describe('bad table inputs: a typed error naming the file and line or the config
     expect((await prepareError({ path: one })).message).toMatch(/holds only one class \("x"\)/);
     const two = write('two.csv', 'a,label\n1,x\n2,y\n');
     const error = await rejected(
-      prepareData(dataConfig({ labels: ['a', 'b', 'c'], train: { type: 'csv', path: two, label: 'label' }, test: { type: 'csv', path: two } }), out),
+      prepareData(
+        dataConfig({
+          labels: ['a', 'b', 'c'],
+          train: { type: 'csv', path: two, label: 'label' },
+          test: { type: 'csv', path: two },
+        }),
+        out,
+      ),
     );
     expect(instanceOf(error, ConfigError).field).toBe('data.labels');
   });
 
   test('97: a config that does not fit a table: no label, two labels for classes, encoding options outside data.train', async () => {
     const file = write('ok.csv', 'a,label\n1,x\n2,y\n');
-    expect(instanceOf(await prepareError({ path: file, label: undefined }), ConfigError).field).toBe('data.train.label');
-    expect(instanceOf(await prepareError({ path: file, label: ['a', 'label'] }), ConfigError).message).toMatch(/expected one label column for classification/);
-    expect(instanceOf(await prepareError({ path: file }, { unseen: 'error' }), ConfigError).field).toBe('data.test.unseen');
+    expect(instanceOf(await prepareError({ path: file, label: undefined }), ConfigError).field).toBe(
+      'data.train.label',
+    );
+    expect(instanceOf(await prepareError({ path: file, label: ['a', 'label'] }), ConfigError).message).toMatch(
+      /expected one label column for classification/,
+    );
+    expect(instanceOf(await prepareError({ path: file }, { unseen: 'error' }), ConfigError).field).toBe(
+      'data.test.unseen',
+    );
     const odd = write('table.txt', 'a,label\n1,x\n');
     expect(instanceOf(await prepareError({ path: odd }), ConfigError).field).toBe('data.train.format');
   });
@@ -380,6 +494,8 @@ describe('bad table inputs: a typed error naming the file and line or the config
     const rows = Array.from({ length: 10_002 }, (_, index) => `id${index},${index % 2}`);
     const file = write('ids.csv', ['name,label', ...rows].join('\n'));
     const error = await prepareError({ path: file });
-    expect(error.message).toMatch(/column "name" has 10,002 distinct values, more than the 10,000 one-hot inputs a categorical column may have/);
+    expect(error.message).toMatch(
+      /column "name" has 10,002 distinct values, more than the 10,000 one-hot inputs a categorical column may have/,
+    );
   });
 });

@@ -30,7 +30,11 @@ describe('auto, sweeps and the verdict', () => {
 
   test('auto: six candidates chosen on validation, only the chosen one (and its baseline) tested, with a verdict', async () => {
     const out = path.join(tempDir('auto'), 'out');
-    const experiment: ExperimentInput = { ...base, name: 'auto', students: [{ name: 'pick', model: { type: 'mlp', hidden: [8] }, method: { type: 'auto' }, training }] };
+    const experiment: ExperimentInput = {
+      ...base,
+      name: 'auto',
+      students: [{ name: 'pick', model: { type: 'mlp', hidden: [8] }, method: { type: 'auto' }, training }],
+    };
     const events: EngineEvent[] = [];
     const report = await run(experiment, { outDir: out, engine, onEvent: (event) => events.push(event) });
     const logs = events.flatMap((event) => (event.event === 'log' ? [event.message] : []));
@@ -38,7 +42,14 @@ describe('auto, sweeps and the verdict', () => {
     expect(logs.filter((message) => /^pick: candidate \d of 6/.test(message))).toHaveLength(6);
     const [sweep] = report.sweeps;
     expect(sweep).toMatchObject({ student: 'pick', auto: true, metric: 'validationAccuracy' });
-    expect(sweep!.candidates.map((c) => c.method?.type)).toEqual(['hard-labels', 'soft-targets', 'soft-targets', 'soft-targets', 'soft-targets', 'dkd']);
+    expect(sweep!.candidates.map((c) => c.method?.type)).toEqual([
+      'hard-labels',
+      'soft-targets',
+      'soft-targets',
+      'soft-targets',
+      'soft-targets',
+      'dkd',
+    ]);
     const best = Math.max(...sweep!.candidates.map((c) => c.validation));
     const chosen = sweep!.candidates.find((c) => c.chosen)!;
     expect(chosen.validation).toBe(best);
@@ -47,7 +58,9 @@ describe('auto, sweeps and the verdict', () => {
 
     // candidates never read the test split: no test metric in any candidate's history
     for (const candidate of sweep!.candidates) {
-      const result = JSON.parse(fs.readFileSync(path.join(out, 'results', `${candidate.name}.json`), 'utf8')) as { history: Record<string, unknown>[] };
+      const result = JSON.parse(fs.readFileSync(path.join(out, 'results', `${candidate.name}.json`), 'utf8')) as {
+        history: Record<string, unknown>[];
+      };
       expect(result.history.every((epoch) => !Object.keys(epoch).some((key) => key.startsWith('test')))).toBe(true);
       expect(result.history.every((epoch) => typeof epoch.validationAccuracy === 'number')).toBe(true);
     }
@@ -59,7 +72,8 @@ describe('auto, sweeps and the verdict', () => {
       expect(shown).toEqual(['pick-1', chosen.name].sort((a, b) => a.localeCompare(b, 'en', { numeric: true })));
       const verdict = report.students.find((s) => s.name === chosen.name)!.verdict!;
       expect(verdict.baseline).toBe('pick-1');
-      const errors = (name: string): number => (report.students.find((s) => s.name === name)!.test as { errors: number }).errors;
+      const errors = (name: string): number =>
+        (report.students.find((s) => s.name === name)!.test as { errors: number }).errors;
       const [student, baseline] = [{ errors: errors(chosen.name) }, { errors: errors('pick-1') }];
       expect(verdict.errorsDelta).toBe(student.errors - baseline.errors);
       expect(verdict.studentBetter - verdict.baselineBetter).toBe(-verdict.errorsDelta!);
@@ -93,7 +107,12 @@ describe('auto, sweeps and the verdict', () => {
     expect(summary.seeds).toEqual([0, 1]);
     expect(summary.students.map((s) => s.student)).toEqual(['kd', 'kd-labels']);
     const kd = summary.students[0]!;
-    const reports = [0, 1].map((seed) => JSON.parse(fs.readFileSync(path.join(out, `seed-${seed}`, 'report.json'), 'utf8')) as import('../src').RunReport);
+    const reports = [0, 1].map(
+      (seed) =>
+        JSON.parse(
+          fs.readFileSync(path.join(out, `seed-${seed}`, 'report.json'), 'utf8'),
+        ) as import('../src').RunReport,
+    );
     for (const [index, report] of reports.entries()) {
       expect(report.seed).toBe(index);
       expect(report.sweeps[0]!.candidates.map((c) => c.name)).toEqual(['kd-1', 'kd-2']);
@@ -101,7 +120,10 @@ describe('auto, sweeps and the verdict', () => {
       expect(chosen.verdict!.baseline).toBe('kd-labels');
       expect(kd.values[index]).toBe((chosen.test as { accuracy: number }).accuracy);
     }
-    const pooled = reports.reduce((sum, report) => sum + report.students.find((s) => s.candidateOf === 'kd')!.verdict!.studentBetter, 0);
+    const pooled = reports.reduce(
+      (sum, report) => sum + report.students.find((s) => s.candidateOf === 'kd')!.verdict!.studentBetter,
+      0,
+    );
     expect(kd.verdict!.pooled.studentBetter).toBe(pooled);
     expect(fs.readFileSync(path.join(out, 'seeds.md'), 'utf8')).toContain('| kd |');
   }, 600_000);

@@ -40,7 +40,9 @@ SGD = {"type": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True}
 TOLERANCE = 1e-4
 
 
-def tiny_data(folder: str, n_train: int = 256, n_test: int = 64, shape: tuple[int, ...] = (1, 8, 8), classes: int = 3) -> dict[str, Any]:
+def tiny_data(
+    folder: str, n_train: int = 256, n_test: int = 64, shape: tuple[int, ...] = (1, 8, 8), classes: int = 3
+) -> dict[str, Any]:
     """Random 8x8 images whose label is the argmax of their first 3 pixels, as .npz files; returns a complete data config."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n_train + n_test, *shape)).astype(np.float32)
@@ -48,13 +50,29 @@ def tiny_data(folder: str, n_train: int = 256, n_test: int = 64, shape: tuple[in
     train, test = os.path.join(folder, "train.npz"), os.path.join(folder, "test.npz")
     np.savez(train, x=x[:n_train], y=y[:n_train])
     np.savez(test, x=x[n_train:], y=y[n_train:])
-    return {"task": "classification", "train": common.file_source(train), "test": common.file_source(test), "normalize": "standard", "preprocess": None}
+    return {
+        "task": "classification",
+        "train": common.file_source(train),
+        "test": common.file_source(test),
+        "normalize": "standard",
+        "preprocess": None,
+    }
 
 
 def training(**overrides: Any) -> dict[str, Any]:
-    return {"epochs": 4, "batchSize": 32, "optimizer": {"type": "adam", "lr": 0.001}, "weightDecay": 0,
-            "schedule": {"type": "constant", "warmupEpochs": 0}, "checkpoint": "last", "mixedPrecision": "auto",
-            "teacherOutputs": "auto", "compile": False, "channelsLast": False, **overrides}
+    return {
+        "epochs": 4,
+        "batchSize": 32,
+        "optimizer": {"type": "adam", "lr": 0.001},
+        "weightDecay": 0,
+        "schedule": {"type": "constant", "warmupEpochs": 0},
+        "checkpoint": "last",
+        "mixedPrecision": "auto",
+        "teacherOutputs": "auto",
+        "compile": False,
+        "channelsLast": False,
+        **overrides,
+    }
 
 
 class Events:
@@ -86,36 +104,58 @@ def expect_error(kind: str, run: Callable[[], Any]) -> Exception:
 
 def check_resume(device: str, folder: str, precision: str) -> str:
     data = tiny_data(folder)
-    teacher = {"type": "train", "name": "net", "model": common.mlp([32], dropout=0.2),
-               "training": training(augment={"shift": 1, "flip": False, "noise": 0, "mixup": 0, "cutmix": 0}, mixedPrecision=precision, optimizer=SGD,
-                                    schedule={"type": "cosine", "warmupEpochs": 1})}
+    teacher = {
+        "type": "train",
+        "name": "net",
+        "model": common.mlp([32], dropout=0.2),
+        "training": training(
+            augment={"shift": 1, "flip": False, "noise": 0, "mixup": 0, "cutmix": 0},
+            mixedPrecision=precision,
+            optimizer=SGD,
+            schedule={"type": "cosine", "warmupEpochs": 1},
+        ),
+    }
 
     def request(out: str, resume: bool) -> dict[str, Any]:
-        return common.train_teacher_request(data, os.path.join(folder, out), teacher, device=device, seed=5, resume=resume)
+        return common.train_teacher_request(
+            data, os.path.join(folder, out), teacher, device=device, seed=5, resume=resume
+        )
 
     reference = api.call("train_teacher", request("uninterrupted", False))
     expect_error("Cancelled", lambda: api.call("train_teacher", request("interrupted", False), Events(cancel_after=2)))
     events = Events()
     resumed = api.call("train_teacher", request("interrupted", True), events)
-    assert any("resumed after epoch 2" in message for message in events.logs()), f"no resume after epoch 2 in the logs: {events.logs()}"
+    assert any("resumed after epoch 2" in message for message in events.logs()), (
+        f"no resume after epoch 2 in the logs: {events.logs()}"
+    )
     assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3, 4], resumed["history"]
     expected, labels = api.predict(reference["checkpoint"], data, "test", device=device)
     got, _ = api.predict(resumed["checkpoint"], data, "test", device=device)
     difference = float(np.abs(expected - got).max())
     assert difference <= TOLERANCE, f"max |outputs resumed - uninterrupted| = {difference:.3g} > {TOLERANCE:g}"
-    return (f"max |outputs resumed - uninterrupted| = {difference:.3g} on {len(labels)} test rows; test errors "
-            f"{resumed['metrics']['testErrors']} resumed, {reference['metrics']['testErrors']} uninterrupted")
+    return (
+        f"max |outputs resumed - uninterrupted| = {difference:.3g} on {len(labels)} test rows; test errors "
+        f"{resumed['metrics']['testErrors']} resumed, {reference['metrics']['testErrors']} uninterrupted"
+    )
 
 
 def check_divergence(device: str, folder: str) -> str:
     data = tiny_data(folder, n_train=96, n_test=32)
     # lr 1e-3 for epoch 1, then 1e35: a learning rate no network survives, after one good epoch
-    diverging = {"type": "train", "name": "net", "model": common.mlp([8]),
-                 "training": training(schedule={"type": "step", "stepSize": 1, "gamma": 1e38, "warmupEpochs": 0})}
+    diverging = {
+        "type": "train",
+        "name": "net",
+        "model": common.mlp([8]),
+        "training": training(schedule={"type": "step", "stepSize": 1, "gamma": 1e38, "warmupEpochs": 0}),
+    }
     out_dir = os.path.join(folder, "diverged")
     diverged = Events()
-    error = expect_error("TrainingDivergedError", lambda: api.call(
-        "train_teacher", common.train_teacher_request(data, out_dir, diverging, device=device), diverged))
+    error = expect_error(
+        "TrainingDivergedError",
+        lambda: api.call(
+            "train_teacher", common.train_teacher_request(data, out_dir, diverging, device=device), diverged
+        ),
+    )
     details = error.details  # type: ignore[attr-defined]
     assert details["epoch"] == 2 and details["lastGoodEpoch"] == 1, details
     assert details["stateFile"] and os.path.exists(details["stateFile"]), details
@@ -126,24 +166,34 @@ def check_divergence(device: str, folder: str) -> str:
     # continue with the saved optimizer's learning rate, already the absurd one, whatever the request says.)
     kept = {**diverging, "training": {**diverging["training"], "epochs": 1}}
     events = Events()
-    result = api.call("train_teacher", common.train_teacher_request(data, out_dir, kept, device=device, resume=True), events)
-    assert any("resumed after epoch 1" in message for message in events.logs()), f"no resume after epoch 1 in the logs: {events.logs()}"
+    result = api.call(
+        "train_teacher", common.train_teacher_request(data, out_dir, kept, device=device, resume=True), events
+    )
+    assert any("resumed after epoch 1" in message for message in events.logs()), (
+        f"no resume after epoch 1 in the logs: {events.logs()}"
+    )
     assert [h["epoch"] for h in result["history"]] == [1], result["history"]
     assert result["history"][0]["loss"] == good[0]["loss"], (result["history"][0], good[0])
     outputs, _ = api.predict(result["checkpoint"], data, "test", device=device)
     assert np.isfinite(outputs).all(), "the kept state's outputs are not finite"
-    return (f"TrainingDivergedError at epoch {details['epoch']} step {details['step']}, last good epoch {details['lastGoodEpoch']} "
-            f"kept; its model (resumed, epochs 1) gives finite outputs, loss {good[0]['loss']:.4f} as in epoch 1")
+    return (
+        f"TrainingDivergedError at epoch {details['epoch']} step {details['step']}, last good epoch {details['lastGoodEpoch']} "
+        f"kept; its model (resumed, epochs 1) gives finite outputs, loss {good[0]['loss']:.4f} as in epoch 1"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda", help="cuda (default), cuda:N, or cpu to try the checks without a GPU")
+    parser.add_argument(
+        "--device", default="cuda", help="cuda (default), cuda:N, or cpu to try the checks without a GPU"
+    )
     args = parser.parse_args()
 
     doctor = api.call("doctor", {})
     if args.device.startswith("cuda") and not doctor["cuda"]:
-        print(f"FAIL: --device {args.device}, but torch {doctor['torch']} sees no CUDA device; run this on a machine with a CUDA GPU")
+        print(
+            f"FAIL: --device {args.device}, but torch {doctor['torch']} sees no CUDA device; run this on a machine with a CUDA GPU"
+        )
         return 1
     gpus = ", ".join(doctor["cudaDevices"]) or "none"
     print(f"device {args.device}; torch {doctor['torch']}; CUDA devices: {gpus}")

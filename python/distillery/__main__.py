@@ -38,18 +38,36 @@ def _print_event(event: dict[str, Any]) -> None:
     if kind == "epoch":
         metrics = event["metrics"]
         shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, (int, float)))
-        print(f"[{event['phase']} {event['name']}] epoch {event['epoch']}/{event['epochs']}: {shown}", file=sys.stderr, flush=True)
+        print(
+            f"[{event['phase']} {event['name']}] epoch {event['epoch']}/{event['epochs']}: {shown}",
+            file=sys.stderr,
+            flush=True,
+        )
     elif kind in ("log", "phase-start", "phase-end"):
         print(f"[{kind}] {json.dumps({k: v for k, v in event.items() if k != 'metrics'})}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m distillery", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m distillery", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("request", nargs="?", help="request JSON file ('-' for stdin); none for doctor/hello")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override a top-level key, e.g. --set device='\"cuda\"'")
-    parser.add_argument("--jsonl", action="store_true", help="events and the final {ok, result | error} envelope as JSON lines on stdout")
-    group = parser.add_argument_group("distributed (run_experiment, through torchrun): each flag changes a key of the request's distributed block")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="override a top-level key, e.g. --set device='\"cuda\"'",
+    )
+    parser.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="events and the final {ok, result | error} envelope as JSON lines on stdout",
+    )
+    group = parser.add_argument_group(
+        "distributed (run_experiment, through torchrun): each flag changes a key of the request's distributed block"
+    )
     group.add_argument("--nproc-per-node", type=int, help="ranks on this node (one device each)")
     group.add_argument("--nnodes", type=int, help="number of nodes")
     group.add_argument("--node-rank", type=int, help="this node's rank, 0..nnodes-1")
@@ -59,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     request: dict[str, Any] = {}
     if args.request:
-        with (sys.stdin if args.request == "-" else open(args.request, encoding="utf8")) as handle:
+        with sys.stdin if args.request == "-" else open(args.request, encoding="utf8") as handle:
             request = json.load(handle)
     for item in args.set:
         key, _, value = item.partition("=")
@@ -67,17 +85,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         distributed.exit_worker(_worker(args.command, request, args.jsonl))
     # A flag left out is None: the request's own value stands (the flags have no defaults of their own).
-    flags = {"nprocPerNode": args.nproc_per_node, "nnodes": args.nnodes, "nodeRank": args.node_rank,
-             "masterAddr": args.master_addr, "masterPort": args.master_port}
+    flags = {
+        "nprocPerNode": args.nproc_per_node,
+        "nnodes": args.nnodes,
+        "nodeRank": args.node_rank,
+        "masterAddr": args.master_addr,
+        "masterPort": args.master_port,
+    }
     if args.command != "run_experiment" and any(value is not None for value in flags.values()):
-        return _fail(DistilleryError(f"--nproc-per-node and the other distributed flags apply to run_experiment, not {args.command}"), args.jsonl)
+        return _fail(
+            DistilleryError(
+                f"--nproc-per-node and the other distributed flags apply to run_experiment, not {args.command}"
+            ),
+            args.jsonl,
+        )
     progress = Progress(_jsonl_event if args.jsonl else _print_event)
     signal.signal(signal.SIGINT, lambda *_: progress.request_cancel())
     try:
-        launch = distributed.launch_options(request.get("distributed"), flags) if args.command == "run_experiment" else None
+        launch = (
+            distributed.launch_options(request.get("distributed"), flags) if args.command == "run_experiment" else None
+        )
         if launch is not None:
             parse(ExperimentRequest, request)  # a bad request is refused here, once, before any rank starts
-            result = distributed.launch(args.command, _request_file(args.request, request, bool(args.set)), launch, jsonl=args.jsonl)
+            result = distributed.launch(
+                args.command, _request_file(args.request, request, bool(args.set)), launch, jsonl=args.jsonl
+            )
         else:
             result = call(args.command, request, progress=progress)
     except DistilleryError as error:

@@ -60,7 +60,9 @@ def hello(_request: Empty, _progress: Progress) -> dict[str, Any]:
 
 def doctor(request: Empty, progress: Progress) -> dict[str, Any]:
     report = hello(request, progress)
-    report["cudaDevices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    report["cudaDevices"] = (
+        [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    )
     report["threads"] = torch.get_num_threads()
     for package in ("numpy", "onnx", "onnxscript", "onnxruntime"):
         try:
@@ -74,7 +76,9 @@ def doctor(request: Empty, progress: Progress) -> dict[str, Any]:
 def quantize(request: QuantizeRequest, _progress: Progress) -> dict[str, Any]:
     """One int8 or fp16 variant of an exported .onnx, next to it (or at ``path``)."""
     calibration = read_calibration(request.data) if request.data is not None else None
-    return quantize_model(request.model, request.method, request.path, calibration=calibration, calibration_file=request.data)
+    return quantize_model(
+        request.model, request.method, request.path, calibration=calibration, calibration_file=request.data
+    )
 
 
 def command(request_type: type[R], handler: Callable[[R, Progress], dict[str, Any]]) -> Command:
@@ -94,7 +98,9 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-def call(command: str, request: dict[str, Any], on_event: Optional[Sink] = None, *, progress: Optional[Progress] = None) -> dict[str, Any]:
+def call(
+    command: str, request: dict[str, Any], on_event: Optional[Sink] = None, *, progress: Optional[Progress] = None
+) -> dict[str, Any]:
     """Runs one engine command in this process: the one dispatcher, for the bridge, ``python -m distillery`` and the
     benchmarks. ``request`` must be complete (every default written out), e.g. a ``resolved-config.json``.
 
@@ -103,7 +109,9 @@ def call(command: str, request: dict[str, Any], on_event: Optional[Sink] = None,
     if on_event is not None and progress is not None:
         raise TypeError("call: pass on_event or progress, not both")
     if command not in COMMANDS:
-        raise ConfigError(f"command: unknown engine command '{command}' (known: {', '.join(sorted(COMMANDS))})", field="command")
+        raise ConfigError(
+            f"command: unknown engine command '{command}' (known: {', '.join(sorted(COMMANDS))})", field="command"
+        )
     return COMMANDS[command](request, progress if progress is not None else Progress(on_event))
 
 

@@ -100,8 +100,11 @@ class Augmenter:
         image = len(sample_shape) >= 2
         for key, value in (("shift", spec.shift), ("flip", spec.flip), ("cutmix", spec.cutmix)):
             if value and not image:
-                raise ConfigError(f"{where}.{key}: needs images ([C,H,W] or [H,W] samples); these samples are vectors of "
-                                  f"shape {list(sample_shape)} (use noise or mixup)", field=f"{where}.{key}")
+                raise ConfigError(
+                    f"{where}.{key}: needs images ([C,H,W] or [H,W] samples); these samples are vectors of "
+                    f"shape {list(sample_shape)} (use noise or mixup)",
+                    field=f"{where}.{key}",
+                )
         return Augmenter(spec)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, Optional[Mix]]:

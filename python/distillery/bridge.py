@@ -74,5 +74,11 @@ def _error_info(error: Exception) -> dict[str, Any]:
     if isinstance(error, DistilleryError):
         info = error.to_json()
     else:
-        info = {"type": type(error).__name__, "message": str(error) or type(error).__name__, "field": None, "file": None, "details": {}}
+        info = {
+            "type": type(error).__name__,
+            "message": str(error) or type(error).__name__,
+            "field": None,
+            "file": None,
+            "details": {},
+        }
     return {**info, "traceback": traceback.format_exc()}

@@ -61,10 +61,20 @@ class LoadedModel:
     preprocess: Optional[dict[str, Any]] = None
 
 
-def save_checkpoint(path: str, *, module: nn.Module, model_config: ModelSpec, task: str, input_shape: list[int],
-                    num_outputs: int, labels: list[str], normalization: Optional[dict[str, list[float]]],
-                    meta: dict[str, Any], target_scale: Optional[dict[str, list[float]]] = None,
-                    preprocess: Optional[dict[str, Any]] = None) -> None:
+def save_checkpoint(
+    path: str,
+    *,
+    module: nn.Module,
+    model_config: ModelSpec,
+    task: str,
+    input_shape: list[int],
+    num_outputs: int,
+    labels: list[str],
+    normalization: Optional[dict[str, list[float]]],
+    meta: dict[str, Any],
+    target_scale: Optional[dict[str, list[float]]] = None,
+    preprocess: Optional[dict[str, Any]] = None,
+) -> None:
     payload: dict[str, Any] = {
         "format": FORMAT,
         "task": task,
@@ -95,8 +105,9 @@ def load_torch_file(path: str, map_location: Any = "cpu") -> dict[str, Any]:
         payload: dict[str, Any] = torch.load(path, map_location=map_location, weights_only=True)
         return payload
     except Exception as error:
-        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated, or not weights-only): {error}",
-                              file=path) from error
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (corrupt, truncated, or not weights-only): {error}", file=path
+        ) from error
 
 
 def load_checkpoint(path: str, device: torch.device) -> LoadedModel:
@@ -106,12 +117,20 @@ def load_checkpoint(path: str, device: torch.device) -> LoadedModel:
         raise CheckpointError(f"{path} is not a Distillery checkpoint (format {FORMAT})", file=path)
     try:
         input_shape, num_outputs, task = list(payload["inputShape"]), int(payload["numOutputs"]), payload["task"]
-        labels, normalization, meta = json.loads(payload["labels"]), json.loads(payload["normalization"]), json.loads(payload["meta"])
-        target_scale = json.loads(payload["targetScale"]) if "targetScale" in payload else None  # v0.1 classifiers had none
+        labels, normalization, meta = (
+            json.loads(payload["labels"]),
+            json.loads(payload["normalization"]),
+            json.loads(payload["meta"]),
+        )
+        target_scale = (
+            json.loads(payload["targetScale"]) if "targetScale" in payload else None
+        )  # v0.1 classifiers had none
         preprocess = json.loads(payload["preprocess"]) if "preprocess" in payload else None  # nor v0.1 checkpoints
         recorded = json.loads(payload["model"])
     except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: a damaged Distillery checkpoint ({type(error).__name__}: {error})", file=path) from error
+        raise CheckpointError(
+            f"{path}: a damaged Distillery checkpoint ({type(error).__name__}: {error})", file=path
+        ) from error
     try:
         model_config = parse(ModelSpec, recorded, "model")
         if isinstance(model_config, EnsembleModel):
@@ -124,9 +143,17 @@ def load_checkpoint(path: str, device: torch.device) -> LoadedModel:
         else:
             module = build_for_task(model_config, input_shape, num_outputs, target_scale)
             module.load_state_dict(payload["state"])
-    except ConfigError as error:  # e.g. a recorded `custom` module that is not an nn.Module class, or cannot be imported
-        raise CheckpointError(f"{path}: its recorded model config cannot be built: {error.message}", file=path) from error
+    except (
+        ConfigError
+    ) as error:  # e.g. a recorded `custom` module that is not an nn.Module class, or cannot be imported
+        raise CheckpointError(
+            f"{path}: its recorded model config cannot be built: {error.message}", file=path
+        ) from error
     except (RuntimeError, KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: the weights do not fit the recorded model config: {error}", file=path) from error
+        raise CheckpointError(
+            f"{path}: the weights do not fit the recorded model config: {error}", file=path
+        ) from error
     module.to(device).eval()
-    return LoadedModel(module, task, input_shape, num_outputs, labels, normalization, model_config, meta, path, preprocess)
+    return LoadedModel(
+        module, task, input_shape, num_outputs, labels, normalization, model_config, meta, path, preprocess
+    )

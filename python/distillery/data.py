@@ -108,7 +108,9 @@ def _read_file_source(source: FileSource, where: str) -> tuple[np.ndarray, Optio
     except _UNREADABLE as error:
         if _is_object_array_error(error):
             raise _object_array_error(path, f"{where}.path") from error
-        raise DataError(f"{where}: {path} is not a readable .npz (corrupt or truncated?): {error}", field=f"{where}.path", file=path) from error
+        raise DataError(
+            f"{where}: {path} is not a readable .npz (corrupt or truncated?): {error}", field=f"{where}.path", file=path
+        ) from error
 
 
 def _is_object_array_error(error: BaseException) -> bool:
@@ -117,8 +119,12 @@ def _is_object_array_error(error: BaseException) -> bool:
 
 def _object_array_error(path: str, field: str) -> DataError:
     """Object arrays (dtype object) are pickles: loading one runs whatever code it names, so they are refused."""
-    return DataError(f"{field}: {path} holds Python objects (dtype object), which are refused — loading them would unpickle "
-                     "untrusted data; save numeric arrays instead", field=field, file=path)
+    return DataError(
+        f"{field}: {path} holds Python objects (dtype object), which are refused — loading them would unpickle "
+        "untrusted data; save numeric arrays instead",
+        field=field,
+        file=path,
+    )
 
 
 # What numpy raises on a damaged file: a corrupt deflate stream inside an .npz is a zlib.error, a damaged
@@ -136,7 +142,9 @@ def _load_npy(path: str, field: str) -> np.ndarray:
     except _UNREADABLE as error:
         if _is_object_array_error(error):
             raise _object_array_error(path, field) from error
-        raise DataError(f"{field}: {path} is not a readable .npy (corrupt or truncated?): {error}", field=field, file=path) from error
+        raise DataError(
+            f"{field}: {path} is not a readable .npy (corrupt or truncated?): {error}", field=field, file=path
+        ) from error
 
 
 RawArray = Union[np.ndarray, ShardArray]  # raw rows outside loading: in memory, or lazily on disk
@@ -164,8 +172,11 @@ def read_rows(source: Source, where: str) -> tuple[RowStorage, Optional[np.ndarr
         x = ArrayRows(array)
     for name, shape in (("x", x.shape), ("y", None if y is None else y.shape)):
         if shape is not None and len(shape) == 0:
-            raise DataError(f"{where}: {name} must hold one entry per sample, got a single value (a 0-d array)",
-                            field=f"{where}.{name}", file=path)
+            raise DataError(
+                f"{where}: {name} must hold one entry per sample, got a single value (a 0-d array)",
+                field=f"{where}.{name}",
+                file=path,
+            )
     offset, limit = source.offset, source.limit
     end = len(x) if limit is None else offset + limit
     x = x.select(slice(offset, end))
@@ -190,21 +201,28 @@ def _read_shards(source: ShardsSource, where: str) -> tuple[ShardArray, Optional
     if source.y is None or not source.labelled:
         return x, None
     if len(source.y) != len(source.x):
-        raise DataError(f"{where}.y: {len(source.y)} label files for {len(source.x)} input shards; give one per shard, in the same order",
-                        field=f"{where}.y")
+        raise DataError(
+            f"{where}.y: {len(source.y)} label files for {len(source.x)} input shards; give one per shard, in the same order",
+            field=f"{where}.y",
+        )
     parts = []
     for i, (x_path, y_path, rows) in enumerate(zip(source.x, source.y, x.shard_rows, strict=True)):
         labels = _load_npy(y_path, f"{where}.y[{i}]")
         if len(labels) != rows:
-            raise DataError(f"{where}.y[{i}]: {y_path} has {len(labels)} labels but {x_path} has {rows} rows", field=f"{where}.y[{i}]",
-                            file=y_path)
+            raise DataError(
+                f"{where}.y[{i}]: {y_path} has {len(labels)} labels but {x_path} has {rows} rows",
+                field=f"{where}.y[{i}]",
+                file=y_path,
+            )
         parts.append(labels)
     return x, np.concatenate(parts)
 
 
 def _check_arrays(x: RowStorage, y: Optional[np.ndarray], where: str, path: Optional[str]) -> None:
     if x.ndim < 2:
-        raise DataError(f"{where}: x must have shape [N, ...features], got {list(x.shape)}", field=f"{where}.x", file=path)
+        raise DataError(
+            f"{where}: x must have shape [N, ...features], got {list(x.shape)}", field=f"{where}.x", file=path
+        )
     if len(x) == 0:
         raise DataError(f"{where}: the dataset is empty", field=where, file=path)
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
@@ -212,7 +230,11 @@ def _check_arrays(x: RowStorage, y: Optional[np.ndarray], where: str, path: Opti
     x.check_finite(where, path)  # shards: a chunk at a time
     if y is not None:
         if not (np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
-            raise DataError(f"{where}: y must be numeric (class indices or float targets), got dtype {y.dtype}", field=f"{where}.y", file=path)
+            raise DataError(
+                f"{where}: y must be numeric (class indices or float targets), got dtype {y.dtype}",
+                field=f"{where}.y",
+                file=path,
+            )
         if len(y) != len(x):
             raise DataError(f"{where}: x has {len(x)} rows but y has {len(y)}", field=f"{where}.y", file=path)
         if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
@@ -271,19 +293,27 @@ def _normalization(rows: RowStorage, mode: str) -> Normalization:
 
 def _check_class_label_shape(y: np.ndarray, where: str, file: Optional[str]) -> None:
     if y.ndim > 1 and int(np.prod(y.shape[1:])) != 1:
-        raise DataError(f"{where}: class labels must be one integer per sample, shape [N], got {list(y.shape)} "
-                        "(one-hot or several columns? pass class indices, or use data.task: regression)", field=f"{where}.y", file=file)
+        raise DataError(
+            f"{where}: class labels must be one integer per sample, shape [N], got {list(y.shape)} "
+            "(one-hot or several columns? pass class indices, or use data.task: regression)",
+            field=f"{where}.y",
+            file=file,
+        )
 
 
-def _labels_tensor(y: Optional[np.ndarray], task: str, num_outputs: int, where: str, device: torch.device,
-                   file: Optional[str] = None) -> Optional[torch.Tensor]:
+def _labels_tensor(
+    y: Optional[np.ndarray], task: str, num_outputs: int, where: str, device: torch.device, file: Optional[str] = None
+) -> Optional[torch.Tensor]:
     if y is None:
         return None
     if task == "regression":
         values = y.reshape(len(y), -1).astype(np.float32)
         if values.shape[1] != num_outputs:
-            raise DataError(f"{where}: targets have {values.shape[1]} values per sample, but data.train's have {num_outputs}",
-                            field=f"{where}.y", file=file)
+            raise DataError(
+                f"{where}: targets have {values.shape[1]} values per sample, but data.train's have {num_outputs}",
+                field=f"{where}.y",
+                file=file,
+            )
         return torch.as_tensor(values, device=device)
     _check_class_label_shape(y, where, file)
     if not np.issubdtype(y.dtype, np.integer) and not np.all(np.mod(y, 1) == 0):
@@ -293,7 +323,8 @@ def _labels_tensor(y: Optional[np.ndarray], task: str, num_outputs: int, where: 
     if low < 0 or high >= num_outputs:
         raise DataError(
             f"{where}: labels must lie in [0, {num_outputs - 1}] for {num_outputs} classes, found {low if low < 0 else high}",
-            field=f"{where}.y", file=file,
+            field=f"{where}.y",
+            file=file,
         )
     return torch.as_tensor(labels, device=device)
 
@@ -386,7 +417,9 @@ def load_data(config: DataSpec, device: torch.device) -> DataBundle:
 
 def load_run_data(config: DataSpec, device: torch.device) -> RunData:
     """Loads (or reuses, while its files are unchanged) a data config's splits for ``device``."""
-    key = hashlib.sha256(json.dumps([to_json(config), str(device), _file_stamps(config)], sort_keys=True).encode()).hexdigest()
+    key = hashlib.sha256(
+        json.dumps([to_json(config), str(device), _file_stamps(config)], sort_keys=True).encode()
+    ).hexdigest()
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
@@ -426,30 +459,48 @@ def _class_count(y: np.ndarray, config: DataSpec) -> int:
     file = _path_of(config.train)
     flat = y.reshape(-1)
     if not np.issubdtype(flat.dtype, np.integer) and not np.all(np.mod(flat, 1) == 0):
-        raise DataError(f"data.train: class labels must be integers, got dtype {flat.dtype}", field="data.train.y", file=file)
+        raise DataError(
+            f"data.train: class labels must be integers, got dtype {flat.dtype}", field="data.train.y", file=file
+        )
     present, counts = np.unique(flat.astype(np.int64), return_counts=True)
     declared = config.num_classes or (len(config.labels) if config.labels else None)
     if declared is None and (present[0] != 0 or len(present) != present[-1] + 1):
         shown = ", ".join(str(int(v)) for v in present[:6]) + (", …" if len(present) > 6 else "")
-        raise DataError(f"data.train: the class labels are {{{shown}}} ({len(present)} classes), not 0..{len(present) - 1}: map them to "
-                        "0..K-1, or declare the classes with data.labels (one name per class index) or data.numClasses",
-                        field="data.train.y", file=file)
+        raise DataError(
+            f"data.train: the class labels are {{{shown}}} ({len(present)} classes), not 0..{len(present) - 1}: map them to "
+            "0..K-1, or declare the classes with data.labels (one name per class index) or data.numClasses",
+            field="data.train.y",
+            file=file,
+        )
     if config.labels and not config.num_classes and present[-1] >= len(config.labels):
-        raise ConfigError(f"data.labels: {len(config.labels)} names for {int(present[-1]) + 1} classes (data.train has class {int(present[-1])})",
-                          field="data.labels")
+        raise ConfigError(
+            f"data.labels: {len(config.labels)} names for {int(present[-1]) + 1} classes (data.train has class {int(present[-1])})",
+            field="data.labels",
+        )
     count = declared or int(present[-1]) + 1
     if present[0] < 0 or present[-1] >= count:
         found = int(present[0]) if present[0] < 0 else int(present[-1])
-        raise DataError(f"data.train: labels must lie in [0, {count - 1}] for {count} classes, found {found}", field="data.train.y", file=file)
+        raise DataError(
+            f"data.train: labels must lie in [0, {count - 1}] for {count} classes, found {found}",
+            field="data.train.y",
+            file=file,
+        )
     if count < 2:
-        raise DataError(f"data.train: classification needs at least 2 classes, but the training labels hold only class "
-                        f"{int(present[-1])} (set data.numClasses when some classes are absent from the training data)",
-                        field="data.train.y", file=file)
+        raise DataError(
+            f"data.train: classification needs at least 2 classes, but the training labels hold only class "
+            f"{int(present[-1])} (set data.numClasses when some classes are absent from the training data)",
+            field="data.train.y",
+            file=file,
+        )
     thin = [(int(value), int(n)) for value, n in zip(present, counts, strict=True) if n < 2]
     if thin:
         listed = ", ".join(f"class {value}: {n} row" for value, n in thin[:5]) + (", …" if len(thin) > 5 else "")
-        raise DataError(f"data.train: every class needs at least 2 training rows ({listed}; {len(flat)} rows in all)",
-                        field="data.train.y", file=file, details={"thinClasses": dict(thin)})
+        raise DataError(
+            f"data.train: every class needs at least 2 training rows ({listed}; {len(flat)} rows in all)",
+            field="data.train.y",
+            file=file,
+            details={"thinClasses": dict(thin)},
+        )
     return count
 
 
@@ -481,8 +532,10 @@ def validation_split(y: np.ndarray, fraction: float, task: str) -> tuple[np.ndar
         held.append(rng.permutation(rows)[:count])
     held_rows = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
     if len(held_rows) == 0:
-        raise DataError(f"data.validation: a split of {fraction} of data.train's {len(y)} rows holds out nothing; use a larger fraction",
-                        field="data.validation.fraction")
+        raise DataError(
+            f"data.validation: a split of {fraction} of data.train's {len(y)} rows holds out nothing; use a larger fraction",
+            field="data.validation.fraction",
+        )
     keep = np.setdiff1d(np.arange(len(y)), held_rows)
     return keep, held_rows
 
@@ -504,8 +557,11 @@ def _split_off_validation(config: DataSpec, train: Rows) -> tuple[Rows, Optional
 
 def _check_sample_shape(x: RowStorage, sample_shape: list[int], where: str, file: Optional[str]) -> None:
     if list(x.shape[1:]) != sample_shape:
-        raise DataError(f"{where}: samples have shape {list(x.shape[1:])}, but data.train's have {sample_shape}", field=f"{where}.x",
-                        file=file)
+        raise DataError(
+            f"{where}: samples have shape {list(x.shape[1:])}, but data.train's have {sample_shape}",
+            field=f"{where}.x",
+            file=file,
+        )
 
 
 def _outputs(config: DataSpec, train_y: np.ndarray) -> tuple[int, list[str]]:
@@ -541,7 +597,10 @@ class _SplitMaker:
 def _target_scale(train_y: np.ndarray) -> dict[str, list[float]]:
     """Regression: mean/std of the training targets, per output (a constant target is divided by 1)."""
     targets = train_y.reshape(len(train_y), -1).astype(np.float64)
-    return {"mean": targets.mean(axis=0).tolist(), "std": np.where(targets.std(axis=0) < 1e-8, 1.0, targets.std(axis=0)).tolist()}
+    return {
+        "mean": targets.mean(axis=0).tolist(),
+        "std": np.where(targets.std(axis=0) < 1e-8, 1.0, targets.std(axis=0)).tolist(),
+    }
 
 
 def _build(config: DataSpec, device: torch.device) -> RunData:
@@ -559,11 +618,25 @@ def _build(config: DataSpec, device: torch.device) -> RunData:
     norm = _normalization(train.x, config.normalize)  # from the rows trained on: never the held-out ones
     make = _SplitMaker(config, sample_shape, num_outputs, norm, device)
     train_split, test_split = make(train, "data.train"), make(test, "data.test")
-    transfer = train_split if config.transfer is None else make(Rows(*read_rows(config.transfer, "data.transfer")), "data.transfer")
+    transfer = (
+        train_split
+        if config.transfer is None
+        else make(Rows(*read_rows(config.transfer, "data.transfer")), "data.transfer")
+    )
     validation = _validation(config, held_out, make)
-    bundle = DataBundle(task, sample_shape, num_outputs, labels, norm, train_split, test_split, transfer, validation,
-                        target_scale=_target_scale(train.y) if task == "regression" else None,
-                        warnings=_warnings(task, train_split, test_split, labels))
+    bundle = DataBundle(
+        task,
+        sample_shape,
+        num_outputs,
+        labels,
+        norm,
+        train_split,
+        test_split,
+        transfer,
+        validation,
+        target_scale=_target_scale(train.y) if task == "regression" else None,
+        warnings=_warnings(task, train_split, test_split, labels),
+    )
     return RunData(config, bundle, test)
 
 

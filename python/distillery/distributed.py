@@ -114,10 +114,15 @@ def init_worker(device: str) -> tuple[Context, str]:
     cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if cuda:
         if not torch.cuda.is_available():
-            raise ConfigError(f"device: '{device}' was asked for, but torch {torch.__version__} sees no CUDA device", field="device")
+            raise ConfigError(
+                f"device: '{device}' was asked for, but torch {torch.__version__} sees no CUDA device", field="device"
+            )
         if local >= torch.cuda.device_count():
-            raise ConfigError(f"distributed.nprocPerNode: {local_world} ranks on this node, but it has {torch.cuda.device_count()} "
-                              "CUDA devices (one device per rank)", field="distributed.nprocPerNode")
+            raise ConfigError(
+                f"distributed.nprocPerNode: {local_world} ranks on this node, but it has {torch.cuda.device_count()} "
+                "CUDA devices (one device per rank)",
+                field="distributed.nprocPerNode",
+            )
         torch.cuda.set_device(local)
     _die_with_parent()
     backend = "nccl" if cuda else "gloo"
@@ -173,8 +178,11 @@ def local_batch(batch_size: int, where: str = "training.batchSize") -> int:
     """Each rank's share of the global batch; the global batch must split evenly."""
     world = _CONTEXT.world_size
     if batch_size % world:
-        raise ConfigError(f"{where}: the global batch {batch_size} does not split evenly over {world} ranks; use a multiple of {world}",
-                          field=where, details={"batchSize": batch_size, "worldSize": world})
+        raise ConfigError(
+            f"{where}: the global batch {batch_size} does not split evenly over {world} ranks; use a multiple of {world}",
+            field=where,
+            details={"batchSize": batch_size, "worldSize": world},
+        )
     return batch_size // world
 
 
@@ -184,8 +192,9 @@ def epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Te
     from torch.utils.data import DistributedSampler
 
     rows: Any = range(n)  # a sized sequence is all the sampler reads
-    sampler: DistributedSampler[int] = DistributedSampler(rows, num_replicas=_CONTEXT.world_size, rank=_CONTEXT.rank, shuffle=True,
-                                                          seed=seed)
+    sampler: DistributedSampler[int] = DistributedSampler(
+        rows, num_replicas=_CONTEXT.world_size, rank=_CONTEXT.rank, shuffle=True, seed=seed
+    )
     sampler.set_epoch(epoch)
     return torch.tensor(list(sampler), dtype=torch.int64, device=device)
 
@@ -243,8 +252,15 @@ class _Heartbeat(threading.Thread):
         from torch.distributed import PrefixStore, TCPStore  # type: ignore[attr-defined]  # bound from torch._C, not in __all__
 
         try:
-            store = PrefixStore("distillery-heartbeat", TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
-                                                                 timeout=datetime.timedelta(seconds=self.STORE_TIMEOUT)))
+            store = PrefixStore(
+                "distillery-heartbeat",
+                TCPStore(
+                    os.environ["MASTER_ADDR"],
+                    int(os.environ["MASTER_PORT"]),
+                    is_master=False,
+                    timeout=datetime.timedelta(seconds=self.STORE_TIMEOUT),
+                ),
+            )
             rank = self.context.rank
             store.set(f"who/{rank}", json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
             watched = range(1, self.context.world_size) if rank == 0 else [0]
@@ -271,9 +287,13 @@ class _Heartbeat(threading.Thread):
 
     def _hung(self, store: Any, other: int, silent: float) -> None:
         who = json.loads(store.get(f"who/{other}"))
-        message = (f"rank {other} (pid {who['pid']} on {who['host']}) stopped responding: no heartbeat for {silent:.0f} s "
-                   f"(distributed.hangTimeoutSeconds: {self.timeout:g})")
-        write_error(RankFailedError(message, details={"rank": other, "host": who["host"], "pid": who["pid"], "reason": "hang"}))
+        message = (
+            f"rank {other} (pid {who['pid']} on {who['host']}) stopped responding: no heartbeat for {silent:.0f} s "
+            f"(distributed.hangTimeoutSeconds: {self.timeout:g})"
+        )
+        write_error(
+            RankFailedError(message, details={"rank": other, "host": who["host"], "pid": who["pid"], "reason": "hang"})
+        )
         if who["host"] == socket.gethostname():
             with contextlib.suppress(OSError):
                 os.kill(int(who["pid"]), signal.SIGKILL)  # a stopped process ignores the agent's SIGTERM
@@ -289,8 +309,14 @@ def write_error(error: BaseException) -> None:
         info = error.to_json()
         info["kind"] = "hang" if info["details"].get("reason") == "hang" else "distillery"
     else:
-        info = {"type": type(error).__name__, "message": str(error) or type(error).__name__, "field": None, "file": None, "details": {},
-                "kind": "other"}
+        info = {
+            "type": type(error).__name__,
+            "message": str(error) or type(error).__name__,
+            "field": None,
+            "file": None,
+            "details": {},
+            "kind": "other",
+        }
     info["details"] = {**info["details"], "rank": info["details"].get("rank", _CONTEXT.rank)}
     info["traceback"] = "".join(traceback.format_exception(error))
     info["time"] = time.time()
@@ -305,6 +331,7 @@ def write_result(result: dict[str, Any]) -> None:
 
 def write_json(path: str, value: Any) -> None:
     """Atomically (io.atomic_write): the launcher never reads a half-written file."""
+
     def write(temporary: str) -> None:
         with open(temporary, "w", encoding="utf8") as handle:
             json.dump(value, handle)
@@ -319,15 +346,22 @@ def check_launch(launch: Distributed) -> None:
     """What zod's refinements check, again: the command line's flags reach the launcher without passing zod."""
     where = "distributed"
     if launch.nproc_per_node < 1:
-        raise ConfigError(f"{where}.nprocPerNode: expected an integer >= 1, got {launch.nproc_per_node}", field=f"{where}.nprocPerNode")
+        raise ConfigError(
+            f"{where}.nprocPerNode: expected an integer >= 1, got {launch.nproc_per_node}",
+            field=f"{where}.nprocPerNode",
+        )
     if launch.nnodes < 1:
         raise ConfigError(f"{where}.nnodes: expected an integer >= 1, got {launch.nnodes}", field=f"{where}.nnodes")
     if not 0 <= launch.node_rank < launch.nnodes:
-        raise ConfigError(f"{where}.nodeRank: expected 0..{launch.nnodes - 1} for {launch.nnodes} nodes, got {launch.node_rank}",
-                          field=f"{where}.nodeRank")
+        raise ConfigError(
+            f"{where}.nodeRank: expected 0..{launch.nnodes - 1} for {launch.nnodes} nodes, got {launch.node_rank}",
+            field=f"{where}.nodeRank",
+        )
     if launch.nnodes > 1 and not launch.master_addr:
-        raise ConfigError(f"{where}.masterAddr: a job on {launch.nnodes} nodes needs the address of node 0 (--master-addr)",
-                          field=f"{where}.masterAddr")
+        raise ConfigError(
+            f"{where}.masterAddr: a job on {launch.nnodes} nodes needs the address of node 0 (--master-addr)",
+            field=f"{where}.masterAddr",
+        )
 
 
 def launch(command: str, request_path: str, options: Distributed, *, jsonl: bool) -> Optional[dict[str, Any]]:
@@ -340,13 +374,29 @@ def launch(command: str, request_path: str, options: Distributed, *, jsonl: bool
 
     check_launch(options)
     folder = tempfile.mkdtemp(prefix="distillery-ranks-")
-    args = ["--nproc-per-node", str(options.nproc_per_node), "--nnodes", str(options.nnodes), "--max-restarts", "0",
-            "--monitor-interval", "0.1", "--shutdown-timeout", "3"]
+    args = [
+        "--nproc-per-node",
+        str(options.nproc_per_node),
+        "--nnodes",
+        str(options.nnodes),
+        "--max-restarts",
+        "0",
+        "--monitor-interval",
+        "0.1",
+        "--shutdown-timeout",
+        "3",
+    ]
     if options.nnodes == 1 and options.master_port is None:
         args.append("--standalone")  # a free port on localhost
     else:
-        args += ["--node-rank", str(options.node_rank), "--master-addr", options.master_addr or "127.0.0.1",
-                 "--master-port", str(options.master_port or 29500)]
+        args += [
+            "--node-rank",
+            str(options.node_rank),
+            "--master-addr",
+            options.master_addr or "127.0.0.1",
+            "--master-port",
+            str(options.master_port or 29500),
+        ]
     worker = ["-m", "distillery", "--worker", command, request_path] + (["--jsonl"] if jsonl else [])
     saved = {key: os.environ.get(key) for key in (RUN_DIR_ENV, HANG_ENV, TIMEOUT_ENV, "OMP_NUM_THREADS")}
     os.environ[RUN_DIR_ENV] = folder
@@ -382,7 +432,9 @@ class WorkerError(DistilleryError):
     """A worker's own error, carried through the launcher with its original type name."""
 
     def __init__(self, info: dict[str, Any]):
-        super().__init__(info["message"], field=info.get("field"), file=info.get("file"), details=info.get("details") or {})
+        super().__init__(
+            info["message"], field=info.get("field"), file=info.get("file"), details=info.get("details") or {}
+        )
         self.type_name = info["type"]
         self.worker_traceback = info.get("traceback", "")
 
@@ -411,9 +463,18 @@ def _failure(failed: Any, folder: str) -> DistilleryError:
         code = first.exitcode
         killer = signal.Signals(-code).name if code < 0 and -code in signal.valid_signals() else None
         how = f"was killed by signal {killer}" if killer else f"exited with code {code}"
-        return RankFailedError(f"rank {rank} (local rank {first.local_rank}, pid {first.pid}) {how}; the job was stopped on every rank",
-                               details={"rank": rank, "localRank": first.local_rank, "pid": first.pid, "exitCode": code, "signal": killer,
-                                        "reason": "died", "failedRanks": sorted(failed.failures)})
+        return RankFailedError(
+            f"rank {rank} (local rank {first.local_rank}, pid {first.pid}) {how}; the job was stopped on every rank",
+            details={
+                "rank": rank,
+                "localRank": first.local_rank,
+                "pid": first.pid,
+                "exitCode": code,
+                "signal": killer,
+                "reason": "died",
+                "failedRanks": sorted(failed.failures),
+            },
+        )
     return WorkerError(min(written.values(), key=lambda info: info["time"]))
 
 
@@ -426,9 +487,11 @@ def launch_options(block: Optional[dict[str, Any]], flags: dict[str, Any]) -> Op
     if block is None and not given:
         return None
     if block is None:
-        raise ConfigError("distributed: the request has no distributed block for the command line's flags to change; write the "
-                          "block out with every key, as `distillery run --nproc-per-node N` does in resolved-config.json",
-                          field="distributed")
+        raise ConfigError(
+            "distributed: the request has no distributed block for the command line's flags to change; write the "
+            "block out with every key, as `distillery run --nproc-per-node N` does in resolved-config.json",
+            field="distributed",
+        )
     return parse(Distributed, {**block, **given}, "distributed")
 
 

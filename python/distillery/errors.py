@@ -13,7 +13,9 @@ from typing import Any
 class DistilleryError(Exception):
     """Base class: ``field`` is a config path (``students[1].method.temperature``), ``file`` a path."""
 
-    def __init__(self, message: str, *, field: str | None = None, file: str | None = None, details: dict[str, Any] | None = None):
+    def __init__(
+        self, message: str, *, field: str | None = None, file: str | None = None, details: dict[str, Any] | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.field = field

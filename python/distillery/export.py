@@ -31,10 +31,24 @@ INPUT_NAME = "input"
 PARITY_BATCH = 16
 
 
-def metadata_props(*, name: str, role: str, task: str, input_shape: list[int], output_kind: str,
-                   normalization: Optional[dict[str, list[float]]], labels: list[str], model_config: dict[str, Any],
-                   method: Optional[dict[str, Any]], teacher: Optional[dict[str, Any]], training: Optional[dict[str, Any]],
-                   metrics: Optional[dict[str, Any]], params: int, flops: int, preprocess: Optional[dict[str, Any]] = None) -> dict[str, str]:
+def metadata_props(
+    *,
+    name: str,
+    role: str,
+    task: str,
+    input_shape: list[int],
+    output_kind: str,
+    normalization: Optional[dict[str, list[float]]],
+    labels: list[str],
+    model_config: dict[str, Any],
+    method: Optional[dict[str, Any]],
+    teacher: Optional[dict[str, Any]],
+    training: Optional[dict[str, Any]],
+    metrics: Optional[dict[str, Any]],
+    params: int,
+    flops: int,
+    preprocess: Optional[dict[str, Any]] = None,
+) -> dict[str, str]:
     output_name = "values" if task == "regression" else "logits"
     return {
         "distillery.version": __version__,
@@ -83,9 +97,18 @@ class Normalized(nn.Module):
         return outputs
 
 
-def export_onnx(module: nn.Module, input_shape: list[int], path: str, metadata: dict[str, str], *, task: str,
-                opset: int, tolerance: float = 1e-4, sample: Optional[torch.Tensor] = None,
-                normalization: Optional[dict[str, list[float]]] = None) -> ExportResult:
+def export_onnx(
+    module: nn.Module,
+    input_shape: list[int],
+    path: str,
+    metadata: dict[str, str],
+    *,
+    task: str,
+    opset: int,
+    tolerance: float = 1e-4,
+    sample: Optional[torch.Tensor] = None,
+    normalization: Optional[dict[str, list[float]]] = None,
+) -> ExportResult:
     """Exports ``module`` (moved to the CPU, eval mode) and returns the file's path, size, sha256, parity and opset.
 
     With ``normalization``, the graph applies it (``sample`` is then normalised rows, as the engine holds them)."""
@@ -105,9 +128,18 @@ def export_onnx(module: nn.Module, input_shape: list[int], path: str, metadata: 
     with atomic_path(path) as temporary:
         try:
             with _quiet():
-                torch.onnx.export(module, (example,), temporary, dynamo=True, external_data=False, opset_version=opset,
-                                  input_names=[INPUT_NAME], output_names=[output_name],
-                                  dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False)
+                torch.onnx.export(
+                    module,
+                    (example,),
+                    temporary,
+                    dynamo=True,
+                    external_data=False,
+                    opset_version=opset,
+                    input_names=[INPUT_NAME],
+                    output_names=[output_name],
+                    dynamic_shapes=({0: torch.export.Dim("batch")},),
+                    verbose=False,
+                )
             model = onnx.load(temporary)
             onnx.helper.set_model_props(model, metadata)
             onnx.save(model, temporary)
@@ -116,13 +148,15 @@ def export_onnx(module: nn.Module, input_shape: list[int], path: str, metadata: 
         except OSError:
             raise  # a full disk or an unwritable folder: atomic_path turns it into an OutputError naming the file
         except Exception as error:  # the exporter raises many types; all mean the same to the caller
-            raise ExportError(f"ONNX export of {metadata.get('distillery.name')} failed: {type(error).__name__}: {error}",
-                              file=path) from error
+            raise ExportError(
+                f"ONNX export of {metadata.get('distillery.name')} failed: {type(error).__name__}: {error}", file=path
+            ) from error
         difference = _parity(module, temporary, check_batch, relative=task == "regression")
         if not difference <= tolerance:
             raise ExportError(
                 f"ONNX parity check failed for {path}: max |onnxruntime - torch| = {difference:.3g} > {tolerance}",
-                file=path, details={"parityMaxAbsDiff": difference},
+                file=path,
+                details={"parityMaxAbsDiff": difference},
             )
     with open(path, "rb") as handle:
         digest = hashlib.sha256(handle.read()).hexdigest()

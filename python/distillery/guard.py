@@ -44,6 +44,8 @@ def onnx_accuracy(path: str, rows: GuardRows) -> float:
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     right = 0
     for start in range(0, len(rows.y), BATCH):
-        logits = run_in_batches(session, graph_input(rows.x[start:start + BATCH], shape, metadata), BATCH)  # fixed batch too
-        right += int((logits.argmax(axis=1) == rows.y[start:start + BATCH]).sum())
+        logits = run_in_batches(
+            session, graph_input(rows.x[start : start + BATCH], shape, metadata), BATCH
+        )  # fixed batch too
+        right += int((logits.argmax(axis=1) == rows.y[start : start + BATCH]).sum())
     return right / len(rows.y) if len(rows.y) else 0.0

@@ -30,7 +30,9 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 
 def _activation(name: str, where: str) -> nn.Module:
     if name not in ACTIVATIONS:
-        raise ConfigError(f"{where}.activation: expected one of {', '.join(ACTIVATIONS)}, got '{name}'", field=f"{where}.activation")
+        raise ConfigError(
+            f"{where}.activation: expected one of {', '.join(ACTIVATIONS)}, got '{name}'", field=f"{where}.activation"
+        )
     return ACTIVATIONS[name]()
 
 
@@ -39,8 +41,17 @@ class MLP(nn.Module):
     U (D×k) · V (k×H) through k linear units — no non-linearity between them — so it costs k(D+H)
     weights instead of D·H (Ba & Caruana 2014)."""
 
-    def __init__(self, input_shape: list[int], num_outputs: int, hidden: list[int], activation: str, dropout: float,
-                 input_dropout: float, bottleneck: Optional[int], where: str = "model"):
+    def __init__(
+        self,
+        input_shape: list[int],
+        num_outputs: int,
+        hidden: list[int],
+        activation: str,
+        dropout: float,
+        input_dropout: float,
+        bottleneck: Optional[int],
+        where: str = "model",
+    ):
         super().__init__()
         features = math.prod(input_shape)
         layers: list[nn.Module] = [nn.Flatten()]
@@ -56,7 +67,9 @@ class MLP(nn.Module):
                 layers.append(nn.Dropout(dropout))
             width = units
         if bottleneck and not hidden:
-            raise ConfigError(f"{where}.bottleneck: needs at least one hidden layer to factor", field=f"{where}.bottleneck")
+            raise ConfigError(
+                f"{where}.bottleneck: needs at least one hidden layer to factor", field=f"{where}.bottleneck"
+            )
         layers.append(nn.Linear(width, num_outputs))
         self.layers = nn.Sequential(*layers)
 
@@ -81,22 +94,38 @@ def _image_shape(input_shape: list[int], where: str) -> tuple[int, int, int]:
         return 1, input_shape[0], input_shape[1]
     if len(input_shape) == 3:
         return input_shape[0], input_shape[1], input_shape[2]
-    raise ConfigError(f"{where}.type: image models need [C,H,W] or [H,W] samples, got {input_shape}", field=f"{where}.type")
+    raise ConfigError(
+        f"{where}.type: image models need [C,H,W] or [H,W] samples, got {input_shape}", field=f"{where}.type"
+    )
 
 
 class LeNet(nn.Module):
     """LeNet-5 style: conv5 → pool → conv5 → pool → fully connected layers."""
 
-    def __init__(self, input_shape: list[int], num_outputs: int, channels: list[int], hidden: list[int],
-                 activation: str, dropout: float, where: str = "model"):
+    def __init__(
+        self,
+        input_shape: list[int],
+        num_outputs: int,
+        channels: list[int],
+        hidden: list[int],
+        activation: str,
+        dropout: float,
+        where: str = "model",
+    ):
         super().__init__()
         in_channels, height, width = _image_shape(input_shape, where)
         features: list[nn.Module] = [_ChannelFirst(input_shape)]
         for out_channels in channels:
-            features += [nn.Conv2d(in_channels, out_channels, 5, padding=2), _activation(activation, where), nn.MaxPool2d(2)]
+            features += [
+                nn.Conv2d(in_channels, out_channels, 5, padding=2),
+                _activation(activation, where),
+                nn.MaxPool2d(2),
+            ]
             in_channels, height, width = out_channels, height // 2, width // 2
         if height < 1 or width < 1:
-            raise ConfigError(f"{where}.channels: too many pooling stages for {input_shape} inputs", field=f"{where}.channels")
+            raise ConfigError(
+                f"{where}.channels: too many pooling stages for {input_shape} inputs", field=f"{where}.channels"
+            )
         self.features = nn.Sequential(*features)
         head: list[nn.Module] = [nn.Flatten()]
         width_in = in_channels * height * width
@@ -125,7 +154,9 @@ class _ResidualBlock(nn.Module):
         )
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.body(x) + self.shortcut(x))
@@ -161,15 +192,30 @@ class CifarResNet(nn.Module):
     literature's resnet8x4 (CRD, Tian et al. 2020), depth 32, widen 4 its resnet32x4 — with the stem as wide as the
     first stage (CRD's stem is half as wide), so the counts come out a few thousand parameters apart."""
 
-    def __init__(self, input_shape: list[int], num_outputs: int, channels: list[int], depth: int, widen: int, where: str = "model"):
+    def __init__(
+        self,
+        input_shape: list[int],
+        num_outputs: int,
+        channels: list[int],
+        depth: int,
+        widen: int,
+        where: str = "model",
+    ):
         super().__init__()
         if depth < 8 or (depth - 2) % 6:
-            raise ConfigError(f"{where}.depth: a CIFAR ResNet has depth 6n + 2 (8, 20, 32, 56, …), got {depth}", field=f"{where}.depth")
+            raise ConfigError(
+                f"{where}.depth: a CIFAR ResNet has depth 6n + 2 (8, 20, 32, 56, …), got {depth}",
+                field=f"{where}.depth",
+            )
         blocks = (depth - 2) // 6
         in_channels, _, _ = _image_shape(input_shape, where)
         widths = [width * widen for width in channels]
-        layers: list[nn.Module] = [_ChannelFirst(input_shape), nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
-                                   nn.BatchNorm2d(widths[0]), nn.ReLU()]
+        layers: list[nn.Module] = [
+            _ChannelFirst(input_shape),
+            nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(),
+        ]
         previous = widths[0]
         for stage, width in enumerate(widths):
             for block in range(blocks):
@@ -188,11 +234,19 @@ class _WideBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, dropout: float):
         super().__init__()
-        self.bn1, self.conv1 = nn.BatchNorm2d(in_channels), nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
-        self.bn2, self.conv2 = nn.BatchNorm2d(out_channels), nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn1, self.conv1 = (
+            nn.BatchNorm2d(in_channels),
+            nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+        )
+        self.bn2, self.conv2 = (
+            nn.BatchNorm2d(out_channels),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+        )
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.project = in_channels != out_channels or stride != 1
-        self.shortcut: nn.Module = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False) if self.project else nn.Identity()
+        self.shortcut: nn.Module = (
+            nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False) if self.project else nn.Identity()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         activated = torch.relu(self.bn1(x))
@@ -205,10 +259,15 @@ class WideResNet(nn.Module):
     """WRN-depth-widen (Zagoruyko & Komodakis 2016): (depth − 4) / 6 wide blocks per stage, widths 16·k, 32·k, 64·k.
     WRN-40-2 and WRN-16-2 are the distillation literature's teacher and student."""
 
-    def __init__(self, input_shape: list[int], num_outputs: int, depth: int, widen: int, dropout: float, where: str = "model"):
+    def __init__(
+        self, input_shape: list[int], num_outputs: int, depth: int, widen: int, dropout: float, where: str = "model"
+    ):
         super().__init__()
         if depth < 10 or (depth - 4) % 6:
-            raise ConfigError(f"{where}.depth: a wide ResNet has depth 6n + 4 (10, 16, 22, 28, 40, …), got {depth}", field=f"{where}.depth")
+            raise ConfigError(
+                f"{where}.depth: a wide ResNet has depth 6n + 4 (10, 16, 22, 28, 40, …), got {depth}",
+                field=f"{where}.depth",
+            )
         blocks = (depth - 4) // 6
         in_channels, _, _ = _image_shape(input_shape, where)
         layers: list[nn.Module] = [_ChannelFirst(input_shape), nn.Conv2d(in_channels, 16, 3, padding=1, bias=False)]
@@ -217,7 +276,13 @@ class WideResNet(nn.Module):
             for block in range(blocks):
                 layers.append(_WideBlock(previous, width, 2 if stage > 0 and block == 0 else 1, dropout))
                 previous = width
-        layers += [nn.BatchNorm2d(previous), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(previous, num_outputs)]
+        layers += [
+            nn.BatchNorm2d(previous),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(previous, num_outputs),
+        ]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -232,8 +297,13 @@ class _InvertedResidual(nn.Module):
         layers: list[nn.Module] = []
         if expand != 1:
             layers += [nn.Conv2d(in_channels, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6()]
-        layers += [nn.Conv2d(hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
-                   nn.Conv2d(hidden, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)]
+        layers += [
+            nn.Conv2d(hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU6(),
+            nn.Conv2d(hidden, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        ]
         self.body = nn.Sequential(*layers)
         self.residual = stride == 1 and in_channels == out_channels
 
@@ -243,7 +313,15 @@ class _InvertedResidual(nn.Module):
 
 
 # (expansion t, channels c, blocks n, stride s) — Sandler et al. 2018, with the first two strides 1 for 32×32 inputs.
-_MOBILENETV2 = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+_MOBILENETV2 = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 1),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 
 
 def _divisible(value: float, by: int = 8) -> int:
@@ -260,8 +338,12 @@ class MobileNetV2(nn.Module):
         super().__init__()
         in_channels, _, _ = _image_shape(input_shape, where)
         stem = _divisible(32 * width)
-        layers: list[nn.Module] = [_ChannelFirst(input_shape), nn.Conv2d(in_channels, stem, 3, padding=1, bias=False),
-                                   nn.BatchNorm2d(stem), nn.ReLU6()]
+        layers: list[nn.Module] = [
+            _ChannelFirst(input_shape),
+            nn.Conv2d(in_channels, stem, 3, padding=1, bias=False),
+            nn.BatchNorm2d(stem),
+            nn.ReLU6(),
+        ]
         previous = stem
         for expand, channels, blocks, stride in _MOBILENETV2:
             out = _divisible(channels * width)
@@ -269,7 +351,13 @@ class MobileNetV2(nn.Module):
                 layers.append(_InvertedResidual(previous, out, stride if block == 0 else 1, expand))
                 previous = out
         last = _divisible(1280 * max(1.0, width))
-        layers += [nn.Conv2d(previous, last, 1, bias=False), nn.BatchNorm2d(last), nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        layers += [
+            nn.Conv2d(previous, last, 1, bias=False),
+            nn.BatchNorm2d(last),
+            nn.ReLU6(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        ]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         layers.append(nn.Linear(last, num_outputs))
@@ -285,7 +373,9 @@ def _custom(config: CustomModel, input_shape: list[int], num_outputs: int, where
     target = config.module
     module_name, _, class_name = target.partition(":")
     if not class_name:
-        raise ConfigError(f"{where}.module: expected 'package.module:ClassName', got '{target}'", field=f"{where}.module")
+        raise ConfigError(
+            f"{where}.module: expected 'package.module:ClassName', got '{target}'", field=f"{where}.module"
+        )
     try:
         factory = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as error:
@@ -311,23 +401,43 @@ def _check_output_shape(model: nn.Module, target: str, input_shape: list[int], n
         with torch.no_grad():
             output = model(torch.zeros([2, *input_shape]))
     except Exception as error:
-        raise ConfigError(f"{where}.module: '{target}' cannot run on samples of shape {input_shape}: {type(error).__name__}: {error}",
-                          field=f"{where}.module") from error
+        raise ConfigError(
+            f"{where}.module: '{target}' cannot run on samples of shape {input_shape}: {type(error).__name__}: {error}",
+            field=f"{where}.module",
+        ) from error
     finally:
         model.train(was_training)
     shape = list(output.shape) if isinstance(output, torch.Tensor) else None
     if shape != [2, num_outputs]:
-        raise ConfigError(f"{where}.module: '{target}' returns outputs of shape {shape} for a batch of 2 samples of shape "
-                          f"{input_shape}; expected [2, {num_outputs}] (one output per class or target of the data)",
-                          field=f"{where}.module")
+        raise ConfigError(
+            f"{where}.module: '{target}' returns outputs of shape {shape} for a batch of 2 samples of shape "
+            f"{input_shape}; expected [2, {num_outputs}] (one output per class or target of the data)",
+            field=f"{where}.module",
+        )
 
 
 def build_model(config: ModelSpec, input_shape: list[int], num_outputs: int, where: str = "model") -> nn.Module:
     if isinstance(config, MlpModel):
-        return MLP(input_shape, num_outputs, list(config.hidden), config.activation, config.dropout, config.input_dropout,
-                   config.bottleneck, where)
+        return MLP(
+            input_shape,
+            num_outputs,
+            list(config.hidden),
+            config.activation,
+            config.dropout,
+            config.input_dropout,
+            config.bottleneck,
+            where,
+        )
     if isinstance(config, LeNetModel):
-        return LeNet(input_shape, num_outputs, list(config.channels), list(config.hidden), config.activation, config.dropout, where)
+        return LeNet(
+            input_shape,
+            num_outputs,
+            list(config.channels),
+            list(config.hidden),
+            config.activation,
+            config.dropout,
+            where,
+        )
     if isinstance(config, ResNetModel):
         if config.depth is not None:
             return CifarResNet(input_shape, num_outputs, list(config.channels), config.depth, config.widen or 1, where)
@@ -357,8 +467,13 @@ class OutputScale(nn.Module):
         return outputs
 
 
-def build_for_task(config: ModelSpec, input_shape: list[int], num_outputs: int,
-                   target_scale: Optional[dict[str, list[float]]] = None, where: str = "model") -> nn.Module:
+def build_for_task(
+    config: ModelSpec,
+    input_shape: list[int],
+    num_outputs: int,
+    target_scale: Optional[dict[str, list[float]]] = None,
+    where: str = "model",
+) -> nn.Module:
     """``build_model``, behind an OutputScale when the targets are real-valued."""
     model = build_model(config, input_shape, num_outputs, where)
     return OutputScale(model, target_scale["mean"], target_scale["std"]) if target_scale else model

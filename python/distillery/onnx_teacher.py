@@ -30,8 +30,15 @@ CHUNK = 1024
 
 
 class OnnxTeacher(nn.Module):
-    def __init__(self, path: str, *, student_normalization: Optional[dict[str, list[float]]], options: OnnxTeacherSpec,
-                 features: int, where: str = "teacher"):
+    def __init__(
+        self,
+        path: str,
+        *,
+        student_normalization: Optional[dict[str, list[float]]],
+        options: OnnxTeacherSpec,
+        features: int,
+        where: str = "teacher",
+    ):
         super().__init__()
         import onnxruntime
 
@@ -40,7 +47,9 @@ class OnnxTeacher(nn.Module):
         try:
             self.session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own exception types for unreadable models
-            raise ConfigError(f"{where}.path: {path} is not a loadable ONNX model: {error}", field=f"{where}.path", file=path) from error
+            raise ConfigError(
+                f"{where}.path: {path} is not a loadable ONNX model: {error}", field=f"{where}.path", file=path
+            ) from error
         self.path = path
         metadata = self.session.get_modelmeta().custom_metadata_map
         model_input = self._input(options.input_name, where)
@@ -51,7 +60,9 @@ class OnnxTeacher(nn.Module):
         if -1 in self.sample_shape or math.prod(self.sample_shape) != features:
             raise ConfigError(
                 f"{where}.sampleShape: the ONNX teacher's input {dims} does not fit samples of {features} values; give sampleShape",
-                field=f"{where}.sampleShape", file=path)
+                field=f"{where}.sampleShape",
+                file=path,
+            )
         self.output_name = options.output_name or self.session.get_outputs()[0].name
         self.output_kind = self._output_kind(options.output_kind, metadata)
         self.student_normalization = student_normalization
@@ -73,14 +84,20 @@ class OnnxTeacher(nn.Module):
         inputs = self.session.get_inputs()
         if name is None:
             if len(inputs) != 1:
-                raise ConfigError(f"{where}.inputName: the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); say which",
-                                  field=f"{where}.inputName", file=self.path)
+                raise ConfigError(
+                    f"{where}.inputName: the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); say which",
+                    field=f"{where}.inputName",
+                    file=self.path,
+                )
             return inputs[0]
         for candidate in inputs:
             if candidate.name == name:
                 return candidate
-        raise ConfigError(f"{where}.inputName: no input '{name}' (it has: {', '.join(i.name for i in inputs)})",
-                          field=f"{where}.inputName", file=self.path)
+        raise ConfigError(
+            f"{where}.inputName: no input '{name}' (it has: {', '.join(i.name for i in inputs)})",
+            field=f"{where}.inputName",
+            file=self.path,
+        )
 
     def _output_kind(self, requested: str, metadata: dict[str, str]) -> str:
         if requested != "auto":
@@ -107,8 +124,16 @@ class OnnxTeacher(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         raw = self._normalized(x.detach().float().cpu().numpy(), self.student_normalization, inverse=True)
-        prepared = self._normalized(raw, self.teacher_normalization, inverse=False).reshape(len(raw), *self.sample_shape).astype(np.float32)
-        outputs = [self._run(chunk) for chunk in np.array_split(prepared, max(1, math.ceil(len(prepared) / CHUNK)))] if len(prepared) else []
+        prepared = (
+            self._normalized(raw, self.teacher_normalization, inverse=False)
+            .reshape(len(raw), *self.sample_shape)
+            .astype(np.float32)
+        )
+        outputs = (
+            [self._run(chunk) for chunk in np.array_split(prepared, max(1, math.ceil(len(prepared) / CHUNK)))]
+            if len(prepared)
+            else []
+        )
         result = np.concatenate(outputs).reshape(len(prepared), -1) if outputs else np.zeros((0, 0), np.float32)
         if self.output_kind == "probabilities":
             result = np.log(np.clip(result, 1e-30, None))
@@ -120,13 +145,17 @@ class OnnxTeacher(nn.Module):
             return outputs
         rows = len(batch)
         padded = np.concatenate([batch, np.zeros((-rows % self.fixed_batch, *batch.shape[1:]), np.float32)])
-        parts = [self.session.run([self.output_name], {self.input_name: padded[i:i + self.fixed_batch]})[0]
-                 for i in range(0, len(padded), self.fixed_batch)]
+        parts = [
+            self.session.run([self.output_name], {self.input_name: padded[i : i + self.fixed_batch]})[0]
+            for i in range(0, len(padded), self.fixed_batch)
+        ]
         return np.concatenate(parts)[:rows]
 
     def load_options(self) -> LoadOptions:
         """What the TypeScript runtime needs to run this teacher the same way (StudentModel.load options)."""
-        return LoadOptions(self.input_name, self.output_name, tuple(self.sample_shape), self.output_kind, self.teacher_normalization)
+        return LoadOptions(
+            self.input_name, self.output_name, tuple(self.sample_shape), self.output_kind, self.teacher_normalization
+        )
 
 
 def parameter_count(path: str) -> int:

@@ -100,11 +100,18 @@ class Run:
 
     def paths(self, name: str) -> Paths:
         states = os.path.join(self.out_dir, "checkpoints")
-        return Paths(checkpoint=os.path.join(states, f"{name}.pt"), state=os.path.join(states, f"{name}.state.pt"), states=states,
-                     onnx=os.path.join(self.out_dir, f"{name}.onnx"), result=os.path.join(self.out_dir, "results", f"{name}.json"))
+        return Paths(
+            checkpoint=os.path.join(states, f"{name}.pt"),
+            state=os.path.join(states, f"{name}.state.pt"),
+            states=states,
+            onnx=os.path.join(self.out_dir, f"{name}.onnx"),
+            result=os.path.join(self.out_dir, "results", f"{name}.json"),
+        )
 
 
-def _start(data: DataSpec, out_dir: str, device: str, resume: bool, export: Union[ExportOptions, Literal[False]]) -> Run:
+def _start(
+    data: DataSpec, out_dir: str, device: str, resume: bool, export: Union[ExportOptions, Literal[False]]
+) -> Run:
     run = Run(data, out_dir, resolve_device(device), resume, export)
     if distributed.is_main():  # under torchrun, rank 0 alone writes; the others wait for it at each barrier
         ensure_writable_dir(out_dir)  # before any training: an unusable folder fails now, naming outDir
@@ -119,7 +126,11 @@ def _start(data: DataSpec, out_dir: str, device: str, resume: bool, export: Unio
 def train_teacher(request: TrainTeacherRequest, progress: Progress) -> Json:
     """Trains (or loads, or assembles) the teacher, saves its checkpoint and exports it."""
     run = _start(request.data, request.out_dir, request.device, request.resume, request.export)
-    return wire(_finished_or(run, request.teacher.name, lambda: _teacher(run, request.teacher, request.seed, progress), progress))
+    return wire(
+        _finished_or(
+            run, request.teacher.name, lambda: _teacher(run, request.teacher, request.seed, progress), progress
+        )
+    )
 
 
 def distill(request: DistillRequest, progress: Progress) -> Json:
@@ -135,7 +146,9 @@ def run_experiment(request: ExperimentRequest, progress: Progress) -> Json:
     test_path = os.path.join(run.out_dir, "data", "test.npz")
     if distributed.is_main():
         save_split(run.data.test.x.array, run.data.test.y, test_path)  # for the runtime's evaluation
-    teacher = _finished_or(run, request.teacher.name, lambda: _teacher(run, request.teacher, request.seed, progress), progress)
+    teacher = _finished_or(
+        run, request.teacher.name, lambda: _teacher(run, request.teacher, request.seed, progress), progress
+    )
     source: TeacherSource = request.teacher if isinstance(request.teacher, OnnxTeacher) else teacher.checkpoint
     students = []
     for index, student in enumerate(request.students):
@@ -147,8 +160,17 @@ def run_experiment(request: ExperimentRequest, progress: Progress) -> Json:
     warnings = sorted({warning for model in (teacher, *students) for warning in model.warnings})
     for warning in warnings:
         progress.emit({"event": "log", "message": f"warning: {warning}"})
-    return wire(ExperimentResult(device=str(run.device), torch=torch.__version__, test_data=test_path, teacher=teacher,
-                                 students=tuple(students), warnings=tuple(warnings), distributed=distributed.current().summary()))
+    return wire(
+        ExperimentResult(
+            device=str(run.device),
+            torch=torch.__version__,
+            test_data=test_path,
+            teacher=teacher,
+            students=tuple(students),
+            warnings=tuple(warnings),
+            distributed=distributed.current().summary(),
+        )
+    )
 
 
 def export_checkpoint(request: ExportRequest, _progress: Progress) -> Json:
@@ -179,48 +201,114 @@ def _teacher(run: Run, spec: Teacher, seed: int, progress: Progress) -> ModelRes
     metrics = teacher.fit.metrics if teacher.fit else teacher_summary(teacher, data)
     if isinstance(spec, OnnxTeacher):
         assert isinstance(teacher.module, OnnxTeacherModule)
-        return _model_result(run, name=spec.name, role="teacher", method=None, provenance=None, checkpoint=spec.path,
-                             params=parameter_count(spec.path), flops=None, seconds=0.0, history=[], metrics=metrics,
-                             load_options=teacher.module.load_options())
+        return _model_result(
+            run,
+            name=spec.name,
+            role="teacher",
+            method=None,
+            provenance=None,
+            checkpoint=spec.path,
+            params=parameter_count(spec.path),
+            flops=None,
+            seconds=0.0,
+            history=[],
+            metrics=metrics,
+            load_options=teacher.module.load_options(),
+        )
     assert teacher.model_config is not None
     method = to_json(spec.method) if isinstance(spec, TrainedTeacher) and spec.method is not None else None
     training = to_json(spec.training) if isinstance(spec, TrainedTeacher) else None
-    meta = {"name": spec.name, "role": "teacher", "method": method, "teacher": None, "training": training, "metrics": metrics, "seed": seed}
+    meta = {
+        "name": spec.name,
+        "role": "teacher",
+        "method": method,
+        "teacher": None,
+        "training": training,
+        "metrics": metrics,
+        "seed": seed,
+    }
     _save(run, paths, teacher.module, teacher.model_config, meta)
-    return _model_result(run, name=spec.name, role="teacher", method=method, provenance=None, checkpoint=paths.checkpoint,
-                         params=count_parameters(teacher.module), flops=flops_per_sample(teacher.module, data.sample_shape),
-                         seconds=teacher.fit.seconds if teacher.fit else time.perf_counter() - started,
-                         history=teacher.fit.history if teacher.fit else [], metrics=metrics)
+    return _model_result(
+        run,
+        name=spec.name,
+        role="teacher",
+        method=method,
+        provenance=None,
+        checkpoint=paths.checkpoint,
+        params=count_parameters(teacher.module),
+        flops=flops_per_sample(teacher.module, data.sample_shape),
+        seconds=teacher.fit.seconds if teacher.fit else time.perf_counter() - started,
+        history=teacher.fit.history if teacher.fit else [],
+        metrics=metrics,
+    )
 
 
-def _student(run: Run, student: Student, source: Optional[TeacherSource], where: str, seed: int, progress: Progress) -> ModelResult:
+def _student(
+    run: Run, student: Student, source: Optional[TeacherSource], where: str, seed: int, progress: Progress
+) -> ModelResult:
     """Distilled students learn on the transfer set (default: the training data, possibly unlabelled); students whose
     method needs no teacher are baselines and learn on the labelled training data."""
     data = run.data.bundle
     objective = Objective(student.method, data.task, f"{where}.method")
     provenance = _teacher_for(objective, student, source, where, run.data) if objective.needs_teacher else None
     seed_everything(seed)
-    module = build_for_task(student.model, data.sample_shape, data.num_outputs, data.target_scale, f"{where}.model").to(run.device)
+    module = build_for_task(student.model, data.sample_shape, data.num_outputs, data.target_scale, f"{where}.model").to(
+        run.device
+    )
     paths = run.paths(student.name)
-    result = fit(module, data, student.training, objective, run.device, progress, phase="student", name=student.name, seed=seed,
-                 transfer=data.transfer if objective.needs_teacher else data.train, state_path=paths.state, resume=run.resume,
-                 test_metrics=student.candidate is None)
+    result = fit(
+        module,
+        data,
+        student.training,
+        objective,
+        run.device,
+        progress,
+        phase="student",
+        name=student.name,
+        seed=seed,
+        transfer=data.transfer if objective.needs_teacher else data.train,
+        state_path=paths.state,
+        resume=run.resume,
+        test_metrics=student.candidate is None,
+    )
     method, training = to_json(student.method), to_json(student.training)
-    meta = {"name": student.name, "role": "student", "method": method, "teacher": None if provenance is None else to_json(provenance),
-            "training": training, "metrics": result.metrics, "seed": seed}
+    meta = {
+        "name": student.name,
+        "role": "student",
+        "method": method,
+        "teacher": None if provenance is None else to_json(provenance),
+        "training": training,
+        "metrics": result.metrics,
+        "seed": seed,
+    }
     _save(run, paths, module, student.model, meta)
-    return _model_result(run, name=student.name, role="student", method=method, provenance=provenance, checkpoint=paths.checkpoint,
-                         params=count_parameters(module), flops=flops_per_sample(module, data.sample_shape), seconds=result.seconds,
-                         history=result.history, metrics=result.metrics)
+    return _model_result(
+        run,
+        name=student.name,
+        role="student",
+        method=method,
+        provenance=provenance,
+        checkpoint=paths.checkpoint,
+        params=count_parameters(module),
+        flops=flops_per_sample(module, data.sample_shape),
+        seconds=result.seconds,
+        history=result.history,
+        metrics=result.metrics,
+    )
 
 
-def _teacher_for(objective: Objective, student: Student, source: Optional[TeacherSource], where: str, data: RunData) -> TeacherProvenance:
+def _teacher_for(
+    objective: Objective, student: Student, source: Optional[TeacherSource], where: str, data: RunData
+) -> TeacherProvenance:
     """The student's teacher, checked against its method and attached to its objective."""
     if source is None:
         raise ConfigError(f"teacher: the '{student.method.type}' method of {where} needs a teacher", field="teacher")
     if objective.reads_features and isinstance(source, OnnxTeacher):
-        raise ConfigError(f"{where}.method.type: '{student.method.type}' reads the teacher's layers, but an ONNX teacher is a "
-                          "black box; train or load the teacher as a Distillery checkpoint", field=f"{where}.method.type")
+        raise ConfigError(
+            f"{where}.method.type: '{student.method.type}' reads the teacher's layers, but an ONNX teacher is a "
+            "black box; train or load the teacher as a Distillery checkpoint",
+            field=f"{where}.method.type",
+        )
     return _attach_teacher(objective, source, data, online=_online(student) or objective.reads_features)
 
 
@@ -230,7 +318,9 @@ def _online(student: Student) -> bool:
     return mode == "online" or (mode == "auto" and augment is not None and augment_active(augment))
 
 
-def _attach_teacher(objective: Objective, source: TeacherSource, run_data: RunData, *, online: bool) -> TeacherProvenance:
+def _attach_teacher(
+    objective: Objective, source: TeacherSource, run_data: RunData, *, online: bool
+) -> TeacherProvenance:
     """Loads the teacher into the objective (with its outputs cached unless online); returns its provenance."""
     data = run_data.bundle
     path = source.path if isinstance(source, OnnxTeacher) else source
@@ -253,21 +343,60 @@ def _save(run: Run, paths: Paths, module: nn.Module, model_config: ModelSpec, me
     if not distributed.is_main():
         return
     data = run.data.bundle
-    save_checkpoint(paths.checkpoint, module=module, model_config=model_config, task=data.task, input_shape=data.sample_shape,
-                    num_outputs=data.num_outputs, labels=data.labels, normalization=data.normalization, meta=meta,
-                    target_scale=data.target_scale, preprocess=run.spec.preprocess)
+    save_checkpoint(
+        paths.checkpoint,
+        module=module,
+        model_config=model_config,
+        task=data.task,
+        input_shape=data.sample_shape,
+        num_outputs=data.num_outputs,
+        labels=data.labels,
+        normalization=data.normalization,
+        meta=meta,
+        target_scale=data.target_scale,
+        preprocess=run.spec.preprocess,
+    )
 
 
-def _model_result(run: Run, *, name: str, role: Literal["teacher", "student"], method: Optional[Json],
-                  provenance: Optional[TeacherProvenance], checkpoint: str, params: int, flops: Optional[int], seconds: float,
-                  history: list[dict[str, Any]], metrics: dict[str, Any], load_options: Optional[LoadOptions] = None) -> ModelResult:
+def _model_result(
+    run: Run,
+    *,
+    name: str,
+    role: Literal["teacher", "student"],
+    method: Optional[Json],
+    provenance: Optional[TeacherProvenance],
+    checkpoint: str,
+    params: int,
+    flops: Optional[int],
+    seconds: float,
+    history: list[dict[str, Any]],
+    metrics: dict[str, Any],
+    load_options: Optional[LoadOptions] = None,
+) -> ModelResult:
     """The one builder of a model's result, before export (``onnx`` and ``export`` are filled in by ``_finished_or``)."""
     data = run.data.bundle
     task: Literal["classification", "regression"] = "regression" if data.task == "regression" else "classification"
-    return ModelResult(device=str(run.device), task=task, input_shape=tuple(data.sample_shape), num_outputs=data.num_outputs,
-                       labels=tuple(data.labels), warnings=tuple(data.warnings), name=name, role=role, method=method, teacher=provenance,
-                       checkpoint=checkpoint, params=params, flops_per_sample=flops, train_seconds=seconds, history=tuple(history),
-                       metrics=metrics, load_options=load_options, onnx=None, export=None)
+    return ModelResult(
+        device=str(run.device),
+        task=task,
+        input_shape=tuple(data.sample_shape),
+        num_outputs=data.num_outputs,
+        labels=tuple(data.labels),
+        warnings=tuple(data.warnings),
+        name=name,
+        role=role,
+        method=method,
+        teacher=provenance,
+        checkpoint=checkpoint,
+        params=params,
+        flops_per_sample=flops,
+        train_seconds=seconds,
+        history=tuple(history),
+        metrics=metrics,
+        load_options=load_options,
+        onnx=None,
+        export=None,
+    )
 
 
 # ---------------------------------------------------------------- finish: export, record, resume
@@ -310,18 +439,37 @@ def _exported(run: Run, result: ModelResult, options: ExportOptions, paths: Path
 
 def _export(loaded: LoadedModel, path: str, options: ExportOptions, sample: Optional[torch.Tensor]) -> ExportResult:
     """A loaded checkpoint to ONNX with its metadata; the parity check runs on ``sample`` (normalised rows) when given."""
-    return export_onnx(loaded.module, loaded.input_shape, path, _metadata(loaded), task=loaded.task, opset=options.opset,
-                       tolerance=options.parity_tolerance, sample=sample, normalization=loaded.normalization)
+    return export_onnx(
+        loaded.module,
+        loaded.input_shape,
+        path,
+        _metadata(loaded),
+        task=loaded.task,
+        opset=options.opset,
+        tolerance=options.parity_tolerance,
+        sample=sample,
+        normalization=loaded.normalization,
+    )
 
 
 def _metadata(loaded: LoadedModel) -> dict[str, str]:
     meta = loaded.meta
     return metadata_props(
-        name=meta["name"], role=meta["role"], task=loaded.task, input_shape=loaded.input_shape,
-        output_kind="values" if loaded.task == "regression" else "logits", normalization=loaded.normalization,
-        labels=loaded.labels, model_config=to_json(loaded.model_config), method=meta["method"], teacher=meta["teacher"],
-        training=meta["training"], metrics=meta["metrics"], params=count_parameters(loaded.module),
-        flops=flops_per_sample(loaded.module, loaded.input_shape), preprocess=loaded.preprocess,
+        name=meta["name"],
+        role=meta["role"],
+        task=loaded.task,
+        input_shape=loaded.input_shape,
+        output_kind="values" if loaded.task == "regression" else "logits",
+        normalization=loaded.normalization,
+        labels=loaded.labels,
+        model_config=to_json(loaded.model_config),
+        method=meta["method"],
+        teacher=meta["teacher"],
+        training=meta["training"],
+        metrics=meta["metrics"],
+        params=count_parameters(loaded.module),
+        flops=flops_per_sample(loaded.module, loaded.input_shape),
+        preprocess=loaded.preprocess,
     )
 
 
@@ -339,7 +487,9 @@ def _variants(data: RunData, options: ExportOptions, name: str, onnx_path: str, 
         variants.append(quantize(onnx_path, method, calibration=rows, calibration_file=file))
     rows = data.held_out
     if rows is not None:
-        progress.emit({"event": "log", "message": f"{name}: accuracy guard of the variants on {len(rows.y)} {rows.split} rows"})
+        progress.emit(
+            {"event": "log", "message": f"{name}: accuracy guard of the variants on {len(rows.y)} {rows.split} rows"}
+        )
         guard_variants(onnx_path, variants, rows, options.max_accuracy_drop)
     return variants
 
@@ -356,8 +506,13 @@ def _kept(run: Run, result_file: str) -> Optional[ModelResult]:
 def _copy_onnx(source: str, destination: str) -> ExportResult:
     """A black-box teacher's file, copied next to the students so the report can evaluate them all alike."""
     atomic_write(destination, lambda temporary: shutil.copyfile(source, temporary))
-    return ExportResult(path=destination, size_bytes=os.path.getsize(destination), sha256=file_sha256(destination),
-                        parity_max_abs_diff=0.0, opset=None)
+    return ExportResult(
+        path=destination,
+        size_bytes=os.path.getsize(destination),
+        sha256=file_sha256(destination),
+        parity_max_abs_diff=0.0,
+        opset=None,
+    )
 
 
 def _write_json(path: str, value: Any) -> None:

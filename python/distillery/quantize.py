@@ -46,7 +46,9 @@ def read_calibration(path: str) -> np.ndarray:
             return np.asarray(np.load(path, allow_pickle=False), dtype=np.float32)
         with np.load(path, allow_pickle=False) as arrays:
             if "x" not in arrays.files:
-                raise QuantizationError(f"calibration data {path}: no array 'x' (found {', '.join(arrays.files) or 'none'})", file=path)
+                raise QuantizationError(
+                    f"calibration data {path}: no array 'x' (found {', '.join(arrays.files) or 'none'})", file=path
+                )
             return np.asarray(arrays["x"], dtype=np.float32)
     except QuantizationError:
         raise
@@ -54,8 +56,14 @@ def read_calibration(path: str) -> np.ndarray:
         raise QuantizationError(f"calibration data {path}: cannot be read as .npz/.npy: {error}", file=path) from error
 
 
-def quantize(source: str, method: str, destination: Optional[str] = None, *, calibration: Optional[np.ndarray] = None,
-             calibration_file: Optional[str] = None) -> dict[str, Any]:
+def quantize(
+    source: str,
+    method: str,
+    destination: Optional[str] = None,
+    *,
+    calibration: Optional[np.ndarray] = None,
+    calibration_file: Optional[str] = None,
+) -> dict[str, Any]:
     """Writes one variant of ``source``; returns {method, path, sizeBytes, sha256, sizeRatio, calibrationRows}.
 
     ``calibration`` (rows of raw inputs, [N, *sample shape] or [N, features]) is required for ``int8-static``;
@@ -64,7 +72,9 @@ def quantize(source: str, method: str, destination: Optional[str] = None, *, cal
     import onnx
 
     if method not in METHODS:
-        raise QuantizationError(f"method: expected one of {', '.join(METHODS)}, got {method!r}", field="method", file=source)
+        raise QuantizationError(
+            f"method: expected one of {', '.join(METHODS)}, got {method!r}", field="method", file=source
+        )
     destination = destination or variant_path(source, method)
     try:
         model = onnx.load(source)
@@ -76,21 +86,37 @@ def quantize(source: str, method: str, destination: Optional[str] = None, *, cal
         if calibration is None:
             raise QuantizationError(
                 f"{source}: int8-static quantisation needs calibration data (the transfer set in an experiment; "
-                "`--data calib.npz` on the command line); int8-dynamic needs none", file=source, field="data")
+                "`--data calib.npz` on the command line); int8-dynamic needs none",
+                file=source,
+                field="data",
+            )
         rows = _calibration_rows(calibration, model, metadata, calibration_file or source)
     with atomic_path(destination) as temporary:
         if method == "fp16":
             _fp16(model, source, temporary)
         else:
             _int8(source, temporary, rows)
-        _stamp(temporary, metadata, {
-            "method": method, "source": os.path.basename(source), "sourceSha256": file_sha256(source),
-            "calibrationRows": None if rows is None else len(rows), "tool": _tool(method),
-        })
+        _stamp(
+            temporary,
+            metadata,
+            {
+                "method": method,
+                "source": os.path.basename(source),
+                "sourceSha256": file_sha256(source),
+                "calibrationRows": None if rows is None else len(rows),
+                "tool": _tool(method),
+            },
+        )
         _check_loads(temporary, destination)
     size = os.path.getsize(destination)
-    return {"method": method, "path": destination, "sizeBytes": size, "sha256": file_sha256(destination),
-            "sizeRatio": size / os.path.getsize(source), "calibrationRows": None if rows is None else len(rows)}
+    return {
+        "method": method,
+        "path": destination,
+        "sizeBytes": size,
+        "sha256": file_sha256(destination),
+        "sizeRatio": size / os.path.getsize(source),
+        "calibrationRows": None if rows is None else len(rows),
+    }
 
 
 def _calibration_rows(x: Union[np.ndarray, ShardArray], model: Any, metadata: dict[str, str], file: str) -> np.ndarray:
@@ -101,8 +127,11 @@ def _calibration_rows(x: Union[np.ndarray, ShardArray], model: Any, metadata: di
     if x.ndim < 2 or len(x) == 0 or int(np.prod(x.shape[1:])) != features:
         raise QuantizationError(
             f"calibration data {file}: expected rows of shape [N, {', '.join(map(str, shape))}] ({features} values each), "
-            f"got an array of shape {list(x.shape)}", file=file, field="data",
-            details={"expected": [None, *shape], "received": list(x.shape)})
+            f"got an array of shape {list(x.shape)}",
+            file=file,
+            field="data",
+            details={"expected": [None, *shape], "received": list(x.shape)},
+        )
     # Sample first, then materialise: a sharded transfer set stays on disk except for the rows calibration reads.
     if len(x) > CALIBRATION_ROWS:
         x = x[np.linspace(0, len(x) - 1, CALIBRATION_ROWS).round().astype(np.int64)]
@@ -153,7 +182,7 @@ def feed_batches(rows: np.ndarray, size: int, fixed: Optional[int]) -> Iterator[
     repeating its own rows (which leaves min/max calibration ranges as they are; callers drop those outputs)."""
     step = fixed or size
     for start in range(0, len(rows), step):
-        batch = rows[start:start + step]
+        batch = rows[start : start + step]
         real = len(batch)
         if fixed is not None and real < fixed:
             batch = np.resize(batch, (fixed, *batch.shape[1:]))  # repeats whole rows, in order
@@ -176,11 +205,20 @@ def _require_one_data_input(model: Any, file: str) -> None:
         raise QuantizationError(
             f"calibration data {file}: the model takes {len(names)} inputs ({', '.join(names) or 'none'}); int8-static "
             "calibration feeds one array of rows, so it needs a model with exactly one input (int8-dynamic needs no data)",
-            file=file, field="data", details={"inputs": names})
+            file=file,
+            field="data",
+            details={"inputs": names},
+        )
 
 
 def _int8(source: str, temporary: str, rows: Optional[np.ndarray]) -> None:
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
 
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # the tools warn about pre-processing
     if rows is None:
@@ -202,8 +240,15 @@ def _int8(source: str, temporary: str, rows: Optional[np.ndarray]) -> None:
             return None if batch is None else {input_name: batch}
 
     # QDQ: QuantizeLinear/DequantizeLinear around each quantised op; onnxruntime fuses them into int8 kernels.
-    quantize_static(source, temporary, Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, per_channel=False)
+    quantize_static(
+        source,
+        temporary,
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        per_channel=False,
+    )
 
 
 def _fp16(model: Any, source: str, temporary: str) -> None:
@@ -214,8 +259,11 @@ def _fp16(model: Any, source: str, temporary: str) -> None:
     if blocked:
         raise QuantizationError(
             f"{source}: fp16 conversion cannot convert the op(s) {', '.join(blocked)} (onnxruntime's float16 converter "
-            "keeps them in float32); use int8-dynamic or int8-static instead", file=source, field="method",
-            details={"ops": blocked})
+            "keeps them in float32); use int8-dynamic or int8-static instead",
+            file=source,
+            field="method",
+            details={"ops": blocked},
+        )
     try:
         converted = convert_float_to_float16(model, keep_io_types=True)
     except Exception as error:
@@ -239,7 +287,9 @@ def _check_loads(path: str, destination: str) -> None:
     try:
         onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     except Exception as error:
-        raise QuantizationError(f"{destination}: onnxruntime cannot run the variant: {error}", file=destination) from error
+        raise QuantizationError(
+            f"{destination}: onnxruntime cannot run the variant: {error}", file=destination
+        ) from error
 
 
 def _tool(method: str) -> str:

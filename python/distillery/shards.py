@@ -203,15 +203,28 @@ class ShardArray(RowStorage):
             try:
                 mapped = np.load(path, mmap_mode="r", allow_pickle=False)
             except ValueError as error:  # object arrays cannot be mapped: they are pickles, refused anyway
-                raise DataError(f"{where}: {path} cannot be memory-mapped (Python objects, or not an .npy file): {error}", field=where,
-                                file=path) from error
+                raise DataError(
+                    f"{where}: {path} cannot be memory-mapped (Python objects, or not an .npy file): {error}",
+                    field=where,
+                    file=path,
+                ) from error
             except OSError as error:
-                raise DataError(f"{where}: {path} is not a readable .npy (corrupt or truncated?): {error}", field=where, file=path) from error
+                raise DataError(
+                    f"{where}: {path} is not a readable .npy (corrupt or truncated?): {error}", field=where, file=path
+                ) from error
             if mapped.ndim < 2:
-                raise DataError(f"{where}: {path} must hold rows of shape [N, ...features], got {list(mapped.shape)}", field=where, file=path)
+                raise DataError(
+                    f"{where}: {path} must hold rows of shape [N, ...features], got {list(mapped.shape)}",
+                    field=where,
+                    file=path,
+                )
             if maps and (mapped.shape[1:] != maps[0].shape[1:] or mapped.dtype != maps[0].dtype):
-                raise DataError(f"{where}: {path} holds rows of {list(mapped.shape[1:])} {mapped.dtype}, but {paths[0]} holds "
-                                f"{list(maps[0].shape[1:])} {maps[0].dtype}; every shard must match the first", field=where, file=path)
+                raise DataError(
+                    f"{where}: {path} holds rows of {list(mapped.shape[1:])} {mapped.dtype}, but {paths[0]} holds "
+                    f"{list(maps[0].shape[1:])} {maps[0].dtype}; every shard must match the first",
+                    field=where,
+                    file=path,
+                )
             maps.append(mapped)
         return cls(maps, list(paths))
 
@@ -282,8 +295,11 @@ def check_finite(array: ShardArray, where: str) -> None:
     for start, rows in array.chunks():
         finite = np.isfinite(rows.reshape(len(rows), -1)).all(axis=1)
         if not finite.all():
-            raise DataError(f"{where}: x holds NaN or Infinity (first at row {start + int(np.argmin(finite))})", field=f"{where}.x",
-                            file=array.files[0])
+            raise DataError(
+                f"{where}: x holds NaN or Infinity (first at row {start + int(np.argmin(finite))})",
+                field=f"{where}.x",
+                file=array.files[0],
+            )
 
 
 def normalization_stats(array: ShardArray, per_feature: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -330,7 +346,9 @@ class MappedRows(RowSource):
     ``split(n)`` walks every row in blocks, as ``Tensor.split`` does; ``batches(indices)`` reads one batch ahead.
     """
 
-    def __init__(self, array: Union[ShardArray, HostRows], normalize: Callable[[np.ndarray], np.ndarray], device: torch.device) -> None:
+    def __init__(
+        self, array: Union[ShardArray, HostRows], normalize: Callable[[np.ndarray], np.ndarray], device: torch.device
+    ) -> None:
         self.array, self.normalize, self.device = array, normalize, device
         self.shape = torch.Size(array.shape)
 
@@ -342,7 +360,7 @@ class MappedRows(RowSource):
 
     def split(self, size: int) -> Iterator[torch.Tensor]:
         for start in range(0, len(self), size):
-            yield self[start:start + size]
+            yield self[start : start + size]
 
     def batches(self, indices: Iterable[torch.Tensor]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(index, rows) for each index tensor, the next batch read from disk while the caller trains on this one."""
@@ -364,4 +382,3 @@ class MappedRows(RowSource):
 
     def _to_device(self, rows: torch.Tensor) -> torch.Tensor:
         return rows.to(self.device, non_blocking=True) if self.device.type != "cpu" else rows
-

@@ -95,8 +95,11 @@ def _dataclass(cls: type, value: Any, where: str) -> Any:
         key = _wire_key(field)
         if key not in value:
             if field.default is dataclasses.MISSING:
-                raise _fail(_join(where, key), "missing; every request is completed by the TypeScript schemas, which fill "
-                                               "each default (write it out when calling the engine directly)")
+                raise _fail(
+                    _join(where, key),
+                    "missing; every request is completed by the TypeScript schemas, which fill "
+                    "each default (write it out when calling the engine directly)",
+                )
             continue
         arguments[field.name] = _convert(hints[field.name], value[key], _join(where, key))
     return cls(**arguments)
@@ -111,14 +114,20 @@ def _union(options: tuple[Any, ...], value: Any, where: str) -> Any:
     if isinstance(value, dict):
         # Only members that take an object can fit: trying a str or a literal would hide the real error (a missing key).
         candidates = [option for option in candidates if _takes_object(option)] or candidates
-    tagged = {literal: option for option in candidates if isinstance(option, type) and dataclasses.is_dataclass(option)
-              for literal in _literal_type(option)}
+    tagged = {
+        literal: option
+        for option in candidates
+        if isinstance(option, type) and dataclasses.is_dataclass(option)
+        for literal in _literal_type(option)
+    }
     if tagged and isinstance(value, dict):
         if value.get("type") in tagged:
             return _dataclass(tagged[value.get("type")], value, where)
         others = [option for option in candidates if option not in tagged.values()]
         if not others:
-            raise _fail(_join(where, "type"), f"expected one of {', '.join(map(repr, tagged))}, got {value.get('type')!r}")
+            raise _fail(
+                _join(where, "type"), f"expected one of {', '.join(map(repr, tagged))}, got {value.get('type')!r}"
+            )
         candidates = others
     errors = []
     for option in candidates:
@@ -159,7 +168,10 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise _fail(where, f"expected an object, got {_kind(value)}")
         if value.get("type") not in members:
-            raise _fail(_join(where, "type"), f"expected one of {', '.join(map(repr, sorted(members)))}, got {value.get('type')!r}")
+            raise _fail(
+                _join(where, "type"),
+                f"expected one of {', '.join(map(repr, sorted(members)))}, got {value.get('type')!r}",
+            )
         return _dataclass(members[value["type"]], value, where)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _dataclass(hint, value, where)
@@ -189,7 +201,9 @@ def _scalar(hint: Any, value: Any, where: str) -> Any:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), type(value).__name__)
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def to_json(value: Any) -> Any:

@@ -35,25 +35,55 @@ class Teacher:
 
 def check_compatible(loaded: LoadedModel, data: DataBundle, where: str) -> None:
     if loaded.input_shape != data.sample_shape:
-        raise ConfigError(f"{where}: the checkpoint takes inputs of shape {loaded.input_shape}, the data has {data.sample_shape}",
-                          field=where, file=loaded.path)
+        raise ConfigError(
+            f"{where}: the checkpoint takes inputs of shape {loaded.input_shape}, the data has {data.sample_shape}",
+            field=where,
+            file=loaded.path,
+        )
     if loaded.num_outputs != data.num_outputs:
-        raise ConfigError(f"{where}: the checkpoint has {loaded.num_outputs} outputs, the data has {data.num_outputs} classes",
-                          field=where, file=loaded.path)
+        raise ConfigError(
+            f"{where}: the checkpoint has {loaded.num_outputs} outputs, the data has {data.num_outputs} classes",
+            field=where,
+            file=loaded.path,
+        )
     if loaded.task != data.task:
-        raise ConfigError(f"{where}: the checkpoint is a {loaded.task} model, the data is {data.task}", field=where, file=loaded.path)
+        raise ConfigError(
+            f"{where}: the checkpoint is a {loaded.task} model, the data is {data.task}", field=where, file=loaded.path
+        )
 
 
-def build_teacher(spec: TeacherSpec, data: DataBundle, device: torch.device, progress: Progress, *, seed: int,
-                  state_dir: Optional[str], resume: bool, where: str = "teacher") -> Teacher:
+def build_teacher(
+    spec: TeacherSpec,
+    data: DataBundle,
+    device: torch.device,
+    progress: Progress,
+    *,
+    seed: int,
+    state_dir: Optional[str],
+    resume: bool,
+    where: str = "teacher",
+) -> Teacher:
     if isinstance(spec, TrainedTeacher):
         seed_everything(seed)
-        module = build_for_task(spec.model, data.sample_shape, data.num_outputs, data.target_scale, f"{where}.model").to(device)
+        module = build_for_task(
+            spec.model, data.sample_shape, data.num_outputs, data.target_scale, f"{where}.model"
+        ).to(device)
         state_path = os.path.join(state_dir, f"{spec.name}.state.pt") if state_dir else None
         # No method: the plain supervised loss, which both label baselines give for the data's task.
         method = spec.method or HardLabels(type="hard-labels")
-        result = fit(module, data, spec.training, Objective(method, data.task, f"{where}.method"), device, progress,
-                     phase="teacher", name=spec.name, seed=seed, state_path=state_path, resume=resume)
+        result = fit(
+            module,
+            data,
+            spec.training,
+            Objective(method, data.task, f"{where}.method"),
+            device,
+            progress,
+            phase="teacher",
+            name=spec.name,
+            seed=seed,
+            state_path=state_path,
+            resume=resume,
+        )
         module.eval()
         return Teacher(module, spec.model, result)
     if isinstance(spec, CheckpointTeacher):
@@ -65,24 +95,46 @@ def build_teacher(spec: TeacherSpec, data: DataBundle, device: torch.device, pro
     members = []
     for index, member_spec in enumerate(spec.members):
         member_where = f"{where}.members[{index}]"
-        member = build_teacher(member_spec, data, device, progress, seed=seed + index, state_dir=state_dir,
-                               resume=resume, where=member_where)
+        member = build_teacher(
+            member_spec,
+            data,
+            device,
+            progress,
+            seed=seed + index,
+            state_dir=state_dir,
+            resume=resume,
+            where=member_where,
+        )
         if isinstance(member.module, Ensemble) or member.model_config is None:
-            raise ConfigError(f"{member_where}: an ensemble checkpoint cannot be an ensemble member", field=member_where)
+            raise ConfigError(
+                f"{member_where}: an ensemble checkpoint cannot be an ensemble member", field=member_where
+            )
         members.append(member)
     module = Ensemble([m.module for m in members], spec.combine, data.task).to(device).eval()
-    config = EnsembleModel(type="ensemble", combine=spec.combine, members=tuple(m.model_config for m in members if m.model_config is not None))
+    config = EnsembleModel(
+        type="ensemble",
+        combine=spec.combine,
+        members=tuple(m.model_config for m in members if m.model_config is not None),
+    )
     return Teacher(module, config, None, members)
 
 
 def onnx_teacher(spec: OnnxTeacherSpec, data: DataBundle, where: str = "teacher") -> OnnxTeacher:
     """An ONNX file as the teacher, checked against the data: its outputs must be one per class."""
-    module = OnnxTeacher(spec.path, student_normalization=data.normalization, options=spec, features=math.prod(data.sample_shape),
-                         where=where)
+    module = OnnxTeacher(
+        spec.path,
+        student_normalization=data.normalization,
+        options=spec,
+        features=math.prod(data.sample_shape),
+        where=where,
+    )
     width = module(data.test.x[:2]).shape[1]
     if width != data.num_outputs:
-        raise ConfigError(f"{where}.path: the ONNX teacher gives {width} outputs, the data has {data.num_outputs} classes",
-                          field=f"{where}.path", file=spec.path)
+        raise ConfigError(
+            f"{where}.path: the ONNX teacher gives {width} outputs, the data has {data.num_outputs} classes",
+            field=f"{where}.path",
+            file=spec.path,
+        )
     return module
 
 
@@ -96,7 +148,9 @@ def teacher_summary(teacher: Teacher, data: DataBundle) -> dict[str, Any]:
 _OUTPUTS: OrderedDict[tuple[Any, ...], torch.Tensor] = OrderedDict()
 
 
-def cached_outputs(teacher_path: str, module: nn.Module, data: DataBundle, split_name: str, split: Split) -> torch.Tensor:
+def cached_outputs(
+    teacher_path: str, module: nn.Module, data: DataBundle, split_name: str, split: Split
+) -> torch.Tensor:
     key = (os.path.abspath(teacher_path), os.path.getmtime(teacher_path), data.key, split_name)
     if key not in _OUTPUTS:
         _OUTPUTS[key] = predict(module, split.x)

@@ -40,10 +40,14 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(f"device: '{name}' was asked for, but torch {torch.__version__} sees no CUDA device", field="device")
+            raise ConfigError(
+                f"device: '{name}' was asked for, but torch {torch.__version__} sees no CUDA device", field="device"
+            )
         index = int(name.split(":")[1]) if ":" in name else 0
         if index >= torch.cuda.device_count():
-            raise ConfigError(f"device: '{name}' does not exist ({torch.cuda.device_count()} CUDA devices)", field="device")
+            raise ConfigError(
+                f"device: '{name}' does not exist ({torch.cuda.device_count()} CUDA devices)", field="device"
+            )
     elif name != "cpu":
         raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got '{name}'", field="device")
     return torch.device(name)
@@ -113,13 +117,24 @@ class Objective:
     def check_labels(self, split: Split, split_name: str) -> None:
         """A method that reads labels, on a split that has none, fails before the first batch."""
         if self.entry.needs_labels and split.y is None:
-            raise ConfigError(f"{self.where}.type: '{self.entry.name}' needs labels, but {split_name} has none",
-                              field=f"{self.where}.type")
+            raise ConfigError(
+                f"{self.where}.type: '{self.entry.name}' needs labels, but {split_name} has none",
+                field=f"{self.where}.type",
+            )
 
-    def __call__(self, outputs: torch.Tensor, teacher_outputs: Optional[torch.Tensor], labels: Optional[torch.Tensor],
-                 epoch: int, epochs: int, mix: Optional[Mix] = None) -> tuple[torch.Tensor, methods.Terms]:
+    def __call__(
+        self,
+        outputs: torch.Tensor,
+        teacher_outputs: Optional[torch.Tensor],
+        labels: Optional[torch.Tensor],
+        epoch: int,
+        epochs: int,
+        mix: Optional[Mix] = None,
+    ) -> tuple[torch.Tensor, methods.Terms]:
         def loss(batch_labels: Optional[torch.Tensor]) -> tuple[torch.Tensor, methods.Terms]:
-            inputs = methods.LossInputs(outputs, teacher_outputs, batch_labels, self.task, epoch, epochs, self.auxiliary)
+            inputs = methods.LossInputs(
+                outputs, teacher_outputs, batch_labels, self.task, epoch, epochs, self.auxiliary
+            )
             return self.entry.loss(self.method, inputs)
 
         if mix is None or labels is None:
@@ -135,17 +150,22 @@ class Objective:
 # ---------------------------------------------------------------- optimiser and schedule
 
 
-def make_optimizer(model: nn.Module, training: Training, auxiliary: Optional[nn.Module] = None) -> torch.optim.Optimizer:
+def make_optimizer(
+    model: nn.Module, training: Training, auxiliary: Optional[nn.Module] = None
+) -> torch.optim.Optimizer:
     spec = training.optimizer
     parameters = list(model.parameters()) + (list(auxiliary.parameters()) if auxiliary is not None else [])
     if isinstance(spec, Sgd):
-        return torch.optim.SGD(parameters, lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov,
-                               weight_decay=training.weight_decay)
+        return torch.optim.SGD(
+            parameters, lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov, weight_decay=training.weight_decay
+        )
     optimizer = torch.optim.AdamW if spec.type == "adamw" else torch.optim.Adam
     return optimizer(parameters, lr=spec.lr, weight_decay=training.weight_decay)
 
 
-def lr_factor(schedule: Union[ConstantSchedule, StepSchedule, ExponentialSchedule], step: int, steps_per_epoch: int, epochs: int) -> float:
+def lr_factor(
+    schedule: Union[ConstantSchedule, StepSchedule, ExponentialSchedule], step: int, steps_per_epoch: int, epochs: int
+) -> float:
     """The learning-rate multiplier at a global step (the schedule is stepped every batch)."""
     epoch = step // steps_per_epoch
     warmup = schedule.warmup_epochs * steps_per_epoch
@@ -154,7 +174,7 @@ def lr_factor(schedule: Union[ConstantSchedule, StepSchedule, ExponentialSchedul
     if isinstance(schedule, StepSchedule):
         return float(schedule.gamma ** (epoch // schedule.step_size))
     if isinstance(schedule, ExponentialSchedule):
-        return float(schedule.gamma ** epoch)
+        return float(schedule.gamma**epoch)
     if schedule.type == "cosine":
         total = max(1, epochs * steps_per_epoch - warmup)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / total)))
@@ -169,13 +189,18 @@ def predict(model: nn.Module, x: Union[torch.Tensor, RowSource]) -> torch.Tensor
     """Outputs for a whole split, in eval mode, in large batches (read batch by batch when the rows are not resident)."""
     was_training = model.training
     model.eval()
-    outputs = torch.cat([model(chunk).float() for chunk in x.split(EVAL_BATCH)]) if len(x) else torch.zeros((0,), device=x.device)
+    outputs = (
+        torch.cat([model(chunk).float() for chunk in x.split(EVAL_BATCH)])
+        if len(x)
+        else torch.zeros((0,), device=x.device)
+    )
     model.train(was_training)
     return outputs
 
 
-def split_metrics(outputs: torch.Tensor, split: Split, task: str, prefix: str,
-                  teacher_outputs: Optional[torch.Tensor] = None) -> dict[str, float]:
+def split_metrics(
+    outputs: torch.Tensor, split: Split, task: str, prefix: str, teacher_outputs: Optional[torch.Tensor] = None
+) -> dict[str, float]:
     metrics: dict[str, float] = {}
     if task == "regression":
         if split.y is not None:
@@ -212,7 +237,10 @@ class LossWatch:
         if not self.lazy:
             return None if bool(torch.isfinite(value)) else (step, float(value))
         if self.first_step is None or self.first_value is None:
-            self.first_step, self.first_value = torch.full((), -1, dtype=torch.int64, device=value.device), torch.zeros_like(value)
+            self.first_step, self.first_value = (
+                torch.full((), -1, dtype=torch.int64, device=value.device),
+                torch.zeros_like(value),
+            )
         first = ~torch.isfinite(value) & (self.first_step < 0)
         self.first_step = torch.where(first, torch.full_like(self.first_step, step), self.first_step)
         self.first_value = torch.where(first, value, self.first_value)
@@ -246,7 +274,9 @@ def _autocast(device: torch.device, training: Training) -> torch.autocast:
     1.62x faster with the same test errors (a Zen 5 with AVX-512 BF16). Emulated bf16 rounds the same but is 3x slower
     than fp32, so 'auto' is fp32 on other CPUs. On CUDA 'auto' is fp32: on an H200 bf16 ran these MLPs at
     0.88-1.11x the fp32 speed, and a T=20 student diverged in bf16 (its logits keep 8 mantissa bits). 'off': fp32."""
-    wanted = training.mixed_precision == "bf16" or (training.mixed_precision == "auto" and device.type == "cpu" and cpu_has_native_bf16())
+    wanted = training.mixed_precision == "bf16" or (
+        training.mixed_precision == "auto" and device.type == "cpu" and cpu_has_native_bf16()
+    )
     enabled = device.type in ("cuda", "cpu") and wanted
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
@@ -256,9 +286,22 @@ def _batches(split: Split, indices: Iterable[torch.Tensor]) -> Iterator[tuple[to
     return split.x.batches(indices)
 
 
-def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objective, device: torch.device,
-        progress: Progress, *, phase: str, name: str, seed: int, transfer: Optional[Split] = None,
-        state_path: Optional[str] = None, resume: bool = False, test_metrics: bool = True) -> FitResult:
+def fit(
+    model: nn.Module,
+    data: DataBundle,
+    training: Training,
+    objective: Objective,
+    device: torch.device,
+    progress: Progress,
+    *,
+    phase: str,
+    name: str,
+    seed: int,
+    transfer: Optional[Split] = None,
+    state_path: Optional[str] = None,
+    resume: bool = False,
+    test_metrics: bool = True,
+) -> FitResult:
     """Trains ``model`` in place on ``transfer`` (default: the training split) and returns its history.
 
     After every epoch the full training state goes to ``state_path`` (atomically), so a killed run
@@ -266,8 +309,21 @@ def fit(model: nn.Module, data: DataBundle, training: Training, objective: Objec
     ``test_metrics=False`` (a sweep's candidates) keeps the test split out of the history altogether.
     """
     try:
-        return _fit(model, data, training, objective, device, progress, phase=phase, name=name, seed=seed, transfer=transfer,
-                    state_path=state_path, resume=resume, test_metrics=test_metrics)
+        return _fit(
+            model,
+            data,
+            training,
+            objective,
+            device,
+            progress,
+            phase=phase,
+            name=name,
+            seed=seed,
+            transfer=transfer,
+            state_path=state_path,
+            resume=resume,
+            test_metrics=test_metrics,
+        )
     finally:
         objective.close()
 
@@ -295,7 +351,9 @@ class _Loop:
     batch_size: int  # this rank's share of training.batchSize
     steps_per_epoch: int
     channels_last: bool  # batches go channels-last: asked for, on CUDA, for a model with convolutions
-    trained: Optional[nn.Module] = None  # the model as stepped (DDP under torchrun, compiled when asked): _start_training
+    trained: Optional[nn.Module] = (
+        None  # the model as stepped (DDP under torchrun, compiled when asked): _start_training
+    )
 
     @property
     def epochs(self) -> int:
@@ -324,14 +382,48 @@ class _EpochSums:
     terms: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-def _fit(model: nn.Module, data: DataBundle, training: Training, objective: Objective, device: torch.device,
-         progress: Progress, *, phase: str, name: str, seed: int, transfer: Optional[Split],
-         state_path: Optional[str], resume: bool, test_metrics: bool) -> FitResult:
-    loop = _prepare(model, data, training, objective, device, progress, phase=phase, name=name, seed=seed,
-                    transfer=transfer if transfer is not None else data.train, state_path=state_path, test_metrics=test_metrics)
+def _fit(
+    model: nn.Module,
+    data: DataBundle,
+    training: Training,
+    objective: Objective,
+    device: torch.device,
+    progress: Progress,
+    *,
+    phase: str,
+    name: str,
+    seed: int,
+    transfer: Optional[Split],
+    state_path: Optional[str],
+    resume: bool,
+    test_metrics: bool,
+) -> FitResult:
+    loop = _prepare(
+        model,
+        data,
+        training,
+        objective,
+        device,
+        progress,
+        phase=phase,
+        name=name,
+        seed=seed,
+        transfer=transfer if transfer is not None else data.train,
+        state_path=state_path,
+        test_metrics=test_metrics,
+    )
     start_epoch, history, best = _resume(loop) if resume else (0, [], _Best())
-    progress.emit({"event": "phase-start", "phase": phase, "name": name, "epochs": loop.epochs, "startEpoch": start_epoch,
-                   "stepsPerEpoch": loop.steps_per_epoch, "samples": loop.transfer.n})
+    progress.emit(
+        {
+            "event": "phase-start",
+            "phase": phase,
+            "name": name,
+            "epochs": loop.epochs,
+            "startEpoch": start_epoch,
+            "stepsPerEpoch": loop.steps_per_epoch,
+            "samples": loop.transfer.n,
+        }
+    )
     started = time.perf_counter()
     _start_training(loop)
     for epoch in range(start_epoch, loop.epochs):
@@ -342,8 +434,21 @@ def _fit(model: nn.Module, data: DataBundle, training: Training, objective: Obje
     return _finish(loop, history, best, start_epoch, started)
 
 
-def _prepare(model: nn.Module, data: DataBundle, training: Training, objective: Objective, device: torch.device, progress: Progress,
-             *, phase: str, name: str, seed: int, transfer: Split, state_path: Optional[str], test_metrics: bool) -> _Loop:
+def _prepare(
+    model: nn.Module,
+    data: DataBundle,
+    training: Training,
+    objective: Objective,
+    device: torch.device,
+    progress: Progress,
+    *,
+    phase: str,
+    name: str,
+    seed: int,
+    transfer: Split,
+    state_path: Optional[str],
+    test_metrics: bool,
+) -> _Loop:
     """Everything the epochs need, checked before the first one: the augmenter, the seeded generator, the objective's
     auxiliary module, the optimiser and its per-step schedule."""
     ranks = distributed.current()  # under torchrun: batch_size is the global batch, each rank takes its share
@@ -356,26 +461,54 @@ def _prepare(model: nn.Module, data: DataBundle, training: Training, objective: 
     generator.manual_seed(seed)
     objective.prepare(model, transfer.x[:2])
     if ranks.active and objective.auxiliary is not None:
-        raise ConfigError(f"{objective.where}.type: '{objective.entry.name}' trains a connector beside the student, which distributed "
-                          "runs do not synchronise across ranks; run it in one process", field=f"{objective.where}.type")
+        raise ConfigError(
+            f"{objective.where}.type: '{objective.entry.name}' trains a connector beside the student, which distributed "
+            "runs do not synchronise across ranks; run it in one process",
+            field=f"{objective.where}.type",
+        )
     optimizer = make_optimizer(model, training, objective.auxiliary)
     schedule, epochs = training.schedule, training.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(schedule, step, steps_per_epoch, epochs))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(schedule, step, steps_per_epoch, epochs)
+    )
     if training.checkpoint == "best" and data.validation is None:
-        raise ConfigError("training.checkpoint: 'best' needs data.validation to choose the best epoch honestly", field="training.checkpoint")
-    channels_last = training.channels_last and device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules())
-    return _Loop(model=model, data=data, transfer=transfer, training=training, objective=objective, device=device, progress=progress,
-                 phase=phase, name=name, seed=seed, state_path=state_path, test_metrics=test_metrics, augmenter=augmenter,
-                 generator=generator, optimizer=optimizer, scheduler=scheduler, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
-                 channels_last=channels_last)
+        raise ConfigError(
+            "training.checkpoint: 'best' needs data.validation to choose the best epoch honestly",
+            field="training.checkpoint",
+        )
+    channels_last = (
+        training.channels_last and device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules())
+    )
+    return _Loop(
+        model=model,
+        data=data,
+        transfer=transfer,
+        training=training,
+        objective=objective,
+        device=device,
+        progress=progress,
+        phase=phase,
+        name=name,
+        seed=seed,
+        state_path=state_path,
+        test_metrics=test_metrics,
+        augmenter=augmenter,
+        generator=generator,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        batch_size=batch_size,
+        steps_per_epoch=steps_per_epoch,
+        channels_last=channels_last,
+    )
 
 
 def _resume(loop: _Loop) -> tuple[int, list[dict[str, Any]], _Best]:
     """The state after the last finished epoch, when its file exists: weights, optimiser, schedule, RNG, history."""
     if not (loop.state_path and os.path.exists(loop.state_path)):
         return 0, [], _Best()
-    start_epoch, history, best_score, best_epoch, best_state = _restore(loop.state_path, loop.model, loop.optimizer, loop.scheduler,
-                                                                        loop.generator, loop.objective.auxiliary)
+    start_epoch, history, best_score, best_epoch, best_state = _restore(
+        loop.state_path, loop.model, loop.optimizer, loop.scheduler, loop.generator, loop.objective.auxiliary
+    )
     loop.progress.emit({"event": "log", "message": f"{loop.name}: resumed after epoch {start_epoch}"})
     return start_epoch, history, _Best(score=best_score, epoch=best_epoch, state=best_state)
 
@@ -408,13 +541,22 @@ def _train_epoch(loop: _Loop, epoch: int) -> tuple[_EpochSums, int]:
         loop.progress.check_cancel()
         if loop.progress.step_due():
             _check_finite(loop, watch, epoch)
-            loop.progress.step(phase=loop.phase, name=loop.name, epoch=epoch + 1, epochs=loop.epochs, step=step + 1,
-                               stepsPerEpoch=loop.steps_per_epoch, loss=float(loss.detach()))
+            loop.progress.step(
+                phase=loop.phase,
+                name=loop.name,
+                epoch=epoch + 1,
+                epochs=loop.epochs,
+                step=step + 1,
+                stepsPerEpoch=loop.steps_per_epoch,
+                loss=float(loss.detach()),
+            )
     _check_finite(loop, watch, epoch)
     return sums, len(order)
 
 
-def _train_step(loop: _Loop, epoch: int, step: int, index: torch.Tensor, x: torch.Tensor, sums: _EpochSums, watch: LossWatch) -> torch.Tensor:
+def _train_step(
+    loop: _Loop, epoch: int, step: int, index: torch.Tensor, x: torch.Tensor, sums: _EpochSums, watch: LossWatch
+) -> torch.Tensor:
     """One batch: augment, forward (under autocast), the objective's loss, backward, clip, optimiser and schedule step."""
     assert loop.trained is not None, "_start_training comes first"
     mix = None
@@ -439,8 +581,16 @@ def _train_step(loop: _Loop, epoch: int, step: int, index: torch.Tensor, x: torc
     return loss
 
 
-def _add_to_sums(loop: _Loop, sums: _EpochSums, loss: torch.Tensor, terms: methods.Terms, rows: int, outputs: torch.Tensor,
-                 labels: Optional[torch.Tensor], mix: Optional[Mix]) -> None:
+def _add_to_sums(
+    loop: _Loop,
+    sums: _EpochSums,
+    loss: torch.Tensor,
+    terms: methods.Terms,
+    rows: int,
+    outputs: torch.Tensor,
+    labels: Optional[torch.Tensor],
+    mix: Optional[Mix],
+) -> None:
     sums.loss = sums.loss + loss.detach() * rows
     for term, value in terms.items():
         sums.terms[term] = sums.terms[term] + value * rows if term in sums.terms else value * rows
@@ -456,19 +606,27 @@ def _check_finite(loop: _Loop, watch: LossWatch, epoch: int) -> None:
         raise _diverged(f"the loss became {bad[1]}", loop.name, epoch + 1, bad[0] + 1, epoch, loop.state_path)
 
 
-def _epoch_metrics(loop: _Loop, sums: _EpochSums, rows_seen: int, epoch_started: float) -> tuple[dict[str, Any], Optional[float]]:
+def _epoch_metrics(
+    loop: _Loop, sums: _EpochSums, rows_seen: int, epoch_started: float
+) -> tuple[dict[str, Any], Optional[float]]:
     """The epoch's metrics (its sums added over the ranks; test and validation splits evaluated) and its validation
     score, higher is better (None without a validation split)."""
     data = loop.data
     seen = torch.tensor(float(rows_seen))
     total_loss, correct, seen, *summed = distributed.all_sum([sums.loss, sums.correct, seen, *sums.terms.values()])
     terms = dict(zip(sums.terms, summed, strict=True))
-    metrics: dict[str, Any] = {"loss": float(total_loss) / float(seen),
-                               "terms": {term: float(total) / float(seen) for term, total in terms.items()}}
+    metrics: dict[str, Any] = {
+        "loss": float(total_loss) / float(seen),
+        "terms": {term: float(total) / float(seen) for term, total in terms.items()},
+    }
     if loop.transfer.y is not None and data.task == "classification":
         metrics["trainAccuracy"] = float(correct) / float(seen)
     if loop.test_metrics:
-        metrics.update(split_metrics(predict(loop.model, data.test.x), data.test, data.task, "test", loop.objective.test_teacher_outputs))
+        metrics.update(
+            split_metrics(
+                predict(loop.model, data.test.x), data.test, data.task, "test", loop.objective.test_teacher_outputs
+            )
+        )
     score = None
     if data.validation is not None:
         metrics.update(split_metrics(predict(loop.model, data.validation.x), data.validation, data.task, "validation"))
@@ -479,23 +637,45 @@ def _epoch_metrics(loop: _Loop, sums: _EpochSums, rows_seen: int, epoch_started:
     return metrics, score
 
 
-def _end_epoch(loop: _Loop, epoch: int, metrics: dict[str, Any], score: Optional[float], history: list[dict[str, Any]],
-               best: _Best) -> None:
+def _end_epoch(
+    loop: _Loop, epoch: int, metrics: dict[str, Any], score: Optional[float], history: list[dict[str, Any]], best: _Best
+) -> None:
     """Checks the weights, records the epoch, keeps the best, saves the epoch state, then announces the epoch."""
     model = loop.model
     # The loss of the epoch's last step was computed before its update: weights that update made NaN
     # must not reach the state file, which has to stay the last good one.
     if not all(bool(torch.isfinite(value).all()) for value in model.state_dict().values() if value.is_floating_point()):
-        raise _diverged("the weights became NaN or infinite", loop.name, epoch + 1, loop.steps_per_epoch, epoch, loop.state_path)
+        raise _diverged(
+            "the weights became NaN or infinite", loop.name, epoch + 1, loop.steps_per_epoch, epoch, loop.state_path
+        )
     history.append({"epoch": epoch + 1, **metrics})
     if loop.keep_best and score is not None and score > best.score:
         best.score, best.epoch, best.state = score, epoch + 1, copy.deepcopy(model.state_dict())
     # Saved before the epoch is announced, so a process killed on hearing "epoch k" resumes after epoch k.
     if loop.state_path and distributed.current().is_main:
-        _save_state(loop.state_path, model, loop.optimizer, loop.scheduler, loop.generator, epoch + 1, history, best.score, best.epoch,
-                    best.state, loop.objective.auxiliary)
-    loop.progress.emit({"event": "epoch", "phase": loop.phase, "name": loop.name, "epoch": epoch + 1, "epochs": loop.epochs,
-                        "metrics": metrics})
+        _save_state(
+            loop.state_path,
+            model,
+            loop.optimizer,
+            loop.scheduler,
+            loop.generator,
+            epoch + 1,
+            history,
+            best.score,
+            best.epoch,
+            best.state,
+            loop.objective.auxiliary,
+        )
+    loop.progress.emit(
+        {
+            "event": "epoch",
+            "phase": loop.phase,
+            "name": loop.name,
+            "epoch": epoch + 1,
+            "epochs": loop.epochs,
+            "metrics": metrics,
+        }
+    )
 
 
 def _finish(loop: _Loop, history: list[dict[str, Any]], best: _Best, start_epoch: int, started: float) -> FitResult:
@@ -506,23 +686,43 @@ def _finish(loop: _Loop, history: list[dict[str, Any]], best: _Best, start_epoch
     final_epoch = best.epoch if kept_best else len(history)
     seconds = time.perf_counter() - started + sum(h["seconds"] for h in history[:start_epoch])
     final = dict(history[final_epoch - 1]) if history else {}
-    loop.progress.emit({"event": "phase-end", "phase": loop.phase, "name": loop.name, "seconds": seconds, "metrics": final})
+    loop.progress.emit(
+        {"event": "phase-end", "phase": loop.phase, "name": loop.name, "seconds": seconds, "metrics": final}
+    )
     return FitResult(history, final, seconds, final_epoch)
 
 
-def _diverged(what: str, name: str, epoch: int, step: int, last_good_epoch: int, state_path: Optional[str]) -> TrainingDivergedError:
+def _diverged(
+    what: str, name: str, epoch: int, step: int, last_good_epoch: int, state_path: Optional[str]
+) -> TrainingDivergedError:
     """The error for a NaN/infinite loss or weights. The state file (if any) is left as it was: the last good epoch's."""
     kept = state_path if state_path and last_good_epoch > 0 and os.path.exists(state_path) else None
     return TrainingDivergedError(
         f"{name}: {what} at epoch {epoch}, step {step}; lower the learning rate or check the data"
         + (f" (the state after epoch {last_good_epoch} is kept in {kept})" if kept else ""),
-        details={"epoch": epoch, "step": step, "name": name, "lastGoodEpoch": last_good_epoch if kept else None, "stateFile": kept},
+        details={
+            "epoch": epoch,
+            "step": step,
+            "name": name,
+            "lastGoodEpoch": last_good_epoch if kept else None,
+            "stateFile": kept,
+        },
     )
 
 
-def _save_state(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, generator: torch.Generator,
-                epoch: int, history: list[dict[str, Any]], best_score: float, best_epoch: int, best_state: Any,
-                auxiliary: Optional[nn.Module]) -> None:
+def _save_state(
+    path: str,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    generator: torch.Generator,
+    epoch: int,
+    history: list[dict[str, Any]],
+    best_score: float,
+    best_epoch: int,
+    best_state: Any,
+    auxiliary: Optional[nn.Module],
+) -> None:
     state = {
         "epoch": epoch,
         "model": model.state_dict(),
@@ -540,8 +740,14 @@ def _save_state(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, s
     atomic_torch_save(path, state)
 
 
-def _restore(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, generator: torch.Generator,
-             auxiliary: Optional[nn.Module]) -> tuple[int, list[dict[str, Any]], float, int, Any]:
+def _restore(
+    path: str,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    generator: torch.Generator,
+    auxiliary: Optional[nn.Module],
+) -> tuple[int, list[dict[str, Any]], float, int, Any]:
     from .checkpoints import load_torch_file
 
     # Everything is read onto the CPU: load_state_dict copies weights and optimizer state to the parameters' device,
@@ -556,5 +762,10 @@ def _restore(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, sche
     torch.set_rng_state(state["cpuRng"])
     if state["cudaRng"]:
         torch.cuda.set_rng_state_all(state["cudaRng"])
-    return state["epoch"], list(state["history"]), float(state["bestScore"]), int(state["bestEpoch"]), state["bestState"]
-
+    return (
+        state["epoch"],
+        list(state["history"]),
+        float(state["bestScore"]),
+        int(state["bestEpoch"]),
+        state["bestState"],
+    )

@@ -87,8 +87,13 @@ def data_options(**overrides: Any) -> dict[str, Any]:
 
 def mnist_data(train_limit: int = 512, test_limit: int = 128, **extra: Any) -> dict[str, Any]:
     """A data config for the first rows of the embedded MNIST's train and test splits."""
-    return data_options(**{"train": mnist_source_options("train", limit=train_limit),
-                           "test": mnist_source_options("test", limit=test_limit), **extra})
+    return data_options(
+        **{
+            "train": mnist_source_options("train", limit=train_limit),
+            "test": mnist_source_options("test", limit=test_limit),
+            **extra,
+        }
+    )
 
 
 def file_data(train: Any, test: Any, **extra: Any) -> dict[str, Any]:
@@ -110,46 +115,113 @@ def onnx_teacher_options(**overrides: Any) -> dict[str, Any]:
     return _merged(zod_default("onnxTeacher"), overrides)
 
 
-def trained_teacher(model: Optional[dict[str, Any]] = None, *, name: str = "teacher", training: Optional[dict[str, Any]] = None,
-                    **extra: Any) -> dict[str, Any]:
+def trained_teacher(
+    model: Optional[dict[str, Any]] = None,
+    *,
+    name: str = "teacher",
+    training: Optional[dict[str, Any]] = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """A ``type: train`` teacher: the model (default: zod's mlp), trained with ``training`` (default: zod's)."""
-    return {"type": "train", "name": name, "model": model or model_options("mlp"), "training": training or training_options(),
-            **extra}
+    return {
+        "type": "train",
+        "name": name,
+        "model": model or model_options("mlp"),
+        "training": training or training_options(),
+        **extra,
+    }
 
 
-def student(name: str, model: Optional[dict[str, Any]] = None, method: Optional[dict[str, Any]] = None,
-            training: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+def student(
+    name: str,
+    model: Optional[dict[str, Any]] = None,
+    method: Optional[dict[str, Any]] = None,
+    training: Optional[dict[str, Any]] = None,
+) -> dict[str, Any]:
     """A student block: zod's mlp, hard-labels and training unless given."""
-    return {"name": name, "model": model or model_options("mlp"), "method": method or method_options("hard-labels"),
-            "training": training or training_options()}
+    return {
+        "name": name,
+        "model": model or model_options("mlp"),
+        "method": method or method_options("hard-labels"),
+        "training": training or training_options(),
+    }
 
 
 # ---------------------------------------------------------------- whole requests (wire dicts)
 # seed, device and resume are each test's own choice, so they are always written out; export is zod's unless given.
 
 
-def train_teacher_request(out_dir: Any, teacher: dict[str, Any], *, data: Optional[dict[str, Any]] = None, device: str = "cpu",
-                          seed: int = 0, resume: bool = False, export: Any = None) -> dict[str, Any]:
-    return {"data": data or data_options(), "outDir": str(out_dir), "device": device, "seed": seed, "resume": resume,
-            "export": export_options() if export is None else export, "teacher": teacher}
+def train_teacher_request(
+    out_dir: Any,
+    teacher: dict[str, Any],
+    *,
+    data: Optional[dict[str, Any]] = None,
+    device: str = "cpu",
+    seed: int = 0,
+    resume: bool = False,
+    export: Any = None,
+) -> dict[str, Any]:
+    return {
+        "data": data or data_options(),
+        "outDir": str(out_dir),
+        "device": device,
+        "seed": seed,
+        "resume": resume,
+        "export": export_options() if export is None else export,
+        "teacher": teacher,
+    }
 
 
-def distill_request(out_dir: Any, student_block: dict[str, Any], *, teacher: Any = None, data: Optional[dict[str, Any]] = None,
-                    device: str = "cpu", seed: int = 0, resume: bool = False, export: Any = None) -> dict[str, Any]:
+def distill_request(
+    out_dir: Any,
+    student_block: dict[str, Any],
+    *,
+    teacher: Any = None,
+    data: Optional[dict[str, Any]] = None,
+    device: str = "cpu",
+    seed: int = 0,
+    resume: bool = False,
+    export: Any = None,
+) -> dict[str, Any]:
     """``teacher``: a checkpoint path, an onnx teacher block, or None (the key is then absent, as zod leaves it)."""
-    request = {"data": data or data_options(), "outDir": str(out_dir), "device": device, "seed": seed, "resume": resume,
-               "export": export_options() if export is None else export, "student": student_block}
+    request = {
+        "data": data or data_options(),
+        "outDir": str(out_dir),
+        "device": device,
+        "seed": seed,
+        "resume": resume,
+        "export": export_options() if export is None else export,
+        "student": student_block,
+    }
     if teacher is not None:
         request["teacher"] = str(teacher) if isinstance(teacher, os.PathLike) else teacher
     return request
 
 
-def experiment_request(out_dir: Any, teacher: dict[str, Any], students: list[dict[str, Any]], *, data: Optional[dict[str, Any]] = None,
-                       name: str = "experiment", device: str = "cpu", seed: int = 0, resume: bool = False,
-                       export: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-    return {"name": name, "seed": seed, "device": device, "data": data or data_options(), "teacher": teacher,
-            "students": students, "export": export or export_options(), "evaluate": evaluate_options(),
-            "outDir": str(out_dir), "resume": resume}
+def experiment_request(
+    out_dir: Any,
+    teacher: dict[str, Any],
+    students: list[dict[str, Any]],
+    *,
+    data: Optional[dict[str, Any]] = None,
+    name: str = "experiment",
+    device: str = "cpu",
+    seed: int = 0,
+    resume: bool = False,
+    export: Optional[dict[str, Any]] = None,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "seed": seed,
+        "device": device,
+        "data": data or data_options(),
+        "teacher": teacher,
+        "students": students,
+        "export": export or export_options(),
+        "evaluate": evaluate_options(),
+        "outDir": str(out_dir),
+        "resume": resume,
+    }
 
 
 # ---------------------------------------------------------------- typed specs (what the engine's functions take)
@@ -189,10 +261,14 @@ def tiny_bundle(n_train: int = 96, n_test: int = 32, shape=(1, 8, 8), classes: i
     x = torch.randn(n_train + n_test, *shape, generator=generator)
     y = x.flatten(1)[:, :classes].argmax(dim=1).long()
     train, test = Split(DeviceRows(x[:n_train]), y[:n_train]), Split(DeviceRows(x[n_train:]), y[n_train:])
-    return DataBundle("classification", list(shape), classes, [str(i) for i in range(classes)], None, train, test, train, None)
+    return DataBundle(
+        "classification", list(shape), classes, [str(i) for i in range(classes)], None, train, test, train, None
+    )
 
 
-def tiny_files(folder: Any, n_train: int = 96, n_test: int = 32, features: int = 8, classes: int = 3, seed: int = 0) -> dict[str, Any]:
+def tiny_files(
+    folder: Any, n_train: int = 96, n_test: int = 32, features: int = 8, classes: int = 3, seed: int = 0
+) -> dict[str, Any]:
     """tiny_bundle's kind of data as .npz files (for the commands, which read files): returns the data config."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n_train + n_test, features)).astype(np.float32)
@@ -226,7 +302,7 @@ def damaged_copies(raw: bytes, seed: int, trials: int):
         data = bytearray(raw)
         if trial % 3 == 0:
             position = rng.randrange(len(data))
-            data[position:position + 8] = bytes(rng.randrange(256) for _ in range(8))
+            data[position : position + 8] = bytes(rng.randrange(256) for _ in range(8))
         elif trial % 3 == 1:
             data = data[: rng.randrange(len(data))]
         else:

@@ -37,7 +37,9 @@ TRAINING = training_options(epochs=1, batchSize=64, optimizer={"type": "adam", "
 TEACHER = trained_teacher(model_options("mlp", hidden=[32]), training=TRAINING)
 STUDENTS = [
     student("hard", model_options("mlp", hidden=[16]), method_options("hard-labels"), TRAINING),
-    student("soft-t4", model_options("mlp", hidden=[16]), method_options("soft-targets", temperature=4, alpha=0.9), TRAINING),
+    student(
+        "soft-t4", model_options("mlp", hidden=[16]), method_options("soft-targets", temperature=4, alpha=0.9), TRAINING
+    ),
     student("mimic", model_options("mlp", hidden=[24], bottleneck=6), method_options("logit-regression"), TRAINING),
 ]
 NAMES = ["teacher", "hard", "soft-t4", "mimic"]
@@ -120,8 +122,9 @@ def test_exported_models_carry_their_metadata_and_run(run):
         session = onnxruntime.InferenceSession(str(out_dir / f"{name}.onnx"), providers=["CPUExecutionProvider"])
         logits = session.run(None, {"input": (raw - norm["mean"][0]) / norm["std"][0]})[0]
         assert logits.shape == (7, 10) and np.isfinite(logits).all()
-    assert json.loads({p.key: p.value for p in onnx.load(str(out_dir / "soft-t4.onnx")).metadata_props}["distillery.method"]) == \
-        {"type": "soft-targets", "temperature": 4, "alpha": 0.9, "standardizeLogits": False}
+    assert json.loads(
+        {p.key: p.value for p in onnx.load(str(out_dir / "soft-t4.onnx")).metadata_props}["distillery.method"]
+    ) == {"type": "soft-targets", "temperature": 4, "alpha": 0.9, "standardizeLogits": False}
 
 
 def test_resume_after_a_finished_run_trains_nothing(run):
@@ -158,11 +161,19 @@ UNLABELLED = mnist_data(512, 128, transfer=mnist_source_options("train", offset=
 
 def test_soft_targets_on_an_unlabelled_transfer_set_uses_only_the_soft_term(run, tmp_path):
     _, result, _ = run
-    block = student("soft-unlabelled", model_options("mlp", hidden=[16]), method_options("soft-targets", temperature=4, alpha=0.5),
-                    TRAINING)
+    block = student(
+        "soft-unlabelled",
+        model_options("mlp", hidden=[16]),
+        method_options("soft-targets", temperature=4, alpha=0.5),
+        TRAINING,
+    )
     progress = Recorder()
-    distilled = distill(distill_request(tmp_path, block, teacher=result["teacher"]["checkpoint"], data=UNLABELLED, seed=1,
-                                        export=False), progress)
+    distilled = distill(
+        distill_request(
+            tmp_path, block, teacher=result["teacher"]["checkpoint"], data=UNLABELLED, seed=1, export=False
+        ),
+        progress,
+    )
     assert progress.of("phase-start")[0]["samples"] == 256  # trained on the transfer set, not the training split
     epoch = distilled["history"][0]
     assert "soft" in epoch["terms"] and "hard" not in epoch["terms"] and "trainAccuracy" not in epoch
@@ -174,8 +185,12 @@ def test_a_baseline_student_learns_from_the_labelled_training_data_not_the_unlab
     _, result, _ = run
     block = {**STUDENTS[0], "name": "hard-baseline"}
     progress = Recorder()
-    trained = distill(distill_request(tmp_path, block, teacher=result["teacher"]["checkpoint"], data=UNLABELLED, seed=1,
-                                      export=False), progress)
+    trained = distill(
+        distill_request(
+            tmp_path, block, teacher=result["teacher"]["checkpoint"], data=UNLABELLED, seed=1, export=False
+        ),
+        progress,
+    )
     assert progress.of("phase-start")[0]["samples"] == 512  # the labelled training split, not the 256 unlabelled rows
     assert "hard" in trained["history"][0]["terms"] and "trainAccuracy" in trained["history"][0]
     assert trained["teacher"] is None
@@ -216,7 +231,11 @@ def test_a_cancel_requested_through_the_progress_stops_the_command(tmp_path):
     """What the bridge does on SIGUSR1: ``request_cancel()`` on the progress object it gave ``call``."""
     progress = Progress()
     progress.request_cancel()
-    request = train_teacher_request(tmp_path / "out", trained_teacher(model_options("mlp", hidden=[4]), training=training_options(epochs=2)),
-                                    data=tiny_files(tmp_path), export=False)
+    request = train_teacher_request(
+        tmp_path / "out",
+        trained_teacher(model_options("mlp", hidden=[4]), training=training_options(epochs=2)),
+        data=tiny_files(tmp_path),
+        export=False,
+    )
     with pytest.raises(Cancelled):
         api.call("train_teacher", request, progress=progress)

@@ -50,7 +50,9 @@ def test_cutmix_pastes_a_box_whose_area_is_one_minus_lambda():
     x[:, :, :, :] = torch.arange(6, dtype=torch.float32).view(6, 1, 1, 1)  # each image one value: its index
     for seed in range(5):
         mixed, mix = cutmix(x, 1.0, generator(seed))
-        from_partner = (mixed != x).float().mean(dim=(1, 2, 3))  # each row differs from its partner's value everywhere it was pasted
+        from_partner = (
+            (mixed != x).float().mean(dim=(1, 2, 3))
+        )  # each row differs from its partner's value everywhere it was pasted
         moved = mix.partner != torch.arange(6)
         assert torch.allclose(from_partner[moved], torch.full_like(from_partner[moved], 1 - mix.lam))
 
@@ -62,7 +64,7 @@ def test_noise_and_determinism():
     b, mix_b = augmenter(x, generator(3))
     assert torch.equal(a, b) and mix_a.lam == mix_b.lam  # the same generator state, the same batch
     # zero inputs plus N(0, 0.5²) noise, then mixed with a partner row: σ = 0.5·√(λ² + (1 − λ)²)
-    assert float(a.std()) == pytest.approx(0.5 * (mix_a.lam ** 2 + (1 - mix_a.lam) ** 2) ** 0.5, rel=0.05)
+    assert float(a.std()) == pytest.approx(0.5 * (mix_a.lam**2 + (1 - mix_a.lam) ** 2) ** 0.5, rel=0.05)
 
 
 def test_all_off_is_no_augmenter_and_image_transforms_on_vectors_are_refused():
@@ -89,13 +91,24 @@ def test_a_mixed_batch_loss_mixes_the_two_label_sets_losses():
 def test_an_augmented_student_gets_its_teacher_online_and_trains(tmp_path):
     data = tiny_files(tmp_path)
     quick = training_options(epochs=2, batchSize=32, optimizer={"type": "adam", "lr": 0.01})
-    teacher = api.COMMANDS["train_teacher"](train_teacher_request(
-        tmp_path / "t", trained_teacher(model_options("mlp", hidden=[16]), training=quick), data=data, export=False), Recorder())
+    teacher = api.COMMANDS["train_teacher"](
+        train_teacher_request(
+            tmp_path / "t", trained_teacher(model_options("mlp", hidden=[16]), training=quick), data=data, export=False
+        ),
+        Recorder(),
+    )
     augmented = dict(quick, augment=augment_options(noise=0.1, mixup=0.2))
     block = student("mixed", model_options("mlp", hidden=[8]), method_options("soft-targets", temperature=2), augmented)
-    result = api.COMMANDS["distill"](distill_request(tmp_path / "s", block, teacher=teacher["checkpoint"], data=data, export=False), Recorder())
+    result = api.COMMANDS["distill"](
+        distill_request(tmp_path / "s", block, teacher=teacher["checkpoint"], data=data, export=False), Recorder()
+    )
     assert result["teacher"]["outputs"] == "online" and len(result["history"]) == 2
     with pytest.raises(ConfigError) as error:
-        flipped = student("flipped", model_options("mlp", hidden=[8]), method_options("hard-labels"), dict(quick, augment=augment_options(flip=True)))
+        flipped = student(
+            "flipped",
+            model_options("mlp", hidden=[8]),
+            method_options("hard-labels"),
+            dict(quick, augment=augment_options(flip=True)),
+        )
         api.COMMANDS["distill"](distill_request(tmp_path / "f", flipped, data=data, export=False), Recorder())
     assert error.value.field == "student.training.augment.flip"

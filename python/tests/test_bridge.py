@@ -12,7 +12,15 @@ import textwrap
 import numpy as np
 import pytest
 
-from helpers import REPO_ROOT, file_data, file_source_options, model_options, train_teacher_request, trained_teacher, training_options
+from helpers import (
+    REPO_ROOT,
+    file_data,
+    file_source_options,
+    model_options,
+    train_teacher_request,
+    trained_teacher,
+    training_options,
+)
 
 SCRIPT = textwrap.dedent("""
     import json, os, signal, sys, time
@@ -66,16 +74,25 @@ def bridge_run(tmp_path_factory):
     requests = {
         "write_split": {"data": file_data(missing, missing), "split": "test", "path": str(folder / "out.npz")},
         # 50 epochs of 16 steps: long enough to be cancelled; export: false, so the second call is only one epoch
-        "train_teacher": train_teacher_request(folder / "out", trained_teacher(model_options("mlp", hidden=[8]), training=training_options(
-            epochs=50, batchSize=4, optimizer={"type": "sgd", "lr": 0.01, "momentum": 0.9, "nesterov": False})),
-            data=file_data(folder / "train.npz", folder / "train.npz"), export=False),
+        "train_teacher": train_teacher_request(
+            folder / "out",
+            trained_teacher(
+                model_options("mlp", hidden=[8]),
+                training=training_options(
+                    epochs=50, batchSize=4, optimizer={"type": "sgd", "lr": 0.01, "momentum": 0.9, "nesterov": False}
+                ),
+            ),
+            data=file_data(folder / "train.npz", folder / "train.npz"),
+            export=False,
+        ),
     }
     (folder / "requests.json").write_text(json.dumps(requests))
     script = folder / "drive_bridge.py"
     script.write_text(SCRIPT)
     env = {**os.environ, "PYTHONPATH": os.path.join(REPO_ROOT, "python")}
-    completed = subprocess.run([sys.executable, str(script), str(folder)], cwd=REPO_ROOT, env=env, capture_output=True,
-                               text=True, timeout=120)
+    completed = subprocess.run(
+        [sys.executable, str(script), str(folder)], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     return json.loads(completed.stdout), completed.stdout, completed.stderr, folder
 

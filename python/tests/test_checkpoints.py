@@ -65,7 +65,9 @@ class _Fixed(nn.Module):
 
 def test_mean_probs_stays_finite_for_confident_members():
     """Two confident members: class 2's probability underflows float32 in both; the output must stay finite."""
-    ensemble = Ensemble([_Fixed([150.0, 0.0, -150.0]), _Fixed([0.0, 150.0, -150.0])], "mean-probs", task="classification")
+    ensemble = Ensemble(
+        [_Fixed([150.0, 0.0, -150.0]), _Fixed([0.0, 150.0, -150.0])], "mean-probs", task="classification"
+    )
     out = ensemble(torch.zeros(2, 1))
     assert torch.isfinite(out).all()
     probs = torch.softmax(out, dim=1)
@@ -83,9 +85,14 @@ def test_regression_ensemble_averages_whatever_the_combine():
 
 
 def _save(path, module, model_config, shape=(6,), outputs=4, **extra):
-    defaults = dict(task="classification", input_shape=list(shape), num_outputs=outputs,
-                    labels=[f"c{i}" for i in range(outputs)], normalization={"mean": [0.5], "std": [2.0]},
-                    meta={"name": "m", "role": "teacher", "seed": 3})
+    defaults = dict(
+        task="classification",
+        input_shape=list(shape),
+        num_outputs=outputs,
+        labels=[f"c{i}" for i in range(outputs)],
+        normalization={"mean": [0.5], "std": [2.0]},
+        meta={"name": "m", "role": "teacher", "seed": 3},
+    )
     defaults.update(extra)
     save_checkpoint(str(path), module=module, model_config=model_config, **defaults)
 
@@ -138,8 +145,12 @@ def saved(tmp_path):
 @pytest.mark.parametrize("damage", ["truncated-half", "truncated-tail", "empty", "garbage"])
 def test_damaged_checkpoint_raises_checkpoint_error_naming_the_file(saved, tmp_path, damage):
     raw = saved.read_bytes()
-    data = {"truncated-half": raw[: len(raw) // 2], "truncated-tail": raw[:-40], "empty": b"",
-            "garbage": bytes(range(256)) * 4}[damage]
+    data = {
+        "truncated-half": raw[: len(raw) // 2],
+        "truncated-tail": raw[:-40],
+        "empty": b"",
+        "garbage": bytes(range(256)) * 4,
+    }[damage]
     path = tmp_path / f"{damage}.pt"
     path.write_bytes(data)
     with pytest.raises(CheckpointError) as caught:
@@ -170,8 +181,10 @@ def test_missing_checkpoint(tmp_path):
     assert caught.value.file == path
 
 
-@pytest.mark.parametrize("payload", [{"state_dict": {"w": torch.ones(2)}}, torch.ones(3), [1, 2, 3],
-                                     {"format": "someone-else/2", "state": {}}])
+@pytest.mark.parametrize(
+    "payload",
+    [{"state_dict": {"w": torch.ones(2)}}, torch.ones(3), [1, 2, 3], {"format": "someone-else/2", "state": {}}],
+)
 def test_non_distillery_torch_file_raises_checkpoint_error(tmp_path, payload):
     path = tmp_path / "foreign.pt"
     torch.save(payload, path)
@@ -183,12 +196,14 @@ def test_non_distillery_torch_file_raises_checkpoint_error(tmp_path, payload):
 
 def test_distillery_payload_with_missing_or_malformed_fields(tmp_path, saved):
     good = torch.load(saved, weights_only=True)
-    for name, payload in {"no-model": {k: v for k, v in good.items() if k != "model"},
-                          "bad-json": {**good, "meta": "{not json"},
-                          "wrong-shape": {**good, "model": json.dumps(model_options("mlp", hidden=[9]))},
-                          "incomplete-config": {**good, "model": json.dumps({"type": "mlp", "hidden": [8]})},
-                          "unknown-model-type": {**good, "model": json.dumps({"type": "transformer"})},
-                          "no-state": {k: v for k, v in good.items() if k != "state"}}.items():
+    for name, payload in {
+        "no-model": {k: v for k, v in good.items() if k != "model"},
+        "bad-json": {**good, "meta": "{not json"},
+        "wrong-shape": {**good, "model": json.dumps(model_options("mlp", hidden=[9]))},
+        "incomplete-config": {**good, "model": json.dumps({"type": "mlp", "hidden": [8]})},
+        "unknown-model-type": {**good, "model": json.dumps({"type": "transformer"})},
+        "no-state": {k: v for k, v in good.items() if k != "state"},
+    }.items():
         path = tmp_path / f"{name}.pt"
         torch.save(payload, path)
         with pytest.raises(CheckpointError) as caught:

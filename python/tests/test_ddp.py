@@ -18,7 +18,17 @@ import torch
 
 from distillery import distributed, spec
 from distillery.errors import ConfigError
-from helpers import REPO_ROOT, experiment_request, method_options, model_options, student, tiny_files, trained_teacher, training_options, zod_default
+from helpers import (
+    REPO_ROOT,
+    experiment_request,
+    method_options,
+    model_options,
+    student,
+    tiny_files,
+    trained_teacher,
+    training_options,
+    zod_default,
+)
 
 ENV = {**os.environ, "PYTHONPATH": os.path.join(REPO_ROOT, "python"), "OMP_NUM_THREADS": "1"}
 SGD = {"type": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": False}
@@ -29,10 +39,15 @@ def request_file(folder, *, epochs=3, n_train=128, batch=32, out="out"):
     # fp32: the equivalence is exact arithmetic up to summation order; under bf16 (what "auto" picks on a CPU with
     # native bf16, e.g. AVX-512 BF16 on Zen 5) a half batch rounds differently and the weights drift by ~4e-3.
     training = training_options(epochs=epochs, batchSize=batch, optimizer=SGD, mixedPrecision="off")
-    request = experiment_request(os.path.join(folder, out), trained_teacher(model_options("mlp", hidden=[16]), training=training),
-                                 [student("small", model_options("mlp", hidden=[8]), method_options("soft-targets"), training=training)],
-                                 data=data)
-    request["distributed"] = zod_default("distributed")  # what `distillery run --nproc-per-node` writes; the flags change it
+    request = experiment_request(
+        os.path.join(folder, out),
+        trained_teacher(model_options("mlp", hidden=[16]), training=training),
+        [student("small", model_options("mlp", hidden=[8]), method_options("soft-targets"), training=training)],
+        data=data,
+    )
+    request["distributed"] = zod_default(
+        "distributed"
+    )  # what `distillery run --nproc-per-node` writes; the flags change it
     path = os.path.join(folder, f"{out}.json")
     with open(path, "w", encoding="utf8") as handle:
         json.dump(request, handle)
@@ -107,9 +122,28 @@ def test_two_ranks_at_half_the_batch_train_the_weights_of_one_rank(one_rank, tmp
 def test_two_nodes_on_localhost_train_the_weights_of_one_rank(one_rank, tmp_path):
     folder, _ = one_rank
     path, port = request_file(tmp_path), free_port()
-    nodes = [subprocess.Popen(engine(path, "--nnodes", 2, "--node-rank", rank, "--nproc-per-node", 1, "--master-addr", "127.0.0.1",
-                                     "--master-port", port), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for rank in (0, 1)]
+    nodes = [
+        subprocess.Popen(
+            engine(
+                path,
+                "--nnodes",
+                2,
+                "--node-rank",
+                rank,
+                "--nproc-per-node",
+                1,
+                "--master-addr",
+                "127.0.0.1",
+                "--master-port",
+                port,
+            ),
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
     outputs = [node.communicate(timeout=180) for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], [err[-2000:] for _, err in outputs]
     first, second = (envelope_of(out) for out, _ in outputs)
@@ -147,8 +181,9 @@ def alive(pid):
 
 def start_and_wait_for_training(path, *extra):
     """A 2-rank launch, once both ranks exist and the teacher has finished an epoch (its state file is written)."""
-    launcher = subprocess.Popen(engine(path, "--nproc-per-node", 2, *extra), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+    launcher = subprocess.Popen(
+        engine(path, "--nproc-per-node", 2, *extra), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     state = os.path.join(os.path.dirname(path), "out", "checkpoints", "teacher.state.pt")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (os.path.exists(state) and len(rank_pids(launcher.pid)) == 2):
@@ -188,7 +223,13 @@ def test_a_stopped_rank_is_declared_hung_within_seconds(tmp_path):
     path = request_file(tmp_path, epochs=200, n_train=1024)
     with open(path, encoding="utf8") as handle:
         request = json.load(handle)
-    request["distributed"] = {"nprocPerNode": 2, "nnodes": 1, "nodeRank": 0, "hangTimeoutSeconds": 3, "timeoutSeconds": 600}
+    request["distributed"] = {
+        "nprocPerNode": 2,
+        "nnodes": 1,
+        "nodeRank": 0,
+        "hangTimeoutSeconds": 3,
+        "timeoutSeconds": 600,
+    }
     with open(path, "w", encoding="utf8") as handle:
         json.dump(request, handle)
     launcher, pids = start_and_wait_for_training(path)
@@ -251,11 +292,14 @@ def launch_spec(**flags):
     return options
 
 
-@pytest.mark.parametrize(("flags", "field", "words"), [
-    ({"nprocPerNode": 0}, "distributed.nprocPerNode", "expected an integer >= 1"),
-    ({"nnodes": 2, "nodeRank": 2, "masterAddr": "h"}, "distributed.nodeRank", "expected 0..1 for 2 nodes"),
-    ({"nnodes": 2, "nodeRank": 1}, "distributed.masterAddr", "needs the address of node 0"),
-])
+@pytest.mark.parametrize(
+    ("flags", "field", "words"),
+    [
+        ({"nprocPerNode": 0}, "distributed.nprocPerNode", "expected an integer >= 1"),
+        ({"nnodes": 2, "nodeRank": 2, "masterAddr": "h"}, "distributed.nodeRank", "expected 0..1 for 2 nodes"),
+        ({"nnodes": 2, "nodeRank": 1}, "distributed.masterAddr", "needs the address of node 0"),
+    ],
+)
 def test_bad_launch_settings_are_refused_naming_the_field(flags, field, words):
     with pytest.raises(ConfigError) as caught:
         distributed.check_launch(launch_spec(**flags))
@@ -282,8 +326,13 @@ def test_the_launch_fills_no_default_of_its_own():
 
 
 def test_distributed_flags_on_another_command_are_refused(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "distillery", "doctor", "--nproc-per-node", "2", "--jsonl"], env=ENV,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "distillery", "doctor", "--nproc-per-node", "2", "--jsonl"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
     assert "apply to run_experiment" in envelope_of(done.stdout)["error"]["message"]
 

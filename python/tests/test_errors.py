@@ -108,25 +108,77 @@ def test_object_arrays_are_refused_without_unpickling(tmp_path, kind):
 
 BAD_DATA = {
     # name: (arrays of the training file, extra config, error type, field, message pattern)
-    "string labels": (dict(x=np.ones((4, 4), np.float32), y=np.array(["a", "b", "a", "b"])), {}, DataError, "data.train.y",
-                      r"y must be numeric .* got dtype <U1"),
-    "string inputs": (dict(x=np.array([["a", "b"], ["c", "d"]]), y=np.array([0, 1])), {}, DataError, "data.train.x",
-                      r"x must be numeric, got dtype <U1"),
-    "bool inputs": (dict(x=np.ones((4, 4), bool), y=np.array([0, 1, 0, 1])), {}, DataError, "data.train.x", r"got dtype bool"),
-    "complex inputs": (dict(x=np.ones((4, 4), complex), y=np.array([0, 1, 0, 1])), {}, DataError, "data.train.x",
-                       r"got dtype complex128"),
+    "string labels": (
+        dict(x=np.ones((4, 4), np.float32), y=np.array(["a", "b", "a", "b"])),
+        {},
+        DataError,
+        "data.train.y",
+        r"y must be numeric .* got dtype <U1",
+    ),
+    "string inputs": (
+        dict(x=np.array([["a", "b"], ["c", "d"]]), y=np.array([0, 1])),
+        {},
+        DataError,
+        "data.train.x",
+        r"x must be numeric, got dtype <U1",
+    ),
+    "bool inputs": (
+        dict(x=np.ones((4, 4), bool), y=np.array([0, 1, 0, 1])),
+        {},
+        DataError,
+        "data.train.x",
+        r"got dtype bool",
+    ),
+    "complex inputs": (
+        dict(x=np.ones((4, 4), complex), y=np.array([0, 1, 0, 1])),
+        {},
+        DataError,
+        "data.train.x",
+        r"got dtype complex128",
+    ),
     "0-d x": (dict(x=np.float32(3.0), y=np.array([0])), {}, DataError, "data.train.x", r"one entry per sample"),
-    "0-d y": (dict(x=np.ones((4, 4), np.float32), y=np.int64(1)), {}, DataError, "data.train.y", r"one entry per sample"),
-    "one-hot labels": (dict(x=np.ones((4, 4), np.float32), y=np.eye(2)[[0, 1, 0, 1]]), {}, DataError, "data.train.y",
-                       r"one integer per sample, shape \[N\], got \[4, 2\]"),
-    "a single class": (dict(x=np.ones((4, 4), np.float32), y=np.zeros(4, int)), {}, DataError, "data.train.y",
-                       r"at least 2 classes"),
-    "labels beyond the class count": (dict(x=np.ones((4, 4), np.float32), y=np.array([0, 1, 2, 5])), {"numClasses": 3}, DataError,
-                                      "data.train.y", r"labels must lie in \[0, 2\] for 3 classes, found 5"),
-    "infinite inputs": (dict(x=np.array([[0.0, 1.0, 2.0, 3.0], [np.inf, 0, 0, 0]]), y=np.array([0, 1])), {}, DataError,
-                        "data.train.x", r"NaN or Infinity \(first at row 1\)"),
-    "NaN labels": (dict(x=np.ones((4, 4), np.float32), y=np.array([0, 1, np.nan, 1])), {}, DataError, "data.train.y",
-                   r"y holds NaN or Infinity"),
+    "0-d y": (
+        dict(x=np.ones((4, 4), np.float32), y=np.int64(1)),
+        {},
+        DataError,
+        "data.train.y",
+        r"one entry per sample",
+    ),
+    "one-hot labels": (
+        dict(x=np.ones((4, 4), np.float32), y=np.eye(2)[[0, 1, 0, 1]]),
+        {},
+        DataError,
+        "data.train.y",
+        r"one integer per sample, shape \[N\], got \[4, 2\]",
+    ),
+    "a single class": (
+        dict(x=np.ones((4, 4), np.float32), y=np.zeros(4, int)),
+        {},
+        DataError,
+        "data.train.y",
+        r"at least 2 classes",
+    ),
+    "labels beyond the class count": (
+        dict(x=np.ones((4, 4), np.float32), y=np.array([0, 1, 2, 5])),
+        {"numClasses": 3},
+        DataError,
+        "data.train.y",
+        r"labels must lie in \[0, 2\] for 3 classes, found 5",
+    ),
+    "infinite inputs": (
+        dict(x=np.array([[0.0, 1.0, 2.0, 3.0], [np.inf, 0, 0, 0]]), y=np.array([0, 1])),
+        {},
+        DataError,
+        "data.train.x",
+        r"NaN or Infinity \(first at row 1\)",
+    ),
+    "NaN labels": (
+        dict(x=np.ones((4, 4), np.float32), y=np.array([0, 1, np.nan, 1])),
+        {},
+        DataError,
+        "data.train.y",
+        r"y holds NaN or Infinity",
+    ),
 }
 
 
@@ -189,16 +241,28 @@ def test_custom_module_must_be_an_nn_module_class_even_inside_a_checkpoint(tmp_p
     config, and not from the model config recorded in a (possibly foreign) checkpoint, which weights_only=True
     alone would not stop."""
     marker = tmp_path / "code-ran"
-    payloads = {"os:system": {"command": f"touch {marker}"}, "subprocess:getoutput": {"cmd": f"touch {marker}"},
-                "builtins:eval": {"source": f"open({str(marker)!r}, 'w')"}}
+    payloads = {
+        "os:system": {"command": f"touch {marker}"},
+        "subprocess:getoutput": {"cmd": f"touch {marker}"},
+        "builtins:eval": {"source": f"open({str(marker)!r}, 'w')"},
+    }
     config = model_options("custom", module=target, kwargs=payloads[target])
     with pytest.raises(ConfigError) as caught:
         build_model(model_spec(**config, kind="custom"), [4], 3, where="teacher.model")
     assert caught.value.field == "teacher.model.module"
     assert caught.value.message == f"teacher.model.module: '{target}' is not a torch.nn.Module class"
     good = str(tmp_path / "good.pt")
-    save_checkpoint(good, module=build_model(model_spec("mlp", hidden=[4]), [4], 3), model_config=model_spec("mlp", hidden=[4]),
-                    task="classification", input_shape=[4], num_outputs=3, labels=["a", "b", "c"], normalization=None, meta={})
+    save_checkpoint(
+        good,
+        module=build_model(model_spec("mlp", hidden=[4]), [4], 3),
+        model_config=model_spec("mlp", hidden=[4]),
+        task="classification",
+        input_shape=[4],
+        num_outputs=3,
+        labels=["a", "b", "c"],
+        normalization=None,
+        meta={},
+    )
     payload = torch.load(good, weights_only=True)
     payload["model"] = json.dumps(config)
     forged = str(tmp_path / "forged.pt")
@@ -229,8 +293,17 @@ def test_full_disk_while_saving_a_checkpoint_leaves_nothing_under_the_final_name
     monkeypatch.setattr(dio, "write_bytes", _half_then_enospc)
     model = build_model(model_spec("mlp", hidden=[4]), [3], 2)
     with pytest.raises(OutputError) as caught:
-        save_checkpoint(final, module=model, model_config=model_spec("mlp", hidden=[4]), task="classification", input_shape=[3],
-                        num_outputs=2, labels=["a", "b"], normalization=None, meta={})
+        save_checkpoint(
+            final,
+            module=model,
+            model_config=model_spec("mlp", hidden=[4]),
+            task="classification",
+            input_shape=[3],
+            num_outputs=2,
+            labels=["a", "b"],
+            normalization=None,
+            meta={},
+        )
     assert caught.value.file == final
     assert caught.value.message == f"cannot write {final}: no space left on the device"
     assert _leftovers(tmp_path) == []  # no final file, no temporary
@@ -254,9 +327,22 @@ def test_full_disk_during_onnx_export_is_an_output_error_not_an_export_error(tmp
     from distillery.export import export_onnx, metadata_props
 
     model = build_model(model_spec("mlp", hidden=[4]), [3], 2).eval()
-    metadata = metadata_props(name="s", role="student", task="classification", input_shape=[3], output_kind="logits",
-                              normalization=None, labels=["a", "b"], model_config={"type": "mlp"}, method=None, teacher=None,
-                              training=None, metrics=None, params=1, flops=1)
+    metadata = metadata_props(
+        name="s",
+        role="student",
+        task="classification",
+        input_shape=[3],
+        output_kind="logits",
+        normalization=None,
+        labels=["a", "b"],
+        model_config={"type": "mlp"},
+        method=None,
+        teacher=None,
+        training=None,
+        metrics=None,
+        params=1,
+        flops=1,
+    )
     monkeypatch.setattr(onnx, "save", _enospc)
     final = str(tmp_path / "s.onnx")
     with pytest.raises(OutputError) as caught:
@@ -271,8 +357,18 @@ def test_full_disk_while_saving_the_epoch_state_stops_training_with_an_output_er
     monkeypatch.setattr(dio, "write_bytes", _half_then_enospc)
     model = build_model(model_spec("mlp", hidden=[8]), bundle.sample_shape, bundle.num_outputs)
     with pytest.raises(OutputError) as caught:
-        fit(model, bundle, training_spec(epochs=2, batchSize=32, optimizer=SGD), _hard_labels(), CPU, Silent(), phase="teacher",
-            name="net", seed=0, state_path=state)
+        fit(
+            model,
+            bundle,
+            training_spec(epochs=2, batchSize=32, optimizer=SGD),
+            _hard_labels(),
+            CPU,
+            Silent(),
+            phase="teacher",
+            name="net",
+            seed=0,
+            state_path=state,
+        )
     assert caught.value.file == state
     assert _leftovers(tmp_path) == []
 
@@ -284,8 +380,11 @@ def test_an_output_folder_under_a_regular_file_fails_before_training(tmp_path):
     blocker.write_text("not a folder")
     out_dir = str(blocker / "out")
     events = []
-    request = train_teacher_request(out_dir, trained_teacher(model_options("mlp", hidden=[8]), training=training_options(epochs=1)),
-                                    data=mnist_data(64, 32))
+    request = train_teacher_request(
+        out_dir,
+        trained_teacher(model_options("mlp", hidden=[8]), training=training_options(epochs=1)),
+        data=mnist_data(64, 32),
+    )
     with pytest.raises(OutputError) as caught:
         api.COMMANDS["train_teacher"](request, Progress(events.append))
     assert caught.value.field == "outDir" and caught.value.file == out_dir
@@ -335,12 +434,26 @@ def test_a_nan_loss_keeps_the_last_good_epoch_state(tmp_path):
     bundle = tiny_bundle()  # 96 samples, batch 32: 3 steps per epoch
     state_path = str(tmp_path / "net.state.pt")
     # Epoch 1 is sane; from epoch 2 the learning rate is multiplied by 1e30 and the loss blows up.
-    training = training_spec(epochs=4, batchSize=32, optimizer=SGD,
-                             schedule={"type": "step", "stepSize": 1, "gamma": 1e30, "warmupEpochs": 0})
+    training = training_spec(
+        epochs=4,
+        batchSize=32,
+        optimizer=SGD,
+        schedule={"type": "step", "stepSize": 1, "gamma": 1e30, "warmupEpochs": 0},
+    )
     model = build_model(model_spec("mlp", hidden=[8]), bundle.sample_shape, bundle.num_outputs)
     with pytest.raises(TrainingDivergedError) as caught:
-        fit(model, bundle, training, _hard_labels(), CPU, Silent(), phase="teacher", name="net", seed=0,
-            state_path=state_path)
+        fit(
+            model,
+            bundle,
+            training,
+            _hard_labels(),
+            CPU,
+            Silent(),
+            phase="teacher",
+            name="net",
+            seed=0,
+            state_path=state_path,
+        )
     details = caught.value.details
     assert details["epoch"] == 2 and details["step"] >= 2
     assert details["lastGoodEpoch"] == 1 and details["stateFile"] == state_path
@@ -353,9 +466,18 @@ def test_weights_made_nan_by_an_epochs_last_step_never_reach_the_state_file(tmp_
     state_path = str(tmp_path / "net.state.pt")
     model = build_model(model_spec("mlp", hidden=[8]), bundle.sample_shape, bundle.num_outputs)
     with pytest.raises(TrainingDivergedError) as caught:
-        fit(model, bundle, training_spec(epochs=3, batchSize=32, optimizer=SGD), _Poisoned(at=6), CPU, Silent(), phase="teacher",
-            name="net", seed=0,
-            state_path=state_path)
+        fit(
+            model,
+            bundle,
+            training_spec(epochs=3, batchSize=32, optimizer=SGD),
+            _Poisoned(at=6),
+            CPU,
+            Silent(),
+            phase="teacher",
+            name="net",
+            seed=0,
+            state_path=state_path,
+        )
     assert (caught.value.details["epoch"], caught.value.details["step"]) == (2, 3)
     assert "the weights became NaN or infinite at epoch 2, step 3" in caught.value.message
     _assert_state_is_epoch(state_path, 1)
@@ -391,7 +513,9 @@ def test_sigkill_during_export_leaves_no_onnx_under_the_final_name(tmp_path):
     final, marker = str(out_dir / "s.onnx"), str(tmp_path / "written")
     env = {**os.environ, "PYTHONPATH": os.path.dirname(PACKAGE_DIR)}
     model_config = json.dumps(model_options("mlp", hidden=[4]))
-    child = subprocess.Popen([sys.executable, "-c", _KILLED_EXPORT, final, marker, model_config], env=env, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_EXPORT, final, marker, model_config], env=env, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 90
         while not os.path.exists(marker):
@@ -405,7 +529,9 @@ def test_sigkill_during_export_leaves_no_onnx_under_the_final_name(tmp_path):
             child.kill()
     names = os.listdir(out_dir)
     assert "s.onnx" not in names
-    assert len(names) == 1 and names[0].startswith(".tmp-") and names[0].endswith("-s.onnx")  # the killed write, by its name
+    assert (
+        len(names) == 1 and names[0].startswith(".tmp-") and names[0].endswith("-s.onnx")
+    )  # the killed write, by its name
     dio.remove_stale_temporaries(str(out_dir))  # what the next run (run_experiment) does first
     assert os.listdir(out_dir) == []
 
@@ -433,7 +559,11 @@ def test_every_artefact_write_goes_through_a_temporary_name():
         for number, line in enumerate(lines, 1):
             code = line.split("#")[0]
             in_memory = "torch.save(value, buffer)" in code  # io.atomic_torch_save serialises into memory first
-            if writer.search(code) and not in_memory and "temporary" not in " ".join(lines[max(0, number - 2):number]):
+            if (
+                writer.search(code)
+                and not in_memory
+                and "temporary" not in " ".join(lines[max(0, number - 2) : number])
+            ):
                 offenders.append(f"{name}:{number}: {line.strip()}")
             if re.search(r"os\.(replace|rename)\(", code) and name != "io.py":
                 offenders.append(f"{name}:{number}: {line.strip()}")
@@ -450,14 +580,22 @@ def test_no_pickle_eval_or_stray_imports_of_user_data():
             where = f"{name}:{number}: {line.strip()}"
             if "np.load(" in code and "allow_pickle=False" not in code:
                 offenders.append(where)
-            if "torch.load(" in code and "weights_only=True" not in code and not code.strip().startswith(('"', "Loaded")):
+            if (
+                "torch.load(" in code
+                and "weights_only=True" not in code
+                and not code.strip().startswith(('"', "Loaded"))
+            ):
                 offenders.append(where)
-            if re.search(r"\bimport pickle\b|\bpickle\.load|(?<![.\w])eval\(|(?<![.\w])exec\(|allow_pickle=True|weights_only=False", code):
+            if re.search(
+                r"\bimport pickle\b|\bpickle\.load|(?<![.\w])eval\(|(?<![.\w])exec\(|allow_pickle=True|weights_only=False",
+                code,
+            ):
                 offenders.append(where)
             # methods/__init__.py imports its own package's modules (f"{__name__}.…"), and spec.py a Variant's
             # members_module (a class attribute, checked below) — never a name from a request
-            own_modules = (name == "methods/__init__.py" and 'import_module(f"{__name__}.' in code) or \
-                (name == "spec.py" and "import_module(base.members_module)" in code)
+            own_modules = (name == "methods/__init__.py" and 'import_module(f"{__name__}.' in code) or (
+                name == "spec.py" and "import_module(base.members_module)" in code
+            )
             if "import_module(" in code and name != "models.py" and not own_modules:
                 offenders.append(where)
             if "__import__(" in code and not (name == "api.py" and "__import__(package)" in code):

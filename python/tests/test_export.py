@@ -20,20 +20,53 @@ from distillery.models import build_model, count_parameters, flops_per_sample
 from helpers import OPSET, model_options, model_spec
 
 ARCHITECTURE_KEYS = {
-    "distillery.version", "distillery.name", "distillery.role", "distillery.task", "distillery.input",
-    "distillery.output", "distillery.normalization", "distillery.labels", "distillery.model", "distillery.method",
-    "distillery.teacher", "distillery.training", "distillery.metrics", "distillery.params", "distillery.flopsPerSample", "distillery.preprocess",
+    "distillery.version",
+    "distillery.name",
+    "distillery.role",
+    "distillery.task",
+    "distillery.input",
+    "distillery.output",
+    "distillery.normalization",
+    "distillery.labels",
+    "distillery.model",
+    "distillery.method",
+    "distillery.teacher",
+    "distillery.training",
+    "distillery.metrics",
+    "distillery.params",
+    "distillery.flopsPerSample",
+    "distillery.preprocess",
 }
-JSON_KEYS = {"distillery.input", "distillery.output", "distillery.normalization", "distillery.labels", "distillery.model",
-             "distillery.method", "distillery.teacher", "distillery.training", "distillery.metrics"}
+JSON_KEYS = {
+    "distillery.input",
+    "distillery.output",
+    "distillery.normalization",
+    "distillery.labels",
+    "distillery.model",
+    "distillery.method",
+    "distillery.teacher",
+    "distillery.training",
+    "distillery.metrics",
+}
 
 
 def _metadata(model, config, shape, **overrides):
-    values = dict(name="soft-t20", role="student", task="classification", input_shape=shape, output_kind="logits",
-                  normalization={"mean": [33.3], "std": [78.6]}, labels=[str(i) for i in range(10)], model_config=config,
-                  method={"type": "soft-targets", "temperature": 20, "alpha": 0.9},
-                  teacher={"name": "teacher", "sha256": "ab" * 32}, training={"epochs": 1, "batchSize": 32},
-                  metrics={"testAccuracy": 0.9}, params=count_parameters(model), flops=flops_per_sample(model, shape))
+    values = dict(
+        name="soft-t20",
+        role="student",
+        task="classification",
+        input_shape=shape,
+        output_kind="logits",
+        normalization={"mean": [33.3], "std": [78.6]},
+        labels=[str(i) for i in range(10)],
+        model_config=config,
+        method={"type": "soft-targets", "temperature": 20, "alpha": 0.9},
+        teacher={"name": "teacher", "sha256": "ab" * 32},
+        training={"epochs": 1, "batchSize": 32},
+        metrics={"testAccuracy": 0.9},
+        params=count_parameters(model),
+        flops=flops_per_sample(model, shape),
+    )
     values.update(overrides)
     return metadata_props(**values)
 
@@ -134,8 +167,18 @@ def test_metadata_props_round_trip(exported, kind):
 
 def test_metadata_for_a_teacher_and_for_regression():
     model = build_model(model_spec("mlp", hidden=[4]), [3], 2)
-    props = _metadata(model, model_options("mlp", hidden=[4]), [3], role="teacher", task="regression", output_kind="values",
-                      normalization=None, method=None, teacher=None, labels=["y0", "y1"])
+    props = _metadata(
+        model,
+        model_options("mlp", hidden=[4]),
+        [3],
+        role="teacher",
+        task="regression",
+        output_kind="values",
+        normalization=None,
+        method=None,
+        teacher=None,
+        labels=["y0", "y1"],
+    )
     assert set(props) == ARCHITECTURE_KEYS and all(isinstance(v, str) for v in props.values())
     assert json.loads(props["distillery.method"]) is None and json.loads(props["distillery.teacher"]) is None
     assert json.loads(props["distillery.normalization"]) is None
@@ -175,7 +218,9 @@ def test_failed_parity_check_keeps_a_previous_file_untouched(tmp_path, monkeypat
     final.write_bytes(b"the previous export")
     monkeypatch.setattr(export, "_parity", lambda *args, **kwargs: float("nan"))  # NaN is a failure too
     with pytest.raises(ExportError):
-        export_onnx(build_model(model_spec("mlp", hidden=[4]), [6], 3), [6], str(final), {}, task="classification", opset=OPSET)
+        export_onnx(
+            build_model(model_spec("mlp", hidden=[4]), [6], 3), [6], str(final), {}, task="classification", opset=OPSET
+        )
     assert final.read_bytes() == b"the previous export"
     assert os.listdir(tmp_path) == ["student.onnx"]
 
@@ -191,8 +236,14 @@ def test_exporter_failure_raises_export_error_and_leaves_no_file(tmp_path, monke
     monkeypatch.setattr(torch.onnx, "export", half_export)
     final = tmp_path / "broken.onnx"
     with pytest.raises(ExportError) as caught:
-        export_onnx(build_model(model_spec("mlp", hidden=[4]), [3], 2), [3], str(final), {"distillery.name": "broken"},
-                    task="classification", opset=OPSET)
+        export_onnx(
+            build_model(model_spec("mlp", hidden=[4]), [3], 2),
+            [3],
+            str(final),
+            {"distillery.name": "broken"},
+            task="classification",
+            opset=OPSET,
+        )
     assert caught.value.file == str(final)
     assert "broken" in caught.value.message and "exporter crashed" in caught.value.message
     assert os.listdir(tmp_path) == []

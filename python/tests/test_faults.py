@@ -24,7 +24,9 @@ def request_for(tmp_path, epochs=3, **extra):
 
 
 def left_behind(folder):
-    return sorted(os.path.relpath(os.path.join(root, name), folder) for root, _, names in os.walk(folder) for name in names)
+    return sorted(
+        os.path.relpath(os.path.join(root, name), folder) for root, _, names in os.walk(folder) for name in names
+    )
 
 
 def test_a_file_size_limit_while_saving_is_an_output_error_with_no_partial_file_and_resume_finishes(tmp_path):
@@ -33,13 +35,17 @@ def test_a_file_size_limit_while_saving_is_an_output_error_with_no_partial_file_
     request_file.write_text(json.dumps(request))
     # RLIMIT_FSIZE makes every write past 4 KB fail with EFBIG (Python ignores SIGXFSZ): the epoch state file, the first
     # artefact, cannot be written — as on a full disk.
-    script = ("import json, resource, sys\n"
-              "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
-              "from distillery import api\nfrom distillery.errors import DistilleryError\n"
-              "try:\n    api.call('train_teacher', json.load(open(sys.argv[1])))\n"
-              "except DistilleryError as error:\n    print(json.dumps(error.to_json()))\n    sys.exit(3)\n")
+    script = (
+        "import json, resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+        "from distillery import api\nfrom distillery.errors import DistilleryError\n"
+        "try:\n    api.call('train_teacher', json.load(open(sys.argv[1])))\n"
+        "except DistilleryError as error:\n    print(json.dumps(error.to_json()))\n    sys.exit(3)\n"
+    )
     env = {**os.environ, "PYTHONPATH": PYTHON_DIR}
-    done = subprocess.run([sys.executable, "-c", script, str(request_file)], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(request_file)], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 3, done.stderr[-2000:]
     error = json.loads(done.stdout.strip().splitlines()[-1])
     assert error["type"] == "OutputError"

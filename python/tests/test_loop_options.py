@@ -18,8 +18,17 @@ from helpers import CPU, method_spec, model_spec, tiny_bundle, training_spec
 def train(bundle, **training):
     torch.manual_seed(0)
     model = build_model(model_spec("mlp", hidden=[16]), [1, 8, 8], 3)
-    result = fit(model, bundle, training_spec(epochs=2, batchSize=32, **training), Objective(method_spec("hard-labels"), "classification"),
-                 CPU, Silent(), phase="teacher", name="t", seed=0)
+    result = fit(
+        model,
+        bundle,
+        training_spec(epochs=2, batchSize=32, **training),
+        Objective(method_spec("hard-labels"), "classification"),
+        CPU,
+        Silent(),
+        phase="teacher",
+        name="t",
+        seed=0,
+    )
     return model, result
 
 
@@ -46,12 +55,26 @@ def test_a_lazily_seen_divergence_names_its_first_step_and_keeps_the_last_good_s
     monkeypatch.setattr(loop, "LossWatch", lambda lazy: LossWatch(lazy=True))  # the CUDA behaviour, on the CPU
     torch.manual_seed(0)
     model = build_model(model_spec("mlp", hidden=[16]), [1, 8, 8], 3)
-    training = training_spec(epochs=3, batchSize=32, optimizer={"type": "sgd", "lr": 0.1, "momentum": 0, "nesterov": False},
-                             schedule={"type": "step", "stepSize": 1, "gamma": 1e38, "warmupEpochs": 0})
+    training = training_spec(
+        epochs=3,
+        batchSize=32,
+        optimizer={"type": "sgd", "lr": 0.1, "momentum": 0, "nesterov": False},
+        schedule={"type": "step", "stepSize": 1, "gamma": 1e38, "warmupEpochs": 0},
+    )
     state = str(tmp_path / "t.state.pt")
     with pytest.raises(TrainingDivergedError) as caught:
-        fit(model, bundle, training, Objective(method_spec("hard-labels"), "classification"), CPU, Silent(), phase="teacher", name="t",
-            seed=0, state_path=state)
+        fit(
+            model,
+            bundle,
+            training,
+            Objective(method_spec("hard-labels"), "classification"),
+            CPU,
+            Silent(),
+            phase="teacher",
+            name="t",
+            seed=0,
+            state_path=state,
+        )
     details = caught.value.details
     assert details["lastGoodEpoch"] == 1 and details["stateFile"] == state and details["epoch"] >= 2
     assert torch.load(state, weights_only=True)["epoch"] == 1
@@ -69,9 +92,13 @@ def test_bf16_autocasts_on_the_cpu_when_asked_and_the_loss_stays_fp32():
     assert _autocast(CPU, training_spec(mixedPrecision="bf16")).fast_dtype == torch.bfloat16
     assert _autocast(CPU, training_spec(mixedPrecision="bf16"))._enabled
     bundle = tiny_bundle()
-    fp32, reference = train(bundle, mixedPrecision="off")  # not the default "auto": that is bf16 too on a CPU with native bf16
+    fp32, reference = train(
+        bundle, mixedPrecision="off"
+    )  # not the default "auto": that is bf16 too on a CPU with native bf16
     bf16, result = train(bundle, mixedPrecision="bf16")
-    assert any(not torch.equal(a, b) for a, b in zip(fp32.state_dict().values(), bf16.state_dict().values(), strict=True))  # it ran in bf16
+    assert any(
+        not torch.equal(a, b) for a, b in zip(fp32.state_dict().values(), bf16.state_dict().values(), strict=True)
+    )  # it ran in bf16
     assert all(torch.isfinite(value).all() for value in bf16.state_dict().values())
     assert abs(result.history[-1]["loss"] - reference.history[-1]["loss"]) < 0.05
 
@@ -90,4 +117,6 @@ def test_channels_last_changes_nothing_off_cuda():
     bundle = tiny_bundle()
     plain, _ = train(bundle)
     flagged, _ = train(bundle, channelsLast=True)
-    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), flagged.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(a, b) for a, b in zip(plain.state_dict().values(), flagged.state_dict().values(), strict=True)
+    )

@@ -72,7 +72,7 @@ def test_hard_labels_ignores_a_teacher_it_is_given():
 def test_soft_targets_matches_hinton_formula(temperature, alpha):
     options = method_spec("soft-targets", temperature=temperature, alpha=alpha)
     total, terms = soft_targets(options, batch(t(STUDENT), t(TEACHER), torch.tensor(LABELS)))
-    soft = temperature ** 2 * np_kl_teacher_student(STUDENT, TEACHER, temperature)
+    soft = temperature**2 * np_kl_teacher_student(STUDENT, TEACHER, temperature)
     hard = np_cross_entropy(STUDENT, LABELS)  # the hard term is at T = 1
     assert float(terms["soft"]) == pytest.approx(soft, rel=1e-5, abs=1e-6)
     assert float(terms["hard"]) == pytest.approx(hard, rel=1e-5, abs=1e-6)
@@ -81,14 +81,18 @@ def test_soft_targets_matches_hinton_formula(temperature, alpha):
 
 
 def test_soft_targets_is_zero_when_student_equals_teacher_and_alpha_is_one():
-    total, _ = soft_targets(method_spec("soft-targets", temperature=5.0, alpha=1.0), batch(t(TEACHER), t(TEACHER), torch.tensor(LABELS)))
+    total, _ = soft_targets(
+        method_spec("soft-targets", temperature=5.0, alpha=1.0), batch(t(TEACHER), t(TEACHER), torch.tensor(LABELS))
+    )
     assert float(total) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_soft_targets_without_labels_is_only_the_soft_term_at_full_weight():
     temperature, alpha = 4.0, 0.3
-    total, terms = soft_targets(method_spec("soft-targets", temperature=temperature, alpha=alpha), batch(t(STUDENT), t(TEACHER)))
-    soft = temperature ** 2 * np_kl_teacher_student(STUDENT, TEACHER, temperature)
+    total, terms = soft_targets(
+        method_spec("soft-targets", temperature=temperature, alpha=alpha), batch(t(STUDENT), t(TEACHER))
+    )
+    soft = temperature**2 * np_kl_teacher_student(STUDENT, TEACHER, temperature)
     assert list(terms) == ["soft"]
     assert float(total) == pytest.approx(soft, rel=1e-5)  # weight 1, not alpha
     assert float(total) != pytest.approx(alpha * soft, rel=1e-3)
@@ -129,17 +133,23 @@ def np_mse(a, b):
 
 def np_huber(a, b, delta):
     d = np.abs(np.asarray(a) - np.asarray(b))
-    return np.mean(np.where(d <= delta, 0.5 * d ** 2, delta * (d - 0.5 * delta)))
+    return np.mean(np.where(d <= delta, 0.5 * d**2, delta * (d - 0.5 * delta)))
 
 
 def regression_batch(teacher=TEACH, targets_=TARGET, student=None):
-    return batch(student if student is not None else t(OUT), None if teacher is None else t(teacher),
-                 None if targets_ is None else t(targets_), task="regression")
+    return batch(
+        student if student is not None else t(OUT),
+        None if teacher is None else t(teacher),
+        None if targets_ is None else t(targets_),
+        task="regression",
+    )
 
 
 @pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
 def test_regression_distillation_mixes_teacher_and_targets(weight):
-    total, terms = regression_distillation(method_spec("regression-distillation", targetWeight=weight), regression_batch())
+    total, terms = regression_distillation(
+        method_spec("regression-distillation", targetWeight=weight), regression_batch()
+    )
     expected = (1 - weight) * np_mse(OUT, TEACH) + weight * np_mse(OUT, TARGET)
     assert float(total) == pytest.approx(expected, rel=1e-6)
     expected_terms = {0.0: {"mimic"}, 0.3: {"mimic", "targets"}, 1.0: {"targets"}}[weight]
@@ -165,8 +175,9 @@ def test_regression_distillation_with_huber(weight):
 def test_regression_distillation_without_targets_is_the_teacher_loss_at_full_weight(weight):
     """An unlabelled transfer set: only the teacher term, at weight 1 (whatever the target weight)."""
     student = t(OUT).requires_grad_()
-    total, terms = regression_distillation(method_spec("regression-distillation", targetWeight=weight),
-                                           regression_batch(targets_=None, student=student))
+    total, terms = regression_distillation(
+        method_spec("regression-distillation", targetWeight=weight), regression_batch(targets_=None, student=student)
+    )
     assert float(total.detach()) == pytest.approx(np_mse(OUT, TEACH), rel=1e-6)
     assert set(terms) == {"mimic"}
     total.backward()  # a real loss with a gradient, not a constant 0
@@ -234,6 +245,12 @@ def test_soft_targets_total_has_the_soft_terms_gradient_scaled_by_alpha():
     """The full loss, not only soft_term: with alpha = 1 its gradient is T² times the unscaled KL gradient."""
     temperature = 4.0
     logits = t(STUDENT).requires_grad_()
-    soft_targets(method_spec("soft-targets", temperature=temperature, alpha=1.0), batch(logits, t(TEACHER), torch.tensor(LABELS)))[0].backward()
-    np.testing.assert_allclose(logits.grad.double().numpy(), temperature ** 2 * _np_unscaled_soft_grad(STUDENT, TEACHER, temperature),
-                               rtol=1e-4, atol=1e-7)
+    soft_targets(
+        method_spec("soft-targets", temperature=temperature, alpha=1.0), batch(logits, t(TEACHER), torch.tensor(LABELS))
+    )[0].backward()
+    np.testing.assert_allclose(
+        logits.grad.double().numpy(),
+        temperature**2 * _np_unscaled_soft_grad(STUDENT, TEACHER, temperature),
+        rtol=1e-4,
+        atol=1e-7,
+    )

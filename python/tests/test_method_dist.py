@@ -28,12 +28,16 @@ def test_dist_matches_a_hand_computation_with_and_without_labels():
     options = Dist(type="dist", temperature=t, beta=beta, gamma=gamma, label_weight=label_weight)
     method = method_for(options)
     as_tensor = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
-    total, terms = method.loss(options, LossInputs(as_tensor(student), as_tensor(teacher), torch.tensor(labels), "classification", 0, 1))
+    total, terms = method.loss(
+        options, LossInputs(as_tensor(student), as_tensor(teacher), torch.tensor(labels), "classification", 0, 1)
+    )
     np.testing.assert_allclose(float(terms["inter"]), inter, rtol=1e-4)
     np.testing.assert_allclose(float(terms["intra"]), intra, rtol=1e-4)
     np.testing.assert_allclose(float(total), beta * inter + gamma * intra + label_weight * hard, rtol=1e-4)
 
-    unlabelled, terms = method.loss(options, LossInputs(as_tensor(student), as_tensor(teacher), None, "classification", 0, 1))
+    unlabelled, terms = method.loss(
+        options, LossInputs(as_tensor(student), as_tensor(teacher), None, "classification", 0, 1)
+    )
     assert set(terms) == {"inter", "intra"}
     np.testing.assert_allclose(float(unlabelled), beta * inter + gamma * intra, rtol=1e-4)
 

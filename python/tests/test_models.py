@@ -59,7 +59,9 @@ def test_mlp_bottleneck_needs_a_hidden_layer():
 @pytest.mark.parametrize("hidden,bottleneck", [([], None), ([64, 32], None), ([64, 32], 8)])
 def test_mlp_flops_per_sample_is_twice_the_sum_of_in_times_out(hidden, bottleneck):
     D, C = 784, 10
-    model = build_model(model_spec("mlp", hidden=hidden, **({"bottleneck": bottleneck} if bottleneck else {})), [28, 28], C)
+    model = build_model(
+        model_spec("mlp", hidden=hidden, **({"bottleneck": bottleneck} if bottleneck else {})), [28, 28], C
+    )
     widths = [D] + ([bottleneck] if bottleneck else []) + hidden + [C]
     expected = 2 * sum(i * o for i, o in itertools.pairwise(widths))
     assert flops_per_sample(model, [28, 28]) == expected
@@ -84,11 +86,14 @@ def test_flops_leaves_the_training_mode_as_it_was():
     assert not model.training
 
 
-@pytest.mark.parametrize("config,cls", [
-    ({"type": "lenet", "channels": [4, 8], "hidden": [16]}, LeNet),
-    ({"type": "resnet", "channels": [4, 8]}, SmallResNet),
-    ({"type": "mlp", "hidden": [16]}, MLP),
-])
+@pytest.mark.parametrize(
+    "config,cls",
+    [
+        ({"type": "lenet", "channels": [4, 8], "hidden": [16]}, LeNet),
+        ({"type": "resnet", "channels": [4, 8]}, SmallResNet),
+        ({"type": "mlp", "hidden": [16]}, MLP),
+    ],
+)
 @pytest.mark.parametrize("shape", [[28, 28], [1, 28, 28], [3, 16, 16]])
 def test_image_models_build_for_each_input_shape(config, cls, shape):
     torch.manual_seed(0)
@@ -125,9 +130,20 @@ def test_unknown_activation_raises_config_error_with_field(kind):
     # … and by the constructors too, which take every argument explicitly
     with pytest.raises(ConfigError) as caught:
         if kind == "lenet":
-            LeNet([1, 28, 28], 3, channels=[6, 16], hidden=[8], activation="swish", dropout=0.0, where="students[0].model")
+            LeNet(
+                [1, 28, 28], 3, channels=[6, 16], hidden=[8], activation="swish", dropout=0.0, where="students[0].model"
+            )
         else:
-            MLP([10], 3, hidden=[8], activation="swish", dropout=0.0, input_dropout=0.0, bottleneck=None, where="students[0].model")
+            MLP(
+                [10],
+                3,
+                hidden=[8],
+                activation="swish",
+                dropout=0.0,
+                input_dropout=0.0,
+                bottleneck=None,
+                where="students[0].model",
+            )
     assert caught.value.field == "students[0].model.activation"
     assert "swish" in caught.value.message
 
@@ -164,24 +180,29 @@ def test_custom_module_errors_name_the_module_field():
 
 
 def test_custom_module_is_built_with_its_kwargs():
-    model = build_model(model_spec("custom", module="torch.nn:Linear", kwargs={"in_features": 4, "out_features": 2}), [4], 2)
+    model = build_model(
+        model_spec("custom", module="torch.nn:Linear", kwargs={"in_features": 4, "out_features": 2}), [4], 2
+    )
     assert isinstance(model, nn.Linear) and model.weight.shape == (2, 4)
 
 
 # ---------------------------------------------------------------- CNN families for image data
 
 
-@pytest.mark.parametrize(("config", "params"), [
-    # the distillation literature's sizes on CIFAR-100 (CRD, Tian et al. 2020): resnet8x4 1.23M and resnet32x4 7.43M there,
-    # with a stem half as wide; resnet20 0.28M, resnet56 0.86M, WRN-40-2 2.26M, WRN-16-2 0.70M, MobileNetV2 (x0.5) 0.81M
-    ({"type": "resnet", "depth": 8, "widen": 4}, 1_250_724),
-    ({"type": "resnet", "depth": 32, "widen": 4}, 7_451_044),
-    ({"type": "resnet", "depth": 20}, 278_324),
-    ({"type": "resnet", "depth": 56}, 861_620),
-    ({"type": "wrn", "depth": 40, "widen": 2}, 2_255_156),
-    ({"type": "wrn", "depth": 16, "widen": 2}, 703_284),
-    ({"type": "mobilenetv2", "width": 0.5}, 815_780),
-])
+@pytest.mark.parametrize(
+    ("config", "params"),
+    [
+        # the distillation literature's sizes on CIFAR-100 (CRD, Tian et al. 2020): resnet8x4 1.23M and resnet32x4 7.43M there,
+        # with a stem half as wide; resnet20 0.28M, resnet56 0.86M, WRN-40-2 2.26M, WRN-16-2 0.70M, MobileNetV2 (x0.5) 0.81M
+        ({"type": "resnet", "depth": 8, "widen": 4}, 1_250_724),
+        ({"type": "resnet", "depth": 32, "widen": 4}, 7_451_044),
+        ({"type": "resnet", "depth": 20}, 278_324),
+        ({"type": "resnet", "depth": 56}, 861_620),
+        ({"type": "wrn", "depth": 40, "widen": 2}, 2_255_156),
+        ({"type": "wrn", "depth": 16, "widen": 2}, 703_284),
+        ({"type": "mobilenetv2", "width": 0.5}, 815_780),
+    ],
+)
 def test_cnn_families_have_the_literatures_sizes(config, params):
     kind = config.pop("type")
     assert count_parameters(build_model(model_spec(kind, **config), [3, 32, 32], 100)) == params
@@ -193,8 +214,14 @@ def test_a_resnet_without_depth_is_still_the_small_one_block_per_stage_resnet():
     assert count_parameters(model) == count_parameters(SmallResNet([1, 28, 28], 10, [16, 32, 64]))
 
 
-@pytest.mark.parametrize("config", [{"type": "resnet", "depth": 8, "widen": 2}, {"type": "wrn", "depth": 10, "widen": 1},
-                                    {"type": "mobilenetv2", "width": 0.25, "dropout": 0.1}])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"type": "resnet", "depth": 8, "widen": 2},
+        {"type": "wrn", "depth": 10, "widen": 1},
+        {"type": "mobilenetv2", "width": 0.25, "dropout": 0.1},
+    ],
+)
 @pytest.mark.parametrize("shape", [[3, 32, 32], [28, 28]])
 def test_cnn_families_train_a_step_on_colour_and_grey_images(config, shape):
     config = dict(config)
@@ -207,10 +234,13 @@ def test_cnn_families_train_a_step_on_colour_and_grey_images(config, shape):
     assert all(p.grad is not None for p in model.parameters())
 
 
-@pytest.mark.parametrize(("kind", "depth", "words"), [
-    ("resnet", 10, "a CIFAR ResNet has depth 6n + 2"),
-    ("wrn", 18, "a wide ResNet has depth 6n + 4"),
-])
+@pytest.mark.parametrize(
+    ("kind", "depth", "words"),
+    [
+        ("resnet", 10, "a CIFAR ResNet has depth 6n + 2"),
+        ("wrn", 18, "a wide ResNet has depth 6n + 4"),
+    ],
+)
 def test_a_depth_that_is_not_of_the_familys_form_is_refused(kind, depth, words):
     with pytest.raises(ConfigError) as caught:
         build_model(model_spec(kind, depth=depth), [3, 32, 32], 10)

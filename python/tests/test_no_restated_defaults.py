@@ -48,7 +48,9 @@ def is_zod_default(key: str, node: ast.expr) -> bool:
         value = ast.literal_eval(node)
     except ValueError:
         return False
-    return any(value == default and isinstance(value, bool) == isinstance(default, bool) for default in ZOD.get(key, []))
+    return any(
+        value == default and isinstance(value, bool) == isinstance(default, bool) for default in ZOD.get(key, [])
+    )
 
 
 def is_none(node: ast.expr) -> bool:
@@ -70,7 +72,10 @@ def restated(tree: ast.AST) -> Iterator[tuple[int, str]]:
                 if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and item.value is not None:
                     key = camel(item.target.id)
                     if key in ZOD and not is_none(item.value) and not _field_without_default(item.value):
-                        yield item.lineno, f"field {item.target.id} of {node.name} has a default ({ast.unparse(item.value)})"
+                        yield (
+                            item.lineno,
+                            f"field {item.target.id} of {node.name} has a default ({ast.unparse(item.value)})",
+                        )
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             yield from _parameters(node)
 
@@ -93,16 +98,24 @@ def _field_without_default(value: ast.expr) -> bool:
     """``dataclasses.field(init=False)`` or ``field(default=None)`` and the like: no default value restated."""
     if not (isinstance(value, ast.Call) and getattr(value.func, "attr", getattr(value.func, "id", None)) == "field"):
         return False
-    return all(keyword.arg not in ("default", "default_factory") or is_none(keyword.value) for keyword in value.keywords)
+    return all(
+        keyword.arg not in ("default", "default_factory") or is_none(keyword.value) for keyword in value.keywords
+    )
 
 
 def _parameters(node: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[tuple[int, str]]:
     positional = node.args.posonlyargs + node.args.args
-    pairs = list(zip(positional[len(positional) - len(node.args.defaults):], node.args.defaults, strict=True))
-    pairs += [(arg, default) for arg, default in zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True) if default is not None]
+    pairs = list(zip(positional[len(positional) - len(node.args.defaults) :], node.args.defaults, strict=True))
+    pairs += [
+        (arg, default)
+        for arg, default in zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True)
+        if default is not None
+    ]
     for arg, default in pairs:
         key = camel(arg.arg)
-        if key in ZOD and not is_none(default) and is_zod_default(key, default):  # None: "absent", as zod leaves an optional key
+        if (
+            key in ZOD and not is_none(default) and is_zod_default(key, default)
+        ):  # None: "absent", as zod leaves an optional key
             yield node.lineno, f"{node.name}({arg.arg}={ast.unparse(default)})"
 
 
@@ -120,23 +133,36 @@ def test_zod_defaults_hold_the_blocks_this_test_guards():
 def test_the_engine_restates_no_zod_default(path):
     with open(path, encoding="utf8") as handle:
         found = [f"line {line}: {what}" for line, what in restated(ast.parse(handle.read(), path))]
-    assert not found, "zod's defaults are written once, in src/config; the engine gets complete requests:\n" + "\n".join(found)
+    assert not found, (
+        "zod's defaults are written once, in src/config; the engine gets complete requests:\n" + "\n".join(found)
+    )
 
 
-@pytest.mark.parametrize(("source", "what"), [
-    ('block.get("nprocPerNode", 1)', '.get("nprocPerNode", 1)'),
-    ('parser.add_argument("--device", default="auto")', "the flag --device has a default ('auto')"),
-    ("@dataclass\nclass Launch:\n    hang_timeout_seconds: float = 10.0", "field hang_timeout_seconds of Launch has a default (10.0)"),
-    ("def export(path, opset: int = 18): ...", "export(opset=18)"),
-])
+@pytest.mark.parametrize(
+    ("source", "what"),
+    [
+        ('block.get("nprocPerNode", 1)', '.get("nprocPerNode", 1)'),
+        ('parser.add_argument("--device", default="auto")', "the flag --device has a default ('auto')"),
+        (
+            "@dataclass\nclass Launch:\n    hang_timeout_seconds: float = 10.0",
+            "field hang_timeout_seconds of Launch has a default (10.0)",
+        ),
+        ("def export(path, opset: int = 18): ...", "export(opset=18)"),
+    ],
+)
 def test_each_kind_of_restated_default_is_found(source, what):
     assert [found for _, found in restated(ast.parse(source))] == [what]
 
 
-@pytest.mark.parametrize("source", [
-    'block.get("nprocPerNode")', 'info.get("traceback", "")', 'parser.add_argument("--nproc-per-node", type=int)',
-    "class Objective:\n    where: str = 'method'\n    auxiliary: Any = field(init=False, default=None)",
-    "def run(where: str = 'model', device: str = 'cpu', resume: bool = False, preprocess=None): ...",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        'block.get("nprocPerNode")',
+        'info.get("traceback", "")',
+        'parser.add_argument("--nproc-per-node", type=int)',
+        "class Objective:\n    where: str = 'method'\n    auxiliary: Any = field(init=False, default=None)",
+        "def run(where: str = 'model', device: str = 'cpu', resume: bool = False, preprocess=None): ...",
+    ],
+)
 def test_what_is_not_a_restated_default_passes(source):
     assert list(restated(ast.parse(source))) == []

@@ -54,7 +54,11 @@ def test_a_class_with_one_training_row_is_an_error_with_the_count(tmp_path):
 def test_a_test_class_that_training_never_shows_is_a_warning_in_the_result(tmp_path):
     data = file_data(write(tmp_path, "train", [0, 0, 1, 1] * 4), write(tmp_path, "test", [0, 1, 2, 2]))
     data = {**data, "numClasses": 3}
-    request = train_teacher_request(tmp_path / "out", trained_teacher(model_options("mlp", hidden=[4]), training=training_options(epochs=1)),
-                                    data=data, export=False)
+    request = train_teacher_request(
+        tmp_path / "out",
+        trained_teacher(model_options("mlp", hidden=[4]), training=training_options(epochs=1)),
+        data=data,
+        export=False,
+    )
     result = api.call("train_teacher", request)
     assert result["warnings"] == ["data.test has classes that data.train never shows: 2 — no model can learn them"]

@@ -56,8 +56,11 @@ def test_its_outputs_are_the_log_of_the_models_probabilities_on_raw_inputs():
     teacher = onnx_teacher(typed(SPEC), data)
     session = onnxruntime.InferenceSession(FOREIGN)
     from distillery.data import read_source
+
     raw_x, _ = read_source(data_spec(**mnist_data(64, 50)).test, "data.test")
-    expected = np.concatenate([session.run(None, {"image": (raw_x[i:i + 1, None] / 255).astype(np.float32)})[0] for i in range(50)])
+    expected = np.concatenate(
+        [session.run(None, {"image": (raw_x[i : i + 1, None] / 255).astype(np.float32)})[0] for i in range(50)]
+    )
     np.testing.assert_allclose(teacher(data.test.x[:]).exp().numpy(), expected, atol=1e-5)
 
 
@@ -69,9 +72,15 @@ def test_its_accuracy_is_the_models_own():
 
 def test_a_student_distils_from_it(tmp_path):
     progress = Progress()
-    block = student("from-onnx", model_options("mlp", hidden=[32]), method_options("soft-targets", temperature=4, alpha=0.9),
-                    training_options(epochs=3, batchSize=32, optimizer={"type": "adam", "lr": 0.003}))
-    result = api.COMMANDS["distill"](distill_request(tmp_path, block, teacher=SPEC, data=mnist_data(512, 200), export=False), progress)
+    block = student(
+        "from-onnx",
+        model_options("mlp", hidden=[32]),
+        method_options("soft-targets", temperature=4, alpha=0.9),
+        training_options(epochs=3, batchSize=32, optimizer={"type": "adam", "lr": 0.003}),
+    )
+    result = api.COMMANDS["distill"](
+        distill_request(tmp_path, block, teacher=SPEC, data=mnist_data(512, 200), export=False), progress
+    )
     assert result["teacher"]["name"] == "foreign"
     assert result["teacher"]["outputs"] == "cached"
     assert result["metrics"]["testAgreement"] > 0.7
@@ -79,23 +88,39 @@ def test_a_student_distils_from_it(tmp_path):
 
 
 def test_run_experiment_copies_the_teacher_and_says_how_to_load_it(tmp_path):
-    students = [student("s", model_options("mlp", hidden=[16]), method_options("logit-regression"),
-                        training_options(epochs=1, batchSize=32, optimizer={"type": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": False}))]
+    students = [
+        student(
+            "s",
+            model_options("mlp", hidden=[16]),
+            method_options("logit-regression"),
+            training_options(
+                epochs=1, batchSize=32, optimizer={"type": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": False}
+            ),
+        )
+    ]
     request = experiment_request(tmp_path, SPEC, students, name="x", data=mnist_data(256, 100))
     result = api.COMMANDS["run_experiment"](request, Progress())
     teacher = result["teacher"]
     assert os.path.exists(teacher["onnx"]) and Path(teacher["onnx"]).read_bytes() == Path(FOREIGN).read_bytes()
-    assert teacher["loadOptions"] == {"inputName": "image", "outputName": "probs", "sampleShape": [1, 28, 28],
-                                      "outputKind": "probabilities", "normalization": PIXELS_TO_UNIT}
+    assert teacher["loadOptions"] == {
+        "inputName": "image",
+        "outputName": "probs",
+        "sampleShape": [1, 28, 28],
+        "outputKind": "probabilities",
+        "normalization": PIXELS_TO_UNIT,
+    }
     assert teacher["params"] == 784 * 32 + 32 + 32 * 10 + 10
     assert teacher["flopsPerSample"] is None
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"path": "/nonexistent/teacher.onnx"}, "teacher.path"),
-    ({"inputName": "pixels"}, "teacher.inputName"),
-    ({"sampleShape": [1, 27, 27]}, "teacher.sampleShape"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"path": "/nonexistent/teacher.onnx"}, "teacher.path"),
+        ({"inputName": "pixels"}, "teacher.inputName"),
+        ({"sampleShape": [1, 27, 27]}, "teacher.sampleShape"),
+    ],
+)
 def test_bad_onnx_teacher_options_name_their_field(change, field):
     data = mnist(64, 20)
     with pytest.raises(ConfigError) as caught:

@@ -31,7 +31,9 @@ TRAINING = training_options(epochs=3, batchSize=32, optimizer={"type": "adam", "
 
 
 def teacher_request(data, out_dir, **extra):
-    return train_teacher_request(out_dir, trained_teacher(model_options("mlp", hidden=[16]), training=TRAINING), data=data, **extra)
+    return train_teacher_request(
+        out_dir, trained_teacher(model_options("mlp", hidden=[16]), training=TRAINING), data=data, **extra
+    )
 
 
 def read_json(path):
@@ -48,10 +50,19 @@ def test_train_teacher_and_distill_export_and_record_their_results(tmp_path):
     assert teacher["export"]["path"] == teacher["onnx"] and teacher["export"]["opset"] == export_options()["opset"]
     assert teacher["export"]["parityMaxAbsDiff"] <= export_options()["parityTolerance"]
     assert read_json(out / "results" / "teacher.json") == json.loads(json.dumps(teacher))
-    assert (teacher["task"], teacher["inputShape"], teacher["numOutputs"], teacher["labels"]) == ("classification", [8], 3, ["0", "1", "2"])
+    assert (teacher["task"], teacher["inputShape"], teacher["numOutputs"], teacher["labels"]) == (
+        "classification",
+        [8],
+        3,
+        ["0", "1", "2"],
+    )
 
-    block = student("soft", model_options("mlp", hidden=[8]), method_options("soft-targets", temperature=2, alpha=0.5), TRAINING)
-    distilled = api.COMMANDS["distill"](distill_request(out, block, teacher=teacher["checkpoint"], data=data, export=False), Recorder())
+    block = student(
+        "soft", model_options("mlp", hidden=[8]), method_options("soft-targets", temperature=2, alpha=0.5), TRAINING
+    )
+    distilled = api.COMMANDS["distill"](
+        distill_request(out, block, teacher=teacher["checkpoint"], data=data, export=False), Recorder()
+    )
     assert distilled["onnx"] is None and distilled["export"] is None and not (out / "soft.onnx").exists()
     assert read_json(out / "results" / "soft.json") == json.loads(json.dumps(distilled))
     sha = hashlib.sha256((out / "checkpoints" / "teacher.pt").read_bytes()).hexdigest()
@@ -60,8 +71,9 @@ def test_train_teacher_and_distill_export_and_record_their_results(tmp_path):
     assert 0.0 <= distilled["history"][-1]["testAgreement"] <= 1.0
 
     # the export command on the student's checkpoint: its metadata carry what the student was trained with
-    exported = api.COMMANDS["export"]({"checkpoint": distilled["checkpoint"], "path": str(out / "soft.onnx"), "export": export_options()},
-                                      Progress())
+    exported = api.COMMANDS["export"](
+        {"checkpoint": distilled["checkpoint"], "path": str(out / "soft.onnx"), "export": export_options()}, Progress()
+    )
     props = {p.key: p.value for p in onnx.load(exported["path"]).metadata_props}
     assert json.loads(props["distillery.method"]) == block["method"]
     assert json.loads(props["distillery.teacher"]) == distilled["teacher"]
@@ -113,7 +125,9 @@ def test_a_teacher_checkpoint_for_other_data_is_refused(tmp_path):
     other = tiny_files(wide, features=5)
     block = student("s", method=method_options("logit-regression"), training=TRAINING)
     with pytest.raises(ConfigError) as caught:
-        api.COMMANDS["distill"](distill_request(tmp_path / "b", block, teacher=teacher["checkpoint"], data=other, export=False), Recorder())
+        api.COMMANDS["distill"](
+            distill_request(tmp_path / "b", block, teacher=teacher["checkpoint"], data=other, export=False), Recorder()
+        )
     assert caught.value.field == "teacher" and caught.value.file == teacher["checkpoint"]
     assert "inputs of shape [8]" in caught.value.message
 
@@ -137,7 +151,9 @@ def test_call_runs_a_command_and_refuses_an_unknown_one():
 
 def test_a_method_that_needs_a_teacher_without_one_is_refused_before_training(tmp_path):
     data = tiny_files(tmp_path)
-    request = distill_request(tmp_path / "out", student("soft", method=method_options("soft-targets"), training=TRAINING), data=data)
+    request = distill_request(
+        tmp_path / "out", student("soft", method=method_options("soft-targets"), training=TRAINING), data=data
+    )
     progress = Recorder()
     with pytest.raises(ConfigError) as caught:
         api.call("distill", request, progress.events.append)
@@ -167,10 +183,17 @@ def test_an_experiment_reads_its_data_once_and_the_held_out_rows_once_for_all_st
     build = data_module._build
     monkeypatch.setattr(data_module, "_build", lambda config, device: builds.append(config) or build(config, device))
     config = tiny_files(tmp_path)
-    students = [student(name, model_options("mlp", hidden=[8]), method_options("soft-targets"), training=TRAINING) for name in ("a", "b")]
+    students = [
+        student(name, model_options("mlp", hidden=[8]), method_options("soft-targets"), training=TRAINING)
+        for name in ("a", "b")
+    ]
     teacher = trained_teacher(model_options("mlp", hidden=[16]), training=TRAINING)
-    api.call("run_experiment", experiment_request(tmp_path / "run", teacher, students, data=config,
-                                                  export=export_options(quantize=["int8-dynamic"])))
+    api.call(
+        "run_experiment",
+        experiment_request(
+            tmp_path / "run", teacher, students, data=config, export=export_options(quantize=["int8-dynamic"])
+        ),
+    )
     assert len(builds) == 1
     # data.train and data.test for the splits, then data.train once more for the guard's sample of it (two students)
     assert reads == ["data.train", "data.test", "data.train"]

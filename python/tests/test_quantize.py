@@ -28,9 +28,22 @@ def student(tmp_path_factory):
     torch.manual_seed(0)
     config = model_options("mlp", hidden=[64, 32])
     model = build_model(model_spec("mlp", hidden=[64, 32]), SHAPE, 3).eval()
-    metadata = metadata_props(name="tiny", role="student", task="classification", input_shape=SHAPE, output_kind="logits",
-                              normalization=NORMALIZATION, labels=["a", "b", "c"], model_config=config, method=None, teacher=None,
-                              training=None, metrics=None, params=count_parameters(model), flops=flops_per_sample(model, SHAPE))
+    metadata = metadata_props(
+        name="tiny",
+        role="student",
+        task="classification",
+        input_shape=SHAPE,
+        output_kind="logits",
+        normalization=NORMALIZATION,
+        labels=["a", "b", "c"],
+        model_config=config,
+        method=None,
+        teacher=None,
+        training=None,
+        metrics=None,
+        params=count_parameters(model),
+        flops=flops_per_sample(model, SHAPE),
+    )
     path = folder / "tiny.onnx"
     export_onnx(model, SHAPE, str(path), metadata, task="classification", opset=OPSET, normalization=NORMALIZATION)
     rows = np.random.default_rng(0).uniform(0, 255, size=(300, *SHAPE)).astype(np.float32)
@@ -68,13 +81,17 @@ def test_each_variant_is_a_separate_file_with_the_metadata_and_close_outputs(stu
     # int8 of an untrained net with small logits: within 30 % of the largest logit; fp16: within 1 %
     assert np.abs(actual - expected).max() < (0.01 if method == "fp16" else 0.3) * np.abs(expected).max()
     if method != "fp16":
-        assert result["sizeRatio"] < 0.8  # int8 weights: a quarter of the float32 ones; metadata and graph weigh on a tiny model
+        assert (
+            result["sizeRatio"] < 0.8
+        )  # int8 weights: a quarter of the float32 ones; metadata and graph weigh on a tiny model
 
 
 def test_the_command_through_api_call_reads_calibration_from_an_npz(student, tmp_path):
     path, _, folder = student
     out = tmp_path / "v.onnx"
-    result = api.call("quantize", {"model": str(path), "method": "int8-static", "data": str(folder / "calib.npz"), "path": str(out)})
+    result = api.call(
+        "quantize", {"model": str(path), "method": "int8-static", "data": str(folder / "calib.npz"), "path": str(out)}
+    )
     assert result["path"] == str(out) and out.exists() and result["calibrationRows"] == 300
 
 
@@ -89,7 +106,10 @@ def test_calibration_data_of_the_wrong_shape_names_the_data_file(student, tmp_pa
     path, _, _ = student
     bad = tmp_path / "bad.npz"
     np.savez(bad, x=np.zeros((10, 5), np.float32))
-    with pytest.raises(QuantizationError, match=r"expected rows of shape \[N, 4, 4\] \(16 values each\), got an array of shape \[10, 5\]") as caught:
+    with pytest.raises(
+        QuantizationError,
+        match=r"expected rows of shape \[N, 4, 4\] \(16 values each\), got an array of shape \[10, 5\]",
+    ) as caught:
         api.call("quantize", {"model": str(path), "method": "int8-static", "data": str(bad)})
     assert caught.value.file == str(bad)
     assert not (tmp_path / "tiny.int8-static.onnx").exists()
@@ -111,7 +131,9 @@ def test_fp16_of_a_model_with_ops_the_converter_cannot_take(tmp_path):
     x = onnx.helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, ["batch", 3])
     y = onnx.helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["batch", 3])
     axis = onnx.helper.make_tensor("axis", onnx.TensorProto.INT64, [], [1])
-    graph = onnx.helper.make_graph([onnx.helper.make_node("CumSum", ["input", "axis"], ["logits"])], "g", [x], [y], [axis])
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("CumSum", ["input", "axis"], ["logits"])], "g", [x], [y], [axis]
+    )
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)])
     path = tmp_path / "cumsum.onnx"
     onnx.save(model, str(path))
@@ -126,8 +148,10 @@ def test_older_exports_get_their_calibration_rows_normalised(tmp_path):
     first, so the static ranges fit what the runtime feeds it."""
     torch.manual_seed(0)
     model = build_model(model_spec("mlp", hidden=[16]), SHAPE, 3).eval()
-    metadata = {"distillery.input": json.dumps({"name": "input", "shape": SHAPE, "dtype": "float32"}),
-                "distillery.normalization": json.dumps(NORMALIZATION)}
+    metadata = {
+        "distillery.input": json.dumps({"name": "input", "shape": SHAPE, "dtype": "float32"}),
+        "distillery.normalization": json.dumps(NORMALIZATION),
+    }
     path = tmp_path / "old.onnx"
     export_onnx(model, SHAPE, str(path), metadata, task="classification", opset=OPSET)
     raw = np.random.default_rng(1).uniform(0, 255, size=(128, *SHAPE)).astype(np.float32)
@@ -160,15 +184,29 @@ def test_the_guard_compares_each_variant_with_its_fp32_model_on_the_same_rows(st
     other = tmp_path / "other.onnx"  # a different network: right where it agrees with the fp32 one
     torch.manual_seed(1)
     model = build_model(model_spec("mlp", hidden=[64, 32]), SHAPE, 3).eval()
-    export_onnx(model, SHAPE, str(other), {"distillery.input": json.dumps({"shape": SHAPE})}, task="classification", opset=OPSET,
-                normalization=NORMALIZATION)
+    export_onnx(
+        model,
+        SHAPE,
+        str(other),
+        {"distillery.input": json.dumps({"shape": SHAPE})},
+        task="classification",
+        opset=OPSET,
+        normalization=NORMALIZATION,
+    )
     agreement = float((_run(other, rows).argmax(axis=1) == labels).mean())
     assert agreement < 0.995  # so it loses more than 0.5 points
     variants = [{"path": str(path)}, {"path": str(other)}]
     guard_variants(str(path), variants, _guard_rows(rows, labels), 0.5)
     same, worse = variants[0]["guard"], variants[1]["guard"]
-    assert same == {"split": "validation", "rows": 300, "fp32Accuracy": 1.0, "accuracy": 1.0, "dropPoints": 0.0,
-                    "maxDropPoints": 0.5, "rejected": False}
+    assert same == {
+        "split": "validation",
+        "rows": 300,
+        "fp32Accuracy": 1.0,
+        "accuracy": 1.0,
+        "dropPoints": 0.0,
+        "maxDropPoints": 0.5,
+        "rejected": False,
+    }
     assert worse["accuracy"] == pytest.approx(agreement) and worse["dropPoints"] == pytest.approx(100 * (1 - agreement))
     assert worse["rejected"] is True
     # exactly at the limit passes; a hair past it does not
@@ -206,7 +244,10 @@ def test_an_experiment_guards_on_validation_never_on_test(tmp_path):
     held_out = load_data(parse(DataSpec, with_validation, "data"), torch.device("cpu")).validation
     assert held_out is not None and variant["guard"]["split"] == "validation" and variant["guard"]["rows"] == held_out.n
     assert variant["guard"]["maxDropPoints"] == 0.5
-    result = api.call("distill", distill_request(tmp_path / "b", block, data=mnist_data(train_limit=300, test_limit=50), export=export))
+    result = api.call(
+        "distill",
+        distill_request(tmp_path / "b", block, data=mnist_data(train_limit=300, test_limit=50), export=export),
+    )
     assert result["variants"][0]["guard"]["split"] == "train" and result["variants"][0]["guard"]["rows"] == 300
 
 
@@ -218,15 +259,22 @@ def _foreign_classifier(path, *, batch, features=6, classes=3, opset=7):
     distillery metadata, and (IR 3) every initializer listed among the graph's inputs."""
     helper, numpy_helper = onnx.helper, onnx.numpy_helper
     rng = np.random.default_rng(0)
-    weights = [numpy_helper.from_array(rng.normal(size=shape).astype(np.float32), name)
-               for name, shape in [("w1", (features, 8)), ("b1", (8,)), ("w2", (8, classes)), ("b2", (classes,))]]
-    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
-             helper.make_node("Gemm", ["r", "w2", "b2"], ["logits"]), helper.make_node("Softmax", ["logits"], ["probs"])]
+    weights = [
+        numpy_helper.from_array(rng.normal(size=shape).astype(np.float32), name)
+        for name, shape in [("w1", (features, 8)), ("b1", (8,)), ("w2", (8, classes)), ("b2", (classes,))]
+    ]
+    nodes = [
+        helper.make_node("Gemm", ["x", "w1", "b1"], ["h"]),
+        helper.make_node("Relu", ["h"], ["r"]),
+        helper.make_node("Gemm", ["r", "w2", "b2"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probs"]),
+    ]
     inputs = [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [batch, features])]
     inputs += [helper.make_tensor_value_info(w.name, onnx.TensorProto.FLOAT, list(w.dims)) for w in weights]
     output = helper.make_tensor_value_info("probs", onnx.TensorProto.FLOAT, [batch, classes])
-    model = helper.make_model(helper.make_graph(nodes, "foreign", inputs, [output], weights),
-                              opset_imports=[helper.make_opsetid("", opset)])
+    model = helper.make_model(
+        helper.make_graph(nodes, "foreign", inputs, [output], weights), opset_imports=[helper.make_opsetid("", opset)]
+    )
     model.ir_version = 3
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
@@ -236,7 +284,7 @@ def _foreign_classifier(path, *, batch, features=6, classes=3, opset=7):
 def _run_one_by_one(path, x, batch=1):
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    return np.concatenate([session.run(None, {name: x[i:i + batch]})[0] for i in range(0, len(x), batch)])
+    return np.concatenate([session.run(None, {name: x[i : i + batch]})[0] for i in range(0, len(x), batch)])
 
 
 @pytest.mark.parametrize("batch", [1, 4])
@@ -281,7 +329,9 @@ def test_a_model_with_two_data_inputs_cannot_be_calibrated_and_says_why(tmp_path
     graph = onnx.helper.make_graph([onnx.helper.make_node("Add", ["a", "b"], ["sum"])], "g", [x, y], [z])
     path = tmp_path / "two.onnx"
     onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 13)]), str(path))
-    with pytest.raises(QuantizationError, match=r"the model takes 2 inputs \(a, b\); int8-static calibration feeds one array") as caught:
+    with pytest.raises(
+        QuantizationError, match=r"the model takes 2 inputs \(a, b\); int8-static calibration feeds one array"
+    ) as caught:
         quantize(str(path), "int8-static", calibration=np.zeros((4, 3), np.float32), calibration_file="calib.npy")
     assert caught.value.field == "data" and caught.value.details == {"inputs": ["a", "b"]}
     assert not (tmp_path / "two.int8-static.onnx").exists()

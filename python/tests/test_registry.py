@@ -77,15 +77,24 @@ def test_each_methods_terms_are_among_those_it_declares(name):
             teacher, student_outputs = teacher_net(x).detach(), student_net(x)
         labels = torch.tensor([0, 1, 2, 3, 0, 1]) if task == "classification" else torch.randn(6, width)
         for with_labels in (True, False) if not method.needs_labels else (True,):
-            inputs = LossInputs(student_outputs, teacher if method.needs_teacher else None, labels if with_labels else None, task, 0, 3,
-                                auxiliary)
+            inputs = LossInputs(
+                student_outputs,
+                teacher if method.needs_teacher else None,
+                labels if with_labels else None,
+                task,
+                0,
+                3,
+                auxiliary,
+            )
             total, terms = method.loss(method_spec(name), inputs)
             assert total.shape == () and torch.isfinite(total) and total.requires_grad
             assert terms and set(terms) <= set(method.terms), (task, with_labels, set(terms))
             assert all(not value.requires_grad and value.shape == () for value in terms.values())
 
 
-@pytest.mark.parametrize("name,task", [(name, task) for name in sorted(CONTRACT) for task in TASKS if task not in CONTRACT[name]["tasks"]])
+@pytest.mark.parametrize(
+    "name,task", [(name, task) for name in sorted(CONTRACT) for task in TASKS if task not in CONTRACT[name]["tasks"]]
+)
 def test_check_task_refuses_a_method_on_a_task_it_does_not_serve(name, task):
     with pytest.raises(ConfigError) as caught:
         methods.check_task(method_spec(name), task, "students[2].method")
@@ -146,8 +155,13 @@ def dummy_l1():
         type: Literal["dummy-l1"]
         weight: float
 
-    method = methods.register("dummy-l1", DummyL1, _dummy_l1, terms=("l1",),
-                              traits=methods.Traits(needs_teacher=True, needs_labels=False, tasks=("classification",)))
+    method = methods.register(
+        "dummy-l1",
+        DummyL1,
+        _dummy_l1,
+        terms=("l1",),
+        traits=methods.Traits(needs_teacher=True, needs_labels=False, tasks=("classification",)),
+    )
     try:
         yield method
     finally:
@@ -162,21 +176,30 @@ def tiny_teacher(tmp_path_factory):
     folder = tmp_path_factory.mktemp("registry")
     data = tiny_files(folder)
     training = training_options(epochs=8, batchSize=32, optimizer={"type": "adam", "lr": 0.01})
-    request = train_teacher_request(folder / "out", trained_teacher(model_options("mlp", hidden=[32]), training=training), data=data,
-                                    export=False)
+    request = train_teacher_request(
+        folder / "out", trained_teacher(model_options("mlp", hidden=[32]), training=training), data=data, export=False
+    )
     teacher = api.COMMANDS["train_teacher"](request, Progress())
     return data, teacher, folder
 
 
 def test_a_method_added_in_a_test_trains_a_student_through_the_distill_command(dummy_l1, tiny_teacher):
     data, teacher, folder = tiny_teacher
-    assert "dummy-l1" in methods.names() and methods.method_for(spec.parse(spec.MethodOptions, {"type": "dummy-l1", "weight": 2.0})) \
-        is dummy_l1
-    block = student("l1-student", model_options("mlp", hidden=[16]), {"type": "dummy-l1", "weight": 2.0},
-                    training_options(epochs=6, batchSize=32, optimizer={"type": "adam", "lr": 0.01}))
+    assert (
+        "dummy-l1" in methods.names()
+        and methods.method_for(spec.parse(spec.MethodOptions, {"type": "dummy-l1", "weight": 2.0})) is dummy_l1
+    )
+    block = student(
+        "l1-student",
+        model_options("mlp", hidden=[16]),
+        {"type": "dummy-l1", "weight": 2.0},
+        training_options(epochs=6, batchSize=32, optimizer={"type": "adam", "lr": 0.01}),
+    )
     events = []
-    result = api.COMMANDS["distill"](distill_request(folder / "students", block, teacher=teacher["checkpoint"], data=data, export=False),
-                                     Progress(events.append))
+    result = api.COMMANDS["distill"](
+        distill_request(folder / "students", block, teacher=teacher["checkpoint"], data=data, export=False),
+        Progress(events.append),
+    )
     history = result["history"]
     assert [set(epoch["terms"]) for epoch in history] == [{"l1"}] * 6  # its terms reach the history, by name
     assert all(epoch["loss"] == pytest.approx(2.0 * epoch["terms"]["l1"], rel=1e-5) for epoch in history)

@@ -43,7 +43,9 @@ def regression_files(tmp_path, offset=1000.0, scale=250.0):
 
 def train_teacher(config, out, export=False):
     teacher = trained_teacher(model_options("mlp", hidden=[32]), training=TRAINING)
-    return api.COMMANDS["train_teacher"](train_teacher_request(out, teacher, data=config, export=None if export else False), Progress())
+    return api.COMMANDS["train_teacher"](
+        train_teacher_request(out, teacher, data=config, export=None if export else False), Progress()
+    )
 
 
 def test_the_bundle_records_the_target_scale(tmp_path):
@@ -80,8 +82,19 @@ def test_a_distilled_regression_student_learns_the_teachers_real_valued_outputs(
     config, train_y = regression_files(tmp_path)
     out = tmp_path / "out"
     teacher = train_teacher(config, out)
-    request = distill_request(out, student("s", model_options("mlp", hidden=[16]), method_options("regression-distillation", targetWeight=0.0),
-                                           TRAINING), teacher=teacher["checkpoint"], data=config, seed=1, export=False)
+    request = distill_request(
+        out,
+        student(
+            "s",
+            model_options("mlp", hidden=[16]),
+            method_options("regression-distillation", targetWeight=0.0),
+            TRAINING,
+        ),
+        teacher=teacher["checkpoint"],
+        data=config,
+        seed=1,
+        export=False,
+    )
     distilled = api.COMMANDS["distill"](request, Progress())
     assert distilled["metrics"]["testRmseToTeacher"] < 0.3 * float(train_y.std())
     assert distilled["metrics"]["testRmse"] < 0.6 * float(train_y.std())
@@ -92,8 +105,13 @@ def test_a_distilled_regression_student_learns_the_teachers_real_valued_outputs(
 def test_a_classification_method_on_regression_data_is_refused_before_training(tmp_path):
     config, _ = regression_files(tmp_path)
     events = []
-    request = distill_request(tmp_path / "out", student("s", method=method_options("soft-targets")), teacher=str(tmp_path / "t.pt"),
-                              data=config, export=False)
+    request = distill_request(
+        tmp_path / "out",
+        student("s", method=method_options("soft-targets")),
+        teacher=str(tmp_path / "t.pt"),
+        data=config,
+        export=False,
+    )
     with pytest.raises(ConfigError) as caught:
         api.COMMANDS["distill"](request, Progress(events.append))
     assert caught.value.field == "student.method.type"

@@ -25,8 +25,8 @@ def digits(tmp_path_factory):
     x, y = x[:400], y[:400]
     xs, ys, start = [], [], 0
     for i, size in enumerate(SIZES):
-        np.save(folder / f"x-{i}.npy", x[start:start + size])
-        np.save(folder / f"y-{i}.npy", y[start:start + size])
+        np.save(folder / f"x-{i}.npy", x[start : start + size])
+        np.save(folder / f"y-{i}.npy", y[start : start + size])
         xs.append(str(folder / f"x-{i}.npy"))
         ys.append(str(folder / f"y-{i}.npy"))
         start += size
@@ -90,7 +90,9 @@ def test_training_from_shards_gives_the_weights_of_training_in_memory(digits, tm
     for name, train in (("memory", whole), ("shards", _shards(digits))):
         data = _data(train, validation={"type": "split", "fraction": 0.1})
         results[name] = api.call("distill", distill_request(tmp_path / name, block, data=data, export=False))
-    memory, mapped = (load_checkpoint(results[k]["checkpoint"], torch.device("cpu")).module.state_dict() for k in ("memory", "shards"))
+    memory, mapped = (
+        load_checkpoint(results[k]["checkpoint"], torch.device("cpu")).module.state_dict() for k in ("memory", "shards")
+    )
     for key in memory:
         torch.testing.assert_close(mapped[key], memory[key], rtol=1e-6, atol=1e-6)
     assert results["shards"]["metrics"]["testErrors"] == results["memory"]["metrics"]["testErrors"]
@@ -125,7 +127,9 @@ def test_bad_shards_name_the_file_and_the_field(digits, tmp_path, case):
     if case == "shape":
         np.save(tmp_path / "odd.npy", np.zeros((5, 14, 14), np.uint8))
         x[1] = str(tmp_path / "odd.npy")
-        message = r"data\.train\.x\[1\]: .*odd\.npy holds rows of \[14, 14\] uint8, but .*x-0\.npy holds \[28, 28\] uint8"
+        message = (
+            r"data\.train\.x\[1\]: .*odd\.npy holds rows of \[14, 14\] uint8, but .*x-0\.npy holds \[28, 28\] uint8"
+        )
     elif case == "dtype":
         np.save(tmp_path / "f.npy", np.zeros((5, 28, 28), np.float32))
         x[2], message = str(tmp_path / "f.npy"), r"data\.train\.x\[2\]: .*every shard must match the first"
@@ -133,7 +137,10 @@ def test_bad_shards_name_the_file_and_the_field(digits, tmp_path, case):
         x[0], message = str(tmp_path / "nope.npy"), r"data\.train\.x\[0\]: file not found: .*nope\.npy"
     elif case == "labels":
         np.save(tmp_path / "short.npy", np.zeros(3, np.int64))
-        y[1], message = str(tmp_path / "short.npy"), r"data\.train\.y\[1\]: .*short\.npy has 3 labels but .*x-1\.npy has 200 rows"
+        y[1], message = (
+            str(tmp_path / "short.npy"),
+            r"data\.train\.y\[1\]: .*short\.npy has 3 labels but .*x-1\.npy has 200 rows",
+        )
     elif case == "count":
         y, message = y[:2], r"data\.train\.y: 2 label files for 3 input shards"
     else:
@@ -157,7 +164,9 @@ def test_rows_too_large_for_the_gpu_stay_on_the_host_and_train_the_same(digits, 
     data = _data(source_options("file", path=str(tmp_path / "host.npz")))
     resident = api.call("distill", distill_request(tmp_path / "resident", block, data=data, export=False))
     monkeypatch.setattr(shards, "fits_on_device", lambda nbytes, device: False)
-    np.savez(tmp_path / "host.npz", x=digits["arrays"][0], y=digits["arrays"][1])  # a new mtime: not served from the cache
+    np.savez(
+        tmp_path / "host.npz", x=digits["arrays"][0], y=digits["arrays"][1]
+    )  # a new mtime: not served from the cache
     bundle = load_data(parse(DataSpec, data, "data"), torch.device("cpu"))
     assert isinstance(bundle.train.x, MappedRows) and isinstance(bundle.train.x.array, shards.HostRows)
     host = api.call("distill", distill_request(tmp_path / "host", block, data=data, export=False))
@@ -173,9 +182,11 @@ def test_every_row_source_gives_the_same_rows_and_batches(digits):
     x, _ = digits["arrays"]
     norm = {"mean": [33.0], "std": [78.0]}
     rows = apply_normalization(x, norm)
-    sources = {"resident": ArrayRows(x).on_device(norm, torch.device("cpu")),
-               "host": MappedRows(HostRows(rows), lambda batch: batch, torch.device("cpu")),
-               "shards": ShardArray.open(digits["x"], "x").on_device(norm, torch.device("cpu"))}
+    sources = {
+        "resident": ArrayRows(x).on_device(norm, torch.device("cpu")),
+        "host": MappedRows(HostRows(rows), lambda batch: batch, torch.device("cpu")),
+        "shards": ShardArray.open(digits["x"], "x").on_device(norm, torch.device("cpu")),
+    }
     assert isinstance(sources["resident"], DeviceRows) and isinstance(sources["shards"], MappedRows)
     indices = list(torch.randperm(400, generator=torch.Generator().manual_seed(2)).split(64))
     for name, source in sources.items():

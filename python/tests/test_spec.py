@@ -66,17 +66,54 @@ def ensemble_teacher():
 
 
 COMPLETE = {
-    "train_teacher, trained": ("train_teacher", TrainTeacherRequest, lambda out: train_teacher_request(out, trained_teacher())),
-    "train_teacher, ensemble": ("train_teacher", TrainTeacherRequest, lambda out: train_teacher_request(out, ensemble_teacher())),
-    "train_teacher, onnx": ("train_teacher", TrainTeacherRequest, lambda out: train_teacher_request(out, onnx_teacher_options())),
-    "distill, checkpoint teacher": ("distill", DistillRequest, lambda out: distill_request(
-        out, student("s", model_options("lenet"), method_options("soft-targets"), training_options(
-            optimizer={"type": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": False})), teacher="teacher.pt")),
-    "distill, onnx teacher": ("distill", DistillRequest, lambda out: distill_request(
-        out, student("s", model_options("resnet"), method_options("logit-regression")), teacher=onnx_teacher_options())),
-    "run_experiment": ("run_experiment", ExperimentRequest, lambda out: experiment_request(
-        out, trained_teacher(), [student("a"), student("b", model_options("mlp"), method_options("soft-targets"))],
-        data=data_options(train=file_source_options("train.npz")))),
+    "train_teacher, trained": (
+        "train_teacher",
+        TrainTeacherRequest,
+        lambda out: train_teacher_request(out, trained_teacher()),
+    ),
+    "train_teacher, ensemble": (
+        "train_teacher",
+        TrainTeacherRequest,
+        lambda out: train_teacher_request(out, ensemble_teacher()),
+    ),
+    "train_teacher, onnx": (
+        "train_teacher",
+        TrainTeacherRequest,
+        lambda out: train_teacher_request(out, onnx_teacher_options()),
+    ),
+    "distill, checkpoint teacher": (
+        "distill",
+        DistillRequest,
+        lambda out: distill_request(
+            out,
+            student(
+                "s",
+                model_options("lenet"),
+                method_options("soft-targets"),
+                training_options(optimizer={"type": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": False}),
+            ),
+            teacher="teacher.pt",
+        ),
+    ),
+    "distill, onnx teacher": (
+        "distill",
+        DistillRequest,
+        lambda out: distill_request(
+            out,
+            student("s", model_options("resnet"), method_options("logit-regression")),
+            teacher=onnx_teacher_options(),
+        ),
+    ),
+    "run_experiment": (
+        "run_experiment",
+        ExperimentRequest,
+        lambda out: experiment_request(
+            out,
+            trained_teacher(),
+            [student("a"), student("b", model_options("mlp"), method_options("soft-targets"))],
+            data=data_options(train=file_source_options("train.npz")),
+        ),
+    ),
 }
 # Keys that zod leaves optional: absent is fine (and None in Python), so they are not walked.
 OPTIONAL = {"distill, checkpoint teacher": {"teacher"}, "distill, onnx teacher": {"teacher"}}
@@ -135,7 +172,16 @@ REPORTED_AT_THE_UNION: dict[str, dict[str, str]] = {"train_teacher": {}, "distil
 
 
 def test_the_zod_defaults_cover_every_block_the_requests_are_built_from():
-    assert set(ZOD_DEFAULTS) >= {"data", "sources", "training", "models", "methods", "export", "evaluate", "onnxTeacher"}
+    assert set(ZOD_DEFAULTS) >= {
+        "data",
+        "sources",
+        "training",
+        "models",
+        "methods",
+        "export",
+        "evaluate",
+        "onnxTeacher",
+    }
     assert set(ZOD_DEFAULTS["sources"]) == {"mnist", "file", "shards"}
     assert set(ZOD_DEFAULTS["models"]) == {"mlp", "lenet", "resnet", "wrn", "mobilenetv2", "custom"}
 
@@ -174,7 +220,11 @@ def test_the_parsed_objects_are_the_types_their_type_field_names(tmp_path):
     assert isinstance(parsed.teacher.training, Training) and isinstance(parsed.teacher.training.optimizer, Adam)
     assert isinstance(parsed.teacher.training.schedule, ConstantSchedule)
     assert parsed.teacher.training.augment is None and parsed.teacher.training.clip_grad_norm is None
-    assert isinstance(parsed.data.train, FileSource) and parsed.data.train.labels_path is None and parsed.data.train.limit is None
+    assert (
+        isinstance(parsed.data.train, FileSource)
+        and parsed.data.train.labels_path is None
+        and parsed.data.train.limit is None
+    )
     assert isinstance(parsed.export, ExportOptions) and parsed.data.transfer is None and parsed.schema is None
     assert all(isinstance(s, Student) and isinstance(s.method, MethodOptions) for s in parsed.students)
     assert [s.method.type for s in parsed.students] == ["hard-labels", "soft-targets"]
@@ -226,17 +276,42 @@ def test_the_missing_key_of_a_student_is_named_with_its_index(tmp_path):
     with pytest.raises(ConfigError) as caught:
         api.COMMANDS["run_experiment"](without(request, "students[1].training.batchSize"), cancelled())
     assert caught.value.field == "students[1].training.batchSize"
-    assert caught.value.message.startswith("students[1].training.batchSize: missing; every request is completed by the TypeScript "
-                                           "schemas")
+    assert caught.value.message.startswith(
+        "students[1].training.batchSize: missing; every request is completed by the TypeScript schemas"
+    )
 
 
-@pytest.mark.parametrize("path", ["teacher", "data.transfer", "data.validation", "data.numClasses", "data.labels", "data.train.limit",
-                                  "student.model.bottleneck", "student.training.clipGradNorm", "student.training.augment"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "teacher",
+        "data.transfer",
+        "data.validation",
+        "data.numClasses",
+        "data.labels",
+        "data.train.limit",
+        "student.model.bottleneck",
+        "student.training.clipGradNorm",
+        "student.training.augment",
+    ],
+)
 def test_keys_zod_leaves_optional_may_be_absent_and_are_none(tmp_path, path):
-    request = distill_request(tmp_path, student("s", model_options("mlp", hidden=[4], bottleneck=2), training=training_options(
-        clipGradNorm=1.0, augment=augment_options(shift=1))), teacher="t.pt", data=data_options(
-        train=mnist_source_options("train", limit=10), transfer=mnist_source_options("train", offset=10, labelled=False),
-        validation=mnist_source_options("test", limit=5), numClasses=10, labels=[str(i) for i in range(10)]))
+    request = distill_request(
+        tmp_path,
+        student(
+            "s",
+            model_options("mlp", hidden=[4], bottleneck=2),
+            training=training_options(clipGradNorm=1.0, augment=augment_options(shift=1)),
+        ),
+        teacher="t.pt",
+        data=data_options(
+            train=mnist_source_options("train", limit=10),
+            transfer=mnist_source_options("train", offset=10, labelled=False),
+            validation=mnist_source_options("test", limit=5),
+            numClasses=10,
+            labels=[str(i) for i in range(10)],
+        ),
+    )
     complete = parse(DistillRequest, request)
     parsed = parse(DistillRequest, without(request, path))
     assert parsed != complete
@@ -246,14 +321,29 @@ def test_keys_zod_leaves_optional_may_be_absent_and_are_none(tmp_path, path):
     assert value is None
 
 
-UNKNOWN = ["bogus", "data.bogus", "data.train.digitsDir", "data.train.requireLabels", "teacher.bogus", "teacher.model.bogus",
-           "teacher.training.bogus", "teacher.training.optimizer.bogus", "teacher.training.schedule.bogus", "export.bogus",
-           "evaluate.bogus", "students[0].bogus", "students[0].method.bogus", "students[0].training.augment.bogus"]
+UNKNOWN = [
+    "bogus",
+    "data.bogus",
+    "data.train.digitsDir",
+    "data.train.requireLabels",
+    "teacher.bogus",
+    "teacher.model.bogus",
+    "teacher.training.bogus",
+    "teacher.training.optimizer.bogus",
+    "teacher.training.schedule.bogus",
+    "export.bogus",
+    "evaluate.bogus",
+    "students[0].bogus",
+    "students[0].method.bogus",
+    "students[0].training.augment.bogus",
+]
 
 
 @pytest.mark.parametrize("path", UNKNOWN)
 def test_an_unknown_key_is_refused_naming_it(tmp_path, path):
-    request = experiment_request(tmp_path, trained_teacher(), [student("a", training=training_options(augment=augment_options(shift=1)))])
+    request = experiment_request(
+        tmp_path, trained_teacher(), [student("a", training=training_options(augment=augment_options(shift=1)))]
+    )
     broken = with_value(request, path, 1)
     with pytest.raises(ConfigError) as caught:
         api.COMMANDS["run_experiment"](broken, cancelled())
@@ -264,7 +354,11 @@ def test_an_unknown_key_is_refused_naming_it(tmp_path, path):
 def test_the_old_request_keys_are_unknown_now(tmp_path):
     """teacherCheckpoint, teacherOnnx and where: `teacher` replaced them."""
     request = distill_request(tmp_path, student("s", method=method_options("soft-targets")), teacher="t.pt")
-    for key, value in (("teacherCheckpoint", "t.pt"), ("teacherOnnx", onnx_teacher_options()), ("where", "students[0]")):
+    for key, value in (
+        ("teacherCheckpoint", "t.pt"),
+        ("teacherOnnx", onnx_teacher_options()),
+        ("where", "students[0]"),
+    ):
         with pytest.raises(ConfigError) as caught:
             api.COMMANDS["distill"]({**request, key: value}, cancelled())
         assert caught.value.field == key and "unknown field" in caught.value.message
@@ -333,13 +427,34 @@ def test_export_false_and_null_normalization_are_values_not_absences(tmp_path):
 
 
 def _with_every_optional_key(out):
-    teacher = trained_teacher(model_options("mlp", hidden=[8, 4], bottleneck=3), method=method_options("targets", huberDelta=0.5),
-                              training=training_options(clipGradNorm=2.5, augment=augment_options(shift=2),
-                                                        schedule={"type": "step", "stepSize": 3, "gamma": 0.5, "warmupEpochs": 1}))
-    data = data_options(train=file_source_options("x.npy", labelsPath="y.npy", limit=100), transfer=mnist_source_options("all", labelled=False),
-                        validation=mnist_source_options("test", offset=10, limit=20), numClasses=10, labels=list("abcdefghij"))
-    request = experiment_request(out, teacher, [student("a", model_options("custom", kwargs={"width": 3, "nested": {"k": [1, 2]}}),
-                                                        method_options("regression-distillation", huberDelta=1.0))], data=data)
+    teacher = trained_teacher(
+        model_options("mlp", hidden=[8, 4], bottleneck=3),
+        method=method_options("targets", huberDelta=0.5),
+        training=training_options(
+            clipGradNorm=2.5,
+            augment=augment_options(shift=2),
+            schedule={"type": "step", "stepSize": 3, "gamma": 0.5, "warmupEpochs": 1},
+        ),
+    )
+    data = data_options(
+        train=file_source_options("x.npy", labelsPath="y.npy", limit=100),
+        transfer=mnist_source_options("all", labelled=False),
+        validation=mnist_source_options("test", offset=10, limit=20),
+        numClasses=10,
+        labels=list("abcdefghij"),
+    )
+    request = experiment_request(
+        out,
+        teacher,
+        [
+            student(
+                "a",
+                model_options("custom", kwargs={"width": 3, "nested": {"k": [1, 2]}}),
+                method_options("regression-distillation", huberDelta=1.0),
+            )
+        ],
+        data=data,
+    )
     request["$schema"] = "https://example.org/experiment.schema.json"
     return request
 
@@ -347,8 +462,19 @@ def _with_every_optional_key(out):
 ROUND_TRIPS = {
     **{case: (request_type, build) for case, (_command, request_type, build) in COMPLETE.items()},
     "every optional key": (ExperimentRequest, _with_every_optional_key),
-    "onnx teacher with every option": (DistillRequest, lambda out: distill_request(out, student("s"), teacher=onnx_teacher_options(
-        inputName="image", outputName="probs", sampleShape=[1, 28, 28], normalization={"mean": [0.0], "std": [255.0]}))),
+    "onnx teacher with every option": (
+        DistillRequest,
+        lambda out: distill_request(
+            out,
+            student("s"),
+            teacher=onnx_teacher_options(
+                inputName="image",
+                outputName="probs",
+                sampleShape=[1, 28, 28],
+                normalization={"mean": [0.0], "std": [255.0]},
+            ),
+        ),
+    ),
     "no teacher, export false": (DistillRequest, lambda out: distill_request(out, student("s"), export=False)),
 }
 
@@ -363,9 +489,14 @@ def test_to_json_gives_back_the_request_that_was_parsed(tmp_path, case):
 
 
 def test_every_zod_default_block_parses_and_round_trips():
-    blocks = [(spec.DataSpec, ZOD_DEFAULTS["data"]), (spec.Training, ZOD_DEFAULTS["training"]), (ExportOptions, ZOD_DEFAULTS["export"]),
-              (spec.EvaluateOptions, ZOD_DEFAULTS["evaluate"]), (OnnxTeacher, ZOD_DEFAULTS["onnxTeacher"]),
-              (spec.Distributed, ZOD_DEFAULTS["distributed"])]
+    blocks = [
+        (spec.DataSpec, ZOD_DEFAULTS["data"]),
+        (spec.Training, ZOD_DEFAULTS["training"]),
+        (ExportOptions, ZOD_DEFAULTS["export"]),
+        (spec.EvaluateOptions, ZOD_DEFAULTS["evaluate"]),
+        (OnnxTeacher, ZOD_DEFAULTS["onnxTeacher"]),
+        (spec.Distributed, ZOD_DEFAULTS["distributed"]),
+    ]
     blocks += [(spec.Source, source) for source in ZOD_DEFAULTS["sources"].values()]
     blocks += [(spec.ModelSpec, model) for model in ZOD_DEFAULTS["models"].values()]
     blocks += [(MethodOptions, method) for method in ZOD_DEFAULTS["methods"].values()]
@@ -381,9 +512,13 @@ def test_every_request_class_is_built_with_keyword_arguments_only():
     """A request class is built by ``parse`` or by hand; by hand, positional arguments would bind to fields by their
     order, which a new field silently shifts. Every field is keyword-only, so such a call fails at once."""
     classes = [value for value in vars(spec).values() if isinstance(value, type) and dataclasses.is_dataclass(value)]
-    classes += [cls for base in (MethodOptions, spec.ModelSpec) for cls in _subclasses(base) if dataclasses.is_dataclass(cls)]
+    classes += [
+        cls for base in (MethodOptions, spec.ModelSpec) for cls in _subclasses(base) if dataclasses.is_dataclass(cls)
+    ]
     assert len(classes) > 40
-    positional = [f"{cls.__name__}.{field.name}" for cls in classes for field in dataclasses.fields(cls) if not field.kw_only]
+    positional = [
+        f"{cls.__name__}.{field.name}" for cls in classes for field in dataclasses.fields(cls) if not field.kw_only
+    ]
     assert positional == []
     with pytest.raises(TypeError):
         spec.Sgd("sgd", 0.1, 0.9, False)  # type: ignore[misc]

@@ -18,7 +18,16 @@ from distillery.progress import Progress, Silent
 from distillery.shards import DeviceRows
 from distillery.spec import ConstantSchedule, ExponentialSchedule, StepSchedule, Training, parse
 from distillery.train import Objective, fit, lr_factor, predict, resolve_device
-from helpers import CPU, augment_options, method_spec, model_spec, state_dicts_equal, tiny_bundle, training_options, training_spec
+from helpers import (
+    CPU,
+    augment_options,
+    method_spec,
+    model_spec,
+    state_dicts_equal,
+    tiny_bundle,
+    training_options,
+    training_spec,
+)
 
 MLP = model_spec("mlp", hidden=[16], dropout=0.2)
 # What these tests train with unless they say otherwise (the zod defaults are 10 epochs of Adam on batches of 128).
@@ -57,14 +66,28 @@ class Recorder(Progress):
 
 def train(bundle, training, *, seed=5, objective=None, progress=None, init_seed=3, config=MLP, **kwargs):
     model = make_model(config, bundle.sample_shape, bundle.num_outputs, init_seed)
-    result = fit(model, bundle, training, objective or hard_labels(), CPU, progress or Silent(),
-                 phase="teacher", name="net", seed=seed, **kwargs)
+    result = fit(
+        model,
+        bundle,
+        training,
+        objective or hard_labels(),
+        CPU,
+        progress or Silent(),
+        phase="teacher",
+        name="net",
+        seed=seed,
+        **kwargs,
+    )
     return model, result
 
 
-RICH_TRAINING = training_spec(epochs=4, batchSize=16, augment=augment_options(shift=1),
-                              schedule={"type": "cosine", "warmupEpochs": 1},
-                              optimizer={"type": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True})
+RICH_TRAINING = training_spec(
+    epochs=4,
+    batchSize=16,
+    augment=augment_options(shift=1),
+    schedule={"type": "cosine", "warmupEpochs": 1},
+    optimizer={"type": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True},
+)
 
 
 # ------------------------------------------------------------------ determinism
@@ -80,12 +103,25 @@ def test_same_seed_gives_identical_weights(bundle):
 
 
 def test_fit_learns_and_reports_per_epoch_metrics(bundle):
-    model, result = train(bundle, quick(epochs=6, batchSize=16, optimizer={"type": "adam", "lr": 0.01}),
-                          config=model_spec("mlp", hidden=[32]))
+    model, result = train(
+        bundle,
+        quick(epochs=6, batchSize=16, optimizer={"type": "adam", "lr": 0.01}),
+        config=model_spec("mlp", hidden=[32]),
+    )
     assert [h["epoch"] for h in result.history] == list(range(1, 7))
     assert result.history[-1]["loss"] < result.history[0]["loss"]
     assert result.metrics == result.history[-1] and result.best_epoch == 6
-    for key in ("loss", "terms", "trainAccuracy", "testAccuracy", "testErrors", "testNll", "lr", "seconds", "samplesPerSecond"):
+    for key in (
+        "loss",
+        "terms",
+        "trainAccuracy",
+        "testAccuracy",
+        "testErrors",
+        "testNll",
+        "lr",
+        "seconds",
+        "samplesPerSecond",
+    ):
         assert key in result.metrics
     assert "testLoss" not in result.metrics and "hard" not in result.metrics  # renamed testNll; terms are nested
     assert set(result.metrics["terms"]) == {"hard"}
@@ -101,8 +137,9 @@ def test_fit_learns_and_reports_per_epoch_metrics(bundle):
 # ------------------------------------------------------------------ objectives
 
 
-@pytest.mark.parametrize("method", [{"type": "soft-targets", "temperature": 4.0, "alpha": 0.7},
-                                    {"type": "logit-regression"}])
+@pytest.mark.parametrize(
+    "method", [{"type": "soft-targets", "temperature": 4.0, "alpha": 0.7}, {"type": "logit-regression"}]
+)
 def test_cached_and_online_teacher_outputs_give_the_same_loss(bundle, method):
     options = method_spec(method["type"], **method)
     teacher = make_model(model_spec("mlp", hidden=[12]), init_seed=11).eval()
@@ -119,7 +156,9 @@ def test_cached_and_online_teacher_outputs_give_the_same_loss(bundle, method):
     # and it is the loss function's value on the teacher's outputs for that batch
     with torch.no_grad():
         inputs = LossInputs(outputs, teacher(x), labels, "classification", 0, 1)
-        direct = (soft_targets(options, inputs) if method["type"] == "soft-targets" else logit_regression(options, inputs))[0]
+        direct = (
+            soft_targets(options, inputs) if method["type"] == "soft-targets" else logit_regression(options, inputs)
+        )[0]
     torch.testing.assert_close(loss_cached, direct, rtol=1e-6, atol=1e-6)
 
 
@@ -127,10 +166,18 @@ def test_cached_and_online_fits_end_with_the_same_weights(bundle):
     teacher = make_model(model_spec("mlp", hidden=[12]), init_seed=11).eval()
     method = method_spec("soft-targets", temperature=3.0, alpha=0.5)
     training = quick(epochs=2, batchSize=16)
-    cached, _ = train(bundle, training, objective=Objective(method, "classification", teacher_outputs=predict(teacher, bundle.train.x)),
-                      config=model_spec("mlp", hidden=[8]))
-    online, _ = train(bundle, training, objective=Objective(method, "classification", teacher=teacher),
-                      config=model_spec("mlp", hidden=[8]))
+    cached, _ = train(
+        bundle,
+        training,
+        objective=Objective(method, "classification", teacher_outputs=predict(teacher, bundle.train.x)),
+        config=model_spec("mlp", hidden=[8]),
+    )
+    online, _ = train(
+        bundle,
+        training,
+        objective=Objective(method, "classification", teacher=teacher),
+        config=model_spec("mlp", hidden=[8]),
+    )
     for key, value in cached.state_dict().items():
         torch.testing.assert_close(value, online.state_dict()[key], rtol=1e-5, atol=1e-6)
 
@@ -151,8 +198,18 @@ def test_hard_labels_objective_without_labels_is_a_config_error(bundle):
     model = make_model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(ConfigError) as caught:
-        fit(model, bundle, quick(), hard_labels(), CPU, Silent(), phase="student", name="net", seed=0,
-            transfer=Split(bundle.train.x, None))
+        fit(
+            model,
+            bundle,
+            quick(),
+            hard_labels(),
+            CPU,
+            Silent(),
+            phase="student",
+            name="net",
+            seed=0,
+            transfer=Split(bundle.train.x, None),
+        )
     assert caught.value.field == "method.type"
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
@@ -233,8 +290,12 @@ def test_lr_factor_unknown_schedule():
 
 def test_fit_applies_the_schedule_every_batch(bundle):
     # 96 samples / 32 = 3 steps per epoch; halve every epoch
-    training = quick(epochs=3, batchSize=32, schedule={"type": "step", "stepSize": 1, "gamma": 0.5, "warmupEpochs": 0},
-                     optimizer={"type": "sgd", "lr": 0.08, "momentum": 0.0, "nesterov": False})
+    training = quick(
+        epochs=3,
+        batchSize=32,
+        schedule={"type": "step", "stepSize": 1, "gamma": 0.5, "warmupEpochs": 0},
+        optimizer={"type": "sgd", "lr": 0.08, "momentum": 0.0, "nesterov": False},
+    )
     _, result = train(bundle, training)
     # the lr recorded after an epoch is the one the next epoch's first step uses
     assert [h["lr"] for h in result.history] == pytest.approx([0.04, 0.02, 0.01])
@@ -281,8 +342,17 @@ def test_cancel_flag_makes_fit_raise_cancelled(bundle):
     model = make_model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(Cancelled):
-        fit(model, bundle, quick(epochs=3, batchSize=16), hard_labels(), CPU, progress,
-            phase="teacher", name="net", seed=0)
+        fit(
+            model,
+            bundle,
+            quick(epochs=3, batchSize=16),
+            hard_labels(),
+            CPU,
+            progress,
+            phase="teacher",
+            name="net",
+            seed=0,
+        )
     assert progress.of("epoch") == []  # it stopped within the first epoch
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())  # after one step, not before
 
@@ -306,10 +376,18 @@ def test_best_checkpoint_needs_validation_data(bundle):
 def test_best_checkpoint_reports_the_best_validation_epoch():
     clean = tiny_bundle(n_train=96, n_test=48)
     validation = Split(DeviceRows(clean.test.x[:24]), clean.test.y[:24])
-    bundle = DataBundle("classification", clean.sample_shape, 3, clean.labels, None, clean.train, clean.test, clean.train,
-                        validation)
-    _, result = train(bundle, quick(epochs=4, batchSize=16, checkpoint="best",
-                                    optimizer={"type": "sgd", "lr": 0.5, "momentum": 0.9, "nesterov": False}))
+    bundle = DataBundle(
+        "classification", clean.sample_shape, 3, clean.labels, None, clean.train, clean.test, clean.train, validation
+    )
+    _, result = train(
+        bundle,
+        quick(
+            epochs=4,
+            batchSize=16,
+            checkpoint="best",
+            optimizer={"type": "sgd", "lr": 0.5, "momentum": 0.9, "nesterov": False},
+        ),
+    )
     scores = [h["validationAccuracy"] for h in result.history]
     assert result.best_epoch == scores.index(max(scores)) + 1
     assert result.metrics == result.history[result.best_epoch - 1]

@@ -9,7 +9,15 @@ import torch
 from distillery import api
 from distillery.data import load_data, validation_split
 from distillery.errors import DataError
-from helpers import data_spec, model_options, tiny_files, train_teacher_request, trained_teacher, training_options, zod_default
+from helpers import (
+    data_spec,
+    model_options,
+    tiny_files,
+    train_teacher_request,
+    trained_teacher,
+    training_options,
+    zod_default,
+)
 
 CPU = torch.device("cpu")
 
@@ -52,8 +60,12 @@ def test_load_data_holds_the_rows_out_of_training_and_normalises_from_the_rest(t
 def test_checkpoint_best_chooses_on_the_split(tmp_path):
     files = tiny_files(tmp_path)
     training = training_options(epochs=3, batchSize=32, checkpoint="best")
-    request = train_teacher_request(tmp_path / "out", trained_teacher(model_options("mlp", hidden=[8]), training=training),
-                                    data={**files, "validation": split_of(0.2)}, export=False)
+    request = train_teacher_request(
+        tmp_path / "out",
+        trained_teacher(model_options("mlp", hidden=[8]), training=training),
+        data={**files, "validation": split_of(0.2)},
+        export=False,
+    )
     result = api.call("train_teacher", request)
     assert all("validationAccuracy" in epoch for epoch in result["history"])
     best = max(result["history"], key=lambda epoch: epoch["validationAccuracy"])

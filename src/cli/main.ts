@@ -23,7 +23,10 @@ export function buildProgram(exit: { code: number }): Command {
     .description('Train a teacher, distil small students, ship them as ONNX.')
     .version(packageVersion(path.join(PACKAGE_ROOT, 'package.json')))
     .exitOverride()
-    .configureOutput({ writeOut: (text) => process.stdout.write(text), writeErr: (text) => process.stderr.write(text) });
+    .configureOutput({
+      writeOut: (text) => process.stdout.write(text),
+      writeErr: (text) => process.stderr.write(text),
+    });
   const set: Settle = (promise) => promise.then((code) => void (exit.code = code));
 
   registerRun(program, set);

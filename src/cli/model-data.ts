@@ -22,7 +22,8 @@ export const TABLE_FILE = /\.(csv|tsv|jsonl)(\.gz)?$/i;
 /** The evaluation data: an .npz as it is, or a table / image folder encoded by the model's own preprocessing. */
 export async function evaluationData(model: OnnxModel, data: string): Promise<Dataset> {
   const spec = model.info.preprocess;
-  if (spec?.kind === 'table' && TABLE_FILE.test(data)) return tableDataset(data, spec, model.info.labels, model.info.task);
+  if (spec?.kind === 'table' && TABLE_FILE.test(data))
+    return tableDataset(data, spec, model.info.labels, model.info.task);
   if (spec?.kind === 'image' && isDirectoryOrIndex(data)) return imageDataset(data, spec, model.info.labels);
   return loadDataset(data);
 }

@@ -32,7 +32,9 @@ export class LineReporter implements ProgressReporter {
   onEvent(event: EngineEvent): void {
     switch (event.event) {
       case 'phase-start':
-        this.write(`[${event.phase} ${event.name}] ${event.epochs} epochs × ${event.stepsPerEpoch} steps on ${event.samples} samples${event.startEpoch ? ` (resuming after epoch ${event.startEpoch})` : ''}`);
+        this.write(
+          `[${event.phase} ${event.name}] ${event.epochs} epochs × ${event.stepsPerEpoch} steps on ${event.samples} samples${event.startEpoch ? ` (resuming after epoch ${event.startEpoch})` : ''}`,
+        );
         break;
       case 'epoch':
         this.write(`[${event.phase} ${event.name}] epoch ${event.epoch}/${event.epochs}: ${epochSummary(event)}`);
@@ -86,11 +88,18 @@ export class BarReporter implements ProgressReporter {
         });
         break;
       case 'step':
-        this.bar?.update((event.epoch - 1) * this.stepsPerEpoch + event.step, { epoch: event.epoch, loss: event.loss.toFixed(4) });
+        this.bar?.update((event.epoch - 1) * this.stepsPerEpoch + event.step, {
+          epoch: event.epoch,
+          loss: event.loss.toFixed(4),
+        });
         break;
       case 'epoch':
         this.lastSummary = epochSummary(event);
-        this.bar?.update(event.epoch * this.stepsPerEpoch, { epoch: event.epoch, loss: event.metrics.loss.toFixed(4), summary: this.lastSummary });
+        this.bar?.update(event.epoch * this.stepsPerEpoch, {
+          epoch: event.epoch,
+          loss: event.metrics.loss.toFixed(4),
+          summary: this.lastSummary,
+        });
         break;
       case 'phase-end':
         this.finish();

@@ -62,7 +62,8 @@ export function interruptible(): { signal: AbortSignal; dispose(): void } {
 
 export function port(value: string): number {
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1 || parsed > 65535) throw new InvalidArgumentError('expected a port 1-65535');
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > 65535)
+    throw new InvalidArgumentError('expected a port 1-65535');
   return parsed;
 }
 

@@ -14,7 +14,8 @@ export class ConfigError extends Error {
     readonly file?: string,
   ) {
     super(
-      (file ? `invalid config ${file}:\n` : 'invalid config:\n') + issues.map((issue) => `  ${issue.path || '(root)'}: ${issue.message}`).join('\n'),
+      (file ? `invalid config ${file}:\n` : 'invalid config:\n') +
+        issues.map((issue) => `  ${issue.path || '(root)'}: ${issue.message}`).join('\n'),
     );
   }
 

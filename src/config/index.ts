@@ -7,7 +7,14 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { ConfigError, issuesOf } from './errors';
-import { Experiment, type DataConfig, type ExperimentConfig, type SplitValidationConfig, type TeacherConfig, type TrainingSourceConfig } from './schema';
+import {
+  Experiment,
+  type DataConfig,
+  type ExperimentConfig,
+  type SplitValidationConfig,
+  type TeacherConfig,
+  type TrainingSourceConfig,
+} from './schema';
 
 export {
   Data,
@@ -79,7 +86,9 @@ export function resolveTeacherPaths(teacher: TeacherConfig, baseDir: string): Te
     case 'ensemble':
       return {
         ...teacher,
-        members: teacher.members.map((member) => (member.type === 'checkpoint' ? { ...member, path: path.resolve(baseDir, member.path) } : member)),
+        members: teacher.members.map((member) =>
+          member.type === 'checkpoint' ? { ...member, path: path.resolve(baseDir, member.path) } : member,
+        ),
       };
     default:
       return teacher;
@@ -90,7 +99,11 @@ export function resolveTeacherPaths(teacher: TeacherConfig, baseDir: string): Te
 export function parseExperiment(value: unknown, options: { baseDir?: string; file?: string } = {}): ExperimentConfig {
   const experiment = parseWith(Experiment, value, options.file);
   const baseDir = options.baseDir ?? process.cwd();
-  return { ...experiment, data: resolveDataPaths(experiment.data, baseDir), teacher: resolveTeacherPaths(experiment.teacher, baseDir) };
+  return {
+    ...experiment,
+    data: resolveDataPaths(experiment.data, baseDir),
+    teacher: resolveTeacherPaths(experiment.teacher, baseDir),
+  };
 }
 
 /** Reads a .json, .yaml or .yml experiment file; paths in it are relative to its folder. */
@@ -100,13 +113,24 @@ export function loadExperimentFile(file: string): ExperimentConfig {
   try {
     text = fs.readFileSync(absolute, 'utf8');
   } catch (error) {
-    throw new ConfigError([{ path: '', message: `cannot read the experiment file: ${(error as NodeJS.ErrnoException).code ?? String(error)}` }], absolute);
+    throw new ConfigError(
+      [
+        {
+          path: '',
+          message: `cannot read the experiment file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+        },
+      ],
+      absolute,
+    );
   }
   let value: unknown;
   try {
     value = /\.ya?ml$/i.test(absolute) ? YAML.parse(text) : JSON.parse(text);
   } catch (error) {
-    throw new ConfigError([{ path: '', message: `not valid ${/\.ya?ml$/i.test(absolute) ? 'YAML' : 'JSON'}: ${(error as Error).message}` }], absolute);
+    throw new ConfigError(
+      [{ path: '', message: `not valid ${/\.ya?ml$/i.test(absolute) ? 'YAML' : 'JSON'}: ${(error as Error).message}` }],
+      absolute,
+    );
   }
   return parseExperiment(value, { baseDir: path.dirname(absolute), file: absolute });
 }

@@ -22,12 +22,21 @@ export interface MethodTraits {
 }
 
 const positive = (what = 'a number') =>
-  z.number({ error: `expected ${what} > 0` }).refine((v) => Number.isFinite(v) && v > 0, { error: `expected ${what} > 0` });
+  z
+    .number({ error: `expected ${what} > 0` })
+    .refine((v) => Number.isFinite(v) && v > 0, { error: `expected ${what} > 0` });
 const unitInterval = () =>
-  z.number({ error: 'expected a number in [0, 1]' }).refine((v) => Number.isFinite(v) && v >= 0 && v <= 1, { error: 'expected a number in [0, 1]' });
+  z
+    .number({ error: 'expected a number in [0, 1]' })
+    .refine((v) => Number.isFinite(v) && v >= 0 && v <= 1, { error: 'expected a number in [0, 1]' });
 
 /** One registry entry: `{ type: <name>, ...fields }`, strict, with its traits and description as metadata. */
-function method<const Name extends string, Shape extends z.ZodRawShape>(name: Name, traits: MethodTraits, description: string, fields: Shape) {
+function method<const Name extends string, Shape extends z.ZodRawShape>(
+  name: Name,
+  traits: MethodTraits,
+  description: string,
+  fields: Shape,
+) {
   return z.strictObject({ type: z.literal(name), ...fields }).meta({ description, ...traits });
 }
 
@@ -48,7 +57,7 @@ export const Targets = method(
 const standardizeLogits = z
   .boolean()
   .default(false)
-  .describe('Sun et al. 2024: each sample\'s teacher and student logits become (z - mean) / std before the temperature');
+  .describe("Sun et al. 2024: each sample's teacher and student logits become (z - mean) / std before the temperature");
 
 export const SoftTargets = method(
   'soft-targets',
@@ -69,7 +78,12 @@ export const Dkd = method(
     alpha: z.number().nonnegative().default(1).describe('weight of TCKD, the target-vs-rest binary KL'),
     beta: z.number().nonnegative().default(8).describe('weight of NCKD, the KL among the non-target classes'),
     temperature: positive().default(4).describe('T'),
-    warmupEpochs: z.number().int().nonnegative().default(5).describe('the KD terms ramp up linearly over these first epochs (0: none)'),
+    warmupEpochs: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(5)
+      .describe('the KD terms ramp up linearly over these first epochs (0: none)'),
     labelWeight: z.number().nonnegative().default(1).describe('weight of cross-entropy on the labels'),
     standardizeLogits,
   },
@@ -87,7 +101,9 @@ export const RegressionDistillation = method(
   { needsTeacher: true, needsLabels: false, tasks: ['regression'] },
   "Regression: L2 to the teacher's outputs, optionally mixed with the true targets",
   {
-    targetWeight: unitInterval().default(0).describe("0: learn the teacher's predictions only; 1: the true targets only"),
+    targetWeight: unitInterval()
+      .default(0)
+      .describe("0: learn the teacher's predictions only; 1: the true targets only"),
     huberDelta: positive().optional().describe('Huber instead of L2'),
   },
 );
@@ -96,12 +112,24 @@ export const Dist = method(
   'dist',
   { needsTeacher: true, needsLabels: false, tasks: ['classification'] },
   'DIST (Huang et al., NeurIPS 2022): T²·(beta·(1 − inter-class Pearson) + gamma·(1 − intra-class Pearson)) of softmax(z/T), ' +
-    'plus labelWeight·CE on the labels when there are labels. Defaults: the paper\'s CIFAR-100 setting',
+    "plus labelWeight·CE on the labels when there are labels. Defaults: the paper's CIFAR-100 setting",
   {
     temperature: positive().default(4).describe('T: both distributions are softmax(z / T)'),
-    beta: z.number().nonnegative().default(2).describe('weight of the inter-class relation (each sample\'s class ranking)'),
-    gamma: z.number().nonnegative().default(2).describe('weight of the intra-class relation (each class across the batch)'),
-    labelWeight: z.number().nonnegative().default(1).describe('weight of cross-entropy on the labels (ignored without labels)'),
+    beta: z
+      .number()
+      .nonnegative()
+      .default(2)
+      .describe("weight of the inter-class relation (each sample's class ranking)"),
+    gamma: z
+      .number()
+      .nonnegative()
+      .default(2)
+      .describe('weight of the intra-class relation (each class across the batch)'),
+    labelWeight: z
+      .number()
+      .nonnegative()
+      .default(1)
+      .describe('weight of cross-entropy on the labels (ignored without labels)'),
   },
 );
 
@@ -109,23 +137,44 @@ export const Hints = method(
   'hints',
   { needsTeacher: true, needsLabels: false, tasks: ['classification'] },
   'FitNets (Romero et al. 2015), trained jointly as torchdistill does: hintWeight*MSE(connector(student layer), teacher layer) ' +
-    '+ alpha*T^2*KL + (1 - alpha)*CE. A learned connector (linear, or 1x1 conv for feature maps) maps the student\'s layer to the ' +
-    'teacher\'s; it is not exported. The teacher runs online and must be a Distillery model (not ONNX)',
+    "+ alpha*T^2*KL + (1 - alpha)*CE. A learned connector (linear, or 1x1 conv for feature maps) maps the student's layer to the " +
+    "teacher's; it is not exported. The teacher runs online and must be a Distillery model (not ONNX)",
   {
     studentLayer: z
       .string()
       .min(1)
       .optional()
-      .describe("the student's hint layer, as named by the model's named_modules() (e.g. 'layers.3'); default: its penultimate features (the input of its last linear layer)"),
-    teacherLayer: z.string().min(1).optional().describe("the teacher's guided layer, named the same way; default: its penultimate features"),
-    hintWeight: z.number().nonnegative().default(1).describe('weight of the hint term (mean squared error per feature)'),
+      .describe(
+        "the student's hint layer, as named by the model's named_modules() (e.g. 'layers.3'); default: its penultimate features (the input of its last linear layer)",
+      ),
+    teacherLayer: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("the teacher's guided layer, named the same way; default: its penultimate features"),
+    hintWeight: z
+      .number()
+      .nonnegative()
+      .default(1)
+      .describe('weight of the hint term (mean squared error per feature)'),
     temperature: positive().default(4).describe('T of the soft term'),
-    alpha: unitInterval().default(0.9).describe('weight of the soft term; CE on the labels gets 1 - alpha (unlabelled: soft term alone)'),
+    alpha: unitInterval()
+      .default(0.9)
+      .describe('weight of the soft term; CE on the labels gets 1 - alpha (unlabelled: soft term alone)'),
   },
 );
 
 /** Every method, in the order the docs list them. */
-export const METHODS = [HardLabels, SoftTargets, LogitRegression, Dkd, Dist, Hints, RegressionDistillation, Targets] as const;
+export const METHODS = [
+  HardLabels,
+  SoftTargets,
+  LogitRegression,
+  Dkd,
+  Dist,
+  Hints,
+  RegressionDistillation,
+  Targets,
+] as const;
 
 export const Method = z.discriminatedUnion('type', [...METHODS]);
 export type MethodConfig = z.infer<typeof Method>;
@@ -152,7 +201,10 @@ export const TeacherMethod = z.discriminatedUnion('type', [HardLabels, Targets])
 const TRAITS: ReadonlyMap<string, MethodTraits> = new Map(
   METHODS.map((schema) => {
     const meta = schema.meta() as unknown as MethodTraits;
-    return [schema.shape.type.value, { needsTeacher: meta.needsTeacher, needsLabels: meta.needsLabels, tasks: meta.tasks }];
+    return [
+      schema.shape.type.value,
+      { needsTeacher: meta.needsTeacher, needsLabels: meta.needsLabels, tasks: meta.tasks },
+    ];
   }),
 );
 

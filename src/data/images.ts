@@ -100,20 +100,35 @@ function listImages(source: string, where: string): Listing {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'no such folder or file' : `cannot read it (${code ?? String(error)})`;
-    throw new ConfigError([{ path: `${where}.path`, message: `${reason}: ${source} (expected a folder of images or an index .csv)` }]);
+    throw new ConfigError([
+      { path: `${where}.path`, message: `${reason}: ${source} (expected a folder of images or an index .csv)` },
+    ]);
   }
   if (stat.isDirectory()) return listFolder(source);
   if (/\.csv$/i.test(source)) return listIndex(source);
-  throw new ConfigError([{ path: `${where}.path`, message: `expected a folder of images or an index .csv, got the file ${source}` }]);
+  throw new ConfigError([
+    { path: `${where}.path`, message: `expected a folder of images or an index .csv, got the file ${source}` },
+  ]);
 }
 
 function listFolder(root: string): Listing {
   const dirents = fs.readdirSync(root, { withFileTypes: true }).filter((entry) => visible(entry.name));
-  const classes = dirents.filter((entry) => isFolder(root, entry)).map((entry) => entry.name).sort(byCodePoint);
-  const files = dirents.filter((entry) => !isFolder(root, entry)).map((entry) => entry.name).sort(byCodePoint);
+  const classes = dirents
+    .filter((entry) => isFolder(root, entry))
+    .map((entry) => entry.name)
+    .sort(byCodePoint);
+  const files = dirents
+    .filter((entry) => !isFolder(root, entry))
+    .map((entry) => entry.name)
+    .sort(byCodePoint);
   if (classes.length === 0) {
-    if (files.length === 0) throw new DatasetError(root, null, 'the folder holds no images (expected one subfolder per class, or images)');
-    return { root, classes: null, entries: files.map((name) => ({ file: path.join(root, name), rel: name, label: null, origin: { file: root } })) };
+    if (files.length === 0)
+      throw new DatasetError(root, null, 'the folder holds no images (expected one subfolder per class, or images)');
+    return {
+      root,
+      classes: null,
+      entries: files.map((name) => ({ file: path.join(root, name), rel: name, label: null, origin: { file: root } })),
+    };
   }
   const stray = files.find((name) => IMAGE_NAME.test(name));
   if (stray !== undefined) {
@@ -128,7 +143,8 @@ function listFolder(root: string): Listing {
     const folder = path.join(root, name);
     const inside = filesUnder(folder);
     if (inside.length === 0) throw new DatasetError(folder, null, `the class folder '${name}' holds no images`);
-    for (const rel of inside) entries.push({ file: path.join(folder, rel), rel: `${name}/${rel}`, label: name, origin: { file: folder } });
+    for (const rel of inside)
+      entries.push({ file: path.join(folder, rel), rel: `${name}/${rel}`, label: name, origin: { file: folder } });
   }
   return { root, classes, entries };
 }
@@ -138,21 +154,41 @@ function listIndex(index: string): Listing {
   try {
     text = fs.readFileSync(index, 'utf8');
   } catch (error) {
-    throw new DatasetError(index, null, `cannot read the index (${(error as NodeJS.ErrnoException).code ?? String(error)})`, { cause: error });
+    throw new DatasetError(
+      index,
+      null,
+      `cannot read the index (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+      { cause: error },
+    );
   }
   let rows: Array<{ record: string[]; info: { lines: number } }>;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { parse } = require('csv-parse/sync') as typeof import('csv-parse/sync');
-    rows = parse(text, { info: true, bom: true, skip_empty_lines: true, trim: true, relax_column_count: true }) as unknown as typeof rows;
+    rows = parse(text, {
+      info: true,
+      bom: true,
+      skip_empty_lines: true,
+      trim: true,
+      relax_column_count: true,
+    }) as unknown as typeof rows;
   } catch (error) {
-    throw new DatasetError(index, null, `not a valid CSV index: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new DatasetError(
+      index,
+      null,
+      `not a valid CSV index: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   }
   const header = (rows[0]?.record ?? []).map((cell) => cell.toLowerCase());
   const fileColumn = header.indexOf('file');
   const labelColumn = header.indexOf('label');
   if (fileColumn < 0) {
-    throw new DatasetError(index, null, `line 1: expected a header with a 'file' column (and 'label' for labelled images), got: ${header.join(',') || '(empty)'}`);
+    throw new DatasetError(
+      index,
+      null,
+      `line 1: expected a header with a 'file' column (and 'label' for labelled images), got: ${header.join(',') || '(empty)'}`,
+    );
   }
   const base = path.dirname(index);
   const entries: Entry[] = [];
@@ -175,7 +211,9 @@ function listIndex(index: string): Listing {
 }
 
 function originText(entry: Entry): { file: string; detail: string } {
-  return entry.origin.line === undefined ? { file: entry.origin.file, detail: '' } : { file: entry.origin.file, detail: `line ${entry.origin.line}: ` };
+  return entry.origin.line === undefined
+    ? { file: entry.origin.file, detail: '' }
+    : { file: entry.origin.file, detail: `line ${entry.origin.line}: ` };
 }
 
 // ------------------------------------------------------------ decoding, cached
@@ -241,7 +279,14 @@ async function decodeEntries(
   root: string,
 ): Promise<Decoded> {
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ decoder: decoderVersion(), spec: [spec.size, spec.channels, spec.fit], onError, labelled: classes !== null }));
+  hash.update(
+    JSON.stringify({
+      decoder: decoderVersion(),
+      spec: [spec.size, spec.channels, spec.fit],
+      onError,
+      labelled: classes !== null,
+    }),
+  );
   const kept = entries.map((): Uint8Array | null => null);
   const unreadable = entries.map((): NodeJS.ErrnoException | null => null);
   const digests = entries.map(() => '');
@@ -276,11 +321,17 @@ async function decodeEntries(
     const entry = entries[index]!;
     try {
       const error = unreadable[index];
-      if (error) throw new ImageDecodeError('unreadable', `cannot read the file (${error.code ?? error.message})`, { cause: error });
+      if (error)
+        throw new ImageDecodeError('unreadable', `cannot read the file (${error.code ?? error.message})`, {
+          cause: error,
+        });
       let bytes = kept[index] ?? null;
       if (bytes === null) {
         const read = readBytes(entry.file);
-        if (read instanceof Error) throw new ImageDecodeError('unreadable', `cannot read the file (${read.code ?? read.message})`, { cause: read });
+        if (read instanceof Error)
+          throw new ImageDecodeError('unreadable', `cannot read the file (${read.code ?? read.message})`, {
+            cause: read,
+          });
         bytes = read;
       }
       x.set(await decodePixels(spec, bytes), index * sample);
@@ -292,11 +343,17 @@ async function decodeEntries(
         return;
       }
       const what = error.reason === 'not-an-image' ? 'not a PNG, JPEG or WebP image' : 'not a readable image';
-      throw new DatasetError(entry.file, null, `${what}: ${error.message} (or set onError: 'skip' to leave such files out)`, { cause: error });
+      throw new DatasetError(
+        entry.file,
+        null,
+        `${what}: ${error.message} (or set onError: 'skip' to leave such files out)`,
+        { cause: error },
+      );
     }
   });
   const rows = ok.reduce((total, value) => total + value, 0);
-  if (rows === 0) throw new DatasetError(root, null, `none of its ${entries.length} images could be read (all skipped)`);
+  if (rows === 0)
+    throw new DatasetError(root, null, `none of its ${entries.length} images could be read (all skipped)`);
   let pixels = x;
   let labels = classes;
   if (rows < entries.length) {
@@ -310,7 +367,11 @@ async function decodeEntries(
     }
   }
   const arrays: Record<string, Uint8Array> = { 'x.npy': npyBytes(pixels, [rows, spec.channels, height, width]) };
-  if (labels) arrays['y.npy'] = npyBytes(BigInt64Array.from(labels, (label) => BigInt(label)), [rows]);
+  if (labels)
+    arrays['y.npy'] = npyBytes(
+      BigInt64Array.from(labels, (label) => BigInt(label)),
+      [rows],
+    );
   writeFileAtomic(file, zipSync(arrays, { level: 0 }));
   const meta: CacheMeta = { rows, skipped: entries.length - rows, skippedFiles: skippedFiles.sort(byCodePoint) };
   writeFileAtomic(metaFile, JSON.stringify(meta)); // written last: an entry without it is never read
@@ -333,11 +394,17 @@ function specOf(source: ImagesSourceConfig): ImagePreprocessSpec {
 }
 
 /** How class names become indices: data.train's sorted class names, or data.labels (the same names in another order, or as many new names). */
-function classMapping(classes: string[], given: readonly string[] | undefined): { labels: string[]; indexOf: Map<string, number> } {
+function classMapping(
+  classes: string[],
+  given: readonly string[] | undefined,
+): { labels: string[]; indexOf: Map<string, number> } {
   if (given === undefined) return { labels: classes, indexOf: new Map(classes.map((name, index) => [name, index])) };
   if (given.length !== classes.length) {
     throw new ConfigError([
-      { path: 'data.labels', message: `${given.length} names for the ${classes.length} classes of data.train (${classes.join(', ')})` },
+      {
+        path: 'data.labels',
+        message: `${given.length} names for the ${classes.length} classes of data.train (${classes.join(', ')})`,
+      },
     ]);
   }
   const sameNames = new Set(given).size === given.length && given.every((name) => classes.includes(name));
@@ -363,16 +430,27 @@ function classIndices(entries: readonly Entry[], indexOf: ReadonlyMap<string, nu
 
 function slice(entries: Entry[], source: ImagesSourceConfig, where: string): Entry[] {
   if (source.offset >= entries.length) {
-    throw new ConfigError([{ path: `${where}.offset`, message: `${source.offset} is past the last of the ${entries.length} images` }]);
+    throw new ConfigError([
+      { path: `${where}.offset`, message: `${source.offset} is past the last of the ${entries.length} images` },
+    ]);
   }
   return entries.slice(source.offset, source.limit === undefined ? undefined : source.offset + source.limit);
 }
 
-export async function prepareImages(data: DataConfig, images: Array<[Role, ImagesSourceConfig]>, dir: string): Promise<PreparedData> {
+export async function prepareImages(
+  data: DataConfig,
+  images: Array<[Role, ImagesSourceConfig]>,
+  dir: string,
+): Promise<PreparedData> {
   const train = images.find(([role]) => role === 'train')?.[1];
-  if (!train) throw new ConfigError([{ path: 'data.train.type', message: "expected 'images': the decoding is set by data.train" }]);
+  if (!train)
+    throw new ConfigError([
+      { path: 'data.train.type', message: "expected 'images': the decoding is set by data.train" },
+    ]);
   if (data.task !== 'classification') {
-    throw new ConfigError([{ path: 'data.task', message: "expected 'classification': an image folder's classes are its subfolders" }]);
+    throw new ConfigError([
+      { path: 'data.task', message: "expected 'classification': an image folder's classes are its subfolders" },
+    ]);
   }
   const spec = specOf(train);
   for (const [role, source] of images) {
@@ -396,11 +474,20 @@ export async function prepareImages(data: DataConfig, images: Array<[Role, Image
   const listings = images.map(([role, source]) => ({ role, source, listing: listImages(source.path, `data.${role}`) }));
   const trainListing = listings.find(({ role }) => role === 'train')!.listing;
   if (trainListing.classes === null) {
-    throw new DatasetError(trainListing.root, null, 'data.train needs labelled images: one subfolder per class, or an index with a label column');
+    throw new DatasetError(
+      trainListing.root,
+      null,
+      'data.train needs labelled images: one subfolder per class, or an index with a label column',
+    );
   }
   const { labels, indexOf } = classMapping(trainListing.classes, data.labels);
   if (data.numClasses !== undefined && data.numClasses !== labels.length) {
-    throw new ConfigError([{ path: 'data.numClasses', message: `${data.numClasses}, but data.train has ${labels.length} classes (${trainListing.classes.join(', ')})` }]);
+    throw new ConfigError([
+      {
+        path: 'data.numClasses',
+        message: `${data.numClasses}, but data.train has ${labels.length} classes (${trainListing.classes.join(', ')})`,
+      },
+    ]);
   }
   const selected = listings.map(({ role, source, listing }) => {
     const labelled = source.labelled && listing.classes !== null;
@@ -414,7 +501,14 @@ export async function prepareImages(data: DataConfig, images: Array<[Role, Image
   const skipped: Record<string, number> = {};
   for (const { role, source, listing, entries, classes } of selected) {
     const decoded = await decodeEntries(spec, entries, classes, source.onError, listing.root);
-    engine[role] = { type: 'file', path: linkIntoRun(decoded.file, dir, role), x: 'x', y: 'y', offset: 0, labelled: classes !== null };
+    engine[role] = {
+      type: 'file',
+      path: linkIntoRun(decoded.file, dir, role),
+      x: 'x',
+      y: 'y',
+      offset: 0,
+      labelled: classes !== null,
+    };
     rows[role] = decoded.rows;
     skipped[role] = decoded.skipped;
   }
@@ -441,7 +535,12 @@ export async function imageFiles(source: string): Promise<string[]> {
     stat = await fs.promises.stat(source);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new DatasetError(source, null, code === 'ENOENT' ? 'no such file or folder' : `cannot read it (${code ?? String(error)})`, { cause: error });
+    throw new DatasetError(
+      source,
+      null,
+      code === 'ENOENT' ? 'no such file or folder' : `cannot read it (${code ?? String(error)})`,
+      { cause: error },
+    );
   }
   if (!stat.isDirectory()) return [source];
   const files = filesUnder(source, (name) => IMAGE_NAME.test(name));
@@ -453,10 +552,18 @@ export async function imageFiles(source: string): Promise<string[]> {
  * A folder of labelled images (one subfolder per class, or an index .csv) decoded with a model's own
  * preprocessing, for evaluation (CLI `eval --data folder/`): subfolder names map to the model's labels.
  */
-export async function imageDataset(source: string, spec: ImagePreprocessSpec, labels: readonly string[] | null): Promise<Dataset> {
+export async function imageDataset(
+  source: string,
+  spec: ImagePreprocessSpec,
+  labels: readonly string[] | null,
+): Promise<Dataset> {
   const listing = listImages(source, 'data');
   if (listing.classes === null) {
-    throw new DatasetError(listing.root, null, 'evaluation needs labelled images: one subfolder per class, or an index with a label column');
+    throw new DatasetError(
+      listing.root,
+      null,
+      'evaluation needs labelled images: one subfolder per class, or an index with a label column',
+    );
   }
   const names = labels ?? listing.classes;
   const indexOf = new Map(names.map((name, index) => [name, index]));

@@ -34,7 +34,10 @@ export async function prepareData(data: DataConfig, dir: string): Promise<Prepar
   const tables = sources.filter((entry): entry is [Role, TableSourceConfig] => entry[1].type === 'csv');
   const images = sources.filter((entry): entry is [Role, ImagesSourceConfig] => entry[1].type === 'images');
   if (tables.length === 0 && images.length === 0) {
-    return { data: { ...(data as EngineDataConfig), preprocess: null }, summary: { kind: 'arrays', rows: {}, skipped: {} } };
+    return {
+      data: { ...(data as EngineDataConfig), preprocess: null },
+      summary: { kind: 'arrays', rows: {}, skipped: {} },
+    };
   }
   const kind = tables.length > 0 ? 'csv' : 'images';
   const mismatched = sources.find(([, source]) => source.type !== kind);
@@ -48,7 +51,9 @@ export async function prepareData(data: DataConfig, dir: string): Promise<Prepar
     ]);
   }
   if (data.train.type !== kind) {
-    throw new ConfigError([{ path: 'data.train.type', message: `expected '${kind}': the encoding is fitted on data.train` }]);
+    throw new ConfigError([
+      { path: 'data.train.type', message: `expected '${kind}': the encoding is fitted on data.train` },
+    ]);
   }
   return kind === 'csv' ? prepareTables(data, tables, dir) : prepareImages(data, images, dir);
 }

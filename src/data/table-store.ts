@@ -146,7 +146,10 @@ export class StoredColumn {
     const hint = this.hint;
     if (hint === 'numeric' && !isNumber) this.notNumeric(row, text);
     if (hint === 'boolean' && parseBoolean(text) < 0) {
-      this.store.fail(row, `column "${this.name}" is ${this.declared ? 'declared ' : ''}boolean, but holds ${JSON.stringify(text)} (expected true/false or 1/0)`);
+      this.store.fail(
+        row,
+        `column "${this.name}" is ${this.declared ? 'declared ' : ''}boolean, but holds ${JSON.stringify(text)} (expected true/false or 1/0)`,
+      );
     }
     if (this.keys.length >= MAX_CODES) {
       if (this.numeric && isNumber && hint !== 'categorical' && hint !== 'boolean' && hint !== 'label') {
@@ -155,8 +158,13 @@ export class StoredColumn {
       }
       const what = hint === 'label' ? 'the label column' : `column "${this.name}"`;
       const advice =
-        hint === 'label' ? 'too many classes: is this a regression target (data.task: regression)?' : 'too many for a categorical column; leave it out with features, or declare it numeric';
-      this.store.fail(row, `${what} has more than ${MAX_CODES.toLocaleString('en-US')} distinct values (here ${JSON.stringify(text)}): ${advice}`);
+        hint === 'label'
+          ? 'too many classes: is this a regression target (data.task: regression)?'
+          : 'too many for a categorical column; leave it out with features, or declare it numeric';
+      this.store.fail(
+        row,
+        `${what} has more than ${MAX_CODES.toLocaleString('en-US')} distinct values (here ${JSON.stringify(text)}): ${advice}`,
+      );
     }
     this.numeric &&= isNumber;
     if (this.boolean) {
@@ -172,7 +180,10 @@ export class StoredColumn {
   }
 
   private notNumeric(row: number, text: string): never {
-    const kind = this.hint === 'numeric' ? `${this.declared ? 'declared ' : ''}numeric` : 'numeric (more distinct values than a categorical column may have)';
+    const kind =
+      this.hint === 'numeric'
+        ? `${this.declared ? 'declared ' : ''}numeric`
+        : 'numeric (more distinct values than a categorical column may have)';
     return this.store.fail(row, `column "${this.name}" is ${kind}, but holds ${JSON.stringify(text)}, not a number`);
   }
 
@@ -215,7 +226,8 @@ export class StoredColumn {
       const start = index << CHUNK_BITS;
       if (start < rows) visit(start, chunk, Math.min(CHUNK, rows - start));
     });
-    for (let start = this.codes!.length << CHUNK_BITS; start < rows; start += CHUNK) visit(start, new Uint16Array(CHUNK), Math.min(CHUNK, rows - start));
+    for (let start = this.codes!.length << CHUNK_BITS; start < rows; start += CHUNK)
+      visit(start, new Uint16Array(CHUNK), Math.min(CHUNK, rows - start));
   }
 
   eachFloat(rows: number, visit: (start: number, values: Float32Array, count: number) => void): void {
@@ -314,7 +326,14 @@ export class TableStore {
     let column = this.byName.get(name);
     if (!column) {
       const plan = this.plan;
-      column = new StoredColumn(this, name, plan.hints.get(name), plan.declared.has(name), plan.required.has(name), this.rows);
+      column = new StoredColumn(
+        this,
+        name,
+        plan.hints.get(name),
+        plan.declared.has(name),
+        plan.required.has(name),
+        this.rows,
+      );
       this.columns.push(column);
       this.byName.set(name, column);
     }
@@ -331,7 +350,12 @@ export class TableStore {
     const seen = new Set<string>();
     names.forEach((name, index) => {
       if (name.trim() === '') {
-        throw new DatasetError(this.file, null, `column ${index + 1} has no name in the header (an index written by pandas? write the file with index=False)`, { line });
+        throw new DatasetError(
+          this.file,
+          null,
+          `column ${index + 1} has no name in the header (an index written by pandas? write the file with index=False)`,
+          { line },
+        );
       }
       if (seen.has(name)) throw new DatasetError(this.file, null, `the header names column "${name}" twice`, { line });
       seen.add(name);
@@ -354,7 +378,12 @@ export class TableStore {
 
   cells(cells: string[], line: number): void {
     if (cells.length !== this.headerWidth) {
-      throw new DatasetError(this.file, null, `the row has ${cells.length} field${cells.length === 1 ? '' : 's'}, the header ${this.headerWidth}`, { line });
+      throw new DatasetError(
+        this.file,
+        null,
+        `the row has ${cells.length} field${cells.length === 1 ? '' : 's'}, the header ${this.headerWidth}`,
+        { line },
+      );
     }
     const row = this.rows;
     this.at(row, line);
@@ -387,7 +416,9 @@ function readError(file: string, error: unknown): DatasetError {
   if (code === 'ENOENT') return new DatasetError(file, null, 'no such file', { cause: error });
   if (code === 'EISDIR') return new DatasetError(file, null, 'a folder, not a table file', { cause: error });
   if (typeof code === 'string' && code.startsWith('Z_')) {
-    return new DatasetError(file, null, `not a valid gzip file, or it is truncated (${(error as Error).message})`, { cause: error });
+    return new DatasetError(file, null, `not a valid gzip file, or it is truncated (${(error as Error).message})`, {
+      cause: error,
+    });
   }
   return new DatasetError(file, null, `cannot read the file (${code ?? (error as Error).message})`, { cause: error });
 }
@@ -413,7 +444,10 @@ function countNewlines(cells: readonly string[]): number {
 }
 
 /** The file's bytes, decompressed when it ends in .gz, as a stream; `onError` gets read and gzip errors. */
-function openFile(file: string, onError: (error: DatasetError) => void): { input: NodeJS.ReadableStream; close: () => void } {
+function openFile(
+  file: string,
+  onError: (error: DatasetError) => void,
+): { input: NodeJS.ReadableStream; close: () => void } {
   const source = fs.createReadStream(file, { highWaterMark: 1 << 16 });
   source.on('error', (error) => onError(readError(file, error)));
   if (!/\.gz$/i.test(file)) return { input: source, close: () => source.destroy() };
@@ -474,7 +508,10 @@ export function readTable(file: string, format: TableFormat, plan: StorePlan): P
         try {
           value = JSON.parse(trimmed);
         } catch (error) {
-          throw new DatasetError(file, null, `not valid JSON (${(error as Error).message})`, { line: at, cause: error });
+          throw new DatasetError(file, null, `not valid JSON (${(error as Error).message})`, {
+            line: at,
+            cause: error,
+          });
         }
         if (typeof value !== 'object' || value === null || Array.isArray(value)) {
           const what = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;

@@ -20,9 +20,25 @@ import { DatasetError, datasetFromArrays, type Dataset } from '../eval/dataset';
 import { writeFileAtomic } from '../io/files';
 import { npyBytes } from '../io/npy';
 import type { TableColumnSpec, TablePreprocessSpec, TableRow } from '../preprocess/spec';
-import { compileTable, encodeValue, parseBoolean, parseNumber, type CompiledColumn, type CompiledTable } from '../preprocess/table';
+import {
+  compileTable,
+  encodeValue,
+  parseBoolean,
+  parseNumber,
+  type CompiledColumn,
+  type CompiledTable,
+} from '../preprocess/table';
 import { InputValidationError } from '../core/errors';
-import { CHUNK, listNames, readTable, tableFormat, type ColumnHint, type StoredColumn, type TableFormat, type TableStore } from './table-store';
+import {
+  CHUNK,
+  listNames,
+  readTable,
+  tableFormat,
+  type ColumnHint,
+  type StoredColumn,
+  type TableFormat,
+  type TableStore,
+} from './table-store';
 import type { EngineDataConfig, PreparedData, Role } from './types';
 
 /** One-hot inputs a categorical column may have. */
@@ -51,7 +67,10 @@ function formatOf(source: TableSourceConfig, where: string): TableFormat {
   const format = tableFormat(source.path, source.format);
   if (!format) {
     throw new ConfigError([
-      { path: `${where}.format`, message: `cannot tell the format of ${source.path} from its extension (.csv, .tsv, .jsonl, each optionally .gz): set format` },
+      {
+        path: `${where}.format`,
+        message: `cannot tell the format of ${source.path} from its extension (.csv, .tsv, .jsonl, each optionally .gz): set format`,
+      },
     ]);
   }
   return format;
@@ -66,20 +85,36 @@ function fileFormat(file: string): TableFormat {
 // ---------------------------------------------------------------- fitting on data.train
 
 /** The config's column names that the file lacks, as ConfigError issues (`data.train.label`, `…features[2]`, `…columns.x`). */
-function columnIssues(names: readonly string[], source: TableSourceConfig, targets: readonly string[], where: string): ConfigIssue[] {
+function columnIssues(
+  names: readonly string[],
+  source: TableSourceConfig,
+  targets: readonly string[],
+  where: string,
+): ConfigIssue[] {
   const has = new Set(names);
   const theirs = `(its columns: ${listNames(names)})`;
   const issues: ConfigIssue[] = [];
   for (const target of targets) {
-    if (!has.has(target)) issues.push({ path: `${where}.label`, message: `no column "${target}" in ${source.path} ${theirs}` });
+    if (!has.has(target))
+      issues.push({ path: `${where}.label`, message: `no column "${target}" in ${source.path} ${theirs}` });
   }
   (source.features ?? []).forEach((feature, index) => {
-    if (!has.has(feature)) issues.push({ path: `${where}.features[${index}]`, message: `no column "${feature}" in ${source.path} ${theirs}` });
-    else if (targets.includes(feature)) issues.push({ path: `${where}.features[${index}]`, message: `"${feature}" is the label column; it cannot also be an input` });
+    if (!has.has(feature))
+      issues.push({
+        path: `${where}.features[${index}]`,
+        message: `no column "${feature}" in ${source.path} ${theirs}`,
+      });
+    else if (targets.includes(feature))
+      issues.push({
+        path: `${where}.features[${index}]`,
+        message: `"${feature}" is the label column; it cannot also be an input`,
+      });
   });
   for (const name of Object.keys(source.columns)) {
-    if (!has.has(name)) issues.push({ path: `${where}.columns.${name}`, message: `no column "${name}" in ${source.path} ${theirs}` });
-    else if (targets.includes(name)) issues.push({ path: `${where}.columns.${name}`, message: `"${name}" is the label column, not an input` });
+    if (!has.has(name))
+      issues.push({ path: `${where}.columns.${name}`, message: `no column "${name}" in ${source.path} ${theirs}` });
+    else if (targets.includes(name))
+      issues.push({ path: `${where}.columns.${name}`, message: `"${name}" is the label column, not an input` });
     else if (source.features && !source.features.includes(name)) {
       issues.push({ path: `${where}.columns.${name}`, message: `"${name}" is not one of ${where}.features` });
     }
@@ -91,9 +126,14 @@ function fitColumn(store: TableStore, name: string, source: TableSourceConfig): 
   const column = store.byName.get(name)!;
   const present = store.rows - column.missing;
   if (present === 0) {
-    throw new DatasetError(store.file, null, `column "${name}" is empty in every row: leave it out with data.train.features`);
+    throw new DatasetError(
+      store.file,
+      null,
+      `column "${name}" is empty in every row: leave it out with data.train.features`,
+    );
   }
-  const kind = source.columns[name] ?? (column.floats || column.numeric ? 'numeric' : column.boolean ? 'boolean' : 'categorical');
+  const kind =
+    source.columns[name] ?? (column.floats || column.numeric ? 'numeric' : column.boolean ? 'boolean' : 'categorical');
   if (kind === 'numeric') {
     const missing = source.missing.numeric;
     return { name, type: 'numeric', fill: missing === 'mean' ? column.mean() : missing.constant };
@@ -152,7 +192,13 @@ function planColumns(store: TableStore, table: CompiledTable): ColumnPlan[] {
  * Writes the encoded rows into `x` (rows × width), a block of CHUNK rows at a time; `release` frees each block
  * of stored columns once copied, so the stored columns shrink while the encoded array grows.
  */
-function encodeColumns(store: TableStore, plans: readonly ColumnPlan[], width: number, x: Float32Array, release: boolean): void {
+function encodeColumns(
+  store: TableStore,
+  plans: readonly ColumnPlan[],
+  width: number,
+  x: Float32Array,
+  release: boolean,
+): void {
   for (let chunk = 0, start = 0; start < store.rows; chunk++, start += CHUNK) {
     const count = Math.min(CHUNK, store.rows - start);
     for (const { column, stored, memo } of plans) {
@@ -178,12 +224,20 @@ function encodeColumns(store: TableStore, plans: readonly ColumnPlan[], width: n
 }
 
 /** The class index of each code of a label column; a value that is not a class is a DatasetError naming its line. */
-function classCodes(store: TableStore, stored: StoredColumn, classes: ReadonlyMap<string, number>, whose: string): Int32Array {
+function classCodes(
+  store: TableStore,
+  stored: StoredColumn,
+  classes: ReadonlyMap<string, number>,
+  whose: string,
+): Int32Array {
   const codes = new Int32Array(stored.keys.length + 1).fill(-1);
   stored.keys.forEach((key, index) => {
     const found = classes.get(key);
     if (found === undefined) {
-      store.fail(stored.firstRow[index]!, `label ${JSON.stringify(key)} is not one of ${whose} classes (${listNames([...classes.keys()])})`);
+      store.fail(
+        stored.firstRow[index]!,
+        `label ${JSON.stringify(key)} is not one of ${whose} classes (${listNames([...classes.keys()])})`,
+      );
     }
     codes[index + 1] = found;
   });
@@ -213,7 +267,11 @@ function targetValues(store: TableStore, columns: readonly StoredColumn[], out: 
 }
 
 /** An .npy file's bytes with room for `count` values after npyBytes' header for `shape`, and a view of that room. */
-function npyBuffer<T extends Float32Array | BigInt64Array>(make: (buffer: ArrayBuffer, offset: number, length: number) => T, empty: T, shape: number[]): { bytes: Uint8Array; data: T } {
+function npyBuffer<T extends Float32Array | BigInt64Array>(
+  make: (buffer: ArrayBuffer, offset: number, length: number) => T,
+  empty: T,
+  shape: number[],
+): { bytes: Uint8Array; data: T } {
   const header = npyBytes(empty, shape); // an empty array's .npy: the header alone (padded to a 64-byte boundary)
   const count = shape.reduce((a, b) => a * b, 1);
   const bytes = new Uint8Array(header.length + count * empty.BYTES_PER_ELEMENT);
@@ -260,28 +318,46 @@ const ENCODING_DEFAULTS: Record<(typeof ENCODING_OPTIONS)[number], string> = {
   unseen: JSON.stringify('zeros'),
 };
 
-export async function prepareTables(data: DataConfig, tables: Array<[Role, TableSourceConfig]>, dir: string): Promise<PreparedData> {
+export async function prepareTables(
+  data: DataConfig,
+  tables: Array<[Role, TableSourceConfig]>,
+  dir: string,
+): Promise<PreparedData> {
   const train = data.train as TableSourceConfig; // prepareData has checked that data.train is a table
   const task: Task = data.task;
   const targets = labelColumns(train.label);
   const issues: ConfigIssue[] = [];
   if (targets.length === 0) {
-    issues.push({ path: 'data.train.label', message: 'expected the label column (classification) or target column(s) (regression): the training data needs labels' });
+    issues.push({
+      path: 'data.train.label',
+      message:
+        'expected the label column (classification) or target column(s) (regression): the training data needs labels',
+    });
   } else if (task === 'classification' && targets.length > 1) {
-    issues.push({ path: 'data.train.label', message: `expected one label column for classification, got ${targets.length} (several target columns are for data.task: regression)` });
+    issues.push({
+      path: 'data.train.label',
+      message: `expected one label column for classification, got ${targets.length} (several target columns are for data.task: regression)`,
+    });
   }
-  if (!train.labelled) issues.push({ path: 'data.train.labelled', message: 'the training data needs its labels (labelled: true)' });
+  if (!train.labelled)
+    issues.push({ path: 'data.train.labelled', message: 'the training data needs its labels (labelled: true)' });
   for (const [role, source] of tables) {
     if (role === 'train') continue;
     for (const option of ENCODING_OPTIONS) {
       const value = JSON.stringify(source[option]);
       if (value !== ENCODING_DEFAULTS[option] && value !== JSON.stringify(train[option])) {
-        issues.push({ path: `data.${role}.${option}`, message: `the encoding is fitted on data.train: set ${option} there (here it may only repeat data.train's)` });
+        issues.push({
+          path: `data.${role}.${option}`,
+          message: `the encoding is fitted on data.train: set ${option} there (here it may only repeat data.train's)`,
+        });
       }
     }
     const splitTargets = labelColumns(source.label ?? train.label);
     if (source.label !== undefined && splitTargets.length !== targets.length) {
-      issues.push({ path: `data.${role}.label`, message: `expected ${targets.length} column${targets.length === 1 ? '' : 's'}, like data.train.label` });
+      issues.push({
+        path: `data.${role}.label`,
+        message: `expected ${targets.length} column${targets.length === 1 ? '' : 's'}, like data.train.label`,
+      });
     }
   }
   if (issues.length > 0) throw new ConfigError(issues);
@@ -306,9 +382,15 @@ export async function prepareTables(data: DataConfig, tables: Array<[Role, Table
   if (trainFormat === 'jsonl') checkTrain(trainStore.names);
   const features = train.features ?? trainStore.names.filter((name) => !targets.includes(name));
   if (features.length === 0) {
-    throw new ConfigError([{ path: 'data.train.features', message: `${train.path} has no column besides the label (${listNames(targets)})` }]);
+    throw new ConfigError([
+      { path: 'data.train.features', message: `${train.path} has no column besides the label (${listNames(targets)})` },
+    ]);
   }
-  const spec: TablePreprocessSpec = { kind: 'table', columns: features.map((name) => fitColumn(trainStore, name, train)), targets };
+  const spec: TablePreprocessSpec = {
+    kind: 'table',
+    columns: features.map((name) => fitColumn(trainStore, name, train)),
+    targets,
+  };
   const table = compileTable(spec);
 
   let labels: string[];
@@ -316,21 +398,38 @@ export async function prepareTables(data: DataConfig, tables: Array<[Role, Table
   if (task === 'classification') {
     const classes = sortValues(trainStore.byName.get(targets[0]!)!.keys);
     if (classes.length < 2) {
-      throw new DatasetError(train.path, null, `the label column "${targets[0]}" holds only one class (${JSON.stringify(classes[0])}): classification needs two or more`);
+      throw new DatasetError(
+        train.path,
+        null,
+        `the label column "${targets[0]}" holds only one class (${JSON.stringify(classes[0])}): classification needs two or more`,
+      );
     }
     classIndex = new Map(classes.map((name, index) => [name, index]));
     if (data.labels && data.labels.length !== classes.length) {
       throw new ConfigError([
-        { path: 'data.labels', message: `${data.labels.length} names for the ${classes.length} classes of data.train's label column "${targets[0]}" (${listNames(classes)})` },
+        {
+          path: 'data.labels',
+          message: `${data.labels.length} names for the ${classes.length} classes of data.train's label column "${targets[0]}" (${listNames(classes)})`,
+        },
       ]);
     }
     if (data.numClasses !== undefined && data.numClasses !== classes.length) {
-      throw new ConfigError([{ path: 'data.numClasses', message: `${data.numClasses}, but data.train's label column "${targets[0]}" has ${classes.length} classes` }]);
+      throw new ConfigError([
+        {
+          path: 'data.numClasses',
+          message: `${data.numClasses}, but data.train's label column "${targets[0]}" has ${classes.length} classes`,
+        },
+      ]);
     }
     labels = data.labels ?? classes;
   } else {
     if (data.labels && data.labels.length !== targets.length) {
-      throw new ConfigError([{ path: 'data.labels', message: `${data.labels.length} names for ${targets.length} target column${targets.length === 1 ? '' : 's'} (${listNames(targets)})` }]);
+      throw new ConfigError([
+        {
+          path: 'data.labels',
+          message: `${data.labels.length} names for ${targets.length} target column${targets.length === 1 ? '' : 's'} (${listNames(targets)})`,
+        },
+      ]);
     }
     labels = data.labels ?? targets;
   }
@@ -339,7 +438,14 @@ export async function prepareTables(data: DataConfig, tables: Array<[Role, Table
     const columns = planColumns(store, table);
     if (!splitTargets) return { role, store, columns, label: null, targets: null };
     const stored = splitTargets.map((name) => store.byName.get(name)!);
-    if (classIndex) return { role, store, columns, label: { stored: stored[0]!, codes: classCodes(store, stored[0]!, classIndex, "data.train's") }, targets: null };
+    if (classIndex)
+      return {
+        role,
+        store,
+        columns,
+        label: { stored: stored[0]!, codes: classCodes(store, stored[0]!, classIndex, "data.train's") },
+        targets: null,
+      };
     return { role, store, columns, label: null, targets: stored };
   };
   const plans: SplitPlan[] = [plan('train', trainStore, targets)];
@@ -359,7 +465,12 @@ export async function prepareTables(data: DataConfig, tables: Array<[Role, Table
       if (header) {
         const lacking = spec.columns.find((column) => !has.has(column.name));
         if (lacking) {
-          throw new DatasetError(source.path, null, `no column "${lacking.name}", which the encoding fitted on data.train needs (its columns: ${listNames(names)})`, { line: 1 });
+          throw new DatasetError(
+            source.path,
+            null,
+            `no column "${lacking.name}", which the encoding fitted on data.train needs (its columns: ${listNames(names)})`,
+            { line: 1 },
+          );
         }
       }
       const absent = splitTargets.filter((target) => !has.has(target));
@@ -368,7 +479,10 @@ export async function prepareTables(data: DataConfig, tables: Array<[Role, Table
           labelled = false; // a transfer set without data.train's label column: unlabelled
         } else {
           throw new ConfigError([
-            { path: `${where}.label`, message: `no column "${absent[0]}" in ${source.path} (its columns: ${listNames(names)}); the ${role} split needs labels` },
+            {
+              path: `${where}.label`,
+              message: `no column "${absent[0]}" in ${source.path} (its columns: ${listNames(names)}); the ${role} split needs labels`,
+            },
           ]);
         }
       }
@@ -388,7 +502,9 @@ export async function prepareTables(data: DataConfig, tables: Array<[Role, Table
 
   // Everything checked: encode and write each split, freeing its columns as they are copied.
   const width = table.width;
-  const sources: Partial<Record<Role, { type: 'file'; path: string; x: string; y: string; offset: number; labelled: boolean }>> = {};
+  const sources: Partial<
+    Record<Role, { type: 'file'; path: string; x: string; y: string; offset: number; labelled: boolean }>
+  > = {};
   const rows: Record<string, number> = {};
   for (const split of plans) {
     const n = split.store.rows;
@@ -396,23 +512,39 @@ export async function prepareTables(data: DataConfig, tables: Array<[Role, Table
     if (split.label) {
       const classes = new Int32Array(n);
       classIndices(split.store, split.label.stored, split.label.codes, classes);
-      const y = npyBuffer((buffer, offset, length) => new BigInt64Array(buffer, offset, length), new BigInt64Array(0), [n]);
+      const y = npyBuffer((buffer, offset, length) => new BigInt64Array(buffer, offset, length), new BigInt64Array(0), [
+        n,
+      ]);
       const words = new Int32Array(y.data.buffer, y.data.byteOffset, 2 * n); // int64 little-endian: low word, high word 0
       for (let i = 0; i < n; i++) words[2 * i] = classes[i]!;
       files['y.npy'] = y.bytes;
     } else if (split.targets) {
       const k = split.targets.length;
-      const y = npyBuffer((buffer, offset, length) => new Float32Array(buffer, offset, length), new Float32Array(0), k === 1 ? [n] : [n, k]);
+      const y = npyBuffer(
+        (buffer, offset, length) => new Float32Array(buffer, offset, length),
+        new Float32Array(0),
+        k === 1 ? [n] : [n, k],
+      );
       targetValues(split.store, split.targets, y.data);
       files['y.npy'] = y.bytes;
     }
     for (const column of split.label ? [split.label.stored] : (split.targets ?? [])) column.release();
-    const x = npyBuffer((buffer, offset, length) => new Float32Array(buffer, offset, length), new Float32Array(0), [n, width]);
+    const x = npyBuffer((buffer, offset, length) => new Float32Array(buffer, offset, length), new Float32Array(0), [
+      n,
+      width,
+    ]);
     encodeColumns(split.store, split.columns, width, x.data, true);
     for (const column of split.store.columns) column.release();
     const file = path.join(dir, 'data', `${split.role}-encoded.npz`); // not data/test.npz: the engine writes that one itself
     writeNpz(file, { 'x.npy': x.bytes, ...files });
-    sources[split.role] = { type: 'file', path: file, x: 'x', y: 'y', offset: 0, labelled: files['y.npy'] !== undefined };
+    sources[split.role] = {
+      type: 'file',
+      path: file,
+      x: 'x',
+      y: 'y',
+      offset: 0,
+      labelled: files['y.npy'] !== undefined,
+    };
     rows[split.role] = n;
   }
 
@@ -422,7 +554,11 @@ export async function prepareTables(data: DataConfig, tables: Array<[Role, Table
     train: sources.train!,
     test: sources.test!,
     ...(sources.transfer ? { transfer: sources.transfer } : {}),
-    ...(sources.validation ? { validation: sources.validation } : data.validation?.type === 'split' ? { validation: data.validation } : {}),
+    ...(sources.validation
+      ? { validation: sources.validation }
+      : data.validation?.type === 'split'
+        ? { validation: data.validation }
+        : {}),
     ...(data.numClasses !== undefined ? { numClasses: data.numClasses } : {}),
     labels,
     preprocess: spec,
@@ -439,7 +575,13 @@ export async function prepareTables(data: DataConfig, tables: Array<[Role, Table
 export async function readTableFile(file: string, spec?: TablePreprocessSpec): Promise<TableRow[]> {
   const format = fileFormat(file);
   const keep = spec ? new Set([...spec.columns.map((column) => column.name), ...spec.targets]) : null;
-  const store = await readTable(file, format, { wanted: keep, hints: new Map(), declared: new Set(), required: new Set(), offset: 0 });
+  const store = await readTable(file, format, {
+    wanted: keep,
+    hints: new Map(),
+    declared: new Set(),
+    required: new Set(),
+    offset: 0,
+  });
   const columns = store.columns;
   const rows: Array<Record<string, string | number | null>> = Array.from({ length: store.rows }, () => ({}));
   for (const column of columns) {
@@ -466,19 +608,31 @@ export async function readTableFile(file: string, spec?: TablePreprocessSpec): P
  * A labelled table file encoded with a model's own preprocessing, for evaluation (CLI `eval --data rows.csv`):
  * its target column(s) become y — class indices into `labels` for classification, values for regression.
  */
-export async function tableDataset(file: string, spec: TablePreprocessSpec, labels: readonly string[] | null, task?: Task): Promise<Dataset> {
+export async function tableDataset(
+  file: string,
+  spec: TablePreprocessSpec,
+  labels: readonly string[] | null,
+  task?: Task,
+): Promise<Dataset> {
   const format = fileFormat(file);
   const table = compileTable(spec);
   // Without the task: a regression model's labels are its target columns' names (unless data.labels renamed them).
-  const classification = (task ?? (labels === null || sameNames(labels, spec.targets) ? 'regression' : 'classification')) === 'classification';
-  if (classification && labels === null) throw new DatasetError(file, null, 'the model records no class names to map the label column to');
+  const classification =
+    (task ?? (labels === null || sameNames(labels, spec.targets) ? 'regression' : 'classification')) ===
+    'classification';
+  if (classification && labels === null)
+    throw new DatasetError(file, null, 'the model records no class names to map the label column to');
   const hints = new Map<string, ColumnHint>(spec.columns.map((column) => [column.name, column.type]));
   for (const target of spec.targets) hints.set(target, classification ? 'label' : 'numeric');
   const check = (names: readonly string[], header: boolean): void => {
     const has = new Set(names);
-    const lacking = [...(header ? spec.columns.map((column) => column.name) : []), ...spec.targets].find((name) => !has.has(name));
+    const lacking = [...(header ? spec.columns.map((column) => column.name) : []), ...spec.targets].find(
+      (name) => !has.has(name),
+    );
     if (lacking !== undefined) {
-      const what = spec.targets.includes(lacking) ? `no label column "${lacking}": evaluation needs the labels` : `no column "${lacking}", which the model takes`;
+      const what = spec.targets.includes(lacking)
+        ? `no label column "${lacking}": evaluation needs the labels`
+        : `no column "${lacking}", which the model takes`;
       throw new DatasetError(file, null, `${what} (its columns: ${listNames(names)})`);
     }
   };

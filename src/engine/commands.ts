@@ -11,7 +11,22 @@
 import { z } from 'zod';
 import { formatPath } from '../config/errors';
 import { EngineContractError } from './errors';
-import { Data, Device, ExportOptions, QuantizationMethod, Experiment, FileSource, Method, MnistSource, Name, OnnxTeacher, ShardsSource, SplitValidation, Student, Teacher } from '../config/schema';
+import {
+  Data,
+  Device,
+  ExportOptions,
+  QuantizationMethod,
+  Experiment,
+  FileSource,
+  Method,
+  MnistSource,
+  Name,
+  OnnxTeacher,
+  ShardsSource,
+  SplitValidation,
+  Student,
+  Teacher,
+} from '../config/schema';
 import { Preprocess } from '../preprocess/spec';
 
 // ------------------------------------------------------------ results
@@ -196,8 +211,21 @@ export const EngineEvent = z.discriminatedUnion('event', [
     stepsPerEpoch: z.number(),
     loss: z.number(),
   }),
-  z.strictObject({ event: z.literal('epoch'), phase: Phase, name: z.string(), epoch: z.number(), epochs: z.number(), metrics: EpochMetrics }),
-  z.strictObject({ event: z.literal('phase-end'), phase: Phase, name: z.string(), seconds: z.number(), metrics: FinalMetrics }),
+  z.strictObject({
+    event: z.literal('epoch'),
+    phase: Phase,
+    name: z.string(),
+    epoch: z.number(),
+    epochs: z.number(),
+    metrics: EpochMetrics,
+  }),
+  z.strictObject({
+    event: z.literal('phase-end'),
+    phase: Phase,
+    name: z.string(),
+    seconds: z.number(),
+    metrics: FinalMetrics,
+  }),
   z.strictObject({ event: z.literal('log'), message: z.string() }),
 ]);
 
@@ -215,16 +243,24 @@ export const EngineData = Data.safeExtend({
   test: EngineSource.prefault({ type: 'mnist', split: 'test' }),
   transfer: EngineTrainingSource.optional(),
   validation: z.discriminatedUnion('type', [MnistSource, FileSource, SplitValidation]).optional(),
-  preprocess: Preprocess.nullable().default(null).describe("how raw inputs become these arrays (src/preprocess), recorded in the models"),
+  preprocess: Preprocess.nullable()
+    .default(null)
+    .describe('how raw inputs become these arrays (src/preprocess), recorded in the models'),
 });
 
-const ExportOrNot = z.union([ExportOptions, z.literal(false)]).prefault({}).describe('export to ONNX (false: checkpoint only)');
+const ExportOrNot = z
+  .union([ExportOptions, z.literal(false)])
+  .prefault({})
+  .describe('export to ONNX (false: checkpoint only)');
 const runFields = {
   data: EngineData.prefault({}),
   outDir: z.string().min(1, { error: 'expected a folder path' }),
   device: Device.default('auto'),
   seed: z.number().int().nonnegative().default(0),
-  resume: z.boolean().default(false).describe('keep finished models in outDir and continue an unfinished one from its last epoch'),
+  resume: z
+    .boolean()
+    .default(false)
+    .describe('keep finished models in outDir and continue an unfinished one from its last epoch'),
 };
 
 export const TrainTeacherRequest = z.strictObject({ ...runFields, export: ExportOrNot, teacher: Teacher });
@@ -263,7 +299,9 @@ export const EngineStudent = Student.extend({
       overrides: z.record(z.string(), z.unknown()).describe('the fields the sweep set, by dotted path'),
     })
     .optional()
-    .describe('a sweep candidate: trained without ever reading the test split; the validation split chooses between them'),
+    .describe(
+      'a sweep candidate: trained without ever reading the test split; the validation split chooses between them',
+    ),
 });
 
 /** A whole experiment, as `run()` sends it: the parsed experiment file with its output folder, its students expanded. */
@@ -293,13 +331,18 @@ export const COMMANDS = {
 export type CommandName = keyof typeof COMMANDS;
 /** request: what a caller may write (defaults optional); result: what the engine returns, validated. */
 export type Commands = {
-  [C in CommandName]: { request: z.input<(typeof COMMANDS)[C]['request']>; result: z.output<(typeof COMMANDS)[C]['result']> };
+  [C in CommandName]: {
+    request: z.input<(typeof COMMANDS)[C]['request']>;
+    result: z.output<(typeof COMMANDS)[C]['result']>;
+  };
 };
 
 /** Validates what Python sent against its schema here: a mismatch is a bug on one side, named precisely. */
 export function checked<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issues = result.error.issues.map((issue) => `${formatPath(issue.path) || '(root)'}: ${issue.message}`).join('; ');
+  const issues = result.error.issues
+    .map((issue) => `${formatPath(issue.path) || '(root)'}: ${issue.message}`)
+    .join('; ');
   throw new EngineContractError(`${what} does not match its schema (src/engine/commands.ts): ${issues}`);
 }

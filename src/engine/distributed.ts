@@ -48,7 +48,10 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
  * resolved-config.json) on this node's ranks. Resolves to rank 0's result, or null on a node that does not
  * hold rank 0. A failed rank rejects with a RankFailedError naming it (or the rank's own typed error).
  */
-export async function runDistributed(requestFile: string, options: DistributedRunOptions = {}): Promise<ExperimentTrainResult | null> {
+export async function runDistributed(
+  requestFile: string,
+  options: DistributedRunOptions = {},
+): Promise<ExperimentTrainResult | null> {
   if (options.signal?.aborted) throw new EngineAbortError();
   const python = await resolveInterpreter(options.python);
   const env = {
@@ -57,7 +60,11 @@ export async function runDistributed(requestFile: string, options: DistributedRu
     PYTHONPATH: [PYTHON_PACKAGE_DIR, process.env.PYTHONPATH].filter(Boolean).join(path.delimiter),
     PYTHONUNBUFFERED: '1',
   };
-  const child = spawn(python, ['-m', 'distillery', 'run_experiment', requestFile, '--jsonl'], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(python, ['-m', 'distillery', 'run_experiment', requestFile, '--jsonl'], {
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   live.add(child);
   if (live.size === 1) process.on('exit', killAll);
   let stderr = '';
@@ -101,7 +108,10 @@ export async function runDistributed(requestFile: string, options: DistributedRu
     if (failed.event) throw failed.event;
     if (aborted) throw new EngineAbortError('the distributed run was aborted (its ranks were stopped)');
     const received = envelope as Envelope | null;
-    if (received?.ok) return received.result === null ? null : checked(ExperimentResultSchema, received.result, "the 'run_experiment' result");
+    if (received?.ok)
+      return received.result === null
+        ? null
+        : checked(ExperimentResultSchema, received.result, "the 'run_experiment' result");
     if (received?.error) throw errorFromPython({ ...received.error, traceback: received.error.traceback ?? stderr });
     const crashed = new EngineCrashedError(code, signal);
     crashed.message += `\n${stderr.trim().split('\n').slice(-15).join('\n')}`;

@@ -31,7 +31,12 @@ import { parseWith } from '../config';
 
 /** The few parts of pythonia this module touches, typed so no `any` escapes. */
 interface PythoniaBridgeModule {
-  invoke$(command: string, request: string, onEvent: (json: string) => boolean, kwargs: { $timeout: number }): Promise<string>;
+  invoke$(
+    command: string,
+    request: string,
+    onEvent: (json: string) => boolean,
+    kwargs: { $timeout: number },
+  ): Promise<string>;
 }
 /** pythonia's module-level Bridge (globalThis.__pythonBridge): its com, its JS-side handler of Python's calls, its GC timer. */
 interface PythoniaSharedBridge {
@@ -103,7 +108,8 @@ export class Engine {
     const python = await resolveInterpreter(options.python);
     const pythonia = loadPythonia(python);
     const child = pythonia.com.proc;
-    if (!child) throw new EngineStartError('pythonia did not start Python', 'check that pythonia is installed (npm ci)');
+    if (!child)
+      throw new EngineStartError('pythonia did not start Python', 'check that pythonia is installed (npm ci)');
     const [bridge, info] = await waitForStart(pythonia, child, python);
     const engine = new Engine(pythonia, bridge, child, info, options.abortGraceMs ?? 15_000);
     openEngine = engine;
@@ -120,7 +126,11 @@ export class Engine {
   }
 
   /** Runs one engine command. Progress events stream to `onEvent`; `signal` cancels between batches. */
-  async call<C extends CommandName>(command: C, request: Commands[C]['request'], options: CallOptions = {}): Promise<Commands[C]['result']> {
+  async call<C extends CommandName>(
+    command: C,
+    request: Commands[C]['request'],
+    options: CallOptions = {},
+  ): Promise<Commands[C]['result']> {
     if (this.crashed) throw this.crashed;
     if (this.closed) throw new EngineClosedError();
     if (options.signal?.aborted) throw new EngineAbortError();
@@ -138,7 +148,8 @@ export class Engine {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     // Python calls this synchronously; its return value tells Python to stop (a second path to cancel).
     const onEvent = (json: string): boolean => {
-      if (options.onEvent) options.onEvent(checked(EngineEventSchema, JSON.parse(json), `a '${command}' progress event`));
+      if (options.onEvent)
+        options.onEvent(checked(EngineEventSchema, JSON.parse(json), `a '${command}' progress event`));
       return cancelRequested;
     };
     let reject: (error: Error) => void = () => undefined;
@@ -153,7 +164,8 @@ export class Engine {
       if (!envelope.ok) throw errorFromPython(envelope.error!);
       return checked(contract.result, envelope.result, `the '${command}' result`) as Commands[C]['result'];
     } catch (error) {
-      if (cancelRequested && error instanceof EngineCrashedError) throw new EngineAbortError('the call was aborted (Python was stopped)');
+      if (cancelRequested && error instanceof EngineCrashedError)
+        throw new EngineAbortError('the call was aborted (Python was stopped)');
       throw error;
     } finally {
       this.rejectors.delete(reject);
@@ -233,7 +245,11 @@ function killOnExit(): void {
  */
 function loadPythonia(python: string): Pythonia {
   const extra = pythonProcessEnv();
-  const saved: Record<string, string | undefined> = { PYTHON_BIN: process.env.PYTHON_BIN, PYTHONPATH: process.env.PYTHONPATH, PYTHONUNBUFFERED: process.env.PYTHONUNBUFFERED };
+  const saved: Record<string, string | undefined> = {
+    PYTHON_BIN: process.env.PYTHON_BIN,
+    PYTHONPATH: process.env.PYTHONPATH,
+    PYTHONUNBUFFERED: process.env.PYTHONUNBUFFERED,
+  };
   for (const key of Object.keys(extra)) saved[key] = process.env[key];
   process.env.PYTHON_BIN = python;
   process.env.PYTHONPATH = [PYTHON_PACKAGE_DIR, saved['PYTHONPATH']].filter(Boolean).join(path.delimiter);
@@ -254,7 +270,10 @@ function loadPythonia(python: string): Pythonia {
     shared?.loop?.unref();
     return pythonia;
   } catch (error) {
-    throw new EngineStartError(`could not start ${python}: ${(error as Error).message}`, 'check DISTILLERY_PYTHON, or run `npx distillery setup`');
+    throw new EngineStartError(
+      `could not start ${python}: ${(error as Error).message}`,
+      'check DISTILLERY_PYTHON, or run `npx distillery setup`',
+    );
   } finally {
     restoreEnv(saved);
   }
@@ -267,11 +286,20 @@ function restoreEnv(saved: Record<string, string | undefined>): void {
   }
 }
 
-async function waitForStart(pythonia: Pythonia, child: ChildProcess, python: string): Promise<[PythoniaBridgeModule, HelloResult]> {
+async function waitForStart(
+  pythonia: Pythonia,
+  child: ChildProcess,
+  python: string,
+): Promise<[PythoniaBridgeModule, HelloResult]> {
   let onExit: (code: number | null) => void = () => undefined;
   const died = new Promise<never>((_, reject) => {
     onExit = (code) =>
-      reject(new EngineStartError(`${python} exited (code ${code}) while the engine started`, 'run `npx distillery doctor` to see what is missing'));
+      reject(
+        new EngineStartError(
+          `${python} exited (code ${code}) while the engine started`,
+          'run `npx distillery doctor` to see what is missing',
+        ),
+      );
     child.once('exit', onExit);
   });
   liveChild = child;
@@ -300,13 +328,19 @@ async function waitForStart(pythonia: Pythonia, child: ChildProcess, python: str
     }
     if (error instanceof EngineError) throw error;
     const stack = (error as Error).stack ?? String(error);
-    throw new EngineStartError(`the Python engine failed to start: ${lastLine(stack)}`, 'run `npx distillery doctor` to see what is missing');
+    throw new EngineStartError(
+      `the Python engine failed to start: ${lastLine(stack)}`,
+      'run `npx distillery doctor` to see what is missing',
+    );
   } finally {
     child.removeListener('exit', onExit);
   }
 }
 
 function lastLine(text: string): string {
-  const lines = text.split('\n').map((line) => line.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   return lines.find((line) => /Error:|Exception:/.test(line)) ?? lines[0] ?? text;
 }

@@ -33,7 +33,8 @@ export const MIN_PYTHON: readonly [number, number] = [3, 10];
 
 const STAMP = '.distillery-complete';
 const DEV_STAMP = '.distillery-dev-complete';
-const FIX_PYTHON = 'or set DISTILLERY_PYTHON=/path/to/python for an interpreter that already has the packages of requirements.txt';
+const FIX_PYTHON =
+  'or set DISTILLERY_PYTHON=/path/to/python for an interpreter that already has the packages of requirements.txt';
 
 export interface EnvironmentOptions {
   /** Also install requirements-dev.txt (pytest…), with its own stamp. Only a checkout's `npm test` asks. */
@@ -104,7 +105,13 @@ interface Output {
 }
 
 /** Runs a command without blocking the event loop; its output is shown unless `quiet`, and its tail kept for errors. */
-function execute(command: string, args: string[], env: NodeJS.ProcessEnv, quiet: boolean, capture = false): Promise<Output & { stdout: string }> {
+function execute(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  quiet: boolean,
+  capture = false,
+): Promise<Output & { stdout: string }> {
   return new Promise((resolve) => {
     let tail = '';
     let stdout = '';
@@ -132,12 +139,24 @@ function execute(command: string, args: string[], env: NodeJS.ProcessEnv, quiet:
 }
 
 function lastLines(text: string, count = 12): string {
-  const lines = text.split('\n').map((line) => line.trimEnd()).filter(Boolean);
-  return lines.slice(-count).map((line) => `    ${line}`).join('\n');
+  const lines = text
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .filter(Boolean);
+  return lines
+    .slice(-count)
+    .map((line) => `    ${line}`)
+    .join('\n');
 }
 
 async function pythonVersion(executable: string, env: NodeJS.ProcessEnv): Promise<[number, number] | null> {
-  const result = await execute(executable, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], env, true, true);
+  const result = await execute(
+    executable,
+    ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'],
+    env,
+    true,
+    true,
+  );
   if (result.error || result.code !== 0) return null;
   const match = /^(\d+)\.(\d+)/.exec(result.stdout.trim());
   return match ? [Number(match[1]), Number(match[2])] : null;
@@ -148,7 +167,10 @@ const isAtLeast = (version: readonly number[], minimum: readonly number[]): bool
 
 /** The first Python 3.10+ on PATH (python3, python, then python3.N); a clear error if there is none. */
 async function findSystemPython(env: NodeJS.ProcessEnv): Promise<{ executable: string; version: [number, number] }> {
-  const candidates = process.platform === 'win32' ? ['python', 'py'] : ['python3', 'python', 'python3.14', 'python3.13', 'python3.12', 'python3.11', 'python3.10'];
+  const candidates =
+    process.platform === 'win32'
+      ? ['python', 'py']
+      : ['python3', 'python', 'python3.14', 'python3.13', 'python3.12', 'python3.11', 'python3.10'];
   let tooOld: { executable: string; version: [number, number] } | null = null;
   for (const executable of candidates) {
     const version = await pythonVersion(executable, env);
@@ -171,7 +193,13 @@ async function findSystemPython(env: NodeJS.ProcessEnv): Promise<{ executable: s
   );
 }
 
-async function pipInstall(python: string, file: string, env: NodeJS.ProcessEnv, quiet: boolean, dir: string): Promise<void> {
+async function pipInstall(
+  python: string,
+  file: string,
+  env: NodeJS.ProcessEnv,
+  quiet: boolean,
+  dir: string,
+): Promise<void> {
   const args = ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', '-r', file];
   const result = await execute(python, args, env, quiet);
   if (result.error || result.code !== 0) {
@@ -190,7 +218,8 @@ async function pipInstall(python: string, file: string, env: NodeJS.ProcessEnv, 
  */
 export async function ensureEnvironment(options: EnvironmentOptions = {}): Promise<string> {
   const env = options.env ?? process.env;
-  const log = options.log === undefined ? (line: string) => process.stderr.write(`[distillery] ${line}\n`) : options.log;
+  const log =
+    options.log === undefined ? (line: string) => process.stderr.write(`[distillery] ${line}\n`) : options.log;
   const say = (line: string): void => log?.(line);
   const quiet = options.log === null;
   const home = options.home ?? distilleryHome(env);
@@ -292,7 +321,8 @@ export async function resolveInterpreter(explicit?: string, options: Environment
 export function pythonProcessEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const home = distilleryHome(env);
   const extra: Record<string, string> = {};
-  if (!env['PYTHONPYCACHEPREFIX'] && !env['PYTHONDONTWRITEBYTECODE']) extra['PYTHONPYCACHEPREFIX'] = path.join(home, 'pycache');
+  if (!env['PYTHONPYCACHEPREFIX'] && !env['PYTHONDONTWRITEBYTECODE'])
+    extra['PYTHONPYCACHEPREFIX'] = path.join(home, 'pycache');
   if (!env['DISTILLERY_CACHE_DIR']) extra['DISTILLERY_CACHE_DIR'] = path.join(home, 'cache');
   if (!env['DISTILLERY_MNIST_DIR']) {
     try {

@@ -37,7 +37,9 @@ export class EngineCrashedError extends EngineError {
     readonly exitCode: number | null,
     readonly signal: NodeJS.Signals | null,
   ) {
-    super(`the Python engine process died (${signal ? `signal ${signal}` : `exit code ${exitCode}`}); start a new Engine`);
+    super(
+      `the Python engine process died (${signal ? `signal ${signal}` : `exit code ${exitCode}`}); start a new Engine`,
+    );
   }
 }
 

@@ -44,14 +44,17 @@ export async function benchmark(model: Predictor, options: BenchmarkOptions = {}
   const iterations = count(options.iterations ?? 200, 'options.iterations', 1);
   const minTimeMs = count(options.minTimeMs ?? 300, 'options.minTimeMs', 0);
   batchSizes.forEach((size, i) => count(size, `options.batchSizes[${i}]`, 1));
-  if (batchSizes.length === 0) throw new InputValidationError('options.batchSizes', 'at least one batch size', 'an empty array');
+  if (batchSizes.length === 0)
+    throw new InputValidationError('options.batchSizes', 'at least one batch size', 'an empty array');
 
   const features = model.info.input.shape.reduce((total, size) => total * size, 1);
   const rows = syntheticRows(Math.max(...batchSizes), features);
   const latency = await measureLatency(model, rows.subarray(0, features), warmup, iterations);
   const throughput: ThroughputResult[] = [];
   for (const batchSize of batchSizes) {
-    throughput.push(await measureThroughput(model, rows.subarray(0, batchSize * features), batchSize, warmup, minTimeMs));
+    throughput.push(
+      await measureThroughput(model, rows.subarray(0, batchSize * features), batchSize, warmup, minTimeMs),
+    );
   }
   return { model: model.info.name, latency, throughput };
 }
@@ -63,7 +66,12 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1] as number;
 }
 
-async function measureLatency(model: Predictor, row: Float32Array, warmup: number, iterations: number): Promise<LatencyStats> {
+async function measureLatency(
+  model: Predictor,
+  row: Float32Array,
+  warmup: number,
+  iterations: number,
+): Promise<LatencyStats> {
   for (let i = 0; i < warmup; i++) await model.predict(row);
   const times: number[] = [];
   for (let i = 0; i < iterations; i++) {
@@ -80,7 +88,13 @@ async function measureLatency(model: Predictor, row: Float32Array, warmup: numbe
   };
 }
 
-async function measureThroughput(model: Predictor, batch: Float32Array, batchSize: number, warmup: number, minTimeMs: number): Promise<ThroughputResult> {
+async function measureThroughput(
+  model: Predictor,
+  batch: Float32Array,
+  batchSize: number,
+  warmup: number,
+  minTimeMs: number,
+): Promise<ThroughputResult> {
   for (let i = 0; i < warmup; i++) await model.predictBatch(batch);
   let runs = 0;
   const start = performance.now();

@@ -49,7 +49,10 @@ export class DatasetError extends Error {
     options?: { cause?: unknown; line?: number },
   ) {
     const where = file ? `dataset ${file}${options?.line !== undefined ? `:${options.line}` : ''}` : 'dataset';
-    super(`${where}${key ? ` (array ${key})` : ''}: ${detail}`, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      `${where}${key ? ` (array ${key})` : ''}: ${detail}`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.line = options?.line ?? null;
   }
 
@@ -70,7 +73,8 @@ export async function loadDataset(file: string): Promise<Dataset> {
     const x = parseNpy(bytes, file, 'x');
     return buildDataset(file, x, null);
   }
-  if (extension !== '.npz') throw new DatasetError(file, null, `unsupported file type ${extension || '(none)'}; expected .npz or .npy`);
+  if (extension !== '.npz')
+    throw new DatasetError(file, null, `unsupported file type ${extension || '(none)'}; expected .npz or .npy`);
   const members = unzipNpz(bytes, file);
   const arrays = (key: string): LoadedArray | null => {
     const member = members[`${key}.npy`];
@@ -84,26 +88,40 @@ export async function loadDataset(file: string): Promise<Dataset> {
 }
 
 function isShape(value: unknown): value is readonly number[] {
-  return Array.isArray(value) && value.length > 0 && value.every((size) => Number.isInteger(size) && (size as number) >= 1);
+  return (
+    Array.isArray(value) && value.length > 0 && value.every((size) => Number.isInteger(size) && (size as number) >= 1)
+  );
 }
 
 /** Checks in-memory arrays and makes a Dataset of them (no copy where the types already fit). */
 export function datasetFromArrays(arrays: DatasetArrays): Dataset {
   const { x, sampleShape } = arrays;
   if (!isShape(sampleShape)) {
-    throw new InputValidationError('dataset.sampleShape', 'a non-empty array of positive integers', describeValue(sampleShape));
+    throw new InputValidationError(
+      'dataset.sampleShape',
+      'a non-empty array of positive integers',
+      describeValue(sampleShape),
+    );
   }
   if (!(x instanceof Float32Array || x instanceof Float64Array || x instanceof Uint8Array)) {
     throw new InputValidationError('dataset.x', 'a Float32Array, Float64Array or Uint8Array', describeValue(x));
   }
   const features = sampleShape.reduce((total, size) => total * size, 1);
   if (x.length === 0 || x.length % features !== 0) {
-    throw new InputValidationError('dataset.x', `a non-empty multiple of ${features} values (sample shape [${sampleShape.join(', ')}])`, describeValue(x));
+    throw new InputValidationError(
+      'dataset.x',
+      `a non-empty multiple of ${features} values (sample shape [${sampleShape.join(', ')}])`,
+      describeValue(x),
+    );
   }
   const size = x.length / features;
   const y = arrays.y instanceof Uint8Array ? Int32Array.from(arrays.y) : (arrays.y ?? null);
   if (y !== null && (y.length === 0 || y.length % size !== 0)) {
-    throw new InputValidationError('dataset.y', `${size} targets (or a multiple, for several per sample)`, describeValue(y));
+    throw new InputValidationError(
+      'dataset.y',
+      `${size} targets (or a multiple, for several per sample)`,
+      describeValue(y),
+    );
   }
   return { x, y, size, sampleShape: [...sampleShape], targetWidth: y === null ? 1 : y.length / size };
 }
@@ -113,7 +131,12 @@ async function readDatasetFile(file: string): Promise<Uint8Array> {
     return await readFile(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new DatasetError(file, null, code === 'ENOENT' ? 'no such file' : `cannot read the file (${code ?? String(error)})`, { cause: error });
+    throw new DatasetError(
+      file,
+      null,
+      code === 'ENOENT' ? 'no such file' : `cannot read the file (${code ?? String(error)})`,
+      { cause: error },
+    );
   }
 }
 
@@ -123,7 +146,9 @@ function unzipNpz(bytes: Uint8Array, file: string): Record<string, Uint8Array> {
     return unzipSync(bytes);
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
-    throw new DatasetError(file, null, `not a valid .npz archive, or it is truncated or corrupt (${detail})`, { cause: error });
+    throw new DatasetError(file, null, `not a valid .npz archive, or it is truncated or corrupt (${detail})`, {
+      cause: error,
+    });
   }
 }
 
@@ -145,13 +170,22 @@ function parseNpy(bytes: Uint8Array, file: string, key: string): LoadedArray {
     throw new DatasetError(file, key, `not a valid .npy array, or it is truncated (${detail})`, { cause: error });
   }
   if (!SUPPORTED_DTYPES.has(parsed.dtype)) {
-    throw new DatasetError(file, key, `unsupported dtype ${parsed.dtype}; expected float32, float64, uint8, int32 or int64 (little-endian)`);
+    throw new DatasetError(
+      file,
+      key,
+      `unsupported dtype ${parsed.dtype}; expected float32, float64, uint8, int32 or int64 (little-endian)`,
+    );
   }
-  if (parsed.fortranOrder) throw new DatasetError(file, key, 'Fortran-ordered arrays are not supported; save it C-ordered');
+  if (parsed.fortranOrder)
+    throw new DatasetError(file, key, 'Fortran-ordered arrays are not supported; save it C-ordered');
   const expected = parsed.shape.reduce((total, size) => total * size, 1);
   const actual = (parsed.data as unknown as ArrayLike<unknown>).length;
   if (actual !== expected) {
-    throw new DatasetError(file, key, `truncated: shape [${parsed.shape.join(', ')}] needs ${expected} values, the file holds ${actual}`);
+    throw new DatasetError(
+      file,
+      key,
+      `truncated: shape [${parsed.shape.join(', ')}] needs ${expected} values, the file holds ${actual}`,
+    );
   }
   return { data: parsed.data, shape: parsed.shape, dtype: parsed.dtype };
 }

@@ -75,7 +75,11 @@ const DEFAULT_BATCH_SIZE = 1024;
 const DEFAULT_ECE_BINS = 15;
 const DEFAULT_TOP_K = 5;
 
-export async function evaluate(model: Predictor, dataset: DatasetSource, options: EvaluateOptions = {}): Promise<EvaluationReport> {
+export async function evaluate(
+  model: Predictor,
+  dataset: DatasetSource,
+  options: EvaluateOptions = {},
+): Promise<EvaluationReport> {
   const data = await resolveDataset(dataset);
   const batchSize = positiveInteger(options.batchSize ?? DEFAULT_BATCH_SIZE, 'options.batchSize');
   const eceBins = positiveInteger(options.eceBins ?? DEFAULT_ECE_BINS, 'options.eceBins');
@@ -84,7 +88,12 @@ export async function evaluate(model: Predictor, dataset: DatasetSource, options
   const y = requireTargets(data);
   const name = model.info.name;
   if (model.info.task === 'regression') {
-    return regressionReport(name, (await predictAll(model, data, batchSize)) as RegressionPrediction[], y, data.targetWidth);
+    return regressionReport(
+      name,
+      (await predictAll(model, data, batchSize)) as RegressionPrediction[],
+      y,
+      data.targetWidth,
+    );
   }
   const actual = classLabels(y, data.targetWidth);
   const predictions = (await predictAll(model, data, batchSize)) as ClassPrediction[];
@@ -92,13 +101,25 @@ export async function evaluate(model: Predictor, dataset: DatasetSource, options
 }
 
 /** How often the student predicts the teacher's class, on the dataset's inputs (its labels are not needed). */
-export async function agreement(student: Predictor, teacher: Predictor, dataset: DatasetSource, options: Pick<EvaluateOptions, 'batchSize'> = {}): Promise<AgreementReport> {
-  for (const [role, model] of [['student', student], ['teacher', teacher]] as const) {
-    if (model.info.task !== 'classification') throw new InputValidationError(role, 'a classification model', `${model.info.name} (regression)`);
+export async function agreement(
+  student: Predictor,
+  teacher: Predictor,
+  dataset: DatasetSource,
+  options: Pick<EvaluateOptions, 'batchSize'> = {},
+): Promise<AgreementReport> {
+  for (const [role, model] of [
+    ['student', student],
+    ['teacher', teacher],
+  ] as const) {
+    if (model.info.task !== 'classification')
+      throw new InputValidationError(role, 'a classification model', `${model.info.name} (regression)`);
   }
   const data = await resolveDataset(dataset);
   const batchSize = positiveInteger(options.batchSize ?? DEFAULT_BATCH_SIZE, 'options.batchSize');
-  const [studentPredictions, teacherPredictions] = await Promise.all([predictAll(student, data, batchSize), predictAll(teacher, data, batchSize)]);
+  const [studentPredictions, teacherPredictions] = await Promise.all([
+    predictAll(student, data, batchSize),
+    predictAll(teacher, data, batchSize),
+  ]);
   const studentClasses = classIndices(studentPredictions as ClassPrediction[]);
   const teacherClasses = classIndices(teacherPredictions as ClassPrediction[]);
   const rate = predictionAgreement(studentClasses, teacherClasses);
@@ -120,13 +141,17 @@ export async function predictAll(model: Predictor, data: Dataset, batchSize: num
   const features = data.sampleShape.reduce((total, size) => total * size, 1);
   const expected = model.info.input.shape.reduce((total, size) => total * size, 1);
   if (features !== expected) {
-    throw new InputValidationError('dataset.x', `samples of ${expected} values for model ${model.info.name} (shape [${model.info.input.shape.join(', ')}])`,
-      `samples of shape [${data.sampleShape.join(', ')}]`);
+    throw new InputValidationError(
+      'dataset.x',
+      `samples of ${expected} values for model ${model.info.name} (shape [${model.info.input.shape.join(', ')}])`,
+      `samples of shape [${data.sampleShape.join(', ')}]`,
+    );
   }
   const predictions: Prediction[] = [];
   for (let start = 0; start < data.size; start += batchSize) {
     const end = Math.min(data.size, start + batchSize);
-    for (const prediction of await model.predictBatch(data.x.subarray(start * features, end * features))) predictions.push(prediction);
+    for (const prediction of await model.predictBatch(data.x.subarray(start * features, end * features)))
+      predictions.push(prediction);
   }
   return predictions;
 }
@@ -156,17 +181,37 @@ function classificationReport(
     ece: expectedCalibrationError(probabilities, actual, eceBins),
     eceBins,
     confusion,
-    perClass: perClassFromConfusion(confusion).map((metrics) => ({ ...metrics, label: labels?.[metrics.index] ?? String(metrics.index) })),
+    perClass: perClassFromConfusion(confusion).map((metrics) => ({
+      ...metrics,
+      label: labels?.[metrics.index] ?? String(metrics.index),
+    })),
   };
 }
 
-function regressionReport(model: string, predictions: RegressionPrediction[], actual: ArrayLike<number>, targetWidth: number): RegressionReport {
+function regressionReport(
+  model: string,
+  predictions: RegressionPrediction[],
+  actual: ArrayLike<number>,
+  targetWidth: number,
+): RegressionReport {
   const outputs = predictions[0]?.values.length ?? 0;
   if (outputs !== targetWidth) {
-    throw new InputValidationError('dataset.y', `${outputs} target(s) per sample, like model ${model}'s outputs`, `${targetWidth}`);
+    throw new InputValidationError(
+      'dataset.y',
+      `${outputs} target(s) per sample, like model ${model}'s outputs`,
+      `${targetWidth}`,
+    );
   }
   const predicted = Float64Array.from(predictions.flatMap((prediction) => prediction.values));
-  return { task: 'regression', model, samples: predictions.length, outputs, rmse: rmse(predicted, actual), mae: mae(predicted, actual), r2: r2(predicted, actual, outputs) };
+  return {
+    task: 'regression',
+    model,
+    samples: predictions.length,
+    outputs,
+    rmse: rmse(predicted, actual),
+    mae: mae(predicted, actual),
+    r2: r2(predicted, actual, outputs),
+  };
 }
 
 function classIndices(predictions: readonly ClassPrediction[]): Int32Array {
@@ -174,13 +219,15 @@ function classIndices(predictions: readonly ClassPrediction[]): Int32Array {
 }
 
 function requireTargets(data: Dataset): NonNullable<Dataset['y']> {
-  if (data.y === null) throw new InputValidationError('dataset.y', 'targets to evaluate against', 'a dataset without y');
+  if (data.y === null)
+    throw new InputValidationError('dataset.y', 'targets to evaluate against', 'a dataset without y');
   return data.y;
 }
 
 /** Class labels as Int32Array; float labels are accepted when they are whole numbers. */
 function classLabels(y: NonNullable<Dataset['y']>, targetWidth: number): Int32Array {
-  if (targetWidth !== 1) throw new InputValidationError('dataset.y', 'one class label per sample', `${targetWidth} values per sample`);
+  if (targetWidth !== 1)
+    throw new InputValidationError('dataset.y', 'one class label per sample', `${targetWidth} values per sample`);
   if (y instanceof Int32Array) return y;
   const bad = y.findIndex((value) => !Number.isInteger(value));
   if (bad >= 0) throw new InputValidationError(`dataset.y[${bad}]`, 'an integer class label', describeValue(y[bad]));
@@ -188,20 +235,33 @@ function classLabels(y: NonNullable<Dataset['y']>, targetWidth: number): Int32Ar
 }
 
 function positiveInteger(value: number, field: string): number {
-  if (!Number.isInteger(value) || value < 1) throw new InputValidationError(field, 'a positive integer', describeValue(value));
+  if (!Number.isInteger(value) || value < 1)
+    throw new InputValidationError(field, 'a positive integer', describeValue(value));
   return value;
 }
 
 /** Per-sample outcomes for paired tests: whether each sample's class is right, or each sample's squared error. */
-export type SampleOutcomes = { task: 'classification'; right: boolean[] } | { task: 'regression'; squaredError: number[] };
+export type SampleOutcomes =
+  { task: 'classification'; right: boolean[] } | { task: 'regression'; squaredError: number[] };
 
-export async function sampleOutcomes(model: Predictor, dataset: DatasetSource, options: Pick<EvaluateOptions, 'batchSize'> = {}): Promise<SampleOutcomes> {
+export async function sampleOutcomes(
+  model: Predictor,
+  dataset: DatasetSource,
+  options: Pick<EvaluateOptions, 'batchSize'> = {},
+): Promise<SampleOutcomes> {
   const data = await resolveDataset(dataset);
   const y = requireTargets(data);
-  const predictions = await predictAll(model, data, positiveInteger(options.batchSize ?? DEFAULT_BATCH_SIZE, 'options.batchSize'));
+  const predictions = await predictAll(
+    model,
+    data,
+    positiveInteger(options.batchSize ?? DEFAULT_BATCH_SIZE, 'options.batchSize'),
+  );
   if (model.info.task === 'classification') {
     const actual = classLabels(y, data.targetWidth);
-    return { task: 'classification', right: (predictions as ClassPrediction[]).map((prediction, i) => prediction.index === actual[i]) };
+    return {
+      task: 'classification',
+      right: (predictions as ClassPrediction[]).map((prediction, i) => prediction.index === actual[i]),
+    };
   }
   const width = data.targetWidth;
   return {

@@ -104,7 +104,8 @@ export function negativeLogLikelihood(probabilities: ProbabilityRows, actual: La
  */
 export function expectedCalibrationError(probabilities: ProbabilityRows, actual: Labels, bins = 15): number {
   const n = checkPaired(probabilities, actual, 'probabilities', 'actual');
-  if (!Number.isInteger(bins) || bins < 1) throw new InputValidationError('bins', 'a positive integer', describeValue(bins));
+  if (!Number.isInteger(bins) || bins < 1)
+    throw new InputValidationError('bins', 'a positive integer', describeValue(bins));
   const count = new Float64Array(bins);
   const correct = new Float64Array(bins);
   const confidenceSum = new Float64Array(bins);
@@ -151,7 +152,8 @@ export function r2(predicted: ArrayLike<number>, actual: ArrayLike<number>, outp
     throw new InputValidationError('outputs', `a positive integer that divides ${n}`, describeValue(outputs));
   }
   const means = new Float64Array(outputs);
-  for (let i = 0; i < n; i++) means[i % outputs] = (means[i % outputs] as number) + (actual[i] as number) / (n / outputs);
+  for (let i = 0; i < n; i++)
+    means[i % outputs] = (means[i % outputs] as number) + (actual[i] as number) / (n / outputs);
   let residual = 0;
   let total = 0;
   for (let i = 0; i < n; i++) {
@@ -163,7 +165,8 @@ export function r2(predicted: ArrayLike<number>, actual: ArrayLike<number>, outp
 
 function checkPaired(a: ArrayLike<unknown>, b: ArrayLike<unknown>, aName: string, bName: string): number {
   if (a.length === 0) throw new InputValidationError(aName, 'at least one value', 'an empty array');
-  if (a.length !== b.length) throw new InputValidationError(bName, `${a.length} values (as many as ${aName})`, `${b.length}`);
+  if (a.length !== b.length)
+    throw new InputValidationError(bName, `${a.length} values (as many as ${aName})`, `${b.length}`);
   return a.length;
 }
 

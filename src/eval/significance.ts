@@ -56,5 +56,6 @@ export function signTest(firstError: ArrayLike<number>, secondError: ArrayLike<n
 }
 
 function checkLengths(a: number, b: number): void {
-  if (a !== b) throw new RangeError(`paired test: ${a} samples against ${b}; both models must be scored on the same samples`);
+  if (a !== b)
+    throw new RangeError(`paired test: ${a} samples against ${b}; both models must be scored on the same samples`);
 }

@@ -16,7 +16,11 @@ interface VegaModules {
 async function loadVega(): Promise<VegaModules> {
   // Both packages are ESM-only; a real dynamic import keeps this CommonJS build working.
   const [vegaLite, vega] = await Promise.all([import('vega-lite'), import('vega')]);
-  return { compile: vegaLite.compile as unknown as VegaModules["compile"], parse: vega.parse as unknown as VegaModules["parse"], View: vega.View as unknown as VegaModules['View'] };
+  return {
+    compile: vegaLite.compile as unknown as VegaModules['compile'],
+    parse: vega.parse as unknown as VegaModules['parse'],
+    View: vega.View as unknown as VegaModules['View'],
+  };
 }
 
 async function render(modules: VegaModules, spec: VegaLiteSpec): Promise<string> {
@@ -32,7 +36,9 @@ async function render(modules: VegaModules, spec: VegaLiteSpec): Promise<string>
 export function learningCurvesSpec(report: RunReport): VegaLiteSpec {
   const metric = report.task === 'classification' ? 'testAccuracy' : 'testRmse';
   const values = [report.teacher, ...report.students].flatMap((model) =>
-    model.history.filter((epoch) => typeof epoch[metric] === 'number').map((epoch) => ({ model: model.name, epoch: epoch.epoch, value: epoch[metric] })),
+    model.history
+      .filter((epoch) => typeof epoch[metric] === 'number')
+      .map((epoch) => ({ model: model.name, epoch: epoch.epoch, value: epoch[metric] })),
   );
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -50,7 +56,13 @@ export function learningCurvesSpec(report: RunReport): VegaLiteSpec {
 }
 
 export function confusionSpec(name: string, confusion: number[][], labels: string[]): VegaLiteSpec {
-  const values = confusion.flatMap((row, actual) => row.map((count, predicted) => ({ actual: labels[actual] ?? String(actual), predicted: labels[predicted] ?? String(predicted), count })));
+  const values = confusion.flatMap((row, actual) =>
+    row.map((count, predicted) => ({
+      actual: labels[actual] ?? String(actual),
+      predicted: labels[predicted] ?? String(predicted),
+      count,
+    })),
+  );
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: `Confusion matrix: ${name}`,
@@ -62,17 +74,25 @@ export function confusionSpec(name: string, confusion: number[][], labels: strin
       y: { field: 'actual', type: 'ordinal', sort: labels },
     },
     layer: [
-      { mark: 'rect', encoding: { color: { field: 'count', type: 'quantitative', scale: { type: 'symlog', scheme: 'blues' } } } },
+      {
+        mark: 'rect',
+        encoding: { color: { field: 'count', type: 'quantitative', scale: { type: 'symlog', scheme: 'blues' } } },
+      },
       { mark: { type: 'text', fontSize: 9 }, encoding: { text: { field: 'count', type: 'quantitative' } } },
     ],
   };
 }
 
 /** Both charts as SVG text; the confusion matrix only for classifiers. (The accuracy–cost frontier: frontier.ts.) */
-export async function renderCharts(report: RunReport, labels: string[]): Promise<{ curves: string; confusion?: string }> {
+export async function renderCharts(
+  report: RunReport,
+  labels: string[],
+): Promise<{ curves: string; confusion?: string }> {
   const modules = await loadVega();
   const curves = await render(modules, learningCurvesSpec(report));
   const best = bestStudent(report);
-  const confusion = best?.confusion ? await render(modules, confusionSpec(best.name, best.confusion, labels)) : undefined;
+  const confusion = best?.confusion
+    ? await render(modules, confusionSpec(best.name, best.confusion, labels))
+    : undefined;
   return confusion ? { curves, confusion } : { curves };
 }

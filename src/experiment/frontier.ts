@@ -19,9 +19,21 @@ export interface FrontierPoint {
 /** Every classification model of the report that has a latency: teacher, students, their variants. */
 export function frontierPoints(report: RunReport): FrontierPoint[] {
   const points: FrontierPoint[] = [];
-  const add = (model: Pick<ModelReport, 'test' | 'latency' | 'sizeBytes'>, name: string, kind: FrontierPoint['kind'], rejected?: boolean): void => {
+  const add = (
+    model: Pick<ModelReport, 'test' | 'latency' | 'sizeBytes'>,
+    name: string,
+    kind: FrontierPoint['kind'],
+    rejected?: boolean,
+  ): void => {
     if (!('accuracy' in model.test) || !model.latency) return;
-    points.push({ name, kind, accuracy: model.test.accuracy, latencyMs: model.latency.batch1P50Ms, sizeBytes: model.sizeBytes, ...(rejected ? { rejected } : {}) });
+    points.push({
+      name,
+      kind,
+      accuracy: model.test.accuracy,
+      latencyMs: model.latency.batch1P50Ms,
+      sizeBytes: model.sizeBytes,
+      ...(rejected ? { rejected } : {}),
+    });
   };
   add(report.teacher, report.teacher.name, 'teacher');
   for (const student of report.students) {
@@ -37,7 +49,11 @@ export function frontierPoints(report: RunReport): FrontierPoint[] {
  */
 export function paretoFront(points: readonly FrontierPoint[], cost: (point: FrontierPoint) => number): FrontierPoint[] {
   const front = points.filter(
-    (p) => !points.some((q) => q !== p && q.accuracy >= p.accuracy && cost(q) <= cost(p) && (q.accuracy > p.accuracy || cost(q) < cost(p))),
+    (p) =>
+      !points.some(
+        (q) =>
+          q !== p && q.accuracy >= p.accuracy && cost(q) <= cost(p) && (q.accuracy > p.accuracy || cost(q) < cost(p)),
+      ),
   );
   return front.sort((a, b) => cost(a) - cost(b));
 }
@@ -52,7 +68,10 @@ function panel(points: FrontierPoint[], field: 'latencyMs' | 'sizeBytes', title:
     front: front.has(point.name),
     status: point.rejected ? 'rejected' : front.has(point.name) ? 'on the Pareto front' : 'dominated',
   }));
-  const x = field === 'latencyMs' ? { field: 'latencyMs', type: 'quantitative', title: 'batch-1 p50 latency (ms)', scale: { zero: false } } : { field: 'sizeMB', type: 'quantitative', title: 'ONNX file size (MB)', scale: { type: 'log' } };
+  const x =
+    field === 'latencyMs'
+      ? { field: 'latencyMs', type: 'quantitative', title: 'batch-1 p50 latency (ms)', scale: { zero: false } }
+      : { field: 'sizeMB', type: 'quantitative', title: 'ONNX file size (MB)', scale: { type: 'log' } };
   const y = { field: 'accuracyPercent', type: 'quantitative', title: 'test accuracy (%)', scale: { zero: false } };
   return {
     title,
@@ -61,17 +80,28 @@ function panel(points: FrontierPoint[], field: 'latencyMs' | 'sizeBytes', title:
     data: { values },
     layer: [
       // The front: a line through its points in order of cost.
-      { transform: [{ filter: 'datum.front' }], mark: { type: 'line', strokeDash: [4, 3], color: '#888' }, encoding: { x, y, order: { field: x.field, type: 'quantitative' } } },
+      {
+        transform: [{ filter: 'datum.front' }],
+        mark: { type: 'line', strokeDash: [4, 3], color: '#888' },
+        encoding: { x, y, order: { field: x.field, type: 'quantitative' } },
+      },
       {
         mark: { type: 'point', filled: true, size: 70 },
         encoding: {
           x,
           y,
           color: { field: 'kind', type: 'nominal', scale: { domain: ['teacher', 'student', 'variant'] } },
-          shape: { field: 'status', type: 'nominal', scale: { domain: ['on the Pareto front', 'dominated', 'rejected'], range: ['diamond', 'circle', 'cross'] } },
+          shape: {
+            field: 'status',
+            type: 'nominal',
+            scale: { domain: ['on the Pareto front', 'dominated', 'rejected'], range: ['diamond', 'circle', 'cross'] },
+          },
         },
       },
-      { mark: { type: 'text', align: 'left', dx: 6, dy: -6, fontSize: 9 }, encoding: { x, y, text: { field: 'name' } } },
+      {
+        mark: { type: 'text', align: 'left', dx: 6, dy: -6, fontSize: 9 },
+        encoding: { x, y, text: { field: 'name' } },
+      },
     ],
   };
 }
@@ -81,7 +111,10 @@ export function frontierSpec(points: FrontierPoint[]): VegaLiteSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'Accuracy against cost (dashed: the Pareto front)',
-    hconcat: [panel(points, 'latencyMs', 'Accuracy vs batch-1 latency'), panel(points, 'sizeBytes', 'Accuracy vs file size')],
+    hconcat: [
+      panel(points, 'latencyMs', 'Accuracy vs batch-1 latency'),
+      panel(points, 'sizeBytes', 'Accuracy vs file size'),
+    ],
   };
 }
 

@@ -24,5 +24,9 @@ export async function latenciesSideBySide(models: OnnxModel[], rounds = 5): Prom
     }
   }
   const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-  return samples.map((s) => ({ batch1P50Ms: median(s.p50), batch1P99Ms: median(s.p99), batch256RowsPerS: median(s.rows) }));
+  return samples.map((s) => ({
+    batch1P50Ms: median(s.p50),
+    batch1P99Ms: median(s.p99),
+    batch256RowsPerS: median(s.rows),
+  }));
 }

@@ -20,7 +20,17 @@ import { verdict } from './verdict';
 import { latenciesSideBySide } from './latency';
 import { renderCharts } from './charts';
 import { ensureOutputDir, writeFileAtomic } from '../io/files';
-import { RESOLVED_CONFIG, RunFolderError, claimRunFolder, completeManifest, describeArtefacts, lockRunFolder, roleOf, runFiles, type Claim } from '../io/run-folder';
+import {
+  RESOLVED_CONFIG,
+  RunFolderError,
+  claimRunFolder,
+  completeManifest,
+  describeArtefacts,
+  lockRunFolder,
+  roleOf,
+  runFiles,
+  type Claim,
+} from '../io/run-folder';
 import { reportMarkdown } from './report';
 import type { ModelReport, RunReport } from './report-types';
 import { verifyRun } from './verify';
@@ -53,12 +63,16 @@ type Exported = ModelResult & { onnx: string; export: NonNullable<ModelResult['e
 
 /** run_experiment always exports: a model without its .onnx here is a bug on the Python side. */
 function exported(result: ModelResult): Exported {
-  if (result.onnx === null || result.export === null) throw new Error(`${result.name}: the engine returned no .onnx for it`);
+  if (result.onnx === null || result.export === null)
+    throw new Error(`${result.name}: the engine returned no .onnx for it`);
   return result as Exported;
 }
 
 /** Runs an experiment end to end and returns its report (also written to `<outDir>/report.json`). */
-export async function run(experiment: ExperimentInput | ExperimentConfig, options: RunOptions = {}): Promise<RunReport> {
+export async function run(
+  experiment: ExperimentInput | ExperimentConfig,
+  options: RunOptions = {},
+): Promise<RunReport> {
   const started = Date.now();
   const parsed = parseExperiment(withDistributed(experiment, options.distributed), { baseDir: options.baseDir });
   const config: ExperimentConfig = {
@@ -94,14 +108,29 @@ export async function run(experiment: ExperimentInput | ExperimentConfig, option
     const onEvent = options.onEvent && announceCandidates(plan, options.onEvent);
     const trained = config.distributed
       ? await trainDistributed(path.join(outDir, RESOLVED_CONFIG), { ...options, onEvent })
-      : await withEngine(options.engine, (engine) => engine.call('run_experiment', request, { signal: options.signal, onEvent }));
+      : await withEngine(options.engine, (engine) =>
+          engine.call('run_experiment', request, { signal: options.signal, onEvent }),
+        );
     options.onStage?.('evaluating');
-    const { report, labels } = await evaluateRun(config, plan, trained, outDir, options.command ?? 'run()', started, prepared.summary);
+    const { report, labels } = await evaluateRun(
+      config,
+      plan,
+      trained,
+      outDir,
+      options.command ?? 'run()',
+      started,
+      prepared.summary,
+    );
     options.onStage?.('reporting');
     await writeReport(report, config.data.labels ?? labels, config, outDir, claim);
     const verified = verifyRun(outDir);
     if (!verified.ok) {
-      throw new RunFolderError(outDir, 'verify', `${outDir} failed verification:\n  ${verified.problems.join('\n  ')}`, { mismatches: verified.problems });
+      throw new RunFolderError(
+        outDir,
+        'verify',
+        `${outDir} failed verification:\n  ${verified.problems.join('\n  ')}`,
+        { mismatches: verified.problems },
+      );
     }
     return report;
   } finally {
@@ -113,7 +142,9 @@ export async function run(experiment: ExperimentInput | ExperimentConfig, option
 function announceCandidates(plan: StudentPlan, onEvent: (event: EngineEvent) => void): (event: EngineEvent) => void {
   const position = new Map(
     plan.groups.flatMap((group) =>
-      group.candidates.map((candidate, index) => [candidate.name, { group, index, overrides: candidate.overrides }] as const),
+      group.candidates.map(
+        (candidate, index) => [candidate.name, { group, index, overrides: candidate.overrides }] as const,
+      ),
     ),
   );
   return (event) => {
@@ -122,15 +153,23 @@ function announceCandidates(plan: StudentPlan, onEvent: (event: EngineEvent) => 
       const fields = Object.entries(candidate.overrides)
         .map(([key, value]) => `${key}=${JSON.stringify(value)}`)
         .join(', ');
-      onEvent({ event: 'log', message: `${candidate.group.name}: candidate ${candidate.index + 1} of ${candidate.group.candidates.length} (${fields})` });
+      onEvent({
+        event: 'log',
+        message: `${candidate.group.name}: candidate ${candidate.index + 1} of ${candidate.group.candidates.length} (${fields})`,
+      });
     }
     onEvent(event);
   };
 }
 
-function withDistributed(experiment: ExperimentInput | ExperimentConfig, flags: Partial<DistributedConfig> | undefined): ExperimentInput | ExperimentConfig {
+function withDistributed(
+  experiment: ExperimentInput | ExperimentConfig,
+  flags: Partial<DistributedConfig> | undefined,
+): ExperimentInput | ExperimentConfig {
   const given = Object.fromEntries(Object.entries(flags ?? {}).filter(([, value]) => value !== undefined));
-  return Object.keys(given).length ? { ...experiment, distributed: { ...experiment.distributed, ...given } } : experiment;
+  return Object.keys(given).length
+    ? { ...experiment, distributed: { ...experiment.distributed, ...given } }
+    : experiment;
 }
 
 async function trainDistributed(requestFile: string, options: RunOptions): Promise<ExperimentTrainResult> {
@@ -143,14 +182,21 @@ async function trainDistributed(requestFile: string, options: RunOptions): Promi
  * A node other than node 0 of a multi-node run: prepares the data as node 0 does and runs this node's ranks
  * until the job ends. It writes nothing in outDir (rank 0, on node 0, writes every artefact and the report).
  */
-export async function joinDistributedRun(experiment: ExperimentInput | ExperimentConfig, options: RunOptions = {}): Promise<void> {
+export async function joinDistributedRun(
+  experiment: ExperimentInput | ExperimentConfig,
+  options: RunOptions = {},
+): Promise<void> {
   const config = parseExperiment(withDistributed(experiment, options.distributed), { baseDir: options.baseDir });
   const outDir = path.resolve(options.outDir ?? path.join('runs', config.name));
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-node-'));
   try {
     const prepared = await prepareData(config.data, scratch);
     // Every node must train the same student list as node 0: the same expansion of sweeps, auto and baselines.
-    const overridden = { ...config, ...(options.device ? { device: options.device } : {}), ...(options.seed !== undefined ? { seed: options.seed } : {}) };
+    const overridden = {
+      ...config,
+      ...(options.device ? { device: options.device } : {}),
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    };
     const request = engineRequest(overridden, planStudents(config), prepared.data, outDir, options.resume ?? false);
     const file = path.join(scratch, RESOLVED_CONFIG);
     writeFileAtomic(file, JSON.stringify(request, null, 2));
@@ -161,7 +207,13 @@ export async function joinDistributedRun(experiment: ExperimentInput | Experimen
 }
 
 /** What the engine runs: the experiment with its students expanded (no sweep left) and its data encoded. */
-function engineRequest(config: ExperimentConfig, plan: StudentPlan, data: PreparedData['data'], outDir: string, resume: boolean) {
+function engineRequest(
+  config: ExperimentConfig,
+  plan: StudentPlan,
+  data: PreparedData['data'],
+  outDir: string,
+  resume: boolean,
+) {
   const { sweep: _sweep, ...engineConfig } = config;
   return { ...engineConfig, students: plan.students, data, outDir, resume };
 }
@@ -186,12 +238,20 @@ async function evaluateRun(
     const [teacherModel] = models as [OnnxModel];
     const reports: ModelReport[] = [];
     for (const [index, result] of results.entries()) {
-      reports.push(await evaluateModel(models[index]!, result, dataset, config, outDir, index === 0 ? null : teacherModel));
+      reports.push(
+        await evaluateModel(models[index]!, result, dataset, config, outDir, index === 0 ? null : teacherModel),
+      );
     }
-    const byName = new Map(results.map((result, index) => [result.name, { report: reports[index]!, model: models[index]! }]));
+    const byName = new Map(
+      results.map((result, index) => [result.name, { report: reports[index]!, model: models[index]! }]),
+    );
     for (const [student, baseline] of chosen.baselineOf) {
       const [mine, theirs] = [byName.get(student)!, byName.get(baseline)!];
-      mine.report.verdict = verdict(baseline, await sampleOutcomes(mine.model, dataset), await sampleOutcomes(theirs.model, dataset));
+      mine.report.verdict = verdict(
+        baseline,
+        await sampleOutcomes(mine.model, dataset),
+        await sampleOutcomes(theirs.model, dataset),
+      );
     }
     for (const [name, group] of chosen.candidateOf) byName.get(name)!.report.candidateOf = group;
     if (config.evaluate.benchmark) {
@@ -237,8 +297,12 @@ async function evaluateModel(
   outDir: string,
   teacher: OnnxModel | null,
 ): Promise<ModelReport> {
-  const evaluation = await evaluate(model, dataset, { topK: config.evaluate.topK, eceBins: config.evaluate.calibrationBins });
-  const fidelity = teacher && evaluation.task === 'classification' ? await agreement(model, teacher, dataset) : undefined;
+  const evaluation = await evaluate(model, dataset, {
+    topK: config.evaluate.topK,
+    eceBins: config.evaluate.calibrationBins,
+  });
+  const fidelity =
+    teacher && evaluation.task === 'classification' ? await agreement(model, teacher, dataset) : undefined;
   const report: ModelReport = {
     name: result.name,
     role: result.role,
@@ -260,12 +324,26 @@ async function evaluateModel(
 }
 
 function testSummary(evaluation: EvaluationReport): ModelReport['test'] {
-  if (evaluation.task === 'regression') return { n: evaluation.samples, rmse: evaluation.rmse, mae: evaluation.mae, r2: evaluation.r2 };
-  return { n: evaluation.samples, accuracy: evaluation.accuracy, errors: evaluation.errors, nll: evaluation.nll, ece: evaluation.ece, topK: evaluation.topK };
+  if (evaluation.task === 'regression')
+    return { n: evaluation.samples, rmse: evaluation.rmse, mae: evaluation.mae, r2: evaluation.r2 };
+  return {
+    n: evaluation.samples,
+    accuracy: evaluation.accuracy,
+    errors: evaluation.errors,
+    nll: evaluation.nll,
+    ece: evaluation.ece,
+    topK: evaluation.topK,
+  };
 }
 
 /** Charts, report.md, then report.json listing every artefact, then the finished manifest with their hashes. */
-async function writeReport(report: RunReport, labels: string[], config: ExperimentConfig, outDir: string, claim: Claim): Promise<void> {
+async function writeReport(
+  report: RunReport,
+  labels: string[],
+  config: ExperimentConfig,
+  outDir: string,
+  claim: Claim,
+): Promise<void> {
   const charts: { curves?: string; confusion?: string; frontier?: string; error?: string } = {};
   try {
     const svgs = await renderCharts(report, labels);
@@ -307,4 +385,5 @@ function skippedWarnings(data: DataSummary): string[] {
 }
 
 /** The machine the latencies were measured on. */
-const machine = (): string => `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`;
+const machine = (): string =>
+  `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`;

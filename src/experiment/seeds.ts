@@ -45,14 +45,25 @@ const quality = (model: ModelReport): number => ('accuracy' in model.test ? mode
 
 export function meanSd(values: readonly number[]): { mean: number; sd: number } {
   const mean = values.reduce((sum, value) => sum + value, 0) / values.length;
-  const variance = values.length > 1 ? values.reduce((sum, value) => sum + (value - mean) ** 2, 0) / (values.length - 1) : 0;
+  const variance =
+    values.length > 1 ? values.reduce((sum, value) => sum + (value - mean) ** 2, 0) / (values.length - 1) : 0;
   return { mean, sd: Math.sqrt(variance) };
 }
 
 /** Runs the experiment once per seed and writes `seeds.json` and `seeds.md` into `outDir`. */
-export async function runSeeds(experiment: ExperimentInput | ExperimentConfig, seeds: readonly number[], options: RunOptions & { outDir: string }): Promise<SeedsReport> {
-  if (seeds.length === 0 || new Set(seeds).size !== seeds.length || seeds.some((seed) => !Number.isInteger(seed) || seed < 0)) {
-    throw new ConfigError([{ path: 'seeds', message: `expected distinct seeds >= 0, e.g. 0,1,2 (got ${seeds.join(',') || 'none'})` }]);
+export async function runSeeds(
+  experiment: ExperimentInput | ExperimentConfig,
+  seeds: readonly number[],
+  options: RunOptions & { outDir: string },
+): Promise<SeedsReport> {
+  if (
+    seeds.length === 0 ||
+    new Set(seeds).size !== seeds.length ||
+    seeds.some((seed) => !Number.isInteger(seed) || seed < 0)
+  ) {
+    throw new ConfigError([
+      { path: 'seeds', message: `expected distinct seeds >= 0, e.g. 0,1,2 (got ${seeds.join(',') || 'none'})` },
+    ]);
   }
   const reports: RunReport[] = [];
   const runs: string[] = [];
@@ -67,7 +78,11 @@ export async function runSeeds(experiment: ExperimentInput | ExperimentConfig, s
   return summary;
 }
 
-export function summariseSeeds(reports: readonly RunReport[], seeds: readonly number[], runs: readonly string[]): SeedsReport {
+export function summariseSeeds(
+  reports: readonly RunReport[],
+  seeds: readonly number[],
+  runs: readonly string[],
+): SeedsReport {
   const first = reports[0]!;
   const metric = first.task === 'classification' ? 'accuracy' : 'rmse';
   const teacherValues = reports.map((report) => quality(report.teacher));
@@ -84,7 +99,14 @@ export function summariseSeeds(reports: readonly RunReport[], seeds: readonly nu
         return found;
       });
       const values = models.map(quality);
-      return { student, models: models.map((model) => model.name), metric, ...meanSd(values), values, verdict: pooledVerdict(models) };
+      return {
+        student,
+        models: models.map((model) => model.name),
+        metric,
+        ...meanSd(values),
+        values,
+        verdict: pooledVerdict(models),
+      };
     }),
   };
 }
@@ -94,8 +116,22 @@ export function summariseSeeds(reports: readonly RunReport[], seeds: readonly nu
  * *is* a labels student there (no discordant samples), rather than dropping the seed and pooling the others alone.
  */
 function labelsKept(model: ModelReport): Verdict | undefined {
-  if (model.verdict || model.candidateOf === undefined || model.method === null || !isLabelsTrained({ method: model.method })) return model.verdict;
-  return { baseline: model.name, test: 'accuracy' in model.test ? 'mcnemar-exact' : 'sign-test', ...('accuracy' in model.test ? { errorsDelta: 0 } : { rmseDelta: 0 }), studentBetter: 0, baselineBetter: 0, pValue: 1, conclusion: 'no significant difference' };
+  if (
+    model.verdict ||
+    model.candidateOf === undefined ||
+    model.method === null ||
+    !isLabelsTrained({ method: model.method })
+  )
+    return model.verdict;
+  return {
+    baseline: model.name,
+    test: 'accuracy' in model.test ? 'mcnemar-exact' : 'sign-test',
+    ...('accuracy' in model.test ? { errorsDelta: 0 } : { rmseDelta: 0 }),
+    studentBetter: 0,
+    baselineBetter: 0,
+    pValue: 1,
+    conclusion: 'no significant difference',
+  };
 }
 
 function pooledVerdict(models: readonly ModelReport[]): SeedStudentSummary['verdict'] {
@@ -107,7 +143,11 @@ function pooledVerdict(models: readonly ModelReport[]): SeedStudentSummary['verd
   const baselineBetter = all.reduce((sum, verdict) => sum + verdict.baselineBetter, 0);
   const pValue = exactBinomialTwoSided(studentBetter, baselineBetter);
   const conclusion: Conclusion =
-    pValue >= SIGNIFICANCE || studentBetter === baselineBetter ? 'no significant difference' : studentBetter > baselineBetter ? 'helped' : 'did not help';
+    pValue >= SIGNIFICANCE || studentBetter === baselineBetter
+      ? 'no significant difference'
+      : studentBetter > baselineBetter
+        ? 'helped'
+        : 'did not help';
   const deltas = all.map((verdict) => verdict.errorsDelta).filter((delta): delta is number => delta !== undefined);
   return {
     baseline: all.find((verdict) => verdict.studentBetter + verdict.baselineBetter > 0)?.baseline ?? all[0]!.baseline,
@@ -120,9 +160,30 @@ function pooledVerdict(models: readonly ModelReport[]): SeedStudentSummary['verd
 
 export function seedsMarkdown(summary: SeedsReport, command: string): string {
   const percent = (value: number): string => (100 * value).toFixed(2);
-  const show = (mean: number, sd: number): string => (summary.teacher.metric === 'accuracy' ? `${percent(mean)} ± ${percent(sd)} %` : `${mean.toPrecision(4)} ± ${sd.toPrecision(2)}`);
-  const rows = [['model', `test ${summary.teacher.metric} (mean ± sd)`, 'per seed', 'errors vs labels (mean ± sd)', 'p per seed', 'pooled p', 'verdict']];
-  rows.push(['teacher', show(summary.teacher.mean, summary.teacher.sd), summary.teacher.values.map((v) => v.toPrecision(4)).join(', '), '—', '—', '—', '—']);
+  const show = (mean: number, sd: number): string =>
+    summary.teacher.metric === 'accuracy'
+      ? `${percent(mean)} ± ${percent(sd)} %`
+      : `${mean.toPrecision(4)} ± ${sd.toPrecision(2)}`;
+  const rows = [
+    [
+      'model',
+      `test ${summary.teacher.metric} (mean ± sd)`,
+      'per seed',
+      'errors vs labels (mean ± sd)',
+      'p per seed',
+      'pooled p',
+      'verdict',
+    ],
+  ];
+  rows.push([
+    'teacher',
+    show(summary.teacher.mean, summary.teacher.sd),
+    summary.teacher.values.map((v) => v.toPrecision(4)).join(', '),
+    '—',
+    '—',
+    '—',
+    '—',
+  ]);
   for (const student of summary.students) {
     const verdict = student.verdict;
     rows.push([
@@ -150,5 +211,9 @@ export function seedsMarkdown(summary: SeedsReport, command: string): string {
 }
 
 export function verdictWords(conclusion: Conclusion): string {
-  return { helped: 'distillation helped', 'did not help': 'distillation did not help (worse)', 'no significant difference': 'no significant difference' }[conclusion];
+  return {
+    helped: 'distillation helped',
+    'did not help': 'distillation did not help (worse)',
+    'no significant difference': 'no significant difference',
+  }[conclusion];
 }

@@ -38,7 +38,11 @@ export interface Chosen {
   sweeps: SweepReport[];
 }
 
-export function chooseStudents(plan: StudentPlan, results: readonly ModelResult[], task: 'classification' | 'regression'): Chosen {
+export function chooseStudents(
+  plan: StudentPlan,
+  results: readonly ModelResult[],
+  task: 'classification' | 'regression',
+): Chosen {
   const byName = new Map(results.map((result) => [result.name, result]));
   const metric = task === 'classification' ? 'validationAccuracy' : 'validationRmse';
   const score = (result: ModelResult): number => {
@@ -57,7 +61,12 @@ export function chooseStudents(plan: StudentPlan, results: readonly ModelResult[
       metric,
       candidates: group.candidates.map((candidate) => {
         const result = byName.get(candidate.name)!;
-        return { ...candidate, method: result.method, validation: task === 'classification' ? score(result) : -score(result), chosen: result === best };
+        return {
+          ...candidate,
+          method: result.method,
+          validation: task === 'classification' ? score(result) : -score(result),
+          chosen: result === best,
+        };
       }),
       chosen: best.name,
       labelsKept: group.auto && best.method !== null && isLabelsTrained({ method: best.method }),
@@ -85,6 +94,9 @@ function findBaseline(
 ): ModelResult | undefined {
   const model = models.get(student.name);
   const matches = (result: ModelResult): boolean =>
-    result !== student && result.method !== null && isLabelsTrained({ method: result.method }) && models.get(result.name) === model;
+    result !== student &&
+    result.method !== null &&
+    isLabelsTrained({ method: result.method }) &&
+    models.get(result.name) === model;
   return shown.find(matches) ?? all.find(matches);
 }

@@ -53,7 +53,10 @@ async function evaluateVariant(
   config: ExperimentConfig,
   outDir: string,
 ): Promise<VariantReport> {
-  const evaluation = await evaluate(model, dataset, { topK: config.evaluate.topK, eceBins: config.evaluate.calibrationBins });
+  const evaluation = await evaluate(model, dataset, {
+    topK: config.evaluate.topK,
+    eceBins: config.evaluate.calibrationBins,
+  });
   const base = {
     name: `${student.name}.${variant.method}`,
     method: variant.method,
@@ -72,7 +75,12 @@ async function evaluateVariant(
     return { ...base, test, accuracyDropPoints: null, guard: null, rejected: false };
   }
   const test: ClassificationTest = {
-    n: evaluation.samples, accuracy: evaluation.accuracy, errors: evaluation.errors, nll: evaluation.nll, ece: evaluation.ece, topK: evaluation.topK,
+    n: evaluation.samples,
+    accuracy: evaluation.accuracy,
+    errors: evaluation.errors,
+    nll: evaluation.nll,
+    ece: evaluation.ece,
+    topK: evaluation.topK,
   };
   const fidelity = await agreement(model, fp32, dataset);
   const guard = variant.guard ?? null;
@@ -93,11 +101,11 @@ async function evaluateVariant(
   };
 }
 
-
 /** report.md's section: one row per variant, rejected ones said so, and the frontier chart. */
 export function variantsMarkdown(students: readonly ModelReport[], frontier: string | undefined): string[] {
   const rows = students.flatMap((student) => (student.variants ?? []).map((variant) => ({ student, variant })));
-  if (rows.length === 0) return frontier ? ['## Accuracy against cost', '', `![accuracy against latency and size](${frontier})`, ''] : [];
+  if (rows.length === 0)
+    return frontier ? ['## Accuracy against cost', '', `![accuracy against latency and size](${frontier})`, ''] : [];
   const pct = (value: number): string => `${(100 * value).toFixed(2)}%`;
   const lines = [
     '## Quantised and half-precision variants',
@@ -114,7 +122,8 @@ export function variantsMarkdown(students: readonly ModelReport[], frontier: str
       `| ${variant.name} | ${(variant.sizeBytes / 2 ** 20).toFixed(2)} MB | ${variant.sizeRatio.toFixed(3)}${variant.notSmaller ? ' (not smaller)' : ''} | ${accuracy} | ${variant.accuracyDropPoints === null ? '—' : variant.accuracyDropPoints.toFixed(2)} | ${variant.guard ? variant.guard.dropPoints.toFixed(2) : '—'} | ${variant.agreementWithFp32 === undefined ? '—' : pct(variant.agreementWithFp32)} | ${variant.latency ? `${variant.latency.batch1P50Ms.toFixed(3)} ms` : '—'} | ${variant.latency ? Math.round(variant.latency.batch256RowsPerS).toLocaleString('en-US') : '—'} | ${variant.guard === null ? 'not guarded' : variant.rejected ? '**rejected**' : 'passed'} |`,
     );
   }
-  for (const { variant } of rows.filter(({ variant }) => variant.rejected)) lines.push('', `**Rejected:** ${variant.name}: ${variant.reason ?? ''}.`);
+  for (const { variant } of rows.filter(({ variant }) => variant.rejected))
+    lines.push('', `**Rejected:** ${variant.name}: ${variant.reason ?? ''}.`);
   for (const { student, variant } of rows) {
     const note = notSmallerNote(variant.method, variant.sizeRatio);
     if (note) lines.push('', `**Not smaller:** ${student.name}.${note}.`);
@@ -130,7 +139,10 @@ export function variantsMarkdown(students: readonly ModelReport[], frontier: str
  */
 export function notSmallerNote(method: Variant['method'], sizeRatio: number): string | null {
   if (sizeRatio < 1) return null;
-  const added = method === 'fp16' ? 'Cast nodes around its float32 inputs, outputs and the ops it keeps in float32' : 'scales, zero points and QuantizeLinear/DequantizeLinear nodes';
+  const added =
+    method === 'fp16'
+      ? 'Cast nodes around its float32 inputs, outputs and the ops it keeps in float32'
+      : 'scales, zero points and QuantizeLinear/DequantizeLinear nodes';
   return (
     `${method}: ${sizeRatio.toFixed(2)}× the fp32 size — not smaller ` +
     `(what it adds, ${added} and its metadata, outweighs what its smaller weights save: a tiny model, or weights left in float32)`

@@ -36,16 +36,26 @@ export function verdict(baseline: string, student: SampleOutcomes, reference: Sa
   }
   if (student.task === 'regression' && reference.task === 'regression') {
     const paired = signTest(student.squaredError, reference.squaredError);
-    const rmse = (errors: number[]): number => Math.sqrt(errors.reduce((sum, value) => sum + value, 0) / Math.max(1, errors.length));
+    const rmse = (errors: number[]): number =>
+      Math.sqrt(errors.reduce((sum, value) => sum + value, 0) / Math.max(1, errors.length));
     const rmseDelta = rmse(student.squaredError) - rmse(reference.squaredError);
     return finish(baseline, paired, { rmseDelta }, paired.firstBetter - paired.secondBetter);
   }
   throw new Error(`verdict: ${baseline} and its student solve different tasks`);
 }
 
-function finish(baseline: string, paired: PairedTest, delta: { errorsDelta?: number; rmseDelta?: number }, advantage: number): Verdict {
+function finish(
+  baseline: string,
+  paired: PairedTest,
+  delta: { errorsDelta?: number; rmseDelta?: number },
+  advantage: number,
+): Verdict {
   const conclusion: Conclusion =
-    paired.pValue >= SIGNIFICANCE || advantage === 0 ? 'no significant difference' : advantage > 0 ? 'helped' : 'did not help';
+    paired.pValue >= SIGNIFICANCE || advantage === 0
+      ? 'no significant difference'
+      : advantage > 0
+        ? 'helped'
+        : 'did not help';
   return {
     baseline,
     test: paired.test,

@@ -30,8 +30,15 @@ export function verifyRun(folder: string): VerifyResult {
   } catch (error) {
     return { folder: dir, ok: false, problems: [`${MANIFEST}: unreadable (${(error as Error).message})`], checked: 0 };
   }
-  if (!manifest) return { folder: dir, ok: false, problems: [`${MANIFEST}: missing — not a finished Distillery run folder`], checked: 0 };
-  if (!manifest.complete) problems.push(`${MANIFEST}: the run did not finish (complete: false); resume it with --resume`);
+  if (!manifest)
+    return {
+      folder: dir,
+      ok: false,
+      problems: [`${MANIFEST}: missing — not a finished Distillery run folder`],
+      checked: 0,
+    };
+  if (!manifest.complete)
+    problems.push(`${MANIFEST}: the run did not finish (complete: false); resume it with --resume`);
 
   const hashes = new Map<string, string>();
   for (const entry of manifest.artefacts) {
@@ -42,11 +49,15 @@ export function verifyRun(folder: string): VerifyResult {
     }
     const sha256 = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
     hashes.set(entry.path, sha256);
-    if (sha256 !== entry.sha256) problems.push(`${entry.path}: changed since the run (sha256 ${sha256.slice(0, 12)}…, the manifest says ${entry.sha256.slice(0, 12)}…)`);
+    if (sha256 !== entry.sha256)
+      problems.push(
+        `${entry.path}: changed since the run (sha256 ${sha256.slice(0, 12)}…, the manifest says ${entry.sha256.slice(0, 12)}…)`,
+      );
   }
   const listed = new Set(manifest.artefacts.map((entry) => entry.path));
   for (const relative of runFiles(dir)) {
-    if (MODEL_FILE.test(relative) && !listed.has(relative)) problems.push(`${relative}: a model file the run did not write (stray)`);
+    if (MODEL_FILE.test(relative) && !listed.has(relative))
+      problems.push(`${relative}: a model file the run did not write (stray)`);
   }
   problems.push(...checkReport(dir, manifest, hashes));
   return { folder: dir, ok: problems.length === 0, problems, checked: manifest.artefacts.length };
@@ -60,11 +71,17 @@ function checkReport(dir: string, manifest: Manifest, hashes: ReadonlyMap<string
   const problems: string[] = [];
   const listedInReport = new Set(report.artefacts.map((entry) => entry.path));
   const listed = new Set(manifest.artefacts.map((entry) => entry.path));
-  for (const entry of manifest.artefacts) if (!listedInReport.has(entry.path)) problems.push(`report.json: does not list ${entry.path}`);
-  for (const entry of report.artefacts) if (!listed.has(entry.path)) problems.push(`report.json: lists ${entry.path}, which the manifest does not`);
+  for (const entry of manifest.artefacts)
+    if (!listedInReport.has(entry.path)) problems.push(`report.json: does not list ${entry.path}`);
+  for (const entry of report.artefacts)
+    if (!listed.has(entry.path)) problems.push(`report.json: lists ${entry.path}, which the manifest does not`);
 
   // What a student's `distillery.teacher.sha256` may name: the teacher's own files, as the run recorded them.
-  const teacherFiles = manifest.artefacts.filter((entry) => entry.role === 'teacher-model' || (entry.role === 'checkpoint' && entry.path === `checkpoints/${report.teacher.name}.pt`));
+  const teacherFiles = manifest.artefacts.filter(
+    (entry) =>
+      entry.role === 'teacher-model' ||
+      (entry.role === 'checkpoint' && entry.path === `checkpoints/${report.teacher.name}.pt`),
+  );
   const teacherHashes = new Set(teacherFiles.map((entry) => hashes.get(entry.path) ?? entry.sha256));
   for (const model of [report.teacher, ...report.students]) problems.push(...checkModel(dir, model, teacherHashes));
   return problems;
@@ -83,7 +100,8 @@ function checkModel(dir: string, model: ModelReport, teacherHashes: ReadonlySet<
   const problems: string[] = [];
   const expect = (key: string, recorded: unknown): void => {
     const value = metadata.get(`distillery.${key}`);
-    if (value !== undefined && value !== recorded) problems.push(`${model.onnx}: distillery.${key} is ${value}, report.json says ${String(recorded)}`);
+    if (value !== undefined && value !== recorded)
+      problems.push(`${model.onnx}: distillery.${key} is ${value}, report.json says ${String(recorded)}`);
   };
   expect('name', model.name);
   expect('role', model.role);
@@ -95,7 +113,9 @@ function checkModel(dir: string, model: ModelReport, teacherHashes: ReadonlySet<
   if (model.role === 'student') {
     const teacher = JSON.parse(metadata.get('distillery.teacher') ?? 'null') as { name: string; sha256: string } | null;
     if (teacher && !teacherHashes.has(teacher.sha256)) {
-      problems.push(`${model.onnx}: its teacher (distillery.teacher.sha256 ${teacher.sha256.slice(0, 12)}…) is none of this folder's teacher files — its provenance is false`);
+      problems.push(
+        `${model.onnx}: its teacher (distillery.teacher.sha256 ${teacher.sha256.slice(0, 12)}…) is none of this folder's teacher files — its provenance is false`,
+      );
     }
   }
   return problems;

@@ -33,18 +33,30 @@ export type ArraySourceInput = z.input<typeof ArraySource>;
 export function materializeArrays(value: unknown, dir: string, name: string, where: string): DataSourceConfig {
   const parsed = ArraySource.safeParse(value);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => ({ path: [where, ...issue.path].join('.'), message: issue.message })));
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => ({ path: [where, ...issue.path].join('.'), message: issue.message })),
+    );
   }
   const source = parsed.data;
   const features = source.sampleShape.reduce((a, b) => a * b, 1);
   const rows = source.x.length / features;
   if (!Number.isInteger(rows) || rows === 0) {
-    throw new ConfigError([{ path: `${where}.x`, message: `expected a non-empty multiple of ${features} values (sampleShape ${JSON.stringify(source.sampleShape)}), got ${source.x.length}` }]);
+    throw new ConfigError([
+      {
+        path: `${where}.x`,
+        message: `expected a non-empty multiple of ${features} values (sampleShape ${JSON.stringify(source.sampleShape)}), got ${source.x.length}`,
+      },
+    ]);
   }
   const files: Record<string, Uint8Array> = { 'x.npy': npyBytes(source.x, [rows, ...source.sampleShape]) };
   if (source.y) {
     if (source.y.length % rows !== 0) {
-      throw new ConfigError([{ path: `${where}.y`, message: `expected ${rows} labels (or a multiple for several targets), got ${source.y.length}` }]);
+      throw new ConfigError([
+        {
+          path: `${where}.y`,
+          message: `expected ${rows} labels (or a multiple for several targets), got ${source.y.length}`,
+        },
+      ]);
     }
     const width = source.y.length / rows;
     files['y.npy'] = npyBytes(source.y, width === 1 ? [rows] : [rows, width]);

@@ -47,7 +47,8 @@ function withArraysOnDisk(options: Record<string, unknown>, outDir: string): Rec
   const copy: Record<string, unknown> = { ...(data as Record<string, unknown>) };
   for (const split of SPLITS) {
     const source = copy[split] as { type?: unknown } | undefined;
-    if (source && source.type === 'arrays') copy[split] = materializeArrays(source, path.join(outDir, 'data'), split, `data.${split}`);
+    if (source && source.type === 'arrays')
+      copy[split] = materializeArrays(source, path.join(outDir, 'data'), split, `data.${split}`);
   }
   return { ...options, data: copy };
 }
@@ -56,7 +57,8 @@ type Parsed<S extends z.ZodType> = Omit<z.output<S>, 'outDir'> & { outDir: strin
 
 /** Checks the output folder and parses the options (typed arrays go to .npz files first). Nothing is locked yet. */
 function parseOptions<S extends z.ZodType>(schema: S, options: unknown): Parsed<S> {
-  if (!options || typeof options !== 'object') throw new ConfigError([{ path: '', message: 'expected an options object' }]);
+  if (!options || typeof options !== 'object')
+    throw new ConfigError([{ path: '', message: 'expected an options object' }]);
   const raw = options as Record<string, unknown>;
   const outDir = typeof raw['outDir'] === 'string' ? path.resolve(raw['outDir']) : '';
   if (outDir) ensureOutputDir(outDir, { create: false }); // an unusable folder fails before anything is written or trained
@@ -68,7 +70,11 @@ function parseOptions<S extends z.ZodType>(schema: S, options: unknown): Parsed<
  * Runs `work` holding the output folder's lock (not waiting: a folder in use fails at once, naming the holder),
  * so two calls never write one folder at the same time; tables and images are encoded for the engine under it.
  */
-async function inLockedFolder<T>(parsed: { outDir: string; data: DataConfig }, purpose: string, work: (data: EngineDataConfig) => Promise<T>): Promise<T> {
+async function inLockedFolder<T>(
+  parsed: { outDir: string; data: DataConfig },
+  purpose: string,
+  work: (data: EngineDataConfig) => Promise<T>,
+): Promise<T> {
   const lock = lockRunFolder(parsed.outDir, purpose);
   try {
     return await work((await prepareData(parsed.data, parsed.outDir)).data);
@@ -82,7 +88,9 @@ export async function trainTeacher(options: TrainTeacherInput, call: FacadeCallO
   const parsed = parseOptions(TrainTeacherOptions, options);
   const teacher = resolveTeacherPaths(parsed.teacher, process.cwd());
   return inLockedFolder(parsed, `trainTeacher ${parsed.teacher.name}`, (data) =>
-    withEngine(call.engine, (engine) => engine.call('train_teacher', { ...parsed, data, teacher }, { signal: call.signal, onEvent: call.onEvent })),
+    withEngine(call.engine, (engine) =>
+      engine.call('train_teacher', { ...parsed, data, teacher }, { signal: call.signal, onEvent: call.onEvent }),
+    ),
   );
 }
 
@@ -90,8 +98,14 @@ export async function trainTeacher(options: TrainTeacherInput, call: FacadeCallO
 export async function distill(options: DistillInput, call: FacadeCallOptions = {}): Promise<ModelResult> {
   const parsed = parseOptions(DistillOptions, options);
   const teacher =
-    parsed.teacher === undefined ? undefined : typeof parsed.teacher === 'string' ? path.resolve(parsed.teacher) : { ...parsed.teacher, path: path.resolve(parsed.teacher.path) };
+    parsed.teacher === undefined
+      ? undefined
+      : typeof parsed.teacher === 'string'
+        ? path.resolve(parsed.teacher)
+        : { ...parsed.teacher, path: path.resolve(parsed.teacher.path) };
   return inLockedFolder(parsed, `distill ${parsed.student.name}`, (data) =>
-    withEngine(call.engine, (engine) => engine.call('distill', { ...parsed, data, teacher }, { signal: call.signal, onEvent: call.onEvent })),
+    withEngine(call.engine, (engine) =>
+      engine.call('distill', { ...parsed, data, teacher }, { signal: call.signal, onEvent: call.onEvent }),
+    ),
   );
 }

@@ -27,7 +27,8 @@ function writeChunks(file: string, chunks: readonly Uint8Array[]): void {
   const fd = fs.openSync(file, 'w');
   try {
     for (const chunk of chunks) {
-      for (let written = 0; written < chunk.length; ) written += fs.writeSync(fd, chunk, written, chunk.length - written);
+      for (let written = 0; written < chunk.length;)
+        written += fs.writeSync(fd, chunk, written, chunk.length - written);
     }
   } finally {
     fs.closeSync(fd);
@@ -60,18 +61,28 @@ export function linkFileAtomic(source: string, file: string): void {
 export function ensureOutputDir(dir: string, options: { create?: boolean } = {}): void {
   // create: false probes the deepest folder that exists instead, and leaves nothing behind.
   let target = dir;
-  if (options.create === false) while (!fs.existsSync(target) && path.dirname(target) !== target) target = path.dirname(target);
+  if (options.create === false)
+    while (!fs.existsSync(target) && path.dirname(target) !== target) target = path.dirname(target);
   const probe = path.join(target, `.tmp-${process.pid}-probe`);
   try {
     if (options.create !== false) fs.mkdirSync(dir, { recursive: true });
-    else if (!fs.statSync(target).isDirectory()) throw Object.assign(new Error('not a folder'), { code: target === dir ? 'EEXIST' : 'ENOTDIR' });
+    else if (!fs.statSync(target).isDirectory())
+      throw Object.assign(new Error('not a folder'), { code: target === dir ? 'EEXIST' : 'ENOTDIR' });
     fs.writeFileSync(probe, '');
     fs.rmSync(probe, { force: true });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? '';
     const reason =
-      { ENOTDIR: 'a part of the path is a file, not a folder', EEXIST: 'it exists and is not a folder', EACCES: 'permission denied', EPERM: 'permission denied', EROFS: 'read-only file system', ENOSPC: 'no space left on the device' }[code] ??
-      (error as Error).message;
-    throw new ConfigError([{ path: 'outDir', message: `cannot write to the output folder ${dir}: ${reason}${code ? ` (${code})` : ''}` }]);
+      {
+        ENOTDIR: 'a part of the path is a file, not a folder',
+        EEXIST: 'it exists and is not a folder',
+        EACCES: 'permission denied',
+        EPERM: 'permission denied',
+        EROFS: 'read-only file system',
+        ENOSPC: 'no space left on the device',
+      }[code] ?? (error as Error).message;
+    throw new ConfigError([
+      { path: 'outDir', message: `cannot write to the output folder ${dir}: ${reason}${code ? ` (${code})` : ''}` },
+    ]);
   }
 }

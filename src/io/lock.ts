@@ -89,7 +89,8 @@ function processStart(pid: number): string | null {
 
 /** Whether the lock's holder may still be running. A holder on another host is assumed alive. */
 export function isOwnerAlive(owner: LockOwner): boolean {
-  if (owner.token.startsWith(UNREADABLE)) return Date.now() - Number(owner.token.slice(UNREADABLE.length)) < UNREADABLE_GRACE_MS;
+  if (owner.token.startsWith(UNREADABLE))
+    return Date.now() - Number(owner.token.slice(UNREADABLE.length)) < UNREADABLE_GRACE_MS;
   if (owner.hostname !== os.hostname()) return true;
   if (!Number.isInteger(owner.pid) || owner.pid <= 0) return false;
   try {
@@ -116,11 +117,25 @@ export function readLockOwner(lockPath: string): LockOwner | null {
     // unreadable: below
   }
   // A folder without a readable owner (not made by this module, or damaged): stale once it is old enough.
-  return { pid: 0, hostname: os.hostname(), started: null, since: stat.mtime.toISOString(), purpose: 'unknown holder', token: `${UNREADABLE}${stat.mtimeMs}` };
+  return {
+    pid: 0,
+    hostname: os.hostname(),
+    started: null,
+    since: stat.mtime.toISOString(),
+    purpose: 'unknown holder',
+    token: `${UNREADABLE}${stat.mtimeMs}`,
+  };
 }
 
 function newOwner(purpose: string): LockOwner {
-  return { pid: process.pid, hostname: os.hostname(), started: processStart(process.pid), since: new Date().toISOString(), purpose, token: crypto.randomBytes(8).toString('hex') };
+  return {
+    pid: process.pid,
+    hostname: os.hostname(),
+    started: processStart(process.pid),
+    since: new Date().toISOString(),
+    purpose,
+    token: crypto.randomBytes(8).toString('hex'),
+  };
 }
 
 /**
@@ -213,7 +228,11 @@ export async function acquireLock(lockPath: string, options: AcquireOptions = {}
     if ('release' in result) return result;
     if (options.wait === false) throw new LockHeldError(lockPath, result);
     if (options.timeoutMs !== undefined && Date.now() - started >= options.timeoutMs) {
-      throw new LockHeldError(lockPath, result, `; gave up waiting after ${Math.round((Date.now() - started) / 1000)} s`);
+      throw new LockHeldError(
+        lockPath,
+        result,
+        `; gave up waiting after ${Math.round((Date.now() - started) / 1000)} s`,
+      );
     }
     if (announced !== result.token) {
       announced = result.token;
@@ -224,7 +243,11 @@ export async function acquireLock(lockPath: string, options: AcquireOptions = {}
 }
 
 /** Runs `work` holding the lock, and releases it however `work` ends. */
-export async function withLock<T>(lockPath: string, options: AcquireOptions, work: (lock: Lock) => Promise<T>): Promise<T> {
+export async function withLock<T>(
+  lockPath: string,
+  options: AcquireOptions,
+  work: (lock: Lock) => Promise<T>,
+): Promise<T> {
   const lock = await acquireLock(lockPath, options);
   try {
     return await work(lock);

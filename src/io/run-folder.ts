@@ -79,14 +79,23 @@ function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (value && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>).filter(([, item]) => item !== undefined);
-    return `{${entries.sort(([a], [b]) => (a < b ? -1 : 1)).map(([key, item]) => `${JSON.stringify(key)}:${canonical(item)}`).join(',')}}`;
+    return `{${entries
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([key, item]) => `${JSON.stringify(key)}:${canonical(item)}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value);
 }
 
 /** The dotted paths at which two configs differ (`students[1].method.temperature`). */
 export function differingFields(before: unknown, after: unknown, prefix = ''): string[] {
-  if (before && after && typeof before === 'object' && typeof after === 'object' && Array.isArray(before) === Array.isArray(after)) {
+  if (
+    before &&
+    after &&
+    typeof before === 'object' &&
+    typeof after === 'object' &&
+    Array.isArray(before) === Array.isArray(after)
+  ) {
     if (Array.isArray(before) && Array.isArray(after) && before.length !== after.length) return [prefix || '(root)'];
     const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
     return [...keys].sort().flatMap((key) => {
@@ -115,9 +124,14 @@ export function lockRunFolder(folder: string, purpose: string): Lock {
   const result = tryAcquireLock(lockPath, purpose);
   if ('release' in result) return result;
   const owner = result;
-  throw new RunFolderError(folder, 'locked', `${folder} is in use: ${new LockHeldError(lockPath, owner).message}; wait for it, or use another --out`, {
-    pid: owner.pid,
-  });
+  throw new RunFolderError(
+    folder,
+    'locked',
+    `${folder} is in use: ${new LockHeldError(lockPath, owner).message}; wait for it, or use another --out`,
+    {
+      pid: owner.pid,
+    },
+  );
 }
 
 export interface ClaimOptions {
@@ -135,7 +149,12 @@ export interface Claim {
   foreign: ReadonlySet<string>;
 }
 
-export function claimRunFolder(folder: string, experiment: string, config: Record<string, unknown>, options: ClaimOptions): Claim {
+export function claimRunFolder(
+  folder: string,
+  experiment: string,
+  config: Record<string, unknown>,
+  options: ClaimOptions,
+): Claim {
   const hash = configHash(config);
   const previous = readManifest(folder);
   if (options.resume) {
@@ -166,14 +185,25 @@ export function claimRunFolder(folder: string, experiment: string, config: Recor
   const unfinishedSame = options.resume || (previous?.configHash === hash && !previous.complete);
   const earlier = new Set(previous?.configHash === hash ? previous.artefacts.map((entry) => entry.path) : []);
   const foreign = new Set(unfinishedSame ? [] : runFiles(folder).filter((file) => !earlier.has(file)));
-  const manifest: Manifest = { format: 'distillery-run/1', experiment, configHash: hash, config, complete: false, artefacts: [] };
+  const manifest: Manifest = {
+    format: 'distillery-run/1',
+    experiment,
+    configHash: hash,
+    config,
+    complete: false,
+    artefacts: [],
+  };
   writeManifest(folder, manifest);
   return { manifest, foreign };
 }
 
 function refuseChangedConfig(folder: string, previous: Manifest | null, config: Record<string, unknown>): void {
   if (!previous) {
-    throw new RunFolderError(folder, 'changed-config', `${folder} holds no run to resume (no ${MANIFEST}): run without --resume`);
+    throw new RunFolderError(
+      folder,
+      'changed-config',
+      `${folder} holds no run to resume (no ${MANIFEST}): run without --resume`,
+    );
   }
   const fields = differingFields(previous.config, config);
   if (fields.length > 0) {
@@ -244,13 +274,22 @@ export function runFiles(folder: string): string[] {
 export function describeArtefacts(folder: string, files: readonly string[], teacherName: string): ManifestEntry[] {
   return files.map((relative) => {
     const file = path.join(folder, ...relative.split('/'));
-    return { path: relative, sha256: sha256Of(file), size: fs.statSync(file).size, role: roleOf(relative, teacherName) };
+    return {
+      path: relative,
+      sha256: sha256Of(file),
+      size: fs.statSync(file).size,
+      role: roleOf(relative, teacherName),
+    };
   });
 }
 
 /** The finished manifest: every artefact the run wrote (the folder's files less what was there before it, if foreign). */
 export function completeManifest(folder: string, claim: Claim, artefacts: ManifestEntry[]): Manifest {
-  const manifest: Manifest = { ...claim.manifest, complete: true, artefacts: artefacts.filter((entry) => !claim.foreign.has(entry.path)) };
+  const manifest: Manifest = {
+    ...claim.manifest,
+    complete: true,
+    artefacts: artefacts.filter((entry) => !claim.foreign.has(entry.path)),
+  };
   writeManifest(folder, manifest);
   return manifest;
 }

@@ -33,11 +33,18 @@ export function isEncodedImage(bytes: Uint8Array): boolean {
 export function imageFormat(bytes: Uint8Array): 'png' | 'jpeg' | 'webp' | null {
   if (isPng(bytes)) return 'png';
   // JPEG: SOI (FF D8) then a marker (FF xx): APPn, DQT, SOFn, DHT, COM — four fixed-form bytes, not three.
-  if (bytes.length >= 4 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff && isJpegMarker(bytes[3]!)) return 'jpeg';
+  if (bytes.length >= 4 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff && isJpegMarker(bytes[3]!))
+    return 'jpeg';
   if (
     bytes.length >= 12 &&
-    bytes[0] === 0x52 && bytes[1] === 0x49 && bytes[2] === 0x46 && bytes[3] === 0x46 && // RIFF
-    bytes[8] === 0x57 && bytes[9] === 0x45 && bytes[10] === 0x42 && bytes[11] === 0x50 // WEBP
+    bytes[0] === 0x52 &&
+    bytes[1] === 0x49 &&
+    bytes[2] === 0x46 &&
+    bytes[3] === 0x46 && // RIFF
+    bytes[8] === 0x57 &&
+    bytes[9] === 0x45 &&
+    bytes[10] === 0x42 &&
+    bytes[11] === 0x50 // WEBP
   ) {
     return 'webp';
   }
@@ -45,7 +52,9 @@ export function imageFormat(bytes: Uint8Array): 'png' | 'jpeg' | 'webp' | null {
 }
 
 function isJpegMarker(byte: number): boolean {
-  return (byte >= 0xe0 && byte <= 0xef) || byte === 0xdb || byte === 0xc4 || byte === 0xfe || (byte >= 0xc0 && byte <= 0xc2);
+  return (
+    (byte >= 0xe0 && byte <= 0xef) || byte === 0xdb || byte === 0xc4 || byte === 0xfe || (byte >= 0xc0 && byte <= 0xc2)
+  );
 }
 
 /** The reason bytes could not be decoded; callers turn it into their own error (InputValidationError, DatasetError). */
@@ -68,7 +77,11 @@ export async function decodeImage(spec: ImagePreprocessSpec, bytes: Uint8Array, 
     return await decodePixels(spec, bytes);
   } catch (error) {
     if (!(error instanceof ImageDecodeError)) throw error;
-    throw new InputValidationError(where, 'a PNG, JPEG or WebP image', `${bytes.length} bytes that ${error.reason === 'not-an-image' ? 'are not one' : 'cannot be decoded'} (${error.message})`);
+    throw new InputValidationError(
+      where,
+      'a PNG, JPEG or WebP image',
+      `${bytes.length} bytes that ${error.reason === 'not-an-image' ? 'are not one' : 'cannot be decoded'} (${error.message})`,
+    );
   }
 }
 
@@ -78,7 +91,8 @@ export async function decodeImage(spec: ImagePreprocessSpec, bytes: Uint8Array, 
  */
 export async function decodePixels(spec: ImagePreprocessSpec, bytes: Uint8Array): Promise<Uint8Array> {
   const format = imageFormat(bytes);
-  if (format === null) throw new ImageDecodeError('not-an-image', `no PNG, JPEG or WebP signature; it starts with ${hexStart(bytes)}`);
+  if (format === null)
+    throw new ImageDecodeError('not-an-image', `no PNG, JPEG or WebP signature; it starts with ${hexStart(bytes)}`);
   const [height, width] = spec.size;
   if (format === 'png') {
     const plain = decodePlainPng(bytes);
@@ -99,12 +113,21 @@ async function decodeWithSharp(spec: ImagePreprocessSpec, bytes: Uint8Array): Pr
     output = await pipeline(spec, bytes).toBuffer({ resolveWithObject: true });
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
-    throw new ImageDecodeError('unreadable', `corrupt, truncated or unsupported image: ${detail.split('\n')[0]}`, { cause: error });
+    throw new ImageDecodeError('unreadable', `corrupt, truncated or unsupported image: ${detail.split('\n')[0]}`, {
+      cause: error,
+    });
   }
   const { data, info } = output;
-  if (info.width !== width || info.height !== height || info.channels !== spec.channels || data.length !== width * height * spec.channels) {
+  if (
+    info.width !== width ||
+    info.height !== height ||
+    info.channels !== spec.channels ||
+    data.length !== width * height * spec.channels
+  ) {
     // Not the user's fault: sharp did not do what the pipeline asks.
-    throw new Error(`image decoding: expected ${spec.channels}×${height}×${width} bytes from sharp, got ${info.channels}×${info.height}×${info.width} (${data.length})`);
+    throw new Error(
+      `image decoding: expected ${spec.channels}×${height}×${width} bytes from sharp, got ${info.channels}×${info.height}×${info.width} (${data.length})`,
+    );
   }
   return channelFirst(data, height * width, spec.channels);
 }
@@ -118,7 +141,14 @@ function pipeline(spec: ImagePreprocessSpec, bytes: Uint8Array): Sharp {
     .autoOrient()
     .flatten({ background: { r: 0, g: 0, b: 0 } })
     .toColourspace(spec.channels === 1 ? 'b-w' : 'srgb')
-    .resize({ width, height, fit: spec.fit, position: 'centre', background: { r: 0, g: 0, b: 0, alpha: 1 }, kernel: 'lanczos3' })
+    .resize({
+      width,
+      height,
+      fit: spec.fit,
+      position: 'centre',
+      background: { r: 0, g: 0, b: 0, alpha: 1 },
+      kernel: 'lanczos3',
+    })
     .raw({ depth: 'uchar' });
 }
 
@@ -194,7 +224,8 @@ async function limited<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } finally {
     const next = waiting.shift();
-    if (next) next(); // the slot passes to the next caller: `active` stays
+    if (next)
+      next(); // the slot passes to the next caller: `active` stays
     else active--;
   }
 }

@@ -51,7 +51,7 @@ function crc32(bytes: Uint8Array, start: number, end: number): number {
 function adler32(bytes: Uint8Array): number {
   let a = 1;
   let b = 0;
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const end = Math.min(bytes.length, i + 5552); // the largest run before the sums must be reduced
     for (; i < end; i++) {
       a += bytes[i]!;
@@ -94,7 +94,8 @@ export function decodePlainPng(bytes: Uint8Array): PlainPixels | null {
       width = u32(data, 0);
       height = u32(data, 4);
       const [depth, colour, compression, filter, interlace] = [data[8], data[9], data[10], data[11], data[12]];
-      if (depth !== 8 || (colour !== 0 && colour !== 2) || compression !== 0 || filter !== 0 || interlace !== 0) return null;
+      if (depth !== 8 || (colour !== 0 && colour !== 2) || compression !== 0 || filter !== 0 || interlace !== 0)
+        return null;
       if (width === 0 || height === 0 || width * height > MAX_PIXELS) return null;
       channels = colour === 0 ? 1 : 3;
     } else if (type === 'IDAT') {
@@ -122,7 +123,13 @@ export function decodePlainPng(bytes: Uint8Array): PlainPixels | null {
     }
   }
   // zlib: a 2-byte header (deflate, no preset dictionary), the deflate stream, the Adler-32 of the result.
-  if (stream.length < 6 || (stream[0]! & 0x0f) !== 8 || ((stream[0]! << 8) | stream[1]!) % 31 !== 0 || stream[1]! & 0x20) return null;
+  if (
+    stream.length < 6 ||
+    (stream[0]! & 0x0f) !== 8 ||
+    ((stream[0]! << 8) | stream[1]!) % 31 !== 0 ||
+    stream[1]! & 0x20
+  )
+    return null;
   const stride = width * channels;
   const expected = height * (stride + 1);
   let filtered: Uint8Array;

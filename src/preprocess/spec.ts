@@ -60,4 +60,3 @@ export type PreprocessSpec = z.output<typeof Preprocess>;
 
 /** A raw table row as a service holds it: column name → value (missing: absent, null, undefined or ''). */
 export type TableRow = Readonly<Record<string, string | number | boolean | null | undefined>>;
-

@@ -75,9 +75,24 @@ export function compileTable(spec: TablePreprocessSpec): CompiledTable {
     }
     slot += 1;
     const kind = column.type === 'numeric' ? NUMERIC : BOOLEAN;
-    return { name: column.name, kind, slot: first, width: 1, fill: column.fill, index: new Map(), missingSlot: -1, unseenError: false, spec: column };
+    return {
+      name: column.name,
+      kind,
+      slot: first,
+      width: 1,
+      fill: column.fill,
+      index: new Map(),
+      missingSlot: -1,
+      unseenError: false,
+      spec: column,
+    };
   });
-  table = { width: slot, columns, byName: new Map(columns.map((column) => [column.name, column])), targets: new Set(spec.targets) };
+  table = {
+    width: slot,
+    columns,
+    byName: new Map(columns.map((column) => [column.name, column])),
+    targets: new Set(spec.targets),
+  };
   compiled.set(spec, table);
   return table;
 }
@@ -124,16 +139,28 @@ function listed(values: readonly string[], limit = 12): string {
  * Writes one column's encoding of `value` at `out[base .. base + column.width)`. Throws InputValidationError
  * (field `<where>.<column>`) for a value the column cannot take.
  */
-export function encodeValue(column: CompiledColumn, value: unknown, out: Float32Array, base: number, where: string): void {
+export function encodeValue(
+  column: CompiledColumn,
+  value: unknown,
+  out: Float32Array,
+  base: number,
+  where: string,
+): void {
   if (column.kind === NUMERIC) {
     if (typeof value === 'number') {
-      if (value - value !== 0) throw new InputValidationError(`${where}.${column.name}`, 'a finite number (numeric column)', describeValue(value));
+      if (value - value !== 0)
+        throw new InputValidationError(
+          `${where}.${column.name}`,
+          'a finite number (numeric column)',
+          describeValue(value),
+        );
       out[base] = value;
     } else if (isMissing(value)) {
       out[base] = column.fill;
     } else {
       const number = typeof value === 'string' ? parseNumber(value) : NaN;
-      if (number !== number) throw new InputValidationError(`${where}.${column.name}`, 'a number (numeric column)', describeValue(value));
+      if (number !== number)
+        throw new InputValidationError(`${where}.${column.name}`, 'a number (numeric column)', describeValue(value));
       out[base] = number;
     }
     return;
@@ -144,7 +171,8 @@ export function encodeValue(column: CompiledColumn, value: unknown, out: Float32
       return;
     }
     const bit = parseBoolean(value);
-    if (bit < 0) throw new InputValidationError(`${where}.${column.name}`, 'true or false (boolean column)', describeValue(value));
+    if (bit < 0)
+      throw new InputValidationError(`${where}.${column.name}`, 'true or false (boolean column)', describeValue(value));
     out[base] = bit;
     return;
   }
@@ -155,7 +183,11 @@ export function encodeValue(column: CompiledColumn, value: unknown, out: Float32
   } else {
     const category = categoryOf(value);
     if (category === undefined) {
-      throw new InputValidationError(`${where}.${column.name}`, 'a string, number or boolean (categorical column)', describeValue(value));
+      throw new InputValidationError(
+        `${where}.${column.name}`,
+        'a string, number or boolean (categorical column)',
+        describeValue(value),
+      );
     }
     position = column.index.get(category);
   }
@@ -169,12 +201,22 @@ export function encodeValue(column: CompiledColumn, value: unknown, out: Float32
 }
 
 /** Encodes one row into `out` at `offset` (compileTable(spec).width slots). Throws InputValidationError naming the column. */
-export function encodeRow(spec: TablePreprocessSpec, row: TableRow, out: Float32Array, offset: number, where: string): void {
+export function encodeRow(
+  spec: TablePreprocessSpec,
+  row: TableRow,
+  out: Float32Array,
+  offset: number,
+  where: string,
+): void {
   const table = compileTable(spec);
   for (const key in row) {
     if (!table.byName.has(key) && !table.targets.has(key)) {
       const names = table.columns.map((column) => column.name);
-      throw new InputValidationError(`${where}.${key}`, `no such column (the model's columns: ${listed(names, 20)})`, describeValue(row[key]));
+      throw new InputValidationError(
+        `${where}.${key}`,
+        `no such column (the model's columns: ${listed(names, 20)})`,
+        describeValue(row[key]),
+      );
     }
   }
   const columns = table.columns;

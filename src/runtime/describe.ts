@@ -52,7 +52,11 @@ export function describeModel(file: string, facts: GraphFacts, options: LoadOpti
   const inputMeta = options.inputName && options.sampleShape ? undefined : meta.get('input');
   const input = pickValue(file, 'input', facts.inputs, options.inputName ?? inputMeta?.name, 'inputName');
   if (input.value.elemType !== ONNX_FLOAT) {
-    throw new ModelLoadError(file, 'unsupported', `input ${input.value.name} is not float32 (ONNX type ${input.value.elemType})`);
+    throw new ModelLoadError(
+      file,
+      'unsupported',
+      `input ${input.value.name} is not float32 (ONNX type ${input.value.elemType})`,
+    );
   }
   const batch = planBatch(file, input.value, options.sampleShape ?? inputMeta?.shape);
 
@@ -60,14 +64,24 @@ export function describeModel(file: string, facts: GraphFacts, options: LoadOpti
   const output = pickValue(file, 'output', facts.outputs, options.outputName ?? outputMeta?.name, 'outputName');
   if (!output.settled) unknown.push('output.name');
   const outputSize = valuesPerSample(output.value, batch.batchAxis);
-  const producedBySoftmax = facts.producers.get(output.value.name) === 'Softmax' ? ('probabilities' as const) : undefined;
+  const producedBySoftmax =
+    facts.producers.get(output.value.name) === 'Softmax' ? ('probabilities' as const) : undefined;
   const kind = settle<OutputKind>('output.kind', 'logits', options.outputKind, outputMeta?.kind, producedBySoftmax);
   const task = settleTask(settle, kind, options.outputKind !== undefined, meta.get('task'), file);
 
   const normalization = settle<Normalization | null>(
-    'normalization', null, options.normalization, options.normalization === undefined ? meta.get('normalization') : undefined);
+    'normalization',
+    null,
+    options.normalization,
+    options.normalization === undefined ? meta.get('normalization') : undefined,
+  );
   checkNormalization(file, normalization, batch.sampleShape, options.normalization !== undefined);
-  const labels = settle<readonly string[] | null>('labels', null, options.labels, options.labels ? undefined : meta.get('labels'));
+  const labels = settle<readonly string[] | null>(
+    'labels',
+    null,
+    options.labels,
+    options.labels ? undefined : meta.get('labels'),
+  );
   checkLabels(file, labels, outputSize, options.labels !== undefined);
 
   const info: ModelInfo = {
@@ -78,7 +92,8 @@ export function describeModel(file: string, facts: GraphFacts, options: LoadOpti
     input: { name: input.value.name, shape: batch.sampleShape, dtype: 'float32' },
     output: { name: output.value.name, kind, size: outputSize },
     normalization,
-    normalizationInGraph: options.normalization === undefined && normalization !== null && meta.get('normalizationInGraph') === true,
+    normalizationInGraph:
+      options.normalization === undefined && normalization !== null && meta.get('normalizationInGraph') === true,
     quantization: meta.get('quantization') ?? null,
     labels,
     model: settle('model', null, meta.record('model')),
@@ -91,7 +106,11 @@ export function describeModel(file: string, facts: GraphFacts, options: LoadOpti
     preprocess: meta.get('preprocess') ?? null, // absent (a model of arrays, or from v0.1): nothing to apply, not unknown
     version: settle('version', null, meta.get('version')),
     fixedBatchSize: batch.fixedBatchSize,
-    unknown: [...(input.settled ? [] : (['input.name'] as const)), ...(batch.shapeSettled ? [] : (['input.shape'] as const)), ...unknown],
+    unknown: [
+      ...(input.settled ? [] : (['input.name'] as const)),
+      ...(batch.shapeSettled ? [] : (['input.shape'] as const)),
+      ...unknown,
+    ],
   };
   const plan: RunPlan = {
     inputName: input.value.name,
@@ -107,7 +126,13 @@ export function describeModel(file: string, facts: GraphFacts, options: LoadOpti
 type Settle = <T>(field: InfoField, fallback: T, ...sources: (T | undefined)[]) => T;
 
 /** An explicit output kind decides the task (`values` means regression); otherwise the metadata does. */
-function settleTask(settle: Settle, kind: OutputKind, kindFromOptions: boolean, recorded: Task | undefined, file: string): Task {
+function settleTask(
+  settle: Settle,
+  kind: OutputKind,
+  kindFromOptions: boolean,
+  recorded: Task | undefined,
+  file: string,
+): Task {
   const fromKind: Task = kind === 'values' ? 'regression' : 'classification';
   if (kindFromOptions) return fromKind;
   if (recorded !== undefined && recorded !== fromKind) {
@@ -127,7 +152,8 @@ function pickValue(
   const names = values.map((value) => value.name).join(', ');
   if (name !== undefined) {
     const value = values.find((candidate) => candidate.name === name);
-    if (!value) throw new ModelLoadError(file, 'unsupported', `the graph has no ${what} named ${name} (it has: ${names})`);
+    if (!value)
+      throw new ModelLoadError(file, 'unsupported', `the graph has no ${what} named ${name} (it has: ${names})`);
     return { value, settled: true };
   }
   const [first] = values;
@@ -158,16 +184,32 @@ export function planBatch(file: string, input: ValueFacts, requestedShape: reado
     const derived = dims?.slice(1);
     if (!derived || derived.length === 0 || derived.some((size) => size === null)) {
       const shown = dims ? formatShape(dims) : 'unknown';
-      throw new ModelLoadError(file, 'unsupported', `cannot tell the sample shape of input ${input.name} (${shown}); pass options.sampleShape`);
+      throw new ModelLoadError(
+        file,
+        'unsupported',
+        `cannot tell the sample shape of input ${input.name} (${shown}); pass options.sampleShape`,
+      );
     }
     const sampleShape = derived as number[];
     const fixedBatchSize = dims?.[0] ?? null;
     // A symbolic first axis is surely the batch; a fixed one (often 1) is our
     // guess, which is why the shape is then reported as unknown.
-    return { sampleShape, shapeSettled: fixedBatchSize === null, tensorSampleDims: sampleShape, batchAxis: true, fixedBatchSize };
+    return {
+      sampleShape,
+      shapeSettled: fixedBatchSize === null,
+      tensorSampleDims: sampleShape,
+      batchAxis: true,
+      fixedBatchSize,
+    };
   }
   if (dims === null) {
-    return { sampleShape: requestedShape, shapeSettled: true, tensorSampleDims: requestedShape, batchAxis: true, fixedBatchSize: null };
+    return {
+      sampleShape: requestedShape,
+      shapeSettled: true,
+      tensorSampleDims: requestedShape,
+      batchAxis: true,
+      fixedBatchSize: null,
+    };
   }
   const batchAxis = dims.length !== requestedShape.length;
   const graphSample = batchAxis ? dims.slice(1) : dims;
@@ -176,7 +218,11 @@ export function planBatch(file: string, input: ValueFacts, requestedShape: reado
   const known = graphSample.every((size) => size !== null) ? (graphSample as number[]) : null;
   const fits = known ? product(known) === product(requestedShape) : graphSample.length === requestedShape.length;
   if (!fits || (known === null && graphSample.some((size, i) => size !== null && size !== requestedShape[i]))) {
-    throw new ModelLoadError(file, 'unsupported', `sample shape ${formatShape(requestedShape)} does not fit input ${input.name} ${formatShape(dims)}`);
+    throw new ModelLoadError(
+      file,
+      'unsupported',
+      `sample shape ${formatShape(requestedShape)} does not fit input ${input.name} ${formatShape(dims)}`,
+    );
   }
   return {
     sampleShape: requestedShape,
@@ -194,15 +240,26 @@ function valuesPerSample(value: ValueFacts, batchAxis: boolean): number | null {
   return product(perSample as number[]);
 }
 
-function checkNormalization(file: string, normalization: Normalization | null, sampleShape: readonly number[], fromOptions: boolean): void {
+function checkNormalization(
+  file: string,
+  normalization: Normalization | null,
+  sampleShape: readonly number[],
+  fromOptions: boolean,
+): void {
   if (normalization === null) return;
   const problem = normalizationProblem(normalization, sampleShape);
   if (problem === null) return;
-  if (fromOptions) throw new InputValidationError('options.normalization', 'mean/std that fit the sample shape', problem);
+  if (fromOptions)
+    throw new InputValidationError('options.normalization', 'mean/std that fit the sample shape', problem);
   throw new ModelLoadError(file, 'invalid-metadata', `distillery.normalization: ${problem}`);
 }
 
-function checkLabels(file: string, labels: readonly string[] | null, outputSize: number | null, fromOptions: boolean): void {
+function checkLabels(
+  file: string,
+  labels: readonly string[] | null,
+  outputSize: number | null,
+  fromOptions: boolean,
+): void {
   if (labels === null || outputSize === null || labels.length === outputSize) return;
   const problem = `${labels.length} labels for an output of ${outputSize} values`;
   if (fromOptions) throw new InputValidationError('options.labels', `${outputSize} labels`, problem);

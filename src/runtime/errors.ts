@@ -6,12 +6,7 @@
 
 /** Why a model file could not be loaded. */
 export type ModelLoadReason =
-  | 'not-found'
-  | 'unreadable'
-  | 'not-onnx'
-  | 'invalid-metadata'
-  | 'unsupported'
-  | 'session-failed';
+  'not-found' | 'unreadable' | 'not-onnx' | 'invalid-metadata' | 'unsupported' | 'session-failed';
 
 export class ModelLoadError extends Error {
   override readonly name = 'ModelLoadError';

@@ -55,7 +55,10 @@ export function normalizationProblem(normalization: Normalization, sampleShape: 
 }
 
 /** mean/std repeated to one value per feature, so normalising is a single indexed loop. */
-function expandNormalization(normalization: Normalization, sampleShape: readonly number[]): { mean: Float64Array; std: Float64Array } {
+function expandNormalization(
+  normalization: Normalization,
+  sampleShape: readonly number[],
+): { mean: Float64Array; std: Float64Array } {
   const features = product(sampleShape);
   const perValue = features / normalization.mean.length; // 1, or the size of one channel
   const mean = new Float64Array(features);
@@ -178,7 +181,13 @@ function firstNonFinite(values: AcceptedTypedArray): number {
 }
 
 /** Every value with one mean/std (a scalar normalisation): one flat loop. Returns whether all values were finite. */
-function normalizeScalar(values: AcceptedTypedArray, out: Float32Array, offset: number, mean: number, std: number): boolean {
+function normalizeScalar(
+  values: AcceptedTypedArray,
+  out: Float32Array,
+  offset: number,
+  mean: number,
+  std: number,
+): boolean {
   let check = 0;
   const n = values.length;
   for (let i = 0; i < n; i++) {
@@ -190,7 +199,13 @@ function normalizeScalar(values: AcceptedTypedArray, out: Float32Array, offset: 
 }
 
 /** `rows` samples of `runStart[runs]` features, normalised run by run. Returns whether all values were finite. */
-function normalizeRuns(values: AcceptedTypedArray, out: Float32Array, offset: number, rows: number, plan: NormalizationPlan): boolean {
+function normalizeRuns(
+  values: AcceptedTypedArray,
+  out: Float32Array,
+  offset: number,
+  rows: number,
+  plan: NormalizationPlan,
+): boolean {
   const { runStart, runMean, runStd } = plan;
   const runs = runMean.length;
   if (runs === 1) return normalizeScalar(values, out, offset, runMean[0] as number, runStd[0] as number);
@@ -212,7 +227,13 @@ function normalizeRuns(values: AcceptedTypedArray, out: Float32Array, offset: nu
 }
 
 /** `rows` samples, one mean/std per feature. Returns whether all values were finite. */
-function normalizeFeatures(values: AcceptedTypedArray, out: Float32Array, offset: number, rows: number, plan: NormalizationPlan): boolean {
+function normalizeFeatures(
+  values: AcceptedTypedArray,
+  out: Float32Array,
+  offset: number,
+  rows: number,
+  plan: NormalizationPlan,
+): boolean {
   const { mean, std } = plan;
   const features = mean.length;
   let check = 0;
@@ -267,7 +288,10 @@ export class InputPreparer {
   private readonly normalization: NormalizationPlan | null;
   private readonly shapeText: string;
 
-  constructor(readonly sampleShape: readonly number[], normalization: Normalization | null) {
+  constructor(
+    readonly sampleShape: readonly number[],
+    normalization: Normalization | null,
+  ) {
     this.features = product(sampleShape);
     this.flatShape = [this.features];
     // z.number() rejects NaN and ±Infinity, which is exactly what we want.
@@ -302,14 +326,24 @@ export class InputPreparer {
   /** Several samples (an array of samples, or one flat typed array) → normalised rows. `borrow`: as for `one`. */
   batch(samples: unknown, field = 'samples', allocate: RowAllocator = allocateRows, borrow = false): PreparedRows {
     if (isAcceptedTypedArray(samples)) {
-      if (borrow && this.normalization === null && samples instanceof Float32Array && samples.length > 0 && samples.length % this.features === 0) {
+      if (
+        borrow &&
+        this.normalization === null &&
+        samples instanceof Float32Array &&
+        samples.length > 0 &&
+        samples.length % this.features === 0
+      ) {
         this.checkFinite(samples, field);
         return { data: samples as Float32Array<ArrayBuffer>, rows: samples.length / this.features, borrowed: true };
       }
       return this.flatBatch(samples, field, allocate);
     }
     if (!Array.isArray(samples)) {
-      throw new InputValidationError(field, `an array of samples or ${TYPED_ARRAY_NAMES} of N × ${this.features} numbers`, describeValue(samples));
+      throw new InputValidationError(
+        field,
+        `an array of samples or ${TYPED_ARRAY_NAMES} of N × ${this.features} numbers`,
+        describeValue(samples),
+      );
     }
     if (samples.length === 0) throw new InputValidationError(field, 'at least one sample', 'an empty batch');
     const features = this.features;
@@ -323,7 +357,11 @@ export class InputPreparer {
   private flatBatch(values: AcceptedTypedArray, field: string, allocate: RowAllocator): PreparedRows {
     if (values.length === 0) throw new InputValidationError(field, 'at least one sample', 'an empty batch');
     if (values.length % this.features !== 0) {
-      throw new InputValidationError(field, `a multiple of ${this.features} values (N samples × ${this.features} features)`, describeValue(values));
+      throw new InputValidationError(
+        field,
+        `a multiple of ${this.features} values (N samples × ${this.features} features)`,
+        describeValue(values),
+      );
     }
     const data = allocate(values.length);
     this.copyTypedArray(values, data, 0, field);
@@ -349,7 +387,8 @@ export class InputPreparer {
     const nested = this.sampleShape.length > 1 && Array.isArray(sample[0]);
     if (!fitsShape(sample, nested ? this.sampleShape : this.flatShape, 0)) {
       const parsed = (nested ? this.nestedSchema : this.flatSchema).safeParse(sample, { reportInput: true });
-      if (!parsed.success) throw issueToError(outermost(parsed.error.issues), field, nested ? this.sampleShape : [this.features]);
+      if (!parsed.success)
+        throw issueToError(outermost(parsed.error.issues), field, nested ? this.sampleShape : [this.features]);
     }
     this.writeNumbers(sample, out, offset);
   }
@@ -366,7 +405,9 @@ export class InputPreparer {
       if (finite) out.set(values, offset);
     } else {
       const rows = values.length / this.features;
-      finite = norm.useRuns ? normalizeRuns(values, out, offset, rows, norm) : normalizeFeatures(values, out, offset, rows, norm);
+      finite = norm.useRuns
+        ? normalizeRuns(values, out, offset, rows, norm)
+        : normalizeFeatures(values, out, offset, rows, norm);
     }
     if (!finite) {
       const bad = firstNonFinite(values);
@@ -396,15 +437,24 @@ type NestedNumbersLike = readonly (number | NestedNumbersLike)[];
 
 /** The issue closest to the root: a wrong outer length explains the errors inside it. */
 function outermost(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue | undefined {
-  return issues.reduce<z.core.$ZodIssue | undefined>((best, issue) => (best === undefined || issue.path.length < best.path.length ? issue : best), undefined);
+  return issues.reduce<z.core.$ZodIssue | undefined>(
+    (best, issue) => (best === undefined || issue.path.length < best.path.length ? issue : best),
+    undefined,
+  );
 }
 
-function issueToError(issue: z.core.$ZodIssue | undefined, field: string, shape: readonly number[]): InputValidationError {
-  if (issue === undefined) return new InputValidationError(field, `a sample of shape ${formatShape(shape)}`, 'something else');
+function issueToError(
+  issue: z.core.$ZodIssue | undefined,
+  field: string,
+  shape: readonly number[],
+): InputValidationError {
+  if (issue === undefined)
+    return new InputValidationError(field, `a sample of shape ${formatShape(shape)}`, 'something else');
   const path = field + issue.path.map((key) => `[${String(key)}]`).join('');
   const received = describeValue(issue.input);
   if (issue.code === 'invalid_type') {
-    const expected = issue.expected === 'number' ? 'a finite number' : `${issue.expected === 'array' ? 'an' : 'a'} ${issue.expected}`;
+    const expected =
+      issue.expected === 'number' ? 'a finite number' : `${issue.expected === 'array' ? 'an' : 'a'} ${issue.expected}`;
     return new InputValidationError(path, expected, received);
   }
   if (issue.code === 'too_small' || issue.code === 'too_big') {

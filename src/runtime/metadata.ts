@@ -91,7 +91,11 @@ export class Metadata {
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const where = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
-      throw new ModelLoadError(this.file, 'invalid-metadata', `${METADATA_PREFIX}${key}${where}: ${issue?.message ?? 'invalid'}`);
+      throw new ModelLoadError(
+        this.file,
+        'invalid-metadata',
+        `${METADATA_PREFIX}${key}${where}: ${issue?.message ?? 'invalid'}`,
+      );
     }
     return parsed.data as MetadataValue<K>;
   }

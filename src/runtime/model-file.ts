@@ -47,7 +47,9 @@ export function decodeModel(bytes: Uint8Array, file: string): onnx.ModelProto {
   } catch (error) {
     // protobufjs reports truncation as "index out of range" and garbage as a bad wire type.
     const detail = error instanceof Error ? error.message : String(error);
-    throw new ModelLoadError(file, 'not-onnx', `not an ONNX model, or the file is truncated or corrupt (${detail})`, { cause: error });
+    throw new ModelLoadError(file, 'not-onnx', `not an ONNX model, or the file is truncated or corrupt (${detail})`, {
+      cause: error,
+    });
   }
   // Random bytes can decode as a message with no graph at all.
   if (!proto.graph || (proto.graph.input ?? []).length === 0 || (proto.graph.output ?? []).length === 0) {
@@ -71,7 +73,11 @@ export function graphFacts(proto: onnx.ModelProto): GraphFacts {
     producers,
     floatParams: initializers
       .filter((tensor) => FLOAT_TYPES.has(tensor.dataType ?? 0))
-      .reduce((sum, tensor) => sum + (tensor.dims ?? []).reduce<number>((product, dim) => product * toNumber(dim as Countable), 1), 0),
+      .reduce(
+        (sum, tensor) =>
+          sum + (tensor.dims ?? []).reduce<number>((product, dim) => product * toNumber(dim as Countable), 1),
+        0,
+      ),
     metadata: new Map((proto.metadataProps ?? []).map((entry) => [entry.key ?? '', entry.value ?? ''])),
   };
 }

@@ -36,7 +36,10 @@ export async function readModel(file: string, options: LoadOptions): Promise<Loa
 export function predictionsFrom(info: ModelInfo, output: RawOutput, meaning: OutputMeaning): Prediction[] {
   const expected = info.output.size ?? info.labels?.length ?? null;
   if (output.width === 0 || (expected !== null && output.width !== expected)) {
-    throw new InferenceError(info.name, `output ${info.output.name} has ${output.width} values per sample, expected ${expected ?? 'at least 1'}`);
+    throw new InferenceError(
+      info.name,
+      `output ${info.output.name} has ${output.width} values per sample, expected ${expected ?? 'at least 1'}`,
+    );
   }
   return toPredictions(output.data, output.width, meaning);
 }
@@ -77,7 +80,8 @@ class InputBuffers {
     if (this.free.length > MAX_KEPT_BUFFERS) {
       // Drop the smallest: it is the cheapest to allocate again.
       let smallest = 0;
-      for (let i = 1; i < this.free.length; i++) if ((this.free[i] as Float32Array).length < (this.free[smallest] as Float32Array).length) smallest = i;
+      for (let i = 1; i < this.free.length; i++)
+        if ((this.free[i] as Float32Array).length < (this.free[smallest] as Float32Array).length) smallest = i;
       this.free.splice(smallest, 1);
     }
   }
@@ -133,7 +137,9 @@ export class OnnxModel implements Predictor {
     try {
       output = await runRows(this.session, this.plan, prepared.data, prepared.rows);
     } catch (error) {
-      throw new InferenceError(this.info.name, error instanceof Error ? error.message : String(error), { cause: error });
+      throw new InferenceError(this.info.name, error instanceof Error ? error.message : String(error), {
+        cause: error,
+      });
     } finally {
       // The run is over (done or failed): onnxruntime no longer reads the input. The caller's own array is not ours to keep.
       if (!prepared.borrowed) this.buffers.release(prepared.data);

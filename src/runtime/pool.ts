@@ -73,9 +73,16 @@ export class PredictionPool implements Predictor {
   static async create(file: string, options: PoolOptions = {}): Promise<PredictionPool> {
     const model = await readModel(file, options);
     const workers = options.workers ?? defaultWorkers();
-    if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`options.workers must be a positive integer, got ${workers}`);
+    if (!Number.isInteger(workers) || workers < 1)
+      throw new RangeError(`options.workers must be a positive integer, got ${workers}`);
     const { filename, execArgv } = workerEntry();
-    const piscina = new Piscina({ filename, execArgv, minThreads: workers, maxThreads: workers, idleTimeout: Infinity });
+    const piscina = new Piscina({
+      filename,
+      execArgv,
+      minThreads: workers,
+      maxThreads: workers,
+      idleTimeout: Infinity,
+    });
     const pool = new PredictionPool(model, piscina, options.threads ?? 1);
     await pool.loadSessions(file, workers);
     return pool;
@@ -108,7 +115,9 @@ export class PredictionPool implements Predictor {
     } catch (error) {
       await this.close();
       const detail = error instanceof Error ? error.message : String(error);
-      throw new ModelLoadError(file, 'session-failed', `a pool worker could not load the model: ${detail}`, { cause: error });
+      throw new ModelLoadError(file, 'session-failed', `a pool worker could not load the model: ${detail}`, {
+        cause: error,
+      });
     }
   }
 
@@ -124,7 +133,9 @@ export class PredictionPool implements Predictor {
       // The prepared rows are ours alone: move them instead of copying.
       output = (await this.piscina.run(task, { transferList: [prepared.data.buffer] })) as RawOutput;
     } catch (error) {
-      throw new InferenceError(this.info.name, error instanceof Error ? error.message : String(error), { cause: error });
+      throw new InferenceError(this.info.name, error instanceof Error ? error.message : String(error), {
+        cause: error,
+      });
     }
     return predictionsFrom(this.info, output, this.model.meaning);
   }

@@ -38,7 +38,8 @@ export interface OutputMeaning {
 }
 
 export function toPrediction(row: ArrayLike<number>, meaning: OutputMeaning): Prediction {
-  if (meaning.task === 'regression') return { task: 'regression', values: Array.from(row) } satisfies RegressionPrediction;
+  if (meaning.task === 'regression')
+    return { task: 'regression', values: Array.from(row) } satisfies RegressionPrediction;
   const logits = meaning.kind === 'logits' ? Array.from(row) : null;
   const probabilities = logits ? softmax(logits) : Array.from(row);
   const index = argmax(probabilities);
@@ -64,7 +65,10 @@ export function toPredictions(data: Float32Array, width: number, meaning: Output
   const length = data.length;
   if (meaning.task === 'regression') {
     for (let start = 0; start < length; start += width) {
-      predictions.push({ task: 'regression', values: copyRow(data, start, Math.min(start + width, length)) } satisfies RegressionPrediction);
+      predictions.push({
+        task: 'regression',
+        values: copyRow(data, start, Math.min(start + width, length)),
+      } satisfies RegressionPrediction);
     }
     return predictions;
   }

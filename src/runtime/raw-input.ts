@@ -24,7 +24,8 @@ export class RawInputs {
   /** The sample for one input: the input itself, or its encoding (a Promise only for an encoded image). */
   sample(input: ModelInput, where: string): Sample | Promise<Sample> {
     if (isTableRow(input)) return this.row(input, where);
-    if (this.spec?.kind === 'image' && input instanceof Uint8Array && isEncodedImage(input)) return decodeImage(this.spec, input, where);
+    if (this.spec?.kind === 'image' && input instanceof Uint8Array && isEncodedImage(input))
+      return decodeImage(this.spec, input, where);
     return input;
   }
 

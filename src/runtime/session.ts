@@ -53,7 +53,12 @@ export function createSession(bytes: Uint8Array, threads: number): Promise<Infer
 }
 
 /** Runs `rows` prepared rows, in one run when the batch axis is dynamic, in fixed-size chunks otherwise. */
-export async function runRows(session: InferenceSession, plan: RunPlan, data: Float32Array, rows: number): Promise<RawOutput> {
+export async function runRows(
+  session: InferenceSession,
+  plan: RunPlan,
+  data: Float32Array,
+  rows: number,
+): Promise<RawOutput> {
   const chunkRows = plan.batchAxis ? (plan.fixedBatchSize ?? rows) : 1;
   // One run of exactly the rows given (a dynamic batch axis, or a full fixed-size chunk): its output as it is.
   if (chunkRows === rows) return runChunk(session, plan, data, rows);
@@ -83,12 +88,18 @@ function chunkInput(plan: RunPlan, data: Float32Array, start: number, used: numb
   return padded;
 }
 
-async function runChunk(session: InferenceSession, plan: RunPlan, values: Float32Array, rows: number): Promise<RawOutput> {
+async function runChunk(
+  session: InferenceSession,
+  plan: RunPlan,
+  values: Float32Array,
+  rows: number,
+): Promise<RawOutput> {
   const dims = plan.batchAxis ? [rows, ...plan.tensorSampleDims] : [...plan.tensorSampleDims];
   const results = await session.run({ [plan.inputName]: new Tensor('float32', values, dims) }, [plan.outputName]);
   const tensor = results[plan.outputName];
   if (tensor === undefined) throw new Error(`the run returned no output named ${plan.outputName}`);
-  if (tensor.type !== 'float32') throw new Error(`output ${plan.outputName} is ${tensor.type}; only float32 outputs are supported`);
+  if (tensor.type !== 'float32')
+    throw new Error(`output ${plan.outputName} is ${tensor.type}; only float32 outputs are supported`);
   const out = tensor.data as Float32Array;
   if (out.length % rows !== 0) {
     throw new Error(`output ${plan.outputName} has ${out.length} values for ${rows} rows`);

@@ -26,8 +26,18 @@ export function tinyExperiment(overrides: Record<string, unknown> = {}): Record<
     teacher: { type: 'train', model: { type: 'mlp', hidden: [64] }, training: quick },
     students: [
       { name: 'hard', model: { type: 'mlp', hidden: [16] }, method: { type: 'hard-labels' }, training: quick },
-      { name: 'soft', model: { type: 'mlp', hidden: [16] }, method: { type: 'soft-targets', temperature: 4, alpha: 0.7 }, training: quick },
-      { name: 'mimic', model: { type: 'mlp', hidden: [64], bottleneck: 8 }, method: { type: 'logit-regression' }, training: quick },
+      {
+        name: 'soft',
+        model: { type: 'mlp', hidden: [16] },
+        method: { type: 'soft-targets', temperature: 4, alpha: 0.7 },
+        training: quick,
+      },
+      {
+        name: 'mimic',
+        model: { type: 'mlp', hidden: [64], bottleneck: 8 },
+        method: { type: 'logit-regression' },
+        training: quick,
+      },
     ],
     evaluate: { benchmark: true },
     ...overrides,

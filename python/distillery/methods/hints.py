@@ -47,8 +47,11 @@ class Tap:
         if layer is None:
             linears = [module for module in model.modules() if isinstance(module, nn.Linear)]
             if not linears:
-                raise ConfigError(f"{where}: the model has no linear layer whose input could be its penultimate features; "
-                                  "name a layer", field=where)
+                raise ConfigError(
+                    f"{where}: the model has no linear layer whose input could be its penultimate features; "
+                    "name a layer",
+                    field=where,
+                )
             self.handle = linears[-1].register_forward_pre_hook(self._keep_input)
             return
         modules = dict(model.named_modules())
@@ -74,7 +77,9 @@ class Tap:
 class Connector(nn.Module):
     """Student features → the teacher's feature shape; owns the two taps and removes them when closed."""
 
-    def __init__(self, student_tap: Tap, teacher_tap: Tap, student_shape: torch.Size, teacher_shape: torch.Size, where: str) -> None:
+    def __init__(
+        self, student_tap: Tap, teacher_tap: Tap, student_shape: torch.Size, teacher_shape: torch.Size, where: str
+    ) -> None:
         super().__init__()
         self.student_tap, self.teacher_tap = student_tap, teacher_tap
         self.teacher_shape = tuple(teacher_shape[1:])
@@ -85,8 +90,11 @@ class Connector(nn.Module):
         elif len(student_shape) == 2 and len(teacher_shape) == 2:
             self.map, self.spatial = nn.Linear(student_shape[1], teacher_shape[1]), None
         else:
-            raise ConfigError(f"{where}: the student's hint layer gives {list(student_shape[1:])} per sample and the teacher's "
-                              f"{list(teacher_shape[1:])}; pair two vector layers or two feature-map layers", field=where)
+            raise ConfigError(
+                f"{where}: the student's hint layer gives {list(student_shape[1:])} per sample and the teacher's "
+                f"{list(teacher_shape[1:])}; pair two vector layers or two feature-map layers",
+                field=where,
+            )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         mapped = self.map(features)

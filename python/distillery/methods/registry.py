@@ -87,11 +87,19 @@ _METHODS: dict[str, Method[MethodOptions]] = {}
 def _contract() -> dict[str, Traits]:
     with open(_CONTRACT_FILE, encoding="utf8") as handle:
         raw = json.load(handle)
-    return {name: Traits(entry["needsTeacher"], entry["needsLabels"], tuple(entry["tasks"])) for name, entry in raw.items()}
+    return {
+        name: Traits(entry["needsTeacher"], entry["needsLabels"], tuple(entry["tasks"])) for name, entry in raw.items()
+    }
 
 
-def register(name: str, options: type[OptionsT], loss: Callable[[OptionsT, LossInputs], tuple[torch.Tensor, Terms]], terms: tuple[str, ...],
-             traits: Optional[Traits] = None, prepare: Optional[Callable[[OptionsT, Preparation], nn.Module]] = None) -> Method[OptionsT]:
+def register(
+    name: str,
+    options: type[OptionsT],
+    loss: Callable[[OptionsT, LossInputs], tuple[torch.Tensor, Terms]],
+    terms: tuple[str, ...],
+    traits: Optional[Traits] = None,
+    prepare: Optional[Callable[[OptionsT, Preparation], nn.Module]] = None,
+) -> Method[OptionsT]:
     """Adds a method. Its traits come from its zod entry (contract.json); ``traits`` is only for methods that have no zod
     entry, such as a test's or a plugin's, which the TypeScript side cannot send anyway."""
     if name in _METHODS:
@@ -112,8 +120,10 @@ def method_for(options: MethodOptions, where: str = "method") -> Method[MethodOp
     try:
         return _METHODS[options.type]
     except KeyError:
-        raise ConfigError(f"{where}.type: unknown method '{options.type}' (known: {', '.join(sorted(_METHODS))})",
-                          field=f"{where}.type") from None
+        raise ConfigError(
+            f"{where}.type: unknown method '{options.type}' (known: {', '.join(sorted(_METHODS))})",
+            field=f"{where}.type",
+        ) from None
 
 
 def names() -> list[str]:
@@ -124,6 +134,8 @@ def check_task(options: MethodOptions, task: str, where: str) -> Method[MethodOp
     """The method's entry, after checking it serves the data's task."""
     method = method_for(options, where)
     if task not in method.traits.tasks:
-        raise ConfigError(f"{where}.type: '{method.name}' does not apply to {task} data (it serves {', '.join(method.traits.tasks)})",
-                          field=f"{where}.type")
+        raise ConfigError(
+            f"{where}.type: '{method.name}' does not apply to {task} data (it serves {', '.join(method.traits.tasks)})",
+            field=f"{where}.type",
+        )
     return method

@@ -11,8 +11,19 @@ async function benchCommand(file: string, options: { json?: boolean; batch?: num
     out(JSON.stringify(report, null, 2));
     return EXIT.ok;
   }
-  out(`${report.model}: batch-1 latency p50 ${report.latency.p50Ms.toFixed(3)} ms, p99 ${report.latency.p99Ms.toFixed(3)} ms`);
-  out(plainTable([['batch', 'ms/batch', 'rows/s'], ...report.throughput.map((t) => [String(t.batchSize), t.msPerBatch.toFixed(3), Math.round(t.rowsPerSecond).toString()])]));
+  out(
+    `${report.model}: batch-1 latency p50 ${report.latency.p50Ms.toFixed(3)} ms, p99 ${report.latency.p99Ms.toFixed(3)} ms`,
+  );
+  out(
+    plainTable([
+      ['batch', 'ms/batch', 'rows/s'],
+      ...report.throughput.map((t) => [
+        String(t.batchSize),
+        t.msPerBatch.toFixed(3),
+        Math.round(t.rowsPerSecond).toString(),
+      ]),
+    ]),
+  );
   return EXIT.ok;
 }
 
@@ -22,7 +33,9 @@ export function registerBench(program: Command, set: Settle): void {
     .command('bench')
     .description('measure latency (batch 1 p50/p99) and throughput of an ONNX model')
     .argument('<model>', '.onnx file')
-    .option('--batch <sizes>', 'comma-separated batch sizes (default 1,32,256)', (value) => value.split(',').map(integer))
+    .option('--batch <sizes>', 'comma-separated batch sizes (default 1,32,256)', (value) =>
+      value.split(',').map(integer),
+    )
     .option('--json', 'print JSON')
     .action((model: string, options: Parameters<typeof benchCommand>[1]) => set(benchCommand(model, options)));
 }

@@ -20,16 +20,25 @@ async function doctorCommand(options: { json?: boolean }): Promise<number> {
   } catch (error) {
     problems.push(error instanceof Error ? error.message : String(error));
   }
-  if (Number(process.versions.node.split('.')[0]) < 20) problems.push('Node 20 or newer is required: install it from nodejs.org');
+  if (Number(process.versions.node.split('.')[0]) < 20)
+    problems.push('Node 20 or newer is required: install it from nodejs.org');
   for (const pkg of ['onnx', 'onnxscript', 'onnxruntime', 'numpy'] as const) {
-    if (python && !python[pkg]) problems.push(`the Python package ${pkg} is missing: \`${python.executable} -m pip install -r requirements.txt\``);
+    if (python && !python[pkg])
+      problems.push(
+        `the Python package ${pkg} is missing: \`${python.executable} -m pip install -r requirements.txt\``,
+      );
   }
-  if (!report['onnxruntimeNode']) problems.push('onnxruntime-node is missing: run `npm ci` (with ONNXRUNTIME_NODE_INSTALL=skip offline)');
+  if (!report['onnxruntimeNode'])
+    problems.push('onnxruntime-node is missing: run `npm ci` (with ONNXRUNTIME_NODE_INSTALL=skip offline)');
   report['problems'] = problems;
   if (options.json) {
     out(JSON.stringify(report, null, 2));
   } else {
-    const cuda = python ? (python.cuda ? `yes — ${python.cudaDevices.join(', ')}` : 'no (training runs on the CPU)') : '?';
+    const cuda = python
+      ? python.cuda
+        ? `yes — ${python.cudaDevices.join(', ')}`
+        : 'no (training runs on the CPU)'
+      : '?';
     const rows = [
       ['Node', process.versions.node],
       ['onnxruntime-node', onnxruntimeNodeVersion() ?? 'missing'],
@@ -37,7 +46,12 @@ async function doctorCommand(options: { json?: boolean }): Promise<number> {
       ['torch', python?.torch ?? '—'],
       ['CUDA', cuda],
       ['torch threads', python ? String(python.threads) : '—'],
-      ['numpy / onnx / onnxscript / onnxruntime', python ? [python.numpy, python.onnx, python.onnxscript, python.onnxruntime].map((v) => v ?? 'missing').join(' / ') : '—'],
+      [
+        'numpy / onnx / onnxscript / onnxruntime',
+        python
+          ? [python.numpy, python.onnx, python.onnxscript, python.onnxruntime].map((v) => v ?? 'missing').join(' / ')
+          : '—',
+      ],
       ['methods', python ? python.methods.join(', ') : '—'],
     ];
     out(plainTable(rows));
@@ -59,7 +73,9 @@ function onnxruntimeNodeVersion(): string | null {
 export function registerDoctor(program: Command, set: Settle): void {
   program
     .command('doctor')
-    .description('check Node, Python, torch, CUDA, onnx and onnxruntime; exits non-zero with a fix for anything missing')
+    .description(
+      'check Node, Python, torch, CUDA, onnx and onnxruntime; exits non-zero with a fix for anything missing',
+    )
     .option('--json', 'print JSON')
     .action((options: Parameters<typeof doctorCommand>[0]) => set(doctorCommand(options)));
 }

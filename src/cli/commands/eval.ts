@@ -4,20 +4,30 @@ import { agreement, evaluate } from '../../eval';
 import { evaluationData, withModel } from '../model-data';
 import { EXIT, integer, out, type Settle } from '../shared';
 
-async function evalCommand(file: string, options: { data: string; teacher?: string; json?: boolean; topK?: number }): Promise<number> {
+async function evalCommand(
+  file: string,
+  options: { data: string; teacher?: string; json?: boolean; topK?: number },
+): Promise<number> {
   const result = await withModel(file, async (model) => {
     const dataset = await evaluationData(model, options.data);
     const report = await evaluate(model, dataset, { topK: options.topK });
-    const fidelity = options.teacher ? await withModel(options.teacher, (teacher) => agreement(model, teacher, dataset)) : undefined;
+    const fidelity = options.teacher
+      ? await withModel(options.teacher, (teacher) => agreement(model, teacher, dataset))
+      : undefined;
     return { ...report, ...(fidelity ? { agreementWithTeacher: fidelity.agreement } : {}) };
   });
   if (options.json) {
     out(JSON.stringify(result, null, 2));
   } else if (result.task === 'classification') {
-    out(`${result.model}: accuracy ${(100 * result.accuracy).toFixed(2)}% (${result.errors} errors of ${result.samples}), top-${result.topK.k} ${(100 * result.topK.accuracy).toFixed(2)}%, NLL ${result.nll.toFixed(4)}, ECE ${result.ece.toFixed(4)}`);
-    if ('agreementWithTeacher' in result) out(`agreement with the teacher: ${(100 * Number(result.agreementWithTeacher)).toFixed(2)}%`);
+    out(
+      `${result.model}: accuracy ${(100 * result.accuracy).toFixed(2)}% (${result.errors} errors of ${result.samples}), top-${result.topK.k} ${(100 * result.topK.accuracy).toFixed(2)}%, NLL ${result.nll.toFixed(4)}, ECE ${result.ece.toFixed(4)}`,
+    );
+    if ('agreementWithTeacher' in result)
+      out(`agreement with the teacher: ${(100 * Number(result.agreementWithTeacher)).toFixed(2)}%`);
   } else {
-    out(`${result.model}: RMSE ${result.rmse.toFixed(4)}, MAE ${result.mae.toFixed(4)}, R² ${result.r2.toFixed(4)} on ${result.samples} samples`);
+    out(
+      `${result.model}: RMSE ${result.rmse.toFixed(4)}, MAE ${result.mae.toFixed(4)}, R² ${result.r2.toFixed(4)} on ${result.samples} samples`,
+    );
   }
   return EXIT.ok;
 }

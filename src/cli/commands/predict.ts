@@ -10,10 +10,14 @@ import { TABLE_FILE, withModel } from '../model-data';
 import { EXIT, out, type Settle } from '../shared';
 
 /** The inputs of `predict`: samples from .json/.npy/.npz, raw rows from a table file, encoded images from an image file or folder. */
-async function readInputs(file: string, model: OnnxModel): Promise<{ rows: ModelInput[]; sampleShape: readonly number[] | null }> {
+async function readInputs(
+  file: string,
+  model: OnnxModel,
+): Promise<{ rows: ModelInput[]; sampleShape: readonly number[] | null }> {
   const spec = model.info.preprocess;
   // Only the model's own columns: a labelled file (or one with extra columns) can be scored as it is.
-  if (TABLE_FILE.test(file)) return { rows: [...(await readTableFile(file, spec?.kind === 'table' ? spec : undefined))], sampleShape: null };
+  if (TABLE_FILE.test(file))
+    return { rows: [...(await readTableFile(file, spec?.kind === 'table' ? spec : undefined))], sampleShape: null };
   if (IMAGE_FILE.test(file) || (fs.existsSync(file) && fs.statSync(file).isDirectory())) {
     const files = await imageFiles(file);
     return { rows: files.map((image) => fs.readFileSync(image)), sampleShape: null };
@@ -63,7 +67,12 @@ export function registerPredict(program: Command, set: Settle): void {
         'for a model trained on a table, rows from .csv/.tsv/.jsonl; for one trained on images, an image file or a folder of them',
     )
     .argument('<model>', '.onnx file')
-    .argument('<input>', 'input file or folder (raw values: the model\'s recorded preprocessing and normalisation are applied)')
+    .argument(
+      '<input>',
+      "input file or folder (raw values: the model's recorded preprocessing and normalisation are applied)",
+    )
     .option('--json', 'print JSON')
-    .action((model: string, input: string, options: Parameters<typeof predictCommand>[2]) => set(predictCommand(model, input, options)));
+    .action((model: string, input: string, options: Parameters<typeof predictCommand>[2]) =>
+      set(predictCommand(model, input, options)),
+    );
 }

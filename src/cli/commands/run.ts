@@ -40,7 +40,13 @@ async function runCommand(file: string, options: RunFlags): Promise<number> {
     const nodeRank = options.nodeRank ?? experiment.distributed?.nodeRank ?? 0;
     if (nodeRank > 0) {
       reporter.note(`distillery run ${file}: node ${nodeRank} — its ranks join the job; node 0 writes ${outDir}`);
-      const common = { outDir, baseDir: path.dirname(path.resolve(file)), device: options.device, seed: options.seed, resume: options.resume };
+      const common = {
+        outDir,
+        baseDir: path.dirname(path.resolve(file)),
+        device: options.device,
+        seed: options.seed,
+        resume: options.resume,
+      };
       await joinDistributedRun(experiment, { ...common, distributed, signal: interrupt.signal });
       reporter.stop();
       err(`node ${nodeRank}: its ranks finished; the report is written by node 0`);
@@ -59,10 +65,13 @@ async function runCommand(file: string, options: RunFlags): Promise<number> {
       command,
       onEvent: (event: EngineEvent) => reporter.onEvent(event),
       onStage: (stage: 'evaluating' | 'reporting') =>
-        reporter.note(stage === 'evaluating' ? 'evaluating the ONNX models with onnxruntime-node…' : 'writing the report…'),
+        reporter.note(
+          stage === 'evaluating' ? 'evaluating the ONNX models with onnxruntime-node…' : 'writing the report…',
+        ),
     };
     if (options.seeds) {
-      if (options.seed !== undefined) throw new ConfigError([{ path: '--seeds', message: 'give --seed or --seeds, not both' }]);
+      if (options.seed !== undefined)
+        throw new ConfigError([{ path: '--seeds', message: 'give --seed or --seeds, not both' }]);
       const summary = await runSeeds(experiment, options.seeds, runOptions);
       reporter.stop();
       if (options.json) out(JSON.stringify(summary, null, 2));
@@ -82,7 +91,9 @@ async function runCommand(file: string, options: RunFlags): Promise<number> {
   } catch (error) {
     reporter.stop();
     if (error instanceof EngineAbortError) {
-      err(`interrupted: finished models are kept in ${outDir}; continue with \`distillery run ${file} --out ${outDir} --resume\``);
+      err(
+        `interrupted: finished models are kept in ${outDir}; continue with \`distillery run ${file} --out ${outDir} --resume\``,
+      );
       return EXIT.interrupted;
     }
     throw error;
@@ -95,16 +106,29 @@ async function runCommand(file: string, options: RunFlags): Promise<number> {
 export function registerRun(program: Command, set: Settle): void {
   program
     .command('run')
-    .description('run an experiment file (JSON or YAML): train the teacher, distil every student, export and evaluate them')
+    .description(
+      'run an experiment file (JSON or YAML): train the teacher, distil every student, export and evaluate them',
+    )
     .argument('<file>', 'experiment file; `distillery schema` prints its JSON Schema')
     .option('-o, --out <dir>', 'output folder (default: runs/<name>)')
     .option('-d, --device <device>', 'auto | cpu | cuda | cuda:N (overrides the file)', device)
     .option('-s, --seed <n>', 'random seed (overrides the file)', integer)
-    .option('--seeds <list>', 'repeat the whole experiment for each seed (e.g. 0,1,2) into <out>/seed-<s>, then summarise: mean ± sd and the pooled verdict (seeds.md)', (value) => value.split(',').map(integer))
+    .option(
+      '--seeds <list>',
+      'repeat the whole experiment for each seed (e.g. 0,1,2) into <out>/seed-<s>, then summarise: mean ± sd and the pooled verdict (seeds.md)',
+      (value) => value.split(',').map(integer),
+    )
     .option('--resume', 'keep finished models in the output folder and continue an unfinished one from its last epoch')
-    .option('--overwrite', "run into a folder that holds another experiment's run: its artefacts (as its manifest lists them) are removed first")
+    .option(
+      '--overwrite',
+      "run into a folder that holds another experiment's run: its artefacts (as its manifest lists them) are removed first",
+    )
     .option('--json', 'print report.json to stdout and nothing else')
-    .option('--nproc-per-node <n>', 'train on n ranks on this machine through torchrun (DDP; one GPU each, or gloo on the CPU)', positive)
+    .option(
+      '--nproc-per-node <n>',
+      'train on n ranks on this machine through torchrun (DDP; one GPU each, or gloo on the CPU)',
+      positive,
+    )
     .option('--nnodes <n>', 'machines taking part (each runs this command with its own --node-rank)', positive)
     .option('--node-rank <r>', "this machine's rank, 0..nnodes-1 (node 0 writes the artefacts and the report)", integer)
     .option('--master-addr <host>', 'address of node 0')

@@ -8,7 +8,7 @@ import { out } from '../shared';
 export function registerSchema(program: Command): void {
   program
     .command('schema')
-    .description('print the experiment file\'s JSON Schema (generated from the zod schemas)')
+    .description("print the experiment file's JSON Schema (generated from the zod schemas)")
     .option('--markdown', 'print the config reference (docs/CONFIG.md) instead')
     .action((options: { markdown?: boolean }) => {
       out(options.markdown ? configReferenceMarkdown() : JSON.stringify(experimentJsonSchema(), null, 2));

@@ -28,10 +28,16 @@ function checkPython(python: string): Promise<PythonCheck> {
     'print(json.dumps({"python": platform.python_version(), "executable": sys.executable, "packages": found}))',
   ].join('\n');
   return new Promise((resolve, reject) => {
-    execFile(python, ['-c', code], { env: { ...process.env, ...pythonProcessEnv() }, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
-      if (error) reject(new EngineError(`${python} could not check its packages: ${(stderr || error.message).trim()}`));
-      else resolve(JSON.parse(stdout) as PythonCheck);
-    });
+    execFile(
+      python,
+      ['-c', code],
+      { env: { ...process.env, ...pythonProcessEnv() }, maxBuffer: 1 << 20 },
+      (error, stdout, stderr) => {
+        if (error)
+          reject(new EngineError(`${python} could not check its packages: ${(stderr || error.message).trim()}`));
+        else resolve(JSON.parse(stdout) as PythonCheck);
+      },
+    );
   });
 }
 
@@ -47,7 +53,20 @@ async function setupCommand(options: { json?: boolean }): Promise<number> {
     : `remove ${environment} and run \`npx distillery setup\` again`;
   const problems = missing.map((name) => `the Python package ${name} is missing from ${python}: ${fix}`);
   if (options.json) {
-    out(JSON.stringify({ home: distilleryHome(), environment, python, pythonVersion: check.python, packages: check.packages, problems }, null, 2));
+    out(
+      JSON.stringify(
+        {
+          home: distilleryHome(),
+          environment,
+          python,
+          pythonVersion: check.python,
+          packages: check.packages,
+          problems,
+        },
+        null,
+        2,
+      ),
+    );
   } else {
     out(
       plainTable([
@@ -57,7 +76,7 @@ async function setupCommand(options: { json?: boolean }): Promise<number> {
       ]),
     );
     for (const problem of problems) out(`✗ ${problem}`);
-    if (!problems.length) out('✓ the engine\'s Python environment is ready');
+    if (!problems.length) out("✓ the engine's Python environment is ready");
   }
   return problems.length ? EXIT.failed : EXIT.ok;
 }
@@ -66,7 +85,9 @@ async function setupCommand(options: { json?: boolean }): Promise<number> {
 export function registerSetup(program: Command, set: Settle): void {
   program
     .command('setup')
-    .description('create (or check) the Python environment the engine runs in; `run`, `doctor` and Engine.start() also do it on first use')
+    .description(
+      'create (or check) the Python environment the engine runs in; `run`, `doctor` and Engine.start() also do it on first use',
+    )
     .option('--json', 'print JSON')
     .addHelpText(
       'after',

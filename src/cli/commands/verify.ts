@@ -6,7 +6,8 @@ import { EXIT, err, out, type Settle } from '../shared';
 function verifyCommand(folder: string, options: { json?: boolean }): Promise<number> {
   const result = verifyRun(folder);
   if (options.json) out(JSON.stringify(result, null, 2));
-  else if (result.ok) out(`✓ ${result.folder}: ${result.checked} artefacts as the manifest lists them; models and provenance consistent`);
+  else if (result.ok)
+    out(`✓ ${result.folder}: ${result.checked} artefacts as the manifest lists them; models and provenance consistent`);
   else {
     err(`✗ ${result.folder}: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}`);
     for (const problem of result.problems) err(`  ${problem}`);
@@ -18,7 +19,9 @@ function verifyCommand(folder: string, options: { json?: boolean }): Promise<num
 export function registerVerify(program: Command, set: Settle): void {
   program
     .command('verify')
-    .description("check a run folder before shipping a model: every artefact as its manifest lists it (sha256), each student's recorded teacher, each model's metadata against report.json, no stray model files")
+    .description(
+      "check a run folder before shipping a model: every artefact as its manifest lists it (sha256), each student's recorded teacher, each model's metadata against report.json, no stray model files",
+    )
     .argument('<folder>', 'a run folder (distillery run --out)')
     .option('--json', 'print JSON')
     .action((folder: string, options: Parameters<typeof verifyCommand>[1]) => set(verifyCommand(folder, options)));
