@@ -71,15 +71,18 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("warning: torch sees no CUDA device; only the CPU runs will happen", file=sys.stderr)
     path = find_data(args.data)
-    source = lambda offset, limit: {
-        "type": "file",
-        "path": path,
-        "x": "x",
-        "y": "y",
-        "offset": offset,
-        "limit": limit,
-        "labelled": True,
-    }  # noqa: E731
+
+    def source(offset: int, limit: int) -> dict:
+        return {
+            "type": "file",
+            "path": path,
+            "x": "x",
+            "y": "y",
+            "offset": offset,
+            "limit": limit,
+            "labelled": True,
+        }
+
     data = {
         "task": "classification",
         "train": source(0, 8000),
@@ -344,15 +347,18 @@ def resnet_runs(api, torch, args, out_dir: str, training, peaks: dict) -> list[d
     y = (x[:, :, 8:24, 8:24].mean(axis=(1, 2, 3)) > 127.5).astype(np.int64) + 2 * (x[:, 0].mean(axis=(1, 2)) > 127.5)
     path = os.path.join(out_dir, "images32.npz")
     np.savez(path, x=x, y=y)
-    source = lambda offset, limit: {
-        "type": "file",
-        "path": path,
-        "x": "x",
-        "y": "y",
-        "offset": offset,
-        "limit": limit,
-        "labelled": True,
-    }  # noqa: E731
+
+    def source(offset: int, limit: int) -> dict:
+        return {
+            "type": "file",
+            "path": path,
+            "x": "x",
+            "y": "y",
+            "offset": offset,
+            "limit": limit,
+            "labelled": True,
+        }
+
     data = {
         "task": "classification",
         "train": source(0, 20000),

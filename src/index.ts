@@ -7,6 +7,8 @@
  * - the zod schemas and `experimentJsonSchema()` describe every option.
  *
  * Inference needs none of this: import `distillery/runtime`.
+ *
+ * @module distillery
  */
 export {
   run,
@@ -22,8 +24,19 @@ export {
   type Conclusion,
   type SweepReport,
   type CandidateReport,
+  type PairedComparison,
+  type FoldScores,
   type VerifyResult,
 } from './experiment';
+export type {
+  ClassificationTest,
+  RegressionTest,
+  RunWarning,
+  VariantReport,
+  WarningKind,
+} from './experiment/report-types';
+export type { DataSummary } from './data/types';
+export type { LockOwner } from './io/lock';
 export {
   RunFolderError,
   type ArtefactRole,
@@ -65,6 +78,7 @@ export {
   type MethodConfig,
   type MethodName,
   type MethodTraits,
+  type Task,
   type ModelConfig,
   type StudentConfig,
   type TeacherConfig,

@@ -94,7 +94,7 @@ describe('distillery run', () => {
     expect(markdown).toContain('| model | method | test acc |');
     expect(markdown).toContain('| soft | soft-targets T=4 α=0.7 |');
     expect(markdown).toContain(`distillery run`);
-    expect(markdown).toContain('![test accuracy per epoch](learning-curves.svg)');
+    expect(markdown).toContain('![learning curves](learning-curves.svg)');
     expect(markdown).toContain('![accuracy against latency and size](accuracy-frontier.svg)');
     expect(markdown).toMatch(
       /- \*\*soft\*\* vs \*\*hard\*\* \(labels, same architecture\): (distillation helped|distillation did not help|no significant difference)/,

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError, experimentJsonSchema, loadExperimentFile, parseExperiment } from '../src/config';
 import { configReferenceMarkdown } from '../src/config/reference';
+import { TrainTeacherRequest } from '../src/engine/commands';
 
 const minimal = {
   teacher: { type: 'train', model: { type: 'mlp', hidden: [16] } },
@@ -34,6 +35,53 @@ describe('experiment schema', () => {
     });
     expect(experiment.students[0]!.training.optimizer).toEqual({ type: 'adam', lr: 1e-3 });
     expect(experiment.export).toEqual({ opset: 18, parityTolerance: 1e-4, quantize: [], maxAccuracyDrop: 0.5 });
+  });
+
+  test("a trained teacher's defaults are worth distilling; the students' stay as they were", () => {
+    const withValidation = parseExperiment({ ...minimal, data: { validation: { type: 'split', fraction: 0.1 } } });
+    const teacher = withValidation.teacher.type === 'train' ? withValidation.teacher.training : undefined;
+    expect(teacher?.schedule).toEqual({ type: 'cosine', warmupEpochs: 0 }); // a decaying learning rate
+    expect(teacher?.augment).toBe('auto'); // crops for images, flips for colour ones (python/distillery/augment.py)
+    expect(teacher?.checkpoint).toBe('best'); // 'auto', resolved while parsing: the best epoch on validation
+    const student = withValidation.students[0]!.training;
+    expect([student.schedule, student.augment, student.checkpoint]).toEqual([
+      { type: 'constant', warmupEpochs: 0 },
+      undefined,
+      'last',
+    ]);
+    const without = parseExperiment(minimal);
+    expect(without.teacher.type === 'train' && without.teacher.training.checkpoint).toBe('last'); // nothing to choose on
+  });
+
+  test("explicit teacher settings win over the teacher's defaults, in ensemble members too", () => {
+    const explicit = { schedule: { type: 'constant' }, augment: {}, checkpoint: 'last' };
+    const experiment = parseExperiment({
+      ...minimal,
+      data: { validation: { type: 'split', fraction: 0.1 } },
+      teacher: {
+        type: 'ensemble',
+        members: [
+          { type: 'train', model: { type: 'mlp' }, training: explicit },
+          { type: 'train', model: { type: 'mlp' } },
+        ],
+      },
+    });
+    const members = experiment.teacher.type === 'ensemble' ? experiment.teacher.members : [];
+    const trainings = members.map((member) => (member.type === 'train' ? member.training : undefined));
+    expect(trainings[0]).toMatchObject({ schedule: { type: 'constant' }, checkpoint: 'last' });
+    expect(trainings[0]?.augment).toEqual({ shift: 0, flip: false, noise: 0, mixup: 0, cutmix: 0 });
+    expect(trainings[1]).toMatchObject({ schedule: { type: 'cosine' }, augment: 'auto', checkpoint: 'best' });
+  });
+
+  test("the engine's requests resolve the teacher's checkpoint too, so Python never sees 'auto'", () => {
+    const request = TrainTeacherRequest.parse({ outDir: 'out', teacher: minimal.teacher });
+    expect(request.teacher.type === 'train' && request.teacher.training.checkpoint).toBe('last');
+    const withValidation = TrainTeacherRequest.parse({
+      outDir: 'out',
+      data: { validation: { type: 'split', fraction: 0.2 } },
+      teacher: minimal.teacher,
+    });
+    expect(withValidation.teacher.type === 'train' && withValidation.teacher.training.checkpoint).toBe('best');
   });
 
   test('errors name the path and what was expected', () => {

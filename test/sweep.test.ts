@@ -5,10 +5,8 @@
 import { parseExperiment, ConfigError } from '../src/config';
 import { AUTO_CANDIDATES, gridCombinations, planStudents } from '../src/config/sweep';
 import { exactBinomialTwoSided, mcnemarExact, signTest } from '../src/eval/significance';
-import { chooseStudents } from '../src/experiment/selection';
 import { runSeeds, summariseSeeds } from '../src/experiment/seeds';
 import { verdict } from '../src/experiment/verdict';
-import type { ModelResult } from '../src/engine';
 import type { ModelReport, RunReport } from '../src/experiment';
 
 const validation = { type: 'split', fraction: 0.2 } as const;
@@ -158,41 +156,7 @@ describe('sweep expansion', () => {
   });
 });
 
-describe('choosing candidates', () => {
-  const result = (
-    name: string,
-    method: ModelResult['method'],
-    validationAccuracy: number,
-    testAccuracy?: number,
-  ): ModelResult =>
-    ({
-      name,
-      method,
-      metrics: { validationAccuracy, ...(testAccuracy === undefined ? {} : { testAccuracy }) },
-    }) as unknown as ModelResult;
-
-  test('the validation-best candidate is kept, a tie goes to the earlier (auto: labels); the test metrics are not read', () => {
-    const plan = planStudents(experiment({ students: [{ name: 'a', model: mlp([8]), method: { type: 'auto' } }] }));
-    const names = plan.students.map((s) => s.name);
-    const methods = plan.students.map((s) => s.method);
-    const tie = chooseStudents(
-      plan,
-      names.map((name, i) => result(name, methods[i]!, 0.9, i === 3 ? 0.99 : 0.5)),
-      'classification',
-    );
-    expect(tie.sweeps[0]).toMatchObject({ chosen: 'a-1', labelsKept: true, metric: 'validationAccuracy' });
-    expect(tie.evaluated.map((r) => r.name)).toEqual(['a-1']);
-    const better = chooseStudents(
-      plan,
-      names.map((name, i) => result(name, methods[i]!, i === 4 ? 0.95 : 0.9)),
-      'classification',
-    );
-    expect(better.sweeps[0]).toMatchObject({ chosen: 'a-5', labelsKept: false });
-    expect(better.evaluated.map((r) => r.name)).toEqual(['a-1', 'a-5']); // the chosen one and, for its verdict, the labels candidate
-    expect([...better.baselineOf]).toEqual([['a-5', 'a-1']]);
-    expect([...better.candidateOf]).toEqual([['a-5', 'a']]);
-  });
-});
+// Choosing between candidates (the noise-aware rule): test/selection.test.ts.
 
 describe('paired tests', () => {
   test('exact McNemar against known binomial values', () => {

@@ -414,7 +414,9 @@ describe('bad table inputs: a typed error naming the file and line or the config
     const file = write('numeric.csv', 'a,label\n1,x\n2,y\nabc,x\n');
     const error = await prepareError({ path: file, columns: { a: 'numeric' } });
     expect(error).toBeInstanceOf(DatasetError);
-    expect(error.message).toBe(`dataset ${file}:4: column "a" is declared numeric, but holds "abc", not a number`);
+    expect(error.message).toBe(
+      `dataset ${file}:4: column "a" is declared numeric, but holds "abc", not a number (if it means a missing value, list it in data.train.missing.markers)`,
+    );
   });
 
   test('93: an empty file, a header alone', async () => {

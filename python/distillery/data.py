@@ -28,7 +28,7 @@ import torch
 from .errors import ConfigError, DataError
 from .io import atomic_save_npz, cache_dir, find_upwards
 from .shards import ArrayRows, Normalization, RowSource, RowStorage, ShardArray, storage_of
-from .spec import DataSpec, FileSource, MnistSource, ShardsSource, Source, SplitValidation, to_json
+from .spec import DataSpec, FileSource, FoldValidation, MnistSource, ShardsSource, Source, SplitValidation, to_json
 
 MNIST_SPLIT_SEED = 2015  # fixed: every command splits the embedded digits the same way
 MNIST_TRAIN_SIZE = 8000
@@ -202,7 +202,8 @@ def _read_shards(source: ShardsSource, where: str) -> tuple[ShardArray, Optional
         return x, None
     if len(source.y) != len(source.x):
         raise DataError(
-            f"{where}.y: {len(source.y)} label files for {len(source.x)} input shards; give one per shard, in the same order",
+            f"{where}.y: {len(source.y)} label files for {len(source.x)} input shards; "
+            "give one per shard, in the same order",
             field=f"{where}.y",
         )
     parts = []
@@ -322,7 +323,8 @@ def _labels_tensor(
     low, high = int(labels.min()), int(labels.max())
     if low < 0 or high >= num_outputs:
         raise DataError(
-            f"{where}: labels must lie in [0, {num_outputs - 1}] for {num_outputs} classes, found {low if low < 0 else high}",
+            f"{where}: labels must lie in [0, {num_outputs - 1}] for {num_outputs} classes, "
+            f"found {low if low < 0 else high}",
             field=f"{where}.y",
             file=file,
         )
@@ -402,7 +404,7 @@ class RunData:
         validation = self.config.validation
         if validation is None:
             return None
-        if isinstance(validation, SplitValidation):
+        if isinstance(validation, (SplitValidation, FoldValidation)):
             return _split_off_validation(self.config, _read_train(self.config))[1]
         return Rows(*read_rows(validation, "data.validation"))
 
@@ -467,14 +469,15 @@ def _class_count(y: np.ndarray, config: DataSpec) -> int:
     if declared is None and (present[0] != 0 or len(present) != present[-1] + 1):
         shown = ", ".join(str(int(v)) for v in present[:6]) + (", …" if len(present) > 6 else "")
         raise DataError(
-            f"data.train: the class labels are {{{shown}}} ({len(present)} classes), not 0..{len(present) - 1}: map them to "
-            "0..K-1, or declare the classes with data.labels (one name per class index) or data.numClasses",
+            f"data.train: the class labels are {{{shown}}} ({len(present)} classes), not 0..{len(present) - 1}: "
+            "map them to 0..K-1, or declare the classes with data.labels (one name per class index) or data.numClasses",
             field="data.train.y",
             file=file,
         )
     if config.labels and not config.num_classes and present[-1] >= len(config.labels):
         raise ConfigError(
-            f"data.labels: {len(config.labels)} names for {int(present[-1]) + 1} classes (data.train has class {int(present[-1])})",
+            f"data.labels: {len(config.labels)} names for {int(present[-1]) + 1} classes "
+            f"(data.train has class {int(present[-1])})",
             field="data.labels",
         )
     count = declared or int(present[-1]) + 1
@@ -533,11 +536,40 @@ def validation_split(y: np.ndarray, fraction: float, task: str) -> tuple[np.ndar
     held_rows = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
     if len(held_rows) == 0:
         raise DataError(
-            f"data.validation: a split of {fraction} of data.train's {len(y)} rows holds out nothing; use a larger fraction",
+            f"data.validation: a split of {fraction} of data.train's {len(y)} rows holds out nothing; "
+            "use a larger fraction",
             field="data.validation.fraction",
         )
     keep = np.setdiff1d(np.arange(len(y)), held_rows)
     return keep, held_rows
+
+
+def _stratified_order(y: np.ndarray, task: str) -> np.ndarray:
+    """Every row of data.train once: each class's rows (all rows for regression) in a fixed-seed random order, class
+    after class. The same generator and the same draws as ``validation_split``."""
+    rng = np.random.default_rng(VALIDATION_SPLIT_SEED)
+    if task == "regression":
+        groups = [np.arange(len(y))]
+    else:
+        flat = y.reshape(len(y), -1)[:, 0]
+        groups = [np.flatnonzero(flat == value) for value in np.unique(flat)]
+    return np.concatenate([rng.permutation(rows) for rows in groups]) if groups else np.zeros(0, dtype=np.int64)
+
+
+def fold_split(y: np.ndarray, folds: int, fold: int, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (kept for training, held out) of fold ``fold`` of ``folds`` deterministic folds of the training
+    data: every ``folds``-th row of the stratified order, starting at ``fold``. Since the order runs class after class,
+    each fold holds each class's rows in proportion (±1), and the folds together hold every row exactly once. Both
+    index arrays are sorted, so the rows keep their order."""
+    if not 0 <= fold < folds:
+        raise ConfigError(f"data.validation.fold: expected 0..{folds - 1}, got {fold}", field="data.validation.fold")
+    if folds > len(y):
+        raise DataError(
+            f"data.validation.folds: {folds} folds of data.train's {len(y)} rows leave a fold empty; use fewer folds",
+            field="data.validation.folds",
+        )
+    held = np.sort(_stratified_order(y, task)[fold::folds])
+    return np.setdiff1d(np.arange(len(y)), held), held
 
 
 def _read_train(config: DataSpec) -> Rows:
@@ -548,10 +580,17 @@ def _read_train(config: DataSpec) -> Rows:
 
 
 def _split_off_validation(config: DataSpec, train: Rows) -> tuple[Rows, Optional[Rows]]:
-    """(the rows trained on, the rows held out): a ``split`` validation holds out a fixed share of data.train."""
-    if not isinstance(config.validation, SplitValidation) or train.y is None:
+    """(the rows trained on, the rows held out): a ``split`` validation holds out a fixed share of data.train, a
+    ``fold`` validation one fold of it."""
+    validation = config.validation
+    if train.y is None:
         return train, None
-    keep, held = validation_split(train.y, config.validation.fraction, config.task)
+    if isinstance(validation, SplitValidation):
+        keep, held = validation_split(train.y, validation.fraction, config.task)
+    elif isinstance(validation, FoldValidation):
+        keep, held = fold_split(train.y, validation.folds, validation.fold, config.task)
+    else:
+        return train, None
     return train.select(keep), train.select(held)
 
 
@@ -644,7 +683,7 @@ def _validation(config: DataSpec, held_out: Optional[Rows], make: _SplitMaker) -
     """The rows held out of data.train, else data.validation's file (which must have labels), else none."""
     if held_out is not None:
         return make(held_out, "data.validation")
-    if config.validation is None or isinstance(config.validation, SplitValidation):
+    if config.validation is None or isinstance(config.validation, (SplitValidation, FoldValidation)):
         return None
     validation = make(Rows(*read_rows(config.validation, "data.validation")), "data.validation")
     if validation.y is None:

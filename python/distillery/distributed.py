@@ -179,7 +179,8 @@ def local_batch(batch_size: int, where: str = "training.batchSize") -> int:
     world = _CONTEXT.world_size
     if batch_size % world:
         raise ConfigError(
-            f"{where}: the global batch {batch_size} does not split evenly over {world} ranks; use a multiple of {world}",
+            f"{where}: the global batch {batch_size} does not split evenly over {world} ranks; "
+            f"use a multiple of {world}",
             field=where,
             details={"batchSize": batch_size, "worldSize": world},
         )

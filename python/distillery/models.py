@@ -331,8 +331,9 @@ def _divisible(value: float, by: int = 8) -> int:
 
 
 class MobileNetV2(nn.Module):
-    """MobileNetV2 (Sandler et al. 2018) for small images: a stride-1 3×3 stem, inverted residual blocks, a 1×1 conv to
-    1280·max(1, width) channels, global pooling. ``width`` scales every layer (0.5 is the literature's CIFAR student)."""
+    """MobileNetV2 (Sandler et al. 2018) for small images: a stride-1 3×3 stem, inverted residual blocks, a 1×1 conv
+    to 1280·max(1, width) channels, global pooling. ``width`` scales every layer (0.5 is the literature's CIFAR
+    student)."""
 
     def __init__(self, input_shape: list[int], num_outputs: int, width: float, dropout: float, where: str = "model"):
         super().__init__()

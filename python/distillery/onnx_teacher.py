@@ -59,7 +59,8 @@ class OnnxTeacher(nn.Module):
         self.sample_shape = list(options.sample_shape or [d if isinstance(d, int) else -1 for d in dims[1:]])
         if -1 in self.sample_shape or math.prod(self.sample_shape) != features:
             raise ConfigError(
-                f"{where}.sampleShape: the ONNX teacher's input {dims} does not fit samples of {features} values; give sampleShape",
+                f"{where}.sampleShape: the ONNX teacher's input {dims} does not fit samples of {features} values; "
+                "give sampleShape",
                 field=f"{where}.sampleShape",
                 file=path,
             )
@@ -85,7 +86,8 @@ class OnnxTeacher(nn.Module):
         if name is None:
             if len(inputs) != 1:
                 raise ConfigError(
-                    f"{where}.inputName: the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); say which",
+                    f"{where}.inputName: the model has {len(inputs)} inputs "
+                    f"({', '.join(i.name for i in inputs)}); say which",
                     field=f"{where}.inputName",
                     file=self.path,
                 )

@@ -65,7 +65,7 @@ from .spec import (
     to_json,
 )
 from .teachers import build_teacher, cached_outputs, check_compatible, onnx_teacher, teacher_summary
-from .train import Objective, fit, resolve_device, seed_everything
+from .train import Objective, fit, predict, resolve_device, seed_everything
 
 # Where a student's teacher comes from: a Distillery checkpoint (.pt), or a black-box ONNX file.
 TeacherSource = Union[str, OnnxTeacher]
@@ -81,6 +81,7 @@ class Paths:
     states: str
     onnx: str
     result: str
+    validation: str  # the kept epoch's predictions on the validation rows
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class Run:
             states=states,
             onnx=os.path.join(self.out_dir, f"{name}.onnx"),
             result=os.path.join(self.out_dir, "results", f"{name}.json"),
+            validation=os.path.join(self.out_dir, "results", f"{name}.validation.json"),
         )
 
 
@@ -282,19 +284,42 @@ def _student(
         "seed": seed,
     }
     _save(run, paths, module, student.model, meta)
-    return _model_result(
-        run,
-        name=student.name,
-        role="student",
-        method=method,
-        provenance=provenance,
-        checkpoint=paths.checkpoint,
-        params=count_parameters(module),
-        flops=flops_per_sample(module, data.sample_shape),
-        seconds=result.seconds,
-        history=result.history,
-        metrics=result.metrics,
+    validation = _write_validation_predictions(run, module, paths.validation)
+    return dataclasses.replace(
+        _model_result(
+            run,
+            name=student.name,
+            role="student",
+            method=method,
+            provenance=provenance,
+            checkpoint=paths.checkpoint,
+            params=count_parameters(module),
+            flops=flops_per_sample(module, data.sample_shape),
+            seconds=result.seconds,
+            history=result.history,
+            metrics=result.metrics,
+        ),
+        validation_predictions=validation,
     )
+
+
+def _write_validation_predictions(run: Run, module: nn.Module, path: str) -> Optional[str]:
+    """The kept epoch's predictions on the validation rows, beside their targets, as JSON: the per-row evidence that
+    sweeps and auto compare candidates on (src/experiment/selection.ts: paired tests on the same rows). Class
+    indices for classification, one list of values per row for regression. None without a validation split."""
+    data = run.data.bundle
+    if data.validation is None or data.validation.y is None:
+        return None
+    if distributed.is_main():  # every rank holds the same model; rank 0 alone writes
+        outputs = predict(module, data.validation.x)
+        target = data.validation.y
+        if data.task == "regression":
+            prediction: list[Any] = outputs.reshape(len(outputs), -1).tolist()
+            targets: list[Any] = target.reshape(len(target), -1).tolist()
+        else:
+            prediction, targets = outputs.argmax(dim=1).tolist(), target.tolist()
+        _write_json(path, {"rows": len(targets), "prediction": prediction, "target": targets}, indent=None)
+    return path
 
 
 def _teacher_for(
@@ -315,7 +340,9 @@ def _teacher_for(
 def _online(student: Student) -> bool:
     """auto: cached once over the transfer set, unless the batch is augmented — then the teacher sees the same batch."""
     mode, augment = student.training.teacher_outputs, student.training.augment
-    return mode == "online" or (mode == "auto" and augment is not None and augment_active(augment))
+    # 'auto' augmentation (zod gives it to teachers alone) may crop and flip: the teacher then sees the same batch.
+    augmented = augment == "auto" or (augment is not None and augment_active(augment))
+    return mode == "online" or (mode == "auto" and augmented)
 
 
 def _attach_teacher(
@@ -333,6 +360,8 @@ def _attach_teacher(
         module, name = teacher.module, teacher.meta["name"]
     objective.teacher = module
     objective.test_teacher_outputs = cached_outputs(path, module, data, "test", data.test)
+    if data.validation is not None:
+        objective.validation_teacher_outputs = cached_outputs(path, module, data, "validation", data.validation)
     if not online:
         objective.teacher_outputs = cached_outputs(path, module, data, "transfer", data.transfer)
     return TeacherProvenance(name=name, sha256=file_sha256(path), outputs="online" if online else "cached")
@@ -373,7 +402,8 @@ def _model_result(
     metrics: dict[str, Any],
     load_options: Optional[LoadOptions] = None,
 ) -> ModelResult:
-    """The one builder of a model's result, before export (``onnx`` and ``export`` are filled in by ``_finished_or``)."""
+    """The one builder of a model's result, before export (``onnx`` and ``export`` are filled in by
+    ``_finished_or``)."""
     data = run.data.bundle
     task: Literal["classification", "regression"] = "regression" if data.task == "regression" else "classification"
     return ModelResult(
@@ -438,7 +468,8 @@ def _exported(run: Run, result: ModelResult, options: ExportOptions, paths: Path
 
 
 def _export(loaded: LoadedModel, path: str, options: ExportOptions, sample: Optional[torch.Tensor]) -> ExportResult:
-    """A loaded checkpoint to ONNX with its metadata; the parity check runs on ``sample`` (normalised rows) when given."""
+    """A loaded checkpoint to ONNX with its metadata; the parity check runs on ``sample`` (normalised rows) when
+    given."""
     return export_onnx(
         loaded.module,
         loaded.input_shape,
@@ -515,9 +546,9 @@ def _copy_onnx(source: str, destination: str) -> ExportResult:
     )
 
 
-def _write_json(path: str, value: Any) -> None:
+def _write_json(path: str, value: Any, *, indent: Optional[int] = 2) -> None:
     def write(temporary: str) -> None:
         with open(temporary, "w", encoding="utf8") as handle:
-            json.dump(value, handle, indent=2)
+            json.dump(value, handle, indent=indent)
 
     atomic_write(path, write)

@@ -1,4 +1,5 @@
-"""Quantised and half-precision variants of an exported model: int8 (dynamic, or static QDQ calibrated on data) and fp16.
+"""Quantised and half-precision variants of an exported model: int8 (dynamic, or static QDQ calibrated on data) and
+fp16.
 
 Each variant is a separate ``.onnx`` file next to its source, with the source's ``distillery.*`` metadata and one key
 more, ``distillery.quantization`` (method, tool, source file and hash, calibration rows). Inputs and outputs stay
@@ -120,13 +121,15 @@ def quantize(
 
 
 def _calibration_rows(x: Union[np.ndarray, ShardArray], model: Any, metadata: dict[str, str], file: str) -> np.ndarray:
-    """Calibration rows shaped as the graph's input, normalised when the graph does not do it, at most CALIBRATION_ROWS."""
+    """Calibration rows shaped as the graph's input, normalised when the graph does not do it, at most
+    CALIBRATION_ROWS."""
     _require_one_data_input(model, file)
     shape = sample_shape(model, metadata)
     features = int(np.prod(shape))
     if x.ndim < 2 or len(x) == 0 or int(np.prod(x.shape[1:])) != features:
         raise QuantizationError(
-            f"calibration data {file}: expected rows of shape [N, {', '.join(map(str, shape))}] ({features} values each), "
+            f"calibration data {file}: expected rows of shape [N, {', '.join(map(str, shape))}] "
+            f"({features} values each), "
             f"got an array of shape {list(x.shape)}",
             file=file,
             field="data",
@@ -203,8 +206,9 @@ def _require_one_data_input(model: Any, file: str) -> None:
     names = [value.name for value in data_inputs(model)]
     if len(names) != 1:
         raise QuantizationError(
-            f"calibration data {file}: the model takes {len(names)} inputs ({', '.join(names) or 'none'}); int8-static "
-            "calibration feeds one array of rows, so it needs a model with exactly one input (int8-dynamic needs no data)",
+            f"calibration data {file}: the model takes {len(names)} inputs ({', '.join(names) or 'none'}); "
+            "int8-static calibration feeds one array of rows, so it needs a model with exactly one input "
+            "(int8-dynamic needs no data)",
             file=file,
             field="data",
             details={"inputs": names},

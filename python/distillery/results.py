@@ -88,6 +88,9 @@ class ModelResult:
     export: Optional[ExportResult]
     # Quantised variants (quantize.py's results, each with its guard); left out when none were asked for.
     variants: Optional[tuple[Json, ...]] = None
+    # The kept epoch's predictions on the validation rows (``results/<name>.validation.json``, pipeline.py): the
+    # per-row evidence that sweeps and auto choose on. Left out for a model trained without a validation split.
+    validation_predictions: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ ConfigError naming it, never a guess. Only keys that zod leaves optional
 
 Field names are snake_case here and camelCase on the wire; ``parse`` and
 ``to_json`` convert. Every field is keyword-only (``kw_only``): built by hand,
-a request names each field, so a new field cannot silently shift the others. A union of dataclasses is told apart by its ``type``
-literal; a ``Variant`` base class (e.g. ``MethodOptions``) stands for the union
-of all its subclasses, so a new method's options class is found without being
-listed here.
+a request names each field, so a new field cannot silently shift the others. A
+union of dataclasses is told apart by its ``type`` literal; a ``Variant`` base
+class (e.g. ``MethodOptions``) stands for the union of all its subclasses, so a
+new method's options class is found without being listed here.
 """
 
 from __future__ import annotations
@@ -272,6 +272,20 @@ class SplitValidation:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FoldValidation:
+    """Fold ``fold`` of ``folds`` stratified, deterministic folds of data.train held out for validation (data.py
+    ``fold_split``): what k-fold selection trains each fold's candidates with."""
+
+    type: Literal["fold"]
+    folds: int
+    fold: int
+
+
+# The validation kinds that hold rows out of data.train (rather than reading a file).
+HeldOutValidation = Union[SplitValidation, FoldValidation]
+
+
+@dataclass(frozen=True, kw_only=True)
 class DataSpec:
     task: Literal["classification", "regression"]
     train: Source
@@ -281,7 +295,7 @@ class DataSpec:
     # (src/preprocess), recorded verbatim in every model, never applied here.
     preprocess: Optional[dict[str, Any]]
     transfer: Optional[Source] = None
-    validation: Union[InMemorySource, SplitValidation, None] = None
+    validation: Union[InMemorySource, SplitValidation, FoldValidation, None] = None
     num_classes: Optional[int] = None
     labels: Optional[tuple[str, ...]] = None
 
@@ -412,7 +426,8 @@ class Training:
     compile: bool
     channels_last: bool
     clip_grad_norm: Optional[float] = None
-    augment: Optional[Augment] = None
+    # 'auto' (a trained teacher's default): chosen from the data's sample shape and the model by augment.resolve
+    augment: Union[Augment, Literal["auto"], None] = None
 
 
 # ---------------------------------------------------------------- methods
@@ -499,8 +514,18 @@ class ExportOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SelectionOptions:
+    """How sweeps and auto choose between candidates: read by TypeScript (src/experiment/selection.ts) alone."""
+
+    folds: Union[int, Literal["auto", "off"]]
+    min_validation_rows: int
+    level: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class EvaluateOptions:
     baselines: bool  # read by TypeScript (src/config/sweep.ts), which adds the baselines to the students
+    selection: SelectionOptions
     top_k: int
     calibration_bins: int
     benchmark: bool
@@ -583,7 +608,8 @@ class ExperimentRequest:
     data: DataSpec
     teacher: Teacher
     students: tuple[Student, ...]
-    export: ExportOptions
+    # False: checkpoints only (k-fold selection's fold runs, src/experiment/folds.ts)
+    export: Union[ExportOptions, Literal[False]]
     evaluate: EvaluateOptions
     out_dir: str
     resume: bool

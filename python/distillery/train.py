@@ -21,6 +21,8 @@ from torch import nn
 
 from . import distributed, methods
 from .augment import Augmenter, Mix
+from .augment import describe as augment_describe
+from .augment import resolve as augment_resolve
 from .data import DataBundle, Split
 from .errors import ConfigError, TrainingDivergedError
 from .io import atomic_torch_save
@@ -73,8 +75,10 @@ class Objective:
     where: str = "method"
     teacher: Optional[nn.Module] = None
     teacher_outputs: Optional[torch.Tensor] = None
-    # The teacher's outputs on the test split, for the per-epoch agreement metric.
+    # The teacher's outputs on the test and validation splits, for the agreement metrics (each epoch's on validation;
+    # on the test split each epoch's without a validation split, else the final model's alone).
     test_teacher_outputs: Optional[torch.Tensor] = None
+    validation_teacher_outputs: Optional[torch.Tensor] = None
     entry: methods.Method[MethodOptions] = field(init=False)
     # A feature method's trainable helper (e.g. the hint connector), built by ``prepare``; never exported.
     auxiliary: Optional[nn.Module] = field(init=False, default=None)
@@ -186,7 +190,8 @@ def lr_factor(
 
 @torch.no_grad()
 def predict(model: nn.Module, x: Union[torch.Tensor, RowSource]) -> torch.Tensor:
-    """Outputs for a whole split, in eval mode, in large batches (read batch by batch when the rows are not resident)."""
+    """Outputs for a whole split, in eval mode, in large batches (read batch by batch when the rows are not
+    resident)."""
     was_training = model.training
     model.eval()
     outputs = (
@@ -306,6 +311,8 @@ def fit(
 
     After every epoch the full training state goes to ``state_path`` (atomically), so a killed run
     resumes from the last finished epoch with ``resume=True`` and ends where an uninterrupted run would.
+    With a validation split each epoch is measured on it alone, and the test split is read once, for the final
+    model (the kept epoch), into the result's ``metrics``; without one each epoch is measured on the test split.
     ``test_metrics=False`` (a sweep's candidates) keeps the test split out of the history altogether.
     """
     try:
@@ -455,15 +462,19 @@ def _prepare(
     batch_size = distributed.local_batch(training.batch_size)
     steps_per_epoch = max(1, math.ceil(math.ceil(transfer.n / ranks.world_size) / batch_size))
     training_where = objective.where.rsplit(".method", 1)[0] + ".training.augment"
-    augmenter = Augmenter.build(training.augment, tuple(data.sample_shape), training_where)
+    convolutional = any(isinstance(module, nn.Conv2d) for module in model.modules())
+    augmenter = Augmenter.build(training.augment, tuple(data.sample_shape), training_where, convolutional=convolutional)
+    if training.augment == "auto":
+        chosen = augment_resolve(training.augment, tuple(data.sample_shape), convolutional=convolutional)
+        progress.emit({"event": "log", "message": f"{name}: training.augment 'auto' chose {augment_describe(chosen)}"})
     objective.check_labels(transfer, "the transfer set" if transfer is not data.train else "data.train")
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     objective.prepare(model, transfer.x[:2])
     if ranks.active and objective.auxiliary is not None:
         raise ConfigError(
-            f"{objective.where}.type: '{objective.entry.name}' trains a connector beside the student, which distributed "
-            "runs do not synchronise across ranks; run it in one process",
+            f"{objective.where}.type: '{objective.entry.name}' trains a connector beside the student, "
+            "which distributed runs do not synchronise across ranks; run it in one process",
             field=f"{objective.where}.type",
         )
     optimizer = make_optimizer(model, training, objective.auxiliary)
@@ -476,9 +487,7 @@ def _prepare(
             "training.checkpoint: 'best' needs data.validation to choose the best epoch honestly",
             field="training.checkpoint",
         )
-    channels_last = (
-        training.channels_last and device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules())
-    )
+    channels_last = training.channels_last and device.type == "cuda" and convolutional
     return _Loop(
         model=model,
         data=data,
@@ -514,7 +523,8 @@ def _resume(loop: _Loop) -> tuple[int, list[dict[str, Any]], _Best]:
 
 
 def _start_training(loop: _Loop) -> None:
-    """Train mode, channels-last on CUDA, then the model as stepped — after any restore, which DDP broadcasts from rank 0."""
+    """Train mode, channels-last on CUDA, then the model as stepped — after any restore, which DDP broadcasts from
+    rank 0."""
     model = loop.model
     model.train()
     if loop.channels_last:
@@ -557,7 +567,8 @@ def _train_epoch(loop: _Loop, epoch: int) -> tuple[_EpochSums, int]:
 def _train_step(
     loop: _Loop, epoch: int, step: int, index: torch.Tensor, x: torch.Tensor, sums: _EpochSums, watch: LossWatch
 ) -> torch.Tensor:
-    """One batch: augment, forward (under autocast), the objective's loss, backward, clip, optimiser and schedule step."""
+    """One batch: augment, forward (under autocast), the objective's loss, backward, clip, optimiser and schedule
+    step."""
     assert loop.trained is not None, "_start_training comes first"
     mix = None
     if loop.augmenter is not None:
@@ -609,8 +620,10 @@ def _check_finite(loop: _Loop, watch: LossWatch, epoch: int) -> None:
 def _epoch_metrics(
     loop: _Loop, sums: _EpochSums, rows_seen: int, epoch_started: float
 ) -> tuple[dict[str, Any], Optional[float]]:
-    """The epoch's metrics (its sums added over the ranks; test and validation splits evaluated) and its validation
-    score, higher is better (None without a validation split)."""
+    """The epoch's metrics (its sums added over the ranks; the validation split evaluated, or the test split when there
+    is none) and its validation score, higher is better (None without a validation split). With a validation split the
+    test split waits for the final model (``_test_metrics`` in ``_finish``): nothing may be chosen, or watched, on it.
+    Evaluation runs in eval mode under no_grad and draws no random numbers, so it leaves training bit-identical."""
     data = loop.data
     seen = torch.tensor(float(rows_seen))
     total_loss, correct, seen, *summed = distributed.all_sum([sums.loss, sums.correct, seen, *sums.terms.values()])
@@ -621,20 +634,25 @@ def _epoch_metrics(
     }
     if loop.transfer.y is not None and data.task == "classification":
         metrics["trainAccuracy"] = float(correct) / float(seen)
-    if loop.test_metrics:
-        metrics.update(
-            split_metrics(
-                predict(loop.model, data.test.x), data.test, data.task, "test", loop.objective.test_teacher_outputs
-            )
-        )
     score = None
     if data.validation is not None:
-        metrics.update(split_metrics(predict(loop.model, data.validation.x), data.validation, data.task, "validation"))
+        outputs = predict(loop.model, data.validation.x)
+        teacher = loop.objective.validation_teacher_outputs
+        metrics.update(split_metrics(outputs, data.validation, data.task, "validation", teacher))
         score = -metrics["validationRmse"] if data.task == "regression" else metrics["validationAccuracy"]
+    elif loop.test_metrics:
+        metrics.update(_test_metrics(loop))
     metrics["lr"] = loop.optimizer.param_groups[0]["lr"]
     metrics["seconds"] = time.perf_counter() - epoch_started
     metrics["samplesPerSecond"] = loop.transfer.n / max(metrics["seconds"], 1e-9)
     return metrics, score
+
+
+def _test_metrics(loop: _Loop) -> dict[str, float]:
+    """The model's metrics on the test split (with the teacher's agreement for a distilled student)."""
+    data = loop.data
+    outputs = predict(loop.model, data.test.x)
+    return split_metrics(outputs, data.test, data.task, "test", loop.objective.test_teacher_outputs)
 
 
 def _end_epoch(
@@ -679,13 +697,17 @@ def _end_epoch(
 
 
 def _finish(loop: _Loop, history: list[dict[str, Any]], best: _Best, start_epoch: int, started: float) -> FitResult:
-    """The best epoch's weights back in the model (checkpoint 'best'), the run's time (resumed epochs included)."""
+    """The best epoch's weights back in the model (checkpoint 'best'), the run's time (resumed epochs included), and
+    the final metrics: the kept epoch's record, with its test metrics read now when the epochs were measured on
+    validation."""
     kept_best = loop.keep_best and best.state is not None
     if kept_best:
         loop.model.load_state_dict(best.state)
     final_epoch = best.epoch if kept_best else len(history)
     seconds = time.perf_counter() - started + sum(h["seconds"] for h in history[:start_epoch])
     final = dict(history[final_epoch - 1]) if history else {}
+    if history and loop.test_metrics and loop.data.validation is not None:
+        final.update(_test_metrics(loop))
     loop.progress.emit(
         {"event": "phase-end", "phase": loop.phase, "name": loop.name, "seconds": seconds, "metrics": final}
     )
@@ -695,7 +717,8 @@ def _finish(loop: _Loop, history: list[dict[str, Any]], best: _Best, start_epoch
 def _diverged(
     what: str, name: str, epoch: int, step: int, last_good_epoch: int, state_path: Optional[str]
 ) -> TrainingDivergedError:
-    """The error for a NaN/infinite loss or weights. The state file (if any) is left as it was: the last good epoch's."""
+    """The error for a NaN/infinite loss or weights. The state file (if any) is left as it was: the last good
+    epoch's."""
     kept = state_path if state_path and last_good_epoch > 0 and os.path.exists(state_path) else None
     return TrainingDivergedError(
         f"{name}: {what} at epoch {epoch}, step {step}; lower the learning rate or check the data"

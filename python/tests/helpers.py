@@ -45,7 +45,8 @@ def zod_default(*path: str) -> Any:
 
 
 def _merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """The defaults with ``overrides`` on top (a nested block given as an override replaces the default's whole block)."""
+    """The defaults with ``overrides`` on top (a nested block given as an override replaces the default's whole
+    block)."""
     return {**base, **copy.deepcopy(overrides)}
 
 

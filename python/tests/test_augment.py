@@ -58,7 +58,9 @@ def test_cutmix_pastes_a_box_whose_area_is_one_minus_lambda():
 
 
 def test_noise_and_determinism():
-    augmenter = Augmenter.build(parse(Augment, augment_options(noise=0.5, mixup=0.2)), (5,), "training.augment")
+    augmenter = Augmenter.build(
+        parse(Augment, augment_options(noise=0.5, mixup=0.2)), (5,), "training.augment", convolutional=False
+    )
     x = torch.zeros(2000, 5)
     a, mix_a = augmenter(x, generator(3))
     b, mix_b = augmenter(x, generator(3))
@@ -68,10 +70,15 @@ def test_noise_and_determinism():
 
 
 def test_all_off_is_no_augmenter_and_image_transforms_on_vectors_are_refused():
-    assert Augmenter.build(parse(Augment, augment_options()), (5,), "x") is None
+    assert Augmenter.build(parse(Augment, augment_options()), (5,), "x", convolutional=False) is None
     for key, value in (("flip", True), ("shift", 1), ("cutmix", 1.0)):
         with pytest.raises(ConfigError) as error:
-            Augmenter.build(parse(Augment, augment_options(**{key: value})), (5,), "students[0].training.augment")
+            Augmenter.build(
+                parse(Augment, augment_options(**{key: value})),
+                (5,),
+                "students[0].training.augment",
+                convolutional=False,
+            )
         assert error.value.field == f"students[0].training.augment.{key}" and "needs images" in str(error.value)
 
 

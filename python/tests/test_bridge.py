@@ -33,7 +33,8 @@ SCRIPT = textwrap.dedent("""
     os.write(1, b"WRITTEN-TO-FD-1\\n")
 
     folder = sys.argv[1]
-    with open(os.path.join(folder, "requests.json")) as handle:  # complete requests, built by the test from zod's defaults
+    # complete requests, built by the test from zod's defaults
+    with open(os.path.join(folder, "requests.json")) as handle:
         requests = json.load(handle)
     report = {
         "sigint_ignored": signal.getsignal(signal.SIGINT) == signal.SIG_IGN,
@@ -41,7 +42,9 @@ SCRIPT = textwrap.dedent("""
         "hello": json.loads(bridge.invoke("hello", "{}")),
         "unknown": json.loads(bridge.invoke("no-such-command", "{}")),
         "data_error": json.loads(bridge.invoke("write_split", json.dumps(requests["write_split"]))),
-        "config_error": json.loads(bridge.invoke("write_split", json.dumps({**requests["write_split"], "where": "students[0]"}))),
+        "config_error": json.loads(
+            bridge.invoke("write_split", json.dumps({**requests["write_split"], "where": "students[0]"}))
+        ),
         "bad_json": json.loads(bridge.invoke("hello", "{not json")),
     }
 

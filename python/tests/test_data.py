@@ -399,7 +399,8 @@ def test_randomly_damaged_files_load_or_raise_data_error(tmp_path, kind):
 
 
 def _shift_of(original, moved, max_shift):
-    """The (dy, dx) with |dy|, |dx| <= max_shift that turns ``original`` [.., H, W] into ``moved`` (zero fill), or None."""
+    """The (dy, dx) with |dy|, |dx| <= max_shift that turns ``original`` [.., H, W] into ``moved`` (zero fill), or
+    None."""
     height, width = original.shape[-2:]
     for dy in range(-max_shift, max_shift + 1):
         for dx in range(-max_shift, max_shift + 1):

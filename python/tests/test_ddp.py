@@ -286,7 +286,8 @@ def test_a_global_batch_that_does_not_split_over_the_ranks_is_refused(tmp_path):
 
 
 def launch_spec(**flags):
-    """The zod-completed distributed block with the command line's ``flags`` (camelCase) on top, as the launcher parses it."""
+    """The zod-completed distributed block with the command line's ``flags`` (camelCase) on top, as the launcher
+    parses it."""
     options = distributed.launch_options(zod_default("distributed"), flags)
     assert options is not None
     return options
@@ -347,3 +348,23 @@ def test_more_ranks_on_a_node_than_it_has_gpus_is_refused_before_joining(monkeyp
     assert caught.value.field == "distributed.nprocPerNode"
     assert "2 ranks on this node, but it has 1 CUDA devices" in caught.value.message
     assert not distributed.current().active
+
+
+def test_two_ranks_write_each_students_validation_predictions_once_from_rank_0(tmp_path):
+    """k-fold selection's fold runs under torchrun: one fold held out, checkpoints only, the evidence written whole."""
+    path = request_file(tmp_path, epochs=1, n_train=96)
+    with open(path, encoding="utf8") as handle:
+        request = json.load(handle)
+    request["data"]["validation"] = {"type": "fold", "folds": 3, "fold": 0}
+    request["export"] = False
+    with open(path, "w", encoding="utf8") as handle:
+        json.dump(request, handle)
+    code, envelope, done = launch(path, "--nproc-per-node", 2)
+    assert code == 0, done.stderr[-3000:]
+    (small,) = envelope["result"]["students"]
+    assert small["onnx"] is None
+    with open(small["validationPredictions"], encoding="utf8") as handle:
+        evidence = json.load(handle)
+    assert evidence["rows"] == len(evidence["prediction"]) == 32
+    right = sum(p == t for p, t in zip(evidence["prediction"], evidence["target"], strict=True))
+    assert right / 32 == pytest.approx(small["metrics"]["validationAccuracy"])

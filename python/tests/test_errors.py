@@ -500,9 +500,10 @@ _KILLED_EXPORT = textwrap.dedent("""
         time.sleep(120)
     export._parity = stall
     model = build_model(parse(ModelSpec, model_config), [3], 2).eval()
-    metadata = metadata_props(name="s", role="student", task="classification", input_shape=[3], output_kind="logits",
-                              normalization=None, labels=["a", "b"], model_config=model_config, method=None, teacher=None,
-                              training=None, metrics=None, params=1, flops=1)
+    metadata = metadata_props(name="s", role="student", task="classification", input_shape=[3],
+                              output_kind="logits", normalization=None, labels=["a", "b"],
+                              model_config=model_config, method=None, teacher=None, training=None, metrics=None,
+                              params=1, flops=1)
     export_onnx(model, [3], final, metadata, task="classification", opset=18)  # the zod default, export.opset
 """)
 
@@ -536,7 +537,7 @@ def test_sigkill_during_export_leaves_no_onnx_under_the_final_name(tmp_path):
     assert os.listdir(out_dir) == []
 
 
-# ------------------------------------------------------------------ source scans (alongside the behavioural tests above)
+# ------------------------------------------------------------------ source scans (beside the behavioural tests)
 
 
 def _sources():
@@ -587,7 +588,8 @@ def test_no_pickle_eval_or_stray_imports_of_user_data():
             ):
                 offenders.append(where)
             if re.search(
-                r"\bimport pickle\b|\bpickle\.load|(?<![.\w])eval\(|(?<![.\w])exec\(|allow_pickle=True|weights_only=False",
+                r"\bimport pickle\b|\bpickle\.load|(?<![.\w])eval\(|(?<![.\w])exec\("
+                r"|allow_pickle=True|weights_only=False",
                 code,
             ):
                 offenders.append(where)

@@ -1,5 +1,6 @@
-"""The loop's options for fast hardware, on the CPU: the lazy loss check that CUDA uses (no host sync per step),
-training.compile (torch.compile gives the eager loop's weights), bf16 autocast on the CPU, channelsLast (CUDA only)."""
+"""The loop's options: for fast hardware, on the CPU, the lazy loss check that CUDA uses (no host sync per step),
+training.compile (torch.compile gives the eager loop's weights), bf16 autocast on the CPU, channelsLast (CUDA only);
+augment: 'auto', the teacher's default (crops for images, flips for colour ones)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import math
 import pytest
 import torch
 
+from distillery.augment import Augmenter, resolve
 from distillery.errors import TrainingDivergedError
 from distillery.models import build_model
-from distillery.progress import Silent
+from distillery.progress import Progress, Silent
+from distillery.spec import Augment, parse
 from distillery.train import LossWatch, Objective, _autocast, fit
-from helpers import CPU, method_spec, model_spec, tiny_bundle, training_spec
+from helpers import CPU, augment_options, method_spec, model_spec, tiny_bundle, training_spec
 
 
 def train(bundle, **training):
@@ -120,3 +123,59 @@ def test_channels_last_changes_nothing_off_cuda():
     assert all(
         torch.equal(a, b) for a, b in zip(plain.state_dict().values(), flagged.state_dict().values(), strict=True)
     )
+
+
+# ------------------------------------------------------------------ augment: 'auto' (a trained teacher's default)
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        ((3, 32, 32), {"shift": 4, "flip": True}),  # colour images: crops by 1/8 of the side, and flips
+        ((1, 28, 28), {"shift": 3, "flip": False}),  # grey images: a mirrored digit is another symbol
+        ((28, 28), {"shift": 3, "flip": False}),  # the embedded MNIST's [H,W] samples
+        ((3, 224, 160), {"shift": 8, "flip": True}),  # 1/8 of the shorter side, at most the schema's 8
+    ],
+)
+def test_auto_augmentation_crops_images_and_flips_colour_ones_alone(shape, expected):
+    chosen = resolve("auto", shape, convolutional=True)
+    assert chosen is not None and (chosen.shift, chosen.flip) == (expected["shift"], expected["flip"])
+    assert (chosen.noise, chosen.mixup, chosen.cutmix) == (0.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("shape", [(12,), (4, 5, 6, 7), (5, 16, 16)])
+def test_auto_augmentation_leaves_tables_vectors_and_other_arrays_alone(shape):
+    assert resolve("auto", shape, convolutional=True) is None
+    assert Augmenter.build("auto", shape, "teacher.training.augment", convolutional=True) is None
+
+
+def test_auto_augmentation_leaves_models_without_convolutions_alone():
+    """An MLP sees a shifted image as new inputs: crops cost it accuracy unless it trains far longer."""
+    assert resolve("auto", (3, 32, 32), convolutional=False) is None
+
+
+def test_explicit_augmentation_wins_over_auto():
+    spec = parse(Augment, augment_options(shift=1), "training.augment")
+    assert resolve(spec, (3, 32, 32), convolutional=False) is spec
+    assert resolve(None, (3, 32, 32), convolutional=True) is None
+
+
+def test_a_teacher_with_auto_augmentation_says_what_it_chose():
+    events: list[dict] = []
+    progress = Progress(lambda event: events.append(event) and False, min_interval_s=0.0)
+    bundle = tiny_bundle(shape=(3, 16, 16))
+    model = build_model(model_spec("lenet"), bundle.sample_shape, 3)
+    training = training_spec(epochs=1, batchSize=32, augment="auto")
+    fit(
+        model,
+        bundle,
+        training,
+        Objective(method_spec("hard-labels"), "classification"),
+        CPU,
+        progress,
+        phase="teacher",
+        name="teacher",
+        seed=0,
+    )
+    logs = [event["message"] for event in events if event.get("event") == "log"]
+    assert "teacher: training.augment 'auto' chose shift 2, flip" in logs

@@ -1,4 +1,5 @@
-"""DIST against a hand computation in numpy: Pearson correlations of softmax(z/T) across classes and across the batch."""
+"""DIST against a hand computation in numpy: Pearson correlations of softmax(z/T) across classes and across the
+batch."""
 
 from __future__ import annotations
 

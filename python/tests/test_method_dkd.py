@@ -76,7 +76,8 @@ def test_dkd_warms_the_kd_terms_up_over_the_first_epochs():
 
 
 def test_classic_kd_is_dkd_with_alpha_1_and_beta_1_minus_p_target_when_every_sample_has_one_p_target():
-    """The decomposition itself (Zhao et al., eq. 7): KD = TCKD + (1 − p_t^T)·NCKD, per sample — checked on one sample."""
+    """The decomposition itself (Zhao et al., eq. 7): KD = TCKD + (1 − p_t^T)·NCKD, per sample — checked on one
+    sample."""
     rng = np.random.default_rng(13)
     student, teacher, label = rng.normal(size=(1, 6)), rng.normal(size=(1, 6)) * 3, np.array([2])
     t = 2.0

@@ -192,8 +192,9 @@ def test_custom_module_is_built_with_its_kwargs():
 @pytest.mark.parametrize(
     ("config", "params"),
     [
-        # the distillation literature's sizes on CIFAR-100 (CRD, Tian et al. 2020): resnet8x4 1.23M and resnet32x4 7.43M there,
-        # with a stem half as wide; resnet20 0.28M, resnet56 0.86M, WRN-40-2 2.26M, WRN-16-2 0.70M, MobileNetV2 (x0.5) 0.81M
+        # the distillation literature's sizes on CIFAR-100 (CRD, Tian et al. 2020): resnet8x4 1.23M and resnet32x4
+        # 7.43M there, with a stem half as wide; resnet20 0.28M, resnet56 0.86M, WRN-40-2 2.26M, WRN-16-2 0.70M,
+        # MobileNetV2 (x0.5) 0.81M
         ({"type": "resnet", "depth": 8, "widen": 4}, 1_250_724),
         ({"type": "resnet", "depth": 32, "widen": 4}, 7_451_044),
         ({"type": "resnet", "depth": 20}, 278_324),

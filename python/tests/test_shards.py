@@ -1,4 +1,5 @@
-"""shards.py: inputs larger than memory, as memory-mapped .npy shards read in chunks — the same training as in memory."""
+"""shards.py: inputs larger than memory, as memory-mapped .npy shards read in chunks — the same training as in
+memory."""
 
 from __future__ import annotations
 

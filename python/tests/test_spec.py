@@ -120,7 +120,8 @@ OPTIONAL = {"distill, checkpoint teacher": {"teacher"}, "distill, onnx teacher":
 
 
 def key_paths(value, prefix=""):
-    """The dotted path of every object key in ``value``, recursively (list items as ``[i]``, never deleted themselves)."""
+    """The dotted path of every object key in ``value``, recursively (list items as ``[i]``, never deleted
+    themselves)."""
     if isinstance(value, dict):
         for key, item in value.items():
             path = f"{prefix}.{key}" if prefix else key
@@ -387,7 +388,7 @@ WRONG_TYPES = [
     ("students[0]", [], "expected an object"),
     ("students[0].method.temperature", "hot", "expected a number"),
     ("students[0].method.type", "dark-knowledge", "expected one of"),
-    ("export", True, "expected an object, got a boolean"),
+    ("export", True, "unexpected value True"),  # export: options, or false (checkpoints only)
     ("evaluate.benchmark", 1, "expected true or false"),
 ]
 

@@ -379,7 +379,8 @@ def test_best_checkpoint_reports_the_best_validation_epoch():
     bundle = DataBundle(
         "classification", clean.sample_shape, 3, clean.labels, None, clean.train, clean.test, clean.train, validation
     )
-    _, result = train(
+    progress = Recorder()
+    model, result = train(
         bundle,
         quick(
             epochs=4,
@@ -387,10 +388,44 @@ def test_best_checkpoint_reports_the_best_validation_epoch():
             checkpoint="best",
             optimizer={"type": "sgd", "lr": 0.5, "momentum": 0.9, "nesterov": False},
         ),
+        progress=progress,
     )
     scores = [h["validationAccuracy"] for h in result.history]
     assert result.best_epoch == scores.index(max(scores)) + 1
-    assert result.metrics == result.history[result.best_epoch - 1]
+    # the epochs are measured on validation alone; the test split is read once, for the kept epoch's weights
+    assert all(not key.startswith("test") for epoch in result.history for key in epoch)
+    assert all(not key.startswith("test") for event in progress.of("epoch") for key in event["metrics"])
+    kept = {key: value for key, value in result.metrics.items() if not key.startswith("test")}
+    assert kept == result.history[result.best_epoch - 1]
+    predicted = predict(model, bundle.test.x).argmax(dim=1)
+    assert result.metrics["testErrors"] == int((predicted != bundle.test.y).sum())
+    assert progress.of("phase-end")[0]["metrics"] == result.metrics
+
+
+def test_measuring_epochs_on_validation_leaves_training_bit_identical():
+    """Per-epoch evaluation (on validation, or on the test split without one) draws no random numbers and changes no
+    state: the same run with and without a validation split steps through the same weights and losses."""
+    without = tiny_bundle(n_train=96, n_test=48)
+    validation = Split(DeviceRows(without.test.x[:24]), without.test.y[:24])
+    with_validation = DataBundle(
+        "classification",
+        without.sample_shape,
+        3,
+        without.labels,
+        None,
+        without.train,
+        without.test,
+        without.train,
+        validation,
+    )
+    spec = quick(epochs=3, batchSize=16, augment=augment_options(shift=1, flip=True))
+    a, result_a = train(without, spec)
+    b, result_b = train(with_validation, spec)
+    assert state_dicts_equal(a, b)
+    assert [h["loss"] for h in result_a.history] == [h["loss"] for h in result_b.history]
+    assert all("testAccuracy" in h and "validationAccuracy" not in h for h in result_a.history)  # labelled as test
+    assert all("validationAccuracy" in h and "testAccuracy" not in h for h in result_b.history)
+    assert result_a.metrics["testErrors"] == result_b.metrics["testErrors"]  # the same final model, read once
 
 
 def test_resolve_device():

@@ -48,7 +48,8 @@ function explain(error: unknown): string {
     return `error${where}: ${error.message}${process.env.DISTILLERY_DEBUG ? `\n${error.pythonTraceback}` : ''}`;
   }
   if (error instanceof EngineError) return `error: ${error.message}`;
-  if (error instanceof Error) return `error: ${error.message}${process.env.DISTILLERY_DEBUG ? `\n${error.stack}` : ''}`;
+  if (error instanceof Error)
+    return `error: ${error.message}${process.env.DISTILLERY_DEBUG ? `\n${error.stack ?? ''}` : ''}`;
   return `error: ${String(error)}`;
 }
 

@@ -1,16 +1,21 @@
 import type { z } from 'zod';
 
+/** One problem found in a config: where, and what is wrong. */
 export interface ConfigIssue {
   /** Where, as written in the config: `students[1].method.temperature`. */
   path: string;
+  /** What is wrong, in words (`expected a number > 0`). */
   message: string;
 }
 
 /** A config or option that failed validation. `issues` name each field at fault. */
 export class ConfigError extends Error {
+  /** The class's name, also set on instances, so that logs and `error.name` checks see it. */
   override readonly name = 'ConfigError';
   constructor(
+    /** Every problem found, not only the first. */
     readonly issues: ConfigIssue[],
+    /** The config file, when the config came from one. */
     readonly file?: string,
   ) {
     super(
@@ -25,7 +30,7 @@ export class ConfigError extends Error {
   }
 }
 
-export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+export function formatPath(path: readonly PropertyKey[]): string {
   let text = '';
   for (const key of path) {
     if (typeof key === 'number') text += `[${key}]`;
@@ -35,7 +40,7 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
 }
 
 /** Flattens zod issues into `path: message` pairs; an unknown key is named in the path itself. */
-export function issuesOf(error: z.ZodError, prefix: ReadonlyArray<PropertyKey> = []): ConfigIssue[] {
+export function issuesOf(error: z.ZodError, prefix: readonly PropertyKey[] = []): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   for (const issue of error.issues) {
     const path = [...prefix, ...issue.path];

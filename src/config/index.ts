@@ -12,6 +12,7 @@ import {
   type DataConfig,
   type ExperimentConfig,
   type SplitValidationConfig,
+  type FoldValidationConfig,
   type TeacherConfig,
   type TrainingSourceConfig,
 } from './schema';
@@ -46,7 +47,7 @@ export {
   type TrainTeacherOptionsInput,
   type TrainingConfig,
 } from './schema';
-export { Method, methodTraits, type MethodName, type MethodTraits } from './methods';
+export { Method, methodTraits, type MethodName, type MethodTraits, type Task } from './methods';
 export { ConfigError, type ConfigIssue } from './errors';
 
 /** Parses with a zod schema, turning failures into a ConfigError that names every field. */
@@ -56,8 +57,11 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, file?:
   return result.data;
 }
 
-function resolveSource<S extends TrainingSourceConfig | SplitValidationConfig>(source: S, baseDir: string): S {
-  if (source.type === 'mnist' || source.type === 'split') return source;
+function resolveSource<S extends TrainingSourceConfig | SplitValidationConfig | FoldValidationConfig>(
+  source: S,
+  baseDir: string,
+): S {
+  if (source.type === 'mnist' || source.type === 'split' || source.type === 'fold') return source;
   if (source.type === 'shards') {
     const absolute = (files: string[]): string[] => files.map((file) => path.resolve(baseDir, file));
     return { ...source, x: absolute(source.x), ...(source.y ? { y: absolute(source.y) } : {}) };

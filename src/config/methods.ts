@@ -11,13 +11,19 @@
  */
 import { z } from 'zod';
 
+/** The tasks a method can train for. */
 export type Task = 'classification' | 'regression';
 
+/**
+ * What a distillation method needs and supports, read from its registry entry: drives validation (a method that
+ * needs a teacher without one is an error) and the docs.
+ */
 export interface MethodTraits {
   /** The loss reads the teacher's outputs: the student learns on the transfer set. */
   needsTeacher: boolean;
   /** The loss reads the labels: an unlabelled transfer set is an error. */
   needsLabels: boolean;
+  /** The tasks the method supports. */
   tasks: readonly Task[];
 }
 
@@ -176,19 +182,28 @@ export const METHODS = [
   Targets,
 ] as const;
 
+/**
+ * The zod schema of a distillation method (`type`: hard-labels, soft-targets, logit-regression, dkd, dist, hints,
+ * regression-distillation, targets), one registry entry each; their options are listed in docs/CONFIG.md.
+ */
 export const Method = z.discriminatedUnion('type', [...METHODS]);
+/** A method after validation, every default filled ({@link Method}). */
 export type MethodConfig = z.infer<typeof Method>;
+/** The name of a registry method (`'soft-targets'`, `'dkd'`…). */
 export type MethodName = MethodConfig['type'];
 
 /**
  * `auto`: not a loss but a small built-in sweep (src/config/sweep.ts, AUTO_CANDIDATES): the same student trained on
- * the labels, with KD at a few temperatures, with logit-standardised KD and with DKD; the validation-best is kept.
+ * the labels, with KD at a few temperatures, with logit-standardised KD and with DKD; the labels student is kept
+ * unless a distilled one is significantly better on the same rows (src/experiment/selection.ts).
  */
 export const AutoMethod = z
   .strictObject({ type: z.literal('auto') })
   .describe(
-    'A built-in sweep chosen on data.validation: labels, soft-targets T 2/4/8, logit-standardised KD, DKD (regression: targets, ' +
-      'regression-distillation at targetWeight 0 and 0.5). Never keeps a student that is worse on validation than the labels one',
+    'A built-in sweep: labels, soft-targets T 2/4/8, logit-standardised KD, DKD (regression: targets, ' +
+      'regression-distillation at targetWeight 0 and 0.5). Keeps the labels student unless a distilled candidate is significantly ' +
+      'better on the same rows — data.validation, or k-fold cross-validation over data.train when the validation split is small ' +
+      '(evaluate.selection: paired exact test, Holm-adjusted, level 0.05)',
   );
 
 /** What an experiment's student may name: a registry method, or `auto`. */

@@ -25,8 +25,8 @@ interface JsonSchema {
 const variants = (schema: JsonSchema): JsonSchema[] => schema.oneOf ?? schema.anyOf ?? [];
 const isObject = (schema: JsonSchema): boolean => schema.type === 'object' && !!schema.properties;
 const variantName = (schema: JsonSchema): string | undefined => {
-  const type = schema.properties?.['type'];
-  return type && type.const !== undefined
+  const type = schema.properties?.type;
+  return type?.const !== undefined
     ? typeof type.const === 'string'
       ? type.const
       : JSON.stringify(type.const)
@@ -39,7 +39,7 @@ function typeOf(schema: JsonSchema): string {
   const options = variants(schema);
   if (options.length) {
     const names = options.map(variantName);
-    if (names.every(Boolean)) return `one of: ${names.map((name) => `\`${name}\``).join(', ')} (by \`type\`)`;
+    if (names.every(Boolean)) return `one of: ${names.map((name) => `\`${name ?? ''}\``).join(', ')} (by \`type\`)`;
     return options.map(typeOf).join(' \\| ');
   }
   if (schema.type === 'array') return `${schema.items ? typeOf(schema.items) : 'any'}[]`;
@@ -70,8 +70,10 @@ class Reference {
   /** The section title a schema is (or will be) rendered under: the first place it appears. */
   private titleFor(schema: JsonSchema, title: string): string {
     const key = JSON.stringify(schema);
-    if (!this.titles.has(key)) this.titles.set(key, title);
-    return this.titles.get(key)!;
+    const known = this.titles.get(key);
+    if (known !== undefined) return known;
+    this.titles.set(key, title);
+    return title;
   }
 
   /** Renders an object schema as a table, then its nested objects as their own sections. */
@@ -81,11 +83,12 @@ class Reference {
     this.rendered.add(key);
     const title = this.titleFor(schema, requestedTitle);
     const rows: string[] = [];
-    const nested: Array<[string, JsonSchema]> = [];
+    const nested: [string, JsonSchema][] = [];
     for (const [name, property] of Object.entries(schema.properties ?? {})) {
       if (name === '$schema') continue;
-      const array = property.type === 'array' && property.items !== undefined;
-      const target = array ? property.items! : property;
+      const items = property.type === 'array' ? property.items : undefined;
+      const array = items !== undefined;
+      const target = items ?? property;
       const childTitle = `${title}.${name}${array ? '[]' : ''}`;
       let type = typeOf(property);
       const options = variants(target).filter(isObject);
@@ -95,11 +98,18 @@ class Reference {
         type = this.link(linked, array ? 'object[]' : 'object');
       } else if (options.length) {
         const links = options.map((option) => {
-          const optionTitle = `${childTitle} (type: ${variantName(option) ?? '?'})`;
+          const name = variantName(option);
+          const optionTitle = name === undefined ? childTitle : `${childTitle} (type: ${name})`;
           nested.push([optionTitle, option]);
-          return this.link(this.titleFor(option, optionTitle), `\`${variantName(option) ?? '?'}\``);
+          return this.link(this.titleFor(option, optionTitle), name === undefined ? 'object' : `\`${name}\``);
         });
-        type = `one of ${links.join(', ')}${array ? ' (array)' : ''}`;
+        // A union of values and one object (e.g. `'auto'` or the options themselves): the values, then the object.
+        const values = variants(target)
+          .filter((option) => !isObject(option))
+          .map(typeOf);
+        type = values.length
+          ? [...values, ...links].join(' \\| ')
+          : `one of ${links.join(', ')}${array ? ' (array)' : ''}`;
       }
       const required = schema.required?.includes(name) && property.default === undefined;
       const fallback =

@@ -3,13 +3,15 @@
  *
  * - `sweep` (a grid over student fields) turns each student into one candidate per combination, named
  *   `<student>-<k>`; `method: { type: 'auto' }` does the same with AUTO_CANDIDATES. The engine trains every
- *   candidate without reading the test split; `chooseCandidate` keeps the one with the best validation score.
+ *   candidate without reading the test split; src/experiment/selection.ts keeps the reference candidate (the
+ *   labels-trained one) unless another is significantly better on the same rows.
  * - With `evaluate.baselines`, a distilled student with no labels-trained student of the same architecture gets
  *   one (`<student>-labels`), so that the report's verdict always has its comparison.
  *
  * Everything here is a pure function of the parsed experiment: the expansion is written into the run folder's
  * resolved-config.json, and `python -m distillery run_experiment` runs that file as it is.
  */
+import { required } from '../core/required';
 import { ConfigError, formatPath } from './errors';
 import { methodTraits, METHODS, type MethodConfig } from './methods';
 import { Name, Student, type ExperimentConfig, type ExperimentStudentConfig, type StudentConfig } from './schema';
@@ -21,7 +23,7 @@ export interface CandidateGroup {
   /** The experiment's student that expanded. */
   name: string;
   auto: boolean;
-  candidates: Array<{ name: string; overrides: Record<string, unknown> }>;
+  candidates: { name: string; overrides: Record<string, unknown> }[];
 }
 
 export interface StudentPlan {
@@ -32,7 +34,7 @@ export interface StudentPlan {
   addedBaselines: string[];
 }
 
-/** auto's candidates, in order: the labels student first, so that it wins a tie on validation. */
+/** auto's candidates, in order: the labels student first, the reference every other candidate is tested against. */
 export const AUTO_CANDIDATES: Record<'classification' | 'regression', MethodConfig[]> = {
   classification: [
     { type: 'hard-labels' },
@@ -49,19 +51,25 @@ export const AUTO_CANDIDATES: Record<'classification' | 'regression', MethodConf
   ],
 };
 
-/** Expands sweeps and `auto`, and adds the verdict's baselines. */
-export function planStudents(config: ExperimentConfig): StudentPlan {
+/**
+ * Expands sweeps and `auto`, and adds the verdict's baselines. `keep` (group → candidate name; k-fold selection has
+ * chosen already) leaves only that candidate of each group it names, under the name it had in the full expansion.
+ */
+export function planStudents(config: ExperimentConfig, keep?: ReadonlyMap<string, string>): StudentPlan {
   const students: PlannedStudent[] = [];
   const groups: CandidateGroup[] = [];
   config.students.forEach((student, index) => {
     const candidates = expandStudent(student, index, config);
-    if (candidates.length === 1 && student.method.type !== 'auto') {
-      students.push(candidates[0]!.student);
+    const [only] = candidates;
+    if (only !== undefined && candidates.length === 1 && student.method.type !== 'auto') {
+      students.push(only.student);
       return;
     }
     const group: CandidateGroup = { name: student.name, auto: student.method.type === 'auto', candidates: [] };
     candidates.forEach(({ student: candidate, overrides }, k) => {
       const name = candidateName(student.name, k + 1, index);
+      const kept = keep?.get(student.name);
+      if (kept !== undefined && kept !== name) return;
       students.push({ ...candidate, name, candidate: { group: student.name, overrides } });
       group.candidates.push({ name, overrides });
     });
@@ -86,8 +94,7 @@ interface Expanded {
 }
 
 function expandStudent(student: ExperimentStudentConfig, index: number, config: ExperimentConfig): Expanded[] {
-  const methods: Array<MethodConfig | null> =
-    student.method.type === 'auto' ? AUTO_CANDIDATES[config.data.task] : [null];
+  const methods: (MethodConfig | null)[] = student.method.type === 'auto' ? AUTO_CANDIDATES[config.data.task] : [null];
   const grid = gridCombinations(config.sweep ?? {});
   const expanded: Expanded[] = [];
   const seen = new Set<string>();
@@ -105,8 +112,8 @@ function expandStudent(student: ExperimentStudentConfig, index: number, config: 
 }
 
 /** Every combination of the grid, in its key order (the first key varies slowest). */
-export function gridCombinations(grid: Record<string, unknown[]>): Array<Record<string, unknown>> {
-  return Object.entries(grid).reduce<Array<Record<string, unknown>>>(
+export function gridCombinations(grid: Record<string, unknown[]>): Record<string, unknown>[] {
+  return Object.entries(grid).reduce<Record<string, unknown>[]>(
     (combinations, [key, values]) =>
       combinations.flatMap((combination) => values.map((value) => ({ ...combination, [key]: value }))),
     [{}],
@@ -142,18 +149,20 @@ function applyOverrides(
   }
   const method = draft.method as Record<string, unknown>;
   const known = methodFields(String(method.type));
-  for (const key of Object.keys(method)) {
-    if (key !== 'type' && known && !known.has(key)) {
+  if (known) {
+    // Fields of other methods (set by the sweep for them) are dropped; a field of no method is an error.
+    const foreign = Object.keys(method).filter((key) => key !== 'type' && !known.has(key));
+    for (const key of foreign) {
       if (!anyMethodHas(key)) {
         throw fail(`sweep["method.${key}"]`, `no method has a field '${key}'`);
       }
-      delete method[key];
     }
+    draft.method = Object.fromEntries(Object.entries(method).filter(([key]) => !foreign.includes(key)));
   }
   const parsed = Student.safeParse({ name: student.name, ...draft });
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const field = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
+    const issue = required(parsed.error.issues[0], 'the first issue of a failed parse');
+    const field = issue.code === 'unrecognized_keys' ? [...issue.path, ...issue.keys.slice(0, 1)] : issue.path;
     const key = field.map(String).join('.');
     const message = issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message;
     throw fail(
@@ -173,7 +182,7 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
     node[key] = next !== null && typeof next === 'object' && !Array.isArray(next) ? { ...next } : {};
     node = node[key] as Record<string, unknown>;
   }
-  node[path.at(-1)!] = value;
+  node[required(path.at(-1), 'the last key of a path')] = value;
 }
 
 const METHOD_FIELDS = new Map(
@@ -229,21 +238,4 @@ function addBaselines(students: PlannedStudent[], config: ExperimentConfig): str
     added.push(name);
   }
   return added;
-}
-
-/** How a candidate scores on validation: higher is better. */
-export function validationScore(
-  metrics: { validationAccuracy?: number; validationRmse?: number },
-  task: 'classification' | 'regression',
-): number | undefined {
-  return task === 'classification'
-    ? metrics.validationAccuracy
-    : metrics.validationRmse === undefined
-      ? undefined
-      : -metrics.validationRmse;
-}
-
-/** The first candidate with the highest score: ties go to the earlier one (auto lists the labels student first). */
-export function chooseCandidate<T>(candidates: readonly T[], score: (candidate: T) => number): T {
-  return candidates.reduce((best, candidate) => (score(candidate) > score(best) ? candidate : best));
 }

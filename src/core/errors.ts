@@ -8,6 +8,7 @@
  * the shape, type or values that were expected.
  */
 export class InputValidationError extends Error {
+  /** The class's name, also set on instances, so that logs and `error.name` checks see it. */
   override readonly name = 'InputValidationError';
 
   constructor(
@@ -34,6 +35,10 @@ export function describeValue(value: unknown): string {
     const length = 'length' in value && typeof value.length === 'number' ? value.length : value.byteLength;
     return `a ${value.constructor.name} of length ${length}`;
   }
-  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'null prototype'})`;
+  if (typeof value === 'object') {
+    // The types say every object has a constructor; one made by Object.create(null) has none.
+    const constructor: unknown = (value as { constructor?: unknown }).constructor;
+    return `an object (${typeof constructor === 'function' ? constructor.name : 'null prototype'})`;
+  }
   return typeof value;
 }

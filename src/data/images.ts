@@ -19,7 +19,8 @@ import * as path from 'node:path';
 import { zipSync } from 'fflate';
 import { ConfigError } from '../config/errors';
 import type { DataConfig, ImagesSourceConfig } from '../config/schema';
-import { distilleryHome } from '../io/home';
+import { required } from '../core/required';
+import { distilleryHome, envValue } from '../io/home';
 import { DatasetError, datasetFromArrays, loadDataset, type Dataset } from '../eval/dataset';
 import { linkFileAtomic, writeFileAtomic } from '../io/files';
 import { npyBytes } from '../io/npy';
@@ -35,7 +36,7 @@ const KEEP_BYTES = 256 * 1024 * 1024;
 
 /** `<DISTILLERY_CACHE_DIR or <home>/cache>/images`: the decoded-image cache (the engine's cache folder, as python/distillery/io.py). */
 export function imageCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return path.join(env['DISTILLERY_CACHE_DIR'] || path.join(distilleryHome(env), 'cache'), 'images');
+  return path.join(envValue(env, 'DISTILLERY_CACHE_DIR') ?? path.join(distilleryHome(env), 'cache'), 'images');
 }
 
 // ------------------------------------------------------------ listing
@@ -161,7 +162,7 @@ function listIndex(index: string): Listing {
       { cause: error },
     );
   }
-  let rows: Array<{ record: string[]; info: { lines: number } }>;
+  let rows: { record: string[]; info: { lines: number } }[];
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { parse } = require('csv-parse/sync') as typeof import('csv-parse/sync');
@@ -206,7 +207,10 @@ function listIndex(index: string): Listing {
     entries.push({ file, rel: cell.split(path.sep).join('/'), label, origin: { file: index, line } });
   }
   if (entries.length === 0) throw new DatasetError(index, null, 'the index lists no images');
-  const classes = labelColumn >= 0 ? [...new Set(entries.map((entry) => entry.label!))].sort(byCodePoint) : null;
+  const classes =
+    labelColumn >= 0
+      ? [...new Set(entries.map((entry) => required(entry.label, 'the label of an entry')))].sort(byCodePoint)
+      : null;
   return { root: index, classes, entries };
 }
 
@@ -234,7 +238,7 @@ function decoderVersion(): string {
   // The libvips version is part of the key: another release may resample differently.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const versions = (require('sharp') as typeof import('sharp')).versions as Record<string, string | undefined>;
-  return `distillery-images-${CACHE_VERSION} sharp-${versions['sharp'] ?? '?'} vips-${versions['vips'] ?? '?'}`;
+  return `distillery-images-${CACHE_VERSION} sharp-${versions.sharp ?? '?'} vips-${versions.vips ?? '?'}`;
 }
 
 /** Runs `work` over 0..n-1 with `concurrency` tasks at a time, stopping at the first failure. */
@@ -304,7 +308,7 @@ async function decodeEntries(
       keptBytes += bytes.length;
     }
   });
-  entries.forEach((entry, index) => hash.update(`${entry.rel}\n${classes ? classes[index] : -1}\n${digests[index]}\n`));
+  entries.forEach((entry, index) => hash.update(`${entry.rel}\n${classes?.[index] ?? -1}\n${digests[index] ?? ''}\n`));
   const key = hash.digest('hex');
   const dir = imageCacheDir();
   const file = path.join(dir, `${key}.npz`);
@@ -318,7 +322,7 @@ async function decodeEntries(
   const ok = new Uint8Array(entries.length);
   const skippedFiles: string[] = [];
   await forEachIndex(entries.length, 2 * maxConcurrency(), async (index) => {
-    const entry = entries[index]!;
+    const entry = required(entries[index], 'an entry');
     try {
       const error = unreadable[index];
       if (error)
@@ -362,7 +366,7 @@ async function decodeEntries(
     for (let index = 0, row = 0; index < entries.length; index++) {
       if (!ok[index]) continue;
       pixels.set(x.subarray(index * sample, (index + 1) * sample), row * sample);
-      if (labels && classes) labels[row] = classes[index]!;
+      if (labels && classes) labels[row] = required(classes[index], 'the class of an image');
       row++;
     }
   }
@@ -417,10 +421,11 @@ function classMapping(
 function classIndices(entries: readonly Entry[], indexOf: ReadonlyMap<string, number>, known: string): Int32Array {
   const out = new Int32Array(entries.length);
   entries.forEach((entry, index) => {
-    const value = indexOf.get(entry.label!);
+    const label = required(entry.label, 'the label of an entry');
+    const value = indexOf.get(label);
     if (value === undefined) {
       const { file, detail } = originText(entry);
-      const what = entry.origin.line === undefined ? `the class folder '${entry.label}'` : `the label '${entry.label}'`;
+      const what = entry.origin.line === undefined ? `the class folder '${label}'` : `the label '${label}'`;
       throw new DatasetError(file, null, `${detail}${what} is not one of ${known}: ${[...indexOf.keys()].join(', ')}`);
     }
     out[index] = value;
@@ -439,7 +444,7 @@ function slice(entries: Entry[], source: ImagesSourceConfig, where: string): Ent
 
 export async function prepareImages(
   data: DataConfig,
-  images: Array<[Role, ImagesSourceConfig]>,
+  images: [Role, ImagesSourceConfig][],
   dir: string,
 ): Promise<PreparedData> {
   const train = images.find(([role]) => role === 'train')?.[1];
@@ -454,7 +459,7 @@ export async function prepareImages(
   }
   const spec = specOf(train);
   for (const [role, source] of images) {
-    const fields: Array<[string, unknown, unknown]> = [
+    const fields: [string, unknown, unknown][] = [
       ['size', source.size, train.size],
       ['channels', source.channels, train.channels],
       ['fit', source.fit, train.fit],
@@ -472,7 +477,10 @@ export async function prepareImages(
   }
   // Every listing first: a missing folder or a stray class fails before anything is decoded.
   const listings = images.map(([role, source]) => ({ role, source, listing: listImages(source.path, `data.${role}`) }));
-  const trainListing = listings.find(({ role }) => role === 'train')!.listing;
+  const trainListing = required(
+    listings.find(({ role }) => role === 'train'),
+    'the listing of data.train',
+  ).listing;
   if (trainListing.classes === null) {
     throw new DatasetError(
       trainListing.root,

@@ -8,6 +8,7 @@
  * through untouched.
  */
 import { ConfigError } from '../config/errors';
+import { required } from '../core/required';
 import type { DataConfig, ImagesSourceConfig, TableSourceConfig, TrainingSourceConfig } from '../config/schema';
 import { prepareImages } from './images';
 import { prepareTables } from './table';
@@ -18,10 +19,10 @@ export type { DataSummary, EngineDataConfig, PreparedData, Role } from './types'
 const ROLES: readonly Role[] = ['train', 'test', 'transfer', 'validation'];
 
 /** The sources of a data config that are not a `split` of data.train, by role. */
-export function sourcesOf(data: DataConfig): Array<[Role, TrainingSourceConfig]> {
-  return ROLES.flatMap((role): Array<[Role, TrainingSourceConfig]> => {
+export function sourcesOf(data: DataConfig): [Role, TrainingSourceConfig][] {
+  return ROLES.flatMap((role): [Role, TrainingSourceConfig][] => {
     const source = data[role];
-    return source && source.type !== 'split' ? [[role, source]] : [];
+    return source && source.type !== 'split' && source.type !== 'fold' ? [[role, source]] : [];
   });
 }
 
@@ -42,7 +43,7 @@ export async function prepareData(data: DataConfig, dir: string): Promise<Prepar
   const kind = tables.length > 0 ? 'csv' : 'images';
   const mismatched = sources.find(([, source]) => source.type !== kind);
   if (mismatched) {
-    const first = (kind === 'csv' ? tables : images)[0]![0];
+    const first = required((kind === 'csv' ? tables : images)[0], `a ${kind} source`)[0];
     throw new ConfigError([
       {
         path: `data.${mismatched[0]}.type`,

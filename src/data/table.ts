@@ -29,13 +29,18 @@ import {
   type CompiledTable,
 } from '../preprocess/table';
 import { InputValidationError } from '../core/errors';
+import { required } from '../core/required';
 import {
   CHUNK,
+  cellClass,
+  isNonFiniteText,
   listNames,
+  nonFiniteMessage,
   readTable,
   tableFormat,
   type ColumnHint,
   type StoredColumn,
+  type StorePlan,
   type TableFormat,
   type TableStore,
 } from './table-store';
@@ -52,7 +57,7 @@ export function sortValues(values: readonly string[]): string[] {
   const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
   if (values.length > 0 && numbers.every((value) => value === value)) {
     return values
-      .map((value, index) => ({ value, number: numbers[index]! }))
+      .map((value, index) => ({ value, number: numbers[index] ?? NaN }))
       .sort((a, b) => a.number - b.number || byText(a.value, b.value))
       .map((entry) => entry.value);
   }
@@ -70,6 +75,14 @@ function formatOf(source: TableSourceConfig, where: string): TableFormat {
       {
         path: `${where}.format`,
         message: `cannot tell the format of ${source.path} from its extension (.csv, .tsv, .jsonl, each optionally .gz): set format`,
+      },
+    ]);
+  }
+  if (format === 'jsonl' && source.delimiter !== undefined) {
+    throw new ConfigError([
+      {
+        path: `${where}.delimiter`,
+        message: `${source.path} is JSON lines, which have no field separator: leave it out`,
       },
     ]);
   }
@@ -122,8 +135,82 @@ function columnIssues(
   return issues;
 }
 
-function fitColumn(store: TableStore, name: string, source: TableSourceConfig): TableColumnSpec {
-  const column = store.byName.get(name)!;
+/** At least this share of a column's non-missing cells are numbers, and not all: an error naming the others. */
+export const MOSTLY_NUMERIC = 0.9;
+/** Distinct values per non-missing cell from which a categorical column is nearly one category per row: a warning. */
+export const NEARLY_UNIQUE = 0.9;
+/** Non-missing cells a column needs before it is called nearly one category per row. */
+export const NEARLY_UNIQUE_MIN_CELLS = 20;
+
+/** Distinct values of a stored column with how many cells hold each and the line of the first. */
+interface CellGroup {
+  readonly text: string;
+  readonly line: number;
+  readonly count: number;
+}
+
+function cellGroups(store: TableStore, column: StoredColumn, keep: (text: string) => boolean): CellGroup[] {
+  const groups: CellGroup[] = [];
+  column.keys.forEach((text, index) => {
+    if (!keep(text)) return;
+    const line = store.lineOf(required(column.firstRow[index], 'the first row of a value'));
+    groups.push({ text, line, count: column.counts[index + 1] ?? 0 });
+  });
+  return groups.sort((a, b) => a.line - b.line);
+}
+
+function describeGroups(groups: readonly CellGroup[]): string {
+  const shown = groups
+    .slice(0, 5)
+    .map(({ text, line, count }) =>
+      count === 1
+        ? `${JSON.stringify(text)} (line ${line})`
+        : `${JSON.stringify(text)} (${count} cells, the first on line ${line})`,
+    );
+  return shown.join(', ') + (groups.length > 5 ? `, … (${groups.length} distinct values in all)` : '');
+}
+
+/** A config path to a column's entry in `columns`. */
+function columnPath(where: string, name: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(name) ? `${where}.columns.${name}` : `${where}.columns[${JSON.stringify(name)}]`;
+}
+
+/**
+ * An inferred categorical column whose cells are numbers but for a few (one `Infinity` or `?` among 200
+ * numbers) is a DatasetError naming those cells and the fixes: it is never silently one-hot encoded.
+ */
+function checkMostlyNumbers(store: TableStore, column: StoredColumn, source: TableSourceConfig, where: string): void {
+  const markers = new Set(source.missing.markers);
+  const texts = cellGroups(store, column, (text) => cellClass(text, markers) === 'text');
+  const textCells = texts.reduce((sum, group) => sum + group.count, 0);
+  const present = store.rows - column.missing;
+  if (textCells === present || textCells > (1 - MOSTLY_NUMERIC) * present) return;
+  const name = column.name;
+  throw new DatasetError(
+    store.file,
+    null,
+    `column "${name}" holds numbers but for ${textCells} of its ${present} non-empty cells: ${describeGroups(texts)}; if they mean missing values, list them in ${where}.missing.markers; if the column is categorical, declare it with ${columnPath(where, name)}: 'categorical'; else correct the cells`,
+  );
+}
+
+/**
+ * A categorical column with nearly one category per row (an id, a timestamp, free text) cannot generalise to
+ * new rows: a warning with the fix, unless its kind was declared. (A text kind would take such columns.)
+ */
+function nearlyUniqueWarning(column: StoredColumn, categories: number, where: string): string | null {
+  const present = column.store.rows - column.missing;
+  if (present < NEARLY_UNIQUE_MIN_CELLS || categories < NEARLY_UNIQUE * present) return null;
+  return `${where}: column "${column.name}" has ${categories.toLocaleString('en-US')} distinct values in its ${present.toLocaleString('en-US')} non-empty cells, nearly one per row (an id, a timestamp or free text?): one-hot categories of it cannot generalise to new rows; leave it out with ${where}.features, or declare it with ${columnPath(where, column.name)}: 'categorical' to keep it`;
+}
+
+function fitColumn(
+  store: TableStore,
+  name: string,
+  source: TableSourceConfig,
+  warnings: string[],
+  where = 'data.train',
+): TableColumnSpec {
+  const column = required(store.byName.get(name), `the stored column "${name}"`);
   const present = store.rows - column.missing;
   if (present === 0) {
     throw new DatasetError(
@@ -132,8 +219,13 @@ function fitColumn(store: TableStore, name: string, source: TableSourceConfig): 
       `column "${name}" is empty in every row: leave it out with data.train.features`,
     );
   }
-  const kind =
-    source.columns[name] ?? (column.floats || column.numeric ? 'numeric' : column.boolean ? 'boolean' : 'categorical');
+  const declared = source.columns[name];
+  const kind = declared ?? (column.floats || column.numeric ? 'numeric' : column.boolean ? 'boolean' : 'categorical');
+  if (kind === 'numeric' && column.codes && source.missing.nonFinite === 'error') {
+    const nonFinite = cellGroups(store, column, isNonFiniteText);
+    if (nonFinite.length > 0) throw new DatasetError(store.file, null, nonFiniteMessage(name, nonFinite, where));
+  }
+  if (kind === 'categorical' && declared === undefined) checkMostlyNumbers(store, column, source, where);
   if (kind === 'numeric') {
     const missing = source.missing.numeric;
     return { name, type: 'numeric', fill: missing === 'mean' ? column.mean() : missing.constant };
@@ -141,7 +233,7 @@ function fitColumn(store: TableStore, name: string, source: TableSourceConfig): 
   if (kind === 'boolean') {
     let trues = 0;
     column.keys.forEach((key, index) => {
-      if (parseBoolean(key) === 1) trues += column.counts[index + 1]!;
+      if (parseBoolean(key) === 1) trues += column.counts[index + 1] ?? 0;
     });
     return { name, type: 'boolean', fill: trues / present };
   }
@@ -153,6 +245,8 @@ function fitColumn(store: TableStore, name: string, source: TableSourceConfig): 
       `column "${name}" has ${categories.length.toLocaleString('en-US')} distinct values, more than the ${MAX_CATEGORIES.toLocaleString('en-US')} one-hot inputs a categorical column may have: leave it out with data.train.features, or declare it numeric`,
     );
   }
+  const warning = declared === undefined ? nearlyUniqueWarning(column, categories.length, where) : null;
+  if (warning !== null) warnings.push(warning);
   const missingCategory = column.missing > 0 ? '' : null;
   if (missingCategory !== null) categories.push(missingCategory);
   return { name, type: 'categorical', categories, missingCategory, unseen: source.unseen };
@@ -167,8 +261,15 @@ interface ColumnPlan {
   readonly memo: Float32Array | null;
 }
 
-/** Encodes every distinct value of every column once, so that each problem is found (and named) before anything is written. */
-function planColumns(store: TableStore, table: CompiledTable): ColumnPlan[] {
+/**
+ * Encodes every distinct value of every column once, so that each problem is found (and named) before anything
+ * is written. `missingText`: the texts a numeric column reads as missing (markers, non-finite numbers as declared).
+ */
+function planColumns(
+  store: TableStore,
+  table: CompiledTable,
+  missingText: (text: string) => boolean = () => false,
+): ColumnPlan[] {
   return table.columns.map((column) => {
     const stored = store.byName.get(column.name) ?? store.column(column.name); // a JSON-lines key no row has: all missing
     if (!stored.codes) return { column, stored, memo: null };
@@ -183,7 +284,11 @@ function planColumns(store: TableStore, table: CompiledTable): ColumnPlan[] {
       }
     };
     if (stored.missing > 0) encode(0, null, stored.firstMissingRow);
-    stored.keys.forEach((key, index) => encode(index + 1, key, stored.firstRow[index]!));
+    const numeric = column.spec.type === 'numeric';
+    stored.keys.forEach((key, index) => {
+      const value = numeric && missingText(key) ? null : key;
+      encode(index + 1, value, required(stored.firstRow[index], 'the first row of a value'));
+    });
     return { column, stored, memo };
   });
 }
@@ -207,14 +312,14 @@ function encodeColumns(
       if (memo) {
         const codes = stored.codesAt(chunk);
         for (let i = 0; i < count; i++) {
-          const from = codes[i]! * columnWidth;
+          const from = (codes[i] ?? 0) * columnWidth;
           const to = (start + i) * width + slot;
-          for (let j = 0; j < columnWidth; j++) x[to + j] = memo[from + j]!;
+          for (let j = 0; j < columnWidth; j++) x[to + j] = memo[from + j] ?? 0;
         }
       } else {
         const values = stored.floatsAt(chunk);
         for (let i = 0; i < count; i++) {
-          const value = values[i]!;
+          const value = values[i] ?? NaN;
           encodeValue(column, value === value ? value : null, x, (start + i) * width + slot, 'row');
         }
       }
@@ -235,7 +340,7 @@ function classCodes(
     const found = classes.get(key);
     if (found === undefined) {
       store.fail(
-        stored.firstRow[index]!,
+        required(stored.firstRow[index], 'the first row of a value'),
         `label ${JSON.stringify(key)} is not one of ${whose} classes (${listNames([...classes.keys()])})`,
       );
     }
@@ -246,7 +351,7 @@ function classCodes(
 
 function classIndices(store: TableStore, stored: StoredColumn, codes: Int32Array, out: Int32Array): void {
   stored.eachCode(store.rows, (start, chunk, count) => {
-    for (let i = 0; i < count; i++) out[start + i] = codes[chunk[i]!]!;
+    for (let i = 0; i < count; i++) out[start + i] = codes[chunk[i] ?? 0] ?? -1;
   });
 }
 
@@ -256,11 +361,11 @@ function targetValues(store: TableStore, columns: readonly StoredColumn[], out: 
     if (stored.codes) {
       const values = Float32Array.from([NaN, ...stored.keys.map(parseNumber)]);
       stored.eachCode(store.rows, (start, chunk, count) => {
-        for (let i = 0; i < count; i++) out[(start + i) * width + k] = values[chunk[i]!]!;
+        for (let i = 0; i < count; i++) out[(start + i) * width + k] = values[chunk[i] ?? 0] ?? NaN;
       });
     } else {
       stored.eachFloat(store.rows, (start, chunk, count) => {
-        for (let i = 0; i < count; i++) out[(start + i) * width + k] = chunk[i]!;
+        for (let i = 0; i < count; i++) out[(start + i) * width + k] = chunk[i] ?? NaN;
       });
     }
   });
@@ -310,17 +415,28 @@ interface SplitPlan {
   readonly targets: StoredColumn[] | null;
 }
 
+/** How a split's file is read: its own encoding and separator, data.train's missing values (the fitted encoding's). */
+function readingOptions(source: TableSourceConfig, train: TableSourceConfig, where: string): Partial<StorePlan> {
+  return {
+    where,
+    encoding: source.encoding,
+    delimiter: source.delimiter,
+    markers: new Set(train.missing.markers),
+    nonFinite: train.missing.nonFinite,
+  };
+}
+
 const ENCODING_OPTIONS = ['features', 'columns', 'missing', 'unseen'] as const;
 const ENCODING_DEFAULTS: Record<(typeof ENCODING_OPTIONS)[number], string> = {
   features: JSON.stringify(undefined),
   columns: JSON.stringify({}),
-  missing: JSON.stringify({ numeric: 'mean' }),
+  missing: JSON.stringify({ numeric: 'mean', markers: [], nonFinite: 'error' }),
   unseen: JSON.stringify('zeros'),
 };
 
 export async function prepareTables(
   data: DataConfig,
-  tables: Array<[Role, TableSourceConfig]>,
+  tables: [Role, TableSourceConfig][],
   dir: string,
 ): Promise<PreparedData> {
   const train = data.train as TableSourceConfig; // prepareData has checked that data.train is a table
@@ -371,6 +487,7 @@ export async function prepareTables(
     if (problems.length > 0) throw new ConfigError(problems);
   };
   const trainStore = await readTable(train.path, trainFormat, {
+    ...readingOptions(train, train, 'data.train'),
     wanted: train.features ? new Set([...train.features, ...targets]) : null,
     hints,
     declared: new Set(Object.keys(train.columns)),
@@ -386,9 +503,10 @@ export async function prepareTables(
       { path: 'data.train.features', message: `${train.path} has no column besides the label (${listNames(targets)})` },
     ]);
   }
+  const warnings: string[] = [];
   const spec: TablePreprocessSpec = {
     kind: 'table',
-    columns: features.map((name) => fitColumn(trainStore, name, train)),
+    columns: features.map((name) => fitColumn(trainStore, name, train, warnings)),
     targets,
   };
   const table = compileTable(spec);
@@ -396,12 +514,13 @@ export async function prepareTables(
   let labels: string[];
   let classIndex: Map<string, number> | null = null;
   if (task === 'classification') {
-    const classes = sortValues(trainStore.byName.get(targets[0]!)!.keys);
+    const labelColumn = required(targets[0], 'the label column');
+    const classes = sortValues(required(trainStore.byName.get(labelColumn), 'the stored label column').keys);
     if (classes.length < 2) {
       throw new DatasetError(
         train.path,
         null,
-        `the label column "${targets[0]}" holds only one class (${JSON.stringify(classes[0])}): classification needs two or more`,
+        `the label column "${labelColumn}" holds only one class (${JSON.stringify(classes[0])}): classification needs two or more`,
       );
     }
     classIndex = new Map(classes.map((name, index) => [name, index]));
@@ -409,7 +528,7 @@ export async function prepareTables(
       throw new ConfigError([
         {
           path: 'data.labels',
-          message: `${data.labels.length} names for the ${classes.length} classes of data.train's label column "${targets[0]}" (${listNames(classes)})`,
+          message: `${data.labels.length} names for the ${classes.length} classes of data.train's label column "${labelColumn}" (${listNames(classes)})`,
         },
       ]);
     }
@@ -417,7 +536,7 @@ export async function prepareTables(
       throw new ConfigError([
         {
           path: 'data.numClasses',
-          message: `${data.numClasses}, but data.train's label column "${targets[0]}" has ${classes.length} classes`,
+          message: `${data.numClasses}, but data.train's label column "${labelColumn}" has ${classes.length} classes`,
         },
       ]);
     }
@@ -434,18 +553,23 @@ export async function prepareTables(
     labels = data.labels ?? targets;
   }
 
+  const markers = new Set(train.missing.markers);
+  const missingText = (text: string): boolean =>
+    markers.has(text) || (train.missing.nonFinite === 'missing' && isNonFiniteText(text));
   const plan = (role: Role, store: TableStore, splitTargets: readonly string[] | null): SplitPlan => {
-    const columns = planColumns(store, table);
+    const columns = planColumns(store, table, missingText);
     if (!splitTargets) return { role, store, columns, label: null, targets: null };
-    const stored = splitTargets.map((name) => store.byName.get(name)!);
-    if (classIndex)
+    const stored = splitTargets.map((name) => required(store.byName.get(name), `the stored column "${name}"`));
+    if (classIndex) {
+      const label = required(stored[0], 'the stored label column');
       return {
         role,
         store,
         columns,
-        label: { stored: stored[0]!, codes: classCodes(store, stored[0]!, classIndex, "data.train's") },
+        label: { stored: label, codes: classCodes(store, label, classIndex, "data.train's") },
         targets: null,
       };
+    }
     return { role, store, columns, label: null, targets: stored };
   };
   const plans: SplitPlan[] = [plan('train', trainStore, targets)];
@@ -474,20 +598,22 @@ export async function prepareTables(
         }
       }
       const absent = splitTargets.filter((target) => !has.has(target));
-      if (labelled && absent.length > 0) {
+      const [firstAbsent] = absent;
+      if (labelled && firstAbsent !== undefined) {
         if (role === 'transfer' && inherited) {
           labelled = false; // a transfer set without data.train's label column: unlabelled
         } else {
           throw new ConfigError([
             {
               path: `${where}.label`,
-              message: `no column "${absent[0]}" in ${source.path} (its columns: ${listNames(names)}); the ${role} split needs labels`,
+              message: `no column "${firstAbsent}" in ${source.path} (its columns: ${listNames(names)}); the ${role} split needs labels`,
             },
           ]);
         }
       }
     };
     const store = await readTable(source.path, format, {
+      ...readingOptions(source, train, where),
       wanted: new Set([...spec.columns.map((column) => column.name), ...(labelled ? splitTargets : [])]),
       hints: splitHints,
       declared: new Set(),
@@ -516,7 +642,7 @@ export async function prepareTables(
         n,
       ]);
       const words = new Int32Array(y.data.buffer, y.data.byteOffset, 2 * n); // int64 little-endian: low word, high word 0
-      for (let i = 0; i < n; i++) words[2 * i] = classes[i]!;
+      for (let i = 0; i < n; i++) words[2 * i] = classes[i] ?? 0;
       files['y.npy'] = y.bytes;
     } else if (split.targets) {
       const k = split.targets.length;
@@ -551,8 +677,8 @@ export async function prepareTables(
   const prepared: EngineDataConfig = {
     task: data.task,
     normalize: data.normalize,
-    train: sources.train!,
-    test: sources.test!,
+    train: required(sources.train, 'the prepared train split'),
+    test: required(sources.test, 'the prepared test split'),
     ...(sources.transfer ? { transfer: sources.transfer } : {}),
     ...(sources.validation
       ? { validation: sources.validation }
@@ -563,7 +689,10 @@ export async function prepareTables(
     labels,
     preprocess: spec,
   };
-  return { data: prepared, summary: { kind: 'table', rows, skipped: {} } };
+  return {
+    data: prepared,
+    summary: { kind: 'table', rows, skipped: {}, ...(warnings.length > 0 ? { warnings } : {}) },
+  };
 }
 
 // ---------------------------------------------------------------- the CLI's helpers
@@ -583,21 +712,25 @@ export async function readTableFile(file: string, spec?: TablePreprocessSpec): P
     offset: 0,
   });
   const columns = store.columns;
-  const rows: Array<Record<string, string | number | null>> = Array.from({ length: store.rows }, () => ({}));
+  const rows: Record<string, string | number | null>[] = Array.from({ length: store.rows }, () => ({}));
   for (const column of columns) {
     if (!column.present) continue;
     if (column.codes) {
       const keys = column.keys;
       column.eachCode(store.rows, (start, codes, count) => {
         for (let i = 0; i < count; i++) {
-          const code = codes[i]!;
-          if (code > 0) rows[start + i]![column.name] = keys[code - 1]!;
-          else if (format !== 'jsonl') rows[start + i]![column.name] = '';
+          const code = codes[i] ?? 0;
+          const row = required(rows[start + i], 'a row');
+          if (code > 0) row[column.name] = required(keys[code - 1], 'the value of a code');
+          else if (format !== 'jsonl') row[column.name] = '';
         }
       });
     } else {
       column.eachFloat(store.rows, (start, values, count) => {
-        for (let i = 0; i < count; i++) rows[start + i]![column.name] = values[i] === values[i] ? values[i]! : null;
+        for (let i = 0; i < count; i++) {
+          const value = values[i] ?? NaN;
+          required(rows[start + i], 'a row')[column.name] = value === value ? value : null;
+        }
       });
     }
   }
@@ -648,12 +781,14 @@ export async function tableDataset(
   const plans = planColumns(store, table);
   const n = store.rows;
   const x = new Float32Array(n * table.width);
-  const targets = spec.targets.map((name) => store.byName.get(name)!);
+  const targets = spec.targets.map((name) => required(store.byName.get(name), `the stored column "${name}"`));
   let y: Int32Array | Float32Array;
   if (classification) {
-    const codes = classCodes(store, targets[0]!, new Map(labels!.map((name, index) => [name, index])), "the model's");
+    const label = required(targets[0], 'the stored label column');
+    const classNames = required(labels, "the model's class names");
+    const codes = classCodes(store, label, new Map(classNames.map((name, index) => [name, index])), "the model's");
     y = new Int32Array(n);
-    classIndices(store, targets[0]!, codes, y);
+    classIndices(store, label, codes, y);
   } else {
     y = new Float32Array(n * targets.length);
     targetValues(store, targets, y);

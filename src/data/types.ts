@@ -6,11 +6,14 @@ export type EngineDataConfig = z.input<typeof EngineData>;
 
 /** What the run's report says about the data it prepared. */
 export interface DataSummary {
+  /** What the data were: arrays used as given, a table encoded, or a folder of images decoded. */
   kind: 'arrays' | 'table' | 'images';
   /** Rows (or images) per split, after encoding. */
   rows: Record<string, number>;
   /** Images skipped as unreadable (`onError: 'skip'`), per split. */
   skipped: Record<string, number>;
+  /** What reading the data found doubtful (a categorical column with nearly one value per row), for the report. */
+  warnings?: string[];
 }
 
 export interface PreparedData {

@@ -18,10 +18,12 @@ import {
   QuantizationMethod,
   Experiment,
   FileSource,
+  FoldValidation,
   Method,
   MnistSource,
   Name,
   OnnxTeacher,
+  resolveTeacherCheckpoint,
   ShardsSource,
   SplitValidation,
   Student,
@@ -36,6 +38,8 @@ const count = z.number().int().nonnegative();
 /**
  * The metrics of one epoch. Split metrics are `<split><Metric>` with the same metric names everywhere
  * (report.json's `test` block uses them unprefixed): accuracy, errors, nll, agreement, rmse, rmseToTeacher.
+ * With a validation split an epoch is measured on validation alone and the test split is read once, for the final
+ * model ({@link FinalMetrics}); without one, every epoch is measured on the test split.
  */
 export const EpochMetrics = z.strictObject({
   loss: z.number().describe('the training loss, averaged over the epoch'),
@@ -50,13 +54,21 @@ export const EpochMetrics = z.strictObject({
   validationAccuracy: z.number().optional(),
   validationErrors: count.optional(),
   validationNll: z.number().optional(),
+  validationAgreement: z
+    .number()
+    .optional()
+    .describe("share of validation samples where the student's top class is the teacher's"),
   validationRmse: z.number().optional(),
+  validationRmseToTeacher: z.number().optional(),
   lr: z.number(),
   seconds: z.number(),
   samplesPerSecond: z.number(),
 });
 export const EpochRecord = EpochMetrics.extend({ epoch: z.number().int().positive() });
-/** A model's final metrics: the kept epoch's record, or only test metrics for a teacher that was loaded, not trained. */
+/**
+ * A model's final metrics: the kept epoch's record (with a validation split, plus its test metrics, read once at the
+ * end), or only test metrics for a teacher that was loaded, not trained.
+ */
 export const FinalMetrics = EpochRecord.partial();
 
 export const ExportResult = z.strictObject({
@@ -142,6 +154,20 @@ export const ModelResult = z.strictObject({
   export: ExportResult.nullable(),
   /** The student's int8 / fp16 variants (`export.quantize`); absent when none were asked for. */
   variants: z.array(QuantizeResult).optional(),
+  /** A student trained with a validation split: its kept epoch's predictions on those rows, {@link ValidationPredictions}. */
+  validationPredictions: z.string().optional(),
+});
+
+/**
+ * `results/<name>.validation.json`: a student's kept epoch on the validation rows, row by row, in the split's order —
+ * the evidence sweeps and auto compare candidates on (paired tests on the same rows, src/experiment/selection.ts).
+ */
+export const ValidationPredictions = z.strictObject({
+  rows: count,
+  /** Class indices (classification) or one list of values per row (regression). */
+  prediction: z.union([z.array(z.number().int()), z.array(z.array(z.number()))]),
+  /** The same shape: the rows' labels or targets. */
+  target: z.union([z.array(z.number().int()), z.array(z.array(z.number()))]),
 });
 
 /** How a distributed run ran (null: one process). `batch: 'global'`: training.batchSize was the global batch. */
@@ -242,7 +268,7 @@ export const EngineData = Data.safeExtend({
   train: EngineTrainingSource.prefault({ type: 'mnist', split: 'train' }),
   test: EngineSource.prefault({ type: 'mnist', split: 'test' }),
   transfer: EngineTrainingSource.optional(),
-  validation: z.discriminatedUnion('type', [MnistSource, FileSource, SplitValidation]).optional(),
+  validation: z.discriminatedUnion('type', [MnistSource, FileSource, SplitValidation, FoldValidation]).optional(),
   preprocess: Preprocess.nullable()
     .default(null)
     .describe('how raw inputs become these arrays (src/preprocess), recorded in the models'),
@@ -263,7 +289,9 @@ const runFields = {
     .describe('keep finished models in outDir and continue an unfinished one from its last epoch'),
 };
 
-export const TrainTeacherRequest = z.strictObject({ ...runFields, export: ExportOrNot, teacher: Teacher });
+export const TrainTeacherRequest = z
+  .strictObject({ ...runFields, export: ExportOrNot, teacher: Teacher })
+  .overwrite(resolveTeacherCheckpoint);
 export const DistillRequest = z.strictObject({
   ...runFields,
   export: ExportOrNot,
@@ -304,14 +332,24 @@ export const EngineStudent = Student.extend({
     ),
 });
 
-/** A whole experiment, as `run()` sends it: the parsed experiment file with its output folder, its students expanded. */
-export const ExperimentRequest = Experiment.safeExtend({
-  students: z.array(EngineStudent).min(1),
-  sweep: z.never().optional().describe('expanded into the students before the request is made (src/config/sweep.ts)'),
-  data: EngineData.prefault({}),
-  outDir: z.string().min(1),
-  resume: z.boolean().default(false),
-});
+/**
+ * A whole experiment, as `run()` sends it: the parsed experiment file with its output folder, its students expanded.
+ * Built from the experiment's fields (its cross-field checks ran when run() parsed the experiment), since `export`
+ * may here also be false, which a safe extension cannot widen it to.
+ */
+export const ExperimentRequest = z
+  .strictObject({
+    ...Experiment.shape,
+    students: z.array(EngineStudent).min(1),
+    sweep: z.never().optional().describe('expanded into the students before the request is made (src/config/sweep.ts)'),
+    export: ExportOrNot.describe(
+      'false: checkpoints only (the fold runs of k-fold selection, src/experiment/folds.ts)',
+    ),
+    data: EngineData.prefault({}),
+    outDir: z.string().min(1),
+    resume: z.boolean().default(false),
+  })
+  .overwrite(resolveTeacherCheckpoint);
 const Nothing = z.strictObject({});
 
 // ------------------------------------------------------------ the table

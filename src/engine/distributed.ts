@@ -26,7 +26,8 @@ export interface DistributedRunOptions {
 interface Envelope {
   ok: boolean;
   result?: unknown;
-  error?: PythonErrorInfo;
+  /** `python -m distillery --jsonl` sends the error's to_json(), which has no traceback (stderr stands in for it). */
+  error?: Omit<PythonErrorInfo, 'traceback'> & { traceback?: string };
 }
 
 const live = new Set<ChildProcess>();
@@ -92,10 +93,11 @@ export async function runDistributed(
       }
     }
   });
-  let aborted = false;
+  // An object, not a `let`: the flag is set in the abort listener, which the checks after `await` must not assume false.
+  const abort = { requested: false };
   let graceTimer: NodeJS.Timeout | undefined;
   const onAbort = (): void => {
-    aborted = true;
+    abort.requested = true;
     killGroup(child, 'SIGTERM'); // torchrun forwards it to the ranks and stops them
     graceTimer = setTimeout(() => killGroup(child, 'SIGKILL'), options.abortGraceMs ?? 10_000);
   };
@@ -106,7 +108,7 @@ export async function runDistributed(
       child.once('close', (exitCode, exitSignal) => resolve([exitCode, exitSignal]));
     });
     if (failed.event) throw failed.event;
-    if (aborted) throw new EngineAbortError('the distributed run was aborted (its ranks were stopped)');
+    if (abort.requested) throw new EngineAbortError('the distributed run was aborted (its ranks were stopped)');
     const received = envelope as Envelope | null;
     if (received?.ok)
       return received.result === null

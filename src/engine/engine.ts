@@ -49,6 +49,7 @@ interface Pythonia {
   com: { proc: (ChildProcess & { channel?: { ref(): void; unref(): void } | null }) | null; start(): void };
 }
 
+/** Options of {@link Engine.start}. */
 export interface EngineOptions {
   /**
    * Python interpreter; default DISTILLERY_PYTHON, else the environment Distillery keeps in its cache
@@ -59,21 +60,40 @@ export interface EngineOptions {
   abortGraceMs?: number;
 }
 
+/** Options of one engine call ({@link Engine.call}, {@link trainTeacher}, {@link distill}). */
 export interface CallOptions {
+  /**
+   * Cancels the call: Python stops at the next batch boundary and the call rejects with {@link EngineAbortError}; the
+   * engine stays usable (Python is killed if it does not stop within `abortGraceMs`).
+   */
   signal?: AbortSignal;
+  /** Receives each progress event (phase start, epoch, phase end…) as Python sends it, validated. */
   onEvent?: (event: EngineEvent) => void;
 }
 
-interface Envelope<T> {
-  ok: boolean;
-  result?: T;
-  error?: PythonErrorInfo;
-}
+type Envelope<T> = { ok: true; result?: T } | { ok: false; error: PythonErrorInfo };
 
 let openEngine: Engine | null = null;
 /** The running Python child, killed synchronously if Node exits without close(). */
 let liveChild: ChildProcess | null = null;
 
+/**
+ * The Python process that trains and exports models, driven through pythonia. Start one to share between several
+ * calls (each {@link trainTeacher}, {@link distill} or {@link run} otherwise starts and closes its own); close it
+ * when done, or it keeps Node alive. Only one may be open per Node process.
+ *
+ * @example
+ * ```ts
+ * import { Engine, trainTeacher } from 'distillery';
+ *
+ * const engine = await Engine.start();
+ * try {
+ *   await trainTeacher({ outDir: 'runs/mine', teacher: { type: 'train', model: { type: 'mlp', hidden: [256] } } }, { engine });
+ * } finally {
+ *   await engine.close();
+ * }
+ * ```
+ */
 export class Engine {
   private closed = false;
   private crashed: EngineCrashedError | null = null;
@@ -90,6 +110,7 @@ export class Engine {
     private readonly pythonia: Pythonia,
     private readonly bridge: PythoniaBridgeModule,
     private readonly child: NonNullable<Pythonia['com']['proc']>,
+    /** What the engine reported at start-up: the versions of Distillery, Python and torch, the interpreter, CUDA. */
     readonly info: HelloResult,
     private readonly abortGraceMs: number,
   ) {
@@ -121,6 +142,7 @@ export class Engine {
     return this.child.pid;
   }
 
+  /** true until the engine is closed or its process dies. */
   get isOpen(): boolean {
     return !this.closed && !this.crashed;
   }
@@ -138,10 +160,11 @@ export class Engine {
     // Defaults are filled here, once; Python requires every key zod fills (python/distillery/spec.py).
     const payload = JSON.stringify(parseWith(contract.request, request));
     this.busy();
-    let cancelRequested = false;
+    // An object, not a `let`: the abort listener sets it, and the checks after `await` must not assume it false.
+    const cancel = { requested: false };
     let graceTimer: NodeJS.Timeout | undefined;
     const onAbort = (): void => {
-      cancelRequested = true;
+      cancel.requested = true;
       this.child.kill('SIGUSR1'); // sets the flag the training loop checks between batches
       graceTimer = setTimeout(() => this.kill(), this.abortGraceMs);
     };
@@ -150,7 +173,7 @@ export class Engine {
     const onEvent = (json: string): boolean => {
       if (options.onEvent)
         options.onEvent(checked(EngineEventSchema, JSON.parse(json), `a '${command}' progress event`));
-      return cancelRequested;
+      return cancel.requested;
     };
     let reject: (error: Error) => void = () => undefined;
     const crash = new Promise<never>((_, rejectCrash) => {
@@ -161,10 +184,10 @@ export class Engine {
       // pythonia's default per-call timeout (100 s) would kill long trainings; a crash is caught by the exit watch.
       const raw = await Promise.race([this.bridge.invoke$(command, payload, onEvent, { $timeout: Infinity }), crash]);
       const envelope = JSON.parse(raw) as Envelope<unknown>;
-      if (!envelope.ok) throw errorFromPython(envelope.error!);
+      if (!envelope.ok) throw errorFromPython(envelope.error);
       return checked(contract.result, envelope.result, `the '${command}' result`) as Commands[C]['result'];
     } catch (error) {
-      if (cancelRequested && error instanceof EngineCrashedError)
+      if (cancel.requested && error instanceof EngineCrashedError)
         throw new EngineAbortError('the call was aborted (Python was stopped)');
       throw error;
     } finally {
@@ -235,7 +258,7 @@ export async function withEngine<T>(engine: Engine | undefined, work: (engine: E
 }
 
 function killOnExit(): void {
-  if (liveChild && liveChild.exitCode === null && liveChild.signalCode === null) liveChild.kill('SIGKILL');
+  if (liveChild?.exitCode === null && liveChild.signalCode === null) liveChild.kill('SIGKILL');
 }
 
 /**
@@ -252,7 +275,7 @@ function loadPythonia(python: string): Pythonia {
   };
   for (const key of Object.keys(extra)) saved[key] = process.env[key];
   process.env.PYTHON_BIN = python;
-  process.env.PYTHONPATH = [PYTHON_PACKAGE_DIR, saved['PYTHONPATH']].filter(Boolean).join(path.delimiter);
+  process.env.PYTHONPATH = [PYTHON_PACKAGE_DIR, saved.PYTHONPATH].filter(Boolean).join(path.delimiter);
   process.env.PYTHONUNBUFFERED = '1';
   Object.assign(process.env, extra); // byte-code and caches outside the package; see pythonProcessEnv
   try {
@@ -281,7 +304,7 @@ function loadPythonia(python: string): Pythonia {
 
 function restoreEnv(saved: Record<string, string | undefined>): void {
   for (const [key, value] of Object.entries(saved)) {
-    if (value === undefined) delete process.env[key];
+    if (value === undefined) Reflect.deleteProperty(process.env, key);
     else process.env[key] = value;
   }
 }
@@ -296,7 +319,7 @@ async function waitForStart(
     onExit = (code) =>
       reject(
         new EngineStartError(
-          `${python} exited (code ${code}) while the engine started`,
+          `${python} exited (code ${String(code)}) while the engine started`,
           'run `npx distillery doctor` to see what is missing',
         ),
       );
@@ -310,7 +333,7 @@ async function waitForStart(
     const raw = await Promise.race([bridge.invoke$('hello', '{}', () => false, { $timeout: Infinity }), died]);
     const envelope = JSON.parse(raw) as Envelope<unknown>;
     if (!envelope.ok) {
-      const error = envelope.error!;
+      const error = envelope.error;
       const fix =
         error.type === 'ModuleNotFoundError'
           ? `install the engine's packages into ${python}: \`${python} -m pip install -r requirements.txt\` (or unset DISTILLERY_PYTHON to use the environment Distillery makes: \`npx distillery setup\`)`

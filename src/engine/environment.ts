@@ -162,8 +162,11 @@ async function pythonVersion(executable: string, env: NodeJS.ProcessEnv): Promis
   return match ? [Number(match[1]), Number(match[2])] : null;
 }
 
-const isAtLeast = (version: readonly number[], minimum: readonly number[]): boolean =>
-  version[0]! > minimum[0]! || (version[0] === minimum[0] && version[1]! >= minimum[1]!);
+const isAtLeast = (version: readonly number[], minimum: readonly number[]): boolean => {
+  const [major = 0, minor = 0] = version;
+  const [minimumMajor = 0, minimumMinor = 0] = minimum;
+  return major > minimumMajor || (major === minimumMajor && minor >= minimumMinor);
+};
 
 /** The first Python 3.10+ on PATH (python3, python, then python3.N); a clear error if there is none. */
 async function findSystemPython(env: NodeJS.ProcessEnv): Promise<{ executable: string; version: [number, number] }> {
@@ -204,7 +207,7 @@ async function pipInstall(
   const result = await execute(python, args, env, quiet);
   if (result.error || result.code !== 0) {
     throw new EnvironmentError(
-      `installing the Python packages of ${path.basename(file)} into ${dir} failed: \`${python} ${args.join(' ')}\` ${result.error ? `could not run (${result.error.message})` : `exited with code ${result.code}`}${result.tail ? `:\n${lastLines(result.tail)}` : ''}`,
+      `installing the Python packages of ${path.basename(file)} into ${dir} failed: \`${python} ${args.join(' ')}\` ${result.error ? `could not run (${result.error.message})` : `exited with code ${String(result.code)}`}${result.tail ? `:\n${lastLines(result.tail)}` : ''}`,
       `check the network (pip downloads torch, ~200 MB) and the message above, then run \`npx distillery setup\` again (the unfinished environment is rebuilt), ${FIX_PYTHON}`,
       'pip',
     );
@@ -262,7 +265,7 @@ export async function ensureEnvironment(options: EnvironmentOptions = {}): Promi
         if (venv.error || venv.code !== 0) {
           const noEnsurepip = /ensurepip|python3?[.\d]*-venv/.test(venv.tail);
           throw new EnvironmentError(
-            `creating the virtual environment ${dir} failed: \`${system.executable} -m venv\` ${venv.error ? `could not run (${venv.error.message})` : `exited with code ${venv.code}`}${venv.tail ? `:\n${lastLines(venv.tail)}` : ''}`,
+            `creating the virtual environment ${dir} failed: \`${system.executable} -m venv\` ${venv.error ? `could not run (${venv.error.message})` : `exited with code ${String(venv.code)}`}${venv.tail ? `:\n${lastLines(venv.tail)}` : ''}`,
             noEnsurepip
               ? `install Python's venv module (e.g. \`apt-get install python3-venv\`), ${FIX_PYTHON}`
               : `check that ${home} is writable (or set DISTILLERY_HOME), ${FIX_PYTHON}`,
@@ -280,10 +283,10 @@ export async function ensureEnvironment(options: EnvironmentOptions = {}): Promi
       }
       built = true;
     }
-    if (!devDone()) {
+    if (devSha !== null && !devDone()) {
       say(`installing Python packages from ${path.basename(devFile)} (pip)…`);
       await pipInstall(python, devFile, env, quiet, dir);
-      writeStamp(path.join(dir, DEV_STAMP), devSha!);
+      writeStamp(path.join(dir, DEV_STAMP), devSha);
       built = true;
     }
     if (built) say(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${python}`);
@@ -299,7 +302,7 @@ export async function ensureEnvironment(options: EnvironmentOptions = {}): Promi
  */
 export async function resolveInterpreter(explicit?: string, options: EnvironmentOptions = {}): Promise<string> {
   const env = options.env ?? process.env;
-  const chosen = explicit ?? env['DISTILLERY_PYTHON'];
+  const chosen = explicit ?? env.DISTILLERY_PYTHON;
   if (chosen) {
     if (path.isAbsolute(chosen) && !fs.existsSync(chosen)) {
       throw new EngineStartError(
@@ -321,12 +324,11 @@ export async function resolveInterpreter(explicit?: string, options: Environment
 export function pythonProcessEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const home = distilleryHome(env);
   const extra: Record<string, string> = {};
-  if (!env['PYTHONPYCACHEPREFIX'] && !env['PYTHONDONTWRITEBYTECODE'])
-    extra['PYTHONPYCACHEPREFIX'] = path.join(home, 'pycache');
-  if (!env['DISTILLERY_CACHE_DIR']) extra['DISTILLERY_CACHE_DIR'] = path.join(home, 'cache');
-  if (!env['DISTILLERY_MNIST_DIR']) {
+  if (!env.PYTHONPYCACHEPREFIX && !env.PYTHONDONTWRITEBYTECODE) extra.PYTHONPYCACHEPREFIX = path.join(home, 'pycache');
+  if (!env.DISTILLERY_CACHE_DIR) extra.DISTILLERY_CACHE_DIR = path.join(home, 'cache');
+  if (!env.DISTILLERY_MNIST_DIR) {
     try {
-      extra['DISTILLERY_MNIST_DIR'] = path.join(path.dirname(require.resolve('mnist/package.json')), 'src', 'digits');
+      extra.DISTILLERY_MNIST_DIR = path.join(path.dirname(require.resolve('mnist/package.json')), 'src', 'digits');
     } catch {
       // not installed: the engine says so if the embedded digits are asked for
     }

@@ -39,4 +39,5 @@ export {
   type EnvironmentOptions,
 } from './environment';
 export { runDistributed, type DistributedRunOptions } from './distributed';
+export { ValidationPredictions, checked } from './commands';
 export { LockHeldError, type LockOwner } from '../io/lock';

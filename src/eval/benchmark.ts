@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { describeValue, InputValidationError } from '../core/errors';
 import type { Predictor } from '../runtime/types';
 
+/** Options of {@link benchmark}. */
 export interface BenchmarkOptions {
   /** Batch sizes for the throughput runs (default [1, 32, 256]). */
   readonly batchSizes?: readonly number[];
@@ -17,27 +18,48 @@ export interface BenchmarkOptions {
   readonly minTimeMs?: number;
 }
 
+/** Latency of single-row predictions, in milliseconds. */
 export interface LatencyStats {
+  /** Timed predictions. */
   readonly runs: number;
+  /** Median latency. */
   readonly p50Ms: number;
+  /** 99th-percentile latency. */
   readonly p99Ms: number;
+  /** Mean latency. */
   readonly meanMs: number;
 }
 
+/** Throughput at one batch size. */
 export interface ThroughputResult {
+  /** Rows per `predictBatch` call. */
   readonly batchSize: number;
+  /** Timed `predictBatch` calls. */
   readonly runs: number;
+  /** Mean time per call, in milliseconds. */
   readonly msPerBatch: number;
+  /** Rows predicted per second at this batch size. */
   readonly rowsPerSecond: number;
 }
 
+/** What {@link benchmark} reports. */
 export interface BenchmarkReport {
+  /** The model's name ({@link ModelInfo.name}). */
   readonly model: string;
   /** One row per predict call. */
   readonly latency: LatencyStats;
+  /** One entry per batch size, in the order of `options.batchSizes`. */
   readonly throughput: ThroughputResult[];
 }
 
+/**
+ * Measures a model as a caller sees it (validation, normalisation and post-processing included): single-row latency
+ * percentiles, then throughput at each batch size, on synthetic inputs.
+ * @param model - an {@link OnnxModel}, a {@link PredictionPool} or any {@link Predictor}
+ * @param options - batch sizes, warm-up runs, iterations and the minimum time per batch size
+ * @returns the latency and the throughput per batch size
+ * @throws {@link InputValidationError} when an option is not a valid count
+ */
 export async function benchmark(model: Predictor, options: BenchmarkOptions = {}): Promise<BenchmarkReport> {
   const batchSizes = options.batchSizes ?? [1, 32, 256];
   const warmup = count(options.warmup ?? 20, 'options.warmup', 0);

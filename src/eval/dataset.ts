@@ -19,12 +19,18 @@ export type FeatureArray = Float32Array | Float64Array | Uint8Array;
 /** Class indices (Int32Array) or regression targets (Float32Array / Float64Array). */
 export type TargetArray = Int32Array | Float32Array | Float64Array;
 
+/**
+ * Samples and (optionally) targets as flat typed arrays, with their shape: what {@link evaluate} and {@link benchmark}
+ * run a model over.
+ */
 export interface Dataset {
   /** `size * product(sampleShape)` values, row-major. */
   readonly x: FeatureArray;
   /** null when the dataset has no targets (a `.npy` file). */
   readonly y: TargetArray | null;
+  /** Number of samples. */
   readonly size: number;
+  /** One sample's shape, without the batch axis. */
   readonly sampleShape: readonly number[];
   /** Targets per sample: 1 for class indices and single regression targets, K for `[N, K]`. */
   readonly targetWidth: number;
@@ -32,12 +38,20 @@ export interface Dataset {
 
 /** An in-memory dataset as a caller gives it. */
 export interface DatasetArrays {
+  /** The samples, `N * product(sampleShape)` values, row-major. */
   readonly x: FeatureArray;
+  /** The targets: class indices or regression values (one or `K` per sample); absent or null for none. */
   readonly y?: TargetArray | Uint8Array | null;
+  /** One sample's shape, without the batch axis. */
   readonly sampleShape: readonly number[];
 }
 
+/**
+ * A dataset could not be read or is malformed (missing file, unsupported type, bad array, mismatched sizes);
+ * `file`, `key` and `line` say where.
+ */
 export class DatasetError extends Error {
+  /** The class's name, also set on instances, so that logs and `error.name` checks see it. */
   override readonly name = 'DatasetError';
 
   constructor(
@@ -66,6 +80,13 @@ interface LoadedArray {
   readonly dtype: string;
 }
 
+/**
+ * Reads a dataset file: `.npz` with arrays `x` (samples, `[N, ...sampleShape]`) and optionally `y` (targets), or
+ * `.npy` with samples only. Values stay raw: models apply their own normalisation.
+ * @param file - path to the `.npz` or `.npy` file
+ * @returns the dataset
+ * @throws {@link DatasetError} when the file is missing, of another type, or its arrays are malformed
+ */
 export async function loadDataset(file: string): Promise<Dataset> {
   const bytes = await readDatasetFile(file);
   const extension = extname(file).toLowerCase();

@@ -18,8 +18,12 @@ import {
   type ClassMetrics,
 } from './metrics';
 
+/**
+ * A dataset to evaluate on: a file path (as {@link loadDataset} reads), a loaded {@link Dataset}, or typed arrays.
+ */
 export type DatasetSource = string | Dataset | DatasetArrays;
 
+/** Options of {@link evaluate}. */
 export interface EvaluateOptions {
   /** Samples per predictBatch call (default 1024). */
   readonly batchSize?: number;
@@ -29,45 +33,75 @@ export interface EvaluateOptions {
   readonly topK?: number;
 }
 
+/** One class's metrics, with its name. */
 export interface LabelledClassMetrics extends ClassMetrics {
+  /** The class's name (its index as a string when the model has no labels). */
   readonly label: string;
 }
 
+/** What {@link evaluate} reports for a classification model. */
 export interface ClassificationReport {
+  /** Discriminates {@link ClassificationReport} from {@link RegressionReport}. */
   readonly task: 'classification';
+  /** The model's name ({@link ModelInfo.name}). */
   readonly model: string;
+  /** Samples evaluated. */
   readonly samples: number;
+  /** Share of samples whose predicted class is the true one. */
   readonly accuracy: number;
+  /** Samples whose predicted class is not the true one. */
   readonly errors: number;
-  readonly topK: { readonly k: number; readonly accuracy: number };
+  /** Top-k accuracy: the share of samples whose true class is among the k most probable. */
+  readonly topK: {
+    /** How many of the most probable classes count. */
+    readonly k: number;
+    /** Share of samples whose true class is among them. */
+    readonly accuracy: number;
+  };
   /** Mean negative log-likelihood of the true class. */
   readonly nll: number;
+  /** Expected calibration error over `eceBins` equal-width confidence bins. */
   readonly ece: number;
+  /** The number of bins the ECE was computed with. */
   readonly eceBins: number;
   /** `confusion[actual][predicted]`. */
   readonly confusion: number[][];
+  /** Precision, recall, F1 and support of every class, by index. */
   readonly perClass: LabelledClassMetrics[];
 }
 
+/** What {@link evaluate} reports for a regression model. */
 export interface RegressionReport {
+  /** Discriminates {@link RegressionReport} from {@link ClassificationReport}. */
   readonly task: 'regression';
+  /** The model's name ({@link ModelInfo.name}). */
   readonly model: string;
+  /** Samples evaluated. */
   readonly samples: number;
   /** Values per sample. */
   readonly outputs: number;
+  /** Root mean squared error over all values, in the targets' units. */
   readonly rmse: number;
+  /** Mean absolute error over all values, in the targets' units. */
   readonly mae: number;
+  /** Coefficient of determination (1 is perfect; 0 is no better than predicting the mean). */
   readonly r2: number;
 }
 
+/** What {@link evaluate} returns; `task` tells which kind. */
 export type EvaluationReport = ClassificationReport | RegressionReport;
 
+/** What {@link agreement} reports: how often a student predicts its teacher's class. */
 export interface AgreementReport {
+  /** The student's name. */
   readonly student: string;
+  /** The teacher's name. */
   readonly teacher: string;
+  /** Samples compared. */
   readonly samples: number;
   /** Share of samples on which both predict the same class (fidelity). */
   readonly agreement: number;
+  /** Samples on which they predict different classes. */
   readonly disagreements: number;
 }
 
@@ -75,6 +109,26 @@ const DEFAULT_BATCH_SIZE = 1024;
 const DEFAULT_ECE_BINS = 15;
 const DEFAULT_TOP_K = 5;
 
+/**
+ * Runs a model over a labelled dataset and computes its metrics: accuracy, top-k, NLL, calibration, confusion matrix
+ * and per-class metrics for a classifier; RMSE, MAE and R² for a regression model.
+ *
+ * @example
+ * ```ts
+ * import { OnnxModel, evaluate } from 'distillery/runtime';
+ *
+ * const model = await OnnxModel.load('runs/mine/small.onnx');
+ * const report = await evaluate(model, 'test.npz');
+ * if (report.task === 'classification') console.log(report.accuracy, report.errors);
+ * await model.close();
+ * ```
+ * @param model - an {@link OnnxModel}, a {@link PredictionPool} or any {@link Predictor}
+ * @param dataset - a file path, a {@link Dataset} or typed arrays; it needs targets (`y`)
+ * @param options - batch size, ECE bins, k of the top-k accuracy
+ * @returns the report, by task
+ * @throws {@link InputValidationError} when the dataset has no targets, or does not fit the model
+ * @throws {@link DatasetError} when the dataset file cannot be read
+ */
 export async function evaluate(
   model: Predictor,
   dataset: DatasetSource,
@@ -267,7 +321,7 @@ export async function sampleOutcomes(
   return {
     task: 'regression',
     squaredError: (predictions as RegressionPrediction[]).map((prediction, i) =>
-      prediction.values.reduce((sum, value, j) => sum + (value - y[i * width + j]!) ** 2, 0),
+      prediction.values.reduce((sum, value, j) => sum + (value - (y[i * width + j] ?? NaN)) ** 2, 0),
     ),
   };
 }

@@ -5,24 +5,42 @@
 import { argmax } from '../runtime/postprocess';
 import { describeValue, InputValidationError } from '../core/errors';
 
+/** Class indices, one per sample (0 to classes − 1): a plain array or a typed array. */
 export type Labels = ArrayLike<number>;
+/** Class probabilities, one row per sample, one column per class. */
 export type ProbabilityRows = readonly ArrayLike<number>[];
 
+/** Precision, recall and F1 of one class, as {@link perClassMetrics} computes them. */
 export interface ClassMetrics {
+  /** The class's index. */
   readonly index: number;
   /** TP / predicted as this class; 0 when never predicted (like scikit-learn's zero_division=0). */
   readonly precision: number;
   /** TP / actually this class; 0 when the class never occurs. */
   readonly recall: number;
+  /** Harmonic mean of precision and recall; 0 when both are 0. */
   readonly f1: number;
   /** Samples whose true class is this one. */
   readonly support: number;
 }
 
+/**
+ * Share of samples whose predicted class is the true one.
+ * @param predicted - predicted class indices
+ * @param actual - true class indices, as many as `predicted`
+ * @returns a number in [0, 1]
+ * @throws {@link InputValidationError} when the arrays are empty or of different lengths
+ */
 export function accuracy(predicted: Labels, actual: Labels): number {
   return 1 - errorCount(predicted, actual) / checkPaired(predicted, actual, 'predicted', 'actual');
 }
 
+/**
+ * Number of samples whose predicted class is not the true one.
+ * @param predicted - predicted class indices
+ * @param actual - true class indices, as many as `predicted`
+ * @throws {@link InputValidationError} when the arrays are empty or of different lengths
+ */
 export function errorCount(predicted: Labels, actual: Labels): number {
   const n = checkPaired(predicted, actual, 'predicted', 'actual');
   let errors = 0;
@@ -70,6 +88,13 @@ export function confusionMatrix(predicted: Labels, actual: Labels, classes?: num
   return matrix;
 }
 
+/**
+ * Precision, recall, F1 and support of every class, from the confusion matrix.
+ * @param predicted - predicted class indices
+ * @param actual - true class indices
+ * @param classes - number of classes (default: the largest index seen + 1)
+ * @returns one entry per class, by index
+ */
 export function perClassMetrics(predicted: Labels, actual: Labels, classes?: number): ClassMetrics[] {
   return perClassFromConfusion(confusionMatrix(predicted, actual, classes));
 }
@@ -134,6 +159,10 @@ export function rmse(predicted: ArrayLike<number>, actual: ArrayLike<number>): n
   return Math.sqrt(total / n);
 }
 
+/**
+ * Mean absolute error over all values (several outputs per sample are flattened).
+ * @throws {@link InputValidationError} when the arrays are empty or of different lengths
+ */
 export function mae(predicted: ArrayLike<number>, actual: ArrayLike<number>): number {
   const n = checkPaired(predicted, actual, 'predicted', 'actual');
   let total = 0;
@@ -181,7 +210,7 @@ function inferClassCount(predicted: Labels, actual: Labels): number {
   // Only valid indices count here; checkClass reports the invalid ones.
   let max = 0;
   for (const values of [predicted, actual]) {
-    for (let i = 0; i < values.length; i++) if (Number.isInteger(values[i])) max = Math.max(max, values[i] as number);
+    for (const value of Array.from(values)) if (Number.isInteger(value)) max = Math.max(max, value);
   }
   return max + 1;
 }

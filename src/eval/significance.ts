@@ -22,9 +22,13 @@ export function exactBinomialTwoSided(b: number, c: number): number {
   if (n === 0) return 1;
   const low = Math.min(b, c);
   // log C(n, k) + n·log ½ for k = 0…low, each from the previous one; summed relative to the largest (the last).
-  const logs: number[] = [-n * Math.LN2];
-  for (let k = 0; k < low; k++) logs.push(logs[k]! + Math.log(n - k) - Math.log(k + 1));
-  const max = logs[logs.length - 1]!;
+  let log = -n * Math.LN2;
+  const logs: number[] = [log];
+  for (let k = 0; k < low; k++) {
+    log = log + Math.log(n - k) - Math.log(k + 1);
+    logs.push(log);
+  }
+  const max = log;
   const tail = Math.exp(max) * logs.reduce((sum, value) => sum + Math.exp(value - max), 0);
   return Math.min(1, 2 * tail);
 }
@@ -47,8 +51,8 @@ export function signTest(firstError: ArrayLike<number>, secondError: ArrayLike<n
   let b = 0;
   let c = 0;
   for (let i = 0; i < firstError.length; i++) {
-    const first = Math.abs(firstError[i]!);
-    const second = Math.abs(secondError[i]!);
+    const first = Math.abs(firstError[i] ?? NaN); // i is below both lengths (checked equal)
+    const second = Math.abs(secondError[i] ?? NaN);
     if (first < second) b++;
     else if (second < first) c++;
   }

@@ -32,9 +32,26 @@ async function render(modules: VegaModules, spec: VegaLiteSpec): Promise<string>
   }
 }
 
-/** Test accuracy (or RMSE) per epoch for every model with a training history. */
+type CurveMetric = 'validationAccuracy' | 'validationRmse' | 'testAccuracy' | 'testRmse';
+
+/**
+ * The split the curves show: validation when the histories have it (the engine then measures epochs on validation
+ * alone and reads the test split once, at the end), else the test split, which the title then names.
+ */
+function curveMetric(report: RunReport): { metric: CurveMetric; title: string } {
+  const models = [report.teacher, ...report.students];
+  const classification = report.task === 'classification';
+  const onValidation = models.some((model) =>
+    model.history.some((epoch) => typeof epoch[classification ? 'validationAccuracy' : 'validationRmse'] === 'number'),
+  );
+  const split = onValidation ? 'validation' : 'test';
+  const title = `${onValidation ? 'Validation' : 'Test'} ${classification ? 'accuracy' : 'RMSE'} per epoch`;
+  return { metric: `${split}${classification ? 'Accuracy' : 'Rmse'}`, title };
+}
+
+/** Validation (or, without a validation split, test) accuracy or RMSE per epoch for every model with a history. */
 export function learningCurvesSpec(report: RunReport): VegaLiteSpec {
-  const metric = report.task === 'classification' ? 'testAccuracy' : 'testRmse';
+  const { metric, title } = curveMetric(report);
   const values = [report.teacher, ...report.students].flatMap((model) =>
     model.history
       .filter((epoch) => typeof epoch[metric] === 'number')
@@ -42,7 +59,7 @@ export function learningCurvesSpec(report: RunReport): VegaLiteSpec {
   );
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: report.task === 'classification' ? 'Test accuracy per epoch' : 'Test RMSE per epoch',
+    title,
     width: 520,
     height: 300,
     data: { values },

@@ -4,4 +4,4 @@ export { bestStudent, markdownTable, methodLabel, plainTable, tableRows } from '
 export type { ModelReport, RunReport } from './report-types';
 export { runSeeds, seedsMarkdown, type SeedsReport, type SeedStudentSummary } from './seeds';
 export type { Verdict, Conclusion } from './verdict';
-export type { SweepReport, CandidateReport } from './selection';
+export type { SweepReport, CandidateReport, PairedComparison, FoldScores } from './selection';

@@ -1,6 +1,7 @@
 /** Latencies of several models measured side by side, for the report's and the variants' speed columns. */
 import { benchmark } from '../eval';
 import type { OnnxModel } from '../runtime/model';
+import { required } from '../core/required';
 
 export interface Latency {
   batch1P50Ms: number;
@@ -14,16 +15,16 @@ export interface Latency {
  * their ratios (the speed-up column) come out wrong.
  */
 export async function latenciesSideBySide(models: OnnxModel[], rounds = 5): Promise<Latency[]> {
-  const samples = models.map(() => ({ p50: [] as number[], p99: [] as number[], rows: [] as number[] }));
+  const samples = models.map((model) => ({ model, p50: [] as number[], p99: [] as number[], rows: [] as number[] }));
   for (let round = 0; round < rounds; round++) {
-    for (const [index, model] of models.entries()) {
-      const timing = await benchmark(model, { batchSizes: [256], iterations: 60, minTimeMs: 60, warmup: 5 });
-      samples[index]!.p50.push(timing.latency.p50Ms);
-      samples[index]!.p99.push(timing.latency.p99Ms);
-      samples[index]!.rows.push(timing.throughput[0]!.rowsPerSecond);
+    for (const sample of samples) {
+      const timing = await benchmark(sample.model, { batchSizes: [256], iterations: 60, minTimeMs: 60, warmup: 5 });
+      sample.p50.push(timing.latency.p50Ms);
+      sample.p99.push(timing.latency.p99Ms);
+      sample.rows.push(required(timing.throughput[0], 'the throughput at batch size 256').rowsPerSecond);
     }
   }
-  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
   return samples.map((s) => ({
     batch1P50Ms: median(s.p50),
     batch1P99Ms: median(s.p99),

@@ -2,6 +2,7 @@
 import type { MethodConfig } from '../config/schema';
 import type { DataSummary } from '../data/types';
 import type { ModelReport, RunReport } from './report-types';
+import type { SweepReport } from './selection';
 import { formatP, verdictSentence } from './verdict';
 import { variantsMarkdown } from './variants';
 
@@ -108,11 +109,11 @@ export function markdownTable(rows: string[][]): string {
 }
 
 export function plainTable(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
+  const widths = (rows[0] ?? []).map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
   return rows
     .map((row) =>
       row
-        .map((cell, column) => cell.padEnd(widths[column]!))
+        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
         .join('  ')
         .trimEnd(),
     )
@@ -140,10 +141,28 @@ function dataNote(data: DataSummary): string[] {
   ];
 }
 
+/** The warnings about one model (src/experiment/warnings.ts). */
+function warningsAbout(report: RunReport, model: string): RunReport['warnings'] {
+  return report.warnings.filter((warning) => warning.model === model);
+}
+
+/**
+ * The warnings about the teacher and the students without a verdict, under the results table (near their rows); a
+ * judged student's are under its verdict.
+ */
+function unjudgedModelWarnings(report: RunReport): string[] {
+  const judged = new Set(report.students.filter((model) => model.verdict).map((model) => model.name));
+  return report.warnings
+    .filter((warning) => warning.model !== undefined && !judged.has(warning.model))
+    .flatMap((warning) => [`**Warning:** ${warning.message}`, '']);
+}
+
 /** Did distillation help? One sentence per distilled student, then each sweep's candidates on validation. */
 function verdictAndSweeps(report: RunReport): string[] {
   const lines: string[] = [];
-  const judged = report.students.filter((model) => model.verdict);
+  const judged = report.students.flatMap((model) =>
+    model.verdict ? [{ name: model.name, verdict: model.verdict }] : [],
+  );
   if (judged.length) {
     lines.push(
       '## Did distillation help?',
@@ -151,34 +170,73 @@ function verdictAndSweeps(report: RunReport): string[] {
       'Each distilled student against the same architecture trained on the labels, on the test set (p < 0.05 is called significant):',
       '',
     );
-    for (const model of judged) lines.push(`- ${verdictSentence(model.name, model.verdict!)}`);
+    for (const model of judged)
+      lines.push(
+        `- ${verdictSentence(model.name, model.verdict)}`,
+        ...warningsAbout(report, model.name).map((warning) => `  - **Warning:** ${warning.message}`),
+      );
     lines.push('');
   }
-  for (const sweep of report.sweeps) {
-    const what = sweep.auto ? `\`auto\` for **${sweep.student}**` : `Sweep for **${sweep.student}**`;
-    lines.push(
-      `## ${sweep.auto ? 'auto' : 'Sweep'}: ${sweep.student}`,
-      '',
-      `${what}: ${sweep.candidates.length} candidates, chosen on ${sweep.metric} (the test set was not read): **${sweep.chosen}**.`,
-    );
-    if (sweep.labelsKept)
-      lines.push(
-        '',
-        `The labels-trained candidate was the best on validation: no distillation method beat it here, so auto returns it.`,
-      );
-    const rows = [['candidate', 'method', 'fields set', sweep.metric, 'chosen']];
-    for (const candidate of sweep.candidates) {
-      const fields = Object.entries(candidate.overrides)
-        .filter(([key]) => key !== 'method')
-        .map(([key, value]) => `${key}=${JSON.stringify(value)}`)
-        .join(', ');
-      const value =
-        sweep.metric === 'validationAccuracy' ? percent(candidate.validation) : candidate.validation.toPrecision(4);
-      rows.push([candidate.name, methodLabel(candidate.method), fields || '—', value, candidate.chosen ? '✓' : '']);
-    }
-    lines.push('', markdownTable(rows), '');
-  }
+  for (const sweep of report.sweeps) lines.push(...sweepSection(sweep));
   return lines;
+}
+
+/** One sweep (or auto) group: what decided, in a sentence, then each candidate's score and its test against the reference. */
+function sweepSection(sweep: SweepReport): string[] {
+  const what = sweep.auto ? `\`auto\` for **${sweep.student}**` : `Sweep for **${sweep.student}**`;
+  const evidence =
+    sweep.evidence === 'k-fold'
+      ? `${sweep.folds ?? '?'}-fold cross-validation over the ${sweep.rows} rows of data.train`
+      : `the ${sweep.rows} validation rows`;
+  const test = sweep.test === 'mcnemar-exact' ? 'exact McNemar' : 'exact sign test';
+  const rows = [
+    [
+      'candidate',
+      'method',
+      'fields set',
+      sweep.metric,
+      sweep.evidence === 'k-fold' ? 'per fold (mean ± sd)' : '95 % interval',
+      `vs ${sweep.reference} (better / worse)`,
+      'p (Holm)',
+      'chosen',
+    ],
+  ];
+  for (const candidate of sweep.candidates) {
+    const fields = Object.entries(candidate.overrides)
+      .filter(([key]) => key !== 'method')
+      .map(([key, value]) => `${key}=${JSON.stringify(value)}`)
+      .join(', ');
+    const score = (value: number): string =>
+      sweep.metric === 'validationAccuracy' ? percent(value) : value.toPrecision(4);
+    const spread = candidate.folds
+      ? `${score(candidate.folds.mean)} ± ${score(candidate.folds.sd)}`
+      : candidate.interval
+        ? `${score(candidate.interval[0])} – ${score(candidate.interval[1])}`
+        : '—';
+    const comparison = candidate.comparison;
+    rows.push([
+      candidate.name,
+      methodLabel(candidate.method),
+      fields || '—',
+      score(candidate.validation),
+      spread,
+      comparison ? `${comparison.candidateBetter} / ${comparison.referenceBetter}` : 'reference',
+      comparison ? `${formatP(comparison.pValue)} (${formatP(comparison.holmPValue)})` : '—',
+      candidate.chosen ? '✓' : '',
+    ]);
+  }
+  return [
+    `## ${sweep.auto ? 'auto' : 'Sweep'}: ${sweep.student}`,
+    '',
+    `${what}: ${sweep.candidates.length} candidates compared on ${evidence} (the test set was not read); kept: **${sweep.chosen}**.`,
+    '',
+    sweep.summary,
+    '',
+    `The rule: the reference (${sweep.reference}) stays unless a candidate is better on the same rows by a paired ${test} test, Holm-adjusted over the ${sweep.candidates.length - 1} other candidates, at level ${sweep.level}, and also scores better; among those the best score wins.`,
+    '',
+    markdownTable(rows),
+    '',
+  ];
 }
 
 export function reportMarkdown(
@@ -194,13 +252,16 @@ export function reportMarkdown(
     '',
     `Test set: ${report.teacher.test.n} samples (${report.testData}). Latency: onnxruntime-node on this machine, batch-1 median, all models measured in interleaved rounds; speed-up is the teacher's latency over the model's.`,
     ...dataNote(report.data),
-    ...report.warnings.flatMap((warning) => ['', `**Warning:** ${warning}`]),
+    ...report.warnings
+      .filter((warning) => warning.model === undefined)
+      .flatMap((warning) => ['', `**Warning:** ${warning.message}`]),
     '',
     markdownTable(tableRows(report)),
     '',
+    ...unjudgedModelWarnings(report),
     ...verdictAndSweeps(report),
   ];
-  if (charts.curves) lines.push('## Learning curves', '', `![test accuracy per epoch](${charts.curves})`, '');
+  if (charts.curves) lines.push('## Learning curves', '', `![learning curves](${charts.curves})`, '');
   if (charts.confusion && best)
     lines.push(
       `## Confusion matrix of the best student (${best.name})`,

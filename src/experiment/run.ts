@@ -8,15 +8,24 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError, parseExperiment } from '../config';
 import type { DistributedConfig, ExperimentConfig, ExperimentInput } from '../config/schema';
-import { withEngine, type Engine, type EngineEvent, type ExperimentTrainResult, type ModelResult } from '../engine';
+import {
+  withEngine,
+  type Commands,
+  type Engine,
+  type EngineEvent,
+  type ExperimentTrainResult,
+  type ModelResult,
+} from '../engine';
 import { runDistributed } from '../engine/distributed';
 import { prepareData, type DataSummary, type PreparedData } from '../data';
 import { agreement, evaluate, loadDataset, type Dataset, type EvaluationReport } from '../eval';
 import { OnnxModel } from '../runtime/model';
 import { sampleOutcomes } from '../eval/evaluate';
-import { planStudents, type StudentPlan } from '../config/sweep';
-import { chooseStudents } from './selection';
+import { isLabelsTrained, planStudents, type StudentPlan } from '../config/sweep';
+import { chooseStudents, type SweepReport } from './selection';
+import { keptCandidates, selectByFolds, selectionFolds } from './folds';
 import { verdict } from './verdict';
+import { dataWarning, modelWarnings, readValidationOutcomes } from './warnings';
 import { latenciesSideBySide } from './latency';
 import { renderCharts } from './charts';
 import { ensureOutputDir, writeFileAtomic } from '../io/files';
@@ -32,22 +41,29 @@ import {
   type Claim,
 } from '../io/run-folder';
 import { reportMarkdown } from './report';
-import type { ModelReport, RunReport } from './report-types';
+import type { ModelReport, RunReport, RunWarning } from './report-types';
 import { verifyRun } from './verify';
 import { renderFrontier } from './frontier';
 import { addVariants } from './variants';
+import { required } from '../core/required';
 
+/** Options of {@link run}: where it writes, the device, the seed, resuming, the engine, cancellation and progress. */
 export interface RunOptions {
   /** Output folder (default `runs/<name>`). Everything the run writes goes under it. */
   outDir?: string;
   /** Folder that relative paths in the experiment resolve against (default: the current directory). */
   baseDir?: string;
+  /** `auto`, `cpu`, `cuda` or `cuda:N`; overrides the experiment's `device`. */
   device?: string;
+  /** Overrides the experiment's seed. */
   seed?: number;
   /** Keep finished models and continue an unfinished one from its last epoch. */
   resume?: boolean;
+  /** An engine to reuse; without one, a fresh engine is started and closed around the run. */
   engine?: Engine;
+  /** Cancels the run after the current batch; finished models are kept (`resume` continues). */
   signal?: AbortSignal;
+  /** Receives each progress event of the training as the engine sends it. */
   onEvent?: (event: EngineEvent) => void;
   /** Called once training is done, while the ONNX models are evaluated. */
   onStage?: (stage: 'evaluating' | 'reporting') => void;
@@ -68,7 +84,31 @@ function exported(result: ModelResult): Exported {
   return result as Exported;
 }
 
-/** Runs an experiment end to end and returns its report (also written to `<outDir>/report.json`). */
+/**
+ * Runs an experiment end to end, as `distillery run` does: trains the teacher and every student, exports them to ONNX,
+ * evaluates the exported files with the runtime, and writes report.json, report.md, charts and manifest.json.
+ *
+ * @example
+ * ```ts
+ * import { run } from 'distillery';
+ *
+ * const report = await run(
+ *   {
+ *     name: 'mine',
+ *     teacher: { type: 'train', model: { type: 'mlp', hidden: [1200, 1200] } },
+ *     students: [{ name: 'small', model: { type: 'mlp', hidden: [300] }, method: { type: 'soft-targets' } }],
+ *   },
+ *   { outDir: 'runs/mine' },
+ * );
+ * for (const student of report.students) console.log(student.name, student.test, student.verdict?.conclusion);
+ * ```
+ * @param experiment - the experiment, as written (defaults are filled) or already parsed
+ * @param options - output folder, device, seed, resume, an engine to reuse, cancellation and progress
+ * @returns the run's report (also written to `<outDir>/report.json`)
+ * @throws {@link ConfigError} when the experiment is invalid, naming each field at fault
+ * @throws {@link RunFolderError} when the output folder is in use, holds another experiment, or changed on resume
+ * @throws {@link EngineError} (a subclass) when Python fails, the run is aborted, or training diverges
+ */
 export async function run(
   experiment: ExperimentInput | ExperimentConfig,
   options: RunOptions = {},
@@ -99,18 +139,8 @@ export async function run(
       resume: options.resume ?? false,
       overwrite: options.overwrite ?? false,
     });
-    const plan = planStudents(config); // sweeps and auto expanded, baselines added: before anything is trained
     const prepared = await prepareData(config.data, outDir);
-    // What the engine runs, every default and the encoded data spelled out: `python -m distillery run_experiment` takes it as it is.
-    const request = engineRequest(config, plan, prepared.data, outDir, options.resume ?? false);
-    writeFileAtomic(path.join(outDir, RESOLVED_CONFIG), JSON.stringify(request, null, 2));
-
-    const onEvent = options.onEvent && announceCandidates(plan, options.onEvent);
-    const trained = config.distributed
-      ? await trainDistributed(path.join(outDir, RESOLVED_CONFIG), { ...options, onEvent })
-      : await withEngine(options.engine, (engine) =>
-          engine.call('run_experiment', request, { signal: options.signal, onEvent }),
-        );
+    const { plan, decided, trained } = await trainAll(config, prepared, outDir, options);
     options.onStage?.('evaluating');
     const { report, labels } = await evaluateRun(
       config,
@@ -120,7 +150,11 @@ export async function run(
       options.command ?? 'run()',
       started,
       prepared.summary,
+      decided,
     );
+    // (k-fold decisions were said when they were made, before the main run)
+    for (const sweep of report.sweeps.filter((group) => group.evidence === 'validation'))
+      options.onEvent?.({ event: 'log', message: `${sweep.student}: ${sweep.summary}` });
     options.onStage?.('reporting');
     await writeReport(report, config.data.labels ?? labels, config, outDir, claim);
     const verified = verifyRun(outDir);
@@ -136,6 +170,77 @@ export async function run(
   } finally {
     lock.release();
   }
+}
+
+/**
+ * Sweeps and auto expanded, baselines added, before anything is trained; with k-fold selection (folds.ts) the folds
+ * are trained first and the main run trains only the chosen candidates. One engine serves every run.
+ */
+async function trainAll(
+  config: ExperimentConfig,
+  prepared: PreparedData,
+  outDir: string,
+  options: RunOptions,
+): Promise<{ plan: StudentPlan; decided: Map<string, SweepReport> | undefined; trained: ExperimentTrainResult }> {
+  const resume = options.resume ?? false;
+  const full = planStudents(config);
+  const log = (message: string): void => options.onEvent?.({ event: 'log', message });
+  const { folds, reason } = selectionFolds(config, full, prepared.summary);
+  refuseFoldsOnSeveralNodes(config, folds);
+  if (full.groups.length > 0)
+    log(
+      folds === null
+        ? `selection on the validation split (${reason})`
+        : `selection by ${folds}-fold cross-validation over data.train (${reason})`,
+    );
+  return withTrainer(config, options, async (train) => {
+    const decided =
+      folds === null
+        ? undefined
+        : await selectByFolds(config, full, prepared.data, outDir, folds, {
+            resume,
+            train: (request) => train(request, announced(full, options)),
+            log,
+          });
+    for (const report of decided?.values() ?? []) log(`${report.student}: ${report.summary}`);
+    const plan = decided ? planStudents(config, keptCandidates(decided)) : full;
+    // What the engine runs, every default and the encoded data spelled out: `python -m distillery run_experiment` takes it as it is.
+    const request = engineRequest(config, plan, prepared.data, outDir, resume);
+    const trained = await train(request, announced(plan, options));
+    return { plan, decided, trained };
+  });
+}
+
+const announced = (plan: StudentPlan, options: RunOptions): ((event: EngineEvent) => void) | undefined =>
+  options.onEvent && announceCandidates(plan, options.onEvent);
+
+type Train = (
+  request: Commands['run_experiment']['request'],
+  onEvent: ((event: EngineEvent) => void) | undefined,
+) => Promise<ExperimentTrainResult>;
+
+/**
+ * Runs `body` with a way to train one engine request: through one engine (pythonia) for every request, or torchrun
+ * per request. Each request is written first as `<its outDir>/resolved-config.json`, what torchrun's ranks read.
+ */
+async function withTrainer<T>(
+  config: ExperimentConfig,
+  options: RunOptions,
+  body: (train: Train) => Promise<T>,
+): Promise<T> {
+  const record = (request: Commands['run_experiment']['request']): string => {
+    const file = path.join(request.outDir, RESOLVED_CONFIG);
+    ensureOutputDir(request.outDir);
+    writeFileAtomic(file, JSON.stringify(request, null, 2));
+    return file;
+  };
+  if (config.distributed) return body((request, onEvent) => trainDistributed(record(request), { ...options, onEvent }));
+  return withEngine(options.engine, (engine) =>
+    body((request, onEvent) => {
+      record(request);
+      return engine.call('run_experiment', request, { signal: options.signal, onEvent });
+    }),
+  );
 }
 
 /** Forwards the engine's events, saying "candidate k of n" as each sweep candidate starts training. */
@@ -166,10 +271,21 @@ function withDistributed(
   experiment: ExperimentInput | ExperimentConfig,
   flags: Partial<DistributedConfig> | undefined,
 ): ExperimentInput | ExperimentConfig {
-  const given = Object.fromEntries(Object.entries(flags ?? {}).filter(([, value]) => value !== undefined));
+  const given = Object.fromEntries(Object.entries<unknown>(flags ?? {}).filter(([, value]) => value !== undefined));
   return Object.keys(given).length
     ? { ...experiment, distributed: { ...experiment.distributed, ...given } }
     : experiment;
+}
+
+/** Worker nodes run only the main run's ranks (joinDistributedRun), so k-fold selection needs a single node. */
+function refuseFoldsOnSeveralNodes(config: ExperimentConfig, folds: number | null): void {
+  if (folds === null || (config.distributed?.nnodes ?? 1) === 1) return;
+  throw new ConfigError([
+    {
+      path: 'evaluate.selection.folds',
+      message: `k-fold selection (${folds} folds) runs on one node; with distributed.nnodes ${config.distributed?.nnodes ?? 1}, set evaluate.selection.folds: 'off' (the validation split decides) or run it on one node`,
+    },
+  ]);
 }
 
 async function trainDistributed(requestFile: string, options: RunOptions): Promise<ExperimentTrainResult> {
@@ -191,6 +307,7 @@ export async function joinDistributedRun(
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-node-'));
   try {
     const prepared = await prepareData(config.data, scratch);
+    refuseFoldsOnSeveralNodes(config, selectionFolds(config, planStudents(config), prepared.summary).folds);
     // Every node must train the same student list as node 0: the same expansion of sweeps, auto and baselines.
     const overridden = {
       ...config,
@@ -227,10 +344,14 @@ async function evaluateRun(
   command: string,
   started: number,
   data: DataSummary,
+  decided: ReadonlyMap<string, SweepReport> | undefined,
 ): Promise<{ report: RunReport; labels: string[] }> {
   const dataset = await loadDataset(trained.testData);
-  // Candidates are chosen on validation metrics alone; only the chosen ones (and their baselines) meet the test set.
-  const chosen = chooseStudents(plan, trained.students, config.data.task);
+  // Candidates are chosen on validation (or k-fold) evidence alone; only the chosen ones (and their baselines) meet the test set.
+  const chosen = chooseStudents(plan, trained.students, config.data.task, {
+    level: config.evaluate.selection.level,
+    ...(decided ? { decided } : {}),
+  });
   const results: Exported[] = [trained.teacher, ...chosen.evaluated].map(exported);
   const models: OnnxModel[] = [];
   try {
@@ -239,30 +360,48 @@ async function evaluateRun(
     const reports: ModelReport[] = [];
     for (const [index, result] of results.entries()) {
       reports.push(
-        await evaluateModel(models[index]!, result, dataset, config, outDir, index === 0 ? null : teacherModel),
+        await evaluateModel(
+          required(models[index], 'the model of a result'),
+          result,
+          dataset,
+          config,
+          outDir,
+          index === 0 ? null : teacherModel,
+        ),
       );
     }
     const byName = new Map(
-      results.map((result, index) => [result.name, { report: reports[index]!, model: models[index]! }]),
+      results.map((result, index) => [
+        result.name,
+        {
+          report: required(reports[index], 'the report of a result'),
+          model: required(models[index], 'the model of a result'),
+        },
+      ]),
     );
     for (const [student, baseline] of chosen.baselineOf) {
-      const [mine, theirs] = [byName.get(student)!, byName.get(baseline)!];
+      const mine = required(byName.get(student), `the student ${student}`);
+      const theirs = required(byName.get(baseline), `the baseline ${baseline}`);
       mine.report.verdict = verdict(
         baseline,
         await sampleOutcomes(mine.model, dataset),
         await sampleOutcomes(theirs.model, dataset),
       );
     }
-    for (const [name, group] of chosen.candidateOf) byName.get(name)!.report.candidateOf = group;
+    for (const [name, group] of chosen.candidateOf)
+      required(byName.get(name), `the student ${name}`).report.candidateOf = group;
     if (config.evaluate.benchmark) {
       const latencies = await latenciesSideBySide(models);
-      reports.forEach((report, index) => (report.latency = latencies[index]!));
-      const teacherP50 = latencies[0]!.batch1P50Ms;
-      for (const report of reports.slice(1)) report.speedupOverTeacher = teacherP50 / report.latency!.batch1P50Ms;
+      const teacherP50 = required(latencies[0], "the teacher's latency").batch1P50Ms;
+      for (const [index, report] of reports.entries()) {
+        const latency = required(latencies[index], 'the latency of a model');
+        report.latency = latency;
+        if (index > 0) report.speedupOverTeacher = teacherP50 / latency.batch1P50Ms;
+      }
     }
     await addVariants(reports.slice(1), results.slice(1), models.slice(1), dataset, config, outDir);
     const [teacher, ...students] = reports as [ModelReport, ...ModelReport[]];
-    const labels = [...(models[1]?.info.labels ?? models[0]!.info.labels ?? [])];
+    const labels = [...(models[1]?.info.labels ?? teacherModel.info.labels ?? [])];
     const report: RunReport = {
       name: config.name,
       createdAt: new Date().toISOString(),
@@ -276,7 +415,19 @@ async function evaluateRun(
       task: config.data.task,
       testData: path.relative(outDir, trained.testData),
       data,
-      warnings: [...trained.warnings, ...skippedWarnings(data)],
+      warnings: [
+        ...trained.warnings.map(dataWarning),
+        ...skippedWarnings(data),
+        ...modelWarnings({
+          task: config.data.task,
+          reports,
+          classNames: config.data.labels ?? labels,
+          teacher: trained.teacher,
+          students: trained.students,
+          planned: plan.students.map((student) => ({ ...student, labelsTrained: isLabelsTrained(student) })),
+          validationOutcomes: (name) => readValidationOutcomes(outDir, name),
+        }),
+      ],
       teacher,
       students,
       sweeps: chosen.sweeps,
@@ -307,7 +458,7 @@ async function evaluateModel(
     name: result.name,
     role: result.role,
     method: result.method,
-    model: (model.info.model as ModelReport['model']) ?? {},
+    model: model.info.model ?? {},
     params: result.params,
     flopsPerSample: result.flopsPerSample,
     onnx: path.relative(outDir, result.onnx),
@@ -378,10 +529,12 @@ function packageVersion(): string {
   }
 }
 
-function skippedWarnings(data: DataSummary): string[] {
-  return Object.entries(data.skipped)
+/** What preparing the data found doubtful (src/data: a column of nearly one category per row), and images skipped. */
+function skippedWarnings(data: DataSummary): RunWarning[] {
+  const skipped = Object.entries(data.skipped)
     .filter(([, count]) => count > 0)
     .map(([role, count]) => `data.${role}: ${count} unreadable image${count === 1 ? '' : 's'} skipped (onError: skip)`);
+  return [...(data.warnings ?? []), ...skipped].map((message) => ({ kind: 'data', message }));
 }
 
 /** The machine the latencies were measured on. */

@@ -13,31 +13,71 @@ import type { ModelReport, RunReport } from './report-types';
 import { run, type RunOptions } from './run';
 import { SIGNIFICANCE, formatP, type Conclusion, type Verdict } from './verdict';
 import { isLabelsTrained } from '../config/sweep';
+import { required } from '../core/required';
 
+/** One student of a multi-seed run, summarised over the seeds: its test metric's mean and spread, and its verdict. */
 export interface SeedStudentSummary {
   /** The experiment's student (a sweep's chosen candidate is summarised under the student it stands for). */
   student: string;
   /** Per seed: the model the report tested. */
   models: string[];
+  /** The test metric summarised: accuracy (classification) or RMSE (regression). */
   metric: 'accuracy' | 'rmse';
+  /** The metric's mean over the seeds. */
   mean: number;
+  /** The metric's sample standard deviation over the seeds (0 for one seed). */
   sd: number;
+  /** The metric per seed, in the order of `seeds`. */
   values: number[];
   /** Distilled students: the verdict per seed, and pooled over every seed's test samples. */
   verdict: null | {
+    /** The labels-trained student it is compared with. */
     baseline: string;
-    errorsDelta: { mean: number; sd: number } | null;
+    /** Test errors of the student minus the baseline's, over the seeds (classification); null for regression. */
+    errorsDelta: {
+      /** Mean over the seeds. */
+      mean: number;
+      /** Sample standard deviation over the seeds. */
+      sd: number;
+    } | null;
+    /** Each seed's p-value. */
     pValues: number[];
+    /** Each seed's conclusion. */
     conclusions: Conclusion[];
-    pooled: { studentBetter: number; baselineBetter: number; pValue: number; conclusion: Conclusion };
+    /** One test over every seed's test samples together. */
+    pooled: {
+      /** Test samples, over all seeds, that only the student gets right (or predicts closer). */
+      studentBetter: number;
+      /** Test samples, over all seeds, that only the baseline gets right (or predicts closer). */
+      baselineBetter: number;
+      /** Two-sided exact binomial p-value of those counts. */
+      pValue: number;
+      /** helped / did not help / no significant difference, at p < 0.05. */
+      conclusion: Conclusion;
+    };
   };
 }
 
+/** What {@link runSeeds} returns (and writes as `seeds.json`): each model's test metric over several seeds. */
 export interface SeedsReport {
+  /** The experiment's name. */
   name: string;
+  /** The seeds run, in order. */
   seeds: number[];
+  /** Each seed's run folder, relative to `outDir`. */
   runs: string[];
-  teacher: { metric: 'accuracy' | 'rmse'; mean: number; sd: number; values: number[] };
+  /** The teacher's test metric over the seeds. */
+  teacher: {
+    /** accuracy (classification) or RMSE (regression). */
+    metric: 'accuracy' | 'rmse';
+    /** Mean over the seeds. */
+    mean: number;
+    /** Sample standard deviation over the seeds. */
+    sd: number;
+    /** Per seed. */
+    values: number[];
+  };
+  /** Each student, summarised over the seeds. */
   students: SeedStudentSummary[];
 }
 
@@ -83,7 +123,7 @@ export function summariseSeeds(
   seeds: readonly number[],
   runs: readonly string[],
 ): SeedsReport {
-  const first = reports[0]!;
+  const first = required(reports[0], "the first seed's report");
   const metric = first.task === 'classification' ? 'accuracy' : 'rmse';
   const teacherValues = reports.map((report) => quality(report.teacher));
   const students = first.students.map((model) => model.candidateOf ?? model.name);
@@ -150,7 +190,9 @@ function pooledVerdict(models: readonly ModelReport[]): SeedStudentSummary['verd
         : 'did not help';
   const deltas = all.map((verdict) => verdict.errorsDelta).filter((delta): delta is number => delta !== undefined);
   return {
-    baseline: all.find((verdict) => verdict.studentBetter + verdict.baselineBetter > 0)?.baseline ?? all[0]!.baseline,
+    baseline:
+      all.find((verdict) => verdict.studentBetter + verdict.baselineBetter > 0)?.baseline ??
+      required(all[0], 'a verdict').baseline,
     errorsDelta: deltas.length === all.length ? meanSd(deltas) : null,
     pValues: all.map((verdict) => verdict.pValue),
     conclusions: all.map((verdict) => verdict.conclusion),

@@ -10,6 +10,7 @@ import type { ModelResult } from '../engine';
 import { agreement, evaluate, type Dataset } from '../eval';
 import { OnnxModel } from '../runtime/model';
 import { latenciesSideBySide } from './latency';
+import { required } from '../core/required';
 import type { ClassificationTest, ModelReport, RegressionTest, Variant, VariantReport } from './report-types';
 
 /** Evaluates every variant of every student and sets `report.variants`; `students` and `results` are in the same order. */
@@ -31,11 +32,21 @@ export async function addVariants(
       for (const variant of variants) models.push(await OnnxModel.load(variant.path, result.loadOptions ?? {}));
       const reports: VariantReport[] = [];
       for (const [i, variant] of variants.entries()) {
-        reports.push(await evaluateVariant(models[i]!, variant, student, fp32, dataset, config, outDir));
+        reports.push(
+          await evaluateVariant(
+            required(models[i], 'the model of a variant'),
+            variant,
+            student,
+            fp32,
+            dataset,
+            config,
+            outDir,
+          ),
+        );
       }
       if (config.evaluate.benchmark) {
         const measured = await latenciesSideBySide([fp32, ...models]);
-        reports.forEach((report, i) => (report.latency = measured[i + 1]!));
+        reports.forEach((report, i) => (report.latency = required(measured[i + 1], 'the latency of a variant')));
       }
       student.variants = reports;
     } finally {

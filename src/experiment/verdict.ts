@@ -6,15 +6,25 @@
  */
 import { mcnemarExact, signTest, type PairedTest } from '../eval/significance';
 import type { SampleOutcomes } from '../eval/evaluate';
+import { required } from '../core/required';
 
 /** p below this is called significant (two-sided). */
 export const SIGNIFICANCE = 0.05;
 
+/**
+ * What a verdict concludes, at p < 0.05: distilling helped, did not help (significantly worse), or no significant
+ * difference from training on the labels.
+ */
 export type Conclusion = 'helped' | 'did not help' | 'no significant difference';
 
+/**
+ * Whether distilling helped a student: a paired test, on the test split, against the same architecture trained on the
+ * labels (McNemar's exact test for classifiers, a sign test for regression).
+ */
 export interface Verdict {
   /** The labels-trained student of the same architecture. */
   baseline: string;
+  /** The paired test used. */
   test: PairedTest['test'];
   /** Test errors of the student minus the baseline's (classification; negative: fewer errors). */
   errorsDelta?: number;
@@ -22,7 +32,9 @@ export interface Verdict {
   rmseDelta?: number;
   /** Test samples only the student gets right (or predicts closer), and only the baseline. */
   studentBetter: number;
+  /** Test samples only the baseline gets right (or predicts closer). */
   baselineBetter: number;
+  /** The test's two-sided p-value. */
   pValue: number;
   /** helped / did not help (significantly worse) / no significant difference, at p < 0.05. */
   conclusion: Conclusion;
@@ -69,10 +81,13 @@ function finish(
 
 /** The verdict in words, for report.md. */
 export function verdictSentence(student: string, verdict: Verdict): string {
-  const delta =
-    verdict.errorsDelta !== undefined
-      ? `${verdict.errorsDelta > 0 ? '+' : ''}${verdict.errorsDelta} test errors`
-      : `RMSE ${verdict.rmseDelta! > 0 ? '+' : ''}${verdict.rmseDelta!.toPrecision(3)}`;
+  let delta: string;
+  if (verdict.errorsDelta !== undefined) {
+    delta = `${verdict.errorsDelta > 0 ? '+' : ''}${verdict.errorsDelta} test errors`;
+  } else {
+    const rmse = required(verdict.rmseDelta, "a regression verdict's RMSE change");
+    delta = `RMSE ${rmse > 0 ? '+' : ''}${rmse.toPrecision(3)}`;
+  }
   const words = {
     helped: 'distillation helped',
     'did not help': 'distillation did not help: the student is significantly worse',

@@ -9,8 +9,11 @@ import { decodeModel, graphFacts } from '../runtime/model-file';
 import { MANIFEST, readManifest, runFiles, type Manifest } from '../io/run-folder';
 import type { ModelReport, RunReport } from './report-types';
 
+/** What {@link verifyRun} found: every artefact of a run folder checked against its manifest's sha256 and size. */
 export interface VerifyResult {
+  /** The run folder checked. */
   folder: string;
+  /** true when every artefact matches its manifest entry. */
   ok: boolean;
   /** One line per mismatch, each naming the file. */
   problems: string[];

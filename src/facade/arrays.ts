@@ -27,6 +27,10 @@ export const ArraySource = z.strictObject({
   y: TypedArray.optional(),
   labelled: z.boolean().default(true),
 });
+/**
+ * A data split given as typed arrays in memory (`{ type: 'arrays', x, y, sampleShape }`), as {@link ArraySource}
+ * validates it; written to an `.npz` file under `<outDir>/data` before the engine reads it.
+ */
 export type ArraySourceInput = z.input<typeof ArraySource>;
 
 /** Writes an ArraySource to `<dir>/<name>.npz` and returns the equivalent file source. */

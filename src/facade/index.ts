@@ -17,10 +17,15 @@ import { prepareData, type EngineDataConfig } from '../data';
 
 export { ArraySource, type ArraySourceInput } from './arrays';
 
+/** Options of one {@link trainTeacher} or {@link distill} call: the engine to use, cancellation, progress. */
 export interface FacadeCallOptions {
   /** An engine to reuse; without one, a fresh engine is started and closed around the call. */
   engine?: Engine;
+  /**
+   * Cancels the call: training stops at the next batch boundary and the call rejects with {@link EngineAbortError}.
+   */
   signal?: AbortSignal;
+  /** Receives each progress event (phase start, step, epoch, phase end, log lines) as the engine sends it. */
   onEvent?: (event: EngineEvent) => void;
 }
 
@@ -29,25 +34,33 @@ export type { ModelResult } from '../engine';
 type SourceInput = z.input<typeof DataSource> | ArraySourceInput;
 /** `data` as the facade takes it: any split may also be typed arrays in memory. */
 export type FacadeDataInput = Omit<z.input<typeof Data>, 'train' | 'test' | 'transfer' | 'validation'> & {
+  /** The training split: a data source, or typed arrays ({@link ArraySource}). */
   train?: SourceInput;
+  /** The test split: a data source, or typed arrays. */
   test?: SourceInput;
+  /**
+   * The transfer set a student learns the teacher's outputs on (default: the training split): a source, or arrays.
+   */
   transfer?: SourceInput;
+  /** The validation split (for `checkpoint: 'best'` and sweeps): a data source, or typed arrays. */
   validation?: SourceInput;
 };
 type WithArrays<T> = Omit<T, 'data'> & { data?: FacadeDataInput };
+/** What {@link trainTeacher} takes: {@link TrainTeacherOptionsInput}, with typed arrays allowed as data. */
 export type TrainTeacherInput = WithArrays<z.input<typeof TrainTeacherOptions>>;
+/** What {@link distill} takes: {@link DistillOptionsInput}, with typed arrays allowed as data. */
 export type DistillInput = WithArrays<z.input<typeof DistillOptions>>;
 
 const SPLITS = ['train', 'test', 'transfer', 'validation'] as const;
 
 /** Replaces in-memory array sources by .npz files under `<outDir>/data`, so only paths cross the bridge. */
 function withArraysOnDisk(options: Record<string, unknown>, outDir: string): Record<string, unknown> {
-  const data = options['data'];
+  const data = options.data;
   if (!data || typeof data !== 'object') return options;
   const copy: Record<string, unknown> = { ...(data as Record<string, unknown>) };
   for (const split of SPLITS) {
     const source = copy[split] as { type?: unknown } | undefined;
-    if (source && source.type === 'arrays')
+    if (source?.type === 'arrays')
       copy[split] = materializeArrays(source, path.join(outDir, 'data'), split, `data.${split}`);
   }
   return { ...options, data: copy };
@@ -60,7 +73,7 @@ function parseOptions<S extends z.ZodType>(schema: S, options: unknown): Parsed<
   if (!options || typeof options !== 'object')
     throw new ConfigError([{ path: '', message: 'expected an options object' }]);
   const raw = options as Record<string, unknown>;
-  const outDir = typeof raw['outDir'] === 'string' ? path.resolve(raw['outDir']) : '';
+  const outDir = typeof raw.outDir === 'string' ? path.resolve(raw.outDir) : '';
   if (outDir) ensureOutputDir(outDir, { create: false }); // an unusable folder fails before anything is written or trained
   const parsed = parseWith(schema, withArraysOnDisk(raw, outDir)) as z.output<S> & { data: DataConfig };
   return { ...parsed, outDir, data: resolveDataPaths(parsed.data, process.cwd()) };
@@ -83,7 +96,26 @@ async function inLockedFolder<T>(
   }
 }
 
-/** Trains (or loads, or assembles) a teacher; saves `<outDir>/checkpoints/<name>.pt` and `<outDir>/<name>.onnx`. */
+/**
+ * Trains (or loads, or assembles) a teacher; saves `<outDir>/checkpoints/<name>.pt` and `<outDir>/<name>.onnx`.
+ *
+ * @example
+ * ```ts
+ * import { trainTeacher } from 'distillery';
+ *
+ * const teacher = await trainTeacher({
+ *   outDir: 'runs/mine',
+ *   teacher: { type: 'train', model: { type: 'mlp', hidden: [1200, 1200], dropout: 0.5 }, training: { epochs: 20 } },
+ * });
+ * console.log(teacher.checkpoint, teacher.metrics.testAccuracy);
+ * ```
+ * @param options - the teacher, data (the embedded MNIST by default), output folder, device, seed, export options
+ * @param call - an engine to reuse, an AbortSignal, a progress callback
+ * @returns the teacher's result: checkpoint, `.onnx` file, history and metrics
+ * @throws {@link ConfigError} when an option is invalid, naming its path
+ * @throws {@link RunFolderError} when `outDir` is in use by another process
+ * @throws {@link EngineError} (a subclass) when Python fails, the call is aborted, or training diverges
+ */
 export async function trainTeacher(options: TrainTeacherInput, call: FacadeCallOptions = {}): Promise<ModelResult> {
   const parsed = parseOptions(TrainTeacherOptions, options);
   const teacher = resolveTeacherPaths(parsed.teacher, process.cwd());
@@ -94,7 +126,28 @@ export async function trainTeacher(options: TrainTeacherInput, call: FacadeCallO
   );
 }
 
-/** Distils one student from a teacher checkpoint (or ONNX teacher) with the student's method; saves and exports it like trainTeacher. */
+/**
+ * Distils one student from a teacher checkpoint (or ONNX teacher) with the student's method; saves and exports it like
+ * trainTeacher.
+ *
+ * @example
+ * ```ts
+ * import { distill } from 'distillery';
+ *
+ * const student = await distill({
+ *   outDir: 'runs/mine',
+ *   teacher: 'runs/mine/checkpoints/teacher.pt', // the checkpoint trainTeacher() returned
+ *   student: { name: 'small', model: { type: 'mlp', hidden: [300] }, method: { type: 'soft-targets', temperature: 8 } },
+ * });
+ * console.log(student.onnx, student.metrics.testAccuracy);
+ * ```
+ * @param options - the student (model, method, training), the teacher, data, output folder, device, seed
+ * @param call - an engine to reuse, an AbortSignal, a progress callback
+ * @returns the student's result: checkpoint, `.onnx` file, history and metrics
+ * @throws {@link ConfigError} when an option is invalid, e.g. a method that needs a teacher without one
+ * @throws {@link RunFolderError} when `outDir` is in use by another process
+ * @throws {@link EngineError} (a subclass) when Python fails, the call is aborted, or training diverges
+ */
 export async function distill(options: DistillInput, call: FacadeCallOptions = {}): Promise<ModelResult> {
   const parsed = parseOptions(DistillOptions, options);
   const teacher =

@@ -16,8 +16,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+/** Who holds a lock, as its `owner.json` records it. */
 export interface LockOwner {
+  /** The holder's process id. */
   pid: number;
+  /** The host the holder runs on. */
   hostname: string;
   /** The holder's start time (Linux: clock ticks after boot), to tell a dead holder from a recycled pid. */
   started: string | null;
@@ -31,14 +34,18 @@ export interface LockOwner {
 
 /** The lock is held by another live process (only with `wait: false`, or when a wait times out). */
 export class LockHeldError extends Error {
+  /** The class's name, also set on instances, so that logs and `error.name` checks see it. */
   override name = 'LockHeldError';
   constructor(
+    /** The lock's path (a folder). */
     readonly lockPath: string,
+    /** The process that holds it. */
     readonly owner: LockOwner,
     detail = '',
   ) {
     super(`${lockPath} is locked by ${describeOwner(owner)}${detail}`);
   }
+  /** The holder's process id. */
   get pid(): number {
     return this.owner.pid;
   }
@@ -174,7 +181,7 @@ function takeOver(lockPath: string, observed: LockOwner): boolean {
   }
   try {
     const current = readLockOwner(lockPath);
-    if (current && current.token === observed.token && !isOwnerAlive(current)) discard(lockPath);
+    if (current?.token === observed.token && !isOwnerAlive(current)) discard(lockPath);
     return true;
   } finally {
     fs.rmSync(guard, { recursive: true, force: true });

@@ -2,7 +2,7 @@
  * The .npy format (version 1.0) that numpy reads: arrays from TypeScript reach the engine as .npy members of
  * .npz files, never element by element through the bridge.
  */
-const DTYPES: Array<[new (...args: never[]) => ArrayBufferView, string]> = [
+const DTYPES: [new (...args: never[]) => ArrayBufferView, string][] = [
   [Float32Array, '<f4'],
   [Float64Array, '<f8'],
   [Int32Array, '<i4'],
@@ -14,7 +14,8 @@ const DTYPES: Array<[new (...args: never[]) => ArrayBufferView, string]> = [
 export function npyBytes(array: ArrayBufferView, shape: readonly number[]): Uint8Array {
   const dtype = DTYPES.find(([type]) => array instanceof type)?.[1];
   if (!dtype) throw new TypeError(`unsupported array type ${array.constructor.name}`);
-  const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
+  const [only] = shape;
+  const shapeText = shape.length === 1 && only !== undefined ? `(${only},)` : `(${shape.join(', ')})`;
   let header = `{'descr': '${dtype}', 'fortran_order': False, 'shape': ${shapeText}, }`;
   // The header is padded with spaces so that the data starts on a 64-byte boundary.
   const unpadded = 10 + header.length + 1;

@@ -20,6 +20,11 @@ export const LOCK = '.lock';
 /** The config as the engine ran it; compared on `--resume`. */
 export const RESOLVED_CONFIG = 'resolved-config.json';
 
+/**
+ * What a file of a run folder is, as its manifest records it: an exported teacher or student (`.onnx`), a checkpoint
+ * or training state (`.pt`), an engine result (`results/`), encoded data (`data/`), the resolved config, a chart
+ * (`.svg`), or a report.
+ */
 export type ArtefactRole =
   | 'teacher-model'
   | 'student-model'
@@ -31,16 +36,23 @@ export type ArtefactRole =
   | 'report'
   | 'chart';
 
+/** One artefact of a run folder, as `manifest.json` lists it. */
 export interface ManifestEntry {
   /** Relative to the run folder, with `/`. */
   path: string;
+  /** The file's sha256, hex; `distillery verify` checks it. */
   sha256: string;
+  /** The file's size in bytes. */
   size: number;
+  /** What the file is. */
   role: ArtefactRole;
 }
 
+/** A run folder's `manifest.json`: which experiment owns the folder, and every artefact the run wrote. */
 export interface Manifest {
+  /** The manifest's format and version. */
   format: 'distillery-run/1';
+  /** The experiment's name. */
   experiment: string;
   /** sha256 of `config`. */
   configHash: string;
@@ -48,20 +60,35 @@ export interface Manifest {
   config: Record<string, unknown>;
   /** false while the run is under way (or was interrupted). */
   complete: boolean;
+  /** Every file the run wrote, once it is complete. */
   artefacts: ManifestEntry[];
 }
 
+/**
+ * Why a run folder was refused: in use by another process, owned by another experiment, resumed with a changed
+ * config, a non-empty folder that is no run folder, or artefacts that fail verification.
+ */
 export type RunFolderProblem = 'locked' | 'other-experiment' | 'changed-config' | 'not-a-run-folder' | 'verify';
 
 /** The run folder cannot be used as asked (in use, another experiment's, changed on resume) or failed verification. */
 export class RunFolderError extends Error {
+  /** The class's name, also set on instances, so that logs and `error.name` checks see it. */
   override readonly name = 'RunFolderError';
   constructor(
+    /** The run folder concerned. */
     readonly folder: string,
+    /** What is wrong, to react on without parsing the message. */
     readonly problem: RunFolderProblem,
     message: string,
     /** locked: the holder's pid; changed-config: the fields that differ; verify: each mismatch. */
-    readonly details: { pid?: number; fields?: string[]; mismatches?: string[] } = {},
+    readonly details: {
+      /** locked: the pid of the process that holds the folder. */
+      pid?: number;
+      /** changed-config: the config fields that differ from the run's. */
+      fields?: string[];
+      /** verify: each artefact that does not match the manifest. */
+      mismatches?: string[];
+    } = {},
   ) {
     super(message);
   }
@@ -239,7 +266,9 @@ function removeArtefacts(folder: string, manifest: Manifest): void {
 }
 
 /** What a file of a run folder is, from its path (the teacher's .onnx is named after it). */
-export function roleOf(relative: string, teacherName: string): ArtefactRole {
+export function roleOf(file: string, teacherName: string): ArtefactRole {
+  // k-fold selection's fold runs (src/experiment/folds.ts) are run folders of their own inside this one.
+  const relative = file.replace(/^selection\/fold-\d+\//, '');
   const base = path.posix.basename(relative);
   if (relative.endsWith('.onnx')) return base === `${teacherName}.onnx` ? 'teacher-model' : 'student-model';
   if (relative.endsWith('.state.pt')) return 'training-state';

@@ -33,7 +33,7 @@ export function isEncodedImage(bytes: Uint8Array): boolean {
 export function imageFormat(bytes: Uint8Array): 'png' | 'jpeg' | 'webp' | null {
   if (isPng(bytes)) return 'png';
   // JPEG: SOI (FF D8) then a marker (FF xx): APPn, DQT, SOFn, DHT, COM — four fixed-form bytes, not three.
-  if (bytes.length >= 4 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff && isJpegMarker(bytes[3]!))
+  if (bytes.length >= 4 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff && isJpegMarker(bytes[3] ?? 0))
     return 'jpeg';
   if (
     bytes.length >= 12 &&
@@ -113,9 +113,13 @@ async function decodeWithSharp(spec: ImagePreprocessSpec, bytes: Uint8Array): Pr
     output = await pipeline(spec, bytes).toBuffer({ resolveWithObject: true });
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
-    throw new ImageDecodeError('unreadable', `corrupt, truncated or unsupported image: ${detail.split('\n')[0]}`, {
-      cause: error,
-    });
+    throw new ImageDecodeError(
+      'unreadable',
+      `corrupt, truncated or unsupported image: ${detail.split('\n')[0] ?? ''}`,
+      {
+        cause: error,
+      },
+    );
   }
   const { data, info } = output;
   if (
@@ -158,7 +162,7 @@ function channelFirst(hwc: Uint8Array, pixels: number, channels: number): Uint8A
   const out = new Uint8Array(pixels * channels);
   for (let c = 0; c < channels; c++) {
     const plane = c * pixels;
-    for (let i = 0, j = c; i < pixels; i++, j += channels) out[plane + i] = hwc[j]!;
+    for (let i = 0, j = c; i < pixels; i++, j += channels) out[plane + i] = hwc[j] ?? 0;
   }
   return out;
 }
@@ -167,7 +171,7 @@ function channelFirst(hwc: Uint8Array, pixels: number, channels: number): Uint8A
 function neutralGray(rgb: Uint8Array): Uint8Array | null {
   const out = new Uint8Array(rgb.length / 3);
   for (let i = 0, j = 0; i < out.length; i++, j += 3) {
-    const r = rgb[j]!;
+    const r = rgb[j] ?? 0;
     if (rgb[j + 1] !== r || rgb[j + 2] !== r) return null;
     out[i] = r;
   }
@@ -191,11 +195,9 @@ type SharpModule = typeof import('sharp');
 let sharpInstance: SharpModule | null = null;
 
 function sharpModule(): SharpModule {
-  if (sharpInstance === null) {
-    // Loaded here, not at the top: a service that only ever predicts from arrays never loads libvips.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    sharpInstance = require('sharp') as SharpModule;
-  }
+  // Loaded here, not at the top: a service that only ever predicts from arrays never loads libvips.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  sharpInstance ??= require('sharp') as SharpModule;
   return sharpInstance;
 }
 
@@ -210,12 +212,12 @@ export function sharpLoaded(): boolean {
  * (`sharp.concurrency()`) is left as the process has it: the parallelism here is across images.
  */
 export function maxConcurrency(): number {
-  const pool = Number(process.env['UV_THREADPOOL_SIZE']);
+  const pool = Number(process.env.UV_THREADPOOL_SIZE);
   return Number.isInteger(pool) && pool > 0 ? pool : 4;
 }
 
 let active = 0;
-const waiting: Array<() => void> = [];
+const waiting: (() => void)[] = [];
 
 async function limited<T>(work: () => Promise<T>): Promise<T> {
   if (active >= maxConcurrency()) await new Promise<void>((resolve) => waiting.push(resolve));

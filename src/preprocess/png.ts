@@ -44,7 +44,7 @@ function crc32(bytes: Uint8Array, start: number, end: number): number {
   }
   const table = crcTable;
   let crc = 0xffffffff;
-  for (let i = start; i < end; i++) crc = table[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
+  for (let i = start; i < end; i++) crc = (table[(crc ^ (bytes[i] ?? 0)) & 0xff] ?? 0) ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
 
@@ -54,7 +54,7 @@ function adler32(bytes: Uint8Array): number {
   for (let i = 0; i < bytes.length;) {
     const end = Math.min(bytes.length, i + 5552); // the largest run before the sums must be reduced
     for (; i < end; i++) {
-      a += bytes[i]!;
+      a += bytes[i] ?? 0;
       b += a;
     }
     a %= 65521;
@@ -64,7 +64,9 @@ function adler32(bytes: Uint8Array): number {
 }
 
 function u32(bytes: Uint8Array, at: number): number {
-  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+  return (
+    (((bytes[at] ?? 0) << 24) | ((bytes[at + 1] ?? 0) << 16) | ((bytes[at + 2] ?? 0) << 8) | (bytes[at + 3] ?? 0)) >>> 0
+  );
 }
 
 /** The pixels of a plain PNG (see the file's comment), or null when the file is anything else. */
@@ -84,7 +86,7 @@ export function decodePlainPng(bytes: Uint8Array): PlainPixels | null {
     const end = at + 8 + length;
     if (length > 0x7fffffff || end + 4 > bytes.length) return null;
     if (crc32(bytes, at + 4, end) !== u32(bytes, end)) return null;
-    const type = String.fromCharCode(bytes[at + 4]!, bytes[at + 5]!, bytes[at + 6]!, bytes[at + 7]!);
+    const type = String.fromCharCode(bytes[at + 4] ?? 0, bytes[at + 5] ?? 0, bytes[at + 6] ?? 0, bytes[at + 7] ?? 0);
     const data = bytes.subarray(at + 8, end);
     at = end + 4;
     if (first !== (type === 'IHDR')) return null;
@@ -110,10 +112,11 @@ export function decodePlainPng(bytes: Uint8Array): PlainPixels | null {
       return null;
     }
   }
-  if (idat.length === 0) return null;
+  const [single] = idat;
+  if (single === undefined) return null;
   let stream: Uint8Array;
   if (idat.length === 1) {
-    stream = idat[0]!;
+    stream = single;
   } else {
     stream = new Uint8Array(idatBytes);
     let offset = 0;
@@ -125,9 +128,9 @@ export function decodePlainPng(bytes: Uint8Array): PlainPixels | null {
   // zlib: a 2-byte header (deflate, no preset dictionary), the deflate stream, the Adler-32 of the result.
   if (
     stream.length < 6 ||
-    (stream[0]! & 0x0f) !== 8 ||
-    ((stream[0]! << 8) | stream[1]!) % 31 !== 0 ||
-    stream[1]! & 0x20
+    ((stream[0] ?? 0) & 0x0f) !== 8 ||
+    (((stream[0] ?? 0) << 8) | (stream[1] ?? 0)) % 31 !== 0 ||
+    (stream[1] ?? 0) & 0x20
   )
     return null;
   const stride = width * channels;
@@ -147,7 +150,7 @@ export function decodePlainPng(bytes: Uint8Array): PlainPixels | null {
 function unfilter(filtered: Uint8Array, height: number, stride: number, bpp: number): Uint8Array | null {
   const out = new Uint8Array(height * stride);
   for (let row = 0; row < height; row++) {
-    const type = filtered[row * (stride + 1)]!;
+    const type = filtered[row * (stride + 1)] ?? 0;
     const src = row * (stride + 1) + 1;
     const dst = row * stride;
     const up = dst - stride; // the previous output row (absent for row 0: zeros)
@@ -156,28 +159,29 @@ function unfilter(filtered: Uint8Array, height: number, stride: number, bpp: num
         out.set(filtered.subarray(src, src + stride), dst);
         break;
       case 1:
-        for (let i = 0; i < stride; i++) out[dst + i] = filtered[src + i]! + (i >= bpp ? out[dst + i - bpp]! : 0);
+        for (let i = 0; i < stride; i++)
+          out[dst + i] = (filtered[src + i] ?? 0) + (i >= bpp ? (out[dst + i - bpp] ?? 0) : 0);
         break;
       case 2:
-        for (let i = 0; i < stride; i++) out[dst + i] = filtered[src + i]! + (row > 0 ? out[up + i]! : 0);
+        for (let i = 0; i < stride; i++) out[dst + i] = (filtered[src + i] ?? 0) + (row > 0 ? (out[up + i] ?? 0) : 0);
         break;
       case 3:
         for (let i = 0; i < stride; i++) {
-          const left = i >= bpp ? out[dst + i - bpp]! : 0;
-          const above = row > 0 ? out[up + i]! : 0;
-          out[dst + i] = filtered[src + i]! + ((left + above) >> 1);
+          const left = i >= bpp ? (out[dst + i - bpp] ?? 0) : 0;
+          const above = row > 0 ? (out[up + i] ?? 0) : 0;
+          out[dst + i] = (filtered[src + i] ?? 0) + ((left + above) >> 1);
         }
         break;
       case 4:
         for (let i = 0; i < stride; i++) {
-          const a = i >= bpp ? out[dst + i - bpp]! : 0;
-          const b = row > 0 ? out[up + i]! : 0;
-          const c = i >= bpp && row > 0 ? out[up + i - bpp]! : 0;
+          const a = i >= bpp ? (out[dst + i - bpp] ?? 0) : 0;
+          const b = row > 0 ? (out[up + i] ?? 0) : 0;
+          const c = i >= bpp && row > 0 ? (out[up + i - bpp] ?? 0) : 0;
           const p = a + b - c;
           const pa = Math.abs(p - a);
           const pb = Math.abs(p - b);
           const pc = Math.abs(p - c);
-          out[dst + i] = filtered[src + i]! + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+          out[dst + i] = (filtered[src + i] ?? 0) + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
         }
         break;
       default:

@@ -12,19 +12,25 @@ import { z } from 'zod';
 /** One table column's encoding. Its output slots follow the order of `TablePreprocess.columns`. */
 export const TableColumn = z.discriminatedUnion('type', [
   z.strictObject({
+    /** The column's name in the table. */
     name: z.string(),
+    /** A number, one slot. */
     type: z.literal('numeric'),
     /** The value a missing cell takes: the training mean, or the declared constant. */
     fill: z.number(),
   }),
   z.strictObject({
+    /** The column's name in the table. */
     name: z.string(),
+    /** true or false (also `"true"`/`"false"`, 1/0), one slot. */
     type: z.literal('boolean'),
     /** true → 1, false → 0; a missing cell takes this (the training share of true). */
     fill: z.number(),
   }),
   z.strictObject({
+    /** The column's name in the table. */
     name: z.string(),
+    /** One of a set of strings, one-hot encoded. */
     type: z.literal('categorical'),
     /** One output slot each, in this order. A missing cell is the category `missingCategory` when training had missing cells. */
     categories: z.array(z.string()),
@@ -36,16 +42,20 @@ export const TableColumn = z.discriminatedUnion('type', [
 ]);
 
 export const TablePreprocess = z.strictObject({
+  /** The input is a table row. */
   kind: z.literal('table'),
+  /** The feature columns, in the order of the input's slots. */
   columns: z.array(TableColumn).min(1),
   /** The label column (classification; classes are the model's labels) or the target columns (regression). */
   targets: z.array(z.string()),
 });
 
 export const ImagePreprocess = z.strictObject({
+  /** The input is an encoded image (PNG, JPEG or WebP bytes). */
   kind: z.literal('image'),
   /** [height, width] the image is resized to. */
   size: z.tuple([z.number().int().positive(), z.number().int().positive()]),
+  /** 1: greyscale; 3: RGB. */
   channels: z.union([z.literal(1), z.literal(3)]),
   /** How the aspect ratio is handled when resizing (sharp's `fit`): fill stretches, contain pads, cover crops. */
   fit: z.enum(['fill', 'contain', 'cover']),
@@ -56,6 +66,11 @@ export const Preprocess = z.discriminatedUnion('kind', [TablePreprocess, ImagePr
 export type TableColumnSpec = z.output<typeof TableColumn>;
 export type TablePreprocessSpec = z.output<typeof TablePreprocess>;
 export type ImagePreprocessSpec = z.output<typeof ImagePreprocess>;
+/**
+ * How a raw table row or encoded image becomes a model's input tensor, as recorded in its `distillery.preprocess`
+ * metadata: fitted on the training split, applied by `predict(row)` / `predict(imageBytes)` (docs/RUNTIME.md).
+ * @useDeclaredType
+ */
 export type PreprocessSpec = z.output<typeof Preprocess>;
 
 /** A raw table row as a service holds it: column name → value (missing: absent, null, undefined or ''). */

@@ -219,9 +219,7 @@ export function encodeRow(
       );
     }
   }
-  const columns = table.columns;
-  for (let index = 0; index < columns.length; index++) {
-    const column = columns[index]!;
+  for (const column of table.columns) {
     encodeValue(column, row[column.name], out, offset + column.slot, where);
   }
 }

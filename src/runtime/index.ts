@@ -6,6 +6,8 @@
  *
  * This file is a public entry point, not part of the runtime layer: it sits on
  * top of src/runtime and src/eval, and no module in src imports it.
+ *
+ * @module distillery/runtime
  */
 import { OnnxModel } from './model';
 
@@ -31,6 +33,7 @@ export type {
   ModelInfo,
   ModelInput,
   PreprocessSpec,
+  QuantizationInfo,
   TableRow,
   NestedNumbers,
   Normalization,

@@ -461,7 +461,11 @@ function issueToError(
     // The path's depth says which axis of the shape this array is.
     const size = shape[issue.path.length] ?? shape[shape.length - 1];
     const innermost = issue.path.length >= shape.length - 1;
-    return new InputValidationError(path, `an array of exactly ${size} ${innermost ? 'numbers' : 'arrays'}`, received);
+    return new InputValidationError(
+      path,
+      `an array of exactly ${String(size)} ${innermost ? 'numbers' : 'arrays'}`,
+      received,
+    );
   }
   return new InputValidationError(path, issue.message, received);
 }

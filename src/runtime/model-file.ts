@@ -78,7 +78,7 @@ export function graphFacts(proto: onnx.ModelProto): GraphFacts {
           sum + (tensor.dims ?? []).reduce<number>((product, dim) => product * toNumber(dim as Countable), 1),
         0,
       ),
-    metadata: new Map((proto.metadataProps ?? []).map((entry) => [entry.key ?? '', entry.value ?? ''])),
+    metadata: new Map(proto.metadataProps.map((entry) => [entry.key ?? '', entry.value ?? ''])),
   };
 }
 

@@ -92,6 +92,7 @@ export class OnnxModel implements Predictor {
   private readonly buffers = new InputBuffers();
 
   private constructor(
+    /** What the model is and how it is fed, read once at load. */
     readonly info: ModelInfo,
     private readonly session: InferenceSession,
     private readonly plan: RunPlan,
@@ -100,6 +101,27 @@ export class OnnxModel implements Predictor {
     private readonly meaning: OutputMeaning,
   ) {}
 
+  /**
+   * Loads an ONNX file into one onnxruntime session: any Distillery export (its `distillery.*` metadata says how to
+   * feed it and read its output), or a foreign model, described by the graph and `options`.
+   *
+   * @example
+   * ```ts
+   * import { OnnxModel } from 'distillery/runtime';
+   *
+   * const model = await OnnxModel.load('runs/mine/small.onnx');
+   * try {
+   *   const prediction = await model.predict(new Float32Array(28 * 28)); // raw pixels 0-255
+   *   if (prediction.task === 'classification') console.log(prediction.label);
+   * } finally {
+   *   await model.close();
+   * }
+   * ```
+   * @param file - path to the `.onnx` file
+   * @param options - overrides of the metadata (input and output names, labels, normalisation, threads…)
+   * @returns the loaded model; close it when done
+   * @throws {@link ModelLoadError} when the file is missing, is not ONNX, has invalid metadata, or onnxruntime rejects it
+   */
   static async load(file: string, options: LoadOptions = {}): Promise<OnnxModel> {
     const loaded = await readModel(file, options);
     let session: InferenceSession;

@@ -66,10 +66,32 @@ export class PredictionPool implements Predictor {
     private readonly threads: number,
   ) {}
 
+  /** What the model is and how it is fed, read once at creation. */
   get info(): ModelInfo {
     return this.model.info;
   }
 
+  /**
+   * Loads a model into a pool of worker threads, one onnxruntime session each; every worker loads the file before this
+   * resolves. For throughput under concurrent load; one {@link OnnxModel} is simpler for sequential calls.
+   *
+   * @example
+   * ```ts
+   * import { PredictionPool } from 'distillery/runtime';
+   *
+   * const pool = await PredictionPool.create('runs/mine/small.onnx', { workers: 4 });
+   * try {
+   *   const predictions = await Promise.all(inputs.map((input) => pool.predict(input)));
+   * } finally {
+   *   await pool.close();
+   * }
+   * ```
+   * @param file - path to the `.onnx` file
+   * @param options - the {@link LoadOptions}, and the number of workers and threads per worker
+   * @returns the pool; close it when done, or its workers keep the process alive
+   * @throws {@link ModelLoadError} when the file cannot be loaded, in the main thread or in a worker
+   * @throws RangeError when `options.workers` is not a positive integer
+   */
   static async create(file: string, options: PoolOptions = {}): Promise<PredictionPool> {
     const model = await readModel(file, options);
     const workers = options.workers ?? defaultWorkers();
@@ -88,6 +110,18 @@ export class PredictionPool implements Predictor {
     return pool;
   }
 
+  /**
+   * Predicts one input on the next free worker.
+   *
+   * @example
+   * ```ts
+   * const prediction = await pool.predict({ carat: 0.3, cut: 'Ideal' }); // a model trained on a table
+   * ```
+   * @param input - a sample, or (for models trained on them) a table row or an encoded image
+   * @returns its prediction, identical to {@link OnnxModel.predict}'s
+   * @throws {@link InputValidationError} when the input does not fit the model
+   * @throws {@link InferenceError} when the pool is closed or onnxruntime fails
+   */
   async predict(input: ModelInput): Promise<Prediction> {
     const raw = this.model.raw.sample(input, 'sample');
     const sample = raw instanceof Promise ? await raw : raw; // no extra tick for a plain sample
@@ -95,6 +129,13 @@ export class PredictionPool implements Predictor {
     return prediction as Prediction;
   }
 
+  /**
+   * Predicts several inputs in one run on one worker.
+   * @param inputs - the inputs, or one flat typed array of `N * features` numbers
+   * @returns one prediction per input, in order
+   * @throws {@link InputValidationError} when an input does not fit the model
+   * @throws {@link InferenceError} when the pool is closed or onnxruntime fails
+   */
   async predictBatch(inputs: Batch): Promise<Prediction[]> {
     const raw = this.model.raw.batch(inputs, 'samples');
     return this.run(this.model.preparer.batch(raw instanceof Promise ? await raw : raw));

@@ -100,8 +100,8 @@ def register(
     traits: Optional[Traits] = None,
     prepare: Optional[Callable[[OptionsT, Preparation], nn.Module]] = None,
 ) -> Method[OptionsT]:
-    """Adds a method. Its traits come from its zod entry (contract.json); ``traits`` is only for methods that have no zod
-    entry, such as a test's or a plugin's, which the TypeScript side cannot send anyway."""
+    """Adds a method. Its traits come from its zod entry (contract.json); ``traits`` is only for methods that have no
+    zod entry, such as a test's or a plugin's, which the TypeScript side cannot send anyway."""
     if name in _METHODS:
         raise ValueError(f"method '{name}' is registered twice")
     declared = _contract().get(name)

@@ -1,4 +1,5 @@
-"""``regression-distillation``: a regression student learns the teacher's predictions, optionally mixed with the targets."""
+"""``regression-distillation``: a regression student learns the teacher's predictions, optionally mixed with the
+targets."""
 
 from __future__ import annotations
 

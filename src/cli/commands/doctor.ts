@@ -28,9 +28,9 @@ async function doctorCommand(options: { json?: boolean }): Promise<number> {
         `the Python package ${pkg} is missing: \`${python.executable} -m pip install -r requirements.txt\``,
       );
   }
-  if (!report['onnxruntimeNode'])
+  if (!report.onnxruntimeNode)
     problems.push('onnxruntime-node is missing: run `npm ci` (with ONNXRUNTIME_NODE_INSTALL=skip offline)');
-  report['problems'] = problems;
+  report.problems = problems;
   if (options.json) {
     out(JSON.stringify(report, null, 2));
   } else {

@@ -85,6 +85,7 @@ async function runCommand(file: string, options: RunFlags): Promise<number> {
     } else {
       err('');
       out(plainTable(tableRows(report)));
+      for (const warning of report.warnings) err(`warning: ${warning.message}`); // also in report.md, beside the results
       out(`\nreport: ${path.join(outDir, 'report.md')}`);
     }
     return EXIT.ok;

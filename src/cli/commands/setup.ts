@@ -48,9 +48,10 @@ async function setupCommand(options: { json?: boolean }): Promise<number> {
   const check = await checkPython(python);
   const missing = ENGINE_PACKAGES.filter((name) => !check.packages[name]);
   const environment = explicit ? null : environmentDir();
-  const fix = explicit
-    ? `\`${python} -m pip install -r ${REQUIREMENTS_FILE}\`, or unset DISTILLERY_PYTHON`
-    : `remove ${environment} and run \`npx distillery setup\` again`;
+  const fix =
+    environment === null
+      ? `\`${python} -m pip install -r ${REQUIREMENTS_FILE}\`, or unset DISTILLERY_PYTHON`
+      : `remove ${environment} and run \`npx distillery setup\` again`;
   const problems = missing.map((name) => `the Python package ${name} is missing from ${python}: ${fix}`);
   if (options.json) {
     out(
