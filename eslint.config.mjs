@@ -21,7 +21,12 @@ const NODE_GLOBALS = {
 
 export default defineConfig(
   {
+    // What .gitignore ignores too: CI's fresh engine environment lives in .cache/ inside the clone.
     ignores: [
+      '.cache/**',
+      '.venv/**',
+      '.whl/**',
+      '.gpu/**',
       'dist/**',
       'node_modules/**',
       'coverage/**',

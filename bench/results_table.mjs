@@ -436,7 +436,8 @@ function trainSecondsIn(folder, keep) {
 
 /** @typedef {{ name: string, result: SeedsReport, reports: RunReport[], times: RunTimes[] }} SummaryRow */
 
-const VERDICT_MARK = { helped: '▲', 'did not help': '▼', 'no significant difference': '=' };
+/** @type {Record<import('../src/experiment/verdict.js').Conclusion, string>} */
+const VERDICT_MARK = { helped: '▲', 'did not help': '▼', 'no significant difference': '=', identical: '≡' };
 
 /** @param {SummaryRow[]} rows */
 function table(rows) {

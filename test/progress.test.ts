@@ -62,6 +62,19 @@ describe('learning curves', () => {
     });
   });
 
+  test("draw a labels twin (auto kept the labels student) once, under the student's own name", () => {
+    const history = [{ epoch: 1, validationAccuracy: 0.7 }];
+    const twins = {
+      task: 'classification',
+      teacher: { name: 'teacher', history: [] },
+      students: [
+        { name: 'base', history },
+        { name: 'pick-1', sameAs: 'base', history },
+      ],
+    } as unknown as RunReport;
+    expect(learningCurvesSpec(twins).data).toEqual({ values: [{ model: 'base', epoch: 1, value: 0.7 }] });
+  });
+
   test('plot the test split, and say so, when there is no validation split', () => {
     expect(learningCurvesSpec(report('classification', [{ testAccuracy: 0.7 }])).title).toBe('Test accuracy per epoch');
     const regression = learningCurvesSpec(report('regression', [{ testRmse: 1.5 }]));

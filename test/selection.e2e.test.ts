@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Engine, run, verifyRun, type EngineEvent, type ExperimentInput } from '../src';
+import { Engine, run, verifyRun, type EngineEvent, type ExperimentInput, type ModelReport } from '../src';
 import { tempDir } from './support/tiny';
 import { closeIfOpened } from './support/hooks';
 
@@ -95,5 +95,65 @@ describe('k-fold selection', () => {
     const resumed = await run(experiment, { outDir: out, engine, resume: true, onEvent: (event) => again.push(event) });
     expect(again.filter((event) => event.event === 'phase-start')).toEqual([]);
     expect(resumed.sweeps).toEqual(report.sweeps);
+  }, 300_000);
+
+  test('auto beside a labels student of the same model and training: keeping labels keeps that very student', async () => {
+    const out = path.join(tempDir('twin'), 'out');
+    const twin: ExperimentInput = {
+      ...experiment,
+      name: 'twin',
+      students: [
+        ...experiment.students,
+        { name: 'base', model: { type: 'mlp', hidden: [8] }, method: { type: 'hard-labels' }, training },
+      ],
+      // a level no difference on 120 rows can reach: the labels student stays, whatever the candidates score
+      evaluate: { benchmark: false, selection: { folds: 'off', level: 1e-100 } },
+    };
+    const events: EngineEvent[] = [];
+    const report = await run(twin, { outDir: out, engine, onEvent: (event) => events.push(event) });
+    const logs = events.flatMap((event) => (event.event === 'log' ? [event.message] : []));
+    expect(logs).toContain(
+      'pick-1: the same model, method and training as base, so not trained again: base stands for it',
+    );
+
+    // pick-1 is never trained: the engine's list leaves it out, and every other student keeps its place's seed
+    const request = readJson<{ students: { name: string; position?: number }[] }>(
+      path.join(out, 'resolved-config.json'),
+    );
+    expect(request.students.map((student) => [student.name, student.position])).toEqual([
+      ['pick-2', 1],
+      ['pick-3', 2],
+      ['pick-4', 3],
+      ['pick-5', 4],
+      ['pick-6', 5],
+      ['base', 6],
+    ]);
+    expect(fs.existsSync(path.join(out, 'results', 'pick-1.json'))).toBe(false);
+    expect(fs.existsSync(path.join(out, 'pick-1.onnx'))).toBe(false);
+
+    const [sweep] = report.sweeps;
+    expect(sweep).toMatchObject({ chosen: 'pick-1', reference: 'pick-1', labelsKept: true, evidence: 'validation' });
+    expect(sweep!.candidates[0]).toMatchObject({ name: 'pick-1', sameAs: 'base' });
+    expect(sweep!.summary).toContain('auto kept the labels-trained student: base');
+    // the group's student is base: its ONNX, its test results, and a verdict that says so rather than testing
+    expect(report.students.map((student) => student.name)).toEqual(['pick-1', 'base']);
+    const [kept, base] = report.students as [ModelReport, ModelReport];
+    expect(kept).toMatchObject({ candidateOf: 'pick', sameAs: 'base', onnx: 'base.onnx', test: base.test });
+    expect(kept.verdict).toEqual({
+      baseline: 'base',
+      test: 'none',
+      errorsDelta: 0,
+      studentBetter: 0,
+      baselineBetter: 0,
+      pValue: 1,
+      conclusion: 'identical',
+    });
+    expect(base.verdict).toBeUndefined();
+    const markdown = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
+    expect(markdown).toContain('| pick-1 (pick) = base |');
+    expect(markdown).toContain('| pick-1 = base | hard-labels |');
+    expect(markdown).toContain('identical to base');
+    expect(markdown).toContain('**pick-1** is **base**');
+    expect(verifyRun(out)).toMatchObject({ ok: true });
   }, 300_000);
 });

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { planStudents } from '../src/config/sweep';
+import { engineStudents, labelsTwins, planStudents } from '../src/config/sweep';
 import { parseExperiment } from '../src/config';
 import type { ModelResult } from '../src/engine';
 import { run } from '../src/experiment/run';
@@ -249,6 +249,57 @@ describe('choosing the students of a run', () => {
     expect(chosen.evaluated.map((r) => r.name)).toEqual(['a-1', 'a-5']);
     expect([...chosen.baselineOf]).toEqual([['a-5', 'a-1']]);
     expect([...chosen.candidateOf]).toEqual([['a-5', 'a']]);
+  });
+
+  describe('a labels student of the same model, method and training: auto keeps that very student', () => {
+    const training = { epochs: 3, batchSize: 32 };
+    const experiment = (baseTraining: object) =>
+      parseExperiment({
+        teacher: { type: 'train', model: { type: 'mlp', hidden: [8] } },
+        students: [
+          { name: 'a', model: { type: 'mlp', hidden: [4] }, method: { type: 'auto' }, training },
+          // the keys in another order: compared as parsed configs, not as written
+          {
+            name: 'base',
+            training: baseTraining,
+            method: { type: 'hard-labels' },
+            model: { hidden: [4], type: 'mlp' },
+          },
+          { name: 'kd', model: { type: 'mlp', hidden: [4] }, method: { type: 'soft-targets' }, training },
+        ],
+        data: { validation: { type: 'split', fraction: 0.2 } },
+      });
+    const twinPlan = planStudents(experiment({ batchSize: 32, epochs: 3 }));
+
+    test('its labels candidate is not trained; the others keep the seeds of their places in the plan', () => {
+      expect([...labelsTwins(twinPlan)]).toEqual([['a-1', 'base']]);
+      const trained = engineStudents(twinPlan);
+      expect(trained.map((student) => student.name)).toEqual(['a-2', 'a-3', 'a-4', 'a-5', 'a-6', 'base', 'kd']);
+      // the engine seeds a student by its position (python/distillery/pipeline.py): the plan's, not the list's
+      expect(trained.map((student) => student.position)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      // another training is another student: trained on its own, positions left to the engine
+      const other = planStudents(experiment({ batchSize: 32, epochs: 4 }));
+      expect(labelsTwins(other).size).toBe(0);
+      expect(engineStudents(other)).toEqual(other.students);
+    });
+
+    test('decided on that student’s validation rows; it stands for the group, its verdict baseline for kd', () => {
+      const results = twinPlan.students
+        .filter((student) => student.name !== 'a-1')
+        .map((student, i) =>
+          result(student.name, student.method, student.name === 'base' ? labels : differingBy(labels, 20, 18, i)),
+        );
+      const chosen = chooseStudents(twinPlan, results, 'classification', { level: 0.05 });
+      const [sweep] = chosen.sweeps;
+      expect(sweep).toMatchObject({ chosen: 'a-1', reference: 'a-1', labelsKept: true });
+      expect(sweep!.candidates[0]).toMatchObject({ name: 'a-1', sameAs: 'base', validation: accuracy(labels) });
+      expect(sweep!.candidates.slice(1).every((candidate) => candidate.sameAs === undefined)).toBe(true);
+      expect(sweep!.summary).toContain('auto kept the labels-trained student: base (a-1 has its model, method');
+      expect([...chosen.sameAs]).toEqual([['a-1', 'base']]);
+      expect([...chosen.candidateOf]).toEqual([['a-1', 'a']]);
+      expect(chosen.evaluated.map((r) => r.name)).toEqual(['base', 'kd']);
+      expect([...chosen.baselineOf]).toEqual([['kd', 'base']]);
+    });
   });
 });
 

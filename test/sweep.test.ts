@@ -6,7 +6,7 @@ import { parseExperiment, ConfigError } from '../src/config';
 import { AUTO_CANDIDATES, gridCombinations, planStudents } from '../src/config/sweep';
 import { exactBinomialTwoSided, mcnemarExact, signTest } from '../src/eval/significance';
 import { runSeeds, summariseSeeds } from '../src/experiment/seeds';
-import { verdict } from '../src/experiment/verdict';
+import { identicalVerdict, verdict, verdictSentence } from '../src/experiment/verdict';
 import type { ModelReport, RunReport } from '../src/experiment';
 
 const validation = { type: 'split', fraction: 0.2 } as const;
@@ -198,6 +198,36 @@ describe('paired tests', () => {
       { task: 'classification', right: right(100, [3]) },
     );
     expect(same).toMatchObject({ errorsDelta: 1, conclusion: 'no significant difference' });
+  });
+
+  test('a student that is its baseline (auto kept the labels student) is identical, stated without a test', () => {
+    const identical = identicalVerdict('base', 'classification');
+    expect(identical).toEqual({
+      baseline: 'base',
+      test: 'none',
+      errorsDelta: 0,
+      studentBetter: 0,
+      baselineBetter: 0,
+      pValue: 1,
+      conclusion: 'identical',
+    });
+    expect(identicalVerdict('base', 'regression')).toMatchObject({ rmseDelta: 0, conclusion: 'identical' });
+    const sentence = verdictSentence('pick-1', identical);
+    expect(sentence).toMatch(/^\*\*pick-1\*\* is \*\*base\*\* .*identical/);
+    expect(sentence).not.toMatch(/McNemar|p = /);
+    // over seeds: identical on every seed stays identical, not "no significant difference (p = 1)"
+    const seed = (s: number) =>
+      ({
+        name: 'x',
+        seed: s,
+        task: 'classification',
+        teacher: { test: { accuracy: 0.9 } },
+        students: [
+          { name: 'pick-1', candidateOf: 'pick', sameAs: 'base', test: { accuracy: 0.8 }, verdict: identical },
+        ],
+      }) as unknown as RunReport;
+    const pooled = summariseSeeds([seed(0), seed(1)], [0, 1], ['seed-0', 'seed-1']).students[0]!.verdict!;
+    expect(pooled.pooled).toMatchObject({ studentBetter: 0, baselineBetter: 0, conclusion: 'identical' });
   });
 
   test('repeated or negative seeds are refused before anything runs', async () => {

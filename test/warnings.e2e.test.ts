@@ -111,6 +111,11 @@ describe('warnings for models that learned nothing and a teacher not worth disti
   test('a teacher not clearly better than the labels student on validation, and one that overfits', () => {
     const notBetter = about('teacher', 'teacher-not-better');
     expect(notBetter).toContain('not clearly better than soft-labels (trained on the labels) on validation');
+    // the exact paired test on the teacher's and the student's per-row validation predictions, not an approximation
+    expect(fs.existsSync(path.join(outDir, 'results', 'teacher.validation.json'))).toBe(true);
+    expect(notBetter).toMatch(
+      /\d+ validation rows only the teacher gets right, \d+ only the student; p = \S+ \(exact McNemar\)/,
+    );
     const overfits = about('teacher', 'teacher-overfits');
     expect(overfits).toMatch(/on its training rows against \d+\.\d % on validation/);
     // report.md: under the results table, before the verdicts
@@ -126,5 +131,11 @@ describe('warnings for models that learned nothing and a teacher not worth disti
 
   test('data warnings keep their place: kind data, no model, at the top of report.md', () => {
     for (const warning of report.warnings) expect(warning.model === undefined).toBe(warning.kind === 'data');
+  });
+
+  test('the output says each warning once (not as a progress line and again after the results table)', () => {
+    expect(report.warnings.length).toBeGreaterThan(0);
+    for (const warning of report.warnings)
+      expect(result.stderr.split('\n').filter((line) => line.endsWith(`warning: ${warning.message}`))).toHaveLength(1);
   });
 });

@@ -515,18 +515,22 @@ def unseen_test_classes(train_y: torch.Tensor, test_y: Optional[torch.Tensor], l
     return [labels[index] for index in missing]
 
 
+def _strata(y: np.ndarray, task: str) -> list[np.ndarray]:
+    """The row indices of each class, in class order (all rows as one stratum for regression): what the validation
+    split and the folds draw from, so both stratify the same way."""
+    if task == "regression":
+        return [np.arange(len(y))]
+    flat = y.reshape(len(y), -1)[:, 0]
+    return [np.flatnonzero(flat == value) for value in np.unique(flat)]
+
+
 def validation_split(y: np.ndarray, fraction: float, task: str) -> tuple[np.ndarray, np.ndarray]:
     """Row indices (kept for training, held out for validation) of a deterministic split of the training data:
     ``fraction`` of each class (rounded, at least one row of every class with two or more), or of all rows for
     regression, chosen by a fixed seed. Both index arrays are sorted, so the rows keep their order."""
     rng = np.random.default_rng(VALIDATION_SPLIT_SEED)
-    if task == "regression":
-        groups = [np.arange(len(y))]
-    else:
-        flat = y.reshape(len(y), -1)[:, 0]
-        groups = [np.flatnonzero(flat == value) for value in np.unique(flat)]
     held = []
-    for rows in groups:
+    for rows in _strata(y, task):
         count = round(fraction * len(rows))
         if len(rows) >= 2:
             count = min(max(count, 1), len(rows) - 1)
@@ -548,11 +552,7 @@ def _stratified_order(y: np.ndarray, task: str) -> np.ndarray:
     """Every row of data.train once: each class's rows (all rows for regression) in a fixed-seed random order, class
     after class. The same generator and the same draws as ``validation_split``."""
     rng = np.random.default_rng(VALIDATION_SPLIT_SEED)
-    if task == "regression":
-        groups = [np.arange(len(y))]
-    else:
-        flat = y.reshape(len(y), -1)[:, 0]
-        groups = [np.flatnonzero(flat == value) for value in np.unique(flat)]
+    groups = _strata(y, task)
     return np.concatenate([rng.permutation(rows) for rows in groups]) if groups else np.zeros(0, dtype=np.int64)
 
 

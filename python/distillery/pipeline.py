@@ -155,8 +155,9 @@ def run_experiment(request: ExperimentRequest, progress: Progress) -> Json:
     students = []
     for index, student in enumerate(request.students):
         progress.check_cancel()
-        # Each student its own seed stream, the same whatever the students before it.
-        seed = request.seed + 1000 * (index + 1)
+        # Each student its own seed stream, the same whatever the students before it; by its place in the plan when
+        # TypeScript left a student out of this list (a labels twin, src/config/sweep.ts), so no seed shifts.
+        seed = request.seed + 1000 * ((index if student.position is None else student.position) + 1)
         train = functools.partial(_student, run, student, source, f"students[{index}]", seed, progress)
         students.append(_finished_or(run, student.name, train, progress))
     warnings = sorted({warning for model in (teacher, *students) for warning in model.warnings})
@@ -201,9 +202,12 @@ def _teacher(run: Run, spec: Teacher, seed: int, progress: Progress) -> ModelRes
     started = time.perf_counter()
     teacher = build_teacher(spec, data, run.device, progress, seed=seed, state_dir=paths.states, resume=run.resume)
     metrics = teacher.fit.metrics if teacher.fit else teacher_summary(teacher, data)
+    # Per-row evidence, like a student's: the teacher-not-better warning tests the teacher against the labels-trained
+    # student on the same validation rows (src/experiment/warnings.ts), rather than by a normal approximation.
+    validation = _write_validation_predictions(run, teacher.module, paths.validation)
     if isinstance(spec, OnnxTeacher):
         assert isinstance(teacher.module, OnnxTeacherModule)
-        return _model_result(
+        result = _model_result(
             run,
             name=spec.name,
             role="teacher",
@@ -217,6 +221,7 @@ def _teacher(run: Run, spec: Teacher, seed: int, progress: Progress) -> ModelRes
             metrics=metrics,
             load_options=teacher.module.load_options(),
         )
+        return dataclasses.replace(result, validation_predictions=validation)
     assert teacher.model_config is not None
     method = to_json(spec.method) if isinstance(spec, TrainedTeacher) and spec.method is not None else None
     training = to_json(spec.training) if isinstance(spec, TrainedTeacher) else None
@@ -230,7 +235,7 @@ def _teacher(run: Run, spec: Teacher, seed: int, progress: Progress) -> ModelRes
         "seed": seed,
     }
     _save(run, paths, teacher.module, teacher.model_config, meta)
-    return _model_result(
+    result = _model_result(
         run,
         name=spec.name,
         role="teacher",
@@ -243,6 +248,7 @@ def _teacher(run: Run, spec: Teacher, seed: int, progress: Progress) -> ModelRes
         history=teacher.fit.history if teacher.fit else [],
         metrics=metrics,
     )
+    return dataclasses.replace(result, validation_predictions=validation)
 
 
 def _student(

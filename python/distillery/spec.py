@@ -503,6 +503,7 @@ class Student:
     method: MethodOptions
     training: Training
     candidate: Optional[Candidate] = None
+    position: Optional[int] = None  # its place in the plan, which seeds it; None: its index in the request
 
 
 @dataclass(frozen=True, kw_only=True)

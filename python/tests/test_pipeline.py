@@ -10,8 +10,10 @@ import os
 import numpy as np
 import onnx
 import pytest
+import torch
 
 from distillery import api
+from distillery.checkpoints import load_checkpoint
 from distillery.errors import ConfigError
 from distillery.progress import Progress
 from helpers import (
@@ -209,3 +211,39 @@ def test_a_recorded_result_reads_back_as_its_typed_result_and_writes_the_same_js
     assert json.dumps(wire(typed)) == json.dumps(read_json(path)) == json.dumps(result)
     with pytest.raises(ConfigError, match="surprise: unknown field"):
         recorded(ModelResult, {**read_json(path), "surprise": 1}, str(path))
+
+
+def test_the_teacher_writes_its_per_row_validation_predictions_like_a_student(tmp_path):
+    # The teacher-not-better warning pairs them with the labels student's (exact McNemar, src/experiment/warnings.ts).
+    data = {**tiny_files(tmp_path), "validation": {"type": "split", "fraction": 0.25}}
+    out = tmp_path / "out"
+    teacher = api.COMMANDS["train_teacher"](teacher_request(data, out, export=False), Recorder())
+    assert teacher["validationPredictions"] == str(out / "results" / "teacher.validation.json")
+    written = read_json(teacher["validationPredictions"])
+    assert written["rows"] == len(written["prediction"]) == len(written["target"]) == 24
+    right = sum(p == t for p, t in zip(written["prediction"], written["target"], strict=True))
+    assert right / written["rows"] == pytest.approx(teacher["metrics"]["validationAccuracy"])
+
+    # without a validation split there is nothing to write
+    plain = api.COMMANDS["train_teacher"](teacher_request(tiny_files(tmp_path), tmp_path / "plain"), Recorder())
+    assert (
+        "validationPredictions" not in plain
+        and not (tmp_path / "plain" / "results" / "teacher.validation.json").exists()
+    )
+
+
+def test_a_student_is_seeded_by_its_place_in_the_plan_when_one_before_it_is_left_out(tmp_path):
+    # TypeScript leaves a labels twin out of the list (src/config/sweep.ts engineStudents) and gives the students
+    # after it their `position`: their seeds must be those they had with the twin in the list.
+    from helpers import experiment_request
+
+    students = [student("a", training=TRAINING), {**student("b", training=TRAINING), "position": 5}]
+    teacher = trained_teacher(model_options("mlp", hidden=[16]), training=TRAINING)
+    api.call(
+        "run_experiment", experiment_request(tmp_path / "run", teacher, students, data=tiny_files(tmp_path), seed=7)
+    )
+
+    def seed(name: str) -> int:
+        return load_checkpoint(str(tmp_path / "run" / "checkpoints" / f"{name}.pt"), torch.device("cpu")).meta["seed"]
+
+    assert (seed("a"), seed("b")) == (7 + 1000, 7 + 6000)

@@ -17,7 +17,11 @@ import { methodTraits, METHODS, type MethodConfig } from './methods';
 import { Name, Student, type ExperimentConfig, type ExperimentStudentConfig, type StudentConfig } from './schema';
 
 /** A student as the engine trains it (src/engine/commands.ts `EngineStudent`). */
-export type PlannedStudent = StudentConfig & { candidate?: { group: string; overrides: Record<string, unknown> } };
+export type PlannedStudent = StudentConfig & {
+  candidate?: { group: string; overrides: Record<string, unknown> };
+  /** Its place in the plan when a labels twin before it is left out of the engine's list: what seeds it. */
+  position?: number;
+};
 
 export interface CandidateGroup {
   /** The experiment's student that expanded. */
@@ -210,6 +214,49 @@ function candidateName(student: string, k: number, index: number): string {
 /** The labels-trained student a distilled one is judged against: the same model, trained with no teacher. */
 export function isLabelsTrained(student: { method: MethodConfig }): boolean {
   return !methodTraits(student.method.type).needsTeacher;
+}
+
+/**
+ * The labels-trained candidates that another student of the plan already is: a labels-trained student that is no
+ * candidate, with the same model, method and training (compared as parsed, every default filled). Such a candidate
+ * is not trained on its own; that student stands for it (its validation rows decide, its ONNX is what a group that
+ * keeps it ships), so that "auto kept the labels student" means that very student, not a second training of it.
+ * Returns candidate name → student name.
+ */
+export function labelsTwins(plan: StudentPlan): Map<string, string> {
+  const labelsStudents = plan.students.filter((student) => !student.candidate && isLabelsTrained(student));
+  const twins = new Map<string, string>();
+  for (const candidate of plan.students) {
+    if (!candidate.candidate || !isLabelsTrained(candidate)) continue;
+    const twin = labelsStudents.find((student) => sameTraining(student, candidate));
+    if (twin) twins.set(candidate.name, twin.name);
+  }
+  return twins;
+}
+
+/**
+ * What the engine trains: the plan without its labels twins. Each student keeps the seed of its place in the plan
+ * (the engine seeds by position, python/distillery/pipeline.py), so leaving a twin out shifts no one's seed.
+ */
+export function engineStudents(plan: StudentPlan): PlannedStudent[] {
+  const twins = labelsTwins(plan);
+  return plan.students.flatMap((student, position) => {
+    if (twins.has(student.name)) return [];
+    return [twins.size > 0 ? { ...student, position } : student];
+  });
+}
+
+function sameTraining(a: StudentConfig, b: StudentConfig): boolean {
+  return canonical([a.model, a.method, a.training]) === canonical([b.model, b.method, b.training]);
+}
+
+/** JSON with every object's keys sorted: two parsed configs compare equal whatever order their keys came in. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner !== null && typeof inner === 'object' && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : inner,
+  );
 }
 
 function sameModel(a: StudentConfig, b: StudentConfig): boolean {

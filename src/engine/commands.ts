@@ -330,6 +330,14 @@ export const EngineStudent = Student.extend({
     .describe(
       'a sweep candidate: trained without ever reading the test split; the validation split chooses between them',
     ),
+  position: z
+    .number()
+    .int()
+    .nonnegative()
+    .optional()
+    .describe(
+      "its place in the experiment's plan, which seeds it (seed + 1000 × (position + 1)); absent: its index here. Set when a student of the plan is not trained on its own (a labels twin, src/config/sweep.ts)",
+    ),
 });
 
 /**

@@ -52,7 +52,9 @@ function curveMetric(report: RunReport): { metric: CurveMetric; title: string } 
 /** Validation (or, without a validation split, test) accuracy or RMSE per epoch for every model with a history. */
 export function learningCurvesSpec(report: RunReport): VegaLiteSpec {
   const { metric, title } = curveMetric(report);
-  const values = [report.teacher, ...report.students].flatMap((model) =>
+  // A labels twin (`sameAs`) is another student's report under a second name: its curve is drawn once, as that student.
+  const drawn = [report.teacher, ...report.students.filter((student) => student.sameAs === undefined)];
+  const values = drawn.flatMap((model) =>
     model.history
       .filter((epoch) => typeof epoch[metric] === 'number')
       .map((epoch) => ({ model: model.name, epoch: epoch.epoch, value: epoch[metric] })),

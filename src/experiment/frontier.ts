@@ -36,7 +36,8 @@ export function frontierPoints(report: RunReport): FrontierPoint[] {
     });
   };
   add(report.teacher, report.teacher.name, 'teacher');
-  for (const student of report.students) {
+  // A labels twin (`sameAs`) is the same model as another student: one point, not two.
+  for (const student of report.students.filter((model) => model.sameAs === undefined)) {
     add(student, student.name, 'student');
     for (const variant of student.variants ?? []) add(variant, variant.name, 'variant', variant.rejected);
   }

@@ -92,6 +92,11 @@ export interface ModelReport {
   confusion?: number[][];
   /** A sweep candidate that was chosen on validation: the experiment student it stands for. */
   candidateOf?: string;
+  /**
+   * A kept candidate that is another student of the run (a labels twin: same model, method and training): that
+   * student's report under the candidate's name — its ONNX file, its test results; never trained on its own.
+   */
+  sameAs?: string;
   /** Distilled students: the paired test against the same architecture trained on the labels. */
   verdict?: Verdict;
   /** A student's int8 / fp16 variants (export.quantize), each evaluated and guarded (src/experiment/variants.ts). */

@@ -85,10 +85,10 @@ export function tableRows(report: RunReport): string[][] {
           ]
         : [model.test.rmse.toFixed(4), model.test.mae.toFixed(4), model.test.r2.toFixed(4)];
     return [
-      model.candidateOf ? `${model.name} (${model.candidateOf})` : model.name,
+      modelCell(model),
       methodLabel(model.method),
       ...quality,
-      model.verdict ? `${model.verdict.conclusion} (p=${formatP(model.verdict.pValue)})` : '—',
+      verdictCell(model),
       compact(model.params),
       model.flopsPerSample === null ? '—' : compact(model.flopsPerSample),
       bytes(model.sizeBytes),
@@ -99,6 +99,18 @@ export function tableRows(report: RunReport): string[][] {
     ];
   });
   return [header, ...rows];
+}
+
+/** The model's name; a chosen candidate's group; a labels twin's student (it is that student). */
+function modelCell(model: ModelReport): string {
+  const name = model.candidateOf ? `${model.name} (${model.candidateOf})` : model.name;
+  return model.sameAs ? `${name} = ${model.sameAs}` : name;
+}
+
+function verdictCell(model: ModelReport): string {
+  if (!model.verdict) return '—';
+  if (model.verdict.conclusion === 'identical') return `identical to ${model.verdict.baseline}`;
+  return `${model.verdict.conclusion} (p=${formatP(model.verdict.pValue)})`;
 }
 
 export function markdownTable(rows: string[][]): string {
@@ -215,7 +227,7 @@ function sweepSection(sweep: SweepReport): string[] {
         : '—';
     const comparison = candidate.comparison;
     rows.push([
-      candidate.name,
+      candidate.sameAs ? `${candidate.name} = ${candidate.sameAs}` : candidate.name,
       methodLabel(candidate.method),
       fields || '—',
       score(candidate.validation),

@@ -21,10 +21,10 @@ import { prepareData, type DataSummary, type PreparedData } from '../data';
 import { agreement, evaluate, loadDataset, type Dataset, type EvaluationReport } from '../eval';
 import { OnnxModel } from '../runtime/model';
 import { sampleOutcomes } from '../eval/evaluate';
-import { isLabelsTrained, planStudents, type StudentPlan } from '../config/sweep';
-import { chooseStudents, type SweepReport } from './selection';
+import { engineStudents, isLabelsTrained, labelsTwins, planStudents, type StudentPlan } from '../config/sweep';
+import { chooseStudents, withTwins, type Chosen, type SweepReport } from './selection';
 import { keptCandidates, selectByFolds, selectionFolds } from './folds';
-import { verdict } from './verdict';
+import { identicalVerdict, verdict } from './verdict';
 import { dataWarning, modelWarnings, readValidationOutcomes } from './warnings';
 import { latenciesSideBySide } from './latency';
 import { renderCharts } from './charts';
@@ -202,8 +202,13 @@ async function trainAll(
             train: (request) => train(request, announced(full, options)),
             log,
           });
-    for (const report of decided?.values() ?? []) log(`${report.student}: ${report.summary}`);
     const plan = decided ? planStudents(config, keptCandidates(decided)) : full;
+    const twins = labelsTwins(plan);
+    for (const report of decided?.values() ?? []) log(`${report.student}: ${withTwins(report, twins).summary}`);
+    for (const [candidate, student] of twins)
+      log(
+        `${candidate}: the same model, method and training as ${student}, so not trained again: ${student} stands for it`,
+      );
     // What the engine runs, every default and the encoded data spelled out: `python -m distillery run_experiment` takes it as it is.
     const request = engineRequest(config, plan, prepared.data, outDir, resume);
     const trained = await train(request, announced(plan, options));
@@ -323,7 +328,10 @@ export async function joinDistributedRun(
   }
 }
 
-/** What the engine runs: the experiment with its students expanded (no sweep left) and its data encoded. */
+/**
+ * What the engine runs: the experiment with its students expanded (no sweep left), its labels twins left out (the
+ * students they are stand for them, src/config/sweep.ts), and its data encoded.
+ */
 function engineRequest(
   config: ExperimentConfig,
   plan: StudentPlan,
@@ -332,7 +340,7 @@ function engineRequest(
   resume: boolean,
 ) {
   const { sweep: _sweep, ...engineConfig } = config;
-  return { ...engineConfig, students: plan.students, data, outDir, resume };
+  return { ...engineConfig, students: engineStudents(plan), data, outDir, resume };
 }
 
 /** The report, and the class names recorded in the students' ONNX metadata (for the confusion matrix). */
@@ -389,7 +397,7 @@ async function evaluateRun(
       );
     }
     for (const [name, group] of chosen.candidateOf)
-      required(byName.get(name), `the student ${name}`).report.candidateOf = group;
+      if (!chosen.sameAs.has(name)) required(byName.get(name), `the student ${name}`).report.candidateOf = group;
     if (config.evaluate.benchmark) {
       const latencies = await latenciesSideBySide(models);
       const teacherP50 = required(latencies[0], "the teacher's latency").batch1P50Ms;
@@ -429,7 +437,7 @@ async function evaluateRun(
         }),
       ],
       teacher,
-      students,
+      students: withTwinReports(students, chosen, plan, config.data.task),
       sweeps: chosen.sweeps,
       artefacts: [], // filled by writeReport, once every file is written
       ...(trained.distributed ? { distributed: trained.distributed } : {}),
@@ -438,6 +446,34 @@ async function evaluateRun(
   } finally {
     for (const model of models) await model.close();
   }
+}
+
+/**
+ * A group that kept a labels twin shows the student that it is, under the candidate's name: that student's report
+ * (its ONNX file, test results, latency, variants), `sameAs` naming it, and the verdict `identical`. In plan order.
+ */
+function withTwinReports(
+  students: readonly ModelReport[],
+  chosen: Chosen,
+  plan: StudentPlan,
+  task: 'classification' | 'regression',
+): ModelReport[] {
+  const twins = [...chosen.sameAs].map(([candidate, student]): ModelReport => {
+    const original = required(
+      students.find((report) => report.name === student),
+      `the student ${student}`,
+    );
+    return {
+      ...structuredClone(original),
+      name: candidate,
+      candidateOf: required(chosen.candidateOf.get(candidate), `the group of ${candidate}`),
+      sameAs: student,
+      verdict: identicalVerdict(student, task),
+    };
+  });
+  const order = new Map(plan.students.map((student, index) => [student.name, index]));
+  const place = (report: ModelReport): number => order.get(report.name) ?? order.size;
+  return [...students, ...twins].sort((a, b) => place(a) - place(b));
 }
 
 async function evaluateModel(

@@ -182,8 +182,9 @@ function pooledVerdict(models: readonly ModelReport[]): SeedStudentSummary['verd
   const studentBetter = all.reduce((sum, verdict) => sum + verdict.studentBetter, 0);
   const baselineBetter = all.reduce((sum, verdict) => sum + verdict.baselineBetter, 0);
   const pValue = exactBinomialTwoSided(studentBetter, baselineBetter);
-  const conclusion: Conclusion =
-    pValue >= SIGNIFICANCE || studentBetter === baselineBetter
+  const conclusion: Conclusion = all.every((verdict) => verdict.conclusion === 'identical')
+    ? 'identical'
+    : pValue >= SIGNIFICANCE || studentBetter === baselineBetter
       ? 'no significant difference'
       : studentBetter > baselineBetter
         ? 'helped'
@@ -257,5 +258,6 @@ export function verdictWords(conclusion: Conclusion): string {
     helped: 'distillation helped',
     'did not help': 'distillation did not help (worse)',
     'no significant difference': 'no significant difference',
+    identical: 'identical (the labels-trained student was kept)',
   }[conclusion];
 }

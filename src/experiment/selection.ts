@@ -13,7 +13,7 @@
  */
 import * as fs from 'node:fs';
 import { checked, ValidationPredictions, type ModelResult } from '../engine';
-import { isLabelsTrained, type CandidateGroup, type StudentPlan } from '../config/sweep';
+import { isLabelsTrained, labelsTwins, type CandidateGroup, type StudentPlan } from '../config/sweep';
 import type { MethodConfig } from '../config/schema';
 import { required } from '../core/required';
 import { mcnemarExact, signTest } from '../eval/significance';
@@ -66,6 +66,9 @@ export interface CandidateReport {
   reference: boolean;
   /** true for the candidate the sweep kept. */
   chosen: boolean;
+  /** A labels-trained candidate that a student of the experiment already is (same model, method and training,
+   * src/config/sweep.ts labelsTwins): that student, not trained again; on the validation split its rows are the evidence. */
+  sameAs?: string;
 }
 
 /**
@@ -373,6 +376,26 @@ function sentence(report: SweepReport, task: 'classification' | 'regression'): s
   );
 }
 
+/**
+ * The group's report with its labels twins named (`sameAs`); when the kept candidate is one, the summary says
+ * plainly which student of the experiment the group keeps.
+ */
+export function withTwins(report: SweepReport, twins: ReadonlyMap<string, string>): SweepReport {
+  if (!report.candidates.some((candidate) => twins.has(candidate.name))) return report;
+  const candidates = report.candidates.map((candidate) => {
+    const twin = twins.get(candidate.name);
+    return twin === undefined ? candidate : { ...candidate, sameAs: twin };
+  });
+  const kept = twins.get(report.chosen);
+  const said =
+    kept === undefined
+      ? ''
+      : ` ${report.auto ? 'auto' : 'The sweep'} kept the labels-trained student: ${kept} (${report.chosen} has its ` +
+        `model, method and training, so it is not trained again: ${report.student} is ${kept}, the same ONNX file ` +
+        `and the same test results).`;
+  return { ...report, candidates, summary: `${report.summary}${said}` };
+}
+
 // ---------------------------------------------------------------- the run's students
 
 export interface Chosen {
@@ -383,6 +406,8 @@ export interface Chosen {
   baselineOf: Map<string, string>;
   /** chosen candidate → the student it was chosen for. */
   candidateOf: Map<string, string>;
+  /** chosen candidate that is a labels twin → the student that it is (trained once, under that student's name). */
+  sameAs: Map<string, string>;
   sweeps: SweepReport[];
 }
 
@@ -397,10 +422,15 @@ export function chooseStudents(
   options: { level: number; decided?: ReadonlyMap<string, SweepReport> },
 ): Chosen {
   const byName = new Map(results.map((result) => [result.name, result]));
+  const twins = labelsTwins(plan);
   const candidateOf = new Map<string, string>();
+  const sameAs = new Map<string, string>();
   const sweeps: SweepReport[] = plan.groups.map((group) => {
-    const report = options.decided?.get(group.name) ?? decideOnValidation(group, byName, task, options.level);
+    const decided = options.decided?.get(group.name) ?? decideOnValidation(group, byName, twins, task, options.level);
+    const report = withTwins(decided, twins);
     candidateOf.set(report.chosen, group.name);
+    const twin = twins.get(report.chosen);
+    if (twin !== undefined) sameAs.set(report.chosen, twin);
     return report;
   });
   const plannedCandidate = new Set(plan.groups.flatMap((group) => group.candidates.map((candidate) => candidate.name)));
@@ -413,22 +443,32 @@ export function chooseStudents(
     if (baseline) baselineOf.set(student.name, baseline.name);
   }
   const needed = new Set([...shown.map((result) => result.name), ...baselineOf.values()]);
-  return { evaluated: results.filter((result) => needed.has(result.name)), baselineOf, candidateOf, sweeps };
+  return {
+    evaluated: results.filter((result) => needed.has(result.name)),
+    baselineOf,
+    candidateOf,
+    sameAs,
+    sweeps,
+  };
 }
 
+/** A labels twin's evidence is its student's validation rows: the candidate is that student, trained once. */
 function decideOnValidation(
   group: CandidateGroup,
   byName: ReadonlyMap<string, ModelResult>,
+  twins: ReadonlyMap<string, string>,
   task: 'classification' | 'regression',
   level: number,
 ): SweepReport {
-  const results = group.candidates.map((candidate) =>
-    required(byName.get(candidate.name), `the candidate ${candidate.name}`),
-  );
-  const evidence = results.map((result) => {
+  const results = group.candidates.map((candidate) => {
+    const trained = twins.get(candidate.name) ?? candidate.name;
+    return required(byName.get(trained), `the candidate ${candidate.name}`);
+  });
+  const evidence = results.map((result, index) => {
     if (result.validationPredictions === undefined)
       throw new Error(`${result.name}: the engine returned no validation predictions for a sweep candidate`);
-    return evidenceOf(result.name, [readPredictions(result.validationPredictions)], task);
+    const name = required(group.candidates[index], 'a candidate').name;
+    return evidenceOf(name, [readPredictions(result.validationPredictions)], task);
   });
   return decideGroup(
     group,

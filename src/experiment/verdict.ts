@@ -13,9 +13,10 @@ export const SIGNIFICANCE = 0.05;
 
 /**
  * What a verdict concludes, at p < 0.05: distilling helped, did not help (significantly worse), or no significant
- * difference from training on the labels.
+ * difference from training on the labels; `identical` when the student is its baseline (auto or a sweep kept the
+ * labels-trained student: one model, so there is nothing to test).
  */
-export type Conclusion = 'helped' | 'did not help' | 'no significant difference';
+export type Conclusion = 'helped' | 'did not help' | 'no significant difference' | 'identical';
 
 /**
  * Whether distilling helped a student: a paired test, on the test split, against the same architecture trained on the
@@ -24,8 +25,8 @@ export type Conclusion = 'helped' | 'did not help' | 'no significant difference'
 export interface Verdict {
   /** The labels-trained student of the same architecture. */
   baseline: string;
-  /** The paired test used. */
-  test: PairedTest['test'];
+  /** The paired test used; `none` for an identical student (no test is run). */
+  test: PairedTest['test'] | 'none';
   /** Test errors of the student minus the baseline's (classification; negative: fewer errors). */
   errorsDelta?: number;
   /** Test RMSE of the student minus the baseline's (regression). */
@@ -34,7 +35,7 @@ export interface Verdict {
   studentBetter: number;
   /** Test samples only the baseline gets right (or predicts closer). */
   baselineBetter: number;
-  /** The test's two-sided p-value. */
+  /** The test's two-sided p-value; 1 for an identical student (no sample differs, no test is run). */
   pValue: number;
   /** helped / did not help (significantly worse) / no significant difference, at p < 0.05. */
   conclusion: Conclusion;
@@ -54,6 +55,22 @@ export function verdict(baseline: string, student: SampleOutcomes, reference: Sa
     return finish(baseline, paired, { rmseDelta }, paired.firstBetter - paired.secondBetter);
   }
   throw new Error(`verdict: ${baseline} and its student solve different tasks`);
+}
+
+/**
+ * The verdict of a group's student that is its baseline (a labels twin, src/config/sweep.ts): the same ONNX file,
+ * so the same outcome on every test sample. Stated as such, rather than as a McNemar test of a model against itself.
+ */
+export function identicalVerdict(baseline: string, task: 'classification' | 'regression'): Verdict {
+  return {
+    baseline,
+    test: 'none',
+    ...(task === 'classification' ? { errorsDelta: 0 } : { rmseDelta: 0 }),
+    studentBetter: 0,
+    baselineBetter: 0,
+    pValue: 1,
+    conclusion: 'identical',
+  };
 }
 
 function finish(
@@ -81,6 +98,8 @@ function finish(
 
 /** The verdict in words, for report.md. */
 export function verdictSentence(student: string, verdict: Verdict): string {
+  if (verdict.conclusion === 'identical')
+    return `**${student}** is **${verdict.baseline}** (labels, same architecture, same training): identical — its group (auto or a sweep) kept the labels-trained student, so they are one model, one ONNX file, the same test results; there is nothing to test.`;
   let delta: string;
   if (verdict.errorsDelta !== undefined) {
     delta = `${verdict.errorsDelta > 0 ? '+' : ''}${verdict.errorsDelta} test errors`;

@@ -106,7 +106,7 @@ function checkModel(dir: string, model: ModelReport, teacherHashes: ReadonlySet<
     if (value !== undefined && value !== recorded)
       problems.push(`${model.onnx}: distillery.${key} is ${value}, report.json says ${String(recorded)}`);
   };
-  expect('name', model.name);
+  expect('name', model.sameAs ?? model.name); // a labels twin's entry is its student's file
   expect('role', model.role);
   expect('params', String(model.params));
   const method = metadata.get('distillery.method');

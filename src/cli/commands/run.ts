@@ -34,6 +34,12 @@ async function runCommand(file: string, options: RunFlags): Promise<number> {
     masterPort: options.masterPort,
   };
   const reporter = progressReporter();
+  // What the progress lines said already (the engine logs its data warnings as it finishes): not said twice.
+  const logged = new Set<string>();
+  const onEvent = (event: EngineEvent): void => {
+    if (event.event === 'log') logged.add(event.message);
+    reporter.onEvent(event);
+  };
   const interrupt = interruptible();
   const command = ['distillery', 'run', ...process.argv.slice(3)].join(' ');
   try {
@@ -63,7 +69,7 @@ async function runCommand(file: string, options: RunFlags): Promise<number> {
       distributed,
       signal: interrupt.signal,
       command,
-      onEvent: (event: EngineEvent) => reporter.onEvent(event),
+      onEvent,
       onStage: (stage: 'evaluating' | 'reporting') =>
         reporter.note(
           stage === 'evaluating' ? 'evaluating the ONNX models with onnxruntime-node…' : 'writing the report…',
@@ -85,7 +91,9 @@ async function runCommand(file: string, options: RunFlags): Promise<number> {
     } else {
       err('');
       out(plainTable(tableRows(report)));
-      for (const warning of report.warnings) err(`warning: ${warning.message}`); // also in report.md, beside the results
+      // Also in report.md, beside the results; each once: the ones the progress lines showed are not repeated.
+      for (const warning of report.warnings)
+        if (!logged.has(`warning: ${warning.message}`)) err(`warning: ${warning.message}`);
       out(`\nreport: ${path.join(outDir, 'report.md')}`);
     }
     return EXIT.ok;
