@@ -129,7 +129,7 @@ def test_zod_defaults_hold_the_blocks_this_test_guards():
     assert ZOD["device"] == ["auto"] and ZOD["nprocPerNode"] == [1]
 
 
-@pytest.mark.parametrize("path", engine_modules(), ids=lambda path: os.path.relpath(path, ENGINE))
+@pytest.mark.parametrize("path", list(engine_modules()), ids=lambda path: os.path.relpath(path, ENGINE))
 def test_the_engine_restates_no_zod_default(path):
     with open(path, encoding="utf8") as handle:
         found = [f"line {line}: {what}" for line, what in restated(ast.parse(handle.read(), path))]

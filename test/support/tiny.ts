@@ -6,8 +6,13 @@ import * as path from 'node:path';
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const CLI = path.join(ROOT, 'bin', 'distillery.js');
 
+/**
+ * A fresh folder under the system's temp folder. Its name carries this jest run's id (test/support/temp-dirs.js), and
+ * the run's global teardown removes every such folder, so the suite leaves nothing behind.
+ */
 export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `distillery-${prefix}-`));
+  const run = process.env.DISTILLERY_TEST_RUN ?? 'adhoc';
+  return fs.mkdtempSync(path.join(os.tmpdir(), `distillery-${run}-${prefix}-`));
 }
 
 export const tinyData = {
