@@ -21,6 +21,7 @@ from torch import nn
 
 from . import distributed, methods
 from .augment import Augmenter, Mix
+from .augment import active as augment_active
 from .augment import describe as augment_describe
 from .augment import resolve as augment_resolve
 from .data import DataBundle, Split
@@ -466,7 +467,10 @@ def _prepare(
     augmenter = Augmenter.build(training.augment, tuple(data.sample_shape), training_where, convolutional=convolutional)
     if training.augment == "auto":
         chosen = augment_resolve(training.augment, tuple(data.sample_shape), convolutional=convolutional)
-        progress.emit({"event": "log", "message": f"{name}: training.augment 'auto' chose {augment_describe(chosen)}"})
+        # Said only when it augments: every MLP or table teacher would otherwise log that it chose nothing.
+        if chosen is not None and augment_active(chosen):
+            message = f"{name}: training.augment 'auto' chose {augment_describe(chosen)}"
+            progress.emit({"event": "log", "message": message})
     objective.check_labels(transfer, "the transfer set" if transfer is not data.train else "data.train")
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
