@@ -7,8 +7,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { tempDir } from './support/tiny';
 
 const ROOT = path.resolve(__dirname, '..');
 const SCRIPT = path.join(ROOT, 'scripts', 'api-docs.mjs');
@@ -40,7 +40,7 @@ test('typedoc.json builds the reference of both entry points with no error and n
 
 test('an exported symbol without a doc comment fails the check', () => {
   const config = JSON.parse(fs.readFileSync(path.join(ROOT, 'typedoc.json'), 'utf8')) as Record<string, unknown>;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-api-docs-'));
+  const dir = tempDir('api-docs');
   try {
     fs.writeFileSync(
       path.join(dir, 'index.ts'),

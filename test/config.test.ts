@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError, experimentJsonSchema, loadExperimentFile, parseExperiment } from '../src/config';
 import { configReferenceMarkdown } from '../src/config/reference';
 import { TrainTeacherRequest } from '../src/engine/commands';
+import { tempDir } from './support/tiny';
 
 const minimal = {
   teacher: { type: 'train', model: { type: 'mlp', hidden: [16] } },
@@ -128,7 +128,7 @@ describe('experiment schema', () => {
   });
 
   test('relative paths resolve against the experiment file, YAML included', () => {
-    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-config-'));
+    const folder = tempDir('config');
     const file = path.join(folder, 'exp.yaml');
     fs.writeFileSync(
       file,
@@ -149,7 +149,7 @@ describe('experiment schema', () => {
   });
 
   test('a malformed file names the file', () => {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-config-')), 'broken.json');
+    const file = path.join(tempDir('config'), 'broken.json');
     fs.writeFileSync(file, '{ "teacher": ');
     expect(() => loadExperimentFile(file)).toThrow(/broken\.json[\s\S]*not valid JSON/);
   });

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../src/config';
 import {
@@ -13,6 +12,7 @@ import {
   type EngineEvent,
 } from '../src/engine';
 import { closeIfOpened } from './support/hooks';
+import { tempDir } from './support/tiny';
 
 function isAlive(pid: number): boolean {
   try {
@@ -36,7 +36,7 @@ function longTraining(outDir: string, epochs = 500): Commands['train_teacher']['
 
 describe('Engine (the pythonia bridge)', () => {
   let engine: Engine;
-  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-engine-'));
+  const outDir = tempDir('engine');
 
   beforeAll(async () => {
     engine = await Engine.start();
@@ -175,7 +175,7 @@ describe('Engine start failures', () => {
 });
 
 function makeBareVenv(): string {
-  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-bare-venv-'));
+  const folder = tempDir('bare-venv');
   execFileSync('python3', ['-m', 'venv', '--without-pip', folder]);
   return path.join(folder, 'bin', 'python');
 }

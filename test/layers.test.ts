@@ -5,8 +5,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { tempDir } from './support/tiny';
 
 const ROOT = path.resolve(__dirname, '..');
 const CONFIG = path.join(ROOT, '.dependency-cruiser.cjs');
@@ -79,7 +79,7 @@ const SUPPORT: Record<string, string> = {
 };
 
 function scratchTree(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-layers-'));
+  const dir = tempDir('layers');
   const files = {
     ...layerFiles(),
     ...SUPPORT,

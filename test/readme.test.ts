@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ts from 'typescript';
+import { tempDir } from './support/tiny';
 
 const ROOT = path.join(__dirname, '..');
 const README = path.join(ROOT, 'README.md');
@@ -90,7 +90,7 @@ test.each(['README.md', 'docs/BENCHMARKS.md'])(
 );
 
 test('the link check sees a missing file and a missing heading', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'readme-links-'));
+  const dir = tempDir('readme-links');
   try {
     const file = path.join(dir, 'a.md');
     fs.writeFileSync(

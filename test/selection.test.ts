@@ -3,7 +3,6 @@
  * candidate) stays unless a candidate is significantly better on the same rows, Holm-adjusted over the candidates.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { engineStudents, labelsTwins, planStudents } from '../src/config/sweep';
 import { parseExperiment } from '../src/config';
@@ -19,6 +18,7 @@ import {
   wilsonInterval,
   type RowEvidence,
 } from '../src/experiment/selection';
+import { tempDir } from './support/tiny';
 
 /** A deterministic generator (mulberry32), so that the "noise" is the same every run. */
 function generator(seed: number): () => number {
@@ -191,7 +191,7 @@ describe('the rule', () => {
 });
 
 describe('choosing the students of a run', () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'selection-'));
+  const tmp = tempDir('selection');
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   /** A candidate's result with its validation predictions on disk; its test accuracy is never read. */
@@ -344,7 +344,7 @@ describe('options', () => {
   });
 
   test('k-fold selection on several nodes is refused', async () => {
-    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'selection-nodes-'));
+    const out = tempDir('selection-nodes');
     try {
       await expect(
         run(
