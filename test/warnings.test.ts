@@ -58,6 +58,19 @@ describe('a model that learned nothing', () => {
     ).toBeUndefined(); // 61 %; 99 % on a class of 60 %: no collapse
   });
 
+  test('the majority rate is judged in counts, not in floats: 674 of 976 right as 1 − 302/976 is still the majority', () => {
+    const benefits = {
+      name: 'labels',
+      test: { n: 976, accuracy: 1 - 302 / 976 },
+      confusion: [
+        [0, 302],
+        [0, 674],
+      ],
+    };
+    expect(benefits.test.accuracy).toBeGreaterThan(674 / 976); // the rounding that hid the warning
+    expect(learnedNothing(benefits)).toMatchObject({ kind: 'learned-nothing', model: 'labels' });
+  });
+
   test('one class for most rows, at least twice as often as it occurs, though above the majority rate: one-class', () => {
     // actual a 55, b 10, c 35; 59 right (above 55 %); b answered 51 times
     const collapse = learnedNothing(

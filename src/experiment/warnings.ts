@@ -73,7 +73,9 @@ export function learnedNothing(model: TestedModel, classNames: readonly string[]
   const majority = argmax(counts.actual);
   const majorityShare = (counts.actual[majority] ?? 0) / counts.n;
   const collapse = collapsedOnto(counts, classNames);
-  if (model.test.accuracy <= majorityShare) {
+  // Compared in counts: an accuracy computed as 1 − errors/n can sit a rounding error above the same share.
+  const correct = model.confusion.reduce((sum, row, k) => sum + (row[k] ?? 0), 0);
+  if (correct <= (counts.actual[majority] ?? 0)) {
     return {
       kind: 'learned-nothing',
       model: model.name,
