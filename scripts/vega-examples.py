@@ -20,25 +20,16 @@ gzip's header carries no time stamp, so the files are the same bytes on every ru
 """
 
 import csv
-import gzip
-import io
 import json
 import os
 import random
+
+from example_tables import write_gzip_csv  # scripts/ is on sys.path when a script in it runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCE = os.path.join(ROOT, "node_modules", "vega-datasets")
 OUT = os.path.join(ROOT, "examples", "data")
 VERSION = "3.2.1"
-
-
-def write_gzip_csv(path: str, header: list[str], rows: list[list[str]]) -> None:
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    with open(path, "wb") as handle, gzip.GzipFile(fileobj=handle, mode="wb", mtime=0, filename="") as compressed:
-        compressed.write(text.getvalue().encode("utf8"))
 
 
 def cell(value: object) -> str:
