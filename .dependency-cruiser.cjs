@@ -51,7 +51,15 @@ const layerRules = LAYERS.slice(0, -1).map((layer, index) => {
 });
 
 /** The npm packages preprocess and the runtime use today; issue 30 puts the Node-only ones behind a platform seam. */
-const RUNTIME_PACKAGES = ['zod', 'fflate', 'onnx-proto', 'onnxruntime-node', 'piscina', 'sharp'];
+const RUNTIME_PACKAGES = [
+  'zod',
+  'fflate',
+  'onnx-proto',
+  'onnxruntime-node',
+  'piscina',
+  'sharp',
+  '@huggingface/tokenizers',
+];
 
 module.exports = {
   forbidden: [
