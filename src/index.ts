@@ -36,6 +36,7 @@ export type {
   WarningKind,
 } from './experiment/report-types';
 export type { DataSummary } from './data/types';
+export type { TextSummary } from './data/text';
 export type { LockOwner } from './io/lock';
 export {
   RunFolderError,

@@ -187,4 +187,26 @@ describe('results: every command answers in its zod result schema', () => {
       /metrics: Unrecognized key: "testLoss"/,
     );
   });
+
+  test('fit_tokenizer: trained on JSONL texts, then a user file checked and copied', async () => {
+    const dir = tempDir('contract-tokenizer');
+    const textsPath = path.join(dir, 'texts.jsonl');
+    const texts = ['a good film', 'a bad film\nwith a newline', 'good good good', null];
+    fs.writeFileSync(textsPath, texts.map((text) => JSON.stringify(text)).join('\n') + '\n');
+    const options = { vocabSize: 60, lowercase: true, minFrequency: 1 };
+    const trained = await engine.fitTokenizer({
+      kind: 'wordpiece',
+      textsPath,
+      outPath: path.join(dir, 'tokenizer.json'),
+      ...options,
+    });
+    expect(trained).toMatchObject({ padId: 0, unkId: 1, model: 'WordPiece' });
+    const copied = await engine.fitTokenizer({
+      kind: 'file',
+      file: trained.path,
+      outPath: path.join(dir, 'copy.json'),
+      ...options,
+    });
+    expect(copied.sha256).toBe(trained.sha256);
+  });
 });

@@ -240,7 +240,7 @@ describe('bad inputs are rejected with the field and what was expected', () => {
       'sample[2]',
       /received Infinity/,
     ],
-    ['wrong type', () => student.predict('1,2,3,4' as never), 'sample', /received string/],
+    ['wrong type', () => student.predict('1,2,3,4'), 'sample', /received string/],
     [
       'a string inside',
       () => student.predict([1, 2, '3', 4] as never),

@@ -34,11 +34,13 @@ from .spec import (
     Empty,
     ExperimentRequest,
     ExportRequest,
+    FitTokenizerRequest,
     QuantizeRequest,
     TrainTeacherRequest,
     WriteSplitRequest,
     parse,
 )
+from .tokenizer import fit_tokenizer
 from .train import predict as predict_outputs
 from .train import resolve_device
 
@@ -95,6 +97,7 @@ COMMANDS: dict[str, Command] = {
     "write_split": command(WriteSplitRequest, pipeline.write_split),
     "quantize": command(QuantizeRequest, quantize),
     "run_experiment": command(ExperimentRequest, pipeline.run_experiment),
+    "fit_tokenizer": command(FitTokenizerRequest, fit_tokenizer),
 }
 
 

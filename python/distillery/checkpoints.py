@@ -59,6 +59,8 @@ class LoadedModel:
     path: str
     # How raw inputs become the model's input (TypeScript's encoding; see spec.DataSpec.preprocess), None for arrays.
     preprocess: Optional[dict[str, Any]] = None
+    # A text model's tokenizer.json (text.read_tokenizer), exported as the metadata ``distillery.tokenizer``.
+    tokenizer: Optional[str] = None
 
 
 def save_checkpoint(
@@ -74,6 +76,7 @@ def save_checkpoint(
     meta: dict[str, Any],
     target_scale: Optional[dict[str, list[float]]] = None,
     preprocess: Optional[dict[str, Any]] = None,
+    tokenizer: Optional[str] = None,
 ) -> None:
     payload: dict[str, Any] = {
         "format": FORMAT,
@@ -87,6 +90,8 @@ def save_checkpoint(
         "targetScale": json.dumps(target_scale),
         "preprocess": json.dumps(preprocess),
     }
+    if tokenizer is not None:
+        payload["tokenizer"] = tokenizer
     if isinstance(module, Ensemble):
         payload["members"] = [_cpu_state(member) for member in module.members]
     else:
@@ -126,6 +131,9 @@ def load_checkpoint(path: str, device: torch.device) -> LoadedModel:
             json.loads(payload["targetScale"]) if "targetScale" in payload else None
         )  # v0.1 classifiers had none
         preprocess = json.loads(payload["preprocess"]) if "preprocess" in payload else None  # nor v0.1 checkpoints
+        tokenizer = payload.get("tokenizer")  # text models only
+        if tokenizer is not None and not isinstance(tokenizer, str):
+            raise TypeError("its tokenizer is not text")
         recorded = json.loads(payload["model"])
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(
@@ -136,12 +144,12 @@ def load_checkpoint(path: str, device: torch.device) -> LoadedModel:
         if isinstance(model_config, EnsembleModel):
             members = []
             for member_config, state in zip(model_config.members, payload["members"], strict=True):
-                member = build_for_task(member_config, input_shape, num_outputs, target_scale)
+                member = build_for_task(member_config, input_shape, num_outputs, target_scale, preprocess=preprocess)
                 member.load_state_dict(state)
                 members.append(member)
             module: nn.Module = Ensemble(members, model_config.combine, task)
         else:
-            module = build_for_task(model_config, input_shape, num_outputs, target_scale)
+            module = build_for_task(model_config, input_shape, num_outputs, target_scale, preprocess=preprocess)
             module.load_state_dict(payload["state"])
     except (
         ConfigError
@@ -155,5 +163,5 @@ def load_checkpoint(path: str, device: torch.device) -> LoadedModel:
         ) from error
     module.to(device).eval()
     return LoadedModel(
-        module, task, input_shape, num_outputs, labels, normalization, model_config, meta, path, preprocess
+        module, task, input_shape, num_outputs, labels, normalization, model_config, meta, path, preprocess, tokenizer
     )

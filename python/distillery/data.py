@@ -29,6 +29,7 @@ from .errors import ConfigError, DataError
 from .io import atomic_save_npz, cache_dir, find_upwards
 from .shards import ArrayRows, Normalization, RowSource, RowStorage, ShardArray, storage_of
 from .spec import DataSpec, FileSource, FoldValidation, MnistSource, ShardsSource, Source, SplitValidation, to_json
+from .text import TextLayout, read_tokenizer, text_layout
 
 MNIST_SPLIT_SEED = 2015  # fixed: every command splits the embedded digits the same way
 MNIST_TRAIN_SIZE = 8000
@@ -277,6 +278,10 @@ class DataBundle:
     # Regression: mean/std of the training targets, per output. Models learn standardised targets behind an
     # OutputScale layer (models.py), so every output — metrics, teachers, the exported ONNX — is in real units.
     target_scale: Optional[dict[str, list[float]]] = None
+    # How raw inputs became these rows (spec.DataSpec.preprocess): a text model reads its layout from it (text.py).
+    preprocess: Optional[dict[str, Any]] = None
+    # The text column's tokenizer.json (its sha256 checked against the spec's), carried by every model; else None.
+    tokenizer: Optional[str] = None
 
 
 def normalization_for(x: RawArray, mode: str) -> Normalization:
@@ -290,6 +295,18 @@ def _normalization(rows: RowStorage, mode: str) -> Normalization:
     mean, std = rows.normalization_stats()
     std = np.where(std < 1e-8, 1.0, std)  # constant features: leave them centred, not divided by zero
     return {"mean": mean.tolist(), "std": std.tolist()}
+
+
+def _keep_token_ids(norm: Normalization, layout: Optional[TextLayout]) -> Normalization:
+    """Token ids are indices, not measurements: their slots keep mean 0 and std 1 (left as they are), and only the
+    fixed slots before them are standardised."""
+    if norm is None or layout is None:
+        return norm
+    fixed = layout.fixed
+    return {
+        "mean": norm["mean"][:fixed] + [0.0] * layout.length,
+        "std": norm["std"][:fixed] + [1.0] * layout.length,
+    }
 
 
 def _check_class_label_shape(y: np.ndarray, where: str, file: Optional[str]) -> None:
@@ -655,6 +672,7 @@ def _build(config: DataSpec, device: torch.device) -> RunData:
     train, held_out = _split_off_validation(config, train)
     assert train.y is not None
     norm = _normalization(train.x, config.normalize)  # from the rows trained on: never the held-out ones
+    norm = _keep_token_ids(norm, text_layout(config.preprocess, sample_shape))
     make = _SplitMaker(config, sample_shape, num_outputs, norm, device)
     train_split, test_split = make(train, "data.train"), make(test, "data.test")
     transfer = (
@@ -675,6 +693,8 @@ def _build(config: DataSpec, device: torch.device) -> RunData:
         validation,
         target_scale=_target_scale(train.y) if task == "regression" else None,
         warnings=_warnings(task, train_split, test_split, labels),
+        preprocess=config.preprocess,
+        tokenizer=read_tokenizer(config.preprocess, config.tokenizer_file),
     )
     return RunData(config, bundle, test)
 

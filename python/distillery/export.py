@@ -9,6 +9,7 @@ name. docs/ARCHITECTURE.md lists the metadata keys.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import io
 import json
@@ -26,6 +27,8 @@ from . import __version__
 from .errors import ExportError
 from .io import atomic_path
 from .results import ExportResult
+from .text import TextLayout
+from .text_models import TextModel
 
 INPUT_NAME = "input"
 PARITY_BATCH = 16
@@ -48,8 +51,11 @@ def metadata_props(
     params: int,
     flops: int,
     preprocess: Optional[dict[str, Any]] = None,
+    tokenizer: Optional[str] = None,
 ) -> dict[str, str]:
     output_name = "values" if task == "regression" else "logits"
+    # A text model's tokenizer.json travels inside it: the runtime encodes raw text with it (src/preprocess).
+    extra = {} if tokenizer is None else {"distillery.tokenizer": tokenizer}
     return {
         "distillery.version": __version__,
         "distillery.name": name,
@@ -67,6 +73,7 @@ def metadata_props(
         "distillery.params": str(params),
         "distillery.flopsPerSample": str(flops),
         "distillery.preprocess": json.dumps(preprocess),
+        **extra,
     }
 
 
@@ -77,9 +84,25 @@ class Normalized(nn.Module):
     (``distillery.normalizationInGraph``); the parity check runs this same module against the graph.
     """
 
-    def __init__(self, module: nn.Module, normalization: dict[str, list[float]], input_shape: list[int]):
+    def __init__(
+        self,
+        module: nn.Module,
+        normalization: dict[str, list[float]],
+        input_shape: list[int],
+        text: Optional[TextLayout] = None,
+    ):
         super().__init__()
         self.module = module
+        # A text row: only its fixed slots are standardised, inside the text model (a copy), so that the token ids
+        # (any number of slots) go from the input straight to their integer cast.
+        self.fixed = None if text is None else text.fixed
+        if text is not None:
+            self.module = copy.deepcopy(module)
+            for part in self.module.modules():
+                if isinstance(part, TextModel):
+                    part.normalize_fixed(normalization["mean"], normalization["std"])
+            input_shape = [text.fixed]
+            normalization = {key: values[: text.fixed] for key, values in normalization.items()}
         features = int(np.prod(input_shape))
         mean = torch.tensor(normalization["mean"], dtype=torch.float32)
         std = torch.tensor(normalization["std"], dtype=torch.float32)
@@ -93,8 +116,17 @@ class Normalized(nn.Module):
         self.register_buffer("std", std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outputs: torch.Tensor = self.module((x - self.mean) / self.std)
+        if self.fixed is not None:
+            outputs: torch.Tensor = self.module(x)
+            return outputs
+        outputs = self.module((x - self.mean) / self.std)
         return outputs
+
+    def raw(self, rows: torch.Tensor) -> torch.Tensor:
+        """Normalised rows (as the engine holds them) back to the raw inputs the graph takes."""
+        if self.fixed is not None:
+            return torch.cat([rows[:, : self.fixed] * self.std + self.mean, rows[:, self.fixed :]], dim=1)
+        return rows * self.std + self.mean
 
 
 def export_onnx(
@@ -108,23 +140,42 @@ def export_onnx(
     tolerance: float = 1e-4,
     sample: Optional[torch.Tensor] = None,
     normalization: Optional[dict[str, list[float]]] = None,
+    text: Optional[TextLayout] = None,
 ) -> ExportResult:
     """Exports ``module`` (moved to the CPU, eval mode) and returns the file's path, size, sha256, parity and opset.
 
-    With ``normalization``, the graph applies it (``sample`` is then normalised rows, as the engine holds them)."""
+    With ``normalization``, the graph applies it (``sample`` is then normalised rows, as the engine holds them).
+    With ``text`` (a text model's layout, text.py) axis 1 is dynamic too — the runtime sends each batch as wide as
+    its longest text — and parity is checked on token ids (test rows and random ids with pad tails), at full width
+    and cut to the batch's longest text."""
     import onnx
 
+    if text is not None and "distillery.tokenizer" not in metadata:
+        raise ExportError(
+            f"{metadata.get('distillery.name')}: a text model is exported with its tokenizer, and this checkpoint "
+            "holds none (train it with data.tokenizerFile set)",
+            file=path,
+        )
     module = module.to("cpu").eval()
     if normalization is not None:
-        wrapped = Normalized(module, normalization, input_shape).eval()
+        wrapped = Normalized(module, normalization, input_shape, text).eval()
         if sample is not None and len(sample):
-            sample = sample.cpu().float()[:PARITY_BATCH] * wrapped.std + wrapped.mean  # back to raw inputs
+            sample = wrapped.raw(sample.cpu().float()[:PARITY_BATCH])  # back to raw inputs
         module = wrapped
         metadata = {**metadata, "distillery.normalizationInGraph": "true"}
     output_name = "values" if task == "regression" else "logits"
     # Dynamo specialises batch sizes 0 and 1: export with a larger batch to keep the axis dynamic.
-    example = torch.randn(PARITY_BATCH, *input_shape, generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    if text is None:
+        example = torch.randn(PARITY_BATCH, *input_shape, generator=generator)
+    else:
+        example = text_rows(text, PARITY_BATCH, generator)
+    dynamic: dict[int, Any] = {0: torch.export.Dim("batch")}
+    if text is not None and text.length >= 2:  # as for the batch: a size-1 axis would be specialised
+        dynamic[1] = torch.export.Dim("width", min=text.fixed + 1, max=text.fixed + text.length)
     check_batch = sample.cpu()[:PARITY_BATCH].float() if sample is not None and len(sample) else example
+    if text is not None:
+        check_batch = torch.cat([check_batch, text_rows(text, PARITY_BATCH, generator)])
     with atomic_path(path) as temporary:
         try:
             with _quiet():
@@ -137,7 +188,7 @@ def export_onnx(
                     opset_version=opset,
                     input_names=[INPUT_NAME],
                     output_names=[output_name],
-                    dynamic_shapes=({0: torch.export.Dim("batch")},),
+                    dynamic_shapes=(dynamic,),
                     verbose=False,
                 )
             model = onnx.load(temporary)
@@ -152,6 +203,11 @@ def export_onnx(
                 f"ONNX export of {metadata.get('distillery.name')} failed: {type(error).__name__}: {error}", file=path
             ) from error
         difference = _parity(module, temporary, check_batch, relative=task == "regression")
+        if text is not None and text.length >= 2:  # and as the runtime sends them: cut after their longest text
+            short = check_batch[check_batch[:, text.fixed + text.length - 1] == text.pad]
+            if len(short):
+                cut = _parity(module, temporary, trimmed(short, text), relative=task == "regression")
+                difference = max(difference, cut)
         if not difference <= tolerance:
             raise ExportError(
                 f"ONNX parity check failed for {path}: max |onnxruntime - torch| = {difference:.3g} > {tolerance}",
@@ -161,6 +217,26 @@ def export_onnx(
     with open(path, "rb") as handle:
         digest = hashlib.sha256(handle.read()).hexdigest()
     return ExportResult(path, os.path.getsize(path), digest, difference, opset)
+
+
+def text_rows(text: TextLayout, n: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` packed rows of a text layout: random fixed slots, then random ids in [0, V) with random pad tails (one
+    row empty, one full)."""
+    fixed = torch.randn(n, text.fixed, generator=generator)
+    ids = torch.randint(0, text.vocab - 1, (n, text.length), generator=generator)
+    ids += (ids >= text.pad).long()  # real tokens are never the pad id
+    lengths = torch.randint(0, text.length + 1, (n,), generator=generator)
+    lengths[0], lengths[-1] = 0, text.length
+    ids[torch.arange(text.length)[None, :] >= lengths[:, None]] = text.pad
+    return torch.cat([fixed, ids.float()], dim=1)
+
+
+def trimmed(rows: torch.Tensor, text: TextLayout) -> torch.Tensor:
+    """The rows cut after the longest text among them (at least one token slot), as the runtime batches them."""
+    ids = rows[:, text.fixed : text.fixed + text.length]
+    real = (ids != text.pad).any(dim=0).nonzero()
+    longest = int(real.max()) + 1 if len(real) else 1
+    return rows[:, : text.fixed + longest]
 
 
 def _parity(module: nn.Module, onnx_path: str, batch: torch.Tensor, relative: bool = False) -> float:

@@ -1,5 +1,6 @@
 """Model builders: ``mlp`` (with Ba & Caruana's linear bottleneck), ``lenet``, ``resnet`` (small, or CIFAR-style by
-depth and width: resnet8x4, resnet32x4, …), ``wrn`` (wide ResNets), ``mobilenetv2`` and user modules.
+depth and width: resnet8x4, resnet32x4, …), ``wrn`` (wide ResNets), ``mobilenetv2``, the text families
+(text_models.py: ``embedding-bag``, ``textcnn``, ``bilstm``, ``transformer``) and user modules.
 
 A model config is a dict with a ``type``; ``build_model(config, input_shape,
 num_outputs)`` returns an ``nn.Module`` whose input is one batch of samples
@@ -18,7 +19,18 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
-from .spec import CustomModel, LeNetModel, MlpModel, MobileNetV2Model, ModelSpec, ResNetModel, WrnModel
+from .spec import (
+    TEXT_MODELS,
+    CustomModel,
+    LeNetModel,
+    MlpModel,
+    MobileNetV2Model,
+    ModelSpec,
+    ResNetModel,
+    WrnModel,
+)
+from .text import text_layout
+from .text_models import build_text_model, lstm_flops
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -417,7 +429,25 @@ def _check_output_shape(model: nn.Module, target: str, input_shape: list[int], n
         )
 
 
-def build_model(config: ModelSpec, input_shape: list[int], num_outputs: int, where: str = "model") -> nn.Module:
+def build_model(
+    config: ModelSpec,
+    input_shape: list[int],
+    num_outputs: int,
+    where: str = "model",
+    preprocess: Optional[dict[str, Any]] = None,
+) -> nn.Module:
+    """The model of ``config`` for samples of ``input_shape``; ``preprocess`` (the data's, or the checkpoint's
+    recorded spec) gives a text model its layout (text.py). A text model needs a text column; the other built-in
+    families refuse one (a ``custom`` module gets the packed rows as they are)."""
+    layout = text_layout(preprocess, input_shape)
+    if isinstance(config, TEXT_MODELS):
+        return build_text_model(config, layout, num_outputs, where)
+    if layout is not None and not isinstance(config, CustomModel):
+        raise ConfigError(
+            f"{where}.type: the data has a text column ({layout.column!r}), which '{getattr(config, 'type', '?')}' "
+            "cannot read; use a text model: embedding-bag, textcnn, bilstm or transformer",
+            field=f"{where}.type",
+        )
     if isinstance(config, MlpModel):
         return MLP(
             input_shape,
@@ -474,9 +504,10 @@ def build_for_task(
     num_outputs: int,
     target_scale: Optional[dict[str, list[float]]] = None,
     where: str = "model",
+    preprocess: Optional[dict[str, Any]] = None,
 ) -> nn.Module:
     """``build_model``, behind an OutputScale when the targets are real-valued."""
-    model = build_model(config, input_shape, num_outputs, where)
+    model = build_model(config, input_shape, num_outputs, where, preprocess)
     return OutputScale(model, target_scale["mean"], target_scale["std"]) if target_scale else model
 
 
@@ -485,8 +516,9 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def flops_per_sample(model: nn.Module, input_shape: list[int]) -> int:
-    """Forward FLOPs for one sample (a multiply-add counts 2), from Linear and Conv2d layers — the rest is
-    negligible for these models. Measured with forward hooks on one dummy sample."""
+    """Forward FLOPs for one sample (a multiply-add counts 2), from Linear, Conv1d/Conv2d and LSTM layers — the rest
+    (embedding lookups, attention's products) is left out. Measured with forward hooks on one dummy sample (for a
+    text model: an empty text, padded to maxLength)."""
     total = 0
 
     def linear_hook(module: nn.Linear, _inputs: Any, output: torch.Tensor) -> None:
@@ -499,12 +531,24 @@ def flops_per_sample(model: nn.Module, input_shape: list[int]) -> int:
         kernel = module.kernel_size[0] * module.kernel_size[1] * (module.in_channels // module.groups)
         total += 2 * output.numel() * kernel
 
+    def conv1d_hook(module: nn.Conv1d, _inputs: Any, output: torch.Tensor) -> None:
+        nonlocal total
+        total += 2 * output.numel() * module.kernel_size[0] * (module.in_channels // module.groups)
+
+    def lstm_hook(module: nn.LSTM, inputs: Any, _output: Any) -> None:
+        nonlocal total
+        total += lstm_flops(module, int(inputs[0].shape[1 if module.batch_first else 0]))
+
     hooks = []
     for module in model.modules():
         if isinstance(module, nn.Linear):
             hooks.append(module.register_forward_hook(linear_hook))
         elif isinstance(module, nn.Conv2d):
             hooks.append(module.register_forward_hook(conv_hook))
+        elif isinstance(module, nn.Conv1d):
+            hooks.append(module.register_forward_hook(conv1d_hook))
+        elif isinstance(module, nn.LSTM):
+            hooks.append(module.register_forward_hook(lstm_hook))
     was_training = model.training
     model.eval()
     try:

@@ -65,6 +65,7 @@ from .spec import (
     to_json,
 )
 from .teachers import build_teacher, cached_outputs, check_compatible, onnx_teacher, teacher_summary
+from .text import text_layout
 from .train import Objective, fit, predict, resolve_device, seed_everything
 
 # Where a student's teacher comes from: a Distillery checkpoint (.pt), or a black-box ONNX file.
@@ -260,9 +261,9 @@ def _student(
     objective = Objective(student.method, data.task, f"{where}.method")
     provenance = _teacher_for(objective, student, source, where, run.data) if objective.needs_teacher else None
     seed_everything(seed)
-    module = build_for_task(student.model, data.sample_shape, data.num_outputs, data.target_scale, f"{where}.model").to(
-        run.device
-    )
+    module = build_for_task(
+        student.model, data.sample_shape, data.num_outputs, data.target_scale, f"{where}.model", data.preprocess
+    ).to(run.device)
     paths = run.paths(student.name)
     result = fit(
         module,
@@ -390,6 +391,7 @@ def _save(run: Run, paths: Paths, module: nn.Module, model_config: ModelSpec, me
         meta=meta,
         target_scale=data.target_scale,
         preprocess=run.spec.preprocess,
+        tokenizer=data.tokenizer,
     )
 
 
@@ -486,6 +488,7 @@ def _export(loaded: LoadedModel, path: str, options: ExportOptions, sample: Opti
         tolerance=options.parity_tolerance,
         sample=sample,
         normalization=loaded.normalization,
+        text=text_layout(loaded.preprocess, loaded.input_shape),
     )
 
 
@@ -507,6 +510,7 @@ def _metadata(loaded: LoadedModel) -> dict[str, str]:
         params=count_parameters(loaded.module),
         flops=flops_per_sample(loaded.module, loaded.input_shape),
         preprocess=loaded.preprocess,
+        tokenizer=loaded.tokenizer,
     )
 
 

@@ -259,7 +259,14 @@ def _fp16(model: Any, source: str, temporary: str) -> None:
     import onnx
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
-    blocked = sorted({node.op_type for node in model.graph.node if node.op_type in DEFAULT_OP_BLOCK_LIST})
+    floats = _float_tensors(model)
+    blocked = sorted(
+        {
+            node.op_type
+            for node in model.graph.node
+            if node.op_type in DEFAULT_OP_BLOCK_LIST and any(name in floats for name in node.input)
+        }
+    )
     if blocked:
         raise QuantizationError(
             f"{source}: fp16 conversion cannot convert the op(s) {', '.join(blocked)} (onnxruntime's float16 converter "
@@ -272,7 +279,53 @@ def _fp16(model: Any, source: str, temporary: str) -> None:
         converted = convert_float_to_float16(model, keep_io_types=True)
     except Exception as error:
         raise QuantizationError(f"{source}: fp16 conversion failed: {error}", file=source, field="method") from error
+    _exact_integer_inputs(converted)
     onnx.save(converted, temporary)
+
+
+def _float_tensors(model: Any) -> set[str]:
+    """The names of the graph's float32 tensors (by shape inference), and of those whose type it cannot tell: an op
+    the converter keeps in float32 matters only when it takes floats (a CumSum or Min over int64 indices does not)."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model).graph
+    except Exception:
+        inferred = model.graph
+    typed = {value.name: value.type.tensor_type.elem_type for value in [*inferred.value_info, *inferred.input]}
+    typed.update({tensor.name: tensor.data_type for tensor in inferred.initializer})
+    names = {name for node in model.graph.node for name in node.input if name}
+    return {name for name in names if typed.get(name, onnx.TensorProto.FLOAT) == onnx.TensorProto.FLOAT}
+
+
+_INTEGER_TYPES = (6, 7, 12, 13)  # INT32, INT64, UINT32, UINT64
+
+
+def _exact_integer_inputs(model: Any) -> None:
+    """Token ids travel as float32 and are cast to int64 inside a text model's graph. The converter casts the float32
+    input to float16 first, which rounds ids above 2048; a slice of the input whose every use is an integer cast is
+    fed the float32 input instead, so the ids stay exact."""
+    graph = model.graph
+    casts = {node.output[0]: node for node in graph.node if node.name.startswith("graph_input_cast")}
+    originals = {output: node.input[0] for output, node in casts.items()}
+    users: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    rewired = set()
+    for node in graph.node:
+        if node.op_type != "Slice" or not node.input or node.input[0] not in originals:
+            continue
+        uses = users.get(node.output[0], [])
+        if uses and all(
+            use.op_type == "Cast" and any(a.name == "to" and a.i in _INTEGER_TYPES for a in use.attribute)
+            for use in uses
+        ):
+            node.input[0] = originals[node.input[0]]
+            rewired.add(node.output[0])
+    kept = [value for value in graph.value_info if value.name not in rewired]  # their type is float32 now
+    del graph.value_info[:]
+    graph.value_info.extend(kept)
 
 
 def _stamp(temporary: str, metadata: dict[str, str], quantization: dict[str, Any]) -> None:

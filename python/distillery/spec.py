@@ -296,6 +296,9 @@ class DataSpec:
     preprocess: Optional[dict[str, Any]]
     transfer: Optional[Source] = None
     validation: Union[InMemorySource, SplitValidation, FoldValidation, None] = None
+    # The tokenizer.json of the preprocess spec's text column, stored in every exported model's metadata
+    # (``distillery.tokenizer``) after its sha256 is checked against the spec's tokenizerSha256.
+    tokenizer_file: Optional[str] = None
     num_classes: Optional[int] = None
     labels: Optional[tuple[str, ...]] = None
 
@@ -355,6 +358,48 @@ class CustomModel(ModelSpec):
     type: Literal["custom"]
     module: str
     kwargs: dict[str, Any]
+
+
+# Text models (text_models.py): they read the text layout from the data's preprocess spec (text.py).
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbeddingBagModel(ModelSpec):
+    type: Literal["embedding-bag"]
+    dim: int
+    buckets: int
+    dropout: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextCnnModel(ModelSpec):
+    type: Literal["textcnn"]
+    dim: int
+    widths: tuple[int, ...]
+    maps: int
+    dropout: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class BiLstmModel(ModelSpec):
+    type: Literal["bilstm"]
+    dim: int
+    hidden: int
+    head: tuple[int, ...]
+    dropout: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransformerModel(ModelSpec):
+    type: Literal["transformer"]
+    layers: int
+    heads: int
+    width: int
+    ff: int
+    dropout: float
+
+
+TEXT_MODELS = (EmbeddingBagModel, TextCnnModel, BiLstmModel, TransformerModel)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -579,6 +624,19 @@ class QuantizeRequest:
     method: Literal["int8-dynamic", "int8-static", "fp16"]
     data: Optional[str] = None
     path: Optional[str] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FitTokenizerRequest:
+    """A tokenizer trained on a JSONL file of texts (tokenizer.py), or a user's tokenizer.json checked and copied."""
+
+    kind: Literal["wordpiece", "bpe", "unigram", "file"]
+    vocab_size: int
+    lowercase: bool
+    min_frequency: int
+    out_path: str
+    texts_path: Optional[str] = None
+    file: Optional[str] = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -66,7 +66,7 @@ def build_teacher(
     if isinstance(spec, TrainedTeacher):
         seed_everything(seed)
         module = build_for_task(
-            spec.model, data.sample_shape, data.num_outputs, data.target_scale, f"{where}.model"
+            spec.model, data.sample_shape, data.num_outputs, data.target_scale, f"{where}.model", data.preprocess
         ).to(device)
         state_path = os.path.join(state_dir, f"{spec.name}.state.pt") if state_dir else None
         # No method: the plain supervised loss, which both label baselines give for the data's task.

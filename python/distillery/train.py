@@ -30,6 +30,7 @@ from .io import atomic_torch_save
 from .progress import Progress
 from .shards import RowSource
 from .spec import ConstantSchedule, ExponentialSchedule, MethodOptions, Sgd, StepSchedule, Training
+from .text_models import TextModel
 
 EVAL_BATCH = 4096
 
@@ -465,6 +466,12 @@ def _prepare(
     training_where = objective.where.rsplit(".method", 1)[0] + ".training.augment"
     convolutional = any(isinstance(module, nn.Conv2d) for module in model.modules())
     augmenter = Augmenter.build(training.augment, tuple(data.sample_shape), training_where, convolutional=convolutional)
+    if augmenter is not None and any(isinstance(module, TextModel) for module in model.modules()):
+        raise ConfigError(
+            f"{training_where}: noise and mixup would change token ids into other tokens; a text model trains "
+            "without batch augmentation (leave training.augment out)",
+            field=training_where,
+        )
     if training.augment == "auto":
         chosen = augment_resolve(training.augment, tuple(data.sample_shape), convolutional=convolutional)
         # Said only when it augments: every MLP or table teacher would otherwise log that it chose nothing.

@@ -150,7 +150,7 @@ def test_unknown_activation_raises_config_error_with_field(kind):
 
 def test_unknown_model_type_raises_config_error_with_field():
     with pytest.raises(ConfigError) as caught:
-        parse(ModelSpec, {"type": "transformer"}, "model")
+        parse(ModelSpec, {"type": "vision-transformer"}, "model")
     assert caught.value.field == "model.type"
     assert "transformer" in str(caught.value)
     # a parsed config the builder does not build (an ensemble is only ever rebuilt from a checkpoint, member by member)

@@ -184,7 +184,18 @@ def test_the_zod_defaults_cover_every_block_the_requests_are_built_from():
         "onnxTeacher",
     }
     assert set(ZOD_DEFAULTS["sources"]) == {"mnist", "file", "shards"}
-    assert set(ZOD_DEFAULTS["models"]) == {"mlp", "lenet", "resnet", "wrn", "mobilenetv2", "custom"}
+    assert set(ZOD_DEFAULTS["models"]) == {
+        "mlp",
+        "lenet",
+        "resnet",
+        "wrn",
+        "mobilenetv2",
+        "custom",
+        "embedding-bag",
+        "textcnn",
+        "bilstm",
+        "transformer",
+    }
 
 
 @pytest.mark.parametrize("case", list(COMPLETE))

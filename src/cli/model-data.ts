@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { imageDataset } from '../data/images';
 import { tableDataset } from '../data/table';
 import { loadDataset, type Dataset } from '../eval';
+import { decodeModel, graphFacts, readModelBytes } from '../runtime/model-file';
 import { OnnxModel } from '../runtime/model';
 
 export async function withModel<T>(file: string, work: (model: OnnxModel) => Promise<T>): Promise<T> {
@@ -23,9 +24,16 @@ export const TABLE_FILE = /\.(csv|tsv|jsonl)(\.gz)?$/i;
 export async function evaluationData(model: OnnxModel, data: string): Promise<Dataset> {
   const spec = model.info.preprocess;
   if (spec?.kind === 'table' && TABLE_FILE.test(data))
-    return tableDataset(data, spec, model.info.labels, model.info.task);
+    return tableDataset(data, spec, model.info.labels, model.info.task, await tokenizerOf(model));
   if (spec?.kind === 'image' && isDirectoryOrIndex(data)) return imageDataset(data, spec, model.info.labels);
   return loadDataset(data);
+}
+
+/** The tokenizer.json (its text) a model with a text column carries (`distillery.tokenizer`; checked at load). */
+async function tokenizerOf(model: OnnxModel): Promise<string | null> {
+  if (!model.info.tokenizer) return null;
+  const file = model.info.file;
+  return graphFacts(decodeModel(await readModelBytes(file), file)).metadata.get('distillery.tokenizer') ?? null;
 }
 
 function isDirectoryOrIndex(file: string): boolean {

@@ -68,6 +68,8 @@ function resolveSource<S extends TrainingSourceConfig | SplitValidationConfig | 
   }
   const resolved = { ...source, path: path.resolve(baseDir, source.path) };
   if (resolved.type === 'file' && resolved.labelsPath) resolved.labelsPath = path.resolve(baseDir, resolved.labelsPath);
+  if (resolved.type === 'csv' && typeof resolved.text.tokenizer === 'object')
+    resolved.text = { ...resolved.text, tokenizer: { file: path.resolve(baseDir, resolved.text.tokenizer.file) } };
   return resolved;
 }
 

@@ -79,7 +79,62 @@ export const FileSource = z
   })
   .describe('Arrays from a file');
 
-const ColumnKind = z.enum(['numeric', 'categorical', 'boolean']);
+const ColumnKind = z.enum(['numeric', 'categorical', 'boolean', 'text']);
+
+/** How a table's text column is tokenized (src/data/text.ts): a tokenizer fitted on data.train's texts, or the user's. */
+export const TextOptions = z
+  .strictObject({
+    tokenizer: z
+      .union([
+        z.enum(['wordpiece', 'bpe', 'unigram']),
+        z
+          .strictObject({
+            file: z
+              .string()
+              .min(1, { error: 'expected a tokenizer.json path' })
+              .describe('a tokenizer.json (the Hugging Face tokenizers format); relative to the experiment file'),
+          })
+          .describe("the user's own tokenizer: vocabSize, lowercase and minFrequency do not apply"),
+      ])
+      .default('wordpiece')
+      .describe(
+        "a tokenizer trained on data.train's texts with the Hugging Face tokenizers library (special tokens [PAD] = 0 and [UNK] = 1), or { file } for your own tokenizer.json; the model carries it either way",
+      ),
+    vocabSize: z
+      .number()
+      .int()
+      .min(16)
+      .max(1 << 24)
+      .default(8000)
+      .describe(
+        'the most tokens a fitted tokenizer may have (fewer when the texts hold fewer), special tokens included',
+      ),
+    lowercase: z
+      .boolean()
+      .default(true)
+      .describe('a fitted tokenizer lower-cases and strips accents (NFD) before splitting; false: NFC, case kept'),
+    maxLength: z
+      .number()
+      .int()
+      .positive()
+      .max(65_536)
+      .default(128)
+      .describe('token slots of a row: a longer text is truncated (counted in the report), a shorter one padded'),
+    truncation: z
+      .enum(['right', 'left'])
+      .default('right')
+      .describe("which end a text longer than maxLength loses: 'right' keeps its first tokens, 'left' its last"),
+    minFrequency: z
+      .number()
+      .int()
+      .positive()
+      .default(2)
+      .describe("a fitted tokenizer's tokens each occur at least this many times in data.train's texts"),
+  })
+  .prefault({})
+  .describe(
+    "the text column's tokenization: fitted on data.train and recorded in every model; set it on data.train (another split may only repeat it)",
+  );
 
 export const TableSource = z
   .strictObject({
@@ -116,7 +171,7 @@ export const TableSource = z
       .record(z.string(), ColumnKind)
       .default({})
       .describe(
-        'column kinds, overriding the inference (numbers → numeric, true/false → boolean, anything else → categorical). Inferred kinds are checked: a column whose non-missing cells are at least 90 % numbers (non-finite numbers and missing.markers counted as numbers) but not all is an error naming its other cells and their lines (declare its kind, or list them in missing.markers); a categorical column whose distinct values are at least 90 % of its non-missing cells (20 or more: an id, a timestamp, free text) is a warning in the output, report.json and report.md (leave it out with features, or declare it categorical)',
+        'column kinds, overriding the inference (numbers → numeric, true/false → boolean, free text → text, anything else → categorical). A column is inferred as text when it is neither numeric nor boolean, at least half of its non-missing cells are distinct, and those cells average 3 or more whitespace-separated words or 20 or more characters; the output and the report say so. At most one text column per table: it is tokenized (text) and placed after every other input. Inferred kinds are checked: a column whose non-missing cells are at least 90 % numbers (non-finite numbers and missing.markers counted as numbers) but not all is an error naming its other cells and their lines (declare its kind, or list them in missing.markers); a categorical column whose distinct values are at least 90 % of its non-missing cells (20 or more: an id, a timestamp, free text) is a warning in the output, report.json and report.md (leave it out with features, or declare it categorical)',
       ),
     missing: z
       .strictObject({
@@ -145,6 +200,7 @@ export const TableSource = z
       .enum(['zeros', 'error'])
       .default('zeros')
       .describe('a category never seen in training: all its one-hot inputs 0, or an error'),
+    text: TextOptions,
     ...sliceFields,
   })
   .describe(
@@ -348,9 +404,68 @@ export const CustomModel = z
   })
   .describe('Your own torch.nn.Module');
 
+// Text models (python/distillery/text_models.py): they read a table's text column (its token slots come last in each
+// row; their number, the vocabulary and the pad id come from the data's preprocess spec, never from here), and their
+// output does not change when pad slots are appended. The row's other columns join the pooled text features.
+
+export const EmbeddingBagModel = z
+  .strictObject({
+    type: z.literal('embedding-bag'),
+    dim: positiveInt('an embedding width').default(64).describe('the width of the token and bigram embeddings'),
+    buckets: nonNegativeInt('a bucket count')
+      .default(20000)
+      .describe("hashed bigram embeddings (fastText's n-gram buckets); 0: tokens only"),
+    dropout: fraction(false).default(0).describe('dropout on the averaged embedding'),
+  })
+  .describe(
+    'fastText-style (Joulin et al. 2017): token and hashed-bigram embeddings averaged over the text, then a linear layer; the fast Node student',
+  );
+
+export const TextCnnModel = z
+  .strictObject({
+    type: z.literal('textcnn'),
+    dim: positiveInt('an embedding width').default(128).describe('the width of the token embeddings'),
+    widths: z
+      .array(positiveInt('a window width'))
+      .min(1)
+      .default([3, 4, 5])
+      .describe('the convolution windows, in tokens (each at most the text column maxLength)'),
+    maps: positiveInt('a feature map count').default(100).describe('feature maps per window width'),
+    dropout: fraction(false).default(0.5).describe('dropout before the classifier'),
+  })
+  .describe('Kim (2014): convolutions of several widths over the token embeddings, max-pooled over the text');
+
+export const BiLstmModel = z
+  .strictObject({
+    type: z.literal('bilstm'),
+    dim: positiveInt('an embedding width').default(128).describe('the width of the token embeddings'),
+    hidden: positiveInt('a state width').default(150).describe('the LSTM state width of each direction'),
+    head: z
+      .array(positiveInt('a layer width'))
+      .default([200])
+      .describe('the hidden layers of the MLP after pooling (ReLU)'),
+    dropout: fraction(false).default(0.1).describe('dropout on the embeddings, the pooled states and the MLP'),
+  })
+  .describe("Tang et al. (2019)'s student: a one-layer bidirectional LSTM, max-pooled over the text, then an MLP");
+
+export const TransformerModel = z
+  .strictObject({
+    type: z.literal('transformer'),
+    layers: positiveInt('a layer count').default(2).describe('encoder blocks'),
+    heads: positiveInt('a head count').default(4).describe('attention heads (they must divide width)'),
+    width: positiveInt('a width').default(128).describe('the model width (token and position embeddings)'),
+    ff: positiveInt('a width').default(512).describe('the feed-forward layer width of each block'),
+    dropout: fraction(false).default(0.1),
+  })
+  .refine((model) => model.width % model.heads === 0, { error: 'width must be a multiple of heads', path: ['heads'] })
+  .describe(
+    "A small pre-norm transformer encoder: learned positions up to the text column's maxLength, PyTorch's scaled-dot-product attention with pad keys masked, mean-pooled over the text",
+  );
+
 /**
- * The zod schema of a model architecture (`type`: mlp, lenet, resnet, wrn, mobilenetv2, or custom: your own
- * module); its fields are listed in docs/CONFIG.md.
+ * The zod schema of a model architecture (`type`: mlp, lenet, resnet, wrn, mobilenetv2, the text models
+ * embedding-bag, textcnn, bilstm and transformer, or custom: your own module); its fields are listed in
+ * docs/CONFIG.md.
  */
 export const Model = z.discriminatedUnion('type', [
   MlpModel,
@@ -358,6 +473,10 @@ export const Model = z.discriminatedUnion('type', [
   ResNetModel,
   WrnModel,
   MobileNetV2Model,
+  EmbeddingBagModel,
+  TextCnnModel,
+  BiLstmModel,
+  TransformerModel,
   CustomModel,
 ]);
 
@@ -783,6 +902,7 @@ export const Experiment = z
 export type DataSourceConfig = z.infer<typeof DataSource>;
 export type TrainingSourceConfig = z.infer<typeof TrainingSource>;
 export type TableSourceConfig = z.infer<typeof TableSource>;
+export type TextOptionsConfig = z.infer<typeof TextOptions>;
 export type ImagesSourceConfig = z.infer<typeof ImagesSource>;
 export type SplitValidationConfig = z.infer<typeof SplitValidation>;
 /** One fold of data.train held out for validation ({@link FoldValidation}). */

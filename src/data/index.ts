@@ -12,9 +12,12 @@ import { required } from '../core/required';
 import type { DataConfig, ImagesSourceConfig, TableSourceConfig, TrainingSourceConfig } from '../config/schema';
 import { prepareImages } from './images';
 import { prepareTables } from './table';
+import { withOnDemandEngine } from '../engine/on-demand';
+import type { EngineProvider } from './text';
 import type { EngineDataConfig, PreparedData, Role } from './types';
 
 export type { DataSummary, EngineDataConfig, PreparedData, Role } from './types';
+export type { EngineProvider, TextSummary } from './text';
 
 const ROLES: readonly Role[] = ['train', 'test', 'transfer', 'validation'];
 
@@ -26,11 +29,21 @@ export function sourcesOf(data: DataConfig): [Role, TrainingSourceConfig][] {
   });
 }
 
+/** Options of {@link prepareData}. */
+export interface PrepareOptions {
+  /**
+   * The engine, when a table's text column needs a tokenizer fitted (the `fit_tokenizer` command): called only then.
+   * Without it an engine is started for that and closed; with one open elsewhere in the process, pass it (pythonia
+   * allows one per process).
+   */
+  engine?: EngineProvider;
+}
+
 /**
  * Encodes tables and images into `<dir>/data/*.npz` (images: into the decoded-image cache) and returns the
  * engine's data config. `dir` is the run's output folder.
  */
-export async function prepareData(data: DataConfig, dir: string): Promise<PreparedData> {
+export async function prepareData(data: DataConfig, dir: string, options: PrepareOptions = {}): Promise<PreparedData> {
   const sources = sourcesOf(data);
   const tables = sources.filter((entry): entry is [Role, TableSourceConfig] => entry[1].type === 'csv');
   const images = sources.filter((entry): entry is [Role, ImagesSourceConfig] => entry[1].type === 'images');
@@ -56,5 +69,8 @@ export async function prepareData(data: DataConfig, dir: string): Promise<Prepar
       { path: 'data.train.type', message: `expected '${kind}': the encoding is fitted on data.train` },
     ]);
   }
-  return kind === 'csv' ? prepareTables(data, tables, dir) : prepareImages(data, images, dir);
+  if (kind === 'images') return prepareImages(data, images, dir);
+  const given = options.engine;
+  if (given) return prepareTables(data, tables, dir, given);
+  return withOnDemandEngine(undefined, (engine) => prepareTables(data, tables, dir, () => engine.get()));
 }

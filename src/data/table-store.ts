@@ -19,7 +19,7 @@ import { categoryOf, isMissing, parseBoolean, parseNumber } from '../preprocess/
 export type TableFormat = 'csv' | 'tsv' | 'jsonl';
 
 /** What a stored column must hold: a declared or fitted kind, a class label, or nothing known yet (inferred). */
-export type ColumnHint = 'numeric' | 'boolean' | 'categorical' | 'label' | undefined;
+export type ColumnHint = 'numeric' | 'boolean' | 'categorical' | 'text' | 'label' | undefined;
 
 const CHUNK_BITS = 16;
 /** Rows per stored chunk. */
@@ -62,10 +62,15 @@ export function cellClass(text: string, markers: ReadonlySet<string>): CellClass
   return isNonFiniteText(text) ? 'nonFinite' : 'text';
 }
 
-/** One column: codes into its dictionary of distinct values (or float32 values), per row, in chunks. */
+/**
+ * One column: codes into its dictionary of distinct values (or float32 values), per row, in chunks; or, for a text
+ * column (declared or fitted text, or an inferred column of more distinct values than codes can hold that are not
+ * all numbers), its cells as strings, one per row ('' when missing).
+ */
 export class StoredColumn {
   codes: Uint16Array[] | null = [];
   floats: Float32Array[] | null = null;
+  texts: string[] | null = null;
   /** Distinct value → code (1-based). */
   dict: Map<string, number> | null = new Map();
   /** code - 1 → the value, its first row, its count. */
@@ -93,6 +98,13 @@ export class StoredColumn {
     readonly required: boolean,
     rowsBefore: number,
   ) {
+    if (hint === 'text') {
+      this.codes = null;
+      this.dict = null;
+      this.numeric = false;
+      this.boolean = false;
+      this.texts = new Array<string>(rowsBefore).fill('');
+    }
     if (rowsBefore > 0) {
       if (required) store.fail(0, `the label column "${name}" is empty`);
       this.missing = rowsBefore;
@@ -126,6 +138,7 @@ export class StoredColumn {
     this.missing++;
     if (this.firstMissingRow < 0) this.firstMissingRow = row;
     if (this.codes) this.codeChunk(row)[row & CHUNK_MASK] = 0;
+    else if (this.texts) this.texts[row] = '';
     else this.floatChunk(row)[row & CHUNK_MASK] = NaN;
   }
 
@@ -146,6 +159,10 @@ export class StoredColumn {
         this.counts[code] = (this.counts[code] ?? 0) + 1;
         return;
       }
+    }
+    if (this.texts) {
+      this.texts[row] = text;
+      return;
     }
     const value = parseNumber(text);
     if (value === value) this.putFloat(row, value);
@@ -217,6 +234,10 @@ export class StoredColumn {
         this.toFloats();
         return 0;
       }
+      if (hint === undefined && !(this.numeric && isNumber) && !(this.boolean && parseBoolean(text) >= 0)) {
+        this.toTexts(row); // too many for a categorical column: free text, if fitting finds it so (src/data/text.ts)
+        return 0;
+      }
       const what = hint === 'label' ? 'the label column' : `column "${this.name}"`;
       const advice =
         hint === 'label'
@@ -285,6 +306,46 @@ export class StoredColumn {
     this.counts = [0];
   }
 
+  /** Codes → one string per row (rows 0 .. `rows` - 1 so far): an inferred column of too many distinct values. */
+  private toTexts(rows: number): void {
+    const texts = new Array<string>(rows);
+    const keys = this.keys;
+    this.eachCode(rows, (start, codes, count) => {
+      for (let i = 0; i < count; i++) {
+        const code = codes[i] ?? 0;
+        texts[start + i] = code > 0 ? (keys[code - 1] ?? '') : '';
+      }
+    });
+    this.texts = texts;
+    this.codes = null;
+    this.dict = null;
+    this.numeric = false;
+    this.boolean = false;
+    this.keys = [];
+    this.firstRow = [];
+    this.counts = [0];
+  }
+
+  /**
+   * The column's cells as strings, one per row ('' when missing): a text column's own, or a codes column's values.
+   */
+  textRows(rows: number): string[] {
+    if (this.texts) {
+      const texts = this.texts;
+      for (let i = texts.length; i < rows; i++) texts.push('');
+      return texts;
+    }
+    const texts = new Array<string>(rows);
+    const keys = this.keys;
+    this.eachCode(rows, (start, codes, count) => {
+      for (let i = 0; i < count; i++) {
+        const code = codes[i] ?? 0;
+        texts[start + i] = code > 0 ? (keys[code - 1] ?? '') : '';
+      }
+    });
+    return texts;
+  }
+
   /** The non-missing values' mean (numeric columns). */
   mean(): number {
     if (this.floats) return this.valueCount > 0 ? this.sum / this.valueCount : 0;
@@ -341,6 +402,7 @@ export class StoredColumn {
   release(): void {
     this.codes = this.codes ? [] : null;
     this.floats = this.floats ? [] : null;
+    this.texts = this.texts ? [] : null;
   }
 }
 

@@ -7,6 +7,10 @@
  * numeric columns of many distinct values), and the results copied row by row into the .npy buffer that is
  * written. Every check runs before anything is written: a mistake leaves no file behind.
  *
+ * A text column (at most one, src/data/text.ts) is stored as strings, not codes, fitted last — its tokenizer, the one
+ * file written before the encoding — and placed after every fixed-width column: a row is `[fixed slots | maxLength
+ * token ids]`, the ids written by src/preprocess/text.ts.
+ *
  * Errors: a config that does not fit the file (a label, feature or `columns` name the file does not have;
  * data.labels of the wrong length) is a ConfigError naming the config path; a file whose contents are wrong
  * (malformed CSV, a non-number in a numeric column, an empty file, a class data.train never had) is a
@@ -15,7 +19,7 @@
 import * as path from 'node:path';
 import { Zip, ZipPassThrough } from 'fflate';
 import { ConfigError, type ConfigIssue } from '../config/errors';
-import type { DataConfig, TableSourceConfig } from '../config/schema';
+import { TextOptions, type DataConfig, type TableSourceConfig } from '../config/schema';
 import { DatasetError, datasetFromArrays, type Dataset } from '../eval/dataset';
 import { writeFileAtomic } from '../io/files';
 import { npyBytes } from '../io/npy';
@@ -32,6 +36,7 @@ import { InputValidationError } from '../core/errors';
 import { required } from '../core/required';
 import {
   CHUNK,
+  MAX_CODES,
   cellClass,
   isNonFiniteText,
   listNames,
@@ -44,7 +49,22 @@ import {
   type TableFormat,
   type TableStore,
 } from './table-store';
+import {
+  TEXT_RULE,
+  TOKENIZER_FILE,
+  encodeTexts,
+  inferText,
+  inferredTextNote,
+  prepareTokenizer,
+  textStats,
+  twoTextColumns,
+  type EngineProvider,
+  type PreparedTokenizer,
+  type TextSummary,
+} from './text';
 import type { EngineDataConfig, PreparedData, Role } from './types';
+
+type TextColumnSpec = Extract<TableColumnSpec, { type: 'text' }>;
 
 /** One-hot inputs a categorical column may have. */
 export const MAX_CATEGORIES = 10_000;
@@ -220,7 +240,16 @@ function fitColumn(
     );
   }
   const declared = source.columns[name];
+  if (column.texts) {
+    throw new DatasetError(
+      store.file,
+      null,
+      `column "${name}" has more than ${MAX_CODES.toLocaleString('en-US')} distinct values, too many for a categorical column, and does not read as text (${TEXT_RULE}): leave it out with ${where}.features, or declare it with ${columnPath(where, name)}: 'text'`,
+    );
+  }
   const kind = declared ?? (column.floats || column.numeric ? 'numeric' : column.boolean ? 'boolean' : 'categorical');
+  if (kind === 'text')
+    throw new Error(`fitColumn: the text column "${name}" is not a fixed-width column (src/data/text.ts)`);
   if (kind === 'numeric' && column.codes && source.missing.nonFinite === 'error') {
     const nonFinite = cellGroups(store, column, isNonFiniteText);
     if (nonFinite.length > 0) throw new DatasetError(store.file, null, nonFiniteMessage(name, nonFinite, where));
@@ -426,18 +455,24 @@ function readingOptions(source: TableSourceConfig, train: TableSourceConfig, whe
   };
 }
 
-const ENCODING_OPTIONS = ['features', 'columns', 'missing', 'unseen'] as const;
+const ENCODING_OPTIONS = ['features', 'columns', 'missing', 'unseen', 'text'] as const;
 const ENCODING_DEFAULTS: Record<(typeof ENCODING_OPTIONS)[number], string> = {
+  text: JSON.stringify(TextOptions.parse({})),
   features: JSON.stringify(undefined),
   columns: JSON.stringify({}),
   missing: JSON.stringify({ numeric: 'mean', markers: [], nonFinite: 'error' }),
   unseen: JSON.stringify('zeros'),
 };
 
+/**
+ * Encodes data.train and the other table splits into `<dir>/data/<role>-encoded.npz`; a text column's tokenizer is
+ * fitted through `engine` (started only then) or read from the user's file, into `<dir>/data/tokenizer.json`.
+ */
 export async function prepareTables(
   data: DataConfig,
   tables: [Role, TableSourceConfig][],
   dir: string,
+  engine: EngineProvider,
 ): Promise<PreparedData> {
   const train = data.train as TableSourceConfig; // prepareData has checked that data.train is a table
   const task: Task = data.task;
@@ -504,12 +539,18 @@ export async function prepareTables(
     ]);
   }
   const warnings: string[] = [];
-  const spec: TablePreprocessSpec = {
+  const notes: string[] = [];
+  const textColumn = findTextColumn(trainStore, features, train, notes);
+  // The fixed-width columns, in order, then the text column's token slots (src/preprocess: the packed row).
+  const fixed: TablePreprocessSpec = {
     kind: 'table',
-    columns: features.map((name) => fitColumn(trainStore, name, train, warnings)),
+    columns: features
+      .filter((name) => name !== textColumn?.name)
+      .map((name) => fitColumn(trainStore, name, train, warnings)),
     targets,
   };
-  const table = compileTable(spec);
+  const table = compileTable(fixed);
+  const inputs = [...fixed.columns.map((column) => column.name), ...(textColumn ? [textColumn.name] : [])];
 
   let labels: string[];
   let classIndex: Map<string, number> | null = null;
@@ -558,6 +599,7 @@ export async function prepareTables(
     markers.has(text) || (train.missing.nonFinite === 'missing' && isNonFiniteText(text));
   const plan = (role: Role, store: TableStore, splitTargets: readonly string[] | null): SplitPlan => {
     const columns = planColumns(store, table, missingText);
+    if (textColumn) checkTextPresent(store, textColumn.name);
     if (!splitTargets) return { role, store, columns, label: null, targets: null };
     const stored = splitTargets.map((name) => required(store.byName.get(name), `the stored column "${name}"`));
     if (classIndex) {
@@ -582,17 +624,18 @@ export async function prepareTables(
     const splitTargets = labelColumns(source.label ?? train.label);
     const inherited = source.label === undefined;
     let labelled = source.labelled;
-    const splitHints = new Map<string, ColumnHint>(spec.columns.map((column) => [column.name, column.type]));
+    const splitHints = new Map<string, ColumnHint>(fixed.columns.map((column) => [column.name, column.type]));
+    if (textColumn) splitHints.set(textColumn.name, 'text');
     for (const target of splitTargets) splitHints.set(target, task === 'classification' ? 'label' : 'numeric');
     const checkSplit = (names: readonly string[], header: boolean): void => {
       const has = new Set(names);
       if (header) {
-        const lacking = spec.columns.find((column) => !has.has(column.name));
-        if (lacking) {
+        const lacking = inputs.find((name) => !has.has(name));
+        if (lacking !== undefined) {
           throw new DatasetError(
             source.path,
             null,
-            `no column "${lacking.name}", which the encoding fitted on data.train needs (its columns: ${listNames(names)})`,
+            `no column "${lacking}", which the encoding fitted on data.train needs (its columns: ${listNames(names)})`,
             { line: 1 },
           );
         }
@@ -614,7 +657,7 @@ export async function prepareTables(
     };
     const store = await readTable(source.path, format, {
       ...readingOptions(source, train, where),
-      wanted: new Set([...spec.columns.map((column) => column.name), ...(labelled ? splitTargets : [])]),
+      wanted: new Set([...inputs, ...(labelled ? splitTargets : [])]),
       hints: splitHints,
       declared: new Set(),
       required: new Set(labelled ? splitTargets : []),
@@ -626,8 +669,41 @@ export async function prepareTables(
     plans.push(plan(role, store, labelled ? splitTargets : null));
   }
 
-  // Everything checked: encode and write each split, freeing its columns as they are copied.
-  const width = table.width;
+  // Everything checked: the text column's tokenizer (fitted on data.train's texts, or the user's), then encode and
+  // write each split, freeing its columns as they are copied.
+  let spec: TablePreprocessSpec = fixed;
+  let text: { column: TextColumnSpec; tokenizer: PreparedTokenizer; summary: TextSummary } | null = null;
+  if (textColumn) {
+    const stored = required(trainStore.byName.get(textColumn.name), 'the stored text column');
+    const tokenizer = await prepareTokenizer(train.text, stored.textRows(trainStore.rows), dir, engine, 'data.train');
+    const column: TextColumnSpec = {
+      name: textColumn.name,
+      type: 'text',
+      maxLength: train.text.maxLength,
+      truncation: train.text.truncation,
+      padId: tokenizer.padId,
+      vocabSize: tokenizer.vocabSize,
+      tokenizerSha256: tokenizer.sha256,
+    };
+    spec = { ...fixed, columns: [...fixed.columns, column] };
+    text = {
+      column,
+      tokenizer,
+      summary: {
+        column: column.name,
+        inferred: textColumn.inferred,
+        tokenizer: tokenizer.kind,
+        tokenizerFile: TOKENIZER_FILE,
+        tokenizerSha256: tokenizer.sha256,
+        vocabSize: tokenizer.vocabSize,
+        maxLength: column.maxLength,
+        truncation: column.truncation,
+        truncated: {},
+        emptyTexts: {},
+      },
+    };
+  }
+  const width = table.width + (text ? text.column.maxLength : 0);
   const sources: Partial<
     Record<Role, { type: 'file'; path: string; x: string; y: string; offset: number; labelled: boolean }>
   > = {};
@@ -660,6 +736,12 @@ export async function prepareTables(
       width,
     ]);
     encodeColumns(split.store, split.columns, width, x.data, true);
+    if (text) {
+      const stored = required(split.store.byName.get(text.column.name), 'the stored text column');
+      const found = encodeTexts(stored.textRows(n), text.column, text.tokenizer.json, x.data, width, table.width);
+      text.summary.truncated[split.role] = found.truncated;
+      text.summary.emptyTexts[split.role] = found.empty;
+    }
     for (const column of split.store.columns) column.release();
     const file = path.join(dir, 'data', `${split.role}-encoded.npz`); // not data/test.npz: the engine writes that one itself
     writeNpz(file, { 'x.npy': x.bytes, ...files });
@@ -688,11 +770,80 @@ export async function prepareTables(
     ...(data.numClasses !== undefined ? { numClasses: data.numClasses } : {}),
     labels,
     preprocess: spec,
+    ...(text ? { tokenizerFile: text.tokenizer.file } : {}),
   };
   return {
     data: prepared,
-    summary: { kind: 'table', rows, skipped: {}, ...(warnings.length > 0 ? { warnings } : {}) },
+    summary: {
+      kind: 'table',
+      rows,
+      skipped: {},
+      ...(warnings.length > 0 ? { warnings } : {}),
+      ...(notes.length > 0 ? { notes } : {}),
+      ...(text ? { text: text.summary } : {}),
+    },
   };
+}
+
+/**
+ * data.train's text column, if any: declared (`columns: {x: 'text'}`) or inferred by the rule in src/data/text.ts
+ * (announced in `notes`). Two are an error naming both.
+ */
+function findTextColumn(
+  store: TableStore,
+  features: readonly string[],
+  source: TableSourceConfig,
+  notes: string[],
+): { name: string; inferred: boolean } | null {
+  const found: { name: string; inferred: boolean }[] = [];
+  for (const name of features) {
+    const declared = source.columns[name];
+    if (declared === 'text') {
+      found.push({ name, inferred: false });
+      continue;
+    }
+    if (declared !== undefined) continue;
+    const stats = inferText(store, required(store.byName.get(name), `the stored column "${name}"`));
+    if (stats) {
+      found.push({ name, inferred: true });
+      notes.push(inferredTextNote('data.train', name, stats, columnPath('data.train', name)));
+    }
+  }
+  if (found.length > 1) {
+    const declared = new Set(found.filter((entry) => !entry.inferred).map((entry) => entry.name));
+    throw twoTextColumns(
+      store.file,
+      found.map((entry) => entry.name),
+      declared,
+      'data.train',
+    );
+  }
+  const [column] = found;
+  if (!column) return null;
+  const stored = required(store.byName.get(column.name), `the stored column "${column.name}"`);
+  if (stored.missing === store.rows || textStats(store, stored).present === 0) {
+    throw new DatasetError(
+      store.file,
+      null,
+      `the text column "${column.name}" is empty in every row: a tokenizer cannot be fitted on it; leave it out with data.train.features`,
+    );
+  }
+  return column;
+}
+
+/**
+ * A file without the text column (no CSV header names it, no JSON line has it): an error, never a column of empty
+ * texts. One row without it (a JSON line, a null, an empty cell) is an empty text, counted in the report.
+ */
+function checkTextPresent(store: TableStore, name: string): void {
+  if (!store.hasName(name)) {
+    const what = store.format === 'jsonl' ? 'no row has the text column' : 'no text column';
+    throw new DatasetError(
+      store.file,
+      null,
+      `${what} "${name}", which the model takes (its columns: ${listNames(store.names)}); a row without it reads as an empty text`,
+    );
+  }
 }
 
 // ---------------------------------------------------------------- the CLI's helpers
@@ -704,18 +855,24 @@ export async function prepareTables(
 export async function readTableFile(file: string, spec?: TablePreprocessSpec): Promise<TableRow[]> {
   const format = fileFormat(file);
   const keep = spec ? new Set([...spec.columns.map((column) => column.name), ...spec.targets]) : null;
+  const text = spec ? splitSpec(spec).text : null;
   const store = await readTable(file, format, {
     wanted: keep,
-    hints: new Map(),
+    hints: new Map(text ? [[text.name, 'text']] : []), // a text column's cells as they are, however many distinct
     declared: new Set(),
     required: new Set(),
     offset: 0,
   });
+  if (text) checkTextPresent(store, text.name);
   const columns = store.columns;
   const rows: Record<string, string | number | null>[] = Array.from({ length: store.rows }, () => ({}));
   for (const column of columns) {
     if (!column.present) continue;
-    if (column.codes) {
+    if (column.texts) {
+      column.textRows(store.rows).forEach((value, index) => {
+        if (value !== '' || format !== 'jsonl') required(rows[index], 'a row')[column.name] = value;
+      });
+    } else if (column.codes) {
       const keys = column.keys;
       column.eachCode(store.rows, (start, codes, count) => {
         for (let i = 0; i < count; i++) {
@@ -746,9 +903,13 @@ export async function tableDataset(
   spec: TablePreprocessSpec,
   labels: readonly string[] | null,
   task?: Task,
+  tokenizer?: string | null,
 ): Promise<Dataset> {
   const format = fileFormat(file);
-  const table = compileTable(spec);
+  const { fixed, text } = splitSpec(spec);
+  const table = compileTable(fixed);
+  if (text && !tokenizer)
+    throw new DatasetError(file, null, `the model takes the text column "${text.name}" but carries no tokenizer`);
   // Without the task: a regression model's labels are its target columns' names (unless data.labels renamed them).
   const classification =
     (task ?? (labels === null || sameNames(labels, spec.targets) ? 'regression' : 'classification')) ===
@@ -778,9 +939,11 @@ export async function tableDataset(
     onHeader: (names) => check(names, true),
   });
   if (format === 'jsonl') check(store.names, false);
+  if (text) checkTextPresent(store, text.name);
   const plans = planColumns(store, table);
   const n = store.rows;
-  const x = new Float32Array(n * table.width);
+  const width = table.width + (text ? text.maxLength : 0);
+  const x = new Float32Array(n * width);
   const targets = spec.targets.map((name) => required(store.byName.get(name), `the stored column "${name}"`));
   let y: Int32Array | Float32Array;
   if (classification) {
@@ -793,8 +956,19 @@ export async function tableDataset(
     y = new Float32Array(n * targets.length);
     targetValues(store, targets, y);
   }
-  encodeColumns(store, plans, table.width, x, true);
-  return datasetFromArrays({ x, y, sampleShape: [table.width] });
+  encodeColumns(store, plans, width, x, true);
+  if (text && tokenizer) {
+    const stored = required(store.byName.get(text.name), 'the stored text column');
+    encodeTexts(stored.textRows(n), text, tokenizer, x, width, table.width);
+  }
+  return datasetFromArrays({ x, y, sampleShape: [width] });
+}
+
+/** A spec's fixed-width columns (as a spec of their own) and its text column, last when there is one. */
+function splitSpec(spec: TablePreprocessSpec): { fixed: TablePreprocessSpec; text: TextColumnSpec | null } {
+  const text = spec.columns.find((column): column is TextColumnSpec => column.type === 'text') ?? null;
+  if (!text) return { fixed: spec, text: null };
+  return { fixed: { ...spec, columns: spec.columns.filter((column) => column !== text) }, text };
 }
 
 function sameNames(a: readonly string[], b: readonly string[]): boolean {

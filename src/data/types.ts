@@ -1,6 +1,7 @@
 /** The types the data layer's modules share: kept apart from index.ts so that images.ts and table.ts need not import it back. */
 import type { z } from 'zod';
 import type { EngineData } from '../engine/commands';
+import type { TextSummary } from './text';
 
 export type EngineDataConfig = z.input<typeof EngineData>;
 
@@ -14,6 +15,10 @@ export interface DataSummary {
   skipped: Record<string, number>;
   /** What reading the data found doubtful (a categorical column with nearly one value per row), for the report. */
   warnings?: string[];
+  /** What reading the data decided and says (a column inferred as text), for the output and the report. */
+  notes?: string[];
+  /** The table's text column: its tokenizer, and per split the texts truncated and the empty ones. */
+  text?: TextSummary;
 }
 
 export interface PreparedData {

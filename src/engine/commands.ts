@@ -207,6 +207,19 @@ export const DoctorResult = HelloResult.extend({
   methods: z.array(z.string()).describe("the Python registry's methods"),
 });
 
+/** The tokenizer `fit_tokenizer` wrote (python/distillery/tokenizer.py). */
+export const FitTokenizerResult = z.strictObject({
+  path: z.string().describe('the tokenizer.json written (outPath)'),
+  vocabSize: z.number().int().positive().describe('its vocabulary, added tokens included'),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .describe("the file's bytes' sha256 (the preprocess spec's tokenizerSha256)"),
+  padId: count.describe('the id that pads token slots ([PAD] = 0 for a trained tokenizer)'),
+  unkId: count.nullable().describe('the unknown token ([UNK] = 1 for a trained tokenizer); null when it has none'),
+  model: z.string().nullable().describe("the tokenizer.json's model type: WordPiece, BPE, Unigram, WordLevel, …"),
+});
+
 export const WriteSplitResult = z.strictObject({
   path: z.string(),
   n: count,
@@ -272,6 +285,13 @@ export const EngineData = Data.safeExtend({
   preprocess: Preprocess.nullable()
     .default(null)
     .describe('how raw inputs become these arrays (src/preprocess), recorded in the models'),
+  tokenizerFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "the tokenizer.json of the preprocess spec's text column (its sha256 must be the column's tokenizerSha256); every model carries it in its metadata (distillery.tokenizer)",
+    ),
 });
 
 const ExportOrNot = z
@@ -319,6 +339,36 @@ export const WriteSplitRequest = z.strictObject({
   split: z.enum(['train', 'test', 'transfer', 'validation']),
   path: z.string().min(1),
 });
+/**
+ * A tokenizer for a text column: trained on data.train's texts (a JSONL file, one JSON string per line), or a user's
+ * tokenizer.json checked and copied; written to `outPath`. Every field comes from the csv source's `text` options
+ * (their defaults are there, not here).
+ */
+export const FitTokenizerRequest = z
+  .strictObject({
+    kind: z
+      .enum(['wordpiece', 'bpe', 'unigram', 'file'])
+      .describe("the subword model to train, or 'file': the user's tokenizer.json at `file`"),
+    textsPath: z.string().min(1).optional().describe('the training texts, JSONL (required unless kind is file)'),
+    file: z.string().min(1).optional().describe("the user's tokenizer.json (kind 'file')"),
+    vocabSize: z.number().int().min(3, { error: 'expected a vocabulary of at least 3 tokens' }),
+    lowercase: z.boolean().describe('BERT-like normalisation (NFD, lowercase, strip accents); false: NFC'),
+    minFrequency: z
+      .number()
+      .int()
+      .positive()
+      .describe('a pair or word seen fewer times is not merged into the vocabulary'),
+    outPath: z.string().min(1).describe('where the tokenizer.json is written'),
+  })
+  .refine((request) => (request.kind === 'file') === (request.file !== undefined), {
+    error: "give `file` exactly when kind is 'file'",
+    path: ['file'],
+  })
+  .refine((request) => request.kind === 'file' || request.textsPath !== undefined, {
+    error: 'a tokenizer is trained on textsPath',
+    path: ['textsPath'],
+  });
+
 /** A student as the engine trains it: a registry method (an `auto` student arrives expanded), and if a sweep made it, which. */
 export const EngineStudent = Student.extend({
   candidate: z
@@ -372,6 +422,7 @@ export const COMMANDS = {
   write_split: { request: WriteSplitRequest, result: WriteSplitResult },
   quantize: { request: QuantizeRequest, result: QuantizeResult },
   run_experiment: { request: ExperimentRequest, result: ExperimentResult },
+  fit_tokenizer: { request: FitTokenizerRequest, result: FitTokenizerResult },
 } as const;
 
 export type CommandName = keyof typeof COMMANDS;

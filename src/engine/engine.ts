@@ -147,6 +147,17 @@ export class Engine {
     return !this.closed && !this.crashed;
   }
 
+  /**
+   * Trains a tokenizer on a JSONL file of texts (or checks a user's tokenizer.json) and writes it to `outPath`:
+   * `fit_tokenizer` (python/distillery/tokenizer.py).
+   */
+  fitTokenizer(
+    request: Commands['fit_tokenizer']['request'],
+    options: CallOptions = {},
+  ): Promise<Commands['fit_tokenizer']['result']> {
+    return this.call('fit_tokenizer', request, options);
+  }
+
   /** Runs one engine command. Progress events stream to `onEvent`; `signal` cancels between batches. */
   async call<C extends CommandName>(
     command: C,

@@ -1,6 +1,7 @@
 /** The results table as Markdown and as plain text, and report.md (report.json's shape is in report-types.ts). */
 import type { MethodConfig } from '../config/schema';
 import type { DataSummary } from '../data/types';
+import type { TextSummary } from '../data/text';
 import type { ModelReport, RunReport } from './report-types';
 import type { SweepReport } from './selection';
 import { formatP, verdictSentence } from './verdict';
@@ -150,7 +151,24 @@ function dataNote(data: DataSummary): string[] {
   return [
     '',
     `Data: ${data.kind === 'table' ? 'a table' : 'images'}, encoded by the preprocessing recorded in every model (${rows}).${skippedNote}`,
+    ...(data.text ? ['', textNote(data.text)] : []),
+    ...(data.notes ?? []).map((note) => `\n**Note:** ${note}`),
   ];
+}
+
+/** The text column's tokenizer and what encoding its texts found (truncated, empty), per split. */
+function textNote(text: TextSummary): string {
+  const perSplit = (counts: Record<string, number>): string =>
+    Object.entries(counts)
+      .map(([role, count]) => `${role} ${count}`)
+      .join(', ');
+  const tokenizer =
+    text.tokenizer === 'file' ? 'your tokenizer.json' : `a ${text.tokenizer} tokenizer fitted on data.train`;
+  return (
+    `Text column "${text.column}"${text.inferred ? ' (inferred)' : ''}: ${tokenizer} (${text.vocabSize} tokens, \`${text.tokenizerFile}\`), ` +
+    `${text.maxLength} token slots, cut on the ${text.truncation}. Truncated: ${perSplit(text.truncated)}; ` +
+    `empty or missing (encoded as padding only): ${perSplit(text.emptyTexts)}.`
+  );
 }
 
 /** The warnings about one model (src/experiment/warnings.ts). */

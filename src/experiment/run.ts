@@ -8,15 +8,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError, parseExperiment } from '../config';
 import type { DistributedConfig, ExperimentConfig, ExperimentInput } from '../config/schema';
-import {
-  withEngine,
-  type Commands,
-  type Engine,
-  type EngineEvent,
-  type ExperimentTrainResult,
-  type ModelResult,
-} from '../engine';
+import { type Commands, type Engine, type EngineEvent, type ExperimentTrainResult, type ModelResult } from '../engine';
 import { runDistributed } from '../engine/distributed';
+import { withOnDemandEngine, type OnDemandEngine } from '../engine/on-demand';
 import { prepareData, type DataSummary, type PreparedData } from '../data';
 import { agreement, evaluate, loadDataset, type Dataset, type EvaluationReport } from '../eval';
 import { OnnxModel } from '../runtime/model';
@@ -139,8 +133,12 @@ export async function run(
       resume: options.resume ?? false,
       overwrite: options.overwrite ?? false,
     });
-    const prepared = await prepareData(config.data, outDir);
-    const { plan, decided, trained } = await trainAll(config, prepared, outDir, options);
+    // One engine for the tokenizer (a text column's, fitted while the data are prepared) and the training.
+    const { prepared, plan, decided, trained } = await withOnDemandEngine(options.engine, async (engine) => {
+      const prepared = await prepareData(config.data, outDir, { engine: () => engine.get() });
+      for (const note of prepared.summary.notes ?? []) options.onEvent?.({ event: 'log', message: `note: ${note}` });
+      return { prepared, ...(await trainAll(config, prepared, outDir, options, engine)) };
+    });
     options.onStage?.('evaluating');
     const { report, labels } = await evaluateRun(
       config,
@@ -181,6 +179,7 @@ async function trainAll(
   prepared: PreparedData,
   outDir: string,
   options: RunOptions,
+  engine: OnDemandEngine,
 ): Promise<{ plan: StudentPlan; decided: Map<string, SweepReport> | undefined; trained: ExperimentTrainResult }> {
   const resume = options.resume ?? false;
   const full = planStudents(config);
@@ -193,7 +192,7 @@ async function trainAll(
         ? `selection on the validation split (${reason})`
         : `selection by ${folds}-fold cross-validation over data.train (${reason})`,
     );
-  return withTrainer(config, options, async (train) => {
+  return withTrainer(config, options, engine, async (train) => {
     const decided =
       folds === null
         ? undefined
@@ -231,6 +230,7 @@ type Train = (
 async function withTrainer<T>(
   config: ExperimentConfig,
   options: RunOptions,
+  engine: OnDemandEngine,
   body: (train: Train) => Promise<T>,
 ): Promise<T> {
   const record = (request: Commands['run_experiment']['request']): string => {
@@ -240,12 +240,10 @@ async function withTrainer<T>(
     return file;
   };
   if (config.distributed) return body((request, onEvent) => trainDistributed(record(request), { ...options, onEvent }));
-  return withEngine(options.engine, (engine) =>
-    body((request, onEvent) => {
-      record(request);
-      return engine.call('run_experiment', request, { signal: options.signal, onEvent });
-    }),
-  );
+  return body(async (request, onEvent) => {
+    record(request);
+    return (await engine.get()).call('run_experiment', request, { signal: options.signal, onEvent });
+  });
 }
 
 /** Forwards the engine's events, saying "candidate k of n" as each sweep candidate starts training. */

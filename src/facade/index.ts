@@ -9,7 +9,8 @@ import { z } from 'zod';
 import { parseWith, resolveDataPaths, resolveTeacherPaths } from '../config';
 import { ConfigError } from '../config/errors';
 import { Data, DataSource, DistillOptions, TrainTeacherOptions, type DataConfig } from '../config/schema';
-import { withEngine, type Engine, type EngineEvent, type ModelResult } from '../engine';
+import type { Engine, EngineEvent, ModelResult } from '../engine';
+import { withOnDemandEngine } from '../engine/on-demand';
 import { materializeArrays, type ArraySourceInput } from './arrays';
 import { ensureOutputDir } from '../io/files';
 import { lockRunFolder } from '../io/run-folder';
@@ -82,15 +83,21 @@ function parseOptions<S extends z.ZodType>(schema: S, options: unknown): Parsed<
 /**
  * Runs `work` holding the output folder's lock (not waiting: a folder in use fails at once, naming the holder),
  * so two calls never write one folder at the same time; tables and images are encoded for the engine under it.
+ * One engine (the caller's, or one started here and closed after) fits a text column's tokenizer and trains.
  */
 async function inLockedFolder<T>(
   parsed: { outDir: string; data: DataConfig },
   purpose: string,
-  work: (data: EngineDataConfig) => Promise<T>,
+  call: FacadeCallOptions,
+  work: (data: EngineDataConfig, engine: Engine) => Promise<T>,
 ): Promise<T> {
   const lock = lockRunFolder(parsed.outDir, purpose);
   try {
-    return await work((await prepareData(parsed.data, parsed.outDir)).data);
+    return await withOnDemandEngine(call.engine, async (engine) => {
+      const prepared = await prepareData(parsed.data, parsed.outDir, { engine: () => engine.get() });
+      for (const note of prepared.summary.notes ?? []) call.onEvent?.({ event: 'log', message: `note: ${note}` });
+      return work(prepared.data, await engine.get());
+    });
   } finally {
     lock.release();
   }
@@ -119,10 +126,8 @@ async function inLockedFolder<T>(
 export async function trainTeacher(options: TrainTeacherInput, call: FacadeCallOptions = {}): Promise<ModelResult> {
   const parsed = parseOptions(TrainTeacherOptions, options);
   const teacher = resolveTeacherPaths(parsed.teacher, process.cwd());
-  return inLockedFolder(parsed, `trainTeacher ${parsed.teacher.name}`, (data) =>
-    withEngine(call.engine, (engine) =>
-      engine.call('train_teacher', { ...parsed, data, teacher }, { signal: call.signal, onEvent: call.onEvent }),
-    ),
+  return inLockedFolder(parsed, `trainTeacher ${parsed.teacher.name}`, call, (data, engine) =>
+    engine.call('train_teacher', { ...parsed, data, teacher }, { signal: call.signal, onEvent: call.onEvent }),
   );
 }
 
@@ -156,9 +161,7 @@ export async function distill(options: DistillInput, call: FacadeCallOptions = {
       : typeof parsed.teacher === 'string'
         ? path.resolve(parsed.teacher)
         : { ...parsed.teacher, path: path.resolve(parsed.teacher.path) };
-  return inLockedFolder(parsed, `distill ${parsed.student.name}`, (data) =>
-    withEngine(call.engine, (engine) =>
-      engine.call('distill', { ...parsed, data, teacher }, { signal: call.signal, onEvent: call.onEvent }),
-    ),
+  return inLockedFolder(parsed, `distill ${parsed.student.name}`, call, (data, engine) =>
+    engine.call('distill', { ...parsed, data, teacher }, { signal: call.signal, onEvent: call.onEvent }),
   );
 }

@@ -39,16 +39,44 @@ export const TableColumn = z.discriminatedUnion('type', [
     /** A category never seen in training: all of this column's slots 0, or an error. */
     unseen: z.enum(['zeros', 'error']),
   }),
+  z.strictObject({
+    /** The column's name in the table. */
+    name: z.string(),
+    /**
+     * Free text, tokenized by the tokenizer.json stored in the model (`distillery.tokenizer` metadata) into
+     * `maxLength` token-id slots, ids as floats, right-padded with `padId`. At most one per table, always the last
+     * column. A missing cell (absent, null, '') and whitespace-only text encode to zero tokens (all pad).
+     */
+    type: z.literal('text'),
+    /** Token-id slots: longer texts are truncated to this many tokens. */
+    maxLength: z.number().int().positive(),
+    /** Which end a text longer than `maxLength` tokens loses: 'right' keeps the first tokens, 'left' the last. */
+    truncation: z.enum(['right', 'left']),
+    /** The id of the padding token ([PAD]), written to the slots past a text's tokens. */
+    padId: z.number().int().nonnegative(),
+    /** The tokenizer's vocabulary size: every id is in [0, vocabSize). */
+    vocabSize: z.number().int().positive(),
+    /** sha256 (hex) of the tokenizer.json bytes; the runtime checks the model's `distillery.tokenizer` against it. */
+    tokenizerSha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected a lower-case hex sha256'),
+  }),
 ]);
 
-export const TablePreprocess = z.strictObject({
-  /** The input is a table row. */
-  kind: z.literal('table'),
-  /** The feature columns, in the order of the input's slots. */
-  columns: z.array(TableColumn).min(1),
-  /** The label column (classification; classes are the model's labels) or the target columns (regression). */
-  targets: z.array(z.string()),
-});
+export const TablePreprocess = z
+  .strictObject({
+    /** The input is a table row. */
+    kind: z.literal('table'),
+    /** The feature columns, in the order of the input's slots. */
+    columns: z.array(TableColumn).min(1),
+    /** The label column (classification; classes are the model's labels) or the target columns (regression). */
+    targets: z.array(z.string()),
+  })
+  .refine(
+    (spec) => {
+      const texts = spec.columns.filter((column) => column.type === 'text').length;
+      return texts === 0 || (texts === 1 && spec.columns[spec.columns.length - 1]?.type === 'text');
+    },
+    { error: 'at most one text column, and it must be the last column', path: ['columns'] },
+  );
 
 export const ImagePreprocess = z.strictObject({
   /** The input is an encoded image (PNG, JPEG or WebP bytes). */
@@ -64,6 +92,8 @@ export const ImagePreprocess = z.strictObject({
 export const Preprocess = z.discriminatedUnion('kind', [TablePreprocess, ImagePreprocess]);
 
 export type TableColumnSpec = z.output<typeof TableColumn>;
+/** A text column's encoding: its token-id slots and the tokenizer it needs. */
+export type TextColumnSpec = Extract<TableColumnSpec, { type: 'text' }>;
 export type TablePreprocessSpec = z.output<typeof TablePreprocess>;
 export type ImagePreprocessSpec = z.output<typeof ImagePreprocess>;
 /**

@@ -13,21 +13,28 @@
  * `encodeValue` is the unit: `encodeRow` applies it to each column of a row object; src/data/table.ts applies
  * it once per distinct value of a column (and per cell for high-cardinality numeric columns) and copies the
  * result, so training arrays and served rows go through the same code.
+ *
+ * A text column (at most one, always last) takes `maxLength` slots after the F fixed ones: its token ids (as floats,
+ * exact below 2^24) from the model's tokenizer (src/preprocess/text.ts), right-padded with `padId`, so a row is
+ * `[F fixed slots | maxLength id slots]`. A missing or whitespace-only text has no tokens (every slot padding). The
+ * runtime sends a batch padded only to its longest text (`encodeRows`): text models are padding invariant.
  */
 import { describeValue, InputValidationError } from '../core/errors';
 import type { TableColumnSpec, TablePreprocessSpec, TableRow } from './spec';
+import type { TextTokenizer } from './text';
 
 const NUMERIC = 0;
 const BOOLEAN = 1;
 const CATEGORICAL = 2;
+const TEXT = 3;
 
 /** One column as the hot loops use it: its first slot, its width, and (categorical) a category → slot map. */
 export interface CompiledColumn {
   readonly name: string;
-  readonly kind: typeof NUMERIC | typeof BOOLEAN | typeof CATEGORICAL;
+  readonly kind: typeof NUMERIC | typeof BOOLEAN | typeof CATEGORICAL | typeof TEXT;
   /** The column's first slot in the row's encoding. */
   readonly slot: number;
-  /** Slots: 1, or the number of categories. */
+  /** Slots: 1, the number of categories, or (text) maxLength. */
   readonly width: number;
   /** Numeric and boolean: the value of a missing cell. */
   readonly fill: number;
@@ -36,11 +43,19 @@ export interface CompiledColumn {
   /** Categorical: the missing category's slot, or -1 when training had no missing cell. */
   readonly missingSlot: number;
   readonly unseenError: boolean;
+  /** Text: the tokenizer (null until one is given to `compileTable`), and the padding id. */
+  readonly tokenizer: TextTokenizer | null;
+  readonly padId: number;
   readonly spec: TableColumnSpec;
 }
 
 export interface CompiledTable {
+  /** Slots of a whole row: the fixed ones, then the text column's maxLength. */
   readonly width: number;
+  /** Slots before the text column's ids (all of them without a text column). */
+  readonly fixedWidth: number;
+  /** The text column, or null. */
+  readonly text: CompiledColumn | null;
   readonly columns: readonly CompiledColumn[];
   readonly byName: ReadonlyMap<string, CompiledColumn>;
   /** The label / target columns: accepted in a row (a CSV row often carries them) and ignored. */
@@ -49,13 +64,47 @@ export interface CompiledTable {
 
 const compiled = new WeakMap<TablePreprocessSpec, CompiledTable>();
 
-/** The spec as the encoder uses it, built once per spec object (cached). */
-export function compileTable(spec: TablePreprocessSpec): CompiledTable {
+/**
+ * Why a table spec's text columns are not usable (more than one, or not the last column), or null. The zod schema
+ * (spec.ts) checks the same, so a spec read from metadata never fails here.
+ */
+export function textColumnProblem(spec: TablePreprocessSpec): string | null {
+  const texts = spec.columns.filter((column) => column.type === 'text');
+  if (texts.length > 1) return `at most one text column, found ${texts.map((column) => column.name).join(' and ')}`;
+  if (texts.length === 1 && spec.columns[spec.columns.length - 1]?.type !== 'text')
+    return `the text column ${texts[0]?.name ?? ''} must be the last column`;
+  return null;
+}
+
+/**
+ * The spec as the encoder uses it, built once per spec object (cached). A spec with a text column needs its
+ * tokenizer (loaded from the model's `distillery.tokenizer`, src/preprocess/text.ts) before a row can be encoded;
+ * it is given once, later calls may leave it out.
+ */
+export function compileTable(spec: TablePreprocessSpec, tokenizer?: TextTokenizer): CompiledTable {
   let table = compiled.get(spec);
-  if (table) return table;
+  if (table && (tokenizer === undefined || table.text === null || table.text.tokenizer === tokenizer)) return table;
+  const problem = textColumnProblem(spec);
+  if (problem !== null) throw new Error(`invalid table preprocess: ${problem}`);
   let slot = 0;
   const columns = spec.columns.map((column): CompiledColumn => {
     const first = slot;
+    if (column.type === 'text') {
+      slot += column.maxLength;
+      return {
+        name: column.name,
+        kind: TEXT,
+        slot: first,
+        width: column.maxLength,
+        fill: 0,
+        index: new Map(),
+        missingSlot: -1,
+        unseenError: false,
+        tokenizer: tokenizer ?? null,
+        padId: column.padId,
+        spec: column,
+      };
+    }
     if (column.type === 'categorical') {
       const index = new Map<string, number>();
       column.categories.forEach((category, position) => index.set(category, position));
@@ -70,6 +119,8 @@ export function compileTable(spec: TablePreprocessSpec): CompiledTable {
         index,
         missingSlot,
         unseenError: column.unseen === 'error',
+        tokenizer: null,
+        padId: 0,
         spec: column,
       };
     }
@@ -84,11 +135,16 @@ export function compileTable(spec: TablePreprocessSpec): CompiledTable {
       index: new Map(),
       missingSlot: -1,
       unseenError: false,
+      tokenizer: null,
+      padId: 0,
       spec: column,
     };
   });
+  const text = columns.find((column) => column.kind === TEXT) ?? null;
   table = {
     width: slot,
+    fixedWidth: text === null ? slot : text.slot,
+    text,
     columns,
     byName: new Map(columns.map((column) => [column.name, column])),
     targets: new Set(spec.targets),
@@ -165,6 +221,10 @@ export function encodeValue(
     }
     return;
   }
+  if (column.kind === TEXT) {
+    encodeText(column, value, out, base, column.width, where);
+    return;
+  }
   if (column.kind === BOOLEAN) {
     if (isMissing(value)) {
       out[base] = column.fill;
@@ -200,15 +260,51 @@ export function encodeValue(
   } // else unseen: all zeros
 }
 
-/** Encodes one row into `out` at `offset` (compileTable(spec).width slots). Throws InputValidationError naming the column. */
-export function encodeRow(
-  spec: TablePreprocessSpec,
-  row: TableRow,
+/** What encoding one text cell found. */
+export interface TextCell {
+  /** Tokens written (at most the slots given). */
+  readonly tokens: number;
+  /** The text had more tokens than `maxLength` (and lost some, on the column's truncation side). */
+  readonly truncated: boolean;
+  /** Missing (absent, null, ''), or no token at all (whitespace only…): every slot is padding. */
+  readonly empty: boolean;
+}
+
+/** A text cell's ids: missing → none; a string → its tokens; anything else an InputValidationError. */
+export function textIds(column: CompiledColumn, value: unknown, where: string): { ids: number[]; truncated: boolean } {
+  if (isMissing(value)) return { ids: [], truncated: false };
+  if (typeof value !== 'string')
+    throw new InputValidationError(`${where}.${column.name}`, 'a string (text column)', describeValue(value));
+  if (column.tokenizer === null)
+    throw new Error(`the text column ${column.name} has no tokenizer: pass it to compileTable`);
+  return column.tokenizer.encode(value);
+}
+
+/**
+ * Writes a text cell's token ids at `out[base .. base + slots)`, right-padded with the column's padId (`slots` is
+ * maxLength for a training row, or the batch's longest text in the runtime). Throws InputValidationError (field
+ * `<where>.<column>`) for a value that is not a string or missing.
+ */
+export function encodeText(
+  column: CompiledColumn,
+  value: unknown,
   out: Float32Array,
-  offset: number,
+  base: number,
+  slots: number,
   where: string,
-): void {
-  const table = compileTable(spec);
+): TextCell {
+  const { ids, truncated } = textIds(column, value, where);
+  writeIds(ids, column.padId, out, base, slots);
+  return { tokens: Math.min(ids.length, slots), truncated, empty: ids.length === 0 };
+}
+
+function writeIds(ids: readonly number[], padId: number, out: Float32Array, base: number, slots: number): void {
+  const used = Math.min(ids.length, slots);
+  for (let i = 0; i < used; i++) out[base + i] = ids[i] as number;
+  if (used < slots) out.fill(padId, base + used, base + slots);
+}
+
+function checkKeys(table: CompiledTable, row: TableRow, where: string): void {
   for (const key in row) {
     if (!table.byName.has(key) && !table.targets.has(key)) {
       const names = table.columns.map((column) => column.name);
@@ -219,7 +315,70 @@ export function encodeRow(
       );
     }
   }
+}
+
+/**
+ * Encodes one row into `out` at `offset` (compileTable(spec).width slots: a text column's ids padded to maxLength).
+ * Throws InputValidationError naming the column.
+ */
+export function encodeRow(
+  spec: TablePreprocessSpec,
+  row: TableRow,
+  out: Float32Array,
+  offset: number,
+  where: string,
+): void {
+  const table = compileTable(spec);
+  checkKeys(table, row, where);
   for (const column of table.columns) {
     encodeValue(column, row[column.name], out, offset + column.slot, where);
   }
+}
+
+/**
+ * Text slots a batch gets at least, even when its texts are shorter: convolutions over time (textcnn's widths up to
+ * 5) need a few positions, and padding is free for a padding-invariant model. Never more than maxLength.
+ */
+export const MIN_TEXT_SLOTS = 8;
+
+/** Rows encoded for one run: `rows × width` values. */
+export interface EncodedRows {
+  readonly data: Float32Array<ArrayBuffer>;
+  readonly rows: number;
+  /** Slots per row: the fixed ones plus the batch's text slots (the table's width without a text column). */
+  readonly width: number;
+}
+
+/**
+ * Encodes rows for one run of a model: with a text column, its ids are padded only to the longest text of the batch
+ * (at least min(MIN_TEXT_SLOTS, maxLength) slots), since text models take any width on axis 1 and give the same output
+ * however many pad slots follow. `where(i)` names row i in errors.
+ */
+export function encodeRows(
+  spec: TablePreprocessSpec,
+  rows: readonly TableRow[],
+  where: (index: number) => string,
+): EncodedRows {
+  const table = compileTable(spec);
+  const text = table.text;
+  if (text === null) {
+    const data = new Float32Array(rows.length * table.width);
+    rows.forEach((row, index) => encodeRow(spec, row, data, index * table.width, where(index)));
+    return { data, rows: rows.length, width: table.width };
+  }
+  const encoded = rows.map((row, index) => {
+    checkKeys(table, row, where(index));
+    return textIds(text, row[text.name], where(index)).ids;
+  });
+  let longest = Math.min(MIN_TEXT_SLOTS, text.width);
+  for (const ids of encoded) if (ids.length > longest) longest = ids.length;
+  const width = table.fixedWidth + longest;
+  const data = new Float32Array(rows.length * width);
+  rows.forEach((row, index) => {
+    const base = index * width;
+    for (const column of table.columns)
+      if (column !== text) encodeValue(column, row[column.name], data, base + column.slot, where(index));
+    writeIds(encoded[index] as number[], text.padId, data, base + table.fixedWidth, longest);
+  });
+  return { data, rows: rows.length, width };
 }

@@ -104,6 +104,7 @@ export function describeModel(file: string, facts: GraphFacts, options: LoadOpti
     params: settle('params', null, meta.get('params'), facts.floatParams > 0 ? facts.floatParams : undefined),
     flopsPerSample: settle('flopsPerSample', null, meta.get('flopsPerSample')),
     preprocess: meta.get('preprocess') ?? null, // absent (a model of arrays, or from v0.1): nothing to apply, not unknown
+    tokenizer: null, // a text model's: read by readModel (src/runtime/model.ts), which checks its sha256
     version: settle('version', null, meta.get('version')),
     fixedBatchSize: batch.fixedBatchSize,
     unknown: [

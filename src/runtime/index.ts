@@ -35,6 +35,7 @@ export type {
   PreprocessSpec,
   QuantizationInfo,
   TableRow,
+  TokenizerInfo,
   NestedNumbers,
   Normalization,
   NumericTypedArray,

@@ -61,6 +61,8 @@ const FIELDS = {
   normalizationInGraph: { json: false, schema: z.enum(['true', 'false']).transform((value) => value === 'true') },
   /** Present on an int8 / fp16 variant (python/distillery/quantize.py). */
   quantization: { json: true, schema: quantizationSchema },
+  /** A text model's tokenizer.json, as its text (its sha256 is the text column's `tokenizerSha256`). */
+  tokenizer: { json: false, schema: z.string().min(1) },
 } as const;
 
 export type MetadataKey = keyof typeof FIELDS;

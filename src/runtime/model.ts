@@ -6,7 +6,11 @@ import { decodeModel, graphFacts, readModelBytes } from './model-file';
 import { toPredictions, type OutputMeaning } from './postprocess';
 import { createSession, defaultThreads, runRows, type RawOutput, type RunPlan } from './session';
 import { RawInputs } from './raw-input';
-import type { Batch, LoadOptions, ModelInfo, ModelInput, Prediction, Predictor } from './types';
+import type { Batch, LoadOptions, ModelInfo, ModelInput, Prediction, Predictor, TokenizerInfo } from './types';
+import type { EncodedRows } from '../preprocess/table';
+import { loadTokenizer, sha256Hex, TokenizerError, type TextTokenizer } from '../preprocess/text';
+import type { TablePreprocessSpec } from '../preprocess/spec';
+import { Metadata } from './metadata';
 
 /** What every way of running a model needs, read once from the file. */
 export interface LoadedModel extends ModelDescription {
@@ -15,20 +19,91 @@ export interface LoadedModel extends ModelDescription {
   /** Table rows and encoded images → samples, by the model's recorded preprocessing. */
   readonly raw: RawInputs;
   readonly meaning: OutputMeaning;
+  /** A text model's rows may be sent padded to their batch's longest text (nothing for the runtime to normalise). */
+  readonly dynamicWidth: boolean;
+}
+
+/**
+ * A text model's tokenizer: `distillery.tokenizer`, whose sha256 must be the text column's `tokenizerSha256`
+ * (ModelLoadError 'invalid-metadata' otherwise). null when the preprocess has no text column.
+ */
+async function readTokenizer(
+  file: string,
+  metadata: Metadata,
+  spec: TablePreprocessSpec,
+): Promise<{ tokenizer: TextTokenizer; info: TokenizerInfo } | null> {
+  const column = spec.columns.find((candidate) => candidate.type === 'text');
+  if (column?.type !== 'text') return null;
+  const json = metadata.get('tokenizer');
+  if (json === undefined)
+    throw new ModelLoadError(
+      file,
+      'invalid-metadata',
+      `distillery.preprocess has the text column ${column.name} but the model has no distillery.tokenizer`,
+    );
+  const sha256 = await sha256Hex(json);
+  if (sha256 !== column.tokenizerSha256)
+    throw new ModelLoadError(
+      file,
+      'invalid-metadata',
+      `distillery.tokenizer has sha256 ${sha256}, but the text column ${column.name} was encoded with the tokenizer ` +
+        `${column.tokenizerSha256}: the tokenizer does not belong to this model`,
+    );
+  let tokenizer: TextTokenizer;
+  try {
+    tokenizer = loadTokenizer(json, column);
+  } catch (error) {
+    if (!(error instanceof TokenizerError)) throw error;
+    throw new ModelLoadError(file, 'invalid-metadata', `distillery.tokenizer: ${error.message}`, { cause: error });
+  }
+  const info: TokenizerInfo = {
+    column: column.name,
+    kind: tokenizer.kind,
+    vocabSize: column.vocabSize,
+    maxLength: column.maxLength,
+    truncation: column.truncation,
+    sha256,
+  };
+  return { tokenizer, info };
 }
 
 export async function readModel(file: string, options: LoadOptions): Promise<LoadedModel> {
   checkLoadOptions(options);
   const bytes = await readModelBytes(file);
-  const description = describeModel(file, graphFacts(decodeModel(bytes, file)), options);
-  const { info } = description;
+  const facts = graphFacts(decodeModel(bytes, file));
+  const description = describeModel(file, facts, options);
+  const preprocess = description.info.preprocess;
+  const text =
+    preprocess?.kind === 'table' ? await readTokenizer(file, new Metadata(facts.metadata, file), preprocess) : null;
+  const info: ModelInfo = text ? { ...description.info, tokenizer: text.info } : description.info;
+  const normalization = info.normalizationInGraph ? null : info.normalization;
   return {
     ...description,
+    info,
     bytes,
     // A graph that normalises its inputs itself gets them raw: the runtime validates and copies only.
-    preparer: new InputPreparer(info.input.shape, info.normalizationInGraph ? null : info.normalization),
-    raw: new RawInputs(info.preprocess),
+    preparer: new InputPreparer(info.input.shape, normalization),
+    raw: new RawInputs(info.preprocess, text?.tokenizer ?? null),
     meaning: { task: info.task, kind: info.output.kind, labels: info.labels },
+    dynamicWidth: text !== null && normalization === null && info.fixedBatchSize === null,
+  };
+}
+
+/**
+ * A text model's rows (or texts) encoded for one run, padded to the batch's longest text, and the plan for that
+ * width; null when the inputs go through the usual path (samples, or a model without a text column).
+ */
+export function textRun(
+  model: Pick<LoadedModel, 'raw' | 'plan' | 'dynamicWidth'>,
+  inputs: readonly ModelInput[],
+  where: (index: number) => string,
+): { prepared: PreparedRows; plan: RunPlan } | null {
+  if (!model.dynamicWidth) return null;
+  const encoded: EncodedRows | null = model.raw.textRows(inputs, where);
+  if (encoded === null) return null;
+  return {
+    prepared: { data: encoded.data, rows: encoded.rows },
+    plan: { ...model.plan, features: encoded.width, tensorSampleDims: [encoded.width] },
   };
 }
 
@@ -99,6 +174,7 @@ export class OnnxModel implements Predictor {
     private readonly preparer: InputPreparer,
     private readonly raw: RawInputs,
     private readonly meaning: OutputMeaning,
+    private readonly dynamicWidth: boolean,
   ) {}
 
   /**
@@ -131,11 +207,21 @@ export class OnnxModel implements Predictor {
       const detail = error instanceof Error ? error.message : String(error);
       throw new ModelLoadError(file, 'session-failed', `onnxruntime rejected the model: ${detail}`, { cause: error });
     }
-    return new OnnxModel(loaded.info, session, loaded.plan, loaded.preparer, loaded.raw, loaded.meaning);
+    return new OnnxModel(
+      loaded.info,
+      session,
+      loaded.plan,
+      loaded.preparer,
+      loaded.raw,
+      loaded.meaning,
+      loaded.dynamicWidth,
+    );
   }
 
-  /** One input: a sample, or (for models trained on them) a table row or an encoded image. */
+  /** One input: a sample, or (for models trained on them) a table row, a text or an encoded image. */
   async predict(input: ModelInput): Promise<Prediction> {
+    const text = textRun(this.textModel, [input], () => 'sample');
+    if (text !== null) return (await this.run(text.prepared, text.plan))[0] as Prediction;
     const raw = this.raw.sample(input, 'sample');
     const sample = raw instanceof Promise ? await raw : raw; // no extra tick for a plain sample
     const [prediction] = await this.run(this.preparer.one(sample, 'sample', this.buffers.allocate, true));
@@ -144,9 +230,16 @@ export class OnnxModel implements Predictor {
 
   /** One onnxruntime run for the whole batch (chunks of the fixed size when the graph fixes it). */
   async predictBatch(inputs: Batch): Promise<Prediction[]> {
+    // A text model's rows or texts: one run padded to the longest text of the batch.
+    const text = Array.isArray(inputs) ? textRun(this.textModel, inputs, (index) => `samples[${index}]`) : null;
+    if (text !== null) return this.run(text.prepared, text.plan);
     const raw = this.raw.batch(inputs, 'samples');
     const samples = raw instanceof Promise ? await raw : raw;
     return this.run(this.preparer.batch(samples, 'samples', this.buffers.allocate, true));
+  }
+
+  private get textModel(): Pick<LoadedModel, 'raw' | 'plan' | 'dynamicWidth'> {
+    return { raw: this.raw, plan: this.plan, dynamicWidth: this.dynamicWidth };
   }
 
   /** Frees the native session. The model cannot be used afterwards. */
@@ -154,10 +247,10 @@ export class OnnxModel implements Predictor {
     await this.session.release();
   }
 
-  private async run(prepared: PreparedRows): Promise<Prediction[]> {
+  private async run(prepared: PreparedRows, plan: RunPlan = this.plan): Promise<Prediction[]> {
     let output: RawOutput;
     try {
-      output = await runRows(this.session, this.plan, prepared.data, prepared.rows);
+      output = await runRows(this.session, plan, prepared.data, prepared.rows);
     } catch (error) {
       throw new InferenceError(this.info.name, error instanceof Error ? error.message : String(error), {
         cause: error,

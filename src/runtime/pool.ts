@@ -3,9 +3,9 @@ import { extname, join } from 'node:path';
 import { Piscina } from 'piscina';
 import { InferenceError, ModelLoadError } from './errors';
 import type { PreparedRows } from './input';
-import { predictionsFrom, readModel, type LoadedModel } from './model';
+import { predictionsFrom, readModel, textRun, type LoadedModel } from './model';
 import type { PoolTask } from './pool-worker';
-import type { RawOutput } from './session';
+import type { RawOutput, RunPlan } from './session';
 import type { Batch, LoadOptions, ModelInfo, ModelInput, Prediction, Predictor } from './types';
 
 export interface PoolOptions extends LoadOptions {
@@ -123,6 +123,8 @@ export class PredictionPool implements Predictor {
    * @throws {@link InferenceError} when the pool is closed or onnxruntime fails
    */
   async predict(input: ModelInput): Promise<Prediction> {
+    const text = textRun(this.model, [input], () => 'sample');
+    if (text !== null) return (await this.run(text.prepared, text.plan))[0] as Prediction;
     const raw = this.model.raw.sample(input, 'sample');
     const sample = raw instanceof Promise ? await raw : raw; // no extra tick for a plain sample
     const [prediction] = await this.run({ data: this.model.preparer.sample(sample), rows: 1 });
@@ -137,6 +139,9 @@ export class PredictionPool implements Predictor {
    * @throws {@link InferenceError} when the pool is closed or onnxruntime fails
    */
   async predictBatch(inputs: Batch): Promise<Prediction[]> {
+    // A text model's rows or texts: one run padded to the longest text of the batch.
+    const text = Array.isArray(inputs) ? textRun(this.model, inputs, (index) => `samples[${index}]`) : null;
+    if (text !== null) return this.run(text.prepared, text.plan);
     const raw = this.model.raw.batch(inputs, 'samples');
     return this.run(this.model.preparer.batch(raw instanceof Promise ? await raw : raw));
   }
@@ -162,12 +167,12 @@ export class PredictionPool implements Predictor {
     }
   }
 
-  private async run(prepared: PreparedRows): Promise<Prediction[]> {
+  private async run(prepared: PreparedRows, plan: RunPlan = this.model.plan): Promise<Prediction[]> {
     if (this.closed) throw new InferenceError(this.info.name, 'the pool is closed');
     const task: PoolTask = {
       file: this.info.file,
       threads: this.threads,
-      run: { plan: this.model.plan, data: prepared.data, rows: prepared.rows },
+      run: { plan, data: prepared.data, rows: prepared.rows },
     };
     let output: RawOutput;
     try {

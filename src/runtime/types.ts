@@ -70,6 +70,22 @@ export type InfoField =
   | 'preprocess'
   | 'version';
 
+/** The tokenizer a text model carries (`distillery.tokenizer`), and the text column it encodes. */
+export interface TokenizerInfo {
+  /** The text column's name (the only string a row's text goes in). */
+  readonly column: string;
+  /** 'wordpiece', 'bpe' or 'unigram' (or the tokenizer.json's model type for a user's own tokenizer). */
+  readonly kind: string;
+  /** Token ids are in [0, vocabSize). */
+  readonly vocabSize: number;
+  /** Tokens kept per text; longer texts lose tokens on the `truncation` side. */
+  readonly maxLength: number;
+  /** 'right' keeps a long text's first tokens, 'left' its last. */
+  readonly truncation: 'right' | 'left';
+  /** sha256 of the tokenizer.json, checked at load against the preprocess spec's. */
+  readonly sha256: string;
+}
+
 /** How an int8 or fp16 variant was made from its float32 model (the `distillery.quantization` metadata). */
 export interface QuantizationInfo {
   /** The quantization method. */
@@ -130,6 +146,8 @@ export interface ModelInfo {
   readonly flopsPerSample: number | null;
   /** How a raw table row or encoded image becomes the input (null: the model takes arrays only). */
   readonly preprocess: PreprocessSpec | null;
+  /** A text model's tokenizer (its table has a text column); null for any other model. */
+  readonly tokenizer: TokenizerInfo | null;
   /** Version of the Distillery that exported the model. */
   readonly version: string | null;
   /** null: the batch axis is dynamic. A number: every run takes exactly this many rows (1 for most foreign models). */
@@ -191,10 +209,11 @@ export type NestedNumbers = readonly (number | NestedNumbers)[];
 /** One sample: flat (`features` numbers) or nested to match the sample shape. */
 export type Sample = NestedNumbers | NumericTypedArray;
 /**
- * One input: a sample; for a model trained on a table, a raw row (`{ carat: 0.3, cut: 'Ideal' }`); for a
+ * One input: a sample; for a model trained on a table, a raw row (`{ carat: 0.3, cut: 'Ideal' }`, a text column's
+ * cell a string); for a model whose only feature is a text column, the text itself (`'a fine film'`); for a
  * model trained on images, an encoded image (a PNG, JPEG or WebP file's bytes, e.g. a Buffer).
  */
-export type ModelInput = Sample | TableRow;
+export type ModelInput = Sample | TableRow | string;
 /** Several samples (or rows, or encoded images), or one flat typed array of `N * features` numbers. */
 export type Batch = readonly ModelInput[] | NumericTypedArray;
 
