@@ -492,7 +492,8 @@ export function loadTokenizer(json: string | object, options: TruncationOptions)
 
 /** sha256 (lower-case hex) of a text's UTF-8 bytes, with the Web Crypto API (Node and browsers, no import). */
 export async function sha256Hex(text: string | Uint8Array): Promise<string> {
-  const bytes = typeof text === 'string' ? new TextEncoder().encode(text) : text;
+  // A copy backed by a plain ArrayBuffer: Web Crypto's BufferSource excludes views of a SharedArrayBuffer.
+  const bytes = typeof text === 'string' ? new TextEncoder().encode(text) : new Uint8Array(text);
   const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes);
   return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
