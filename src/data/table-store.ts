@@ -308,15 +308,7 @@ export class StoredColumn {
 
   /** Codes → one string per row (rows 0 .. `rows` - 1 so far): an inferred column of too many distinct values. */
   private toTexts(rows: number): void {
-    const texts = new Array<string>(rows);
-    const keys = this.keys;
-    this.eachCode(rows, (start, codes, count) => {
-      for (let i = 0; i < count; i++) {
-        const code = codes[i] ?? 0;
-        texts[start + i] = code > 0 ? (keys[code - 1] ?? '') : '';
-      }
-    });
-    this.texts = texts;
+    this.texts = this.decodeCodes(rows);
     this.codes = null;
     this.dict = null;
     this.numeric = false;
@@ -335,6 +327,10 @@ export class StoredColumn {
       for (let i = texts.length; i < rows; i++) texts.push('');
       return texts;
     }
+    return this.decodeCodes(rows);
+  }
+  /** Each row's cell as its text: the code's key, or '' where the cell was empty. */
+  private decodeCodes(rows: number): string[] {
     const texts = new Array<string>(rows);
     const keys = this.keys;
     this.eachCode(rows, (start, codes, count) => {
