@@ -329,6 +329,7 @@ export class StoredColumn {
     }
     return this.decodeCodes(rows);
   }
+
   /** Each row's cell as its text: the code's key, or '' where the cell was empty. */
   private decodeCodes(rows: number): string[] {
     const texts = new Array<string>(rows);
