@@ -56,6 +56,8 @@ function contractFiles({ schema, methods, commands }) {
     export: schema.ExportOptions.parse({}),
     evaluate: schema.EvaluateOptions.parse({}),
     onnxTeacher: schema.OnnxTeacher.parse({ type: 'onnx', path: 'teacher.onnx' }),
+    huggingfaceOnnxTeacher: schema.HuggingFaceOnnxTeacher.parse({ type: 'huggingface-onnx', path: 'model-folder' }),
+    huggingfaceTeacher: schema.HuggingFaceTeacher.parse({ type: 'huggingface', path: 'model-folder' }),
     // the experiment's own scalar defaults (its option blocks are above) and the distributed launch's, which
     // python/tests/test_no_restated_defaults.py looks for in the engine's code
     experiment: Object.fromEntries(

@@ -30,6 +30,7 @@ from .io import atomic_save_npz, cache_dir, find_upwards
 from .shards import ArrayRows, Normalization, RowSource, RowStorage, ShardArray, storage_of
 from .spec import DataSpec, FileSource, FoldValidation, MnistSource, ShardsSource, Source, SplitValidation, to_json
 from .text import TextLayout, read_tokenizer, text_layout
+from .tokenizer import read_texts
 
 MNIST_SPLIT_SEED = 2015  # fixed: every command splits the embedded digits the same way
 MNIST_TRAIN_SIZE = 8000
@@ -253,6 +254,10 @@ class Split:
 
     x: RowSource
     y: Optional[torch.Tensor]
+    # A table's raw text cells, one per row (data.texts), for a model with its own tokenizer; None without them.
+    texts: Optional[list[str]] = None
+    # The string that stands for a masked word in these texts (an augmented transfer set: data.maskToken).
+    mask_token: Optional[str] = None
 
     @property
     def n(self) -> int:
@@ -360,9 +365,11 @@ class Rows:
 
     x: RowStorage
     y: Optional[np.ndarray]
+    texts: Optional[list[str]] = None  # the raw text cells (data.texts), row for row
 
     def select(self, index: np.ndarray) -> Rows:
-        return Rows(self.x.select(index), None if self.y is None else self.y[index])
+        texts = None if self.texts is None else [self.texts[int(i)] for i in np.asarray(index).reshape(-1)]
+        return Rows(self.x.select(index), None if self.y is None else self.y[index], texts)
 
 
 @dataclass(frozen=True)
@@ -398,8 +405,9 @@ class RunData:
     def calibration(self) -> Calibration:
         """data.transfer, else the rows of data.train trained on: never the held-out rows the accuracy guard reads."""
         if self.config.transfer is not None:
-            transfer, _ = read_rows(self.config.transfer, "data.transfer")
-            return Calibration(transfer.array, _path_of(self.config.transfer))
+            split = _held_out_rows(self.config, _read_train(self.config))
+            transfer = _transfer_rows(self.config, None if split is None else split[1])
+            return Calibration(transfer.x.array, _path_of(self.config.transfer))
         trained, _ = _split_off_validation(self.config, _read_train(self.config))
         return Calibration(trained.x.array, _path_of(self.config.train))
 
@@ -423,7 +431,7 @@ class RunData:
             return None
         if isinstance(validation, (SplitValidation, FoldValidation)):
             return _split_off_validation(self.config, _read_train(self.config))[1]
-        return Rows(*read_rows(validation, "data.validation"))
+        return _with_texts(self.config, "validation", Rows(*read_rows(validation, "data.validation")))
 
 
 _CACHE: OrderedDict[str, RunData] = OrderedDict()
@@ -454,6 +462,11 @@ def _file_stamps(config: DataSpec) -> list[Any]:
     """Size and mtime of every file a data config reads, so a file rewritten between two calls in the same
     (long-lived bridge) process is read again instead of served stale from the cache."""
     stamps: list[Any] = []
+    texts = [] if config.texts is None else [getattr(config.texts, role) for role in ("train", "test", "transfer")]
+    for path in [*texts, None if config.texts is None else config.texts.validation]:
+        if path and os.path.exists(path):
+            info = os.stat(path)
+            stamps.append([path, info.st_size, info.st_mtime_ns])
     for source in (config.train, config.test, config.transfer, config.validation):
         if not isinstance(source, FileSource):
             continue
@@ -593,22 +606,71 @@ def _read_train(config: DataSpec) -> Rows:
     x, y = read_rows(config.train, "data.train")
     if y is None:
         raise DataError("data.train: the training set needs labels (y)", field="data.train.y")
-    return Rows(x, y)
+    return _with_texts(config, "train", Rows(x, y))
+
+
+def _held_out_rows(config: DataSpec, train: Rows) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """(the indices trained on, the indices held out) of data.train: a ``split`` validation holds out a fixed share
+    of it, a ``fold`` validation one fold of it; None when nothing is held out."""
+    validation = config.validation
+    if train.y is None:
+        return None
+    if isinstance(validation, SplitValidation):
+        return validation_split(train.y, validation.fraction, config.task)
+    if isinstance(validation, FoldValidation):
+        return fold_split(train.y, validation.folds, validation.fold, config.task)
+    return None
 
 
 def _split_off_validation(config: DataSpec, train: Rows) -> tuple[Rows, Optional[Rows]]:
-    """(the rows trained on, the rows held out): a ``split`` validation holds out a fixed share of data.train, a
-    ``fold`` validation one fold of it."""
-    validation = config.validation
-    if train.y is None:
-        return train, None
-    if isinstance(validation, SplitValidation):
-        keep, held = validation_split(train.y, validation.fraction, config.task)
-    elif isinstance(validation, FoldValidation):
-        keep, held = fold_split(train.y, validation.folds, validation.fold, config.task)
-    else:
-        return train, None
-    return train.select(keep), train.select(held)
+    """(the rows trained on, the rows held out), by ``_held_out_rows``."""
+    split = _held_out_rows(config, train)
+    return (train, None) if split is None else (train.select(split[0]), train.select(split[1]))
+
+
+def _transfer_rows(config: DataSpec, held: Optional[np.ndarray]) -> Rows:
+    """data.transfer's rows; an augmented transfer set (``transfer_origin``) without the rows made from data.train
+    rows held out for validation, which would otherwise leak into training through their copies."""
+    assert config.transfer is not None
+    rows = _with_texts(config, "transfer", Rows(*read_rows(config.transfer, "data.transfer")))
+    if config.transfer_origin is None:
+        return rows
+    try:
+        origin = np.load(config.transfer_origin)
+    except (OSError, ValueError) as error:
+        raise DataError(
+            f"data.transferOrigin: cannot read {config.transfer_origin}: {error}",
+            field="data.transferOrigin",
+            file=config.transfer_origin,
+        ) from error
+    if origin.shape != (len(rows.x),):
+        raise DataError(
+            f"data.transferOrigin: {origin.shape[0] if origin.ndim else 0} entries for {len(rows.x)} transfer rows",
+            field="data.transferOrigin",
+            file=config.transfer_origin,
+        )
+    if held is None or len(held) == 0:
+        return rows
+    return rows.select(np.flatnonzero(~np.isin(origin, held)))
+
+
+def _with_texts(config: DataSpec, role: str, rows: Rows) -> Rows:
+    """The rows with their raw texts (``data.texts.<role>``, sliced by the source's offset/limit like its rows), when
+    the data has them."""
+    path = None if config.texts is None else getattr(config.texts, role)
+    if path is None:
+        return rows
+    source = getattr(config, role)
+    texts = read_texts(path, f"data.texts.{role}")
+    offset, limit = source.offset, source.limit
+    texts = texts[offset : len(texts) if limit is None else offset + limit]
+    if len(texts) != len(rows.x):
+        raise DataError(
+            f"data.texts.{role}: {path} holds {len(texts)} texts for the {len(rows.x)} rows of data.{role}",
+            field=f"data.texts.{role}",
+            file=path,
+        )
+    return Rows(rows.x, rows.y, texts)
 
 
 def _check_sample_shape(x: RowStorage, sample_shape: list[int], where: str, file: Optional[str]) -> None:
@@ -647,7 +709,8 @@ class _SplitMaker:
         file = _path_of(getattr(self.config, where.split(".")[-1]))  # the file behind data.<role>, named in errors
         _check_sample_shape(rows.x, self.sample_shape, where, file)
         labels = _labels_tensor(rows.y, self.config.task, self.num_outputs, where, self.device, file)
-        return Split(rows.x.on_device(self.norm, self.device), labels)
+        mask = self.config.mask_token if where == "data.transfer" else None
+        return Split(rows.x.on_device(self.norm, self.device), labels, rows.texts, mask)
 
 
 def _target_scale(train_y: np.ndarray) -> dict[str, list[float]]:
@@ -664,22 +727,20 @@ def _build(config: DataSpec, device: torch.device) -> RunData:
     (on a GPU, which splits stay resident depends on the memory left when each is built)."""
     task = config.task
     train = _read_train(config)
-    test = Rows(*read_rows(config.test, "data.test"))
+    test = _with_texts(config, "test", Rows(*read_rows(config.test, "data.test")))
     sample_shape = list(train.x.shape[1:])
     _check_sample_shape(test.x, sample_shape, "data.test", _path_of(config.test))
     assert train.y is not None  # _read_train refuses data.train without labels
     num_outputs, labels = _outputs(config, train.y)
-    train, held_out = _split_off_validation(config, train)
+    split = _held_out_rows(config, train)
+    held = None if split is None else split[1]
+    train, held_out = (train, None) if split is None else (train.select(split[0]), train.select(split[1]))
     assert train.y is not None
     norm = _normalization(train.x, config.normalize)  # from the rows trained on: never the held-out ones
     norm = _keep_token_ids(norm, text_layout(config.preprocess, sample_shape))
     make = _SplitMaker(config, sample_shape, num_outputs, norm, device)
     train_split, test_split = make(train, "data.train"), make(test, "data.test")
-    transfer = (
-        train_split
-        if config.transfer is None
-        else make(Rows(*read_rows(config.transfer, "data.transfer")), "data.transfer")
-    )
+    transfer = train_split if config.transfer is None else make(_transfer_rows(config, held), "data.transfer")
     validation = _validation(config, held_out, make)
     bundle = DataBundle(
         task,
@@ -705,7 +766,9 @@ def _validation(config: DataSpec, held_out: Optional[Rows], make: _SplitMaker) -
         return make(held_out, "data.validation")
     if config.validation is None or isinstance(config.validation, (SplitValidation, FoldValidation)):
         return None
-    validation = make(Rows(*read_rows(config.validation, "data.validation")), "data.validation")
+    validation = make(
+        _with_texts(config, "validation", Rows(*read_rows(config.validation, "data.validation"))), "data.validation"
+    )
     if validation.y is None:
         raise DataError("data.validation: the validation set needs labels", field="data.validation.y")
     return validation

@@ -27,7 +27,7 @@ from . import __version__
 from .errors import ExportError
 from .io import atomic_path
 from .results import ExportResult
-from .text import TextLayout
+from .text import TextLayout, trimmed
 from .text_models import TextModel
 
 INPUT_NAME = "input"
@@ -229,14 +229,6 @@ def text_rows(text: TextLayout, n: int, generator: torch.Generator) -> torch.Ten
     lengths[0], lengths[-1] = 0, text.length
     ids[torch.arange(text.length)[None, :] >= lengths[:, None]] = text.pad
     return torch.cat([fixed, ids.float()], dim=1)
-
-
-def trimmed(rows: torch.Tensor, text: TextLayout) -> torch.Tensor:
-    """The rows cut after the longest text among them (at least one token slot), as the runtime batches them."""
-    ids = rows[:, text.fixed : text.fixed + text.length]
-    real = (ids != text.pad).any(dim=0).nonzero()
-    longest = int(real.max()) + 1 if len(real) else 1
-    return rows[:, : text.fixed + longest]
 
 
 def _parity(module: nn.Module, onnx_path: str, batch: torch.Tensor, relative: bool = False) -> float:

@@ -50,11 +50,14 @@ from .results import (
     wire,
 )
 from .spec import (
+    CheckpointTeacher,
     DataSpec,
     DistillRequest,
     ExperimentRequest,
     ExportOptions,
     ExportRequest,
+    HuggingFaceOnnxTeacher,
+    HuggingFaceTeacher,
     ModelSpec,
     OnnxTeacher,
     Student,
@@ -66,10 +69,20 @@ from .spec import (
 )
 from .teachers import build_teacher, cached_outputs, check_compatible, onnx_teacher, teacher_summary
 from .text import text_layout
-from .train import Objective, fit, predict, resolve_device, seed_everything
+from .text_teachers import (
+    HfOnnxTeacher,
+    TextTeacher,
+    load_fine_tuned,
+    retokenized,
+    teacher_outputs,
+)
+from .text_teachers import parameter_count as text_parameter_count
+from .train import Objective, fit, resolve_device, seed_everything
+from .vectors import apply_vectors
 
-# Where a student's teacher comes from: a Distillery checkpoint (.pt), or a black-box ONNX file.
-TeacherSource = Union[str, OnnxTeacher]
+# Where a student's teacher comes from: a Distillery checkpoint (.pt), a black-box ONNX file, or a Hugging Face folder
+# (read with its own tokenizer, text_teachers.py).
+TeacherSource = Union[str, OnnxTeacher, HuggingFaceOnnxTeacher, HuggingFaceTeacher]
 PARITY_ROWS = 16  # test rows the exported graph is checked on against PyTorch
 
 
@@ -152,7 +165,11 @@ def run_experiment(request: ExperimentRequest, progress: Progress) -> Json:
     teacher = _finished_or(
         run, request.teacher.name, lambda: _teacher(run, request.teacher, request.seed, progress), progress
     )
-    source: TeacherSource = request.teacher if isinstance(request.teacher, OnnxTeacher) else teacher.checkpoint
+    source: TeacherSource = (
+        request.teacher
+        if isinstance(request.teacher, (OnnxTeacher, HuggingFaceOnnxTeacher, HuggingFaceTeacher))
+        else teacher.checkpoint
+    )
     students = []
     for index, student in enumerate(request.students):
         progress.check_cancel()
@@ -206,6 +223,22 @@ def _teacher(run: Run, spec: Teacher, seed: int, progress: Progress) -> ModelRes
     # Per-row evidence, like a student's: the teacher-not-better warning tests the teacher against the labels-trained
     # student on the same validation rows (src/experiment/warnings.ts), rather than by a normal approximation.
     validation = _write_validation_predictions(run, teacher.module, paths.validation)
+    if isinstance(teacher.module, TextTeacher):  # its own tokenizer: recorded, never re-saved nor exported
+        fine = teacher.fine_tuned
+        result = _model_result(
+            run,
+            name=spec.name,
+            role="teacher",
+            method=None,
+            provenance=None,
+            checkpoint=spec.path if isinstance(spec, CheckpointTeacher) else teacher.module.path,
+            params=text_parameter_count(teacher.module),
+            flops=None,
+            seconds=fine["seconds"] if fine else time.perf_counter() - started,
+            history=fine["history"] if fine else [],
+            metrics=fine["metrics"] if fine else metrics,
+        )
+        return dataclasses.replace(result, validation_predictions=validation, inputs="texts")
     if isinstance(spec, OnnxTeacher):
         assert isinstance(teacher.module, OnnxTeacherModule)
         result = _model_result(
@@ -249,7 +282,7 @@ def _teacher(run: Run, spec: Teacher, seed: int, progress: Progress) -> ModelRes
         history=teacher.fit.history if teacher.fit else [],
         metrics=metrics,
     )
-    return dataclasses.replace(result, validation_predictions=validation)
+    return dataclasses.replace(result, validation_predictions=validation, vectors=tuple(teacher.vectors) or None)
 
 
 def _student(
@@ -259,11 +292,13 @@ def _student(
     method needs no teacher are baselines and learn on the labelled training data."""
     data = run.data.bundle
     objective = Objective(student.method, data.task, f"{where}.method")
-    provenance = _teacher_for(objective, student, source, where, run.data) if objective.needs_teacher else None
+    states = run.paths(student.name).states
+    provenance = _teacher_for(objective, student, source, where, run.data, states) if objective.needs_teacher else None
     seed_everything(seed)
     module = build_for_task(
         student.model, data.sample_shape, data.num_outputs, data.target_scale, f"{where}.model", data.preprocess
     ).to(run.device)
+    coverage = apply_vectors(module, student.model, data, f"{where}.model", progress)
     paths = run.paths(student.name)
     result = fit(
         module,
@@ -307,6 +342,7 @@ def _student(
             metrics=result.metrics,
         ),
         validation_predictions=validation,
+        vectors=(coverage,) if coverage else None,
     )
 
 
@@ -318,7 +354,7 @@ def _write_validation_predictions(run: Run, module: nn.Module, path: str) -> Opt
     if data.validation is None or data.validation.y is None:
         return None
     if distributed.is_main():  # every rank holds the same model; rank 0 alone writes
-        outputs = predict(module, data.validation.x)
+        outputs = teacher_outputs(module, data.validation)
         target = data.validation.y
         if data.task == "regression":
             prediction: list[Any] = outputs.reshape(len(outputs), -1).tolist()
@@ -330,18 +366,18 @@ def _write_validation_predictions(run: Run, module: nn.Module, path: str) -> Opt
 
 
 def _teacher_for(
-    objective: Objective, student: Student, source: Optional[TeacherSource], where: str, data: RunData
+    objective: Objective, student: Student, source: Optional[TeacherSource], where: str, data: RunData, states: str
 ) -> TeacherProvenance:
     """The student's teacher, checked against its method and attached to its objective."""
     if source is None:
         raise ConfigError(f"teacher: the '{student.method.type}' method of {where} needs a teacher", field="teacher")
-    if objective.reads_features and isinstance(source, OnnxTeacher):
+    if objective.reads_features and isinstance(source, (OnnxTeacher, HuggingFaceOnnxTeacher, HuggingFaceTeacher)):
         raise ConfigError(
-            f"{where}.method.type: '{student.method.type}' reads the teacher's layers, but an ONNX teacher is a "
-            "black box; train or load the teacher as a Distillery checkpoint",
+            f"{where}.method.type: '{student.method.type}' reads the teacher's layers, but an ONNX or Hugging Face "
+            "teacher is a black box here; train or load the teacher as a Distillery checkpoint",
             field=f"{where}.method.type",
         )
-    return _attach_teacher(objective, source, data, online=_online(student) or objective.reads_features)
+    return _attach_teacher(objective, source, data, online=_online(student) or objective.reads_features, states=states)
 
 
 def _online(student: Student) -> bool:
@@ -353,18 +389,32 @@ def _online(student: Student) -> bool:
 
 
 def _attach_teacher(
-    objective: Objective, source: TeacherSource, run_data: RunData, *, online: bool
+    objective: Objective, source: TeacherSource, run_data: RunData, *, online: bool, states: str
 ) -> TeacherProvenance:
     """Loads the teacher into the objective (with its outputs cached unless online); returns its provenance."""
     data = run_data.bundle
-    path = source.path if isinstance(source, OnnxTeacher) else source
+    module: nn.Module
     if isinstance(source, OnnxTeacher):
-        module: nn.Module = onnx_teacher(source, data)
-        name = source.name
+        module, name, path = onnx_teacher(source, data), source.name, source.path
+    elif isinstance(source, HuggingFaceOnnxTeacher):
+        module, name = HfOnnxTeacher(source), source.name
+        path = module.path
+    elif isinstance(source, HuggingFaceTeacher):
+        module, name = load_fine_tuned(source, data, data.test.x.device, states), source.name
+        path = module.path
     else:
-        teacher = load_checkpoint(path, data.test.x.device)
-        check_compatible(teacher, data, "teacher")
-        module, name = teacher.module, teacher.meta["name"]
+        teacher = load_checkpoint(source, data.test.x.device)
+        own_tokenizer = retokenized(teacher, data, "teacher")
+        if own_tokenizer is None:
+            check_compatible(teacher, data, "teacher")
+        module, name, path = own_tokenizer or teacher.module, teacher.meta["name"], source
+    if online and isinstance(module, TextTeacher):
+        raise ConfigError(
+            f"{name}: this teacher reads raw texts with its own tokenizer, so its outputs are cached over the "
+            "transfer set; it cannot run online on the student's batches (set training.teacherOutputs: 'cached', no "
+            "batch augmentation)",
+            field="training.teacherOutputs",
+        )
     objective.teacher = module
     objective.test_teacher_outputs = cached_outputs(path, module, data, "test", data.test)
     if data.validation is not None:
@@ -446,14 +496,14 @@ def _finished_or(run: Run, name: str, train: Callable[[], ModelResult], progress
     kept = _kept(run, paths.result)
     if kept is not None:
         progress.emit({"event": "log", "message": f"{name}: already finished, kept"})
-        if kept.onnx is not None or run.export is False:
+        if kept.onnx is not None or run.export is False or kept.inputs == "texts":
             return kept
     result = dataclasses.replace(kept if kept is not None else train(), onnx=None, export=None)
     progress.check_cancel()
     if not distributed.is_main():  # rank 0 exports and records; the others go on once it has
         distributed.barrier()
         return dataclasses.replace(result, onnx=paths.onnx if run.export is not False else None)
-    if run.export is not False:
+    if run.export is not False and result.inputs != "texts":  # a text teacher is not exported (text_teachers.py)
         result = _exported(run, result, run.export, paths, progress)
     _write_json(paths.result, wire(result))
     distributed.barrier()

@@ -63,6 +63,28 @@ class VariantGuard:
 
 
 @dataclass(frozen=True)
+class VectorCoverage:
+    """How much of a text model's vocabulary a word-vector file covered (vectors.py): ``field`` names the model's
+    ``vectors`` block (``teacher.members[1].model.vectors``). ``vocabulary`` counts the tokens that may match (special
+    tokens never do); ``lowercased`` of the ``matched`` ones matched in another casing. ``train_share``: the share of
+    data.train's token occurrences (pads left out, [UNK] counted as uncovered) whose token got a vector. ``missing``:
+    the most frequent tokens of data.train without one."""
+
+    field: str
+    path: str
+    format: Literal["glove", "word2vec"]
+    dim: int
+    freeze: bool
+    vocabulary: int
+    matched: int
+    lowercased: int
+    share: float
+    train_tokens: int
+    train_share: float
+    missing: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ModelResult:
     """A trained (or loaded) model: checkpoint, size, cost, history, and its .onnx once exported. The field order is
     the key order of ``results/<name>.json``. The first six fields say what the data was and where the model ran."""
@@ -91,6 +113,11 @@ class ModelResult:
     # The kept epoch's predictions on the validation rows (``results/<name>.validation.json``, pipeline.py): the
     # per-row evidence that sweeps and auto choose on. Left out for a model trained without a validation split.
     validation_predictions: Optional[str] = None
+    # Text models started from word vectors: their coverage, one entry per model (an ensemble's members each).
+    vectors: Optional[tuple[VectorCoverage, ...]] = None
+    # "texts": a teacher that reads raw texts with its own tokenizer (text_teachers.py): not exported (no .onnx the
+    # runtime could feed the data's rows); its test metrics are the engine's. Left out for every other model.
+    inputs: Optional[Literal["texts"]] = None
 
 
 @dataclass(frozen=True)

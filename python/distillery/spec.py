@@ -286,6 +286,17 @@ HeldOutValidation = Union[SplitValidation, FoldValidation]
 
 
 @dataclass(frozen=True, kw_only=True)
+class TextsPaths:
+    """A table's raw text cells, per split: JSONL files (one JSON string per row, in row order) written beside its
+    encoded arrays (src/data/table.ts), for the models whose tokenizer is not the data's (text_teachers.py)."""
+
+    train: str
+    test: str
+    transfer: Optional[str] = None
+    validation: Optional[str] = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class DataSpec:
     task: Literal["classification", "regression"]
     train: Source
@@ -299,6 +310,13 @@ class DataSpec:
     # The tokenizer.json of the preprocess spec's text column, stored in every exported model's metadata
     # (``distillery.tokenizer``) after its sha256 is checked against the spec's tokenizerSha256.
     tokenizer_file: Optional[str] = None
+    # An augmented transfer set's .npy: the data.train row each data.transfer row was made from (src/data/augment.ts).
+    transfer_origin: Optional[str] = None
+    # The raw texts of a table's text column, per split; None for data without one.
+    texts: Optional[TextsPaths] = None
+    # The string that stands for a masked word in the transfer set's texts (the data tokenizer's unknown token): a
+    # teacher with its own tokenizer reads its own mask (or unknown) token there instead.
+    mask_token: Optional[str] = None
     num_classes: Optional[int] = None
     labels: Optional[tuple[str, ...]] = None
 
@@ -364,11 +382,20 @@ class CustomModel(ModelSpec):
 
 
 @dataclass(frozen=True, kw_only=True)
+class WordVectors:
+    """A GloVe / word2vec text file that starts a text model's token embedding table (vectors.py)."""
+
+    path: str
+    freeze: bool
+
+
+@dataclass(frozen=True, kw_only=True)
 class EmbeddingBagModel(ModelSpec):
     type: Literal["embedding-bag"]
     dim: int
     buckets: int
     dropout: float
+    vectors: Optional[WordVectors] = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -378,6 +405,7 @@ class TextCnnModel(ModelSpec):
     widths: tuple[int, ...]
     maps: int
     dropout: float
+    vectors: Optional[WordVectors] = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -387,6 +415,7 @@ class BiLstmModel(ModelSpec):
     hidden: int
     head: tuple[int, ...]
     dropout: float
+    vectors: Optional[WordVectors] = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -397,6 +426,7 @@ class TransformerModel(ModelSpec):
     width: int
     ff: int
     dropout: float
+    vectors: Optional[WordVectors] = None
 
 
 TEXT_MODELS = (EmbeddingBagModel, TextCnnModel, BiLstmModel, TransformerModel)
@@ -523,6 +553,33 @@ class OnnxTeacher:
 
 
 @dataclass(frozen=True, kw_only=True)
+class HuggingFaceOnnxTeacher:
+    """A Hugging Face ONNX text classifier folder (text_teachers.py), a black box with its own tokenizer."""
+
+    type: Literal["huggingface-onnx"]
+    name: str
+    path: str
+    max_length: Union[int, Literal["auto"]]
+    batch_size: int
+    output_name: Optional[str] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HuggingFaceTeacher:
+    """A Hugging Face checkpoint folder fine-tuned here on data.train's texts (text_teachers.py)."""
+
+    type: Literal["huggingface"]
+    name: str
+    path: str
+    max_length: Union[int, Literal["auto"]]
+    epochs: int
+    lr: float
+    batch_size: int
+    warmup: float
+    weight_decay: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class EnsembleTeacher:
     type: Literal["ensemble"]
     name: str
@@ -530,7 +587,9 @@ class EnsembleTeacher:
     members: tuple[Union[TrainedTeacher, CheckpointTeacher], ...]
 
 
-Teacher = Union[TrainedTeacher, CheckpointTeacher, EnsembleTeacher, OnnxTeacher]
+Teacher = Union[
+    TrainedTeacher, CheckpointTeacher, EnsembleTeacher, OnnxTeacher, HuggingFaceOnnxTeacher, HuggingFaceTeacher
+]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,10 +18,20 @@ from .methods.supervised import HardLabels
 from .models import build_for_task
 from .onnx_teacher import OnnxTeacher
 from .progress import Progress
-from .spec import CheckpointTeacher, EnsembleModel, ModelSpec, TrainedTeacher
+from .results import VectorCoverage
+from .spec import (
+    CheckpointTeacher,
+    EnsembleModel,
+    HuggingFaceOnnxTeacher,
+    HuggingFaceTeacher,
+    ModelSpec,
+    TrainedTeacher,
+)
 from .spec import OnnxTeacher as OnnxTeacherSpec
 from .spec import Teacher as TeacherSpec
-from .train import FitResult, Objective, fit, predict, seed_everything, split_metrics
+from .text_teachers import TextTeacher, build_huggingface, retokenized, teacher_outputs
+from .train import FitResult, Objective, fit, seed_everything, split_metrics
+from .vectors import apply_vectors
 
 
 @dataclass
@@ -31,6 +41,10 @@ class Teacher:
     model_config: Optional[ModelSpec]
     fit: Optional[FitResult] = None
     members: list[Teacher] = field(default_factory=list)
+    # The word vectors' coverage of each text model trained here that started from them (an ensemble's members').
+    vectors: list[VectorCoverage] = field(default_factory=list)
+    # A fine-tuned text teacher's {history, metrics, seconds, bestEpoch} (text_teachers.py); None otherwise.
+    fine_tuned: Optional[dict[str, Any]] = None
 
 
 def check_compatible(loaded: LoadedModel, data: DataBundle, where: str) -> None:
@@ -68,6 +82,7 @@ def build_teacher(
         module = build_for_task(
             spec.model, data.sample_shape, data.num_outputs, data.target_scale, f"{where}.model", data.preprocess
         ).to(device)
+        coverage = apply_vectors(module, spec.model, data, f"{where}.model", progress)
         state_path = os.path.join(state_dir, f"{spec.name}.state.pt") if state_dir else None
         # No method: the plain supervised loss, which both label baselines give for the data's task.
         method = spec.method or HardLabels(type="hard-labels")
@@ -85,11 +100,19 @@ def build_teacher(
             resume=resume,
         )
         module.eval()
-        return Teacher(module, spec.model, result)
+        return Teacher(module, spec.model, result, vectors=[coverage] if coverage else [])
     if isinstance(spec, CheckpointTeacher):
         loaded = load_checkpoint(spec.path, device)
+        own_tokenizer = retokenized(loaded, data, f"{where}.path")
+        if own_tokenizer is not None:  # a text model with its own tokenizer: a black box here, like the ONNX ones
+            return Teacher(own_tokenizer, None)
         check_compatible(loaded, data, f"{where}.path")
         return Teacher(loaded.module, loaded.model_config)
+    if isinstance(spec, (HuggingFaceOnnxTeacher, HuggingFaceTeacher)):
+        text_module, fine_tuned = build_huggingface(
+            spec, data, device, progress, seed=seed, state_dir=state_dir, resume=resume, where=where
+        )
+        return Teacher(text_module, None, fine_tuned=fine_tuned)
     if isinstance(spec, OnnxTeacherSpec):
         return Teacher(onnx_teacher(spec, data, where), None)
     members = []
@@ -105,6 +128,12 @@ def build_teacher(
             resume=resume,
             where=member_where,
         )
+        if isinstance(member.module, TextTeacher):
+            raise ConfigError(
+                f"{member_where}.path: a checkpoint with its own tokenizer reads raw texts; it cannot be an ensemble "
+                "member (the members read the data's rows)",
+                field=f"{member_where}.path",
+            )
         if isinstance(member.module, Ensemble) or member.model_config is None:
             raise ConfigError(
                 f"{member_where}: an ensemble checkpoint cannot be an ensemble member", field=member_where
@@ -116,7 +145,7 @@ def build_teacher(
         combine=spec.combine,
         members=tuple(m.model_config for m in members if m.model_config is not None),
     )
-    return Teacher(module, config, None, members)
+    return Teacher(module, config, None, members, [coverage for member in members for coverage in member.vectors])
 
 
 def onnx_teacher(spec: OnnxTeacherSpec, data: DataBundle, where: str = "teacher") -> OnnxTeacher:
@@ -140,7 +169,7 @@ def onnx_teacher(spec: OnnxTeacherSpec, data: DataBundle, where: str = "teacher"
 
 def teacher_summary(teacher: Teacher, data: DataBundle) -> dict[str, Any]:
     """Test metrics for a teacher, whatever its origin."""
-    return split_metrics(predict(teacher.module, data.test.x), data.test, data.task, "test")
+    return split_metrics(teacher_outputs(teacher.module, data.test), data.test, data.task, "test")
 
 
 # The teacher's outputs over a transfer set, computed once per (checkpoint, data) in this process, so
@@ -153,7 +182,7 @@ def cached_outputs(
 ) -> torch.Tensor:
     key = (os.path.abspath(teacher_path), os.path.getmtime(teacher_path), data.key, split_name)
     if key not in _OUTPUTS:
-        _OUTPUTS[key] = predict(module, split.x)
+        _OUTPUTS[key] = teacher_outputs(module, split)
         while len(_OUTPUTS) > 4:
             _OUTPUTS.popitem(last=False)
     return _OUTPUTS[key]

@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
+import torch
+
 from .errors import ConfigError, DataError
 
 
@@ -71,6 +73,15 @@ def text_layout(preprocess: Optional[dict[str, Any]], sample_shape: list[int]) -
     return TextLayout(fixed=width - length, length=length, vocab=vocab, pad=pad, column=str(name))
 
 
+def trimmed(rows: torch.Tensor, text: TextLayout) -> torch.Tensor:
+    """The rows cut after the longest text among them (at least one token slot), as the runtime batches them: every
+    text model is padding invariant, so the outputs are the same and a batch costs what its longest text costs."""
+    ids = rows[:, text.fixed : text.fixed + text.length]
+    real = (ids != text.pad).any(dim=0).nonzero()
+    longest = int(real.max()) + 1 if len(real) else 1
+    return rows[:, : text.fixed + longest]
+
+
 def require_text(layout: Optional[TextLayout], kind: str, where: str) -> TextLayout:
     """A text model needs a text column."""
     if layout is None:
@@ -116,3 +127,48 @@ def read_tokenizer(preprocess: Optional[dict[str, Any]], path: Optional[str]) ->
         raise DataError(
             f"data.tokenizerFile: {path} is not UTF-8 text", field="data.tokenizerFile", file=path
         ) from error
+
+
+@dataclass(frozen=True)
+class EncodedTexts:
+    """A batch of texts as a model with its own tokenizer takes them: int64 [N, T] ids right-padded with ``pad``,
+    the attention mask (1 on real tokens) and the token type ids; T is ``pad_to``, else the batch's longest text."""
+
+    input_ids: Any
+    attention_mask: Any
+    token_type_ids: Any
+
+
+def encode_texts(
+    tokenizer: Any,
+    texts: list[str],
+    *,
+    max_length: int,
+    pad: int,
+    special_tokens: bool,
+    truncation: str = "right",
+    pad_to: Optional[int] = None,
+    replace: Optional[tuple[str, str]] = None,
+) -> EncodedTexts:
+    """The one Python encoder of raw texts, with the Hugging Face ``tokenizers`` library (the reference
+    implementation of tokenizer.json): at most ``max_length`` tokens (cut on ``truncation``'s side), with the
+    tokenizer's post-processor ([CLS] … [SEP]) when ``special_tokens``. ``replace`` = (old, new): every ``old`` in
+    the texts is written ``new`` first (a masked word: the data tokenizer's unknown token becomes this tokenizer's
+    mask token). The student's inputs are encoded by TypeScript, never here."""
+    import numpy as np
+
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length, direction=truncation)
+    if replace is not None and replace[0] != replace[1]:
+        texts = [text.replace(replace[0], replace[1]) for text in texts]
+    encodings = tokenizer.encode_batch(texts, add_special_tokens=special_tokens) if texts else []
+    width = pad_to if pad_to is not None else max([len(encoding.ids) for encoding in encodings] + [1])
+    ids = np.full((len(texts), width), pad, dtype=np.int64)
+    attention = np.zeros((len(texts), width), dtype=np.int64)
+    types = np.zeros((len(texts), width), dtype=np.int64)
+    for row, encoding in enumerate(encodings):
+        used = min(len(encoding.ids), width)
+        ids[row, :used] = encoding.ids[:used]
+        attention[row, :used] = 1
+        types[row, :used] = encoding.type_ids[:used]
+    return EncodedTexts(ids, attention, types)

@@ -18,7 +18,7 @@ from torch import nn
 
 from .errors import ConfigError
 from .spec import BiLstmModel, EmbeddingBagModel, ModelSpec, TextCnnModel, TransformerModel
-from .text import TextLayout, require_text
+from .text import TextLayout, require_text, trimmed
 
 BIGRAM_PRIME = 1_000_003  # bigram (a, b) hashes to (a · BIGRAM_PRIME + b) mod buckets
 
@@ -28,6 +28,7 @@ class TextModel(nn.Module):
 
     def __init__(self, layout: TextLayout):
         super().__init__()
+        self.layout = layout
         self.fixed, self.length, self.pad, self.vocab = layout.fixed, layout.length, layout.pad, layout.vocab
         self.input_mean: Optional[torch.Tensor]
         self.input_std: Optional[torch.Tensor]
@@ -46,6 +47,14 @@ class TextModel(nn.Module):
             fixed = (fixed - self.input_mean) / self.input_std
         ids = x[:, self.fixed : self.fixed + self.length].long()
         return fixed, ids, ids != self.pad
+
+
+def trim_padding(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A text model's batch without its trailing all-pad slots (text.trimmed): a BiLSTM over SST-2's phrases takes
+    about 3× fewer steps. Other models' batches pass unchanged."""
+    if not isinstance(model, TextModel) or x.dim() != 2:
+        return x
+    return trimmed(x, model.layout)
 
 
 def _head(inputs: int, hidden: list[int], num_outputs: int, dropout: float) -> nn.Sequential:

@@ -30,7 +30,7 @@ from .io import atomic_torch_save
 from .progress import Progress
 from .shards import RowSource
 from .spec import ConstantSchedule, ExponentialSchedule, MethodOptions, Sgd, StepSchedule, Training
-from .text_models import TextModel
+from .text_models import TextModel, trim_padding
 
 EVAL_BATCH = 4096
 
@@ -197,7 +197,7 @@ def predict(model: nn.Module, x: Union[torch.Tensor, RowSource]) -> torch.Tensor
     was_training = model.training
     model.eval()
     outputs = (
-        torch.cat([model(chunk).float() for chunk in x.split(EVAL_BATCH)])
+        torch.cat([model(trim_padding(model, chunk)).float() for chunk in x.split(EVAL_BATCH)])
         if len(x)
         else torch.zeros((0,), device=x.device)
     )
@@ -589,7 +589,7 @@ def _train_step(
     labels = loop.transfer.y[index] if loop.transfer.y is not None else None
     teacher_batch = loop.objective.teacher_batch(index, x)
     with _autocast(loop.device, loop.training):
-        outputs = loop.trained(x)
+        outputs = loop.trained(trim_padding(loop.model, x))
     loss, terms = loop.objective(outputs.float(), teacher_batch, labels, epoch, loop.epochs, mix)
     if (bad := watch.update(loss, step)) is not None:
         raise _diverged(f"the loss became {bad[1]}", loop.name, epoch + 1, bad[0] + 1, epoch, loop.state_path)

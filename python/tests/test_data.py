@@ -204,6 +204,38 @@ def test_file_source_unlabelled_transfer_and_regression_targets(tmp_path):
     assert bundle.transfer.n == 12 and bundle.transfer.y is None
 
 
+def test_an_augmented_transfer_set_leaves_out_the_copies_of_held_out_rows(tmp_path):
+    """data.transferOrigin (src/data/augment.ts): a copy of a row held out for validation would train the student on
+    that row's sentence; the engine drops it, and keeps every copy of the rows trained on."""
+    n = 40
+    y = np.arange(n) % 2
+    x = np.arange(n, dtype=np.float32)[:, None].repeat(3, axis=1)
+    np.savez(tmp_path / "train.npz", x=x, y=y)
+    np.savez(tmp_path / "test.npz", x=x[:6], y=y[:6])
+    origin = np.repeat(np.arange(n), 3)  # each row and two copies
+    np.savez(tmp_path / "transfer.npz", x=x[origin], y=y[origin])
+    np.save(tmp_path / "origin.npy", origin.astype(np.int64))
+    common = {
+        "train": _file(str(tmp_path / "train.npz")),
+        "test": _file(str(tmp_path / "test.npz")),
+        "transfer": _file(str(tmp_path / "transfer.npz")),
+        "transferOrigin": str(tmp_path / "origin.npy"),
+        "normalize": "none",
+    }
+    for validation in ({"type": "split", "fraction": 0.25}, {"type": "fold", "folds": 4, "fold": 1}):
+        bundle = load_data(data_spec(**common, validation=validation), CPU)
+        held = set(bundle.validation.x[:, 0].long().tolist())
+        trained = set(bundle.train.x[:, 0].long().tolist())
+        kept = bundle.transfer.x[:, 0].long().tolist()
+        assert len(held) == 10 and not held & set(kept)
+        assert sorted(kept) == sorted(row for row in trained for _ in range(3))
+    whole = load_data(data_spec(**common), CPU)  # nothing held out: every row kept
+    assert whole.transfer.n == 3 * n
+    np.save(tmp_path / "origin.npy", origin[:-1].astype(np.int64))
+    with pytest.raises(DataError, match="data.transferOrigin: 119 entries for 120 transfer rows"):
+        load_data(data_spec(**common, validation={"type": "split", "fraction": 0.25}), CPU)
+
+
 def test_a_rewritten_data_file_is_read_again(tmp_path):
     """The in-process cache must not serve a file's old contents after it changed (long-lived bridge process)."""
     path = tmp_path / "train.npz"

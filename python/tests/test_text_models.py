@@ -17,11 +17,11 @@ from distillery import api, spec
 from distillery.checkpoints import load_checkpoint, save_checkpoint
 from distillery.data import _keep_token_ids
 from distillery.errors import ConfigError, DataError, ExportError
-from distillery.export import export_onnx, text_rows, trimmed
+from distillery.export import export_onnx, text_rows
 from distillery.models import build_for_task, build_model, flops_per_sample
 from distillery.progress import Progress
 from distillery.quantize import quantize
-from distillery.text import TextLayout, text_layout
+from distillery.text import TextLayout, text_layout, trimmed
 from helpers import (
     CPU,
     OPSET,
@@ -332,3 +332,40 @@ def test_batch_augmentation_is_refused_for_text_models(tmp_path):
                 export=False,
             ),
         )
+
+
+def test_training_and_prediction_batches_are_cut_after_their_longest_text(tmp_path, monkeypatch):
+    import distillery.train as train_module
+
+    widths: list[tuple[int, int]] = []
+    original = train_module.trim_padding
+
+    def spy(model, x):
+        cut = original(model, x)
+        widths.append((x.shape[1], cut.shape[1]))
+        return cut
+
+    monkeypatch.setattr(train_module, "trim_padding", spy)
+    model = build("bilstm")
+    rows = text_rows(layout(), 16, torch.Generator().manual_seed(5))
+    rows[:, FIXED + 3 :] = 0  # every text ends within 3 tokens
+    seen: list[int] = []
+    model.register_forward_pre_hook(lambda _module, args: seen.append(args[0].shape[1]))
+    with torch.no_grad():
+        full = model(rows)
+    outputs = train_module.predict(model, rows)
+    assert seen[-1] <= FIXED + 3 and torch.allclose(outputs, full, atol=1e-5)
+    tokenizer = tmp_path / "tokenizer.json"
+    train, test = write_text_data(tmp_path, "0" * 64, 50)
+    tokenizer.write_text("{}", encoding="utf8")
+    sha = __import__("hashlib").sha256(tokenizer.read_bytes()).hexdigest()
+    data = file_data(
+        train, test, preprocess=preprocess(fixed=1, length=8, vocab=50, sha=sha), tokenizerFile=str(tokenizer)
+    )
+    training = training_options(epochs=1, batchSize=4)
+    teacher = trained_teacher(model_options("bilstm", **TINY["bilstm"]), training=training)
+    widths.clear()
+    api.call("train_teacher", train_teacher_request(tmp_path / "out", teacher, data=data))
+    # 96 rows of 0-8 tokens in batches of 4: some batch's longest text is shorter than 8 slots, and none is padded.
+    assert widths and any(cut < full for full, cut in widths)
+    assert {full for full, _ in widths} == {9}

@@ -9,10 +9,12 @@ import { z } from 'zod';
 import { ConfigError, issuesOf } from './errors';
 import {
   Experiment,
+  type AugmentedTransferConfig,
   type DataConfig,
   type ExperimentConfig,
   type SplitValidationConfig,
   type FoldValidationConfig,
+  type ModelConfig,
   type TeacherConfig,
   type TrainingSourceConfig,
 } from './schema';
@@ -57,11 +59,11 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, file?:
   return result.data;
 }
 
-function resolveSource<S extends TrainingSourceConfig | SplitValidationConfig | FoldValidationConfig>(
-  source: S,
-  baseDir: string,
-): S {
-  if (source.type === 'mnist' || source.type === 'split' || source.type === 'fold') return source;
+function resolveSource<
+  S extends TrainingSourceConfig | SplitValidationConfig | FoldValidationConfig | AugmentedTransferConfig,
+>(source: S, baseDir: string): S {
+  if (source.type === 'mnist' || source.type === 'split' || source.type === 'fold' || source.type === 'augment')
+    return source;
   if (source.type === 'shards') {
     const absolute = (files: string[]): string[] => files.map((file) => path.resolve(baseDir, file));
     return { ...source, x: absolute(source.x), ...(source.y ? { y: absolute(source.y) } : {}) };
@@ -84,16 +86,28 @@ export function resolveDataPaths(data: DataConfig, baseDir: string): DataConfig 
   };
 }
 
+/** A text model's word-vector file (`vectors.path`) made absolute against `baseDir`; other models as they are. */
+export function resolveModelPaths(model: ModelConfig, baseDir: string): ModelConfig {
+  if (!('vectors' in model) || model.vectors === undefined) return model;
+  return { ...model, vectors: { ...model.vectors, path: path.resolve(baseDir, model.vectors.path) } };
+}
+
 export function resolveTeacherPaths(teacher: TeacherConfig, baseDir: string): TeacherConfig {
   switch (teacher.type) {
     case 'checkpoint':
     case 'onnx':
+    case 'huggingface-onnx':
+    case 'huggingface':
       return { ...teacher, path: path.resolve(baseDir, teacher.path) };
+    case 'train':
+      return { ...teacher, model: resolveModelPaths(teacher.model, baseDir) };
     case 'ensemble':
       return {
         ...teacher,
         members: teacher.members.map((member) =>
-          member.type === 'checkpoint' ? { ...member, path: path.resolve(baseDir, member.path) } : member,
+          member.type === 'checkpoint'
+            ? { ...member, path: path.resolve(baseDir, member.path) }
+            : { ...member, model: resolveModelPaths(member.model, baseDir) },
         ),
       };
     default:
@@ -109,6 +123,7 @@ export function parseExperiment(value: unknown, options: { baseDir?: string; fil
     ...experiment,
     data: resolveDataPaths(experiment.data, baseDir),
     teacher: resolveTeacherPaths(experiment.teacher, baseDir),
+    students: experiment.students.map((student) => ({ ...student, model: resolveModelPaths(student.model, baseDir) })),
   };
 }
 

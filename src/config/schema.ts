@@ -294,6 +294,31 @@ export const FoldValidation = z
   );
 
 /**
+ * A transfer set made from data.train's texts (Tang et al. 2019): each sentence, and up to `copies` altered copies of
+ * it — words masked, or an n-gram of it — that the teacher labels (src/data/augment.ts).
+ */
+export const AugmentedTransfer = z
+  .strictObject({
+    type: z.literal('augment'),
+    copies: positiveInt('a number of copies')
+      .max(100)
+      .default(4)
+      .describe('altered copies drawn per data.train sentence (duplicates of the sentence or of a copy are dropped)'),
+    mask: fraction(true)
+      .default(0.1)
+      .describe("each word of a copy becomes the tokenizer's unknown token ([UNK]) with this probability"),
+    ngram: fraction(true)
+      .default(0.25)
+      .describe('a copy becomes one of its n-grams with this probability, n drawn uniformly from 1..maxNgram'),
+    maxNgram: positiveInt('an n-gram length').default(5).describe('the longest n-gram sampled'),
+    original: z.boolean().default(true).describe("keep data.train's sentences themselves in the transfer set"),
+    seed: z.number().int().nonnegative().default(0).describe('the draws are repeatable: the same seed, the same set'),
+  })
+  .describe(
+    "An augmented transfer set for a table with a text column: data.train's sentences and altered copies of them (words are what whitespace separates). A copy keeps its sentence's label and fixed columns; the teacher's outputs on the copies are what distillation learns from",
+  );
+
+/**
  * The zod schema of the `data` block: the task, the train, test, transfer and validation sources (docs/CONFIG.md).
  */
 export const Data = z
@@ -301,9 +326,12 @@ export const Data = z
     task: z.enum(['classification', 'regression']).default('classification'),
     train: TrainingSource.prefault({ type: 'mnist', split: 'train' }).describe("the teacher's training data"),
     test: DataSource.prefault({ type: 'mnist', split: 'test' }).describe('held out: evaluation only, never trained on'),
-    transfer: TrainingSource.optional().describe(
-      "the students' transfer set (default: the training data); may be unlabelled",
-    ),
+    transfer: z
+      .discriminatedUnion('type', [MnistSource, FileSource, TableSource, ImagesSource, ShardsSource, AugmentedTransfer])
+      .optional()
+      .describe(
+        "the students' transfer set (default: the training data); may be unlabelled; { type: augment }: data.train's texts and altered copies",
+      ),
     validation: z
       .discriminatedUnion('type', [MnistSource, FileSource, TableSource, ImagesSource, SplitValidation, FoldValidation])
       .optional()
@@ -408,6 +436,28 @@ export const CustomModel = z
 // row; their number, the vocabulary and the pad id come from the data's preprocess spec, never from here), and their
 // output does not change when pad slots are appended. The row's other columns join the pooled text features.
 
+/**
+ * A word-vector file that starts a text model's token embedding table (python/distillery/vectors.py): each token of
+ * the model's tokenizer takes the vector of the same word, else of the same word in another casing; the coverage is
+ * in the model's result and the report.
+ */
+export const WordVectors = z
+  .strictObject({
+    path: z
+      .string()
+      .min(1, { error: 'expected a file path' })
+      .describe(
+        'a word-vector text file: GloVe (`word v1 … vD` per line) or word2vec/fastText text (a first line `count dim`), UTF-8, optionally .gz; relative to the experiment file. Its dimension must be the embedding width',
+      ),
+    freeze: z
+      .boolean()
+      .default(false)
+      .describe('true: the embedding table keeps the vectors (it is not trained); false: they are only its start'),
+  })
+  .describe(
+    "word vectors for the token embedding table, matched to the tokenizer's vocabulary (exact, then case-insensitive); tokens without one keep their random start",
+  );
+
 export const EmbeddingBagModel = z
   .strictObject({
     type: z.literal('embedding-bag'),
@@ -416,6 +466,7 @@ export const EmbeddingBagModel = z
       .default(20000)
       .describe("hashed bigram embeddings (fastText's n-gram buckets); 0: tokens only"),
     dropout: fraction(false).default(0).describe('dropout on the averaged embedding'),
+    vectors: WordVectors.optional(),
   })
   .describe(
     'fastText-style (Joulin et al. 2017): token and hashed-bigram embeddings averaged over the text, then a linear layer; the fast Node student',
@@ -432,6 +483,7 @@ export const TextCnnModel = z
       .describe('the convolution windows, in tokens (each at most the text column maxLength)'),
     maps: positiveInt('a feature map count').default(100).describe('feature maps per window width'),
     dropout: fraction(false).default(0.5).describe('dropout before the classifier'),
+    vectors: WordVectors.optional(),
   })
   .describe('Kim (2014): convolutions of several widths over the token embeddings, max-pooled over the text');
 
@@ -445,6 +497,7 @@ export const BiLstmModel = z
       .default([200])
       .describe('the hidden layers of the MLP after pooling (ReLU)'),
     dropout: fraction(false).default(0.1).describe('dropout on the embeddings, the pooled states and the MLP'),
+    vectors: WordVectors.optional(),
   })
   .describe("Tang et al. (2019)'s student: a one-layer bidirectional LSTM, max-pooled over the text, then an MLP");
 
@@ -456,6 +509,7 @@ export const TransformerModel = z
     width: positiveInt('a width').default(128).describe('the model width (token and position embeddings)'),
     ff: positiveInt('a width').default(512).describe('the feed-forward layer width of each block'),
     dropout: fraction(false).default(0.1),
+    vectors: WordVectors.optional(),
   })
   .refine((model) => model.width % model.heads === 0, { error: 'width must be a multiple of heads', path: ['heads'] })
   .describe(
@@ -685,6 +739,54 @@ export const OnnxTeacher = z
   })
   .describe('A black-box teacher: an ONNX file, no PyTorch code needed');
 
+const MaxTokens = z
+  .union([z.literal('auto'), positiveInt('a number of tokens')])
+  .default('auto')
+  .describe(
+    "the longest input in tokens, [CLS] and [SEP] included (longer texts are cut on the right); auto: the tokenizer.json's truncation length, else 128, at most the model's position embeddings",
+  );
+/**
+ * A Hugging Face ONNX text classifier folder as a black box: `tokenizer.json`, and `model.onnx` (or `onnx/model.onnx`)
+ * taking `input_ids`, `attention_mask` and optionally `token_type_ids`, giving logits. It reads the raw texts with its
+ * own tokenizer (python/distillery/text_teachers.py); its outputs are cached over the transfer set.
+ */
+export const HuggingFaceOnnxTeacher = z
+  .strictObject({
+    type: z.literal('huggingface-onnx'),
+    name: Name.default('teacher'),
+    path: z.string().min(1).describe('the folder: tokenizer.json and model.onnx (or onnx/model.onnx)'),
+    maxLength: MaxTokens,
+    batchSize: positiveInt('a batch size').default(64).describe('texts per onnxruntime call'),
+    outputName: z.string().optional().describe("the output to read (default: 'logits', else the first)"),
+  })
+  .describe(
+    "A Hugging Face ONNX text classifier folder, a black box with its own tokenizer (a text column's raw texts)",
+  );
+/**
+ * A Hugging Face checkpoint folder (`config.json`, weights, `tokenizer.json`, as `save_pretrained` writes them),
+ * fine-tuned here with `transformers` on data.train's texts (AutoModelForSequenceClassification, one output per class;
+ * a head of another size is made anew), the best epoch on data.validation kept, then the teacher. The fine-tuned model
+ * is kept in `<outDir>/checkpoints/<name>.hf`, so `--resume` does not fine-tune it again.
+ */
+export const HuggingFaceTeacher = z
+  .strictObject({
+    type: z.literal('huggingface'),
+    name: Name.default('teacher'),
+    path: z
+      .string()
+      .min(1)
+      .describe('the folder: config.json, model.safetensors (or pytorch_model.bin), tokenizer.json'),
+    maxLength: MaxTokens,
+    epochs: positiveInt('a number of epochs').default(3).describe('fine-tuning epochs (BERT: 2-4)'),
+    lr: positive('a learning rate').default(3e-5).describe('AdamW learning rate (BERT: 2e-5 to 5e-5)'),
+    batchSize: positiveInt('a batch size').default(32).describe('texts per step (BERT: 16 or 32)'),
+    warmup: fraction(true)
+      .default(0.1)
+      .describe('share of the steps over which the learning rate rises linearly from 0, then decays linearly to 0'),
+    weightDecay: z.number().nonnegative().default(0.01).describe('AdamW weight decay (none on biases and norms)'),
+  })
+  .describe("A Hugging Face checkpoint folder fine-tuned here on data.train's texts, then the teacher");
+
 export const TeacherMember = z.discriminatedUnion('type', [TrainedTeacher, CheckpointTeacher]);
 const EnsembleTeacher = z.strictObject({
   type: z.literal('ensemble'),
@@ -696,7 +798,14 @@ const EnsembleTeacher = z.strictObject({
  * The zod schema of the teacher (`type`: trained here, a checkpoint, an ensemble, or any ONNX classifier as a black
  * box); its fields are listed in docs/CONFIG.md.
  */
-export const Teacher = z.discriminatedUnion('type', [TrainedTeacher, CheckpointTeacher, EnsembleTeacher, OnnxTeacher]);
+export const Teacher = z.discriminatedUnion('type', [
+  TrainedTeacher,
+  CheckpointTeacher,
+  EnsembleTeacher,
+  OnnxTeacher,
+  HuggingFaceOnnxTeacher,
+  HuggingFaceTeacher,
+]);
 
 /** The zod schema of one student: its name, model, method and training (docs/CONFIG.md). */
 export const Student = z.strictObject({
@@ -903,6 +1012,8 @@ export type DataSourceConfig = z.infer<typeof DataSource>;
 export type TrainingSourceConfig = z.infer<typeof TrainingSource>;
 export type TableSourceConfig = z.infer<typeof TableSource>;
 export type TextOptionsConfig = z.infer<typeof TextOptions>;
+/** An augmented text transfer set ({@link AugmentedTransfer}). */
+export type AugmentedTransferConfig = z.infer<typeof AugmentedTransfer>;
 export type ImagesSourceConfig = z.infer<typeof ImagesSource>;
 export type SplitValidationConfig = z.infer<typeof SplitValidation>;
 /** One fold of data.train held out for validation ({@link FoldValidation}). */

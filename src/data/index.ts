@@ -25,7 +25,9 @@ const ROLES: readonly Role[] = ['train', 'test', 'transfer', 'validation'];
 export function sourcesOf(data: DataConfig): [Role, TrainingSourceConfig][] {
   return ROLES.flatMap((role): [Role, TrainingSourceConfig][] => {
     const source = data[role];
-    return source && source.type !== 'split' && source.type !== 'fold' ? [[role, source]] : [];
+    return source && source.type !== 'split' && source.type !== 'fold' && source.type !== 'augment'
+      ? [[role, source]]
+      : [];
   });
 }
 
@@ -44,6 +46,14 @@ export interface PrepareOptions {
  * engine's data config. `dir` is the run's output folder.
  */
 export async function prepareData(data: DataConfig, dir: string, options: PrepareOptions = {}): Promise<PreparedData> {
+  if (data.transfer?.type === 'augment' && data.train.type !== 'csv') {
+    throw new ConfigError([
+      {
+        path: 'data.transfer.type',
+        message: `'augment' alters the sentences of a table's text column, and data.train is '${data.train.type}' data`,
+      },
+    ]);
+  }
   const sources = sourcesOf(data);
   const tables = sources.filter((entry): entry is [Role, TableSourceConfig] => entry[1].type === 'csv');
   const images = sources.filter((entry): entry is [Role, ImagesSourceConfig] => entry[1].type === 'images');

@@ -19,7 +19,8 @@
 import * as path from 'node:path';
 import { Zip, ZipPassThrough } from 'fflate';
 import { ConfigError, type ConfigIssue } from '../config/errors';
-import { TextOptions, type DataConfig, type TableSourceConfig } from '../config/schema';
+import { TextOptions, type AugmentedTransferConfig, type DataConfig, type TableSourceConfig } from '../config/schema';
+import { augmentTexts } from './augment';
 import { DatasetError, datasetFromArrays, type Dataset } from '../eval/dataset';
 import { writeFileAtomic } from '../io/files';
 import { npyBytes } from '../io/npy';
@@ -62,6 +63,7 @@ import {
   type PreparedTokenizer,
   type TextSummary,
 } from './text';
+import { loadTokenizer } from '../preprocess/text';
 import type { EngineDataConfig, PreparedData, Role } from './types';
 
 type TextColumnSpec = Extract<TableColumnSpec, { type: 'text' }>;
@@ -418,6 +420,16 @@ function npyBuffer<T extends Float32Array | BigInt64Array>(
  * one buffer: fflate's streaming Zip passes each array's bytes through as they are, and writeFileAtomic writes
  * the chunks — zipSync would hold a second copy of the whole archive, doubling the peak memory of a big table.
  */
+/**
+ * A split's raw text cells as `<dir>/data/<role>-texts.jsonl` (one JSON string per row, in row order, '' for a
+ * missing cell): the input of a teacher with its own tokenizer (python/distillery/text_teachers.py). Returns its path.
+ */
+export function writeTexts(dir: string, role: Role, texts: readonly string[]): string {
+  const file = path.join(dir, 'data', `${role}-texts.jsonl`);
+  writeFileAtomic(file, texts.map((text) => `${JSON.stringify(text)}\n`).join(''));
+  return file;
+}
+
 function writeNpz(file: string, arrays: Record<string, Uint8Array>): void {
   const chunks: Uint8Array[] = [];
   const zip = new Zip((error, chunk) => {
@@ -708,9 +720,13 @@ export async function prepareTables(
     Record<Role, { type: 'file'; path: string; x: string; y: string; offset: number; labelled: boolean }>
   > = {};
   const rows: Record<string, number> = {};
+  const textFiles: Partial<Record<Role, string>> = {}; // each split's raw texts, for teachers with their own tokenizer
+  const augment = data.transfer?.type === 'augment' ? data.transfer : null;
+  let trainRows: EncodedRows | null = null; // data.train as encoded, kept for an augmented transfer set
   for (const split of plans) {
     const n = split.store.rows;
     const files: Record<string, Uint8Array> = {};
+    let labels: EncodedRows['labels'] = null;
     if (split.label) {
       const classes = new Int32Array(n);
       classIndices(split.store, split.label.stored, split.label.codes, classes);
@@ -720,6 +736,7 @@ export async function prepareTables(
       const words = new Int32Array(y.data.buffer, y.data.byteOffset, 2 * n); // int64 little-endian: low word, high word 0
       for (let i = 0; i < n; i++) words[2 * i] = classes[i] ?? 0;
       files['y.npy'] = y.bytes;
+      labels = { data: y.data, shape: [n] };
     } else if (split.targets) {
       const k = split.targets.length;
       const y = npyBuffer(
@@ -729,6 +746,7 @@ export async function prepareTables(
       );
       targetValues(split.store, split.targets, y.data);
       files['y.npy'] = y.bytes;
+      labels = { data: y.data, shape: k === 1 ? [n] : [n, k] };
     }
     for (const column of split.label ? [split.label.stored] : (split.targets ?? [])) column.release();
     const x = npyBuffer((buffer, offset, length) => new Float32Array(buffer, offset, length), new Float32Array(0), [
@@ -738,9 +756,12 @@ export async function prepareTables(
     encodeColumns(split.store, split.columns, width, x.data, true);
     if (text) {
       const stored = required(split.store.byName.get(text.column.name), 'the stored text column');
-      const found = encodeTexts(stored.textRows(n), text.column, text.tokenizer.json, x.data, width, table.width);
+      const texts = stored.textRows(n);
+      const found = encodeTexts(texts, text.column, text.tokenizer.json, x.data, width, table.width);
       text.summary.truncated[split.role] = found.truncated;
       text.summary.emptyTexts[split.role] = found.empty;
+      if (split.role === 'train' && augment) trainRows = { x: x.data, labels, texts };
+      textFiles[split.role] = writeTexts(dir, split.role, texts);
     }
     for (const column of split.store.columns) column.release();
     const file = path.join(dir, 'data', `${split.role}-encoded.npz`); // not data/test.npz: the engine writes that one itself
@@ -754,6 +775,27 @@ export async function prepareTables(
       labelled: files['y.npy'] !== undefined,
     };
     rows[split.role] = n;
+  }
+  let transferOrigin: string | undefined;
+  if (augment) {
+    if (!text || !trainRows) {
+      throw new ConfigError([
+        {
+          path: 'data.transfer.type',
+          message:
+            "'augment' alters the sentences of data.train's text column, and it has none (declare one: columns: { review: 'text' })",
+        },
+      ]);
+    }
+    const made = writeAugmentedTransfer(augment, trainRows, text, { width, slot: table.width }, dir);
+    sources.transfer = made.source;
+    rows.transfer = made.rows;
+    text.summary.truncated.transfer = made.counts.truncated;
+    text.summary.emptyTexts.transfer = made.counts.empty;
+    transferOrigin = made.originFile;
+    notes.push(
+      `data.transfer: ${made.rows.toLocaleString('en-US')} sentences, data.train's ${trainRows.texts.length.toLocaleString('en-US')} and ${made.copies.toLocaleString('en-US')} altered copies (mask ${augment.mask}, n-grams ${augment.ngram}, seed ${augment.seed})`,
+    );
   }
 
   const prepared: EngineDataConfig = {
@@ -771,6 +813,17 @@ export async function prepareTables(
     labels,
     preprocess: spec,
     ...(text ? { tokenizerFile: text.tokenizer.file } : {}),
+    ...(transferOrigin ? { transferOrigin } : {}),
+    ...(textFiles.train && textFiles.test
+      ? {
+          texts: {
+            train: textFiles.train,
+            test: textFiles.test,
+            ...(textFiles.transfer ? { transfer: textFiles.transfer } : {}),
+            ...(textFiles.validation ? { validation: textFiles.validation } : {}),
+          },
+        }
+      : {}),
   };
   return {
     data: prepared,
@@ -783,6 +836,90 @@ export async function prepareTables(
       ...(text ? { text: text.summary } : {}),
     },
   };
+}
+
+/** A split's encoded rows [n, width], its labels or targets (null: unlabelled) and its raw texts. */
+interface EncodedRows {
+  x: Float32Array;
+  labels: { data: BigInt64Array | Float32Array; shape: number[] } | null;
+  texts: readonly string[];
+}
+
+/**
+ * data.transfer { type: augment }: data.train's sentences and their altered copies (src/data/augment.ts), encoded by
+ * the same tokenizer, each row with its sentence's fixed columns and label, into `<dir>/data/transfer-encoded.npz`;
+ * `transfer-origin.npy` says which data.train row each came from, so that the engine leaves out the copies of rows
+ * it holds out for validation.
+ */
+function writeAugmentedTransfer(
+  options: AugmentedTransferConfig,
+  train: EncodedRows,
+  text: { column: TextColumnSpec; tokenizer: PreparedTokenizer },
+  layout: { width: number; slot: number },
+  dir: string,
+): {
+  source: { type: 'file'; path: string; x: string; y: string; offset: number; labelled: boolean };
+  rows: number;
+  copies: number;
+  counts: { truncated: number; empty: number };
+  originFile: string;
+} {
+  const maskToken = loadTokenizer(text.tokenizer.json, text.column).unkToken;
+  if (maskToken === null && options.mask > 0) {
+    throw new ConfigError([
+      {
+        path: 'data.transfer.mask',
+        message:
+          'the tokenizer has no unknown token that a text can hold (an added token such as [UNK]) to mask words with: set mask: 0',
+      },
+    ]);
+  }
+  const { texts, origin } = augmentTexts(train.texts, options, maskToken ?? '');
+  const { width, slot } = layout;
+  const n = texts.length;
+  const x = npyBuffer((buffer, offset, length) => new Float32Array(buffer, offset, length), new Float32Array(0), [
+    n,
+    width,
+  ]);
+  for (let row = 0; row < n; row++) {
+    const from = (origin[row] ?? 0) * width;
+    x.data.set(train.x.subarray(from, from + slot), row * width); // the sentence's fixed columns
+  }
+  const counts = encodeTexts(texts, text.column, text.tokenizer.json, x.data, width, slot);
+  const files: Record<string, Uint8Array> = { 'x.npy': x.bytes };
+  if (train.labels) files['y.npy'] = gatherRows(train.labels, origin);
+  const originNpy = npyBuffer(
+    (buffer, offset, length) => new BigInt64Array(buffer, offset, length),
+    new BigInt64Array(0),
+    [n],
+  );
+  origin.forEach((from, row) => (originNpy.data[row] = BigInt(from)));
+  const file = path.join(dir, 'data', 'transfer-encoded.npz');
+  writeNpz(file, files);
+  const originFile = path.join(dir, 'data', 'transfer-origin.npy');
+  writeFileAtomic(originFile, originNpy.bytes);
+  return {
+    source: { type: 'file', path: file, x: 'x', y: 'y', offset: 0, labelled: train.labels !== null },
+    rows: n,
+    copies: n - (options.original ? train.texts.length : 0),
+    counts,
+    originFile,
+  };
+}
+
+/** The .npy of `labels`' rows at `index`, in that order (classes as int64, targets as float32). */
+function gatherRows(labels: NonNullable<EncodedRows['labels']>, index: Int32Array): Uint8Array {
+  const perRow = labels.shape.slice(1).reduce((a, b) => a * b, 1);
+  const shape = [index.length, ...labels.shape.slice(1)];
+  const from = labels.data;
+  if (from instanceof BigInt64Array) {
+    const out = npyBuffer((b, o, l) => new BigInt64Array(b, o, l), new BigInt64Array(0), shape);
+    index.forEach((source, row) => out.data.set(from.subarray(source * perRow, (source + 1) * perRow), row * perRow));
+    return out.bytes;
+  }
+  const out = npyBuffer((b, o, l) => new Float32Array(b, o, l), new Float32Array(0), shape);
+  index.forEach((source, row) => out.data.set(from.subarray(source * perRow, (source + 1) * perRow), row * perRow));
+  return out.bytes;
 }
 
 /**
@@ -848,12 +985,20 @@ function checkTextPresent(store: TableStore, name: string): void {
 
 // ---------------------------------------------------------------- the CLI's helpers
 
+/** How {@link readTableFile} reads a file that a config source names: that source's reading options. */
+export type TableReading = Partial<Pick<TableSourceConfig, 'format' | 'encoding' | 'delimiter' | 'offset' | 'limit'>>;
+
 /**
- * The rows of a .csv / .tsv / .jsonl file (optionally .gz), as the runtime takes them (CLI `predict`). With a
- * model's spec, only its columns (and its label columns) are kept, so a file with extra columns can be scored.
+ * The rows of a .csv / .tsv / .jsonl file (optionally .gz), as the runtime takes them (CLI `predict`; the test rows a
+ * run times a text model on, read with data.test's `reading` options). With a model's spec, only its columns (and its
+ * label columns) are kept, so a file with extra columns can be scored.
  */
-export async function readTableFile(file: string, spec?: TablePreprocessSpec): Promise<TableRow[]> {
-  const format = fileFormat(file);
+export async function readTableFile(
+  file: string,
+  spec?: TablePreprocessSpec,
+  reading: TableReading = {},
+): Promise<TableRow[]> {
+  const format = reading.format && reading.format !== 'auto' ? reading.format : fileFormat(file);
   const keep = spec ? new Set([...spec.columns.map((column) => column.name), ...spec.targets]) : null;
   const text = spec ? splitSpec(spec).text : null;
   const store = await readTable(file, format, {
@@ -861,7 +1006,10 @@ export async function readTableFile(file: string, spec?: TablePreprocessSpec): P
     hints: new Map(text ? [[text.name, 'text']] : []), // a text column's cells as they are, however many distinct
     declared: new Set(),
     required: new Set(),
-    offset: 0,
+    offset: reading.offset ?? 0,
+    limit: reading.limit,
+    encoding: reading.encoding,
+    delimiter: reading.delimiter,
   });
   if (text) checkTextPresent(store, text.name);
   const columns = store.columns;

@@ -125,6 +125,35 @@ export const QuantizeResult = z.strictObject({
   guard: VariantGuard.optional(),
 });
 
+/**
+ * How much of a text model's vocabulary its word-vector file covered (python/distillery/vectors.py, `model.vectors`).
+ */
+export const VectorCoverage = z.strictObject({
+  /** The model's `vectors` block, e.g. `students[0].model.vectors`, `teacher.members[1].model.vectors`. */
+  field: z.string(),
+  /** The word-vector file. */
+  path: z.string(),
+  format: z.enum(['glove', 'word2vec']),
+  /** The vectors' dimension (the embedding width). */
+  dim: z.number().int().positive(),
+  /** true: the embedding table was not trained. */
+  freeze: z.boolean(),
+  /** Tokens that may take a vector: the tokenizer's vocabulary less its special tokens. */
+  vocabulary: count,
+  /** Tokens that took one. */
+  matched: count,
+  /** Of those, tokens matched in another casing. */
+  lowercased: count,
+  /** matched / vocabulary. */
+  share: z.number().min(0).max(1),
+  /** data.train's token occurrences (pads left out). */
+  trainTokens: count,
+  /** The share of them whose token took a vector ([UNK] counts as without one). */
+  trainShare: z.number().min(0).max(1),
+  /** The most frequent tokens of data.train without a vector (at most 10). */
+  missing: z.array(z.string()),
+});
+
 /** A trained (or loaded) model: checkpoint, size, cost, history, and its .onnx once exported. */
 export const ModelResult = z.strictObject({
   name: Name,
@@ -156,6 +185,13 @@ export const ModelResult = z.strictObject({
   variants: z.array(QuantizeResult).optional(),
   /** A student trained with a validation split: its kept epoch's predictions on those rows, {@link ValidationPredictions}. */
   validationPredictions: z.string().optional(),
+  /**
+   * 'texts': a teacher that reads raw texts with its own tokenizer (a Hugging Face folder, or a checkpoint whose
+   * tokenizer is not the data's): not exported, its test metrics are the engine's. Absent for every other model.
+   */
+  inputs: z.literal('texts').optional(),
+  /** Text models started from word vectors (`model.vectors`): the coverage, one entry per model (an ensemble's members). */
+  vectors: z.array(VectorCoverage).optional(),
 });
 
 /**
@@ -291,6 +327,31 @@ export const EngineData = Data.safeExtend({
     .optional()
     .describe(
       "the tokenizer.json of the preprocess spec's text column (its sha256 must be the column's tokenizerSha256); every model carries it in its metadata (distillery.tokenizer)",
+    ),
+  transferOrigin: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'an .npy of int64, one per data.transfer row: the data.train row it was made from (an augmented transfer set); rows made from rows held out for validation are left out',
+    ),
+  texts: z
+    .strictObject({
+      train: z.string().min(1),
+      test: z.string().min(1),
+      transfer: z.string().min(1).optional(),
+      validation: z.string().min(1).optional(),
+    })
+    .optional()
+    .describe(
+      "a text column's raw cells per split: JSONL, one JSON string per row in row order ('' when missing), for a teacher with its own tokenizer (src/data/table.ts writes data/<role>-texts.jsonl)",
+    ),
+  maskToken: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "the string that stands for a masked word in data.transfer's texts (the data tokenizer's unknown token); a teacher with its own tokenizer reads its mask token there, else its unknown token",
     ),
 });
 

@@ -101,6 +101,11 @@ export interface ModelReport {
   verdict?: Verdict;
   /** A student's int8 / fp16 variants (export.quantize), each evaluated and guarded (src/experiment/variants.ts). */
   variants?: VariantReport[];
+  /**
+   * A text model started from word vectors (`model.vectors`): how much of its vocabulary, and of data.train's token
+   * occurrences, they covered; one entry per model (an ensemble teacher's members each).
+   */
+  vectors?: NonNullable<ModelResult['vectors']>;
 }
 
 /**

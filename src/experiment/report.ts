@@ -1,9 +1,11 @@
 /** The results table as Markdown and as plain text, and report.md (report.json's shape is in report-types.ts). */
+import * as path from 'node:path';
 import type { MethodConfig } from '../config/schema';
 import type { DataSummary } from '../data/types';
 import type { TextSummary } from '../data/text';
 import type { ModelReport, RunReport } from './report-types';
 import type { SweepReport } from './selection';
+import { TIMED_TEST_ROWS } from './latency';
 import { formatP, verdictSentence } from './verdict';
 import { variantsMarkdown } from './variants';
 
@@ -171,6 +173,22 @@ function textNote(text: TextSummary): string {
   );
 }
 
+/** Each text model started from word vectors: how much of its vocabulary and of data.train's tokens they covered. */
+function vectorsNotes(report: RunReport): string[] {
+  return [report.teacher, ...report.students].flatMap((model) =>
+    (model.vectors ?? []).flatMap((vectors) => [
+      `Word vectors of **${model.name}** (\`${vectors.field}\`, ${path.basename(vectors.path)}, ${vectors.dim} dimensions${vectors.freeze ? ', frozen' : ''}): ` +
+        `${vectors.matched} of ${vectors.vocabulary} tokens (${percent(vectors.share)})` +
+        `${vectors.lowercased ? `, ${vectors.lowercased} of them in another casing` : ''}; ` +
+        `${percent(vectors.trainShare)} of data.train's ${vectors.trainTokens} tokens.` +
+        (vectors.missing.length
+          ? ` Most frequent without a vector: ${vectors.missing.map((token) => `\`${token}\``).join(', ')}.`
+          : ''),
+      '',
+    ]),
+  );
+}
+
 /** The warnings about one model (src/experiment/warnings.ts). */
 function warningsAbout(report: RunReport, model: string): RunReport['warnings'] {
   return report.warnings.filter((warning) => warning.model === model);
@@ -280,7 +298,7 @@ export function reportMarkdown(
     '',
     `Distillery ${report.distillery} · torch ${report.torch} on ${report.device} · seed ${report.seed} · ${report.durationSeconds.toFixed(1)} s · ${report.machine} · ${report.createdAt}`,
     '',
-    `Test set: ${report.teacher.test.n} samples (${report.testData}). Latency: onnxruntime-node on this machine, batch-1 median, all models measured in interleaved rounds; speed-up is the teacher's latency over the model's.`,
+    `Test set: ${report.teacher.test.n} samples (${report.testData}). Latency: onnxruntime-node on this machine, batch-1 median, all models measured in interleaved rounds; speed-up is the teacher's latency over the model's.${report.data.text ? ` Text models are timed on the raw rows of data.test (the first ${TIMED_TEST_ROWS}), tokenization included.` : ''}`,
     ...dataNote(report.data),
     ...report.warnings
       .filter((warning) => warning.model === undefined)
@@ -288,6 +306,7 @@ export function reportMarkdown(
     '',
     markdownTable(tableRows(report)),
     '',
+    ...vectorsNotes(report),
     ...unjudgedModelWarnings(report),
     ...verdictAndSweeps(report),
   ];

@@ -20,7 +20,7 @@ import { chooseStudents, withTwins, type Chosen, type SweepReport } from './sele
 import { keptCandidates, selectByFolds, selectionFolds } from './folds';
 import { identicalVerdict, verdict } from './verdict';
 import { dataWarning, modelWarnings, readValidationOutcomes } from './warnings';
-import { latenciesSideBySide } from './latency';
+import { latenciesSideBySide, timedRows } from './latency';
 import { renderCharts } from './charts';
 import { ensureOutputDir, writeFileAtomic } from '../io/files';
 import {
@@ -396,8 +396,10 @@ async function evaluateRun(
     }
     for (const [name, group] of chosen.candidateOf)
       if (!chosen.sameAs.has(name)) required(byName.get(name), `the student ${name}`).report.candidateOf = group;
+    // A text model is timed on data.test's raw rows (tokenization included), the others on synthetic values.
+    const timed = config.evaluate.benchmark ? await timedRows(config, models) : null;
     if (config.evaluate.benchmark) {
-      const latencies = await latenciesSideBySide(models);
+      const latencies = await latenciesSideBySide(models, timed);
       const teacherP50 = required(latencies[0], "the teacher's latency").batch1P50Ms;
       for (const [index, report] of reports.entries()) {
         const latency = required(latencies[index], 'the latency of a model');
@@ -405,7 +407,7 @@ async function evaluateRun(
         if (index > 0) report.speedupOverTeacher = teacherP50 / latency.batch1P50Ms;
       }
     }
-    await addVariants(reports.slice(1), results.slice(1), models.slice(1), dataset, config, outDir);
+    await addVariants(reports.slice(1), results.slice(1), models.slice(1), dataset, config, outDir, timed);
     const [teacher, ...students] = reports as [ModelReport, ...ModelReport[]];
     const labels = [...(models[1]?.info.labels ?? teacherModel.info.labels ?? [])];
     const report: RunReport = {
@@ -505,6 +507,7 @@ async function evaluateModel(
   };
   if (fidelity) report.agreementWithTeacher = fidelity.agreement;
   if (evaluation.task === 'classification') report.confusion = evaluation.confusion;
+  if (result.vectors) report.vectors = result.vectors;
   return report;
 }
 

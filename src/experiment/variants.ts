@@ -9,11 +9,15 @@ import type { ExperimentConfig } from '../config/schema';
 import type { ModelResult } from '../engine';
 import { agreement, evaluate, type Dataset } from '../eval';
 import { OnnxModel } from '../runtime/model';
+import type { ModelInput } from '../runtime/types';
 import { latenciesSideBySide } from './latency';
 import { required } from '../core/required';
 import type { ClassificationTest, ModelReport, RegressionTest, Variant, VariantReport } from './report-types';
 
-/** Evaluates every variant of every student and sets `report.variants`; `students` and `results` are in the same order. */
+/**
+ * Evaluates every variant of every student and sets `report.variants`; `students` and `results` are in the same order.
+ * `timed`: the rows a text model is timed on (src/experiment/latency.ts `timedRows`), null for synthetic inputs.
+ */
 export async function addVariants(
   students: ModelReport[],
   results: readonly ModelResult[],
@@ -21,6 +25,7 @@ export async function addVariants(
   dataset: Dataset,
   config: ExperimentConfig,
   outDir: string,
+  timed: readonly ModelInput[] | null = null,
 ): Promise<void> {
   for (const [index, result] of results.entries()) {
     const variants = result.variants ?? [];
@@ -45,7 +50,7 @@ export async function addVariants(
         );
       }
       if (config.evaluate.benchmark) {
-        const measured = await latenciesSideBySide([fp32, ...models]);
+        const measured = await latenciesSideBySide([fp32, ...models], timed);
         reports.forEach((report, i) => (report.latency = required(measured[i + 1], 'the latency of a variant')));
       }
       student.variants = reports;

@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { z } from 'zod';
-import { parseWith, resolveDataPaths, resolveTeacherPaths } from '../config';
+import { parseWith, resolveDataPaths, resolveModelPaths, resolveTeacherPaths } from '../config';
 import { ConfigError } from '../config/errors';
 import { Data, DataSource, DistillOptions, TrainTeacherOptions, type DataConfig } from '../config/schema';
 import type { Engine, EngineEvent, ModelResult } from '../engine';
@@ -161,7 +161,8 @@ export async function distill(options: DistillInput, call: FacadeCallOptions = {
       : typeof parsed.teacher === 'string'
         ? path.resolve(parsed.teacher)
         : { ...parsed.teacher, path: path.resolve(parsed.teacher.path) };
+  const student = { ...parsed.student, model: resolveModelPaths(parsed.student.model, process.cwd()) };
   return inLockedFolder(parsed, `distill ${parsed.student.name}`, call, (data, engine) =>
-    engine.call('distill', { ...parsed, data, teacher }, { signal: call.signal, onEvent: call.onEvent }),
+    engine.call('distill', { ...parsed, data, teacher, student }, { signal: call.signal, onEvent: call.onEvent }),
   );
 }
