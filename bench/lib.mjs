@@ -24,7 +24,9 @@ const require = createRequire(import.meta.url);
  *   'preprocess/image.js': typeof import('../src/preprocess/image.js'),
  *   'preprocess/spec.js': typeof import('../src/preprocess/spec.js'),
  *   'preprocess/table.js': typeof import('../src/preprocess/table.js'),
+ *   'preprocess/text.js': typeof import('../src/preprocess/text.js'),
  *   'runtime/index.js': typeof import('../src/runtime/index.js'),
+ *   'runtime/model-file.js': typeof import('../src/runtime/model-file.js'),
  *   'runtime/session.js': typeof import('../src/runtime/session.js'),
  * }} DistModules
  */

@@ -108,6 +108,15 @@ describe('data.transfer { type: augment }', () => {
     expect(prepared.summary.rows.transfer).toBe(n);
     expect(n).toBeGreaterThan(rows.length * 2);
     expect(new Set(origin)).toEqual(new Set(rows.map((_, i) => i)));
+    // the copies' texts, for a teacher with its own tokenizer, which reads its own mask token for [UNK]
+    const texts = fs
+      .readFileSync(prepared.data.texts?.transfer as string, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as string);
+    expect(texts).toHaveLength(n);
+    expect(texts.filter((text) => text.includes('[UNK]')).length).toBeGreaterThan(n / 4);
+    expect(prepared.data.maskToken).toBe('[UNK]');
     expect(prepared.summary.notes?.some((note) => note.startsWith(`data.transfer: ${n} sentences`))).toBe(true);
     const unk = loadTokenizer(tinyTokenizerJson(), { maxLength: 128, truncation: 'right' }).unkId;
     let masked = 0;

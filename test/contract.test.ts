@@ -55,11 +55,12 @@ describe('requests: zod completes them, Python parses them', () => {
   test('every example experiment, with every default zod fills, parses in Python', async () => {
     expect(EXAMPLES.length).toBeGreaterThanOrEqual(10);
     const dir = tempDir('contract-examples');
-    // Image and table sources are encoded in TypeScript (src/data) into .npz files before the engine sees them: the
-    // engine's request holds the file sources prepareData gives (their data need not exist to be parsed).
+    // Image and table sources (and an augmented text transfer set) are encoded in TypeScript (src/data) into .npz
+    // files before the engine sees them: the engine's request holds the file sources prepareData gives (their data
+    // need not exist to be parsed).
     const encoded = (source: unknown): unknown => {
       const typed = source as { type?: string; labelled?: boolean } | undefined;
-      if (typed?.type !== 'images' && typed?.type !== 'csv') return source;
+      if (typed?.type !== 'images' && typed?.type !== 'csv' && typed?.type !== 'augment') return source;
       return {
         type: 'file',
         path: path.join(dir, 'encoded.npz'),

@@ -77,7 +77,7 @@ from .text_teachers import (
     teacher_outputs,
 )
 from .text_teachers import parameter_count as text_parameter_count
-from .train import Objective, fit, resolve_device, seed_everything
+from .train import Objective, fit, resolve_device, seed_everything, split_metrics
 from .vectors import apply_vectors
 
 # Where a student's teacher comes from: a Distillery checkpoint (.pt), a black-box ONNX file, or a Hugging Face folder
@@ -96,6 +96,7 @@ class Paths:
     onnx: str
     result: str
     validation: str  # the kept epoch's predictions on the validation rows
+    test_outputs: str  # a text teacher's probabilities on the test rows (the report cannot run it in Node)
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class Run:
             onnx=os.path.join(self.out_dir, f"{name}.onnx"),
             result=os.path.join(self.out_dir, "results", f"{name}.json"),
             validation=os.path.join(self.out_dir, "results", f"{name}.validation.json"),
+            test_outputs=os.path.join(self.out_dir, "results", f"{name}.test-outputs.json"),
         )
 
 
@@ -225,6 +227,9 @@ def _teacher(run: Run, spec: Teacher, seed: int, progress: Progress) -> ModelRes
     validation = _write_validation_predictions(run, teacher.module, paths.validation)
     if isinstance(teacher.module, TextTeacher):  # its own tokenizer: recorded, never re-saved nor exported
         fine = teacher.fine_tuned
+        if fine is None and data.validation is not None:  # its validation score, for the teacher-not-better warning
+            outputs = teacher_outputs(teacher.module, data.validation)
+            metrics = {**metrics, **split_metrics(outputs, data.validation, data.task, "validation")}
         result = _model_result(
             run,
             name=spec.name,
@@ -238,7 +243,10 @@ def _teacher(run: Run, spec: Teacher, seed: int, progress: Progress) -> ModelRes
             history=fine["history"] if fine else [],
             metrics=fine["metrics"] if fine else metrics,
         )
-        return dataclasses.replace(result, validation_predictions=validation, inputs="texts")
+        test_outputs = _write_test_outputs(run, teacher.module, paths.test_outputs)
+        return dataclasses.replace(
+            result, validation_predictions=validation, inputs="texts", test_outputs=test_outputs
+        )
     if isinstance(spec, OnnxTeacher):
         assert isinstance(teacher.module, OnnxTeacherModule)
         result = _model_result(
@@ -362,6 +370,17 @@ def _write_validation_predictions(run: Run, module: nn.Module, path: str) -> Opt
         else:
             prediction, targets = outputs.argmax(dim=1).tolist(), target.tolist()
         _write_json(path, {"rows": len(targets), "prediction": prediction, "target": targets}, indent=None)
+    return path
+
+
+def _write_test_outputs(run: Run, module: TextTeacher, path: str) -> str:
+    """A text teacher's class probabilities on the test rows, in their order (``results/<name>.test-outputs.json``):
+    the runtime cannot feed it the data's rows, so the report measures it, and its students' agreement with it, from
+    these (src/experiment/run.ts)."""
+    data = run.data.bundle
+    if distributed.is_main():  # rank 0 alone writes
+        probabilities = torch.softmax(module.outputs(data.test).float(), dim=1)
+        _write_json(path, {"rows": len(probabilities), "probabilities": probabilities.tolist()}, indent=None)
     return path
 
 

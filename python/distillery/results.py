@@ -118,6 +118,9 @@ class ModelResult:
     # "texts": a teacher that reads raw texts with its own tokenizer (text_teachers.py): not exported (no .onnx the
     # runtime could feed the data's rows); its test metrics are the engine's. Left out for every other model.
     inputs: Optional[Literal["texts"]] = None
+    # Such a teacher's class probabilities on the test rows (``results/<name>.test-outputs.json``), from which the
+    # report measures it (src/experiment/run.ts). Left out for every other model.
+    test_outputs: Optional[str] = None
 
 
 @dataclass(frozen=True)

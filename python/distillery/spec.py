@@ -664,7 +664,7 @@ class DistillRequest:
     resume: bool
     export: Union[ExportOptions, Literal[False]]
     student: Student
-    teacher: Union[str, OnnxTeacher, None] = None
+    teacher: Union[str, OnnxTeacher, HuggingFaceOnnxTeacher, HuggingFaceTeacher, None] = None
 
 
 @dataclass(frozen=True, kw_only=True)

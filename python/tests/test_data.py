@@ -232,7 +232,7 @@ def test_an_augmented_transfer_set_leaves_out_the_copies_of_held_out_rows(tmp_pa
     whole = load_data(data_spec(**common), CPU)  # nothing held out: every row kept
     assert whole.transfer.n == 3 * n
     np.save(tmp_path / "origin.npy", origin[:-1].astype(np.int64))
-    with pytest.raises(DataError, match="data.transferOrigin: 119 entries for 120 transfer rows"):
+    with pytest.raises(DataError, match=r"data\.transferOrigin: 119 entries for 120 transfer rows"):
         load_data(data_spec(**common, validation={"type": "split", "fraction": 0.25}), CPU)
 
 

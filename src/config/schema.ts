@@ -1066,9 +1066,16 @@ export const DistillOptions = z
   .strictObject({
     ...facadeCommon,
     teacher: z
-      .union([z.string().min(1, { error: 'expected a teacher checkpoint path' }), OnnxTeacher])
+      .union([
+        z.string().min(1, { error: 'expected a teacher checkpoint path' }),
+        OnnxTeacher,
+        HuggingFaceOnnxTeacher,
+        HuggingFaceTeacher,
+      ])
       .optional()
-      .describe('teacher checkpoint (.pt) or an ONNX teacher; not needed by methods that train on the labels alone'),
+      .describe(
+        "teacher checkpoint (.pt), an ONNX teacher, a Hugging Face ONNX folder, or a 'huggingface' teacher that trainTeacher() fine-tuned into the same outDir; not needed by methods that train on the labels alone",
+      ),
     student: Student,
   })
   .superRefine((options, context) => {

@@ -416,11 +416,6 @@ function npyBuffer<T extends Float32Array | BigInt64Array>(
 }
 
 /**
- * Writes an .npz (stored, uncompressed, as np.savez and src/facade/arrays.ts write it) without joining it into
- * one buffer: fflate's streaming Zip passes each array's bytes through as they are, and writeFileAtomic writes
- * the chunks — zipSync would hold a second copy of the whole archive, doubling the peak memory of a big table.
- */
-/**
  * A split's raw text cells as `<dir>/data/<role>-texts.jsonl` (one JSON string per row, in row order, '' for a
  * missing cell): the input of a teacher with its own tokenizer (python/distillery/text_teachers.py). Returns its path.
  */
@@ -429,6 +424,12 @@ export function writeTexts(dir: string, role: Role, texts: readonly string[]): s
   writeFileAtomic(file, texts.map((text) => `${JSON.stringify(text)}\n`).join(''));
   return file;
 }
+
+/**
+ * Writes an .npz (stored, uncompressed, as np.savez and src/facade/arrays.ts write it) without joining it into
+ * one buffer: fflate's streaming Zip passes each array's bytes through as they are, and writeFileAtomic writes
+ * the chunks — zipSync would hold a second copy of the whole archive, doubling the peak memory of a big table.
+ */
 
 function writeNpz(file: string, arrays: Record<string, Uint8Array>): void {
   const chunks: Uint8Array[] = [];
@@ -777,6 +778,7 @@ export async function prepareTables(
     rows[split.role] = n;
   }
   let transferOrigin: string | undefined;
+  let maskToken: string | null = null;
   if (augment) {
     if (!text || !trainRows) {
       throw new ConfigError([
@@ -793,6 +795,8 @@ export async function prepareTables(
     text.summary.truncated.transfer = made.counts.truncated;
     text.summary.emptyTexts.transfer = made.counts.empty;
     transferOrigin = made.originFile;
+    textFiles.transfer = made.textsFile;
+    maskToken = augment.mask > 0 ? made.maskToken : null;
     notes.push(
       `data.transfer: ${made.rows.toLocaleString('en-US')} sentences, data.train's ${trainRows.texts.length.toLocaleString('en-US')} and ${made.copies.toLocaleString('en-US')} altered copies (mask ${augment.mask}, n-grams ${augment.ngram}, seed ${augment.seed})`,
     );
@@ -814,6 +818,7 @@ export async function prepareTables(
     preprocess: spec,
     ...(text ? { tokenizerFile: text.tokenizer.file } : {}),
     ...(transferOrigin ? { transferOrigin } : {}),
+    ...(maskToken !== null ? { maskToken } : {}),
     ...(textFiles.train && textFiles.test
       ? {
           texts: {
@@ -863,6 +868,8 @@ function writeAugmentedTransfer(
   copies: number;
   counts: { truncated: number; empty: number };
   originFile: string;
+  textsFile: string;
+  maskToken: string | null;
 } {
   const maskToken = loadTokenizer(text.tokenizer.json, text.column).unkToken;
   if (maskToken === null && options.mask > 0) {
@@ -898,12 +905,15 @@ function writeAugmentedTransfer(
   writeNpz(file, files);
   const originFile = path.join(dir, 'data', 'transfer-origin.npy');
   writeFileAtomic(originFile, originNpy.bytes);
+  const textsFile = writeTexts(dir, 'transfer', texts);
   return {
     source: { type: 'file', path: file, x: 'x', y: 'y', offset: 0, labelled: train.labels !== null },
     rows: n,
     copies: n - (options.original ? train.texts.length : 0),
     counts,
     originFile,
+    textsFile,
+    maskToken,
   };
 }
 

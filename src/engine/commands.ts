@@ -19,6 +19,8 @@ import {
   Experiment,
   FileSource,
   FoldValidation,
+  HuggingFaceOnnxTeacher,
+  HuggingFaceTeacher,
   Method,
   MnistSource,
   Name,
@@ -190,6 +192,11 @@ export const ModelResult = z.strictObject({
    * tokenizer is not the data's): not exported, its test metrics are the engine's. Absent for every other model.
    */
   inputs: z.literal('texts').optional(),
+  /**
+   * Such a teacher's class probabilities on the test rows, in their order (`results/<name>.test-outputs.json`,
+   * {@link TestOutputs}): what the report measures it, and its students' agreement with it, from. Absent otherwise.
+   */
+  testOutputs: z.string().optional(),
   /** Text models started from word vectors (`model.vectors`): the coverage, one entry per model (an ensemble's members). */
   vectors: z.array(VectorCoverage).optional(),
 });
@@ -204,6 +211,12 @@ export const ValidationPredictions = z.strictObject({
   prediction: z.union([z.array(z.number().int()), z.array(z.array(z.number()))]),
   /** The same shape: the rows' labels or targets. */
   target: z.union([z.array(z.number().int()), z.array(z.array(z.number()))]),
+});
+
+/** `results/<name>.test-outputs.json`: a text teacher's class probabilities on the test rows, in the split's order. */
+export const TestOutputs = z.strictObject({
+  rows: count,
+  probabilities: z.array(z.array(z.number())),
 });
 
 /** How a distributed run ran (null: one process). `batch: 'global'`: training.batchSize was the global batch. */
@@ -376,8 +389,11 @@ export const TrainTeacherRequest = z
 export const DistillRequest = z.strictObject({
   ...runFields,
   export: ExportOrNot,
-  /** A teacher checkpoint (.pt), or a black-box ONNX teacher; absent for methods that need none. */
-  teacher: z.union([z.string().min(1), OnnxTeacher]).optional(),
+  /**
+   * A teacher checkpoint (.pt), a black-box ONNX teacher, a Hugging Face ONNX folder, or a `huggingface` teacher that
+   * train_teacher fine-tuned into this outDir (`checkpoints/<name>.hf`); absent for methods that need none.
+   */
+  teacher: z.union([z.string().min(1), OnnxTeacher, HuggingFaceOnnxTeacher, HuggingFaceTeacher]).optional(),
   student: Student,
 });
 export const ExportRequest = z.strictObject({
