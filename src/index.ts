@@ -18,6 +18,7 @@ export {
   type RunOptions,
   type RunReport,
   type ModelReport,
+  type TeacherReport,
   type SeedsReport,
   type SeedStudentSummary,
   type Verdict,

@@ -148,10 +148,37 @@ describe('data.transfer { type: augment }', () => {
         (thrown: unknown) => thrown,
       );
       expect(error).toBeInstanceOf(ConfigError);
-      expect(String(error)).toMatch(/data\.transfer\.mask: the tokenizer has no unknown token/);
+      expect(String(error)).toMatch(
+        /data\.transfer\.mask: the tokenizer has no unknown token \(its model's unk_token\)/,
+      );
       await expect(
         prepareData(dataOf({ type: 'augment', mask: 0 }), tempDir('augment-nomask'), { engine: noEngine }),
       ).resolves.toBeDefined();
+    } finally {
+      fs.writeFileSync(tokenizerFile, tinyTokenizerJson());
+    }
+  });
+
+  test('masks with the unknown id when [UNK] is in the vocabulary only (a fitted WordPiece), as the model reads it', async () => {
+    const json = JSON.parse(tinyTokenizerJson()) as { added_tokens: { content: string }[] };
+    json.added_tokens = json.added_tokens.filter((token) => token.content !== '[UNK]');
+    fs.writeFileSync(tokenizerFile, JSON.stringify(json));
+    try {
+      const dir = tempDir('augment-vocab-unk');
+      const prepared = await prepareData(dataOf({ type: 'augment', copies: 3, mask: 0.5, ngram: 0 }), dir, {
+        engine: noEngine,
+      });
+      const made = await loadDataset((prepared.data.transfer as { path: string }).path);
+      const width = made.sampleShape[0]!;
+      const ids = Array.from(made.x).filter((_, i) => i % width !== 0); // the token slots
+      const unk = loadTokenizer(JSON.stringify(json), { maxLength: 128, truncation: 'right' }).unkId;
+      expect(unk).toBe(1);
+      expect(ids.filter((id) => id === unk).length).toBeGreaterThan(made.size / 4);
+      // the model's own tokenizer is unchanged: it still reads the text "[UNK]" as pieces
+      expect(
+        loadTokenizer(JSON.stringify(json), { maxLength: 128, truncation: 'right' }).encode('[UNK]').ids,
+      ).not.toEqual([1]);
+      expect(prepared.data.maskToken).toBe('[UNK]');
     } finally {
       fs.writeFileSync(tokenizerFile, tinyTokenizerJson());
     }

@@ -120,7 +120,7 @@ describe('image folders → run() → predict(pngBuffer)', () => {
     expect(dataset.size).toBe(100);
     expect(dataset.sampleShape).toEqual([1, 28, 28]);
     for (const model of [report.teacher, report.students[0]!]) {
-      const onnx = await OnnxModel.load(path.join(outDir, model.onnx));
+      const onnx = await OnnxModel.load(path.join(outDir, model.onnx!));
       try {
         expect(onnx.info.preprocess).toEqual({ kind: 'image', size: [28, 28], channels: 1, fit: 'fill' });
         expect(onnx.info.labels).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);

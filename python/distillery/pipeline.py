@@ -244,9 +244,7 @@ def _teacher(run: Run, spec: Teacher, seed: int, progress: Progress) -> ModelRes
             metrics=fine["metrics"] if fine else metrics,
         )
         test_outputs = _write_test_outputs(run, teacher.module, paths.test_outputs)
-        return dataclasses.replace(
-            result, validation_predictions=validation, inputs="texts", test_outputs=test_outputs
-        )
+        return dataclasses.replace(result, validation_predictions=validation, inputs="texts", test_outputs=test_outputs)
     if isinstance(spec, OnnxTeacher):
         assert isinstance(teacher.module, OnnxTeacherModule)
         result = _model_result(
@@ -374,13 +372,17 @@ def _write_validation_predictions(run: Run, module: nn.Module, path: str) -> Opt
 
 
 def _write_test_outputs(run: Run, module: TextTeacher, path: str) -> str:
-    """A text teacher's class probabilities on the test rows, in their order (``results/<name>.test-outputs.json``):
-    the runtime cannot feed it the data's rows, so the report measures it, and its students' agreement with it, from
-    these (src/experiment/run.ts)."""
+    """A text teacher's outputs on the test rows, in their order (``results/<name>.test-outputs.json``): class
+    probabilities, or a regression model's values. The runtime cannot feed it the data's rows, so the report measures
+    it, and its students' agreement with it, from these (src/experiment/run.ts)."""
     data = run.data.bundle
     if distributed.is_main():  # rank 0 alone writes
-        probabilities = torch.softmax(module.outputs(data.test).float(), dim=1)
-        _write_json(path, {"rows": len(probabilities), "probabilities": probabilities.tolist()}, indent=None)
+        outputs = module.outputs(data.test).float()
+        if data.task == "classification":
+            content = {"rows": len(outputs), "probabilities": torch.softmax(outputs, dim=1).tolist()}
+        else:
+            content = {"rows": len(outputs), "values": outputs.reshape(len(outputs), -1).tolist()}
+        _write_json(path, content, indent=None)
     return path
 
 

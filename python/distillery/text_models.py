@@ -49,12 +49,31 @@ class TextModel(nn.Module):
         return fixed, ids, ids != self.pad
 
 
+def layout_of(model: nn.Module) -> Optional[TextLayout]:
+    """The text layout a model reads: a text model's, or the one shared by every member of an ensemble of text
+    models (checkpoints.Ensemble); None for any other model, whose rows are never cut."""
+    if isinstance(model, TextModel):
+        return model.layout
+    members = getattr(model, "members", None)
+    if isinstance(members, nn.ModuleList) and len(members) > 0 and all(isinstance(m, TextModel) for m in members):
+        layouts = {member.layout for member in members if isinstance(member, TextModel)}
+        return layouts.pop() if len(layouts) == 1 else None
+    return None
+
+
 def trim_padding(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """A text model's batch without its trailing all-pad slots (text.trimmed): a BiLSTM over SST-2's phrases takes
     about 3× fewer steps. Other models' batches pass unchanged."""
-    if not isinstance(model, TextModel) or x.dim() != 2:
-        return x
-    return trimmed(x, model.layout)
+    layout = layout_of(model)
+    return x if layout is None or x.dim() != 2 else trimmed(x, layout)
+
+
+def by_length(x: torch.Tensor, layout: TextLayout) -> torch.Tensor:
+    """The order of the rows by their text's length: predicting a whole split in that order, each batch cut after
+    its longest text, costs what the texts cost (a teacher labelling SST-2's phrases: several times less than
+    batches in file order, each as long as its longest phrase)."""
+    lengths = (x[:, layout.fixed : layout.fixed + layout.length] != layout.pad).sum(1)
+    return torch.argsort(lengths, stable=True)
 
 
 def _head(inputs: int, hidden: list[int], num_outputs: int, dropout: float) -> nn.Sequential:

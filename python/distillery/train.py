@@ -30,7 +30,7 @@ from .io import atomic_torch_save
 from .progress import Progress
 from .shards import RowSource
 from .spec import ConstantSchedule, ExponentialSchedule, MethodOptions, Sgd, StepSchedule, Training
-from .text_models import TextModel, trim_padding
+from .text_models import TextModel, by_length, layout_of, trim_padding
 
 EVAL_BATCH = 4096
 
@@ -196,11 +196,18 @@ def predict(model: nn.Module, x: Union[torch.Tensor, RowSource]) -> torch.Tensor
     resident)."""
     was_training = model.training
     model.eval()
-    outputs = (
-        torch.cat([model(trim_padding(model, chunk)).float() for chunk in x.split(EVAL_BATCH)])
-        if len(x)
-        else torch.zeros((0,), device=x.device)
-    )
+    layout = layout_of(model)
+    if layout is not None and isinstance(x, torch.Tensor) and len(x):
+        order = by_length(x, layout)  # text: batches of similar lengths, each cut after its longest text
+        ordered = torch.cat([model(trim_padding(model, chunk)).float() for chunk in torch.split(x[order], EVAL_BATCH)])
+        outputs = torch.empty_like(ordered)
+        outputs[order] = ordered
+    else:
+        outputs = (
+            torch.cat([model(trim_padding(model, chunk)).float() for chunk in x.split(EVAL_BATCH)])
+            if len(x)
+            else torch.zeros((0,), device=x.device)
+        )
     model.train(was_training)
     return outputs
 

@@ -394,3 +394,83 @@ def test_bad_folders_and_data_are_typed_errors(folders, tmp_path):
 def test_split_texts_survive_device_rows():
     split = Split(DeviceRows(torch.zeros(2, 3)), None, ["a", "b"])
     assert split.texts == ["a", "b"] and split.mask_token is None
+
+
+# ---------------------------------------------------------------- refused: docs/ERRORS.md rows 328-330
+
+
+@pytest.fixture(scope="module")
+def own_checkpoint(tmp_path_factory, corpus):
+    """A Distillery text teacher trained on the same texts with another tokenizer (BPE), 1 epoch."""
+    train, y_train, test, y_test = corpus
+    root = tmp_path_factory.mktemp("own")
+    own = write_data(root / "data", train_tokenizer(train, "bpe", 60, False, 1), train, y_train, test, y_test)
+    teacher = {"type": "train", "name": "t", "model": model_options("embedding-bag", dim=8, buckets=31),
+               "training": {**training_options(epochs=1), "checkpoint": "last"}}  # fmt: skip
+    trained = api.call(
+        "train_teacher",
+        {"data": own, "outDir": str(root / "t"), "device": "cpu", "seed": 0, "resume": False, "export": False,
+         "teacher": teacher},
+    )  # fmt: skip
+    return str(trained["checkpoint"])
+
+
+def test_a_checkpoint_whose_fixed_columns_differ_is_refused(folders, own_checkpoint):
+    """Row 328: its token slots could be re-encoded, but its fixed columns are not the data's."""
+    import dataclasses
+
+    from distillery.checkpoints import load_checkpoint
+
+    loaded = load_checkpoint(own_checkpoint, CPU)
+    assert loaded.preprocess is not None
+    stars = {"name": "stars", "type": "numeric", "missing": "mean"}
+    with_stars = dataclasses.replace(
+        loaded, preprocess={**loaded.preprocess, "columns": [stars, *loaded.preprocess["columns"]]}
+    )
+    with pytest.raises(ConfigError, match=re.escape("its fixed columns are ['stars'], the data's []")) as caught:
+        retokenized(with_stars, bundle(folders["data"]), "teacher.path")
+    assert caught.value.field == "teacher.path" and caught.value.file == own_checkpoint
+
+
+def test_a_teacher_with_its_own_tokenizer_never_runs_online(folders, own_checkpoint, tmp_path):
+    """Row 329: online outputs, a feature method, an ensemble member: each a typed error naming its field."""
+    from distillery.teachers import build_teacher
+
+    def bag(method: dict, **training) -> dict:
+        return student("bag", model_options("embedding-bag", dim=8, buckets=31), method, training_options(**training))
+
+    teacher = hf_onnx_options(folders["onnx"])
+    soft = method_options("soft-targets", temperature=2.0, alpha=0.5)
+    online = experiment_request(tmp_path / "online", teacher, [bag(soft, epochs=1, teacherOutputs="online")],
+                                data=folders["data"])  # fmt: skip
+    with pytest.raises(ConfigError, match="it cannot run online on the student's batches") as caught:
+        api.call("run_experiment", online)
+    assert caught.value.field == "training.teacherOutputs"
+    hints = experiment_request(tmp_path / "hints", teacher, [bag(method_options("hints"), epochs=1)],
+                               data=folders["data"])  # fmt: skip
+    with pytest.raises(ConfigError, match="reads the teacher's layers") as caught:
+        api.call("run_experiment", hints)
+    assert caught.value.field == "students[0].method.type"
+    member = {"type": "checkpoint", "name": "m", "path": own_checkpoint}
+    ensemble = spec.parse(
+        spec.EnsembleTeacher, {"type": "ensemble", "name": "teacher", "combine": "mean-logits", "members": [member]}
+    )
+    with pytest.raises(ConfigError, match="it cannot be an ensemble member") as caught:
+        build_teacher(ensemble, bundle(folders["data"]), CPU, Progress(), seed=0, state_dir=None, resume=False)
+    assert caught.value.field == "teacher.members[0].path"
+
+
+def test_fine_tuning_that_diverges_is_a_typed_error(folders, monkeypatch):
+    """Row 330: a NaN loss stops fine-tuning at that epoch, naming teacher.lr."""
+    from distillery import text_teachers
+
+    def nan_loss(logits: torch.Tensor, _labels: torch.Tensor) -> torch.Tensor:
+        return logits.sum() * float("nan")
+
+    monkeypatch.setattr(text_teachers.nn.functional, "cross_entropy", nan_loss)
+    teacher_spec = spec.parse(spec.HuggingFaceTeacher, hf_options(folders["bert"], epochs=2), "teacher")
+    with pytest.raises(
+        ConfigError, match=re.escape("fine-tuning diverged (the loss became NaN or infinite) at epoch 1")
+    ) as caught:
+        build_huggingface(teacher_spec, bundle(folders["data"]), CPU, Progress(), seed=0, state_dir=None, resume=False)
+    assert caught.value.field == "teacher.lr"

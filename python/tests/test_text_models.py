@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from distillery import api, spec
-from distillery.checkpoints import load_checkpoint, save_checkpoint
+from distillery.checkpoints import Ensemble, load_checkpoint, save_checkpoint
 from distillery.data import _keep_token_ids
 from distillery.errors import ConfigError, DataError, ExportError
 from distillery.export import export_onnx, text_rows
@@ -355,6 +355,19 @@ def test_training_and_prediction_batches_are_cut_after_their_longest_text(tmp_pa
         full = model(rows)
     outputs = train_module.predict(model, rows)
     assert seen[-1] <= FIXED + 3 and torch.allclose(outputs, full, atol=1e-5)
+    # a whole split is predicted by length (each batch cut after its longest text), outputs back in row order; an
+    # ensemble of text models is cut the same way
+    mixed = text_rows(layout(), 64, torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        expected = model(mixed)
+    monkeypatch.setattr(train_module, "EVAL_BATCH", 8)
+    seen.clear()
+    assert torch.allclose(train_module.predict(model, mixed), expected, atol=1e-5)
+    assert len(seen) == 8 and seen == sorted(seen) and seen[0] < seen[-1]
+    ensemble = Ensemble([build("bilstm"), build("textcnn")], "mean-probs", "classification").eval()
+    with torch.no_grad():
+        assert torch.allclose(train_module.predict(ensemble, mixed), ensemble(mixed), atol=1e-5)
+    assert spy(ensemble, rows).shape[1] <= FIXED + 3
     tokenizer = tmp_path / "tokenizer.json"
     train, test = write_text_data(tmp_path, "0" * 64, 50)
     tokenizer.write_text("{}", encoding="utf8")

@@ -77,3 +77,34 @@ export function augmentTexts(
   });
   return { texts: out, origin: Int32Array.from(origin) };
 }
+
+/**
+ * The tokenizer.json that encodes the altered copies, and the text of its unknown token, which stands for a masked
+ * word (null: it has none). A masked word must become the unknown token's id whatever the tokenizer, so the token is
+ * made an added token if it is not one already (a fitted WordPiece keeps [UNK] in its vocabulary only, where the
+ * pre-tokenizer would split the text "[UNK]" into pieces). Only the copies are encoded with it: data.train, the other
+ * splits and the model's own tokenizer are untouched.
+ */
+export function maskingTokenizer(json: string): { json: string; maskToken: string | null } {
+  const parsed = JSON.parse(json) as {
+    added_tokens?: { id: number; content: string }[];
+    model?: { unk_token?: unknown; vocab?: unknown };
+  };
+  const unk = parsed.model?.unk_token;
+  const vocab = parsed.model?.vocab;
+  const added = parsed.added_tokens ?? [];
+  if (typeof unk !== 'string' || unk === '') return { json, maskToken: null };
+  if (added.some((token) => token.content === unk)) return { json, maskToken: unk };
+  const id = vocab !== null && typeof vocab === 'object' ? (vocab as Record<string, unknown>)[unk] : undefined;
+  if (typeof id !== 'number') return { json, maskToken: null };
+  const token = {
+    id,
+    content: unk,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  };
+  return { json: JSON.stringify({ ...parsed, added_tokens: [...added, token] }), maskToken: unk };
+}

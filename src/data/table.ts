@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { Zip, ZipPassThrough } from 'fflate';
 import { ConfigError, type ConfigIssue } from '../config/errors';
 import { TextOptions, type AugmentedTransferConfig, type DataConfig, type TableSourceConfig } from '../config/schema';
-import { augmentTexts } from './augment';
+import { augmentTexts, maskingTokenizer } from './augment';
 import { DatasetError, datasetFromArrays, type Dataset } from '../eval/dataset';
 import { writeFileAtomic } from '../io/files';
 import { npyBytes } from '../io/npy';
@@ -63,7 +63,6 @@ import {
   type PreparedTokenizer,
   type TextSummary,
 } from './text';
-import { loadTokenizer } from '../preprocess/text';
 import type { EngineDataConfig, PreparedData, Role } from './types';
 
 type TextColumnSpec = Extract<TableColumnSpec, { type: 'text' }>;
@@ -871,13 +870,12 @@ function writeAugmentedTransfer(
   textsFile: string;
   maskToken: string | null;
 } {
-  const maskToken = loadTokenizer(text.tokenizer.json, text.column).unkToken;
+  const { json, maskToken } = maskingTokenizer(text.tokenizer.json);
   if (maskToken === null && options.mask > 0) {
     throw new ConfigError([
       {
         path: 'data.transfer.mask',
-        message:
-          'the tokenizer has no unknown token that a text can hold (an added token such as [UNK]) to mask words with: set mask: 0',
+        message: "the tokenizer has no unknown token (its model's unk_token) to mask words with: set mask: 0",
       },
     ]);
   }
@@ -892,7 +890,7 @@ function writeAugmentedTransfer(
     const from = (origin[row] ?? 0) * width;
     x.data.set(train.x.subarray(from, from + slot), row * width); // the sentence's fixed columns
   }
-  const counts = encodeTexts(texts, text.column, text.tokenizer.json, x.data, width, slot);
+  const counts = encodeTexts(texts, text.column, json, x.data, width, slot);
   const files: Record<string, Uint8Array> = { 'x.npy': x.bytes };
   if (train.labels) files['y.npy'] = gatherRows(train.labels, origin);
   const originNpy = npyBuffer(

@@ -193,8 +193,8 @@ export const ModelResult = z.strictObject({
    */
   inputs: z.literal('texts').optional(),
   /**
-   * Such a teacher's class probabilities on the test rows, in their order (`results/<name>.test-outputs.json`,
-   * {@link TestOutputs}): what the report measures it, and its students' agreement with it, from. Absent otherwise.
+   * Such a teacher's outputs on the test rows, in their order (`results/<name>.test-outputs.json`,
+   * zod `TestOutputs`): what the report measures it, and its students' agreement with it, from. Absent otherwise.
    */
   testOutputs: z.string().optional(),
   /** Text models started from word vectors (`model.vectors`): the coverage, one entry per model (an ensemble's members). */
@@ -213,11 +213,14 @@ export const ValidationPredictions = z.strictObject({
   target: z.union([z.array(z.number().int()), z.array(z.array(z.number()))]),
 });
 
-/** `results/<name>.test-outputs.json`: a text teacher's class probabilities on the test rows, in the split's order. */
-export const TestOutputs = z.strictObject({
-  rows: count,
-  probabilities: z.array(z.array(z.number())),
-});
+/**
+ * `results/<name>.test-outputs.json`: a text teacher's outputs on the test rows, in the split's order: a classifier's
+ * class probabilities, or a regression model's values.
+ */
+export const TestOutputs = z.union([
+  z.strictObject({ rows: count, probabilities: z.array(z.array(z.number())) }),
+  z.strictObject({ rows: count, values: z.array(z.array(z.number())) }),
+]);
 
 /** How a distributed run ran (null: one process). `batch: 'global'`: training.batchSize was the global batch. */
 export const DistributedInfo = z.strictObject({

@@ -154,6 +154,48 @@ export async function evaluate(
   return classificationReport(name, predictions, actual, model.info.labels, { eceBins, topK });
 }
 
+/**
+ * {@link evaluate}'s classification metrics for class probabilities computed elsewhere, one row per dataset sample in
+ * its order: a teacher the runtime cannot run (one that reads raw texts with its own tokenizer, src/experiment/run.ts).
+ * The predicted class is the most probable one (the first on a tie), as the runtime's.
+ */
+export function evaluateProbabilities(
+  name: string,
+  probabilities: readonly number[][],
+  dataset: Dataset,
+  labels: readonly string[] | null,
+  options: Pick<EvaluateOptions, 'eceBins' | 'topK'> = {},
+): ClassificationReport {
+  const eceBins = positiveInteger(options.eceBins ?? DEFAULT_ECE_BINS, 'options.eceBins');
+  const topK = positiveInteger(options.topK ?? DEFAULT_TOP_K, 'options.topK');
+  if (probabilities.length !== dataset.size)
+    throw new InputValidationError('probabilities', `${dataset.size} rows, one per sample`, `${probabilities.length}`);
+  const actual = classLabels(requireTargets(dataset), dataset.targetWidth);
+  const predictions = probabilities.map((row): ClassPrediction => {
+    const index = row.reduce((best, value, i) => (value > (row[best] ?? -Infinity) ? i : best), 0);
+    return { task: 'classification', index, label: labels?.[index] ?? String(index), probabilities: row, logits: null };
+  });
+  return classificationReport(name, predictions, actual, labels, { eceBins, topK });
+}
+
+/** {@link evaluate}'s regression metrics for values computed elsewhere, one row of outputs per dataset sample. */
+export function evaluateValues(name: string, values: readonly number[][], dataset: Dataset): RegressionReport {
+  if (values.length !== dataset.size)
+    throw new InputValidationError('values', `${dataset.size} rows, one per sample`, `${values.length}`);
+  const predictions = values.map((row): RegressionPrediction => ({ task: 'regression', values: row }));
+  return regressionReport(name, predictions, requireTargets(dataset), dataset.targetWidth);
+}
+
+/** The class each sample gets from a model (the most probable one), in the dataset's order. */
+export async function predictedClasses(
+  model: Predictor,
+  dataset: Dataset,
+  options: Pick<EvaluateOptions, 'batchSize'> = {},
+): Promise<Int32Array> {
+  const batchSize = positiveInteger(options.batchSize ?? DEFAULT_BATCH_SIZE, 'options.batchSize');
+  return classIndices((await predictAll(model, dataset, batchSize)) as ClassPrediction[]);
+}
+
 /** How often the student predicts the teacher's class, on the dataset's inputs (its labels are not needed). */
 export async function agreement(
   student: Predictor,

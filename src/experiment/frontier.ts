@@ -20,12 +20,12 @@ export interface FrontierPoint {
 export function frontierPoints(report: RunReport): FrontierPoint[] {
   const points: FrontierPoint[] = [];
   const add = (
-    model: Pick<ModelReport, 'test' | 'latency' | 'sizeBytes'>,
+    model: Pick<ModelReport, 'test' | 'latency'> & { sizeBytes: number | null },
     name: string,
     kind: FrontierPoint['kind'],
     rejected?: boolean,
   ): void => {
-    if (!('accuracy' in model.test) || !model.latency) return;
+    if (!('accuracy' in model.test) || !model.latency || model.sizeBytes === null) return;
     points.push({
       name,
       kind,

@@ -67,7 +67,10 @@ export interface ModelReport {
   sizeBytes: number;
   /** The largest absolute difference between the ONNX file's outputs and PyTorch's, checked at export. */
   parityMaxAbsDiff: number;
-  /** Its metrics on the test split, measured with the runtime on the `.onnx` file. */
+  /**
+   * Its metrics on the test split, measured with the runtime on the `.onnx` file (a teacher that reads raw texts:
+   * {@link TeacherReport}).
+   */
   test: ClassificationTest | RegressionTest;
   /** Share of test samples where the student's top class is the teacher's (students of classifiers). */
   agreementWithTeacher?: number;
@@ -107,6 +110,31 @@ export interface ModelReport {
    */
   vectors?: NonNullable<ModelResult['vectors']>;
 }
+
+/**
+ * The teacher's report: a {@link ModelReport}, except that a teacher that reads the raw texts with its own tokenizer
+ * (`inputs: 'texts'`: a Hugging Face folder, or a checkpoint whose tokenizer is not the data's) has no `.onnx` here
+ * (`onnx`, `sizeBytes`, `parityMaxAbsDiff` null) and no latency: the runtime cannot feed it the data's rows. Its test
+ * metrics, and its students' agreement with it, are computed by the same functions from the class probabilities the
+ * engine wrote for the same test rows (`results/<name>.test-outputs.json`).
+ */
+export type TeacherReport = Omit<ModelReport, 'onnx' | 'sizeBytes' | 'parityMaxAbsDiff'> & {
+  /** The .onnx file, relative to the report's folder; null for a teacher that reads raw texts. */
+  onnx: string | null;
+  /** The `.onnx` file's size in bytes; null without one. */
+  sizeBytes: number | null;
+  /** The export's parity check (or a black box's copy); null without an `.onnx`. */
+  parityMaxAbsDiff: number | null;
+  /** 'texts': it reads the raw texts with its own tokenizer (absent for every other teacher). */
+  inputs?: 'texts';
+  /** Such a teacher's model file, as the engine ran it, and its sha256: what its students record as their teacher. */
+  source?: {
+    /** The model file (a Hugging Face folder's .onnx or weights, or the checkpoint), as the engine ran it. */
+    path: string;
+    /** Its sha256, hex. */
+    sha256: string;
+  };
+};
 
 /**
  * A run's report.json: what ran where, the data, every model's results and verdicts, the sweeps, the artefacts.
@@ -150,7 +178,7 @@ export interface RunReport {
     role: ArtefactRole;
   }[];
   /** The teacher's report. */
-  teacher: ModelReport;
+  teacher: TeacherReport;
   /**
    * Every student's report (of a sweep's candidates, only the chosen ones).
    */

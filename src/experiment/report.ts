@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { MethodConfig } from '../config/schema';
 import type { DataSummary } from '../data/types';
 import type { TextSummary } from '../data/text';
-import type { ModelReport, RunReport } from './report-types';
+import type { ModelReport, RunReport, TeacherReport } from './report-types';
 import type { SweepReport } from './selection';
 import { TIMED_TEST_ROWS } from './latency';
 import { formatP, verdictSentence } from './verdict';
@@ -18,8 +18,8 @@ const compact = (value: number): string =>
       : value >= 1e3
         ? `${(value / 1e3).toFixed(1)}k`
         : String(value);
-const bytes = (value: number): string =>
-  value >= 1 << 20 ? `${(value / (1 << 20)).toFixed(2)} MB` : `${(value / 1024).toFixed(1)} kB`;
+const bytes = (value: number | null): string =>
+  value === null ? '—' : value >= 1 << 20 ? `${(value / (1 << 20)).toFixed(2)} MB` : `${(value / 1024).toFixed(1)} kB`;
 
 /** A method as a table cell: its name and its options, whatever the method (no per-method code). */
 export function methodLabel(method: MethodConfig | null): string {
@@ -105,12 +105,12 @@ export function tableRows(report: RunReport): string[][] {
 }
 
 /** The model's name; a chosen candidate's group; a labels twin's student (it is that student). */
-function modelCell(model: ModelReport): string {
+function modelCell(model: ModelReport | TeacherReport): string {
   const name = model.candidateOf ? `${model.name} (${model.candidateOf})` : model.name;
   return model.sameAs ? `${name} = ${model.sameAs}` : name;
 }
 
-function verdictCell(model: ModelReport): string {
+function verdictCell(model: ModelReport | TeacherReport): string {
   if (!model.verdict) return '—';
   if (model.verdict.conclusion === 'identical') return `identical to ${model.verdict.baseline}`;
   return `${model.verdict.conclusion} (p=${formatP(model.verdict.pValue)})`;
@@ -171,6 +171,15 @@ function textNote(text: TextSummary): string {
     `${text.maxLength} token slots, cut on the ${text.truncation}. Truncated: ${perSplit(text.truncated)}; ` +
     `empty or missing (encoded as padding only): ${perSplit(text.emptyTexts)}.`
   );
+}
+
+/** A teacher that reads the raw texts with its own tokenizer: how it was measured without an .onnx here. */
+function textTeacherNote(teacher: TeacherReport): string[] {
+  if (teacher.inputs !== 'texts') return [];
+  return [
+    '',
+    `The teacher **${teacher.name}** reads the raw texts with its own tokenizer (\`${teacher.source?.path ?? '?'}\`): the runtime cannot feed it the data's rows, so it has no .onnx here and no latency (—); its test metrics, and the students' agreement with it, are computed from the class probabilities the engine wrote for the same test rows (\`results/${teacher.name}.test-outputs.json\`).`,
+  ];
 }
 
 /** Each text model started from word vectors: how much of its vocabulary and of data.train's tokens they covered. */
@@ -300,6 +309,7 @@ export function reportMarkdown(
     '',
     `Test set: ${report.teacher.test.n} samples (${report.testData}). Latency: onnxruntime-node on this machine, batch-1 median, all models measured in interleaved rounds; speed-up is the teacher's latency over the model's.${report.data.text ? ` Text models are timed on the raw rows of data.test (the first ${TIMED_TEST_ROWS}), tokenization included.` : ''}`,
     ...dataNote(report.data),
+    ...textTeacherNote(report.teacher),
     ...report.warnings
       .filter((warning) => warning.model === undefined)
       .flatMap((warning) => ['', `**Warning:** ${warning.message}`]),

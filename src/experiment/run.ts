@@ -3,18 +3,21 @@
  * coarse engine call), then evaluation of every .onnx with onnxruntime-node
  * on the test split, and report.json / report.md / charts in the output folder.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError, parseExperiment } from '../config';
 import type { DistributedConfig, ExperimentConfig, ExperimentInput } from '../config/schema';
 import { type Commands, type Engine, type EngineEvent, type ExperimentTrainResult, type ModelResult } from '../engine';
+import { TestOutputs } from '../engine/commands';
 import { runDistributed } from '../engine/distributed';
 import { withOnDemandEngine, type OnDemandEngine } from '../engine/on-demand';
 import { prepareData, type DataSummary, type PreparedData } from '../data';
 import { agreement, evaluate, loadDataset, type Dataset, type EvaluationReport } from '../eval';
 import { OnnxModel } from '../runtime/model';
-import { sampleOutcomes } from '../eval/evaluate';
+import { evaluateProbabilities, evaluateValues, predictedClasses, sampleOutcomes } from '../eval/evaluate';
+import { predictionAgreement } from '../eval/metrics';
 import { engineStudents, isLabelsTrained, labelsTwins, planStudents, type StudentPlan } from '../config/sweep';
 import { chooseStudents, withTwins, type Chosen, type SweepReport } from './selection';
 import { keptCandidates, selectByFolds, selectionFolds } from './folds';
@@ -35,7 +38,7 @@ import {
   type Claim,
 } from '../io/run-folder';
 import { reportMarkdown } from './report';
-import type { ModelReport, RunReport, RunWarning } from './report-types';
+import type { ModelReport, RunReport, RunWarning, TeacherReport } from './report-types';
 import { verifyRun } from './verify';
 import { renderFrontier } from './frontier';
 import { addVariants } from './variants';
@@ -70,6 +73,18 @@ export interface RunOptions {
 }
 
 type Exported = ModelResult & { onnx: string; export: NonNullable<ModelResult['export']> };
+
+/** A teacher that reads raw texts with its own tokenizer: not exported; measured from the test outputs the engine wrote. */
+type TextTeacher = ModelResult & { inputs: 'texts'; testOutputs: string };
+
+/** The teacher's class answers on the test rows that its students' agreement is measured against. */
+type TeacherAnswers = { model: OnnxModel } | { classes: Int32Array };
+
+function readsTexts(result: ModelResult): TextTeacher | null {
+  if (result.inputs !== 'texts') return null;
+  if (result.testOutputs === undefined) throw new Error(`${result.name}: the engine wrote no test outputs for it`);
+  return result as TextTeacher;
+}
 
 /** run_experiment always exports: a model without its .onnx here is a bug on the Python side. */
 function exported(result: ModelResult): Exported {
@@ -358,30 +373,41 @@ async function evaluateRun(
     level: config.evaluate.selection.level,
     ...(decided ? { decided } : {}),
   });
-  const results: Exported[] = [trained.teacher, ...chosen.evaluated].map(exported);
+  // A teacher that reads raw texts has no .onnx: the runtime cannot feed it the data's rows (report-types' TeacherReport).
+  const textTeacher = readsTexts(trained.teacher);
+  const studentResults: Exported[] = chosen.evaluated.map(exported);
+  const results: Exported[] = textTeacher ? studentResults : [exported(trained.teacher), ...studentResults];
   const models: OnnxModel[] = [];
   try {
     for (const result of results) models.push(await OnnxModel.load(result.onnx, result.loadOptions ?? {}));
-    const [teacherModel] = models as [OnnxModel];
-    const reports: ModelReport[] = [];
-    for (const [index, result] of results.entries()) {
-      reports.push(
+    const studentModels = textTeacher ? models : models.slice(1);
+    const measured = textTeacher
+      ? await textTeacherReport(textTeacher, dataset, config)
+      : await onnxTeacherReport(required(models[0], "the teacher's model"), required(results[0], 'the teacher'), {
+          dataset,
+          config,
+          outDir,
+        });
+    const teacherModel = 'model' in measured.answers ? measured.answers.model : null;
+    const studentReports: ModelReport[] = [];
+    for (const [index, result] of studentResults.entries()) {
+      studentReports.push(
         await evaluateModel(
-          required(models[index], 'the model of a result'),
+          required(studentModels[index], 'the model of a result'),
           result,
           dataset,
           config,
           outDir,
-          index === 0 ? null : teacherModel,
+          measured.answers,
         ),
       );
     }
     const byName = new Map(
-      results.map((result, index) => [
+      studentResults.map((result, index) => [
         result.name,
         {
-          report: required(reports[index], 'the report of a result'),
-          model: required(models[index], 'the model of a result'),
+          report: required(studentReports[index], 'the report of a result'),
+          model: required(studentModels[index], 'the model of a result'),
         },
       ]),
     );
@@ -399,17 +425,24 @@ async function evaluateRun(
     // A text model is timed on data.test's raw rows (tokenization included), the others on synthetic values.
     const timed = config.evaluate.benchmark ? await timedRows(config, models) : null;
     if (config.evaluate.benchmark) {
+      // Timed side by side, in the order of `models`: the teacher first when it has an .onnx.
       const latencies = await latenciesSideBySide(models, timed);
-      const teacherP50 = required(latencies[0], "the teacher's latency").batch1P50Ms;
-      for (const [index, report] of reports.entries()) {
+      const timedReports: (ModelReport | TeacherReport)[] = textTeacher
+        ? studentReports
+        : [measured.report, ...studentReports];
+      const teacherP50 = textTeacher ? undefined : required(latencies[0], "the teacher's latency").batch1P50Ms;
+      for (const [index, report] of timedReports.entries()) {
         const latency = required(latencies[index], 'the latency of a model');
         report.latency = latency;
-        if (index > 0) report.speedupOverTeacher = teacherP50 / latency.batch1P50Ms;
+        if (report.role === 'student' && teacherP50 !== undefined)
+          report.speedupOverTeacher = teacherP50 / latency.batch1P50Ms;
       }
     }
-    await addVariants(reports.slice(1), results.slice(1), models.slice(1), dataset, config, outDir, timed);
-    const [teacher, ...students] = reports as [ModelReport, ...ModelReport[]];
-    const labels = [...(models[1]?.info.labels ?? teacherModel.info.labels ?? [])];
+    await addVariants(studentReports, studentResults, studentModels, dataset, config, outDir, timed);
+    const teacher = measured.report;
+    const students = studentReports;
+    const reports = [teacher, ...students];
+    const labels = [...(studentModels[0]?.info.labels ?? teacherModel?.info.labels ?? trained.teacher.labels)];
     const report: RunReport = {
       name: config.name,
       createdAt: new Date().toISOString(),
@@ -476,20 +509,82 @@ function withTwinReports(
   return [...students, ...twins].sort((a, b) => place(a) - place(b));
 }
 
+/**
+ * A teacher that reads raw texts: its test metrics computed by {@link evaluate}'s functions from the class
+ * probabilities the engine wrote for the same test rows (`results/<name>.test-outputs.json`), and its classes there
+ * for the students' agreement. No .onnx, no latency.
+ */
+async function textTeacherReport(
+  result: TextTeacher,
+  dataset: Dataset,
+  config: ExperimentConfig,
+): Promise<{ report: TeacherReport; answers: TeacherAnswers }> {
+  const outputs = TestOutputs.parse(JSON.parse(fs.readFileSync(result.testOutputs, 'utf8')));
+  const labels = result.labels.length ? result.labels : null;
+  const evaluation =
+    'values' in outputs
+      ? evaluateValues(result.name, outputs.values, dataset)
+      : evaluateProbabilities(result.name, outputs.probabilities, dataset, labels, {
+          topK: config.evaluate.topK,
+          eceBins: config.evaluate.calibrationBins,
+        });
+  const report: TeacherReport = {
+    name: result.name,
+    role: result.role,
+    method: result.method,
+    model: { ...config.teacher },
+    params: result.params,
+    flopsPerSample: result.flopsPerSample,
+    onnx: null,
+    sizeBytes: null,
+    parityMaxAbsDiff: null,
+    test: testSummary(evaluation),
+    latency: null,
+    trainSeconds: result.trainSeconds,
+    history: result.history,
+    ...(evaluation.task === 'classification' ? { confusion: evaluation.confusion } : {}),
+    inputs: 'texts',
+    source: { path: result.checkpoint, sha256: await sha256File(result.checkpoint) },
+  };
+  const classes = Int32Array.from('probabilities' in outputs ? outputs.probabilities : [], (row) =>
+    row.reduce((best, value, i) => (value > (row[best] ?? -Infinity) ? i : best), 0),
+  );
+  return { report, answers: { classes } }; // (regression: no agreement, as with every teacher)
+}
+
+/** A teacher with an .onnx: evaluated in the runtime like every model; its students' agreement is with that file. */
+async function onnxTeacherReport(
+  model: OnnxModel,
+  result: Exported,
+  { dataset, config, outDir }: { dataset: Dataset; config: ExperimentConfig; outDir: string },
+): Promise<{ report: TeacherReport; answers: TeacherAnswers }> {
+  return { report: await evaluateModel(model, result, dataset, config, outDir, null), answers: { model } };
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
 async function evaluateModel(
   model: OnnxModel,
   result: Exported,
   dataset: Dataset,
   config: ExperimentConfig,
   outDir: string,
-  teacher: OnnxModel | null,
+  teacher: TeacherAnswers | null,
 ): Promise<ModelReport> {
   const evaluation = await evaluate(model, dataset, {
     topK: config.evaluate.topK,
     eceBins: config.evaluate.calibrationBins,
   });
   const fidelity =
-    teacher && evaluation.task === 'classification' ? await agreement(model, teacher, dataset) : undefined;
+    !teacher || evaluation.task !== 'classification'
+      ? undefined
+      : 'model' in teacher
+        ? await agreement(model, teacher.model, dataset)
+        : { agreement: predictionAgreement(await predictedClasses(model, dataset), teacher.classes) };
   const report: ModelReport = {
     name: result.name,
     role: result.role,

@@ -9,7 +9,7 @@ import type { ExperimentConfig, ExperimentInput } from '../config/schema';
 import { exactBinomialTwoSided } from '../eval/significance';
 import { writeFileAtomic } from '../io/files';
 import { markdownTable } from './report';
-import type { ModelReport, RunReport } from './report-types';
+import type { ModelReport, RunReport, TeacherReport } from './report-types';
 import { run, type RunOptions } from './run';
 import { SIGNIFICANCE, formatP, type Conclusion, type Verdict } from './verdict';
 import { isLabelsTrained } from '../config/sweep';
@@ -81,7 +81,8 @@ export interface SeedsReport {
   students: SeedStudentSummary[];
 }
 
-const quality = (model: ModelReport): number => ('accuracy' in model.test ? model.test.accuracy : model.test.rmse);
+const quality = (model: ModelReport | TeacherReport): number =>
+  'accuracy' in model.test ? model.test.accuracy : model.test.rmse;
 
 export function meanSd(values: readonly number[]): { mean: number; sd: number } {
   const mean = values.reduce((sum, value) => sum + value, 0) / values.length;

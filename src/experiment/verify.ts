@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { decodeModel, graphFacts } from '../runtime/model-file';
 import { MANIFEST, readManifest, runFiles, type Manifest } from '../io/run-folder';
-import type { ModelReport, RunReport } from './report-types';
+import type { ModelReport, RunReport, TeacherReport } from './report-types';
 
 /** What {@link verifyRun} found: every artefact of a run folder checked against its manifest's sha256 and size. */
 export interface VerifyResult {
@@ -86,38 +86,42 @@ function checkReport(dir: string, manifest: Manifest, hashes: ReadonlyMap<string
       (entry.role === 'checkpoint' && entry.path === `checkpoints/${report.teacher.name}.pt`),
   );
   const teacherHashes = new Set(teacherFiles.map((entry) => hashes.get(entry.path) ?? entry.sha256));
+  // A teacher that reads raw texts is not exported: its students name the model file it ran, as the run recorded it.
+  if (report.teacher.source) teacherHashes.add(report.teacher.source.sha256);
   for (const model of [report.teacher, ...report.students]) problems.push(...checkModel(dir, model, teacherHashes));
   return problems;
 }
 
-function checkModel(dir: string, model: ModelReport, teacherHashes: ReadonlySet<string>): string[] {
-  const file = path.join(dir, model.onnx);
-  if (!fs.existsSync(file)) return [`${model.onnx}: missing (report.json's ${model.role} ${model.name})`];
+function checkModel(dir: string, model: ModelReport | TeacherReport, teacherHashes: ReadonlySet<string>): string[] {
+  const onnx = model.onnx;
+  if (onnx === null) return []; // a teacher that reads raw texts: no .onnx in the folder
+  const file = path.join(dir, onnx);
+  if (!fs.existsSync(file)) return [`${onnx}: missing (report.json's ${model.role} ${model.name})`];
   let metadata: ReadonlyMap<string, string>;
   try {
     metadata = graphFacts(decodeModel(new Uint8Array(fs.readFileSync(file)), file)).metadata;
   } catch (error) {
-    return [`${model.onnx}: not a readable ONNX model (${(error as Error).message})`];
+    return [`${onnx}: not a readable ONNX model (${(error as Error).message})`];
   }
   if (!metadata.has('distillery.name')) return []; // a black-box teacher: not ours, nothing recorded to compare
   const problems: string[] = [];
   const expect = (key: string, recorded: unknown): void => {
     const value = metadata.get(`distillery.${key}`);
     if (value !== undefined && value !== recorded)
-      problems.push(`${model.onnx}: distillery.${key} is ${value}, report.json says ${String(recorded)}`);
+      problems.push(`${onnx}: distillery.${key} is ${value}, report.json says ${String(recorded)}`);
   };
   expect('name', model.sameAs ?? model.name); // a labels twin's entry is its student's file
   expect('role', model.role);
   expect('params', String(model.params));
   const method = metadata.get('distillery.method');
   if (method !== undefined && JSON.stringify(JSON.parse(method)) !== JSON.stringify(model.method)) {
-    problems.push(`${model.onnx}: distillery.method differs from report.json's`);
+    problems.push(`${onnx}: distillery.method differs from report.json's`);
   }
   if (model.role === 'student') {
     const teacher = JSON.parse(metadata.get('distillery.teacher') ?? 'null') as { name: string; sha256: string } | null;
     if (teacher && !teacherHashes.has(teacher.sha256)) {
       problems.push(
-        `${model.onnx}: its teacher (distillery.teacher.sha256 ${teacher.sha256.slice(0, 12)}…) is none of this folder's teacher files — its provenance is false`,
+        `${onnx}: its teacher (distillery.teacher.sha256 ${teacher.sha256.slice(0, 12)}…) is none of this folder's teacher files — its provenance is false`,
       );
     }
   }

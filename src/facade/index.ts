@@ -105,6 +105,9 @@ async function inLockedFolder<T>(
 
 /**
  * Trains (or loads, or assembles) a teacher; saves `<outDir>/checkpoints/<name>.pt` and `<outDir>/<name>.onnx`.
+ * A Hugging Face teacher (`huggingface-onnx`, or `huggingface`: fine-tuned into `<outDir>/checkpoints/<name>.hf`)
+ * reads the raw texts with its own tokenizer: it is not exported (`onnx: null`, `inputs: 'texts'`) and its metrics
+ * are the engine's.
  *
  * @example
  * ```ts
@@ -133,7 +136,9 @@ export async function trainTeacher(options: TrainTeacherInput, call: FacadeCallO
 
 /**
  * Distils one student from a teacher checkpoint (or ONNX teacher) with the student's method; saves and exports it like
- * trainTeacher.
+ * trainTeacher. The teacher may also be a Hugging Face ONNX folder (`{ type: 'huggingface-onnx', path }`), or the
+ * `huggingface` teacher that trainTeacher() fine-tuned into the same `outDir` (the same `{ type: 'huggingface', … }`
+ * options: its fine-tuned copy in `checkpoints/<name>.hf` is used, never fine-tuned again).
  *
  * @example
  * ```ts

@@ -74,8 +74,6 @@ export interface TextTokenizer {
   readonly padId: number | null;
   /** The id of the unknown token, null when the model has none. */
   readonly unkId: number | null;
-  /** The unknown token as a text may hold it (an added token, found in raw text), null when it is not one. */
-  readonly unkToken: string | null;
   /** maxLength and truncation side, as given to {@link loadTokenizer}. */
   readonly options: TruncationOptions;
   /** One text → its ids, truncated to `maxLength` on the `truncation` side. */
@@ -358,7 +356,6 @@ class HfTextTokenizer implements TextTokenizer {
   readonly vocabSize: number;
   readonly padId: number | null;
   readonly unkId: number | null;
-  readonly unkToken: string | null;
   private readonly normalize: Normalize;
   private readonly preTokenize: PreTokenize;
   private readonly model: ModelLike;
@@ -413,7 +410,6 @@ class HfTextTokenizer implements TextTokenizer {
     const padName = PAD_NAMES.find((name) => added.has(name) || model.tokens_to_ids.has(name));
     this.padId = padName === undefined ? null : (added.get(padName) ?? model.tokens_to_ids.get(padName) ?? null);
     this.unkId = model.unk_token_id ?? null;
-    this.unkToken = [...added].find(([, id]) => id === this.unkId)?.[0] ?? null;
   }
 
   encode(text: string): TextEncoding {
