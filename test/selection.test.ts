@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { engineStudents, labelsTwins, planStudents } from '../src/config/sweep';
+import { seededRandom } from '../src/data/augment';
 import { parseExperiment } from '../src/config';
 import type { ModelResult } from '../src/engine';
 import { run } from '../src/experiment/run';
@@ -20,21 +21,9 @@ import {
 } from '../src/experiment/selection';
 import { tempDir } from './support/tiny';
 
-/** A deterministic generator (mulberry32), so that the "noise" is the same every run. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** `reference` with `gained` of its wrong rows made right and `lost` of its right rows made wrong, at random. */
 function differingBy(reference: readonly boolean[], gained: number, lost: number, seed: number): boolean[] {
-  const random = generator(seed);
+  const random = seededRandom(seed);
   const shuffled = (rows: number[]): number[] =>
     rows
       .map((row) => ({ row, key: random() }))
@@ -132,7 +121,7 @@ describe('the rule', () => {
   });
 
   test('regression: the exact sign test on absolute errors, and the better RMSE too', () => {
-    const random = generator(3);
+    const random = seededRandom(3);
     const reference = Array.from({ length: 200 }, () => 1 + random());
     const better = reference.map((error, row) => (row < 150 ? error * 0.8 : error * 1.1)); // 150 rows closer, 50 farther
     const noisy = reference.map((error, row) => (row % 2 ? error * 0.9 : error * 1.1));

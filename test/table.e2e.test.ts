@@ -20,6 +20,7 @@ import {
 import type { ClassificationTest } from '../src/experiment/report-types';
 import { CLI, ROOT, tempDir } from './support/tiny';
 import { closeIfOpened } from './support/hooks';
+import { maxAbsDifference, probabilities, pythonProbabilities } from './support/parity';
 
 const quick = { epochs: 3, batchSize: 32, optimizer: { type: 'adam', lr: 0.01 } } as const;
 
@@ -47,17 +48,6 @@ function shopCsv(rows: number, seed: number): string {
     lines.push(`${size.toFixed(3)},${i % 17 === 5 ? '' : colour},${String(gift)},${weight},${grade}`);
   }
   return lines.join('\n') + '\n';
-}
-
-function probabilities(predictions: Prediction[]): number[][] {
-  return predictions.map((prediction) => (prediction as ClassPrediction).probabilities);
-}
-
-function maxAbsDifference(a: number[][], b: number[][]): number {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  a.forEach((row, i) => row.forEach((value, j) => (max = Math.max(max, Math.abs(value - b[i]![j]!)))));
-  return max;
 }
 
 function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -144,30 +134,7 @@ describe('a CSV table, from training to predict(row)', () => {
   test("the runtime on raw rows matches Python's checkpoint on the engine data the run recorded", async () => {
     const rows = await readTableFile(testFile);
     const onRows = probabilities(await student.predictBatch(rows));
-    const script = [
-      'import json, sys',
-      'import numpy as np',
-      'from distillery import api',
-      'config = json.load(open(sys.argv[1]))',
-      "logits, y = api.predict(sys.argv[2], config['data'], 'test', 'cpu')",
-      'p = np.exp(logits - logits.max(axis=1, keepdims=True))',
-      'p = p / p.sum(axis=1, keepdims=True)',
-      'print(json.dumps(p.tolist()))',
-    ].join('\n');
-    const result = spawnSync(
-      process.execPath,
-      [
-        path.join(ROOT, 'scripts', 'python.js'),
-        '-c',
-        script,
-        path.join(outDir, 'resolved-config.json'),
-        path.join(outDir, 'checkpoints', 'soft.pt'),
-      ],
-      { cwd: ROOT, encoding: 'utf8', timeout: 180_000 },
-    );
-    expect(result.stderr).not.toMatch(/Traceback/);
-    const python = JSON.parse(result.stdout.trim().split('\n').pop()!) as number[][];
-    expect(maxAbsDifference(onRows, python)).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDifference(onRows, pythonProbabilities(outDir, 'soft.pt'))).toBeLessThanOrEqual(1e-5);
   });
 
   test('the CLI predicts from the CSV and evaluates on it', () => {

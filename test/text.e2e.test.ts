@@ -12,54 +12,17 @@ import * as path from 'node:path';
 import { readTableFile } from '../src/data/table';
 import { run } from '../src/experiment';
 import type { ClassificationTest } from '../src/experiment/report-types';
-import { OnnxModel, type ClassPrediction, type Prediction } from '../src/runtime';
+import { OnnxModel, type ClassPrediction } from '../src/runtime';
 import { closeIfOpened } from './support/hooks';
+import { maxAbsDifference, probabilities, pythonProbabilities } from './support/parity';
 import { reviews, reviewsCsv, reviewsJsonl } from './support/reviews';
 import { CLI, ROOT, tempDir } from './support/tiny';
 
 const quick = { epochs: 4, batchSize: 32, optimizer: { type: 'adam', lr: 0.01 } } as const;
 
-function probabilities(predictions: Prediction[]): number[][] {
-  return predictions.map((prediction) => (prediction as ClassPrediction).probabilities);
-}
-
-function maxAbsDifference(a: number[][], b: number[][]): number {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  a.forEach((row, i) => row.forEach((value, j) => (max = Math.max(max, Math.abs(value - b[i]![j]!)))));
-  return max;
-}
-
 function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-/** Python's softmax of a checkpoint's logits on a split of the engine data the run recorded. */
-function pythonProbabilities(outDir: string, checkpoint: string): number[][] {
-  const script = [
-    'import json, sys',
-    'import numpy as np',
-    'from distillery import api',
-    'config = json.load(open(sys.argv[1]))',
-    "logits, y = api.predict(sys.argv[2], config['data'], 'test', 'cpu')",
-    'p = np.exp(logits - logits.max(axis=1, keepdims=True))',
-    'p = p / p.sum(axis=1, keepdims=True)',
-    'print(json.dumps(p.tolist()))',
-  ].join('\n');
-  const result = spawnSync(
-    process.execPath,
-    [
-      path.join(ROOT, 'scripts', 'python.js'),
-      '-c',
-      script,
-      path.join(outDir, 'resolved-config.json'),
-      path.join(outDir, 'checkpoints', checkpoint),
-    ],
-    { cwd: ROOT, encoding: 'utf8', timeout: 180_000, env: { ...process.env, OMP_NUM_THREADS: '1' } },
-  );
-  expect(result.stderr).not.toMatch(/Traceback/);
-  return JSON.parse(result.stdout.trim().split('\n').pop()!) as number[][];
 }
 
 describe('a CSV with a text column, from run() to predict(text)', () => {

@@ -6,7 +6,6 @@
  * recorded teacher. The student still runs from raw strings in Node as Python's checkpoint does. And an augmented
  * transfer set, whose masked words reach the teacher as its own [MASK] (python/tests/test_hf_teachers.py checks the id).
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readTableFile } from '../src/data/table';
@@ -16,41 +15,13 @@ import { verifyRun } from '../src/experiment/verify';
 import type { ClassificationTest, RunReport } from '../src/experiment/report-types';
 import { distill, trainTeacher } from '../src/facade';
 import type { ExperimentInput } from '../src/config/schema';
-import { OnnxModel, type ClassPrediction } from '../src/runtime';
+import { OnnxModel } from '../src/runtime';
 import { closeIfOpened } from './support/hooks';
+import { maxAbsDifference, probabilities, python, pythonProbabilities } from './support/parity';
 import { reviews, reviewsCsv } from './support/reviews';
 import { ROOT, tempDir } from './support/tiny';
 
-const PYTHON = path.join(ROOT, 'scripts', 'python.js');
-const env = { ...process.env, OMP_NUM_THREADS: '1' };
 const quick = { epochs: 2, batchSize: 32, optimizer: { type: 'adam', lr: 0.01 } } as const;
-
-function python(args: string[]): string {
-  const result = spawnSync(process.execPath, [PYTHON, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env });
-  if (result.status !== 0)
-    throw new Error(`python ${args[0] ?? ''} failed (${String(result.status)}): ${result.stderr}`);
-  return result.stdout;
-}
-
-/** Python's softmax of a checkpoint's logits on the test split of the engine data the run recorded. */
-function pythonProbabilities(outDir: string, checkpoint: string): number[][] {
-  const script = [
-    'import json, sys',
-    'import numpy as np',
-    'from distillery import api',
-    'config = json.load(open(sys.argv[1]))',
-    "logits, y = api.predict(sys.argv[2], config['data'], 'test', 'cpu')",
-    'p = np.exp(logits - logits.max(axis=1, keepdims=True))',
-    'print(json.dumps((p / p.sum(axis=1, keepdims=True)).tolist()))',
-  ].join('\n');
-  const out = python([
-    '-c',
-    script,
-    path.join(outDir, 'resolved-config.json'),
-    path.join(outDir, 'checkpoints', checkpoint),
-  ]);
-  return JSON.parse(out.trim().split('\n').pop()!) as number[][];
-}
 
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the file's shape
 function readJson<T>(file: string): T {
@@ -147,14 +118,8 @@ describe('teachers with their own tokenizer, through run()', () => {
     test("the student's runtime predictions from raw strings equal Python's", async () => {
       const student = await OnnxModel.load(path.join(outDir, 'bag.onnx'));
       try {
-        const fromNode = (await student.predictBatch(await readTableFile(testFile))).map(
-          (prediction) => (prediction as ClassPrediction).probabilities,
-        );
-        const fromPython = pythonProbabilities(outDir, 'bag.pt');
-        expect(fromNode).toHaveLength(fromPython.length);
-        let max = 0;
-        fromNode.forEach((row, i) => row.forEach((p, j) => (max = Math.max(max, Math.abs(p - fromPython[i]![j]!)))));
-        expect(max).toBeLessThanOrEqual(1e-5);
+        const fromNode = probabilities(await student.predictBatch(await readTableFile(testFile)));
+        expect(maxAbsDifference(fromNode, pythonProbabilities(outDir, 'bag.pt'))).toBeLessThanOrEqual(1e-5);
       } finally {
         await student.close();
       }

@@ -65,3 +65,17 @@ class Cancelled(DistilleryError):
 
 class QuantizationError(DistilleryError):
     """A quantised or fp16 variant could not be made: no or wrong calibration data, an op the converter cannot take."""
+
+
+def utf8_line(line: bytes, path: str, field: str, number: int) -> str:
+    """Line ``number`` (from 1) of the text file ``path`` decoded as UTF-8, or a DataError naming the file, the line
+    and the first invalid byte."""
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{path}, line {number}: invalid UTF-8 at byte {error.start}",
+            field=field,
+            file=path,
+            details={"line": number},
+        ) from error

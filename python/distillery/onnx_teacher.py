@@ -29,6 +29,19 @@ from .spec import OnnxTeacher as OnnxTeacherSpec
 CHUNK = 1024
 
 
+def teacher_session(path: str, where: str) -> Any:
+    """An onnxruntime session on the CPU for the teacher file ``path``, or a ConfigError at ``{where}.path`` when
+    onnxruntime cannot load it. (Also the Hugging Face ONNX teacher's, text_teachers.py.)"""
+    import onnxruntime
+
+    try:
+        return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own exception types for unreadable models
+        raise ConfigError(
+            f"{where}.path: {path} is not a loadable ONNX model: {error}", field=f"{where}.path", file=path
+        ) from error
+
+
 class OnnxTeacher(nn.Module):
     def __init__(
         self,
@@ -40,16 +53,9 @@ class OnnxTeacher(nn.Module):
         where: str = "teacher",
     ):
         super().__init__()
-        import onnxruntime
-
         if not os.path.exists(path):
             raise ConfigError(f"{where}.path: ONNX teacher not found: {path}", field=f"{where}.path", file=path)
-        try:
-            self.session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own exception types for unreadable models
-            raise ConfigError(
-                f"{where}.path: {path} is not a loadable ONNX model: {error}", field=f"{where}.path", file=path
-            ) from error
+        self.session = teacher_session(path, where)
         self.path = path
         metadata = self.session.get_modelmeta().custom_metadata_map
         model_input = self._input(options.input_name, where)

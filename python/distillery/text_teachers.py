@@ -36,6 +36,7 @@ from torch import nn
 from .checkpoints import LoadedModel
 from .data import DataBundle, Split
 from .errors import ConfigError, DataError
+from .onnx_teacher import teacher_session
 from .progress import Progress
 from .spec import HuggingFaceOnnxTeacher, HuggingFaceTeacher
 from .text import encode_texts, text_column, text_layout
@@ -183,8 +184,6 @@ class HfOnnxTeacher(TextTeacher):
 
     def __init__(self, spec: HuggingFaceOnnxTeacher, where: str = "teacher") -> None:
         super().__init__()
-        import onnxruntime
-
         self.where = where
         folder = _folder(spec.path, where)
         candidates = [os.path.join(folder, name) for name in ONNX_FILES]
@@ -196,12 +195,7 @@ class HfOnnxTeacher(TextTeacher):
                 file=folder,
             )
         self.path = found
-        try:
-            self.session = onnxruntime.InferenceSession(found, providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own exception types for unreadable models
-            raise ConfigError(
-                f"{where}.path: {found} is not a loadable ONNX model: {error}", field=f"{where}.path", file=found
-            ) from error
+        self.session = teacher_session(found, where)
         inputs = {item.name: item for item in self.session.get_inputs()}
         if "input_ids" not in inputs:
             raise ConfigError(

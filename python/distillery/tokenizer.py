@@ -25,7 +25,7 @@ import os
 from collections.abc import Iterator
 from typing import Any, Optional
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, utf8_line
 from .io import atomic_write, file_sha256
 from .progress import Progress
 from .spec import FitTokenizerRequest
@@ -50,15 +50,7 @@ def read_texts(path: str, field: str = "textsPath") -> list[str]:
     if lines and lines[-1] == b"":
         lines.pop()  # the newline that ends the last line
     for number, line in enumerate(lines, start=1):
-        try:
-            decoded = line.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise DataError(
-                f"{path}, line {number}: invalid UTF-8 at byte {error.start}",
-                field=field,
-                file=path,
-                details={"line": number},
-            ) from error
+        decoded = utf8_line(line, path, field, number)
         if decoded.endswith("\r"):
             decoded = decoded[:-1]
         try:

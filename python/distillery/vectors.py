@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from .data import DataBundle
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, utf8_line
 from .progress import Progress
 from .results import VectorCoverage
 from .spec import ModelSpec, TransformerModel, WordVectors
@@ -207,15 +207,7 @@ def read_vectors(
                         details={"line": number},
                     )
                 word_bytes, fields = fields[0], fields[1:]
-            try:
-                word = word_bytes.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise DataError(
-                    f"{path}, line {number}: invalid UTF-8 at byte {error.start}",
-                    field=field,
-                    file=path,
-                    details={"line": number},
-                ) from error
+            word = utf8_line(word_bytes, path, field, number)
             vectors += 1
             lowered = word.lower()
             wanted = word in exact and word not in found_exact

@@ -304,21 +304,27 @@ def test_a_head_of_another_size_is_made_anew(folders, tmp_path):
 # ---------------------------------------------------------------- a Distillery checkpoint with another tokenizer
 
 
-def test_a_checkpoint_with_its_own_tokenizer_reads_the_raw_texts(folders, corpus, tmp_path):
+def own_teacher(root, corpus, epochs: int) -> tuple[dict, str]:
+    """A Distillery text teacher (an embedding bag) trained on the corpus's texts with another tokenizer (BPE): its
+    data config and its checkpoint."""
     train, y_train, test, y_test = corpus
-    other = train_tokenizer(train, "bpe", 60, False, 1)  # another tokenizer for the same texts
-    own = write_data(tmp_path / "own", other, train, y_train, test, y_test)
+    own = write_data(root / "data", train_tokenizer(train, "bpe", 60, False, 1), train, y_train, test, y_test)
     teacher = {"type": "train", "name": "t", "model": model_options("embedding-bag", dim=8, buckets=31),
-               "training": {**training_options(epochs=2), "checkpoint": "last"}}  # fmt: skip
+               "training": {**training_options(epochs=epochs), "checkpoint": "last"}}  # fmt: skip
     trained = api.call(
         "train_teacher",
-        {"data": own, "outDir": str(tmp_path / "t"), "device": "cpu", "seed": 0, "resume": False, "export": False,
+        {"data": own, "outDir": str(root / "t"), "device": "cpu", "seed": 0, "resume": False, "export": False,
          "teacher": teacher},
     )  # fmt: skip
+    return own, str(trained["checkpoint"])
+
+
+def test_a_checkpoint_with_its_own_tokenizer_reads_the_raw_texts(folders, corpus, tmp_path):
+    own, checkpoint = own_teacher(tmp_path, corpus, epochs=2)
     from distillery.checkpoints import load_checkpoint
     from distillery.train import predict
 
-    loaded = load_checkpoint(trained["checkpoint"], CPU)
+    loaded = load_checkpoint(checkpoint, CPU)
     expected = predict(loaded.module, bundle(own).test.x)
     wrapped = retokenized(loaded, bundle(folders["data"]), "teacher.path")
     assert wrapped is not None
@@ -402,17 +408,7 @@ def test_split_texts_survive_device_rows():
 @pytest.fixture(scope="module")
 def own_checkpoint(tmp_path_factory, corpus):
     """A Distillery text teacher trained on the same texts with another tokenizer (BPE), 1 epoch."""
-    train, y_train, test, y_test = corpus
-    root = tmp_path_factory.mktemp("own")
-    own = write_data(root / "data", train_tokenizer(train, "bpe", 60, False, 1), train, y_train, test, y_test)
-    teacher = {"type": "train", "name": "t", "model": model_options("embedding-bag", dim=8, buckets=31),
-               "training": {**training_options(epochs=1), "checkpoint": "last"}}  # fmt: skip
-    trained = api.call(
-        "train_teacher",
-        {"data": own, "outDir": str(root / "t"), "device": "cpu", "seed": 0, "resume": False, "export": False,
-         "teacher": teacher},
-    )  # fmt: skip
-    return str(trained["checkpoint"])
+    return own_teacher(tmp_path_factory.mktemp("own"), corpus, epochs=1)[1]
 
 
 def test_a_checkpoint_whose_fixed_columns_differ_is_refused(folders, own_checkpoint):

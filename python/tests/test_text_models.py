@@ -236,13 +236,15 @@ def write_text_data(tmp_path, tokenizer_sha: str, vocab: int):
     return paths
 
 
-def test_a_text_teacher_ensemble_distils_a_text_student_through_the_commands(tmp_path):
+def fitted_text_data(tmp_path, kind: str) -> tuple[dict, dict]:
+    """A `kind` tokenizer fitted through the command on 40 tiny texts, and a data config of write_text_data's table
+    for it (its preprocess and tokenizerFile): fit_tokenizer's result and the data config."""
     texts = tmp_path / "texts.jsonl"
     texts.write_text("\n".join(json.dumps(f"word{i} good bad film") for i in range(40)) + "\n", encoding="utf8")
     fitted = api.call(
         "fit_tokenizer",
         {
-            "kind": "bpe",
+            "kind": kind,
             "textsPath": str(texts),
             "vocabSize": 60,
             "lowercase": True,
@@ -250,10 +252,14 @@ def test_a_text_teacher_ensemble_distils_a_text_student_through_the_commands(tmp
             "outPath": str(tmp_path / "tokenizer.json"),
         },
     )
-    vocab = fitted["vocabSize"]
-    train, test = write_text_data(tmp_path, fitted["sha256"], vocab)
-    pre = preprocess(fixed=1, length=8, vocab=vocab, sha=fitted["sha256"])
-    data = file_data(train, test, preprocess=pre, tokenizerFile=fitted["path"])
+    train, test = write_text_data(tmp_path, fitted["sha256"], fitted["vocabSize"])
+    pre = preprocess(fixed=1, length=8, vocab=fitted["vocabSize"], sha=fitted["sha256"])
+    return fitted, file_data(train, test, preprocess=pre, tokenizerFile=fitted["path"])
+
+
+def test_a_text_teacher_ensemble_distils_a_text_student_through_the_commands(tmp_path):
+    fitted, data = fitted_text_data(tmp_path, "bpe")
+    pre = data["preprocess"]
     training = training_options(epochs=1, batchSize=32)
     members = [
         trained_teacher(model_options(kind, **TINY[kind]), name=kind.replace("-", ""), training=training)

@@ -5,7 +5,6 @@ frozen through a training step, the typed errors, and the coverage on the wire t
 from __future__ import annotations
 
 import gzip
-import json
 
 import numpy as np
 import pytest
@@ -18,8 +17,8 @@ from distillery.models import build_model
 from distillery.progress import Progress, Silent
 from distillery.shards import DeviceRows
 from distillery.vectors import apply_vectors, token_table
-from helpers import file_data, model_options, train_teacher_request, trained_teacher, training_options
-from test_text_models import preprocess, write_text_data
+from helpers import model_options, train_teacher_request, trained_teacher, training_options
+from test_text_models import fitted_text_data, preprocess
 
 FIXED, LENGTH = 1, 4
 # [PAD] 0 and [UNK] 1 are special; '##s' is a WordPiece continuation piece.
@@ -217,23 +216,8 @@ def test_bad_vector_files_are_typed_errors_naming_field_file_and_line(tmp_path):
 
 
 def test_the_coverage_travels_in_train_teachers_result(tmp_path):
-    texts = tmp_path / "texts.jsonl"
-    texts.write_text("\n".join(json.dumps(f"word{i} good bad film") for i in range(40)) + "\n", encoding="utf8")
-    fitted = api.call(
-        "fit_tokenizer",
-        {
-            "kind": "wordpiece",
-            "textsPath": str(texts),
-            "vocabSize": 60,
-            "lowercase": True,
-            "minFrequency": 1,
-            "outPath": str(tmp_path / "tokenizer.json"),
-        },
-    )
+    fitted, data = fitted_text_data(tmp_path, "wordpiece")
     vocab = fitted["vocabSize"]
-    train, test = write_text_data(tmp_path, fitted["sha256"], vocab)
-    data = file_data(train, test, preprocess=preprocess(fixed=1, length=8, vocab=vocab, sha=fitted["sha256"]))
-    data["tokenizerFile"] = fitted["path"]
     vectors = write(tmp_path, [f"{word} {' '.join(['0.5'] * 8)}" for word in ("Good", "bad", "film")])
     logged: list[dict] = []
     teacher = api.call(
