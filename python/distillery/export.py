@@ -178,6 +178,7 @@ def export_onnx(
         check_batch = torch.cat([check_batch, text_rows(text, PARITY_BATCH, generator)])
     with atomic_path(path) as temporary:
         try:
+            _forget_rnn_dispatch()
             with _quiet():
                 torch.onnx.export(
                     module,
@@ -217,6 +218,20 @@ def export_onnx(
     with open(path, "rb") as handle:
         digest = hashlib.sha256(handle.read()).hexdigest()
     return ExportResult(path, os.path.getsize(path), digest, difference, opset)
+
+
+def _forget_rnn_dispatch() -> None:
+    """Clears the dispatch caches of torch's LSTM and GRU ops before an export. With a dynamic axis, the exporter
+    swaps in a while-loop decomposition of these ops for the export and restores the original after, but the op
+    keeps the kernel it resolved the first time in its dispatch cache: a second export in the same process
+    (torch 2.13) decomposes an LSTM step by step instead, and the graph's width axis comes out fixed at the example's
+    width. Clearing the cache makes every export resolve the kernel afresh."""
+    for packet in (torch.ops.aten.lstm, torch.ops.aten.gru):
+        for overload in ("input", "data"):
+            op = getattr(packet, overload, None)
+            cache = getattr(op, "_dispatch_cache", None)
+            if isinstance(cache, dict):
+                cache.clear()
 
 
 def text_rows(text: TextLayout, n: int, generator: torch.Generator) -> torch.Tensor:

@@ -388,3 +388,25 @@ def test_training_and_prediction_batches_are_cut_after_their_longest_text(tmp_pa
     # 96 rows of 0-8 tokens in batches of 4: some batch's longest text is shorter than 8 slots, and none is padded.
     assert widths and any(cut < full for full, cut in widths)
     assert {full for full, _ in widths} == {9}
+
+
+def test_every_bilstm_exported_in_a_process_keeps_a_dynamic_width(tmp_path):
+    """torch 2.13 keeps the LSTM kernel it resolved first: without export._forget_rnn_dispatch, the second BiLSTM
+    exported in a process came out with its width axis fixed (an SST-2 run's second BiLSTM student failed parity)."""
+    pre = preprocess(fixed=0, length=32)
+    text = text_layout(pre, [32])
+    for index in range(2):
+        path = tmp_path / f"bilstm-{index}.onnx"
+        torch.manual_seed(index)
+        model = build_model(tiny("bilstm"), [32], 2, "model", pre).eval()
+        export_onnx(
+            model,
+            [32],
+            str(path),
+            {"distillery.name": f"bilstm-{index}", "distillery.tokenizer": "{}"},
+            task="classification",
+            opset=18,
+            text=text,
+        )
+        dims = [d.dim_param or d.dim_value for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim]
+        assert dims == ["batch", "width"], f"export {index}: {dims}"
