@@ -137,5 +137,9 @@ describe('auto, sweeps and the verdict', () => {
     );
     expect(kd.verdict!.pooled.studentBetter).toBe(pooled);
     expect(fs.readFileSync(path.join(out, 'seeds.md'), 'utf8')).toContain('| kd |');
+    // --resume over more seeds: the finished seeds are kept, the new one starts fresh
+    fs.rmSync(path.join(out, 'seed-1'), { recursive: true });
+    const resumed = await runSeeds(experiment, [0, 1], { outDir: out, engine, resume: true });
+    expect(resumed.students[0]!.values).toEqual(kd.values);
   }, 600_000);
 });

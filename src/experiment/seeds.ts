@@ -3,11 +3,13 @@
  * summary over the seeds: mean ± sd of each student's test score, and the verdict pooled over the seeds — the
  * exact McNemar (or sign) test on the discordant samples of every seed together, next to each seed's own p.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from '../config/errors';
 import type { ExperimentConfig, ExperimentInput } from '../config/schema';
 import { exactBinomialTwoSided } from '../eval/significance';
 import { writeFileAtomic } from '../io/files';
+import { MANIFEST } from '../io/run-folder';
 import { markdownTable } from './report';
 import type { ModelReport, RunReport, TeacherReport } from './report-types';
 import { run, type RunOptions } from './run';
@@ -110,7 +112,9 @@ export async function runSeeds(
   const runs: string[] = [];
   for (const seed of seeds) {
     const folder = path.join(options.outDir, `seed-${seed}`);
-    reports.push(await run(experiment, { ...options, seed, outDir: folder }));
+    // --resume goes on with the seeds a cut-off run started and starts the others
+    const resume = options.resume === true && fs.existsSync(path.join(folder, MANIFEST));
+    reports.push(await run(experiment, { ...options, seed, outDir: folder, resume }));
     runs.push(path.relative(options.outDir, folder));
   }
   const summary = summariseSeeds(reports, seeds, runs);
