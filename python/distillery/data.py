@@ -636,7 +636,7 @@ def _transfer_rows(config: DataSpec, held: Optional[np.ndarray]) -> Rows:
     if config.transfer_origin is None:
         return rows
     try:
-        origin = np.load(config.transfer_origin)
+        origin = np.load(config.transfer_origin, allow_pickle=False)
     except (OSError, ValueError) as error:
         raise DataError(
             f"data.transferOrigin: cannot read {config.transfer_origin}: {error}",

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any, Optional
@@ -40,6 +41,28 @@ def atomic_path(final_path: str) -> Iterator[str]:
         raise _output_error(error, final_path) from error
     except BaseException:
         _remove_quietly(temporary)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_folder(final_path: str) -> Iterator[str]:
+    """Yields a temporary folder next to ``final_path`` (a folder, e.g. a saved Hugging Face model); on success it
+    replaces ``final_path``, on failure it is deleted: a folder under the final name is always complete."""
+    folder = os.path.dirname(os.path.abspath(final_path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        temporary = tempfile.mkdtemp(prefix=".tmp-", suffix="-" + os.path.basename(final_path), dir=folder)
+    except OSError as error:
+        raise _output_error(error, final_path) from error
+    try:
+        yield temporary
+        shutil.rmtree(final_path, ignore_errors=True)
+        os.replace(temporary, final_path)
+    except OSError as error:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise _output_error(error, final_path) from error
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
         raise
 
 

@@ -36,6 +36,7 @@ from torch import nn
 from .checkpoints import LoadedModel
 from .data import DataBundle, Split
 from .errors import ConfigError, DataError
+from .io import atomic_folder
 from .onnx_teacher import teacher_session
 from .progress import Progress
 from .spec import HuggingFaceOnnxTeacher, HuggingFaceTeacher
@@ -435,14 +436,11 @@ def _linear_warmup(step: int, *, warmup: int, steps: int) -> float:
 
 def _save_fine_tuned(teacher: HfTeacher, source: str, destination: str) -> None:
     """save_pretrained into a temporary folder renamed into place: a folder under the final name is complete."""
-    temporary = f"{destination}.tmp-{os.getpid()}"
-    shutil.rmtree(temporary, ignore_errors=True)
-    teacher.model.save_pretrained(temporary)  # type: ignore[operator]
-    for name in os.listdir(source):  # the tokenizer's files, as they came
-        if name.startswith("tokenizer") or name in ("special_tokens_map.json", "vocab.txt"):
-            shutil.copyfile(os.path.join(source, name), os.path.join(temporary, name))
-    shutil.rmtree(destination, ignore_errors=True)
-    os.replace(temporary, destination)
+    with atomic_folder(destination) as temporary:
+        teacher.model.save_pretrained(temporary)  # type: ignore[operator]
+        for name in os.listdir(source):  # the tokenizer's files, as they came
+            if name.startswith("tokenizer") or name in ("special_tokens_map.json", "vocab.txt"):
+                shutil.copyfile(os.path.join(source, name), os.path.join(temporary, name))
 
 
 def _fine_tune(
