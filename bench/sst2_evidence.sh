@@ -4,7 +4,7 @@
 # 0 1 2, the verdict against the labels student pooled over the seeds (seeds.md of each experiment).
 #
 #   bash bench/sst2_evidence.sh                  teacher, then students, then augmented (a finished step is kept)
-#   bash bench/sst2_evidence.sh students         only these steps (teacher | students | augmented), in this order
+#   bash bench/sst2_evidence.sh students         only these steps (teacher | students | augmented | bilstm-auto)
 #   SEEDS=0,1 THREADS=1 …                        other seeds / threads (default 0,1,2 and OMP_NUM_THREADS=2)
 #
 # Data: ../shared/data/sst2 (benchmarks only; the library never reads it). Its dev.tsv names the text column
@@ -19,7 +19,7 @@ OUT=bench/out/sst2
 SEEDS=${SEEDS:-0,1,2}
 THREADS=${THREADS:-2}
 SST2=../shared/data/sst2
-if [ "$#" -gt 0 ]; then STEPS="$*"; else STEPS="teacher students augmented"; fi
+if [ "$#" -gt 0 ]; then STEPS="$*"; else STEPS="teacher students augmented bilstm-auto"; fi
 [ -f "$SST2/train.tsv" ] || { echo "no $SST2/train.tsv: this benchmark needs ../shared/data/sst2" >&2; exit 1; }
 
 mkdir -p "$OUT"
@@ -52,13 +52,12 @@ for name in $STEPS; do
       [ -f "$OUT/teacher/manifest.json" ] && resume=(--resume)
       step teacher bench/experiments/sst2-teacher.json --out "$OUT/teacher" "${resume[@]}" || exit 1
       ;;
-    students | augmented)
+    students | augmented | bilstm-auto)
       experiment=bench/experiments/sst2-$name.json
-      [ "$name" = students ] || experiment=bench/experiments/sst2-augmented.json
       resume=()
       [ -d "$OUT/$name" ] && resume=(--resume)
       step "$name" "$experiment" --seeds "$SEEDS" --out "$OUT/$name" "${resume[@]}" || exit 1
       ;;
-    *) echo "unknown step $name (teacher | students | augmented)" >&2 && exit 2 ;;
+    *) echo "unknown step $name (teacher | students | augmented | bilstm-auto)" >&2 && exit 2 ;;
   esac
 done
