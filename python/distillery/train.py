@@ -197,17 +197,16 @@ def predict(model: nn.Module, x: Union[torch.Tensor, RowSource]) -> torch.Tensor
     was_training = model.training
     model.eval()
     layout = layout_of(model)
-    if layout is not None and isinstance(x, torch.Tensor) and len(x):
-        order = by_length(x, layout)  # text: batches of similar lengths, each cut after its longest text
-        ordered = torch.cat([model(trim_padding(model, chunk)).float() for chunk in torch.split(x[order], EVAL_BATCH)])
-        outputs = torch.empty_like(ordered)
-        outputs[order] = ordered
-    else:
-        outputs = (
-            torch.cat([model(trim_padding(model, chunk)).float() for chunk in x.split(EVAL_BATCH)])
-            if len(x)
-            else torch.zeros((0,), device=x.device)
-        )
+    # text: batches of similar lengths, each cut after its longest text, then put back in row order
+    order = by_length(x, layout) if layout is not None and isinstance(x, torch.Tensor) and len(x) else None
+    rows = x if order is None else x[order]
+    outputs = (
+        torch.cat([model(trim_padding(model, chunk)).float() for chunk in rows.split(EVAL_BATCH)])
+        if len(x)
+        else torch.zeros((0,), device=x.device)
+    )
+    if order is not None:
+        outputs[order] = outputs.clone()
     model.train(was_training)
     return outputs
 
