@@ -54,8 +54,15 @@ export {
   type FacadeDataInput,
   type TrainTeacherInput,
   type DistillInput,
+  type DistillResult,
   type ArraySourceInput,
 } from './facade';
+export type { TeacherAnswer, TeacherCallContext, TeacherFunction, TeacherInput } from './config/teacher-function';
+export { TeacherOutputError } from './teacher/answers';
+export { AnswerCacheError } from './teacher/cache';
+export { TeacherModuleError } from './teacher/module';
+export { RetryableError, TeacherAbortError, TeacherCallError, TeacherTimeoutError } from './teacher/schedule';
+export type { LabellingEvent, TeacherLabelling } from './teacher/label';
 export {
   ConfigError,
   Data,

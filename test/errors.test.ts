@@ -527,7 +527,7 @@ describe('bad inputs through the engine: PythonError with the field and the file
           outDir,
           device: 'cpu',
           seed: 0,
-          teacher: parseExperiment(tinyExperiment()).teacher,
+          teacher: parseExperiment(tinyExperiment()).teacher as { type: 'train'; model: { type: 'mlp' } },
         }),
       {
         pythonType: 'OutputError',

@@ -11,6 +11,7 @@ host memory for the GPU) is shards.py's business: nothing here branches on it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -28,7 +29,17 @@ import torch
 from .errors import ConfigError, DataError
 from .io import atomic_save_npz, cache_dir, find_upwards
 from .shards import ArrayRows, Normalization, RowSource, RowStorage, ShardArray, storage_of
-from .spec import DataSpec, FileSource, FoldValidation, MnistSource, ShardsSource, Source, SplitValidation, to_json
+from .spec import (
+    DataSpec,
+    FileSource,
+    FoldValidation,
+    MnistSource,
+    ShardsSource,
+    Source,
+    SplitValidation,
+    TeacherOutputsPaths,
+    to_json,
+)
 from .text import TextLayout, read_tokenizer, text_layout
 from .tokenizer import read_texts
 
@@ -258,6 +269,8 @@ class Split:
     texts: Optional[list[str]] = None
     # The string that stands for a masked word in these texts (an augmented transfer set: data.maskToken).
     mask_token: Optional[str] = None
+    # A called teacher's answers on these rows (data.teacherOutputs), on the device; None without them.
+    teacher: Optional[torch.Tensor] = None
 
     @property
     def n(self) -> int:
@@ -287,6 +300,8 @@ class DataBundle:
     preprocess: Optional[dict[str, Any]] = None
     # The text column's tokenizer.json (its sha256 checked against the spec's), carried by every model; else None.
     tokenizer: Optional[str] = None
+    # A called teacher's answer files per split (spec.DataSpec.teacher_outputs); their rows are on each Split.
+    teacher_outputs: Optional[TeacherOutputsPaths] = None
 
 
 def normalization_for(x: RawArray, mode: str) -> Normalization:
@@ -366,10 +381,12 @@ class Rows:
     x: RowStorage
     y: Optional[np.ndarray]
     texts: Optional[list[str]] = None  # the raw text cells (data.texts), row for row
+    teacher: Optional[np.ndarray] = None  # a called teacher's answers (data.teacherOutputs), row for row
 
     def select(self, index: np.ndarray) -> Rows:
         texts = None if self.texts is None else [self.texts[int(i)] for i in np.asarray(index).reshape(-1)]
-        return Rows(self.x.select(index), None if self.y is None else self.y[index], texts)
+        teacher = None if self.teacher is None else self.teacher[index]
+        return Rows(self.x.select(index), None if self.y is None else self.y[index], texts, teacher)
 
 
 @dataclass(frozen=True)
@@ -462,8 +479,10 @@ def _file_stamps(config: DataSpec) -> list[Any]:
     """Size and mtime of every file a data config reads, so a file rewritten between two calls in the same
     (long-lived bridge) process is read again instead of served stale from the cache."""
     stamps: list[Any] = []
-    texts = [] if config.texts is None else [getattr(config.texts, role) for role in ("train", "test", "transfer")]
-    for path in [*texts, None if config.texts is None else config.texts.validation]:
+    roles = ("train", "test", "transfer", "validation")
+    texts = [] if config.texts is None else [getattr(config.texts, role) for role in roles]
+    answers = [] if config.teacher_outputs is None else [getattr(config.teacher_outputs, role) for role in roles]
+    for path in [*texts, *answers]:
         if path and os.path.exists(path):
             info = os.stat(path)
             stamps.append([path, info.st_size, info.st_mtime_ns])
@@ -655,22 +674,46 @@ def _transfer_rows(config: DataSpec, held: Optional[np.ndarray]) -> Rows:
 
 
 def _with_texts(config: DataSpec, role: str, rows: Rows) -> Rows:
-    """The rows with their raw texts (``data.texts.<role>``, sliced by the source's offset/limit like its rows), when
-    the data has them."""
+    """The rows with what travels row for row beside them, when the data has it: their raw texts (``data.texts.<role>``,
+    sliced by the source's offset/limit like its rows) and a called teacher's answers (``data.teacherOutputs.<role>``,
+    one per row read: src/teacher asks for the rows the source gives, after its offset and limit)."""
+    return _with_teacher_answers(config, role, _with_raw_texts(config, role, rows))
+
+
+def _sliced(values: Any, source: Any) -> Any:
+    offset, limit = source.offset, source.limit
+    return values[offset : len(values) if limit is None else offset + limit]
+
+
+def _with_raw_texts(config: DataSpec, role: str, rows: Rows) -> Rows:
     path = None if config.texts is None else getattr(config.texts, role)
     if path is None:
         return rows
-    source = getattr(config, role)
-    texts = read_texts(path, f"data.texts.{role}")
-    offset, limit = source.offset, source.limit
-    texts = texts[offset : len(texts) if limit is None else offset + limit]
+    texts = _sliced(read_texts(path, f"data.texts.{role}"), getattr(config, role))
     if len(texts) != len(rows.x):
         raise DataError(
             f"data.texts.{role}: {path} holds {len(texts)} texts for the {len(rows.x)} rows of data.{role}",
             field=f"data.texts.{role}",
             file=path,
         )
-    return Rows(rows.x, rows.y, texts)
+    return dataclasses.replace(rows, texts=texts)
+
+
+def _with_teacher_answers(config: DataSpec, role: str, rows: Rows) -> Rows:
+    path = None if config.teacher_outputs is None else getattr(config.teacher_outputs, role)
+    if path is None:
+        return rows
+    where = f"data.teacherOutputs.{role}"
+    try:
+        answers = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise DataError(f"{where}: cannot read {path}: {error}", field=where, file=path) from error
+    if answers.ndim == 0 or len(answers) != len(rows.x):
+        count = len(answers) if answers.ndim else 0
+        raise DataError(
+            f"{where}: {path} holds {count} answers for the {len(rows.x)} rows of data.{role}", field=where, file=path
+        )
+    return dataclasses.replace(rows, teacher=answers)
 
 
 def _check_sample_shape(x: RowStorage, sample_shape: list[int], where: str, file: Optional[str]) -> None:
@@ -710,7 +753,8 @@ class _SplitMaker:
         _check_sample_shape(rows.x, self.sample_shape, where, file)
         labels = _labels_tensor(rows.y, self.config.task, self.num_outputs, where, self.device, file)
         mask = self.config.mask_token if where == "data.transfer" else None
-        return Split(rows.x.on_device(self.norm, self.device), labels, rows.texts, mask)
+        teacher = None if rows.teacher is None else torch.from_numpy(np.ascontiguousarray(rows.teacher)).to(self.device)
+        return Split(rows.x.on_device(self.norm, self.device), labels, rows.texts, mask, teacher)
 
 
 def _target_scale(train_y: np.ndarray) -> dict[str, list[float]]:
@@ -756,6 +800,7 @@ def _build(config: DataSpec, device: torch.device) -> RunData:
         warnings=_warnings(task, train_split, test_split, labels),
         preprocess=config.preprocess,
         tokenizer=read_tokenizer(config.preprocess, config.tokenizer_file),
+        teacher_outputs=config.teacher_outputs,
     )
     return RunData(config, bundle, test)
 

@@ -36,6 +36,7 @@ from .io import atomic_write, ensure_writable_dir, file_sha256, remove_stale_tem
 from .models import build_for_task, count_parameters, flops_per_sample
 from .onnx_teacher import OnnxTeacher as OnnxTeacherModule
 from .onnx_teacher import parameter_count
+from .precomputed import AnswersTeacher, answers_of
 from .progress import Progress
 from .quantize import quantize
 from .results import (
@@ -60,6 +61,7 @@ from .spec import (
     HuggingFaceTeacher,
     ModelSpec,
     OnnxTeacher,
+    PrecomputedTeacher,
     Student,
     Teacher,
     TrainedTeacher,
@@ -80,9 +82,9 @@ from .text_teachers import parameter_count as text_parameter_count
 from .train import Objective, fit, resolve_device, seed_everything, split_metrics
 from .vectors import apply_vectors
 
-# Where a student's teacher comes from: a Distillery checkpoint (.pt), a black-box ONNX file, or a Hugging Face folder
-# (read with its own tokenizer, text_teachers.py).
-TeacherSource = Union[str, OnnxTeacher, HuggingFaceOnnxTeacher, HuggingFaceTeacher]
+# Where a student's teacher comes from: a Distillery checkpoint (.pt), a black-box ONNX file, a Hugging Face folder
+# (read with its own tokenizer, text_teachers.py), or a called teacher's answers (precomputed.py).
+TeacherSource = Union[str, OnnxTeacher, HuggingFaceOnnxTeacher, HuggingFaceTeacher, PrecomputedTeacher]
 PARITY_ROWS = 16  # test rows the exported graph is checked on against PyTorch
 
 
@@ -169,7 +171,7 @@ def run_experiment(request: ExperimentRequest, progress: Progress) -> Json:
     )
     source: TeacherSource = (
         request.teacher
-        if isinstance(request.teacher, (OnnxTeacher, HuggingFaceOnnxTeacher, HuggingFaceTeacher))
+        if isinstance(request.teacher, (OnnxTeacher, HuggingFaceOnnxTeacher, HuggingFaceTeacher, PrecomputedTeacher))
         else teacher.checkpoint
     )
     students = []
@@ -227,7 +229,8 @@ def _teacher(run: Run, spec: Teacher, seed: int, progress: Progress) -> ModelRes
     validation = _write_validation_predictions(run, teacher.module, paths.validation)
     if isinstance(teacher.module, TextTeacher):  # its own tokenizer: recorded, never re-saved nor exported
         fine = teacher.fine_tuned
-        if fine is None and data.validation is not None:  # its validation score, for the teacher-not-better warning
+        if fine is None and answers_of(teacher.module, data.validation):  # its validation score (teacher-not-better)
+            assert data.validation is not None
             outputs = teacher_outputs(teacher.module, data.validation)
             metrics = {**metrics, **split_metrics(outputs, data.validation, data.task, "validation")}
         result = _model_result(
@@ -237,14 +240,24 @@ def _teacher(run: Run, spec: Teacher, seed: int, progress: Progress) -> ModelRes
             method=None,
             provenance=None,
             checkpoint=spec.path if isinstance(spec, CheckpointTeacher) else teacher.module.path,
-            params=text_parameter_count(teacher.module),
+            params=0 if isinstance(teacher.module, AnswersTeacher) else text_parameter_count(teacher.module),
             flops=None,
             seconds=fine["seconds"] if fine else time.perf_counter() - started,
             history=fine["history"] if fine else [],
             metrics=fine["metrics"] if fine else metrics,
         )
-        test_outputs = _write_test_outputs(run, teacher.module, paths.test_outputs)
-        return dataclasses.replace(result, validation_predictions=validation, inputs="texts", test_outputs=test_outputs)
+        answers = isinstance(teacher.module, AnswersTeacher)
+        test_outputs = (
+            _write_test_outputs(run, teacher.module, paths.test_outputs)
+            if answers_of(teacher.module, data.test)
+            else None
+        )
+        return dataclasses.replace(
+            result,
+            validation_predictions=validation,
+            inputs="outputs" if answers else "texts",
+            test_outputs=test_outputs,
+        )
     if isinstance(spec, OnnxTeacher):
         assert isinstance(teacher.module, OnnxTeacherModule)
         result = _model_result(
@@ -357,7 +370,7 @@ def _write_validation_predictions(run: Run, module: nn.Module, path: str) -> Opt
     sweeps and auto compare candidates on (src/experiment/selection.ts: paired tests on the same rows). Class
     indices for classification, one list of values per row for regression. None without a validation split."""
     data = run.data.bundle
-    if data.validation is None or data.validation.y is None:
+    if data.validation is None or data.validation.y is None or not answers_of(module, data.validation):
         return None
     if distributed.is_main():  # every rank holds the same model; rank 0 alone writes
         outputs = teacher_outputs(module, data.validation)
@@ -392,10 +405,11 @@ def _teacher_for(
     """The student's teacher, checked against its method and attached to its objective."""
     if source is None:
         raise ConfigError(f"teacher: the '{student.method.type}' method of {where} needs a teacher", field="teacher")
-    if objective.reads_features and isinstance(source, (OnnxTeacher, HuggingFaceOnnxTeacher, HuggingFaceTeacher)):
+    black_box = (OnnxTeacher, HuggingFaceOnnxTeacher, HuggingFaceTeacher, PrecomputedTeacher)
+    if objective.reads_features and isinstance(source, black_box):
         raise ConfigError(
-            f"{where}.method.type: '{student.method.type}' reads the teacher's layers, but an ONNX or Hugging Face "
-            "teacher is a black box here; train or load the teacher as a Distillery checkpoint",
+            f"{where}.method.type: '{student.method.type}' reads the teacher's layers, but an ONNX, Hugging Face or "
+            "called teacher is a black box here; train or load the teacher as a Distillery checkpoint",
             field=f"{where}.method.type",
         )
     return _attach_teacher(objective, source, data, online=_online(student) or objective.reads_features, states=states)
@@ -423,6 +437,11 @@ def _attach_teacher(
     elif isinstance(source, HuggingFaceTeacher):
         module, name = load_fine_tuned(source, data, data.test.x.device, states), source.name
         path = module.path
+    elif isinstance(source, PrecomputedTeacher):
+        module, name = AnswersTeacher(source, data), source.name
+        path = module.path
+        # Labels alone: no soft targets to distil, so the student learns the teacher's labels (pseudo-labels).
+        objective.pseudo_labels = source.kind == "labels"
     else:
         teacher = load_checkpoint(source, data.test.x.device)
         own_tokenizer = retokenized(teacher, data, "teacher")
@@ -437,8 +456,9 @@ def _attach_teacher(
             field="training.teacherOutputs",
         )
     objective.teacher = module
-    objective.test_teacher_outputs = cached_outputs(path, module, data, "test", data.test)
-    if data.validation is not None:
+    if answers_of(module, data.test):
+        objective.test_teacher_outputs = cached_outputs(path, module, data, "test", data.test)
+    if data.validation is not None and answers_of(module, data.validation):
         objective.validation_teacher_outputs = cached_outputs(path, module, data, "validation", data.validation)
     if not online:
         objective.teacher_outputs = cached_outputs(path, module, data, "transfer", data.transfer)
@@ -517,14 +537,14 @@ def _finished_or(run: Run, name: str, train: Callable[[], ModelResult], progress
     kept = _kept(run, paths.result)
     if kept is not None:
         progress.emit({"event": "log", "message": f"{name}: already finished, kept"})
-        if kept.onnx is not None or run.export is False or kept.inputs == "texts":
+        if kept.onnx is not None or run.export is False or kept.inputs is not None:
             return kept
     result = dataclasses.replace(kept if kept is not None else train(), onnx=None, export=None)
     progress.check_cancel()
     if not distributed.is_main():  # rank 0 exports and records; the others go on once it has
         distributed.barrier()
         return dataclasses.replace(result, onnx=paths.onnx if run.export is not False else None)
-    if run.export is not False and result.inputs != "texts":  # a text teacher is not exported (text_teachers.py)
+    if run.export is not False and result.inputs is None:  # a text or answers teacher is not exported
         result = _exported(run, result, run.export, paths, progress)
     _write_json(paths.result, wire(result))
     distributed.barrier()

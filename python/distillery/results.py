@@ -115,11 +115,12 @@ class ModelResult:
     validation_predictions: Optional[str] = None
     # Text models started from word vectors: their coverage, one entry per model (an ensemble's members each).
     vectors: Optional[tuple[VectorCoverage, ...]] = None
-    # "texts": a teacher that reads raw texts with its own tokenizer (text_teachers.py): not exported (no .onnx the
-    # runtime could feed the data's rows); its test metrics are the engine's. Left out for every other model.
-    inputs: Optional[Literal["texts"]] = None
+    # "texts": a teacher that reads raw texts with its own tokenizer (text_teachers.py); "outputs": a teacher given by
+    # its answers (precomputed.py). Neither is exported (no .onnx the runtime could feed the data's rows); the report
+    # measures it from its test outputs. Left out for every other model.
+    inputs: Optional[Literal["texts", "outputs"]] = None
     # Such a teacher's class probabilities on the test rows (``results/<name>.test-outputs.json``), from which the
-    # report measures it (src/experiment/run.ts). Left out for every other model.
+    # report measures it (src/experiment/run.ts); left out for every other model, and for answers without data.test.
     test_outputs: Optional[str] = None
 
 

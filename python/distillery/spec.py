@@ -297,6 +297,17 @@ class TextsPaths:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TeacherOutputsPaths:
+    """A called teacher's answers, per split: .npy files row for row with the split's source rows (src/teacher):
+    float32 [rows, outputs] (probabilities or logits) or int64 [rows] (class indices); a split without one has none."""
+
+    train: Optional[str] = None
+    test: Optional[str] = None
+    transfer: Optional[str] = None
+    validation: Optional[str] = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class DataSpec:
     task: Literal["classification", "regression"]
     train: Source
@@ -317,6 +328,8 @@ class DataSpec:
     # The string that stands for a masked word in the transfer set's texts (the data tokenizer's unknown token): a
     # teacher with its own tokenizer reads its own mask (or unknown) token there instead.
     mask_token: Optional[str] = None
+    # A called teacher's answers per split (a 'precomputed' teacher reads them); None without such a teacher.
+    teacher_outputs: Optional[TeacherOutputsPaths] = None
     num_classes: Optional[int] = None
     labels: Optional[tuple[str, ...]] = None
 
@@ -587,8 +600,26 @@ class EnsembleTeacher:
     members: tuple[Union[TrainedTeacher, CheckpointTeacher], ...]
 
 
+@dataclass(frozen=True, kw_only=True)
+class PrecomputedTeacher:
+    """A teacher given by its answers (src/teacher: a function, a module or a file of outputs), read per row from
+    data.teacherOutputs (precomputed.py)."""
+
+    type: Literal["precomputed"]
+    name: str
+    kind: Literal["probabilities", "logits", "labels"]
+    source: str
+    sha256: str
+
+
 Teacher = Union[
-    TrainedTeacher, CheckpointTeacher, EnsembleTeacher, OnnxTeacher, HuggingFaceOnnxTeacher, HuggingFaceTeacher
+    TrainedTeacher,
+    CheckpointTeacher,
+    EnsembleTeacher,
+    OnnxTeacher,
+    HuggingFaceOnnxTeacher,
+    HuggingFaceTeacher,
+    PrecomputedTeacher,
 ]
 
 
@@ -664,7 +695,7 @@ class DistillRequest:
     resume: bool
     export: Union[ExportOptions, Literal[False]]
     student: Student
-    teacher: Union[str, OnnxTeacher, HuggingFaceOnnxTeacher, HuggingFaceTeacher, None] = None
+    teacher: Union[str, OnnxTeacher, HuggingFaceOnnxTeacher, HuggingFaceTeacher, PrecomputedTeacher, None] = None
 
 
 @dataclass(frozen=True, kw_only=True)

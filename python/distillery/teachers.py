@@ -17,6 +17,7 @@ from .errors import ConfigError
 from .methods.supervised import HardLabels
 from .models import build_for_task
 from .onnx_teacher import OnnxTeacher
+from .precomputed import AnswersTeacher
 from .progress import Progress
 from .results import VectorCoverage
 from .spec import (
@@ -25,6 +26,7 @@ from .spec import (
     HuggingFaceOnnxTeacher,
     HuggingFaceTeacher,
     ModelSpec,
+    PrecomputedTeacher,
     TrainedTeacher,
 )
 from .spec import OnnxTeacher as OnnxTeacherSpec
@@ -115,6 +117,8 @@ def build_teacher(
         return Teacher(text_module, None, fine_tuned=fine_tuned)
     if isinstance(spec, OnnxTeacherSpec):
         return Teacher(onnx_teacher(spec, data, where), None)
+    if isinstance(spec, PrecomputedTeacher):
+        return Teacher(AnswersTeacher(spec, data, where), None)
     members = []
     for index, member_spec in enumerate(spec.members):
         member_where = f"{where}.members[{index}]"
@@ -168,7 +172,9 @@ def onnx_teacher(spec: OnnxTeacherSpec, data: DataBundle, where: str = "teacher"
 
 
 def teacher_summary(teacher: Teacher, data: DataBundle) -> dict[str, Any]:
-    """Test metrics for a teacher, whatever its origin."""
+    """Test metrics for a teacher, whatever its origin (none for one given by answers that do not cover data.test)."""
+    if isinstance(teacher.module, AnswersTeacher) and not teacher.module.has_answers(data.test):
+        return {}
     return split_metrics(teacher_outputs(teacher.module, data.test), data.test, data.task, "test")
 
 

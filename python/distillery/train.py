@@ -27,6 +27,7 @@ from .augment import resolve as augment_resolve
 from .data import DataBundle, Split
 from .errors import ConfigError, TrainingDivergedError
 from .io import atomic_torch_save
+from .methods.supervised import HardLabels
 from .progress import Progress
 from .shards import RowSource
 from .spec import ConstantSchedule, ExponentialSchedule, MethodOptions, Sgd, StepSchedule, Training
@@ -81,6 +82,9 @@ class Objective:
     # on the test split each epoch's without a validation split, else the final model's alone).
     test_teacher_outputs: Optional[torch.Tensor] = None
     validation_teacher_outputs: Optional[torch.Tensor] = None
+    # A teacher that gave labels alone (precomputed.py): whatever the method, the student learns its labels as
+    # pseudo-labels with the plain classification loss, since there are no soft targets to distil.
+    pseudo_labels: bool = False
     entry: methods.Method[MethodOptions] = field(init=False)
     # A feature method's trainable helper (e.g. the hint connector), built by ``prepare``; never exported.
     auxiliary: Optional[nn.Module] = field(init=False, default=None)
@@ -122,7 +126,7 @@ class Objective:
 
     def check_labels(self, split: Split, split_name: str) -> None:
         """A method that reads labels, on a split that has none, fails before the first batch."""
-        if self.entry.needs_labels and split.y is None:
+        if self.entry.needs_labels and split.y is None and not self.pseudo_labels:
             raise ConfigError(
                 f"{self.where}.type: '{self.entry.name}' needs labels, but {split_name} has none",
                 field=f"{self.where}.type",
@@ -137,11 +141,18 @@ class Objective:
         epochs: int,
         mix: Optional[Mix] = None,
     ) -> tuple[torch.Tensor, methods.Terms]:
+        entry, method = self.entry, self.method
+        if self.pseudo_labels:
+            assert teacher_outputs is not None, "pseudo-labels come from the teacher's answers"
+            labels, teacher_outputs = teacher_outputs.argmax(dim=1), None
+            method = HardLabels(type="hard-labels")
+            entry = methods.check_task(method, self.task, self.where)
+
         def loss(batch_labels: Optional[torch.Tensor]) -> tuple[torch.Tensor, methods.Terms]:
             inputs = methods.LossInputs(
                 outputs, teacher_outputs, batch_labels, self.task, epoch, epochs, self.auxiliary
             )
-            return self.entry.loss(self.method, inputs)
+            return entry.loss(method, inputs)
 
         if mix is None or labels is None:
             return loss(labels)

@@ -5,9 +5,12 @@
  */
 import cliProgress from 'cli-progress';
 import type { EngineEvent } from '../engine';
+import type { LabellingEvent } from '../teacher/label';
 
 export interface ProgressReporter {
   onEvent(event: EngineEvent): void;
+  /** A teacher you call answering the rows (src/teacher): rows answered, cached, calls, failures, retries, ETA. */
+  onLabelling(event: LabellingEvent): void;
   note(message: string): void;
   stop(): void;
 }
@@ -55,8 +58,36 @@ function epochSummary(event: Extract<EngineEvent, { event: 'epoch' }>): string {
 }
 
 /** Plain lines: one per phase start, one per epoch, one per phase end. */
+/** "rows 1,200/5,000 (800 cached) · 13 calls · 1 failed · 1 retried": the figures both reporters show. */
+function labellingSummary(event: LabellingEvent): string {
+  const answered = event.cached + event.called;
+  return `rows ${answered}/${event.rows} (${event.cached} cached) · ${event.calls} calls · ${event.failures} failed · ${event.retries} retried`;
+}
+
+/** Seconds left at the pace of the calls so far; null before the first answer. */
+function labellingEta(event: LabellingEvent): number | null {
+  const left = event.rows - event.cached - event.called;
+  return event.called > 0 ? (left * event.seconds) / event.called : null;
+}
+
 export class LineReporter implements ProgressReporter {
-  constructor(private readonly write: (line: string) => void = (line) => process.stderr.write(`${line}\n`)) {}
+  private lastLabelling = 0;
+
+  constructor(
+    private readonly write: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** One line every 5 s at most while a teacher answers (a log file need not hold every batch), and one at the end. */
+  onLabelling(event: LabellingEvent): void {
+    const done = event.cached + event.called >= event.rows;
+    if (!done && this.now() - this.lastLabelling < 5000) return;
+    this.lastLabelling = this.now();
+    const eta = labellingEta(event);
+    this.write(
+      `[teacher ${event.teacher}] ${event.split}: ${labellingSummary(event)}${done ? ' · done' : eta === null ? '' : ` · ETA ${Math.ceil(eta)} s`}`,
+    );
+  }
 
   onEvent(event: EngineEvent): void {
     switch (event.event) {
@@ -91,6 +122,27 @@ export class LineReporter implements ProgressReporter {
 /** A bar per phase: steps done over all epochs, with epoch, loss, accuracy and ETA. */
 export class BarReporter implements ProgressReporter {
   private bar: cliProgress.SingleBar | null = null;
+  private labelling: string | null = null;
+
+  onLabelling(event: LabellingEvent): void {
+    const key = `${event.teacher}/${event.split}`;
+    if (this.labelling !== key) {
+      this.finish();
+      this.labelling = key;
+      this.bar = new cliProgress.SingleBar(
+        {
+          format: `teacher {name} {split} |{bar}| {summary} · ETA {eta_formatted}`,
+          stream: process.stderr,
+          hideCursor: true,
+          clearOnComplete: false,
+          etaBuffer: 50,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      this.bar.start(event.rows, event.cached, { name: event.teacher, split: event.split, summary: '' });
+    }
+    this.bar?.update(event.cached + event.called, { summary: labellingSummary(event) });
+  }
   private stepsPerEpoch = 1;
   private lastSummary = '';
 
@@ -155,6 +207,7 @@ export class BarReporter implements ProgressReporter {
   private finish(): void {
     this.bar?.stop();
     this.bar = null;
+    this.labelling = null;
   }
 }
 

@@ -99,6 +99,30 @@ export function resolveTeacherPaths(teacher: TeacherConfig, baseDir: string): Te
     case 'huggingface-onnx':
     case 'huggingface':
       return { ...teacher, path: path.resolve(baseDir, teacher.path) };
+    case 'outputs':
+      return {
+        ...teacher,
+        path: path.resolve(baseDir, teacher.path),
+        ...(teacher.test !== undefined ? { test: path.resolve(baseDir, teacher.test) } : {}),
+        ...(teacher.validation !== undefined ? { validation: path.resolve(baseDir, teacher.validation) } : {}),
+      };
+    case 'module':
+      return {
+        ...teacher,
+        path: path.resolve(baseDir, teacher.path),
+        cache:
+          typeof teacher.cache === 'string' && teacher.cache !== 'auto'
+            ? path.resolve(baseDir, teacher.cache)
+            : teacher.cache,
+      };
+    case 'function':
+      return {
+        ...teacher,
+        cache:
+          typeof teacher.cache === 'string' && teacher.cache !== 'auto'
+            ? path.resolve(baseDir, teacher.cache)
+            : teacher.cache,
+      };
     case 'train':
       return { ...teacher, model: resolveModelPaths(teacher.model, baseDir) };
     case 'ensemble':

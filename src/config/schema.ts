@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { Method, StudentMethod, TeacherMethod, methodTraits } from './methods';
+import type { TeacherFunction } from './teacher-function';
 
 // ------------------------------------------------------------ building blocks
 
@@ -681,17 +682,19 @@ export const TeacherTraining = Training.extend({
  * on validation when the data have a validation split, else the last one. The one place this rule is written; the
  * experiment, `trainTeacher()` and the engine's requests apply it while they parse, so the engine never sees 'auto'.
  */
-export function resolveTeacherCheckpoint<
-  T extends { data: { validation?: unknown }; teacher?: z.output<typeof Teacher> | undefined },
->(value: T): T {
+export function resolveTeacherCheckpoint<T extends { data: { validation?: unknown }; teacher?: unknown }>(value: T): T {
   const checkpoint = value.data.validation === undefined ? 'last' : 'best';
-  const resolve = <M extends z.output<typeof Teacher>>(teacher: M): M => {
-    if (teacher.type === 'train' && teacher.training.checkpoint === 'auto')
-      return { ...teacher, training: { ...teacher.training, checkpoint } };
-    if (teacher.type === 'ensemble') return { ...teacher, members: teacher.members.map(resolve) };
+  type Trained = z.output<typeof TrainedTeacher>;
+  type Ensemble = z.output<typeof EnsembleTeacher>;
+  const resolve = (teacher: unknown): unknown => {
+    const typed = teacher as { type?: unknown };
+    if (typed.type === 'train' && (teacher as Trained).training.checkpoint === 'auto')
+      return { ...(teacher as Trained), training: { ...(teacher as Trained).training, checkpoint } };
+    if (typed.type === 'ensemble')
+      return { ...(teacher as Ensemble), members: (teacher as Ensemble).members.map(resolve) };
     return teacher;
   };
-  return value.teacher === undefined ? value : { ...value, teacher: resolve(value.teacher) };
+  return value.teacher === undefined || value.teacher === null ? value : { ...value, teacher: resolve(value.teacher) };
 }
 
 const TrainedTeacher = z.strictObject({
@@ -787,6 +790,119 @@ export const HuggingFaceTeacher = z
   })
   .describe("A Hugging Face checkpoint folder fine-tuned here on data.train's texts, then the teacher");
 
+// ------------------------------------------------------------ teachers you call (src/teacher)
+
+const AnswerKind = z
+  .enum(['auto', 'probabilities', 'logits', 'labels'])
+  .default('auto')
+  .describe(
+    'what the answers are: probabilities (each row sums to 1), logits, or labels (a class name or index: the students learn them as pseudo-labels, there being no soft targets); auto: an answer that says (an object with probabilities, logits or label), a string or an integer (labels), else numbers read on the first answers — probabilities when every value lies in [0, 1], logits otherwise — and held for the rest (the output and the report say which)',
+  );
+
+/** How a called teacher is called: batches, concurrency, timeout, rate limit, retries, and its answers cached. */
+const callOptions = {
+  batchSize: positiveInt('a batch size').default(32).describe('rows per call'),
+  concurrency: positiveInt('a number of calls').default(4).describe('calls in flight at once'),
+  timeoutMs: positive('a timeout').default(60_000).describe("one call's time limit, in ms (its signal is aborted)"),
+  callsPerSecond: positive('a rate')
+    .nullable()
+    .default(null)
+    .describe('at most this many calls started per second (null: no limit)'),
+  retries: nonNegativeInt('a number of retries')
+    .default(5)
+    .describe('retries of a call that timed out or threw a retryable error (RetryableError, or retryable: true)'),
+  backoffMs: positive('a delay')
+    .default(500)
+    .describe('the first retry waits up to this long (full jitter), each next one up to twice as long'),
+  maxBackoffMs: positive('a delay').default(30_000).describe('the longest wait before a retry'),
+  kind: AnswerKind,
+  cache: z
+    .union([z.literal('auto'), z.literal(false), z.string().min(1)])
+    .default('auto')
+    .describe(
+      'where answers are kept, by teacher identity and row content, so a resumed or repeated run never asks again for a row: auto ($DISTILLERY_HOME/teacher-answers, else ~/.cache/distillery/teacher-answers), a folder, or false (not kept)',
+    ),
+  evaluate: z
+    .boolean()
+    .default(true)
+    .describe(
+      "also call it on data.test's rows (and a data.validation file's), so the report measures the teacher and its students' agreement with it; false: only the transfer set is labelled",
+    ),
+};
+
+/** A file of answers someone already computed (src/teacher/outputs-file.ts). */
+export const OutputsTeacher = z
+  .strictObject({
+    type: z.literal('outputs'),
+    name: Name.default('teacher'),
+    path: z
+      .string()
+      .min(1)
+      .describe(
+        "the teacher's answers on the transfer set (data.transfer, else data.train): .npy, .npz (an array probabilities, logits or labels, and optionally ids), .csv/.tsv (a column per class name, or a label column) or .jsonl (one answer per line)",
+      ),
+    test: z.string().min(1).optional().describe("its answers on data.test's rows, for the report (same formats)"),
+    validation: z.string().min(1).optional().describe("its answers on a data.validation file's rows (same formats)"),
+    kind: AnswerKind,
+    id: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "match answers to rows by this id column (in the data tables and in the file) instead of by row order; leave it out of the features with the source's `features`",
+      ),
+  })
+  .describe('A teacher given by a file of its answers: probabilities, logits or labels per row');
+
+/** A module whose export is the teacher function (`distillery run` with a teacher you call). */
+export const ModuleTeacher = z
+  .strictObject({
+    type: z.literal('module'),
+    name: Name.default('teacher'),
+    path: z.string().min(1).describe('an ES or CommonJS module (.mjs, .cjs, .js) whose export is the teacher function'),
+    export: z.string().min(1).default('default').describe('the name of the export'),
+    id: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "the teacher's identity, which its cached answers are kept under (e.g. 'sentiment-api v3'); default: the module file's sha256",
+      ),
+    ...callOptions,
+  })
+  .describe('A teacher you call, from a module: batched, rate-limited, retried, cached');
+
+/** A teacher function in code (`run()`, `distill()`): not expressible in an experiment file. */
+export const FunctionTeacher = z
+  .strictObject({
+    type: z.literal('function'),
+    name: Name.default('teacher'),
+    call: z
+      .custom<TeacherFunction>((value) => typeof value === 'function', { error: 'expected a function' })
+      .describe('(inputs, context) => answers, one per input (src/config/teacher-function.ts)'),
+    id: z
+      .string({ error: "expected a string: the teacher's identity, which its cached answers are kept under" })
+      .min(1)
+      .describe("the teacher's identity, which its cached answers are kept under: change it when the teacher changes"),
+    ...callOptions,
+  })
+  .describe('A teacher you call, as a function in code: batched, rate-limited, retried, cached');
+
+/**
+ * The engine's view of a teacher given by its answers: src/teacher has called it (or read its file) and written its
+ * answers beside the data (data.teacherOutputs); python/distillery/precomputed.py reads them. Never written by users.
+ */
+export const PrecomputedTeacher = z.strictObject({
+  type: z.literal('precomputed'),
+  name: Name,
+  kind: z.enum(['probabilities', 'logits', 'labels']),
+  source: z.string().min(1).describe('what gave the answers: the function id, the module or the file'),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .describe("the answers' identity: the sha256 of the answer files"),
+});
+
 export const TeacherMember = z.discriminatedUnion('type', [TrainedTeacher, CheckpointTeacher]);
 const EnsembleTeacher = z.strictObject({
   type: z.literal('ensemble'),
@@ -805,7 +921,24 @@ export const Teacher = z.discriminatedUnion('type', [
   OnnxTeacher,
   HuggingFaceOnnxTeacher,
   HuggingFaceTeacher,
+  OutputsTeacher,
+  ModuleTeacher,
+  FunctionTeacher,
 ]);
+
+/** A teacher the engine can train, load or read: every kind above but a called one, which src/teacher turns into answers. */
+export const EngineTeacher = z.discriminatedUnion('type', [
+  TrainedTeacher,
+  CheckpointTeacher,
+  EnsembleTeacher,
+  OnnxTeacher,
+  HuggingFaceOnnxTeacher,
+  HuggingFaceTeacher,
+  PrecomputedTeacher,
+]);
+
+/** The teachers you call, by `type`: src/teacher labels the data with them before the engine starts. */
+export const CALLED_TEACHERS = ['outputs', 'module', 'function'] as const;
 
 /** The zod schema of one student: its name, model, method and training (docs/CONFIG.md). */
 export const Student = z.strictObject({
@@ -1059,6 +1192,14 @@ const facadeCommon = {
 /** Options of `trainTeacher()`. */
 export const TrainTeacherOptions = z
   .strictObject({ ...facadeCommon, teacher: Teacher })
+  .superRefine((options, context) => {
+    if ((CALLED_TEACHERS as readonly string[]).includes(options.teacher.type))
+      context.addIssue({
+        code: 'custom',
+        path: ['teacher', 'type'],
+        message: `a '${options.teacher.type}' teacher is called, not trained: give it to distill() or run()`,
+      });
+  })
   .overwrite(resolveTeacherCheckpoint);
 
 /** Options of `distill()`: `teacher` is the checkpoint that `trainTeacher()` returned. */
@@ -1071,10 +1212,13 @@ export const DistillOptions = z
         OnnxTeacher,
         HuggingFaceOnnxTeacher,
         HuggingFaceTeacher,
+        OutputsTeacher,
+        ModuleTeacher,
+        FunctionTeacher,
       ])
       .optional()
       .describe(
-        "teacher checkpoint (.pt), an ONNX teacher, a Hugging Face ONNX folder, or a 'huggingface' teacher that trainTeacher() fine-tuned into the same outDir; not needed by methods that train on the labels alone",
+        "teacher checkpoint (.pt), an ONNX teacher, a Hugging Face ONNX folder, a 'huggingface' teacher that trainTeacher() fine-tuned into the same outDir, or a teacher you call (a function, a module, a file of outputs); not needed by methods that train on the labels alone",
       ),
     student: Student,
   })

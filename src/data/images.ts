@@ -507,6 +507,7 @@ export async function prepareImages(
   const engine: Record<string, unknown> = { ...data, preprocess: spec, labels, numClasses: labels.length };
   const rows: Record<string, number> = {};
   const skipped: Record<string, number> = {};
+  const files: Partial<Record<Role, string[]>> = {};
   for (const { role, source, listing, entries, classes } of selected) {
     const decoded = await decodeEntries(spec, entries, classes, source.onError, listing.root);
     engine[role] = {
@@ -519,8 +520,10 @@ export async function prepareImages(
     };
     rows[role] = decoded.rows;
     skipped[role] = decoded.skipped;
+    // The files behind the rows, for a teacher you call (src/data/rows.ts); unknown once some were skipped.
+    if (decoded.skipped === 0) files[role] = entries.map((entry) => entry.file);
   }
-  return { data: engine, summary: { kind: 'images', rows, skipped } };
+  return { data: engine, summary: { kind: 'images', rows, skipped }, files };
 }
 
 /**

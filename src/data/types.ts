@@ -24,6 +24,8 @@ export interface DataSummary {
 export interface PreparedData {
   data: EngineDataConfig;
   summary: DataSummary;
+  /** An image folder's files per split, in row order (absent for a split whose unreadable images were skipped). */
+  files?: Partial<Record<Role, string[]>>;
 }
 
 export type Role = 'train' | 'test' | 'transfer' | 'validation';

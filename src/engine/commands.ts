@@ -14,6 +14,7 @@ import { EngineContractError } from './errors';
 import {
   Data,
   Device,
+  EngineTeacher,
   ExportOptions,
   QuantizationMethod,
   Experiment,
@@ -25,11 +26,11 @@ import {
   MnistSource,
   Name,
   OnnxTeacher,
+  PrecomputedTeacher,
   resolveTeacherCheckpoint,
   ShardsSource,
   SplitValidation,
   Student,
-  Teacher,
 } from '../config/schema';
 import { Preprocess } from '../preprocess/spec';
 
@@ -191,7 +192,7 @@ export const ModelResult = z.strictObject({
    * 'texts': a teacher that reads raw texts with its own tokenizer (a Hugging Face folder, or a checkpoint whose
    * tokenizer is not the data's): not exported, its test metrics are the engine's. Absent for every other model.
    */
-  inputs: z.literal('texts').optional(),
+  inputs: z.enum(['texts', 'outputs']).optional(),
   /**
    * Such a teacher's outputs on the test rows, in their order (`results/<name>.test-outputs.json`,
    * zod `TestOutputs`): what the report measures it, and its students' agreement with it, from. Absent otherwise.
@@ -362,6 +363,17 @@ export const EngineData = Data.safeExtend({
     .describe(
       "a text column's raw cells per split: JSONL, one JSON string per row in row order ('' when missing), for a teacher with its own tokenizer (src/data/table.ts writes data/<role>-texts.jsonl)",
     ),
+  teacherOutputs: z
+    .strictObject({
+      train: z.string().min(1).optional(),
+      test: z.string().min(1).optional(),
+      transfer: z.string().min(1).optional(),
+      validation: z.string().min(1).optional(),
+    })
+    .optional()
+    .describe(
+      "a called teacher's answers per split (src/teacher): .npy files row for row with the split's source rows, float32 [rows, outputs] (probabilities or logits) or int64 [rows] (class indices); a 'precomputed' teacher reads them",
+    ),
   maskToken: z
     .string()
     .min(1)
@@ -387,7 +399,7 @@ const runFields = {
 };
 
 export const TrainTeacherRequest = z
-  .strictObject({ ...runFields, export: ExportOrNot, teacher: Teacher })
+  .strictObject({ ...runFields, export: ExportOrNot, teacher: EngineTeacher })
   .overwrite(resolveTeacherCheckpoint);
 export const DistillRequest = z.strictObject({
   ...runFields,
@@ -396,7 +408,9 @@ export const DistillRequest = z.strictObject({
    * A teacher checkpoint (.pt), a black-box ONNX teacher, a Hugging Face ONNX folder, or a `huggingface` teacher that
    * train_teacher fine-tuned into this outDir (`checkpoints/<name>.hf`); absent for methods that need none.
    */
-  teacher: z.union([z.string().min(1), OnnxTeacher, HuggingFaceOnnxTeacher, HuggingFaceTeacher]).optional(),
+  teacher: z
+    .union([z.string().min(1), OnnxTeacher, HuggingFaceOnnxTeacher, HuggingFaceTeacher, PrecomputedTeacher])
+    .optional(),
   student: Student,
 });
 export const ExportRequest = z.strictObject({
@@ -478,6 +492,7 @@ export const EngineStudent = Student.extend({
 export const ExperimentRequest = z
   .strictObject({
     ...Experiment.shape,
+    teacher: EngineTeacher,
     students: z.array(EngineStudent).min(1),
     sweep: z.never().optional().describe('expanded into the students before the request is made (src/config/sweep.ts)'),
     export: ExportOrNot.describe(

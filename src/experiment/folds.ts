@@ -11,7 +11,8 @@
  * keeps finished models per folder).
  */
 import * as path from 'node:path';
-import type { ExperimentConfig } from '../config/schema';
+import type { EngineTeacher, ExperimentConfig } from '../config/schema';
+import type { z } from 'zod';
 import type { PlannedStudent, StudentPlan } from '../config/sweep';
 import type { DataSummary, PreparedData } from '../data';
 import type { Commands, ExperimentTrainResult } from '../engine';
@@ -71,6 +72,8 @@ function rowsOf(source: ExperimentConfig['data']['train'], counted: number | und
   return Math.max(0, Math.min(available, source.limit ?? available));
 }
 
+type EngineTeacherInput = z.input<typeof EngineTeacher>;
+
 /**
  * Trains each fold's teacher and candidates, then decides every group on the out-of-fold predictions of all of
  * data.train. Returns each group's report, by group name.
@@ -81,7 +84,13 @@ export async function selectByFolds(
   data: PreparedData['data'],
   outDir: string,
   folds: number,
-  options: { resume: boolean; train: TrainExperiment; log: (message: string) => void },
+  options: {
+    resume: boolean;
+    train: TrainExperiment;
+    log: (message: string) => void;
+    /** The teacher as the engine takes it (a called teacher's answers: src/teacher). */
+    teacher: EngineTeacherInput;
+  },
 ): Promise<Map<string, SweepReport>> {
   const candidates = plan.students.filter((student): student is PlannedStudent & { candidate: object } =>
     Boolean(student.candidate),
@@ -92,6 +101,7 @@ export async function selectByFolds(
     const { sweep: _sweep, ...engineConfig } = config;
     const trained = await options.train({
       ...engineConfig,
+      teacher: options.teacher,
       students: candidates,
       data: { ...data, validation: { type: 'fold', folds, fold } },
       outDir: foldFolder(outDir, fold),

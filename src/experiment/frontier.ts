@@ -20,12 +20,12 @@ export interface FrontierPoint {
 export function frontierPoints(report: RunReport): FrontierPoint[] {
   const points: FrontierPoint[] = [];
   const add = (
-    model: Pick<ModelReport, 'test' | 'latency'> & { sizeBytes: number | null },
+    model: Pick<ModelReport, 'latency'> & { test: ModelReport['test'] | null; sizeBytes: number | null },
     name: string,
     kind: FrontierPoint['kind'],
     rejected?: boolean,
   ): void => {
-    if (!('accuracy' in model.test) || !model.latency || model.sizeBytes === null) return;
+    if (model.test === null || !('accuracy' in model.test) || !model.latency || model.sizeBytes === null) return;
     points.push({
       name,
       kind,

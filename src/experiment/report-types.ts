@@ -9,6 +9,7 @@ import type { ModelResult } from '../engine';
 import type { DistributedInfo } from '../engine/commands';
 import type { EpochRecord } from '../engine/types';
 import type { ArtefactRole } from '../io/run-folder';
+import type { TeacherLabelling } from '../teacher/label';
 import type { SweepReport } from './selection';
 import type { Verdict } from './verdict';
 
@@ -118,15 +119,25 @@ export interface ModelReport {
  * metrics, and its students' agreement with it, are computed by the same functions from the class probabilities the
  * engine wrote for the same test rows (`results/<name>.test-outputs.json`).
  */
-export type TeacherReport = Omit<ModelReport, 'onnx' | 'sizeBytes' | 'parityMaxAbsDiff'> & {
-  /** The .onnx file, relative to the report's folder; null for a teacher that reads raw texts. */
+export type TeacherReport = Omit<ModelReport, 'onnx' | 'sizeBytes' | 'parityMaxAbsDiff' | 'test'> & {
+  /**
+   * Its metrics on the test split; null for a teacher given by its answers without answers on data.test (an outputs
+   * file without `test`, or `evaluate: false`): nothing measured it there.
+   */
+  test: ModelReport['test'] | null;
+  /** The .onnx file, relative to the report's folder; null for a teacher that reads raw texts or is given by answers. */
   onnx: string | null;
   /** The `.onnx` file's size in bytes; null without one. */
   sizeBytes: number | null;
   /** The export's parity check (or a black box's copy); null without an `.onnx`. */
   parityMaxAbsDiff: number | null;
-  /** 'texts': it reads the raw texts with its own tokenizer (absent for every other teacher). */
-  inputs?: 'texts';
+  /**
+   * 'texts': it reads the raw texts with its own tokenizer; 'outputs': a teacher you call, or a file of its outputs,
+   * given to the engine as its answers (src/teacher). Absent for every other teacher.
+   */
+  inputs?: 'texts' | 'outputs';
+  /** A teacher you call (or a file of its outputs): what answered, how many rows, calls and retries, the kind. */
+  labelling?: TeacherLabelling;
   /** Such a teacher's model file, as the engine ran it, and its sha256: what its students record as their teacher. */
   source?: {
     /** The model file (a Hugging Face folder's .onnx or weights, or the checkpoint), as the engine ran it. */

@@ -80,13 +80,15 @@ export function tableRows(report: RunReport): string[][] {
         ];
   const rows = [report.teacher, ...report.students].map((model) => {
     const quality =
-      'accuracy' in model.test
-        ? [
-            percent(model.test.accuracy),
-            String(model.test.errors),
-            model.agreementWithTeacher === undefined ? '—' : percent(model.agreementWithTeacher),
-          ]
-        : [model.test.rmse.toFixed(4), model.test.mae.toFixed(4), model.test.r2.toFixed(4)];
+      model.test === null
+        ? ['not measured', '—', '—']
+        : 'accuracy' in model.test
+          ? [
+              percent(model.test.accuracy),
+              String(model.test.errors),
+              model.agreementWithTeacher === undefined ? '—' : percent(model.agreementWithTeacher),
+            ]
+          : [model.test.rmse.toFixed(4), model.test.mae.toFixed(4), model.test.r2.toFixed(4)];
     return [
       modelCell(model),
       methodLabel(model.method),
@@ -175,10 +177,39 @@ function textNote(text: TextSummary): string {
 
 /** A teacher that reads the raw texts with its own tokenizer: how it was measured without an .onnx here. */
 function textTeacherNote(teacher: TeacherReport): string[] {
+  if (teacher.inputs === 'outputs') return calledTeacherNote(teacher);
   if (teacher.inputs !== 'texts') return [];
   return [
     '',
     `The teacher **${teacher.name}** reads the raw texts with its own tokenizer (\`${teacher.source?.path ?? '?'}\`): the runtime cannot feed it the data's rows, so it has no .onnx here and no latency (—); its test metrics, and the students' agreement with it, are computed from the class probabilities the engine wrote for the same test rows (\`results/${teacher.name}.test-outputs.json\`).`,
+  ];
+}
+
+/**
+ * A teacher you call (or a file of its outputs): what answered, how many rows were asked and how many came from the
+ * cache, the calls and retries, and what the answers were. Labels alone are said plainly: no soft targets.
+ */
+function calledTeacherNote(teacher: TeacherReport): string[] {
+  const labelling = teacher.labelling;
+  if (!labelling) return [];
+  const rows = labelling.splits
+    .map((split) => `${split.split}: ${split.rows} rows, ${split.called} asked, ${split.cached} from the cache`)
+    .join('; ');
+  const calls =
+    labelling.calls > 0 || labelling.splits.some((split) => split.cached > 0)
+      ? ` ${labelling.calls} calls, ${labelling.retries} retries, ${labelling.failures} failed attempts (${labelling.timeouts} timed out), ${labelling.seconds.toFixed(1)} s.`
+      : '';
+  const kind =
+    labelling.kind === 'labels'
+      ? ' **No soft targets were available**: the teacher gave labels alone, so its students learnt them as pseudo-labels (the plain classification loss, whatever their method); each verdict still compares a student with the labels-trained one.'
+      : ` Its answers were ${labelling.kind}${labelling.kindFrom === 'auto' ? ' (kind auto: decided on its first answers)' : ''}.`;
+  const measured =
+    teacher.test === null
+      ? " It gave no answers on data.test, so it is not measured there (—), and its students' agreement with it is not either."
+      : " Its test metrics, and the students' agreement with it, come from its answers on the test rows.";
+  return [
+    '',
+    `The teacher **${teacher.name}** was called, not run here (${labelling.source}): ${rows}.${calls}${kind}${measured}`,
   ];
 }
 
@@ -307,7 +338,7 @@ export function reportMarkdown(
     '',
     `Distillery ${report.distillery} · torch ${report.torch} on ${report.device} · seed ${report.seed} · ${report.durationSeconds.toFixed(1)} s · ${report.machine} · ${report.createdAt}`,
     '',
-    `Test set: ${report.teacher.test.n} samples (${report.testData}). Latency: onnxruntime-node on this machine, batch-1 median, all models measured in interleaved rounds; speed-up is the teacher's latency over the model's.${report.data.text ? ` Text models are timed on the raw rows of data.test (the first ${TIMED_TEST_ROWS}), tokenization included.` : ''}`,
+    `Test set: ${report.students[0]?.test.n ?? report.teacher.test?.n ?? 0} samples (${report.testData}). Latency: onnxruntime-node on this machine, batch-1 median, all models measured in interleaved rounds; speed-up is the teacher's latency over the model's.${report.data.text ? ` Text models are timed on the raw rows of data.test (the first ${TIMED_TEST_ROWS}), tokenization included.` : ''}`,
     ...dataNote(report.data),
     ...textTeacherNote(report.teacher),
     ...report.warnings

@@ -43,6 +43,14 @@ import { verifyRun } from './verify';
 import { renderFrontier } from './frontier';
 import { addVariants } from './variants';
 import { required } from '../core/required';
+import {
+  engineTeacherOf,
+  isCalledTeacher,
+  labelData,
+  type Labelled,
+  type LabellingEvent,
+  type TeacherLabelling,
+} from '../teacher/label';
 
 /** Options of {@link run}: where it writes, the device, the seed, resuming, the engine, cancellation and progress. */
 export interface RunOptions {
@@ -62,6 +70,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Receives each progress event of the training as the engine sends it. */
   onEvent?: (event: EngineEvent) => void;
+  /** Receives the progress of a teacher you call as it answers the rows (src/teacher), before the training. */
+  onLabelling?: (event: LabellingEvent) => void;
   /** Called once training is done, while the ONNX models are evaluated. */
   onStage?: (stage: 'evaluating' | 'reporting') => void;
   /** The command line that started the run, recorded in the report. */
@@ -74,15 +84,19 @@ export interface RunOptions {
 
 type Exported = ModelResult & { onnx: string; export: NonNullable<ModelResult['export']> };
 
-/** A teacher that reads raw texts with its own tokenizer: not exported; measured from the test outputs the engine wrote. */
-type TextTeacher = ModelResult & { inputs: 'texts'; testOutputs: string };
+/**
+ * A teacher that reads raw texts with its own tokenizer, or is given by its answers (src/teacher): not exported;
+ * measured from the test outputs the engine wrote (none for answers that do not cover data.test).
+ */
+type TextTeacher = ModelResult & { inputs: 'texts' | 'outputs' };
 
 /** The teacher's class answers on the test rows that its students' agreement is measured against. */
 type TeacherAnswers = { model: OnnxModel } | { classes: Int32Array };
 
-function readsTexts(result: ModelResult): TextTeacher | null {
-  if (result.inputs !== 'texts') return null;
-  if (result.testOutputs === undefined) throw new Error(`${result.name}: the engine wrote no test outputs for it`);
+function withoutOnnx(result: ModelResult): TextTeacher | null {
+  if (result.inputs === undefined) return null;
+  if (result.inputs === 'texts' && result.testOutputs === undefined)
+    throw new Error(`${result.name}: the engine wrote no test outputs for it`);
   return result as TextTeacher;
 }
 
@@ -149,10 +163,19 @@ export async function run(
       overwrite: options.overwrite ?? false,
     });
     // One engine for the tokenizer (a text column's, fitted while the data are prepared) and the training.
-    const { prepared, plan, decided, trained } = await withOnDemandEngine(options.engine, async (engine) => {
+    const { prepared, plan, decided, trained, labelled } = await withOnDemandEngine(options.engine, async (engine) => {
       const prepared = await prepareData(config.data, outDir, { engine: () => engine.get() });
       for (const note of prepared.summary.notes ?? []) options.onEvent?.({ event: 'log', message: `note: ${note}` });
-      return { prepared, ...(await trainAll(config, prepared, outDir, options, engine)) };
+      // A teacher you call answers the rows first; the engine then reads its answers (src/teacher).
+      const labelled = isCalledTeacher(config.teacher)
+        ? await labelData(config.teacher, config.data, prepared, outDir, {
+            engine: () => engine.get(),
+            ...(options.signal ? { signal: options.signal } : {}),
+            onEvent: (event) => (event.event === 'log' ? options.onEvent?.(event) : options.onLabelling?.(event)),
+          })
+        : null;
+      if (labelled) options.onEvent?.({ event: 'log', message: labellingNote(labelled.labelling) });
+      return { prepared, labelled, ...(await trainAll(config, prepared, outDir, options, engine, labelled)) };
     });
     options.onStage?.('evaluating');
     const { report, labels } = await evaluateRun(
@@ -164,6 +187,7 @@ export async function run(
       started,
       prepared.summary,
       decided,
+      labelled?.labelling ?? null,
     );
     // (k-fold decisions were said when they were made, before the main run)
     for (const sweep of report.sweeps.filter((group) => group.evidence === 'validation'))
@@ -195,8 +219,11 @@ async function trainAll(
   outDir: string,
   options: RunOptions,
   engine: OnDemandEngine,
+  labelled: Labelled | null,
 ): Promise<{ plan: StudentPlan; decided: Map<string, SweepReport> | undefined; trained: ExperimentTrainResult }> {
   const resume = options.resume ?? false;
+  const teacher = engineTeacherOf(config.teacher, labelled);
+  const data = labelled?.data ?? prepared.data;
   const full = planStudents(config);
   const log = (message: string): void => options.onEvent?.({ event: 'log', message });
   const { folds, reason } = selectionFolds(config, full, prepared.summary);
@@ -211,8 +238,9 @@ async function trainAll(
     const decided =
       folds === null
         ? undefined
-        : await selectByFolds(config, full, prepared.data, outDir, folds, {
+        : await selectByFolds(config, full, data, outDir, folds, {
             resume,
+            teacher,
             train: (request) => train(request, announced(full, options)),
             log,
           });
@@ -224,7 +252,7 @@ async function trainAll(
         `${candidate}: the same model, method and training as ${student}, so not trained again: ${student} stands for it`,
       );
     // What the engine runs, every default and the encoded data spelled out: `python -m distillery run_experiment` takes it as it is.
-    const request = engineRequest(config, plan, prepared.data, outDir, resume);
+    const request = engineRequest(config, plan, data, outDir, resume, teacher);
     const trained = await train(request, announced(plan, options));
     return { plan, decided, trained };
   });
@@ -321,6 +349,14 @@ export async function joinDistributedRun(
   options: RunOptions = {},
 ): Promise<void> {
   const config = parseExperiment(withDistributed(experiment, options.distributed), { baseDir: options.baseDir });
+  if (isCalledTeacher(config.teacher)) {
+    throw new ConfigError([
+      {
+        path: 'teacher.type',
+        message: `a '${config.teacher.type}' teacher answers the rows on node 0 before training; a run on several nodes takes a teacher the engine trains or loads`,
+      },
+    ]);
+  }
   const outDir = path.resolve(options.outDir ?? path.join('runs', config.name));
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-node-'));
   try {
@@ -332,7 +368,14 @@ export async function joinDistributedRun(
       ...(options.device ? { device: options.device } : {}),
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
     };
-    const request = engineRequest(overridden, planStudents(config), prepared.data, outDir, options.resume ?? false);
+    const request = engineRequest(
+      overridden,
+      planStudents(config),
+      prepared.data,
+      outDir,
+      options.resume ?? false,
+      engineTeacherOf(config.teacher, null),
+    );
     const file = path.join(scratch, RESOLVED_CONFIG);
     writeFileAtomic(file, JSON.stringify(request, null, 2));
     await runDistributed(file, { signal: options.signal, onEvent: options.onEvent });
@@ -351,9 +394,20 @@ function engineRequest(
   data: PreparedData['data'],
   outDir: string,
   resume: boolean,
+  teacher: ReturnType<typeof engineTeacherOf>,
 ) {
   const { sweep: _sweep, ...engineConfig } = config;
-  return { ...engineConfig, students: engineStudents(plan), data, outDir, resume };
+  return { ...engineConfig, teacher, students: engineStudents(plan), data, outDir, resume };
+}
+
+/** What the output says once a called teacher has answered: rows asked and cached, calls, retries, the kind. */
+function labellingNote(labelling: TeacherLabelling): string {
+  const rows = labelling.splits.map((split) => `${split.split} ${split.rows} (${split.cached} cached)`).join(', ');
+  const kind =
+    labelling.kind === 'labels'
+      ? 'labels alone: no soft targets, the students learn them as pseudo-labels'
+      : `${labelling.kind}${labelling.kindFrom === 'auto' ? ' (decided on its first answers)' : ''}`;
+  return `teacher answers (${labelling.source}): ${rows}; ${labelling.calls} calls, ${labelling.retries} retries, ${labelling.failures} failed attempts; ${kind}`;
 }
 
 /** The report, and the class names recorded in the students' ONNX metadata (for the confusion matrix). */
@@ -366,6 +420,7 @@ async function evaluateRun(
   started: number,
   data: DataSummary,
   decided: ReadonlyMap<string, SweepReport> | undefined,
+  labelling: TeacherLabelling | null,
 ): Promise<{ report: RunReport; labels: string[] }> {
   const dataset = await loadDataset(trained.testData);
   // Candidates are chosen on validation (or k-fold) evidence alone; only the chosen ones (and their baselines) meet the test set.
@@ -374,7 +429,7 @@ async function evaluateRun(
     ...(decided ? { decided } : {}),
   });
   // A teacher that reads raw texts has no .onnx: the runtime cannot feed it the data's rows (report-types' TeacherReport).
-  const textTeacher = readsTexts(trained.teacher);
+  const textTeacher = withoutOnnx(trained.teacher);
   const studentResults: Exported[] = chosen.evaluated.map(exported);
   const results: Exported[] = textTeacher ? studentResults : [exported(trained.teacher), ...studentResults];
   const models: OnnxModel[] = [];
@@ -382,13 +437,13 @@ async function evaluateRun(
     for (const result of results) models.push(await OnnxModel.load(result.onnx, result.loadOptions ?? {}));
     const studentModels = textTeacher ? models : models.slice(1);
     const measured = textTeacher
-      ? await textTeacherReport(textTeacher, dataset, config)
+      ? await textTeacherReport(textTeacher, dataset, config, labelling)
       : await onnxTeacherReport(required(models[0], "the teacher's model"), required(results[0], 'the teacher'), {
           dataset,
           config,
           outDir,
         });
-    const teacherModel = 'model' in measured.answers ? measured.answers.model : null;
+    const teacherModel = measured.answers && 'model' in measured.answers ? measured.answers.model : null;
     const studentReports: ModelReport[] = [];
     for (const [index, result] of studentResults.entries()) {
       studentReports.push(
@@ -518,34 +573,44 @@ async function textTeacherReport(
   result: TextTeacher,
   dataset: Dataset,
   config: ExperimentConfig,
-): Promise<{ report: TeacherReport; answers: TeacherAnswers }> {
-  const outputs = TestOutputs.parse(JSON.parse(fs.readFileSync(result.testOutputs, 'utf8')));
+  labelling: TeacherLabelling | null,
+): Promise<{ report: TeacherReport; answers: TeacherAnswers | null }> {
+  const outputs =
+    result.testOutputs === undefined
+      ? null
+      : TestOutputs.parse(JSON.parse(fs.readFileSync(result.testOutputs, 'utf8')));
   const labels = result.labels.length ? result.labels : null;
   const evaluation =
-    'values' in outputs
-      ? evaluateValues(result.name, outputs.values, dataset)
-      : evaluateProbabilities(result.name, outputs.probabilities, dataset, labels, {
-          topK: config.evaluate.topK,
-          eceBins: config.evaluate.calibrationBins,
-        });
+    outputs === null
+      ? null
+      : 'values' in outputs
+        ? evaluateValues(result.name, outputs.values, dataset)
+        : evaluateProbabilities(result.name, outputs.probabilities, dataset, labels, {
+            topK: config.evaluate.topK,
+            eceBins: config.evaluate.calibrationBins,
+          });
+  // A function teacher's config holds its function: the report keeps what can be written down.
+  const { call: _call, ...model } = config.teacher as typeof config.teacher & { call?: unknown };
   const report: TeacherReport = {
     name: result.name,
     role: result.role,
     method: result.method,
-    model: { ...config.teacher },
+    model,
     params: result.params,
     flopsPerSample: result.flopsPerSample,
     onnx: null,
     sizeBytes: null,
     parityMaxAbsDiff: null,
-    test: testSummary(evaluation),
+    test: evaluation === null ? null : testSummary(evaluation),
     latency: null,
     trainSeconds: result.trainSeconds,
     history: result.history,
-    ...(evaluation.task === 'classification' ? { confusion: evaluation.confusion } : {}),
-    inputs: 'texts',
+    ...(evaluation?.task === 'classification' ? { confusion: evaluation.confusion } : {}),
+    inputs: result.inputs,
     source: { path: result.checkpoint, sha256: await sha256File(result.checkpoint) },
+    ...(labelling ? { labelling } : {}),
   };
+  if (outputs === null) return { report, answers: null };
   const classes = Int32Array.from('probabilities' in outputs ? outputs.probabilities : [], (row) =>
     row.reduce((best, value, i) => (value > (row[best] ?? -Infinity) ? i : best), 0),
   );

@@ -83,8 +83,9 @@ export interface SeedsReport {
   students: SeedStudentSummary[];
 }
 
+// NaN for a teacher not measured on the test rows (given by answers without data.test): no figure, not a zero.
 const quality = (model: ModelReport | TeacherReport): number =>
-  'accuracy' in model.test ? model.test.accuracy : model.test.rmse;
+  model.test === null ? NaN : 'accuracy' in model.test ? model.test.accuracy : model.test.rmse;
 
 export function meanSd(values: readonly number[]): { mean: number; sd: number } {
   const mean = values.reduce((sum, value) => sum + value, 0) / values.length;

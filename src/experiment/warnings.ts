@@ -37,7 +37,8 @@ export interface TestedModel {
   name: string;
   role: 'teacher' | 'student';
   method: MethodConfig | null;
-  test: { n: number; accuracy: number } | { n: number; rmse: number; r2: number };
+  /** null: not measured on the test rows (a teacher given by answers that do not cover data.test). */
+  test: { n: number; accuracy: number } | { n: number; rmse: number; r2: number } | null;
   /** `confusion[actual][predicted]` on the test rows (classifiers). */
   confusion?: number[][];
 }
@@ -58,6 +59,7 @@ export interface TestedModel {
  * @param classNames - class names by index, for the message (class indices when absent)
  */
 export function learnedNothing(model: TestedModel, classNames: readonly string[] = []): RunWarning | undefined {
+  if (model.test === null) return undefined;
   if ('rmse' in model.test) {
     if (model.test.r2 > 0) return undefined;
     const meanRmse = model.test.rmse / Math.sqrt(1 - model.test.r2);

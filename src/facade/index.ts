@@ -14,7 +14,15 @@ import { withOnDemandEngine } from '../engine/on-demand';
 import { materializeArrays, type ArraySourceInput } from './arrays';
 import { ensureOutputDir } from '../io/files';
 import { lockRunFolder } from '../io/run-folder';
-import { prepareData, type EngineDataConfig } from '../data';
+import { prepareData, type EngineDataConfig, type PreparedData } from '../data';
+import type { DistillRequest } from '../engine/commands';
+import {
+  engineTeacherOf,
+  isCalledTeacher,
+  labelData,
+  type LabellingEvent,
+  type TeacherLabelling,
+} from '../teacher/label';
 
 export { ArraySource, type ArraySourceInput } from './arrays';
 
@@ -28,7 +36,12 @@ export interface FacadeCallOptions {
   signal?: AbortSignal;
   /** Receives each progress event (phase start, step, epoch, phase end, log lines) as the engine sends it. */
   onEvent?: (event: EngineEvent) => void;
+  /** Receives the progress of a teacher you call as it answers the rows (src/teacher), before the training. */
+  onLabelling?: (event: LabellingEvent) => void;
 }
+
+/** What {@link distill} returns: the student's result, and how a teacher you call answered (when it was one). */
+export type DistillResult = ModelResult & { labelling?: TeacherLabelling };
 
 export type { ModelResult } from '../engine';
 
@@ -89,14 +102,14 @@ async function inLockedFolder<T>(
   parsed: { outDir: string; data: DataConfig },
   purpose: string,
   call: FacadeCallOptions,
-  work: (data: EngineDataConfig, engine: Engine) => Promise<T>,
+  work: (data: EngineDataConfig, engine: Engine, prepared: PreparedData) => Promise<T>,
 ): Promise<T> {
   const lock = lockRunFolder(parsed.outDir, purpose);
   try {
     return await withOnDemandEngine(call.engine, async (engine) => {
       const prepared = await prepareData(parsed.data, parsed.outDir, { engine: () => engine.get() });
       for (const note of prepared.summary.notes ?? []) call.onEvent?.({ event: 'log', message: `note: ${note}` });
-      return work(prepared.data, await engine.get());
+      return work(prepared.data, await engine.get(), prepared);
     });
   } finally {
     lock.release();
@@ -128,7 +141,8 @@ async function inLockedFolder<T>(
  */
 export async function trainTeacher(options: TrainTeacherInput, call: FacadeCallOptions = {}): Promise<ModelResult> {
   const parsed = parseOptions(TrainTeacherOptions, options);
-  const teacher = resolveTeacherPaths(parsed.teacher, process.cwd());
+  // (a teacher you call is refused by TrainTeacherOptions: it has nothing to train)
+  const teacher = engineTeacherOf(resolveTeacherPaths(parsed.teacher, process.cwd()), null);
   return inLockedFolder(parsed, `trainTeacher ${parsed.teacher.name}`, call, (data, engine) =>
     engine.call('train_teacher', { ...parsed, data, teacher }, { signal: call.signal, onEvent: call.onEvent }),
   );
@@ -158,16 +172,35 @@ export async function trainTeacher(options: TrainTeacherInput, call: FacadeCallO
  * @throws {@link RunFolderError} when `outDir` is in use by another process
  * @throws {@link EngineError} (a subclass) when Python fails, the call is aborted, or training diverges
  */
-export async function distill(options: DistillInput, call: FacadeCallOptions = {}): Promise<ModelResult> {
+export async function distill(options: DistillInput, call: FacadeCallOptions = {}): Promise<DistillResult> {
   const parsed = parseOptions(DistillOptions, options);
+  const given = parsed.teacher;
   const teacher =
-    parsed.teacher === undefined
+    given === undefined
       ? undefined
-      : typeof parsed.teacher === 'string'
-        ? path.resolve(parsed.teacher)
-        : { ...parsed.teacher, path: path.resolve(parsed.teacher.path) };
+      : typeof given === 'string'
+        ? path.resolve(given)
+        : isCalledTeacher(given)
+          ? resolveTeacherPaths(given, process.cwd())
+          : { ...given, path: path.resolve(given.path) };
   const student = { ...parsed.student, model: resolveModelPaths(parsed.student.model, process.cwd()) };
-  return inLockedFolder(parsed, `distill ${parsed.student.name}`, call, (data, engine) =>
-    engine.call('distill', { ...parsed, data, teacher, student }, { signal: call.signal, onEvent: call.onEvent }),
-  );
+  return inLockedFolder(parsed, `distill ${parsed.student.name}`, call, async (data, engine, prepared) => {
+    const events = { signal: call.signal, onEvent: call.onEvent };
+    if (teacher === undefined || typeof teacher === 'string' || !isCalledTeacher(teacher)) {
+      const engineTeacher = teacher as z.input<typeof DistillRequest>['teacher'];
+      return engine.call('distill', { ...parsed, data, teacher: engineTeacher, student }, events);
+    }
+    // A teacher you call answers the rows first; the engine then reads its answers (src/teacher).
+    const labelled = await labelData(teacher, parsed.data, prepared, parsed.outDir, {
+      engine: () => Promise.resolve(engine),
+      ...(call.signal ? { signal: call.signal } : {}),
+      onEvent: (event) => (event.event === 'log' ? call.onEvent?.(event) : call.onLabelling?.(event)),
+    });
+    const result = await engine.call(
+      'distill',
+      { ...parsed, data: labelled.data, teacher: labelled.teacher, student },
+      events,
+    );
+    return { ...result, labelling: labelled.labelling };
+  });
 }

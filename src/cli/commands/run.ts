@@ -4,6 +4,8 @@ import type { Command } from 'commander';
 import { ConfigError, loadExperimentFile } from '../../config';
 import { EngineAbortError, type EngineEvent } from '../../engine';
 import { joinDistributedRun, plainTable, run, runSeeds, seedsMarkdown, tableRows } from '../../experiment';
+import type { LabellingEvent } from '../../teacher/label';
+import { TeacherAbortError } from '../../teacher/schedule';
 import { progressReporter } from '../progress';
 import { EXIT, device, ensurePython, err, integer, interruptible, out, port, positive, type Settle } from '../shared';
 
@@ -70,6 +72,7 @@ async function runCommand(file: string, options: RunFlags): Promise<number> {
       signal: interrupt.signal,
       command,
       onEvent,
+      onLabelling: (event: LabellingEvent) => reporter.onLabelling(event),
       onStage: (stage: 'evaluating' | 'reporting') =>
         reporter.note(
           stage === 'evaluating' ? 'evaluating the ONNX models with onnxruntime-node…' : 'writing the report…',
@@ -99,7 +102,8 @@ async function runCommand(file: string, options: RunFlags): Promise<number> {
     return EXIT.ok;
   } catch (error) {
     reporter.stop();
-    if (error instanceof EngineAbortError) {
+    // Interrupted while training, or while a teacher you call was answering (its answers so far are cached).
+    if (error instanceof EngineAbortError || error instanceof TeacherAbortError) {
       err(
         `interrupted: finished models are kept in ${outDir}; continue with \`distillery run ${file} --out ${outDir} --resume\``,
       );
