@@ -58,11 +58,18 @@ export {
   type ArraySourceInput,
 } from './facade';
 export type { TeacherAnswer, TeacherCallContext, TeacherFunction, TeacherInput } from './config/teacher-function';
-export { TeacherOutputError } from './teacher/answers';
+export { TeacherOutputError, type AnswerKind, type TeacherOutputErrorOptions } from './teacher/answers';
 export { AnswerCacheError } from './teacher/cache';
 export { TeacherModuleError } from './teacher/module';
-export { RetryableError, TeacherAbortError, TeacherCallError, TeacherTimeoutError } from './teacher/schedule';
-export type { LabellingEvent, TeacherLabelling } from './teacher/label';
+export {
+  RetryableError,
+  TeacherAbortError,
+  TeacherCallError,
+  TeacherTimeoutError,
+  type RowRange,
+} from './teacher/schedule';
+export type { LabellingEvent, SplitLabelling, TeacherLabelling } from './teacher/label';
+export type { Role as DataRole } from './data/types';
 export {
   ConfigError,
   Data,

@@ -21,6 +21,7 @@ const LAYERS = [
   'io',
   'engine',
   'data',
+  'teacher',
   'facade',
   'experiment',
   'cli',

@@ -41,6 +41,41 @@ describe('progress lines', () => {
   });
 });
 
+describe('a teacher answering the rows', () => {
+  const event = (called: number, seconds: number) =>
+    ({
+      event: 'labelling',
+      teacher: 'api',
+      split: 'train',
+      rows: 1000,
+      cached: 200,
+      called,
+      calls: called / 20,
+      failures: 1,
+      retries: 1,
+      seconds,
+    }) as const;
+
+  test('a line at most every 5 s with rows, cached rows, calls, failures, retries and the ETA, and one at the end', () => {
+    const lines: string[] = [];
+    let now = 0;
+    const reporter = new LineReporter(
+      (line) => lines.push(line),
+      () => now,
+    );
+    now = 6000;
+    reporter.onLabelling(event(200, 4)); // 200 asked in 4 s: 600 left, 12 s at that pace
+    now = 7000;
+    reporter.onLabelling(event(300, 5)); // within 5 s of the last line: not shown
+    now = 8000;
+    reporter.onLabelling(event(800, 9)); // done: always shown
+    expect(lines).toEqual([
+      '[teacher api] train: rows 400/1000 (200 cached) · 10 calls · 1 failed · 1 retried · ETA 12 s',
+      '[teacher api] train: rows 1000/1000 (200 cached) · 40 calls · 1 failed · 1 retried · done',
+    ]);
+  });
+});
+
 describe('learning curves', () => {
   const report = (task: 'classification' | 'regression', history: Record<string, number>[]): RunReport =>
     ({

@@ -886,7 +886,9 @@ export const FunctionTeacher = z
       .describe("the teacher's identity, which its cached answers are kept under: change it when the teacher changes"),
     ...callOptions,
   })
-  .describe('A teacher you call, as a function in code: batched, rate-limited, retried, cached');
+  .describe(
+    "A teacher you call, as a function in code (run(), distill()); an experiment file names a 'module' instead",
+  );
 
 /**
  * The engine's view of a teacher given by its answers: src/teacher has called it (or read its file) and written its

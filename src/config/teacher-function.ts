@@ -20,16 +20,30 @@ export type TeacherAnswer =
   | Float64Array
   | string
   | number
-  | { readonly probabilities: readonly number[] }
-  | { readonly logits: readonly number[] }
-  | { readonly label: string | number };
+  | {
+      /** One probability per class, in the data's class order, summing to 1. */
+      readonly probabilities: readonly number[];
+    }
+  | {
+      /** One logit per class, in the data's class order. */
+      readonly logits: readonly number[];
+    }
+  | {
+      /** A class name, or a class index. */
+      readonly label: string | number;
+    };
 
 /** What a call receives beside its rows. */
 export interface TeacherCallContext {
   /** Aborted when the call times out (`timeoutMs`) or the run is cancelled: pass it to fetch(). */
   readonly signal: AbortSignal;
   /** The rows of this call within the split being labelled: [start, end), 0-based. */
-  readonly rows: { readonly start: number; readonly end: number };
+  readonly rows: {
+    /** The first row, 0-based. */
+    readonly start: number;
+    /** The row after the last. */
+    readonly end: number;
+  };
   /** Which split's rows these are. */
   readonly split: 'transfer' | 'train' | 'validation' | 'test';
   /** 0 for the first try, then 1, 2… for retries. */

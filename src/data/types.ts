@@ -28,4 +28,5 @@ export interface PreparedData {
   files?: Partial<Record<Role, string[]>>;
 }
 
+/** A split of the data, by the data config's field that gives it. */
 export type Role = 'train' | 'test' | 'transfer' | 'validation';

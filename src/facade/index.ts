@@ -41,7 +41,10 @@ export interface FacadeCallOptions {
 }
 
 /** What {@link distill} returns: the student's result, and how a teacher you call answered (when it was one). */
-export type DistillResult = ModelResult & { labelling?: TeacherLabelling };
+export type DistillResult = ModelResult & {
+  /** How a teacher you call answered the rows: counts per split, calls, retries, the kind of its answers. */
+  labelling?: TeacherLabelling;
+};
 
 export type { ModelResult } from '../engine';
 

@@ -51,6 +51,7 @@ export interface TeacherOutputErrorOptions {
   where?: string;
   /** The part of the answer at fault: a class name, `label`, an id column. */
   field?: string;
+  /** What caused it (a parse error, an earlier TeacherOutputError). */
   cause?: unknown;
 }
 
@@ -59,8 +60,11 @@ export interface TeacherOutputErrorOptions {
  * The message names the source (and config path), the line or row, what was expected and what was received.
  */
 export class TeacherOutputError extends Error {
+  /** The class's name, also set on instances, so that logs and `error.name` checks see it. */
   override readonly name = 'TeacherOutputError';
+  /** The config path of the source (`teacher.path`, `teacher.call, data.train`), when known. */
   readonly where: string | undefined;
+  /** The part of the answer at fault (a class name, `label`, an id column), when it is one. */
   readonly field: string | undefined;
 
   constructor(

@@ -35,6 +35,18 @@ import { callInBatches, type CallStats } from './schedule';
 export type CalledTeacherConfig =
   z.output<typeof OutputsTeacher> | z.output<typeof ModuleTeacher> | z.output<typeof FunctionTeacher>;
 
+/** One split's rows as the teacher answered them. */
+export interface SplitLabelling {
+  /** The split: `transfer` (or `train` without data.transfer), `test`, `validation`. */
+  split: Role;
+  /** Its rows. */
+  rows: number;
+  /** Rows answered from the cache. */
+  cached: number;
+  /** Rows the teacher was asked for (a row appearing twice is asked once). */
+  called: number;
+}
+
 /** What the labelling did, per split and in all: report.json's `teacher.labelling`. */
 export interface TeacherLabelling {
   /** What gave the answers: `function <id>`, `module <path>`, or `outputs <path>`. */
@@ -44,11 +56,14 @@ export interface TeacherLabelling {
   /** How the kind was known: declared in the config, or decided on the first answers ('auto'). */
   kindFrom: 'declared' | 'auto';
   /** Per split: its rows, those answered from the cache, and those the teacher was asked for. */
-  splits: { split: Role; rows: number; cached: number; called: number }[];
-  /** Calls made (retries included), failed attempts, retries, attempts that timed out. */
+  splits: SplitLabelling[];
+  /** Calls made (first tries and retries). */
   calls: number;
+  /** Attempts that failed (timeouts included). */
   failures: number;
+  /** Retries made after retryable failures. */
   retries: number;
+  /** Attempts that took longer than `timeoutMs`. */
   timeouts: number;
   /** Seconds spent labelling. */
   seconds: number;
@@ -58,15 +73,25 @@ export interface TeacherLabelling {
 
 /** Progress of the labelling, one event per answered batch (and per failed attempt). */
 export interface LabellingEvent {
+  /** Discriminates it from the engine's events. */
   event: 'labelling';
+  /** The teacher's name. */
   teacher: string;
+  /** The split being answered. */
   split: Role;
+  /** The split's rows. */
   rows: number;
+  /** Rows answered from the cache. */
   cached: number;
+  /** Rows answered by calls so far. */
   called: number;
+  /** Calls made so far (first tries and retries). */
   calls: number;
+  /** Attempts that failed so far. */
   failures: number;
+  /** Retries so far. */
   retries: number;
+  /** Seconds since this split's calls began. */
   seconds: number;
 }
 

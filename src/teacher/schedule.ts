@@ -32,7 +32,9 @@ export interface CallOptions {
 
 /** Rows of the role, 0-based, `end` excluded. */
 export interface RowRange {
+  /** The first row, 0-based. */
   start: number;
+  /** The row after the last. */
   end: number;
 }
 
@@ -94,6 +96,7 @@ export interface CallInBatchesOptions extends CallOptions {
 export class RetryableError extends Error {
   /** The class's name, also set on instances, so that logs and `error.name` checks see it. */
   override readonly name = 'RetryableError';
+  /** Marks it as worth retrying, as any error with `retryable: true` is. */
   readonly retryable = true;
 
   /** The least wait before the retry, when the service said so (a Retry-After header). */
@@ -109,10 +112,13 @@ export class RetryableError extends Error {
 export class TeacherTimeoutError extends Error {
   /** The class's name, also set on instances, so that logs and `error.name` checks see it. */
   override readonly name = 'TeacherTimeoutError';
+  /** Marks it as worth retrying, as any error with `retryable: true` is. */
   readonly retryable = true;
 
   constructor(
+    /** The rows of the attempt that timed out. */
     readonly rows: RowRange,
+    /** The limit it passed, in ms. */
     readonly timeoutMs: number,
   ) {
     super(`the teacher call for ${rowsText(rows)} took longer than ${timeoutMs} ms`);
