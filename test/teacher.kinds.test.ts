@@ -138,6 +138,52 @@ describe('a teacher you call, on every kind of data', () => {
     expect(report.teacher.test).toMatchObject({ n: 40, accuracy: 1 }); // the oracle is right on every test image
   });
 
+  test('an unlabelled transfer file, the typical use: the teacher labels it, the labels never reach it', async () => {
+    const row = (i: number) => [Math.sin(i) * 3, Math.cos(i * 1.7) * 3] as const;
+    const labelled = [
+      'x1,x2,label',
+      ...Array.from({ length: 60 }, (_, i) => `${row(i).join(',')},${row(i)[0] + row(i)[1] > 0 ? 'b' : 'a'}`),
+    ];
+    const unlabelled = ['x1,x2', ...Array.from({ length: 300 }, (_, i) => row(i + 1000).join(','))];
+    fs.writeFileSync(path.join(folder, 'labelled.csv'), labelled.join('\n'));
+    fs.writeFileSync(path.join(folder, 'unlabelled.csv'), unlabelled.join('\n'));
+    const keys = new Set<string>();
+    const teacher: TeacherFunction = (rows) =>
+      rows.map((input) => {
+        const { x1, x2 } = input as { x1: number; x2: number };
+        Object.keys(input).forEach((key) => keys.add(key));
+        return { logits: [-(x1 + x2), x1 + x2] };
+      });
+    const table = (file: string, extra: object = {}) => ({
+      type: 'csv' as const,
+      path: path.join(folder, file),
+      ...extra,
+    });
+    const report = await run(
+      {
+        name: 'unlabelled-transfer',
+        device: 'cpu',
+        data: {
+          train: table('labelled.csv', { label: 'label', limit: 40 }),
+          test: table('labelled.csv', { offset: 40 }),
+          transfer: table('unlabelled.csv'),
+        },
+        teacher: { type: 'function', id: 'rule', call: teacher, cache },
+        students: [
+          { name: 'mlp', model: { type: 'mlp', hidden: [8] }, method: { type: 'soft-targets' }, training: quick },
+        ],
+        evaluate: { benchmark: false },
+      },
+      { outDir: path.join(folder, 'unlabelled'), engine },
+    );
+    expect([...keys].sort()).toEqual(['x1', 'x2']);
+    expect(report.teacher.labelling!.splits).toEqual([
+      { split: 'transfer', rows: 300, cached: 0, called: 300 },
+      { split: 'test', rows: 20, cached: 0, called: 20 },
+    ]);
+    expect(report.teacher.test).toMatchObject({ n: 20, accuracy: 1 }); // the rule is the labels' own
+  });
+
   test('a file of outputs matched to a table by an id column, in another order', async () => {
     const lines = ['id,x1,x2,label'];
     const answers = ['id,b,a']; // class columns named and ordered unlike the data's (a, b)

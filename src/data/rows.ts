@@ -35,7 +35,7 @@ export async function rawRows(
   if (source === undefined || source.type === 'split' || source.type === 'fold')
     throw new Error(`data.${role} has no rows of its own`);
   if (source.type === 'augment') return { role, rows: await augmentedRows(data, prepared) };
-  if (source.type === 'csv') return { role, rows: await tableRows(source, labelColumns(data)) };
+  if (source.type === 'csv') return { role, rows: await tableRows(source, labelColumns(data), prepared) };
   if (source.type === 'images') return { role, rows: imageRows(prepared, role) };
   return { role, rows: await arrayRows(prepared, role, engine, scratch) };
 }
@@ -49,13 +49,39 @@ function labelColumns(data: DataConfig): (source: TableSourceConfig) => string[]
   };
 }
 
+/**
+ * A table file's records, every column but the labels, with the cells of the columns the data reads as numbers or
+ * booleans as numbers and booleans (what `predict` takes); the other cells as written.
+ */
 async function tableRows(
   source: TableSourceConfig,
   labels: (source: TableSourceConfig) => string[],
+  prepared: PreparedData,
 ): Promise<TeacherInput[]> {
   const rows = await readTableFile(source.path, undefined, source);
   const hidden = new Set(labels(source));
-  return rows.map((row) => Object.fromEntries(Object.entries(row).filter(([name]) => !hidden.has(name))));
+  const spec = prepared.data.preprocess;
+  const kinds = new Map(spec?.kind === 'table' ? spec.columns.map((column) => [column.name, column.type]) : []);
+  return rows.map((row) =>
+    Object.fromEntries(
+      Object.entries(row)
+        .filter(([name]) => !hidden.has(name))
+        .map(([name, value]) => [name, typed(value, kinds.get(name))]),
+    ),
+  );
+}
+
+/** A cell as its column's kind reads it: a number (null when missing), a boolean, or as written. */
+type Cell = string | number | boolean | null | undefined;
+
+function typed(value: Cell, kind: string | undefined): Cell {
+  if (typeof value !== 'string') return value;
+  if (kind === 'numeric') {
+    const number = value.trim() === '' ? NaN : Number(value);
+    return Number.isFinite(number) ? number : null;
+  }
+  if (kind === 'boolean' && /^(true|false)$/i.test(value.trim())) return value.trim().toLowerCase() === 'true';
+  return value;
 }
 
 /**
@@ -64,7 +90,7 @@ async function tableRows(
  */
 async function augmentedRows(data: DataConfig, prepared: PreparedData): Promise<TeacherInput[]> {
   const train = data.train as TableSourceConfig;
-  const originals = (await tableRows(train, labelColumns(data))) as Record<string, unknown>[];
+  const originals = (await tableRows(train, labelColumns(data), prepared)) as Record<string, unknown>[];
   const texts = readTexts(required(prepared.data.texts?.transfer, 'the transfer texts of an augmented set'));
   const origin = readInt64Npy(required(prepared.data.transferOrigin, 'the origin of an augmented set'));
   const preprocess = prepared.data.preprocess;
