@@ -9,13 +9,14 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { z } from 'zod';
-import type {
-  DataConfig,
-  EngineTeacher,
-  FunctionTeacher,
-  ModuleTeacher,
-  OutputsTeacher,
-  PrecomputedTeacher,
+import {
+  CALLED_TEACHERS,
+  type DataConfig,
+  type EngineTeacher,
+  type FunctionTeacher,
+  type ModuleTeacher,
+  type OutputsTeacher,
+  type PrecomputedTeacher,
 } from '../config/schema';
 import type { TeacherFunction, TeacherInput } from '../config/teacher-function';
 import { required as requiredValue } from '../core/required';
@@ -120,7 +121,7 @@ export function engineTeacherOf(teacher: { type: string }, labelled: Labelled | 
 
 /** Whether a teacher is one the run calls or reads before the engine starts. */
 export function isCalledTeacher(teacher: { type: string }): teacher is CalledTeacherConfig {
-  return teacher.type === 'outputs' || teacher.type === 'module' || teacher.type === 'function';
+  return (CALLED_TEACHERS as readonly string[]).includes(teacher.type);
 }
 
 /** The splits whose rows the teacher answers: the transfer set always; data.test and a validation file for the report. */
@@ -149,12 +150,17 @@ export async function labelData(
   options: LabelOptions,
 ): Promise<Labelled> {
   const started = performance.now();
-  const classes = await classNamesOf(data, prepared, options.engine, path.join(outDir, 'data', 'scratch'));
-  const splits = labelledSplits(teacher, data);
-  const answered =
-    teacher.type === 'outputs'
-      ? await readAnswerFiles(teacher, data, prepared, classes, splits, outDir, options)
-      : await callTeacher(teacher, data, prepared, classes, splits, outDir, options);
+  let answered: Answered;
+  try {
+    const classes = await classNamesOf(data, prepared, options.engine, scratchOf(outDir));
+    const splits = labelledSplits(teacher, data);
+    answered =
+      teacher.type === 'outputs'
+        ? await readAnswerFiles(teacher, data, prepared, classes, splits, outDir, options)
+        : await callTeacher(teacher, data, prepared, classes, splits, outDir, options);
+  } finally {
+    fs.rmSync(scratchOf(outDir), { recursive: true, force: true }); // arrays read through the engine, once
+  }
   const files: Partial<Record<Role, string>> = {};
   const digest = createHash('sha256');
   for (const [role, answers] of answered.blocks) {
