@@ -28,6 +28,9 @@ const require = createRequire(import.meta.url);
  *   'runtime/index.js': typeof import('../src/runtime/index.js'),
  *   'runtime/model-file.js': typeof import('../src/runtime/model-file.js'),
  *   'runtime/session.js': typeof import('../src/runtime/session.js'),
+ *   'teacher/answers.js': typeof import('../src/teacher/answers.js'),
+ *   'teacher/cache.js': typeof import('../src/teacher/cache.js'),
+ *   'teacher/schedule.js': typeof import('../src/teacher/schedule.js'),
  * }} DistModules
  */
 

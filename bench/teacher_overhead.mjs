@@ -8,12 +8,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createRequire } from 'node:module';
+import { dist } from './lib.mjs';
 
-const require = createRequire(import.meta.url);
-const { callInBatches } = require('../dist/teacher/schedule.js');
-const { AnswerCache, rowKey } = require('../dist/teacher/cache.js');
-const { answersFrom } = require('../dist/teacher/answers.js');
+const { callInBatches } = dist('teacher/schedule.js');
+const { AnswerCache, rowKey } = dist('teacher/cache.js');
+const { answersFrom } = dist('teacher/answers.js');
 
 const rows = Number(process.argv[2] ?? 60000);
 const batchSize = Number(process.argv[3] ?? 32);
@@ -24,16 +23,19 @@ const inputs = Array.from({ length: rows }, (_, i) =>
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'teacher-overhead-'));
 const answer = () => Array.from({ length: 10 }, (_, k) => k - 4.5);
 
+/** @param {string} name */
 async function pass(name) {
   const started = performance.now();
   const cache = AnswerCache.open(dir, { teacher: 'bench', kind: 'logits', classes });
   const keys = inputs.map(rowKey);
   const keyed = performance.now();
+  /** @type {{ index: number, input: Float32Array }[]} */
   const pending = [];
   keys.forEach((key, index) => {
-    if (!cache.has(key)) pending.push({ index, input: inputs[index] });
+    const input = inputs[index];
+    if (!cache.has(key) && input) pending.push({ index, input });
   });
-  const stats = await callInBatches(pending, async (batch) => batch.map(answer), {
+  const stats = await callInBatches(pending, (batch) => Promise.resolve(batch.map(answer)), {
     batchSize,
     concurrency: 4,
     timeoutMs: 60000,
@@ -44,7 +46,7 @@ async function pass(name) {
     onAnswers: (indices, answers) => {
       const block = answersFrom(answers, { kind: 'logits', classNames: classes, firstRow: 0, source: 'bench' });
       cache.put(
-        indices.map((index, i) => [keys[index], Array.from(block.values.subarray(i * 10, (i + 1) * 10))]),
+        indices.map((index, i) => [keys[index] ?? '', Array.from(block.values.subarray(i * 10, (i + 1) * 10))]),
         'logits',
       );
     },
@@ -65,11 +67,14 @@ async function pass(name) {
   );
 }
 
+/** @param {string} folder */
 function dirSize(folder) {
-  return fs.readdirSync(folder, { recursive: true }).reduce((sum, name) => {
-    const stat = fs.statSync(path.join(folder, String(name)));
-    return sum + (stat.isFile() ? stat.size : 0);
-  }, 0);
+  let total = 0;
+  for (const name of fs.readdirSync(folder, { recursive: true, encoding: 'utf8' })) {
+    const stat = fs.statSync(path.join(folder, name));
+    if (stat.isFile()) total += stat.size;
+  }
+  return total;
 }
 
 await pass('cold');

@@ -94,7 +94,8 @@ export function tableRows(report: RunReport): string[][] {
       methodLabel(model.method),
       ...quality,
       verdictCell(model),
-      compact(model.params),
+      // A teacher given by its answers has no parameters here to count (its model runs elsewhere).
+      'inputs' in model && model.inputs === 'outputs' ? '—' : compact(model.params),
       model.flopsPerSample === null ? '—' : compact(model.flopsPerSample),
       bytes(model.sizeBytes),
       model.latency ? `${model.latency.batch1P50Ms.toFixed(3)} ms` : '—',

@@ -42,3 +42,53 @@ export class InferenceError extends Error {
     super(`inference failed for model ${model}: ${detail}`, options);
   }
 }
+
+/**
+ * A {@link Batcher}'s queue already holds `maxQueue` calls: the call is refused at once, so that a burst beyond what
+ * the model can answer meets back-pressure (a server answers 503 and Retry-After) instead of an ever-growing queue.
+ */
+export class QueueFullError extends Error {
+  /** The class's name, also set on instances, so that logs and `error.name` checks see it. */
+  override readonly name = 'QueueFullError';
+
+  constructor(
+    /** The model's name ({@link ModelInfo.name}). */
+    readonly model: string,
+    /** The batcher's `maxQueue`. */
+    readonly maxQueue: number,
+    /** Calls waiting when this one was refused (never more than `maxQueue`). */
+    readonly queued: number,
+  ) {
+    super(`the batcher of model ${model} has ${queued} calls waiting (maxQueue ${maxQueue}): try again later`);
+  }
+}
+
+/** A call made to a {@link Batcher} after `close()`: it takes no new calls, and answers only those it had. */
+export class BatcherClosedError extends Error {
+  /** The class's name, also set on instances, so that logs and `error.name` checks see it. */
+  override readonly name = 'BatcherClosedError';
+
+  constructor(
+    /** The model's name ({@link ModelInfo.name}). */
+    readonly model: string,
+  ) {
+    super(`the batcher of model ${model} is closed: it takes no new calls`);
+  }
+}
+
+/** A {@link BatcherOptions} value out of its range; `option` names it. */
+export class BatcherOptionError extends RangeError {
+  /** The class's name, also set on instances, so that logs and `error.name` checks see it. */
+  override readonly name = 'BatcherOptionError';
+
+  constructor(
+    /** The option, e.g. `maxBatch`. */
+    readonly option: string,
+    /** What it must be. */
+    readonly expected: string,
+    /** The value given. */
+    readonly received: unknown,
+  ) {
+    super(`batcher option ${option}: expected ${expected}, got ${String(received)}`);
+  }
+}

@@ -19,7 +19,15 @@ export const StudentModel = OnnxModel;
 /** @deprecated Renamed `OnnxModel`. */
 export type StudentModel = OnnxModel;
 export { PredictionPool, type PoolOptions } from './pool';
-export { ModelLoadError, InferenceError, type ModelLoadReason } from './errors';
+export { Batcher, type BatcherOptions, type BatchTarget, type InputCheck } from './batcher';
+export {
+  ModelLoadError,
+  InferenceError,
+  QueueFullError,
+  BatcherClosedError,
+  BatcherOptionError,
+  type ModelLoadReason,
+} from './errors';
 export { InputValidationError } from '../core/errors';
 export { softmax, argmax } from './postprocess';
 export type {

@@ -6,7 +6,8 @@ import { decodeModel, graphFacts, readModelBytes } from './model-file';
 import { toPredictions, type OutputMeaning } from './postprocess';
 import { createSession, defaultThreads, runRows, type RawOutput, type RunPlan } from './session';
 import { RawInputs } from './raw-input';
-import type { Batch, LoadOptions, ModelInfo, ModelInput, Prediction, Predictor, TokenizerInfo } from './types';
+import type { Batch, LoadOptions, ModelInfo, ModelInput, Prediction, Predictor, Sample, TokenizerInfo } from './types';
+import { Batcher, type BatcherOptions } from './batcher';
 import type { EncodedRows } from '../preprocess/table';
 import { loadTokenizer, sha256Hex, TokenizerError, type TextTokenizer } from '../preprocess/text';
 import type { TablePreprocessSpec } from '../preprocess/spec';
@@ -105,6 +106,28 @@ export function textRun(
     prepared: { data: encoded.data, rows: encoded.rows },
     plan: { ...model.plan, features: encoded.width, tensorSampleDims: [encoded.width] },
   };
+}
+
+/**
+ * One input checked on its own, as a {@link Batcher} does before the input joins a batch, so that a bad one fails
+ * only its own call. Returns what goes into the batch: a text model's row or text as it is (the batch's run pads to
+ * its longest text; encoding it here is the check), else the sample (a table row encoded, an image decoded), which
+ * `validate` has checked against the input shape. Errors name the field `sample`, as `predict`'s do.
+ */
+export function checkedInput(
+  model: Pick<LoadedModel, 'raw' | 'plan' | 'dynamicWidth'>,
+  input: ModelInput,
+  validate: (sample: Sample) => void,
+): ModelInput | Promise<ModelInput> {
+  if (textRun(model, [input], () => 'sample') !== null) return input;
+  const raw = model.raw.sample(input, 'sample');
+  if (raw instanceof Promise)
+    return raw.then((sample) => {
+      validate(sample);
+      return sample;
+    });
+  validate(raw);
+  return raw;
 }
 
 /** Raw output rows → predictions, after checking that the output is what the info promised. */
@@ -236,6 +259,30 @@ export class OnnxModel implements Predictor {
     const raw = this.raw.batch(inputs, 'samples');
     const samples = raw instanceof Promise ? await raw : raw;
     return this.run(this.preparer.batch(samples, 'samples', this.buffers.allocate, true));
+  }
+
+  /**
+   * A {@link Batcher} on this model: concurrent `predict` calls on it share one `predictBatch` run.
+   *
+   * @example
+   * ```ts
+   * const batcher = model.batcher({ maxBatch: 64, maxDelayMs: 2, maxQueue: 1024 });
+   * const prediction = await batcher.predict(pixels); // in a request handler: concurrent requests share runs
+   * ```
+   * @param options - batch size, delay, queue bound and concurrent runs (default 1: the session has the threads)
+   * @returns the batcher; close it before the model
+   * @throws {@link BatcherOptionError} naming the first option out of range
+   */
+  batcher(options: BatcherOptions = {}): Batcher {
+    return new Batcher(this, options, (input) =>
+      checkedInput(this.textModel, input, (sample) => this.validate(sample)),
+    );
+  }
+
+  /** Checks one sample as `predict` would, without running it (a borrowed or reused buffer: nothing to allocate). */
+  private validate(sample: Sample): void {
+    const prepared = this.preparer.one(sample, 'sample', this.buffers.allocate, true);
+    if (!prepared.borrowed) this.buffers.release(prepared.data);
   }
 
   private get textModel(): Pick<LoadedModel, 'raw' | 'plan' | 'dynamicWidth'> {

@@ -3,7 +3,8 @@ import { extname, join } from 'node:path';
 import { Piscina } from 'piscina';
 import { InferenceError, ModelLoadError } from './errors';
 import type { PreparedRows } from './input';
-import { predictionsFrom, readModel, textRun, type LoadedModel } from './model';
+import { Batcher, type BatcherOptions } from './batcher';
+import { checkedInput, predictionsFrom, readModel, textRun, type LoadedModel } from './model';
 import type { PoolTask } from './pool-worker';
 import type { RawOutput, RunPlan } from './session';
 import type { Batch, LoadOptions, ModelInfo, ModelInput, Prediction, Predictor } from './types';
@@ -64,6 +65,7 @@ export class PredictionPool implements Predictor {
     private readonly model: LoadedModel,
     private readonly piscina: Piscina,
     private readonly threads: number,
+    private readonly workers: number,
   ) {}
 
   /** What the model is and how it is fed, read once at creation. */
@@ -105,7 +107,7 @@ export class PredictionPool implements Predictor {
       maxThreads: workers,
       idleTimeout: Infinity,
     });
-    const pool = new PredictionPool(model, piscina, options.threads ?? 1);
+    const pool = new PredictionPool(model, piscina, options.threads ?? 1, workers);
     await pool.loadSessions(file, workers);
     return pool;
   }
@@ -144,6 +146,26 @@ export class PredictionPool implements Predictor {
     if (text !== null) return this.run(text.prepared, text.plan);
     const raw = this.model.raw.batch(inputs, 'samples');
     return this.run(this.model.preparer.batch(raw instanceof Promise ? await raw : raw));
+  }
+
+  /**
+   * A {@link Batcher} on this pool: concurrent `predict` calls share one `predictBatch`, and each worker receives
+   * whole batches (up to one batch per worker at a time, unless `concurrency` says otherwise).
+   *
+   * @example
+   * ```ts
+   * const batcher = pool.batcher({ maxBatch: 64, maxDelayMs: 2 });
+   * const prediction = await batcher.predict({ carat: 0.3, cut: 'Ideal' });
+   * ```
+   * @param options - batch size, delay, queue bound and concurrent runs (default: the worker count)
+   * @returns the batcher; close it before the pool
+   * @throws {@link BatcherOptionError} naming the first option out of range
+   */
+  batcher(options: BatcherOptions = {}): Batcher {
+    const withWorkers = { ...options, concurrency: options.concurrency ?? this.workers };
+    return new Batcher(this, withWorkers, (input) =>
+      checkedInput(this.model, input, (sample) => void this.model.preparer.sample(sample, 'sample')),
+    );
   }
 
   /** Stops the workers; pending predictions reject. */
