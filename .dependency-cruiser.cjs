@@ -5,8 +5,8 @@
  * Each layer is a folder of src/ and may import only the layers listed before it (and itself). The order follows
  * the data flow: shared errors, the config every step reads, the encoding of raw input, ONNX inference and its
  * evaluation (everything below io is what `distillery/runtime` ships), files on disk, the engine's contract and
- * bridge, data preparation (which produces the engine's data config), the two public APIs, the CLI. The entry points
- * sit above all of them.
+ * bridge, data preparation (which produces the engine's data config), the two public APIs, the HTTP server, the CLI.
+ * The entry points sit above all of them.
  *
  * @type {import('dependency-cruiser').IConfiguration}
  */
@@ -24,6 +24,7 @@ const LAYERS = [
   'teacher',
   'facade',
   'experiment',
+  'serve',
   'cli',
 ];
 

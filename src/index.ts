@@ -36,6 +36,7 @@ export type {
   VariantReport,
   WarningKind,
 } from './experiment/report-types';
+export { serve, ServeSetupError, type RunningServer, type ServeOptions, type ServeSetupReason } from './serve';
 export type { DataSummary } from './data/types';
 export type { TextSummary } from './data/text';
 export type { LockOwner } from './io/lock';

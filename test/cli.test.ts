@@ -227,7 +227,7 @@ describe('other commands', () => {
   });
 
   test('every command has --help', () => {
-    for (const command of ['run', 'eval', 'bench', 'predict', 'setup', 'doctor', 'schema']) {
+    for (const command of ['run', 'eval', 'bench', 'predict', 'serve', 'setup', 'doctor', 'schema']) {
       const result = cli([command, '--help']);
       expect([command, result.status]).toEqual([command, 0]);
       expect(result.stdout).toContain(`Usage: distillery ${command}`);

@@ -24,6 +24,7 @@ const LAYERS = [
   'teacher',
   'facade',
   'experiment',
+  'serve',
   'cli',
 ];
 

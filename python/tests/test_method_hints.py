@@ -161,7 +161,7 @@ def test_an_onnx_teacher_or_a_model_without_a_linear_layer_is_refused(tmp_path):
             Recorder(),
         )
     assert error.value.field == "student.method.type"
-    assert "an ONNX or Hugging Face teacher is a black box" in str(error.value)
+    assert "an ONNX, Hugging Face or called teacher is a black box" in str(error.value)
     assert not (tmp_path / "o" / "checkpoints").exists()
     convolutional = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten())
     with pytest.raises(

@@ -1,6 +1,6 @@
 /**
- * The `distillery` command line: run, eval, bench, predict, quantize, setup, verify, doctor, schema — one module
- * each under commands/, registered here in the order `--help` lists them.
+ * The `distillery` command line: run, eval, bench, predict, serve, quantize, setup, verify, doctor, schema — one
+ * module each under commands/, registered here in the order `--help` lists them.
  */
 import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
@@ -13,6 +13,7 @@ import { registerPredict } from './commands/predict';
 import { registerQuantize } from './commands/quantize';
 import { registerRun } from './commands/run';
 import { registerSchema } from './commands/schema';
+import { registerServe } from './commands/serve';
 import { registerSetup } from './commands/setup';
 import { registerVerify } from './commands/verify';
 import { EXIT, err, packageVersion, type Settle } from './shared';
@@ -33,6 +34,7 @@ export function buildProgram(exit: { code: number }): Command {
   registerEval(program, set);
   registerBench(program, set);
   registerPredict(program, set);
+  registerServe(program, set);
   registerQuantize(program, set);
   registerSetup(program, set);
   registerVerify(program, set);
