@@ -17,6 +17,7 @@ import { COMMANDS, EngineData, checked } from '../src/engine/commands';
 import { Engine, EngineContractError, resolveInterpreter } from '../src/engine';
 import { ROOT, tempDir, tinyData, writeJson } from './support/tiny';
 import { closeIfOpened } from './support/hooks';
+import { isCalledTeacher } from '../src/teacher/label';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const contract = require('../scripts/contract.js') as {
@@ -76,10 +77,28 @@ describe('requests: zod completes them, Python parses them', () => {
       // as run() sends it: sweeps and auto expanded into named candidates, the verdict's baselines added
       const { sweep: _sweep, ...engineConfig } = experiment;
       const students = planStudents(experiment).students;
+      // A teacher you call reaches the engine as its answers (src/teacher/label.ts): a precomputed teacher, and
+      // data.teacherOutputs beside the data.
+      const called = isCalledTeacher(experiment.teacher);
       const request = COMMANDS.run_experiment.request.parse({
         ...engineConfig,
+        ...(called
+          ? {
+              teacher: {
+                type: 'precomputed',
+                name: experiment.teacher.name,
+                kind: 'logits',
+                source: 'the example',
+                sha256: '0'.repeat(64),
+              },
+            }
+          : {}),
         students,
-        data: { ...data, preprocess: null },
+        data: {
+          ...data,
+          preprocess: null,
+          ...(called ? { teacherOutputs: { train: path.join(dir, 'teacher-train.npy') } } : {}),
+        },
         outDir: dir,
       });
       return writeJson(path.join(dir, `${index}.json`), request);

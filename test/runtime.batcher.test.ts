@@ -122,6 +122,11 @@ describe('coalescing', () => {
   test('batches hold at most maxBatch rows', async () => {
     const runs = jest.spyOn(iris, 'predictBatch');
     const batcher = iris.batcher({ maxBatch: 4, maxDelayMs: 1000, maxQueue: 16, concurrency: 3 });
+    const sizes: number[] = [];
+    batcher.onBatch((rows) => sizes.push(rows));
+    const stop = batcher.onBatch(() => {
+      throw new Error('a listener that fails never fails a batch');
+    });
     const samples = irisSamples(10);
     const started = performance.now();
     const answers = samples.map((sample) => batcher.predict(sample));
@@ -129,6 +134,8 @@ describe('coalescing', () => {
     await Promise.all(answers);
     expect(performance.now() - started).toBeLessThan(900);
     expect(runs.mock.calls.map(([inputs]) => (inputs as ModelInput[]).length)).toEqual([4, 4, 2]);
+    expect(sizes).toEqual([4, 4, 2]); // onBatch sees each run's rows, as serve's batch-size histogram does
+    stop(); // (removing a listener: the next batches would not call it)
   });
 
   test('a full batch runs at once, without waiting out maxDelayMs', async () => {

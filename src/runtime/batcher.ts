@@ -112,6 +112,7 @@ export class Batcher {
   private closing = false;
   /** Resolves `close()` once nothing waits or runs. */
   private drained: (() => void) | null = null;
+  private readonly batchListeners = new Set<(rows: number) => void>();
 
   constructor(
     private readonly target: BatchTarget,
@@ -134,6 +135,17 @@ export class Batcher {
   /** Batches running now (at most `concurrency`). */
   get inFlight(): number {
     return this.running;
+  }
+
+  /**
+   * Calls `listener` with each batch's row count as its run starts — for metrics such as a batch-size histogram
+   * (`distillery serve`'s `/metrics`). A listener that throws is ignored: metrics never fail a batch.
+   *
+   * @returns a function that removes the listener
+   */
+  onBatch(listener: (rows: number) => void): () => void {
+    this.batchListeners.add(listener);
+    return () => this.batchListeners.delete(listener);
   }
 
   /**
@@ -232,6 +244,13 @@ export class Batcher {
 
   /** One run for the batch; if it fails, each row alone, so that only a failing row's caller sees an error. */
   private async run(batch: readonly Call[]): Promise<void> {
+    for (const listener of this.batchListeners) {
+      try {
+        listener(batch.length);
+      } catch {
+        // (a metrics listener's own failure is not the callers')
+      }
+    }
     try {
       const predictions = await this.target.predictBatch(batch.map((call) => call.input));
       // A target of one's own that answers fewer rows must not leave a caller with `undefined`.

@@ -9,7 +9,7 @@ import { verifyRun } from '../experiment/verify';
 import type { Batcher, BatcherOptions } from '../runtime/batcher';
 import { OnnxModel } from '../runtime/model';
 import { PredictionPool } from '../runtime/pool';
-import type { Batch, ModelInfo, Prediction } from '../runtime/types';
+import type { ModelInfo } from '../runtime/types';
 import { ServeSetupError } from './errors';
 
 /** One served model. */
@@ -82,11 +82,12 @@ async function loadModel(name: string, file: string, options: LoadOptions): Prom
   const servedName = name === '' ? runner.info.name : name;
   let batcher: Batcher;
   try {
-    batcher = observedBatcher(runner, options.batching, (rows) => options.onBatch(servedName, rows));
+    batcher = runner.batcher(options.batching);
   } catch (error) {
     await runner.close();
     throw error;
   }
+  batcher.onBatch((rows) => options.onBatch(servedName, rows));
   return {
     name: servedName,
     info: runner.info,
@@ -96,24 +97,4 @@ async function loadModel(name: string, file: string, options: LoadOptions): Prom
       await runner.close();
     },
   };
-}
-
-/**
- * The runner's own batcher (its per-input check and its default concurrency), made on a stand-in whose
- * `predictBatch` reports each batch's size before running it: the batcher runs every batch through its target's
- * `predictBatch`, and offers no other way to see a batch. The stand-in inherits everything else from the runner.
- */
-function observedBatcher(
-  runner: OnnxModel | PredictionPool,
-  options: BatcherOptions,
-  onBatch: (rows: number) => void,
-): Batcher {
-  const observed = Object.create(runner) as OnnxModel | PredictionPool;
-  Object.defineProperty(observed, 'predictBatch', {
-    value: (inputs: Batch): Promise<Prediction[]> => {
-      onBatch(inputs.length);
-      return runner.predictBatch(inputs);
-    },
-  });
-  return observed.batcher(options);
 }
