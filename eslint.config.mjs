@@ -17,6 +17,7 @@ const NODE_GLOBALS = {
   setInterval: 'readonly',
   clearInterval: 'readonly',
   URL: 'readonly',
+  fetch: 'readonly',
 };
 
 export default defineConfig(

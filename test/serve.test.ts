@@ -328,6 +328,37 @@ describe('bad requests: status and a JSON error naming the field', () => {
   });
 });
 
+test('1,000 malformed requests mixed into valid traffic: each answered 400, every valid one answered right', async () => {
+  const samples = expected.iris.samples;
+  const wanted = await iris.predictBatch(samples);
+  const malformed = [
+    '{"inputs": [[1, 2',
+    JSON.stringify({ inputs: [[1, 2]] }),
+    JSON.stringify({ inputs: [[1, null, 3, 4]] }),
+    JSON.stringify({ inputs: 'not rows' }),
+    JSON.stringify({ rows: [[1, 2, 3, 4]] }),
+  ];
+  const good: Promise<{ index: number; reply: Reply }>[] = [];
+  const bad: Promise<Reply>[] = [];
+  for (let i = 0; i < 1200; i++) {
+    if (i % 6 === 5) {
+      const index = ((i / 6) % samples.length) | 0;
+      good.push(predict(server.url, 'soft-t20', [samples[index]]).then((reply) => ({ index, reply })));
+    } else {
+      const body = malformed[i % malformed.length] as string;
+      bad.push(call(`${server.url}/v1/models/soft-t20/predict`, { method: 'POST', body }));
+    }
+  }
+  const [answered, refused] = await Promise.all([Promise.all(good), Promise.all(bad)]);
+  expect(refused).toHaveLength(1000);
+  expect(refused.every((reply) => reply.status === 400 && reply.json().error.code !== undefined)).toBe(true);
+  expect(answered).toHaveLength(200);
+  for (const { index, reply } of answered) {
+    expect(reply.status).toBe(200);
+    expectSamePredictions(reply.json().predictions, [wanted[index] as Prediction]);
+  }
+});
+
 describe('OpenAPI and metrics', () => {
   test('GET /openapi.json lists every route, from the zod schemas', async () => {
     const document = (await call(`${server.url}/openapi.json`)).json();
