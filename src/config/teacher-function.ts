@@ -22,11 +22,11 @@ export type TeacherAnswer =
   | number
   | {
       /** One probability per class, in the data's class order, summing to 1. */
-      readonly probabilities: readonly number[];
+      readonly probabilities: readonly number[] | Float32Array | Float64Array;
     }
   | {
       /** One logit per class, in the data's class order. */
-      readonly logits: readonly number[];
+      readonly logits: readonly number[] | Float32Array | Float64Array;
     }
   | {
       /** A class name, or a class index. */

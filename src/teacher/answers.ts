@@ -24,16 +24,8 @@ export type DeclaredKind = 'auto' | AnswerKind;
 /** Classification teachers answer classes; regression teachers answer values (reported as kind 'logits'). */
 export type TeacherTask = 'classification' | 'regression';
 
-/** One row's answer as a teacher gives it. */
-export type TeacherAnswer =
-  | readonly number[]
-  | Float32Array
-  | Float64Array
-  | string
-  | number
-  | { probabilities: readonly number[] | Float32Array | Float64Array }
-  | { logits: readonly number[] | Float32Array | Float64Array }
-  | { label: string | number };
+/** One row's answer as a teacher gives it (the contract in src/config/teacher-function.ts). */
+export type { TeacherAnswer } from '../config/teacher-function';
 
 /** A block of validated answers, rows × classes. */
 export interface Answers {

@@ -101,8 +101,6 @@ export interface LabelOptions {
   engine: EngineProvider;
   signal?: AbortSignal;
   onEvent?: (event: LabellingEvent | { event: 'log'; message: string }) => void;
-  /** The folder relative paths are resolved against (the experiment file's). */
-  baseDir?: string;
 }
 
 /** The engine's teacher and data once the answers are written. */
@@ -239,7 +237,8 @@ async function readAnswerFiles(
   const blocks: [Role, Answers][] = [];
   let decided: AnswerKind | undefined;
   for (const role of splits) {
-    const file = resolve(role === 'test' ? teacher.test : role === 'validation' ? teacher.validation : teacher.path);
+    // (absolute: resolveTeacherPaths made them so when the config was parsed)
+    const file = required(role === 'test' ? teacher.test : role === 'validation' ? teacher.validation : teacher.path);
     const where = role === 'test' ? 'teacher.test' : role === 'validation' ? 'teacher.validation' : 'teacher.path';
     const rows = await rawRows(data, prepared, role, options.engine, scratchOf(outDir));
     const answers = await readOutputsFile(file, {
@@ -258,7 +257,7 @@ async function readAnswerFiles(
   return {
     blocks,
     labelling: {
-      source: `outputs ${resolve(teacher.path)}`,
+      source: `outputs ${teacher.path}`,
       kind,
       kindFrom: teacher.kind === 'auto' ? 'auto' : 'declared',
       splits: blocks.map(([split, answers]) => ({ split, rows: answers.rows, cached: 0, called: 0 })),
@@ -269,10 +268,6 @@ async function readAnswerFiles(
       cache: null,
     },
   };
-
-  function resolve(file: string | undefined): string {
-    return path.resolve(options.baseDir ?? '.', required(file));
-  }
 }
 
 /** The data's ids, as strings, from a table's id column; a row without one is an error naming it. */
@@ -303,13 +298,13 @@ async function callTeacher(
   outDir: string,
   options: LabelOptions,
 ): Promise<Answered> {
-  const { call, identity, source } = await teacherFunction(teacher, options.baseDir);
+  const { call, identity, source } = await teacherFunction(teacher);
   const cacheRoot =
     teacher.cache === false
       ? null
       : teacher.cache === 'auto'
         ? path.join(distilleryHome(), 'teacher-answers')
-        : path.resolve(options.baseDir ?? '.', teacher.cache);
+        : teacher.cache; // absolute: resolveTeacherPaths made it so when the config was parsed
   const cache =
     cacheRoot === null
       ? null
@@ -412,11 +407,10 @@ async function callTeacher(
 /** The function, the identity its answers are cached under, and how the report names it. */
 async function teacherFunction(
   teacher: z.output<typeof ModuleTeacher> | z.output<typeof FunctionTeacher>,
-  baseDir: string | undefined,
 ): Promise<{ call: TeacherFunction; identity: string; source: string }> {
   if (teacher.type === 'function')
     return { call: teacher.call, identity: `function ${teacher.id}`, source: `function ${teacher.id}` };
-  const file = path.resolve(baseDir ?? '.', teacher.path);
+  const file = teacher.path;
   const loaded = await loadTeacherModule(file, teacher.export);
   const identity = teacher.id ?? `module sha256:${loaded.sha256}#${teacher.export}`;
   return { call: loaded.call, identity, source: `module ${file}#${teacher.export}` };

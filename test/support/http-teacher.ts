@@ -6,6 +6,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { OnnxModel } from '../../src/runtime';
+import { seededRandom } from '../../src/data/augment';
 import { rowKey } from '../../src/teacher/cache';
 
 export interface HttpTeacherOptions {
@@ -25,21 +26,9 @@ export interface HttpTeacher {
   close(): Promise<void>;
 }
 
-/** A deterministic sequence in [0, 1): the same failures on every run. */
-function sequence(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export async function serveTeacher(onnx: string, options: HttpTeacherOptions = {}): Promise<HttpTeacher> {
   const model = await OnnxModel.load(onnx);
-  const random = sequence(7);
+  const random = seededRandom(7); // the same failures on every run
   const state = { asked: [] as string[], answered: 0, failed: 0 };
   const server = http.createServer((request, response) => {
     const chunks: Buffer[] = [];
