@@ -11,12 +11,16 @@
  * @type {import('dependency-cruiser').IConfiguration}
  */
 
-/** Bottom to top. `runtime` is src/runtime without its index.ts, which is the `distillery/runtime` entry point. */
+/**
+ * Bottom to top. `runtime` is src/runtime without its index.ts, which is the `distillery/runtime` entry point; `web`
+ * (the browser's platform) is src/web without its index.ts, the `distillery/web` entry point.
+ */
 const LAYERS = [
   'core',
   'config',
   'preprocess',
   'runtime',
+  'web',
   'eval',
   'io',
   'engine',
@@ -28,14 +32,15 @@ const LAYERS = [
   'cli',
 ];
 
-/** The files package.json's `exports` map points at (dist/index.js, dist/runtime/index.js). */
-const ENTRY_POINTS = '^src/(index|runtime/index)\\.ts$';
+/** The files package.json's `exports` map points at (dist/index.js, dist/runtime/index.js, dist/web/index.mjs). */
+const ENTRY_POINTS = '^src/(index|runtime/index|web/index)\\.ts$';
 
 /**
  * A layer's modules, as a path pattern; the runtime's public entry point is not part of its layer.
  * @param {string} layer
  */
-const layerPath = (layer) => (layer === 'runtime' ? '^src/runtime/(?!index\\.ts$)' : `^src/${layer}/`);
+const layerPath = (layer) =>
+  layer === 'runtime' || layer === 'web' ? `^src/${layer}/(?!index\\.ts$)` : `^src/${layer}/`;
 
 /** One rule per layer: it never imports a layer above it. */
 const layerRules = LAYERS.slice(0, -1).map((layer, index) => {
@@ -52,15 +57,24 @@ const layerRules = LAYERS.slice(0, -1).map((layer, index) => {
   };
 });
 
-/** The npm packages preprocess and the runtime use today; issue 30 puts the Node-only ones behind a platform seam. */
+/** The npm packages preprocess and the runtime use; the Node-only ones only behind the platform seam (see below). */
 const RUNTIME_PACKAGES = [
   'zod',
   'fflate',
   'onnx-proto',
+  'onnxruntime-common',
   'onnxruntime-node',
   'piscina',
   'sharp',
   '@huggingface/tokenizers',
+];
+
+/** What `distillery/web` must never load, however indirectly: Node built-ins, native packages, Node's platform. */
+const NODE_ONLY = [
+  '^(node:)?(assert|buffer|child_process|cluster|crypto|dgram|dns|events|fs|http|http2|https|module|net|os|path|perf_hooks|process|readline|stream|string_decoder|timers|tls|tty|url|util|v8|vm|worker_threads|zlib)(/|$)',
+  'node_modules/(sharp|onnxruntime-node|piscina|pythonia)/',
+  '^src/runtime/(model|session|pool|pool-worker)\\.ts$',
+  '^src/preprocess/image\\.ts$',
 ];
 
 module.exports = {
@@ -105,6 +119,27 @@ module.exports = {
       to: { path: ['^src/engine/', 'node_modules/pythonia/'], reachable: true },
     },
     {
+      name: 'web-entry-is-browser-safe',
+      comment:
+        '`distillery/web` runs in a page: nothing it loads, however indirectly, imports a Node built-in, a native ' +
+        "package or Node's side of the platform seam (test/web.test.ts bundles it for the browser, which would fail too).",
+      severity: 'error',
+      from: { path: '^src/web/index\\.ts$' },
+      to: { path: NODE_ONLY, reachable: true },
+    },
+    {
+      name: 'web-packages',
+      comment:
+        'src/web uses onnxruntime-web and the runtime packages that run in a browser: another package there is shipped to ' +
+        'every page that uses `distillery/web`.',
+      severity: 'error',
+      from: { path: '^src/web/' },
+      to: {
+        dependencyTypes: ['npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg', 'npm-unknown'],
+        pathNot: 'node_modules/(zod|onnxruntime-web|onnxruntime-common)/',
+      },
+    },
+    {
       name: 'runtime-and-preprocess-packages',
       comment:
         `preprocess and the runtime use only ${RUNTIME_PACKAGES.join(', ')}: another package there is shipped to ` +
@@ -134,9 +169,11 @@ module.exports = {
     },
     {
       name: 'src-never-imports-dev-dependencies',
-      comment: 'devDependencies are not installed for users of the package: src/ may import only dependencies.',
+      comment:
+        'devDependencies are not installed for users of the package: src/ may import only dependencies (and src/web ' +
+        'its optional peer onnxruntime-web, which a project that uses `distillery/web` installs).',
       severity: 'error',
-      from: { path: '^src/' },
+      from: { path: '^src/', pathNot: '^src/web/' },
       to: { dependencyTypes: ['npm-dev'], dependencyTypesNot: ['type-only'] },
     },
     {

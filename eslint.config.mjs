@@ -32,7 +32,11 @@ export default defineConfig(
       'node_modules/**',
       'coverage/**',
       'runs/**',
-      'examples/**',
+      // examples/ are data and experiment files, but for the example page's sources (examples/web/src).
+      'examples/*',
+      '!examples/web',
+      'examples/web/*',
+      '!examples/web/src',
       'docs/**',
       'models/**',
       'python/**',

@@ -27,6 +27,7 @@ const require = createRequire(import.meta.url);
  *   'preprocess/text.js': typeof import('../src/preprocess/text.js'),
  *   'runtime/index.js': typeof import('../src/runtime/index.js'),
  *   'runtime/model-file.js': typeof import('../src/runtime/model-file.js'),
+ *   'runtime/model.js': typeof import('../src/runtime/model.js'),
  *   'runtime/session.js': typeof import('../src/runtime/session.js'),
  *   'teacher/answers.js': typeof import('../src/teacher/answers.js'),
  *   'teacher/cache.js': typeof import('../src/teacher/cache.js'),

@@ -44,7 +44,8 @@ const BATCH = 256;
 const { OnnxModel } = dist('runtime/index.js');
 const { readTableFile } = dist('data/table.js');
 const { loadTokenizer } = dist('preprocess/text.js');
-const { decodeModel, graphFacts, readModelBytes } = dist('runtime/model-file.js');
+const { decodeModel, graphFacts } = dist('runtime/model-file.js');
+const { readModelBytes } = dist('runtime/model.js');
 
 const model = await OnnxModel.load(modelFile, { threads: 1 });
 const tokenizerInfo = model.info.tokenizer;

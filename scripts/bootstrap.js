@@ -4,7 +4,8 @@
 // (only in a checkout: an installed package ships dist/ prebuilt and does not include this file).
 //
 //   1. `npm ci` (ONNXRUNTIME_NODE_INSTALL=skip), keyed on the hash of package-lock.json;
-//   2. the TypeScript build (tsc -p tsconfig.build.json), keyed on the newest mtime under src/;
+//   2. the TypeScript build (tsc -p tsconfig.build.json, then the browser entry's ES module dist/web/index.mjs by
+//      esbuild: scripts/web.js --library), keyed on the newest mtime under src/;
 //   3. the engine's Python environment: delegated to the built dist/engine/environment.js, the one
 //      implementation the installed package uses too (a per-user cache folder, see `distillery setup`);
 //      `--dev` adds requirements-dev.txt (pytest).
@@ -124,7 +125,9 @@ function ensureBuild(quiet) {
   // The stamp lives in node_modules, not dist/: `npm pack` cleans dist/ and rebuilds it (prepack),
   // and dist/ must not carry it into the tarball.
   const built =
-    fs.existsSync(BUILD_STAMP) && fs.existsSync(path.join(ROOT, 'dist', 'cli', 'main.js'))
+    fs.existsSync(BUILD_STAMP) &&
+    fs.existsSync(path.join(ROOT, 'dist', 'cli', 'main.js')) &&
+    fs.existsSync(path.join(ROOT, 'dist', 'web', 'index.mjs'))
       ? fs.statSync(BUILD_STAMP).mtimeMs
       : 0;
   const inputs = [src, path.join(ROOT, 'tsconfig.json'), path.join(ROOT, 'tsconfig.build.json')];
@@ -137,6 +140,7 @@ function ensureBuild(quiet) {
     cwd: ROOT,
     stdio: TO_STDERR,
   });
+  run(process.execPath, [path.join(ROOT, 'scripts', 'web.js'), '--library'], { cwd: ROOT, stdio: TO_STDERR });
   fs.writeFileSync(BUILD_STAMP, new Date().toISOString());
   return true;
 }

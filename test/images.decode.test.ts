@@ -4,7 +4,8 @@
  */
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
-import { decodeImage, decodePixels, imageFormat, isEncodedImage } from '../src/preprocess/image';
+import { decodeImage, decodePixels } from '../src/preprocess/image';
+import { imageFormat, isEncodedImage } from '../src/preprocess/image-core';
 import { decodePlainPng } from '../src/preprocess/png';
 import type { ImagePreprocessSpec } from '../src/preprocess/spec';
 import { InputValidationError } from '../src/core/errors';

@@ -1,6 +1,9 @@
 /** The runtime's pure parts, on synthetic inputs: shapes, normalisation, softmax, metadata, chunking. */
 import type { InferenceSession } from 'onnxruntime-node';
 import { describeModel, planBatch } from '../src/runtime/describe';
+
+/** A model source as Node names it: the path as given, its absolute form, its stem. */
+const source = (file: string) => ({ file, location: file, stem: file.replace(/^.*\//, '').replace(/\.onnx$/, '') });
 import { ModelLoadError } from '../src/runtime/errors';
 import { describeValue, InputValidationError } from '../src/core/errors';
 import { InputPreparer, normalizationProblem } from '../src/runtime/input';
@@ -71,7 +74,7 @@ describe('describeModel', () => {
   });
 
   test('with no metadata, everything not in the graph is unknown', () => {
-    const { info, plan } = describeModel('/models/foreign.onnx', facts({}), {});
+    const { info, plan } = describeModel(source('/models/foreign.onnx'), facts({}), {});
     expect(info).toMatchObject({
       name: 'foreign',
       task: 'classification',
@@ -93,10 +96,10 @@ describe('describeModel', () => {
 
   test('several inputs need options.inputName; several outputs are a guess', () => {
     const two = facts({}, { inputs: [input([null, 2], 'a'), input([null, 2], 'b')] });
-    expect(() => describeModel('m.onnx', two, {})).toThrow(/several inputs \(a, b\); pass options.inputName/);
-    expect(describeModel('m.onnx', two, { inputName: 'b' }).info.input.name).toBe('b');
+    expect(() => describeModel(source('m.onnx'), two, {})).toThrow(/several inputs \(a, b\); pass options.inputName/);
+    expect(describeModel(source('m.onnx'), two, { inputName: 'b' }).info.input.name).toBe('b');
     const outputs = facts({}, { outputs: [input([null, 3], 'logits'), input([null, 3], 'probs')] });
-    expect(describeModel('m.onnx', outputs, {}).info.unknown).toContain('output.name');
+    expect(describeModel(source('m.onnx'), outputs, {}).info.unknown).toContain('output.name');
   });
 
   test.each([
@@ -113,7 +116,7 @@ describe('describeModel', () => {
   ])('malformed %s is an invalid-metadata error', (key, value, message) => {
     const error: unknown = (() => {
       try {
-        describeModel('m.onnx', facts({ [key]: value }), {});
+        describeModel(source('m.onnx'), facts({ [key]: value }), {});
         return null;
       } catch (caught) {
         return caught;
@@ -126,7 +129,7 @@ describe('describeModel', () => {
 
   test('options override broken or present metadata', () => {
     const { info } = describeModel(
-      'm.onnx',
+      source('m.onnx'),
       facts({ 'distillery.labels': '["a"]', 'distillery.normalization': '{"mean":[1],"std":[2]}' }),
       {
         labels: ['x', 'y', 'z'],
@@ -140,11 +143,13 @@ describe('describeModel', () => {
 
   test('task and output kind must agree', () => {
     const meta = { 'distillery.task': 'regression', 'distillery.output': '{"name": "logits", "kind": "logits"}' };
-    expect(() => describeModel('m.onnx', facts(meta), {})).toThrow(/task is regression but the output kind is logits/);
+    expect(() => describeModel(source('m.onnx'), facts(meta), {})).toThrow(
+      /task is regression but the output kind is logits/,
+    );
   });
 
   test('a Softmax producing the output means probabilities', () => {
-    const { info } = describeModel('m.onnx', facts({}, { producers: new Map([['logits', 'Softmax']]) }), {});
+    const { info } = describeModel(source('m.onnx'), facts({}, { producers: new Map([['logits', 'Softmax']]) }), {});
     expect(info.output.kind).toBe('probabilities');
     expect(info.unknown).not.toContain('output.kind');
     expect(info.unknown).not.toContain('task');

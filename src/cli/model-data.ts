@@ -6,8 +6,8 @@ import * as fs from 'node:fs';
 import { imageDataset } from '../data/images';
 import { tableDataset } from '../data/table';
 import { loadDataset, type Dataset } from '../eval';
-import { decodeModel, graphFacts, readModelBytes } from '../runtime/model-file';
-import { OnnxModel } from '../runtime/model';
+import { decodeModel, graphFacts } from '../runtime/model-file';
+import { OnnxModel, readModelBytes } from '../runtime/model';
 
 export async function withModel<T>(file: string, work: (model: OnnxModel) => Promise<T>): Promise<T> {
   const model = await OnnxModel.load(file);

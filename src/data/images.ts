@@ -24,7 +24,8 @@ import { distilleryHome, envValue } from '../io/home';
 import { DatasetError, datasetFromArrays, loadDataset, type Dataset } from '../eval/dataset';
 import { linkFileAtomic, writeFileAtomic } from '../io/files';
 import { npyBytes } from '../io/npy';
-import { ImageDecodeError, decodePixels, maxConcurrency } from '../preprocess/image';
+import { decodePixels, maxConcurrency } from '../preprocess/image';
+import { ImageDecodeError } from '../preprocess/image-core';
 import type { ImagePreprocessSpec } from '../preprocess/spec';
 import type { PreparedData, Role } from './types';
 

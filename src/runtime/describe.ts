@@ -3,14 +3,14 @@
  * the caller's load options, the `distillery.*` metadata, and the graph itself.
  * Anything none of them settles is listed in `info.unknown`.
  */
-import { basename, extname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ModelLoadError } from './errors';
 import { InputValidationError } from '../core/errors';
 import { formatShape, normalizationProblem, product } from './input';
 import { labelsSchema, Metadata, normalizationSchema, outputKindSchema } from './metadata';
 import { ONNX_FLOAT, type GraphFacts, type ValueFacts } from './model-file';
-import type { RunPlan } from './session';
+import type { ModelBytes } from './platform';
+import type { RunPlan } from './run';
 import type { InfoField, LoadOptions, ModelInfo, Normalization, OutputKind, Task } from './types';
 
 export interface ModelDescription {
@@ -39,7 +39,12 @@ export function checkLoadOptions<T extends LoadOptions>(options: T): T {
   return options;
 }
 
-export function describeModel(file: string, facts: GraphFacts, options: LoadOptions): ModelDescription {
+export function describeModel(
+  source: Pick<ModelBytes, 'file' | 'location' | 'stem'>,
+  facts: GraphFacts,
+  options: LoadOptions,
+): ModelDescription {
+  const file = source.file;
   const meta = new Metadata(facts.metadata, file);
   const unknown: InfoField[] = [];
   /** The first defined source wins; when none is defined, the field is recorded as unknown. */
@@ -85,8 +90,8 @@ export function describeModel(file: string, facts: GraphFacts, options: LoadOpti
   checkLabels(file, labels, outputSize, options.labels !== undefined);
 
   const info: ModelInfo = {
-    file: resolve(file),
-    name: settle('name', basename(file, extname(file)), meta.get('name')),
+    file: source.location,
+    name: settle('name', source.stem, meta.get('name')),
     role: settle('role', null, meta.get('role')),
     task,
     input: { name: input.value.name, shape: batch.sampleShape, dtype: 'float32' },
@@ -104,7 +109,7 @@ export function describeModel(file: string, facts: GraphFacts, options: LoadOpti
     params: settle('params', null, meta.get('params'), facts.floatParams > 0 ? facts.floatParams : undefined),
     flopsPerSample: settle('flopsPerSample', null, meta.get('flopsPerSample')),
     preprocess: meta.get('preprocess') ?? null, // absent (a model of arrays, or from v0.1): nothing to apply, not unknown
-    tokenizer: null, // a text model's: read by readModel (src/runtime/model.ts), which checks its sha256
+    tokenizer: null, // a text model's: read by describeBytes (src/runtime/onnx-model.ts), which checks its sha256
     version: settle('version', null, meta.get('version')),
     fixedBatchSize: batch.fixedBatchSize,
     unknown: [

@@ -1,8 +1,7 @@
 /**
- * Reading an .onnx file and the facts of its graph. onnxruntime-node has no
+ * The facts of an .onnx file's graph, from its bytes. onnxruntime (node and web) has no
  * metadata API, so the ModelProto is decoded with onnx-proto (protobufjs).
  */
-import { readFile } from 'node:fs/promises';
 import { onnx } from 'onnx-proto';
 import { ModelLoadError } from './errors';
 
@@ -28,16 +27,6 @@ export interface GraphFacts {
   readonly floatParams: number;
   /** The `metadata_props` entries. */
   readonly metadata: ReadonlyMap<string, string>;
-}
-
-export async function readModelBytes(file: string): Promise<Uint8Array> {
-  try {
-    return await readFile(file);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new ModelLoadError(file, 'not-found', 'no such file', { cause: error });
-    throw new ModelLoadError(file, 'unreadable', `cannot read the file (${code ?? String(error)})`, { cause: error });
-  }
 }
 
 export function decodeModel(bytes: Uint8Array, file: string): onnx.ModelProto {

@@ -3,7 +3,7 @@
  * encoded, an encoded image decoded, a text tokenized — by the same code that encoded the model's training data
  * (src/preprocess). A sample passes through untouched, so the array path costs one type check.
  */
-import { isEncodedImage, decodeImage } from '../preprocess/image';
+import { decodeImage, isEncodedImage, type PixelDecoder } from '../preprocess/image-core';
 import type { PreprocessSpec, TablePreprocessSpec, TableRow } from '../preprocess/spec';
 import { compileTable, encodeRow, encodeRows, type CompiledTable, type EncodedRows } from '../preprocess/table';
 import type { TextTokenizer } from '../preprocess/text';
@@ -27,7 +27,9 @@ export class RawInputs {
 
   constructor(
     private readonly spec: PreprocessSpec | null,
-    tokenizer: TextTokenizer | null = null,
+    tokenizer: TextTokenizer | null,
+    /** The platform's decoder for encoded images (after the shared plain-PNG path). */
+    private readonly decodePixels: PixelDecoder,
   ) {
     const table = spec?.kind === 'table' ? compileTable(spec, tokenizer ?? undefined) : null;
     this.textTable = table?.text ? table : null;
@@ -44,7 +46,7 @@ export class RawInputs {
     if (typeof input === 'string') return this.row(this.textRow(input, where), where);
     if (isTableRow(input)) return this.row(input, where);
     if (this.spec?.kind === 'image' && input instanceof Uint8Array && isEncodedImage(input))
-      return decodeImage(this.spec, input, where);
+      return decodeImage(this.decodePixels, this.spec, input, where);
     return input;
   }
 

@@ -1,32 +1,12 @@
 /**
- * The one place that talks to onnxruntime-node: session options and running a
- * prepared (validated, normalised) batch. OnnxModel and the pool's worker
- * threads both call `runRows`, which is why the two paths return identical
- * results. Keep this module light: it is loaded in every worker thread.
+ * onnxruntime-node: session options and the Node binding of `runRows` (src/runtime/run.ts). OnnxModel and the pool's
+ * worker threads both open their sessions here. Keep this module light: it is loaded in every worker thread.
  */
 import { availableParallelism } from 'node:os';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { runRows as runRowsWith, type RawOutput, type RunPlan } from './run';
 
-/** Everything needed to turn rows of features into an onnxruntime run. Plain data: it crosses to workers. */
-export interface RunPlan {
-  readonly inputName: string;
-  readonly outputName: string;
-  /** Numbers per sample. */
-  readonly features: number;
-  /** One sample's dims as the graph declares them (their product is `features`). */
-  readonly tensorSampleDims: readonly number[];
-  /** false when the graph input has no batch axis at all: one sample per run. */
-  readonly batchAxis: boolean;
-  /** null: any batch size. Otherwise runs take exactly this many rows (the last chunk is zero-padded). */
-  readonly fixedBatchSize: number | null;
-}
-
-export interface RawOutput {
-  /** `rows * width` float32 values, row-major. */
-  readonly data: Float32Array;
-  /** Values per row. */
-  readonly width: number;
-}
+export type { RawOutput, RunPlan };
 
 /** Small models gain nothing from many threads, and each one adds scheduling latency. */
 export function defaultThreads(): number {
@@ -52,57 +32,12 @@ export function createSession(bytes: Uint8Array, threads: number): Promise<Infer
   return InferenceSession.create(bytes, sessionOptions(threads));
 }
 
-/** Runs `rows` prepared rows, in one run when the batch axis is dynamic, in fixed-size chunks otherwise. */
-export async function runRows(
+/** `runRows` with onnxruntime-node's tensors. */
+export function runRows(
   session: InferenceSession,
   plan: RunPlan,
   data: Float32Array,
   rows: number,
 ): Promise<RawOutput> {
-  const chunkRows = plan.batchAxis ? (plan.fixedBatchSize ?? rows) : 1;
-  // One run of exactly the rows given (a dynamic batch axis, or a full fixed-size chunk): its output as it is.
-  if (chunkRows === rows) return runChunk(session, plan, data, rows);
-  let output: Float32Array | null = null;
-  let width = 0;
-  for (let start = 0; start < rows; start += chunkRows) {
-    const used = Math.min(chunkRows, rows - start);
-    const chunk = await runChunk(session, plan, chunkInput(plan, data, start, used, chunkRows), chunkRows);
-    if (output === null) {
-      width = chunk.width;
-      output = new Float32Array(rows * width);
-    } else if (chunk.width !== width) {
-      throw new Error(`output ${plan.outputName} changed width between runs (${width} then ${chunk.width})`);
-    }
-    // Rows past `used` are the zero padding of a fixed-size last chunk: drop them.
-    output.set(chunk.data.subarray(0, used * width), start * width);
-  }
-  return { data: output ?? new Float32Array(0), width };
-}
-
-function chunkInput(plan: RunPlan, data: Float32Array, start: number, used: number, chunkRows: number): Float32Array {
-  const from = start * plan.features;
-  const values = data.subarray(from, from + used * plan.features);
-  if (used === chunkRows) return values;
-  const padded = new Float32Array(chunkRows * plan.features);
-  padded.set(values);
-  return padded;
-}
-
-async function runChunk(
-  session: InferenceSession,
-  plan: RunPlan,
-  values: Float32Array,
-  rows: number,
-): Promise<RawOutput> {
-  const dims = plan.batchAxis ? [rows, ...plan.tensorSampleDims] : [...plan.tensorSampleDims];
-  const results = await session.run({ [plan.inputName]: new Tensor('float32', values, dims) }, [plan.outputName]);
-  const tensor = results[plan.outputName];
-  if (tensor === undefined) throw new Error(`the run returned no output named ${plan.outputName}`);
-  if (tensor.type !== 'float32')
-    throw new Error(`output ${plan.outputName} is ${tensor.type}; only float32 outputs are supported`);
-  const out = tensor.data as Float32Array;
-  if (out.length % rows !== 0) {
-    throw new Error(`output ${plan.outputName} has ${out.length} values for ${rows} rows`);
-  }
-  return { data: out, width: out.length / rows };
+  return runRowsWith(Tensor, session, plan, data, rows);
 }

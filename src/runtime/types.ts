@@ -105,7 +105,7 @@ export interface QuantizationInfo {
  * (in that order of precedence: options, metadata, graph); see {@link ModelInfo.unknown} for what was guessed.
  */
 export interface ModelInfo {
-  /** The file the model was loaded from (absolute path). */
+  /** Where the model was loaded from: an absolute path in Node; in the browser its URL, or `(ArrayBuffer)` and the like. */
   readonly file: string;
   /** The model's name in its experiment; the file's base name when the model has no metadata. */
   readonly name: string;

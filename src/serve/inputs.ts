@@ -4,7 +4,7 @@
  * checks each input fully (shape, NaN, columns, decoding); this file adds only what HTTP needs on top.
  */
 import { InputValidationError, describeValue } from '../core/errors';
-import { isEncodedImage } from '../preprocess/image';
+import { isEncodedImage } from '../preprocess/image-core';
 import type { ModelInfo, ModelInput } from '../runtime/types';
 import type { JsonInput } from './schemas';
 
