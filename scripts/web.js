@@ -199,7 +199,8 @@ async function main() {
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`--port: expected 0-65535, got ${String(args[portIndex + 1])}`);
   if (args.includes('--library')) {
-    console.log(`built ${path.relative(ROOT, await buildLibrary())}`);
+    // Silent on success: `npm pack --json` (prepack) must print nothing but its JSON.
+    await buildLibrary();
     return;
   }
   const out = path.join(EXAMPLE, 'dist');

@@ -1,6 +1,6 @@
 /**
  * The API reference (`npm run docs`, TypeDoc over typedoc.json) builds with no warning: every exported symbol of
- * `distillery` and `distillery/runtime` has a doc comment, and no link or referenced type dangles. The second test
+ * `distillery`, `distillery/runtime` and `distillery/web` has a doc comment, and no link or referenced type dangles. The second test
  * shows that the check is not vacuous: the same validation options on a scratch project with one undocumented export
  * report it. Both run scripts/api-docs.mjs (TypeDoc's programmatic API, nothing written) in a child process, since
  * TypeDoc is an ES module.

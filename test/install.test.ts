@@ -3,7 +3,8 @@
  *   (a) `npx distillery run` trains a tiny experiment,
  *   (b) the README's TypeScript example (trimmed to 1 epoch on a slice of MNIST) compiles against the
  *       installed package's types and runs,
- *   (c) and node_modules/distillery is left exactly as npm installed it (no __pycache__, venv, cache).
+ *   (c) `distillery/web` resolves to the package's ES module and a bundler builds it for the browser, no shims,
+ *   (d) and node_modules/distillery is left exactly as npm installed it (no __pycache__, venv, cache).
  * The engine's Python environment is the one of this test run (same DISTILLERY_HOME, same
  * requirements.txt: nothing is rebuilt), found by the real resolution path: DISTILLERY_PYTHON is unset.
  */
@@ -220,6 +221,31 @@ describe('the packed package, installed into an empty project', () => {
     expect(Number(probability)).toBeGreaterThan(0);
     expect(Number(probability)).toBeLessThanOrEqual(1);
   }, 600_000);
+
+  test('`distillery/web` resolves to the ES module, and esbuild bundles it for the browser with no Node built-in', async () => {
+    fs.writeFileSync(
+      path.join(project, 'page.ts'),
+      "import { OnnxModel } from 'distillery/web';\nexport const load = (url: string) => OnnxModel.load(url);\n",
+    );
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const esbuild = require('esbuild') as typeof import('esbuild');
+    const result = await esbuild.build({
+      entryPoints: [path.join(project, 'page.ts')],
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'browser', // a Node built-in anywhere in the graph fails the build
+      // onnxruntime-web is an optional peer: the page's project installs it; it is not in this one
+      external: ['onnxruntime-web', 'onnxruntime-web/*'],
+      absWorkingDir: project,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    expect(result.errors).toEqual([]);
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs).toContain('node_modules/distillery/dist/web/index.mjs');
+    expect(inputs.filter((input) => /sharp|onnxruntime-node|piscina|pythonia/.test(input))).toEqual([]);
+  });
 
   test('node_modules/distillery is left exactly as installed: no byte-code, environment or cache in it', () => {
     expect(before.size).toBeGreaterThan(50);

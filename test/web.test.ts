@@ -311,6 +311,21 @@ describe('distillery/web in headless Chromium', () => {
     );
   });
 
+  test('a model file of your own, chosen in the page, is loaded from the File and described', async () => {
+    await example.page.setInputFiles('#own-file', MODELS.penguins);
+    await example.page.waitForFunction(
+      () => (document.querySelector('#own-info')?.textContent ?? '').length > 0,
+      null,
+      {
+        timeout: 10_000,
+      },
+    );
+    const info = JSON.parse((await example.page.locator('#own-info').textContent()) ?? '{}') as Record<string, unknown>;
+    const node = await OnnxModel.load(MODELS.penguins);
+    expect(info).toMatchObject({ name: node.info.name, task: node.info.task, labels: node.info.labels, unknown: [] });
+    await node.close();
+  });
+
   test('a digit drawn with the mouse is classified, and the form and the text box predict', async () => {
     const { page } = example;
     const pad = await page.locator('#pad').boundingBox();
