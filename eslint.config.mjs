@@ -50,7 +50,13 @@ export default defineConfig(
     // One typed program for every linted file. Not `projectService`: it would use the nearest tsconfig.json, which
     // leaves JavaScript out (no allowJs, so `tsc` stays about TypeScript), and its fallback for files outside any
     // project (allowDefaultProject) is meant for a handful of files, not for bench/ and scripts/.
-    languageOptions: { parserOptions: { project: './tsconfig.eslint.json', tsconfigRootDir: import.meta.dirname } },
+    // The browser's code has its own program (tsconfig.web.json: the DOM library, which the Node program leaves out).
+    languageOptions: {
+      parserOptions: {
+        project: ['./tsconfig.eslint.json', './tsconfig.web.json'],
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
     linterOptions: { reportUnusedDisableDirectives: 'error' },
     rules: {
       // `_`-prefixed names are deliberately unused (destructuring a key away, an ignored parameter).

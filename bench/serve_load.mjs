@@ -2,12 +2,14 @@
 // and 256 concurrent clients (autocannon, one row per request), for each model, side by side in one run:
 //   anchor      bench/serve_anchor.mjs: node:http and a raw InferenceSession, no batching
 //   serve-off   `distillery serve --max-batch 1` (every request its own run)
-//   serve-on    `distillery serve --max-batch 64 --max-delay-ms 2` (dynamic batching)
+//   serve-on    `distillery serve --max-batch 64 --max-delay-ms 2` (dynamic batching; an idle model runs at once)
+//   serve-window  the same with `--wait-when-idle` (a fixed 2 ms window, the batcher's behaviour before the default
+//               changed: every batch waits maxDelayMs, even a lone request's)
 // Each server runs in its own process with the runtime's default session threads (min(4, cores)); the load
 // generator runs in this one, on the same machine.
 //
 //   npm run build && node bench/serve_load.mjs runs/demo/soft-t20.onnx runs/demo/mimic-bottleneck.onnx
-//     [--duration 5] [--clients 1,16,64,256]
+//     [--duration 5] [--clients 1,16,64,256] [--modes anchor,serve-off,serve-on,serve-window]
 //
 // Prints one JSON line per cell. The models are MNIST students (one sample: 28 × 28 raw pixels).
 import { spawn } from 'node:child_process';
@@ -38,26 +40,24 @@ function arg(name, fallback) {
 const models = process.argv.slice(2).filter((value) => value.endsWith('.onnx'));
 const duration = Number(arg('duration', '5'));
 const clients = arg('clients', '1,16,64,256').split(',').map(Number);
+const modes = arg('modes', 'anchor,serve-off,serve-on,serve-window').split(',');
 const threads = String(Math.max(1, Math.min(4, os.availableParallelism())));
 const CLI = path.join(ROOT, 'bin', 'distillery.js');
+
+/**
+ * `distillery serve` with dynamic batching.
+ * @param {string} model
+ */
+function batchingServer(model) {
+  return [CLI, 'serve', model, '--port', '0', '--max-batch', '64', '--max-delay-ms', '2', '--max-queue', '4096'];
+}
 
 /** How each mode's server is started, for a model file. @type {Record<string, (model: string) => string[]>} */
 const SERVERS = {
   anchor: (model) => [path.join(ROOT, 'bench', 'serve_anchor.mjs'), model, '--threads', threads, '--shape', '28,28'],
   'serve-off': (model) => [CLI, 'serve', model, '--port', '0', '--max-batch', '1', '--max-queue', '4096'],
-  'serve-on': (model) => [
-    CLI,
-    'serve',
-    model,
-    '--port',
-    '0',
-    '--max-batch',
-    '64',
-    '--max-delay-ms',
-    '2',
-    '--max-queue',
-    '4096',
-  ],
+  'serve-on': batchingServer,
+  'serve-window': (model) => [...batchingServer(model), '--wait-when-idle'],
 };
 
 /**
@@ -110,7 +110,9 @@ async function load(url, body, connections) {
 const row = Array.from({ length: 784 }, (_, index) => (index * 31) % 256); // raw pixels: the values do not change the work
 const body = JSON.stringify({ inputs: [row] });
 for (const model of models) {
-  for (const [mode, argsOf] of Object.entries(SERVERS)) {
+  for (const mode of modes) {
+    const argsOf = SERVERS[mode];
+    if (argsOf === undefined) throw new Error(`unknown mode ${mode} (${Object.keys(SERVERS).join(', ')})`);
     const server = await start(argsOf(path.resolve(model)));
     try {
       // The served model's name is in the URL; the anchor takes any name.

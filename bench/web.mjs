@@ -96,7 +96,7 @@ async function openBenchPage(browser, url, threads) {
 /** @param {import('playwright-core').Page} page */
 function wasmThreadsOf(page) {
   return page.evaluate(() =>
-    /** @type {{ distillery: typeof import('../src/web/index.js') }} */ (
+    /** @type {{ distillery: { OnnxModel: { load(source: unknown, options?: Record<string, unknown>): Promise<import('../src/runtime/onnx-model.js').OnnxModelBase> }, wasmThreads(): number | null } }} */ (
       /** @type {unknown} */ (globalThis)
     ).distillery.wasmThreads(),
   );
@@ -160,21 +160,20 @@ async function resizeFigures(browser, url, site) {
   const page = await browser.newPage();
   await page.goto(url);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
-  const browserProbabilities = await page.evaluate(async () => {
-    const web = /** @type {{ distillery: typeof import('../src/web/index.js') }} */ (
-      /** @type {unknown} */ (globalThis)
-    ).distillery;
+  const browserProbabilities = await page.evaluate(async (wasmPaths) => {
+    const web =
+      /** @type {{ distillery: { OnnxModel: { load(source: unknown, options?: Record<string, unknown>): Promise<import('../src/runtime/onnx-model.js').OnnxModelBase> }, wasmThreads(): number | null } }} */ (
+        /** @type {unknown} */ (globalThis)
+      ).distillery;
     const bytes = new Uint8Array(await (await fetch('bench/big.bin')).arrayBuffer());
     const lengths = /** @type {number[]} */ (await (await fetch('bench/big.json')).json());
     let offset = 0;
     const inputs = lengths.map((length) => bytes.slice(offset, (offset += length)));
-    const loaded = await web.OnnxModel.load('models/digits-png.onnx', {
-      wasmPaths: new URL('ort/', location.href).href,
-    });
+    const loaded = await web.OnnxModel.load('models/digits-png.onnx', { wasmPaths });
     const predictions = await loaded.predictBatch(inputs);
     await loaded.close();
     return predictions.map((p) => (p.task === 'classification' ? p.probabilities : []));
-  });
+  }, new URL('ort/', url).href);
   await page.close();
   /** @param {number[]} row */
   const top = (row) => row.indexOf(Math.max(...row));

@@ -147,14 +147,98 @@ describe('coalescing', () => {
     await batcher.close();
   });
 
-  test('a lone call is answered about maxDelayMs after it was made, not later', async () => {
-    const batcher = iris.batcher({ maxBatch: 64, maxDelayMs: 40 });
+  test('waitWhenIdle: a lone call is answered about maxDelayMs after it was made, not later', async () => {
+    const batcher = iris.batcher({ maxBatch: 64, maxDelayMs: 40, waitWhenIdle: true });
     await batcher.predict(expected.iris.samples[0] as number[]); // warm-up: the first run allocates
     const started = performance.now();
     await batcher.predict(expected.iris.samples[1] as number[]);
     const elapsed = performance.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(39);
     expect(elapsed).toBeLessThan(40 + 150); // a run of one iris row takes well under a millisecond
+    await batcher.close();
+  });
+
+  test('a lone call on an idle batcher runs at once: it does not wait out maxDelayMs', async () => {
+    const runs = jest.spyOn(iris, 'predictBatch');
+    const batcher = iris.batcher({ maxBatch: 64, maxDelayMs: 10_000 });
+    const started = performance.now();
+    for (const sample of expected.iris.samples.slice(0, 3)) await batcher.predict(sample); // one client, in turn
+    expect(performance.now() - started).toBeLessThan(2000); // ~1 ms each; the delay would be 30 s
+    expect(runs.mock.calls.map(([inputs]) => (inputs as ModelInput[]).length)).toEqual([1, 1, 1]);
+    await batcher.close();
+  });
+
+  test('the calls made in the same tick on an idle batcher still share its run', async () => {
+    const runs = jest.spyOn(iris, 'predictBatch');
+    const batcher = iris.batcher({ maxBatch: 64, maxDelayMs: 10_000 });
+    const samples = expected.iris.samples.slice(0, 5);
+    expect(await Promise.all(samples.map((sample) => batcher.predict(sample)))).toEqual(
+      await iris.predictBatch(samples),
+    );
+    expect(runs.mock.calls[0]?.[0]).toHaveLength(5);
+    await batcher.close();
+  });
+
+  test('calls that arrive while a run is in flight share the next batch, sent as that run ends', async () => {
+    const { opened, open } = gate();
+    const sizes: number[] = [];
+    const target: BatchTarget = {
+      info: iris.info,
+      predictBatch: async (inputs) => {
+        sizes.push(inputs.length);
+        if (sizes.length === 1) await opened; // the first run is held until the others have arrived
+        return iris.predictBatch(inputs);
+      },
+    };
+    const batcher = new Batcher(target, { maxBatch: 64, maxDelayMs: 10_000 });
+    const samples = irisSamples(7);
+    const started = performance.now();
+    const first = batcher.predict(samples[0] as number[]);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const rest: Promise<Prediction>[] = [];
+    for (const sample of samples.slice(1)) {
+      rest.push(batcher.predict(sample)); // one by one, each in its own macrotask, as HTTP requests arrive
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(sizes).toEqual([1]);
+    expect(batcher.queued).toBe(6);
+    open();
+    expect(await Promise.all([first, ...rest])).toEqual(await iris.predictBatch(samples));
+    expect(sizes).toEqual([1, 6]);
+    expect(performance.now() - started).toBeLessThan(2000); // not the 10 s delay
+    await batcher.close();
+  });
+
+  test('a call checked slowly (an image decoding) is waited for: the calls of one request share a run', async () => {
+    const runs = jest.spyOn(iris, 'predictBatch');
+    const slow = gate();
+    const check = (input: ModelInput): ModelInput | Promise<ModelInput> =>
+      input === 'slow' ? slow.opened.then(() => expected.iris.samples[0] as number[]) : input;
+    const batcher = new Batcher(iris, { maxBatch: 64, maxDelayMs: 10_000 }, check);
+    const answers = [batcher.predict(expected.iris.samples[1] as number[]), batcher.predict('slow')];
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(runs).not.toHaveBeenCalled();
+    slow.open();
+    await Promise.all(answers);
+    expect(runs).toHaveBeenCalledTimes(1);
+    expect(runs.mock.calls[0]?.[0]).toHaveLength(2);
+    await batcher.close();
+  });
+
+  test('a slow check that fails lets the calls waiting for it run at once', async () => {
+    const slow = gate();
+    const check = (input: ModelInput): ModelInput | Promise<ModelInput> =>
+      input === 'bad'
+        ? slow.opened.then(() => Promise.reject(new InputValidationError('sample', 'numbers', 'text')))
+        : input;
+    const batcher = new Batcher(iris, { maxBatch: 64, maxDelayMs: 10_000 }, check);
+    const started = performance.now();
+    const good = batcher.predict(expected.iris.samples[1] as number[]);
+    const bad = batcher.predict('bad');
+    slow.open();
+    await expect(bad).rejects.toBeInstanceOf(InputValidationError);
+    await expect(good).resolves.toMatchObject({ task: 'classification' });
+    expect(performance.now() - started).toBeLessThan(2000);
     await batcher.close();
   });
 
@@ -329,6 +413,7 @@ describe('options', () => {
     [{ maxDelayMs: Number.NaN }, 'maxDelayMs'],
     [{ maxDelayMs: Infinity }, 'maxDelayMs'],
     [{ concurrency: 0 }, 'concurrency'],
+    [{ waitWhenIdle: 'yes' as unknown as boolean }, 'waitWhenIdle'],
   ])('%j is refused, naming %s', (options, option) => {
     expect(() => iris.batcher(options)).toThrow(BatcherOptionError);
     expect(() => iris.batcher(options)).toThrow(expect.objectContaining({ option }) as Error);
@@ -340,6 +425,7 @@ describe('options', () => {
       maxDelayMs: 2,
       maxQueue: 1024,
       concurrency: 1,
+      waitWhenIdle: false,
     });
   });
 });

@@ -1,5 +1,32 @@
-import { InferenceError, InputValidationError, ModelLoadError, PredictionPool, OnnxModel } from '../src/runtime';
+import type { Piscina } from 'piscina';
+import type { PoolTask } from '../src/runtime/pool-worker';
+import {
+  InferenceError,
+  InputValidationError,
+  ModelLoadError,
+  PredictionPool,
+  OnnxModel,
+  WorkerDiedError,
+} from '../src/runtime';
 import { expected, fixture } from './fixtures/expected';
+
+/** The pool's piscina: a test reaches into it to kill a worker thread as a crash would. */
+function piscinaOf(pool: PredictionPool): Piscina {
+  return (pool as unknown as { piscina: Piscina }).piscina;
+}
+
+/**
+ * The pool's next task is flagged `testExit` (a test-only PoolTask flag, honoured under jest):
+ * the worker that receives it ends itself with process.exit(1) while it holds that task, as a crash would. (Killing
+ * it from outside with worker_threads' terminate() is what the idle-worker test does; on a busy worker it can land
+ * mid-run, and a worker ended while onnxruntime-node runs for it aborts the whole process.)
+ */
+function exitOnNextTask(piscina: Piscina): void {
+  const run = piscina.run.bind(piscina);
+  jest
+    .spyOn(piscina, 'run')
+    .mockImplementationOnce((task: PoolTask, options) => run({ ...task, testExit: true }, options));
+}
 
 describe('PredictionPool (real worker threads, one session each)', () => {
   let pool: PredictionPool;
@@ -104,4 +131,64 @@ describe('PredictionPool errors', () => {
     await pool.close(); // idempotent
     await expect(pool.predict([5, 3, 4, 1])).rejects.toBeInstanceOf(InferenceError);
   });
+});
+
+describe('a worker thread that dies', () => {
+  const samples = expected.iris.samples;
+
+  test('its in-flight call fails with WorkerDiedError; the worker is replaced and the next calls succeed', async () => {
+    const pool = await PredictionPool.create(fixture('iris_student.onnx'), { workers: 1 });
+    const model = await OnnxModel.load(fixture('iris_student.onnx'));
+    try {
+      const piscina = piscinaOf(pool);
+      const [original] = piscina.threads;
+      exitOnNextTask(piscina);
+      const error: unknown = await pool.predictBatch(samples).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(WorkerDiedError);
+      expect(error).toMatchObject({ model: pool.info.name, detail: 'worker exited with code: 1' });
+      // Replaced: one worker again, a new one, and it answers as before (its session loads on its first task).
+      expect(piscina.threads).toHaveLength(1);
+      expect(piscina.threads[0]).not.toBe(original);
+      expect(await pool.predictBatch(samples)).toEqual(await model.predictBatch(samples));
+    } finally {
+      await pool.close();
+      await model.close();
+    }
+  }, 30_000);
+
+  test('an idle worker killed from outside (worker.terminate()) is replaced without a word', async () => {
+    const pool = await PredictionPool.create(fixture('iris_student.onnx'), { workers: 2 });
+    const single = await OnnxModel.load(fixture('iris_student.onnx'));
+    try {
+      const piscina = piscinaOf(pool);
+      await piscina.threads[0]?.terminate();
+      // What piscina emits when a worker throws outside any task: heard by the pool, not thrown at the process.
+      expect(() => piscina.emit('error', new Error('uncaught in a worker'))).not.toThrow();
+      expect(await Promise.all(samples.map((sample) => pool.predict(sample)))).toEqual(
+        await single.predictBatch(samples),
+      );
+      expect(piscina.threads).toHaveLength(2);
+    } finally {
+      await pool.close();
+      await single.close();
+    }
+  }, 30_000);
+
+  test('a batcher on the pool fails the whole batch at once with WorkerDiedError (no row-by-row rerun)', async () => {
+    const pool = await PredictionPool.create(fixture('iris_student.onnx'), { workers: 1 });
+    try {
+      const batcher = pool.batcher({ maxBatch: 64 });
+      const runs = jest.spyOn(pool, 'predictBatch');
+      exitOnNextTask(piscinaOf(pool));
+      const results = await Promise.allSettled(samples.map((sample) => batcher.predict(sample)));
+      expect(results.every((result) => result.status === 'rejected' && result.reason instanceof WorkerDiedError)).toBe(
+        true,
+      );
+      expect(runs).toHaveBeenCalledTimes(1);
+      await expect(batcher.predict(samples[0] as number[])).resolves.toMatchObject({ task: 'classification' });
+      await batcher.close();
+    } finally {
+      await pool.close();
+    }
+  }, 30_000);
 });

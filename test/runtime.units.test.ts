@@ -2,14 +2,16 @@
 import type { InferenceSession } from 'onnxruntime-node';
 import { describeModel, planBatch } from '../src/runtime/describe';
 
-/** A model source as Node names it: the path as given, its absolute form, its stem. */
-const source = (file: string) => ({ file, location: file, stem: file.replace(/^.*\//, '').replace(/\.onnx$/, '') });
 import { ModelLoadError } from '../src/runtime/errors';
 import { describeValue, InputValidationError } from '../src/core/errors';
 import { InputPreparer, normalizationProblem } from '../src/runtime/input';
 import type { GraphFacts, ValueFacts } from '../src/runtime/model-file';
 import { argmax, softmax, toPrediction } from '../src/runtime/postprocess';
-import { runRows, type RunPlan } from '../src/runtime/session';
+import type { RunPlan } from '../src/runtime/run';
+import { runRows } from '../src/runtime/session';
+
+/** A model source as Node names it: the path as given, its absolute form, its stem. */
+const source = (file: string) => ({ file, location: file, stem: file.replace(/^.*\//, '').replace(/\.onnx$/, '') });
 
 const input = (dims: ValueFacts['dims'], name = 'x'): ValueFacts => ({ name, elemType: 1, dims });
 

@@ -12,7 +12,9 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import sharp from 'sharp';
-import { OnnxModel, type Prediction } from '../src/runtime';
+import type { Piscina } from 'piscina';
+import { OnnxModel, PredictionPool, type Prediction } from '../src/runtime';
+import type { PoolTask } from '../src/runtime/pool-worker';
 import { serve, ServeSetupError, type RunningServer } from '../src/serve';
 import { expected, fixture } from './fixtures/expected';
 import { closeIfOpened } from './support/hooks';
@@ -159,7 +161,8 @@ let images: OnnxModel;
 beforeAll(async () => {
   dir = tempDir('serve');
   folder = runFolder(dir);
-  server = await serve({ model: folder, port: 0, maxDelayMs: 20 });
+  // A fixed 20 ms window: concurrent requests over HTTP reliably meet in batches (the sharing test counts them).
+  server = await serve({ model: folder, port: 0, maxDelayMs: 20, waitWhenIdle: true });
   iris = await OnnxModel.load(fixture('iris_student.onnx'), { threads: 1 });
   images = await OnnxModel.load(path.join(folder, 'models', 'mnist-images.onnx'), { threads: 1 });
 });
@@ -196,7 +199,7 @@ describe('routes', () => {
       input: { name: 'input', shape: [4], dtype: 'float32' },
       output: { kind: 'logits', size: 3 },
       preprocess: { kind: 'table' },
-      batching: { maxBatch: 32, maxDelayMs: 20, maxQueue: 1024 },
+      batching: { maxBatch: 32, maxDelayMs: 20, maxQueue: 1024, waitWhenIdle: true },
     });
   });
 
@@ -240,6 +243,20 @@ describe('POST /v1/models/:name/predict', () => {
     expectSamePredictions(reply.json().predictions, await images.predictBatch([...files, digit(3)]));
   });
 
+  test('by default a lone request on an idle model runs at once: it does not wait out --max-delay-ms', async () => {
+    const lone = await serve({ model: fixture('iris_student.onnx'), port: 0, maxDelayMs: 10_000 });
+    try {
+      const started = performance.now();
+      for (const sample of expected.iris.samples.slice(0, 3)) {
+        const reply = await predict(lone.url, 'soft-t20', [sample]);
+        expect(reply.status).toBe(200);
+      }
+      expect(performance.now() - started).toBeLessThan(5000); // a few ms each; the delay alone would be 30 s
+    } finally {
+      await lone.close();
+    }
+  });
+
   test('concurrent requests share batches, and each gets its own predictions', async () => {
     const samples = expected.iris.samples;
     const replies = await Promise.all(samples.map((sample) => predict(server.url, 'soft-t20', [sample])));
@@ -250,6 +267,98 @@ describe('POST /v1/models/:name/predict', () => {
     // Every row ran, in fewer runs than there were requests (the earlier test's batch is counted too).
     expect(Number(/distillery_batch_size_sum\{model="soft-t20"\} (\d+)/.exec(metrics)?.[1])).toBe(samples.length + 5);
     expect(batches).toBeLessThan(samples.length + 1);
+  });
+});
+
+describe('multipart uploads: image files as they are, one input per file part', () => {
+  /** A multipart form of `files` (each a part named `image`), POSTed with fetch: real HTTP, its own encoder. */
+  async function upload(url: string, model: string, parts: [string, Blob | string, string?][]): Promise<Reply> {
+    const form = new FormData();
+    for (const [name, value, filename] of parts)
+      if (typeof value === 'string') form.append(name, value);
+      else form.append(name, value, filename);
+    const response = await fetch(`${url}/v1/models/${model}/predict`, { method: 'POST', body: form });
+    const text = await response.text();
+    const headers = Object.fromEntries(response.headers.entries());
+    return { status: response.status, headers, text, json: () => JSON.parse(text) };
+  }
+  const file = (bytes: Uint8Array, type = 'image/png') => new Blob([bytes], { type });
+
+  test('PNG files give what their bytes give through the runtime, in the order sent', async () => {
+    const files = await Promise.all([png(7), png(8), png(9)]);
+    const reply = await upload(
+      server.url,
+      'mnist-images',
+      files.map((bytes, index) => ['image', file(bytes), `digit-${index}.png`]),
+    );
+    expect(reply.status).toBe(200);
+    expect(reply.headers['content-type']).toContain('application/json');
+    expectSamePredictions(reply.json().predictions, await images.predictBatch(files));
+  });
+
+  test('a file that is no image: 400 naming its input; a text field: 400 naming the field', async () => {
+    const good = await png(1);
+    const notImage = await upload(server.url, 'mnist-images', [
+      ['image', file(good), 'a.png'],
+      ['image', file(Buffer.from('hello, not an image')), 'b.png'],
+    ]);
+    expect(notImage.status).toBe(400);
+    expect(notImage.json().error).toMatchObject({ code: 'invalid-input', field: 'inputs[1]' });
+    const field = await upload(server.url, 'mnist-images', [
+      ['image', file(good), 'a.png'],
+      ['note', 'hello'],
+    ]);
+    expect(field.status).toBe(400);
+    expect(field.json().error).toMatchObject({ code: 'invalid-request', field: 'form.note' });
+  });
+
+  test('a model that takes no images: 415; a form without files, or cut off: 400', async () => {
+    const reply = await upload(server.url, 'soft-t20', [['image', file(await png(1)), 'a.png']]);
+    expect(reply.status).toBe(415);
+    expect(reply.json().error).toMatchObject({ code: 'unsupported-media-type', field: 'headers.content-type' });
+    const empty = await upload(server.url, 'mnist-images', []);
+    expect(empty.status).toBe(400);
+    expect(empty.json().error).toMatchObject({ code: 'invalid-request', field: 'inputs' });
+    const cut = await call(`${server.url}/v1/models/mnist-images/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'multipart/form-data; boundary=xyz' },
+      body: '--xyz\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\nabc',
+    });
+    expect(cut.status).toBe(400);
+    expect(cut.json().error).toMatchObject({ code: 'malformed-multipart', field: 'body' });
+  });
+
+  test('limits: a file over --max-file-bytes, and one file more than --max-files: 413 naming the part', async () => {
+    const small = await png(2);
+    const limited = await serve({
+      model: path.join(folder, 'models', 'mnist-images.onnx'),
+      port: 0,
+      maxFileBytes: small.length + 16,
+      maxFiles: 2,
+    });
+    try {
+      const name = limited.models[0] as string;
+      const big = Buffer.concat([small, Buffer.alloc(4096, 7)]);
+      const tooBig = await upload(limited.url, name, [
+        ['image', file(small), 'small.png'],
+        ['image', file(big), 'big.png'],
+      ]);
+      expect(tooBig.status).toBe(413);
+      expect(tooBig.json().error).toMatchObject({ code: 'file-too-large', field: 'inputs[1]' });
+      expect(tooBig.json().error.message).toContain('part "image" (big.png)');
+      const tooMany = await upload(limited.url, name, [
+        ['image', file(small), '1.png'],
+        ['image', file(small), '2.png'],
+        ['image', file(small), '3.png'],
+      ]);
+      expect(tooMany.status).toBe(413);
+      expect(tooMany.json().error).toMatchObject({ code: 'too-many-files', field: 'inputs[2]' });
+      // Within the limits: answered, on the same server.
+      const fine = await upload(limited.url, name, [['image', file(small), '1.png']]);
+      expect(fine.status).toBe(200);
+    } finally {
+      await limited.close();
+    }
   });
 });
 
@@ -377,6 +486,7 @@ describe('OpenAPI and metrics', () => {
     const predictPath = document.paths['/v1/models/{name}/predict'].post;
     const body = predictPath.requestBody.content['application/json'].schema;
     expect(body.required).toEqual(['inputs']);
+    expect(Object.keys(predictPath.requestBody.content)).toEqual(['application/json', 'multipart/form-data']);
     expect(Object.keys(predictPath.responses)).toEqual(
       expect.arrayContaining(['200', '400', '404', '413', '415', '503']),
     );
@@ -489,6 +599,55 @@ test('threads: a pool of worker threads answers as the single session does', asy
   }
 });
 
+describe('a worker thread that dies (--threads)', () => {
+  /** The served pool's piscina, caught as serve() creates the pool. */
+  async function servedPool(
+    options: Parameters<typeof serve>[0],
+  ): Promise<{ served: RunningServer; piscina: Piscina }> {
+    const create = jest.spyOn(PredictionPool, 'create');
+    try {
+      const served = await serve(options);
+      const pool = (await create.mock.results[0]?.value) as PredictionPool;
+      return { served, piscina: (pool as unknown as { piscina: Piscina }).piscina };
+    } finally {
+      create.mockRestore();
+    }
+  }
+
+  test('its in-flight requests get 503 worker-died with Retry-After, never hang; the next requests succeed', async () => {
+    const { served, piscina } = await servedPool({ model: fixture('iris_student.onnx'), port: 0, threads: 1 });
+    try {
+      const [original] = piscina.threads;
+      // The worker that receives the next run ends itself (process.exit) while holding it, as a crash would
+      // (a test-only PoolTask flag; see src/runtime/pool-worker.ts).
+      const run = piscina.run.bind(piscina);
+      jest
+        .spyOn(piscina, 'run')
+        .mockImplementationOnce((task: PoolTask, options) => run({ ...task, testExit: true }, options));
+      const samples = expected.iris.samples.slice(0, 4);
+      const replies = await Promise.all(samples.map((sample) => predict(served.url, 'soft-t20', [sample])));
+      // The rows of the run that died get 503; any that arrived after it ran on the new worker.
+      const died = replies.filter((reply) => reply.status === 503);
+      expect(died.length).toBeGreaterThan(0);
+      for (const reply of died) {
+        expect(reply.headers['retry-after']).toBe('1');
+        expect(reply.json().error).toMatchObject({ code: 'worker-died', field: null });
+        expect(reply.json().error.message).toContain('worker exited with code: 1');
+      }
+      expect(replies.every((reply) => reply.status === 503 || reply.status === 200)).toBe(true);
+      expect(piscina.threads).toHaveLength(1);
+      expect(piscina.threads[0]).not.toBe(original);
+      const after = await predict(served.url, 'soft-t20', samples);
+      expect(after.status).toBe(200);
+      expectSamePredictions(after.json().predictions, await iris.predictBatch(samples));
+      const metrics = (await call(`${served.url}/metrics`)).text;
+      expect(metrics).toMatch(/route="\/v1\/models\/:name\/predict",method="POST",status="503"\} [1-4]\b/);
+    } finally {
+      await served.close();
+    }
+  }, 60_000);
+});
+
 describe('start-up', () => {
   test('a run folder with a tampered .onnx is refused, naming the file', async () => {
     const tampered = path.join(dir, 'tampered');
@@ -527,7 +686,18 @@ describe('distillery serve (the command)', () => {
   test('SIGTERM while requests wait: every accepted request is answered, then exit 0', async () => {
     const child = spawn(
       process.execPath,
-      [CLI, 'serve', fixture('iris_student.onnx'), '--port', '0', '--max-delay-ms', '1500', '--max-batch', '64'],
+      [
+        CLI,
+        'serve',
+        fixture('iris_student.onnx'),
+        '--port',
+        '0',
+        '--max-delay-ms',
+        '1500',
+        '--wait-when-idle',
+        '--max-batch',
+        '64',
+      ],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stderr = '';

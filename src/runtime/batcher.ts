@@ -4,7 +4,7 @@
  *
  * Platform-free on purpose (timers and promises only, no Node built-in): a browser entry will share this file.
  */
-import { BatcherClosedError, BatcherOptionError, InferenceError, QueueFullError } from './errors';
+import { BatcherClosedError, BatcherOptionError, InferenceError, QueueFullError, WorkerDiedError } from './errors';
 import type { ModelInfo, ModelInput, Prediction } from './types';
 
 /** How a {@link Batcher} groups calls. */
@@ -12,10 +12,23 @@ export interface BatcherOptions {
   /** Rows in one run at most (default 32); a batch this full runs at once. */
   readonly maxBatch?: number;
   /**
-   * How long the first call of a batch waits for batch-mates, in milliseconds (default 2; 0 gathers the calls made in
-   * the same tick). A call can also wait for a free run (see `concurrency`): under load, batches fill instead.
+   * How long the first call of a batch waits for batch-mates while runs are busy, in milliseconds (default 2; 0
+   * gathers the calls made in the same tick). A call can also wait for a free run (see `concurrency`): under load,
+   * batches fill instead. A call that finds the batcher idle does not wait at all unless `waitWhenIdle` is set.
    */
   readonly maxDelayMs?: number;
+  /**
+   * Whether a call that finds the batcher idle (no run in flight, no other call queued or being checked) waits
+   * `maxDelayMs` for batch-mates too (default false).
+   *
+   * - false (the default, what Triton calls dynamic batching without a queue delay): an idle batcher runs the call
+   *   at once, with whatever was queued in the same tick, so a lone client never pays the delay. Batches still form
+   *   under load, by themselves: the calls that arrive while a run is in flight make up the next batch, and
+   *   `maxDelayMs` bounds how long they wait for batch-mates while runs are busy.
+   * - true: a fixed window: every batch waits `maxDelayMs` after its first call (unless it fills), idle or not. Larger
+   *   batches at light load, at the cost of `maxDelayMs` on every call; for tests that need calls to meet in a batch.
+   */
+  readonly waitWhenIdle?: boolean;
   /** Calls waiting at most (default 1024, at least `maxBatch`); one more is refused with {@link QueueFullError}. */
   readonly maxQueue?: number;
   /**
@@ -55,15 +68,17 @@ interface Limits {
   readonly maxDelayMs: number;
   readonly maxQueue: number;
   readonly concurrency: number;
+  readonly waitWhenIdle: boolean;
 }
 
-const DEFAULTS: Limits = { maxBatch: 32, maxDelayMs: 2, maxQueue: 1024, concurrency: 1 };
+const DEFAULTS: Limits = { maxBatch: 32, maxDelayMs: 2, maxQueue: 1024, concurrency: 1, waitWhenIdle: false };
 
 /** Timers fire on whole milliseconds and may run a fraction early: a head this close to its deadline is due. */
 const TIMER_SLACK_MS = 1;
 
-function positiveInteger(option: keyof Limits, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new BatcherOptionError(option, 'a positive integer', value);
+function positiveInteger(option: keyof Limits, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1)
+    throw new BatcherOptionError(option, 'a positive integer', value);
   return value;
 }
 
@@ -78,7 +93,9 @@ export function batcherLimits(options: BatcherOptions, defaults: Partial<Limits>
     throw new BatcherOptionError('maxDelayMs', 'a finite number of milliseconds >= 0', maxDelayMs);
   // A queue smaller than a batch could never fill one: every batch would wait out its delay.
   if (maxQueue < maxBatch) throw new BatcherOptionError('maxQueue', `at least maxBatch (${maxBatch})`, maxQueue);
-  return { maxBatch, maxDelayMs, maxQueue, concurrency };
+  const waitWhenIdle: unknown = given.waitWhenIdle;
+  if (typeof waitWhenIdle !== 'boolean') throw new BatcherOptionError('waitWhenIdle', 'true or false', waitWhenIdle);
+  return { maxBatch, maxDelayMs, maxQueue, concurrency, waitWhenIdle };
 }
 
 /** `{ maxBatch: undefined }` means the default, as a missing key does. */
@@ -88,8 +105,11 @@ function definedOnly(options: BatcherOptions): Partial<Limits> {
 
 /**
  * Coalesces concurrent {@link Batcher.predict} calls on one model into `predictBatch` runs of up to `maxBatch`
- * rows: a batch runs when it is full, or `maxDelayMs` after its first call was queued, whichever comes first (and
- * when one of its `concurrency` run slots is free). Each caller gets its own prediction, equal to `predict`'s.
+ * rows. A batch runs when one of its `concurrency` run slots is free and it is due: at once when the batcher was
+ * idle (no run in flight; the calls made in the same tick go together), else when it is full or `maxDelayMs` after
+ * its first call was queued, whichever comes first. So a lone client is answered without waiting, and under load
+ * the calls that arrive during a run form the next batch (set `waitWhenIdle` for a fixed window instead). Each
+ * caller gets its own prediction, equal to `predict`'s.
  *
  * Each input is checked on its own before it is queued, so that a bad one fails only its own call; should a batch's
  * run fail anyway, its rows run again one by one and only the failing ones fail. Get one from
@@ -109,6 +129,8 @@ export class Batcher {
   private waiting = 0;
   private running = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** A dispatch queued as a microtask: an idle batcher's first call waits for the rest of its tick, no longer. */
+  private flushQueued = false;
   private closing = false;
   /** Resolves `close()` once nothing waits or runs. */
   private drained: (() => void) | null = null;
@@ -157,6 +179,7 @@ export class Batcher {
    * @throws {@link QueueFullError} at once when `maxQueue` calls are waiting
    * @throws {@link BatcherClosedError} after `close()`
    * @throws {@link InferenceError} when onnxruntime fails on this input
+   * @throws {@link WorkerDiedError} (a PredictionPool's batcher) when the worker running its batch died
    */
   async predict(input: ModelInput): Promise<Prediction> {
     if (this.closing) throw new BatcherClosedError(this.target.info.name);
@@ -169,6 +192,8 @@ export class Batcher {
       checked = result instanceof Promise ? await result : result; // no extra tick for a plain sample
     } catch (error) {
       this.waiting -= 1;
+      // The calls queued beside it may have been waiting for it alone.
+      if (this.queue.length > 0 && this.idle()) this.flushAfterTick();
       this.settle();
       throw error;
     }
@@ -195,10 +220,29 @@ export class Batcher {
     });
   }
 
-  /** After a call was queued: run now if its batch is full, else make sure a timer will. */
+  /** After a call was queued: run now if its batch is full; on an idle batcher, after this tick; else by a timer. */
   private schedule(): void {
     if (this.queue.length >= this.limits.maxBatch || this.closing) this.dispatch();
+    else if (this.idle()) this.flushAfterTick();
     else this.armTimer();
+  }
+
+  /**
+   * Idle: no run in flight and every accepted call queued (none still being checked, such as an image decoding: its
+   * caller sent it with the others, so it is worth waiting for, up to `maxDelayMs`). Never, with `waitWhenIdle`.
+   */
+  private idle(): boolean {
+    return !this.limits.waitWhenIdle && this.running === 0 && this.waiting === this.queue.length;
+  }
+
+  /** A microtask, not a timer: the calls made in the same tick (a `Promise.all` of them) still share the run. */
+  private flushAfterTick(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => {
+      this.flushQueued = false;
+      this.dispatch();
+    });
   }
 
   /** A timer for the head's deadline, when a run slot is free to take it (a finished run dispatches otherwise). */
@@ -225,6 +269,7 @@ export class Batcher {
       const due =
         this.closing ||
         this.queue.length >= maxBatch ||
+        this.idle() ||
         performance.now() + TIMER_SLACK_MS >= head.queuedAt + maxDelayMs;
       if (!due) break;
       this.start(this.queue.splice(0, maxBatch));
@@ -242,7 +287,10 @@ export class Batcher {
     });
   }
 
-  /** One run for the batch; if it fails, each row alone, so that only a failing row's caller sees an error. */
+  /**
+   * One run for the batch; if it fails, each row alone, so that only a failing row's caller sees an error (but a
+   * {@link WorkerDiedError} fails the whole batch).
+   */
   private async run(batch: readonly Call[]): Promise<void> {
     for (const listener of this.batchListeners) {
       try {
@@ -258,8 +306,10 @@ export class Batcher {
       batch.forEach((call, index) => call.resolve(predictions[index] as Prediction));
       return;
     } catch (error) {
-      if (batch.length === 1) {
-        (batch[0] as Call).reject(error);
+      // A dead worker is no row's fault: the whole batch gets the error at once (its callers may retry), rather than
+      // a row-by-row rerun that a poisoned worker pool would turn into one death per row.
+      if (batch.length === 1 || error instanceof WorkerDiedError) {
+        for (const call of batch) call.reject(error);
         return;
       }
     }

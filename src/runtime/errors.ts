@@ -92,3 +92,27 @@ export class BatcherOptionError extends RangeError {
     super(`batcher option ${option}: expected ${expected}, got ${String(received)}`);
   }
 }
+
+/**
+ * A {@link PredictionPool} worker thread died (it exited, was terminated, or threw outside a task) while it held this
+ * call's run. The pool has already started a worker in its place, so the call can be retried as it is (a server
+ * answers 503 and Retry-After). A run that fails inside a living worker is an {@link InferenceError} instead.
+ */
+export class WorkerDiedError extends Error {
+  /** The class's name, also set on instances, so that logs and `error.name` checks see it. */
+  override readonly name = 'WorkerDiedError';
+
+  constructor(
+    /** The model's name ({@link ModelInfo.name}). */
+    readonly model: string,
+    /** What the worker died of, as piscina reported it (e.g. `worker exited with code: 1`). */
+    readonly detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `a worker thread of model ${model}'s pool died while running this call (${detail}); ` +
+        'it has been replaced: try again',
+      options,
+    );
+  }
+}

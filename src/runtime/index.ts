@@ -26,6 +26,7 @@ export {
   QueueFullError,
   BatcherClosedError,
   BatcherOptionError,
+  WorkerDiedError,
   type ModelLoadReason,
 } from './errors';
 export { InputValidationError } from '../core/errors';

@@ -1,13 +1,13 @@
 import { availableParallelism } from 'node:os';
 import { extname, join } from 'node:path';
 import { Piscina } from 'piscina';
-import { InferenceError, ModelLoadError } from './errors';
+import { InferenceError, ModelLoadError, WorkerDiedError } from './errors';
 import type { PreparedRows } from './input';
 import { Batcher, type BatcherOptions } from './batcher';
 import { readModel } from './model';
 import { checkedInput, predictionsFrom, textRun, type LoadedModel } from './onnx-model';
-import type { PoolTask } from './pool-worker';
-import type { RawOutput, RunPlan } from './session';
+import type { PoolAnswer, PoolTask } from './pool-worker';
+import type { RunPlan } from './run';
 import type { Batch, LoadOptions, ModelInfo, ModelInput, Prediction, Predictor } from './types';
 
 export interface PoolOptions extends LoadOptions {
@@ -108,6 +108,9 @@ export class PredictionPool implements Predictor {
       maxThreads: workers,
       idleTimeout: Infinity,
     });
+    // A worker that dies with no task in flight is replaced, and piscina emits 'error': unheard, that event would
+    // crash the process. The death of a worker that held tasks reaches those tasks' callers (WorkerDiedError).
+    piscina.on('error', () => undefined);
     const pool = new PredictionPool(model, piscina, options.threads ?? 1, workers);
     await pool.loadSessions(file, workers);
     return pool;
@@ -124,6 +127,7 @@ export class PredictionPool implements Predictor {
    * @returns its prediction, identical to {@link OnnxModel.predict}'s
    * @throws {@link InputValidationError} when the input does not fit the model
    * @throws {@link InferenceError} when the pool is closed or onnxruntime fails
+   * @throws {@link WorkerDiedError} when the worker running it died (replaced already: the call can be retried)
    */
   async predict(input: ModelInput): Promise<Prediction> {
     const text = textRun(this.model, [input], () => 'sample');
@@ -140,6 +144,7 @@ export class PredictionPool implements Predictor {
    * @returns one prediction per input, in order
    * @throws {@link InputValidationError} when an input does not fit the model
    * @throws {@link InferenceError} when the pool is closed or onnxruntime fails
+   * @throws {@link WorkerDiedError} when the worker running it died (replaced already: the call can be retried)
    */
   async predictBatch(inputs: Batch): Promise<Prediction[]> {
     // A text model's rows or texts: one run padded to the longest text of the batch.
@@ -179,15 +184,21 @@ export class PredictionPool implements Predictor {
   /** One start-up task per worker, so that a bad file fails here, as a ModelLoadError. */
   private async loadSessions(file: string, workers: number): Promise<void> {
     const task: PoolTask = { file: this.info.file, threads: this.threads, run: null };
+    let failure: string | null;
+    let cause: unknown;
     try {
-      await Promise.all(Array.from({ length: workers }, () => this.piscina.run(task)));
+      const answers = (await Promise.all(
+        Array.from({ length: workers }, () => this.piscina.run(task)),
+      )) as PoolAnswer[];
+      failure =
+        answers.map((answer) => (answer.ok ? null : answer.message)).find((message) => message !== null) ?? null;
     } catch (error) {
-      await this.close();
-      const detail = error instanceof Error ? error.message : String(error);
-      throw new ModelLoadError(file, 'session-failed', `a pool worker could not load the model: ${detail}`, {
-        cause: error,
-      });
+      failure = error instanceof Error ? error.message : String(error);
+      cause = error;
     }
+    if (failure === null) return;
+    await this.close();
+    throw new ModelLoadError(file, 'session-failed', `a pool worker could not load the model: ${failure}`, { cause });
   }
 
   private async run(prepared: PreparedRows, plan: RunPlan = this.model.plan): Promise<Prediction[]> {
@@ -197,15 +208,25 @@ export class PredictionPool implements Predictor {
       threads: this.threads,
       run: { plan, data: prepared.data, rows: prepared.rows },
     };
-    let output: RawOutput;
+    let answer: PoolAnswer;
     try {
       // The prepared rows are ours alone: move them instead of copying.
-      output = (await this.piscina.run(task, { transferList: [prepared.data.buffer] })) as RawOutput;
+      answer = (await this.piscina.run(task, { transferList: [prepared.data.buffer] })) as PoolAnswer;
     } catch (error) {
-      throw new InferenceError(this.info.name, error instanceof Error ? error.message : String(error), {
-        cause: error,
-      });
+      throw this.rejected(error);
     }
-    return predictionsFrom(this.info, output, this.model.meaning);
+    if (!answer.ok) throw new InferenceError(this.info.name, answer.message);
+    if (answer.output === null) throw new InferenceError(this.info.name, 'the worker answered no output');
+    return predictionsFrom(this.info, answer.output, this.model.meaning);
+  }
+
+  /**
+   * Why piscina rejected a task. A task's own failure comes back as an answer (pool-worker.ts), so a rejection is
+   * the pool's: closed under it, or the worker holding it died — piscina has already started its replacement.
+   */
+  private rejected(error: unknown): Error {
+    const detail = error instanceof Error ? error.message : String(error);
+    if (this.closed) return new InferenceError(this.info.name, 'the pool is closed', { cause: error });
+    return new WorkerDiedError(this.info.name, detail, { cause: error });
   }
 }

@@ -6,8 +6,6 @@ import { availableParallelism } from 'node:os';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { runRows as runRowsWith, type RawOutput, type RunPlan } from './run';
 
-export type { RawOutput, RunPlan };
-
 /** Small models gain nothing from many threads, and each one adds scheduling latency. */
 export function defaultThreads(): number {
   return Math.max(1, Math.min(4, availableParallelism()));

@@ -5,7 +5,7 @@
  */
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { InputValidationError } from '../core/errors';
-import { BatcherClosedError, InferenceError, QueueFullError } from '../runtime/errors';
+import { BatcherClosedError, InferenceError, QueueFullError, WorkerDiedError } from '../runtime/errors';
 export { ServeSetupError, type ServeSetupReason } from './setup-error';
 
 /** A request's failure as the server answers it. */
@@ -54,6 +54,9 @@ export function failureOf(error: unknown): HttpFailure {
     return { status: 503, code: 'queue-full', message: error.message, field: null, headers: retryAfter() };
   if (error instanceof BatcherClosedError)
     return { status: 503, code: 'draining', message: error.message, field: null, headers: retryAfter() };
+  // The worker is replaced already: the same request, sent again, is answered.
+  if (error instanceof WorkerDiedError)
+    return { status: 503, code: 'worker-died', message: error.message, field: null, headers: retryAfter() };
   if (error instanceof InferenceError)
     return { status: 500, code: 'inference-failed', message: error.message, field: null };
   return fastifyFailure(error as FastifyLikeError);

@@ -39,7 +39,11 @@ function isImageObject(input: object): input is { image: string } {
 function imageBytes(base64: string, where: string): Uint8Array {
   if (!BASE64.test(base64))
     throw new InputValidationError(where, 'an image file, base64-encoded', 'text that is not base64');
-  const bytes = Buffer.from(base64, 'base64');
+  return imageFile(Buffer.from(base64, 'base64'), where);
+}
+
+/** An image file's bytes (from base64, or a multipart upload), checked to be one before it reaches the batcher. */
+export function imageFile(bytes: Uint8Array, where: string): Uint8Array {
   if (!isEncodedImage(bytes))
     throw new InputValidationError(where, 'a PNG, JPEG or WebP file', `${bytes.length} bytes of something else`);
   return bytes;

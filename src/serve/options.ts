@@ -14,14 +14,20 @@ export interface ServeOptions {
   readonly threads?: number;
   /** Rows in one run at most (the batcher's `maxBatch`, default 32). */
   readonly maxBatch?: number;
-  /** How long a batch waits for batch-mates, ms (default 2). */
+  /** How long a batch waits for batch-mates while runs are busy, ms (default 2); an idle model runs a request at once. */
   readonly maxDelayMs?: number;
+  /** Every batch waits `maxDelayMs`, even a lone request on an idle model (a fixed window; default false). */
+  readonly waitWhenIdle?: boolean;
   /** Rows waiting per model at most (default 1024); beyond it a request gets 503 and Retry-After. */
   readonly maxQueue?: number;
   /** A bearer token every request but `GET /healthz` must carry (`Authorization: Bearer <token>`); absent: none. */
   readonly token?: string;
   /** Largest request body, bytes (default 10 MiB: a few dozen base64 images); a larger one gets 413. */
   readonly bodyLimit?: number;
+  /** Largest image file in a multipart upload, bytes (default 5 MiB); a larger one gets 413 naming its part. */
+  readonly maxFileBytes?: number;
+  /** Most image files in one multipart upload (default 64); one more gets 413 naming it. */
+  readonly maxFiles?: number;
   /** Time to receive a whole request (headers and body), ms (default 30 s): a slower client gets 408. */
   readonly requestTimeoutMs?: number;
   /** Fastify's request log (JSON lines on stdout, pino); default off. */
@@ -37,8 +43,11 @@ export const SERVE_DEFAULTS = {
   port: 8080,
   maxBatch: 32,
   maxDelayMs: 2,
+  waitWhenIdle: false,
   maxQueue: 1024,
   bodyLimit: 10 * 1024 * 1024,
+  maxFileBytes: 5 * 1024 * 1024,
+  maxFiles: 64,
   requestTimeoutMs: 30_000,
   logger: false,
 } as const;
@@ -52,9 +61,12 @@ const optionsSchema = z.strictObject({
   threads: positive.optional(),
   maxBatch: positive.optional(),
   maxDelayMs: z.number().min(0).optional(),
+  waitWhenIdle: z.boolean().optional(),
   maxQueue: positive.optional(),
   token: z.string().min(1).optional(),
   bodyLimit: positive.optional(),
+  maxFileBytes: positive.optional(),
+  maxFiles: positive.optional(),
   requestTimeoutMs: positive.optional(),
   logger: z.boolean().optional(),
 });

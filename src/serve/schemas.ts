@@ -76,7 +76,14 @@ export const modelSummarySchema = z.object({
     .describe("how a table row or an image becomes the input (the model's distillery.preprocess); null: numbers only"),
   params: z.number().nullable(),
   version: z.string().nullable(),
-  batching: z.object({ maxBatch: z.number().int(), maxDelayMs: z.number(), maxQueue: z.number().int() }),
+  batching: z.object({
+    maxBatch: z.number().int(),
+    maxDelayMs: z.number(),
+    maxQueue: z.number().int(),
+    waitWhenIdle: z
+      .boolean()
+      .describe('true: every batch waits maxDelayMs; false: an idle model runs a request at once'),
+  }),
 });
 
 export type ModelSummary = z.infer<typeof modelSummarySchema>;

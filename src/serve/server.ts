@@ -15,11 +15,13 @@ import {
 } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { InputValidationError } from '../core/errors';
-import type { Prediction } from '../runtime/types';
+import { InferenceError } from '../runtime/errors';
+import type { ModelInput, Prediction } from '../runtime/types';
 import { HttpError, failureOf } from './errors';
-import { acceptedKinds, requestField, toModelInput } from './inputs';
+import { acceptedKinds, imageFile, requestField, toModelInput } from './inputs';
 import { serveMetrics, type ServeMetrics } from './metrics';
 import { loadModels, modelFiles, type ServedModel } from './models';
+import { readUploads, registerUploads, UploadedFiles, withUploadsDocumented, type UploadLimits } from './multipart';
 import { resolveOptions, type ResolvedServeOptions, type ServeOptions } from './options';
 import {
   errorSchema,
@@ -30,8 +32,8 @@ import {
   predictBodySchema,
   predictResponseSchema,
   readySchema,
-  type JsonInput,
   type ModelSummary,
+  type PredictBody,
 } from './schemas';
 
 /** A running server. */
@@ -57,6 +59,11 @@ interface State {
 
 /** Node checks its request timeouts on this interval (default 30 s, too coarse for a timeout of a few seconds). */
 const TIMEOUT_CHECK_MS = 1000;
+
+const PREDICT_ROUTE = '/v1/models/:name/predict';
+const PREDICT_PATH = '/v1/models/{name}/predict';
+/** The predict route's answer is serialised here (JSON.stringify), not by the route's zod response schema. */
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
  * Serves a model, or a run folder's students, over HTTP until `close()`.
@@ -84,7 +91,12 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const metrics = serveMetrics(() => new Map([...models].map(([name, model]) => [name, model.batcher.queued])));
   const loaded = await loadModels(files, {
     threads: resolved.threads,
-    batching: { maxBatch: resolved.maxBatch, maxDelayMs: resolved.maxDelayMs, maxQueue: resolved.maxQueue },
+    batching: {
+      maxBatch: resolved.maxBatch,
+      maxDelayMs: resolved.maxDelayMs,
+      maxQueue: resolved.maxQueue,
+      waitWhenIdle: resolved.waitWhenIdle,
+    },
     onBatch: (model, rows) => {
       metrics.batch(model, rows);
     },
@@ -136,10 +148,12 @@ async function buildApp(state: State): Promise<FastifyInstance> {
         handler,
       ),
   });
-  app.setValidatorCompiler(validatorCompiler);
+  app.setValidatorCompiler(validators);
   app.setSerializerCompiler(serializerCompiler);
-  // JSON only: a text/plain body would reach the schema as one string and fail there, less clearly than 415.
+  // JSON (and multipart uploads): a text/plain body would reach the schema as one string and fail there, less
+  // clearly than 415.
   app.removeContentTypeParser('text/plain');
+  await registerUploads(app, uploadLimits(state.options));
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
@@ -152,6 +166,11 @@ async function buildApp(state: State): Promise<FastifyInstance> {
       ...(state.options.token !== undefined ? { security: [{ bearer: [] }] } : {}),
     },
     transform: jsonSchemaTransform,
+    transformObject: (document) =>
+      withUploadsDocumented(
+        'openapiObject' in document ? document.openapiObject : document.swaggerObject,
+        PREDICT_PATH,
+      ),
   });
   addHooks(app, state);
   addRoutes(app, state);
@@ -201,6 +220,40 @@ function addHooks(app: FastifyInstance, state: State): void {
   );
 }
 
+function uploadLimits(options: ResolvedServeOptions): UploadLimits {
+  return { maxFileBytes: options.maxFileBytes, maxFiles: options.maxFiles, totalBytes: options.bodyLimit };
+}
+
+/**
+ * zod validates every request part, with two shortcuts on the predict body, both for bodies zod would accept as they
+ * are: rows of plain numbers (the hot path: the check is a loop over the numbers, and the rows are not copied), and
+ * a multipart upload, which its reader has checked. Anything else meets the full schema, whose 400s name the field.
+ */
+const validators: typeof validatorCompiler = (route) => {
+  const validate = validatorCompiler(route);
+  if (route.httpPart !== 'body' || route.url !== PREDICT_ROUTE) return validate;
+  return (data: unknown) =>
+    data instanceof UploadedFiles || isNumberRowsBody(data) ? { value: data } : validate(data);
+};
+
+/** `{ "inputs": [row, …] }`, each row numbers, flat or nested once: a subset of what predictBodySchema accepts. */
+function isNumberRowsBody(data: unknown): boolean {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return false;
+  const keys = Object.keys(data);
+  if (keys.length !== 1 || keys[0] !== 'inputs') return false;
+  const inputs = (data as { inputs: unknown }).inputs;
+  return Array.isArray(inputs) && inputs.length > 0 && inputs.every(isNumberRow);
+}
+
+function isNumberRow(row: unknown): boolean {
+  if (!Array.isArray(row)) return false;
+  for (const value of row)
+    // (JSON has no NaN or Infinity: every number parsed is one zod's z.number() takes.)
+    if (typeof value !== 'number' && !(Array.isArray(value) && value.every((inner) => typeof inner === 'number')))
+      return false;
+  return true;
+}
+
 function replyFailure(reply: FastifyReply, error: unknown): { error: z.infer<typeof errorSchema>['error'] } {
   const { status, code, message, field, headers } = failureOf(error);
   void reply.code(status).headers(headers ?? {});
@@ -226,17 +279,31 @@ const errors = { 400: errorSchema, 401: errorSchema, 404: errorSchema, 503: erro
 
 function addRoutes(app: FastifyInstance, state: State): void {
   const zodApp = app.withTypeProvider<ZodTypeProvider>();
+  const limits = uploadLimits(state.options);
   zodApp.post(
-    '/v1/models/:name/predict',
+    PREDICT_ROUTE,
     {
       schema: {
         summary: "Predict: one prediction per input, in the runtime's Prediction shape",
+        description: 'JSON inputs, or (image models) image files as multipart/form-data, one input per file part',
         params: modelParamsSchema,
         body: predictBodySchema,
         response: { 200: predictResponseSchema, 413: errorSchema, 415: errorSchema, ...errors },
       },
+      // A multipart upload's files become its body before validation; a JSON body goes on to the schema.
+      preValidation: async (request) => {
+        if (!request.isMultipart()) return;
+        await readUploads(request, model(state, request.params.name).info, limits);
+      },
     },
-    async (request) => ({ predictions: await predictAll(model(state, request.params.name), request.body.inputs) }),
+    async (request, reply) => {
+      const served = model(state, request.params.name);
+      const predictions = await predictAll(served, inputsOf(served, request.body));
+      // Serialised here: the predictions are the runtime's own (typed, checked finite below), so the response
+      // schema's parse-then-stringify would only cost time; the schema stays for the OpenAPI document.
+      // (The untyped reply: the typed one takes only the schema's object, not its serialised text.)
+      return (reply as FastifyReply).type(JSON_TYPE).send(JSON.stringify({ predictions: finite(served, predictions) }));
+    },
   );
   zodApp.get(
     '/v1/models',
@@ -291,25 +358,51 @@ function model(state: State, name: string): ServedModel {
   return served;
 }
 
+/** A request's inputs, each as a function that makes the runtime's input (and throws for a bad one, naming it). */
+type InputMaker = (where: string) => ModelInput;
+
+/** `body` is typed from the JSON schema; a multipart request's is the UploadedFiles its preValidation set. */
+function inputsOf(served: ServedModel, body: PredictBody | UploadedFiles): InputMaker[] {
+  if (body instanceof UploadedFiles) return body.files.map((file) => (where) => imageFile(file.bytes, where));
+  return body.inputs.map((input) => (where) => toModelInput(served.info, input, where));
+}
+
 /**
  * Every input through the model's batcher, at once (they join batches with other requests' inputs). All are
  * awaited before answering, so that no prediction is left running for a request that was answered; the first
  * failure, in input order, is the answer.
  */
-async function predictAll(served: ServedModel, inputs: readonly JsonInput[]): Promise<Prediction[]> {
+async function predictAll(served: ServedModel, inputs: readonly InputMaker[]): Promise<Prediction[]> {
   const settled = await Promise.allSettled(inputs.map((input, index) => predictOne(served, input, `inputs[${index}]`)));
   const failed = settled.find((result) => result.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
   return settled.map((result) => (result as PromiseFulfilledResult<Prediction>).value);
 }
 
-async function predictOne(served: ServedModel, input: JsonInput, where: string): Promise<Prediction> {
+async function predictOne(served: ServedModel, input: InputMaker, where: string): Promise<Prediction> {
   try {
-    return await served.batcher.predict(toModelInput(served.info, input, where));
+    return await served.batcher.predict(input(where));
   } catch (error) {
     if (!(error instanceof InputValidationError)) throw error;
     throw new InputValidationError(requestField(error.field, where), error.expected, error.received);
   }
+}
+
+/**
+ * The predictions, once checked to hold only finite numbers: JSON.stringify would write a NaN as null, which the
+ * response schema (numbers) does not allow; such an output is the model's failure (500), as the schema made it.
+ */
+function finite(served: ServedModel, predictions: Prediction[]): Prediction[] {
+  for (const prediction of predictions) {
+    const numbers = prediction.task === 'regression' ? prediction.values : prediction.probabilities;
+    if (!numbers.every(Number.isFinite) || (prediction.task === 'classification' && !finiteOrNull(prediction.logits)))
+      throw new InferenceError(served.name, 'the model answered a value that is not a finite number');
+  }
+  return predictions;
+}
+
+function finiteOrNull(values: readonly number[] | null): boolean {
+  return values === null || values.every(Number.isFinite);
 }
 
 function summary(served: ServedModel, options: ResolvedServeOptions): ModelSummary {
@@ -325,6 +418,11 @@ function summary(served: ServedModel, options: ResolvedServeOptions): ModelSumma
     preprocess: info.preprocess ? (JSON.parse(JSON.stringify(info.preprocess)) as Record<string, unknown>) : null,
     params: info.params,
     version: info.version,
-    batching: { maxBatch: options.maxBatch, maxDelayMs: options.maxDelayMs, maxQueue: options.maxQueue },
+    batching: {
+      maxBatch: options.maxBatch,
+      maxDelayMs: options.maxDelayMs,
+      maxQueue: options.maxQueue,
+      waitWhenIdle: options.waitWhenIdle,
+    },
   };
 }

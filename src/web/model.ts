@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * `distillery/web`'s OnnxModel: the model every platform shares (src/runtime/onnx-model.ts) on the browser's platform
  * (src/web/platform.ts), loaded from a URL, an ArrayBuffer, a typed array or a Blob.

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The browser's side of the platform seam (src/runtime/platform.ts): onnxruntime-web for sessions, and the browser's
  * own image decoders (createImageBitmap, OffscreenCanvas) for the images the shared plain-PNG path does not take.

@@ -9,9 +9,12 @@ interface ServeFlags {
   threads?: number;
   maxBatch: number;
   maxDelayMs: number;
+  waitWhenIdle?: boolean;
   maxQueue: number;
   token?: string;
   bodyLimit: number;
+  maxFileBytes: number;
+  maxFiles: number;
   requestTimeoutMs: number;
   log?: boolean;
 }
@@ -44,9 +47,12 @@ async function serveCommand(target: string, flags: ServeFlags): Promise<number> 
     threads: flags.threads,
     maxBatch: flags.maxBatch,
     maxDelayMs: flags.maxDelayMs,
+    waitWhenIdle: flags.waitWhenIdle ?? false,
     maxQueue: flags.maxQueue,
     token: tokenOf(flags.token),
     bodyLimit: flags.bodyLimit,
+    maxFileBytes: flags.maxFileBytes,
+    maxFiles: flags.maxFiles,
     requestTimeoutMs: flags.requestTimeoutMs,
     logger: flags.log ?? false,
   };
@@ -85,10 +91,28 @@ export function registerServe(program: Command, set: Settle): void {
     .option('--port <port>', 'the port (0: any free port)', portOrZero, SERVE_DEFAULTS.port)
     .option('--threads <n>', 'worker threads, each with its own session (default: one session)', positive)
     .option('--max-batch <rows>', 'rows in one onnxruntime run at most', positive, SERVE_DEFAULTS.maxBatch)
-    .option('--max-delay-ms <ms>', 'how long a batch waits for batch-mates', milliseconds, SERVE_DEFAULTS.maxDelayMs)
+    .option(
+      '--max-delay-ms <ms>',
+      'how long a batch waits for batch-mates while runs are busy (an idle model runs a request at once)',
+      milliseconds,
+      SERVE_DEFAULTS.maxDelayMs,
+    )
+    .option('--wait-when-idle', 'every batch waits --max-delay-ms, even a lone request on an idle model')
     .option('--max-queue <rows>', 'rows waiting per model at most; beyond: 503', positive, SERVE_DEFAULTS.maxQueue)
     .option('--token <token>', 'require Authorization: Bearer <token> (default: $DISTILLERY_SERVE_TOKEN, if set)')
     .option('--body-limit <bytes>', 'largest request body; beyond: 413', positive, SERVE_DEFAULTS.bodyLimit)
+    .option(
+      '--max-file-bytes <bytes>',
+      'largest image file in a multipart upload; beyond: 413',
+      positive,
+      SERVE_DEFAULTS.maxFileBytes,
+    )
+    .option(
+      '--max-files <n>',
+      'most image files in one multipart upload; beyond: 413',
+      positive,
+      SERVE_DEFAULTS.maxFiles,
+    )
     .option(
       '--request-timeout-ms <ms>',
       'time to receive a whole request; beyond: 408',
