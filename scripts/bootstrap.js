@@ -4,8 +4,9 @@
 // (only in a checkout: an installed package ships dist/ prebuilt and does not include this file).
 //
 //   1. `npm ci` (ONNXRUNTIME_NODE_INSTALL=skip), keyed on the hash of package-lock.json;
-//   2. the TypeScript build (tsc -p tsconfig.build.json, then the browser entry's ES module dist/web/index.mjs by
-//      esbuild: scripts/web.js --library), keyed on the newest mtime under src/;
+//   2. the TypeScript build (tsc -p tsconfig.build.json; the browser entry's declarations, tsc -p
+//      tsconfig.build-web.json, and its ES module dist/web/index.mjs by esbuild: scripts/web.js --library), keyed on
+//      the newest mtime under src/;
 //   3. the engine's Python environment: delegated to the built dist/engine/environment.js, the one
 //      implementation the installed package uses too (a per-user cache folder, see `distillery setup`);
 //      `--dev` adds requirements-dev.txt (pytest).
@@ -130,7 +131,12 @@ function ensureBuild(quiet) {
     fs.existsSync(path.join(ROOT, 'dist', 'web', 'index.mjs'))
       ? fs.statSync(BUILD_STAMP).mtimeMs
       : 0;
-  const inputs = [src, path.join(ROOT, 'tsconfig.json'), path.join(ROOT, 'tsconfig.build.json')];
+  const inputs = [
+    src,
+    ...['tsconfig.json', 'tsconfig.build.json', 'tsconfig.web.json', 'tsconfig.build-web.json'].map((name) =>
+      path.join(ROOT, name),
+    ),
+  ];
   const newest = Math.max(
     ...inputs.map((p) => (fs.statSync(p).isDirectory() ? newestMtime(p) : fs.statSync(p).mtimeMs)),
   );
@@ -140,6 +146,15 @@ function ensureBuild(quiet) {
     cwd: ROOT,
     stdio: TO_STDERR,
   });
+  // The browser entry's declarations (its own program, with the DOM library), then its ES module.
+  run(
+    process.execPath,
+    [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build-web.json'],
+    {
+      cwd: ROOT,
+      stdio: TO_STDERR,
+    },
+  );
   run(process.execPath, [path.join(ROOT, 'scripts', 'web.js'), '--library'], { cwd: ROOT, stdio: TO_STDERR });
   fs.writeFileSync(BUILD_STAMP, new Date().toISOString());
   return true;

@@ -157,8 +157,14 @@ function serveFolder(dir, port) {
   /** @type {Map<string, Buffer>} */
   const gzipped = new Map();
   const server = http.createServer((request, response) => {
-    const url = new URL(request.url ?? '/', 'http://localhost');
-    const relative = decodeURIComponent(url.pathname).replace(/^\/+/, '') || 'index.html';
+    let relative;
+    try {
+      relative = decodeURIComponent(new URL(request.url ?? '/', 'http://localhost').pathname).replace(/^\/+/, '');
+    } catch {
+      response.writeHead(400, { 'Content-Type': 'text/plain' }).end('malformed URL'); // e.g. a cut %-escape
+      return;
+    }
+    relative ||= 'index.html';
     const file = path.resolve(root, relative);
     if (!file.startsWith(root + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
       response.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');

@@ -279,7 +279,11 @@ describe('distillery/web in headless Chromium', () => {
   }, 120_000);
 
   afterAll(async () => {
-    await (example as ExamplePage | undefined)?.close();
+    const opened = example as ExamplePage | undefined;
+    await opened?.close();
+    // Nothing the tests did logged an error in the page but the one 404 they asked for (a missing model's URL).
+    const expected = /Failed to load resource: the server responded with a status of 404/;
+    expect(opened?.problems.filter((problem) => !expected.test(problem)) ?? []).toEqual([]);
   });
 
   test('the page is cross-origin isolated and its WebAssembly runtime started', async () => {
@@ -363,7 +367,7 @@ describe('distillery/web in headless Chromium', () => {
       expect(node).toHaveLength(COUNT);
       expect(maxDifference(node, browser)).toBeLessThanOrEqual(1e-5);
     },
-    60_000,
+    120_000,
   );
 
   test('images to resize: the browser’s resampler is not libvips’s Lanczos-3, the predictions nearly always agree', async () => {
@@ -379,12 +383,11 @@ describe('distillery/web in headless Chromium', () => {
   });
 
   /** Bad inputs, the same in both: [model, input as JSON-able, or a recipe the page and Node both turn into bytes]. */
-  const BAD: { model: ModelName; input: unknown; recipe?: 'truncated-png' | 'not-an-image' }[] = [
+  const BAD: { model: ModelName; input: unknown; recipe?: 'truncated-png' }[] = [
     { model: 'digits', input: [1, 2, 3] },
     { model: 'digits', input: Array.from({ length: 784 }, (_, i) => (i === 5 ? 'x' : 0)) },
     { model: 'digits', input: { Island: 'Biscoe' } },
     { model: 'digits', input: 'a sentence' },
-    { model: 'digits', input: null, recipe: 'not-an-image' },
     { model: 'penguins', input: { Island: 'Atlantis', 'Beak Length (mm)': 'long' } },
     { model: 'penguins', input: 'a sentence' },
     { model: 'penguins', input: [1, 2] },
@@ -407,12 +410,7 @@ describe('distillery/web in headless Chromium', () => {
     const nodeFacts: ErrorFacts[] = [];
     for (const { model, input, recipe } of BAD) {
       const loaded = await OnnxModel.load(MODELS[model]);
-      const value =
-        recipe === 'not-an-image'
-          ? new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3])
-          : recipe === 'truncated-png'
-            ? new Uint8Array(TRUNCATED_PNG)
-            : input;
+      const value = recipe === 'truncated-png' ? new Uint8Array(TRUNCATED_PNG) : input;
       const error = await loaded.predict(value as ModelInput).then(
         () => null,
         (thrown: unknown) => thrown as Error & { field?: string },
@@ -429,12 +427,7 @@ describe('distillery/web in headless Chromium', () => {
           const loaded = await OnnxModel.load(`models/${model}.onnx`, {
             wasmPaths: new URL('ort/', location.href).href,
           });
-          const value =
-            recipe === 'not-an-image'
-              ? new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3])
-              : recipe === 'truncated-png'
-                ? new Uint8Array(truncatedPng)
-                : input;
+          const value = recipe === 'truncated-png' ? new Uint8Array(truncatedPng) : input;
           try {
             await loaded.predict(value as never);
             facts.push({ name: 'accepted', message: JSON.stringify(input) });
@@ -461,9 +454,9 @@ describe('distillery/web in headless Chromium', () => {
   test('load errors and options: the same ModelLoadError reasons, and the browser options checked by name', async () => {
     const facts = await example.page.evaluate(async () => {
       const { OnnxModel } = (globalThis as unknown as { distillery: Web }).distillery;
-      const caught = async (load: () => Promise<unknown>) =>
+      const caught = async (load: () => Promise<{ close(): Promise<void> }>) =>
         load().then(
-          () => null,
+          (model) => model.close().then(() => null),
           (thrown: unknown) => {
             const error = thrown as Error & { reason?: string; field?: string };
             return { name: error.name, reason: error.reason, field: error.field };

@@ -138,3 +138,24 @@ function hexStart(bytes: Uint8Array): string {
   if (bytes.length === 0) return 'nothing (0 bytes)';
   return Array.from(bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
 }
+
+/**
+ * A limit on how many decodes run at once (a predictBatch of 10,000 images, a training folder): the slot of a finished
+ * call passes to the next waiting one. `max` is read on each call (Node's comes from UV_THREADPOOL_SIZE).
+ */
+export function concurrencyLimit(max: () => number): <T>(work: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (work) => {
+    if (active >= max()) await new Promise<void>((resolve) => waiting.push(resolve));
+    else active++;
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next)
+        next(); // the slot passes to the next caller: `active` stays
+      else active--;
+    }
+  };
+}

@@ -23,6 +23,7 @@
 import type { Sharp, SharpOptions } from 'sharp';
 import {
   channelFirst,
+  concurrencyLimit,
   decodeImage as decodeImageWith,
   decodePixels as decodePixelsWith,
   ImageDecodeError,
@@ -123,18 +124,5 @@ export function maxConcurrency(): number {
   return Number.isInteger(pool) && pool > 0 ? pool : 4;
 }
 
-let active = 0;
-const waiting: (() => void)[] = [];
-
-async function limited<T>(work: () => Promise<T>): Promise<T> {
-  if (active >= maxConcurrency()) await new Promise<void>((resolve) => waiting.push(resolve));
-  else active++;
-  try {
-    return await work();
-  } finally {
-    const next = waiting.shift();
-    if (next)
-      next(); // the slot passes to the next caller: `active` stays
-    else active--;
-  }
-}
+/** At most `maxConcurrency()` sharp calls at once, however many are asked for. */
+const limited = concurrencyLimit(maxConcurrency);

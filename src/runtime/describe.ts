@@ -28,9 +28,13 @@ const loadOptionsSchema = z.object({
   threads: z.number().int().positive().optional(),
 });
 
-/** Validates load options up front so that a typo fails with the option's name. */
-export function checkLoadOptions<T extends LoadOptions>(options: T): T {
-  const parsed = loadOptionsSchema.safeParse(options, { reportInput: true });
+/**
+ * Validates load options up front so that a typo fails with the option's name; a platform passes the schema of its
+ * own options (the browser's backend and wasmPaths) to be checked in the same pass.
+ */
+export function checkLoadOptions<T extends LoadOptions>(options: T, platformOptions?: z.ZodObject): T {
+  const schema = platformOptions === undefined ? loadOptionsSchema : loadOptionsSchema.extend(platformOptions.shape);
+  const parsed = schema.safeParse(options, { reportInput: true });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const path = ['options', ...(issue?.path ?? []).map(String)].join('.');

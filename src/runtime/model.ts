@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, extname, resolve } from 'node:path';
 import { sharpDecoder } from '../preprocess/image';
+import { checkLoadOptions } from './describe';
 import { ModelLoadError } from './errors';
 import { describeBytes, openModel, OnnxModelBase, type LoadedModel } from './onnx-model';
 import type { ModelBytes, Platform } from './platform';
@@ -37,6 +38,7 @@ async function modelBytes(file: string): Promise<ModelBytes> {
 
 /** Reads a model file (for the pool, which opens its sessions in worker threads). */
 export async function readModel(file: string, options: LoadOptions): Promise<LoadedModel> {
+  checkLoadOptions(options); // before the file is read: a bad option is named even when the file is missing
   return describeBytes(await modelBytes(file), options, NODE.decodePixels);
 }
 
@@ -64,6 +66,7 @@ export class OnnxModel extends OnnxModelBase {
    * @throws {@link ModelLoadError} when the file is missing, is not ONNX, has invalid metadata, or onnxruntime rejects it
    */
   static async load(file: string, options: LoadOptions = {}): Promise<OnnxModel> {
+    checkLoadOptions(options); // before the file is read: a bad option is named even when the file is missing
     return new OnnxModel(await openModel(await modelBytes(file), options, NODE));
   }
 }

@@ -48,6 +48,14 @@ async function readTokenizer(
       'invalid-metadata',
       `distillery.preprocess has the text column ${column.name} but the model has no distillery.tokenizer`,
     );
+  // A page served over plain http from another host than localhost has no crypto.subtle (a secure context's API).
+  if ((globalThis as { crypto?: { subtle?: unknown } }).crypto?.subtle === undefined)
+    throw new ModelLoadError(
+      file,
+      'unsupported',
+      "a text model's tokenizer is checked with the Web Crypto API (crypto.subtle), which this context lacks: " +
+        'serve the page over https (or from localhost)',
+    );
   const sha256 = await sha256Hex(json);
   if (sha256 !== column.tokenizerSha256)
     throw new ModelLoadError(

@@ -26,6 +26,16 @@ export interface RawOutput {
   readonly width: number;
 }
 
+/**
+ * The session options both platforms use: one operator at a time (the best latency for the chain-shaped graphs we
+ * run), every graph optimisation, warnings off (onnxruntime logs benign ones for every exported graph).
+ */
+export const SESSION_OPTIONS = {
+  graphOptimizationLevel: 'all',
+  executionMode: 'sequential',
+  logSeverityLevel: 3,
+} as const;
+
 /** The platform's Tensor class (onnxruntime-node's or onnxruntime-web's). */
 export type TensorClass = new (type: 'float32', data: Float32Array, dims: readonly number[]) => Tensor;
 

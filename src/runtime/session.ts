@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import { runRows as runRowsWith, type RawOutput, type RunPlan } from './run';
+import { runRows as runRowsWith, SESSION_OPTIONS, type RawOutput, type RunPlan } from './run';
 
 /** Small models gain nothing from many threads, and each one adds scheduling latency. */
 export function defaultThreads(): number {
@@ -13,16 +13,12 @@ export function defaultThreads(): number {
 
 export function sessionOptions(threads: number): InferenceSession.SessionOptions {
   return {
+    ...SESSION_OPTIONS, // each operator parallelised over `threads`
     executionProviders: ['cpu'],
-    graphOptimizationLevel: 'all',
-    // One operator at a time, each parallelised over `threads`: the best
-    // latency for the chain-shaped graphs (MLP, small CNN) that we run.
-    executionMode: 'sequential',
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     enableCpuMemArena: true,
     enableMemPattern: true,
-    logSeverityLevel: 3,
   };
 }
 

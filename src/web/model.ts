@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { InputValidationError } from '../core/errors';
+import { checkLoadOptions } from '../runtime/describe';
 import { ModelLoadError } from '../runtime/errors';
 import { openModel, OnnxModelBase } from '../runtime/onnx-model';
 import type { ModelBytes } from '../runtime/platform';
@@ -12,21 +13,11 @@ import { BROWSER, checkThreads, type WebLoadOptions } from './platform';
 /** Where a model comes from in a page: a URL (absolute or relative to the page), its bytes, or a Blob (a File). */
 export type ModelSource = string | URL | ArrayBuffer | ArrayBufferView | Blob;
 
+/** The browser's own load options (the shared ones are the Node runtime's). */
 const webOptionsSchema = z.object({
   backend: z.enum(['wasm', 'webgpu']).optional(),
   wasmPaths: z.string().min(1).optional(),
 });
-
-/** The browser's options, checked before anything is fetched (the shared options are checked by describeBytes). */
-function checkWebOptions(options: WebLoadOptions): void {
-  const parsed = webOptionsSchema.safeParse(options, { reportInput: true });
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const path = ['options', ...(issue?.path ?? []).map(String)].join('.');
-    throw new InputValidationError(path, issue?.message ?? 'a valid option', String(issue?.input));
-  }
-  checkThreads(options.threads);
-}
 
 /** The last path segment of a URL without its extension: the name of a model without `distillery.name`. */
 function stemOf(url: string): string {
@@ -45,18 +36,38 @@ async function fetchBytes(url: string, named: string): Promise<Uint8Array> {
   if (response.status === 404 || response.status === 410)
     throw new ModelLoadError(named, 'not-found', `the server answered ${response.status}`);
   if (!response.ok) throw new ModelLoadError(named, 'unreadable', `the server answered ${response.status}`);
-  return new Uint8Array(await response.arrayBuffer());
+  return readBody(() => response.arrayBuffer(), named);
+}
+
+/** A body's bytes (a fetch's, a Blob's); a read that fails (the connection dropped, the file went away) is typed. */
+async function readBody(read: () => Promise<ArrayBuffer>, named: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await read());
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new ModelLoadError(named, 'unreadable', `cannot read the model's bytes (${detail})`, { cause: error });
+  }
+}
+
+/** A URL given as a string, absolute or relative to the page (or the worker); a malformed one names `source`. */
+function absoluteUrl(source: string | URL): string {
+  const base = typeof location === 'undefined' ? undefined : location.href;
+  try {
+    return new URL(String(source), base).href;
+  } catch {
+    throw new InputValidationError('source', 'a URL (absolute, or relative to the page)', String(source));
+  }
 }
 
 /** The source's bytes and names. */
 async function sourceBytes(source: ModelSource): Promise<ModelBytes> {
   if (typeof source === 'string' || source instanceof URL) {
-    const url = new URL(String(source), globalThis.location.href).href;
+    const url = absoluteUrl(source);
     return { bytes: await fetchBytes(url, String(source)), file: String(source), location: url, stem: stemOf(url) };
   }
   if (source instanceof Blob) {
     const name = 'name' in source && typeof source.name === 'string' ? source.name : '(Blob)';
-    return { bytes: new Uint8Array(await source.arrayBuffer()), file: name, location: name, stem: stemOf(name) };
+    return { bytes: await readBody(() => source.arrayBuffer(), name), file: name, location: name, stem: stemOf(name) };
   }
   if (source instanceof ArrayBuffer)
     return { bytes: new Uint8Array(source), file: '(ArrayBuffer)', location: '(ArrayBuffer)', stem: 'model' };
@@ -88,7 +99,9 @@ export class OnnxModel extends OnnxModelBase {
    * @throws {@link InputValidationError} naming the option that is out of range
    */
   static async load(source: ModelSource, options: WebLoadOptions = {}): Promise<OnnxModel> {
-    checkWebOptions(options);
+    // Every option is checked before anything is fetched.
+    checkLoadOptions(options, webOptionsSchema);
+    checkThreads(options.threads);
     return new OnnxModel(await openModel(await sourceBytes(source), options, BROWSER));
   }
 }

@@ -6,10 +6,11 @@
 import type { InferenceSession } from 'onnxruntime-common';
 import * as ortWasm from 'onnxruntime-web/wasm';
 import { InputValidationError } from '../core/errors';
-import { channelFirst, ImageDecodeError, type PixelDecoder } from '../preprocess/image-core';
+import { channelFirst, concurrencyLimit, ImageDecodeError, type PixelDecoder } from '../preprocess/image-core';
 import type { ImagePreprocessSpec } from '../preprocess/spec';
+import { placement } from './placement';
 import type { ModelSession, Platform } from '../runtime/platform';
-import { runRows, type TensorClass } from '../runtime/run';
+import { runRows, SESSION_OPTIONS, type TensorClass } from '../runtime/run';
 import type { LoadOptions } from '../runtime/types';
 
 /** Where the model runs: WebAssembly on the CPU (the default), or the GPU through WebGPU (opt-in). */
@@ -36,8 +37,6 @@ export interface WebLoadOptions extends LoadOptions {
 type OrtModule = typeof ortWasm;
 
 let webgpuModule: Promise<OrtModule> | null = null;
-/** The WebAssembly runtime's thread count once it has started (it cannot change afterwards). */
-let startedThreads: number | null = null;
 
 function ortFor(backend: WebBackend): Promise<OrtModule> {
   if (backend === 'wasm') return Promise.resolve(ortWasm);
@@ -47,45 +46,77 @@ function ortFor(backend: WebBackend): Promise<OrtModule> {
 }
 
 /**
- * A thread count the page can still have: any before the WebAssembly runtime starts, only the count it started with
- * afterwards (InputValidationError naming `options.threads` otherwise).
+ * The thread count each onnxruntime-web build was claimed with, by the first load that configured it: a number, or
+ * `default` (onnxruntime-web's choice, known once its runtime has started). Each build (WebAssembly, WebGPU) has its
+ * own runtime, started once per page. The claim is made synchronously, before the first session is created, so that
+ * two first loads started together cannot both set the count.
  */
-export function checkThreads(threads: number | undefined): void {
-  if (startedThreads === null || threads === undefined || threads === startedThreads) return;
-  throw new InputValidationError(
-    'options.threads',
-    `${startedThreads}: the page's WebAssembly runtime already started with ${startedThreads} thread(s)`,
-    String(threads),
-  );
+const claims = new Map<OrtModule, number | 'default'>();
+
+/** The count a build runs (or will run) with, if it is known: its claim, else the count its runtime started with. */
+function threadsOf(ort: OrtModule): number | null {
+  const claim = claims.get(ort);
+  if (claim === undefined) return null;
+  if (claim !== 'default') return claim;
+  return ort.env.wasm.numThreads ?? null;
 }
 
-/** Applies `threads` and `wasmPaths` before the first session. */
+/**
+ * Whether a load may ask for `threads` on the WebAssembly build: any count before the first load, then only the count
+ * it runs with (InputValidationError naming `options.threads` otherwise). Checked before anything is fetched.
+ */
+export function checkThreads(threads: number | undefined, ort: OrtModule = ortWasm): void {
+  if (threads === undefined || !claims.has(ort)) return;
+  const running = threadsOf(ort);
+  if (running === threads) return;
+  const expected =
+    running === null
+      ? "no thread count: the page's WebAssembly runtime is starting with onnxruntime-web's default"
+      : `${running}: the page's WebAssembly runtime runs ${running} thread(s), set once per page`;
+  throw new InputValidationError('options.threads', expected, String(threads));
+}
+
+/** Claims the thread count and sets `wasmPaths` before the build's first session. */
 function configure(ort: OrtModule, options: WebLoadOptions): void {
-  checkThreads(options.threads);
-  if (startedThreads === null && options.threads !== undefined) ort.env.wasm.numThreads = options.threads;
+  checkThreads(options.threads, ort);
+  if (!claims.has(ort)) {
+    claims.set(ort, options.threads ?? 'default');
+    if (options.threads !== undefined) ort.env.wasm.numThreads = options.threads;
+  }
   if (options.wasmPaths !== undefined) ort.env.wasm.wasmPaths = options.wasmPaths;
+}
+
+/** Runs one at a time: a WebGPU session refuses a run while another is in flight ("Session already started"). */
+function serialised(run: ModelSession['run']): ModelSession['run'] {
+  let last: Promise<unknown> = Promise.resolve();
+  return (plan, data, rows) => {
+    const next = last.then(
+      () => run(plan, data, rows),
+      () => run(plan, data, rows),
+    );
+    last = next.catch(() => undefined);
+    return next;
+  };
 }
 
 async function openSession(bytes: Uint8Array, options: WebLoadOptions): Promise<ModelSession> {
   const backend = options.backend ?? 'wasm';
+  // Checked before the WebGPU build (a large chunk) is fetched for nothing.
+  if (backend === 'webgpu' && !('gpu' in navigator)) throw new Error('this browser has no WebGPU (navigator.gpu)');
   const ort = await ortFor(backend);
   configure(ort, options);
-  if (backend === 'webgpu' && !('gpu' in navigator)) throw new Error('this browser has no WebGPU (navigator.gpu)');
   const session: InferenceSession = await ort.InferenceSession.create(bytes, {
+    ...SESSION_OPTIONS,
     executionProviders: [backend],
-    graphOptimizationLevel: 'all',
   });
-  startedThreads ??= ort.env.wasm.numThreads ?? 1;
   const tensorClass = ort.Tensor as unknown as TensorClass;
-  return {
-    run: (plan, data, rows) => runRows(tensorClass, session, plan, data, rows),
-    release: () => session.release(),
-  };
+  const run: ModelSession['run'] = (plan, data, rows) => runRows(tensorClass, session, plan, data, rows);
+  return { run: backend === 'webgpu' ? serialised(run) : run, release: () => session.release() };
 }
 
-/** The threads the page's WebAssembly runtime uses (null before the first model is loaded). */
+/** The threads the page's WebAssembly runtime runs (null before the first model is loaded). */
 export function wasmThreads(): number | null {
-  return startedThreads;
+  return threadsOf(ortWasm);
 }
 
 // ------------------------------------------------------------ images
@@ -96,14 +127,18 @@ export function wasmThreads(): number | null {
  * step that differs from Node, for images not already of the target size), then channels as Node makes them (3:
  * RGB; 1: libvips's B_W luminance in linear light). Colour management is off, as in libvips for untagged images.
  */
-export const browserDecoder: PixelDecoder = async (spec, bytes) => {
-  const bitmap = await bitmapOf(bytes);
-  try {
-    return channelsOf(spec, drawn(spec, bitmap));
-  } finally {
-    bitmap.close();
-  }
-};
+export const browserDecoder: PixelDecoder = (spec, bytes) =>
+  limited(async () => {
+    const bitmap = await bitmapOf(bytes);
+    try {
+      return channelsOf(spec, drawn(spec, bitmap));
+    } finally {
+      bitmap.close();
+    }
+  });
+
+/** Decodes at once: one per core, as Node's sharp calls (a batch of 10,000 images holds 4 bitmaps, not 10,000). */
+const limited = concurrencyLimit(() => Math.max(1, navigator.hardwareConcurrency || 4));
 
 async function bitmapOf(bytes: Uint8Array): Promise<ImageBitmap> {
   try {
@@ -131,38 +166,6 @@ function drawn(spec: ImagePreprocessSpec, bitmap: ImageBitmap): Uint8ClampedArra
   const { source, target } = placement(spec.fit, bitmap.width, bitmap.height, width, height);
   context.drawImage(bitmap, source.x, source.y, source.w, source.h, target.x, target.y, target.w, target.h);
   return context.getImageData(0, 0, width, height).data;
-}
-
-interface Rect {
-  readonly x: number;
-  readonly y: number;
-  readonly w: number;
-  readonly h: number;
-}
-
-/** Where the image goes, as sharp places it (centred): `fill` stretches, `contain` letterboxes, `cover` crops. */
-export function placement(
-  fit: ImagePreprocessSpec['fit'],
-  imageWidth: number,
-  imageHeight: number,
-  width: number,
-  height: number,
-): { source: Rect; target: Rect } {
-  const whole: Rect = { x: 0, y: 0, w: imageWidth, h: imageHeight };
-  if (fit === 'fill') return { source: whole, target: { x: 0, y: 0, w: width, h: height } };
-  if (fit === 'contain') {
-    const scale = Math.min(width / imageWidth, height / imageHeight);
-    const w = Math.max(1, Math.round(imageWidth * scale));
-    const h = Math.max(1, Math.round(imageHeight * scale));
-    return { source: whole, target: { x: Math.floor((width - w) / 2), y: Math.floor((height - h) / 2), w, h } };
-  }
-  const scale = Math.max(width / imageWidth, height / imageHeight);
-  const w = Math.min(imageWidth, width / scale);
-  const h = Math.min(imageHeight, height / scale);
-  return {
-    source: { x: (imageWidth - w) / 2, y: (imageHeight - h) / 2, w, h },
-    target: { x: 0, y: 0, w: width, h: height },
-  };
 }
 
 /** sRGB 8-bit → linear light, as libvips's B_W conversion computes it. */

@@ -31,10 +31,14 @@ export interface Transferred {
 /** The example page's budget for a first visit (scripts/web.js). */
 export const BUDGET = web.BUDGET;
 
-/** Where Chromium is: CHROMIUM_PATH, else the Debian package's binary. */
+/** Where Chromium is: CHROMIUM_PATH, else `chromium` (or `chromium-browser`) on PATH, as .ci/run looks for it. */
 export function chromiumPath(): string {
-  const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
-  const found = candidates.find((candidate) => candidate !== undefined && fs.existsSync(candidate));
+  const onPath = (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .flatMap((dir) => ['chromium', 'chromium-browser'].map((name) => path.join(dir, name)));
+  const found = [process.env.CHROMIUM_PATH, ...onPath].find(
+    (candidate) => candidate !== undefined && candidate !== '' && fs.existsSync(candidate),
+  );
   if (found === undefined)
     throw new Error(
       'no Chromium for the browser tests: apt-get install -y --no-install-recommends chromium (or set CHROMIUM_PATH)',

@@ -221,10 +221,14 @@ function textBox(model: OnnxModel): void {
 
 function ownModel(): void {
   const picker = element('own-file', HTMLInputElement);
+  let previous: OnnxModel | null = null;
   picker.addEventListener('change', () => {
     const file = picker.files?.[0];
     if (file === undefined) return;
     OnnxModel.load(file, LOAD).then((model) => {
+      // One of yours at a time: the one chosen before frees its session.
+      void previous?.close();
+      previous = model;
       const { name, task, input, output, labels, preprocess, unknown } = model.info;
       element('own-info', HTMLElement).textContent = JSON.stringify(
         { name, task, input, output, labels, preprocess, unknown },
