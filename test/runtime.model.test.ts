@@ -1,4 +1,11 @@
-import { InputValidationError, ModelLoadError, OnnxModel, type ClassPrediction, type Prediction } from '../src/runtime';
+import {
+  InputValidationError,
+  ModelLoadError,
+  OnnxModel,
+  PredictionPool,
+  type ClassPrediction,
+  type Prediction,
+} from '../src/runtime';
 import { expectClose, expected, fixture } from './fixtures/expected';
 
 function asClass(prediction: Prediction | undefined): ClassPrediction {
@@ -192,6 +199,13 @@ describe('load errors name the file', () => {
     expect(error).toBeInstanceOf(ModelLoadError);
     expect(error).toMatchObject({ file, reason });
     expect((error as Error).message).toContain(file);
+  });
+
+  test('a bad option is named before the file is read, in OnnxModel and in the pool', async () => {
+    const missing = fixture('no-such-model.onnx');
+    const named = { name: 'InputValidationError', field: 'options.threads' };
+    await expect(OnnxModel.load(missing, { threads: 0 })).rejects.toMatchObject(named);
+    await expect(PredictionPool.create(missing, { threads: 0 })).rejects.toMatchObject(named);
   });
 
   test('options that do not fit the graph are rejected', async () => {
