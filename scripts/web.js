@@ -164,7 +164,7 @@ function serveFolder(dir, port) {
       response.writeHead(400, { 'Content-Type': 'text/plain' }).end('malformed URL'); // e.g. a cut %-escape
       return;
     }
-    relative ||= 'index.html';
+    if (relative === '') relative = 'index.html'; // the folder itself: its page
     const file = path.resolve(root, relative);
     if (!file.startsWith(root + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
       response.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
