@@ -6,10 +6,12 @@
 //   serve-window  the same with `--wait-when-idle` (a fixed 2 ms window, the batcher's behaviour before the default
 //               changed: every batch waits maxDelayMs, even a lone request's)
 // Each server runs in its own process with the runtime's default session threads (min(4, cores)); the load
-// generator runs in this one, on the same machine.
+// generator runs in this one, on the same machine. `--server-cpus 0` pins each server to those CPUs (taskset), so
+// that, run as `taskset -c 1 node bench/serve_load.mjs … --server-cpus 0`, the generator and the server never share a
+// core (each server then has the threads of its CPUs, as has the anchor).
 //
 //   npm run build && node bench/serve_load.mjs runs/demo/soft-t20.onnx runs/demo/mimic-bottleneck.onnx
-//     [--duration 5] [--clients 1,16,64,256] [--modes anchor,serve-off,serve-on,serve-window]
+//     [--duration 5] [--clients 1,16,64,256] [--modes anchor,serve-off,serve-on,serve-window] [--server-cpus 0]
 //
 // Prints one JSON line per cell. The models are MNIST students (one sample: 28 × 28 raw pixels).
 import { spawn } from 'node:child_process';
@@ -41,7 +43,9 @@ const models = process.argv.slice(2).filter((value) => value.endsWith('.onnx'));
 const duration = Number(arg('duration', '5'));
 const clients = arg('clients', '1,16,64,256').split(',').map(Number);
 const modes = arg('modes', 'anchor,serve-off,serve-on,serve-window').split(',');
-const threads = String(Math.max(1, Math.min(4, os.availableParallelism())));
+const serverCpus = arg('server-cpus', '');
+/** The servers' session threads: the runtime's default for the CPUs they run on. */
+const threads = String(Math.max(1, Math.min(4, serverCpus === '' ? os.availableParallelism() : cpuCount(serverCpus))));
 const CLI = path.join(ROOT, 'bin', 'distillery.js');
 
 /**
@@ -61,12 +65,25 @@ const SERVERS = {
 };
 
 /**
+ * How many CPUs a taskset list names (`0`, `0,2`, `0-3`).
+ * @param {string} list
+ */
+function cpuCount(list) {
+  return list.split(',').reduce((sum, part) => {
+    const [from, to] = part.split('-').map(Number);
+    return sum + (to === undefined ? 1 : to - (from ?? to) + 1);
+  }, 0);
+}
+
+/**
  * Starts a server process; resolves its URL once it says it listens.
  * @param {string[]} args
  * @returns {Promise<{ url: string, stop: () => Promise<void> }>}
  */
 function start(args) {
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const [command, commandArgs] =
+    serverCpus === '' ? [process.execPath, args] : ['taskset', ['-c', serverCpus, process.execPath, ...args]];
+  const child = spawn(command, commandArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let text = '';
     child.stdout.on('data', (/** @type {Buffer} */ chunk) => {
