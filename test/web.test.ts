@@ -275,7 +275,7 @@ function browserProbabilities(example: ExamplePage, kind: Kind): Promise<number[
             pixels.slice(b * 100 * 784, (b + 1) * 100 * 784),
           );
         }
-      } else if (imageKinds.includes(kind)) {
+      } else if (imageKinds.some((imageKind) => imageKind === kind)) {
         const bytes = new Uint8Array(await (await fetched(`${kind}.bin`)).arrayBuffer());
         const lengths = (await (await fetched(`${kind}.json`)).json()) as number[];
         let offset = 0;
