@@ -19,44 +19,9 @@ export const StudentModel = OnnxModel;
 /** @deprecated Renamed `OnnxModel`. */
 export type StudentModel = OnnxModel;
 export { PredictionPool, type PoolOptions } from './pool';
-export { Batcher, type BatcherOptions, type BatchTarget, type InputCheck } from './batcher';
-export {
-  ModelLoadError,
-  InferenceError,
-  QueueFullError,
-  BatcherClosedError,
-  BatcherOptionError,
-  WorkerDiedError,
-  type ModelLoadReason,
-} from './errors';
-export { InputValidationError } from '../core/errors';
-export { softmax, argmax } from './postprocess';
-export type {
-  Batch,
-  ClassPrediction,
-  InfoField,
-  InputInfo,
-  JsonRecord,
-  JsonValue,
-  LoadOptions,
-  ModelInfo,
-  ModelInput,
-  PreprocessSpec,
-  QuantizationInfo,
-  TableRow,
-  TokenizerInfo,
-  NestedNumbers,
-  Normalization,
-  NumericTypedArray,
-  OutputInfo,
-  OutputKind,
-  Prediction,
-  Predictor,
-  RegressionPrediction,
-  Role,
-  Sample,
-  Task,
-} from './types';
+export { WorkerDiedError } from './errors';
+// What the browser's entry ships too: one list (src/runtime/shared-api.ts).
+export * from './shared-api';
 
 // Evaluation lives in src/eval but ships through this entry point, since
 // `distillery/runtime` is the package's Python-free export.

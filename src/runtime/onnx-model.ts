@@ -3,7 +3,7 @@
  * (src/runtime/model.ts, Node) and `distillery/web`'s (src/web/model.ts, the browser). Each platform adds only how
  * the bytes are read, the session opened and images decoded (src/runtime/platform.ts).
  */
-import { describeModel, checkLoadOptions, type ModelDescription } from './describe';
+import { describeModel, type ModelDescription } from './describe';
 import { InferenceError, ModelLoadError } from './errors';
 import { InputPreparer, type PreparedRows, type RowAllocator } from './input';
 import { decodeModel, graphFacts } from './model-file';
@@ -82,13 +82,15 @@ async function readTokenizer(
   return { tokenizer, info };
 }
 
-/** A model's bytes → everything needed to run it (its info, plan, preparation), with the platform's image decoder. */
+/**
+ * A model's bytes → everything needed to run it (its info, plan, preparation), with the platform's image decoder.
+ * The caller has checked `options` (checkLoadOptions) before reading the bytes, so that a bad option is named first.
+ */
 export async function describeBytes(
   source: ModelBytes,
   options: LoadOptions,
   decodePixels: PixelDecoder,
 ): Promise<LoadedModel> {
-  checkLoadOptions(options);
   const { bytes, file } = source;
   const facts = graphFacts(decodeModel(bytes, file));
   const description = describeModel(source, facts, options);

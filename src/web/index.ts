@@ -11,40 +11,5 @@
  */
 export { OnnxModel, type ModelSource } from './model';
 export { wasmThreads, type WebBackend, type WebLoadOptions } from './platform';
-export { Batcher, type BatcherOptions, type BatchTarget, type InputCheck } from '../runtime/batcher';
-export {
-  ModelLoadError,
-  InferenceError,
-  QueueFullError,
-  BatcherClosedError,
-  BatcherOptionError,
-  type ModelLoadReason,
-} from '../runtime/errors';
-export { InputValidationError } from '../core/errors';
-export { softmax, argmax } from '../runtime/postprocess';
-export type {
-  Batch,
-  ClassPrediction,
-  InfoField,
-  InputInfo,
-  JsonRecord,
-  JsonValue,
-  LoadOptions,
-  ModelInfo,
-  ModelInput,
-  PreprocessSpec,
-  QuantizationInfo,
-  TableRow,
-  TokenizerInfo,
-  NestedNumbers,
-  Normalization,
-  NumericTypedArray,
-  OutputInfo,
-  OutputKind,
-  Prediction,
-  Predictor,
-  RegressionPrediction,
-  Role,
-  Sample,
-  Task,
-} from '../runtime/types';
+// What the Node entry ships too: one list (src/runtime/shared-api.ts).
+export * from '../runtime/shared-api';
